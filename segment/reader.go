@@ -1,0 +1,168 @@
+package segment
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/edsrzf/mmap-go"
+)
+
+// Position locates a frame: segment id, offset and total frame length.
+type Position struct {
+	Segment uint32
+	Offset  uint32
+	Length  uint32
+}
+
+// Reader reads frames at known positions. Sealed segments are memory-mapped
+// once and read without copying the frame; the active segment is read with
+// pread through the file the writer appends to. It is safe for concurrent use.
+type Reader struct {
+	fs   FS
+	dir  string
+	mu   sync.RWMutex
+	segs map[uint32]*readSegment
+	bufs sync.Pool
+}
+
+type readSegment struct {
+	mu     sync.Mutex
+	sealed bool
+	file   File      // active: the writer's file; sealed: opened on first read
+	mapped mmap.MMap // sealed segments on the OS file system
+	owned  bool      // file was opened by the reader and must be closed by it
+}
+
+// NewReader returns a reader for the segments in dir.
+func NewReader(fsys FS, dir string) *Reader {
+	return &Reader{fs: fsys, dir: dir, segs: make(map[uint32]*readSegment)}
+}
+
+// AddSealed registers a sealed segment; it is opened on first read.
+func (r *Reader) AddSealed(id uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.segs[id]; !ok {
+		r.segs[id] = &readSegment{sealed: true}
+	}
+}
+
+// SetActive registers the active segment and the file the writer appends to.
+func (r *Reader) SetActive(id uint32, f File) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.segs[id] = &readSegment{file: f}
+}
+
+// Seal marks segment id as sealed: later reads map the file. The writer's
+// file stays valid for reads already under way; the writer closes it.
+func (r *Reader) Seal(id uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.segs[id] = &readSegment{sealed: true}
+}
+
+// Read reads and checks the frame at pos and decodes it into rec.
+func (r *Reader) Read(pos Position, rec *Record) error {
+	r.mu.RLock()
+	s := r.segs[pos.Segment]
+	r.mu.RUnlock()
+	if s == nil {
+		return fmt.Errorf("segment: read %d:%d: no such segment", pos.Segment, pos.Offset)
+	}
+	if s.sealed {
+		data, err := r.mapping(pos.Segment, s)
+		if err != nil {
+			return err
+		}
+		if data != nil {
+			end := int64(pos.Offset) + int64(pos.Length)
+			if end > int64(len(data)) {
+				return r.corrupt(pos, "frame extends past the end of the segment")
+			}
+			return r.decode(pos, data[pos.Offset:end], rec)
+		}
+	}
+	bp, _ := r.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	defer r.bufs.Put(bp)
+	if cap(*bp) < int(pos.Length) {
+		*bp = make([]byte, pos.Length)
+	}
+	buf := (*bp)[:pos.Length]
+	if _, err := s.file.ReadAt(buf, int64(pos.Offset)); err != nil {
+		return fmt.Errorf("segment: read %d:%d: %w", pos.Segment, pos.Offset, err)
+	}
+	return r.decode(pos, buf, rec)
+}
+
+func (r *Reader) decode(pos Position, frame []byte, rec *Record) error {
+	payload, size, st := DecodeFrame(frame)
+	if st != FrameOK || size != len(frame) {
+		return r.corrupt(pos, "frame checksum or length mismatch on read")
+	}
+	if err := DecodeRecord(payload, rec); err != nil {
+		return r.corrupt(pos, err.Error())
+	}
+	return nil
+}
+
+func (r *Reader) corrupt(pos Position, reason string) error {
+	return &CorruptError{Segment: pos.Segment, Path: filepath.Join(r.dir, FileName(pos.Segment)), Offset: int64(pos.Offset), Reason: reason}
+}
+
+// mapping returns the mapped bytes of a sealed segment, opening it on first
+// use. On a file system other than the OS's it returns nil and the caller
+// reads with ReadAt.
+func (r *Reader) mapping(id uint32, s *readSegment) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mapped != nil {
+		return s.mapped, nil
+	}
+	if s.file == nil {
+		f, err := r.fs.OpenFile(filepath.Join(r.dir, FileName(id)), os.O_RDONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("segment: open sealed segment %d: %w", id, err)
+		}
+		s.file, s.owned = f, true
+	}
+	of := OSFile(s.file)
+	if of == nil {
+		return nil, nil
+	}
+	m, err := mmap.Map(of, mmap.RDONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("segment: map sealed segment %d: %w", id, err)
+	}
+	s.mapped = m
+	return m, nil
+}
+
+// Close unmaps and closes what the reader opened.
+func (r *Reader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var first error
+	for id, s := range r.segs {
+		s.mu.Lock()
+		if s.mapped != nil {
+			if err := s.mapped.Unmap(); err != nil && first == nil {
+				first = err
+			}
+			s.mapped = nil
+		}
+		if s.owned {
+			if err := s.file.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+		s.mu.Unlock()
+		delete(r.segs, id)
+	}
+	return first
+}

@@ -1,0 +1,420 @@
+package segment
+
+import (
+	"encoding/binary"
+	"math"
+	"sort"
+)
+
+// System kinds (category 0x0) written by the store itself. They never reach
+// readers as events.
+const (
+	KindBatchBegin  uint16 = 0x0001 // Version holds the number of items, Seq the first item's sequence
+	KindBatchCommit uint16 = 0x0002 // Version holds the number of items, Seq the last item's sequence
+)
+
+// IsSystemKind reports whether k is in the reserved system category 0x0.
+func IsSystemKind(k uint16) bool { return k>>12 == 0 }
+
+// Record is the content of one frame: an event, or a batch marker when Kind
+// is a system kind. On disk it is a msgpack array of recordFields elements in
+// the order of the fields below; any msgpack library can read it.
+type Record struct {
+	Seq            uint64 // global sequence (markers: see KindBatchBegin/KindBatchCommit)
+	Kind           uint16
+	Flags          uint16
+	Version        uint64 // stream version, from 1
+	Timestamp      int64  // unix microseconds
+	ID             [16]byte
+	Correlation    [16]byte
+	Causation      [16]byte
+	Entity         string
+	Scope          string
+	PrevHash       [32]byte
+	Hash           [32]byte
+	IdempotencyKey string
+	Metadata       map[string]string
+	Payload        []byte // the event's msgpack-encoded payload
+}
+
+const recordFields = 15
+
+// IsMarker reports whether r is a batch marker rather than an event.
+func (r *Record) IsMarker() bool { return IsSystemKind(r.Kind) }
+
+// AppendRecord appends the msgpack encoding of r to dst. Integers use
+// fixed-width forms so a record's size depends only on its strings and
+// payload; metadata keys are written sorted, so equal records encode equally.
+func AppendRecord(dst []byte, r *Record) []byte {
+	dst = append(dst, 0x90|recordFields)
+	dst = appendU64(dst, r.Seq)
+	dst = appendU16(dst, r.Kind)
+	dst = appendU16(dst, r.Flags)
+	dst = appendU64(dst, r.Version)
+	dst = append(dst, 0xd3)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(r.Timestamp))
+	dst = appendBin(dst, r.ID[:])
+	dst = appendBin(dst, r.Correlation[:])
+	dst = appendBin(dst, r.Causation[:])
+	dst = appendStr(dst, r.Entity)
+	dst = appendStr(dst, r.Scope)
+	dst = appendBin(dst, r.PrevHash[:])
+	dst = appendBin(dst, r.Hash[:])
+	dst = appendStr(dst, r.IdempotencyKey)
+	dst = appendMapHeader(dst, len(r.Metadata))
+	for _, k := range SortedKeys(r.Metadata) {
+		dst = appendStr(dst, k)
+		dst = appendStr(dst, r.Metadata[k])
+	}
+	return appendBin(dst, r.Payload)
+}
+
+// SortedKeys returns the keys of m in ascending order.
+func SortedKeys(m map[string]string) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// DecodeRecord decodes a frame payload into r. Strings and the payload are
+// copied, so r does not alias b. Malformed input returns a [*DecodeError].
+func DecodeRecord(b []byte, r *Record) error {
+	d := decoder{b: b}
+	n, err := d.arrayLen()
+	if err != nil {
+		return err
+	}
+	if n != recordFields {
+		return decodeErr("record", "array of %d elements, want %d", n, recordFields)
+	}
+	if r.Seq, err = d.uint(); err != nil {
+		return err
+	}
+	if r.Kind, err = d.uint16(); err != nil {
+		return err
+	}
+	if r.Flags, err = d.uint16(); err != nil {
+		return err
+	}
+	if r.Version, err = d.uint(); err != nil {
+		return err
+	}
+	if r.Timestamp, err = d.int(); err != nil {
+		return err
+	}
+	if err = d.fixedBin(r.ID[:]); err != nil {
+		return err
+	}
+	if err = d.fixedBin(r.Correlation[:]); err != nil {
+		return err
+	}
+	if err = d.fixedBin(r.Causation[:]); err != nil {
+		return err
+	}
+	if r.Entity, err = d.str(); err != nil {
+		return err
+	}
+	if r.Scope, err = d.str(); err != nil {
+		return err
+	}
+	if err = d.fixedBin(r.PrevHash[:]); err != nil {
+		return err
+	}
+	if err = d.fixedBin(r.Hash[:]); err != nil {
+		return err
+	}
+	if r.IdempotencyKey, err = d.str(); err != nil {
+		return err
+	}
+	m, err := d.mapLen()
+	if err != nil {
+		return err
+	}
+	r.Metadata = nil
+	if m > 0 {
+		if m > len(d.b)/2 { // every entry takes at least two bytes
+			return decodeErr("record", "metadata map of %d entries in %d bytes", m, len(d.b))
+		}
+		r.Metadata = make(map[string]string, m)
+		for range m {
+			k, err := d.str()
+			if err != nil {
+				return err
+			}
+			v, err := d.str()
+			if err != nil {
+				return err
+			}
+			r.Metadata[k] = v
+		}
+	}
+	p, err := d.bin()
+	if err != nil {
+		return err
+	}
+	r.Payload = append(r.Payload[:0:0], p...)
+	if len(d.b) != 0 {
+		return decodeErr("record", "%d trailing bytes", len(d.b))
+	}
+	return nil
+}
+
+func appendU64(dst []byte, v uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, 0xcf), v)
+}
+
+func appendU16(dst []byte, v uint16) []byte {
+	return binary.BigEndian.AppendUint16(append(dst, 0xcd), v)
+}
+
+func appendStr(dst []byte, s string) []byte {
+	switch n := len(s); {
+	case n < 32:
+		dst = append(dst, 0xa0|byte(n))
+	case n <= math.MaxUint8:
+		dst = append(dst, 0xd9, byte(n))
+	case n <= math.MaxUint16:
+		dst = binary.BigEndian.AppendUint16(append(dst, 0xda), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint32(append(dst, 0xdb), uint32(n))
+	}
+	return append(dst, s...)
+}
+
+func appendBin(dst []byte, b []byte) []byte {
+	switch n := len(b); {
+	case n <= math.MaxUint8:
+		dst = append(dst, 0xc4, byte(n))
+	case n <= math.MaxUint16:
+		dst = binary.BigEndian.AppendUint16(append(dst, 0xc5), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint32(append(dst, 0xc6), uint32(n))
+	}
+	return append(dst, b...)
+}
+
+func appendMapHeader(dst []byte, n int) []byte {
+	switch {
+	case n < 16:
+		return append(dst, 0x80|byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(dst, 0xde), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint32(append(dst, 0xdf), uint32(n))
+	}
+}
+
+// decoder reads the msgpack subset records use. Every read is bounds-checked.
+type decoder struct{ b []byte }
+
+func (d *decoder) take(n int) ([]byte, error) {
+	if n < 0 || n > len(d.b) {
+		return nil, decodeErr("record", "need %d bytes, have %d", n, len(d.b))
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v, nil
+}
+
+func (d *decoder) byte() (byte, error) {
+	v, err := d.take(1)
+	if err != nil {
+		return 0, err
+	}
+	return v[0], nil
+}
+
+func (d *decoder) uint() (uint64, error) {
+	c, err := d.byte()
+	if err != nil {
+		return 0, err
+	}
+	var w int
+	switch {
+	case c <= 0x7f:
+		return uint64(c), nil
+	case c == 0xcc:
+		w = 1
+	case c == 0xcd:
+		w = 2
+	case c == 0xce:
+		w = 4
+	case c == 0xcf:
+		w = 8
+	default:
+		return 0, decodeErr("record", "type byte 0x%02x is not an unsigned integer", c)
+	}
+	v, err := d.take(w)
+	if err != nil {
+		return 0, err
+	}
+	var u uint64
+	for _, x := range v {
+		u = u<<8 | uint64(x)
+	}
+	return u, nil
+}
+
+func (d *decoder) uint16() (uint16, error) {
+	u, err := d.uint()
+	if err != nil {
+		return 0, err
+	}
+	if u > math.MaxUint16 {
+		return 0, decodeErr("record", "%d does not fit 16 bits", u)
+	}
+	return uint16(u), nil
+}
+
+func (d *decoder) int() (int64, error) {
+	if len(d.b) > 0 {
+		c := d.b[0]
+		switch {
+		case c >= 0xe0:
+			d.b = d.b[1:]
+			return int64(int8(c)), nil
+		case c >= 0xd0 && c <= 0xd3:
+			d.b = d.b[1:]
+			v, err := d.take(1 << (c - 0xd0))
+			if err != nil {
+				return 0, err
+			}
+			var u uint64
+			for _, x := range v {
+				u = u<<8 | uint64(x)
+			}
+			shift := 64 - 8*uint(len(v))
+			return int64(u<<shift) >> shift, nil
+		}
+	}
+	u, err := d.uint()
+	if err != nil {
+		return 0, err
+	}
+	if u > math.MaxInt64 {
+		return 0, decodeErr("record", "%d overflows int64", u)
+	}
+	return int64(u), nil
+}
+
+func (d *decoder) length(c byte, w int) (int, error) {
+	v, err := d.take(w)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, x := range v {
+		n = n<<8 | int(x)
+	}
+	if n > len(d.b) {
+		return 0, decodeErr("record", "length %d after 0x%02x exceeds the %d bytes left", n, c, len(d.b))
+	}
+	return n, nil
+}
+
+func (d *decoder) arrayLen() (int, error) {
+	c, err := d.byte()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case c&0xf0 == 0x90:
+		return int(c & 0x0f), nil
+	case c == 0xdc:
+		return d.length(c, 2)
+	case c == 0xdd:
+		return d.length(c, 4)
+	}
+	return 0, decodeErr("record", "type byte 0x%02x is not an array", c)
+}
+
+func (d *decoder) mapLen() (int, error) {
+	c, err := d.byte()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case c&0xf0 == 0x80:
+		return int(c & 0x0f), nil
+	case c == 0xc0:
+		return 0, nil
+	case c == 0xde:
+		return d.length(c, 2)
+	case c == 0xdf:
+		return d.length(c, 4)
+	}
+	return 0, decodeErr("record", "type byte 0x%02x is not a map", c)
+}
+
+func (d *decoder) rawStr() ([]byte, error) {
+	c, err := d.byte()
+	if err != nil {
+		return nil, err
+	}
+	var n int
+	switch {
+	case c&0xe0 == 0xa0:
+		n = int(c & 0x1f)
+	case c == 0xd9:
+		n, err = d.length(c, 1)
+	case c == 0xda:
+		n, err = d.length(c, 2)
+	case c == 0xdb:
+		n, err = d.length(c, 4)
+	case c == 0xc0:
+		return nil, nil
+	default:
+		return nil, decodeErr("record", "type byte 0x%02x is not a string", c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d.take(n)
+}
+
+func (d *decoder) str() (string, error) {
+	b, err := d.rawStr()
+	return string(b), err
+}
+
+func (d *decoder) bin() ([]byte, error) {
+	c, err := d.byte()
+	if err != nil {
+		return nil, err
+	}
+	var n int
+	switch c {
+	case 0xc4:
+		n, err = d.length(c, 1)
+	case 0xc5:
+		n, err = d.length(c, 2)
+	case 0xc6:
+		n, err = d.length(c, 4)
+	case 0xc0:
+		return nil, nil
+	default:
+		return nil, decodeErr("record", "type byte 0x%02x is not binary", c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d.take(n)
+}
+
+func (d *decoder) fixedBin(dst []byte) error {
+	b, err := d.bin()
+	if err != nil {
+		return err
+	}
+	if len(b) != len(dst) {
+		return decodeErr("record", "binary field of %d bytes, want %d", len(b), len(dst))
+	}
+	copy(dst, b)
+	return nil
+}
