@@ -1,0 +1,166 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/batpak-go/batpak/kind"
+)
+
+// MaxIdempotencyKeyLen is the longest idempotency key, in bytes.
+const MaxIdempotencyKeyLen = 512
+
+// request is one Append or AppendBatch handed to the writer.
+type request struct {
+	ctx      context.Context
+	items    []item
+	key      string
+	atomic   bool // written between batch markers
+	syncOnly bool
+	done     chan result
+}
+
+type item struct {
+	coord       Coordinate
+	kind        kind.Kind
+	payload     []byte
+	meta        map[string]string
+	expected    ExpectedVersion
+	correlation uuid.UUID
+	causation   uuid.UUID
+}
+
+type result struct {
+	receipts []Receipt
+	err      error
+}
+
+// Append appends events to the stream of coord, atomically: all of them or
+// none. Options set the expected version (checked against the stream before
+// the first event), an idempotency key and correlation and causation ids.
+// It returns once the events are durable (per the sync mode) with one
+// receipt per event. ctx bounds the wait for a place in the writer's queue;
+// once the writer has taken the request, the call returns its outcome.
+func (s *Store) Append(ctx context.Context, coord Coordinate, events []Event, opts ...AppendOption) ([]Receipt, error) {
+	o := appendOptions{expected: Any}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := coord.Validate(); err != nil {
+		return nil, err
+	}
+	if len(events) == 0 {
+		return nil, ErrEmptyAppend
+	}
+	r := &request{ctx: ctx, key: o.key, atomic: len(events) > 1, items: make([]item, len(events))}
+	for i, ev := range events {
+		it, err := s.prepare(ev)
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", i, err)
+		}
+		it.coord, it.correlation, it.causation, it.expected = coord, o.correlation, o.causation, Any
+		r.items[i] = it
+	}
+	r.items[0].expected = o.expected
+	return s.submit(ctx, r)
+}
+
+// AppendBatch appends events to several streams atomically: after a crash
+// either every item is there or none. Each item's expected version is
+// checked in order. The only options that apply are the idempotency key and,
+// as a default for items without their own, correlation and causation.
+func (s *Store) AppendBatch(ctx context.Context, items []BatchItem, opts ...AppendOption) ([]Receipt, error) {
+	o := appendOptions{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if len(items) == 0 {
+		return nil, ErrEmptyAppend
+	}
+	r := &request{ctx: ctx, key: o.key, atomic: true, items: make([]item, len(items))}
+	for i, bi := range items {
+		if err := bi.Coordinate.Validate(); err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+		it, err := s.prepare(bi.Event)
+		if err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+		it.coord, it.expected = bi.Coordinate, bi.Expected
+		if it.expected == 0 {
+			it.expected = Any
+		}
+		it.correlation, it.causation = bi.CorrelationID, bi.CausationID
+		if it.correlation == uuid.Nil {
+			it.correlation = o.correlation
+		}
+		if it.causation == uuid.Nil {
+			it.causation = o.causation
+		}
+		r.items[i] = it
+	}
+	return s.submit(ctx, r)
+}
+
+// prepare encodes an event's payload in the caller's goroutine, so encoding
+// runs in parallel and the writer only copies bytes.
+func (s *Store) prepare(ev Event) (item, error) {
+	if ev.Kind.IsSystem() {
+		return item{}, fmt.Errorf("%w: %s", ErrReservedKind, ev.Kind)
+	}
+	var payload []byte
+	switch p := ev.Payload.(type) {
+	case RawPayload:
+		payload = p
+	case nil:
+		payload = []byte{0xc0} // msgpack nil
+	default:
+		b, err := msgpack.Marshal(p)
+		if err != nil {
+			return item{}, fmt.Errorf("eventstore: encode payload: %w", err)
+		}
+		payload = b
+	}
+	if len(payload) > s.cfg.maxPayload {
+		return item{}, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), s.cfg.maxPayload)
+	}
+	for k, v := range ev.Metadata {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return item{}, fmt.Errorf("eventstore: metadata %q is not valid UTF-8", k)
+		}
+	}
+	return item{kind: ev.Kind, payload: payload, meta: maps.Clone(ev.Metadata)}, nil
+}
+
+func (s *Store) submit(ctx context.Context, r *request) ([]Receipt, error) {
+	if len(r.key) > MaxIdempotencyKeyLen || !utf8.ValidString(r.key) {
+		return nil, ErrInvalidIdempotencyKey
+	}
+	if s.readOnly {
+		return nil, ErrReadOnly
+	}
+	if err := s.failure(); err != nil {
+		return nil, err
+	}
+	r.ctx = ctx
+	r.done = make(chan result, 1)
+	s.sendMu.RLock()
+	if s.closed.Load() {
+		s.sendMu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case s.reqs <- r:
+		s.sendMu.RUnlock()
+	case <-ctx.Done():
+		s.sendMu.RUnlock()
+		return nil, ctx.Err()
+	}
+	res := <-r.done
+	return res.receipts, res.err
+}

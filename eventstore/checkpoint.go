@@ -1,0 +1,211 @@
+package eventstore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"go.uber.org/zap"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+// CheckpointFileName is the checkpoint file in the store directory.
+const CheckpointFileName = "checkpoint"
+
+const (
+	checkpointVersion = 1
+	checkpointHeader  = 4 + 2 + 8 + 4 + 8
+)
+
+var checkpointMagic = [4]byte{'B', 'P', 'C', 'K'}
+
+// Checkpoint is the decoded content of a checkpoint file: the index of every
+// event up to LastSeq, whose frames end in segment Segment at FrameEnd.
+type Checkpoint struct {
+	LastSeq  uint64
+	Segment  uint32
+	FrameEnd uint64
+	Index    *segment.Index
+}
+
+// EncodeCheckpoint returns the bytes of a checkpoint file:
+//
+//	"BPCK" | version u16 | last seq u64 | segment u32 | frame end u64 |
+//	index (segment.AppendIndex) | CRC-32C of everything before u32
+func EncodeCheckpoint(c *Checkpoint) []byte {
+	b := append([]byte(nil), checkpointMagic[:]...)
+	b = binary.BigEndian.AppendUint16(b, checkpointVersion)
+	b = binary.BigEndian.AppendUint64(b, c.LastSeq)
+	b = binary.BigEndian.AppendUint32(b, c.Segment)
+	b = binary.BigEndian.AppendUint64(b, c.FrameEnd)
+	b = segment.AppendIndex(b, c.Index)
+	return binary.BigEndian.AppendUint32(b, segment.Checksum(b))
+}
+
+// DecodeCheckpoint checks and decodes a checkpoint file. Damage returns an
+// error matching [ErrCorrupt]; the caller then ignores the checkpoint.
+func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
+	bad := func(format string, args ...any) error {
+		return &segment.CorruptError{Path: CheckpointFileName, Reason: fmt.Sprintf(format, args...)}
+	}
+	if len(b) < checkpointHeader+4 {
+		return nil, bad("%d bytes is too short", len(b))
+	}
+	if [4]byte(b[:4]) != checkpointMagic {
+		return nil, bad("bad magic")
+	}
+	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if segment.Checksum(body) != sum {
+		return nil, bad("checksum mismatch")
+	}
+	if v := binary.BigEndian.Uint16(b[4:6]); v != checkpointVersion {
+		return nil, fmt.Errorf("%w: checkpoint format %d", segment.ErrUnsupportedVersion, v)
+	}
+	c := &Checkpoint{
+		LastSeq:  binary.BigEndian.Uint64(b[6:14]),
+		Segment:  binary.BigEndian.Uint32(b[14:18]),
+		FrameEnd: binary.BigEndian.Uint64(b[18:26]),
+	}
+	ix, err := segment.DecodeIndex(body[checkpointHeader:])
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	c.Index = ix
+	if uint64(len(ix.Entries)) != c.LastSeq {
+		return nil, bad("%d entries for last sequence %d", len(ix.Entries), c.LastSeq)
+	}
+	for i := range ix.Entries {
+		if ix.Entries[i].Seq != uint64(i+1) {
+			return nil, bad("entry %d has sequence %d", i, ix.Entries[i].Seq)
+		}
+	}
+	return c, nil
+}
+
+// snapshot is a consistent view of the index for a checkpoint, taken by the
+// writer after a sync so it covers only durable events.
+type snapshot struct {
+	entries []entry
+	streams []*stream
+	tips    []streamTip
+	scopes  []string
+	keys    []segment.IdempotencyRecord
+	segment uint32
+	end     int64
+}
+
+// takeSnapshot must run on the writer goroutine (or after it stopped),
+// after everything published was synced.
+func (s *Store) takeSnapshot() *snapshot {
+	ix := s.ix
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	sn := &snapshot{entries: ix.entries, streams: ix.streams, scopes: ix.scopes, tips: make([]streamTip, len(ix.streams))}
+	for i, st := range ix.streams {
+		sn.tips[i] = streamTip{version: st.version, hash: st.lastHash}
+	}
+	sn.keys = make([]segment.IdempotencyRecord, 0, len(ix.keys))
+	for _, k := range ix.keys {
+		sn.keys = append(sn.keys, k)
+	}
+	if s.w != nil {
+		sn.segment, sn.end = s.w.ID(), s.w.End()
+	} else if n := len(ix.entries); n > 0 {
+		p := ix.entries[n-1].pos
+		sn.segment, sn.end = p.Segment, int64(p.Offset)+int64(p.Length)
+	}
+	return sn
+}
+
+// maybeCheckpoint runs on the writer after a publish: every checkpointEvery
+// events it syncs, snapshots and writes a checkpoint in the background.
+func (s *Store) maybeCheckpoint(n int) {
+	s.sinceCkpt += n
+	if s.cfg.checkpointEvery == 0 || s.sinceCkpt < s.cfg.checkpointEvery || !s.ckptRunning.CompareAndSwap(false, true) {
+		return
+	}
+	if s.unsynced > 0 && s.syncActive() != nil {
+		s.ckptRunning.Store(false)
+		return
+	}
+	s.sinceCkpt = 0
+	sn := s.takeSnapshot()
+	s.ckptWG.Add(1)
+	go func() {
+		defer s.ckptWG.Done()
+		defer s.ckptRunning.Store(false)
+		if err := s.writeSnapshot(sn); err != nil {
+			s.log.Warn("periodic checkpoint failed", zap.Error(err))
+		}
+	}()
+}
+
+// writeCheckpoint writes a checkpoint of everything published. The writer
+// must have stopped and the active segment been synced.
+func (s *Store) writeCheckpoint() error { return s.writeSnapshot(s.takeSnapshot()) }
+
+// writeSnapshot encodes sn and replaces the checkpoint file atomically:
+// temp file, sync, rename, sync directory.
+func (s *Store) writeSnapshot(sn *snapshot) error {
+	if len(sn.entries) == 0 {
+		return nil
+	}
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	var strs segment.StringTable
+	ix := &segment.Index{Entries: make([]segment.IndexEntry, len(sn.entries)), Keys: sn.keys}
+	streamStr := make([]uint32, len(sn.streams))
+	for i, st := range sn.streams {
+		streamStr[i] = strs.ID(st.entity)
+	}
+	scopeStr := make([]uint32, len(sn.scopes))
+	for i, sc := range sn.scopes {
+		scopeStr[i] = strs.ID(sc)
+	}
+	for i := range sn.entries {
+		e := &sn.entries[i]
+		ix.Entries[i] = segment.IndexEntry{
+			Seq: uint64(i + 1), Version: e.version, Timestamp: e.ts,
+			ID: e.id, Correlation: e.corr, Causation: e.cause, Kind: e.kind,
+			Entity: streamStr[e.stream], Scope: scopeStr[e.scope],
+			Segment: e.pos.Segment, Offset: e.pos.Offset, Length: e.pos.Length,
+		}
+	}
+	ix.Tails = make([]segment.StreamTail, len(sn.tips))
+	for i, t := range sn.tips {
+		ix.Tails[i] = segment.StreamTail{Entity: streamStr[i], Version: t.version, LastHash: t.hash}
+	}
+	ix.Strings = strs.Strings
+	data := EncodeCheckpoint(&Checkpoint{LastSeq: uint64(len(sn.entries)), Segment: sn.segment, FrameEnd: uint64(sn.end), Index: ix})
+	if err := s.replaceFile(CheckpointFileName, data); err != nil {
+		return fmt.Errorf("eventstore: write checkpoint: %w", err)
+	}
+	s.stats.checkpoints.Add(1)
+	return nil
+}
+
+// replaceFile atomically replaces name in the store directory with data.
+func (s *Store) replaceFile(name string, data []byte) error {
+	path := filepath.Join(s.dir, name)
+	tmp := path + ".tmp"
+	f, err := s.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, s.cfg.fileMode)
+	if err != nil {
+		return err
+	}
+	if _, err = f.WriteAt(data, 0); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = s.fs.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = s.fs.Remove(tmp)
+		return err
+	}
+	return s.fs.SyncDir(s.dir)
+}

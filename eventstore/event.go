@@ -1,0 +1,170 @@
+package eventstore
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/batpak-go/batpak/kind"
+	"github.com/batpak-go/batpak/segment"
+)
+
+// Event is what a caller appends: a kind, a payload and optional metadata.
+type Event struct {
+	Kind kind.Kind
+	// Payload is encoded with msgpack; a [RawPayload] is stored as it is.
+	Payload any
+	// Metadata travels with the event and is covered by its hash
+	// (policy bypass reasons, tracing ids, ...).
+	Metadata map[string]string
+}
+
+// RawPayload is a payload that is already msgpack-encoded.
+type RawPayload []byte
+
+// Record is a stored event as readers see it.
+type Record struct {
+	Coordinate    Coordinate
+	ID            uuid.UUID
+	CorrelationID uuid.UUID // the root event's id for a whole causal group
+	CausationID   uuid.UUID // uuid.Nil for a root event
+	Kind          kind.Kind
+	Timestamp     time.Time
+	Sequence      uint64 // global, dense, from 1
+	Version       uint64 // within the stream, from 1
+	Metadata      map[string]string
+	Payload       []byte // msgpack
+	PrevHash      [32]byte
+	Hash          [32]byte
+	Position      segment.Position
+}
+
+// Decode unmarshals the msgpack payload into v.
+func (r *Record) Decode(v any) error { return msgpack.Unmarshal(r.Payload, v) }
+
+func (r *Record) String() string {
+	return fmt.Sprintf("#%d %s v%d %s", r.Sequence, r.Coordinate.Entity, r.Version, r.Kind)
+}
+
+func recordFromSegment(sr *segment.Record, pos segment.Position) Record {
+	return Record{
+		Coordinate:    Coordinate{Entity: sr.Entity, Scope: sr.Scope},
+		ID:            sr.ID,
+		CorrelationID: sr.Correlation,
+		CausationID:   sr.Causation,
+		Kind:          kind.Kind(sr.Kind),
+		Timestamp:     time.UnixMicro(sr.Timestamp),
+		Sequence:      sr.Seq,
+		Version:       sr.Version,
+		Metadata:      sr.Metadata,
+		Payload:       sr.Payload,
+		PrevHash:      sr.PrevHash,
+		Hash:          sr.Hash,
+		Position:      pos,
+	}
+}
+
+// Receipt acknowledges one appended event.
+type Receipt struct {
+	EventID  uuid.UUID
+	Sequence uint64
+	Version  uint64
+	Hash     [32]byte
+	Position segment.Position
+}
+
+// ExpectedVersion is an append's precondition on the stream's current
+// version: [Any], [NoStream], [StreamExists] or [Exactly](n).
+type ExpectedVersion int64
+
+const (
+	// Any accepts the stream in any state.
+	Any ExpectedVersion = -1
+	// NoStream requires the stream to have no events yet.
+	NoStream ExpectedVersion = -2
+	// StreamExists requires the stream to have at least one event.
+	StreamExists ExpectedVersion = -3
+)
+
+// Exactly requires the stream to be at version n (its n-th event is the
+// last). Exactly(0) is the same as [NoStream]; Exactly(1) is a stream of
+// exactly one event.
+func Exactly(n uint64) ExpectedVersion {
+	if n == 0 {
+		return NoStream
+	}
+	return ExpectedVersion(n)
+}
+
+func (e ExpectedVersion) String() string {
+	switch e {
+	case Any:
+		return "any version"
+	case NoStream:
+		return "no stream"
+	case StreamExists:
+		return "an existing stream"
+	}
+	return fmt.Sprintf("version %d", int64(e))
+}
+
+func (e ExpectedVersion) accepts(current uint64) bool {
+	switch {
+	case e == Any:
+		return true
+	case e == NoStream:
+		return current == 0
+	case e == StreamExists:
+		return current > 0
+	case e > 0:
+		return uint64(e) == current
+	}
+	return false
+}
+
+// AppendOption configures an append.
+type AppendOption func(*appendOptions)
+
+type appendOptions struct {
+	expected    ExpectedVersion
+	key         string
+	correlation uuid.UUID
+	causation   uuid.UUID
+}
+
+// ExpectVersion makes the append conditional on the stream's version.
+func ExpectVersion(v ExpectedVersion) AppendOption {
+	return func(o *appendOptions) { o.expected = v }
+}
+
+// WithIdempotencyKey makes the append idempotent: appending again with a key
+// that was already committed writes nothing and returns the original
+// receipts. Keys are durable and shared by the whole store.
+func WithIdempotencyKey(key string) AppendOption {
+	return func(o *appendOptions) { o.key = key }
+}
+
+// WithCorrelation sets the correlation id of the appended events. Without
+// it, events caused by another event inherit that event's correlation id,
+// and otherwise the first appended event is the root of a new group.
+func WithCorrelation(id uuid.UUID) AppendOption {
+	return func(o *appendOptions) { o.correlation = id }
+}
+
+// WithCausation records the event that caused the appended events.
+func WithCausation(id uuid.UUID) AppendOption {
+	return func(o *appendOptions) { o.causation = id }
+}
+
+// BatchItem is one event of an atomic multi-stream [Store.AppendBatch].
+// Expected is checked in item order: a later item on the same stream sees
+// the versions of earlier ones. The zero Expected is [Any].
+type BatchItem struct {
+	Coordinate    Coordinate
+	Event         Event
+	Expected      ExpectedVersion
+	CorrelationID uuid.UUID
+	CausationID   uuid.UUID
+}

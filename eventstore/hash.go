@@ -1,0 +1,56 @@
+package eventstore
+
+import (
+	"encoding/binary"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+// hashDomain starts every hashed header, so a batpak event hash can never be
+// confused with the hash of other data.
+const hashDomain = "batpak/event/v1\x00"
+
+// chainHasher computes event hashes: BLAKE3 over the canonical header bytes
+// (which include the previous hash of the stream) followed by the payload.
+type chainHasher struct {
+	h   *blake3.Hasher
+	buf []byte
+}
+
+func newChainHasher() *chainHasher { return &chainHasher{h: blake3.New()} }
+
+// sum returns the hash of r with r.PrevHash as the chain link.
+func (c *chainHasher) sum(r *segment.Record) [32]byte {
+	b := append(c.buf[:0], hashDomain...)
+	b = appendLenString(b, r.Entity)
+	b = appendLenString(b, r.Scope)
+	b = binary.BigEndian.AppendUint64(b, r.Version)
+	b = binary.BigEndian.AppendUint16(b, r.Kind)
+	b = binary.BigEndian.AppendUint16(b, r.Flags)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Timestamp))
+	b = append(b, r.ID[:]...)
+	b = append(b, r.Correlation[:]...)
+	b = append(b, r.Causation[:]...)
+	b = append(b, r.PrevHash[:]...)
+	keys := segment.SortedKeys(r.Metadata)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(keys)))
+	for _, k := range keys {
+		b = appendLenString(b, k)
+		b = appendLenString(b, r.Metadata[k])
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(len(r.Payload)))
+	c.buf = b
+	c.h.Reset()
+	_, _ = c.h.Write(b)
+	_, _ = c.h.Write(r.Payload)
+	var out [32]byte
+	c.h.Sum(out[:0])
+	return out
+}
+
+func appendLenString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}

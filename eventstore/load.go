@@ -1,0 +1,195 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+// errFooterMismatch: a footer with a valid CRC that disagrees with the
+// events before it. The segment is scanned instead.
+var errFooterMismatch = errors.New("footer disagrees with the log")
+
+// loader feeds checkpoints, footers and scanned frames into the index
+// during recovery, checking that sequences are dense and versions and hash
+// links continue.
+type loader struct {
+	s       *Store
+	pending []loadedEvent // events of an open batch
+}
+
+type loadedEvent struct {
+	seq      uint64
+	e        entry
+	entity   string
+	scope    string
+	prevHash [32]byte
+	hash     [32]byte
+	key      string
+	off      int64
+}
+
+type batchState struct {
+	open        bool
+	beginOffset int64
+	count       uint64
+	firstSeq    uint64
+}
+
+// addCheckpoint loads a checkpoint's index into the (empty) index.
+func (l *loader) addCheckpoint(ix *segment.Index) error {
+	return l.addIndex(ix, 0)
+}
+
+// addFooter loads a sealed segment's footer, skipping events the index
+// already has (a checkpoint may cover part of the segment).
+func (l *loader) addFooter(ix *segment.Index, path string) error {
+	skip := l.s.ix.lastSeq()
+	next := skip + 1
+	for i := range ix.Entries {
+		if seq := ix.Entries[i].Seq; seq > skip {
+			if seq != next {
+				return fmt.Errorf("%w: %s: sequence %d where %d was expected", errFooterMismatch, path, seq, next)
+			}
+			next++
+		}
+	}
+	if err := l.addIndex(ix, skip); err != nil {
+		return err
+	}
+	l.s.coldStart.EventsFromFooters += next - skip - 1
+	return nil
+}
+
+// addIndex appends the entries of ix with sequences above skip, whose
+// sequences the caller checked, and applies tails and keys.
+func (l *loader) addIndex(src *segment.Index, skip uint64) error {
+	ix := l.s.ix
+	streamOf := make([]int64, len(src.Strings))
+	scopeOf := make([]int64, len(src.Strings))
+	for i := range streamOf {
+		streamOf[i], scopeOf[i] = -1, -1
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if need := len(ix.entries) + len(src.Entries); cap(ix.entries) < need {
+		grown := make([]entry, len(ix.entries), need+need/4)
+		copy(grown, ix.entries)
+		ix.entries = grown
+	}
+	for i := range src.Entries {
+		se := &src.Entries[i]
+		if se.Seq <= skip {
+			continue
+		}
+		if se.Seq != ix.lastSeq()+1 {
+			return fmt.Errorf("%w: sequence %d where %d was expected", errFooterMismatch, se.Seq, ix.lastSeq()+1)
+		}
+		if streamOf[se.Entity] < 0 {
+			si, _ := ix.streamFor(src.Strings[se.Entity])
+			streamOf[se.Entity] = int64(si)
+		}
+		if scopeOf[se.Scope] < 0 {
+			scopeOf[se.Scope] = int64(ix.scopeFor(src.Strings[se.Scope]))
+		}
+		st := ix.streams[streamOf[se.Entity]]
+		if se.Version != st.version+1 {
+			return fmt.Errorf("%w: %q version %d follows %d", errFooterMismatch, st.entity, se.Version, st.version)
+		}
+		ix.addAt(se.Seq, entry{
+			id: se.ID, corr: se.Correlation, cause: se.Causation, ts: se.Timestamp,
+			version: se.Version, kind: se.Kind,
+			pos:    segment.Position{Segment: se.Segment, Offset: se.Offset, Length: se.Length},
+			stream: uint32(streamOf[se.Entity]), scope: uint32(scopeOf[se.Scope]),
+		}, nil)
+	}
+	for _, t := range src.Tails {
+		i, ok := ix.byEntity[src.Strings[t.Entity]]
+		if !ok {
+			return fmt.Errorf("%w: tail of unknown stream %q", errFooterMismatch, src.Strings[t.Entity])
+		}
+		if st := ix.streams[i]; st.version == t.Version {
+			st.lastHash = t.LastHash
+		}
+	}
+	for _, k := range src.Keys {
+		ix.keys[k.Key] = k
+	}
+	return nil
+}
+
+// addFrame handles one scanned frame: batch markers open and close a batch
+// whose events are applied only at its commit marker.
+func (l *loader) addFrame(bs *batchState, seg uint32, off int64, size int, rec *segment.Record, path string) error {
+	corrupt := func(format string, args ...any) error {
+		return &segment.CorruptError{Segment: seg, Path: path, Offset: off, Reason: fmt.Sprintf(format, args...)}
+	}
+	if rec.IsMarker() {
+		switch rec.Kind {
+		case segment.KindBatchBegin:
+			if bs.open {
+				return corrupt("batch begins inside the batch that began at %d", bs.beginOffset)
+			}
+			*bs = batchState{open: true, beginOffset: off, count: rec.Version, firstSeq: rec.Seq}
+			l.pending = l.pending[:0]
+		case segment.KindBatchCommit:
+			if !bs.open || uint64(len(l.pending)) != bs.count || rec.Version != bs.count {
+				return corrupt("batch commit marker without its %d events", rec.Version)
+			}
+			for i := range l.pending {
+				if err := l.apply(&l.pending[i], bs.count, seg, path); err != nil {
+					return err
+				}
+			}
+			bs.open = false
+		default:
+			return corrupt("unknown system kind 0x%04x", rec.Kind)
+		}
+		return nil
+	}
+	ev := loadedEvent{
+		e: entry{
+			id: rec.ID, corr: rec.Correlation, cause: rec.Causation, ts: rec.Timestamp,
+			version: rec.Version, kind: rec.Kind,
+			pos: segment.Position{Segment: seg, Offset: uint32(off), Length: uint32(size)},
+		},
+		seq: rec.Seq, entity: rec.Entity, scope: rec.Scope, prevHash: rec.PrevHash, hash: rec.Hash,
+		key: rec.IdempotencyKey, off: off,
+	}
+	if bs.open {
+		l.pending = append(l.pending, ev)
+		return nil
+	}
+	return l.apply(&ev, 1, seg, path)
+}
+
+// apply publishes one scanned event after checking that it continues the
+// global sequence and its stream's version and hash chain.
+func (l *loader) apply(ev *loadedEvent, count uint64, seg uint32, path string) error {
+	ix := l.s.ix
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	corrupt := func(format string, args ...any) error {
+		return &segment.CorruptError{Segment: seg, Path: path, Offset: ev.off, Reason: fmt.Sprintf(format, args...)}
+	}
+	seq := ix.lastSeq() + 1
+	if ev.seq != seq {
+		return corrupt("sequence %d where %d was expected (a hole or a duplicate)", ev.seq, seq)
+	}
+	si, st := ix.streamFor(ev.entity)
+	if want := st.version + 1; ev.e.version != want {
+		return corrupt("%q version %d where %d was expected", ev.entity, ev.e.version, want)
+	}
+	if ev.prevHash != st.lastHash {
+		return corrupt("%q version %d does not link to the previous event's hash", ev.entity, ev.e.version)
+	}
+	ev.e.stream = si
+	ev.e.scope = ix.scopeFor(ev.scope)
+	if ev.key != "" {
+		ix.keys[ev.key] = segment.IdempotencyRecord{Key: ev.key, First: seq, Count: uint32(count)}
+	}
+	ix.addAt(seq, ev.e, &ev.hash)
+	l.s.coldStart.EventsScanned++
+	return nil
+}

@@ -1,0 +1,184 @@
+package eventstore
+
+import (
+	"bytes"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+// entry is the in-memory index record of one event; entries[seq-1] holds
+// the event with global sequence seq.
+type entry struct {
+	id      [16]byte
+	corr    [16]byte // equal to id for a root event
+	cause   [16]byte // zero for a root event
+	ts      int64 // unix µs
+	version uint64
+	pos     segment.Position
+	stream  uint32 // index into memIndex.streams
+	scope   uint32 // index into memIndex.scopes
+	kind    uint16
+}
+
+// stream is the state of one entity's stream.
+type stream struct {
+	entity   string
+	version  uint64
+	lastHash [32]byte
+	seqs     []uint64 // global sequences, ascending
+}
+
+// memIndex maps sequences to disk positions and ids, entities, scopes,
+// correlation and causation to sequences. The writer appends; readers take
+// the read lock only to copy slice headers, because published elements are
+// never modified.
+type memIndex struct {
+	mu          sync.RWMutex
+	entries     []entry
+	streams     []*stream
+	byEntity    map[string]uint32
+	scopes      []string
+	byScope     map[string]uint32
+	correlation map[[16]byte][]uint64 // correlation id → members other than the root
+	causation   map[[16]byte][]uint64 // cause id → direct effects
+	keys        map[string]segment.IdempotencyRecord
+	idsSorted   bool              // ids increase with sequence: Get binary searches
+	byID        map[[16]byte]uint64 // only when !idsSorted
+}
+
+func newMemIndex() *memIndex {
+	return &memIndex{
+		byEntity:    make(map[string]uint32),
+		byScope:     make(map[string]uint32),
+		correlation: make(map[[16]byte][]uint64),
+		causation:   make(map[[16]byte][]uint64),
+		keys:        make(map[string]segment.IdempotencyRecord),
+		idsSorted:   true,
+	}
+}
+
+// lastSeq returns the highest published sequence. Caller holds mu or is the writer.
+func (ix *memIndex) lastSeq() uint64 { return uint64(len(ix.entries)) }
+
+// streamFor returns the stream of entity, creating it. Caller holds mu for writing.
+func (ix *memIndex) streamFor(entity string) (uint32, *stream) {
+	if i, ok := ix.byEntity[entity]; ok {
+		return i, ix.streams[i]
+	}
+	i := uint32(len(ix.streams))
+	s := &stream{entity: entity}
+	ix.streams = append(ix.streams, s)
+	ix.byEntity[entity] = i
+	return i, s
+}
+
+// scopeFor returns the index of scope, adding it. Caller holds mu for writing.
+func (ix *memIndex) scopeFor(scope string) uint32 {
+	if i, ok := ix.byScope[scope]; ok {
+		return i
+	}
+	i := uint32(len(ix.scopes))
+	ix.scopes = append(ix.scopes, scope)
+	ix.byScope[scope] = i
+	return i
+}
+
+// add publishes one event. Caller holds mu for writing; seq must be lastSeq()+1.
+func (ix *memIndex) add(seq uint64, e entry, entity, scope string, hash [32]byte) {
+	e.stream, _ = ix.streamFor(entity)
+	e.scope = ix.scopeFor(scope)
+	ix.addAt(seq, e, &hash)
+}
+
+// addAt publishes e, whose stream and scope are set; a nil hash leaves the
+// stream's last hash as it is (footers carry it separately).
+func (ix *memIndex) addAt(seq uint64, e entry, hash *[32]byte) {
+	s := ix.streams[e.stream]
+	if n := len(ix.entries); n > 0 && ix.idsSorted && bytes.Compare(e.id[:], ix.entries[n-1].id[:]) <= 0 {
+		ix.idsSorted = false
+		ix.byID = make(map[[16]byte]uint64, n+1)
+		for i := range ix.entries {
+			ix.byID[ix.entries[i].id] = uint64(i + 1)
+		}
+	}
+	if !ix.idsSorted {
+		ix.byID[e.id] = seq
+	}
+	ix.entries = append(ix.entries, e)
+	s.version = e.version
+	if hash != nil {
+		s.lastHash = *hash
+	}
+	s.seqs = append(s.seqs, seq)
+	if e.corr != e.id {
+		ix.correlation[e.corr] = append(ix.correlation[e.corr], seq)
+	}
+	if e.cause != ([16]byte{}) {
+		ix.causation[e.cause] = append(ix.causation[e.cause], seq)
+	}
+}
+
+// indexEntry returns the on-disk index form of event seq, interning its
+// entity and scope in strs. Caller holds mu or is the writer.
+func (ix *memIndex) indexEntry(seq uint64, strs *segment.StringTable) segment.IndexEntry {
+	e := &ix.entries[seq-1]
+	return segment.IndexEntry{
+		Seq: seq, Version: e.version, Timestamp: e.ts,
+		ID: e.id, Correlation: e.corr, Causation: e.cause, Kind: e.kind,
+		Entity:  strs.ID(ix.streams[e.stream].entity),
+		Scope:   strs.ID(ix.scopes[e.scope]),
+		Segment: e.pos.Segment, Offset: e.pos.Offset, Length: e.pos.Length,
+	}
+}
+
+// lookupID returns the sequence of event id, or 0.
+func (ix *memIndex) lookupID(id [16]byte) uint64 {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if !ix.idsSorted {
+		return ix.byID[id]
+	}
+	i := sort.Search(len(ix.entries), func(i int) bool { return bytes.Compare(ix.entries[i].id[:], id[:]) >= 0 })
+	if i < len(ix.entries) && ix.entries[i].id == id {
+		return uint64(i + 1)
+	}
+	return 0
+}
+
+// snapshot returns the published entries. The slice must not be modified.
+func (ix *memIndex) snapshot() []entry {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.entries
+}
+
+// streamSeqs returns the sequences of entity's stream (nil if unknown).
+func (ix *memIndex) streamSeqs(entity string) []uint64 {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if i, ok := ix.byEntity[entity]; ok {
+		return ix.streams[i].seqs
+	}
+	return nil
+}
+
+// streamVersion returns entity's current version (0 for no stream).
+func (ix *memIndex) streamVersion(entity string) uint64 {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if i, ok := ix.byEntity[entity]; ok {
+		return ix.streams[i].version
+	}
+	return 0
+}
+
+// related returns a copy of the sequences the correlation or causation map
+// holds for id.
+func (ix *memIndex) related(m map[[16]byte][]uint64, id [16]byte) []uint64 {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return slices.Clone(m[id])
+}

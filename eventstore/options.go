@@ -1,0 +1,132 @@
+package eventstore
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+// SyncMode says when appended data is made durable.
+type SyncMode struct {
+	kind     syncKind
+	events   int
+	interval time.Duration
+}
+
+type syncKind int
+
+const (
+	syncEveryCommit syncKind = iota
+	syncInterval
+	syncNone
+)
+
+// SyncEveryCommit syncs every group commit before acknowledging it: an
+// acknowledged append is durable. The default.
+var SyncEveryCommit = SyncMode{kind: syncEveryCommit}
+
+// SyncNone never syncs on append (only on rotation and close): for tests
+// and benchmarks. A crash can lose any acknowledged append.
+var SyncNone = SyncMode{kind: syncNone}
+
+// SyncInterval syncs once n events were appended or d passed since the last
+// sync, whichever comes first (n or d may be 0 to disable that trigger).
+// Appends are acknowledged and visible before they are durable: a crash can
+// lose those of the last interval.
+func SyncInterval(n int, d time.Duration) SyncMode {
+	return SyncMode{kind: syncInterval, events: n, interval: d}
+}
+
+func (m SyncMode) String() string {
+	switch m.kind {
+	case syncInterval:
+		return fmt.Sprintf("SyncInterval(%d, %s)", m.events, m.interval)
+	case syncNone:
+		return "SyncNone"
+	}
+	return "SyncEveryCommit"
+}
+
+// Option configures [Open] and [OpenReadOnly].
+type Option func(*config)
+
+type config struct {
+	segmentMaxBytes int64
+	preallocate     bool
+	sync            SyncMode
+	queueSize       int
+	groupMax        int
+	maxPayload      int
+	checkpointEvery int
+	clock           func() time.Time
+	logger          *zap.Logger
+	fs              segment.FS
+	fileMode        os.FileMode
+	dirMode         os.FileMode
+}
+
+func defaultConfig() config {
+	return config{
+		segmentMaxBytes: 64 << 20,
+		preallocate:     true,
+		sync:            SyncEveryCommit,
+		queueSize:       4096,
+		groupMax:        1024,
+		maxPayload:      4 << 20,
+		checkpointEvery: 250_000,
+		clock:           time.Now,
+		logger:          zap.NewNop(),
+		fs:              segment.OSFS{},
+		fileMode:        segment.FileMode,
+		dirMode:         0o700,
+	}
+}
+
+// WithSegmentMaxBytes sets the size at which the active segment is sealed
+// and a new one started (default 64 MiB, at least 4 KiB, at most 1 GiB).
+func WithSegmentMaxBytes(n int64) Option {
+	return func(c *config) { c.segmentMaxBytes = min(max(n, 4<<10), 1<<30) }
+}
+
+// WithPreallocation turns reserving each segment's full size at creation on
+// or off (default on: data syncs then need not update the file size).
+func WithPreallocation(on bool) Option { return func(c *config) { c.preallocate = on } }
+
+// WithSyncMode sets when appends are made durable (default [SyncEveryCommit]).
+func WithSyncMode(m SyncMode) Option { return func(c *config) { c.sync = m } }
+
+// WithQueueSize sets how many append requests may wait for the writer
+// before Append blocks (default 4096).
+func WithQueueSize(n int) Option { return func(c *config) { c.queueSize = max(n, 1) } }
+
+// WithGroupCommit sets the most requests the writer commits with one sync
+// (default 1024).
+func WithGroupCommit(n int) Option { return func(c *config) { c.groupMax = max(n, 1) } }
+
+// WithMaxPayload sets the largest encoded payload of one event (default 4 MiB).
+func WithMaxPayload(n int) Option {
+	return func(c *config) { c.maxPayload = min(max(n, 1), segment.MaxFramePayload/2) }
+}
+
+// WithCheckpointEvery writes a checkpoint in the background after every n
+// appended events (default 250,000; 0 writes one only on Close).
+func WithCheckpointEvery(n int) Option { return func(c *config) { c.checkpointEvery = max(n, 0) } }
+
+// WithClock sets the clock for event timestamps and ids (default time.Now).
+func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }
+
+// WithLogger sets the logger (default: no-op).
+func WithLogger(l *zap.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithFS replaces the file system, e.g. with one that injects faults.
+func WithFS(fsys segment.FS) Option { return func(c *config) { c.fs = fsys } }
+
+// WithFileMode sets the permissions of new files and of the directory
+// (default 0600 and 0700).
+func WithFileMode(file, dir os.FileMode) Option {
+	return func(c *config) { c.fileMode, c.dirMode = file, dir }
+}

@@ -1,0 +1,168 @@
+package eventstore
+
+import (
+	"fmt"
+	"iter"
+	"sort"
+
+	"github.com/google/uuid"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+// Get returns the event with id, or [ErrNotFound].
+func (s *Store) Get(id uuid.UUID) (Record, error) {
+	if err := s.checkOpen(); err != nil {
+		return Record{}, err
+	}
+	seq := s.ix.lookupID(id)
+	if seq == 0 {
+		return Record{}, fmt.Errorf("%w: event %s", ErrNotFound, id)
+	}
+	return s.readSeq(seq)
+}
+
+// GetSequence returns the event with global sequence seq, or [ErrNotFound].
+func (s *Store) GetSequence(seq uint64) (Record, error) {
+	if err := s.checkOpen(); err != nil {
+		return Record{}, err
+	}
+	if seq == 0 || seq > s.LastSequence() {
+		return Record{}, fmt.Errorf("%w: sequence %d", ErrNotFound, seq)
+	}
+	return s.readSeq(seq)
+}
+
+func (s *Store) readSeq(seq uint64) (Record, error) {
+	entries := s.ix.snapshot()
+	return s.readEntry(&entries[seq-1])
+}
+
+func (s *Store) readEntry(e *entry) (Record, error) {
+	var rec segment.Record
+	if err := s.reader.Read(e.pos, &rec); err != nil {
+		return Record{}, err
+	}
+	return recordFromSegment(&rec, e.pos), nil
+}
+
+// LastSequence returns the global sequence of the newest visible event.
+func (s *Store) LastSequence() uint64 {
+	s.ix.mu.RLock()
+	defer s.ix.mu.RUnlock()
+	return s.ix.lastSeq()
+}
+
+// StreamVersion returns the version of entity's stream: 0 if it has no events.
+func (s *Store) StreamVersion(entity string) uint64 { return s.ix.streamVersion(entity) }
+
+// ReadOption configures [Store.ReadStream].
+type ReadOption func(*readOptions)
+
+type readOptions struct {
+	backward bool
+	limit    int
+}
+
+// Backward reads from the given version (0: the newest) towards version 1.
+func Backward() ReadOption { return func(o *readOptions) { o.backward = true } }
+
+// Limit stops after n events.
+func Limit(n int) ReadOption { return func(o *readOptions) { o.limit = n } }
+
+// ReadStream yields entity's events from version from (1 or 0: the first)
+// in version order, or with [Backward] from version from down to 1. An
+// unknown entity yields nothing.
+func (s *Store) ReadStream(entity string, from uint64, opts ...ReadOption) iter.Seq2[Record, error] {
+	var o readOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return func(yield func(Record, error) bool) {
+		if err := s.checkOpen(); err != nil {
+			yield(Record{}, err)
+			return
+		}
+		seqs := s.ix.streamSeqs(entity)
+		entries := s.ix.snapshot()
+		// Version v is seqs[v-1]: versions are dense from 1.
+		var order func(int) int
+		var n int
+		if o.backward {
+			top := len(seqs)
+			if from > 0 && from < uint64(top) {
+				top = int(from)
+			}
+			n, order = top, func(i int) int { return top - 1 - i }
+		} else {
+			start := 0
+			if from > 1 {
+				start = int(min(from-1, uint64(len(seqs))))
+			}
+			n, order = len(seqs)-start, func(i int) int { return start + i }
+		}
+		if o.limit > 0 {
+			n = min(n, o.limit)
+		}
+		for i := range n {
+			rec, err := s.readEntry(&entries[seqs[order(i)]-1])
+			if !yield(rec, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// ReadAll yields every event from global sequence from (0 or 1: the first)
+// in commit order, up to the newest visible when the read reaches it.
+func (s *Store) ReadAll(from uint64) iter.Seq2[Record, error] {
+	return s.Query(Region{FromSequence: from})
+}
+
+// Query yields the events in region r in commit order.
+func (s *Store) Query(r Region) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		if err := s.checkOpen(); err != nil {
+			yield(Record{}, err)
+			return
+		}
+		entries := s.ix.snapshot()
+		m := newEntryMatcher(r, s.ix)
+		if r.Entity != "" {
+			seqs := s.ix.streamSeqs(r.Entity)
+			i := sort.Search(len(seqs), func(i int) bool { return seqs[i] >= r.FromSequence })
+			for _, seq := range seqs[i:] {
+				if r.ToSequence != 0 && seq > r.ToSequence {
+					return
+				}
+				if e := &entries[seq-1]; m.match(seq, e) {
+					rec, err := s.readEntry(e)
+					if !yield(rec, err) || err != nil {
+						return
+					}
+				}
+			}
+			return
+		}
+		start := max(r.FromSequence, 1)
+		for seq := start; seq <= uint64(len(entries)); seq++ {
+			if r.ToSequence != 0 && seq > r.ToSequence {
+				return
+			}
+			if e := &entries[seq-1]; m.match(seq, e) {
+				rec, err := s.readEntry(e)
+				if !yield(rec, err) || err != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Correlated returns the sequences of the events whose correlation id is id,
+// other than the root itself, in commit order.
+func (s *Store) Correlated(id uuid.UUID) []uint64 { return s.ix.related(s.ix.correlation, id) }
+
+// CausedBy returns the sequences of the events whose causation id is id, in
+// commit order.
+func (s *Store) CausedBy(id uuid.UUID) []uint64 { return s.ix.related(s.ix.causation, id) }

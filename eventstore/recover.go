@@ -1,0 +1,276 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+// recover rebuilds the index on Open: a valid checkpoint first, then for
+// each later segment its footer if it can be trusted, else a frame scan.
+// Damage in a sealed segment fails closed; a torn tail of the active
+// (last) segment is cut off, since it was never acknowledged.
+func (s *Store) recover() error {
+	start := time.Now()
+	ids, err := s.listSegments()
+	if err != nil {
+		return err
+	}
+	l := &loader{s: s}
+	var wm *Checkpoint
+	if len(ids) > 0 {
+		wm = s.loadCheckpoint(ids, l)
+	}
+	for i, id := range ids {
+		last := i == len(ids)-1
+		if wm != nil && id < wm.Segment {
+			s.reader.AddSealed(id)
+			continue
+		}
+		var from int64
+		if wm != nil && id == wm.Segment {
+			from = int64(wm.FrameEnd)
+		}
+		if err := s.recoverSegment(l, id, from, last); err != nil {
+			return err
+		}
+	}
+	s.nextSegment = 1
+	if n := len(ids); n > 0 {
+		s.nextSegment = ids[n-1] + 1
+	}
+	if n := len(s.ix.entries); n > 0 {
+		s.ids.last = s.ix.entries[n-1].id
+	}
+	cs := &s.coldStart
+	switch {
+	case wm != nil:
+		cs.Path = "checkpoint"
+	case cs.SegmentsFromFooters > 0:
+		cs.Path = "footer"
+	case cs.SegmentsScanned > 0:
+		cs.Path = "scan"
+	default:
+		cs.Path = "empty"
+	}
+	cs.Duration = time.Since(start)
+	s.log.Info("store opened", zap.String("dir", s.dir), zap.String("path", cs.Path),
+		zap.Uint64("events", s.ix.lastSeq()), zap.Duration("took", cs.Duration))
+	return nil
+}
+
+// listSegments returns the segment ids in dir, ascending, and checks that
+// none is missing in between.
+func (s *Store) listSegments() ([]uint32, error) {
+	des, err := s.fs.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: list %s: %w", s.dir, err)
+	}
+	var ids []uint32
+	for _, de := range des {
+		if id, ok := segment.ParseFileName(de.Name()); ok {
+			if de.Type()&os.ModeSymlink != 0 || !de.Type().IsRegular() {
+				return nil, &segment.CorruptError{Segment: id, Path: s.segmentPath(id), Reason: "segment is not a regular file"}
+			}
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for i := 1; i < len(ids); i++ {
+		if ids[i] != ids[i-1]+1 {
+			return nil, &segment.CorruptError{Segment: ids[i-1] + 1, Path: s.segmentPath(ids[i-1] + 1), Reason: "segment file is missing"}
+		}
+	}
+	return ids, nil
+}
+
+// recoverSegment adds the events of segment id after offset from.
+func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool) error {
+	path := s.segmentPath(id)
+	data, release, err := segment.MapFile(s.fs, path)
+	if err != nil {
+		return fmt.Errorf("eventstore: open segment: %w", err)
+	}
+	defer func() { _ = release() }()
+	if ix, _, ferr := segment.ReadFooter(data, id); ferr == nil {
+		if err := l.addFooter(ix, path); err == nil {
+			s.coldStart.SegmentsFromFooters++
+			s.reader.AddSealed(id)
+			return nil
+		} else if !errors.Is(err, errFooterMismatch) {
+			return err
+		}
+		s.log.Warn("segment footer disagrees with the log; scanning", zap.String("segment", path))
+	}
+	if last && isBlankSegment(data) {
+		return s.dropBlankSegment(id, path)
+	}
+	s.coldStart.SegmentsScanned++
+	bs := batchState{}
+	res, err := segment.Scan(data, id, path, from, func(off int64, size int, rec *segment.Record) error {
+		return l.addFrame(&bs, id, off, size, rec, path)
+	})
+	if err != nil {
+		return err
+	}
+	cut := int64(-1)
+	switch {
+	case bs.open:
+		cut = bs.beginOffset
+	case res.Torn != nil:
+		cut = res.Torn.Offset
+	}
+	if cut >= 0 && (!last || res.Sealed) {
+		reason := "incomplete batch at the end of a sealed segment"
+		if res.Torn != nil {
+			reason = res.Torn.Reason
+		}
+		return &segment.CorruptError{Segment: id, Path: path, Offset: cut, Reason: reason}
+	}
+	if res.Sealed || !last {
+		s.reader.AddSealed(id)
+		return nil
+	}
+	end := res.FrameEnd
+	if cut >= 0 {
+		end = cut
+		dropped := int64(len(data)) - cut
+		if res.Torn != nil {
+			dropped = res.FrameEnd - cut + frameBytesAfter(data, res.FrameEnd)
+		}
+		s.coldStart.TruncatedBytes += dropped
+		s.log.Warn("cut the unacknowledged tail of the active segment",
+			zap.String("segment", path), zap.Int64("offset", cut), zap.Bool("incomplete_batch", bs.open))
+	}
+	return s.openActive(id, end)
+}
+
+// frameBytesAfter counts the non-zero bytes of a torn tail after off, for the
+// log (preallocated zeros are not data).
+func frameBytesAfter(data []byte, off int64) int64 {
+	n := int64(len(data))
+	for n > off && data[n-1] == 0 {
+		n--
+	}
+	return n - off
+}
+
+// isBlankSegment reports whether a segment file never got its header: a
+// crash between creating the file and syncing the header leaves it empty
+// or all zeros.
+func isBlankSegment(data []byte) bool {
+	for _, c := range data {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) dropBlankSegment(id uint32, path string) error {
+	if s.readOnly {
+		return nil
+	}
+	s.log.Warn("removing a segment file that never got its header", zap.String("segment", path))
+	if err := s.fs.Remove(path); err != nil {
+		return err
+	}
+	return s.fs.SyncDir(s.dir)
+}
+
+// openActive makes the last, unsealed segment the writer's, cut at end.
+func (s *Store) openActive(id uint32, end int64) error {
+	firstSeq := s.ix.lastSeq() + 1
+	for firstSeq > 1 && s.ix.entries[firstSeq-2].pos.Segment == id {
+		firstSeq--
+	}
+	if s.readOnly {
+		s.reader.AddSealed(id) // a read-only store maps what was there at open
+		return nil
+	}
+	w, err := segment.OpenWriter(s.fs, s.dir, id, end, s.preallocSize())
+	if err != nil {
+		return fmt.Errorf("eventstore: reopen active segment: %w", err)
+	}
+	s.w = w
+	s.reader.SetActive(id, w.File())
+	s.activeFirstSeq = firstSeq
+	for _, k := range s.ix.keys {
+		if k.First >= firstSeq {
+			s.activeKeys = append(s.activeKeys, k)
+		}
+	}
+	slices.SortFunc(s.activeKeys, func(a, b segment.IdempotencyRecord) int { return int(a.First) - int(b.First) })
+	return nil
+}
+
+// loadCheckpoint loads a valid checkpoint into the index and returns it, or
+// returns nil (index untouched) when there is none or it cannot be trusted.
+func (s *Store) loadCheckpoint(ids []uint32, l *loader) *Checkpoint {
+	path := filepath.Join(s.dir, CheckpointFileName)
+	if !s.readOnly {
+		_ = s.fs.Remove(path + ".tmp")
+	}
+	data, release, err := segment.MapFile(s.fs, path)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			s.coldStart.CheckpointIgnored = err.Error()
+		}
+		return nil
+	}
+	defer func() { _ = release() }()
+	ignore := func(reason string) *Checkpoint {
+		s.coldStart.CheckpointIgnored = reason
+		s.log.Warn("ignoring checkpoint", zap.String("reason", reason))
+		return nil
+	}
+	c, err := DecodeCheckpoint(data)
+	if err != nil {
+		return ignore(err.Error())
+	}
+	if c.LastSeq == 0 {
+		return ignore("empty")
+	}
+	if c.Segment < ids[0] || c.Segment > ids[len(ids)-1] {
+		return ignore(fmt.Sprintf("names segment %d, which does not exist", c.Segment))
+	}
+	// The last covered frame must still be on disk as it was.
+	lastEntry := c.Index.Entries[len(c.Index.Entries)-1]
+	if lastEntry.Segment != c.Segment || int64(lastEntry.Offset)+int64(lastEntry.Length) > int64(c.FrameEnd) {
+		return ignore("watermark disagrees with its last entry")
+	}
+	if reason := s.checkFrame(lastEntry); reason != "" {
+		return ignore(reason)
+	}
+	if err := l.addCheckpoint(c.Index); err != nil {
+		return ignore(err.Error())
+	}
+	s.coldStart.EventsFromCheckpoint = c.LastSeq
+	return c
+}
+
+// checkFrame verifies that the frame an index entry points at holds that event.
+func (s *Store) checkFrame(e segment.IndexEntry) string {
+	f, err := s.fs.OpenFile(s.segmentPath(e.Segment), os.O_RDONLY, 0)
+	if err != nil {
+		return err.Error()
+	}
+	defer func() { _ = f.Close() }()
+	buf := make([]byte, min(e.Length, segment.MaxFramePayload+segment.FrameHeaderSize))
+	if _, err := f.ReadAt(buf, int64(e.Offset)); err != nil {
+		return fmt.Sprintf("last covered frame unreadable: %v", err)
+	}
+	payload, _, st := segment.DecodeFrame(buf)
+	var rec segment.Record
+	if st != segment.FrameOK || segment.DecodeRecord(payload, &rec) != nil || rec.Seq != e.Seq || rec.ID != e.ID {
+		return "last covered frame does not match"
+	}
+	return ""
+}

@@ -1,0 +1,95 @@
+package eventstore
+
+import (
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+type counters struct {
+	appendedEvents  atomic.Uint64
+	groups          atomic.Uint64
+	groupedRequests atomic.Uint64
+	syncs           atomic.Uint64
+	bytesWritten    atomic.Uint64
+	idempotentHits  atomic.Uint64
+	dropped         atomic.Uint64
+	segments        atomic.Uint64
+	checkpoints     atomic.Uint64
+}
+
+// ColdStart describes how Open rebuilt the index.
+type ColdStart struct {
+	// Path is "checkpoint", "footer", "scan" or "empty": the fastest source
+	// that was used (the rest after a checkpoint comes from footers and scans).
+	Path                 string
+	Duration             time.Duration
+	EventsFromCheckpoint uint64
+	EventsFromFooters    uint64
+	EventsScanned        uint64
+	SegmentsFromFooters  int
+	SegmentsScanned      int
+	// CheckpointIgnored says why a checkpoint file was not used, if one existed.
+	CheckpointIgnored string
+	// TruncatedBytes were cut from the active segment's torn tail or
+	// incomplete batch: writes that were never acknowledged.
+	TruncatedBytes int64
+}
+
+// Stats is a snapshot of the store's counters.
+type Stats struct {
+	Events               uint64
+	Streams              int
+	Segments             int
+	DiskBytes            int64 // size of the segment files
+	AppendedEvents       uint64 // since Open
+	Groups               uint64 // group commits since Open
+	AverageGroupSize     float64
+	Syncs                uint64
+	BytesWritten         uint64
+	IdempotentHits       uint64
+	Subscribers          int
+	DroppedNotifications uint64
+	Checkpoints          uint64
+	ColdStart            ColdStart
+	// Failed holds the error that turned the store read-only, if any.
+	Failed error
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	s.ix.mu.RLock()
+	st := Stats{Events: s.ix.lastSeq(), Streams: len(s.ix.streams)}
+	s.ix.mu.RUnlock()
+	st.AppendedEvents = s.stats.appendedEvents.Load()
+	st.Groups = s.stats.groups.Load()
+	if st.Groups > 0 {
+		st.AverageGroupSize = float64(s.stats.groupedRequests.Load()) / float64(st.Groups)
+	}
+	st.Syncs = s.stats.syncs.Load()
+	st.BytesWritten = s.stats.bytesWritten.Load()
+	st.IdempotentHits = s.stats.idempotentHits.Load()
+	st.DroppedNotifications = s.stats.dropped.Load()
+	st.Checkpoints = s.stats.checkpoints.Load()
+	st.ColdStart = s.coldStart
+	st.Failed = s.failure()
+	s.subsMu.RLock()
+	st.Subscribers = len(s.subs)
+	s.subsMu.RUnlock()
+	if des, err := s.fs.ReadDir(s.dir); err == nil {
+		for _, de := range des {
+			if _, ok := segment.ParseFileName(de.Name()); !ok {
+				continue
+			}
+			st.Segments++
+			if fi, err := de.Info(); err == nil {
+				st.DiskBytes += fi.Size()
+			}
+		}
+	}
+	return st
+}
+
+func (s *Store) segmentPath(id uint32) string { return filepath.Join(s.dir, segment.FileName(id)) }

@@ -1,0 +1,159 @@
+package eventstore
+
+import (
+	"context"
+	"iter"
+	"sync"
+	"sync/atomic"
+)
+
+// Subscription is a lossy push feed of new events: each matching event is
+// offered to a bounded channel and dropped (and counted) if the channel is
+// full, so a slow subscriber never slows the writer. Use a [Cursor] when
+// every event matters. Records received share their byte slices with other
+// subscribers: treat them as read-only.
+type Subscription struct {
+	// C delivers matching events in commit order; it is closed by Close
+	// and when the store closes.
+	C       <-chan Record
+	c       chan Record
+	region  Region
+	s       *Store
+	dropped atomic.Uint64
+	once    sync.Once
+}
+
+// Subscribe returns a subscription to new events in region with a channel
+// buffer of size buffer (at least 1).
+func (s *Store) Subscribe(region Region, buffer int) (*Subscription, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	c := make(chan Record, max(buffer, 1))
+	sub := &Subscription{C: c, c: c, region: region, s: s}
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	s.subs[sub] = struct{}{}
+	return sub, nil
+}
+
+// Dropped returns how many events this subscription lost to a full channel.
+func (sub *Subscription) Dropped() uint64 { return sub.dropped.Load() }
+
+// Close ends the subscription and closes C.
+func (sub *Subscription) Close() {
+	sub.s.subsMu.Lock()
+	defer sub.s.subsMu.Unlock()
+	sub.closeLocked()
+}
+
+func (sub *Subscription) closeLocked() {
+	sub.once.Do(func() {
+		delete(sub.s.subs, sub)
+		close(sub.c)
+	})
+}
+
+// fanOut offers freshly published events to the subscribers, never blocking.
+func (s *Store) fanOut(events []stagedEvent) {
+	s.subsMu.RLock()
+	defer s.subsMu.RUnlock()
+	if len(s.subs) == 0 {
+		return
+	}
+	recs := make([]Record, len(events))
+	for i := range events {
+		recs[i] = recordFromSegment(&events[i].rec, events[i].pos)
+	}
+	for sub := range s.subs {
+		for i := range recs {
+			if !sub.region.Match(&recs[i]) {
+				continue
+			}
+			select {
+			case sub.c <- recs[i]:
+			default:
+				sub.dropped.Add(1)
+				s.stats.dropped.Add(1)
+			}
+		}
+	}
+}
+
+// Cursor is a guaranteed, pull-based reader of the events in a region: it
+// yields every matching event exactly once, in commit order, and blocks at
+// the end of the log until the next one is durable.
+type Cursor struct {
+	s    *Store
+	m    *entryMatcher
+	next uint64
+}
+
+// Cursor returns a cursor over region starting at global sequence from
+// (0 or 1: the beginning).
+func (s *Store) Cursor(region Region, from uint64) *Cursor {
+	return &Cursor{s: s, m: newEntryMatcher(region, s.ix), next: max(from, region.FromSequence, 1)}
+}
+
+// Position returns the global sequence the cursor will examine next; a
+// projection persists it to resume later.
+func (c *Cursor) Position() uint64 { return c.next }
+
+// Next returns the next matching event, waiting for one until ctx ends.
+func (c *Cursor) Next(ctx context.Context) (Record, error) {
+	for {
+		wait := c.s.waitForEvent()
+		if err := c.s.checkOpen(); err != nil {
+			return Record{}, err
+		}
+		rec, ok, err := c.TryNext()
+		if ok || err != nil {
+			return rec, err
+		}
+		if to := c.m.r.ToSequence; to != 0 && c.next > to {
+			return Record{}, ErrEndOfRegion
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return Record{}, ctx.Err()
+		}
+	}
+}
+
+// TryNext returns the next matching event that is already visible, without
+// waiting; ok is false at the end of the log.
+func (c *Cursor) TryNext() (rec Record, ok bool, err error) {
+	entries := c.s.ix.snapshot()
+	for c.next <= uint64(len(entries)) {
+		seq := c.next
+		e := &entries[seq-1]
+		if !c.m.match(seq, e) {
+			c.next++
+			continue
+		}
+		rec, err := c.s.readEntry(e)
+		if err != nil {
+			return Record{}, false, err
+		}
+		c.next++
+		return rec, true, nil
+	}
+	return Record{}, false, nil
+}
+
+// All yields matching events as they arrive until ctx ends or a read fails;
+// the final error (ctx.Err() included) is yielded once.
+func (c *Cursor) All(ctx context.Context) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		for {
+			rec, err := c.Next(ctx)
+			if !yield(rec, err) || err != nil {
+				return
+			}
+		}
+	}
+}

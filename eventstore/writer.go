@@ -1,0 +1,412 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+// stage holds what the writer has encoded but not yet published: the frames
+// of one chunk (requests bound for the same segment and the same sync) and
+// the stream states they lead to.
+type stage struct {
+	buf      []byte
+	scratch  []byte
+	recBuf   []byte
+	nextSeq  uint64
+	pending  []stagedEvent // the request being encoded
+	events   []stagedEvent
+	reqs     []stagedRequest
+	streams  map[string]streamTip
+	keys     map[string]int // idempotency key → index in reqs
+	newIDs   map[[16]byte][16]byte
+	rotating bool
+}
+
+type streamTip struct {
+	version uint64
+	hash    [32]byte
+}
+
+type stagedEvent struct {
+	rec segment.Record
+	pos segment.Position // Offset relative to the request's scratch until placed
+}
+
+type stagedRequest struct {
+	r        *request
+	first    int // index into events
+	n        int
+	dupOf    int // -1, or index of the request with the same idempotency key
+	syncOnly bool
+}
+
+// run is the writer goroutine: it takes the first waiting request, drains
+// up to groupMax more without waiting, and commits them together.
+func (s *Store) run() {
+	defer close(s.done)
+	s.stage = stage{streams: make(map[string]streamTip), keys: make(map[string]int), newIDs: make(map[[16]byte][16]byte)}
+	var tick <-chan time.Time
+	if s.cfg.sync.kind == syncInterval && s.cfg.sync.interval > 0 {
+		t := time.NewTicker(s.cfg.sync.interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	group := make([]*request, 0, s.cfg.groupMax)
+	for {
+		select {
+		case r := <-s.reqs:
+			group = append(group[:0], r)
+		case <-tick:
+			s.syncIfDue(true)
+			continue
+		case <-s.quit:
+			for {
+				group = group[:0]
+				for len(group) < s.cfg.groupMax {
+					select {
+					case r := <-s.reqs:
+						group = append(group, r)
+						continue
+					default:
+					}
+					break
+				}
+				if len(group) == 0 {
+					return
+				}
+				s.commit(group)
+			}
+		}
+	drain:
+		for len(group) < s.cfg.groupMax {
+			select {
+			case r := <-s.reqs:
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		s.commit(group)
+	}
+}
+
+// commit validates, encodes, writes, syncs and publishes a group. A request
+// that fails validation is answered on its own; the others go on.
+func (s *Store) commit(group []*request) {
+	st := &s.stage
+	st.nextSeq = s.ix.lastSeq() + 1
+	s.stats.groups.Add(1)
+	s.stats.groupedRequests.Add(uint64(len(group)))
+	for _, r := range group {
+		if err := s.failure(); err != nil {
+			r.done <- result{err: err}
+			continue
+		}
+		if r.syncOnly {
+			st.reqs = append(st.reqs, stagedRequest{r: r, dupOf: -1, syncOnly: true})
+			continue
+		}
+		if err := r.ctx.Err(); err != nil {
+			r.done <- result{err: err}
+			continue
+		}
+		if r.key != "" {
+			if rec, ok := s.ix.keys[r.key]; ok {
+				r.done <- s.originalReceipts(rec)
+				continue
+			}
+			if i, ok := st.keys[r.key]; ok {
+				st.reqs = append(st.reqs, stagedRequest{r: r, dupOf: i})
+				continue
+			}
+		}
+		if err := s.encode(st, r); err != nil {
+			r.done <- result{err: err}
+			continue
+		}
+		if s.needsRotation(len(st.buf) + len(st.scratch)) {
+			s.flush()
+			if err := s.rotate(); err != nil {
+				s.fail(err)
+			}
+			if err := s.failure(); err != nil {
+				r.done <- result{err: err}
+				continue
+			}
+			// Encode again: the flush may have failed and given the
+			// sequences back, and stream tips now come from the index.
+			if err := s.encode(st, r); err != nil {
+				r.done <- result{err: err}
+				continue
+			}
+		}
+		s.place(st, r)
+	}
+	s.flush()
+}
+
+// needsRotation reports whether n more bytes would overflow the active
+// segment (or there is none yet). A segment holding no frames is never
+// rotated, so a request larger than a segment still goes somewhere.
+func (s *Store) needsRotation(n int) bool {
+	if s.w == nil {
+		return true
+	}
+	end := s.w.End() + int64(len(s.stage.buf))
+	return end > segment.HeaderSize && end+int64(n) > s.cfg.segmentMaxBytes
+}
+
+// encode validates r against the staged and published stream states and
+// encodes its frames into st.scratch and its events into st.pending, with
+// offsets relative to the scratch. It changes nothing else in st.
+func (s *Store) encode(st *stage, r *request) error {
+	st.scratch = st.scratch[:0]
+	clear(st.pending)
+	st.pending = st.pending[:0]
+	local := make(map[string]streamTip, 1)
+	now := s.cfg.clock()
+	ts := now.UnixMicro()
+	seq := st.nextSeq
+	n := len(r.items)
+	if r.atomic {
+		s.appendMarker(st, segment.KindBatchBegin, seq, n, ts)
+	}
+	var root [16]byte
+	for i := range r.items {
+		it := &r.items[i]
+		tip := s.tip(st, local, it.coord.Entity)
+		if !it.expected.accepts(tip.version) {
+			return &VersionConflictError{Entity: it.coord.Entity, Expected: it.expected, Actual: tip.version}
+		}
+		rec := segment.Record{
+			Seq:       seq + uint64(i),
+			Kind:      uint16(it.kind),
+			Version:   tip.version + 1,
+			Timestamp: ts,
+			ID:        s.ids.next(now),
+			Causation: it.causation,
+			Entity:    it.coord.Entity,
+			Scope:     it.coord.Scope,
+			PrevHash:  tip.hash,
+			Metadata:  it.meta,
+			Payload:   it.payload,
+		}
+		if i == 0 {
+			rec.IdempotencyKey = r.key
+			root = rec.ID
+		}
+		rec.Correlation = s.correlationFor(st, it, root)
+		rec.Hash = s.hasher.sum(&rec)
+		local[rec.Entity] = streamTip{version: rec.Version, hash: rec.Hash}
+		off := len(st.scratch)
+		st.recBuf = segment.AppendRecord(st.recBuf[:0], &rec)
+		var err error
+		if st.scratch, err = segment.AppendFrame(st.scratch, st.recBuf); err != nil {
+			return fmt.Errorf("%w: %w", ErrPayloadTooLarge, err)
+		}
+		st.pending = append(st.pending, stagedEvent{rec: rec, pos: segment.Position{Offset: uint32(off), Length: uint32(len(st.scratch) - off)}})
+	}
+	if r.atomic {
+		s.appendMarker(st, segment.KindBatchCommit, seq+uint64(n)-1, n, ts)
+	}
+	if int64(len(st.scratch)) > s.cfg.segmentMaxBytes-segment.HeaderSize {
+		return fmt.Errorf("%w: request of %d bytes does not fit a segment of %d", ErrPayloadTooLarge, len(st.scratch), s.cfg.segmentMaxBytes)
+	}
+	return nil
+}
+
+func (s *Store) appendMarker(st *stage, k uint16, seq uint64, n int, ts int64) {
+	m := segment.Record{Seq: seq, Kind: k, Version: uint64(n), Timestamp: ts}
+	st.recBuf = segment.AppendRecord(st.recBuf[:0], &m)
+	st.scratch, _ = segment.AppendFrame(st.scratch, st.recBuf)
+}
+
+// tip returns the current version and hash of entity: this request's own
+// earlier events first, then the chunk's, then the published index.
+func (s *Store) tip(st *stage, local map[string]streamTip, entity string) streamTip {
+	if t, ok := local[entity]; ok {
+		return t
+	}
+	if t, ok := st.streams[entity]; ok {
+		return t
+	}
+	if i, ok := s.ix.byEntity[entity]; ok { // only the writer mutates the index
+		str := s.ix.streams[i]
+		return streamTip{version: str.version, hash: str.lastHash}
+	}
+	return streamTip{}
+}
+
+// correlationFor picks an event's correlation id: the explicit one, else the
+// correlation of its cause (if known), else the request's first event.
+func (s *Store) correlationFor(st *stage, it *item, root [16]byte) [16]byte {
+	if it.correlation != [16]byte{} {
+		return it.correlation
+	}
+	if it.causation != [16]byte{} {
+		if c, ok := st.newIDs[it.causation]; ok {
+			return c
+		}
+		if seq := s.ix.lookupID(it.causation); seq != 0 {
+			return s.ix.entries[seq-1].corr
+		}
+	}
+	return root
+}
+
+// place moves r's encoded frames from the scratch into the chunk buffer,
+// fixing positions and recording the new stream tips.
+func (s *Store) place(st *stage, r *request) {
+	base := uint32(s.w.End()) + uint32(len(st.buf))
+	first := len(st.events)
+	for _, ev := range st.pending {
+		ev.pos.Segment = s.w.ID()
+		ev.pos.Offset += base
+		st.streams[ev.rec.Entity] = streamTip{version: ev.rec.Version, hash: ev.rec.Hash}
+		st.newIDs[ev.rec.ID] = ev.rec.Correlation
+		st.events = append(st.events, ev)
+	}
+	st.buf = append(st.buf, st.scratch...)
+	st.nextSeq += uint64(len(r.items))
+	if r.key != "" {
+		st.keys[r.key] = len(st.reqs)
+	}
+	st.reqs = append(st.reqs, stagedRequest{r: r, first: first, n: len(st.events) - first, dupOf: -1})
+}
+
+// flush writes the chunk with one write, syncs it per the sync mode,
+// publishes it and answers its requests.
+func (s *Store) flush() {
+	st := &s.stage
+	defer st.reset()
+	if len(st.reqs) == 0 {
+		return
+	}
+	err := s.failure()
+	if err == nil && len(st.buf) > 0 {
+		err = s.writeChunk(st)
+	}
+	if err == nil && s.needsSync(st) {
+		err = s.syncActive()
+	}
+	if err != nil {
+		for _, q := range st.reqs {
+			q.r.done <- result{err: err}
+		}
+		st.nextSeq = s.ix.lastSeq() + 1 // the failed chunk's sequences were never handed out
+		return
+	}
+	if len(st.events) > 0 {
+		s.publish(st)
+	}
+	for _, q := range st.reqs {
+		var res result
+		switch {
+		case q.syncOnly:
+		case q.dupOf >= 0:
+			orig := st.reqs[q.dupOf]
+			res.receipts = receiptsOf(st.events[orig.first : orig.first+orig.n])
+		default:
+			res.receipts = receiptsOf(st.events[q.first : q.first+q.n])
+		}
+		q.r.done <- res
+	}
+	if len(st.events) > 0 {
+		s.fanOut(st.events)
+		s.maybeCheckpoint(len(st.events))
+	}
+}
+
+func (s *Store) writeChunk(st *stage) error {
+	start := s.w.End()
+	if _, err := s.w.Write(st.buf); err != nil {
+		if errors.Is(err, segment.ErrWriterBroken) {
+			s.fail(err)
+			return s.failure()
+		}
+		s.log.Warn("append write failed; group rolled back", zap.Error(err))
+		return fmt.Errorf("eventstore: write: %w", err)
+	}
+	s.stats.bytesWritten.Add(uint64(len(st.buf)))
+	s.unsynced += len(st.events)
+	if s.cfg.sync.kind == syncEveryCommit {
+		if err := s.w.Sync(); err != nil {
+			// Never retry a failed sync: cut the unsynced frames off and fail.
+			if rerr := s.w.Rollback(start); rerr != nil {
+				s.log.Error("rollback after failed sync", zap.Error(rerr))
+			}
+			s.fail(err)
+			return s.failure()
+		}
+		s.stats.syncs.Add(1)
+		s.unsynced = 0
+		s.lastSync = s.cfg.clock()
+	}
+	return nil
+}
+
+// needsSync reports whether the chunk must be synced before it is answered
+// beyond what writeChunk did: an explicit Sync request, or a due interval.
+func (s *Store) needsSync(st *stage) bool {
+	for _, q := range st.reqs {
+		if q.syncOnly {
+			return s.unsynced > 0 || s.cfg.sync.kind != syncEveryCommit
+		}
+	}
+	return s.cfg.sync.kind == syncInterval && s.intervalDue()
+}
+
+func (s *Store) intervalDue() bool {
+	m := s.cfg.sync
+	return s.unsynced > 0 && ((m.events > 0 && s.unsynced >= m.events) ||
+		(m.interval > 0 && s.cfg.clock().Sub(s.lastSync) >= m.interval))
+}
+
+// syncIfDue runs on the interval ticker.
+func (s *Store) syncIfDue(timer bool) {
+	if s.w == nil || s.failure() != nil || !(timer && s.intervalDue()) {
+		return
+	}
+	_ = s.syncActive()
+}
+
+func (s *Store) syncActive() error {
+	if s.w == nil {
+		return nil
+	}
+	if err := s.w.Sync(); err != nil {
+		s.fail(err)
+		return s.failure()
+	}
+	s.stats.syncs.Add(1)
+	s.unsynced = 0
+	s.lastSync = s.cfg.clock()
+	return nil
+}
+
+func (st *stage) reset() {
+	st.buf = st.buf[:0]
+	clear(st.pending)
+	st.pending = st.pending[:0]
+	clear(st.events) // drop payload references
+	st.events = st.events[:0]
+	clear(st.reqs)
+	st.reqs = st.reqs[:0]
+	clear(st.streams)
+	clear(st.keys)
+	clear(st.newIDs)
+}
+
+func receiptsOf(evs []stagedEvent) []Receipt {
+	out := make([]Receipt, len(evs))
+	for i := range evs {
+		e := &evs[i]
+		out[i] = Receipt{EventID: e.rec.ID, Sequence: e.rec.Seq, Version: e.rec.Version, Hash: e.rec.Hash, Position: e.pos}
+	}
+	return out
+}

