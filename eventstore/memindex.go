@@ -15,7 +15,7 @@ type entry struct {
 	id      [16]byte
 	corr    [16]byte // equal to id for a root event
 	cause   [16]byte // zero for a root event
-	ts      int64 // unix µs
+	ts      int64    // unix µs
 	version uint64
 	pos     segment.Position
 	stream  uint32 // index into memIndex.streams
@@ -45,7 +45,7 @@ type memIndex struct {
 	correlation map[[16]byte][]uint64 // correlation id → members other than the root
 	causation   map[[16]byte][]uint64 // cause id → direct effects
 	keys        map[string]segment.IdempotencyRecord
-	idsSorted   bool              // ids increase with sequence: Get binary searches
+	idsSorted   bool                // ids increase with sequence: Get binary searches
 	byID        map[[16]byte]uint64 // only when !idsSorted
 }
 

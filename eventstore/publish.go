@@ -52,7 +52,6 @@ func (s *Store) originalReceipts(k segment.IdempotencyRecord) result {
 	return result{receipts: out}
 }
 
-
 // rotate seals the active segment (footer index, sync) and starts the next.
 func (s *Store) rotate() error {
 	if s.w != nil {

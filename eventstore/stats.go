@@ -43,7 +43,7 @@ type Stats struct {
 	Events               uint64
 	Streams              int
 	Segments             int
-	DiskBytes            int64 // size of the segment files
+	DiskBytes            int64  // size of the segment files
 	AppendedEvents       uint64 // since Open
 	Groups               uint64 // group commits since Open
 	AverageGroupSize     float64
