@@ -87,7 +87,7 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 // snapshot is a consistent view of the index for a checkpoint, taken by the
 // writer after a sync so it covers only durable events.
 type snapshot struct {
-	entries []entry
+	entries entryLog
 	streams []*stream
 	tips    []streamTip
 	scopes  []string
@@ -112,8 +112,8 @@ func (s *Store) takeSnapshot() *snapshot {
 	}
 	if s.w != nil {
 		sn.segment, sn.end = s.w.ID(), s.w.End()
-	} else if n := len(ix.entries); n > 0 {
-		p := ix.entries[n-1].pos
+	} else if n := ix.entries.len(); n > 0 {
+		p := ix.entries.at(n).pos
 		sn.segment, sn.end = p.Segment, int64(p.Offset)+int64(p.Length)
 	}
 	return sn
@@ -149,13 +149,13 @@ func (s *Store) writeCheckpoint() error { return s.writeSnapshot(s.takeSnapshot(
 // writeSnapshot encodes sn and replaces the checkpoint file atomically:
 // temp file, sync, rename, sync directory.
 func (s *Store) writeSnapshot(sn *snapshot) error {
-	if len(sn.entries) == 0 {
+	if sn.entries.len() == 0 {
 		return nil
 	}
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
 	var strs segment.StringTable
-	ix := &segment.Index{Entries: make([]segment.IndexEntry, len(sn.entries)), Keys: sn.keys}
+	ix := &segment.Index{Entries: make([]segment.IndexEntry, sn.entries.len()), Keys: sn.keys}
 	streamStr := make([]uint32, len(sn.streams))
 	for i, st := range sn.streams {
 		streamStr[i] = strs.ID(st.entity)
@@ -164,8 +164,8 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 	for i, sc := range sn.scopes {
 		scopeStr[i] = strs.ID(sc)
 	}
-	for i := range sn.entries {
-		e := &sn.entries[i]
+	for i := range ix.Entries {
+		e := sn.entries.at(uint64(i) + 1)
 		ix.Entries[i] = segment.IndexEntry{
 			Seq: uint64(i + 1), Version: e.version, Timestamp: e.ts,
 			ID: e.id, Correlation: e.corr, Causation: e.cause, Kind: e.kind,
@@ -178,7 +178,7 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 		ix.Tails[i] = segment.StreamTail{Entity: streamStr[i], Version: t.version, LastHash: t.hash}
 	}
 	ix.Strings = strs.Strings
-	data := EncodeCheckpoint(&Checkpoint{LastSeq: uint64(len(sn.entries)), Segment: sn.segment, FrameEnd: uint64(sn.end), Index: ix})
+	data := EncodeCheckpoint(&Checkpoint{LastSeq: sn.entries.len(), Segment: sn.segment, FrameEnd: uint64(sn.end), Index: ix})
 	if err := s.replaceFile(CheckpointFileName, data); err != nil {
 		return fmt.Errorf("eventstore: write checkpoint: %w", err)
 	}

@@ -73,11 +73,6 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if need := len(ix.entries) + len(src.Entries); cap(ix.entries) < need {
-		grown := make([]entry, len(ix.entries), need+need/4)
-		copy(grown, ix.entries)
-		ix.entries = grown
-	}
 	for i := range src.Entries {
 		se := &src.Entries[i]
 		if se.Seq <= skip {

@@ -9,8 +9,7 @@ import (
 	"github.com/batpak-go/batpak/segment"
 )
 
-// entry is the in-memory index record of one event; entries[seq-1] holds
-// the event with global sequence seq.
+// entry is the in-memory index record of one event.
 type entry struct {
 	id      [16]byte
 	corr    [16]byte // equal to id for a root event
@@ -37,7 +36,7 @@ type stream struct {
 // never modified.
 type memIndex struct {
 	mu          sync.RWMutex
-	entries     []entry
+	entries     entryLog
 	streams     []*stream
 	byEntity    map[string]uint32
 	scopes      []string
@@ -61,7 +60,7 @@ func newMemIndex() *memIndex {
 }
 
 // lastSeq returns the highest published sequence. Caller holds mu or is the writer.
-func (ix *memIndex) lastSeq() uint64 { return uint64(len(ix.entries)) }
+func (ix *memIndex) lastSeq() uint64 { return ix.entries.len() }
 
 // streamFor returns the stream of entity, creating it. Caller holds mu for writing.
 func (ix *memIndex) streamFor(entity string) (uint32, *stream) {
@@ -97,17 +96,17 @@ func (ix *memIndex) add(seq uint64, e entry, entity, scope string, hash [32]byte
 // stream's last hash as it is (footers carry it separately).
 func (ix *memIndex) addAt(seq uint64, e entry, hash *[32]byte) {
 	s := ix.streams[e.stream]
-	if n := len(ix.entries); n > 0 && ix.idsSorted && bytes.Compare(e.id[:], ix.entries[n-1].id[:]) <= 0 {
+	if n := ix.entries.len(); n > 0 && ix.idsSorted && bytes.Compare(e.id[:], ix.entries.at(n).id[:]) <= 0 {
 		ix.idsSorted = false
 		ix.byID = make(map[[16]byte]uint64, n+1)
-		for i := range ix.entries {
-			ix.byID[ix.entries[i].id] = uint64(i + 1)
+		for i := uint64(1); i <= n; i++ {
+			ix.byID[ix.entries.at(i).id] = i
 		}
 	}
 	if !ix.idsSorted {
 		ix.byID[e.id] = seq
 	}
-	ix.entries = append(ix.entries, e)
+	ix.entries.append(e)
 	s.version = e.version
 	if hash != nil {
 		s.lastHash = *hash
@@ -124,7 +123,7 @@ func (ix *memIndex) addAt(seq uint64, e entry, hash *[32]byte) {
 // indexEntry returns the on-disk index form of event seq, interning its
 // entity and scope in strs. Caller holds mu or is the writer.
 func (ix *memIndex) indexEntry(seq uint64, strs *segment.StringTable) segment.IndexEntry {
-	e := &ix.entries[seq-1]
+	e := ix.entries.at(seq)
 	return segment.IndexEntry{
 		Seq: seq, Version: e.version, Timestamp: e.ts,
 		ID: e.id, Correlation: e.corr, Causation: e.cause, Kind: e.kind,
@@ -141,15 +140,16 @@ func (ix *memIndex) lookupID(id [16]byte) uint64 {
 	if !ix.idsSorted {
 		return ix.byID[id]
 	}
-	i := sort.Search(len(ix.entries), func(i int) bool { return bytes.Compare(ix.entries[i].id[:], id[:]) >= 0 })
-	if i < len(ix.entries) && ix.entries[i].id == id {
+	n := int(ix.entries.len())
+	i := sort.Search(n, func(i int) bool { return bytes.Compare(ix.entries.at(uint64(i) + 1).id[:], id[:]) >= 0 })
+	if i < n && ix.entries.at(uint64(i)+1).id == id {
 		return uint64(i + 1)
 	}
 	return 0
 }
 
-// snapshot returns the published entries. The slice must not be modified.
-func (ix *memIndex) snapshot() []entry {
+// snapshot returns the published entries, which must not be modified.
+func (ix *memIndex) snapshot() entryLog {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	return ix.entries

@@ -77,7 +77,7 @@ func defaultConfig() config {
 		queueSize:       4096,
 		groupMax:        1024,
 		maxPayload:      4 << 20,
-		checkpointEvery: 250_000,
+		checkpointEvery: 1_000_000,
 		clock:           time.Now,
 		logger:          zap.NewNop(),
 		fs:              segment.OSFS{},
@@ -113,7 +113,7 @@ func WithMaxPayload(n int) Option {
 }
 
 // WithCheckpointEvery writes a checkpoint in the background after every n
-// appended events (default 250,000; 0 writes one only on Close).
+// appended events (default 1,000,000; 0 writes one only on Close).
 func WithCheckpointEvery(n int) Option { return func(c *config) { c.checkpointEvery = max(n, 0) } }
 
 // WithClock sets the clock for event timestamps and ids (default time.Now).

@@ -40,10 +40,10 @@ func (s *Store) originalReceipts(k segment.IdempotencyRecord) result {
 	out := make([]Receipt, 0, k.Count)
 	var rec segment.Record
 	for seq := k.First; seq < k.First+uint64(k.Count); seq++ {
-		if seq == 0 || seq > uint64(len(entries)) {
+		if seq == 0 || seq > entries.len() {
 			return result{err: fmt.Errorf("eventstore: idempotency key %q points at missing sequence %d", k.Key, seq)}
 		}
-		e := &entries[seq-1]
+		e := entries.at(seq)
 		if err := s.reader.Read(e.pos, &rec); err != nil {
 			return result{err: err}
 		}
@@ -115,7 +115,7 @@ func (s *Store) footerIndex() *segment.Index {
 	touched := make(map[uint32]struct{})
 	for seq := s.activeFirstSeq; seq <= ix.lastSeq(); seq++ {
 		out.Entries = append(out.Entries, ix.indexEntry(seq, &strs))
-		touched[ix.entries[seq-1].stream] = struct{}{}
+		touched[ix.entries.at(seq).stream] = struct{}{}
 	}
 	for si := range touched {
 		str := ix.streams[si]

@@ -35,7 +35,7 @@ func (s *Store) GetSequence(seq uint64) (Record, error) {
 
 func (s *Store) readSeq(seq uint64) (Record, error) {
 	entries := s.ix.snapshot()
-	return s.readEntry(&entries[seq-1])
+	return s.readEntry(entries.at(seq))
 }
 
 func (s *Store) readEntry(e *entry) (Record, error) {
@@ -105,7 +105,7 @@ func (s *Store) ReadStream(entity string, from uint64, opts ...ReadOption) iter.
 			n = min(n, o.limit)
 		}
 		for i := range n {
-			rec, err := s.readEntry(&entries[seqs[order(i)]-1])
+			rec, err := s.readEntry(entries.at(seqs[order(i)]))
 			if !yield(rec, err) || err != nil {
 				return
 			}
@@ -135,7 +135,7 @@ func (s *Store) Query(r Region) iter.Seq2[Record, error] {
 				if r.ToSequence != 0 && seq > r.ToSequence {
 					return
 				}
-				if e := &entries[seq-1]; m.match(seq, e) {
+				if e := entries.at(seq); m.match(seq, e) {
 					rec, err := s.readEntry(e)
 					if !yield(rec, err) || err != nil {
 						return
@@ -145,11 +145,11 @@ func (s *Store) Query(r Region) iter.Seq2[Record, error] {
 			return
 		}
 		start := max(r.FromSequence, 1)
-		for seq := start; seq <= uint64(len(entries)); seq++ {
+		for seq := start; seq <= entries.len(); seq++ {
 			if r.ToSequence != 0 && seq > r.ToSequence {
 				return
 			}
-			if e := &entries[seq-1]; m.match(seq, e) {
+			if e := entries.at(seq); m.match(seq, e) {
 				rec, err := s.readEntry(e)
 				if !yield(rec, err) || err != nil {
 					return

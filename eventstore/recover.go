@@ -46,8 +46,8 @@ func (s *Store) recover() error {
 	if n := len(ids); n > 0 {
 		s.nextSegment = ids[n-1] + 1
 	}
-	if n := len(s.ix.entries); n > 0 {
-		s.ids.last = s.ix.entries[n-1].id
+	if n := s.ix.entries.len(); n > 0 {
+		s.ids.last = s.ix.entries.at(n).id
 	}
 	cs := &s.coldStart
 	switch {
@@ -188,7 +188,7 @@ func (s *Store) dropBlankSegment(id uint32, path string) error {
 // openActive makes the last, unsealed segment the writer's, cut at end.
 func (s *Store) openActive(id uint32, end int64) error {
 	firstSeq := s.ix.lastSeq() + 1
-	for firstSeq > 1 && s.ix.entries[firstSeq-2].pos.Segment == id {
+	for firstSeq > 1 && s.ix.entries.at(firstSeq-1).pos.Segment == id {
 		firstSeq--
 	}
 	if s.readOnly {

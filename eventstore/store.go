@@ -143,14 +143,14 @@ func (s *Store) Close() error {
 	<-s.done
 	s.ckptWG.Wait()
 	var errs []error
-	if !s.readOnly && s.w != nil {
-		if s.failure() == nil {
-			if err := s.w.Sync(); err != nil {
-				errs = append(errs, err)
-			} else if err := s.writeCheckpoint(); err != nil {
-				errs = append(errs, err)
-			}
+	if !s.readOnly && s.failure() == nil {
+		if err := s.syncActive(); err != nil {
+			errs = append(errs, err)
+		} else if s.stats.appendedEvents.Load() > 0 || s.coldStart.Path != "checkpoint" {
+			errs = append(errs, s.writeCheckpoint())
 		}
+	}
+	if s.w != nil {
 		errs = append(errs, s.w.Close())
 	}
 	s.subsMu.Lock()

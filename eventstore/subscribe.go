@@ -128,9 +128,9 @@ func (c *Cursor) Next(ctx context.Context) (Record, error) {
 // waiting; ok is false at the end of the log.
 func (c *Cursor) TryNext() (rec Record, ok bool, err error) {
 	entries := c.s.ix.snapshot()
-	for c.next <= uint64(len(entries)) {
+	for c.next <= entries.len() {
 		seq := c.next
-		e := &entries[seq-1]
+		e := entries.at(seq)
 		if !c.m.match(seq, e) {
 			c.next++
 			continue

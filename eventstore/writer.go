@@ -253,7 +253,7 @@ func (s *Store) correlationFor(st *stage, it *item, root [16]byte) [16]byte {
 			return c
 		}
 		if seq := s.ix.lookupID(it.causation); seq != 0 {
-			return s.ix.entries[seq-1].corr
+			return s.ix.entries.at(seq).corr
 		}
 	}
 	return root

@@ -3,6 +3,7 @@ package segment
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -63,6 +64,14 @@ const (
 // All integers are big-endian. An entry's correlation and causation ids are
 // present only when a flag byte says so (root events omit both).
 func AppendIndex(dst []byte, ix *Index) []byte {
+	size := 16 + len(ix.Entries)*(entryFixedSize+32) + len(ix.Tails)*44 + len(ix.Keys)*14
+	for _, s := range ix.Strings {
+		size += 2 + len(s)
+	}
+	for _, k := range ix.Keys {
+		size += len(k.Key)
+	}
+	dst = slices.Grow(dst, size)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ix.Strings)))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ix.Entries)))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ix.Tails)))

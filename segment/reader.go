@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/edsrzf/mmap-go"
 )
@@ -31,7 +32,7 @@ type readSegment struct {
 	mu     sync.Mutex
 	sealed bool
 	file   File      // active: the writer's file; sealed: opened on first read
-	mapped mmap.MMap // sealed segments on the OS file system
+	mapped atomic.Pointer[mmap.MMap] // sealed segments on the OS file system
 	owned  bool      // file was opened by the reader and must be closed by it
 }
 
@@ -66,9 +67,10 @@ func (r *Reader) Seal(id uint32) {
 
 // Read reads and checks the frame at pos and decodes it into rec.
 func (r *Reader) Read(pos Position, rec *Record) error {
+	// Held for the whole read, so Close cannot unmap a segment under it.
 	r.mu.RLock()
+	defer r.mu.RUnlock()
 	s := r.segs[pos.Segment]
-	r.mu.RUnlock()
 	if s == nil {
 		return fmt.Errorf("segment: read %d:%d: no such segment", pos.Segment, pos.Offset)
 	}
@@ -119,10 +121,13 @@ func (r *Reader) corrupt(pos Position, reason string) error {
 // use. On a file system other than the OS's it returns nil and the caller
 // reads with ReadAt.
 func (r *Reader) mapping(id uint32, s *readSegment) ([]byte, error) {
+	if m := s.mapped.Load(); m != nil {
+		return *m, nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mapped != nil {
-		return s.mapped, nil
+	if m := s.mapped.Load(); m != nil {
+		return *m, nil
 	}
 	if s.file == nil {
 		f, err := r.fs.OpenFile(filepath.Join(r.dir, FileName(id)), os.O_RDONLY, 0)
@@ -139,7 +144,7 @@ func (r *Reader) mapping(id uint32, s *readSegment) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("segment: map sealed segment %d: %w", id, err)
 	}
-	s.mapped = m
+	s.mapped.Store(&m)
 	return m, nil
 }
 
@@ -150,11 +155,10 @@ func (r *Reader) Close() error {
 	var first error
 	for id, s := range r.segs {
 		s.mu.Lock()
-		if s.mapped != nil {
-			if err := s.mapped.Unmap(); err != nil && first == nil {
+		if m := s.mapped.Swap(nil); m != nil {
+			if err := m.Unmap(); err != nil && first == nil {
 				first = err
 			}
-			s.mapped = nil
 		}
 		if s.owned {
 			if err := s.file.Close(); err != nil && first == nil {

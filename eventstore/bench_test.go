@@ -1,0 +1,243 @@
+package eventstore_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/kind"
+)
+
+// benchPayload is a 200-byte msgpack payload, the size the benchmarks
+// in docs/benchmarks.md use.
+var benchPayload = func() eventstore.RawPayload {
+	p := make([]byte, 200)
+	p[0], p[1] = 0xc4, 198 // bin8 of 198 bytes
+	for i := 2; i < len(p); i++ {
+		p[i] = byte(i)
+	}
+	return p
+}()
+
+var benchKind = kind.Custom(1, 1)
+
+func benchEvent() eventstore.Event { return eventstore.Event{Kind: benchKind, Payload: benchPayload} }
+
+func openBench(b *testing.B, opts ...eventstore.Option) *eventstore.Store {
+	b.Helper()
+	s, err := eventstore.Open(b.TempDir(), opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// BenchmarkAppendDurable measures single-event appends with SyncEveryCommit
+// from 1, 8 and 64 goroutines, each on its own stream.
+func BenchmarkAppendDurable(b *testing.B) {
+	for _, g := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
+			s := openBench(b)
+			ctx := context.Background()
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for w := range g {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c := eventstore.Coordinate{Entity: fmt.Sprintf("bench:%d", w), Scope: "bench"}
+					ev := []eventstore.Event{benchEvent()}
+					for next.Add(1) <= int64(b.N) {
+						if _, err := s.Append(ctx, c, ev); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			st := s.Stats()
+			b.ReportMetric(st.AverageGroupSize, "reqs/sync")
+		})
+	}
+}
+
+// BenchmarkAppendBatch measures durable 100-event atomic batches.
+func BenchmarkAppendBatch(b *testing.B) {
+	s := openBench(b)
+	ctx := context.Background()
+	items := make([]eventstore.BatchItem, 100)
+	for i := range items {
+		items[i] = eventstore.BatchItem{Coordinate: eventstore.Coordinate{Entity: fmt.Sprintf("batch:%d", i%10), Scope: "bench"}, Event: benchEvent()}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.AppendBatch(ctx, items); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(items))/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkReadStream reads a 100-event stream among 1,000 streams.
+func BenchmarkReadStream(b *testing.B) {
+	s := openBench(b, eventstore.WithSyncMode(eventstore.SyncNone))
+	fill(b, s, 1000, 100)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		n := 0
+		for _, err := range s.ReadStream(fmt.Sprintf("fill:%d", i%1000), 1) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 100 {
+			b.Fatalf("read %d events", n)
+		}
+	}
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkReadAll reads the whole log of 200,000 events in order.
+func BenchmarkReadAll(b *testing.B) {
+	s := openBench(b, eventstore.WithSyncMode(eventstore.SyncNone))
+	fill(b, s, 2000, 100)
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		for _, err := range s.ReadAll(0) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 200_000 {
+			b.Fatalf("read %d events", n)
+		}
+	}
+	b.ReportMetric(float64(b.N*200_000)/b.Elapsed().Seconds(), "events/s")
+}
+
+// fill appends streams×perStream events in batches, interleaving streams.
+func fill(b *testing.B, s *eventstore.Store, streams, perStream int) {
+	b.Helper()
+	ctx := context.Background()
+	items := make([]eventstore.BatchItem, 0, 1000)
+	for v := 0; v < perStream; v++ {
+		for st := 0; st < streams; st++ {
+			items = append(items, eventstore.BatchItem{Coordinate: eventstore.Coordinate{Entity: fmt.Sprintf("fill:%d", st), Scope: "bench"}, Event: benchEvent()})
+			if len(items) == cap(items) {
+				if _, err := s.AppendBatch(ctx, items); err != nil {
+					b.Fatal(err)
+				}
+				items = items[:0]
+			}
+		}
+	}
+	if len(items) > 0 {
+		if _, err := s.AppendBatch(ctx, items); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+var coldDirs struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// coldStore builds (once per benchmark binary) a closed store of 1,000,000
+// events over 10,000 streams and returns its directory.
+func coldStore(b *testing.B) string {
+	coldDirs.once.Do(func() {
+		dir, err := os.MkdirTemp("", "batpak-cold-")
+		if err != nil {
+			coldDirs.err = err
+			return
+		}
+		s, err := eventstore.Open(dir, eventstore.WithSyncMode(eventstore.SyncNone), eventstore.WithCheckpointEvery(0))
+		if err != nil {
+			coldDirs.err = err
+			return
+		}
+		fill(b, s, 10_000, 100)
+		coldDirs.err = s.Close()
+		coldDirs.dir = dir
+	})
+	if coldDirs.err != nil {
+		b.Fatal(coldDirs.err)
+	}
+	return coldDirs.dir
+}
+
+// BenchmarkColdOpen opens a 1,000,000-event store with and without its
+// checkpoint (then footers and a scan of the active segment do the work).
+func BenchmarkColdOpen(b *testing.B) {
+	src := coldStore(b)
+	for _, withCkpt := range []bool{true, false} {
+		b.Run(fmt.Sprintf("checkpoint=%v", withCkpt), func(b *testing.B) {
+			dir := b.TempDir()
+			copyDir(b, src, dir)
+			if !withCkpt {
+				_ = os.Remove(filepath.Join(dir, eventstore.CheckpointFileName))
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				s, err := eventstore.OpenReadOnly(dir)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if s.LastSequence() != 1_000_000 {
+					b.Fatalf("opened %d events", s.LastSequence())
+				}
+				_ = s.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkDiskBytesPerEvent reports the bytes on disk per 200-byte event.
+func BenchmarkDiskBytesPerEvent(b *testing.B) {
+	dir := coldStore(b)
+	var total int64
+	des, _ := os.ReadDir(dir)
+	for _, de := range des {
+		if fi, err := de.Info(); err == nil && filepath.Ext(de.Name()) == ".seg" {
+			total += fi.Size()
+		}
+	}
+	for b.Loop() {
+	}
+	b.ReportMetric(float64(total)/1_000_000, "bytes/event")
+}
+
+func copyDir(b *testing.B, src, dst string) {
+	b.Helper()
+	des, err := os.ReadDir(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, de := range des {
+		if de.IsDir() || de.Name() == eventstore.LockFileName {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(src, de.Name()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, de.Name()), data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

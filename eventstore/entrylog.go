@@ -1,0 +1,34 @@
+package eventstore
+
+// entryChunkBits sets the chunk size of an entryLog: 16,384 entries.
+const entryChunkBits = 14
+
+const entryChunk = 1 << entryChunkBits
+
+// entryLog is the append-only array of index entries, stored in fixed-size
+// chunks so it grows without ever copying (a million entries would
+// otherwise be copied several times over as a slice grows). A copy of the
+// struct is a consistent snapshot: published entries are never modified,
+// and appends only write past every snapshot's length.
+type entryLog struct {
+	chunks []*[entryChunk]entry
+	n      uint64
+}
+
+// len returns the number of entries: the last sequence.
+func (l *entryLog) len() uint64 { return l.n }
+
+// at returns the entry of global sequence seq (1 ≤ seq ≤ len()).
+func (l *entryLog) at(seq uint64) *entry {
+	i := seq - 1
+	return &l.chunks[i>>entryChunkBits][i&(entryChunk-1)]
+}
+
+// append adds e as sequence len()+1.
+func (l *entryLog) append(e entry) {
+	if l.n>>entryChunkBits == uint64(len(l.chunks)) {
+		l.chunks = append(l.chunks, new([entryChunk]entry))
+	}
+	l.chunks[l.n>>entryChunkBits][l.n&(entryChunk-1)] = e
+	l.n++
+}
