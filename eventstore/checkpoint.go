@@ -178,6 +178,9 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 		ix.Tails[i] = segment.StreamTail{Entity: streamStr[i], Version: t.version, LastHash: t.hash}
 	}
 	ix.Strings = strs.Strings
+	if err := ix.Validate(); err != nil {
+		return err
+	}
 	data := EncodeCheckpoint(&Checkpoint{LastSeq: sn.entries.len(), Segment: sn.segment, FrameEnd: uint64(sn.end), Index: ix})
 	if err := s.replaceFile(CheckpointFileName, data); err != nil {
 		return fmt.Errorf("eventstore: write checkpoint: %w", err)

@@ -18,6 +18,9 @@ var (
 // AppendFooter appends the footer frame and trailer for a segment whose
 // frames end at offset frameEnd (where the footer frame starts).
 func AppendFooter(dst []byte, segmentID uint32, frameEnd int64, ix *Index) ([]byte, error) {
+	if err := ix.Validate(); err != nil {
+		return dst, err
+	}
 	body := append([]byte(nil), footerMagic[:]...)
 	body = binary.BigEndian.AppendUint16(body, FormatVersion)
 	body = binary.BigEndian.AppendUint32(body, segmentID)

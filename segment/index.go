@@ -54,10 +54,28 @@ const (
 	entryFixedSize = 8 + 8 + 8 + 16 + 1 + 2 + 2 + 4*5
 	entryHasCorr   = 1
 	entryHasCause  = 2
-	maxStringLen   = 1 << 16
+	// MaxIndexString is the longest string or idempotency key an index holds.
+	MaxIndexString = 1<<16 - 1
 )
 
-// AppendIndex appends the binary encoding of ix to dst:
+// Validate checks that ix can be encoded: every string and key fits the
+// 16-bit length [AppendIndex] writes.
+func (ix *Index) Validate() error {
+	for i, s := range ix.Strings {
+		if len(s) > MaxIndexString {
+			return fmt.Errorf("segment: index string %d is %d bytes, limit %d", i, len(s), MaxIndexString)
+		}
+	}
+	for _, k := range ix.Keys {
+		if len(k.Key) > MaxIndexString {
+			return fmt.Errorf("segment: index key of %d bytes, limit %d", len(k.Key), MaxIndexString)
+		}
+	}
+	return nil
+}
+
+// AppendIndex appends the binary encoding of ix to dst, which must satisfy
+// [Index.Validate]:
 //
 //	counts (4 × u32) | strings (u16 len + bytes) | entries | tails | keys
 //

@@ -233,29 +233,27 @@ func TestDecodeIndexEveryPrefix(t *testing.T) {
 	}
 }
 
-// TestAppendIndexLongString: the string and key lengths are u16, so a string
-// longer than 65535 bytes cannot be encoded. AppendIndex writes the length
-// truncated to 16 bits and the footer it makes is garbage under a valid CRC.
+// TestAppendIndexLongString: string and key lengths are u16, so an index
+// holding a longer one fails Validate, and AppendFooter refuses it rather
+// than writing a footer it could not read back.
 func TestAppendIndexLongString(t *testing.T) {
-	t.Skip("BUG: AppendIndex silently truncates string/key lengths > 65535 to 16 bits (index.go AppendIndex); maxStringLen is unused")
-	long := strings.Repeat("x", 65536+5)
+	long := strings.Repeat("x", segment.MaxIndexString+1)
 	for _, ix := range []*segment.Index{
 		{Strings: []string{long, "next"}},
 		{Keys: []segment.IdempotencyRecord{{Key: long, First: 1, Count: 1}}},
 	} {
-		got, err := segment.DecodeIndex(segment.AppendIndex(nil, ix))
-		if err != nil || !indexEqual(got, ix) {
-			t.Errorf("index with a %d-byte string does not round-trip (err %v); AppendIndex should refuse it", len(long), err)
+		if err := ix.Validate(); err == nil {
+			t.Errorf("Validate accepted a %d-byte string", len(long))
+		}
+		hdr := segment.AppendHeader(nil, segment.Header{Version: segment.FormatVersion, Segment: 1})
+		if _, err := segment.AppendFooter(hdr, 1, int64(len(hdr)), ix); err == nil {
+			t.Error("AppendFooter accepted an index it cannot encode")
 		}
 	}
-	// A footer is the same: AppendFooter succeeds and ReadFooter cannot read it.
-	var data []byte
-	data = segment.AppendHeader(data, segment.Header{Version: segment.FormatVersion, Segment: 1})
-	data, err := segment.AppendFooter(data, 1, int64(len(data)), &segment.Index{Strings: []string{long}})
-	if err == nil {
-		if _, _, err := segment.ReadFooter(data, 1); err != nil {
-			t.Errorf("AppendFooter accepted an index it cannot encode: ReadFooter: %v", err)
-		}
+	ok := &segment.Index{Strings: []string{strings.Repeat("y", segment.MaxIndexString)}}
+	got, err := segment.DecodeIndex(segment.AppendIndex(nil, ok))
+	if err != nil || !indexEqual(got, ok) {
+		t.Fatalf("a string of exactly MaxIndexString bytes does not round-trip: %v", err)
 	}
 }
 

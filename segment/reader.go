@@ -1,7 +1,9 @@
 package segment
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -31,9 +33,9 @@ type Reader struct {
 type readSegment struct {
 	mu     sync.Mutex
 	sealed bool
-	file   File      // active: the writer's file; sealed: opened on first read
+	file   File                      // active: the writer's file; sealed: opened on first read
 	mapped atomic.Pointer[mmap.MMap] // sealed segments on the OS file system
-	owned  bool      // file was opened by the reader and must be closed by it
+	owned  bool                      // file was opened by the reader and must be closed by it
 }
 
 // NewReader returns a reader for the segments in dir.
@@ -87,6 +89,9 @@ func (r *Reader) Read(pos Position, rec *Record) error {
 			return r.decode(pos, data[pos.Offset:end], rec)
 		}
 	}
+	if pos.Length < FrameHeaderSize || pos.Length > FrameHeaderSize+MaxFramePayload {
+		return r.corrupt(pos, fmt.Sprintf("frame length %d out of range", pos.Length))
+	}
 	bp, _ := r.bufs.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
@@ -96,7 +101,9 @@ func (r *Reader) Read(pos Position, rec *Record) error {
 		*bp = make([]byte, pos.Length)
 	}
 	buf := (*bp)[:pos.Length]
-	if _, err := s.file.ReadAt(buf, int64(pos.Offset)); err != nil {
+	if _, err := s.file.ReadAt(buf, int64(pos.Offset)); errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return r.corrupt(pos, "frame extends past the end of the segment")
+	} else if err != nil {
 		return fmt.Errorf("segment: read %d:%d: %w", pos.Segment, pos.Offset, err)
 	}
 	return r.decode(pos, buf, rec)

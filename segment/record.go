@@ -39,6 +39,9 @@ type Record struct {
 
 const recordFields = 15
 
+// recordArrayByte is the first byte of every record the writer encodes.
+const recordArrayByte = 0x90 | recordFields
+
 // IsMarker reports whether r is a batch marker rather than an event.
 func (r *Record) IsMarker() bool { return IsSystemKind(r.Kind) }
 
@@ -46,7 +49,7 @@ func (r *Record) IsMarker() bool { return IsSystemKind(r.Kind) }
 // fixed-width forms so a record's size depends only on its strings and
 // payload; metadata keys are written sorted, so equal records encode equally.
 func AppendRecord(dst []byte, r *Record) []byte {
-	dst = append(dst, 0x90|recordFields)
+	dst = append(dst, recordArrayByte)
 	dst = appendU64(dst, r.Seq)
 	dst = appendU16(dst, r.Kind)
 	dst = appendU16(dst, r.Flags)

@@ -157,7 +157,7 @@ func TestRecordReadableByMsgpack(t *testing.T) {
 
 // encodeWithMsgpack builds a record array with vmihailenco's encoder, using
 // its minimal integer forms and optional nils.
-func encodeWithMsgpack(t *testing.T, r *segment.Record, nils bool) []byte {
+func encodeWithMsgpack(t testing.TB, r *segment.Record, nils bool) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	enc := msgpack.NewEncoder(&buf)
@@ -221,8 +221,8 @@ func TestDecodeRecordFromMsgpackLibrary(t *testing.T) {
 		{"int64 timestamp", func(r *segment.Record) { r.Timestamp = math.MinInt64 }, false},
 		{"uint8 values", func(r *segment.Record) { r.Seq, r.Kind, r.Version, r.Timestamp = 200, 200, 255, 200 }, false},
 		{"uint16 values", func(r *segment.Record) { r.Seq, r.Kind, r.Version, r.Timestamp = 60000, 0xFFFF, 300, 60000 }, false},
-		{"uint32 values", func(r *segment.Record) { r.Seq, r.Version, r.Timestamp = 1 << 31, 1<<32 - 1, 1 << 31 }, false},
-		{"uint64 values", func(r *segment.Record) { r.Seq, r.Version, r.Timestamp = math.MaxUint64, 1 << 40, math.MaxInt64 }, false},
+		{"uint32 values", func(r *segment.Record) { r.Seq, r.Version, r.Timestamp = 1<<31, 1<<32-1, 1<<31 }, false},
+		{"uint64 values", func(r *segment.Record) { r.Seq, r.Version, r.Timestamp = math.MaxUint64, 1<<40, math.MaxInt64 }, false},
 		{"str8 and str16", func(r *segment.Record) { r.Entity, r.Scope = strings.Repeat("a", 100), strings.Repeat("b", 1000) }, false},
 		{"map16 metadata", func(r *segment.Record) { r.Metadata = manyMetadata(20) }, false},
 		{"nil strings, map and payload", func(r *segment.Record) {

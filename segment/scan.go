@@ -3,6 +3,7 @@ package segment
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
@@ -33,6 +34,9 @@ type ScanFunc func(off int64, size int, rec *Record) error
 func Scan(data []byte, id uint32, path string, from int64, fn ScanFunc) (ScanResult, error) {
 	var res ScanResult
 	h, err := DecodeHeader(data)
+	if errors.Is(err, ErrUnsupportedVersion) {
+		return res, fmt.Errorf("%s: %w", path, err)
+	}
 	if err != nil {
 		return res, &CorruptError{Segment: id, Path: path, Offset: 0, Reason: err.Error()}
 	}
@@ -45,6 +49,7 @@ func Scan(data []byte, id uint32, path string, from int64, fn ScanFunc) (ScanRes
 		return res, &CorruptError{Segment: id, Path: path, Offset: off, Reason: "scan start beyond end of file"}
 	}
 	var rec Record
+	var lastSeq uint64 // of the last event delivered; a frame found after damage must follow it
 	for {
 		payload, size, st := DecodeFrame(data[off:])
 		switch st {
@@ -56,6 +61,9 @@ func Scan(data []byte, id uint32, path string, from int64, fn ScanFunc) (ScanRes
 			if err := DecodeRecord(payload, &rec); err != nil {
 				return res, &CorruptError{Segment: id, Path: path, Offset: off, Reason: err.Error()}
 			}
+			if !rec.IsMarker() {
+				lastSeq = rec.Seq
+			}
 			if err := fn(off, size, &rec); err != nil {
 				return res, err
 			}
@@ -63,7 +71,7 @@ func Scan(data []byte, id uint32, path string, from int64, fn ScanFunc) (ScanRes
 			continue
 		case FrameEnd:
 			res.FrameEnd = off
-			if next := findValidFrame(data, off+1); next >= 0 {
+			if next := findValidFrame(data, off+1, lastSeq); next >= 0 {
 				return res, &CorruptError{Segment: id, Path: path, Offset: off, Reason: fmt.Sprintf("zeroed frame header followed by a valid frame at %d", next)}
 			}
 			return res, nil
@@ -77,7 +85,7 @@ func Scan(data []byte, id uint32, path string, from int64, fn ScanFunc) (ScanRes
 		if st == FrameBad {
 			reason = "frame length or checksum is wrong"
 		}
-		if next := findValidFrame(data, off+1); next >= 0 {
+		if next := findValidFrame(data, off+1, lastSeq); next >= 0 {
 			return res, &CorruptError{Segment: id, Path: path, Offset: off, Reason: fmt.Sprintf("%s, and a valid frame follows at %d", reason, next)}
 		}
 		res.Torn = &CorruptError{Segment: id, Path: path, Offset: off, Reason: reason}
@@ -101,10 +109,12 @@ func damagedFooterAt(data []byte, off int64) bool {
 }
 
 // findValidFrame returns the offset of the first position at or after from
-// where a whole frame with a valid CRC and a decodable record (or footer)
-// starts, or -1. It is the evidence that separates corruption from a torn
-// tail, so it looks at every byte; runs of zeros are skipped quickly.
-func findValidFrame(data []byte, from int64) int64 {
+// where a whole frame starts that holds a footer, or an event record after
+// sequence afterSeq, with a valid CRC; or -1. It is the evidence that
+// separates corruption from a torn tail, so it looks at every byte; runs of
+// zeros are skipped quickly, and the CRC is computed only where the payload
+// starts like a record or a footer.
+func findValidFrame(data []byte, from int64, afterSeq uint64) int64 {
 	var rec Record
 	n := int64(len(data))
 	for p := from; p+FrameHeaderSize < n; p++ {
@@ -119,11 +129,14 @@ func findValidFrame(data []byte, from int64) int64 {
 				p = q - 3
 			}
 		}
+		if first := p + FrameHeaderSize; first >= n || (data[first] != recordArrayByte && data[first] != footerMagic[0]) {
+			continue
+		}
 		payload, _, st := DecodeFrame(data[p:])
 		if st != FrameOK {
 			continue
 		}
-		if IsFooterPayload(payload) || DecodeRecord(payload, &rec) == nil {
+		if IsFooterPayload(payload) || (DecodeRecord(payload, &rec) == nil && (rec.IsMarker() || rec.Seq > afterSeq)) {
 			return p
 		}
 	}

@@ -10,6 +10,9 @@ import (
 // FileMode is the mode of new segment files unless the store says otherwise.
 const FileMode os.FileMode = 0o600
 
+// ErrSealed is returned for writes to a sealed segment.
+var ErrSealed = errors.New("segment: segment is sealed")
+
 // ErrWriterBroken is returned once a failed write could not be rolled back:
 // the file's tail is unknown and nothing more may be appended to it.
 var ErrWriterBroken = errors.New("segment: writer broken by an earlier failure")
@@ -158,7 +161,11 @@ func (w *Writer) Seal(ix *Index) error {
 	if _, err := w.f.WriteAt(footer, w.end); err != nil {
 		return err
 	}
-	return w.f.Sync()
+	if err := w.f.Sync(); err != nil {
+		return err
+	}
+	w.broken = ErrSealed
+	return nil
 }
 
 // Close closes the file without sealing it.
