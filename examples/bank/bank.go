@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/batpak-go/batpak/aggregate"
+	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/policy"
+)
+
+// Bank runs account commands through the aggregate repository and its gates.
+type Bank struct {
+	store    *eventstore.Store
+	accounts *aggregate.Repository[Account, *Account, Policy]
+	policy   Policy
+	now      func() time.Time
+	nextID   int
+}
+
+// NewBank returns a bank over store.
+func NewBank(store *eventstore.Store, reg *eventstore.Registry, pol Policy, snapshots aggregate.SnapshotStore, now func() time.Time) *Bank {
+	repo := aggregate.NewRepository[Account, *Account, Policy](store, reg, "bank",
+		aggregate.WithGates[Account, Policy](Gates()),
+		aggregate.WithSnapshots[Account, Policy](snapshots, 50))
+	return &Bank{store: store, accounts: repo, policy: pol, now: now}
+}
+
+// Entity is the stream of account id.
+func Entity(id string) string { return "account:" + id }
+
+func (b *Bank) today() string { return b.now().UTC().Format(time.DateOnly) }
+
+// Do runs a command on account id.
+func (b *Bank) Do(ctx context.Context, id string, cmd aggregate.Command[Account], opts ...aggregate.ExecOption) (*aggregate.Result[Account], error) {
+	return b.accounts.Execute(ctx, Entity(id), b.policy, cmd, opts...)
+}
+
+// Account returns the current state of account id.
+func (b *Bank) Account(ctx context.Context, id string) (*Account, error) {
+	a, _, err := b.accounts.Load(ctx, Entity(id))
+	return a, err
+}
+
+// Transfer is the outcome of a transfer.
+type Transfer struct {
+	ID       string
+	SentID   eventstore.Receipt // the TransferSent event
+	Returned string             // why the money came back, if it did
+}
+
+// Transfer moves amount from one account to another: a command on the
+// source whose event causes the credit on the destination. If the
+// destination refuses, a compensating return, caused by the same event,
+// puts the money back. All three share the source event's correlation id.
+func (b *Bank) Transfer(ctx context.Context, from, to string, amount int64) (*Transfer, error) {
+	b.nextID++
+	t := &Transfer{ID: fmt.Sprintf("t-%d", b.nextID)}
+	sent, err := b.Do(ctx, from, SendTransfer{TransferID: t.ID, To: to, Amount: amount, Day: b.today()})
+	if err != nil {
+		return nil, err
+	}
+	t.SentID = sent.Receipts[0]
+	cause := aggregate.CausedBy(t.SentID.EventID)
+	_, err = b.Do(ctx, to, ReceiveTransfer{TransferID: t.ID, From: from, Amount: amount}, cause)
+	if err == nil {
+		return t, nil
+	}
+	if errors.Is(err, policy.ErrDenied) || errors.Is(err, ErrAccountClosed) || errors.Is(err, ErrNotOpen) {
+		t.Returned = err.Error()
+		_, rerr := b.Do(ctx, from, ReturnTransfer{TransferID: t.ID, Amount: amount, Reason: t.Returned}, cause)
+		return t, rerr
+	}
+	return nil, err
+}
+
+// Correct applies an administrative balance correction that skips the
+// gates. The reason and the actor are stored with the event.
+func (b *Bank) Correct(ctx context.Context, id string, amount int64, note, reason, actor string) (*aggregate.Result[Account], error) {
+	return b.accounts.Bypass(ctx, Entity(id), Correct{Amount: amount, Note: note}, reason, actor)
+}
