@@ -98,6 +98,13 @@ func RunScenario(ctx context.Context, b *Bank, log io.Writer) (*Report, error) {
 	}{{"alice", "carol", 300}, {"alice", "dave", 50}} {
 		step(fmt.Sprintf("transfer %d from %s to %s", t.amount, t.from, t.to))
 		tr, err := b.Transfer(ctx, t.from, t.to, t.amount)
+		var ds policy.Denials
+		if errors.As(err, &ds) {
+			for _, d := range ds {
+				r.Denials = append(r.Denials, Denied{Account: t.from, Command: fmt.Sprintf("transfer %d", t.amount), Denial: d})
+			}
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("transfer: %w", err)
 		}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/batpak-go/batpak/aggregate"
+	"github.com/batpak-go/batpak/eventstore"
+)
+
+func TestScenario(t *testing.T) {
+	store, err := eventstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	day := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	bank := NewBank(store, Registry(), Policy{DailyLimit: 1000}, aggregate.NewMemorySnapshots(), func() time.Time { return day })
+	r, err := RunScenario(context.Background(), bank, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Balance{{"alice", 500, "open"}, {"bob", 525, "frozen"}, {"carol", 300, "open"}, {"dave", 0, "closed"}}
+	if len(r.Balances) != len(want) {
+		t.Fatalf("balances %v", r.Balances)
+	}
+	for i, b := range want {
+		if r.Balances[i] != b {
+			t.Errorf("balance %d = %+v, want %+v", i, r.Balances[i], b)
+		}
+	}
+	wantGates := map[string]string{
+		"bob deposit -50":    "positive-amount",
+		"bob withdraw 600":   "no-overdraft",
+		"alice withdraw 900": "daily-withdrawal-limit",
+		"bob withdraw 10":    "frozen-account",
+	}
+	if len(r.Denials) != len(wantGates) {
+		t.Fatalf("denials %+v", r.Denials)
+	}
+	for _, d := range r.Denials {
+		if g := wantGates[d.Account+" "+d.Command]; g != d.Denial.Gate {
+			t.Errorf("%s %s denied by %q, want %q", d.Account, d.Command, d.Denial.Gate, g)
+		}
+	}
+	if len(r.Bypass) != 1 || r.Bypass[0].Actor != "ops:jane" || !strings.Contains(r.Bypass[0].Reason, "charged twice") {
+		t.Errorf("bypasses %+v", r.Bypass)
+	}
+	if len(r.Chains) != 2 || !strings.Contains(r.Chains[0], "TransferReceived") || !strings.Contains(r.Chains[1], "TransferReturned") {
+		t.Errorf("chains %q", r.Chains)
+	}
+	// Every stream's hash chain verifies.
+	for _, id := range accounts {
+		if err := store.VerifyChain(Entity(id)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestRunKeepsDataDir(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := run(dir, false, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "alice     500") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	// A second run on the same directory reuses the accounts.
+	out.Reset()
+	if err := run(dir, false, &out); err != nil {
+		t.Fatal(err)
+	}
+	s, err := eventstore.OpenReadOnly(filepath.Join(dir, "events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.StreamVersion(Entity("alice")) < 7 {
+		t.Fatalf("alice at version %d after two runs", s.StreamVersion(Entity("alice")))
+	}
+}
