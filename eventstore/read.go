@@ -41,6 +41,9 @@ func (s *Store) readSeq(seq uint64) (Record, error) {
 func (s *Store) readEntry(e *entry) (Record, error) {
 	var rec segment.Record
 	if err := s.reader.Read(e.pos, &rec); err != nil {
+		if s.closed.Load() { // Close released the files under the read
+			return Record{}, ErrClosed
+		}
 		return Record{}, err
 	}
 	return recordFromSegment(&rec, e.pos), nil
@@ -132,7 +135,8 @@ func (s *Store) Query(r Region) iter.Seq2[Record, error] {
 			seqs := s.ix.streamSeqs(r.Entity)
 			i := sort.Search(len(seqs), func(i int) bool { return seqs[i] >= r.FromSequence })
 			for _, seq := range seqs[i:] {
-				if r.ToSequence != 0 && seq > r.ToSequence {
+				// seqs was taken after entries: stop at the snapshot's end.
+				if seq > entries.len() || r.ToSequence != 0 && seq > r.ToSequence {
 					return
 				}
 				if e := entries.at(seq); m.match(seq, e) {
@@ -166,3 +170,28 @@ func (s *Store) Correlated(id uuid.UUID) []uint64 { return s.ix.related(s.ix.cor
 // CausedBy returns the sequences of the events whose causation id is id, in
 // commit order.
 func (s *Store) CausedBy(id uuid.UUID) []uint64 { return s.ix.related(s.ix.causation, id) }
+
+// StreamInfo describes one stream.
+type StreamInfo struct {
+	Entity  string
+	Version uint64
+	// LastSequence is the global sequence of the stream's newest event.
+	LastSequence uint64
+}
+
+// Streams yields every stream, in the order they were created.
+func (s *Store) Streams() iter.Seq[StreamInfo] {
+	return func(yield func(StreamInfo) bool) {
+		s.ix.mu.RLock()
+		streams := s.ix.streams
+		s.ix.mu.RUnlock()
+		for _, st := range streams {
+			s.ix.mu.RLock()
+			info := StreamInfo{Entity: st.entity, Version: st.version, LastSequence: st.seqs[len(st.seqs)-1]}
+			s.ix.mu.RUnlock()
+			if !yield(info) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,224 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+// VerifyReport is the result of [Verify]: what was checked and every
+// problem found.
+type VerifyReport struct {
+	Segments int
+	Events   uint64
+	Streams  int
+	Bytes    int64
+	// Footers counts sealed segments whose footer index is valid and agrees
+	// with their frames.
+	Footers  int
+	Problems []Problem
+	// Checkpoint describes the checkpoint file: "valid", "absent", or why it
+	// would be ignored (which is not damage: Open falls back to scanning).
+	Checkpoint string
+}
+
+// OK reports whether no problem was found.
+func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
+
+// Problem is one piece of damage.
+type Problem struct {
+	Segment uint32
+	Path    string
+	Offset  int64
+	Kind    string // "frame", "sequence", "chain", "footer", "torn-tail", "file"
+	Detail  string
+}
+
+func (p Problem) String() string {
+	return fmt.Sprintf("%s at offset %d: %s: %s", p.Path, p.Offset, p.Kind, p.Detail)
+}
+
+// VerifyOption configures [Verify].
+type VerifyOption func(*verifyConfig)
+
+type verifyConfig struct {
+	progress func(done, total int64)
+	fs       segment.FS
+}
+
+// WithProgress calls fn with the bytes verified so far and the total.
+func WithProgress(fn func(done, total int64)) VerifyOption {
+	return func(c *verifyConfig) { c.progress = fn }
+}
+
+// WithVerifyFS sets the file system Verify reads through.
+func WithVerifyFS(fsys segment.FS) VerifyOption { return func(c *verifyConfig) { c.fs = fsys } }
+
+// Verify checks a store directory without opening it: every frame's CRC
+// and encoding, dense global sequences, every stream's versions and hash
+// chain (each hash recomputed), every footer against the frames it
+// indexes, and the checkpoint. It reads each segment once, sequentially,
+// and keeps going after damage so the report is complete. It needs no lock
+// and changes nothing.
+func Verify(dir string, opts ...VerifyOption) (*VerifyReport, error) {
+	cfg := verifyConfig{fs: segment.OSFS{}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	des, err := cfg.fs.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var ids []uint32
+	var total int64
+	for _, de := range des {
+		if id, ok := segment.ParseFileName(de.Name()); ok {
+			ids = append(ids, id)
+			if fi, err := de.Info(); err == nil {
+				total += fi.Size()
+			}
+		}
+	}
+	v := &verifier{report: &VerifyReport{Segments: len(ids)}, tips: make(map[string]streamTip), hasher: newChainHasher(), dir: dir}
+	for i, id := range ids {
+		if i > 0 && id != ids[i-1]+1 {
+			v.problem(ids[i-1]+1, 0, "file", "segment file is missing")
+		}
+		v.segment(cfg.fs, id, i == len(ids)-1)
+		if cfg.progress != nil {
+			cfg.progress(v.report.Bytes, total)
+		}
+	}
+	v.report.Streams = len(v.tips)
+	v.report.Checkpoint = v.checkpoint(cfg.fs)
+	return v.report, nil
+}
+
+type verifier struct {
+	report  *VerifyReport
+	dir     string
+	lastSeq uint64
+	tips    map[string]streamTip
+	hasher  *chainHasher
+}
+
+func (v *verifier) path(id uint32) string { return filepath.Join(v.dir, segment.FileName(id)) }
+
+func (v *verifier) problem(id uint32, off int64, kind, detail string) {
+	v.report.Problems = append(v.report.Problems, Problem{Segment: id, Path: v.path(id), Offset: off, Kind: kind, Detail: detail})
+}
+
+func (v *verifier) segment(fsys segment.FS, id uint32, last bool) {
+	data, release, err := segment.MapFile(fsys, v.path(id))
+	if err != nil {
+		v.problem(id, 0, "file", err.Error())
+		return
+	}
+	defer func() { _ = release() }()
+	v.report.Bytes += int64(len(data))
+	footer, footerEnd, ferr := segment.ReadFooter(data, id)
+	var seen []segment.IndexEntry
+	inBatch, batched := false, uint64(0)
+	res, err := segment.Scan(data, id, v.path(id), 0, func(off int64, size int, rec *segment.Record) error {
+		if rec.IsMarker() {
+			switch rec.Kind {
+			case segment.KindBatchBegin:
+				inBatch, batched = true, 0
+			case segment.KindBatchCommit:
+				if !inBatch || batched != rec.Version {
+					v.problem(id, off, "frame", "batch commit marker without its events")
+				}
+				inBatch = false
+			}
+			return nil
+		}
+		v.event(id, off, rec)
+		seen = append(seen, segment.IndexEntry{Seq: rec.Seq, ID: rec.ID, Offset: uint32(off), Length: uint32(size)})
+		if inBatch {
+			batched++
+		}
+		return nil
+	})
+	var ce *segment.CorruptError
+	switch {
+	case errors.As(err, &ce):
+		v.problem(id, ce.Offset, "frame", ce.Reason)
+	case err != nil:
+		v.problem(id, 0, "file", err.Error())
+	case res.Torn != nil && !last:
+		v.problem(id, res.Torn.Offset, "frame", res.Torn.Reason+" in a sealed segment")
+	case res.Torn != nil:
+		v.problem(id, res.Torn.Offset, "torn-tail", res.Torn.Reason+" (cut on the next open; never acknowledged)")
+	case inBatch && !last:
+		v.problem(id, res.FrameEnd, "frame", "incomplete batch in a sealed segment")
+	}
+	if ferr == nil {
+		if msg := footerAgrees(footer, seen, footerEnd, res.FrameEnd); msg != "" {
+			v.problem(id, footerEnd, "footer", msg)
+		} else {
+			v.report.Footers++
+		}
+	} else if res.Sealed {
+		v.problem(id, res.FrameEnd, "footer", ferr.Error())
+	} else if !last {
+		v.problem(id, res.FrameEnd, "footer", "sealed segment has no footer")
+	}
+}
+
+// event checks one event's sequence, version, chain link and hash.
+func (v *verifier) event(id uint32, off int64, rec *segment.Record) {
+	v.report.Events++
+	if rec.Seq != v.lastSeq+1 {
+		v.problem(id, off, "sequence", fmt.Sprintf("sequence %d follows %d", rec.Seq, v.lastSeq))
+	}
+	v.lastSeq = rec.Seq
+	tip := v.tips[rec.Entity]
+	switch {
+	case rec.Version != tip.version+1:
+		v.problem(id, off, "chain", fmt.Sprintf("%q version %d follows %d", rec.Entity, rec.Version, tip.version))
+	case rec.PrevHash != tip.hash:
+		v.problem(id, off, "chain", fmt.Sprintf("%q version %d does not link to the previous hash", rec.Entity, rec.Version))
+	case v.hasher.sum(rec) != rec.Hash:
+		v.problem(id, off, "chain", fmt.Sprintf("%q version %d: hash does not match the content", rec.Entity, rec.Version))
+	}
+	v.tips[rec.Entity] = streamTip{version: rec.Version, hash: rec.Hash}
+}
+
+// footerAgrees compares a footer with the frames actually found.
+func footerAgrees(ix *segment.Index, seen []segment.IndexEntry, footerAt, frameEnd int64) string {
+	if footerAt != frameEnd {
+		return fmt.Sprintf("footer at %d but frames end at %d", footerAt, frameEnd)
+	}
+	if len(ix.Entries) != len(seen) {
+		return fmt.Sprintf("footer lists %d events, the segment holds %d", len(ix.Entries), len(seen))
+	}
+	for i, e := range ix.Entries {
+		s := seen[i]
+		if e.Seq != s.Seq || e.ID != s.ID || e.Offset != s.Offset || e.Length != s.Length {
+			return fmt.Sprintf("footer entry %d (%s) disagrees with the frame at %d", i, e.String(), s.Offset)
+		}
+	}
+	return ""
+}
+
+func (v *verifier) checkpoint(fsys segment.FS) string {
+	data, release, err := segment.MapFile(fsys, filepath.Join(v.dir, CheckpointFileName))
+	if errors.Is(err, os.ErrNotExist) {
+		return "absent"
+	}
+	if err != nil {
+		return err.Error()
+	}
+	defer func() { _ = release() }()
+	c, err := DecodeCheckpoint(data)
+	if err != nil {
+		return "ignored on open: " + err.Error()
+	}
+	if c.LastSeq > v.lastSeq {
+		return fmt.Sprintf("ignored on open: covers %d events, the segments hold %d", c.LastSeq, v.lastSeq)
+	}
+	return "valid"
+}
