@@ -127,6 +127,9 @@ func (c *Cursor) Next(ctx context.Context) (Record, error) {
 // TryNext returns the next matching event that is already visible, without
 // waiting; ok is false at the end of the log.
 func (c *Cursor) TryNext() (rec Record, ok bool, err error) {
+	if err := c.s.checkOpen(); err != nil {
+		return Record{}, false, err
+	}
 	entries := c.s.ix.snapshot()
 	for c.next <= entries.len() {
 		seq := c.next
@@ -156,4 +159,11 @@ func (c *Cursor) All(ctx context.Context) iter.Seq2[Record, error] {
 			}
 		}
 	}
+}
+
+// Follow yields every event in region from global sequence from (0 or 1:
+// the beginning), then waits for new ones, until ctx ends; the final error
+// (ctx.Err() included) is yielded once. It is a cursor as an iterator.
+func (s *Store) Follow(ctx context.Context, region Region, from uint64) iter.Seq2[Record, error] {
+	return s.Cursor(region, from).All(ctx)
 }

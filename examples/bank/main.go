@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -50,13 +51,22 @@ func run(data string, verbose bool, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	bank := NewBank(store, Registry(), Policy{DailyLimit: 1000}, snapshots, time.Now)
+	reg := Registry()
+	bank := NewBank(store, reg, Policy{DailyLimit: 1000}, snapshots, time.Now)
 	steps := io.Discard
 	if verbose {
 		steps = out
 	}
-	report, err := RunScenario(context.Background(), bank, steps)
+	ctx := context.Background()
+	views := startReadModels(ctx, store, reg)
+	report, err := RunScenario(ctx, bank, steps)
 	if err != nil {
+		return errors.Join(err, views.stop())
+	}
+	ctx2, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	report.ReadModels, err = views.read(ctx2, store.LastSequence())
+	if err = errors.Join(err, views.stop()); err != nil {
 		return err
 	}
 	printReport(out, report)
@@ -76,6 +86,21 @@ func printReport(w io.Writer, r *Report) {
 	fmt.Fprintln(w, "\nBypasses on record:")
 	for _, b := range r.Bypass {
 		fmt.Fprintf(w, "  #%d %s by %s: %q\n", b.Sequence, b.Account, b.Actor, b.Reason)
+	}
+	if rm := r.ReadModels; rm != nil {
+		fmt.Fprintln(w, "\nRead models (projections kept live during the run):")
+		fmt.Fprint(w, "  balances:")
+		for _, id := range accounts {
+			fmt.Fprintf(w, " %s=%d", id, rm.Balances[id])
+		}
+		fmt.Fprintln(w, "\n  statement of alice:")
+		for _, l := range rm.Statement {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+		fmt.Fprintln(w, "  transfers of 250 or more:")
+		for _, l := range rm.LargeTransfers {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
 	}
 	fmt.Fprintln(w, "\nCausal chains:")
 	for _, c := range r.Chains {

@@ -22,6 +22,8 @@ type Report struct {
 	Denials  []Denied
 	Bypass   []BypassSeen
 	Chains   []string // causal chains of transfers, rendered
+	// ReadModels, when projections ran alongside.
+	ReadModels *ReadModels
 }
 
 // Balance of one account at the end.

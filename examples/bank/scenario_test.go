@@ -21,9 +21,28 @@ func TestScenario(t *testing.T) {
 	defer store.Close()
 	day := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 	bank := NewBank(store, Registry(), Policy{DailyLimit: 1000}, aggregate.NewMemorySnapshots(), func() time.Time { return day })
+	views := startReadModels(context.Background(), store, Registry())
 	r, err := RunScenario(context.Background(), bank, io.Discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	rm, err := views.read(context.Background(), store.LastSequence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := views.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range r.Balances {
+		if rm.Balances[b.Account] != b.Balance {
+			t.Errorf("read model balance of %s = %d, aggregate says %d", b.Account, rm.Balances[b.Account], b.Balance)
+		}
+	}
+	if len(rm.LargeTransfers) != 1 || !strings.Contains(rm.LargeTransfers[0], "300 from alice to carol") {
+		t.Errorf("large transfers %q", rm.LargeTransfers)
+	}
+	if len(rm.Statement) != 5 || !strings.HasSuffix(rm.Statement[4], "=    500") {
+		t.Errorf("statement %q", rm.Statement)
 	}
 	want := []Balance{{"alice", 500, "open"}, {"bob", 525, "frozen"}, {"carol", 300, "open"}, {"dave", 0, "closed"}}
 	if len(r.Balances) != len(want) {

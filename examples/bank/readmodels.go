@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/kind"
+	"github.com/batpak-go/batpak/projection"
+)
+
+// Read models kept live by the projection runner while the scenario runs.
+
+// balancesView holds every account's balance.
+type balancesView struct {
+	reg *eventstore.Registry
+	mu  sync.Mutex
+	m   map[string]int64
+}
+
+func newBalancesView(reg *eventstore.Registry) *balancesView {
+	return &balancesView{reg: reg, m: make(map[string]int64)}
+}
+
+func (v *balancesView) Name() string { return "bank-balances" }
+
+func (v *balancesView) Region() eventstore.Region { return eventstore.Region{EntityPrefix: "account:"} }
+
+func (v *balancesView) Apply(_ context.Context, rec eventstore.Record) error {
+	ev, err := v.reg.Decode(&rec)
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	id := strings.TrimPrefix(rec.Coordinate.Entity, "account:")
+	v.m[id] += delta(ev)
+	return nil
+}
+
+func (v *balancesView) Reset(context.Context) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	clear(v.m)
+	return nil
+}
+
+func (v *balancesView) snapshot() map[string]int64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make(map[string]int64, len(v.m))
+	for k, b := range v.m {
+		out[k] = b
+	}
+	return out
+}
+
+// delta is what an event does to a balance.
+func delta(ev any) int64 {
+	switch e := ev.(type) {
+	case Deposited:
+		return e.Amount
+	case Withdrawn:
+		return -e.Amount
+	case TransferSent:
+		return -e.Amount
+	case TransferReceived:
+		return e.Amount
+	case TransferReturned:
+		return e.Amount
+	case BalanceCorrected:
+		return e.Amount
+	}
+	return 0
+}
+
+// statementView is one account's statement.
+type statementView struct {
+	reg     *eventstore.Registry
+	account string
+	mu      sync.Mutex
+	lines   []string
+	balance int64
+}
+
+func (v *statementView) Name() string { return "bank-statement-" + v.account }
+
+func (v *statementView) Region() eventstore.Region {
+	return eventstore.Region{Entity: Entity(v.account)}
+}
+
+func (v *statementView) Apply(_ context.Context, rec eventstore.Record) error {
+	ev, err := v.reg.Decode(&rec)
+	if err != nil {
+		return err
+	}
+	d := delta(ev)
+	if d == 0 {
+		return nil
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.balance += d
+	v.lines = append(v.lines, fmt.Sprintf("#%-3d %-17s %+6d  = %6d", rec.Sequence, reflect.TypeOf(ev).Name(), d, v.balance))
+	return nil
+}
+
+func (v *statementView) snapshot() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Clone(v.lines)
+}
+
+// largeTransfersView reports transfers at or above a threshold.
+type largeTransfersView struct {
+	reg       *eventstore.Registry
+	threshold int64
+	mu        sync.Mutex
+	lines     []string
+}
+
+func (v *largeTransfersView) Name() string { return "bank-large-transfers" }
+
+func (v *largeTransfersView) Region() eventstore.Region {
+	k, _ := v.reg.KindOf(TransferSent{})
+	return eventstore.Region{EntityPrefix: "account:", Kinds: []kind.Kind{k}}
+}
+
+func (v *largeTransfersView) Apply(_ context.Context, rec eventstore.Record) error {
+	t, err := eventstore.DecodeAs[TransferSent](&rec)
+	if err != nil {
+		return err
+	}
+	if t.Amount < v.threshold {
+		return nil
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.lines = append(v.lines, fmt.Sprintf("%s: %d from %s to %s", t.TransferID, t.Amount, strings.TrimPrefix(rec.Coordinate.Entity, "account:"), t.To))
+	return nil
+}
+
+func (v *largeTransfersView) snapshot() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Clone(v.lines)
+}
+
+// ReadModels is what the projections showed at the end of the scenario.
+type ReadModels struct {
+	Balances       map[string]int64
+	Statement      []string // alice's statement
+	LargeTransfers []string
+}
+
+// liveReadModels runs the bank's projections side by side.
+type liveReadModels struct {
+	runner    *projection.Runner
+	balances  *balancesView
+	statement *statementView
+	transfers *largeTransfersView
+	cancel    context.CancelFunc
+	done      chan error
+}
+
+// startReadModels starts the projections; they catch up on the existing
+// history with the sequential scanner, then follow new events live. They
+// are in memory, so their checkpoints are too: they rebuild on every start.
+func startReadModels(ctx context.Context, store *eventstore.Store, reg *eventstore.Registry) *liveReadModels {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &liveReadModels{
+		runner:    projection.NewRunner(store, projection.NewMemoryCheckpoints()),
+		balances:  newBalancesView(reg),
+		statement: &statementView{reg: reg, account: "alice"},
+		transfers: &largeTransfersView{reg: reg, threshold: 250},
+		cancel:    cancel,
+		done:      make(chan error, 1),
+	}
+	go func() { l.done <- l.runner.RunAll(ctx, l.balances, l.statement, l.transfers) }()
+	return l
+}
+
+// read waits until the projections have seen every event up to seq and
+// returns what they show.
+func (l *liveReadModels) read(ctx context.Context, seq uint64) (*ReadModels, error) {
+	if err := l.runner.Await(ctx, seq); err != nil {
+		return nil, err
+	}
+	return &ReadModels{Balances: l.balances.snapshot(), Statement: l.statement.snapshot(), LargeTransfers: l.transfers.snapshot()}, nil
+}
+
+func (l *liveReadModels) stop() error {
+	l.cancel()
+	if err := <-l.done; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

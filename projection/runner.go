@@ -1,0 +1,328 @@
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+	"time"
+
+	"github.com/batpak-go/batpak/eventstore"
+)
+
+// Projection is a read model fed from the log.
+type Projection interface {
+	// Name identifies the projection's checkpoint; keep it stable.
+	Name() string
+	// Region selects the events it wants.
+	Region() eventstore.Region
+	// Apply folds one event in. An error stops the runner; the event is
+	// offered again on the next run.
+	Apply(ctx context.Context, rec eventstore.Record) error
+}
+
+// Resetter is implemented by projections that can be rebuilt: Reset drops
+// everything the projection built so far.
+type Resetter interface {
+	Reset(ctx context.Context) error
+}
+
+// Source is what a runner reads: a sequential replay of history and a
+// guaranteed follow of what comes after. *eventstore.Store implements it.
+type Source interface {
+	Replay(region eventstore.Region, from uint64) iter.Seq2[eventstore.Record, error]
+	Follow(ctx context.Context, region eventstore.Region, from uint64) iter.Seq2[eventstore.Record, error]
+	LastSequence() uint64
+}
+
+// Progress reports a catch-up.
+type Progress struct {
+	Projection string
+	Done       uint64 // events examined so far (by sequence)
+	Total      uint64 // events to examine in this catch-up
+	Rate       float64
+	Elapsed    time.Duration
+	CaughtUp   bool
+}
+
+// ErrNotResettable is returned by Rebuild for a projection without Reset.
+var ErrNotResettable = errors.New("projection: projection cannot be reset")
+
+// Runner runs projections.
+type Runner struct {
+	src      Source
+	cps      Checkpoints
+	progress func(Progress)
+	every    int
+	interval time.Duration
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced whenever a position moves
+	running map[string]*position
+}
+
+type position struct {
+	region eventstore.Region
+	next   uint64 // next sequence the projection will see
+}
+
+// Option configures a Runner.
+type Option func(*Runner)
+
+// WithProgress calls fn during catch-up (about every 1% and at the end).
+func WithProgress(fn func(Progress)) Option { return func(r *Runner) { r.progress = fn } }
+
+// WithCheckpointEvery saves a projection's checkpoint after n applied
+// events or d since the last save, whichever comes first (default 1,000
+// events or 1 s), and always when a run ends.
+func WithCheckpointEvery(n int, d time.Duration) Option {
+	return func(r *Runner) { r.every, r.interval = max(n, 1), d }
+}
+
+// NewRunner returns a runner reading src and saving checkpoints in cps.
+func NewRunner(src Source, cps Checkpoints, opts ...Option) *Runner {
+	r := &Runner{src: src, cps: cps, every: 1000, interval: time.Second,
+		changed: make(chan struct{}), running: make(map[string]*position)}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// Run catches p up and then follows new events until ctx ends or Apply
+// fails. It returns ctx's error or the failure.
+func (r *Runner) Run(ctx context.Context, p Projection) error {
+	next, err := r.catchUp(ctx, p, true)
+	if err != nil {
+		r.stopped(p.Name())
+		return err
+	}
+	return r.follow(ctx, p, next)
+}
+
+// RunAll runs every projection side by side until ctx ends or one fails,
+// which stops the others.
+func (r *Runner) RunAll(ctx context.Context, ps ...Projection) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.Run(ctx, p); err != nil && !errors.Is(err, context.Canceled) {
+				cancel(fmt.Errorf("projection %s: %w", p.Name(), err))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
+}
+
+// CatchUp replays what p has not seen up to the newest event, saves the
+// checkpoint and returns the next sequence to apply.
+func (r *Runner) CatchUp(ctx context.Context, p Projection) (uint64, error) {
+	return r.catchUp(ctx, p, false)
+}
+
+// catchUp replays; track makes Await wait for the projection.
+func (r *Runner) catchUp(ctx context.Context, p Projection, track bool) (uint64, error) {
+	name := p.Name()
+	setNext := func(next uint64) {
+		if track {
+			r.setNext(p, next)
+		}
+	}
+	next, err := r.cps.Load(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("projection %s: load checkpoint: %w", name, err)
+	}
+	next = max(next, 1)
+	setNext(next)
+	last := r.src.LastSequence()
+	start := time.Now()
+	total := uint64(0)
+	if last >= next {
+		total = last - next + 1
+	}
+	step := max(total/100, 1)
+	report := func(seq uint64, done bool) {
+		if r.progress == nil {
+			return
+		}
+		d := seq - min(seq, next-1)
+		if done {
+			d = total
+		}
+		el := time.Since(start)
+		r.progress(Progress{Projection: name, Done: d, Total: total, Elapsed: el,
+			Rate: float64(d) / max(el.Seconds(), 1e-9), CaughtUp: done})
+	}
+	sv := r.saver(ctx, name, next)
+	cur := next
+	for rec, err := range r.src.Replay(p.Region(), next) {
+		if err != nil {
+			return 0, errors.Join(err, sv.flush(cur))
+		}
+		if rec.Sequence > last {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, errors.Join(err, sv.flush(cur))
+		}
+		if err := p.Apply(ctx, rec); err != nil {
+			return 0, errors.Join(fmt.Errorf("projection %s: apply #%d: %w", name, rec.Sequence, err), sv.flush(cur))
+		}
+		cur = rec.Sequence + 1
+		setNext(cur)
+		if err := sv.applied(cur); err != nil {
+			return 0, err
+		}
+		if (rec.Sequence-next+1)%step == 0 {
+			report(rec.Sequence, false)
+		}
+	}
+	// Events outside the region up to last are done too.
+	cur = max(cur, last+1)
+	setNext(cur)
+	if err := sv.flush(cur); err != nil {
+		return 0, err
+	}
+	report(last, true)
+	return cur, nil
+}
+
+func (r *Runner) follow(ctx context.Context, p Projection, next uint64) error {
+	name := p.Name()
+	defer r.stopped(name)
+	sv := r.saver(ctx, name, next)
+	cur := next
+	for rec, err := range r.src.Follow(ctx, p.Region(), next) {
+		if err != nil {
+			return errors.Join(err, sv.flush(cur))
+		}
+		if err := p.Apply(ctx, rec); err != nil {
+			return errors.Join(fmt.Errorf("projection %s: apply #%d: %w", name, rec.Sequence, err), sv.flush(cur))
+		}
+		cur = rec.Sequence + 1
+		r.setNext(p, cur)
+		if err := sv.applied(cur); err != nil {
+			return err
+		}
+	}
+	return sv.flush(cur)
+}
+
+// Rebuild resets p, forgets its checkpoint and catches it up from the start.
+func (r *Runner) Rebuild(ctx context.Context, p Projection) (uint64, error) {
+	rs, ok := p.(Resetter)
+	if !ok {
+		return 0, fmt.Errorf("%w: %s", ErrNotResettable, p.Name())
+	}
+	if err := rs.Reset(ctx); err != nil {
+		return 0, err
+	}
+	if err := r.cps.Save(context.WithoutCancel(ctx), p.Name(), 1); err != nil {
+		return 0, err
+	}
+	return r.CatchUp(ctx, p)
+}
+
+func (r *Runner) setNext(p Projection, next uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pos := r.running[p.Name()]
+	if pos == nil {
+		pos = &position{region: p.Region()}
+		r.running[p.Name()] = pos
+	}
+	pos.next = next
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+func (r *Runner) stopped(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.running, name)
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// Await blocks until every running projection has handled every event of
+// its region up to and including seq (read-your-writes after an append),
+// or ctx ends.
+func (r *Runner) Await(ctx context.Context, seq uint64) error {
+	for {
+		r.mu.Lock()
+		changed := r.changed
+		var behind []position
+		for _, pos := range r.running {
+			if pos.next <= seq {
+				behind = append(behind, *pos)
+			}
+		}
+		r.mu.Unlock()
+		waiting := false
+		for _, pos := range behind {
+			if r.matches(pos.region, pos.next, seq) {
+				waiting = true
+				break
+			}
+		}
+		if !waiting {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// matches reports whether region holds an event in [from, to].
+func (r *Runner) matches(region eventstore.Region, from, to uint64) bool {
+	region.ToSequence = to
+	for _, err := range r.src.Replay(region, from) {
+		return err == nil
+	}
+	return false
+}
+
+// saver batches checkpoint writes.
+type saver struct {
+	r     *Runner
+	ctx   context.Context
+	name  string
+	since int
+	last  time.Time
+	saved uint64
+}
+
+func (r *Runner) saver(ctx context.Context, name string, saved uint64) *saver {
+	return &saver{r: r, ctx: context.WithoutCancel(ctx), name: name, last: time.Now(), saved: saved}
+}
+
+func (s *saver) applied(next uint64) error {
+	s.since++
+	if s.since < s.r.every && time.Since(s.last) < s.r.interval {
+		return nil
+	}
+	return s.flush(next)
+}
+
+func (s *saver) flush(next uint64) error {
+	if next == s.saved {
+		return nil
+	}
+	s.since, s.last, s.saved = 0, time.Now(), next
+	if err := s.r.cps.Save(s.ctx, s.name, next); err != nil {
+		return fmt.Errorf("projection %s: save checkpoint: %w", s.name, err)
+	}
+	return nil
+}
