@@ -44,7 +44,7 @@ type Record struct {
 // Decode unmarshals the msgpack payload into v.
 func (r *Record) Decode(v any) error { return msgpack.Unmarshal(r.Payload, v) }
 
-func (r *Record) String() string {
+func (r Record) String() string {
 	return fmt.Sprintf("#%d %s v%d %s", r.Sequence, r.Coordinate.Entity, r.Version, r.Kind)
 }
 
@@ -76,7 +76,8 @@ type Receipt struct {
 }
 
 // ExpectedVersion is an append's precondition on the stream's current
-// version: [Any], [NoStream], [StreamExists] or [Exactly](n).
+// version: [Any], [NoStream], [StreamExists] or [Exactly](n). The zero
+// value is [Any].
 type ExpectedVersion int64
 
 const (
