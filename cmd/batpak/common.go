@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/kind"
+	"github.com/batpak-go/batpak/segment"
+)
+
+// timeLayout is RFC 3339 in UTC with the store's microsecond precision.
+const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// checkStoreDir refuses a path that is not a store directory, so a typo
+// is not reported as an empty, healthy store.
+func checkStoreDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s does not exist", dir)
+		}
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, de := range des {
+		name := de.Name()
+		if _, ok := segment.ParseFileName(name); ok || name == eventstore.CheckpointFileName || name == eventstore.LockFileName {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is not a batpak store: it has no segment, checkpoint or %s file", dir, eventstore.LockFileName)
+}
+
+// openReadOnly opens the store in dir read-only, with advice on damage.
+func openReadOnly(dir string) (*eventstore.Store, error) {
+	if err := checkStoreDir(dir); err != nil {
+		return nil, err
+	}
+	s, err := eventstore.OpenReadOnly(dir)
+	if err != nil {
+		return nil, damageAdvice(dir, err)
+	}
+	return s, nil
+}
+
+// damageAdvice adds what to do to an error that reports damage.
+func damageAdvice(dir string, err error) error {
+	if errors.Is(err, eventstore.ErrCorrupt) {
+		return fmt.Errorf("%w\nthe store is damaged: 'batpak verify %s' lists the damage, 'batpak repair %s' moves it to quarantine", err, dir, dir)
+	}
+	return err
+}
+
+// parseKind accepts a kind as category:type in hex ("1:002", as kinds
+// print) or as a number (4098, 0x1002).
+func parseKind(s string) (kind.Kind, error) {
+	if c, t, ok := strings.Cut(s, ":"); ok {
+		cat, err1 := strconv.ParseUint(c, 16, 8)
+		typ, err2 := strconv.ParseUint(t, 16, 16)
+		if err1 != nil || err2 != nil || cat > 0xF || typ > uint64(kind.MaxType) {
+			return 0, fmt.Errorf("invalid kind %q: want category:type in hex, category 0-F and type 000-FFF (like 1:002)", s)
+		}
+		return kind.Kind(cat<<12 | typ), nil
+	}
+	n, err := strconv.ParseUint(s, 0, 16)
+	if err != nil {
+		return 0, fmt.Errorf("invalid kind %q: want category:type in hex (like 1:002) or a number up to 65535", s)
+	}
+	return kind.Kind(n), nil
+}
+
+// payloadJSON renders a msgpack payload as JSON. Payloads that do not
+// decode become {"undecodable_msgpack": hex, "error": why}.
+func payloadJSON(p []byte) json.RawMessage {
+	if len(p) == 0 {
+		return json.RawMessage("null")
+	}
+	v, err := decodeMsgpack(p)
+	if err == nil {
+		var out []byte
+		if out, err = json.Marshal(v); err == nil {
+			return out
+		}
+	}
+	out, _ := json.Marshal(map[string]string{"undecodable_msgpack": hex.EncodeToString(p), "error": err.Error()})
+	return out
+}
+
+// decodeMsgpack decodes one msgpack value into plain Go values that
+// encoding/json can marshal: maps get string keys whatever their type.
+func decodeMsgpack(p []byte) (any, error) {
+	r := bytes.NewReader(p)
+	dec := msgpack.NewDecoder(r)
+	dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) {
+		n, err := d.DecodeMapLen()
+		if err != nil || n < 0 {
+			return nil, err
+		}
+		m := make(map[string]any, n)
+		for range n {
+			k, err := d.DecodeInterface()
+			if err != nil {
+				return nil, err
+			}
+			v, err := d.DecodeInterface()
+			if err != nil {
+				return nil, err
+			}
+			m[mapKey(k)] = v
+		}
+		return m, nil
+	})
+	v, err := dec.DecodeInterface()
+	if err != nil {
+		return nil, err
+	}
+	if r.Len() > 0 {
+		return nil, fmt.Errorf("%d bytes after the msgpack value", r.Len())
+	}
+	return v, nil
+}
+
+func mapKey(k any) string {
+	switch k := k.(type) {
+	case string:
+		return k
+	case []byte:
+		if utf8.Valid(k) {
+			return string(k)
+		}
+		return hex.EncodeToString(k)
+	case nil:
+		return "null"
+	}
+	return fmt.Sprint(k)
+}
+
+// formatTime renders a timestamp as RFC 3339 in UTC with microseconds.
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// eventJSON is one event as dump prints it.
+type eventJSON struct {
+	Sequence    uint64            `json:"sequence"`
+	ID          string            `json:"id"`
+	Correlation string            `json:"correlation"`
+	Causation   *string           `json:"causation"` // null for a root event
+	Entity      string            `json:"entity"`
+	Scope       string            `json:"scope"`
+	Version     uint64            `json:"version"`
+	Kind        string            `json:"kind"`
+	Timestamp   string            `json:"timestamp"`
+	Metadata    map[string]string `json:"metadata"`
+	Payload     json.RawMessage   `json:"payload"`
+	PrevHash    string            `json:"prev_hash"`
+	Hash        string            `json:"hash"`
+}
+
+func newEventJSON(rec *eventstore.Record) eventJSON {
+	e := eventJSON{
+		Sequence:    rec.Sequence,
+		ID:          rec.ID.String(),
+		Correlation: rec.CorrelationID.String(),
+		Entity:      rec.Coordinate.Entity,
+		Scope:       rec.Coordinate.Scope,
+		Version:     rec.Version,
+		Kind:        rec.Kind.String(),
+		Timestamp:   formatTime(rec.Timestamp),
+		Metadata:    rec.Metadata,
+		Payload:     payloadJSON(rec.Payload),
+		PrevHash:    hex.EncodeToString(rec.PrevHash[:]),
+		Hash:        hex.EncodeToString(rec.Hash[:]),
+	}
+	if rec.CausationID != uuid.Nil {
+		c := rec.CausationID.String()
+		e.Causation = &c
+	}
+	if e.Metadata == nil {
+		e.Metadata = map[string]string{}
+	}
+	return e
+}
+
+// eventLine is one event as tail prints it: tab-separated sequence,
+// timestamp, entity, version, kind and payload as JSON.
+func eventLine(rec *eventstore.Record) string {
+	return fmt.Sprintf("%d\t%s\t%s\tv%d\t%s\t%s", rec.Sequence, formatTime(rec.Timestamp),
+		rec.Coordinate.Entity, rec.Version, rec.Kind, payloadJSON(rec.Payload))
+}
+
+// humanBytes formats n with a binary unit.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/segment"
+)
+
+type tailOptions struct {
+	entity   string
+	prefix   string
+	scope    string
+	kinds    []string
+	from     uint64
+	lines    int
+	follow   bool
+	interval time.Duration
+}
+
+func (a *app) tailCmd() *cobra.Command {
+	var o tailOptions
+	cmd := &cobra.Command{
+		Use:   "tail DIR",
+		Short: "Print matching events, one per line; --follow waits for new ones",
+		Long: `tail prints the events of the region given by the flags, one per line,
+tab-separated: global sequence, timestamp (RFC 3339, UTC), entity, version,
+kind and the payload as JSON (decoded from msgpack).
+
+With --follow it keeps waiting for new events until interrupted (Ctrl-C).
+A read-only view sees only the events that were durable when it was opened,
+so --follow reopens the store read-only every --interval when its segment
+files have changed and continues after the last sequence it examined; it
+works alongside a writer in another process.`,
+		Example: `  batpak tail ./data --prefix account: --kind 1:002 --lines 20
+  batpak tail ./data --entity account:42 --from 1000 --follow`,
+		Args: cobra.ExactArgs(1),
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			region, err := o.region()
+			if err != nil {
+				return err
+			}
+			if o.follow {
+				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				return a.tail(ctx, args[0], region, o)
+			}
+			return a.tail(cmd.Context(), args[0], region, o)
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.entity, "entity", "", "only this stream")
+	f.StringVar(&o.prefix, "prefix", "", "only streams whose entity starts with this")
+	f.StringVar(&o.scope, "scope", "", "only this scope")
+	f.StringArrayVar(&o.kinds, "kind", nil, "only this kind: category:type in hex (1:002) or a number; repeatable, or comma-separated")
+	f.Uint64Var(&o.from, "from", 0, "start at this global sequence")
+	f.IntVarP(&o.lines, "lines", "n", 0, "print only the last N matching events already stored (0: all)")
+	f.BoolVarP(&o.follow, "follow", "f", false, "keep waiting for new events until interrupted")
+	f.DurationVar(&o.interval, "interval", time.Second, "with --follow, how often to look for new events")
+	return cmd
+}
+
+func (o *tailOptions) region() (eventstore.Region, error) {
+	r := eventstore.Region{Entity: o.entity, EntityPrefix: o.prefix, Scope: o.scope, FromSequence: o.from}
+	for _, arg := range o.kinds {
+		for s := range strings.SplitSeq(arg, ",") {
+			k, err := parseKind(strings.TrimSpace(s))
+			if err != nil {
+				return r, usagef("--kind: %v", err)
+			}
+			r.Kinds = append(r.Kinds, k)
+		}
+	}
+	if o.lines < 0 {
+		return r, usagef("--lines must be 0 or more")
+	}
+	if o.follow && o.interval <= 0 {
+		return r, usagef("--interval must be positive")
+	}
+	return r, nil
+}
+
+// tail prints the region's events; with follow it polls until ctx ends.
+func (a *app) tail(ctx context.Context, dir string, region eventstore.Region, o tailOptions) error {
+	out := bufio.NewWriter(a.stdout)
+	defer func() { _ = out.Flush() }()
+	next := max(region.FromSequence, 1)
+	lines := o.lines
+	var last dirState
+	var lastErr string
+	for {
+		state := readDirState(dir)
+		if !state.unchangedSince(last) {
+			s, err := openReadOnly(dir)
+			if err != nil && !o.follow {
+				return err
+			}
+			if err != nil {
+				// A follower outlives passing trouble (a repair, a file
+				// being created); say so once per distinct error.
+				if msg := err.Error(); msg != lastErr {
+					fmt.Fprintf(a.stderr, "batpak tail: %v (retrying every %s)\n", err, o.interval)
+					lastErr = msg
+				}
+			} else {
+				lastErr = ""
+				region.FromSequence = next
+				next, err = printEvents(out, s, region, lines)
+				err = damageAdvice(dir, err)
+				_ = s.Close()
+				if err != nil {
+					return err
+				}
+				lines = 0 // --lines limits only what was stored before
+				last = state
+			}
+			if err := out.Flush(); err != nil {
+				return err
+			}
+		}
+		if !o.follow {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(o.interval):
+		}
+	}
+}
+
+// printEvents prints the events of region (the last n only, if n > 0) and
+// returns the sequence to continue from.
+func printEvents(out *bufio.Writer, s *eventstore.Store, region eventstore.Region, n int) (uint64, error) {
+	next := max(s.LastSequence()+1, region.FromSequence)
+	region.ToSequence = next - 1
+	var ring []string
+	for rec, err := range s.Query(region) {
+		if err != nil {
+			return next, fmt.Errorf("read event: %w", err)
+		}
+		line := eventLine(&rec)
+		if n > 0 {
+			if len(ring) == n {
+				ring = ring[1:]
+			}
+			ring = append(ring, line)
+			continue
+		}
+		if _, err := fmt.Fprintln(out, line); err != nil {
+			return next, err
+		}
+	}
+	for _, line := range ring {
+		if _, err := fmt.Fprintln(out, line); err != nil {
+			return next, err
+		}
+	}
+	return next, nil
+}
+
+// dirState is what the segment files looked like at one moment: a
+// follower reopens the store only when it changed.
+type dirState struct {
+	at    time.Time
+	files string // name, size and modification time of every segment file
+	newer time.Time
+}
+
+func readDirState(dir string) dirState {
+	st := dirState{at: time.Now()}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return st
+	}
+	var b strings.Builder
+	for _, de := range des {
+		if _, ok := segment.ParseFileName(de.Name()); !ok {
+			continue
+		}
+		fi, err := de.Info()
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", de.Name(), fi.Size(), fi.ModTime().UnixNano())
+		if fi.ModTime().After(st.newer) {
+			st.newer = fi.ModTime()
+		}
+	}
+	st.files = b.String()
+	return st
+}
+
+// unchangedSince reports whether nothing can have been written since prev
+// was read. File times are coarse (a clock tick), so a write in the same
+// tick as prev's reading would keep the same time: prev only counts when
+// it was read well after its newest file time.
+func (st dirState) unchangedSince(prev dirState) bool {
+	return prev.files != "" && st.files == prev.files && prev.at.Sub(prev.newer) > time.Second
+}
