@@ -51,6 +51,9 @@ func (s *Store) Append(ctx context.Context, coord Coordinate, events []Event, op
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.expected == 0 { // the zero ExpectedVersion is Any, as in a BatchItem
+		o.expected = Any
+	}
 	if err := coord.Validate(); err != nil {
 		return nil, err
 	}

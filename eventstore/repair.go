@@ -52,12 +52,15 @@ func WithStoreOptions(opts ...Option) RepairOption {
 	return func(c *repairConfig) { c.opts = append(c.opts, opts...) }
 }
 
-// Repair makes a damaged store openable again. It takes the directory's
-// lock, finds the first damage the way Open does, moves everything from the
-// damaged frame on (the rest of that segment and all later segments) into
-// the quarantine subdirectory, removes the checkpoint, and repeats until the
-// store opens. Every event before the damage is kept. A store without
-// damage is left as it is.
+// Repair makes a damaged store whole again. It takes the directory's lock,
+// finds the first damage with [Verify] (every frame, sequence, hash chain
+// and footer) or, failing that, the way Open does, and moves it aside into
+// the quarantine subdirectory: a damaged footer alone is cut off (the
+// segment is scanned instead); damaged or unplaceable events are moved
+// with the rest of their segment and every later segment, since the events
+// after them can no longer be placed in order. The checkpoint is removed.
+// It repeats until the store verifies and opens. Every event before the
+// damage is kept. A store without damage is left as it is.
 func Repair(dir string, ropts ...RepairOption) (*RepairReport, error) {
 	var rc repairConfig
 	for _, o := range ropts {
@@ -67,59 +70,105 @@ func Repair(dir string, ropts ...RepairOption) (*RepairReport, error) {
 	for _, o := range rc.opts {
 		o(&cfg)
 	}
-	unlock, err := lockDir(filepath.Clean(dir), cfg.fileMode)
+	dir = filepath.Clean(dir)
+	unlock, err := lockDir(dir, cfg.fileMode)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = unlock() }()
 	report := &RepairReport{DryRun: rc.dryRun}
-	for attempt := 0; ; attempt++ {
-		s, err := open(dir, true, rc.opts)
-		if err == nil {
+	for attempt := 0; attempt <= 1000; attempt++ {
+		d, err := findDamage(dir, cfg.fs, rc.opts)
+		if err != nil {
+			return report, err
+		}
+		if d == nil {
+			s, err := open(dir, true, rc.opts)
+			if err != nil {
+				return report, err
+			}
 			report.EventsKept = s.LastSequence()
 			return report, s.Close()
 		}
-		var ce *segment.CorruptError
-		if !errors.As(err, &ce) || ce.Segment == 0 || attempt > 1000 {
-			return report, err
-		}
-		action, err := quarantine(cfg.fs, dir, ce, rc.dryRun, cfg.dirMode)
+		action, err := quarantine(cfg.fs, dir, *d, rc.dryRun, cfg.dirMode)
 		report.Actions = append(report.Actions, action)
 		if err != nil || rc.dryRun {
 			return report, err
 		}
 	}
+	return report, errors.New("eventstore: repair did not converge")
 }
 
-// quarantine moves the damaged tail of segment ce.Segment and every later
-// segment into the quarantine directory and removes the checkpoint.
-func quarantine(fsys segment.FS, dir string, ce *segment.CorruptError, dryRun bool, dirMode os.FileMode) (RepairAction, error) {
-	a := RepairAction{Segment: ce.Segment, Offset: ce.Offset, Reason: ce.Reason}
-	qdir := filepath.Join(dir, QuarantineDir)
-	des, err := fsys.ReadDir(dir)
+// damage is one place Repair must fix.
+type damage struct {
+	segment     uint32
+	offset      int64
+	reason      string
+	footerOnly  bool // cut the segment's footer, keep everything else
+	missingFile bool
+}
+
+// findDamage returns the first damage Verify reports, else the damage Open
+// reports, else nil.
+func findDamage(dir string, fsys segment.FS, opts []Option) (*damage, error) {
+	vr, err := Verify(dir, WithVerifyFS(fsys))
 	if err != nil {
-		return a, err
+		return nil, err
 	}
+	if len(vr.Problems) > 0 {
+		p := vr.Problems[0]
+		d := &damage{segment: p.Segment, offset: p.Offset, reason: p.Kind + ": " + p.Detail}
+		d.footerOnly = p.Kind == "footer"
+		if p.Kind == "file" {
+			if _, err := os.Lstat(p.Path); errors.Is(err, os.ErrNotExist) {
+				d.missingFile = true
+			}
+		}
+		return d, nil
+	}
+	s, err := open(dir, true, opts)
+	if err == nil {
+		return nil, s.Close()
+	}
+	var ce *segment.CorruptError
+	if errors.As(err, &ce) && ce.Segment != 0 {
+		return &damage{segment: ce.Segment, offset: ce.Offset, reason: ce.Reason}, nil
+	}
+	return nil, err
+}
+
+// quarantine moves the damage aside: the segment's bytes from the damaged
+// offset on, and (unless only the footer was damaged) every later segment.
+// It removes the checkpoint, which may describe what was moved.
+func quarantine(fsys segment.FS, dir string, d damage, dryRun bool, dirMode os.FileMode) (RepairAction, error) {
+	a := RepairAction{Segment: d.segment, Offset: d.offset, Reason: d.reason}
+	qdir := filepath.Join(dir, QuarantineDir)
 	var later []string
-	for _, de := range des {
-		if id, ok := segment.ParseFileName(de.Name()); ok && id > ce.Segment {
-			later = append(later, de.Name())
+	if !d.footerOnly {
+		des, err := fsys.ReadDir(dir)
+		if err != nil {
+			return a, err
+		}
+		for _, de := range des {
+			if id, ok := segment.ParseFileName(de.Name()); ok && id > d.segment {
+				later = append(later, de.Name())
+			}
 		}
 	}
 	a.RemovedSegments = later
-	path := filepath.Join(dir, segment.FileName(ce.Segment))
-	f, err := fsys.OpenFile(path, os.O_RDWR, 0)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return a, err
-	}
-	if f != nil {
+	var f segment.File
+	if !d.missingFile {
+		var err error
+		if f, err = fsys.OpenFile(filepath.Join(dir, segment.FileName(d.segment)), os.O_RDWR, 0); err != nil {
+			return a, err
+		}
 		defer func() { _ = f.Close() }()
 		fi, err := f.Stat()
 		if err != nil {
 			return a, err
 		}
-		a.QuarantinedBytes = max(fi.Size()-ce.Offset, 0)
-		a.QuarantineFile = filepath.Join(QuarantineDir, fmt.Sprintf("%s.%d.bin", segment.FileName(ce.Segment), ce.Offset))
+		a.QuarantinedBytes = max(fi.Size()-d.offset, 0)
+		a.QuarantineFile = filepath.Join(QuarantineDir, fmt.Sprintf("%s.%d.bin", segment.FileName(d.segment), d.offset))
 	}
 	if dryRun {
 		return a, nil
@@ -128,7 +177,7 @@ func quarantine(fsys segment.FS, dir string, ce *segment.CorruptError, dryRun bo
 		return a, err
 	}
 	if f != nil {
-		if err := moveTail(fsys, f, ce.Offset, a.QuarantinedBytes, filepath.Join(dir, a.QuarantineFile)); err != nil {
+		if err := moveTail(fsys, f, d.offset, a.QuarantinedBytes, filepath.Join(dir, a.QuarantineFile)); err != nil {
 			return a, err
 		}
 	}
@@ -149,15 +198,19 @@ func quarantine(fsys segment.FS, dir string, ce *segment.CorruptError, dryRun bo
 // moveTail copies n bytes from off of f into a new file at dst, syncs it,
 // then truncates f at off (a header-less segment at offset 0 goes whole).
 func moveTail(fsys segment.FS, f segment.File, off, n int64, dst string) error {
-	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, off); err != nil {
-		return err
-	}
 	q, err := fsys.OpenFile(dst, os.O_RDWR|os.O_CREATE|os.O_TRUNC, segment.FileMode)
 	if err != nil {
 		return err
 	}
-	if _, err = q.WriteAt(buf, 0); err == nil {
+	buf := make([]byte, min(n, 1<<20))
+	for done := int64(0); done < n && err == nil; {
+		chunk := buf[:min(int64(len(buf)), n-done)]
+		if _, err = f.ReadAt(chunk, off+done); err == nil {
+			_, err = q.WriteAt(chunk, done)
+		}
+		done += int64(len(chunk))
+	}
+	if err == nil {
 		err = q.Sync()
 	}
 	if cerr := q.Close(); err == nil {

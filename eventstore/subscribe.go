@@ -18,6 +18,7 @@ type Subscription struct {
 	C       <-chan Record
 	c       chan Record
 	region  Region
+	from    uint64 // first sequence published after Subscribe
 	s       *Store
 	dropped atomic.Uint64
 	once    sync.Once
@@ -36,6 +37,9 @@ func (s *Store) Subscribe(region Region, buffer int) (*Subscription, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
+	// Events are published before they are fanned out: those already
+	// visible (their appends may have returned) are not new to sub.
+	sub.from = s.LastSequence() + 1
 	s.subs[sub] = struct{}{}
 	return sub, nil
 }
@@ -70,7 +74,7 @@ func (s *Store) fanOut(events []stagedEvent) {
 	}
 	for sub := range s.subs {
 		for i := range recs {
-			if !sub.region.Match(&recs[i]) {
+			if recs[i].Sequence < sub.from || !sub.region.Match(&recs[i]) {
 				continue
 			}
 			select {

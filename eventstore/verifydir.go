@@ -20,6 +20,9 @@ type VerifyReport struct {
 	// with their frames.
 	Footers  int
 	Problems []Problem
+	// Warnings are findings that are not damage: a torn tail of the active
+	// segment (a write that was never acknowledged; the next open cuts it).
+	Warnings []Problem
 	// Checkpoint describes the checkpoint file: "valid", "absent", or why it
 	// would be ignored (which is not damage: Open falls back to scanning).
 	Checkpoint string
@@ -83,9 +86,17 @@ func Verify(dir string, opts ...VerifyOption) (*VerifyReport, error) {
 		}
 	}
 	v := &verifier{report: &VerifyReport{Segments: len(ids)}, tips: make(map[string]streamTip), hasher: newChainHasher(), dir: dir}
+	var reported int64
+	v.progress = func(off int64) {
+		if cfg.progress != nil && v.report.Bytes+off-reported >= 1<<20 {
+			reported = v.report.Bytes + off
+			cfg.progress(reported, total)
+		}
+	}
 	for i, id := range ids {
 		if i > 0 && id != ids[i-1]+1 {
 			v.problem(ids[i-1]+1, 0, "file", "segment file is missing")
+			v.resync = true
 		}
 		v.segment(cfg.fs, id, i == len(ids)-1)
 		if cfg.progress != nil {
@@ -103,6 +114,10 @@ type verifier struct {
 	lastSeq uint64
 	tips    map[string]streamTip
 	hasher  *chainHasher
+	resync  bool // after damaged frames, the next event re-anchors the sequence and chains
+	// unanchored: streams first seen after damage start where they are.
+	unanchored bool
+	progress   func(off int64)
 }
 
 func (v *verifier) path(id uint32) string { return filepath.Join(v.dir, segment.FileName(id)) }
@@ -135,6 +150,7 @@ func (v *verifier) segment(fsys segment.FS, id uint32, last bool) {
 			}
 			return nil
 		}
+		v.progress(off)
 		v.event(id, off, rec)
 		seen = append(seen, segment.IndexEntry{Seq: rec.Seq, ID: rec.ID, Offset: uint32(off), Length: uint32(size)})
 		if inBatch {
@@ -146,12 +162,18 @@ func (v *verifier) segment(fsys segment.FS, id uint32, last bool) {
 	switch {
 	case errors.As(err, &ce):
 		v.problem(id, ce.Offset, "frame", ce.Reason)
+		v.resync = true
+		return // the frames after the damage were not read: the footer cannot be compared
 	case err != nil:
 		v.problem(id, 0, "file", err.Error())
+		v.resync = true
+		return
 	case res.Torn != nil && !last:
 		v.problem(id, res.Torn.Offset, "frame", res.Torn.Reason+" in a sealed segment")
+		v.resync = true
 	case res.Torn != nil:
-		v.problem(id, res.Torn.Offset, "torn-tail", res.Torn.Reason+" (cut on the next open; never acknowledged)")
+		v.report.Warnings = append(v.report.Warnings, Problem{Segment: id, Path: v.path(id), Offset: res.Torn.Offset,
+			Kind: "torn-tail", Detail: res.Torn.Reason + " (never acknowledged; the next open cuts it)"})
 	case inBatch && !last:
 		v.problem(id, res.FrameEnd, "frame", "incomplete batch in a sealed segment")
 	}
@@ -164,18 +186,31 @@ func (v *verifier) segment(fsys segment.FS, id uint32, last bool) {
 	} else if res.Sealed {
 		v.problem(id, res.FrameEnd, "footer", ferr.Error())
 	} else if !last {
-		v.problem(id, res.FrameEnd, "footer", "sealed segment has no footer")
+		v.report.Warnings = append(v.report.Warnings, Problem{Segment: id, Path: v.path(id), Offset: res.FrameEnd,
+			Kind: "footer", Detail: "sealed segment has no footer (open scans it)"})
 	}
 }
 
 // event checks one event's sequence, version, chain link and hash.
 func (v *verifier) event(id uint32, off int64, rec *segment.Record) {
 	v.report.Events++
+	if v.resync {
+		// Events after damage cannot be checked against what was lost:
+		// take the next one as the new anchor instead of reporting every
+		// later event again.
+		v.resync = false
+		v.lastSeq = rec.Seq - 1
+		clear(v.tips)
+		v.unanchored = true
+	}
 	if rec.Seq != v.lastSeq+1 {
 		v.problem(id, off, "sequence", fmt.Sprintf("sequence %d follows %d", rec.Seq, v.lastSeq))
 	}
 	v.lastSeq = rec.Seq
-	tip := v.tips[rec.Entity]
+	tip, known := v.tips[rec.Entity]
+	if !known && v.unanchored && rec.Version > 1 {
+		tip = streamTip{version: rec.Version - 1, hash: rec.PrevHash}
+	}
 	switch {
 	case rec.Version != tip.version+1:
 		v.problem(id, off, "chain", fmt.Sprintf("%q version %d follows %d", rec.Entity, rec.Version, tip.version))

@@ -1,0 +1,219 @@
+// Package storetest is the conformance suite for batpak event store
+// backends.
+//
+// It checks what every backend promises through the eventstore API and
+// nothing about how it keeps its data: global order and dense sequences,
+// stream versions and expected-version checks, atomic and idempotent
+// appends, correlation and causation, payload and metadata round trips,
+// guaranteed cursors, lossy subscriptions and the behaviour after Close.
+// The embedded segment store runs it in package eventstore; a second
+// backend (NATS JetStream) runs the same suite.
+//
+// A backend is described by a [Harness]. Its [Store] interface holds the
+// methods whose signatures are the same for every backend. Cursors and
+// subscriptions are concrete types of each backend (*eventstore.Cursor,
+// *eventstore.Subscription), and Go's method sets must match exactly, so the
+// interface returns the small [Cursor] and [Subscription] interfaces instead
+// and a backend passes a thin wrapper that embeds its store and overrides
+// those two methods:
+//
+//	type embedded struct{ *eventstore.Store }
+//
+//	func (e embedded) Cursor(r eventstore.Region, from uint64) storetest.Cursor {
+//		return e.Store.Cursor(r, from)
+//	}
+//
+//	func (e embedded) Subscribe(r eventstore.Region, n int) (storetest.Subscription, error) {
+//		sub, err := e.Store.Subscribe(r, n)
+//		if err != nil {
+//			return nil, err
+//		}
+//		return subscription{sub}, nil
+//	}
+//
+//	type subscription struct{ *eventstore.Subscription }
+//
+//	func (s subscription) Events() <-chan eventstore.Record { return s.C }
+//
+// Capabilities that not every backend need have ([Causal], [ChainVerifier],
+// [Syncer]) are optional interfaces: the suite uses them when the store
+// implements them and skips those checks otherwise.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/batpak-go/batpak/eventstore"
+)
+
+// Store is what the suite needs from a backend.
+type Store interface {
+	Append(ctx context.Context, coord eventstore.Coordinate, events []eventstore.Event, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error)
+	AppendBatch(ctx context.Context, items []eventstore.BatchItem, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error)
+	Get(id uuid.UUID) (eventstore.Record, error)
+	GetSequence(seq uint64) (eventstore.Record, error)
+	ReadStream(entity string, from uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Record, error]
+	ReadAll(from uint64) iter.Seq2[eventstore.Record, error]
+	Query(r eventstore.Region) iter.Seq2[eventstore.Record, error]
+	Cursor(r eventstore.Region, from uint64) Cursor
+	Subscribe(r eventstore.Region, buffer int) (Subscription, error)
+	StreamVersion(entity string) uint64
+	LastSequence() uint64
+	Close() error
+}
+
+// Cursor is a guaranteed, pull-based reader (see eventstore.Cursor).
+type Cursor interface {
+	Next(ctx context.Context) (eventstore.Record, error)
+	TryNext() (rec eventstore.Record, ok bool, err error)
+	Position() uint64
+	All(ctx context.Context) iter.Seq2[eventstore.Record, error]
+}
+
+// Subscription is a lossy push feed (see eventstore.Subscription).
+type Subscription interface {
+	// Events is the subscription's channel; it is closed by Close and
+	// when the store closes.
+	Events() <-chan eventstore.Record
+	Dropped() uint64
+	Close()
+}
+
+// Causal is implemented by stores that index correlation and causation.
+type Causal interface {
+	Correlated(id uuid.UUID) []uint64
+	CausedBy(id uuid.UUID) []uint64
+}
+
+// ChainVerifier is implemented by stores that can check a stream's hash chain.
+type ChainVerifier interface {
+	VerifyChain(entity string) error
+}
+
+// Syncer is implemented by stores with an explicit durability barrier.
+type Syncer interface {
+	Sync(ctx context.Context) error
+}
+
+// Harness describes a backend to [Run].
+type Harness struct {
+	// Open returns a new, empty store. Required. The suite closes every
+	// store it gets from Open or Reopen when the subtest ends.
+	Open func(t *testing.T) Store
+	// Reopen closes s (it may already be closed) and opens the same store
+	// again. Optional: without it the subtests that need it are skipped.
+	Reopen func(t *testing.T, s Store) Store
+	// ReopenBeforeReads makes the write-then-read subtests reopen the store
+	// between their writes and their reads (needs Reopen).
+	ReopenBeforeReads bool
+	// MaxPayload is the largest encoded payload, in bytes, the store
+	// accepts as it was opened; 0 skips the size limit checks.
+	MaxPayload int
+}
+
+// Run runs the conformance suite against the backend h describes.
+func Run(t *testing.T, h Harness) {
+	t.Helper()
+	if h.Open == nil {
+		t.Fatal("storetest: Harness.Open is required")
+	}
+	if h.ReopenBeforeReads && h.Reopen == nil {
+		t.Fatal("storetest: Harness.ReopenBeforeReads needs Harness.Reopen")
+	}
+	tests := []struct {
+		name string
+		fn   func(*testing.T, *env)
+	}{
+		{"Ordering", testOrdering},
+		{"ReadStreamOptions", testReadStreamOptions},
+		{"HashChain", testHashChain},
+		{"ExpectedVersion", testExpectedVersion},
+		{"BatchExpectedVersion", testBatchExpectedVersion},
+		{"Validation", testValidation},
+		{"PayloadLimit", testPayloadLimit},
+		{"CanceledContext", testCanceledContext},
+		{"ConcurrentExpectedVersion", testConcurrentExpectedVersion},
+		{"ConcurrentDistinctStreams", testConcurrentDistinctStreams},
+		{"ReadsDuringAppends", testReadsDuringAppends},
+		{"Idempotency", testIdempotency},
+		{"ConcurrentIdempotency", testConcurrentIdempotency},
+		{"Atomicity", testAtomicity},
+		{"AtomicVisibility", testAtomicVisibility},
+		{"Get", testGet},
+		{"Correlation", testCorrelation},
+		{"PayloadRoundTrip", testPayloadRoundTrip},
+		{"Query", testQuery},
+		{"CursorFollowsAppends", testCursorFollowsAppends},
+		{"CursorContext", testCursorContext},
+		{"CursorResume", testCursorResume},
+		{"CursorEndOfRegion", testCursorEndOfRegion},
+		{"SubscribeLossy", testSubscribeLossy},
+		{"SubscribeDelivers", testSubscribeDelivers},
+		{"SubscribeNewOnly", testSubscribeNewOnly},
+		{"Close", testClose},
+		{"CloseWakesWaiters", testCloseWakesWaiters},
+		{"CloseDuringAppends", testCloseDuringAppends},
+		{"CloseDuringReads", testCloseDuringReads},
+		{"Reopen", testReopen},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &env{t: t, h: h}
+			e.s = e.track(h.Open(t))
+			tc.fn(t, e)
+		})
+	}
+}
+
+// env is one subtest's store.
+type env struct {
+	t *testing.T
+	h Harness
+	s Store
+}
+
+// track closes s when the subtest ends.
+func (e *env) track(s Store) Store {
+	e.t.Cleanup(func() {
+		if err := s.Close(); err != nil && !errors.Is(err, eventstore.ErrClosed) {
+			e.t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+// reopen closes and reopens the store; it skips the test without Reopen.
+func (e *env) reopen() Store {
+	e.t.Helper()
+	if e.h.Reopen == nil {
+		e.t.Skip("the harness cannot reopen a store")
+	}
+	e.s = e.track(e.h.Reopen(e.t, e.s))
+	return e.s
+}
+
+// settle is called between a subtest's writes and its reads: it reopens
+// the store when the harness asks for it.
+func (e *env) settle() Store {
+	e.t.Helper()
+	if e.h.ReopenBeforeReads {
+		return e.reopen()
+	}
+	return e.s
+}
+
+// timeout bounds every wait of the suite, so a hang fails instead of
+// blocking until the test binary's deadline.
+const timeout = 10 * time.Second
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	t.Cleanup(cancel)
+	return ctx
+}
