@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"maps"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -158,7 +159,8 @@ func CorrelatedWith(id uuid.UUID) ExecOption { return func(c *execConfig) { c.co
 // key returns the original receipts.
 func IdempotencyKey(key string) ExecOption { return func(c *execConfig) { c.key = key } }
 
-// WithMetadata adds metadata to every emitted event.
+// WithMetadata adds metadata to every emitted event. Keys starting with
+// "policy." are reserved for the policy audit and are dropped.
 func WithMetadata(kv map[string]string) ExecOption {
 	return func(c *execConfig) { c.meta = kv }
 }
@@ -179,6 +181,9 @@ func (r *Repository[S, PS, C]) Execute(ctx context.Context, entity string, pc C,
 // Bypass handles cmd on entity without the policy gates. reason and actor
 // are required and are stored in every emitted event's metadata.
 func (r *Repository[S, PS, C]) Bypass(ctx context.Context, entity string, cmd Command[S], reason, actor string, opts ...ExecOption) (*Result[S], error) {
+	if strings.TrimSpace(reason) == "" || strings.TrimSpace(actor) == "" {
+		return nil, policy.ErrBypassUnjustified
+	}
 	gates := r.gates
 	if gates == nil {
 		gates = policy.NewGateSet[C, Proposal[S]](policy.FailFast)
@@ -223,6 +228,16 @@ func (r *Repository[S, PS, C]) run(ctx context.Context, entity string, cmd Comma
 		if err != nil {
 			return nil, err
 		}
+		if receipts[0].Version != version+1 {
+			// An idempotent replay: the store returned the receipts of
+			// events an earlier call saved, so the stream, not these
+			// events, holds the state.
+			if state, version, err = r.Load(ctx, entity); err != nil {
+				return nil, err
+			}
+			res.State, res.Version, res.Receipts = state, version, receipts
+			return res, nil
+		}
 		for _, ev := range events {
 			PS(state).Apply(ev)
 		}
@@ -237,8 +252,14 @@ func (r *Repository[S, PS, C]) run(ctx context.Context, entity string, cmd Comma
 // save appends the proposal's events with the expected version, the
 // audit's metadata and the command's correlation and causation.
 func (r *Repository[S, PS, C]) save(ctx context.Context, p Proposal[S], audit policy.Audit, ec execConfig) ([]eventstore.Receipt, error) {
-	meta := audit.Metadata()
-	maps.Copy(meta, ec.meta)
+	meta := maps.Clone(ec.meta)
+	if meta == nil {
+		meta = make(map[string]string)
+	}
+	// Only the audit writes the policy keys: the caller's metadata cannot
+	// hide a bypass or forge one.
+	maps.DeleteFunc(meta, func(k, _ string) bool { return strings.HasPrefix(k, "policy.") })
+	maps.Copy(meta, audit.Metadata())
 	events := make([]eventstore.Event, len(p.Events))
 	for i, v := range p.Events {
 		ev, err := r.reg.Event(v)

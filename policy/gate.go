@@ -7,7 +7,8 @@ import (
 )
 
 // Gate checks a proposal P against a caller-defined context C. It returns
-// nil to pass or a denial; the GateSet fills in the denial's Gate name.
+// nil to pass or a denial; the GateSet reports a copy of the denial with
+// its Gate set to the gate's name, so a gate may return a shared denial.
 type Gate[C, P any] interface {
 	Name() string
 	Check(ctx C, proposal P) *Denial
@@ -67,8 +68,9 @@ func (s *GateSet[C, P]) Evaluate(ctx C, proposal P) (*Receipt[P], error) {
 			passed = append(passed, g.Name())
 			continue
 		}
-		d.Gate = g.Name()
-		denials = append(denials, d)
+		named := *d // a copy: the gate may return a shared denial
+		named.Gate = g.Name()
+		denials = append(denials, &named)
 		if s.mode == FailFast {
 			break
 		}
