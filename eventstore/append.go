@@ -47,29 +47,23 @@ type result struct {
 // receipt per event. ctx bounds the wait for a place in the writer's queue;
 // once the writer has taken the request, the call returns its outcome.
 func (s *Store) Append(ctx context.Context, coord Coordinate, events []Event, opts ...AppendOption) ([]Receipt, error) {
-	o := appendOptions{expected: Any}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.expected == 0 { // the zero ExpectedVersion is Any, as in a BatchItem
-		o.expected = Any
-	}
+	o := ResolveAppendOptions(opts...)
 	if err := coord.Validate(); err != nil {
 		return nil, err
 	}
 	if len(events) == 0 {
 		return nil, ErrEmptyAppend
 	}
-	r := &request{ctx: ctx, key: o.key, atomic: len(events) > 1, items: make([]item, len(events))}
+	r := &request{ctx: ctx, key: o.IdempotencyKey, atomic: len(events) > 1, items: make([]item, len(events))}
 	for i, ev := range events {
 		it, err := s.prepare(ev)
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
-		it.coord, it.correlation, it.causation, it.expected = coord, o.correlation, o.causation, Any
+		it.coord, it.correlation, it.causation, it.expected = coord, o.Correlation, o.Causation, Any
 		r.items[i] = it
 	}
-	r.items[0].expected = o.expected
+	r.items[0].expected = o.Expected
 	return s.submit(ctx, r)
 }
 
@@ -78,14 +72,11 @@ func (s *Store) Append(ctx context.Context, coord Coordinate, events []Event, op
 // checked in order. The only options that apply are the idempotency key and,
 // as a default for items without their own, correlation and causation.
 func (s *Store) AppendBatch(ctx context.Context, items []BatchItem, opts ...AppendOption) ([]Receipt, error) {
-	o := appendOptions{}
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := ResolveAppendOptions(opts...)
 	if len(items) == 0 {
 		return nil, ErrEmptyAppend
 	}
-	r := &request{ctx: ctx, key: o.key, atomic: true, items: make([]item, len(items))}
+	r := &request{ctx: ctx, key: o.IdempotencyKey, atomic: true, items: make([]item, len(items))}
 	for i, bi := range items {
 		if err := bi.Coordinate.Validate(); err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
@@ -100,10 +91,10 @@ func (s *Store) AppendBatch(ctx context.Context, items []BatchItem, opts ...Appe
 		}
 		it.correlation, it.causation = bi.CorrelationID, bi.CausationID
 		if it.correlation == uuid.Nil {
-			it.correlation = o.correlation
+			it.correlation = o.Correlation
 		}
 		if it.causation == uuid.Nil {
-			it.causation = o.causation
+			it.causation = o.Causation
 		}
 		r.items[i] = it
 	}

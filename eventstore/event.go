@@ -126,37 +126,51 @@ func (e ExpectedVersion) accepts(current uint64) bool {
 }
 
 // AppendOption configures an append.
-type AppendOption func(*appendOptions)
+type AppendOption func(*AppendSettings)
 
-type appendOptions struct {
-	expected    ExpectedVersion
-	key         string
-	correlation uuid.UUID
-	causation   uuid.UUID
+// AppendSettings is the resolved form of a list of AppendOptions. Other
+// backends use [ResolveAppendOptions] to honour the same options.
+type AppendSettings struct {
+	Expected       ExpectedVersion // Any unless set
+	IdempotencyKey string
+	Correlation    uuid.UUID
+	Causation      uuid.UUID
+}
+
+// ResolveAppendOptions applies opts to the defaults.
+func ResolveAppendOptions(opts ...AppendOption) AppendSettings {
+	o := AppendSettings{Expected: Any}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.Expected == 0 { // the zero ExpectedVersion is Any, as in a BatchItem
+		o.Expected = Any
+	}
+	return o
 }
 
 // ExpectVersion makes the append conditional on the stream's version.
 func ExpectVersion(v ExpectedVersion) AppendOption {
-	return func(o *appendOptions) { o.expected = v }
+	return func(o *AppendSettings) { o.Expected = v }
 }
 
 // WithIdempotencyKey makes the append idempotent: appending again with a key
 // that was already committed writes nothing and returns the original
 // receipts. Keys are durable and shared by the whole store.
 func WithIdempotencyKey(key string) AppendOption {
-	return func(o *appendOptions) { o.key = key }
+	return func(o *AppendSettings) { o.IdempotencyKey = key }
 }
 
 // WithCorrelation sets the correlation id of the appended events. Without
 // it, events caused by another event inherit that event's correlation id,
 // and otherwise the first appended event is the root of a new group.
 func WithCorrelation(id uuid.UUID) AppendOption {
-	return func(o *appendOptions) { o.correlation = id }
+	return func(o *AppendSettings) { o.Correlation = id }
 }
 
 // WithCausation records the event that caused the appended events.
 func WithCausation(id uuid.UUID) AppendOption {
-	return func(o *appendOptions) { o.causation = id }
+	return func(o *AppendSettings) { o.Causation = id }
 }
 
 // BatchItem is one event of an atomic multi-stream [Store.AppendBatch].

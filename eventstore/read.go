@@ -60,27 +60,35 @@ func (s *Store) LastSequence() uint64 {
 func (s *Store) StreamVersion(entity string) uint64 { return s.ix.streamVersion(entity) }
 
 // ReadOption configures [Store.ReadStream].
-type ReadOption func(*readOptions)
+type ReadOption func(*ReadSettings)
 
-type readOptions struct {
-	backward bool
-	limit    int
+// ReadSettings is the resolved form of a list of ReadOptions, for other
+// backends (see [ResolveReadOptions]).
+type ReadSettings struct {
+	Backward bool
+	Limit    int // 0: no limit
+}
+
+// ResolveReadOptions applies opts to the defaults.
+func ResolveReadOptions(opts ...ReadOption) ReadSettings {
+	var o ReadSettings
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
 }
 
 // Backward reads from the given version (0: the newest) towards version 1.
-func Backward() ReadOption { return func(o *readOptions) { o.backward = true } }
+func Backward() ReadOption { return func(o *ReadSettings) { o.Backward = true } }
 
 // Limit stops after n events.
-func Limit(n int) ReadOption { return func(o *readOptions) { o.limit = n } }
+func Limit(n int) ReadOption { return func(o *ReadSettings) { o.Limit = n } }
 
 // ReadStream yields entity's events from version from (1 or 0: the first)
 // in version order, or with [Backward] from version from down to 1. An
 // unknown entity yields nothing.
 func (s *Store) ReadStream(entity string, from uint64, opts ...ReadOption) iter.Seq2[Record, error] {
-	var o readOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := ResolveReadOptions(opts...)
 	return func(yield func(Record, error) bool) {
 		if err := s.checkOpen(); err != nil {
 			yield(Record{}, err)
@@ -91,7 +99,7 @@ func (s *Store) ReadStream(entity string, from uint64, opts ...ReadOption) iter.
 		// Version v is seqs[v-1]: versions are dense from 1.
 		var order func(int) int
 		var n int
-		if o.backward {
+		if o.Backward {
 			top := len(seqs)
 			if from > 0 && from < uint64(top) {
 				top = int(from)
@@ -104,8 +112,8 @@ func (s *Store) ReadStream(entity string, from uint64, opts ...ReadOption) iter.
 			}
 			n, order = len(seqs)-start, func(i int) int { return start + i }
 		}
-		if o.limit > 0 {
-			n = min(n, o.limit)
+		if o.Limit > 0 {
+			n = min(n, o.Limit)
 		}
 		for i := range n {
 			rec, err := s.readEntry(entries.at(seqs[order(i)]))
