@@ -72,6 +72,8 @@ func (s *Store) rotate() error {
 	s.activeFirstSeq = s.ix.lastSeq() + 1
 	s.activeKeys = nil
 	s.reader.SetActive(id, w.File())
+	s.activeSegment.Store(id)
+	s.activeEnd.Store(w.End())
 	s.stats.segments.Add(1)
 	s.log.Debug("segment created", zap.Uint32("segment", id))
 	return nil

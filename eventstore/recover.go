@@ -28,6 +28,10 @@ func (s *Store) recover() error {
 	if len(ids) > 0 {
 		wm = s.loadCheckpoint(ids, l)
 	}
+	s.nextSegment = 1
+	if n := len(ids); n > 0 {
+		s.nextSegment = ids[n-1] + 1 // or the id of a blank last segment, which is removed
+	}
 	for i, id := range ids {
 		last := i == len(ids)-1
 		if wm != nil && id < wm.Segment {
@@ -41,10 +45,6 @@ func (s *Store) recover() error {
 		if err := s.recoverSegment(l, id, from, last); err != nil {
 			return err
 		}
-	}
-	s.nextSegment = 1
-	if n := len(ids); n > 0 {
-		s.nextSegment = ids[n-1] + 1
 	}
 	if n := s.ix.entries.len(); n > 0 {
 		s.ids.last = s.ix.entries.at(n).id
@@ -99,6 +99,11 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool) erro
 		return fmt.Errorf("eventstore: open segment: %w", err)
 	}
 	defer func() { _ = release() }()
+	// The header's format version governs the whole file, footer included:
+	// never read a segment of an unknown version through its footer.
+	if _, herr := segment.DecodeHeader(data); errors.Is(herr, segment.ErrUnsupportedVersion) {
+		return fmt.Errorf("eventstore: %s: %w", path, herr)
+	}
 	if ix, _, ferr := segment.ReadFooter(data, id); ferr == nil {
 		if err := l.addFooter(ix, path); err == nil {
 			s.coldStart.SegmentsFromFooters++
@@ -131,6 +136,9 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool) erro
 		reason := "incomplete batch at the end of a sealed segment"
 		if res.Torn != nil {
 			reason = res.Torn.Reason
+			if cut != res.Torn.Offset {
+				reason = fmt.Sprintf("%s at %d, inside the batch that begins here", reason, res.Torn.Offset)
+			}
 		}
 		return &segment.CorruptError{Segment: id, Path: path, Offset: cut, Reason: reason}
 	}
@@ -182,6 +190,7 @@ func (s *Store) dropBlankSegment(id uint32, path string) error {
 	if err := s.fs.Remove(path); err != nil {
 		return err
 	}
+	s.nextSegment = id // reuse the id: skipping it would leave a hole that fails the next open
 	return s.fs.SyncDir(s.dir)
 }
 
@@ -201,6 +210,8 @@ func (s *Store) openActive(id uint32, end int64) error {
 	}
 	s.w = w
 	s.reader.SetActive(id, w.File())
+	s.activeSegment.Store(id)
+	s.activeEnd.Store(end)
 	s.activeFirstSeq = firstSeq
 	for _, k := range s.ix.keys {
 		if k.First >= firstSeq {
@@ -246,7 +257,7 @@ func (s *Store) loadCheckpoint(ids []uint32, l *loader) *Checkpoint {
 	if lastEntry.Segment != c.Segment || int64(lastEntry.Offset)+int64(lastEntry.Length) > int64(c.FrameEnd) {
 		return ignore("watermark disagrees with its last entry")
 	}
-	if reason := s.checkFrame(lastEntry); reason != "" {
+	if reason := s.checkFrame(lastEntry, int64(c.FrameEnd)); reason != "" {
 		return ignore(reason)
 	}
 	if err := l.addCheckpoint(c.Index); err != nil {
@@ -256,21 +267,36 @@ func (s *Store) loadCheckpoint(ids []uint32, l *loader) *Checkpoint {
 	return c
 }
 
-// checkFrame verifies that the frame an index entry points at holds that event.
-func (s *Store) checkFrame(e segment.IndexEntry) string {
+// checkFrame verifies that the frame an index entry points at holds that
+// event, and that the frames between it and the watermark frameEnd (a
+// batch's COMMIT marker) are still whole: a tail cut after the checkpoint
+// was written must not be covered up by it.
+func (s *Store) checkFrame(e segment.IndexEntry, frameEnd int64) string {
+	const maxGap = 4096 // room for the markers after the last event
+	n := frameEnd - int64(e.Offset)
+	if e.Length > segment.MaxFramePayload+segment.FrameHeaderSize || n < int64(e.Length) || n > int64(e.Length)+maxGap {
+		return "watermark disagrees with its last entry"
+	}
 	f, err := s.fs.OpenFile(s.segmentPath(e.Segment), os.O_RDONLY, 0)
 	if err != nil {
 		return err.Error()
 	}
 	defer func() { _ = f.Close() }()
-	buf := make([]byte, min(e.Length, segment.MaxFramePayload+segment.FrameHeaderSize))
+	buf := make([]byte, n)
 	if _, err := f.ReadAt(buf, int64(e.Offset)); err != nil {
 		return fmt.Sprintf("last covered frame unreadable: %v", err)
 	}
-	payload, _, st := segment.DecodeFrame(buf)
+	payload, size, st := segment.DecodeFrame(buf)
 	var rec segment.Record
-	if st != segment.FrameOK || segment.DecodeRecord(payload, &rec) != nil || rec.Seq != e.Seq || rec.ID != e.ID {
+	if st != segment.FrameOK || size != int(e.Length) || segment.DecodeRecord(payload, &rec) != nil || rec.Seq != e.Seq || rec.ID != e.ID {
 		return "last covered frame does not match"
+	}
+	for off := size; off < len(buf); {
+		payload, size, st := segment.DecodeFrame(buf[off:])
+		if st != segment.FrameOK || segment.DecodeRecord(payload, &rec) != nil || !rec.IsMarker() {
+			return "frames between the last covered event and the watermark are damaged"
+		}
+		off += size
 	}
 	return ""
 }

@@ -57,6 +57,9 @@ type Store struct {
 
 	stats     counters
 	coldStart ColdStart
+	// The active segment and where its frames end, for Stats (0: none).
+	activeSegment atomic.Uint32
+	activeEnd     atomic.Int64
 }
 
 // Open opens or creates the store in dir for reading and writing. It takes

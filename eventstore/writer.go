@@ -333,6 +333,7 @@ func (s *Store) writeChunk(st *stage) error {
 		return fmt.Errorf("eventstore: write: %w", err)
 	}
 	s.stats.bytesWritten.Add(uint64(len(st.buf)))
+	s.activeEnd.Store(s.w.End())
 	s.unsynced += len(st.events)
 	if s.cfg.sync.kind == syncEveryCommit {
 		if err := s.w.Sync(); err != nil {
