@@ -43,7 +43,8 @@ type Stats struct {
 	Events               uint64
 	Streams              int
 	Segments             int
-	DiskBytes            int64  // size of the segment files
+	DiskBytes            int64  // size of the segment files, preallocated space included
+	DataBytes            int64  // bytes of the segment files that hold data
 	AppendedEvents       uint64 // since Open
 	Groups               uint64 // group commits since Open
 	AverageGroupSize     float64
@@ -55,7 +56,7 @@ type Stats struct {
 	Checkpoints          uint64
 	ColdStart            ColdStart
 	// Failed holds the error that turned the store read-only, if any.
-	Failed error
+	Failed error `json:"-"`
 }
 
 // Stats returns the store's counters.
@@ -86,6 +87,10 @@ func (s *Store) Stats() Stats {
 			st.Segments++
 			if fi, err := de.Info(); err == nil {
 				st.DiskBytes += fi.Size()
+				st.DataBytes += fi.Size()
+				if id, _ := segment.ParseFileName(de.Name()); id == s.activeSegment.Load() {
+					st.DataBytes += s.activeEnd.Load() - fi.Size()
+				}
 			}
 		}
 	}
