@@ -22,6 +22,7 @@ type request struct {
 	key      string
 	atomic   bool // written between batch markers
 	syncOnly bool
+	delete   Coordinate // a tombstone for this stream, when Entity is set
 	done     chan result
 }
 

@@ -104,7 +104,7 @@ func (s *Store) takeSnapshot() *snapshot {
 	defer ix.mu.RUnlock()
 	sn := &snapshot{entries: ix.entries, streams: ix.streams, scopes: ix.scopes, tips: make([]streamTip, len(ix.streams))}
 	for i, st := range ix.streams {
-		sn.tips[i] = streamTip{version: st.version, hash: st.lastHash}
+		sn.tips[i] = streamTip{version: st.version, hash: st.lastHash, deleted: st.deleted.Load()}
 	}
 	sn.keys = make([]segment.IdempotencyRecord, 0, len(ix.keys))
 	for _, k := range ix.keys {
@@ -168,7 +168,7 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 		e := sn.entries.at(uint64(i) + 1)
 		ix.Entries[i] = segment.IndexEntry{
 			Seq: uint64(i + 1), Version: e.version, Timestamp: e.ts,
-			ID: e.id, Correlation: e.corr, Causation: e.cause, Kind: e.kind,
+			ID: e.id, Correlation: e.corr, Causation: e.cause, Kind: e.kind, Flags: e.flags,
 			Entity: streamStr[e.stream], Scope: scopeStr[e.scope],
 			Segment: e.pos.Segment, Offset: e.pos.Offset, Length: e.pos.Length,
 		}
@@ -176,6 +176,9 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 	ix.Tails = make([]segment.StreamTail, len(sn.tips))
 	for i, t := range sn.tips {
 		ix.Tails[i] = segment.StreamTail{Entity: streamStr[i], Version: t.version, LastHash: t.hash}
+		if t.deleted {
+			ix.Deleted = append(ix.Deleted, streamStr[i])
+		}
 	}
 	ix.Strings = strs.Strings
 	if err := ix.Validate(); err != nil {

@@ -32,3 +32,23 @@ func (l *entryLog) append(e entry) {
 	l.chunks[l.n>>entryChunkBits][l.n&(entryChunk-1)] = e
 	l.n++
 }
+
+// withUpdates returns a copy of l in which the entries of the given
+// sequences are replaced. Chunks holding none of them are shared; the
+// others are copied, so snapshots taken before never see a change.
+func (l entryLog) withUpdates(updates map[uint64]entry) entryLog {
+	chunks := append([]*[entryChunk]entry(nil), l.chunks...)
+	copied := make(map[uint64]bool)
+	for seq, e := range updates {
+		i := seq - 1
+		c := i >> entryChunkBits
+		if !copied[c] {
+			nc := new([entryChunk]entry)
+			*nc = *chunks[c]
+			chunks[c] = nc
+			copied[c] = true
+		}
+		chunks[c][i&(entryChunk-1)] = e
+	}
+	return entryLog{chunks: chunks, n: l.n}
+}

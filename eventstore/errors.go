@@ -29,6 +29,8 @@ var (
 	ErrClosed = errors.New("eventstore: store is closed")
 	// ErrLocked is returned when another process holds the directory for writing.
 	ErrLocked = errors.New("eventstore: directory is locked by another writer")
+	// ErrStreamDeleted is returned for appends to a stream a tombstone deleted.
+	ErrStreamDeleted = errors.New("eventstore: stream was deleted")
 	// ErrNotFound is returned by Get for an unknown event id.
 	ErrNotFound = errors.New("eventstore: not found")
 	// ErrEndOfRegion is returned by a cursor whose region has a ToSequence

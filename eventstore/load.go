@@ -94,7 +94,7 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 		}
 		ix.addAt(se.Seq, entry{
 			id: se.ID, corr: se.Correlation, cause: se.Causation, ts: se.Timestamp,
-			version: se.Version, kind: se.Kind,
+			version: se.Version, kind: se.Kind, flags: se.Flags & segment.EntryDeleted,
 			pos:    segment.Position{Segment: se.Segment, Offset: se.Offset, Length: se.Length},
 			stream: uint32(streamOf[se.Entity]), scope: uint32(scopeOf[se.Scope]),
 		}, nil)
@@ -110,6 +110,13 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 	}
 	for _, k := range src.Keys {
 		ix.keys[k.Key] = k
+	}
+	for _, d := range src.Deleted {
+		i, ok := ix.byEntity[src.Strings[d]]
+		if !ok {
+			return fmt.Errorf("%w: tombstone of unknown stream %q", errFooterMismatch, src.Strings[d])
+		}
+		ix.streams[i].deleted.Store(true)
 	}
 	return nil
 }
@@ -138,6 +145,16 @@ func (l *loader) addFrame(bs *batchState, seg uint32, off int64, size int, rec *
 				}
 			}
 			bs.open = false
+		case segment.KindTombstone:
+			if bs.open {
+				return corrupt("tombstone inside a batch")
+			}
+			return l.tombstone(rec.Entity, corrupt)
+		case segment.KindHole:
+			if bs.open {
+				return corrupt("hole frame inside a batch")
+			}
+			return l.hole(seg, off, size, rec, path, corrupt)
 		default:
 			return corrupt("unknown system kind 0x%04x", rec.Kind)
 		}
@@ -157,6 +174,44 @@ func (l *loader) addFrame(bs *batchState, seg uint32, off int64, size int, rec *
 		return nil
 	}
 	return l.apply(&ev, 1, seg, path)
+}
+
+// tombstone marks a stream deleted.
+func (l *loader) tombstone(entity string, corrupt func(string, ...any) error) error {
+	ix := l.s.ix
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	i, ok := ix.byEntity[entity]
+	if !ok {
+		return corrupt("tombstone of unknown stream %q", entity)
+	}
+	ix.streams[i].deleted.Store(true)
+	return nil
+}
+
+// hole adds the stubs of events compaction removed: they keep their
+// sequences, versions and chain links, and are never shown to readers.
+func (l *loader) hole(seg uint32, off int64, size int, rec *segment.Record, path string, corrupt func(string, ...any) error) error {
+	stubs, err := segment.DecodeStubs(rec.Payload)
+	if err != nil {
+		return corrupt("hole frame: %v", err)
+	}
+	if uint64(len(stubs)) != rec.Version || len(stubs) == 0 || stubs[0].Seq != rec.Seq {
+		return corrupt("hole frame says %d stubs from %d, holds %d", rec.Version, rec.Seq, len(stubs))
+	}
+	pos := segment.Position{Segment: seg, Offset: uint32(off), Length: uint32(size)}
+	for _, st := range stubs {
+		ev := loadedEvent{
+			seq: st.Seq,
+			e: entry{id: st.ID, corr: st.ID, version: st.Version, kind: st.Kind, pos: pos,
+				flags: segment.EntryDeleted},
+			entity: st.Entity, scope: st.Scope, prevHash: st.PrevHash, hash: st.Hash, off: off,
+		}
+		if err := l.apply(&ev, 1, seg, path); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // apply publishes one scanned event after checking that it continues the

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/batpak-go/batpak/segment"
 )
@@ -20,6 +21,7 @@ type entry struct {
 	stream  uint32 // index into memIndex.streams
 	scope   uint32 // index into memIndex.scopes
 	kind    uint16
+	flags   uint16 // segment.EntryDeleted: removed by compaction, a stub remains
 }
 
 // stream is the state of one entity's stream.
@@ -27,7 +29,8 @@ type stream struct {
 	entity   string
 	version  uint64
 	lastHash [32]byte
-	seqs     []uint64 // global sequences, ascending
+	seqs     []uint64    // global sequences, ascending; versions are dense: version v is seqs[v-1]
+	deleted  atomic.Bool // a tombstone deleted the stream
 }
 
 // memIndex maps sequences to disk positions and ids, entities, scopes,
@@ -37,6 +40,7 @@ type stream struct {
 type memIndex struct {
 	mu          sync.RWMutex
 	entries     entryLog
+	published   atomic.Uint64 // entries.len(), readable without the lock
 	streams     []*stream
 	byEntity    map[string]uint32
 	scopes      []string
@@ -60,7 +64,7 @@ func newMemIndex() *memIndex {
 }
 
 // lastSeq returns the highest published sequence. Caller holds mu or is the writer.
-func (ix *memIndex) lastSeq() uint64 { return ix.entries.len() }
+func (ix *memIndex) lastSeq() uint64 { return ix.published.Load() }
 
 // streamFor returns the stream of entity, creating it. Caller holds mu for writing.
 func (ix *memIndex) streamFor(entity string) (uint32, *stream) {
@@ -107,6 +111,7 @@ func (ix *memIndex) addAt(seq uint64, e entry, hash *[32]byte) {
 		ix.byID[e.id] = seq
 	}
 	ix.entries.append(e)
+	ix.published.Store(ix.entries.len())
 	s.version = e.version
 	if hash != nil {
 		s.lastHash = *hash
@@ -126,7 +131,7 @@ func (ix *memIndex) indexEntry(seq uint64, strs *segment.StringTable) segment.In
 	e := ix.entries.at(seq)
 	return segment.IndexEntry{
 		Seq: seq, Version: e.version, Timestamp: e.ts,
-		ID: e.id, Correlation: e.corr, Causation: e.cause, Kind: e.kind,
+		ID: e.id, Correlation: e.corr, Causation: e.cause, Kind: e.kind, Flags: e.flags,
 		Entity:  strs.ID(ix.streams[e.stream].entity),
 		Scope:   strs.ID(ix.scopes[e.scope]),
 		Segment: e.pos.Segment, Offset: e.pos.Offset, Length: e.pos.Length,
@@ -148,11 +153,24 @@ func (ix *memIndex) lookupID(id [16]byte) uint64 {
 	return 0
 }
 
-// snapshot returns the published entries, which must not be modified.
-func (ix *memIndex) snapshot() entryLog {
+// view is a consistent snapshot of the published entries and streams for
+// a reader; neither may be modified.
+type view struct {
+	entryLog
+	streams []*stream
+}
+
+// snapshot returns a view of everything published.
+func (ix *memIndex) snapshot() view {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return ix.entries
+	return view{entryLog: ix.entries, streams: ix.streams}
+}
+
+// visible reports whether e may be shown to readers: not removed by
+// compaction and not in a deleted stream.
+func (v *view) visible(e *entry) bool {
+	return e.flags&segment.EntryDeleted == 0 && !v.streams[e.stream].deleted.Load()
 }
 
 // streamSeqs returns the sequences of entity's stream (nil if unknown).
@@ -175,10 +193,12 @@ func (ix *memIndex) streamVersion(entity string) uint64 {
 	return 0
 }
 
-// related returns a copy of the sequences the correlation or causation map
+// related returns the visible sequences the correlation or causation map
 // holds for id.
 func (ix *memIndex) related(m map[[16]byte][]uint64, id [16]byte) []uint64 {
 	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	return slices.Clone(m[id])
+	seqs := slices.Clone(m[id])
+	ix.mu.RUnlock()
+	v := ix.snapshot()
+	return slices.DeleteFunc(seqs, func(seq uint64) bool { return !v.visible(v.at(seq)) })
 }

@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"context"
 	"fmt"
 
 	"go.uber.org/zap"
@@ -19,6 +20,11 @@ func (s *Store) publish(st *stage) {
 		ix.add(r.Seq, entry{id: r.ID, corr: r.Correlation, cause: r.Causation, ts: r.Timestamp, version: r.Version, pos: ev.pos, kind: r.Kind},
 			r.Entity, r.Scope, r.Hash)
 	}
+	for entity := range st.deleted {
+		if i, ok := ix.byEntity[entity]; ok {
+			ix.streams[i].deleted.Store(true)
+		}
+	}
 	for _, q := range st.reqs {
 		if q.r.key == "" || q.dupOf >= 0 || q.syncOnly {
 			continue
@@ -32,22 +38,58 @@ func (s *Store) publish(st *stage) {
 	s.wake()
 }
 
+// DeleteStream deletes entity's stream with a durable tombstone: its events
+// disappear from every read at once, later appends to it fail with
+// [ErrStreamDeleted], and [Store.Compact] removes them from the segment
+// files (stubs keep sequences and the hash chain verifiable). Deleting a
+// stream twice is not an error; deleting one that never existed is
+// [ErrNotFound].
+func (s *Store) DeleteStream(ctx context.Context, coord Coordinate) error {
+	if err := coord.Validate(); err != nil {
+		return err
+	}
+	_, err := s.submit(ctx, &request{delete: coord})
+	return err
+}
+
+// encodeTombstone validates and encodes a tombstone request.
+func (s *Store) encodeTombstone(st *stage, r *request) error {
+	st.scratch = st.scratch[:0]
+	clear(st.pending)
+	st.pending = st.pending[:0]
+	tip := s.tip(st, nil, r.delete.Entity)
+	if tip.version == 0 {
+		return fmt.Errorf("%w: stream %q", ErrNotFound, r.delete.Entity)
+	}
+	if tip.deleted {
+		return nil // the scratch stays empty: nothing to write
+	}
+	m := segment.Record{Seq: st.nextSeq - 1, Kind: segment.KindTombstone, Timestamp: s.cfg.clock().UnixMicro(),
+		Entity: r.delete.Entity, Scope: r.delete.Scope}
+	st.recBuf = segment.AppendRecord(st.recBuf[:0], &m)
+	st.scratch, _ = segment.AppendFrame(st.scratch, st.recBuf)
+	return nil
+}
+
 // originalReceipts rebuilds the receipts of an earlier request from the
 // index and the frames (for the hashes).
 func (s *Store) originalReceipts(k segment.IdempotencyRecord) result {
 	s.stats.idempotentHits.Add(1)
 	entries := s.ix.snapshot()
 	out := make([]Receipt, 0, k.Count)
-	var rec segment.Record
 	for seq := k.First; seq < k.First+uint64(k.Count); seq++ {
 		if seq == 0 || seq > entries.len() {
 			return result{err: fmt.Errorf("eventstore: idempotency key %q points at missing sequence %d", k.Key, seq)}
 		}
 		e := entries.at(seq)
-		if err := s.reader.Read(e.pos, &rec); err != nil {
+		if !entries.visible(e) {
+			return result{err: fmt.Errorf("%w: the events of idempotency key %q were deleted", ErrNotFound, k.Key)}
+		}
+		rec, err := s.readEntry(seq, e)
+		if err != nil {
 			return result{err: err}
 		}
-		out = append(out, Receipt{EventID: e.id, Sequence: seq, Version: e.version, Hash: rec.Hash, Position: e.pos})
+		out = append(out, Receipt{EventID: e.id, Sequence: seq, Version: e.version, Hash: rec.Hash, Position: rec.Position})
 	}
 	return result{receipts: out}
 }
@@ -117,11 +159,16 @@ func (s *Store) footerIndex() *segment.Index {
 	touched := make(map[uint32]struct{})
 	for seq := s.activeFirstSeq; seq <= ix.lastSeq(); seq++ {
 		out.Entries = append(out.Entries, ix.indexEntry(seq, &strs))
-		touched[ix.entries.at(seq).stream] = struct{}{}
+		touched[ix.entries.at(seq).stream] = struct{}{} // under the read lock
 	}
 	for si := range touched {
 		str := ix.streams[si]
 		out.Tails = append(out.Tails, segment.StreamTail{Entity: strs.ID(str.entity), Version: str.version, LastHash: str.lastHash})
+	}
+	for _, str := range ix.streams {
+		if str.deleted.Load() {
+			out.Deleted = append(out.Deleted, strs.ID(str.entity))
+		}
 	}
 	out.Strings = strs.Strings
 	return out

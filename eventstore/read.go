@@ -34,19 +34,47 @@ func (s *Store) GetSequence(seq uint64) (Record, error) {
 }
 
 func (s *Store) readSeq(seq uint64) (Record, error) {
-	entries := s.ix.snapshot()
-	return s.readEntry(entries.at(seq))
+	v := s.ix.snapshot()
+	if e := v.at(seq); v.visible(e) {
+		return s.readEntry(seq, e)
+	}
+	return Record{}, fmt.Errorf("%w: sequence %d was deleted", ErrNotFound, seq)
 }
 
-func (s *Store) readEntry(e *entry) (Record, error) {
+// readEntry reads event seq at the position e gives. If compaction moved
+// the frame since e was taken, the frame there holds another sequence (or
+// none): the read is retried under the compaction lock, where the index
+// and the files agree.
+func (s *Store) readEntry(seq uint64, e *entry) (Record, error) {
 	var rec segment.Record
-	if err := s.reader.Read(e.pos, &rec); err != nil {
-		if s.closed.Load() { // Close released the files under the read
-			return Record{}, ErrClosed
-		}
-		return Record{}, err
+	err := s.reader.Read(e.pos, &rec)
+	if err == nil && rec.Seq == seq && !rec.IsMarker() {
+		return recordFromSegment(&rec, e.pos), nil
 	}
-	return recordFromSegment(&rec, e.pos), nil
+	if s.closed.Load() { // Close released the files under the read
+		return Record{}, ErrClosed
+	}
+	s.compactMu.RLock()
+	defer s.compactMu.RUnlock()
+	v := s.ix.snapshot()
+	cur := v.at(seq)
+	if !v.visible(cur) {
+		return Record{}, fmt.Errorf("%w: sequence %d was deleted", ErrNotFound, seq)
+	}
+	if cur.pos != e.pos {
+		err = s.reader.Read(cur.pos, &rec)
+	}
+	if err == nil && rec.Seq == seq && !rec.IsMarker() {
+		return recordFromSegment(&rec, cur.pos), nil
+	}
+	if err == nil {
+		err = &segment.CorruptError{Segment: cur.pos.Segment, Path: s.segmentPath(cur.pos.Segment), Offset: int64(cur.pos.Offset),
+			Reason: fmt.Sprintf("frame holds sequence %d, the index says %d", rec.Seq, seq)}
+	}
+	if s.closed.Load() {
+		return Record{}, ErrClosed
+	}
+	return Record{}, err
 }
 
 // LastSequence returns the global sequence of the newest visible event.
@@ -112,11 +140,18 @@ func (s *Store) ReadStream(entity string, from uint64, opts ...ReadOption) iter.
 			}
 			n, order = len(seqs)-start, func(i int) int { return start + i }
 		}
-		if o.Limit > 0 {
-			n = min(n, o.Limit)
-		}
+		yielded := 0
 		for i := range n {
-			rec, err := s.readEntry(entries.at(seqs[order(i)]))
+			seq := seqs[order(i)]
+			e := entries.at(seq)
+			if !entries.visible(e) {
+				continue
+			}
+			if o.Limit > 0 && yielded == o.Limit {
+				return
+			}
+			yielded++
+			rec, err := s.readEntry(seq, e)
 			if !yield(rec, err) || err != nil {
 				return
 			}
@@ -147,8 +182,8 @@ func (s *Store) Query(r Region) iter.Seq2[Record, error] {
 				if seq > entries.len() || r.ToSequence != 0 && seq > r.ToSequence {
 					return
 				}
-				if e := entries.at(seq); m.match(seq, e) {
-					rec, err := s.readEntry(e)
+				if e := entries.at(seq); entries.visible(e) && m.match(seq, e) {
+					rec, err := s.readEntry(seq, e)
 					if !yield(rec, err) || err != nil {
 						return
 					}
@@ -161,8 +196,8 @@ func (s *Store) Query(r Region) iter.Seq2[Record, error] {
 			if r.ToSequence != 0 && seq > r.ToSequence {
 				return
 			}
-			if e := entries.at(seq); m.match(seq, e) {
-				rec, err := s.readEntry(e)
+			if e := entries.at(seq); entries.visible(e) && m.match(seq, e) {
+				rec, err := s.readEntry(seq, e)
 				if !yield(rec, err) || err != nil {
 					return
 				}
@@ -194,6 +229,9 @@ func (s *Store) Streams() iter.Seq[StreamInfo] {
 		streams := s.ix.streams
 		s.ix.mu.RUnlock()
 		for _, st := range streams {
+			if st.deleted.Load() {
+				continue
+			}
 			s.ix.mu.RLock()
 			info := StreamInfo{Entity: st.entity, Version: st.version, LastSequence: st.seqs[len(st.seqs)-1]}
 			s.ix.mu.RUnlock()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -75,6 +76,13 @@ func (s *Store) listSegments() ([]uint32, error) {
 	}
 	var ids []uint32
 	for _, de := range des {
+		if strings.HasSuffix(de.Name(), ".seg.compact") && !s.readOnly {
+			// A compaction that crashed before its rename: the original is intact.
+			if err := s.fs.Remove(filepath.Join(s.dir, de.Name())); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if id, ok := segment.ParseFileName(de.Name()); ok {
 			if de.Type()&os.ModeSymlink != 0 || !de.Type().IsRegular() {
 				return nil, &segment.CorruptError{Segment: id, Path: s.segmentPath(id), Reason: "segment is not a regular file"}

@@ -21,8 +21,8 @@ func (s *Store) Replay(region Region, from uint64) iter.Seq2[Record, error] {
 			yield(Record{}, err)
 			return
 		}
-		entries := s.ix.snapshot()
-		last := entries.len()
+		v := s.ix.snapshot()
+		last := v.len()
 		from = max(from, region.FromSequence, 1)
 		if region.ToSequence != 0 {
 			last = min(last, region.ToSequence)
@@ -30,54 +30,62 @@ func (s *Store) Replay(region Region, from uint64) iter.Seq2[Record, error] {
 		if from > last {
 			return
 		}
-		start, end := entries.at(from).pos, entries.at(last).pos
-		stopped := false
-		for id := start.Segment; id <= end.Segment && !stopped; id++ {
-			err := s.replaySegment(id, start, end, func(rec *segment.Record, pos segment.Position) bool {
-				if rec.IsMarker() || rec.Seq < from {
-					return true
-				}
+		first, end := v.at(from).pos.Segment, v.at(last).pos.Segment
+		for id := first; id <= end; id++ {
+			more, err := s.replaySegment(id, from, last, func(rec *segment.Record, pos segment.Position) bool {
 				r := recordFromSegment(rec, pos)
-				if !region.Match(&r) {
-					return true
-				}
-				if !yield(r, nil) {
-					stopped = true
-					return false
-				}
-				return true
+				return !region.Match(&r) || yield(r, nil)
 			})
 			if err != nil {
 				yield(Record{}, err)
+				return
+			}
+			if !more {
 				return
 			}
 		}
 	}
 }
 
-// replaySegment scans segment id: from start's offset in the first segment,
-// up to the end of the frame at end in the last one.
-func (s *Store) replaySegment(id uint32, start, end segment.Position, fn func(*segment.Record, segment.Position) bool) error {
+// replaySegment scans segment id for the visible events with sequences in
+// [from, last]. It maps the file and takes its positions from the index
+// together, under the compaction lock, so both describe the same file even
+// if compaction replaces it during the scan. It returns false once fn did.
+func (s *Store) replaySegment(id uint32, from, last uint64, fn func(*segment.Record, segment.Position) bool) (bool, error) {
+	s.compactMu.RLock()
 	data, release, err := segment.MapFile(s.fs, s.segmentPath(id))
+	v := s.ix.snapshot()
+	s.compactMu.RUnlock()
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer func() { _ = release() }()
-	var from int64
-	if id == start.Segment {
-		from = int64(start.Offset)
+	var start int64
+	if e := v.at(from); e.pos.Segment == id {
+		start = int64(e.pos.Offset)
 	}
-	if id == end.Segment {
-		data = data[:int64(end.Offset)+int64(end.Length)]
+	if e := v.at(last); e.pos.Segment == id {
+		data = data[:min(int64(len(data)), int64(e.pos.Offset)+int64(e.pos.Length))]
 	}
-	_, err = segment.Scan(data, id, s.segmentPath(id), from, func(off int64, size int, rec *segment.Record) error {
+	more := true
+	_, err = segment.Scan(data, id, s.segmentPath(id), start, func(off int64, size int, rec *segment.Record) error {
+		if rec.IsMarker() || rec.Seq < from {
+			return nil
+		}
+		if rec.Seq > last {
+			return errStopScan
+		}
+		if !v.visible(v.at(rec.Seq)) {
+			return nil
+		}
 		if !fn(rec, segment.Position{Segment: id, Offset: uint32(off), Length: uint32(size)}) {
+			more = false
 			return errStopScan
 		}
 		return nil
 	})
 	if errors.Is(err, errStopScan) {
-		return nil
+		err = nil
 	}
-	return err
+	return more, err
 }

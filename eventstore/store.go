@@ -51,6 +51,12 @@ type Store struct {
 	subsMu sync.RWMutex
 	subs   map[*Subscription]struct{}
 
+	// compactMu is held for writing while compaction swaps a segment file
+	// and its index positions; readers that must see both consistently hold
+	// it for reading. compactRun lets one compaction run at a time.
+	compactMu  sync.RWMutex
+	compactRun sync.Mutex
+
 	ckptWG      sync.WaitGroup
 	ckptMu      sync.Mutex // one checkpoint write at a time
 	ckptRunning atomic.Bool

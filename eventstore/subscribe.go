@@ -138,11 +138,11 @@ func (c *Cursor) TryNext() (rec Record, ok bool, err error) {
 	for c.next <= entries.len() {
 		seq := c.next
 		e := entries.at(seq)
-		if !c.m.match(seq, e) {
+		if !entries.visible(e) || !c.m.match(seq, e) {
 			c.next++
 			continue
 		}
-		rec, err := c.s.readEntry(e)
+		rec, err := c.s.readEntry(seq, e)
 		if err != nil {
 			return Record{}, false, err
 		}

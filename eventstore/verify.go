@@ -1,38 +1,71 @@
 package eventstore
 
-import "github.com/batpak-go/batpak/segment"
+import (
+	"fmt"
+
+	"github.com/batpak-go/batpak/segment"
+)
 
 // VerifyChain recomputes the hash of every event of entity's stream and
-// checks each link to the previous event. It returns a [*ChainError] for
-// the first event that does not verify.
+// checks each link to the previous event. Events removed by compaction are
+// checked by their stubs' links (their content is gone). It returns a
+// [*ChainError] for the first event that does not verify.
 func (s *Store) VerifyChain(entity string) error {
-	var prev [32]byte
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	s.compactMu.RLock() // positions and files agree for the whole walk
+	defer s.compactMu.RUnlock()
+	seqs := s.ix.streamSeqs(entity)
+	v := s.ix.snapshot()
 	h := newChainHasher()
-	var want uint64 = 1
-	for rec, err := range s.ReadStream(entity, 1) {
+	var prev [32]byte
+	for i, seq := range seqs {
+		e := v.at(seq)
+		want := uint64(i + 1)
+		broken := func(reason string) error {
+			return &ChainError{Entity: entity, Version: want, Sequence: seq, Reason: reason}
+		}
+		sr, err := s.chainRecord(seq, e)
 		if err != nil {
 			return err
 		}
-		broken := func(reason string) error {
-			return &ChainError{Entity: entity, Version: rec.Version, Sequence: rec.Sequence, Reason: reason}
-		}
-		if rec.Version != want {
+		switch {
+		case sr.Version != want:
 			return broken("version out of order")
-		}
-		if rec.PrevHash != prev {
+		case sr.PrevHash != prev:
 			return broken("previous hash does not match the previous event")
-		}
-		sr := segment.Record{
-			Kind: uint16(rec.Kind), Version: rec.Version, Timestamp: rec.Timestamp.UnixMicro(),
-			ID: rec.ID, Correlation: rec.CorrelationID, Causation: rec.CausationID,
-			Entity: rec.Coordinate.Entity, Scope: rec.Coordinate.Scope,
-			PrevHash: rec.PrevHash, Metadata: rec.Metadata, Payload: rec.Payload,
-		}
-		if h.sum(&sr) != rec.Hash {
+		case sr.Kind != segment.KindHole && h.sum(sr) != sr.Hash:
 			return broken("hash does not match the event's content")
 		}
-		prev = rec.Hash
-		want++
+		prev = sr.Hash
 	}
 	return nil
+}
+
+// chainRecord returns what the chain needs of event seq: the record, or for
+// a removed event a record made from its stub (with Kind KindHole).
+func (s *Store) chainRecord(seq uint64, e *entry) (*segment.Record, error) {
+	var rec segment.Record
+	if err := s.reader.Read(e.pos, &rec); err != nil {
+		return nil, err
+	}
+	if e.flags&segment.EntryDeleted == 0 {
+		if rec.Seq != seq || rec.IsMarker() {
+			return nil, &segment.CorruptError{Segment: e.pos.Segment, Path: s.segmentPath(e.pos.Segment), Offset: int64(e.pos.Offset),
+				Reason: fmt.Sprintf("frame holds sequence %d, the index says %d", rec.Seq, seq)}
+		}
+		return &rec, nil
+	}
+	stubs, err := segment.DecodeStubs(rec.Payload)
+	if rec.Kind != segment.KindHole || err != nil {
+		return nil, fmt.Errorf("eventstore: sequence %d: no stub at its position", seq)
+	}
+	for _, st := range stubs {
+		if st.Seq == seq {
+			return &segment.Record{Seq: seq, Kind: segment.KindHole, Version: st.Version, Entity: st.Entity,
+				PrevHash: st.PrevHash, Hash: st.Hash}, nil
+		}
+	}
+	return nil, fmt.Errorf("eventstore: sequence %d: no stub at its position", seq)
 }

@@ -23,6 +23,7 @@ type stage struct {
 	reqs     []stagedRequest
 	streams  map[string]streamTip
 	keys     map[string]int // idempotency key → index in reqs
+	deleted  map[string]bool
 	newIDs   map[[16]byte][16]byte
 	rotating bool
 }
@@ -30,6 +31,7 @@ type stage struct {
 type streamTip struct {
 	version uint64
 	hash    [32]byte
+	deleted bool
 }
 
 type stagedEvent struct {
@@ -49,7 +51,7 @@ type stagedRequest struct {
 // up to groupMax more without waiting, and commits them together.
 func (s *Store) run() {
 	defer close(s.done)
-	s.stage = stage{streams: make(map[string]streamTip), keys: make(map[string]int), newIDs: make(map[[16]byte][16]byte)}
+	s.stage = stage{streams: make(map[string]streamTip), keys: make(map[string]int), deleted: make(map[string]bool), newIDs: make(map[[16]byte][16]byte)}
 	var tick <-chan time.Time
 	if s.cfg.sync.kind == syncInterval && s.cfg.sync.interval > 0 {
 		t := time.NewTicker(s.cfg.sync.interval)
@@ -125,11 +127,15 @@ func (s *Store) commit(group []*request) {
 				continue
 			}
 		}
-		if err := s.encode(st, r); err != nil {
+		encode := s.encode
+		if r.delete.Entity != "" {
+			encode = s.encodeTombstone
+		}
+		if err := encode(st, r); err != nil {
 			r.done <- result{err: err}
 			continue
 		}
-		if s.needsRotation(len(st.buf) + len(st.scratch)) {
+		if s.needsRotation(len(st.scratch)) { // needsRotation counts st.buf itself
 			s.flush()
 			if err := s.rotate(); err != nil {
 				s.fail(err)
@@ -140,7 +146,7 @@ func (s *Store) commit(group []*request) {
 			}
 			// Encode again: the flush may have failed and given the
 			// sequences back, and stream tips now come from the index.
-			if err := s.encode(st, r); err != nil {
+			if err := encode(st, r); err != nil {
 				r.done <- result{err: err}
 				continue
 			}
@@ -180,6 +186,9 @@ func (s *Store) encode(st *stage, r *request) error {
 	for i := range r.items {
 		it := &r.items[i]
 		tip := s.tip(st, local, it.coord.Entity)
+		if tip.deleted {
+			return fmt.Errorf("%w: %q", ErrStreamDeleted, it.coord.Entity)
+		}
 		if !it.expected.accepts(tip.version) {
 			return &VersionConflictError{Entity: it.coord.Entity, Expected: it.expected, Actual: tip.version}
 		}
@@ -233,11 +242,12 @@ func (s *Store) tip(st *stage, local map[string]streamTip, entity string) stream
 		return t
 	}
 	if t, ok := st.streams[entity]; ok {
+		t.deleted = t.deleted || st.deleted[entity]
 		return t
 	}
 	if i, ok := s.ix.byEntity[entity]; ok { // only the writer mutates the index
 		str := s.ix.streams[i]
-		return streamTip{version: str.version, hash: str.lastHash}
+		return streamTip{version: str.version, hash: str.lastHash, deleted: str.deleted.Load() || st.deleted[entity]}
 	}
 	return streamTip{}
 }
@@ -253,7 +263,8 @@ func (s *Store) correlationFor(st *stage, it *item, root [16]byte) [16]byte {
 			return c
 		}
 		if seq := s.ix.lookupID(it.causation); seq != 0 {
-			return s.ix.entries.at(seq).corr
+			v := s.ix.snapshot()
+			return v.at(seq).corr
 		}
 	}
 	return root
@@ -273,6 +284,9 @@ func (s *Store) place(st *stage, r *request) {
 	}
 	st.buf = append(st.buf, st.scratch...)
 	st.nextSeq += uint64(len(r.items))
+	if r.delete.Entity != "" {
+		st.deleted[r.delete.Entity] = true
+	}
 	if r.key != "" {
 		st.keys[r.key] = len(st.reqs)
 	}
@@ -301,7 +315,7 @@ func (s *Store) flush() {
 		st.nextSeq = s.ix.lastSeq() + 1 // the failed chunk's sequences were never handed out
 		return
 	}
-	if len(st.events) > 0 {
+	if len(st.events) > 0 || len(st.deleted) > 0 {
 		s.publish(st)
 	}
 	for _, q := range st.reqs {
@@ -400,6 +414,7 @@ func (st *stage) reset() {
 	st.reqs = st.reqs[:0]
 	clear(st.streams)
 	clear(st.keys)
+	clear(st.deleted)
 	clear(st.newIDs)
 }
 

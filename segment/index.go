@@ -41,6 +41,11 @@ type IdempotencyRecord struct {
 	Count uint32
 }
 
+// EntryDeleted in IndexEntry.Flags marks an event removed by compaction:
+// only its stub remains (sequence, id, stream, version and hashes), at the
+// position of the hole frame that holds it.
+const EntryDeleted uint16 = 0x8000
+
 // Index is the table of contents of a run of events: a segment's footer, or
 // the whole store in a checkpoint.
 type Index struct {
@@ -48,6 +53,8 @@ type Index struct {
 	Entries []IndexEntry
 	Tails   []StreamTail
 	Keys    []IdempotencyRecord
+	// Deleted lists streams deleted by a tombstone (indexes into Strings).
+	Deleted []uint32
 }
 
 const (
@@ -77,7 +84,8 @@ func (ix *Index) Validate() error {
 // AppendIndex appends the binary encoding of ix to dst, which must satisfy
 // [Index.Validate]:
 //
-//	counts (4 × u32) | strings (u16 len + bytes) | entries | tails | keys
+//	counts (4 × u32) | strings (u16 len + bytes) | entries | tails | keys |
+//	[deleted count u32 | entity u32 ...]   (only when streams were deleted)
 //
 // All integers are big-endian. An entry's correlation and causation ids are
 // present only when a flag byte says so (root events omit both).
@@ -134,6 +142,12 @@ func AppendIndex(dst []byte, ix *Index) []byte {
 		dst = append(dst, k.Key...)
 		dst = binary.BigEndian.AppendUint64(dst, k.First)
 		dst = binary.BigEndian.AppendUint32(dst, k.Count)
+	}
+	if len(ix.Deleted) > 0 { // absent when empty, so the encoding stays canonical
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(ix.Deleted)))
+		for _, d := range ix.Deleted {
+			dst = binary.BigEndian.AppendUint32(dst, d)
+		}
 	}
 	return dst
 }
@@ -200,6 +214,19 @@ func DecodeIndex(b []byte) (*Index, error) {
 	}
 	if r.err != nil {
 		return nil, r.err
+	}
+	if len(r.b) > 0 {
+		n := r.u32()
+		if r.err == nil && (n == 0 || uint64(n)*4 > uint64(len(r.b))) {
+			return nil, decodeErr("index", "deleted-stream count %d in %d bytes", n, len(r.b))
+		}
+		ix.Deleted = make([]uint32, n)
+		for i := range ix.Deleted {
+			ix.Deleted[i] = str(r.u32())
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
 	}
 	if len(r.b) != 0 {
 		return nil, decodeErr("index", "%d trailing bytes", len(r.b))

@@ -67,6 +67,27 @@ func (r *Reader) Seal(id uint32) {
 	r.segs[id] = &readSegment{sealed: true}
 }
 
+// Replace forgets what the reader knows of sealed segment id (its mapping
+// and file) after the file was replaced, e.g. by compaction; the next read
+// maps the new file. It waits for reads under way.
+func (r *Reader) Replace(id uint32) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var err error
+	if old := r.segs[id]; old != nil {
+		if m := old.mapped.Swap(nil); m != nil {
+			err = m.Unmap()
+		}
+		if old.owned {
+			if cerr := old.file.Close(); err == nil {
+				err = cerr
+			}
+		}
+	}
+	r.segs[id] = &readSegment{sealed: true}
+	return err
+}
+
 // Read reads and checks the frame at pos and decodes it into rec.
 func (r *Reader) Read(pos Position, rec *Record) error {
 	// Held for the whole read, so Close cannot unmap a segment under it.

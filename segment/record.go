@@ -11,6 +11,13 @@ import (
 const (
 	KindBatchBegin  uint16 = 0x0001 // Version holds the number of items, Seq the first item's sequence
 	KindBatchCommit uint16 = 0x0002 // Version holds the number of items, Seq the last item's sequence
+	// KindTombstone deletes the stream named by Entity; Seq is the last
+	// sequence when it was written. It takes no sequence of its own.
+	KindTombstone uint16 = 0x0003
+	// KindHole stands for events removed by compaction: Payload holds their
+	// stubs (see [AppendStubs]), Seq the first one's sequence and Version
+	// their count; Metadata says why they were removed.
+	KindHole uint16 = 0x0004
 )
 
 // IsSystemKind reports whether k is in the reserved system category 0x0.
@@ -46,8 +53,8 @@ const recordArrayByte = 0x90 | recordFields
 func (r *Record) IsMarker() bool { return IsSystemKind(r.Kind) }
 
 // AppendRecord appends the msgpack encoding of r to dst. Integers use
-// fixed-width forms so a record's size depends only on its strings and
-// payload; metadata keys are written sorted, so equal records encode equally.
+// fixed-width forms; an all-zero id or hash is written as nil; metadata
+// keys are written sorted, so equal records encode equally.
 func AppendRecord(dst []byte, r *Record) []byte {
 	dst = append(dst, recordArrayByte)
 	dst = appendU64(dst, r.Seq)
@@ -56,13 +63,13 @@ func AppendRecord(dst []byte, r *Record) []byte {
 	dst = appendU64(dst, r.Version)
 	dst = append(dst, 0xd3)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(r.Timestamp))
-	dst = appendBin(dst, r.ID[:])
-	dst = appendBin(dst, r.Correlation[:])
-	dst = appendBin(dst, r.Causation[:])
+	dst = appendID(dst, r.ID[:])
+	dst = appendID(dst, r.Correlation[:])
+	dst = appendID(dst, r.Causation[:])
 	dst = appendStr(dst, r.Entity)
 	dst = appendStr(dst, r.Scope)
-	dst = appendBin(dst, r.PrevHash[:])
-	dst = appendBin(dst, r.Hash[:])
+	dst = appendID(dst, r.PrevHash[:])
+	dst = appendID(dst, r.Hash[:])
 	dst = appendStr(dst, r.IdempotencyKey)
 	dst = appendMapHeader(dst, len(r.Metadata))
 	for _, k := range SortedKeys(r.Metadata) {
@@ -200,6 +207,15 @@ func appendBin(dst []byte, b []byte) []byte {
 		dst = binary.BigEndian.AppendUint32(append(dst, 0xc6), uint32(n))
 	}
 	return append(dst, b...)
+}
+
+// appendID writes a fixed-size id or hash, or msgpack nil when it is all
+// zeros (a root's causation, a stream's first previous hash, markers).
+func appendID(dst []byte, b []byte) []byte {
+	if allZero(b) {
+		return append(dst, 0xc0)
+	}
+	return appendBin(dst, b)
 }
 
 func appendMapHeader(dst []byte, n int) []byte {
@@ -410,7 +426,13 @@ func (d *decoder) bin() ([]byte, error) {
 	return d.take(n)
 }
 
+// fixedBin reads a binary field of exactly len(dst) bytes, or nil for zeros.
 func (d *decoder) fixedBin(dst []byte) error {
+	if len(d.b) > 0 && d.b[0] == 0xc0 {
+		d.b = d.b[1:]
+		clear(dst)
+		return nil
+	}
 	b, err := d.bin()
 	if err != nil {
 		return err

@@ -95,8 +95,8 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
-// TestRecordSizeFixedWidthInts checks the documented property that a record's
-// size depends only on its strings and payload.
+// TestRecordSizeFixedWidthInts checks that integers use fixed-width forms:
+// a record's size does not depend on its integer values.
 func TestRecordSizeFixedWidthInts(t *testing.T) {
 	small := segment.Record{Seq: 1, Version: 1, Timestamp: 0}
 	large := segment.Record{Seq: math.MaxUint64, Kind: 0xFFFF, Flags: 0xFFFF, Version: math.MaxUint64, Timestamp: math.MinInt64}
@@ -126,6 +126,9 @@ func TestRecordReadableByMsgpack(t *testing.T) {
 			for i, w := range want {
 				if wb, ok := w.([]byte); ok {
 					gb, ok := v[i].([]byte)
+					if v[i] == nil && bytes.Count(wb, []byte{0}) == len(wb) {
+						continue // an all-zero id or hash is written as nil
+					}
 					if !ok || !bytes.Equal(gb, wb) {
 						t.Errorf("element %d = %T %x, want []byte %x", i, v[i], v[i], wb)
 					}

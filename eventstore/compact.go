@@ -1,0 +1,337 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+// CompactOption configures [Store.Compact].
+type CompactOption func(*compactConfig)
+
+type compactConfig struct {
+	keep   func(*Record) bool
+	reason string
+}
+
+// RetainIf removes, from sealed segments, every event for which keep
+// returns false (a retention policy, e.g. events older than a year).
+func RetainIf(keep func(*Record) bool) CompactOption {
+	return func(c *compactConfig) { c.keep = keep }
+}
+
+// WithReason records why events were removed; it is stored with their stubs.
+func WithReason(reason string) CompactOption { return func(c *compactConfig) { c.reason = reason } }
+
+// CompactReport says what a compaction did.
+type CompactReport struct {
+	SegmentsExamined  int
+	SegmentsRewritten int
+	EventsRemoved     uint64
+	BytesBefore       int64 // of the rewritten segments
+	BytesAfter        int64
+	Duration          time.Duration
+}
+
+// Compact rewrites sealed segments without the events of deleted streams
+// and those a [RetainIf] policy drops, while reads, cursors and appends go
+// on. Each removed run of events becomes one hole frame of stubs (sequence,
+// id, stream, version, previous hash and hash), so global sequences and
+// stream versions stay dense and every hash chain stays verifiable across
+// the gap; the frames that stay are copied byte for byte. Each segment is
+// written to a temporary file, synced and renamed over the original, so a
+// crash at any point leaves every segment either as it was or compacted,
+// never a mix that loses an event. The checkpoint is removed first (it
+// would describe old offsets) and written again on the next close. The
+// active segment is never compacted.
+func (s *Store) Compact(ctx context.Context, opts ...CompactOption) (*CompactReport, error) {
+	var cfg compactConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.reason == "" {
+		cfg.reason = "compaction"
+	}
+	switch {
+	case s.readOnly:
+		return nil, ErrReadOnly
+	case s.closed.Load():
+		return nil, ErrClosed
+	}
+	if err := s.failure(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	s.compactRun.Lock()
+	defer s.compactRun.Unlock()
+	s.ckptMu.Lock() // no checkpoint may be written while offsets move
+	defer s.ckptMu.Unlock()
+	if err := s.fs.Remove(filepath.Join(s.dir, CheckpointFileName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		return nil, err
+	}
+	ids, err := s.listSegments()
+	if err != nil {
+		return nil, err
+	}
+	if active := s.activeSegment.Load(); active != 0 {
+		ids = slices.DeleteFunc(ids, func(id uint32) bool { return id >= active })
+	}
+	rep := &CompactReport{}
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if s.closed.Load() {
+			return rep, ErrClosed
+		}
+		rep.SegmentsExamined++
+		if err := s.compactSegment(id, &cfg, rep); err != nil {
+			return rep, fmt.Errorf("eventstore: compact segment %d: %w", id, err)
+		}
+	}
+	rep.Duration = time.Since(start)
+	s.log.Info("compaction done", zap.Int("rewritten", rep.SegmentsRewritten), zap.Uint64("removed", rep.EventsRemoved),
+		zap.Int64("bytes_before", rep.BytesBefore), zap.Int64("bytes_after", rep.BytesAfter))
+	return rep, nil
+}
+
+// compactSegment rewrites one sealed segment if anything in it must go.
+func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport) error {
+	path := s.segmentPath(id)
+	data, release, err := segment.MapFile(s.fs, path)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = release() }()
+	v := s.ix.snapshot()
+	b := &segmentBuilder{id: id, now: s.cfg.clock().UnixMicro(), reason: cfg.reason, v: v, updates: make(map[uint64]entry)}
+	b.buf = segment.AppendHeader(nil, segment.Header{Version: segment.FormatVersion, Segment: id, Created: b.now})
+	removed := uint64(0)
+	_, err = segment.Scan(data, id, path, 0, func(off int64, size int, rec *segment.Record) error {
+		frame := data[off : off+int64(size)]
+		switch rec.Kind {
+		case segment.KindBatchBegin, segment.KindBatchCommit:
+			return nil // a sealed segment holds only whole batches: markers are not needed
+		case segment.KindTombstone:
+			b.copyFrame(rec, frame)
+			return nil
+		case segment.KindHole:
+			stubs, err := segment.DecodeStubs(rec.Payload)
+			if err != nil {
+				return err
+			}
+			b.stubs = append(b.stubs, stubs...)
+			return nil
+		}
+		if rec.Seq == 0 || rec.Seq > v.len() {
+			return fmt.Errorf("event %d is not in the index", rec.Seq)
+		}
+		e := v.at(rec.Seq)
+		drop := !v.visible(e)
+		if !drop && cfg.keep != nil {
+			r := recordFromSegment(rec, segment.Position{Segment: id, Offset: uint32(off), Length: uint32(size)})
+			drop = !cfg.keep(&r)
+		}
+		if drop {
+			removed++
+			b.stubs = append(b.stubs, segment.Stub{Seq: rec.Seq, ID: rec.ID, Entity: rec.Entity, Scope: rec.Scope,
+				Kind: rec.Kind, Version: rec.Version, PrevHash: rec.PrevHash, Hash: rec.Hash})
+			return nil
+		}
+		b.copyFrame(rec, frame)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if removed == 0 {
+		return nil
+	}
+	b.flushHole()
+	footer, err := s.footerFor(b)
+	if err != nil {
+		return err
+	}
+	if b.buf, err = segment.AppendFooter(b.buf, id, int64(len(b.buf)), footer); err != nil {
+		return err
+	}
+	tmp := path + ".compact"
+	if err := s.writeFileSynced(tmp, b.buf); err != nil {
+		return err
+	}
+	// Swap the file and the index positions together: readers that find a
+	// position and a file that disagree retry under this lock.
+	s.compactMu.Lock()
+	defer s.compactMu.Unlock()
+	if err := s.fs.Rename(tmp, path); err != nil {
+		_ = s.fs.Remove(tmp)
+		return err
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		s.fail(err) // the rename may or may not be durable: only a reopen can tell
+		return err
+	}
+	s.ix.mu.Lock()
+	s.ix.entries = s.ix.entries.withUpdates(b.updates)
+	s.ix.mu.Unlock()
+	if err := s.reader.Replace(id); err != nil {
+		s.log.Warn("unmap compacted segment", zap.Uint32("segment", id), zap.Error(err))
+	}
+	rep.SegmentsRewritten++
+	rep.EventsRemoved += removed
+	rep.BytesBefore += int64(len(data))
+	rep.BytesAfter += int64(len(b.buf))
+	return nil
+}
+
+// segmentBuilder assembles a compacted segment.
+type segmentBuilder struct {
+	id      uint32
+	now     int64
+	reason  string
+	v       view
+	buf     []byte
+	stubs   []segment.Stub // the run of removed events not yet written
+	updates map[uint64]entry
+	seqs    []uint64 // of every event and stub, in order
+}
+
+// copyFrame keeps a frame as it is, after the pending hole.
+func (b *segmentBuilder) copyFrame(rec *segment.Record, frame []byte) {
+	b.flushHole()
+	off := len(b.buf)
+	b.buf = append(b.buf, frame...)
+	if rec.IsMarker() {
+		return
+	}
+	e := *b.v.at(rec.Seq)
+	e.pos = segment.Position{Segment: b.id, Offset: uint32(off), Length: uint32(len(frame))}
+	b.updates[rec.Seq] = e
+	b.seqs = append(b.seqs, rec.Seq)
+}
+
+// flushHole writes the pending stubs as one hole frame.
+func (b *segmentBuilder) flushHole() {
+	if len(b.stubs) == 0 {
+		return
+	}
+	m := segment.Record{Seq: b.stubs[0].Seq, Kind: segment.KindHole, Version: uint64(len(b.stubs)), Timestamp: b.now,
+		Metadata: map[string]string{"reason": b.reason}, Payload: segment.AppendStubs(nil, b.stubs)}
+	off := len(b.buf)
+	b.buf, _ = segment.AppendFrame(b.buf, segment.AppendRecord(nil, &m))
+	pos := segment.Position{Segment: b.id, Offset: uint32(off), Length: uint32(len(b.buf) - off)}
+	for _, st := range b.stubs {
+		e := *b.v.at(st.Seq)
+		e.pos, e.flags = pos, e.flags|segment.EntryDeleted
+		b.updates[st.Seq] = e
+		b.seqs = append(b.seqs, st.Seq)
+	}
+	b.stubs = b.stubs[:0]
+}
+
+// footerFor builds the footer index of a compacted segment: every event and
+// stub with its new position, the stream tails at the segment's end, the
+// idempotency keys whose events start in it, and the deleted streams.
+func (s *Store) footerFor(b *segmentBuilder) (*segment.Index, error) {
+	ix := s.ix
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	var strs segment.StringTable
+	out := &segment.Index{}
+	tails := make(map[uint32]segment.StreamTail)
+	slices.Sort(b.seqs)
+	for _, seq := range b.seqs {
+		e := b.updates[seq]
+		st := ix.streams[e.stream]
+		out.Entries = append(out.Entries, segment.IndexEntry{
+			Seq: seq, Version: e.version, Timestamp: e.ts, ID: e.id, Correlation: e.corr, Causation: e.cause,
+			Kind: e.kind, Flags: e.flags, Entity: strs.ID(st.entity), Scope: strs.ID(ix.scopes[e.scope]),
+			Segment: e.pos.Segment, Offset: e.pos.Offset, Length: e.pos.Length,
+		})
+		tails[e.stream] = segment.StreamTail{Entity: strs.ID(st.entity), Version: e.version}
+	}
+	if len(b.seqs) > 0 {
+		lo, hi := b.seqs[0], b.seqs[len(b.seqs)-1]
+		for _, k := range ix.keys {
+			if k.First >= lo && k.First <= hi {
+				out.Keys = append(out.Keys, k)
+			}
+		}
+		slices.SortFunc(out.Keys, func(a, b segment.IdempotencyRecord) int { return int(a.First) - int(b.First) })
+	}
+	// Each tail needs the hash of the stream's last event in this segment:
+	// read it from the frame (or stub) that holds it.
+	for si, t := range tails {
+		hash, err := s.hashAt(b, si, t.Version)
+		if err != nil {
+			return nil, err
+		}
+		t.LastHash = hash
+		out.Tails = append(out.Tails, t)
+	}
+	for _, st := range ix.streams {
+		if st.deleted.Load() {
+			out.Deleted = append(out.Deleted, strs.ID(st.entity))
+		}
+	}
+	out.Strings = strs.Strings
+	return out, out.Validate()
+}
+
+// hashAt returns the hash of version version of stream si as written in the
+// segment being built.
+func (s *Store) hashAt(b *segmentBuilder, si uint32, version uint64) ([32]byte, error) {
+	seq := s.ix.streams[si].seqs[version-1]
+	e := b.updates[seq]
+	frame := b.buf[e.pos.Offset : e.pos.Offset+e.pos.Length]
+	payload, _, st := segment.DecodeFrame(frame)
+	if st != segment.FrameOK {
+		return [32]byte{}, errors.New("compacted frame does not decode")
+	}
+	var rec segment.Record
+	if err := segment.DecodeRecord(payload, &rec); err != nil {
+		return [32]byte{}, err
+	}
+	if rec.Kind != segment.KindHole {
+		return rec.Hash, nil
+	}
+	stubs, err := segment.DecodeStubs(rec.Payload)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	for _, st := range stubs {
+		if st.Seq == seq {
+			return st.Hash, nil
+		}
+	}
+	return [32]byte{}, fmt.Errorf("stub of sequence %d missing", seq)
+}
+
+// writeFileSynced creates path with data and syncs it.
+func (s *Store) writeFileSynced(path string, data []byte) error {
+	f, err := s.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, s.cfg.fileMode)
+	if err != nil {
+		return err
+	}
+	if _, err = f.WriteAt(data, 0); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = s.fs.Remove(path)
+	}
+	return err
+}
