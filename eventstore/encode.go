@@ -1,0 +1,133 @@
+package eventstore
+
+import (
+	"fmt"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+// encode validates r against the staged and published stream states and
+// encodes its frames into st.scratch and its events into st.pending, with
+// offsets relative to the scratch. It changes nothing else in st.
+func (s *Store) encode(st *stage, r *request) error {
+	st.scratch = st.scratch[:0]
+	clear(st.pending)
+	st.pending = st.pending[:0]
+	local := make(map[string]streamTip, 1)
+	now := s.cfg.clock()
+	ts := now.UnixMicro()
+	seq := st.nextSeq
+	n := len(r.items)
+	if r.atomic {
+		s.appendMarker(st, segment.KindBatchBegin, seq, n, ts)
+	}
+	var root [16]byte
+	for i := range r.items {
+		it := &r.items[i]
+		tip := s.tip(st, local, it.coord.Entity)
+		if tip.deleted {
+			return fmt.Errorf("%w: %q", ErrStreamDeleted, it.coord.Entity)
+		}
+		if !it.expected.accepts(tip.version) {
+			return &VersionConflictError{Entity: it.coord.Entity, Expected: it.expected, Actual: tip.version}
+		}
+		rec := segment.Record{
+			Seq:       seq + uint64(i),
+			Kind:      uint16(it.kind),
+			Version:   tip.version + 1,
+			Timestamp: ts,
+			ID:        s.ids.next(now),
+			Causation: it.causation,
+			Entity:    it.coord.Entity,
+			Scope:     it.coord.Scope,
+			PrevHash:  tip.hash,
+			Metadata:  it.meta,
+			Payload:   it.payload,
+		}
+		if i == 0 {
+			rec.IdempotencyKey = r.key
+			root = rec.ID
+		}
+		rec.Correlation = s.correlationFor(st, it, root)
+		rec.Hash = s.hasher.sum(&rec)
+		local[rec.Entity] = streamTip{version: rec.Version, hash: rec.Hash}
+		off := len(st.scratch)
+		st.recBuf = segment.AppendRecord(st.recBuf[:0], &rec)
+		var err error
+		if st.scratch, err = segment.AppendFrame(st.scratch, st.recBuf); err != nil {
+			return fmt.Errorf("%w: %w", ErrPayloadTooLarge, err)
+		}
+		st.pending = append(st.pending, stagedEvent{rec: rec, pos: segment.Position{Offset: uint32(off), Length: uint32(len(st.scratch) - off)}})
+	}
+	if r.atomic {
+		s.appendMarker(st, segment.KindBatchCommit, seq+uint64(n)-1, n, ts)
+	}
+	if int64(len(st.scratch)) > s.cfg.segmentMaxBytes-segment.HeaderSize {
+		return fmt.Errorf("%w: request of %d bytes does not fit a segment of %d", ErrPayloadTooLarge, len(st.scratch), s.cfg.segmentMaxBytes)
+	}
+	return nil
+}
+
+func (s *Store) appendMarker(st *stage, k uint16, seq uint64, n int, ts int64) {
+	m := segment.Record{Seq: seq, Kind: k, Version: uint64(n), Timestamp: ts}
+	st.recBuf = segment.AppendRecord(st.recBuf[:0], &m)
+	st.scratch, _ = segment.AppendFrame(st.scratch, st.recBuf)
+}
+
+// tip returns the current version and hash of entity: this request's own
+// earlier events first, then the chunk's, then the published index.
+func (s *Store) tip(st *stage, local map[string]streamTip, entity string) streamTip {
+	if t, ok := local[entity]; ok {
+		return t
+	}
+	if t, ok := st.streams[entity]; ok {
+		t.deleted = t.deleted || st.deleted[entity]
+		return t
+	}
+	if i, ok := s.ix.byEntity[entity]; ok { // only the writer mutates the index
+		str := s.ix.streams[i]
+		return streamTip{version: str.version, hash: str.lastHash, deleted: str.deleted.Load() || st.deleted[entity]}
+	}
+	return streamTip{}
+}
+
+// correlationFor picks an event's correlation id: the explicit one, else the
+// correlation of its cause (if known), else the request's first event.
+func (s *Store) correlationFor(st *stage, it *item, root [16]byte) [16]byte {
+	if it.correlation != [16]byte{} {
+		return it.correlation
+	}
+	if it.causation != [16]byte{} {
+		if c, ok := st.newIDs[it.causation]; ok {
+			return c
+		}
+		if seq := s.ix.lookupID(it.causation); seq != 0 {
+			v := s.ix.snapshot()
+			return v.at(seq).corr
+		}
+	}
+	return root
+}
+
+// place moves r's encoded frames from the scratch into the chunk buffer,
+// fixing positions and recording the new stream tips.
+func (s *Store) place(st *stage, r *request) {
+	base := uint32(s.w.End()) + uint32(len(st.buf))
+	first := len(st.events)
+	for _, ev := range st.pending {
+		ev.pos.Segment = s.w.ID()
+		ev.pos.Offset += base
+		st.streams[ev.rec.Entity] = streamTip{version: ev.rec.Version, hash: ev.rec.Hash}
+		st.newIDs[ev.rec.ID] = ev.rec.Correlation
+		st.events = append(st.events, ev)
+	}
+	st.buf = append(st.buf, st.scratch...)
+	st.nextSeq += uint64(len(r.items))
+	if r.delete.Entity != "" {
+		st.deleted[r.delete.Entity] = true
+	}
+	if r.key != "" {
+		st.keys[r.key] = len(st.reqs)
+	}
+	st.reqs = append(st.reqs, stagedRequest{r: r, first: first, n: len(st.events) - first, dupOf: -1})
+}

@@ -1,0 +1,279 @@
+package segment
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// The msgpack subset records, stubs and markers use: fixed-width unsigned
+// integers, strings, binary, arrays and maps. The writer side appends; the
+// decoder reads every msgpack form of those types, bounds-checked.
+
+func appendU64(dst []byte, v uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, 0xcf), v)
+}
+
+func appendU16(dst []byte, v uint16) []byte {
+	return binary.BigEndian.AppendUint16(append(dst, 0xcd), v)
+}
+
+func appendStr(dst []byte, s string) []byte {
+	switch n := len(s); {
+	case n < 32:
+		dst = append(dst, 0xa0|byte(n))
+	case n <= math.MaxUint8:
+		dst = append(dst, 0xd9, byte(n))
+	case n <= math.MaxUint16:
+		dst = binary.BigEndian.AppendUint16(append(dst, 0xda), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint32(append(dst, 0xdb), uint32(n))
+	}
+	return append(dst, s...)
+}
+
+func appendBin(dst []byte, b []byte) []byte {
+	switch n := len(b); {
+	case n <= math.MaxUint8:
+		dst = append(dst, 0xc4, byte(n))
+	case n <= math.MaxUint16:
+		dst = binary.BigEndian.AppendUint16(append(dst, 0xc5), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint32(append(dst, 0xc6), uint32(n))
+	}
+	return append(dst, b...)
+}
+
+// appendID writes a fixed-size id or hash, or msgpack nil when it is all
+// zeros (a root's causation, a stream's first previous hash, markers).
+func appendID(dst []byte, b []byte) []byte {
+	if allZero(b) {
+		return append(dst, 0xc0)
+	}
+	return appendBin(dst, b)
+}
+
+func appendMapHeader(dst []byte, n int) []byte {
+	switch {
+	case n < 16:
+		return append(dst, 0x80|byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(dst, 0xde), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint32(append(dst, 0xdf), uint32(n))
+	}
+}
+
+// decoder reads the msgpack subset records use. Every read is bounds-checked.
+type decoder struct{ b []byte }
+
+func (d *decoder) take(n int) ([]byte, error) {
+	if n < 0 || n > len(d.b) {
+		return nil, decodeErr("record", "need %d bytes, have %d", n, len(d.b))
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v, nil
+}
+
+func (d *decoder) byte() (byte, error) {
+	v, err := d.take(1)
+	if err != nil {
+		return 0, err
+	}
+	return v[0], nil
+}
+
+func (d *decoder) uint() (uint64, error) {
+	c, err := d.byte()
+	if err != nil {
+		return 0, err
+	}
+	var w int
+	switch {
+	case c <= 0x7f:
+		return uint64(c), nil
+	case c == 0xcc:
+		w = 1
+	case c == 0xcd:
+		w = 2
+	case c == 0xce:
+		w = 4
+	case c == 0xcf:
+		w = 8
+	default:
+		return 0, decodeErr("record", "type byte 0x%02x is not an unsigned integer", c)
+	}
+	v, err := d.take(w)
+	if err != nil {
+		return 0, err
+	}
+	var u uint64
+	for _, x := range v {
+		u = u<<8 | uint64(x)
+	}
+	return u, nil
+}
+
+func (d *decoder) uint16() (uint16, error) {
+	u, err := d.uint()
+	if err != nil {
+		return 0, err
+	}
+	if u > math.MaxUint16 {
+		return 0, decodeErr("record", "%d does not fit 16 bits", u)
+	}
+	return uint16(u), nil
+}
+
+func (d *decoder) int() (int64, error) {
+	if len(d.b) > 0 {
+		c := d.b[0]
+		switch {
+		case c >= 0xe0:
+			d.b = d.b[1:]
+			return int64(int8(c)), nil
+		case c >= 0xd0 && c <= 0xd3:
+			d.b = d.b[1:]
+			v, err := d.take(1 << (c - 0xd0))
+			if err != nil {
+				return 0, err
+			}
+			var u uint64
+			for _, x := range v {
+				u = u<<8 | uint64(x)
+			}
+			shift := 64 - 8*uint(len(v))
+			return int64(u<<shift) >> shift, nil
+		}
+	}
+	u, err := d.uint()
+	if err != nil {
+		return 0, err
+	}
+	if u > math.MaxInt64 {
+		return 0, decodeErr("record", "%d overflows int64", u)
+	}
+	return int64(u), nil
+}
+
+func (d *decoder) length(c byte, w int) (int, error) {
+	v, err := d.take(w)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, x := range v {
+		n = n<<8 | int(x)
+	}
+	if n > len(d.b) {
+		return 0, decodeErr("record", "length %d after 0x%02x exceeds the %d bytes left", n, c, len(d.b))
+	}
+	return n, nil
+}
+
+func (d *decoder) arrayLen() (int, error) {
+	c, err := d.byte()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case c&0xf0 == 0x90:
+		return int(c & 0x0f), nil
+	case c == 0xdc:
+		return d.length(c, 2)
+	case c == 0xdd:
+		return d.length(c, 4)
+	}
+	return 0, decodeErr("record", "type byte 0x%02x is not an array", c)
+}
+
+func (d *decoder) mapLen() (int, error) {
+	c, err := d.byte()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case c&0xf0 == 0x80:
+		return int(c & 0x0f), nil
+	case c == 0xc0:
+		return 0, nil
+	case c == 0xde:
+		return d.length(c, 2)
+	case c == 0xdf:
+		return d.length(c, 4)
+	}
+	return 0, decodeErr("record", "type byte 0x%02x is not a map", c)
+}
+
+func (d *decoder) rawStr() ([]byte, error) {
+	c, err := d.byte()
+	if err != nil {
+		return nil, err
+	}
+	var n int
+	switch {
+	case c&0xe0 == 0xa0:
+		n = int(c & 0x1f)
+	case c == 0xd9:
+		n, err = d.length(c, 1)
+	case c == 0xda:
+		n, err = d.length(c, 2)
+	case c == 0xdb:
+		n, err = d.length(c, 4)
+	case c == 0xc0:
+		return nil, nil
+	default:
+		return nil, decodeErr("record", "type byte 0x%02x is not a string", c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d.take(n)
+}
+
+func (d *decoder) str() (string, error) {
+	b, err := d.rawStr()
+	return string(b), err
+}
+
+func (d *decoder) bin() ([]byte, error) {
+	c, err := d.byte()
+	if err != nil {
+		return nil, err
+	}
+	var n int
+	switch c {
+	case 0xc4:
+		n, err = d.length(c, 1)
+	case 0xc5:
+		n, err = d.length(c, 2)
+	case 0xc6:
+		n, err = d.length(c, 4)
+	case 0xc0:
+		return nil, nil
+	default:
+		return nil, decodeErr("record", "type byte 0x%02x is not binary", c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d.take(n)
+}
+
+// fixedBin reads a binary field of exactly len(dst) bytes, or nil for zeros.
+func (d *decoder) fixedBin(dst []byte) error {
+	if len(d.b) > 0 && d.b[0] == 0xc0 {
+		d.b = d.b[1:]
+		clear(dst)
+		return nil
+	}
+	b, err := d.bin()
+	if err != nil {
+		return err
+	}
+	if len(b) != len(dst) {
+		return decodeErr("record", "binary field of %d bytes, want %d", len(b), len(dst))
+	}
+	copy(dst, b)
+	return nil
+}
