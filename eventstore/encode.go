@@ -36,7 +36,7 @@ func (s *Store) encode(st *stage, r *request) error {
 			Kind:      uint16(it.kind),
 			Version:   tip.version + 1,
 			Timestamp: ts,
-			ID:        s.ids.next(now),
+			ID:        s.ids.Next(now),
 			Causation: it.causation,
 			Entity:    it.coord.Entity,
 			Scope:     it.coord.Scope,
@@ -49,7 +49,7 @@ func (s *Store) encode(st *stage, r *request) error {
 			root = rec.ID
 		}
 		rec.Correlation = s.correlationFor(st, it, root)
-		rec.Hash = s.hasher.sum(&rec)
+		rec.Hash = s.hasher.Sum(&rec)
 		local[rec.Entity] = streamTip{version: rec.Version, hash: rec.Hash}
 		off := len(st.scratch)
 		st.recBuf = segment.AppendRecord(st.recBuf[:0], &rec)

@@ -12,17 +12,21 @@ import (
 // confused with the hash of other data.
 const hashDomain = "batpak/event/v1\x00"
 
-// chainHasher computes event hashes: BLAKE3 over the canonical header bytes
-// (which include the previous hash of the stream) followed by the payload.
-type chainHasher struct {
+// ChainHasher computes event hashes: BLAKE3 over the canonical header bytes
+// (which include the previous hash of the stream) followed by the payload;
+// docs/format.md gives the bytes. Other backends use it to build the same
+// chains. It reuses its buffers and is not safe for concurrent use.
+type ChainHasher struct {
 	h   *blake3.Hasher
 	buf []byte
 }
 
-func newChainHasher() *chainHasher { return &chainHasher{h: blake3.New()} }
+// NewChainHasher returns a hasher.
+func NewChainHasher() *ChainHasher { return &ChainHasher{h: blake3.New()} }
 
-// sum returns the hash of r with r.PrevHash as the chain link.
-func (c *chainHasher) sum(r *segment.Record) [32]byte {
+// Sum returns the hash of r with r.PrevHash as the chain link (r.Hash and
+// r.Seq are not part of it).
+func (c *ChainHasher) Sum(r *segment.Record) [32]byte {
 	b := append(c.buf[:0], hashDomain...)
 	b = appendLenString(b, r.Entity)
 	b = appendLenString(b, r.Scope)

@@ -9,14 +9,23 @@ import (
 	"github.com/google/uuid"
 )
 
-// idGenerator makes UUIDv7 event ids that strictly increase, also when the
-// clock steps back, so ids sort like global sequences and Get can binary
-// search. Only the writer goroutine uses it.
-type idGenerator struct {
+// IDGenerator makes UUIDv7 event ids that strictly increase, also when the
+// clock steps back, so ids sort like global sequences and a store can find
+// an id by binary search. It is not safe for concurrent use: a store's
+// writer owns one.
+type IDGenerator struct {
 	last uuid.UUID
 }
 
-func (g *idGenerator) next(now time.Time) uuid.UUID {
+// Observe makes the next ids follow id (e.g. the newest id found on open).
+func (g *IDGenerator) Observe(id uuid.UUID) {
+	if bytes.Compare(id[:], g.last[:]) > 0 {
+		g.last = id
+	}
+}
+
+// Next returns a new id, later than every id returned or observed before.
+func (g *IDGenerator) Next(now time.Time) uuid.UUID {
 	var id uuid.UUID
 	ms := uint64(max(now.UnixMilli(), 0))
 	binary.BigEndian.PutUint16(id[4:6], uint16(ms))

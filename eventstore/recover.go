@@ -48,7 +48,7 @@ func (s *Store) recover() error {
 		}
 	}
 	if n := s.ix.entries.len(); n > 0 {
-		s.ids.last = s.ix.entries.at(n).id
+		s.ids.Observe(s.ix.entries.at(n).id)
 	}
 	cs := &s.coldStart
 	switch {

@@ -33,8 +33,8 @@ type Store struct {
 	nextSegment    uint32
 	activeFirstSeq uint64
 	activeKeys     []segment.IdempotencyRecord
-	ids            idGenerator
-	hasher         *chainHasher
+	ids            IDGenerator
+	hasher         *ChainHasher
 	stage          stage
 	unsynced       int
 	lastSync       time.Time
@@ -95,7 +95,7 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 		log:      cfg.logger,
 		readOnly: readOnly,
 		ix:       newMemIndex(),
-		hasher:   newChainHasher(),
+		hasher:   NewChainHasher(),
 		subs:     make(map[*Subscription]struct{}),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),

@@ -18,7 +18,7 @@ func (s *Store) VerifyChain(entity string) error {
 	defer s.compactMu.RUnlock()
 	seqs := s.ix.streamSeqs(entity)
 	v := s.ix.snapshot()
-	h := newChainHasher()
+	h := NewChainHasher()
 	var prev [32]byte
 	for i, seq := range seqs {
 		e := v.at(seq)
@@ -35,7 +35,7 @@ func (s *Store) VerifyChain(entity string) error {
 			return broken("version out of order")
 		case sr.PrevHash != prev:
 			return broken("previous hash does not match the previous event")
-		case sr.Kind != segment.KindHole && h.sum(sr) != sr.Hash:
+		case sr.Kind != segment.KindHole && h.Sum(sr) != sr.Hash:
 			return broken("hash does not match the event's content")
 		}
 		prev = sr.Hash

@@ -85,7 +85,7 @@ func Verify(dir string, opts ...VerifyOption) (*VerifyReport, error) {
 			}
 		}
 	}
-	v := &verifier{report: &VerifyReport{Segments: len(ids)}, tips: make(map[string]streamTip), hasher: newChainHasher(), dir: dir}
+	v := &verifier{report: &VerifyReport{Segments: len(ids)}, tips: make(map[string]streamTip), hasher: NewChainHasher(), dir: dir}
 	var reported int64
 	v.progress = func(off int64) {
 		if cfg.progress != nil && v.report.Bytes+off-reported >= 1<<20 {
@@ -113,7 +113,7 @@ type verifier struct {
 	dir     string
 	lastSeq uint64
 	tips    map[string]streamTip
-	hasher  *chainHasher
+	hasher  *ChainHasher
 	resync  bool // after damaged frames, the next event re-anchors the sequence and chains
 	// unanchored: streams first seen after damage start where they are.
 	unanchored bool
@@ -232,7 +232,7 @@ func (v *verifier) link(id uint32, off int64, rec *segment.Record, withHash bool
 		v.problem(id, off, "chain", fmt.Sprintf("%q version %d follows %d", rec.Entity, rec.Version, tip.version))
 	case rec.PrevHash != tip.hash:
 		v.problem(id, off, "chain", fmt.Sprintf("%q version %d does not link to the previous hash", rec.Entity, rec.Version))
-	case withHash && v.hasher.sum(rec) != rec.Hash:
+	case withHash && v.hasher.Sum(rec) != rec.Hash:
 		v.problem(id, off, "chain", fmt.Sprintf("%q version %d: hash does not match the content", rec.Entity, rec.Version))
 	}
 	v.tips[rec.Entity] = streamTip{version: rec.Version, hash: rec.Hash}
