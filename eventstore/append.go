@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -105,31 +106,41 @@ func (s *Store) AppendBatch(ctx context.Context, items []BatchItem, opts ...Appe
 // prepare encodes an event's payload in the caller's goroutine, so encoding
 // runs in parallel and the writer only copies bytes.
 func (s *Store) prepare(ev Event) (item, error) {
-	if ev.Kind.IsSystem() {
-		return item{}, fmt.Errorf("%w: %s", ErrReservedKind, ev.Kind)
+	payload, meta, err := EncodeEvent(ev, s.cfg.maxPayload)
+	if err != nil {
+		return item{}, err
 	}
-	var payload []byte
+	return item{kind: ev.Kind, payload: payload, meta: meta}, nil
+}
+
+// EncodeEvent checks an event and returns its msgpack payload (a copy of a
+// [RawPayload]) and a copy of its metadata. It refuses reserved kinds
+// ([ErrReservedKind]), payloads above maxPayload bytes ([ErrPayloadTooLarge])
+// and metadata that is not UTF-8. Other backends use it to accept exactly
+// what the embedded store accepts.
+func EncodeEvent(ev Event, maxPayload int) (payload []byte, meta map[string]string, err error) {
+	if ev.Kind.IsSystem() {
+		return nil, nil, fmt.Errorf("%w: %s", ErrReservedKind, ev.Kind)
+	}
 	switch p := ev.Payload.(type) {
 	case RawPayload:
-		payload = p
+		payload = slices.Clone([]byte(p))
 	case nil:
 		payload = []byte{0xc0} // msgpack nil
 	default:
-		b, err := msgpack.Marshal(p)
-		if err != nil {
-			return item{}, fmt.Errorf("eventstore: encode payload: %w", err)
+		if payload, err = msgpack.Marshal(p); err != nil {
+			return nil, nil, fmt.Errorf("eventstore: encode payload: %w", err)
 		}
-		payload = b
 	}
-	if len(payload) > s.cfg.maxPayload {
-		return item{}, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), s.cfg.maxPayload)
+	if len(payload) > maxPayload {
+		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), maxPayload)
 	}
 	for k, v := range ev.Metadata {
 		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return item{}, fmt.Errorf("eventstore: metadata %q is not valid UTF-8", k)
+			return nil, nil, fmt.Errorf("eventstore: metadata %q is not valid UTF-8", k)
 		}
 	}
-	return item{kind: ev.Kind, payload: payload, meta: maps.Clone(ev.Metadata)}, nil
+	return payload, maps.Clone(ev.Metadata), nil
 }
 
 func (s *Store) submit(ctx context.Context, r *request) ([]Receipt, error) {

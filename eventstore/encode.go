@@ -28,7 +28,7 @@ func (s *Store) encode(st *stage, r *request) error {
 		if tip.deleted {
 			return fmt.Errorf("%w: %q", ErrStreamDeleted, it.coord.Entity)
 		}
-		if !it.expected.accepts(tip.version) {
+		if !it.expected.Accepts(tip.version) {
 			return &VersionConflictError{Entity: it.coord.Entity, Expected: it.expected, Actual: tip.version}
 		}
 		rec := segment.Record{

@@ -111,7 +111,8 @@ func (e ExpectedVersion) String() string {
 	return fmt.Sprintf("version %d", int64(e))
 }
 
-func (e ExpectedVersion) accepts(current uint64) bool {
+// Accepts reports whether a stream at version current meets e.
+func (e ExpectedVersion) Accepts(current uint64) bool {
 	switch {
 	case e == Any:
 		return true

@@ -4,16 +4,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/batpak-go/batpak/aggregate"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/policy"
+	"github.com/batpak-go/batpak/projection"
 )
+
+// Store is what the bank uses of an event store: the repository's appends
+// and stream reads, the projections' replay and follow, queries and the
+// causal links. The embedded *eventstore.Store and the JetStream
+// *natsstore.Store both provide it.
+type Store interface {
+	aggregate.Store
+	projection.Source
+	Query(r eventstore.Region) iter.Seq2[eventstore.Record, error]
+	Get(id uuid.UUID) (eventstore.Record, error)
+	GetSequence(seq uint64) (eventstore.Record, error)
+	Correlated(id uuid.UUID) []uint64
+}
 
 // Bank runs account commands through the aggregate repository and its gates.
 type Bank struct {
-	store    *eventstore.Store
+	store    Store
 	accounts *aggregate.Repository[Account, *Account, Policy]
 	policy   Policy
 	now      func() time.Time
@@ -21,7 +38,7 @@ type Bank struct {
 }
 
 // NewBank returns a bank over store.
-func NewBank(store *eventstore.Store, reg *eventstore.Registry, pol Policy, snapshots aggregate.SnapshotStore, now func() time.Time) *Bank {
+func NewBank(store Store, reg *eventstore.Registry, pol Policy, snapshots aggregate.SnapshotStore, now func() time.Time) *Bank {
 	repo := aggregate.NewRepository[Account, *Account, Policy](store, reg, "bank",
 		aggregate.WithGates[Account, Policy](Gates()),
 		aggregate.WithSnapshots[Account, Policy](snapshots, 50))

@@ -3,8 +3,10 @@
 // gates, transfers whose events cause events on the other account, an
 // audited admin bypass, and the causal chain of each transfer.
 //
-//	go run ./examples/bank            # store in a temporary directory
-//	go run ./examples/bank -data DIR  # keep the store in DIR
+//	go run ./examples/bank                  # store in a temporary directory
+//	go run ./examples/bank -data DIR        # keep the store in DIR
+//	go run ./examples/bank -nats embedded   # on JetStream, a server started in-process
+//	go run ./examples/bank -nats URL        # on JetStream, the server(s) at URL
 package main
 
 import (
@@ -21,19 +23,48 @@ import (
 
 	"github.com/batpak-go/batpak/aggregate"
 	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/natsstore"
+	"github.com/batpak-go/batpak/natsstore/embedded"
 	"github.com/batpak-go/batpak/policy"
 )
 
 func main() {
 	data := flag.String("data", "", "directory of the store (default: a temporary directory, removed afterwards)")
 	verbose := flag.Bool("v", false, "print each step")
+	natsURL := flag.String("nats", "", `run on NATS JetStream: the server URL(s), or "embedded" to start a server in-process (default: the embedded batpak store)`)
 	flag.Parse()
-	if err := run(*data, *verbose, os.Stdout); err != nil {
+	if err := runWith(*data, *natsURL, *verbose, os.Stdout); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(data string, verbose bool, out io.Writer) error {
+func run(data string, verbose bool, out io.Writer) error { return runWith(data, "", verbose, out) }
+
+// bankStream is the JetStream stream of the bank's events.
+const bankStream = "BANK"
+
+// openNATS opens the bank's store on JetStream: at url, or on a server
+// started in-process with its files in dir when url is "embedded".
+func openNATS(url, dir string) (*natsstore.Store, func(), error) {
+	stop := func() {}
+	if url == "embedded" {
+		ns, err := embedded.Start(embedded.Options{Dir: dir, Name: "bank", SyncAlways: true})
+		if err != nil {
+			return nil, nil, err
+		}
+		url, stop = ns.ClientURL(), ns.Shutdown
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := natsstore.Open(ctx, url, natsstore.WithStream(bankStream))
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return s, stop, nil
+}
+
+func runWith(data, natsURL string, verbose bool, out io.Writer) error {
 	if data == "" {
 		tmp, err := os.MkdirTemp("", "batpak-bank-")
 		if err != nil {
@@ -42,14 +73,29 @@ func run(data string, verbose bool, out io.Writer) error {
 		defer os.RemoveAll(tmp)
 		data = tmp
 	}
-	store, err := eventstore.Open(filepath.Join(data, "events"))
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	snapshots, err := aggregate.NewFileSnapshots(filepath.Join(data, "snapshots"))
-	if err != nil {
-		return err
+	var store Store
+	var where string
+	var snapshots aggregate.SnapshotStore
+	if natsURL == "" {
+		es, err := eventstore.Open(filepath.Join(data, "events"))
+		if err != nil {
+			return err
+		}
+		defer es.Close()
+		store, where = es, es.Dir()
+		if snapshots, err = aggregate.NewFileSnapshots(filepath.Join(data, "snapshots")); err != nil {
+			return err
+		}
+	} else {
+		ns, stop, err := openNATS(natsURL, filepath.Join(data, "nats"))
+		if err != nil {
+			return err
+		}
+		defer stop()
+		defer ns.Close()
+		store, where = ns, "JetStream stream "+bankStream+" at "+ns.Conn().ConnectedUrlRedacted()
+		// Snapshots stay in memory: the stream may outlive this directory.
+		snapshots = aggregate.NewMemorySnapshots()
 	}
 	reg := Registry()
 	bank := NewBank(store, reg, Policy{DailyLimit: 1000}, snapshots, time.Now)
@@ -70,7 +116,7 @@ func run(data string, verbose bool, out io.Writer) error {
 		return err
 	}
 	printReport(out, report)
-	fmt.Fprintf(out, "\n%d events in %s\n", store.LastSequence(), store.Dir())
+	fmt.Fprintf(out, "\n%d events in %s\n", store.LastSequence(), where)
 	return nil
 }
 

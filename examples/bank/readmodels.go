@@ -171,7 +171,7 @@ type liveReadModels struct {
 // startReadModels starts the projections; they catch up on the existing
 // history with the sequential scanner, then follow new events live. They
 // are in memory, so their checkpoints are too: they rebuild on every start.
-func startReadModels(ctx context.Context, store *eventstore.Store, reg *eventstore.Registry) *liveReadModels {
+func startReadModels(ctx context.Context, store projection.Source, reg *eventstore.Registry) *liveReadModels {
 	ctx, cancel := context.WithCancel(ctx)
 	l := &liveReadModels{
 		runner:    projection.NewRunner(store, projection.NewMemoryCheckpoints()),

@@ -146,7 +146,7 @@ func RunScenario(ctx context.Context, b *Bank, log io.Writer) (*Report, error) {
 }
 
 // findBypasses reads the log and reports every event committed by bypass.
-func findBypasses(s *eventstore.Store) ([]BypassSeen, error) {
+func findBypasses(s Store) ([]BypassSeen, error) {
 	var out []BypassSeen
 	for rec, err := range s.Query(eventstore.Region{EntityPrefix: "account:"}) {
 		if err != nil {
@@ -162,7 +162,7 @@ func findBypasses(s *eventstore.Store) ([]BypassSeen, error) {
 
 // renderChain draws the correlation group of a transfer as a tree along
 // causation links.
-func renderChain(s *eventstore.Store, t *Transfer) (string, error) {
+func renderChain(s Store, t *Transfer) (string, error) {
 	root, err := s.Get(t.SentID.EventID)
 	if err != nil {
 		return "", err

@@ -11,6 +11,8 @@ import (
 
 	"github.com/batpak-go/batpak/aggregate"
 	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/natsstore"
+	"github.com/batpak-go/batpak/natsstore/embedded"
 )
 
 func TestScenario(t *testing.T) {
@@ -19,6 +21,43 @@ func TestScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
+	checkScenario(t, store)
+}
+
+// TestScenarioNATS runs the same scenario, unchanged, on the JetStream
+// backend with an in-process server.
+func TestScenarioNATS(t *testing.T) {
+	ns, err := embedded.Start(embedded.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := natsstore.Open(ctx, ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	checkScenario(t, store)
+}
+
+// TestRunNATSEmbedded runs the command as `-nats embedded` does.
+func TestRunNATSEmbedded(t *testing.T) {
+	var out bytes.Buffer
+	if err := runWith(t.TempDir(), "embedded", false, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "alice     500") || !strings.Contains(out.String(), "14 events in JetStream stream BANK") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+}
+
+func checkScenario(t *testing.T, store interface {
+	Store
+	VerifyChain(entity string) error
+}) {
+	t.Helper()
 	day := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 	bank := NewBank(store, Registry(), Policy{DailyLimit: 1000}, aggregate.NewMemorySnapshots(), func() time.Time { return day })
 	views := startReadModels(context.Background(), store, Registry())

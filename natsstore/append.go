@@ -1,0 +1,553 @@
+package natsstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/segment"
+)
+
+// request is one Append or AppendBatch.
+type request struct {
+	items []item
+	key   string
+}
+
+type item struct {
+	coord       eventstore.Coordinate
+	kind        uint16
+	payload     []byte
+	meta        map[string]string
+	expected    eventstore.ExpectedVersion
+	correlation uuid.UUID
+	causation   uuid.UUID
+}
+
+// Append appends events to the stream of coord, atomically: all of them or
+// none (a request of several events is one JetStream atomic batch).
+// Options set the expected version (checked against the stream before the
+// first event), an idempotency key and correlation and causation ids. It
+// returns once the server has acknowledged the events and this client's
+// index holds them, with one receipt per event. ctx bounds the wait for the
+// stream's lock in this client; once the first publish is sent the call
+// returns its outcome, within the store's timeout (see [WithTimeout]).
+func (s *Store) Append(ctx context.Context, coord eventstore.Coordinate, events []eventstore.Event, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error) {
+	o := eventstore.ResolveAppendOptions(opts...)
+	if err := coord.Validate(); err != nil {
+		return nil, err
+	}
+	if len(events) == 0 {
+		return nil, eventstore.ErrEmptyAppend
+	}
+	r := &request{key: o.IdempotencyKey, items: make([]item, len(events))}
+	for i, ev := range events {
+		it, err := s.prepare(ev)
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", i, err)
+		}
+		it.coord, it.correlation, it.causation, it.expected = coord, o.Correlation, o.Causation, eventstore.Any
+		r.items[i] = it
+	}
+	r.items[0].expected = o.Expected
+	return s.submit(ctx, r)
+}
+
+// AppendBatch appends events to several streams atomically, as one
+// JetStream atomic batch: the server commits every item or none. Each
+// item's expected version is checked in order. The only options that apply
+// are the idempotency key and, as a default for items without their own,
+// correlation and causation.
+func (s *Store) AppendBatch(ctx context.Context, items []eventstore.BatchItem, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error) {
+	o := eventstore.ResolveAppendOptions(opts...)
+	if len(items) == 0 {
+		return nil, eventstore.ErrEmptyAppend
+	}
+	r := &request{key: o.IdempotencyKey, items: make([]item, len(items))}
+	for i, bi := range items {
+		if err := bi.Coordinate.Validate(); err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+		it, err := s.prepare(bi.Event)
+		if err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+		it.coord, it.expected = bi.Coordinate, bi.Expected
+		if it.expected == 0 {
+			it.expected = eventstore.Any
+		}
+		it.correlation, it.causation = bi.CorrelationID, bi.CausationID
+		if it.correlation == uuid.Nil {
+			it.correlation = o.Correlation
+		}
+		if it.causation == uuid.Nil {
+			it.causation = o.Causation
+		}
+		r.items[i] = it
+	}
+	return s.submit(ctx, r)
+}
+
+// prepare checks and encodes an event exactly as the embedded store does.
+func (s *Store) prepare(ev eventstore.Event) (item, error) {
+	payload, meta, err := eventstore.EncodeEvent(ev, s.maxPay)
+	if err != nil {
+		return item{}, err
+	}
+	return item{kind: uint16(ev.Kind), payload: payload, meta: meta}, nil
+}
+
+func (r *request) entities() []string {
+	out := make([]string, 0, 1)
+	for i := range r.items {
+		out = append(out, r.items[i].coord.Entity)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func (s *Store) submit(ctx context.Context, r *request) ([]eventstore.Receipt, error) {
+	if len(r.key) > eventstore.MaxIdempotencyKeyLen || !utf8.ValidString(r.key) {
+		return nil, eventstore.ErrInvalidIdempotencyKey
+	}
+	if len(r.items) > 1 && !s.atomic {
+		return nil, ErrBatchUnsupported
+	}
+	if len(r.items) > s.cfg.maxBatch {
+		return nil, fmt.Errorf("%w: %d events in one request, limit %d", eventstore.ErrPayloadTooLarge, len(r.items), s.cfg.maxBatch)
+	}
+	s.sendMu.RLock()
+	if s.closed.Load() {
+		s.sendMu.RUnlock()
+		return nil, eventstore.ErrClosed
+	}
+	s.inflight.Add(1)
+	s.sendMu.RUnlock()
+	defer s.inflight.Done()
+	s.appending.Add(1)
+	defer s.appending.Add(-1)
+	if err := s.ix.failure(); err != nil {
+		return nil, fmt.Errorf("%w: %w", eventstore.ErrStoreFailed, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if r.key != "" {
+		if rs, ok := s.keyReceipts(r.key); ok {
+			return rs, nil
+		}
+	}
+	unlock, err := s.locks.lock(ctx, r.entities())
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return s.commit(ctx, r)
+}
+
+func (s *Store) keyReceipts(key string) ([]eventstore.Receipt, bool) {
+	ref, ok := s.ix.lookupKey(key)
+	if !ok {
+		return nil, false
+	}
+	return s.ix.receipts(ref.first, ref.n), true
+}
+
+// catchUp brings the index to the stream's last sequence. Each request
+// for the stream's state waits at most the ack wait; it is repeated while
+// the cluster elects a leader, until ctx ends.
+func (s *Store) catchUp(ctx context.Context) error {
+	wait := 10 * time.Millisecond
+	for {
+		if s.closed.Load() {
+			return eventstore.ErrClosed
+		}
+		ictx, cancel := context.WithTimeout(ctx, s.cfg.ackWait)
+		info, err := s.stream.Info(ictx)
+		cancel()
+		if err == nil {
+			return s.ix.wait(ctx, info.State.LastSeq, s.done)
+		}
+		if ctx.Err() != nil || !retryable(err) {
+			return err
+		}
+		sleep(ctx, &wait)
+	}
+}
+
+// commit publishes r and waits for its outcome. The caller holds the
+// locks of r's streams in this client.
+func (s *Store) commit(ctx context.Context, r *request) ([]eventstore.Receipt, error) {
+	// From here on the request runs to its outcome within the store's
+	// timeout, whatever happens to ctx: a publish that may have reached the
+	// server is never abandoned half way.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.timeout)
+	defer cancel()
+	if r.key != "" {
+		// A key committed by another client may not be indexed here yet;
+		// the server's duplicate window covers only the last minutes.
+		if err := s.catchUp(actx); err != nil {
+			return nil, s.unavailable(err)
+		}
+		if rs, ok := s.keyReceipts(r.key); ok {
+			return rs, nil
+		}
+	}
+	if s.unknownCause(r) {
+		// The cause may be another client's event, not indexed here yet.
+		if err := s.catchUp(actx); err != nil {
+			return nil, s.unavailable(err)
+		}
+	}
+	now := s.cfg.clock()
+	ids := make([]uuid.UUID, len(r.items))
+	for i := range ids {
+		ids[i] = s.ids.next(now)
+	}
+	msgID := eventMsgID(ids[0])
+	if r.key != "" {
+		msgID = keyMsgID(r.key)
+	}
+	ts := now.UnixMicro()
+	fresh := false // the index was brought to the stream's tip since the last plan
+	wait := 10 * time.Millisecond
+	for {
+		msgs, evs, err := s.plan(r, ids, ts, msgID)
+		if err != nil {
+			var vc *eventstore.VersionConflictError
+			if errors.As(err, &vc) && !fresh {
+				// The index may lag another client: check the stream's tip.
+				if err := s.catchUp(actx); err != nil {
+					return nil, s.unavailable(err)
+				}
+				fresh = true
+				continue
+			}
+			return nil, err
+		}
+		fresh = false
+		last, dup, err := s.publish(actx, msgs)
+		switch {
+		case err == nil && !dup:
+			return s.finish(actx, last, evs)
+		case dup, apiCode(err) == 10201: // the server has seen this Nats-Msg-Id
+			if r.key == "" {
+				s.stats.recovered.Add(1)
+			}
+			return s.resolveDuplicate(actx, r, ids[0])
+		case apiCode(err) == 10071 || apiCode(err) == 10164:
+			// The subject moved on (another client, or an earlier attempt of
+			// this append that did land), or another publish to it is in
+			// flight on a replicated stream.
+			s.stats.serverConflicts.Add(1)
+			if apiCode(err) == 10164 {
+				sleep(actx, &wait)
+			}
+			if err := s.catchUp(actx); err != nil {
+				return nil, s.unavailable(err)
+			}
+			if seq := s.ix.lookupID(ids[0]); seq != 0 {
+				s.stats.recovered.Add(1)
+				return s.ix.receipts(seq, len(r.items)), nil
+			}
+			fresh = true
+		case apiCode(err) == 10054 || apiCode(err) == 10097 || apiCode(err) == 10199 || errors.Is(err, nats.ErrMaxPayload):
+			return nil, fmt.Errorf("%w: %w", eventstore.ErrPayloadTooLarge, err)
+		case apiCode(err) == 10174:
+			return nil, fmt.Errorf("%w: %w", ErrBatchUnsupported, err)
+		case retryable(err):
+			if actx.Err() != nil {
+				return nil, s.unavailable(err)
+			}
+			sleep(actx, &wait)
+			s.stats.retries.Add(1)
+			// If an earlier attempt landed, say so; otherwise send again (the
+			// Nats-Msg-Id makes the server drop a copy it already has).
+			if s.catchUp(actx) == nil {
+				if seq := s.ix.lookupID(ids[0]); seq != 0 {
+					s.stats.recovered.Add(1)
+					return s.ix.receipts(seq, len(r.items)), nil
+				}
+				fresh = true
+			}
+		default:
+			return nil, fmt.Errorf("natsstore: append: %w", err)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d *time.Duration) {
+	t := time.NewTimer(*d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	*d = min(*d*2, 500*time.Millisecond)
+}
+
+func (s *Store) unavailable(err error) error {
+	if errors.Is(err, eventstore.ErrClosed) || errors.Is(err, ErrInvalidMessage) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// unknownCause reports whether an item names a cause the index lacks.
+func (s *Store) unknownCause(r *request) bool {
+	s.ix.mu.RLock()
+	defer s.ix.mu.RUnlock()
+	for i := range r.items {
+		if c := r.items[i].causation; c != uuid.Nil && r.items[i].correlation == uuid.Nil {
+			if _, ok := s.ix.byID[c]; !ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// finish publishes the acknowledged events evs, the last of which has
+// sequence last, to the index and returns their receipts.
+func (s *Store) finish(ctx context.Context, last uint64, evs []event) ([]eventstore.Receipt, error) {
+	first := last - uint64(len(evs)) + 1
+	for i := range evs {
+		evs[i].seq = first + uint64(i)
+	}
+	s.applyMu.Lock()
+	published, err := s.ix.offer(evs)
+	if err == nil && len(published) > 0 {
+		s.fanOut(published)
+	}
+	s.applyMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ix.wait(ctx, last, s.done); err != nil {
+		return nil, s.unavailable(err)
+	}
+	if got := s.ix.snapshot().at(first).id; got != evs[0].id {
+		return nil, fmt.Errorf("%w: sequence %d holds event %s, the server acknowledged %s there", ErrInvalidMessage, first, got, evs[0].id)
+	}
+	return s.ix.receipts(first, len(evs)), nil
+}
+
+// resolveDuplicate answers a request the server reported as a duplicate:
+// its key (or, without one, its first event) was committed before.
+func (s *Store) resolveDuplicate(ctx context.Context, r *request, first uuid.UUID) ([]eventstore.Receipt, error) {
+	if err := s.catchUp(ctx); err != nil {
+		return nil, s.unavailable(err)
+	}
+	if r.key != "" {
+		if rs, ok := s.keyReceipts(r.key); ok {
+			return rs, nil
+		}
+	} else if seq := s.ix.lookupID(first); seq != 0 {
+		return s.ix.receipts(seq, len(r.items)), nil
+	}
+	return nil, fmt.Errorf("%w: the server reported a duplicate that the stream does not hold", ErrInvalidMessage)
+}
+
+// plan computes the versions, links and hashes of r's events from the
+// index and returns their messages: the first message of each stream
+// carries the expected last subject sequence the index knows, the first of
+// the request the Nats-Msg-Id.
+func (s *Store) plan(r *request, ids []uuid.UUID, ts int64, msgID string) ([]*nats.Msg, []event, error) {
+	s.ix.mu.RLock()
+	defer s.ix.mu.RUnlock()
+	local := make(map[string]tip, 2)
+	msgs := make([]*nats.Msg, len(r.items))
+	evs := make([]event, len(r.items))
+	for i := range r.items {
+		it := &r.items[i]
+		entity := it.coord.Entity
+		t, seen := local[entity]
+		if !seen {
+			t = s.ix.tipOf(entity)
+		}
+		if !it.expected.Accepts(t.version) {
+			return nil, nil, &eventstore.VersionConflictError{Entity: entity, Expected: it.expected, Actual: t.version}
+		}
+		ev := event{
+			entity: entity, scope: it.coord.Scope, id: ids[i], cause: it.causation,
+			kind: it.kind, ts: ts, version: t.version + 1, prev: t.hash,
+			meta: it.meta, payload: it.payload, part: i + 1, parts: len(r.items),
+		}
+		switch {
+		case it.correlation != uuid.Nil:
+			ev.corr = it.correlation
+		case it.causation != uuid.Nil && s.ix.byID[it.causation] != 0:
+			ev.corr = s.ix.log.at(s.ix.byID[it.causation]).corr
+		default:
+			ev.corr = ids[0]
+		}
+		ev.hash = eventHash(&segment.Record{
+			Entity: ev.entity, Scope: ev.scope, Version: ev.version, Kind: ev.kind, Timestamp: ev.ts,
+			ID: ev.id, Correlation: ev.corr, Causation: ev.cause, PrevHash: ev.prev, Metadata: ev.meta, Payload: ev.payload,
+		})
+		m := nats.NewMsg(s.prefix + escapeToken(entity))
+		if err := encodeHeader(m.Header, &ev); err != nil {
+			return nil, nil, err
+		}
+		if !seen {
+			m.Header.Set(hdrExpectedSubj, strconv.FormatUint(t.lastSeq, 10))
+		}
+		if i == 0 {
+			m.Header.Set(hdrMsgID, msgID)
+			ev.msgID = msgID
+		}
+		m.Data = it.payload
+		msgs[i], evs[i] = m, ev
+		local[entity] = tip{version: ev.version, hash: ev.hash}
+	}
+	return msgs, evs, nil
+}
+
+// pubResponse is JetStream's answer to a publish or a batch commit.
+type pubResponse struct {
+	Stream    string    `json:"stream"`
+	Seq       uint64    `json:"seq"`
+	Duplicate bool      `json:"duplicate"`
+	Count     int       `json:"count"`
+	Error     *apiError `json:"error"`
+}
+
+// apiError is a JetStream API error.
+type apiError struct {
+	Code        int    `json:"code"`
+	ErrCode     int    `json:"err_code"`
+	Description string `json:"description"`
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("jetstream: %s (%d, error code %d)", e.Description, e.Code, e.ErrCode)
+}
+
+func apiCode(err error) int {
+	var e *apiError
+	if errors.As(err, &e) {
+		return e.ErrCode
+	}
+	var je *jetstream.APIError
+	if errors.As(err, &je) {
+		return int(je.ErrorCode)
+	}
+	return 0
+}
+
+// retryable reports errors after which the append may go on: the server
+// did not answer, is electing a leader or has too many batches in flight.
+func retryable(err error) bool {
+	switch apiCode(err) {
+	case 10008, 10009, 10023, 10176, 10210: // cluster unavailable, not leader, resources, incomplete batch, too many batches
+		return true
+	}
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, nats.ErrStaleConnection)
+}
+
+// publish sends msgs, one message or an atomic batch, and returns the
+// stream sequence of the last one, or whether the server reported the
+// request's Nats-Msg-Id as a duplicate.
+func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) (last uint64, dup bool, err error) {
+	n := len(msgs)
+	if n > 1 {
+		id := nuid.Next()
+		for i, m := range msgs {
+			m.Header.Set(hdrBatchID, id)
+			m.Header.Set(hdrBatchSeq, strconv.Itoa(i+1))
+		}
+		msgs[n-1].Header.Set(hdrBatchCommit, "1")
+		for _, m := range msgs[:n-1] {
+			if err := s.nc.PublishMsg(m); err != nil {
+				return 0, false, err
+			}
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.ackWait)
+	defer cancel()
+	reply, err := s.nc.RequestMsgWithContext(rctx, msgs[n-1])
+	if err != nil {
+		return 0, false, err
+	}
+	var resp pubResponse
+	if err := json.Unmarshal(reply.Data, &resp); err != nil {
+		return 0, false, fmt.Errorf("natsstore: bad publish acknowledgement %q: %w", reply.Data, err)
+	}
+	if resp.Error != nil {
+		return 0, false, resp.Error
+	}
+	if resp.Seq == 0 || n > 1 && resp.Count != 0 && resp.Count != n {
+		return 0, false, fmt.Errorf("natsstore: bad publish acknowledgement %q", reply.Data)
+	}
+	return resp.Seq, resp.Duplicate, nil
+}
+
+// entityLocks serialises this client's appends per stream: one request at
+// a time may hold a stream, so appends of one client never conflict with
+// each other at the server.
+type entityLocks struct {
+	mu sync.Mutex
+	m  map[string]*entityLock
+}
+
+type entityLock struct {
+	ch   chan struct{}
+	refs int
+}
+
+// lock takes the locks of entities (sorted, distinct) in order.
+func (l *entityLocks) lock(ctx context.Context, entities []string) (func(), error) {
+	held := make([]string, 0, len(entities))
+	release := func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, e := range held {
+			el := l.m[e]
+			<-el.ch
+			l.release(e, el)
+		}
+	}
+	for _, e := range entities {
+		l.mu.Lock()
+		el := l.m[e]
+		if el == nil {
+			el = &entityLock{ch: make(chan struct{}, 1)}
+			l.m[e] = el
+		}
+		el.refs++
+		l.mu.Unlock()
+		select {
+		case el.ch <- struct{}{}:
+			held = append(held, e)
+		case <-ctx.Done():
+			l.mu.Lock()
+			l.release(e, el)
+			l.mu.Unlock()
+			release()
+			return nil, ctx.Err()
+		}
+	}
+	return release, nil
+}
+
+func (l *entityLocks) release(e string, el *entityLock) {
+	el.refs--
+	if el.refs == 0 {
+		delete(l.m, e)
+	}
+}

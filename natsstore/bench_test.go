@@ -1,0 +1,187 @@
+package natsstore_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/kind"
+	"github.com/batpak-go/batpak/natsstore"
+	"github.com/batpak-go/batpak/natsstore/embedded"
+)
+
+// The peer workloads of the benchmark suite (bench/), on this backend and
+// on the embedded store, in one process:
+//
+//	W1  one goroutine appends one event at a time to one stream, with the expected version
+//	W2  one goroutine appends atomic batches of 100 events, each to one of 10 streams, with the expected version
+//	W3  8 or 64 goroutines append one event at a time, each to its own stream, with the expected version
+//
+// Backends: "embedded" is eventstore with SyncEveryCommit (durable) or
+// SyncNone (relaxed); "jetstream-R1" is this package on one in-process
+// nats-server with sync_always (durable) or the default 2-minute sync
+// (relaxed); "jetstream-R3" on a 3-node in-process cluster on loopback
+// (relaxed sync: an acknowledged event is on a quorum of two nodes).
+// Every event is a 200-byte msgpack payload.
+//
+//	go test -run '^$' -bench Workloads -benchtime 3s ./natsstore/
+
+type benchStore interface {
+	Append(ctx context.Context, c eventstore.Coordinate, events []eventstore.Event, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error)
+	Close() error
+}
+
+var benchPayloads = func() []eventstore.RawPayload {
+	type payload struct {
+		Account  string `msgpack:"account"`
+		Amount   int64  `msgpack:"amount"`
+		Currency string `msgpack:"currency"`
+		At       int64  `msgpack:"at"`
+		Blob     []byte `msgpack:"blob"`
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	pool := make([]eventstore.RawPayload, 1024)
+	for i := range pool {
+		p := payload{Account: fmt.Sprintf("account:%06d", i), Amount: int64(rng.IntN(1_000_000)), Currency: "EUR", At: 1_700_000_000_000_000 + int64(i)}
+		b, _ := msgpack.Marshal(&p)
+		p.Blob = make([]byte, 200-len(b)-1)
+		for j := range p.Blob {
+			p.Blob[j] = byte(rng.Uint32())
+		}
+		pool[i], _ = msgpack.Marshal(&p)
+	}
+	return pool
+}()
+
+func benchEvents(i, n int) []eventstore.Event {
+	evs := make([]eventstore.Event, n)
+	for j := range evs {
+		evs[j] = eventstore.Event{Kind: kind.Custom(1, 1), Payload: benchPayloads[(i+j)%len(benchPayloads)]}
+	}
+	return evs
+}
+
+type benchBackend struct {
+	name string
+	open func(b *testing.B, durable bool) benchStore
+}
+
+func benchBackends() []benchBackend {
+	return []benchBackend{
+		{"embedded", func(b *testing.B, durable bool) benchStore {
+			mode := eventstore.SyncNone
+			if durable {
+				mode = eventstore.SyncEveryCommit
+			}
+			s, err := eventstore.Open(b.TempDir(), eventstore.WithSyncMode(mode))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		}},
+		{"jetstream-R1", func(b *testing.B, durable bool) benchStore {
+			ns, err := embedded.Start(embedded.Options{Dir: b.TempDir(), SyncAlways: durable})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(ns.Shutdown)
+			return openBench(b, ns.ClientURL(), 1)
+		}},
+		{"jetstream-R3", func(b *testing.B, durable bool) benchStore {
+			if durable {
+				b.Skip("the cluster runs with the default sync: replication is its durability")
+			}
+			c := startCluster(b, 3)
+			return openBench(b, c.urls(), 3)
+		}},
+	}
+}
+
+func openBench(b *testing.B, urls string, replicas int) benchStore {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := natsstore.Open(ctx, urls, natsstore.WithReplicas(replicas))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+func BenchmarkWorkloads(b *testing.B) {
+	for _, durable := range []bool{true, false} {
+		mode := map[bool]string{true: "durable", false: "relaxed"}[durable]
+		for _, be := range benchBackends() {
+			b.Run(fmt.Sprintf("W1/%s/%s", be.name, mode), func(b *testing.B) { benchW1(b, be.open(b, durable)) })
+			b.Run(fmt.Sprintf("W2/%s/%s", be.name, mode), func(b *testing.B) { benchW2(b, be.open(b, durable)) })
+			for _, g := range []int{8, 64} {
+				b.Run(fmt.Sprintf("W3-%d/%s/%s", g, be.name, mode), func(b *testing.B) { benchW3(b, be.open(b, durable), g) })
+			}
+		}
+	}
+}
+
+func mustAppend(b *testing.B, s benchStore, entity string, v uint64, evs []eventstore.Event) uint64 {
+	rs, err := s.Append(context.Background(), eventstore.Coordinate{Entity: entity, Scope: "bench"}, evs,
+		eventstore.ExpectVersion(eventstore.Exactly(v)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rs[len(rs)-1].Version
+}
+
+func benchW1(b *testing.B, s benchStore) {
+	defer s.Close()
+	var v uint64
+	for i := range 5 {
+		v = mustAppend(b, s, "w1", v, benchEvents(i, 1))
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		v = mustAppend(b, s, "w1", v, benchEvents(i, 1))
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func benchW2(b *testing.B, s benchStore) {
+	defer s.Close()
+	const size, streams = 100, 10
+	versions := make([]uint64, streams)
+	for i := range versions {
+		versions[i] = mustAppend(b, s, fmt.Sprintf("w2-%d", i), 0, benchEvents(i, size))
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		k := i % streams
+		versions[k] = mustAppend(b, s, fmt.Sprintf("w2-%d", k), versions[k], benchEvents(i, size))
+	}
+	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
+}
+
+func benchW3(b *testing.B, s benchStore, g int) {
+	defer s.Close()
+	for w := range g {
+		mustAppend(b, s, fmt.Sprintf("w3-%d", w), 0, benchEvents(w, 1))
+	}
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for w := range g {
+		n := b.N / g
+		if w < b.N%g {
+			n++
+		}
+		wg.Go(func() {
+			v := uint64(1)
+			for i := range n {
+				v = mustAppend(b, s, fmt.Sprintf("w3-%d", w), v, benchEvents(i, 1))
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

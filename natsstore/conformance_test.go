@@ -1,0 +1,103 @@
+package natsstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/eventstore/storetest"
+	"github.com/batpak-go/batpak/natsstore"
+)
+
+// conformanceStore adapts *natsstore.Store to storetest.Store: its Cursor
+// and Subscribe return concrete types, which the suite sees through
+// interfaces.
+type conformanceStore struct{ *natsstore.Store }
+
+func (c conformanceStore) Cursor(r eventstore.Region, from uint64) storetest.Cursor {
+	return c.Store.Cursor(r, from)
+}
+
+func (c conformanceStore) Subscribe(r eventstore.Region, buffer int) (storetest.Subscription, error) {
+	sub, err := c.Store.Subscribe(r, buffer)
+	if err != nil {
+		return nil, err
+	}
+	return conformanceSub{sub}, nil
+}
+
+type conformanceSub struct{ *natsstore.Subscription }
+
+func (s conformanceSub) Events() <-chan eventstore.Record { return s.C }
+
+var (
+	_ storetest.Store         = conformanceStore{}
+	_ storetest.Causal        = conformanceStore{}
+	_ storetest.ChainVerifier = conformanceStore{}
+)
+
+// conformanceHarness opens stores in fresh streams of ns; Reopen closes a
+// store and opens its stream again with a new connection, so every read
+// after it comes from an index rebuilt from the stream. With inProcess
+// the connection is an in-process pipe (nats.InProcessServer) instead of
+// TCP on loopback: the suite's readers spin on cached data while appends
+// wait for the server, and on two cores a spinning process polls its
+// sockets only every few milliseconds, which is the test's doing, not the
+// store's.
+func conformanceHarness(ns *server.Server, inProcess bool, maxPayload int, opts ...natsstore.Option) storetest.Harness {
+	open := func(t *testing.T, stream string) storetest.Store {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		all := append([]natsstore.Option{natsstore.WithStream(stream), natsstore.WithMaxPayload(maxPayload)}, opts...)
+		if !inProcess {
+			s, err := natsstore.Open(ctx, ns.ClientURL(), all...)
+			if err != nil {
+				t.Fatalf("open %s: %v", stream, err)
+			}
+			return conformanceStore{s}
+		}
+		nc, err := nats.Connect("", nats.InProcessServer(ns), nats.MaxReconnects(-1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close) // after the suite's Close of the store
+		s, err := natsstore.OpenConn(ctx, nc, all...)
+		if err != nil {
+			t.Fatalf("open %s: %v", stream, err)
+		}
+		return conformanceStore{s}
+	}
+	return storetest.Harness{
+		Open: func(t *testing.T) storetest.Store { return open(t, uniqueStream("CONF")) },
+		Reopen: func(t *testing.T, s storetest.Store) storetest.Store {
+			t.Helper()
+			ns := s.(conformanceStore).Store
+			if err := ns.Close(); err != nil && !errors.Is(err, eventstore.ErrClosed) {
+				t.Fatalf("close before reopening: %v", err)
+			}
+			return open(t, ns.StreamName())
+		},
+		MaxPayload: maxPayload,
+	}
+}
+
+func TestConformance(t *testing.T) {
+	ns := startServer(t)
+	t.Run("Default", func(t *testing.T) {
+		storetest.Run(t, conformanceHarness(ns, true, 4096))
+	})
+	t.Run("NoCache", func(t *testing.T) {
+		// Every read of a payload goes to the server (GetMsg for single
+		// events, an ordered consumer for Replay), over TCP on loopback.
+		if testing.Short() {
+			t.Skip("short")
+		}
+		storetest.Run(t, conformanceHarness(ns, false, 1024, natsstore.WithCacheBytes(0)))
+	})
+}

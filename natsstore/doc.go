@@ -1,0 +1,166 @@
+// Package natsstore is the batpak event store on NATS JetStream: the
+// embedded store's API and contract (eventstore.Store) over a replicated
+// log, for users who outgrow one machine. The aggregate, projection,
+// policy and causal packages work on it unchanged, and it passes the
+// conformance suite eventstore/storetest.
+//
+//	s, err := natsstore.Open(ctx, "tls://nats-1:4222,tls://nats-2:4222",
+//		natsstore.WithCredentials("app.creds"), natsstore.WithReplicas(3))
+//	defer s.Close()
+//	rs, err := s.Append(ctx, acct, events, eventstore.ExpectVersion(eventstore.Exactly(v)))
+//
+// # Layout
+//
+// One JetStream stream holds one store (WithStream, default "BATPAK"). An
+// entity's events are the messages of one subject, "<prefix>.<entity>"
+// with the prefix "batpak.<stream>" (WithSubjectPrefix); the entity is
+// written as one subject token: letters, digits and -_:~=+@,!/ stay as
+// they are, every other byte ('.', '*', '>', spaces, '%', non-ASCII) as
+// %XX. The stream is created with file storage, the replicas asked for
+// (WithReplicas), no limits, DenyDelete and DenyPurge, the duplicate
+// window (WithDuplicateWindow, default 2 minutes) and AllowAtomicPublish.
+//
+// A message's data is the event's msgpack payload, unchanged. Its headers
+// carry the rest: Batpak-Id (UUIDv7), Batpak-Kind (decimal), Batpak-Scope
+// (escaped like a token), Batpak-Version, Batpak-Time (unix µs),
+// Batpak-Correlation, Batpak-Causation (absent for a root), Batpak-Prev and
+// Batpak-Hash (hex), Batpak-Meta (the metadata as a JSON object, absent
+// when empty) and, for a request of n > 1 events, Batpak-Request "i/n".
+// The first message of a request also carries Nats-Msg-Id (see
+// Idempotency), the first message of each entity in a request
+// Nats-Expected-Last-Subject-Sequence.
+//
+// # Order, sequences and versions
+//
+// The global sequence is the JetStream stream sequence. It is dense: the
+// stream denies deletes and purges, and a refused or deduplicated publish
+// takes no sequence. Open refuses a stream with removed messages and the
+// index stops at a gap ([ErrInvalidMessage]).
+//
+// Stream version N is the N-th message on the entity's subject. The client
+// keeps an index of each entity's stream sequences, so the version it is at
+// and the stream sequence of its last message (the subject's last
+// sequence) are known without asking the server. Every append is
+// conditional: the first message for each entity carries
+// Nats-Expected-Last-Subject-Sequence = that last sequence (0 for a new
+// entity), also with eventstore.Any, because the client writes the version
+// and the hash link into the event and they are right only if nothing came
+// in between. The expected version itself (NoStream, Exactly(n), ...) is
+// checked against the index; when it fails, or the server refuses the
+// subject sequence (another client appended), the client brings its index
+// to the stream's tip and checks again, so a VersionConflictError carries
+// the stream's actual version. Within one client, appends to one entity
+// are serialised by a lock, so they never conflict with each other at the
+// server.
+//
+// The per-entity hash chain is the embedded store's (BLAKE3 over the same
+// canonical header bytes and the payload, the same domain string): a
+// client computes it from the tip in its index, which the subject
+// sequence check guarantees is the tip of the stream. The index checks
+// every link as it reads the stream; VerifyChain recomputes every hash.
+//
+// # Idempotency
+//
+// A keyed request's first message carries Nats-Msg-Id "k:" +
+// base64url(key); an unkeyed one "e:" + its first event id, so that a
+// publish sent again after a lost acknowledgement is dropped by the server
+// instead of stored twice. The server remembers message ids for the
+// stream's duplicate window only (default 2 minutes). Keys stay effective
+// after it through the index, which holds every key of the stream (read
+// back from the Nats-Msg-Id headers when the index is built): a keyed
+// append that misses in the index first brings the index to the stream's
+// tip (one STREAM.INFO request) and looks again, so a key committed at any
+// time before, by any client, returns its original receipts. Appends
+// racing with the same key are resolved by the server's duplicate
+// detection (within the window, which is ample for a race) or, within one
+// client, by the entity lock. A key committed longer than the window ago
+// is never deduplicated by the server, only by the index.
+//
+// # Atomic requests
+//
+// A multi-event Append and an AppendBatch are one JetStream atomic batch
+// (nats-server 2.12 or later): every message carries Nats-Batch-Id and
+// Nats-Batch-Sequence, the last one Nats-Batch-Commit: 1; the messages
+// before the last are sent without waiting, the commit waits for the
+// acknowledgement, which names the last sequence. The server stores all of
+// them at consecutive sequences or none. The server allows the expected
+// subject sequence only on the first message of a subject in a batch;
+// atomicity covers the others. Limits: 1000 messages per batch (the
+// server's max_batch_size; WithMaxBatch), 50 batches in flight per stream
+// (a client retries when the server says too many), and on a stream with
+// one replica on file storage the server stages each batch in a temporary
+// file store (about 2 ms per batch here); replicated streams stage in
+// memory. Readers never see part of a request: the index publishes a
+// request's events together. When the stream does not accept atomic
+// publish (an older server, or WithAtomicBatches(false)) every request of
+// more than one event fails with [ErrBatchUnsupported], since it could not
+// be atomic; single events still append.
+//
+// # Index, reads and delivery
+//
+// Each client keeps an in-memory index of the stream, built by an ordered
+// consumer from sequence 1 when the store opens and kept current by the
+// same consumer: sequences, ids, entities and their versions, scopes,
+// kinds, timestamps, hashes, idempotency keys, and the correlation and
+// causation indexes (rebuilt by this projection of the stream, not kept in
+// a KV bucket). It costs about 250 bytes per event plus the cached bodies;
+// opening a store reads the whole stream. A client's own acknowledged
+// appends enter its index straight from the acknowledgement; other
+// clients' appends arrive through the consumer, usually within a
+// millisecond. Payloads and metadata are cached for the newest events
+// (WithCacheBytes, default 64 MiB); older ones are read from the stream
+// leader (STREAM.MSG.GET), and Replay streams an uncached range with an
+// ordered consumer. Get, GetSequence, ReadStream, ReadAll, Query, cursors
+// and subscriptions read the index; subscriptions and cursors see the
+// events of every client, in stream order.
+//
+// # Failures
+//
+// A publish waits WithAckWait (default 5 s) for its acknowledgement. A
+// timeout, a lost connection, no responders or a leader election make the
+// append bring its index to the stream's tip, return the original receipts
+// if an earlier attempt landed, and otherwise publish again with the same
+// Nats-Msg-Id, until WithTimeout (default 30 s) has passed; then it fails
+// with [ErrUnavailable]: the outcome is unknown, and the same request with
+// an idempotency key can be sent again safely. The caller's ctx bounds the
+// wait for the entity's lock; once the first publish is sent the append
+// runs to its outcome. Stats counts retries and recovered appends.
+//
+// Durability is the server's: an acknowledged event is stored by the
+// stream leader and, on a replicated stream, by a quorum of replicas.
+// JetStream fsyncs every two minutes by default (an acknowledged event
+// survives a process crash, and a machine crash if replicated); servers
+// run with sync_always acknowledge only what is fsynced, as the embedded
+// store's SyncEveryCommit does.
+//
+// # Connections
+//
+// Open takes the usual NATS options: credentials files (WithCredentials),
+// NKeys (WithNKeySeed), TLS (WithTLS, or tls:// and wss:// URLs) and any
+// nats.Option (WithNATSOptions). Nothing goes in clear text to another
+// machine by default: a nats:// URL naming a host other than this machine
+// makes the client demand TLS before it sends anything, credentials
+// included, and a ws:// one is refused ([ErrInsecureURL]); WithInsecure
+// allows clear text for networks that are private by other means.
+// OpenConn uses a connection the caller made.
+//
+// # Where it differs from the embedded store
+//
+//   - Receipt.Position and Record.Position are zero: there are no segments.
+//   - LastSequence, StreamVersion, Streams and the reads show what this
+//     client has indexed: its own appends at once, other clients' appends
+//     after the consumer delivers them (CatchUp waits for them). Version
+//     checks, idempotency and ordering are decided by the server, so they
+//     hold across clients.
+//   - There is no Sync (durability is the server's setting), no
+//     checkpoint (Open reads the stream), no read-only open, no Dir,
+//     Repair or Verify of files, and no Compact or DeleteStream: removing
+//     messages would break the dense sequences.
+//   - A request holds at most 1000 events (the server's batch limit), and
+//     multi-event requests need nats-server 2.12 or later.
+//   - The largest payload is the server's max_payload (1 MiB by default)
+//     less 64 KiB for the headers.
+//   - Timestamps and event ids come from each client's clock: ids increase
+//     with the sequence within one client only.
+//   - Subscriptions count their drops, but there is no store-wide count.
+package natsstore

@@ -1,0 +1,471 @@
+package natsstore
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+
+	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/kind"
+)
+
+// entry is the in-memory index record of one event. Everything but the
+// body is immutable once published; the body (payload and metadata) is a
+// cache that eviction clears.
+type entry struct {
+	entity  string
+	scope   string
+	id      uuid.UUID
+	corr    uuid.UUID
+	cause   uuid.UUID
+	ts      int64
+	version uint64
+	kind    uint16
+	prev    [32]byte
+	hash    [32]byte
+	body    atomic.Pointer[body]
+}
+
+type body struct {
+	meta    map[string]string
+	payload []byte
+}
+
+func (b *body) size() int64 {
+	n := int64(len(b.payload)) + 64
+	for k, v := range b.meta {
+		n += int64(len(k) + len(v) + 16)
+	}
+	return n
+}
+
+const entryChunkBits = 12
+
+const entryChunk = 1 << entryChunkBits
+
+// entryLog is the append-only array of entries in fixed-size chunks, so it
+// grows without copying (and without copying the atomic body pointers). A
+// copy of the struct is a consistent snapshot: published entries are never
+// modified, and appends only write past every snapshot's length.
+type entryLog struct {
+	chunks []*[entryChunk]entry
+	n      uint64
+}
+
+func (l entryLog) len() uint64 { return l.n }
+
+// at returns the entry of sequence seq (1 ≤ seq ≤ len()).
+func (l entryLog) at(seq uint64) *entry {
+	i := seq - 1
+	return &l.chunks[i>>entryChunkBits][i&(entryChunk-1)]
+}
+
+// slot returns the unpublished entry len()+1+k, growing the log as needed.
+func (l *entryLog) slot(k uint64) *entry {
+	i := l.n + k
+	for i>>entryChunkBits >= uint64(len(l.chunks)) {
+		l.chunks = append(l.chunks, new([entryChunk]entry))
+	}
+	return &l.chunks[i>>entryChunkBits][i&(entryChunk-1)]
+}
+
+// streamState is one entity's stream.
+type streamState struct {
+	version  uint64
+	lastHash [32]byte
+	seqs     []uint64 // version v is seqs[v-1]; the last is the subject's last stream sequence
+}
+
+func (st *streamState) lastSeq() uint64 {
+	if len(st.seqs) == 0 {
+		return 0
+	}
+	return st.seqs[len(st.seqs)-1]
+}
+
+type keyRef struct {
+	first uint64
+	n     int
+}
+
+// index is the client-side index of the stream, fed in stream order by
+// one ordered consumer. It maps sequences to entries, entities to their
+// sequences, ids, correlation and causation ids and idempotency keys to
+// sequences. A request of several events is published at once, when its
+// last event arrives, so readers never see part of it.
+type index struct {
+	mu      sync.RWMutex
+	log     entryLog
+	streams map[string]*streamState
+	order   []string          // entities in the order their streams began
+	scopes  map[string]string // interned scope strings
+	byID    map[uuid.UUID]uint64
+	corr    map[uuid.UUID][]uint64 // correlation id → members other than the root
+	cause   map[uuid.UUID][]uint64 // causation id → direct effects
+	keys    map[string]keyRef      // idempotency key → its request
+	notify  chan struct{}          // closed and replaced on every publish
+	failed  error                  // the first invalid message; nothing after it is indexed
+
+	pending []event            // the request the consumer is delivering
+	acked   map[uint64][]event // this client's acknowledged requests by first sequence, not yet published
+
+	budget    int64 // cache budget in bytes; < 0: unlimited
+	cached    int64
+	evictNext uint64 // every sequence below it has no cached body
+}
+
+func newIndex(budget int64) *index {
+	return &index{
+		streams:   make(map[string]*streamState),
+		scopes:    make(map[string]string),
+		byID:      make(map[uuid.UUID]uint64),
+		corr:      make(map[uuid.UUID][]uint64),
+		cause:     make(map[uuid.UUID][]uint64),
+		keys:      make(map[string]keyRef),
+		acked:     make(map[uint64][]event),
+		notify:    make(chan struct{}),
+		budget:    budget,
+		evictNext: 1,
+	}
+}
+
+// add takes one message delivered by the index consumer, in stream order.
+// It returns the events it publishes (none while a request is incomplete,
+// or when the request was already published from its acknowledgement) or
+// the error that stops the index.
+func (ix *index) add(e event) ([]event, error) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.failed != nil {
+		return nil, ix.failed
+	}
+	if e.seq <= ix.log.len() {
+		// Published from this client's acknowledgement: the same event.
+		if got := ix.log.at(e.seq).id; got != e.id {
+			return nil, ix.fail(e.seq, fmt.Sprintf("event %s, acknowledged as %s", e.id, got))
+		}
+		ix.pending = nil
+		return nil, nil
+	}
+	if want := ix.log.len() + uint64(len(ix.pending)) + 1; e.seq != want {
+		return nil, ix.fail(e.seq, fmt.Sprintf("expected sequence %d: messages were removed from the stream", want))
+	}
+	if n := len(ix.pending); n > 0 {
+		p := ix.pending[n-1]
+		if e.parts != p.parts || e.part != p.part+1 {
+			return nil, ix.fail(e.seq, fmt.Sprintf("part %d/%d follows part %d/%d of an unfinished request", e.part, e.parts, p.part, p.parts))
+		}
+	} else if e.part != 1 {
+		return nil, ix.fail(e.seq, fmt.Sprintf("part %d/%d without the start of its request", e.part, e.parts))
+	}
+	ix.pending = append(ix.pending, e)
+	if e.part < e.parts {
+		return nil, nil
+	}
+	evs := ix.pending
+	ix.pending = nil
+	delete(ix.acked, evs[0].seq)
+	if err := ix.apply(evs); err != nil {
+		return nil, err
+	}
+	return ix.drain(evs)
+}
+
+// offer takes the events of a request this client published, with their
+// sequences from the server's acknowledgement. They are published at once
+// if they follow the index's last event (the usual case: no need to wait
+// for the consumer to deliver them back), otherwise when the events before
+// them have arrived.
+func (ix *index) offer(evs []event) ([]event, error) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.failed != nil {
+		return nil, ix.failed
+	}
+	if evs[0].seq <= ix.log.len() {
+		return nil, nil // the consumer was faster
+	}
+	ix.acked[evs[0].seq] = evs
+	return ix.drain(nil)
+}
+
+// drain publishes the acknowledged requests that follow the last event.
+// Caller holds mu.
+func (ix *index) drain(published []event) ([]event, error) {
+	for {
+		evs, ok := ix.acked[ix.log.len()+1]
+		if !ok {
+			return published, nil
+		}
+		delete(ix.acked, evs[0].seq)
+		if err := ix.apply(evs); err != nil {
+			return nil, err
+		}
+		// A request the consumer had begun to deliver is now complete.
+		ix.pending = nil
+		published = append(published, evs...)
+	}
+}
+
+// fail stops the index. Caller holds mu.
+func (ix *index) fail(seq uint64, reason string) error {
+	ix.failed = fmt.Errorf("%w: sequence %d: %s", ErrInvalidMessage, seq, reason)
+	close(ix.notify)
+	ix.notify = make(chan struct{})
+	return ix.failed
+}
+
+// apply checks one whole request, whose first event follows the last
+// published one, and publishes it. Caller holds mu.
+func (ix *index) apply(evs []event) error {
+	tips := make(map[string]streamState, 1)
+	for i := range evs {
+		ev := &evs[i]
+		tip, ok := tips[ev.entity]
+		if !ok {
+			if st := ix.streams[ev.entity]; st != nil {
+				tip = streamState{version: st.version, lastHash: st.lastHash}
+			}
+		}
+		if ev.version != tip.version+1 {
+			return ix.fail(ev.seq, fmt.Sprintf("%q version %d after version %d", ev.entity, ev.version, tip.version))
+		}
+		if ev.prev != tip.lastHash {
+			return ix.fail(ev.seq, fmt.Sprintf("%q version %d does not link to the hash of version %d", ev.entity, ev.version, tip.version))
+		}
+		tips[ev.entity] = streamState{version: ev.version, lastHash: ev.hash}
+	}
+	for i := range evs {
+		ix.publish(&evs[i], uint64(i))
+	}
+	first := evs[0]
+	ix.log.n += uint64(len(evs))
+	if key, ok := keyOfMsgID(first.msgID); ok {
+		if _, dup := ix.keys[key]; !dup {
+			ix.keys[key] = keyRef{first: first.seq, n: len(evs)}
+		}
+	}
+	ix.evict()
+	close(ix.notify)
+	ix.notify = make(chan struct{})
+	return nil
+}
+
+// publish writes ev into slot k past the published end. Caller holds mu.
+func (ix *index) publish(ev *event, k uint64) {
+	st := ix.streams[ev.entity]
+	if st == nil {
+		st = &streamState{}
+		ix.streams[ev.entity] = st
+		ix.order = append(ix.order, ev.entity)
+	}
+	scope, ok := ix.scopes[ev.scope]
+	if !ok {
+		scope = ev.scope
+		ix.scopes[scope] = scope
+	}
+	en := ix.log.slot(k)
+	en.entity, en.scope = ev.entity, scope
+	en.id, en.corr, en.cause = ev.id, ev.corr, ev.cause
+	en.ts, en.version, en.kind = ev.ts, ev.version, ev.kind
+	en.prev, en.hash = ev.prev, ev.hash
+	en.body.Store(nil)
+	if ix.budget != 0 {
+		b := &body{meta: ev.meta, payload: ev.payload}
+		en.body.Store(b)
+		ix.cached += b.size()
+	}
+	st.version, st.lastHash = ev.version, ev.hash
+	st.seqs = append(st.seqs, ev.seq)
+	if _, dup := ix.byID[ev.id]; !dup {
+		ix.byID[ev.id] = ev.seq
+	}
+	if ev.corr != ev.id {
+		ix.corr[ev.corr] = append(ix.corr[ev.corr], ev.seq)
+	}
+	if ev.cause != uuid.Nil {
+		ix.cause[ev.cause] = append(ix.cause[ev.cause], ev.seq)
+	}
+}
+
+// evict drops the oldest cached bodies until the cache fits its budget.
+// Caller holds mu.
+func (ix *index) evict() {
+	if ix.budget == 0 {
+		ix.evictNext = ix.log.len() + 1
+		return
+	}
+	for ix.budget > 0 && ix.cached > ix.budget && ix.evictNext <= ix.log.len() {
+		en := ix.log.at(ix.evictNext)
+		if b := en.body.Swap(nil); b != nil {
+			ix.cached -= b.size()
+		}
+		ix.evictNext++
+	}
+}
+
+// snapshot returns the published entries.
+func (ix *index) snapshot() entryLog {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.log
+}
+
+func (ix *index) lastSeq() uint64 {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.log.len()
+}
+
+// changed returns a channel closed at the next publish (or failure).
+func (ix *index) changed() <-chan struct{} {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.notify
+}
+
+func (ix *index) failure() error {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.failed
+}
+
+// wait blocks until sequence seq is published, ctx ends or done is closed.
+func (ix *index) wait(ctx context.Context, seq uint64, done <-chan struct{}) error {
+	for {
+		ix.mu.RLock()
+		n, ch, failed := ix.log.len(), ix.notify, ix.failed
+		ix.mu.RUnlock()
+		if n >= seq {
+			return nil
+		}
+		if failed != nil {
+			return failed
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-done:
+			return eventstore.ErrClosed
+		}
+	}
+}
+
+// tip is a stream's state for an append.
+type tip struct {
+	version uint64
+	hash    [32]byte
+	lastSeq uint64 // the subject's last stream sequence, 0 for a new stream
+}
+
+// tipOf returns entity's tip. Caller holds mu for reading.
+func (ix *index) tipOf(entity string) tip {
+	st := ix.streams[entity]
+	if st == nil {
+		return tip{}
+	}
+	return tip{version: st.version, hash: st.lastHash, lastSeq: st.lastSeq()}
+}
+
+func (ix *index) streamVersion(entity string) uint64 {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if st := ix.streams[entity]; st != nil {
+		return st.version
+	}
+	return 0
+}
+
+// streamSeqs returns the sequences of entity's stream (nil if unknown);
+// the slice must not be modified.
+func (ix *index) streamSeqs(entity string) []uint64 {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if st := ix.streams[entity]; st != nil {
+		return st.seqs
+	}
+	return nil
+}
+
+func (ix *index) lookupID(id uuid.UUID) uint64 {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.byID[id]
+}
+
+func (ix *index) lookupKey(key string) (keyRef, bool) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	r, ok := ix.keys[key]
+	return r, ok
+}
+
+func (ix *index) related(m map[uuid.UUID][]uint64, id uuid.UUID) []uint64 {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return slices.Clone(m[id])
+}
+
+// receipts returns the receipts of the n events from sequence first.
+func (ix *index) receipts(first uint64, n int) []eventstore.Receipt {
+	log := ix.snapshot()
+	out := make([]eventstore.Receipt, n)
+	for i := range out {
+		e := log.at(first + uint64(i))
+		out[i] = eventstore.Receipt{EventID: e.id, Sequence: first + uint64(i), Version: e.version, Hash: e.hash}
+	}
+	return out
+}
+
+// record builds the Record of e at seq from its cached body, or reports
+// that the body must be fetched.
+func (e *entry) record(seq uint64) (eventstore.Record, bool) {
+	b := e.body.Load()
+	if b == nil {
+		return eventstore.Record{}, false
+	}
+	return e.recordWith(seq, b.meta, b.payload), true
+}
+
+func (e *entry) recordWith(seq uint64, meta map[string]string, payload []byte) eventstore.Record {
+	return eventstore.Record{
+		Coordinate:    eventstore.Coordinate{Entity: e.entity, Scope: e.scope},
+		ID:            e.id,
+		CorrelationID: e.corr,
+		CausationID:   e.cause,
+		Kind:          kind.Kind(e.kind),
+		Timestamp:     timeOf(e.ts),
+		Sequence:      seq,
+		Version:       e.version,
+		Metadata:      maps.Clone(meta),
+		Payload:       payload,
+		PrevHash:      e.prev,
+		Hash:          e.hash,
+	}
+}
+
+// recordOf builds the Record of a decoded event.
+func recordOf(ev *event) eventstore.Record {
+	return eventstore.Record{
+		Coordinate:    eventstore.Coordinate{Entity: ev.entity, Scope: ev.scope},
+		ID:            ev.id,
+		CorrelationID: ev.corr,
+		CausationID:   ev.cause,
+		Kind:          kind.Kind(ev.kind),
+		Timestamp:     timeOf(ev.ts),
+		Sequence:      ev.seq,
+		Version:       ev.version,
+		Metadata:      maps.Clone(ev.meta),
+		Payload:       ev.payload,
+		PrevHash:      ev.prev,
+		Hash:          ev.hash,
+	}
+}
+
+func kindOf(e *entry) kind.Kind { return kind.Kind(e.kind) }

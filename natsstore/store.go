@@ -1,0 +1,366 @@
+package natsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"go.uber.org/zap"
+
+	"github.com/batpak-go/batpak/eventstore"
+)
+
+// Store is a batpak event store kept in one JetStream stream. It has the
+// embedded [eventstore.Store]'s API and contract, within the limits the
+// package documentation lists. It is safe for concurrent use, and several
+// Stores (in one process or many) may share one stream.
+type Store struct {
+	cfg     config
+	nc      *nats.Conn
+	ownConn bool
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	prefix  string // subject prefix with its trailing dot
+	atomic  bool   // the stream accepts atomic batch publish
+	maxPay  int
+
+	ix      *index
+	applyMu sync.Mutex // orders publishing to the index and the fan-out
+	ids     ids
+	locks   entityLocks
+
+	consumer jetstream.ConsumeContext
+
+	sendMu    sync.RWMutex // Close takes it to stop new appends
+	closed    atomic.Bool
+	inflight  sync.WaitGroup
+	appending atomic.Int64
+	stats     struct{ retries, recovered, serverConflicts atomic.Uint64 }
+	done      chan struct{} // closed by Close
+
+	subsMu sync.RWMutex
+	subs   map[*Subscription]struct{}
+}
+
+// Open connects to the NATS server(s) at urls (comma-separated, as for
+// nats.Connect) and opens the store, creating its stream if needed. The
+// connection takes the credentials, NKey and TLS options given; a URL that
+// names a host other than this machine gets TLS unless [WithInsecure] says
+// otherwise. Close closes the connection.
+func Open(ctx context.Context, urls string, opts ...Option) (*Store, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	nopts, err := connectOptions(urls, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(urls, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("natsstore: connect: %w", err)
+	}
+	s, err := open(ctx, nc, cfg)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	s.ownConn = true
+	return s, nil
+}
+
+// OpenConn opens the store over an existing connection, which Close leaves
+// open. The connection should reconnect forever (nats.MaxReconnects(-1)).
+func OpenConn(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return open(ctx, nc, cfg)
+}
+
+func open(ctx context.Context, nc *nats.Conn, cfg config) (*Store, error) {
+	if err := validStreamName(cfg.stream); err != nil {
+		return nil, err
+	}
+	if cfg.prefix == "" {
+		cfg.prefix = "batpak." + cfg.stream
+	}
+	if err := validSubjectPrefix(cfg.prefix); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("natsstore: %w", err)
+	}
+	s := &Store{
+		cfg:    cfg,
+		nc:     nc,
+		js:     js,
+		prefix: cfg.prefix + ".",
+		ix:     newIndex(cfg.cacheBytes),
+		done:   make(chan struct{}),
+		subs:   make(map[*Subscription]struct{}),
+	}
+	s.locks.m = make(map[string]*entityLock)
+	// Headers take at most a few KiB unless metadata is large; keep 64 KiB
+	// of the server's max_payload for them.
+	s.maxPay = cfg.maxPayload
+	if mp := int(nc.MaxPayload()); mp > 0 {
+		s.maxPay = min(s.maxPay, max(mp-64<<10, mp/2))
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	if err := s.ensureStream(ctx); err != nil {
+		return nil, err
+	}
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("natsstore: stream info: %w", err)
+	}
+	st := info.State
+	if st.NumDeleted > 0 || (st.Msgs > 0 && st.FirstSeq != 1) {
+		return nil, fmt.Errorf("%w: stream %s starts at sequence %d with %d deleted messages: events were removed", ErrInvalidMessage, cfg.stream, st.FirstSeq, st.NumDeleted)
+	}
+	if err := s.startConsumer(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.ix.wait(ctx, st.LastSeq, s.done); err != nil {
+		s.consumer.Stop()
+		return nil, fmt.Errorf("natsstore: loading %d events: %w", st.LastSeq, err)
+	}
+	return s, nil
+}
+
+// ensureStream creates the store's stream or binds to it, turning atomic
+// batch publish on where the server supports it.
+func (s *Store) ensureStream(ctx context.Context) error {
+	want := jetstream.StreamConfig{
+		Name:               s.cfg.stream,
+		Description:        "batpak event store",
+		Subjects:           []string{s.cfg.prefix + ".>"},
+		Retention:          jetstream.LimitsPolicy,
+		Storage:            jetstream.FileStorage,
+		Replicas:           s.cfg.replicas,
+		Discard:            jetstream.DiscardNew,
+		MaxMsgs:            -1,
+		MaxBytes:           -1,
+		MaxAge:             0,
+		MaxMsgsPerSubject:  -1,
+		Duplicates:         s.cfg.duplicates,
+		DenyDelete:         true,
+		DenyPurge:          true,
+		AllowAtomicPublish: s.cfg.atomic,
+		Metadata:           map[string]string{"batpak": "event store v1"},
+	}
+	for {
+		str, err := s.js.Stream(ctx, s.cfg.stream)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			str, err = s.js.CreateStream(ctx, want)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				continue // created concurrently
+			}
+		}
+		if err != nil {
+			if retryableSetup(err) && ctx.Err() == nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("natsstore: stream %s: %w", s.cfg.stream, err)
+		}
+		cfg := str.CachedInfo().Config
+		if !covers(cfg.Subjects, s.cfg.prefix+".>") {
+			return fmt.Errorf("natsstore: stream %s does not hold subjects %s.>", s.cfg.stream, s.cfg.prefix)
+		}
+		if s.cfg.atomic && !cfg.AllowAtomicPublish {
+			cfg.AllowAtomicPublish = true
+			if upd, err := s.js.UpdateStream(ctx, cfg); err == nil {
+				str = upd
+			} else {
+				s.cfg.logger.Warn("cannot turn atomic batch publish on", zap.String("stream", s.cfg.stream), zap.Error(err))
+			}
+		}
+		s.stream = str
+		s.atomic = s.cfg.atomic && str.CachedInfo().Config.AllowAtomicPublish
+		return nil
+	}
+}
+
+func covers(subjects []string, want string) bool {
+	for _, s := range subjects {
+		if s == want {
+			return true
+		}
+	}
+	return false
+}
+
+// retryableSetup reports errors of a cluster that is still electing leaders.
+func retryableSetup(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case 10005, 10008, 10009, 10023: // no peers yet, cluster not available, not leader, insufficient resources
+			return true
+		}
+	}
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled)
+}
+
+// startConsumer starts the ordered consumer that feeds the index from the
+// first sequence the index lacks.
+func (s *Store) startConsumer(ctx context.Context) error {
+	cons, err := s.js.OrderedConsumer(ctx, s.cfg.stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{s.cfg.prefix + ".>"},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		// Removed by the server a minute after the store stops using it.
+		InactiveThreshold: time.Minute,
+		OptStartSeq:       s.ix.lastSeq() + 1,
+		NamePrefix:        "batpak_ix_" + nuid.Next(),
+	})
+	if err != nil {
+		return fmt.Errorf("natsstore: index consumer: %w", err)
+	}
+	cc, err := cons.Consume(s.onMessage,
+		jetstream.PullMaxMessagesWithBytesLimit(1024, 32<<20),
+		jetstream.PullExpiry(10*time.Second),
+		jetstream.PullHeartbeat(2*time.Second),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !s.closed.Load() {
+				s.cfg.logger.Warn("index consumer", zap.Error(err))
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("natsstore: index consumer: %w", err)
+	}
+	s.consumer = cc
+	return nil
+}
+
+// onMessage indexes one message of the stream and fans the events it
+// completes out to the subscribers.
+func (s *Store) onMessage(m jetstream.Msg) {
+	meta, err := m.Metadata()
+	if err != nil {
+		s.cfg.logger.Warn("index consumer: message without metadata", zap.Error(err))
+		return
+	}
+	ev, err := decodeMessage(s.prefix, m.Subject(), m.Headers(), m.Data(), meta.Sequence.Stream)
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	var evs []event
+	if err != nil {
+		s.ix.mu.Lock()
+		if s.ix.failed == nil {
+			s.ix.failed = err
+			close(s.ix.notify)
+			s.ix.notify = make(chan struct{})
+		}
+		s.ix.mu.Unlock()
+	} else {
+		evs, err = s.ix.add(ev)
+	}
+	if err != nil {
+		s.cfg.logger.Error("index stopped", zap.Error(err))
+		return
+	}
+	if len(evs) > 0 {
+		s.fanOut(evs)
+	}
+}
+
+// Close stops new appends, waits for those under way, stops the index
+// consumer, ends subscriptions and wakes waiting cursors. A second Close
+// returns [eventstore.ErrClosed].
+func (s *Store) Close() error {
+	s.sendMu.Lock()
+	if s.closed.Load() {
+		s.sendMu.Unlock()
+		return eventstore.ErrClosed
+	}
+	s.closed.Store(true)
+	s.sendMu.Unlock()
+	s.inflight.Wait()
+	s.consumer.Stop()
+	close(s.done)
+	s.subsMu.Lock()
+	for sub := range s.subs {
+		sub.closeLocked()
+	}
+	s.subsMu.Unlock()
+	if s.ownConn {
+		s.nc.Close()
+	}
+	return nil
+}
+
+func (s *Store) checkOpen() error {
+	if s.closed.Load() {
+		return eventstore.ErrClosed
+	}
+	return nil
+}
+
+// Conn returns the store's NATS connection.
+func (s *Store) Conn() *nats.Conn { return s.nc }
+
+// StreamName returns the name of the store's JetStream stream.
+func (s *Store) StreamName() string { return s.cfg.stream }
+
+// AtomicBatches reports whether the stream accepts atomic batch publish,
+// that is whether requests of more than one event are possible.
+func (s *Store) AtomicBatches() bool { return s.atomic }
+
+// CatchUp waits until this client's index holds every event the stream
+// held when CatchUp was called. Appends and reads of this client never
+// need it (a client sees its own acknowledged appends); it makes the
+// appends of other clients visible, e.g. before a read that must not miss
+// them.
+func (s *Store) CatchUp(ctx context.Context) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	if err := s.catchUp(ctx); err != nil {
+		if s.closed.Load() {
+			return eventstore.ErrClosed
+		}
+		return fmt.Errorf("natsstore: catch up: %w", err)
+	}
+	return nil
+}
+
+// Stats counts what this client's appends went through.
+type Stats struct {
+	// Events is the number of events this client has indexed.
+	Events uint64
+	// Retries counts publishes sent again after a timeout, a lost
+	// connection or a leader election.
+	Retries uint64
+	// Recovered counts appends found committed after such a failure
+	// (through the index or the server's duplicate detection) instead of
+	// being written twice.
+	Recovered uint64
+	// ServerConflicts counts publishes the server refused because the
+	// stream had moved on since this client's index saw it (appends of
+	// other clients); each was checked again against the caught-up index.
+	ServerConflicts uint64
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Events:          s.LastSequence(),
+		Retries:         s.stats.retries.Load(),
+		Recovered:       s.stats.recovered.Load(),
+		ServerConflicts: s.stats.serverConflicts.Load(),
+	}
+}
+
+func timeOf(us int64) time.Time { return time.UnixMicro(us) }

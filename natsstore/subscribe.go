@@ -1,0 +1,174 @@
+package natsstore
+
+import (
+	"context"
+	"iter"
+	"sync"
+	"sync/atomic"
+
+	"github.com/batpak-go/batpak/eventstore"
+)
+
+// Subscription is a lossy push feed of new events: each matching event is
+// offered to a bounded channel and dropped (and counted) if the channel is
+// full, so a slow subscriber never slows the index. Use a [Cursor] when
+// every event matters. Records received share their payloads with other
+// readers: treat them as read-only.
+type Subscription struct {
+	// C delivers matching events in commit order; it is closed by Close
+	// and when the store closes.
+	C       <-chan eventstore.Record
+	c       chan eventstore.Record
+	region  eventstore.Region
+	from    uint64
+	s       *Store
+	dropped atomic.Uint64
+	once    sync.Once
+}
+
+// Subscribe returns a subscription to the events indexed after it, in
+// region, with a channel buffer of size buffer (at least 1). Events of
+// every client of the stream are delivered, as this client indexes them.
+func (s *Store) Subscribe(region eventstore.Region, buffer int) (*Subscription, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	c := make(chan eventstore.Record, max(buffer, 1))
+	sub := &Subscription{C: c, c: c, region: region, s: s}
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if s.closed.Load() {
+		return nil, eventstore.ErrClosed
+	}
+	// Events are indexed before they are fanned out: those already
+	// indexed (their appends may have returned) are not new to sub.
+	sub.from = s.LastSequence() + 1
+	s.subs[sub] = struct{}{}
+	return sub, nil
+}
+
+// Dropped returns how many events this subscription lost to a full channel.
+func (sub *Subscription) Dropped() uint64 { return sub.dropped.Load() }
+
+// Close ends the subscription and closes C.
+func (sub *Subscription) Close() {
+	sub.s.subsMu.Lock()
+	defer sub.s.subsMu.Unlock()
+	sub.closeLocked()
+}
+
+func (sub *Subscription) closeLocked() {
+	sub.once.Do(func() {
+		delete(sub.s.subs, sub)
+		close(sub.c)
+	})
+}
+
+// fanOut offers freshly indexed events to the subscribers, never blocking.
+func (s *Store) fanOut(evs []event) {
+	s.subsMu.RLock()
+	defer s.subsMu.RUnlock()
+	if len(s.subs) == 0 {
+		return
+	}
+	recs := make([]eventstore.Record, len(evs))
+	for i := range evs {
+		recs[i] = recordOf(&evs[i])
+	}
+	for sub := range s.subs {
+		for i := range recs {
+			if recs[i].Sequence < sub.from || !sub.region.Match(&recs[i]) {
+				continue
+			}
+			select {
+			case sub.c <- recs[i]:
+			default:
+				sub.dropped.Add(1)
+			}
+		}
+	}
+}
+
+// Cursor is a guaranteed, pull-based reader of the events in a region: it
+// yields every matching event exactly once, in commit order, and blocks at
+// the end of the index until the next one arrives.
+type Cursor struct {
+	s    *Store
+	r    eventstore.Region
+	next uint64
+}
+
+// Cursor returns a cursor over region starting at global sequence from
+// (0 or 1: the beginning).
+func (s *Store) Cursor(region eventstore.Region, from uint64) *Cursor {
+	return &Cursor{s: s, r: region, next: max(from, region.FromSequence, 1)}
+}
+
+// Position returns the global sequence the cursor will examine next.
+func (c *Cursor) Position() uint64 { return c.next }
+
+// Next returns the next matching event, waiting for one until ctx ends.
+func (c *Cursor) Next(ctx context.Context) (eventstore.Record, error) {
+	for {
+		wait := c.s.ix.changed()
+		rec, ok, err := c.TryNext()
+		if ok || err != nil {
+			return rec, err
+		}
+		if to := c.r.ToSequence; to != 0 && c.next > to {
+			return eventstore.Record{}, eventstore.ErrEndOfRegion
+		}
+		select {
+		case <-wait:
+		case <-c.s.done:
+			return eventstore.Record{}, eventstore.ErrClosed
+		case <-ctx.Done():
+			return eventstore.Record{}, ctx.Err()
+		}
+	}
+}
+
+// TryNext returns the next matching event that is already indexed, without
+// waiting; ok is false at the end of the index.
+func (c *Cursor) TryNext() (rec eventstore.Record, ok bool, err error) {
+	if err := c.s.checkOpen(); err != nil {
+		return eventstore.Record{}, false, err
+	}
+	log := c.s.ix.snapshot()
+	for c.next <= log.len() {
+		seq := c.next
+		c.s.yieldToAppends(seq)
+		e := log.at(seq)
+		if !matchEntry(&c.r, seq, e) {
+			c.next++
+			continue
+		}
+		rec, err := c.s.read(e, seq)
+		if err != nil {
+			return eventstore.Record{}, false, err
+		}
+		c.next++
+		return rec, true, nil
+	}
+	return eventstore.Record{}, false, nil
+}
+
+// All yields matching events as they arrive until ctx ends or a read
+// fails; the final error (ctx.Err() included) is yielded once.
+func (c *Cursor) All(ctx context.Context) iter.Seq2[eventstore.Record, error] {
+	return func(yield func(eventstore.Record, error) bool) {
+		for {
+			rec, err := c.Next(ctx)
+			if !yield(rec, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// Follow yields every event in region from global sequence from (0 or 1:
+// the beginning), then waits for new ones, until ctx ends; the final error
+// (ctx.Err() included) is yielded once.
+func (s *Store) Follow(ctx context.Context, region eventstore.Region, from uint64) iter.Seq2[eventstore.Record, error] {
+	return s.Cursor(region, from).All(ctx)
+}
