@@ -178,15 +178,18 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 		_ = s.fs.Remove(tmp)
 		return err
 	}
-	if err := s.fs.SyncDir(s.dir); err != nil {
-		s.fail(err) // the rename may or may not be durable: only a reopen can tell
-		return err
-	}
+	// The path holds the compacted file from now on, whether or not the
+	// directory sync succeeds: the index and the reader must follow it.
+	syncErr := s.fs.SyncDir(s.dir)
 	s.ix.mu.Lock()
 	s.ix.entries = s.ix.entries.withUpdates(b.updates)
 	s.ix.mu.Unlock()
 	if err := s.reader.Replace(id); err != nil {
 		s.log.Warn("unmap compacted segment", zap.Uint32("segment", id), zap.Error(err))
+	}
+	if syncErr != nil {
+		s.fail(syncErr) // the rename may or may not be durable: only a reopen can tell
+		return s.failure()
 	}
 	rep.SegmentsRewritten++
 	rep.EventsRemoved += removed

@@ -26,7 +26,7 @@ func (s *Store) publish(st *stage) {
 		}
 	}
 	for _, q := range st.reqs {
-		if q.r.key == "" || q.dupOf >= 0 || q.syncOnly {
+		if q.r.key == "" || q.dupOf >= 0 || q.syncOnly || q.err != nil || q.n == 0 {
 			continue
 		}
 		k := segment.IdempotencyRecord{Key: q.r.key, First: st.events[q.first].rec.Seq, Count: uint32(q.n)}

@@ -61,9 +61,10 @@ func (s *Store) readEntry(seq uint64, e *entry) (Record, error) {
 	if !v.visible(cur) {
 		return Record{}, fmt.Errorf("%w: sequence %d was deleted", ErrNotFound, seq)
 	}
-	if cur.pos != e.pos {
-		err = s.reader.Read(cur.pos, &rec)
-	}
+	// Read again even at the same position: e may already have been the
+	// new position while the first read went to the segment's old file
+	// (the index is updated before the reader drops the old mapping).
+	err = s.reader.Read(cur.pos, &rec)
 	if err == nil && rec.Seq == seq && !rec.IsMarker() {
 		return recordFromSegment(&rec, cur.pos), nil
 	}

@@ -109,7 +109,7 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 			return nil, fmt.Errorf("eventstore: open %s: not a directory", dir)
 		}
 	} else {
-		if err := s.fs.MkdirAll(dir, cfg.dirMode); err != nil {
+		if err := makeDir(s.fs, dir, cfg.dirMode); err != nil {
 			return nil, fmt.Errorf("eventstore: create %s: %w", dir, err)
 		}
 		unlock, err := lockDir(dir, cfg.fileMode)
@@ -136,6 +136,28 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 	return s, nil
 }
 
+// makeDir creates dir and its missing parents, and syncs the parent of
+// every directory it created: the directory syncs after each segment
+// creation make the entries inside dir durable, not dir's own entry.
+func makeDir(fsys segment.FS, dir string, mode os.FileMode) error {
+	var missing []string
+	for p := dir; filepath.Dir(p) != p; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		missing = append(missing, p)
+	}
+	if err := fsys.MkdirAll(dir, mode); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := fsys.SyncDir(filepath.Dir(missing[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Dir returns the store's directory.
 func (s *Store) Dir() string { return s.dir }
 
@@ -155,7 +177,7 @@ func (s *Store) Close() error {
 	if !s.readOnly && s.failure() == nil {
 		if err := s.syncActive(); err != nil {
 			errs = append(errs, err)
-		} else if s.stats.appendedEvents.Load() > 0 || s.coldStart.Path != "checkpoint" {
+		} else if s.stats.appendedEvents.Load() > 0 || s.coldStart.Path != "checkpoint" || !s.hasCheckpoint() {
 			errs = append(errs, s.writeCheckpoint())
 		}
 	}

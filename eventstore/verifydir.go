@@ -21,7 +21,8 @@ type VerifyReport struct {
 	Footers  int
 	Problems []Problem
 	// Warnings are findings that are not damage: a torn tail of the active
-	// segment (a write that was never acknowledged; the next open cuts it).
+	// segment (a write that was never acknowledged; the next open cuts it),
+	// a blank last segment (the next open removes it).
 	Warnings []Problem
 	// Checkpoint describes the checkpoint file: "valid", "absent", or why it
 	// would be ignored (which is not damage: Open falls back to scanning).
@@ -134,6 +135,11 @@ func (v *verifier) segment(fsys segment.FS, id uint32, last bool) {
 	}
 	defer func() { _ = release() }()
 	v.report.Bytes += int64(len(data))
+	if last && isBlankSegment(data) {
+		v.report.Warnings = append(v.report.Warnings, Problem{Segment: id, Path: v.path(id), Kind: "file",
+			Detail: "last segment never got its header (a crash while creating it; the next open removes it)"})
+		return
+	}
 	footer, footerEnd, ferr := segment.ReadFooter(data, id)
 	var seen []segment.IndexEntry
 	inBatch, batched := false, uint64(0)

@@ -18,7 +18,7 @@ type File interface {
 }
 
 // FS is the file system under a store. [OSFS] is the real one; tests swap in
-// one that fails or drops writes on purpose.
+// one that fails or drops writes on purpose (package segment/faultfs).
 type FS interface {
 	OpenFile(name string, flag int, perm fs.FileMode) (File, error)
 	ReadDir(name string) ([]fs.DirEntry, error)

@@ -117,7 +117,7 @@ func (w *Writer) Write(b []byte) (int64, error) {
 	off := w.end
 	if _, err := w.f.WriteAt(b, off); err != nil {
 		if terr := w.cutTail(); terr != nil {
-			w.broken = fmt.Errorf("%w: %v (rollback: %v)", ErrWriterBroken, err, terr)
+			w.broken = fmt.Errorf("%w: %w (rollback: %v)", ErrWriterBroken, err, terr)
 			return 0, w.broken
 		}
 		return 0, fmt.Errorf("write segment %s at %d: %w", w.path, off, err)
