@@ -1,0 +1,93 @@
+package eventstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/kind"
+	"github.com/batpak-go/batpak/segment"
+)
+
+// checkpointBytes builds a small store with batches, keys, causation and a
+// deleted stream, closes it, and returns its checkpoint file.
+func checkpointBytes(tb testing.TB) []byte {
+	tb.Helper()
+	dir := tb.TempDir()
+	s, err := eventstore.Open(dir, eventstore.WithSyncMode(eventstore.SyncNone))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	k := kind.Custom(1, 1)
+	rs, err := s.Append(ctx, eventstore.Coordinate{Entity: "a", Scope: "s"}, []eventstore.Event{{Kind: k, Payload: 1}, {Kind: k, Payload: 2}}, eventstore.WithIdempotencyKey("key-1"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := s.AppendBatch(ctx, []eventstore.BatchItem{
+		{Coordinate: eventstore.Coordinate{Entity: "b", Scope: "s"}, Event: eventstore.Event{Kind: k, Metadata: map[string]string{"m": "v"}}, CausationID: rs[0].EventID},
+		{Coordinate: eventstore.Coordinate{Entity: "c", Scope: "t"}, Event: eventstore.Event{Kind: k}},
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.DeleteStream(ctx, eventstore.Coordinate{Entity: "c", Scope: "t"}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, eventstore.CheckpointFileName))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func TestCheckpointRoundTrip(t *testing.T) {
+	b := checkpointBytes(t)
+	c, err := eventstore.DecodeCheckpoint(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LastSeq != 4 || len(c.Index.Keys) != 1 || len(c.Index.Deleted) != 1 {
+		t.Fatalf("checkpoint %+v", c)
+	}
+	if again := eventstore.EncodeCheckpoint(c); !bytes.Equal(again, b) {
+		t.Fatal("re-encoding the checkpoint changes it")
+	}
+	for i := range b { // every truncation is refused as corruption
+		if _, err := eventstore.DecodeCheckpoint(b[:i]); !errors.Is(err, segment.ErrCorrupt) {
+			t.Fatalf("checkpoint cut at %d: %v", i, err)
+		}
+	}
+}
+
+// FuzzDecodeCheckpoint: any bytes decode to a checkpoint or an error, never
+// a panic or a huge allocation, and what decodes re-encodes to itself.
+func FuzzDecodeCheckpoint(f *testing.F) {
+	good := checkpointBytes(f)
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	flipped := bytes.Clone(good)
+	flipped[len(flipped)/3] ^= 0x40
+	f.Add(flipped)
+	f.Add([]byte("BPCK"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := eventstore.DecodeCheckpoint(b)
+		if err != nil {
+			if !errors.Is(err, segment.ErrCorrupt) && !errors.Is(err, segment.ErrUnsupportedVersion) {
+				t.Fatalf("error %v is neither corruption nor an unknown version", err)
+			}
+			return
+		}
+		again, err := eventstore.DecodeCheckpoint(eventstore.EncodeCheckpoint(c))
+		if err != nil || !reflect.DeepEqual(again, c) {
+			t.Fatalf("re-encoded checkpoint does not decode the same: %v", err)
+		}
+	})
+}
