@@ -130,30 +130,53 @@ func (s *Store) maybeCheckpoint(n int) {
 		s.ckptRunning.Store(false)
 		return
 	}
+	// The snapshot is taken and written under ckptMu, which Compact holds
+	// while it moves frames: a snapshot taken before a compaction and
+	// written after it would record the old offsets. If a compaction runs
+	// now, a later commit tries again.
+	if !s.ckptMu.TryLock() {
+		s.ckptRunning.Store(false)
+		return
+	}
 	s.sinceCkpt = 0
 	sn := s.takeSnapshot()
 	s.ckptWG.Add(1)
 	go func() {
 		defer s.ckptWG.Done()
 		defer s.ckptRunning.Store(false)
+		defer s.ckptMu.Unlock()
 		if err := s.writeSnapshot(sn); err != nil {
 			s.log.Warn("periodic checkpoint failed", zap.Error(err))
 		}
 	}()
 }
 
+// hasCheckpoint reports whether the checkpoint file exists: Compact removes
+// it, and Close must then write it again even if nothing was appended.
+func (s *Store) hasCheckpoint() bool {
+	f, err := s.fs.OpenFile(filepath.Join(s.dir, CheckpointFileName), os.O_RDONLY, 0)
+	if err != nil {
+		return false
+	}
+	_ = f.Close()
+	return true
+}
+
 // writeCheckpoint writes a checkpoint of everything published. The writer
 // must have stopped and the active segment been synced.
-func (s *Store) writeCheckpoint() error { return s.writeSnapshot(s.takeSnapshot()) }
+func (s *Store) writeCheckpoint() error {
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	return s.writeSnapshot(s.takeSnapshot())
+}
 
 // writeSnapshot encodes sn and replaces the checkpoint file atomically:
-// temp file, sync, rename, sync directory.
+// temp file, sync, rename, sync directory. The caller holds ckptMu, since
+// before sn was taken.
 func (s *Store) writeSnapshot(sn *snapshot) error {
 	if sn.entries.len() == 0 {
 		return nil
 	}
-	s.ckptMu.Lock()
-	defer s.ckptMu.Unlock()
 	var strs segment.StringTable
 	ix := &segment.Index{Entries: make([]segment.IndexEntry, sn.entries.len()), Keys: sn.keys}
 	streamStr := make([]uint32, len(sn.streams))

@@ -63,7 +63,8 @@ func (l *loader) addFooter(ix *segment.Index, path string) error {
 }
 
 // addIndex appends the entries of ix with sequences above skip, whose
-// sequences the caller checked, and applies tails and keys.
+// sequences the caller checked, and applies tails and keys. It changes
+// nothing when it fails, so the caller can fall back to a frame scan.
 func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 	ix := l.s.ix
 	streamOf := make([]int64, len(src.Strings))
@@ -73,6 +74,9 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	if err := checkIndex(ix, src, skip); err != nil {
+		return err
+	}
 	for i := range src.Entries {
 		se := &src.Entries[i]
 		if se.Seq <= skip {
@@ -112,11 +116,50 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 		ix.keys[k.Key] = k
 	}
 	for _, d := range src.Deleted {
-		i, ok := ix.byEntity[src.Strings[d]]
-		if !ok {
-			return fmt.Errorf("%w: tombstone of unknown stream %q", errFooterMismatch, src.Strings[d])
+		// A compacted segment's footer lists every stream deleted when it
+		// was rewritten, also streams that begin in later segments: their
+		// events and tombstone come later in the log.
+		if i, ok := ix.byEntity[src.Strings[d]]; ok {
+			ix.streams[i].deleted.Store(true)
 		}
-		ix.streams[i].deleted.Store(true)
+	}
+	return nil
+}
+
+// checkIndex checks, without changing anything, that the entries of src
+// above skip continue the global sequence and their streams' versions and
+// that its tails name known streams. Caller holds ix.mu.
+func checkIndex(ix *memIndex, src *segment.Index, skip uint64) error {
+	next := ix.lastSeq() + 1
+	versions := make(map[string]uint64)
+	version := func(entity string) (uint64, bool) {
+		if v, ok := versions[entity]; ok {
+			return v, true
+		}
+		if i, ok := ix.byEntity[entity]; ok {
+			return ix.streams[i].version, true
+		}
+		return 0, false
+	}
+	for i := range src.Entries {
+		se := &src.Entries[i]
+		if se.Seq <= skip {
+			continue
+		}
+		if se.Seq != next {
+			return fmt.Errorf("%w: sequence %d where %d was expected", errFooterMismatch, se.Seq, next)
+		}
+		next++
+		entity := src.Strings[se.Entity]
+		if v, _ := version(entity); se.Version != v+1 {
+			return fmt.Errorf("%w: %q version %d follows %d", errFooterMismatch, entity, se.Version, v)
+		}
+		versions[entity] = se.Version
+	}
+	for _, t := range src.Tails {
+		if _, ok := version(src.Strings[t.Entity]); !ok {
+			return fmt.Errorf("%w: tail of unknown stream %q", errFooterMismatch, src.Strings[t.Entity])
+		}
 	}
 	return nil
 }

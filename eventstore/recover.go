@@ -25,9 +25,9 @@ func (s *Store) recover() error {
 		return err
 	}
 	l := &loader{s: s}
-	var wm *Checkpoint
-	if len(ids) > 0 {
-		wm = s.loadCheckpoint(ids, l)
+	wm, err := s.loadCheckpoint(ids, l)
+	if err != nil {
+		return err
 	}
 	s.nextSegment = 1
 	if n := len(ids); n > 0 {
@@ -232,7 +232,11 @@ func (s *Store) openActive(id uint32, end int64) error {
 
 // loadCheckpoint loads a valid checkpoint into the index and returns it, or
 // returns nil (index untouched) when there is none or it cannot be trusted.
-func (s *Store) loadCheckpoint(ids []uint32, l *loader) *Checkpoint {
+//
+// A valid checkpoint naming a segment after the last one on disk proves
+// that segment files holding acknowledged events are gone: that is an
+// error (ErrCorrupt, like a missing middle segment), never silent loss.
+func (s *Store) loadCheckpoint(ids []uint32, l *loader) (*Checkpoint, error) {
 	path := filepath.Join(s.dir, CheckpointFileName)
 	if !s.readOnly {
 		_ = s.fs.Remove(path + ".tmp")
@@ -242,13 +246,13 @@ func (s *Store) loadCheckpoint(ids []uint32, l *loader) *Checkpoint {
 		if !errors.Is(err, os.ErrNotExist) {
 			s.coldStart.CheckpointIgnored = err.Error()
 		}
-		return nil
+		return nil, nil
 	}
 	defer func() { _ = release() }()
-	ignore := func(reason string) *Checkpoint {
+	ignore := func(reason string) (*Checkpoint, error) {
 		s.coldStart.CheckpointIgnored = reason
 		s.log.Warn("ignoring checkpoint", zap.String("reason", reason))
-		return nil
+		return nil, nil
 	}
 	c, err := DecodeCheckpoint(data)
 	if err != nil {
@@ -257,7 +261,20 @@ func (s *Store) loadCheckpoint(ids []uint32, l *loader) *Checkpoint {
 	if c.LastSeq == 0 {
 		return ignore("empty")
 	}
-	if c.Segment < ids[0] || c.Segment > ids[len(ids)-1] {
+	if len(ids) == 0 || c.Segment > ids[len(ids)-1] {
+		// A read-only open may race a writer that created the segment
+		// after the listing: only a file that is really absent is missing.
+		f, err := s.fs.OpenFile(s.segmentPath(c.Segment), os.O_RDONLY, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, &segment.CorruptError{Segment: c.Segment, Path: s.segmentPath(c.Segment),
+				Reason: fmt.Sprintf("segment file is missing (the checkpoint covers %d events up to it)", c.LastSeq)}
+		}
+		if f != nil {
+			_ = f.Close()
+		}
+		return ignore(fmt.Sprintf("names segment %d, created after the directory was listed", c.Segment))
+	}
+	if c.Segment < ids[0] {
 		return ignore(fmt.Sprintf("names segment %d, which does not exist", c.Segment))
 	}
 	// The last covered frame must still be on disk as it was.
@@ -272,15 +289,15 @@ func (s *Store) loadCheckpoint(ids []uint32, l *loader) *Checkpoint {
 		return ignore(err.Error())
 	}
 	s.coldStart.EventsFromCheckpoint = c.LastSeq
-	return c
+	return c, nil
 }
 
 // checkFrame verifies that the frame an index entry points at holds that
 // event, and that the frames between it and the watermark frameEnd (a
-// batch's COMMIT marker) are still whole: a tail cut after the checkpoint
-// was written must not be covered up by it.
+// batch's COMMIT marker, tombstones) are still whole: a tail cut after the
+// checkpoint was written must not be covered up by it.
 func (s *Store) checkFrame(e segment.IndexEntry, frameEnd int64) string {
-	const maxGap = 4096 // room for the markers after the last event
+	const maxGap = 1 << 20 // system frames after the last event; beyond, recover without the checkpoint
 	n := frameEnd - int64(e.Offset)
 	if e.Length > segment.MaxFramePayload+segment.FrameHeaderSize || n < int64(e.Length) || n > int64(e.Length)+maxGap {
 		return "watermark disagrees with its last entry"

@@ -132,7 +132,11 @@ func findDamage(dir string, fsys segment.FS, opts []Option) (*damage, error) {
 	}
 	var ce *segment.CorruptError
 	if errors.As(err, &ce) && ce.Segment != 0 {
-		return &damage{segment: ce.Segment, offset: ce.Offset, reason: ce.Reason}, nil
+		d := &damage{segment: ce.Segment, offset: ce.Offset, reason: ce.Reason}
+		if _, err := os.Lstat(ce.Path); errors.Is(err, os.ErrNotExist) {
+			d.missingFile = true
+		}
+		return d, nil
 	}
 	return nil, err
 }

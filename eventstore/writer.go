@@ -45,6 +45,11 @@ type stagedRequest struct {
 	n        int
 	dupOf    int // -1, or index of the request with the same idempotency key
 	syncOnly bool
+	// err is why the request was rejected. It is answered with the chunk,
+	// not at once: it may reflect the chunk's events (a version conflict
+	// with an event staged before it), which must not be revealed before
+	// they are durable and published.
+	err error
 }
 
 // run is the writer goroutine: it takes the first waiting request, drains
@@ -132,7 +137,7 @@ func (s *Store) commit(group []*request) {
 			encode = s.encodeTombstone
 		}
 		if err := encode(st, r); err != nil {
-			r.done <- result{err: err}
+			st.reqs = append(st.reqs, stagedRequest{r: r, dupOf: -1, err: err})
 			continue
 		}
 		if s.needsRotation(len(st.scratch)) { // needsRotation counts st.buf itself
@@ -195,6 +200,8 @@ func (s *Store) flush() {
 	for _, q := range st.reqs {
 		var res result
 		switch {
+		case q.err != nil:
+			res.err = q.err
 		case q.syncOnly:
 		case q.dupOf >= 0:
 			orig := st.reqs[q.dupOf]
