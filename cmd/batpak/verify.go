@@ -22,9 +22,10 @@ sequences are dense, every stream's versions and hash chain (each hash is
 recomputed), every footer against the frames it indexes, and the checkpoint.
 
 It prints a summary and every problem with its segment, file, offset, kind
-(frame, sequence, chain, footer, torn-tail, file) and detail, and exits 1 if
-there is any. A torn tail in the active segment is a write that was never
-acknowledged (a crash mid-write); the next writable open cuts it.
+(frame, sequence, chain, footer, file) and detail, and exits 1 if there is
+any. Warnings are printed too but are not damage: a torn tail in the active
+segment is a write that was never acknowledged (a crash mid-write) and the
+next writable open cuts it; a sealed segment without a footer is scanned.
 
 A progress bar is drawn on stderr when it is a terminal, unless --quiet.`,
 		Args: cobra.ExactArgs(1),
@@ -76,6 +77,10 @@ func (a *app) verify(dir string, quiet bool) error {
 func printVerifyReport(out io.Writer, dir string, rep *eventstore.VerifyReport, took time.Duration) {
 	fmt.Fprintf(out, "verified %s in %s: %d segments (%s), %d events in %d streams, %d valid footers, checkpoint %s\n",
 		dir, took.Round(time.Millisecond), rep.Segments, humanBytes(rep.Bytes), rep.Events, rep.Streams, rep.Footers, rep.Checkpoint)
+	if len(rep.Warnings) > 0 {
+		fmt.Fprintf(out, "%d warning(s), not damage:\n", len(rep.Warnings))
+		printProblems(out, rep.Warnings)
+	}
 	if rep.OK() {
 		fmt.Fprintln(out, "OK: no problems")
 		return
