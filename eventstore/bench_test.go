@@ -71,21 +71,36 @@ func BenchmarkAppendDurable(b *testing.B) {
 	}
 }
 
-// BenchmarkAppendBatch measures durable 100-event atomic batches.
+// BenchmarkAppendBatch measures durable 100-event atomic batches from 1
+// and 4 goroutines (concurrent batches share a sync).
 func BenchmarkAppendBatch(b *testing.B) {
-	s := openBench(b)
-	ctx := context.Background()
-	items := make([]eventstore.BatchItem, 100)
-	for i := range items {
-		items[i] = eventstore.BatchItem{Coordinate: eventstore.Coordinate{Entity: fmt.Sprintf("batch:%d", i%10), Scope: "bench"}, Event: benchEvent()}
+	for _, g := range []int{1, 4} {
+		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
+			s := openBench(b)
+			ctx := context.Background()
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for w := range g {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					items := make([]eventstore.BatchItem, 100)
+					for i := range items {
+						items[i] = eventstore.BatchItem{Coordinate: eventstore.Coordinate{Entity: fmt.Sprintf("batch:%d:%d", w, i%10), Scope: "bench"}, Event: benchEvent()}
+					}
+					for next.Add(1) <= int64(b.N) {
+						if _, err := s.AppendBatch(ctx, items); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+		})
 	}
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := s.AppendBatch(ctx, items); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N*len(items))/b.Elapsed().Seconds(), "events/s")
 }
 
 // BenchmarkReadStream reads a 100-event stream among 1,000 streams.
