@@ -28,3 +28,11 @@ func preallocate(f *os.File, size int64) error {
 	}
 	return nil
 }
+
+// adviseRandom tells the kernel that a mapping is read at random (single
+// frames by position), so a page fault does not read ahead megabytes.
+func adviseRandom(b []byte) { _ = unix.Madvise(b, unix.MADV_RANDOM) }
+
+// adviseSequential tells the kernel that a mapping is read front to back
+// (scans and replays), so it reads ahead generously.
+func adviseSequential(b []byte) { _ = unix.Madvise(b, unix.MADV_SEQUENTIAL) }

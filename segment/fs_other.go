@@ -7,3 +7,7 @@ import "os"
 func datasync(f *os.File) error { return f.Sync() }
 
 func preallocate(*os.File, int64) error { return nil }
+
+func adviseRandom([]byte) {}
+
+func adviseSequential([]byte) {}

@@ -26,6 +26,7 @@ func MapFile(fsys FS, path string) (data []byte, release func() error, err error
 			_ = f.Close()
 			return nil, nil, fmt.Errorf("map %s: %w", path, err)
 		}
+		adviseSequential(m)
 		return m, func() error {
 			err := m.Unmap()
 			if cerr := f.Close(); err == nil {

@@ -172,6 +172,7 @@ func (r *Reader) mapping(id uint32, s *readSegment) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("segment: map sealed segment %d: %w", id, err)
 	}
+	adviseRandom(m)
 	s.mapped.Store(&m)
 	return m, nil
 }
