@@ -145,7 +145,7 @@ Exit codes: 0 success, 1 damage found or the operation failed, 2 usage error.`,
 		a.statsCmd(),
 		a.repairCmd(),
 		a.dumpCmd(),
-		// bench is planned separately (DESIGN.md §9) and registers here.
+		a.replayCmd(),
 	)
 	return root
 }
