@@ -1,7 +1,6 @@
 package eventstore
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,76 +12,6 @@ import (
 
 // CheckpointFileName is the checkpoint file in the store directory.
 const CheckpointFileName = "checkpoint"
-
-const (
-	checkpointVersion = 1
-	checkpointHeader  = 4 + 2 + 8 + 4 + 8
-)
-
-var checkpointMagic = [4]byte{'B', 'P', 'C', 'K'}
-
-// Checkpoint is the decoded content of a checkpoint file: the index of every
-// event up to LastSeq, whose frames end in segment Segment at FrameEnd.
-type Checkpoint struct {
-	LastSeq  uint64
-	Segment  uint32
-	FrameEnd uint64
-	Index    *segment.Index
-}
-
-// EncodeCheckpoint returns the bytes of a checkpoint file:
-//
-//	"BPCK" | version u16 | last seq u64 | segment u32 | frame end u64 |
-//	index (segment.AppendIndex) | CRC-32C of everything before u32
-func EncodeCheckpoint(c *Checkpoint) []byte {
-	b := append([]byte(nil), checkpointMagic[:]...)
-	b = binary.BigEndian.AppendUint16(b, checkpointVersion)
-	b = binary.BigEndian.AppendUint64(b, c.LastSeq)
-	b = binary.BigEndian.AppendUint32(b, c.Segment)
-	b = binary.BigEndian.AppendUint64(b, c.FrameEnd)
-	b = segment.AppendIndex(b, c.Index)
-	return binary.BigEndian.AppendUint32(b, segment.Checksum(b))
-}
-
-// DecodeCheckpoint checks and decodes a checkpoint file. Damage returns an
-// error matching [ErrCorrupt]; the caller then ignores the checkpoint.
-func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
-	bad := func(format string, args ...any) error {
-		return &segment.CorruptError{Path: CheckpointFileName, Reason: fmt.Sprintf(format, args...)}
-	}
-	if len(b) < checkpointHeader+4 {
-		return nil, bad("%d bytes is too short", len(b))
-	}
-	if [4]byte(b[:4]) != checkpointMagic {
-		return nil, bad("bad magic")
-	}
-	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
-	if segment.Checksum(body) != sum {
-		return nil, bad("checksum mismatch")
-	}
-	if v := binary.BigEndian.Uint16(b[4:6]); v != checkpointVersion {
-		return nil, fmt.Errorf("%w: checkpoint format %d", segment.ErrUnsupportedVersion, v)
-	}
-	c := &Checkpoint{
-		LastSeq:  binary.BigEndian.Uint64(b[6:14]),
-		Segment:  binary.BigEndian.Uint32(b[14:18]),
-		FrameEnd: binary.BigEndian.Uint64(b[18:26]),
-	}
-	ix, err := segment.DecodeIndex(body[checkpointHeader:])
-	if err != nil {
-		return nil, bad("%v", err)
-	}
-	c.Index = ix
-	if uint64(len(ix.Entries)) != c.LastSeq {
-		return nil, bad("%d entries for last sequence %d", len(ix.Entries), c.LastSeq)
-	}
-	for i := range ix.Entries {
-		if ix.Entries[i].Seq != uint64(i+1) {
-			return nil, bad("entry %d has sequence %d", i, ix.Entries[i].Seq)
-		}
-	}
-	return c, nil
-}
 
 // snapshot is a consistent view of the index for a checkpoint, taken by the
 // writer after a sync so it covers only durable events.
@@ -207,7 +136,7 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 	if err := ix.Validate(); err != nil {
 		return err
 	}
-	data := EncodeCheckpoint(&Checkpoint{LastSeq: sn.entries.len(), Segment: sn.segment, FrameEnd: uint64(sn.end), Index: ix})
+	data := segment.EncodeCheckpoint(&segment.Checkpoint{LastSeq: sn.entries.len(), Segment: sn.segment, FrameEnd: uint64(sn.end), Index: ix})
 	if err := s.replaceFile(CheckpointFileName, data); err != nil {
 		return fmt.Errorf("eventstore: write checkpoint: %w", err)
 	}

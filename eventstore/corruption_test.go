@@ -277,8 +277,8 @@ func TestCorruptFooterFallsBackToScan(t *testing.T) {
 func TestCorruptCheckpointIgnored(t *testing.T) {
 	base := buildCorruptBase(t)
 	good := dtReadFile(t, filepath.Join(base.dir, eventstore.CheckpointFileName))
-	decoded := func(t *testing.T) *eventstore.Checkpoint {
-		c, err := eventstore.DecodeCheckpoint(good)
+	decoded := func(t *testing.T) *segment.Checkpoint {
+		c, err := segment.DecodeCheckpoint(good)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -317,22 +317,22 @@ func TestCorruptCheckpointIgnored(t *testing.T) {
 			last := &c.Index.Entries[len(c.Index.Entries)-1]
 			prev := c.Index.Entries[len(c.Index.Entries)-2]
 			last.Offset, last.Length = prev.Offset, prev.Length
-			return eventstore.EncodeCheckpoint(c)
+			return segment.EncodeCheckpoint(c)
 		},
 		"last-entry-other-id": func(t *testing.T) []byte {
 			c := decoded(t)
 			c.Index.Entries[len(c.Index.Entries)-1].ID[15] ^= 1
-			return eventstore.EncodeCheckpoint(c)
+			return segment.EncodeCheckpoint(c)
 		},
 		"segment-zero": func(t *testing.T) []byte {
 			c := decoded(t)
 			c.Segment = 0
-			return eventstore.EncodeCheckpoint(c)
+			return segment.EncodeCheckpoint(c)
 		},
 		"watermark-past-end": func(t *testing.T) []byte {
 			c := decoded(t)
 			c.FrameEnd += 1000
-			return eventstore.EncodeCheckpoint(c)
+			return segment.EncodeCheckpoint(c)
 		},
 	}
 	for _, name := range dtSortedKeys(cases) {

@@ -236,7 +236,7 @@ func (s *Store) openActive(id uint32, end int64) error {
 // A valid checkpoint naming a segment after the last one on disk proves
 // that segment files holding acknowledged events are gone: that is an
 // error (ErrCorrupt, like a missing middle segment), never silent loss.
-func (s *Store) loadCheckpoint(ids []uint32, l *loader) (*Checkpoint, error) {
+func (s *Store) loadCheckpoint(ids []uint32, l *loader) (*segment.Checkpoint, error) {
 	path := filepath.Join(s.dir, CheckpointFileName)
 	if !s.readOnly {
 		_ = s.fs.Remove(path + ".tmp")
@@ -249,12 +249,12 @@ func (s *Store) loadCheckpoint(ids []uint32, l *loader) (*Checkpoint, error) {
 		return nil, nil
 	}
 	defer func() { _ = release() }()
-	ignore := func(reason string) (*Checkpoint, error) {
+	ignore := func(reason string) (*segment.Checkpoint, error) {
 		s.coldStart.CheckpointIgnored = reason
 		s.log.Warn("ignoring checkpoint", zap.String("reason", reason))
 		return nil, nil
 	}
-	c, err := DecodeCheckpoint(data)
+	c, err := segment.DecodeCheckpoint(data)
 	if err != nil {
 		return ignore(err.Error())
 	}

@@ -277,7 +277,7 @@ func (v *verifier) checkpoint(fsys segment.FS) string {
 		return err.Error()
 	}
 	defer func() { _ = release() }()
-	c, err := DecodeCheckpoint(data)
+	c, err := segment.DecodeCheckpoint(data)
 	if err != nil {
 		return "ignored on open: " + err.Error()
 	}

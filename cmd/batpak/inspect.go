@@ -109,7 +109,7 @@ func checkpointStatus(dir string, s *eventstore.Store) string {
 	if err != nil {
 		return "unreadable: " + err.Error()
 	}
-	c, err := eventstore.DecodeCheckpoint(data)
+	c, err := segment.DecodeCheckpoint(data)
 	if err != nil {
 		return "damaged, ignored on open: " + err.Error()
 	}

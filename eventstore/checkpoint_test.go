@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
 
 	"github.com/batpak-go/batpak/eventstore"
@@ -50,44 +49,19 @@ func checkpointBytes(tb testing.TB) []byte {
 
 func TestCheckpointRoundTrip(t *testing.T) {
 	b := checkpointBytes(t)
-	c, err := eventstore.DecodeCheckpoint(b)
+	c, err := segment.DecodeCheckpoint(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.LastSeq != 4 || len(c.Index.Keys) != 1 || len(c.Index.Deleted) != 1 {
 		t.Fatalf("checkpoint %+v", c)
 	}
-	if again := eventstore.EncodeCheckpoint(c); !bytes.Equal(again, b) {
+	if again := segment.EncodeCheckpoint(c); !bytes.Equal(again, b) {
 		t.Fatal("re-encoding the checkpoint changes it")
 	}
 	for i := range b { // every truncation is refused as corruption
-		if _, err := eventstore.DecodeCheckpoint(b[:i]); !errors.Is(err, segment.ErrCorrupt) {
+		if _, err := segment.DecodeCheckpoint(b[:i]); !errors.Is(err, segment.ErrCorrupt) {
 			t.Fatalf("checkpoint cut at %d: %v", i, err)
 		}
 	}
-}
-
-// FuzzDecodeCheckpoint: any bytes decode to a checkpoint or an error, never
-// a panic or a huge allocation, and what decodes re-encodes to itself.
-func FuzzDecodeCheckpoint(f *testing.F) {
-	good := checkpointBytes(f)
-	f.Add(good)
-	f.Add(good[:len(good)/2])
-	flipped := bytes.Clone(good)
-	flipped[len(flipped)/3] ^= 0x40
-	f.Add(flipped)
-	f.Add([]byte("BPCK"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := eventstore.DecodeCheckpoint(b)
-		if err != nil {
-			if !errors.Is(err, segment.ErrCorrupt) && !errors.Is(err, segment.ErrUnsupportedVersion) {
-				t.Fatalf("error %v is neither corruption nor an unknown version", err)
-			}
-			return
-		}
-		again, err := eventstore.DecodeCheckpoint(eventstore.EncodeCheckpoint(c))
-		if err != nil || !reflect.DeepEqual(again, c) {
-			t.Fatalf("re-encoded checkpoint does not decode the same: %v", err)
-		}
-	})
 }
