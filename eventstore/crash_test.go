@@ -3,8 +3,6 @@
 package eventstore_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -284,48 +282,17 @@ func (st *crashState) verify(t *testing.T, s *eventstore.Store) int {
 }
 
 type crashRun struct {
-	acks    []crashAck
-	errs    []string
-	ready   bool
-	stderr  string
-	waitErr error
+	childRun
+	acks []crashAck
+	errs []string
 }
 
 func runCrashHelper(t *testing.T, dir string, cycle int, retry []string, delay time.Duration) crashRun {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$", "-test.count=1")
-	cmd.Env = append(os.Environ(),
-		crashHelperEnv+"="+dir,
-		crashCycleEnv+"="+strconv.Itoa(cycle),
-		crashRetryEnv+"="+strings.Join(retry, ","))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 1024)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
 	var run crashRun
-	handle := func(line string) {
+	env := []string{crashHelperEnv + "=" + dir, crashCycleEnv + "=" + strconv.Itoa(cycle), crashRetryEnv + "=" + strings.Join(retry, ",")}
+	run.childRun = runAndKill(t, "TestCrashHelper", env, delay, func(line string) {
 		switch {
-		case strings.HasPrefix(line, "READY"):
-			run.ready = true
 		case strings.HasPrefix(line, "ACK "):
 			var a crashAck
 			if err := json.Unmarshal([]byte(line[4:]), &a); err == nil {
@@ -334,30 +301,7 @@ func runCrashHelper(t *testing.T, dir string, cycle int, retry []string, delay t
 		case strings.HasPrefix(line, "ERR "):
 			run.errs = append(run.errs, line)
 		}
-	}
-	var kill <-chan time.Time
-	giveUp := time.After(90 * time.Second)
-loop:
-	for {
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				break loop
-			}
-			handle(line)
-			if run.ready && kill == nil {
-				kill = time.After(delay)
-			}
-		case <-kill:
-			_ = cmd.Process.Kill() // SIGKILL
-			kill = nil
-		case <-giveUp:
-			_ = cmd.Process.Kill()
-			giveUp = nil
-		}
-	}
-	run.waitErr = cmd.Wait()
-	run.stderr = stderr.String()
+	})
 	return run
 }
 

@@ -107,6 +107,30 @@ func ResolveReadOptions(opts ...ReadOption) ReadSettings {
 	return o
 }
 
+// Positions yields the positions (version-1) a read of a stream of n
+// events visits when it starts at version from, in the order it visits
+// them: from from up, or with Backward from from (0: the newest) down.
+// Limit is not applied: a backend counts only the events it yields.
+func (o ReadSettings) Positions(from uint64, n int) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		if o.Backward {
+			top := n
+			if from > 0 && from < uint64(n) {
+				top = int(from)
+			}
+			for i := top - 1; i >= 0 && yield(i); i-- {
+			}
+			return
+		}
+		start := 0
+		if from > 1 {
+			start = int(min(from-1, uint64(n)))
+		}
+		for i := start; i < n && yield(i); i++ {
+		}
+	}
+}
+
 // Backward reads from the given version (0: the newest) towards version 1.
 func Backward() ReadOption { return func(o *ReadSettings) { o.Backward = true } }
 
@@ -125,25 +149,9 @@ func (s *Store) ReadStream(entity string, from uint64, opts ...ReadOption) iter.
 		}
 		seqs := s.ix.streamSeqs(entity)
 		entries := s.ix.snapshot()
-		// Version v is seqs[v-1]: versions are dense from 1.
-		var order func(int) int
-		var n int
-		if o.Backward {
-			top := len(seqs)
-			if from > 0 && from < uint64(top) {
-				top = int(from)
-			}
-			n, order = top, func(i int) int { return top - 1 - i }
-		} else {
-			start := 0
-			if from > 1 {
-				start = int(min(from-1, uint64(len(seqs))))
-			}
-			n, order = len(seqs)-start, func(i int) int { return start + i }
-		}
 		yielded := 0
-		for i := range n {
-			seq := seqs[order(i)]
+		for i := range o.Positions(from, len(seqs)) { // version v is seqs[v-1]
+			seq := seqs[i]
 			e := entries.at(seq)
 			if !entries.visible(e) {
 				continue

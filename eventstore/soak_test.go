@@ -3,8 +3,6 @@
 package eventstore_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -371,6 +369,7 @@ func soakHelperMain(dir string) int {
 }
 
 type soakRun struct {
+	childRun
 	sent      []soakReq
 	acks      []soakAck
 	sentDel   []string
@@ -378,48 +377,16 @@ type soakRun struct {
 	compacted int
 	gone      []string // retried keys whose events retention removed
 	errs      []string
-	ready     bool
-	stderr    string
-	waitErr   error
 }
 
 func runSoakHelper(t *testing.T, dir string, cycle int, retry []string, delay time.Duration) soakRun {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSoakHelper$", "-test.count=1")
-	cmd.Env = append(os.Environ(),
-		soakHelperEnv+"="+dir,
-		soakCycleEnv+"="+strconv.Itoa(cycle),
-		soakRetryEnv+"="+strings.Join(retry, ","))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 1024)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
 	var run soakRun
-	handle := func(line string) {
+	env := []string{soakHelperEnv + "=" + dir, soakCycleEnv + "=" + strconv.Itoa(cycle), soakRetryEnv + "=" + strings.Join(retry, ",")}
+	run.childRun = runAndKill(t, "TestSoakHelper", env, delay, func(line string) {
 		prefix, body, _ := strings.Cut(line, " ")
 		var err error
 		switch prefix {
-		case "READY":
-			run.ready = true
 		case "SENT":
 			var r soakReq
 			err = json.Unmarshal([]byte(body), &r)
@@ -448,30 +415,7 @@ func runSoakHelper(t *testing.T, dir string, cycle int, retry []string, delay ti
 		if err != nil {
 			run.errs = append(run.errs, fmt.Sprintf("bad line %q: %v", line, err))
 		}
-	}
-	var kill <-chan time.Time
-	giveUp := time.After(90 * time.Second)
-loop:
-	for {
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				break loop
-			}
-			handle(line)
-			if run.ready && kill == nil {
-				kill = time.After(delay)
-			}
-		case <-kill:
-			_ = cmd.Process.Kill() // SIGKILL
-			kill = nil
-		case <-giveUp:
-			_ = cmd.Process.Kill()
-			giveUp = nil
-		}
-	}
-	run.waitErr = cmd.Wait()
-	run.stderr = stderr.String()
+	})
 	return run
 }
 

@@ -15,7 +15,6 @@ type counters struct {
 	syncs           atomic.Uint64
 	bytesWritten    atomic.Uint64
 	idempotentHits  atomic.Uint64
-	dropped         atomic.Uint64
 	segments        atomic.Uint64
 	checkpoints     atomic.Uint64
 }
@@ -72,13 +71,11 @@ func (s *Store) Stats() Stats {
 	st.Syncs = s.stats.syncs.Load()
 	st.BytesWritten = s.stats.bytesWritten.Load()
 	st.IdempotentHits = s.stats.idempotentHits.Load()
-	st.DroppedNotifications = s.stats.dropped.Load()
+	st.DroppedNotifications = s.subs.Dropped()
 	st.Checkpoints = s.stats.checkpoints.Load()
 	st.ColdStart = s.coldStart
 	st.Failed = s.failure()
-	s.subsMu.RLock()
-	st.Subscribers = len(s.subs)
-	s.subsMu.RUnlock()
+	st.Subscribers = s.subs.Len()
 	if des, err := s.fs.ReadDir(s.dir); err == nil {
 		for _, de := range des {
 			if _, ok := segment.ParseFileName(de.Name()); !ok {

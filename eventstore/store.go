@@ -48,8 +48,7 @@ type Store struct {
 	failed atomic.Pointer[error]
 
 	notify atomic.Pointer[chan struct{}] // closed and replaced on every publish
-	subsMu sync.RWMutex
-	subs   map[*Subscription]struct{}
+	subs   Subscribers
 
 	// compactMu is held for writing while compaction swaps a segment file
 	// and its index positions; readers that must see both consistently hold
@@ -96,7 +95,6 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 		readOnly: readOnly,
 		ix:       newMemIndex(),
 		hasher:   NewChainHasher(),
-		subs:     make(map[*Subscription]struct{}),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -184,11 +182,7 @@ func (s *Store) Close() error {
 	if s.w != nil {
 		errs = append(errs, s.w.Close())
 	}
-	s.subsMu.Lock()
-	for sub := range s.subs {
-		sub.closeLocked()
-	}
-	s.subsMu.Unlock()
+	s.subs.CloseAll()
 	s.wake()
 	errs = append(errs, s.reader.Close())
 	if s.unlock != nil {

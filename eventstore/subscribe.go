@@ -3,26 +3,7 @@ package eventstore
 import (
 	"context"
 	"iter"
-	"sync"
-	"sync/atomic"
 )
-
-// Subscription is a lossy push feed of new events: each matching event is
-// offered to a bounded channel and dropped (and counted) if the channel is
-// full, so a slow subscriber never slows the writer. Use a [Cursor] when
-// every event matters. Records received share their byte slices with other
-// subscribers: treat them as read-only.
-type Subscription struct {
-	// C delivers matching events in commit order; it is closed by Close
-	// and when the store closes.
-	C       <-chan Record
-	c       chan Record
-	region  Region
-	from    uint64 // first sequence published after Subscribe
-	s       *Store
-	dropped atomic.Uint64
-	once    sync.Once
-}
 
 // Subscribe returns a subscription to new events in region with a channel
 // buffer of size buffer (at least 1).
@@ -30,61 +11,20 @@ func (s *Store) Subscribe(region Region, buffer int) (*Subscription, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	c := make(chan Record, max(buffer, 1))
-	sub := &Subscription{C: c, c: c, region: region, s: s}
-	s.subsMu.Lock()
-	defer s.subsMu.Unlock()
-	if s.closed.Load() {
-		return nil, ErrClosed
-	}
-	// Events are published before they are fanned out: those already
-	// visible (their appends may have returned) are not new to sub.
-	sub.from = s.LastSequence() + 1
-	s.subs[sub] = struct{}{}
-	return sub, nil
-}
-
-// Dropped returns how many events this subscription lost to a full channel.
-func (sub *Subscription) Dropped() uint64 { return sub.dropped.Load() }
-
-// Close ends the subscription and closes C.
-func (sub *Subscription) Close() {
-	sub.s.subsMu.Lock()
-	defer sub.s.subsMu.Unlock()
-	sub.closeLocked()
-}
-
-func (sub *Subscription) closeLocked() {
-	sub.once.Do(func() {
-		delete(sub.s.subs, sub)
-		close(sub.c)
-	})
+	// Events are published before they are offered: those already
+	// visible (their appends may have returned) are not new to it.
+	return s.subs.Add(region, buffer, func() uint64 { return s.LastSequence() + 1 })
 }
 
 // fanOut offers freshly published events to the subscribers, never blocking.
 func (s *Store) fanOut(events []stagedEvent) {
-	s.subsMu.RLock()
-	defer s.subsMu.RUnlock()
-	if len(s.subs) == 0 {
-		return
-	}
-	recs := make([]Record, len(events))
-	for i := range events {
-		recs[i] = recordFromSegment(&events[i].rec, events[i].pos)
-	}
-	for sub := range s.subs {
-		for i := range recs {
-			if recs[i].Sequence < sub.from || !sub.region.Match(&recs[i]) {
-				continue
-			}
-			select {
-			case sub.c <- recs[i]:
-			default:
-				sub.dropped.Add(1)
-				s.stats.dropped.Add(1)
-			}
+	s.subs.Offer(func() []Record {
+		recs := make([]Record, len(events))
+		for i := range events {
+			recs[i] = recordFromSegment(&events[i].rec, events[i].pos)
 		}
-	}
+		return recs
+	})
 }
 
 // Cursor is a guaranteed, pull-based reader of the events in a region: it

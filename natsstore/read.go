@@ -102,27 +102,14 @@ func (s *Store) ReadStream(entity string, from uint64, opts ...eventstore.ReadOp
 		}
 		seqs := s.ix.streamSeqs(entity)
 		log := s.ix.snapshot()
-		var order func(int) int
-		var n int
-		if o.Backward {
-			top := len(seqs)
-			if from > 0 && from < uint64(top) {
-				top = int(from)
+		n := 0
+		for i := range o.Positions(from, len(seqs)) {
+			if o.Limit > 0 && n == o.Limit {
+				return
 			}
-			n, order = top, func(i int) int { return top - 1 - i }
-		} else {
-			start := 0
-			if from > 1 {
-				start = int(min(from-1, uint64(len(seqs))))
-			}
-			n, order = len(seqs)-start, func(i int) int { return start + i }
-		}
-		if o.Limit > 0 {
-			n = min(n, o.Limit)
-		}
-		for i := range n {
-			seq := seqs[order(i)]
-			s.yieldToAppends(uint64(i))
+			seq := seqs[i]
+			s.yieldToAppends(uint64(n))
+			n++
 			rec, err := s.read(log.at(seq), seq)
 			if !yield(rec, err) || err != nil {
 				return

@@ -44,8 +44,7 @@ type Store struct {
 	stats     struct{ retries, recovered, serverConflicts atomic.Uint64 }
 	done      chan struct{} // closed by Close
 
-	subsMu sync.RWMutex
-	subs   map[*Subscription]struct{}
+	subs eventstore.Subscribers
 }
 
 // Open connects to the NATS server(s) at urls (comma-separated, as for
@@ -106,7 +105,6 @@ func open(ctx context.Context, nc *nats.Conn, cfg config) (*Store, error) {
 		prefix: cfg.prefix + ".",
 		ix:     newIndex(cfg.cacheBytes),
 		done:   make(chan struct{}),
-		subs:   make(map[*Subscription]struct{}),
 	}
 	s.locks.m = make(map[string]*entityLock)
 	// Headers take at most a few KiB unless metadata is large; keep 64 KiB
@@ -290,11 +288,7 @@ func (s *Store) Close() error {
 	s.inflight.Wait()
 	s.consumer.Stop()
 	close(s.done)
-	s.subsMu.Lock()
-	for sub := range s.subs {
-		sub.closeLocked()
-	}
-	s.subsMu.Unlock()
+	s.subs.CloseAll()
 	if s.ownConn {
 		s.nc.Close()
 	}

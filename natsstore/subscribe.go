@@ -3,28 +3,13 @@ package natsstore
 import (
 	"context"
 	"iter"
-	"sync"
-	"sync/atomic"
 
 	"github.com/batpak-go/batpak/eventstore"
 )
 
-// Subscription is a lossy push feed of new events: each matching event is
-// offered to a bounded channel and dropped (and counted) if the channel is
-// full, so a slow subscriber never slows the index. Use a [Cursor] when
-// every event matters. Records received share their payloads with other
-// readers: treat them as read-only.
-type Subscription struct {
-	// C delivers matching events in commit order; it is closed by Close
-	// and when the store closes.
-	C       <-chan eventstore.Record
-	c       chan eventstore.Record
-	region  eventstore.Region
-	from    uint64
-	s       *Store
-	dropped atomic.Uint64
-	once    sync.Once
-}
+// Subscription is the store's lossy push feed of new events (the same type
+// as the embedded store's).
+type Subscription = eventstore.Subscription
 
 // Subscribe returns a subscription to the events indexed after it, in
 // region, with a channel buffer of size buffer (at least 1). Events of
@@ -33,60 +18,20 @@ func (s *Store) Subscribe(region eventstore.Region, buffer int) (*Subscription, 
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	c := make(chan eventstore.Record, max(buffer, 1))
-	sub := &Subscription{C: c, c: c, region: region, s: s}
-	s.subsMu.Lock()
-	defer s.subsMu.Unlock()
-	if s.closed.Load() {
-		return nil, eventstore.ErrClosed
-	}
-	// Events are indexed before they are fanned out: those already
-	// indexed (their appends may have returned) are not new to sub.
-	sub.from = s.LastSequence() + 1
-	s.subs[sub] = struct{}{}
-	return sub, nil
-}
-
-// Dropped returns how many events this subscription lost to a full channel.
-func (sub *Subscription) Dropped() uint64 { return sub.dropped.Load() }
-
-// Close ends the subscription and closes C.
-func (sub *Subscription) Close() {
-	sub.s.subsMu.Lock()
-	defer sub.s.subsMu.Unlock()
-	sub.closeLocked()
-}
-
-func (sub *Subscription) closeLocked() {
-	sub.once.Do(func() {
-		delete(sub.s.subs, sub)
-		close(sub.c)
-	})
+	// Events are indexed before they are offered: those already indexed
+	// (their appends may have returned) are not new to it.
+	return s.subs.Add(region, buffer, func() uint64 { return s.LastSequence() + 1 })
 }
 
 // fanOut offers freshly indexed events to the subscribers, never blocking.
 func (s *Store) fanOut(evs []event) {
-	s.subsMu.RLock()
-	defer s.subsMu.RUnlock()
-	if len(s.subs) == 0 {
-		return
-	}
-	recs := make([]eventstore.Record, len(evs))
-	for i := range evs {
-		recs[i] = recordOf(&evs[i])
-	}
-	for sub := range s.subs {
-		for i := range recs {
-			if recs[i].Sequence < sub.from || !sub.region.Match(&recs[i]) {
-				continue
-			}
-			select {
-			case sub.c <- recs[i]:
-			default:
-				sub.dropped.Add(1)
-			}
+	s.subs.Offer(func() []eventstore.Record {
+		recs := make([]eventstore.Record, len(evs))
+		for i := range evs {
+			recs[i] = recordOf(&evs[i])
 		}
-	}
+		return recs
+	})
 }
 
 // Cursor is a guaranteed, pull-based reader of the events in a region: it
