@@ -3,7 +3,7 @@ package eventstore
 import (
 	"encoding/binary"
 
-	"github.com/zeebo/blake3"
+	"lukechampine.com/blake3"
 
 	"github.com/batpak-go/batpak/segment"
 )
@@ -22,7 +22,7 @@ type ChainHasher struct {
 }
 
 // NewChainHasher returns a hasher.
-func NewChainHasher() *ChainHasher { return &ChainHasher{h: blake3.New()} }
+func NewChainHasher() *ChainHasher { return &ChainHasher{h: blake3.New(32, nil)} }
 
 // Sum returns the hash of r with r.PrevHash as the chain link (r.Hash and
 // r.Seq are not part of it).

@@ -156,6 +156,9 @@ func (s *Store) footerIndex() *segment.Index {
 	defer ix.mu.RUnlock()
 	var strs segment.StringTable
 	out := &segment.Index{Keys: append([]segment.IdempotencyRecord(nil), s.activeKeys...)}
+	if last := ix.lastSeq(); last >= s.activeFirstSeq {
+		out.Entries = make([]segment.IndexEntry, 0, last-s.activeFirstSeq+1)
+	}
 	touched := make(map[uint32]struct{})
 	for seq := s.activeFirstSeq; seq <= ix.lastSeq(); seq++ {
 		out.Entries = append(out.Entries, ix.indexEntry(seq, &strs))
