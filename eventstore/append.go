@@ -160,6 +160,11 @@ func (s *Store) submit(ctx context.Context, r *request) ([]Receipt, error) {
 		s.sendMu.RUnlock()
 		return nil, ErrClosed
 	}
+	if s.commitInline(r) {
+		s.sendMu.RUnlock()
+		res := <-r.done
+		return res.receipts, res.err
+	}
 	select {
 	case s.reqs <- r:
 		s.sendMu.RUnlock()

@@ -28,7 +28,11 @@ type Store struct {
 	ix     *memIndex
 	reader *segment.Reader
 
-	// Owned by the writer goroutine (and by Open before it starts).
+	// commitMu is held by whoever commits: the writer goroutine, or an
+	// appender committing its own request while the writer is idle. The
+	// fields below belong to the holder (and to Open before the writer
+	// starts).
+	commitMu       sync.Mutex
 	w              *segment.Writer
 	nextSegment    uint32
 	activeFirstSeq uint64
@@ -127,6 +131,7 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 	if !readOnly {
 		s.reqs = make(chan *request, cfg.queueSize)
 		s.lastSync = cfg.clock()
+		s.stage = newStage()
 		go s.run()
 	} else {
 		close(s.done)

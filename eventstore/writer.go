@@ -28,6 +28,10 @@ type stage struct {
 	rotating bool
 }
 
+func newStage() stage {
+	return stage{streams: make(map[string]streamTip), keys: make(map[string]int), deleted: make(map[string]bool), newIDs: make(map[[16]byte][16]byte)}
+}
+
 type streamTip struct {
 	version uint64
 	hash    [32]byte
@@ -56,7 +60,6 @@ type stagedRequest struct {
 // up to groupMax more without waiting, and commits them together.
 func (s *Store) run() {
 	defer close(s.done)
-	s.stage = stage{streams: make(map[string]streamTip), keys: make(map[string]int), deleted: make(map[string]bool), newIDs: make(map[[16]byte][16]byte)}
 	var tick <-chan time.Time
 	if s.cfg.sync.kind == syncInterval && s.cfg.sync.interval > 0 {
 		t := time.NewTicker(s.cfg.sync.interval)
@@ -69,9 +72,13 @@ func (s *Store) run() {
 		case r := <-s.reqs:
 			group = append(group[:0], r)
 		case <-tick:
+			s.commitMu.Lock()
 			s.syncIfDue(true)
+			s.commitMu.Unlock()
 			continue
 		case <-s.quit:
+			s.commitMu.Lock()
+			defer s.commitMu.Unlock()
 			for {
 				group = group[:0]
 				for len(group) < s.cfg.groupMax {
@@ -89,7 +96,8 @@ func (s *Store) run() {
 				s.commit(group)
 			}
 		}
-	drain:
+		s.commitMu.Lock()
+	drain: // including what came while an appender committed inline
 		for len(group) < s.cfg.groupMax {
 			select {
 			case r := <-s.reqs:
@@ -99,7 +107,25 @@ func (s *Store) run() {
 			}
 		}
 		s.commit(group)
+		s.commitMu.Unlock()
 	}
+}
+
+// commitInline commits r on the caller's goroutine when nothing is queued
+// and no one is committing, which saves the two goroutine hand-overs of a
+// request through the writer: a lone appender then waits for its write and
+// sync alone. It reports false when r must be queued for the writer.
+func (s *Store) commitInline(r *request) bool {
+	if !s.commitMu.TryLock() {
+		return false
+	}
+	defer s.commitMu.Unlock()
+	if len(s.reqs) > 0 {
+		return false // queued requests go first
+	}
+	group := [1]*request{r}
+	s.commit(group[:])
+	return true
 }
 
 // commit validates, encodes, writes, syncs and publishes a group. A request
