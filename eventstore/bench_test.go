@@ -40,10 +40,18 @@ func openBench(b *testing.B, opts ...eventstore.Option) *eventstore.Store {
 
 // BenchmarkAppendDurable measures single-event appends with SyncEveryCommit
 // from 1, 8 and 64 goroutines, each on its own stream.
-func BenchmarkAppendDurable(b *testing.B) {
+func BenchmarkAppendDurable(b *testing.B) { benchAppend(b) }
+
+// BenchmarkAppendRelaxed is BenchmarkAppendDurable with SyncNone: the cost
+// of an append apart from the fsync.
+func BenchmarkAppendRelaxed(b *testing.B) {
+	benchAppend(b, eventstore.WithSyncMode(eventstore.SyncNone))
+}
+
+func benchAppend(b *testing.B, opts ...eventstore.Option) {
 	for _, g := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
-			s := openBench(b)
+			s := openBench(b, opts...)
 			ctx := context.Background()
 			var next atomic.Int64
 			var wg sync.WaitGroup
@@ -73,10 +81,17 @@ func BenchmarkAppendDurable(b *testing.B) {
 
 // BenchmarkAppendBatch measures durable 100-event atomic batches from 1
 // and 4 goroutines (concurrent batches share a sync).
-func BenchmarkAppendBatch(b *testing.B) {
+func BenchmarkAppendBatch(b *testing.B) { benchBatch(b) }
+
+// BenchmarkAppendBatchRelaxed is BenchmarkAppendBatch with SyncNone.
+func BenchmarkAppendBatchRelaxed(b *testing.B) {
+	benchBatch(b, eventstore.WithSyncMode(eventstore.SyncNone))
+}
+
+func benchBatch(b *testing.B, opts ...eventstore.Option) {
 	for _, g := range []int{1, 4} {
 		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
-			s := openBench(b)
+			s := openBench(b, opts...)
 			ctx := context.Background()
 			var next atomic.Int64
 			var wg sync.WaitGroup

@@ -34,3 +34,21 @@ func TestIDGeneratorMonotonic(t *testing.T) {
 		t.Fatalf("after Observe(%s), Next = %s", future, id)
 	}
 }
+
+// Ids made in different milliseconds carry fresh random bits: two
+// generators never hand out the same ids, also past the generator's buffer
+// of random bytes.
+func TestIDGeneratorRandomBits(t *testing.T) {
+	var a, b eventstore.IDGenerator
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	seen := make(map[uuid.UUID]bool)
+	for i := range 1_000 {
+		at := now.Add(time.Duration(i) * time.Millisecond)
+		for _, id := range []uuid.UUID{a.Next(at), b.Next(at)} {
+			if seen[id] {
+				t.Fatalf("id %s handed out twice", id)
+			}
+			seen[id] = true
+		}
+	}
+}
