@@ -30,6 +30,9 @@ type Limits struct {
 	FsyncAppend    float64 `json:"fsync_append_per_s"`
 	FsyncFallocate float64 `json:"fsync_fallocated_per_s"`
 	FsyncOverwrite float64 `json:"fsync_overwrite_per_s"`
+	// Fsyncs per second of a 32 KiB write into a fallocated file: about
+	// the bytes of a 100-event batch, the sync cost W2 cannot go below.
+	FsyncBatch float64 `json:"fsync_32k_per_s"`
 	// Sequential write bandwidth: 1 MiB writes, then one fdatasync.
 	WriteMiBps float64 `json:"seq_write_mib_per_s"`
 	// Decoding the 200-byte msgpack payload into a struct, one core.
@@ -60,9 +63,9 @@ func measureLimits(dir string, quick bool) (Limits, error) {
 	}
 	// The disk is shared and noisy: alternate the three fsync patterns
 	// over three rounds and keep the median of each.
-	var rates [3][]float64
+	var rates [4][]float64
 	for range 3 {
-		for i, how := range []string{"append", "fallocate", "overwrite"} {
+		for i, how := range []string{"append", "fallocate", "overwrite", "batch"} {
 			r, err := fsyncRate(dir, d, how)
 			if err != nil {
 				return Limits{}, err
@@ -70,7 +73,7 @@ func measureLimits(dir string, quick bool) (Limits, error) {
 			rates[i] = append(rates[i], r)
 		}
 	}
-	l := Limits{FsyncAppend: median(rates[0]), FsyncFallocate: median(rates[1]), FsyncOverwrite: median(rates[2])}
+	l := Limits{FsyncAppend: median(rates[0]), FsyncFallocate: median(rates[1]), FsyncOverwrite: median(rates[2]), FsyncBatch: median(rates[3])}
 	var err error
 	if l.WriteMiBps, err = writeBandwidth(dir, bw); err != nil {
 		return l, err
@@ -92,13 +95,18 @@ func medianLimits(ls []Limits) Limits {
 		FsyncAppend:    pick(func(l Limits) float64 { return l.FsyncAppend }),
 		FsyncFallocate: pick(func(l Limits) float64 { return l.FsyncFallocate }),
 		FsyncOverwrite: pick(func(l Limits) float64 { return l.FsyncOverwrite }),
+		FsyncBatch:     pick(func(l Limits) float64 { return l.FsyncBatch }),
 		WriteMiBps:     pick(func(l Limits) float64 { return l.WriteMiBps }),
 		DecodeNs:       pick(func(l Limits) float64 { return l.DecodeNs }),
 	}
 }
 
+// fsyncRate measures write + fdatasync per second: 512-byte writes
+// appending ("append"), into a fallocated file ("fallocate"), over written
+// blocks ("overwrite"), or 32 KiB writes into a fallocated file ("batch").
 func fsyncRate(dir string, d time.Duration, how string) (float64, error) {
-	const size, span = 512, 64 << 20
+	const span = 64 << 20
+	size := 512
 	f, err := os.CreateTemp(dir, "fsync-")
 	if err != nil {
 		return 0, err
@@ -106,6 +114,9 @@ func fsyncRate(dir string, d time.Duration, how string) (float64, error) {
 	defer func() { _ = os.Remove(f.Name()); _ = f.Close() }()
 	fd := int(f.Fd())
 	switch how {
+	case "batch":
+		size = 32 << 10
+		fallthrough
 	case "fallocate":
 		if err := unix.Fallocate(fd, 0, 0, span); err != nil {
 			return 0, err
