@@ -147,8 +147,8 @@ func DecodeRecord(b []byte, r *Record) error {
 	}
 	r.Metadata = nil
 	if m > 0 {
-		if m > len(d.b)/2 { // every entry takes at least two bytes
-			return decodeErr("record", "metadata map of %d entries in %d bytes", m, len(d.b))
+		if m > d.left()/2 { // every entry takes at least two bytes
+			return decodeErr("record", "metadata map of %d entries in %d bytes", m, d.left())
 		}
 		r.Metadata = make(map[string]string, m)
 		for range m {
@@ -168,8 +168,8 @@ func DecodeRecord(b []byte, r *Record) error {
 		return err
 	}
 	r.Payload = append(r.Payload[:0:0], p...)
-	if len(d.b) != 0 {
-		return decodeErr("record", "%d trailing bytes", len(d.b))
+	if d.left() != 0 {
+		return decodeErr("record", "%d trailing bytes", d.left())
 	}
 	return nil
 }
