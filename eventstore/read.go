@@ -36,7 +36,7 @@ func (s *Store) GetSequence(seq uint64) (Record, error) {
 func (s *Store) readSeq(seq uint64) (Record, error) {
 	v := s.ix.snapshot()
 	if e := v.at(seq); v.visible(e) {
-		return s.readEntry(seq, e)
+		return s.readEntry(&v, seq, e)
 	}
 	return Record{}, fmt.Errorf("%w: sequence %d was deleted", ErrNotFound, seq)
 }
@@ -44,9 +44,11 @@ func (s *Store) readSeq(seq uint64) (Record, error) {
 // readEntry reads event seq at the position e gives. If compaction moved
 // the frame since e was taken, the frame there holds another sequence (or
 // none): the read is retried under the compaction lock, where the index
-// and the files agree.
-func (s *Store) readEntry(seq uint64, e *entry) (Record, error) {
+// and the files agree. The entity and scope are taken from v, which e
+// belongs to, so that only the payload is allocated.
+func (s *Store) readEntry(v *view, seq uint64, e *entry) (Record, error) {
 	var rec segment.Record
+	rec.Entity, rec.Scope = v.known(seq)
 	err := s.reader.Read(e.pos, &rec)
 	if err == nil && rec.Seq == seq && !rec.IsMarker() {
 		return recordFromSegment(&rec, e.pos), nil
@@ -56,9 +58,9 @@ func (s *Store) readEntry(seq uint64, e *entry) (Record, error) {
 	}
 	s.compactMu.RLock()
 	defer s.compactMu.RUnlock()
-	v := s.ix.snapshot()
-	cur := v.at(seq)
-	if !v.visible(cur) {
+	now := s.ix.snapshot()
+	cur := now.at(seq)
+	if !now.visible(cur) {
 		return Record{}, fmt.Errorf("%w: sequence %d was deleted", ErrNotFound, seq)
 	}
 	// Read again even at the same position: e may already have been the
@@ -160,7 +162,7 @@ func (s *Store) ReadStream(entity string, from uint64, opts ...ReadOption) iter.
 				return
 			}
 			yielded++
-			rec, err := s.readEntry(seq, e)
+			rec, err := s.readEntry(&entries, seq, e)
 			if !yield(rec, err) || err != nil {
 				return
 			}
@@ -192,7 +194,7 @@ func (s *Store) Query(r Region) iter.Seq2[Record, error] {
 					return
 				}
 				if e := entries.at(seq); entries.visible(e) && m.match(seq, e) {
-					rec, err := s.readEntry(seq, e)
+					rec, err := s.readEntry(&entries, seq, e)
 					if !yield(rec, err) || err != nil {
 						return
 					}
@@ -206,7 +208,7 @@ func (s *Store) Query(r Region) iter.Seq2[Record, error] {
 				return
 			}
 			if e := entries.at(seq); entries.visible(e) && m.match(seq, e) {
-				rec, err := s.readEntry(seq, e)
+				rec, err := s.readEntry(&entries, seq, e)
 				if !yield(rec, err) || err != nil {
 					return
 				}
