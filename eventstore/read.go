@@ -152,12 +152,7 @@ func (s *Store) ReadStream(entity string, from uint64, opts ...ReadOption) iter.
 		seqs := s.ix.streamSeqs(entity)
 		entries := s.ix.snapshot()
 		yielded := 0
-		for i := range o.Positions(from, len(seqs)) { // version v is seqs[v-1]
-			seq := seqs[i]
-			e := entries.at(seq)
-			if !entries.visible(e) {
-				continue
-			}
+		for seq, e := range entries.visibleAhead(seqs, o.Positions(from, len(seqs))) {
 			if o.Limit > 0 && yielded == o.Limit {
 				return
 			}
@@ -167,6 +162,41 @@ func (s *Store) ReadStream(entity string, from uint64, opts ...ReadOption) iter.
 				return
 			}
 		}
+	}
+}
+
+// lookAhead is how many index entries visibleAhead reads ahead.
+const lookAhead = 32
+
+// visibleAhead yields the sequences seqs[i], for i in the order given, whose
+// entries are visible, with their entries. It checks up to lookAhead
+// entries before yielding them: a stream's entries are scattered over the
+// index, and checking them in a row lets their cache misses overlap
+// instead of following each other.
+func (v *view) visibleAhead(seqs []uint64, order iter.Seq[int]) iter.Seq2[uint64, *entry] {
+	return func(yield func(uint64, *entry) bool) {
+		var ahead [lookAhead]uint64
+		n := 0
+		flush := func() bool {
+			for _, seq := range ahead[:n] {
+				if !yield(seq, v.at(seq)) {
+					return false
+				}
+			}
+			n = 0
+			return true
+		}
+		for i := range order { // version v is seqs[v-1]
+			seq := seqs[i]
+			if !v.visible(v.at(seq)) {
+				continue
+			}
+			ahead[n] = seq
+			if n++; n == lookAhead && !flush() {
+				return
+			}
+		}
+		flush()
 	}
 }
 
