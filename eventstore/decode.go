@@ -30,9 +30,9 @@ type decodeBatch[T any] struct {
 // value decode returned for it. decode runs in worker goroutines (workers;
 // 0 or less: GOMAXPROCS) on batches of events read ahead of the consumer,
 // so that decoding the payloads of a long read such as [Store.Replay] uses
-// every core while the events still arrive strictly in order. src is
-// iterated in a goroutine of its own, and decode must be safe to call from
-// several goroutines at once; a Record it is given is not shared.
+// every core while the events still arrive strictly in order. decode must
+// be safe to call from several goroutines at once; a Record it is given is
+// not shared.
 //
 // An error from src or decode is yielded after the events before it and
 // ends the sequence; a panic in decode is raised again in the consumer.
@@ -43,23 +43,14 @@ func DecodeParallel[T any](src iter.Seq2[Record, error], workers int, decode fun
 		workers = runtime.GOMAXPROCS(0)
 	}
 	return func(yield func(Decoded[T], error) bool) {
-		// Batches circulate: free → producer → work and order → worker →
-		// consumer → free. There are n of them, so no send ever blocks; the
-		// producer waits for a free one, the consumer for its batch's done.
-		n := 2*workers + 2
-		free := make(chan *decodeBatch[T], n)
-		work := make(chan *decodeBatch[T], n)
-		order := make(chan *decodeBatch[T], n)
+		// The consumer's goroutine reads src into batches, hands them to
+		// the workers and, once readAhead are under way, yields the oldest
+		// when it is decoded. No more than readAhead batches exist, so
+		// sending one to the workers never blocks.
+		readAhead := 2*workers + 2
+		work := make(chan *decodeBatch[T], readAhead)
 		stop := make(chan struct{})
-		for range n {
-			free <- &decodeBatch[T]{items: make([]Decoded[T], 0, decodeBatchSize), done: make(chan struct{}, 1)}
-		}
 		var wg sync.WaitGroup
-		wg.Go(func() {
-			defer close(order)
-			defer close(work)
-			produceBatches(src, free, work, order, stop)
-		})
 		for range workers {
 			wg.Go(func() {
 				for b := range work {
@@ -70,58 +61,61 @@ func DecodeParallel[T any](src iter.Seq2[Record, error], workers int, decode fun
 		}
 		defer func() {
 			close(stop)
+			close(work)
 			wg.Wait()
 		}()
-		for b := range order {
+		var pending, spare []*decodeBatch[T] // pending in src's order
+		var cur *decodeBatch[T]
+		// deliver yields the oldest pending batch once it is decoded, and
+		// reports whether the sequence goes on.
+		deliver := func() bool {
+			b := pending[0]
+			pending = pending[1:]
 			<-b.done
 			if b.panicked != nil {
 				panic(b.panicked)
 			}
 			for i := range b.items[:b.errAt] {
 				if !yield(b.items[i], nil) {
-					return
+					return false
 				}
 			}
 			if b.err != nil {
 				yield(Decoded[T]{}, b.err)
+				return false
+			}
+			spare = append(spare, b)
+			return true
+		}
+		submit := func() bool {
+			work <- cur
+			pending = append(pending, cur)
+			cur = nil
+			return len(pending) < readAhead || deliver()
+		}
+		for rec, err := range src {
+			if cur == nil {
+				if len(spare) > 0 {
+					cur, spare = spare[len(spare)-1], spare[:len(spare)-1]
+					cur.items, cur.srcErr = cur.items[:0], nil
+				} else {
+					cur = &decodeBatch[T]{items: make([]Decoded[T], 0, decodeBatchSize), done: make(chan struct{}, 1)}
+				}
+			}
+			if err != nil {
+				cur.srcErr = err
+				break
+			}
+			cur.items = append(cur.items, Decoded[T]{Record: rec})
+			if len(cur.items) == decodeBatchSize && !submit() {
 				return
 			}
-			free <- b
 		}
-	}
-}
-
-// produceBatches reads src into batches and hands each to the workers and,
-// in src's order, to the consumer. It returns at the end of src, after an
-// error from it, or when stop is closed.
-func produceBatches[T any](src iter.Seq2[Record, error], free <-chan *decodeBatch[T], work, order chan<- *decodeBatch[T], stop <-chan struct{}) {
-	var b *decodeBatch[T]
-	send := func() {
-		work <- b
-		order <- b
-		b = nil
-	}
-	for rec, err := range src {
-		if b == nil {
-			select {
-			case b = <-free:
-				b.items, b.srcErr = b.items[:0], nil
-			case <-stop:
-				return
-			}
-		}
-		if err != nil {
-			b.srcErr = err
-			send()
+		if cur != nil && !submit() {
 			return
 		}
-		b.items = append(b.items, Decoded[T]{Record: rec})
-		if len(b.items) == decodeBatchSize {
-			send()
+		for len(pending) > 0 && deliver() {
 		}
-	}
-	if b != nil {
-		send()
 	}
 }
 
