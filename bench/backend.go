@@ -38,8 +38,12 @@ type Store interface {
 	Load(items []Item) error
 	// ReadStream calls fn for each event of stream in version order.
 	ReadStream(stream string, fn func(Event) error) error
-	// ReadAll calls fn for every event in global order.
-	ReadAll(fn func(Event) error) error
+	// ReadAll calls fn for every event in global order. If decode is not
+	// nil, each event's payload is passed to it before fn sees the event,
+	// and its first error ends the read. A backend may run decode ahead of
+	// fn, in other goroutines, as long as fn sees the events in order; the
+	// peers call it in the reading goroutine (see decodeInline).
+	ReadAll(decode func(payload []byte) error, fn func(Event) error) error
 	Close() error
 }
 
@@ -150,6 +154,20 @@ var payloads = func() [][]byte {
 }()
 
 func payload(i int) []byte { return payloads[i%len(payloads)] }
+
+// decodeInline returns fn preceded by decode of the event's payload, in the
+// goroutine that reads (decode may be nil).
+func decodeInline(decode func([]byte) error, fn func(Event) error) func(Event) error {
+	if decode == nil {
+		return fn
+	}
+	return func(ev Event) error {
+		if err := decode(ev.Payload); err != nil {
+			return err
+		}
+		return fn(ev)
+	}
+}
 
 // decodePayload is the decode step of W5, the same for every backend.
 func decodePayload(b []byte) error {

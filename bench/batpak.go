@@ -8,7 +8,9 @@ package main
 // Relaxed mode is SyncNone: appends reach the page cache only (they survive
 // a process crash, not power loss). Version checks run in the single writer
 // goroutine; reads use the in-memory index (ReadStream) and the sequential
-// segment scanner (Replay) for the full replay.
+// segment scanner (Replay) for the full replay, whose payloads, when the
+// workload decodes them, are decoded in worker goroutines
+// (eventstore.DecodeParallel) and delivered in order.
 
 import (
 	"context"
@@ -95,12 +97,31 @@ func (b *batpakStore) ReadStream(stream string, fn func(Event) error) error {
 	return nil
 }
 
-func (b *batpakStore) ReadAll(fn func(Event) error) error {
-	for rec, err := range b.s.Replay(eventstore.Region{}, 0) {
-		if err != nil {
-			return err
+// ReadAll replays with the sequential scanner; payloads to decode are
+// decoded by eventstore.DecodeParallel in worker goroutines, and fn sees the
+// events in order.
+func (b *batpakStore) ReadAll(decode func([]byte) error, fn func(Event) error) error {
+	emit := func(rec *eventstore.Record) error {
+		return fn(Event{Seq: rec.Sequence, Stream: rec.Coordinate.Entity, Version: rec.Version, Payload: rec.Payload})
+	}
+	replay := b.s.Replay(eventstore.Region{}, 0)
+	if decode == nil {
+		for rec, err := range replay {
+			if err == nil {
+				err = emit(&rec)
+			}
+			if err != nil {
+				return err
+			}
 		}
-		if err := fn(Event{Seq: rec.Sequence, Stream: rec.Coordinate.Entity, Version: rec.Version, Payload: rec.Payload}); err != nil {
+		return nil
+	}
+	decodeRecord := func(rec *eventstore.Record) (struct{}, error) { return struct{}{}, decode(rec.Payload) }
+	for ev, err := range eventstore.DecodeParallel(replay, 0, decodeRecord) {
+		if err == nil {
+			err = emit(&ev.Record)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -145,7 +145,8 @@ func (b *boltStore) ReadStream(stream string, fn func(Event) error) error {
 	})
 }
 
-func (b *boltStore) ReadAll(fn func(Event) error) error {
+func (b *boltStore) ReadAll(decode func([]byte) error, fn func(Event) error) error {
+	fn = decodeInline(decode, fn)
 	return b.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(boltEvents).Cursor()
 		for k, val := c.First(); k != nil; k, val = c.Next() {

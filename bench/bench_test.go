@@ -123,17 +123,25 @@ func checkStream(t *testing.T, st Store, stream string, n int, want []int) {
 	}
 }
 
+// checkAll reads every event, decoding the payloads, and checks the order
+// and the versions; then a decode that fails ends the read with its error.
 func checkAll(t *testing.T, st Store, n int) {
 	t.Helper()
+	errBad := errors.New("bad payload")
+	calls := 0
+	err := st.ReadAll(func([]byte) error { return errBad }, func(Event) error { calls++; return nil })
+	if !errors.Is(err, errBad) || calls != 0 {
+		t.Fatalf("read all with a failing decode: %v after %d events", err, calls)
+	}
 	var seqs []uint64
 	versions := map[string]uint64{}
-	err := st.ReadAll(func(ev Event) error {
+	err = st.ReadAll(decodePayload, func(ev Event) error {
 		seqs = append(seqs, ev.Seq)
 		versions[ev.Stream]++
 		if ev.Version != versions[ev.Stream] {
 			return fmt.Errorf("seq %d: %s v%d, want v%d", ev.Seq, ev.Stream, ev.Version, versions[ev.Stream])
 		}
-		return decodePayload(ev.Payload)
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)

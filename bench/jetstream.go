@@ -302,7 +302,8 @@ func (s *jsStore) ReadStream(stream string, fn func(Event) error) error {
 
 // ReadAll replays the stream with an ordered consumer up to the last
 // sequence at the start of the call.
-func (s *jsStore) ReadAll(fn func(Event) error) error {
+func (s *jsStore) ReadAll(decode func([]byte) error, fn func(Event) error) error {
+	fn = decodeInline(decode, fn)
 	ctx, cancel := context.WithTimeout(context.Background(), jsTimeout)
 	defer cancel()
 	info, err := s.stream.Info(ctx)

@@ -188,7 +188,8 @@ func (s *pebbleStore) ReadStream(stream string, fn func(Event) error) error {
 	return nil
 }
 
-func (s *pebbleStore) ReadAll(fn func(Event) error) error {
+func (s *pebbleStore) ReadAll(decode func([]byte) error, fn func(Event) error) error {
+	fn = decodeInline(decode, fn)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte("g"), UpperBound: []byte("h")})
 	if err != nil {
 		return err

@@ -156,7 +156,8 @@ func (s *sqliteStore) ReadStream(stream string, fn func(Event) error) error {
 	return rows.Err()
 }
 
-func (s *sqliteStore) ReadAll(fn func(Event) error) error {
+func (s *sqliteStore) ReadAll(decode func([]byte) error, fn func(Event) error) error {
+	fn = decodeInline(decode, fn)
 	rows, err := s.all.Query()
 	if err != nil {
 		return err

@@ -428,13 +428,13 @@ func (r *runner) reads() error {
 		err := r.profile("W5 replay", func() error {
 			start := time.Now()
 			var last uint64
-			err := st.ReadAll(func(ev Event) error {
+			err := st.ReadAll(decodePayload, func(ev Event) error {
 				if ev.Seq <= last {
 					return fmt.Errorf("replay: sequence %d after %d", ev.Seq, last)
 				}
 				last = ev.Seq
 				n++
-				return decodePayload(ev.Payload)
+				return nil
 			})
 			elapsed = time.Since(start)
 			return err
@@ -452,7 +452,7 @@ func (r *runner) reads() error {
 		var elapsed time.Duration
 		err := r.profile("W5 replay undecoded", func() error {
 			start := time.Now()
-			err := st.ReadAll(func(ev Event) error {
+			err := st.ReadAll(nil, func(ev Event) error {
 				n++
 				return nil
 			})

@@ -158,6 +158,31 @@ func BenchmarkReadAll(b *testing.B) {
 	b.ReportMetric(float64(b.N*200_000)/b.Elapsed().Seconds(), "events/s")
 }
 
+// BenchmarkReplay replays a closed store of 1,000,000 events with the
+// sequential scanner.
+func BenchmarkReplay(b *testing.B) {
+	dir := coldStore(b)
+	s, err := eventstore.OpenReadOnly(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		for _, err := range s.Replay(eventstore.Region{}, 0) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 1_000_000 {
+			b.Fatalf("replayed %d events", n)
+		}
+	}
+	b.ReportMetric(float64(b.N*1_000_000)/b.Elapsed().Seconds(), "events/s")
+}
+
 // fill appends streams×perStream events in batches, interleaving streams.
 func fill(b *testing.B, s *eventstore.Store, streams, perStream int) {
 	b.Helper()

@@ -222,3 +222,38 @@ func ExampleStore_Subscribe() {
 	// #3 account:9 v2
 	// dropped 0
 }
+
+func ExampleDecodeParallel() {
+	s, cleanup := openExampleStore()
+	defer cleanup()
+	ctx := context.Background()
+	reg := eventstore.NewRegistry()
+	eventstore.MustRegister[OpenedPayload](reg, AccountOpened)
+	eventstore.MustRegister[AmountPayload](reg, MoneyDeposited)
+	account := eventstore.Coordinate{Entity: "account:7", Scope: "bank:eu"}
+	if _, err := s.Append(ctx, account, []eventstore.Event{
+		{Kind: AccountOpened, Payload: OpenedPayload{Owner: "bob"}},
+		{Kind: MoneyDeposited, Payload: AmountPayload{Cents: 700}},
+		{Kind: MoneyDeposited, Payload: AmountPayload{Cents: 50}},
+	}); err != nil {
+		log.Fatal(err)
+	}
+
+	// Replay the whole log with the payloads decoded to their registered
+	// types by worker goroutines; the events still arrive in order.
+	for ev, err := range eventstore.DecodeParallel(s.Replay(eventstore.Region{}, 0), 0, reg.Decode) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		switch p := ev.Value.(type) {
+		case OpenedPayload:
+			fmt.Printf("#%d opened by %s\n", ev.Sequence, p.Owner)
+		case AmountPayload:
+			fmt.Printf("#%d deposit of %d\n", ev.Sequence, p.Cents)
+		}
+	}
+	// Output:
+	// #1 opened by bob
+	// #2 deposit of 700
+	// #3 deposit of 50
+}

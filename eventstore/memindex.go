@@ -158,13 +158,24 @@ func (ix *memIndex) lookupID(id [16]byte) uint64 {
 type view struct {
 	entryLog
 	streams []*stream
+	scopes  []string
 }
 
 // snapshot returns a view of everything published.
 func (ix *memIndex) snapshot() view {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return view{entryLog: ix.entries, streams: ix.streams}
+	return view{entryLog: ix.entries, streams: ix.streams, scopes: ix.scopes}
+}
+
+// known returns the entity and scope of event seq, or empty strings for a
+// sequence the view does not hold. It is a [segment.Known].
+func (v *view) known(seq uint64) (entity, scope string) {
+	if seq == 0 || seq > v.len() {
+		return "", ""
+	}
+	e := v.at(seq)
+	return v.streams[e.stream].entity, v.scopes[e.scope]
 }
 
 // visible reports whether e may be shown to readers: not removed by

@@ -85,7 +85,7 @@ func (s *Store) originalReceipts(k segment.IdempotencyRecord) result {
 		if !entries.visible(e) {
 			return result{err: fmt.Errorf("%w: the events of idempotency key %q were deleted", ErrNotFound, k.Key)}
 		}
-		rec, err := s.readEntry(seq, e)
+		rec, err := s.readEntry(&entries, seq, e)
 		if err != nil {
 			return result{err: err}
 		}

@@ -36,7 +36,7 @@ func (s *Store) GetSequence(seq uint64) (Record, error) {
 func (s *Store) readSeq(seq uint64) (Record, error) {
 	v := s.ix.snapshot()
 	if e := v.at(seq); v.visible(e) {
-		return s.readEntry(seq, e)
+		return s.readEntry(&v, seq, e)
 	}
 	return Record{}, fmt.Errorf("%w: sequence %d was deleted", ErrNotFound, seq)
 }
@@ -44,9 +44,11 @@ func (s *Store) readSeq(seq uint64) (Record, error) {
 // readEntry reads event seq at the position e gives. If compaction moved
 // the frame since e was taken, the frame there holds another sequence (or
 // none): the read is retried under the compaction lock, where the index
-// and the files agree.
-func (s *Store) readEntry(seq uint64, e *entry) (Record, error) {
+// and the files agree. The entity and scope are taken from v, which e
+// belongs to, so that only the payload is allocated.
+func (s *Store) readEntry(v *view, seq uint64, e *entry) (Record, error) {
 	var rec segment.Record
+	rec.Entity, rec.Scope = v.known(seq)
 	err := s.reader.Read(e.pos, &rec)
 	if err == nil && rec.Seq == seq && !rec.IsMarker() {
 		return recordFromSegment(&rec, e.pos), nil
@@ -56,9 +58,9 @@ func (s *Store) readEntry(seq uint64, e *entry) (Record, error) {
 	}
 	s.compactMu.RLock()
 	defer s.compactMu.RUnlock()
-	v := s.ix.snapshot()
-	cur := v.at(seq)
-	if !v.visible(cur) {
+	now := s.ix.snapshot()
+	cur := now.at(seq)
+	if !now.visible(cur) {
 		return Record{}, fmt.Errorf("%w: sequence %d was deleted", ErrNotFound, seq)
 	}
 	// Read again even at the same position: e may already have been the
@@ -150,21 +152,51 @@ func (s *Store) ReadStream(entity string, from uint64, opts ...ReadOption) iter.
 		seqs := s.ix.streamSeqs(entity)
 		entries := s.ix.snapshot()
 		yielded := 0
-		for i := range o.Positions(from, len(seqs)) { // version v is seqs[v-1]
-			seq := seqs[i]
-			e := entries.at(seq)
-			if !entries.visible(e) {
-				continue
-			}
+		for seq, e := range entries.visibleAhead(seqs, o.Positions(from, len(seqs))) {
 			if o.Limit > 0 && yielded == o.Limit {
 				return
 			}
 			yielded++
-			rec, err := s.readEntry(seq, e)
+			rec, err := s.readEntry(&entries, seq, e)
 			if !yield(rec, err) || err != nil {
 				return
 			}
 		}
+	}
+}
+
+// lookAhead is how many index entries visibleAhead reads ahead.
+const lookAhead = 32
+
+// visibleAhead yields the sequences seqs[i], for i in the order given, whose
+// entries are visible, with their entries. It checks up to lookAhead
+// entries before yielding them: a stream's entries are scattered over the
+// index, and checking them in a row lets their cache misses overlap
+// instead of following each other.
+func (v *view) visibleAhead(seqs []uint64, order iter.Seq[int]) iter.Seq2[uint64, *entry] {
+	return func(yield func(uint64, *entry) bool) {
+		var ahead [lookAhead]uint64
+		n := 0
+		flush := func() bool {
+			for _, seq := range ahead[:n] {
+				if !yield(seq, v.at(seq)) {
+					return false
+				}
+			}
+			n = 0
+			return true
+		}
+		for i := range order { // version v is seqs[v-1]
+			seq := seqs[i]
+			if !v.visible(v.at(seq)) {
+				continue
+			}
+			ahead[n] = seq
+			if n++; n == lookAhead && !flush() {
+				return
+			}
+		}
+		flush()
 	}
 }
 
@@ -192,7 +224,7 @@ func (s *Store) Query(r Region) iter.Seq2[Record, error] {
 					return
 				}
 				if e := entries.at(seq); entries.visible(e) && m.match(seq, e) {
-					rec, err := s.readEntry(seq, e)
+					rec, err := s.readEntry(&entries, seq, e)
 					if !yield(rec, err) || err != nil {
 						return
 					}
@@ -206,7 +238,7 @@ func (s *Store) Query(r Region) iter.Seq2[Record, error] {
 				return
 			}
 			if e := entries.at(seq); entries.visible(e) && m.match(seq, e) {
-				rec, err := s.readEntry(seq, e)
+				rec, err := s.readEntry(&entries, seq, e)
 				if !yield(rec, err) || err != nil {
 					return
 				}

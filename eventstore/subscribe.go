@@ -82,7 +82,7 @@ func (c *Cursor) TryNext() (rec Record, ok bool, err error) {
 			c.next++
 			continue
 		}
-		rec, err := c.s.readEntry(seq, e)
+		rec, err := c.s.readEntry(&entries, seq, e)
 		if err != nil {
 			return Record{}, false, err
 		}

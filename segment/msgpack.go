@@ -64,26 +64,57 @@ func appendMapHeader(dst []byte, n int) []byte {
 }
 
 // decoder reads the msgpack subset records use. Every read is bounds-checked.
-type decoder struct{ b []byte }
+// It advances an offset rather than reslicing, and the forms the writer
+// uses have inlined fast paths; the other forms take the general path.
+type decoder struct {
+	b []byte
+	p int // offset of the next byte
+}
+
+// left returns the number of bytes not read yet.
+func (d *decoder) left() int { return len(d.b) - d.p }
 
 func (d *decoder) take(n int) ([]byte, error) {
-	if n < 0 || n > len(d.b) {
-		return nil, decodeErr("record", "need %d bytes, have %d", n, len(d.b))
+	if n < 0 || n > d.left() {
+		return nil, d.short(n)
 	}
-	v := d.b[:n]
-	d.b = d.b[n:]
+	v := d.b[d.p : d.p+n : d.p+n]
+	d.p += n
 	return v, nil
 }
 
+func (d *decoder) short(n int) error {
+	return decodeErr("record", "need %d bytes, have %d", n, d.left())
+}
+
 func (d *decoder) byte() (byte, error) {
-	v, err := d.take(1)
-	if err != nil {
-		return 0, err
+	if d.p >= len(d.b) {
+		return 0, d.short(1)
 	}
-	return v[0], nil
+	c := d.b[d.p]
+	d.p++
+	return c, nil
+}
+
+// fixed reports whether the next value has type byte c followed by n bytes,
+// and if so returns those bytes and moves past them.
+func (d *decoder) fixed(c byte, n int) ([]byte, bool) {
+	if d.p+1+n > len(d.b) || d.b[d.p] != c {
+		return nil, false
+	}
+	v := d.b[d.p+1 : d.p+1+n]
+	d.p += 1 + n
+	return v, true
 }
 
 func (d *decoder) uint() (uint64, error) {
+	if v, ok := d.fixed(0xcf, 8); ok {
+		return binary.BigEndian.Uint64(v), nil
+	}
+	return d.anyUint()
+}
+
+func (d *decoder) anyUint() (uint64, error) {
 	c, err := d.byte()
 	if err != nil {
 		return 0, err
@@ -107,15 +138,22 @@ func (d *decoder) uint() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return bigEndian(v), nil
+}
+
+func bigEndian(v []byte) uint64 {
 	var u uint64
 	for _, x := range v {
 		u = u<<8 | uint64(x)
 	}
-	return u, nil
+	return u
 }
 
 func (d *decoder) uint16() (uint16, error) {
-	u, err := d.uint()
+	if v, ok := d.fixed(0xcd, 2); ok {
+		return binary.BigEndian.Uint16(v), nil
+	}
+	u, err := d.anyUint()
 	if err != nil {
 		return 0, err
 	}
@@ -126,27 +164,26 @@ func (d *decoder) uint16() (uint16, error) {
 }
 
 func (d *decoder) int() (int64, error) {
-	if len(d.b) > 0 {
-		c := d.b[0]
+	if v, ok := d.fixed(0xd3, 8); ok {
+		return int64(binary.BigEndian.Uint64(v)), nil
+	}
+	if d.p < len(d.b) {
+		c := d.b[d.p]
 		switch {
 		case c >= 0xe0:
-			d.b = d.b[1:]
+			d.p++
 			return int64(int8(c)), nil
 		case c >= 0xd0 && c <= 0xd3:
-			d.b = d.b[1:]
+			d.p++
 			v, err := d.take(1 << (c - 0xd0))
 			if err != nil {
 				return 0, err
 			}
-			var u uint64
-			for _, x := range v {
-				u = u<<8 | uint64(x)
-			}
 			shift := 64 - 8*uint(len(v))
-			return int64(u<<shift) >> shift, nil
+			return int64(bigEndian(v)<<shift) >> shift, nil
 		}
 	}
-	u, err := d.uint()
+	u, err := d.anyUint()
 	if err != nil {
 		return 0, err
 	}
@@ -161,12 +198,9 @@ func (d *decoder) length(c byte, w int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for _, x := range v {
-		n = n<<8 | int(x)
-	}
-	if n > len(d.b) {
-		return 0, decodeErr("record", "length %d after 0x%02x exceeds the %d bytes left", n, c, len(d.b))
+	n := int(bigEndian(v))
+	if n > d.left() {
+		return 0, decodeErr("record", "length %d after 0x%02x exceeds the %d bytes left", n, c, d.left())
 	}
 	return n, nil
 }
@@ -205,22 +239,25 @@ func (d *decoder) mapLen() (int, error) {
 	return 0, decodeErr("record", "type byte 0x%02x is not a map", c)
 }
 
+// rawStr returns the bytes of a string (nil for msgpack nil) without copying.
 func (d *decoder) rawStr() ([]byte, error) {
+	if d.p < len(d.b) && d.b[d.p]&0xe0 == 0xa0 { // fixstr
+		d.p++
+		return d.take(int(d.b[d.p-1] & 0x1f))
+	}
 	c, err := d.byte()
 	if err != nil {
 		return nil, err
 	}
 	var n int
-	switch {
-	case c&0xe0 == 0xa0:
-		n = int(c & 0x1f)
-	case c == 0xd9:
+	switch c {
+	case 0xd9:
 		n, err = d.length(c, 1)
-	case c == 0xda:
+	case 0xda:
 		n, err = d.length(c, 2)
-	case c == 0xdb:
+	case 0xdb:
 		n, err = d.length(c, 4)
-	case c == 0xc0:
+	case 0xc0:
 		return nil, nil
 	default:
 		return nil, decodeErr("record", "type byte 0x%02x is not a string", c)
@@ -262,8 +299,12 @@ func (d *decoder) bin() ([]byte, error) {
 
 // fixedBin reads a binary field of exactly len(dst) bytes, or nil for zeros.
 func (d *decoder) fixedBin(dst []byte) error {
-	if len(d.b) > 0 && d.b[0] == 0xc0 {
-		d.b = d.b[1:]
+	if d.p+2+len(dst) <= len(d.b) && d.b[d.p] == 0xc4 && int(d.b[d.p+1]) == len(dst) {
+		d.p += 2 + copy(dst, d.b[d.p+2:])
+		return nil
+	}
+	if d.p < len(d.b) && d.b[d.p] == 0xc0 {
+		d.p++
 		clear(dst)
 		return nil
 	}

@@ -20,8 +20,10 @@ type Position struct {
 }
 
 // Reader reads frames at known positions. Sealed segments are memory-mapped
-// once and read without copying the frame; the active segment is read with
-// pread through the file the writer appends to. It is safe for concurrent use.
+// once and read without copying the frame. The active segment's reserved
+// size is mapped when it is registered; frames beyond it (a segment without
+// preallocation) are read with pread through the file the writer appends
+// to. It is safe for concurrent use.
 type Reader struct {
 	fs   FS
 	dir  string
@@ -34,7 +36,7 @@ type readSegment struct {
 	mu     sync.Mutex
 	sealed bool
 	file   File                      // active: the writer's file; sealed: opened on first read
-	mapped atomic.Pointer[mmap.MMap] // sealed segments on the OS file system
+	mapped atomic.Pointer[mmap.MMap] // segments on the OS file system
 	owned  bool                      // file was opened by the reader and must be closed by it
 }
 
@@ -52,19 +54,54 @@ func (r *Reader) AddSealed(id uint32) {
 	}
 }
 
-// SetActive registers the active segment and the file the writer appends to.
+// SetActive registers the active segment and the file the writer appends
+// to, and maps the file's current size: the space reserved for frames. The
+// writer never cuts the file below a frame it has published, so what reads
+// find through the index stays within the file. Without a mapping, reads
+// use pread.
 func (r *Reader) SetActive(id uint32, f File) {
+	s := &readSegment{file: f}
+	if of := OSFile(f); of != nil {
+		if fi, err := of.Stat(); err == nil && fi.Size() > HeaderSize {
+			if m, err := mmap.MapRegion(of, int(fi.Size()), mmap.RDONLY, 0, 0); err == nil {
+				adviseRandom(m)
+				s.mapped.Store(&m)
+			}
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.segs[id] = &readSegment{file: f}
+	r.forget(id)
+	r.segs[id] = s
 }
 
-// Seal marks segment id as sealed: later reads map the file. The writer's
-// file stays valid for reads already under way; the writer closes it.
+// Seal marks segment id as sealed: later reads map the file anew. The
+// writer's file is left to the writer to close.
 func (r *Reader) Seal(id uint32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.forget(id)
 	r.segs[id] = &readSegment{sealed: true}
+}
+
+// forget unmaps segment id and closes its file if the reader opened it.
+// Caller holds mu for writing, so no read is under way.
+func (r *Reader) forget(id uint32) error {
+	s := r.segs[id]
+	if s == nil {
+		return nil
+	}
+	var err error
+	if m := s.mapped.Swap(nil); m != nil {
+		err = m.Unmap()
+	}
+	if s.owned {
+		if cerr := s.file.Close(); err == nil {
+			err = cerr
+		}
+	}
+	delete(r.segs, id)
+	return err
 }
 
 // Replace forgets what the reader knows of sealed segment id (its mapping
@@ -73,17 +110,7 @@ func (r *Reader) Seal(id uint32) {
 func (r *Reader) Replace(id uint32) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var err error
-	if old := r.segs[id]; old != nil {
-		if m := old.mapped.Swap(nil); m != nil {
-			err = m.Unmap()
-		}
-		if old.owned {
-			if cerr := old.file.Close(); err == nil {
-				err = cerr
-			}
-		}
-	}
+	err := r.forget(id)
 	r.segs[id] = &readSegment{sealed: true}
 	return err
 }
@@ -97,18 +124,20 @@ func (r *Reader) Read(pos Position, rec *Record) error {
 	if s == nil {
 		return fmt.Errorf("segment: read %d:%d: no such segment", pos.Segment, pos.Offset)
 	}
+	end := int64(pos.Offset) + int64(pos.Length)
 	if s.sealed {
 		data, err := r.mapping(pos.Segment, s)
 		if err != nil {
 			return err
 		}
 		if data != nil {
-			end := int64(pos.Offset) + int64(pos.Length)
 			if end > int64(len(data)) {
 				return r.corrupt(pos, "frame extends past the end of the segment")
 			}
 			return r.decode(pos, data[pos.Offset:end], rec)
 		}
+	} else if m := s.mapped.Load(); m != nil && end <= int64(len(*m)) {
+		return r.decode(pos, (*m)[pos.Offset:end], rec)
 	}
 	if pos.Length < FrameHeaderSize || pos.Length > FrameHeaderSize+MaxFramePayload {
 		return r.corrupt(pos, fmt.Sprintf("frame length %d out of range", pos.Length))
@@ -182,20 +211,10 @@ func (r *Reader) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var first error
-	for id, s := range r.segs {
-		s.mu.Lock()
-		if m := s.mapped.Swap(nil); m != nil {
-			if err := m.Unmap(); err != nil && first == nil {
-				first = err
-			}
+	for id := range r.segs {
+		if err := r.forget(id); first == nil {
+			first = err
 		}
-		if s.owned {
-			if err := s.file.Close(); err != nil && first == nil {
-				first = err
-			}
-		}
-		s.mu.Unlock()
-		delete(r.segs, id)
 	}
 	return first
 }

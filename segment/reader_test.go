@@ -2,6 +2,7 @@ package segment_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -21,12 +22,21 @@ func readAll(t testing.TB, r *segment.Reader, s *builtSegment) {
 	}
 }
 
+// TestReaderActiveThenSealed reads an active segment while it is written,
+// then sealed. The reader maps the active file's reserved size: with none
+// every read is a pread, with a little some frames are mapped and later
+// ones (and one across the end of the mapping) are read with pread.
 func TestReaderActiveThenSealed(t *testing.T) {
+	for _, prealloc := range []int64{0, 1024, 1 << 16} {
+		t.Run(fmt.Sprintf("prealloc=%d", prealloc), func(t *testing.T) { testReaderActiveThenSealed(t, prealloc) })
+	}
+}
+
+func testReaderActiveThenSealed(t *testing.T, prealloc int64) {
 	dir := t.TempDir()
 	sealed := buildSegment(t, segment.OSFS{}, dir, 1, 1, 10, 0, true)
 
-	// Segment 2 is active: the reader preads through the writer's file.
-	w, err := segment.Create(segment.OSFS{}, dir, 2, 0, 1<<16, segment.FileMode)
+	w, err := segment.Create(segment.OSFS{}, dir, 2, 0, prealloc, segment.FileMode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,9 +101,9 @@ func TestReaderSamePreadAndMmap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	pread := segment.NewReader(segment.OSFS{}, dir)
-	defer pread.Close()
-	pread.SetActive(3, f)
+	active := segment.NewReader(segment.OSFS{}, dir) // maps the file as an active segment's
+	defer active.Close()
+	active.SetActive(3, f)
 
 	fake := segment.NewReader(&fakeFS{}, dir)
 	defer fake.Close()
@@ -104,7 +114,7 @@ func TestReaderSamePreadAndMmap(t *testing.T) {
 		if err := mapped.Read(p, &a); err != nil {
 			t.Fatal(err)
 		}
-		if err := pread.Read(p, &b); err != nil {
+		if err := active.Read(p, &b); err != nil {
 			t.Fatal(err)
 		}
 		if err := fake.Read(p, &c); err != nil {

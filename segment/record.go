@@ -92,8 +92,28 @@ func SortedKeys(m map[string]string) []string {
 }
 
 // DecodeRecord decodes a frame payload into r. Strings and the payload are
-// copied, so r does not alias b. Malformed input returns a [*DecodeError].
-func DecodeRecord(b []byte, r *Record) error {
+// copied, so r does not alias b; but an entity or scope equal to the one r
+// holds already is kept rather than copied again, so a caller that sets
+// them beforehand (from its index, or by decoding one stream's records into
+// the same r) allocates only the payload. Malformed input returns a
+// [*DecodeError].
+func DecodeRecord(b []byte, r *Record) error { return decodeRecord(b, r, nil) }
+
+// Known returns the entity and scope an index holds for event seq, or
+// empty strings for a sequence it does not know.
+type Known func(seq uint64) (entity, scope string)
+
+// keep returns b as a string: old if they are equal, else a copy.
+func keep(b []byte, old string) string {
+	if string(b) == old {
+		return old
+	}
+	return string(b)
+}
+
+// decodeRecord is DecodeRecord; known, if not nil, sets r's entity and
+// scope as soon as the sequence is decoded.
+func decodeRecord(b []byte, r *Record, known Known) error {
 	d := decoder{b: b}
 	n, err := d.arrayLen()
 	if err != nil {
@@ -104,6 +124,9 @@ func DecodeRecord(b []byte, r *Record) error {
 	}
 	if r.Seq, err = d.uint(); err != nil {
 		return err
+	}
+	if known != nil {
+		r.Entity, r.Scope = known(r.Seq)
 	}
 	if r.Kind, err = d.uint16(); err != nil {
 		return err
@@ -126,12 +149,16 @@ func DecodeRecord(b []byte, r *Record) error {
 	if err = d.fixedBin(r.Causation[:]); err != nil {
 		return err
 	}
-	if r.Entity, err = d.str(); err != nil {
+	entity, err := d.rawStr()
+	if err != nil {
 		return err
 	}
-	if r.Scope, err = d.str(); err != nil {
+	r.Entity = keep(entity, r.Entity)
+	scope, err := d.rawStr()
+	if err != nil {
 		return err
 	}
+	r.Scope = keep(scope, r.Scope)
 	if err = d.fixedBin(r.PrevHash[:]); err != nil {
 		return err
 	}
@@ -147,8 +174,8 @@ func DecodeRecord(b []byte, r *Record) error {
 	}
 	r.Metadata = nil
 	if m > 0 {
-		if m > len(d.b)/2 { // every entry takes at least two bytes
-			return decodeErr("record", "metadata map of %d entries in %d bytes", m, len(d.b))
+		if m > d.left()/2 { // every entry takes at least two bytes
+			return decodeErr("record", "metadata map of %d entries in %d bytes", m, d.left())
 		}
 		r.Metadata = make(map[string]string, m)
 		for range m {
@@ -167,9 +194,13 @@ func DecodeRecord(b []byte, r *Record) error {
 	if err != nil {
 		return err
 	}
-	r.Payload = append(r.Payload[:0:0], p...)
-	if len(d.b) != 0 {
-		return decodeErr("record", "%d trailing bytes", len(d.b))
+	r.Payload = nil
+	if len(p) > 0 {
+		r.Payload = make([]byte, len(p))
+		copy(r.Payload, p)
+	}
+	if d.left() != 0 {
+		return decodeErr("record", "%d trailing bytes", d.left())
 	}
 	return nil
 }

@@ -32,6 +32,13 @@ type ScanFunc func(off int64, size int, rec *Record) error
 // corruption and returns a [*CorruptError]; damage with nothing valid after
 // it is reported in ScanResult.Torn for the caller to judge.
 func Scan(data []byte, id uint32, path string, from int64, fn ScanFunc) (ScanResult, error) {
+	return ScanKnown(data, id, path, from, nil, fn)
+}
+
+// ScanKnown is [Scan] for a caller that knows each event's entity and scope
+// from its index: decoded strings equal to what known returns are shared
+// rather than copied.
+func ScanKnown(data []byte, id uint32, path string, from int64, known Known, fn ScanFunc) (ScanResult, error) {
 	var res ScanResult
 	h, err := DecodeHeader(data)
 	if errors.Is(err, ErrUnsupportedVersion) {
@@ -58,7 +65,7 @@ func Scan(data []byte, id uint32, path string, from int64, fn ScanFunc) (ScanRes
 				res.FrameEnd, res.Sealed = off, true
 				return res, nil
 			}
-			if err := DecodeRecord(payload, &rec); err != nil {
+			if err := decodeRecord(payload, &rec, known); err != nil {
 				return res, &CorruptError{Segment: id, Path: path, Offset: off, Reason: err.Error()}
 			}
 			if !rec.IsMarker() {

@@ -87,8 +87,8 @@ func DecodeStubs(b []byte) ([]Stub, error) {
 			return nil, err
 		}
 	}
-	if len(d.b) != 0 {
-		return nil, decodeErr("stubs", "%d trailing bytes", len(d.b))
+	if d.left() != 0 {
+		return nil, decodeErr("stubs", "%d trailing bytes", d.left())
 	}
 	return out, nil
 }
