@@ -127,7 +127,11 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool) erro
 	}
 	s.coldStart.SegmentsScanned++
 	bs := batchState{}
-	res, err := segment.Scan(data, id, path, from, func(off int64, size int, rec *segment.Record) error {
+	opts := segment.ScanOptions{From: from}
+	if from > 0 { // after a checkpoint: its events come before from
+		opts.AfterSeq = s.ix.lastSeq()
+	}
+	res, err := segment.ScanWith(data, id, path, opts, func(off int64, size int, rec *segment.Record) error {
 		return l.addFrame(&bs, id, off, size, rec, path)
 	})
 	if err != nil {

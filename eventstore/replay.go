@@ -68,7 +68,7 @@ func (s *Store) replaySegment(id uint32, from, last uint64, fn func(*segment.Rec
 		data = data[:min(int64(len(data)), int64(e.pos.Offset)+int64(e.pos.Length))]
 	}
 	more := true
-	_, err = segment.ScanKnown(data, id, s.segmentPath(id), start, v.known, func(off int64, size int, rec *segment.Record) error {
+	_, err = segment.ScanWith(data, id, s.segmentPath(id), segment.ScanOptions{From: start, Known: v.known}, func(off int64, size int, rec *segment.Record) error {
 		if rec.IsMarker() || rec.Seq < from {
 			return nil
 		}

@@ -32,13 +32,26 @@ type ScanFunc func(off int64, size int, rec *Record) error
 // corruption and returns a [*CorruptError]; damage with nothing valid after
 // it is reported in ScanResult.Torn for the caller to judge.
 func Scan(data []byte, id uint32, path string, from int64, fn ScanFunc) (ScanResult, error) {
-	return ScanKnown(data, id, path, from, nil, fn)
+	return ScanWith(data, id, path, ScanOptions{From: from}, fn)
 }
 
-// ScanKnown is [Scan] for a caller that knows each event's entity and scope
-// from its index: decoded strings equal to what known returns are shared
-// rather than copied.
-func ScanKnown(data []byte, id uint32, path string, from int64, known Known, fn ScanFunc) (ScanResult, error) {
+// ScanOptions say where a scan starts and what its caller already knows.
+type ScanOptions struct {
+	// From is the offset of the first frame to read (0: the first frame).
+	From int64
+	// AfterSeq is the sequence of the last event before From. Damage is
+	// corruption only if a later valid frame holds an event after the last
+	// one seen; a scan that starts mid-file needs AfterSeq to judge its
+	// first damage as a scan from the start would.
+	AfterSeq uint64
+	// Known, if set, returns each event's entity and scope from the
+	// caller's index: decoded strings equal to them are shared, not copied.
+	Known Known
+}
+
+// ScanWith is [Scan] with options.
+func ScanWith(data []byte, id uint32, path string, opts ScanOptions, fn ScanFunc) (ScanResult, error) {
+	from, known := opts.From, opts.Known
 	var res ScanResult
 	h, err := DecodeHeader(data)
 	if errors.Is(err, ErrUnsupportedVersion) {
@@ -56,7 +69,7 @@ func ScanKnown(data []byte, id uint32, path string, from int64, known Known, fn 
 		return res, &CorruptError{Segment: id, Path: path, Offset: off, Reason: "scan start beyond end of file"}
 	}
 	var rec Record
-	var lastSeq uint64 // of the last event delivered; a frame found after damage must follow it
+	lastSeq := opts.AfterSeq // of the last event seen; a frame found after damage must follow it
 	for {
 		payload, size, st := DecodeFrame(data[off:])
 		switch st {
