@@ -159,8 +159,7 @@ func TestRunFollowsLiveAndAwait(t *testing.T) {
 	evens := &counter{name: "b-only", region: eventstore.Region{Entity: "b"}}
 	all := &counter{name: "all"}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.RunAll(ctx, all, evens) }()
+	wait := r.Start(ctx, all, evens)
 	appendN(t, s, "a", kindAdded, 15)
 	appendN(t, s, "b", kindAdded, 5)
 	appendN(t, s, "a", kindAdded, 5) // the last events match only "all"
@@ -176,7 +175,7 @@ func TestRunFollowsLiveAndAwait(t *testing.T) {
 		t.Fatalf("b-only applied %v", got)
 	}
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := wait(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("RunAll = %v", err)
 	}
 	// Stopping saved the checkpoints even though the interval never came.

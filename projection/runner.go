@@ -123,6 +123,23 @@ func (r *Runner) RunAll(ctx context.Context, ps ...Projection) error {
 	return ctx.Err()
 }
 
+// Start runs ps as [Runner.RunAll] does, in a goroutine of its own, and
+// returns at once. Unlike a RunAll started in a goroutine, the projections
+// count for [Runner.Await] from the moment Start returns. wait blocks until
+// they stop and returns what RunAll returned.
+func (r *Runner) Start(ctx context.Context, ps ...Projection) (wait func() error) {
+	r.mu.Lock()
+	for _, p := range ps {
+		if _, ok := r.running[p.Name()]; !ok {
+			r.running[p.Name()] = &position{region: p.Region(), next: 1}
+		}
+	}
+	r.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- r.RunAll(ctx, ps...) }()
+	return sync.OnceValue(func() error { return <-done })
+}
+
 // CatchUp replays what p has not seen up to the newest event, saves the
 // checkpoint and returns the next sequence to apply.
 func (r *Runner) CatchUp(ctx context.Context, p Projection) (uint64, error) {
@@ -255,7 +272,9 @@ func (r *Runner) stopped(name string) {
 
 // Await blocks until every running projection has handled every event of
 // its region up to and including seq (read-your-writes after an append),
-// or ctx ends.
+// or ctx ends. Running means started by [Runner.Start], or by Run or RunAll
+// once they have begun: a Run in a goroutine that has not yet been
+// scheduled is not waited for.
 func (r *Runner) Await(ctx context.Context, seq uint64) error {
 	for {
 		r.mu.Lock()

@@ -165,7 +165,7 @@ type liveReadModels struct {
 	statement *statementView
 	transfers *largeTransfersView
 	cancel    context.CancelFunc
-	done      chan error
+	wait      func() error // until the projections stop
 }
 
 // startReadModels starts the projections; they catch up on the existing
@@ -179,9 +179,8 @@ func startReadModels(ctx context.Context, store projection.Source, reg *eventsto
 		statement: &statementView{reg: reg, account: "alice"},
 		transfers: &largeTransfersView{reg: reg, threshold: 250},
 		cancel:    cancel,
-		done:      make(chan error, 1),
 	}
-	go func() { l.done <- l.runner.RunAll(ctx, l.balances, l.statement, l.transfers) }()
+	l.wait = l.runner.Start(ctx, l.balances, l.statement, l.transfers)
 	return l
 }
 
@@ -196,7 +195,7 @@ func (l *liveReadModels) read(ctx context.Context, seq uint64) (*ReadModels, err
 
 func (l *liveReadModels) stop() error {
 	l.cancel()
-	if err := <-l.done; err != nil && !errors.Is(err, context.Canceled) {
+	if err := l.wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
