@@ -206,6 +206,15 @@ func fill(b *testing.B, s *eventstore.Store, streams, perStream int) {
 	}
 }
 
+// TestMain removes the store the benchmarks share.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if coldDirs.dir != "" {
+		_ = os.RemoveAll(coldDirs.dir)
+	}
+	os.Exit(code)
+}
+
 var coldDirs struct {
 	once sync.Once
 	dir  string
@@ -221,6 +230,7 @@ func coldStore(b *testing.B) string {
 			coldDirs.err = err
 			return
 		}
+		coldDirs.dir = dir // removed by TestMain
 		s, err := eventstore.Open(dir, eventstore.WithSyncMode(eventstore.SyncNone), eventstore.WithCheckpointEvery(0))
 		if err != nil {
 			coldDirs.err = err
@@ -228,7 +238,6 @@ func coldStore(b *testing.B) string {
 		}
 		fill(b, s, 10_000, 100)
 		coldDirs.err = s.Close()
-		coldDirs.dir = dir
 	})
 	if coldDirs.err != nil {
 		b.Fatal(coldDirs.err)

@@ -13,6 +13,15 @@ import (
 
 const benchEvents = 1_000_000
 
+// TestMain removes the store the benchmarks share.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchStore.dir != "" {
+		_ = os.RemoveAll(benchStore.dir)
+	}
+	os.Exit(code)
+}
+
 var benchStore struct {
 	once sync.Once
 	dir  string
@@ -28,6 +37,7 @@ func millionEvents(b *testing.B) *eventstore.Store {
 			benchStore.err = err
 			return
 		}
+		benchStore.dir = dir // removed by TestMain
 		s, err := eventstore.Open(dir, eventstore.WithSyncMode(eventstore.SyncNone), eventstore.WithCheckpointEvery(0))
 		if err != nil {
 			benchStore.err = err
@@ -46,7 +56,7 @@ func millionEvents(b *testing.B) *eventstore.Store {
 				return
 			}
 		}
-		benchStore.err, benchStore.dir = s.Close(), dir
+		benchStore.err = s.Close()
 	})
 	if benchStore.err != nil {
 		b.Fatal(benchStore.err)
