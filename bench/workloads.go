@@ -423,46 +423,22 @@ func (r *runner) reads() error {
 		return err
 	}
 	if r.cfg.want("W5") {
-		var n int
-		var elapsed time.Duration
-		err := r.profile("W5 replay", func() error {
-			start := time.Now()
-			var last uint64
-			err := st.ReadAll(decodePayload, func(ev Event) error {
-				if ev.Seq <= last {
-					return fmt.Errorf("replay: sequence %d after %d", ev.Seq, last)
-				}
-				last = ev.Seq
-				n++
-				return nil
-			})
-			elapsed = time.Since(start)
-			return err
-		})
-		if err != nil {
-			return err
+		// Decoded the backend's own way (batpak: in worker goroutines),
+		// decoded by the reader itself (the same for every backend), and
+		// not decoded.
+		for _, m := range []struct {
+			row, profile string
+			decode       func([]byte) error // handed to the backend
+			inline       bool               // decode in the reading goroutine
+		}{
+			{"W5 full replay, decoded", "W5 replay", decodePayload, false},
+			{"W5 full replay, decoded in the reading goroutine", "W5 replay decoded inline", nil, true},
+			{"W5 full replay, payload not decoded", "W5 replay undecoded", nil, false},
+		} {
+			if err := r.replay(st, m.row, m.profile, m.decode, m.inline); err != nil {
+				return err
+			}
 		}
-		if n != r.cfg.events() {
-			return fmt.Errorf("replay: %d events, want %d", n, r.cfg.events())
-		}
-		r.add(Result{Row: "W5 full replay, decoded", Value: float64(n) / elapsed.Seconds(), Unit: "events/s", Ops: n, Seconds: elapsed.Seconds()})
-	}
-	if r.cfg.want("W5") {
-		n := 0
-		var elapsed time.Duration
-		err := r.profile("W5 replay undecoded", func() error {
-			start := time.Now()
-			err := st.ReadAll(nil, func(ev Event) error {
-				n++
-				return nil
-			})
-			elapsed = time.Since(start)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		r.add(Result{Row: "W5 full replay, payload not decoded", Value: float64(n) / elapsed.Seconds(), Unit: "events/s", Ops: n, Seconds: elapsed.Seconds()})
 	}
 	if r.cfg.want("W4") {
 		n := 0
@@ -491,6 +467,38 @@ func (r *runner) reads() error {
 	hwm, anon := mem.stop()
 	r.add(Result{Row: "peak RSS, open + reads", Value: hwm, Unit: "MiB"})
 	r.add(Result{Row: "peak anon RSS, open + reads", Value: anon, Unit: "MiB"})
+	return nil
+}
+
+// replay reads the whole dataset in order once and records the rate as row.
+func (r *runner) replay(st Store, row, profile string, decode func([]byte) error, inline bool) error {
+	var n int
+	var elapsed time.Duration
+	err := r.profile(profile, func() error {
+		var last uint64
+		fn := func(ev Event) error {
+			if ev.Seq <= last {
+				return fmt.Errorf("replay: sequence %d after %d", ev.Seq, last)
+			}
+			last = ev.Seq
+			n++
+			return nil
+		}
+		if inline {
+			fn = decodeInline(decodePayload, fn)
+		}
+		start := time.Now()
+		err := st.ReadAll(decode, fn)
+		elapsed = time.Since(start)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if n != r.cfg.events() {
+		return fmt.Errorf("replay: %d events, want %d", n, r.cfg.events())
+	}
+	r.add(Result{Row: row, Value: float64(n) / elapsed.Seconds(), Unit: "events/s", Ops: n, Seconds: elapsed.Seconds()})
 	return nil
 }
 
