@@ -53,7 +53,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.LastSeq != 4 || len(c.Index.Keys) != 1 || len(c.Index.Deleted) != 1 {
+	if c.LastSeq != 4 || len(c.Keys) != 1 || len(c.Streams) != 3 || !c.Streams[2].Deleted {
 		t.Fatalf("checkpoint %+v", c)
 	}
 	if again := segment.EncodeCheckpoint(c); !bytes.Equal(again, b) {
