@@ -12,9 +12,10 @@ import (
 
 // indexFromCheckpoint builds a new index from a checkpoint. Its blocks are
 // checked and decoded in parallel, each into its own chunk of the entry
-// log, while this goroutine links the decoded chunks in order: stream
-// versions and sequences, correlation and causation. Any damage fails the
-// whole checkpoint; the store's index is untouched until it succeeds.
+// log, while this goroutine links the decoded chunks into their streams in
+// order. Correlation and causation are linked on first use. Any damage
+// fails the whole checkpoint; the store's index is untouched until it
+// succeeds.
 func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 	ix, err := indexTables(f)
 	if err != nil {
@@ -74,6 +75,7 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 // keys, and room for every stream's sequences in one array.
 func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	ix := newMemIndex()
+	ix.linked, ix.correlation, ix.causation = false, nil, nil
 	ix.byEntity = make(map[string]uint32, len(f.Streams))
 	ix.byScope = make(map[string]uint32, len(f.Scopes))
 	ix.keys = make(map[string]segment.IdempotencyRecord, len(f.Keys))
@@ -125,8 +127,7 @@ type linker struct {
 }
 
 // link adds the entries of chunk c, whose first sequence is first, to
-// their streams and to the correlation and causation maps, and sets their
-// versions.
+// their streams and sets their versions.
 func (l *linker) link(c *[entryChunk]entry, first uint64, f *segment.CheckpointFile) error {
 	ix := l.ix
 	n := min(uint64(entryChunk), f.LastSeq-first+1)
@@ -139,12 +140,6 @@ func (l *linker) link(c *[entryChunk]entry, first uint64, f *segment.CheckpointF
 		}
 		st.seqs = append(st.seqs, seq)
 		e.version = uint64(len(st.seqs))
-		if e.corr != e.id {
-			ix.correlation[e.corr] = append(ix.correlation[e.corr], seq)
-		}
-		if e.cause != ([16]byte{}) {
-			ix.causation[e.cause] = append(ix.causation[e.cause], seq)
-		}
 		if !l.unsorted && seq > 1 && !idLess(&l.lastID, &e.id) {
 			l.unsorted = true
 		}
