@@ -102,7 +102,14 @@ func (s *Store) listSegments() ([]uint32, error) {
 // recoverSegment adds the events of segment id after offset from.
 func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool) error {
 	path := s.segmentPath(id)
-	data, release, err := segment.MapFile(s.fs, path)
+	var data []byte
+	var release func() error
+	var err error
+	if last { // without the preallocated space after its frames
+		data, release, err = segment.MapActive(s.fs, path, from)
+	} else {
+		data, release, err = segment.MapFile(s.fs, path)
+	}
 	if err != nil {
 		return fmt.Errorf("eventstore: open segment: %w", err)
 	}
