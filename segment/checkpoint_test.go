@@ -150,3 +150,21 @@ func flip(b []byte, at int) []byte {
 	b[at] ^= 0x10
 	return b
 }
+
+func BenchmarkDecodeCheckpointBlocks(b *testing.B) {
+	c := bigCheckpoint()
+	data := segment.EncodeCheckpoint(c)
+	f, err := segment.OpenCheckpoint(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sum uint64
+	for b.Loop() {
+		for i := range f.NumBlocks() {
+			if err := f.DecodeBlock(i, func(_ int, e *segment.IndexEntry) { sum += uint64(e.Length) }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(c.Entries)), "ns/entry")
+}
