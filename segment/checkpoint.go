@@ -247,6 +247,9 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 	}
 	var total uint64
 	for _, st := range f.Streams {
+		if st.Version > f.LastSeq-total { // also where the sum would overflow
+			return decodeErr("checkpoint", "stream versions add up to more than %d events", f.LastSeq)
+		}
 		total += st.Version
 	}
 	if total != f.LastSeq {

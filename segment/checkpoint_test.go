@@ -45,6 +45,7 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 			body := b[:len(b)-4]
 			b = binary.BigEndian.AppendUint32(bytes.Clone(body), segment.Checksum(body))
 		}
+		checkOpened(t, b)
 		c, err := segment.DecodeCheckpoint(b)
 		if err != nil {
 			if !errors.Is(err, segment.ErrCorrupt) && !errors.Is(err, segment.ErrUnsupportedVersion) {
@@ -57,6 +58,34 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 			t.Fatalf("re-encoded checkpoint does not decode the same: %v", err)
 		}
 	})
+}
+
+// checkOpened checks what a store relies on when it loads an opened
+// checkpoint block by block: stream versions that add up to LastSeq, and
+// entries numbered by their place that name known streams and scopes.
+func checkOpened(t *testing.T, b []byte) {
+	f, err := segment.OpenCheckpoint(b)
+	if err != nil {
+		return
+	}
+	var total uint64
+	for _, st := range f.Streams {
+		if st.Version > f.LastSeq {
+			t.Fatalf("stream version %d beyond last sequence %d", st.Version, f.LastSeq)
+		}
+		total += st.Version
+	}
+	if total != f.LastSeq {
+		t.Fatalf("stream versions add up to %d, last sequence %d", total, f.LastSeq)
+	}
+	for i := range f.NumBlocks() {
+		_ = f.DecodeBlock(i, func(j int, e *segment.IndexEntry) {
+			if e.Seq != uint64(i*segment.CheckpointBlockEntries+j+1) || e.Seq > f.LastSeq ||
+				int(e.Entity) >= len(f.Streams) || int(e.Scope) >= len(f.Scopes) {
+				t.Fatalf("block %d entry %d: %+v", i, j, e)
+			}
+		})
+	}
 }
 
 // bigCheckpoint has three blocks of entries over two segments, with
@@ -132,6 +161,10 @@ func TestCheckpointBlocks(t *testing.T) {
 	c.Streams[1].Version--
 	if _, err := segment.DecodeCheckpoint(segment.EncodeCheckpoint(c)); !errors.Is(err, segment.ErrCorrupt) {
 		t.Fatalf("stream versions that disagree with the entries: %v", err)
+	}
+	c.Streams[0].Version, c.Streams[1].Version = c.Streams[0].Version+1<<63, c.Streams[1].Version+1<<63 // the sum wraps to LastSeq
+	if _, err := segment.OpenCheckpoint(segment.EncodeCheckpoint(c)); !errors.Is(err, segment.ErrCorrupt) {
+		t.Fatalf("stream versions whose sum overflows: %v", err)
 	}
 }
 
