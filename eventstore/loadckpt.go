@@ -42,19 +42,21 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 		})
 	}
 	defer wg.Wait()
-	l := newLinker(f)
+	l := linker{ix: ix}
 	for i := range n {
 		if err := <-done[i]; err != nil {
 			failed.Store(true)
 			return nil, err
 		}
-		if err := l.link(ix.entries.chunks[i], uint64(i)<<entryChunkBits+1, f.LastSeq); err != nil {
+		if err := l.link(ix.entries.chunks[i], uint64(i)<<entryChunkBits+1, f); err != nil {
 			failed.Store(true)
 			return nil, err
 		}
 	}
-	if err := l.finish(ix); err != nil {
-		return nil, err
+	for _, st := range ix.streams {
+		if uint64(len(st.seqs)) != st.version {
+			return nil, fmt.Errorf("stream %q has %d events, version %d", st.entity, len(st.seqs), st.version)
+		}
 	}
 	if !l.unsorted {
 		ix.idsSorted, ix.byID = true, nil
@@ -70,7 +72,7 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 }
 
 // indexTables makes an index with the checkpoint's streams, scopes and
-// keys.
+// keys, and room for every stream's sequences in one array.
 func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	ix := newMemIndex()
 	ix.linked, ix.correlation, ix.causation = false, nil, nil
@@ -79,6 +81,7 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	ix.keys = make(map[string]segment.IdempotencyRecord, len(f.Keys))
 	ix.streams = make([]*stream, len(f.Streams))
 	streams := make([]stream, len(f.Streams))
+	seqs := make([]uint64, f.LastSeq)
 	for i := range f.Streams {
 		cs := &f.Streams[i]
 		if _, dup := ix.byEntity[cs.Entity]; dup {
@@ -87,6 +90,8 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 		st := &streams[i]
 		st.entity, st.version, st.lastHash = cs.Entity, cs.Version, cs.LastHash
 		st.deleted.Store(cs.Deleted)
+		// Full capacity: the stream's next append after open reallocates.
+		st.seqs, seqs = seqs[:0:cs.Version], seqs[cs.Version:]
 		ix.streams[i] = st
 		ix.byEntity[cs.Entity] = uint32(i)
 	}
@@ -114,57 +119,31 @@ func entryOf(se *segment.IndexEntry) entry {
 	}
 }
 
-// linker numbers the events of decoded chunks in their streams, in order,
-// into one array that holds every stream's sequences, stream after stream.
-// It writes no pointers per event (no GC write barriers while the heap
-// grows).
+// linker numbers the events of decoded chunks in their streams, in order.
 type linker struct {
-	seqs     []uint64
-	start    []uint64 // stream i's sequences are seqs[start[i]:start[i+1]]
-	count    []uint64 // how many of them are linked
+	ix       *memIndex
 	lastID   [16]byte
 	unsorted bool
 }
 
-func newLinker(f *segment.CheckpointFile) *linker {
-	l := &linker{seqs: make([]uint64, f.LastSeq), start: make([]uint64, len(f.Streams)+1), count: make([]uint64, len(f.Streams))}
-	for i := range f.Streams {
-		l.start[i+1] = l.start[i] + f.Streams[i].Version // the versions add up to LastSeq
-	}
-	return l
-}
-
-// link numbers the entries of chunk c, whose first sequence is first, in
+// link adds the entries of chunk c, whose first sequence is first, to
 // their streams and sets their versions.
-func (l *linker) link(c *[entryChunk]entry, first, lastSeq uint64) error {
-	for j := range min(uint64(entryChunk), lastSeq-first+1) {
+func (l *linker) link(c *[entryChunk]entry, first uint64, f *segment.CheckpointFile) error {
+	ix := l.ix
+	n := min(uint64(entryChunk), f.LastSeq-first+1)
+	for j := range n {
 		e := &c[j]
 		seq := first + j
-		s := e.stream
-		k := l.count[s]
-		if l.start[s]+k == l.start[s+1] {
-			return fmt.Errorf("stream %d has more than its %d events", s, k)
+		st := ix.streams[e.stream]
+		if len(st.seqs) == cap(st.seqs) {
+			return fmt.Errorf("stream %q has more than its %d events", st.entity, st.version)
 		}
-		l.seqs[l.start[s]+k] = seq
-		l.count[s] = k + 1
-		e.version = k + 1
+		st.seqs = append(st.seqs, seq)
+		e.version = uint64(len(st.seqs))
 		if !l.unsorted && seq > 1 && !idLess(&l.lastID, &e.id) {
 			l.unsorted = true
 		}
 		l.lastID = e.id
-	}
-	return nil
-}
-
-// finish checks that every stream got all its events and hands them over.
-func (l *linker) finish(ix *memIndex) error {
-	for i, st := range ix.streams {
-		lo, hi := l.start[i], l.start[i+1]
-		if l.count[i] != hi-lo {
-			return fmt.Errorf("stream %q has %d events, version %d", st.entity, l.count[i], st.version)
-		}
-		// Full capacity: the stream's next append after open reallocates.
-		st.seqs = l.seqs[lo:hi:hi]
 	}
 	return nil
 }
