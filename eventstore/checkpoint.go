@@ -106,37 +106,30 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 	if sn.entries.len() == 0 {
 		return nil
 	}
-	var strs segment.StringTable
-	ix := &segment.Index{Entries: make([]segment.IndexEntry, sn.entries.len()), Keys: sn.keys}
-	streamStr := make([]uint32, len(sn.streams))
+	c := &segment.Checkpoint{
+		LastSeq: sn.entries.len(), Segment: sn.segment, FrameEnd: uint64(sn.end),
+		Streams: make([]segment.CheckpointStream, len(sn.streams)),
+		Scopes:  sn.scopes,
+		Keys:    sn.keys,
+		Entries: make([]segment.IndexEntry, sn.entries.len()),
+	}
 	for i, st := range sn.streams {
-		streamStr[i] = strs.ID(st.entity)
+		t := &sn.tips[i]
+		c.Streams[i] = segment.CheckpointStream{Entity: st.entity, Version: t.version, LastHash: t.hash, Deleted: t.deleted}
 	}
-	scopeStr := make([]uint32, len(sn.scopes))
-	for i, sc := range sn.scopes {
-		scopeStr[i] = strs.ID(sc)
-	}
-	for i := range ix.Entries {
+	for i := range c.Entries {
 		e := sn.entries.at(uint64(i) + 1)
-		ix.Entries[i] = segment.IndexEntry{
+		c.Entries[i] = segment.IndexEntry{
 			Seq: uint64(i + 1), Version: e.version, Timestamp: e.ts,
 			ID: e.id, Correlation: e.corr, Causation: e.cause, Kind: e.kind, Flags: e.flags,
-			Entity: streamStr[e.stream], Scope: scopeStr[e.scope],
+			Entity: e.stream, Scope: e.scope,
 			Segment: e.pos.Segment, Offset: e.pos.Offset, Length: e.pos.Length,
 		}
 	}
-	ix.Tails = make([]segment.StreamTail, len(sn.tips))
-	for i, t := range sn.tips {
-		ix.Tails[i] = segment.StreamTail{Entity: streamStr[i], Version: t.version, LastHash: t.hash}
-		if t.deleted {
-			ix.Deleted = append(ix.Deleted, streamStr[i])
-		}
-	}
-	ix.Strings = strs.Strings
-	if err := ix.Validate(); err != nil {
+	if err := c.Validate(); err != nil {
 		return err
 	}
-	data := segment.EncodeCheckpoint(&segment.Checkpoint{LastSeq: sn.entries.len(), Segment: sn.segment, FrameEnd: uint64(sn.end), Index: ix})
+	data := segment.EncodeCheckpoint(c)
 	if err := s.replaceFile(CheckpointFileName, data); err != nil {
 		return fmt.Errorf("eventstore: write checkpoint: %w", err)
 	}

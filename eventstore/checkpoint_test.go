@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/batpak-go/batpak/eventstore"
@@ -53,7 +54,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.LastSeq != 4 || len(c.Index.Keys) != 1 || len(c.Index.Deleted) != 1 {
+	if c.LastSeq != 4 || len(c.Keys) != 1 || len(c.Streams) != 3 || !c.Streams[2].Deleted {
 		t.Fatalf("checkpoint %+v", c)
 	}
 	if again := segment.EncodeCheckpoint(c); !bytes.Equal(again, b) {
@@ -63,5 +64,50 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		if _, err := segment.DecodeCheckpoint(b[:i]); !errors.Is(err, segment.ErrCorrupt) {
 			t.Fatalf("checkpoint cut at %d: %v", i, err)
 		}
+	}
+}
+
+// After a checkpoint load, correlation and causation are linked on first
+// use, and then include the events appended since the open.
+func TestCheckpointLinksOnFirstUse(t *testing.T) {
+	dir := t.TempDir()
+	s, err := eventstore.Open(dir, eventstore.WithSyncMode(eventstore.SyncNone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	k := kind.Custom(1, 1)
+	root, err := s.Append(ctx, eventstore.Coordinate{Entity: "a", Scope: "s"}, []eventstore.Event{{Kind: k}, {Kind: k}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cause := eventstore.WithCausation(root[1].EventID)
+	if _, err := s.Append(ctx, eventstore.Coordinate{Entity: "b", Scope: "s"}, []eventstore.Event{{Kind: k}}, cause); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = eventstore.Open(dir, eventstore.WithSyncMode(eventstore.SyncNone)); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	if p := s.Stats().ColdStart.Path; p != "checkpoint" {
+		t.Fatalf("opened from %s", p)
+	}
+	if _, err := s.Append(ctx, eventstore.Coordinate{Entity: "c", Scope: "s"}, []eventstore.Event{{Kind: k}}, cause); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CausedBy(root[1].EventID); !slices.Equal(got, []uint64{3, 4}) {
+		t.Fatalf("caused by the root's second event: %v", got)
+	}
+	if got := s.Correlated(root[0].EventID); !slices.Equal(got, []uint64{2, 3, 4}) {
+		t.Fatalf("correlated with the root: %v", got)
+	}
+	if _, err := s.Append(ctx, eventstore.Coordinate{Entity: "d", Scope: "s"}, []eventstore.Event{{Kind: k}}, cause); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CausedBy(root[1].EventID); !slices.Equal(got, []uint64{3, 4, 5}) {
+		t.Fatalf("caused by the root's second event, once linked: %v", got)
 	}
 }

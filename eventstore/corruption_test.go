@@ -306,6 +306,13 @@ func TestCorruptCheckpointIgnored(t *testing.T) {
 		"truncated-1":    func(*testing.T) []byte { return good[:len(good)-1] },
 		"garbage":        func(*testing.T) []byte { return garbage },
 		"magic-garbage":  func(*testing.T) []byte { return append([]byte("BPCK"), garbage...) },
+		// A checkpoint of the previous format (one CRC over a footer-style
+		// index) is never read as the current one.
+		"format-1": func(*testing.T) []byte {
+			b := bytes.Clone(good)
+			binary.BigEndian.PutUint16(b[4:6], 1)
+			return fixCRC(b)
+		},
 		"future-version": func(*testing.T) []byte {
 			b := bytes.Clone(good)
 			binary.BigEndian.PutUint16(b[4:6], 99)
@@ -314,14 +321,14 @@ func TestCorruptCheckpointIgnored(t *testing.T) {
 		// Valid CRC, but the last covered frame is not what it says.
 		"last-entry-moved": func(t *testing.T) []byte {
 			c := decoded(t)
-			last := &c.Index.Entries[len(c.Index.Entries)-1]
-			prev := c.Index.Entries[len(c.Index.Entries)-2]
+			last := &c.Entries[len(c.Entries)-1]
+			prev := c.Entries[len(c.Entries)-2]
 			last.Offset, last.Length = prev.Offset, prev.Length
 			return segment.EncodeCheckpoint(c)
 		},
 		"last-entry-other-id": func(t *testing.T) []byte {
 			c := decoded(t)
-			c.Index.Entries[len(c.Index.Entries)-1].ID[15] ^= 1
+			c.Entries[len(c.Entries)-1].ID[15] ^= 1
 			return segment.EncodeCheckpoint(c)
 		},
 		"segment-zero": func(t *testing.T) []byte {

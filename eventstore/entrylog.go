@@ -1,7 +1,10 @@
 package eventstore
 
-// entryChunkBits sets the chunk size of an entryLog: 16,384 entries.
-const entryChunkBits = 14
+import "github.com/batpak-go/batpak/segment"
+
+// entryChunkBits sets the chunk size of an entryLog: 16,384 entries, so
+// that one block of a checkpoint decodes into one chunk.
+const entryChunkBits = segment.CheckpointBlockBits
 
 const entryChunk = 1 << entryChunkBits
 

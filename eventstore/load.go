@@ -37,11 +37,6 @@ type batchState struct {
 	firstSeq    uint64
 }
 
-// addCheckpoint loads a checkpoint's index into the (empty) index.
-func (l *loader) addCheckpoint(ix *segment.Index) error {
-	return l.addIndex(ix, 0)
-}
-
 // addFooter loads a sealed segment's footer, skipping events the index
 // already has (a checkpoint may cover part of the segment).
 func (l *loader) addFooter(ix *segment.Index, path string) error {

@@ -38,13 +38,16 @@ type stream struct {
 // the read lock only to copy slice headers, because published elements are
 // never modified.
 type memIndex struct {
-	mu          sync.RWMutex
-	entries     entryLog
-	published   atomic.Uint64 // entries.len(), readable without the lock
-	streams     []*stream
-	byEntity    map[string]uint32
-	scopes      []string
-	byScope     map[string]uint32
+	mu        sync.RWMutex
+	entries   entryLog
+	published atomic.Uint64 // entries.len(), readable without the lock
+	streams   []*stream
+	byEntity  map[string]uint32
+	scopes    []string
+	byScope   map[string]uint32
+	// The links are built on first use after a checkpoint load: until
+	// linked, both maps are nil and the entries alone hold the ids.
+	linked      bool
 	correlation map[[16]byte][]uint64 // correlation id → members other than the root
 	causation   map[[16]byte][]uint64 // cause id → direct effects
 	keys        map[string]segment.IdempotencyRecord
@@ -56,6 +59,7 @@ func newMemIndex() *memIndex {
 	return &memIndex{
 		byEntity:    make(map[string]uint32),
 		byScope:     make(map[string]uint32),
+		linked:      true,
 		correlation: make(map[[16]byte][]uint64),
 		causation:   make(map[[16]byte][]uint64),
 		keys:        make(map[string]segment.IdempotencyRecord),
@@ -117,12 +121,41 @@ func (ix *memIndex) addAt(seq uint64, e entry, hash *[32]byte) {
 		s.lastHash = *hash
 	}
 	s.seqs = append(s.seqs, seq)
+	if ix.linked {
+		ix.link(seq, &e)
+	}
+}
+
+// link adds event seq to the correlation and causation maps. Caller holds
+// mu for writing.
+func (ix *memIndex) link(seq uint64, e *entry) {
 	if e.corr != e.id {
 		ix.correlation[e.corr] = append(ix.correlation[e.corr], seq)
 	}
 	if e.cause != ([16]byte{}) {
 		ix.causation[e.cause] = append(ix.causation[e.cause], seq)
 	}
+}
+
+// ensureLinked builds the correlation and causation maps if they are not.
+func (ix *memIndex) ensureLinked() {
+	ix.mu.RLock()
+	linked := ix.linked
+	ix.mu.RUnlock()
+	if linked {
+		return
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.linked {
+		return
+	}
+	ix.correlation = make(map[[16]byte][]uint64)
+	ix.causation = make(map[[16]byte][]uint64)
+	for seq := uint64(1); seq <= ix.entries.len(); seq++ {
+		ix.link(seq, ix.entries.at(seq))
+	}
+	ix.linked = true
 }
 
 // indexEntry returns the on-disk index form of event seq, interning its
@@ -204,10 +237,15 @@ func (ix *memIndex) streamVersion(entity string) uint64 {
 	return 0
 }
 
-// related returns the visible sequences the correlation or causation map
-// holds for id.
-func (ix *memIndex) related(m map[[16]byte][]uint64, id [16]byte) []uint64 {
+// related returns the visible sequences of the events whose causation
+// (byCause) or correlation id is id.
+func (ix *memIndex) related(byCause bool, id [16]byte) []uint64 {
+	ix.ensureLinked()
 	ix.mu.RLock()
+	m := ix.correlation
+	if byCause {
+		m = ix.causation
+	}
 	seqs := slices.Clone(m[id])
 	ix.mu.RUnlock()
 	v := ix.snapshot()

@@ -249,11 +249,11 @@ func (s *Store) Query(r Region) iter.Seq2[Record, error] {
 
 // Correlated returns the sequences of the events whose correlation id is id,
 // other than the root itself, in commit order.
-func (s *Store) Correlated(id uuid.UUID) []uint64 { return s.ix.related(s.ix.correlation, id) }
+func (s *Store) Correlated(id uuid.UUID) []uint64 { return s.ix.related(false, id) }
 
 // CausedBy returns the sequences of the events whose causation id is id, in
 // commit order.
-func (s *Store) CausedBy(id uuid.UUID) []uint64 { return s.ix.related(s.ix.causation, id) }
+func (s *Store) CausedBy(id uuid.UUID) []uint64 { return s.ix.related(true, id) }
 
 // StreamInfo describes one stream.
 type StreamInfo struct {

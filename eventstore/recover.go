@@ -24,11 +24,11 @@ func (s *Store) recover() error {
 	if err != nil {
 		return err
 	}
-	l := &loader{s: s}
-	wm, err := s.loadCheckpoint(ids, l)
+	wm, err := s.loadCheckpoint(ids)
 	if err != nil {
 		return err
 	}
+	l := &loader{s: s}
 	s.nextSegment = 1
 	if n := len(ids); n > 0 {
 		s.nextSegment = ids[n-1] + 1 // or the id of a blank last segment, which is removed
@@ -102,7 +102,14 @@ func (s *Store) listSegments() ([]uint32, error) {
 // recoverSegment adds the events of segment id after offset from.
 func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool) error {
 	path := s.segmentPath(id)
-	data, release, err := segment.MapFile(s.fs, path)
+	var data []byte
+	var release func() error
+	var err error
+	if last { // without the preallocated space after its frames
+		data, release, err = segment.MapActive(s.fs, path, from)
+	} else {
+		data, release, err = segment.MapFile(s.fs, path)
+	}
 	if err != nil {
 		return fmt.Errorf("eventstore: open segment: %w", err)
 	}
@@ -240,7 +247,7 @@ func (s *Store) openActive(id uint32, end int64) error {
 // A valid checkpoint naming a segment after the last one on disk proves
 // that segment files holding acknowledged events are gone: that is an
 // error (ErrCorrupt, like a missing middle segment), never silent loss.
-func (s *Store) loadCheckpoint(ids []uint32, l *loader) (*segment.Checkpoint, error) {
+func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, error) {
 	path := filepath.Join(s.dir, CheckpointFileName)
 	if !s.readOnly {
 		_ = s.fs.Remove(path + ".tmp")
@@ -258,7 +265,7 @@ func (s *Store) loadCheckpoint(ids []uint32, l *loader) (*segment.Checkpoint, er
 		s.log.Warn("ignoring checkpoint", zap.String("reason", reason))
 		return nil, nil
 	}
-	c, err := segment.DecodeCheckpoint(data)
+	c, err := segment.OpenCheckpoint(data)
 	if err != nil {
 		return ignore(err.Error())
 	}
@@ -281,43 +288,46 @@ func (s *Store) loadCheckpoint(ids []uint32, l *loader) (*segment.Checkpoint, er
 	if c.Segment < ids[0] {
 		return ignore(fmt.Sprintf("names segment %d, which does not exist", c.Segment))
 	}
-	// The last covered frame must still be on disk as it was.
-	lastEntry := c.Index.Entries[len(c.Index.Entries)-1]
-	if lastEntry.Segment != c.Segment || int64(lastEntry.Offset)+int64(lastEntry.Length) > int64(c.FrameEnd) {
-		return ignore("watermark disagrees with its last entry")
-	}
-	if reason := s.checkFrame(lastEntry, int64(c.FrameEnd)); reason != "" {
-		return ignore(reason)
-	}
-	if err := l.addCheckpoint(c.Index); err != nil {
+	ix, err := indexFromCheckpoint(c)
+	if err != nil {
 		return ignore(err.Error())
 	}
+	// The last covered frame must still be on disk as it was.
+	last := ix.entries.at(c.LastSeq)
+	if last.pos.Segment != c.Segment || int64(last.pos.Offset)+int64(last.pos.Length) > int64(c.FrameEnd) {
+		return ignore("watermark disagrees with its last entry")
+	}
+	if reason := s.checkFrame(c.LastSeq, last, int64(c.FrameEnd)); reason != "" {
+		return ignore(reason)
+	}
+	s.ix = ix
 	s.coldStart.EventsFromCheckpoint = c.LastSeq
-	return c, nil
+	return &c.Checkpoint, nil
 }
 
-// checkFrame verifies that the frame an index entry points at holds that
-// event, and that the frames between it and the watermark frameEnd (a
+// checkFrame verifies that the frame entry e of event seq points at holds
+// that event, and that the frames between it and the watermark frameEnd (a
 // batch's COMMIT marker, tombstones) are still whole: a tail cut after the
 // checkpoint was written must not be covered up by it.
-func (s *Store) checkFrame(e segment.IndexEntry, frameEnd int64) string {
+func (s *Store) checkFrame(seq uint64, e *entry, frameEnd int64) string {
 	const maxGap = 1 << 20 // system frames after the last event; beyond, recover without the checkpoint
-	n := frameEnd - int64(e.Offset)
-	if e.Length > segment.MaxFramePayload+segment.FrameHeaderSize || n < int64(e.Length) || n > int64(e.Length)+maxGap {
+	p := e.pos
+	n := frameEnd - int64(p.Offset)
+	if p.Length > segment.MaxFramePayload+segment.FrameHeaderSize || n < int64(p.Length) || n > int64(p.Length)+maxGap {
 		return "watermark disagrees with its last entry"
 	}
-	f, err := s.fs.OpenFile(s.segmentPath(e.Segment), os.O_RDONLY, 0)
+	f, err := s.fs.OpenFile(s.segmentPath(p.Segment), os.O_RDONLY, 0)
 	if err != nil {
 		return err.Error()
 	}
 	defer func() { _ = f.Close() }()
 	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, int64(e.Offset)); err != nil {
+	if _, err := f.ReadAt(buf, int64(p.Offset)); err != nil {
 		return fmt.Sprintf("last covered frame unreadable: %v", err)
 	}
 	payload, size, st := segment.DecodeFrame(buf)
 	var rec segment.Record
-	if st != segment.FrameOK || size != int(e.Length) || segment.DecodeRecord(payload, &rec) != nil || rec.Seq != e.Seq || rec.ID != e.ID {
+	if st != segment.FrameOK || size != int(p.Length) || segment.DecodeRecord(payload, &rec) != nil || rec.Seq != seq || rec.ID != e.id {
 		return "last covered frame does not match"
 	}
 	for off := size; off < len(buf); {

@@ -3,11 +3,18 @@ package segment
 import (
 	"encoding/binary"
 	"fmt"
+	"unicode/utf8"
 )
 
 const (
-	checkpointVersion = 1
-	checkpointHeader  = 4 + 2 + 8 + 4 + 8
+	checkpointVersion = 2
+	// checkpointHead is the fixed head, its CRC included.
+	checkpointHead = 4 + 2 + 8 + 4 + 8 + 4*5 + 4
+	// Lower bounds on the encoded size of a table row.
+	minStreamRow = 2 + 8 + 32 + 1
+	minScopeRow  = 2
+	minKeyRow    = 2 + 8 + 4
+	blockRow     = 4 + 4 + 4
 )
 
 var checkpointMagic = [4]byte{'B', 'P', 'C', 'K'}
@@ -18,58 +25,281 @@ type Checkpoint struct {
 	LastSeq  uint64
 	Segment  uint32
 	FrameEnd uint64
-	Index    *Index
+	Streams  []CheckpointStream
+	Scopes   []string
+	Keys     []IdempotencyRecord
+	// Entries holds event i+1 at i. Entity indexes Streams and Scope
+	// indexes Scopes; an entry's version is its number in its stream.
+	Entries []IndexEntry
 }
 
-// EncodeCheckpoint returns the bytes of a checkpoint file:
-//
-//	"BPCK" | version u16 | last seq u64 | segment u32 | frame end u64 |
-//	index (AppendIndex) | CRC-32C of everything before u32
+// CheckpointStream is the state of one stream at the checkpoint. Its
+// Version is also the number of its events: versions are dense.
+type CheckpointStream struct {
+	Entity   string
+	Version  uint64
+	LastHash [32]byte
+	Deleted  bool
+}
+
+// Validate checks that c can be encoded: every string and key fits a
+// 16-bit length and every entry names a known stream and scope.
+func (c *Checkpoint) Validate() error {
+	for i, st := range c.Streams {
+		if len(st.Entity) > MaxIndexString {
+			return fmt.Errorf("segment: checkpoint stream %d is %d bytes, limit %d", i, len(st.Entity), MaxIndexString)
+		}
+	}
+	for i, sc := range c.Scopes {
+		if len(sc) > MaxIndexString {
+			return fmt.Errorf("segment: checkpoint scope %d is %d bytes, limit %d", i, len(sc), MaxIndexString)
+		}
+	}
+	for _, k := range c.Keys {
+		if len(k.Key) > MaxIndexString {
+			return fmt.Errorf("segment: checkpoint key of %d bytes, limit %d", len(k.Key), MaxIndexString)
+		}
+	}
+	for i := range c.Entries {
+		if e := &c.Entries[i]; int(e.Entity) >= len(c.Streams) || int(e.Scope) >= len(c.Scopes) {
+			return fmt.Errorf("segment: checkpoint entry %d names stream %d and scope %d", i, e.Entity, e.Scope)
+		}
+	}
+	return nil
+}
+
+// EncodeCheckpoint returns the bytes of a checkpoint file (docs/format.md).
+// c must satisfy [Checkpoint.Validate]; the Seq and Version of its entries
+// are not written, they follow from their places.
 func EncodeCheckpoint(c *Checkpoint) []byte {
-	b := append([]byte(nil), checkpointMagic[:]...)
+	var blocks []byte
+	var dir []byte
+	for first := 0; first < len(c.Entries); first += CheckpointBlockEntries {
+		start := len(blocks)
+		part := c.Entries[first:min(first+CheckpointBlockEntries, len(c.Entries))]
+		blocks = appendBlock(blocks, part)
+		dir = binary.BigEndian.AppendUint32(dir, uint32(len(part)))
+		dir = binary.BigEndian.AppendUint32(dir, uint32(len(blocks)-start))
+		dir = binary.BigEndian.AppendUint32(dir, Checksum(blocks[start:]))
+	}
+	var tables []byte
+	for _, st := range c.Streams {
+		tables = appendString(tables, st.Entity)
+		tables = binary.BigEndian.AppendUint64(tables, st.Version)
+		tables = append(tables, st.LastHash[:]...)
+		tables = append(tables, boolByte(st.Deleted))
+	}
+	for _, sc := range c.Scopes {
+		tables = appendString(tables, sc)
+	}
+	for _, k := range c.Keys {
+		tables = appendString(tables, k.Key)
+		tables = binary.BigEndian.AppendUint64(tables, k.First)
+		tables = binary.BigEndian.AppendUint32(tables, k.Count)
+	}
+	tables = append(tables, dir...)
+	tables = binary.BigEndian.AppendUint32(tables, Checksum(tables))
+
+	b := make([]byte, 0, checkpointHead+len(tables)+len(blocks))
+	b = append(b, checkpointMagic[:]...)
 	b = binary.BigEndian.AppendUint16(b, checkpointVersion)
 	b = binary.BigEndian.AppendUint64(b, c.LastSeq)
 	b = binary.BigEndian.AppendUint32(b, c.Segment)
 	b = binary.BigEndian.AppendUint64(b, c.FrameEnd)
-	b = AppendIndex(b, c.Index)
-	return binary.BigEndian.AppendUint32(b, Checksum(b))
+	for _, n := range [...]int{len(c.Streams), len(c.Scopes), len(c.Keys), len(dir) / blockRow, len(tables)} {
+		b = binary.BigEndian.AppendUint32(b, uint32(n))
+	}
+	b = binary.BigEndian.AppendUint32(b, Checksum(b))
+	b = append(b, tables...)
+	return append(b, blocks...)
 }
 
-// DecodeCheckpoint checks and decodes a checkpoint file. Damage returns an
-// error matching [ErrCorrupt]; the caller then ignores the checkpoint.
-func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
+func appendString(dst []byte, s string) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(s)))
+	return append(dst, s...)
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// CheckpointFile is a checkpoint whose head and tables are checked and
+// decoded, and whose entries are decoded block by block with
+// [CheckpointFile.DecodeBlock], in any order or in parallel.
+type CheckpointFile struct {
+	Checkpoint // without Entries
+	blocks     []checkpointBlock
+}
+
+type checkpointBlock struct {
+	first uint64 // sequence of the first entry
+	n     int
+	data  []byte
+	sum   uint32
+}
+
+// OpenCheckpoint checks the head and tables of the checkpoint file b and
+// decodes them; b must stay unchanged while its blocks are decoded. Damage
+// returns an error matching [ErrCorrupt], a format it does not know
+// [ErrUnsupportedVersion]; the caller then ignores the checkpoint.
+func OpenCheckpoint(b []byte) (*CheckpointFile, error) {
 	bad := func(format string, args ...any) error {
 		return &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf(format, args...)}
 	}
-	if len(b) < checkpointHeader+4 {
-		return nil, bad("%d bytes is too short", len(b))
-	}
-	if [4]byte(b[:4]) != checkpointMagic {
+	if len(b) < 6 || [4]byte(b[:4]) != checkpointMagic {
 		return nil, bad("bad magic")
-	}
-	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
-	if Checksum(body) != sum {
-		return nil, bad("checksum mismatch")
 	}
 	if v := binary.BigEndian.Uint16(b[4:6]); v != checkpointVersion {
 		return nil, fmt.Errorf("%w: checkpoint format %d", ErrUnsupportedVersion, v)
 	}
-	c := &Checkpoint{
+	if len(b) < checkpointHead {
+		return nil, bad("%d bytes is too short", len(b))
+	}
+	if Checksum(b[:checkpointHead-4]) != binary.BigEndian.Uint32(b[checkpointHead-4:]) {
+		return nil, bad("head checksum mismatch")
+	}
+	f := &CheckpointFile{Checkpoint: Checkpoint{
 		LastSeq:  binary.BigEndian.Uint64(b[6:14]),
 		Segment:  binary.BigEndian.Uint32(b[14:18]),
 		FrameEnd: binary.BigEndian.Uint64(b[18:26]),
+	}}
+	var counts [5]uint64
+	for i := range counts {
+		counts[i] = uint64(binary.BigEndian.Uint32(b[26+4*i:]))
 	}
-	ix, err := DecodeIndex(body[checkpointHeader:])
-	if err != nil {
+	nStreams, nScopes, nKeys, nBlocks, tablesLen := counts[0], counts[1], counts[2], counts[3], counts[4]
+	rest := b[checkpointHead:]
+	if tablesLen < 4 || tablesLen > uint64(len(rest)) {
+		return nil, bad("tables of %d bytes in %d", tablesLen, len(rest))
+	}
+	tables, blocks := rest[:tablesLen-4], rest[tablesLen:]
+	if Checksum(tables) != binary.BigEndian.Uint32(rest[tablesLen-4:]) {
+		return nil, bad("tables checksum mismatch")
+	}
+	if nStreams*minStreamRow+nScopes*minScopeRow+nKeys*minKeyRow+nBlocks*blockRow > uint64(len(tables)) {
+		return nil, bad("counts %d/%d/%d/%d exceed %d bytes of tables", nStreams, nScopes, nKeys, nBlocks, len(tables))
+	}
+	if err := f.decodeTables(tables, int(nStreams), int(nScopes), int(nKeys), int(nBlocks), blocks); err != nil {
 		return nil, bad("%v", err)
 	}
-	c.Index = ix
-	if uint64(len(ix.Entries)) != c.LastSeq {
-		return nil, bad("%d entries for last sequence %d", len(ix.Entries), c.LastSeq)
+	return f, nil
+}
+
+// decodeTables decodes the streams, scopes, keys and block directory, and
+// checks that the blocks fill the rest of the file and cover LastSeq.
+func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, nBlocks int, blocks []byte) error {
+	r := reader{b: tables, what: "checkpoint tables"}
+	str := func(what string, i int) string {
+		s := string(r.bytes(int(r.u16())))
+		if r.err == nil && !utf8.ValidString(s) {
+			r.err = decodeErr("checkpoint tables", "%s %d is not UTF-8", what, i)
+		}
+		return s
 	}
-	for i := range ix.Entries {
-		if ix.Entries[i].Seq != uint64(i+1) {
-			return nil, bad("entry %d has sequence %d", i, ix.Entries[i].Seq)
+	f.Streams = make([]CheckpointStream, nStreams)
+	for i := range f.Streams {
+		st := &f.Streams[i]
+		st.Entity, st.Version = str("stream", i), r.u64()
+		copy(st.LastHash[:], r.bytes(32))
+		d := r.u8()
+		if d > 1 && r.err == nil {
+			r.err = decodeErr("checkpoint tables", "stream %d deleted flag %d", i, d)
+		}
+		st.Deleted = d == 1
+	}
+	f.Scopes = make([]string, nScopes)
+	for i := range f.Scopes {
+		f.Scopes[i] = str("scope", i)
+	}
+	f.Keys = make([]IdempotencyRecord, nKeys)
+	for i := range f.Keys {
+		k := &f.Keys[i]
+		k.Key = string(r.bytes(int(r.u16())))
+		k.First, k.Count = r.u64(), r.u32()
+	}
+	f.blocks = make([]checkpointBlock, nBlocks)
+	next := uint64(1)
+	for i := range f.blocks {
+		n, size, sum := int(r.u32()), uint64(r.u32()), r.u32()
+		if r.err != nil {
+			return r.err
+		}
+		if n == 0 || n > CheckpointBlockEntries || (n < CheckpointBlockEntries && i < nBlocks-1) ||
+			size > uint64(len(blocks)) || uint64(n)*minEntrySize > size {
+			return decodeErr("checkpoint tables", "block %d of %d entries in %d bytes", i, n, size)
+		}
+		f.blocks[i] = checkpointBlock{first: next, n: n, data: blocks[:size], sum: sum}
+		next += uint64(n)
+		blocks = blocks[size:]
+	}
+	switch {
+	case r.err != nil:
+		return r.err
+	case len(r.b) != 0:
+		return decodeErr("checkpoint tables", "%d trailing bytes", len(r.b))
+	case len(blocks) != 0:
+		return decodeErr("checkpoint", "%d bytes after the last block", len(blocks))
+	case next-1 != f.LastSeq:
+		return decodeErr("checkpoint", "%d entries for last sequence %d", next-1, f.LastSeq)
+	}
+	var total uint64
+	for _, st := range f.Streams {
+		if st.Version > f.LastSeq-total { // also where the sum would overflow
+			return decodeErr("checkpoint", "stream versions add up to more than %d events", f.LastSeq)
+		}
+		total += st.Version
+	}
+	if total != f.LastSeq {
+		return decodeErr("checkpoint", "stream versions add up to %d events, not %d", total, f.LastSeq)
+	}
+	return nil
+}
+
+// NumBlocks returns the number of entry blocks: event seq is in block
+// (seq-1)/[CheckpointBlockEntries].
+func (f *CheckpointFile) NumBlocks() int { return len(f.blocks) }
+
+// DecodeBlock checks block i and decodes its entries, handing each to fn
+// with its index in the block; e is reused for the next entry. An entry's
+// Version is left zero: it is its number in its stream, which depends on
+// the blocks before. After an error, the entries fn got are not to be used.
+func (f *CheckpointFile) DecodeBlock(i int, fn func(j int, e *IndexEntry)) error {
+	bl := &f.blocks[i]
+	if Checksum(bl.data) != bl.sum {
+		return &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf("block %d checksum mismatch", i)}
+	}
+	if err := decodeBlock(bl.data, bl.first, bl.n, len(f.Streams), len(f.Scopes), fn); err != nil {
+		return &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf("block %d: %v", i, err)}
+	}
+	return nil
+}
+
+// DecodeCheckpoint checks and decodes a whole checkpoint file, entries
+// included, and checks that the stream versions match their events.
+func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
+	f, err := OpenCheckpoint(b)
+	if err != nil {
+		return nil, err
+	}
+	c := &f.Checkpoint
+	c.Entries = make([]IndexEntry, 0, c.LastSeq)
+	for i := range f.blocks {
+		if err := f.DecodeBlock(i, func(_ int, e *IndexEntry) { c.Entries = append(c.Entries, *e) }); err != nil {
+			return nil, err
+		}
+	}
+	versions := make([]uint64, len(c.Streams))
+	for i := range c.Entries {
+		e := &c.Entries[i]
+		versions[e.Entity]++
+		e.Version = versions[e.Entity]
+	}
+	for i, v := range versions {
+		if v != c.Streams[i].Version {
+			return nil, &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf("stream %d has %d events, version %d", i, v, c.Streams[i].Version)}
 		}
 	}
 	return c, nil

@@ -36,3 +36,18 @@ func adviseRandom(b []byte) { _ = unix.Madvise(b, unix.MADV_RANDOM) }
 // adviseSequential tells the kernel that a mapping is read front to back
 // (scans and replays), so it reads ahead generously.
 func adviseSequential(b []byte) { _ = unix.Madvise(b, unix.MADV_SEQUENTIAL) }
+
+// dataEnd returns where f's data ends for good at or after from: the start
+// of a hole (or unwritten extent) after which the file has no data, or -1
+// if there is none or the file system cannot say.
+func dataEnd(f *os.File, from int64) int64 {
+	fd := int(f.Fd())
+	hole, err := unix.Seek(fd, from, unix.SEEK_HOLE)
+	if err != nil {
+		return -1
+	}
+	if _, err := unix.Seek(fd, hole, unix.SEEK_DATA); err != unix.ENXIO {
+		return -1
+	}
+	return hole
+}

@@ -11,3 +11,5 @@ func preallocate(*os.File, int64) error { return nil }
 func adviseRandom([]byte) {}
 
 func adviseSequential([]byte) {}
+
+func dataEnd(*os.File, int64) int64 { return -1 }

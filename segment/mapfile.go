@@ -10,6 +10,24 @@ import (
 // MapFile returns the whole content of path for scanning: a read-only
 // mapping on the OS file system, a copy elsewhere. Call release when done.
 func MapFile(fsys FS, path string) (data []byte, release func() error, err error) {
+	return mapFile(fsys, path, -1)
+}
+
+// MapActive is [MapFile] for the active segment, to be scanned from offset
+// from: where the file system reports that the file holds no data after
+// some point at or past from (space preallocated and never written, or a
+// hole), data ends a page after that point. Everything after it reads as
+// zeros, so a scan finds there what it would find in the whole file,
+// without reading megabytes of zeros.
+func MapActive(fsys FS, path string, from int64) (data []byte, release func() error, err error) {
+	return mapFile(fsys, path, from)
+}
+
+// zeroMargin is how much of a file's zero tail MapActive keeps: a scan
+// sees the zeros that end the frames.
+const zeroMargin = 4096
+
+func mapFile(fsys FS, path string, from int64) (data []byte, release func() error, err error) {
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, nil, err
@@ -27,7 +45,13 @@ func MapFile(fsys FS, path string) (data []byte, release func() error, err error
 			return nil, nil, fmt.Errorf("map %s: %w", path, err)
 		}
 		adviseSequential(m)
-		return m, func() error {
+		data = m
+		if from >= 0 {
+			if end := dataEnd(of, from); end >= 0 && end+zeroMargin < size {
+				data = m[:end+zeroMargin]
+			}
+		}
+		return data, func() error {
 			err := m.Unmap()
 			if cerr := f.Close(); err == nil {
 				err = cerr

@@ -1,0 +1,158 @@
+package eventstore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+// indexFromCheckpoint builds a new index from a checkpoint. Its blocks are
+// checked and decoded in parallel, each into its own chunk of the entry
+// log, while this goroutine links the decoded chunks into their streams in
+// order. Correlation and causation are linked on first use. Any damage
+// fails the whole checkpoint; the store's index is untouched until it
+// succeeds.
+func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
+	ix, err := indexTables(f)
+	if err != nil {
+		return nil, err
+	}
+	n := f.NumBlocks()
+	ix.entries.chunks = make([]*[entryChunk]entry, n)
+	ix.entries.n = f.LastSeq
+	done := make([]chan error, n)
+	for i := range done {
+		done[i] = make(chan error, 1)
+	}
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n && !failed.Load(); i = int(next.Add(1) - 1) {
+				c := new([entryChunk]entry)
+				err := f.DecodeBlock(i, func(j int, se *segment.IndexEntry) { c[j] = entryOf(se) })
+				ix.entries.chunks[i] = c
+				done[i] <- err
+			}
+		})
+	}
+	defer wg.Wait()
+	l := linker{ix: ix}
+	for i := range n {
+		if err := <-done[i]; err != nil {
+			failed.Store(true)
+			return nil, err
+		}
+		if err := l.link(ix.entries.chunks[i], uint64(i)<<entryChunkBits+1, f); err != nil {
+			failed.Store(true)
+			return nil, err
+		}
+	}
+	for _, st := range ix.streams {
+		if uint64(len(st.seqs)) != st.version {
+			return nil, fmt.Errorf("stream %q has %d events, version %d", st.entity, len(st.seqs), st.version)
+		}
+	}
+	if !l.unsorted {
+		ix.idsSorted, ix.byID = true, nil
+	} else {
+		ix.idsSorted = false
+		ix.byID = make(map[[16]byte]uint64, f.LastSeq)
+		for seq := uint64(1); seq <= f.LastSeq; seq++ {
+			ix.byID[ix.entries.at(seq).id] = seq
+		}
+	}
+	ix.published.Store(f.LastSeq)
+	return ix, nil
+}
+
+// indexTables makes an index with the checkpoint's streams, scopes and
+// keys, and room for every stream's sequences in one array.
+func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
+	ix := newMemIndex()
+	ix.linked, ix.correlation, ix.causation = false, nil, nil
+	ix.byEntity = make(map[string]uint32, len(f.Streams))
+	ix.byScope = make(map[string]uint32, len(f.Scopes))
+	ix.keys = make(map[string]segment.IdempotencyRecord, len(f.Keys))
+	ix.streams = make([]*stream, len(f.Streams))
+	streams := make([]stream, len(f.Streams))
+	seqs := make([]uint64, f.LastSeq)
+	for i := range f.Streams {
+		cs := &f.Streams[i]
+		if _, dup := ix.byEntity[cs.Entity]; dup {
+			return nil, fmt.Errorf("stream %q twice", cs.Entity)
+		}
+		st := &streams[i]
+		st.entity, st.version, st.lastHash = cs.Entity, cs.Version, cs.LastHash
+		st.deleted.Store(cs.Deleted)
+		// Full capacity: the stream's next append after open reallocates.
+		st.seqs, seqs = seqs[:0:cs.Version], seqs[cs.Version:]
+		ix.streams[i] = st
+		ix.byEntity[cs.Entity] = uint32(i)
+	}
+	ix.scopes = f.Scopes
+	for i, sc := range f.Scopes {
+		if _, dup := ix.byScope[sc]; dup {
+			return nil, fmt.Errorf("scope %q twice", sc)
+		}
+		ix.byScope[sc] = uint32(i)
+	}
+	for _, k := range f.Keys {
+		ix.keys[k.Key] = k
+	}
+	return ix, nil
+}
+
+// entryOf converts a decoded checkpoint entry; its version is set when
+// its chunk is linked.
+func entryOf(se *segment.IndexEntry) entry {
+	return entry{
+		id: se.ID, corr: se.Correlation, cause: se.Causation, ts: se.Timestamp,
+		kind: se.Kind, flags: se.Flags & segment.EntryDeleted,
+		pos:    segment.Position{Segment: se.Segment, Offset: se.Offset, Length: se.Length},
+		stream: se.Entity, scope: se.Scope,
+	}
+}
+
+// linker numbers the events of decoded chunks in their streams, in order.
+type linker struct {
+	ix       *memIndex
+	lastID   [16]byte
+	unsorted bool
+}
+
+// link adds the entries of chunk c, whose first sequence is first, to
+// their streams and sets their versions.
+func (l *linker) link(c *[entryChunk]entry, first uint64, f *segment.CheckpointFile) error {
+	ix := l.ix
+	n := min(uint64(entryChunk), f.LastSeq-first+1)
+	for j := range n {
+		e := &c[j]
+		seq := first + j
+		st := ix.streams[e.stream]
+		if len(st.seqs) == cap(st.seqs) {
+			return fmt.Errorf("stream %q has more than its %d events", st.entity, st.version)
+		}
+		st.seqs = append(st.seqs, seq)
+		e.version = uint64(len(st.seqs))
+		if !l.unsorted && seq > 1 && !idLess(&l.lastID, &e.id) {
+			l.unsorted = true
+		}
+		l.lastID = e.id
+	}
+	return nil
+}
+
+// idLess reports whether a sorts before b.
+func idLess(a, b *[16]byte) bool {
+	ah, bh := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])
+	if ah != bh {
+		return ah < bh
+	}
+	return binary.BigEndian.Uint64(a[8:]) < binary.BigEndian.Uint64(b[8:])
+}

@@ -1,0 +1,56 @@
+package segment_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+// MapActive may leave out only a tail of zeros, and keeps a page of it.
+func TestMapActiveSkipsOnlyZeros(t *testing.T) {
+	const size = 1 << 20
+	frames := bytes.Repeat([]byte{0xAB}, 10_000)
+	for _, tc := range []struct {
+		name  string
+		later int64 // offset of data written after the preallocated hole, or 0
+	}{{"preallocated tail", 0}, {"data after a hole", size - 100}} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "f")
+			f, err := os.Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = f.Close() }()
+			if err := f.Truncate(size); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt(frames, 0); err != nil {
+				t.Fatal(err)
+			}
+			if tc.later > 0 {
+				if _, err := f.WriteAt([]byte{1}, tc.later); err != nil {
+					t.Fatal(err)
+				}
+			}
+			whole, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, release, err := segment.MapActive(segment.OSFS{}, path, 5000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = release() }()
+			if len(data) < len(frames)+4096 || !bytes.Equal(data, whole[:len(data)]) {
+				t.Fatalf("mapped %d bytes that are not the file's first", len(data))
+			}
+			if !bytes.Equal(whole[len(data):], make([]byte, len(whole)-len(data))) {
+				t.Fatalf("left out data after %d", len(data))
+			}
+			t.Logf("mapped %d of %d bytes", len(data), len(whole))
+		})
+	}
+}
