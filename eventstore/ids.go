@@ -15,8 +15,6 @@ import (
 // writer owns one.
 type IDGenerator struct {
 	last uuid.UUID
-	rnd  [640]byte // random bytes for the next ids, read from crypto/rand in bulk
-	used int       // bytes of rnd already handed out
 }
 
 // Observe makes the next ids follow id (e.g. the newest id found on open).
@@ -32,11 +30,7 @@ func (g *IDGenerator) Next(now time.Time) uuid.UUID {
 	ms := uint64(max(now.UnixMilli(), 0))
 	binary.BigEndian.PutUint16(id[4:6], uint16(ms))
 	binary.BigEndian.PutUint32(id[0:4], uint32(ms>>16))
-	if g.used == 0 || g.used+10 > len(g.rnd) {
-		_, _ = rand.Read(g.rnd[:])
-		g.used = 0
-	}
-	g.used += copy(id[6:], g.rnd[g.used:])
+	_, _ = rand.Read(id[6:])
 	id[6] = id[6]&0x0f | 0x70 // version 7
 	id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
 	if bytes.Compare(id[:], g.last[:]) <= 0 {

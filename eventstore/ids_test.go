@@ -35,9 +35,8 @@ func TestIDGeneratorMonotonic(t *testing.T) {
 	}
 }
 
-// Ids made in different milliseconds carry fresh random bits: two
-// generators never hand out the same ids, also past the generator's buffer
-// of random bytes.
+// Ids carry fresh random bits: two generators given the same clock never
+// hand out the same ids.
 func TestIDGeneratorRandomBits(t *testing.T) {
 	var a, b eventstore.IDGenerator
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
