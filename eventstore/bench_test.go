@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"sync"
@@ -118,22 +119,27 @@ func benchBatch(b *testing.B, opts ...eventstore.Option) {
 	}
 }
 
+// drain reads all of seq and fails b on an error or a count other than want.
+func drain(b *testing.B, seq iter.Seq2[eventstore.Record, error], want int) {
+	n := 0
+	for _, err := range seq {
+		if err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	if n != want {
+		b.Fatalf("read %d events, want %d", n, want)
+	}
+}
+
 // BenchmarkReadStream reads a 100-event stream among 1,000 streams.
 func BenchmarkReadStream(b *testing.B) {
 	s := openBench(b, eventstore.WithSyncMode(eventstore.SyncNone))
 	fill(b, s, 1000, 100)
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		n := 0
-		for _, err := range s.ReadStream(fmt.Sprintf("fill:%d", i%1000), 1) {
-			if err != nil {
-				b.Fatal(err)
-			}
-			n++
-		}
-		if n != 100 {
-			b.Fatalf("read %d events", n)
-		}
+		drain(b, s.ReadStream(fmt.Sprintf("fill:%d", i%1000), 1), 100)
 	}
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
 }
@@ -144,16 +150,7 @@ func BenchmarkReadAll(b *testing.B) {
 	fill(b, s, 2000, 100)
 	b.ResetTimer()
 	for b.Loop() {
-		n := 0
-		for _, err := range s.ReadAll(0) {
-			if err != nil {
-				b.Fatal(err)
-			}
-			n++
-		}
-		if n != 200_000 {
-			b.Fatalf("read %d events", n)
-		}
+		drain(b, s.ReadAll(0), 200_000)
 	}
 	b.ReportMetric(float64(b.N*200_000)/b.Elapsed().Seconds(), "events/s")
 }
@@ -169,16 +166,7 @@ func BenchmarkReplay(b *testing.B) {
 	defer s.Close()
 	b.ResetTimer()
 	for b.Loop() {
-		n := 0
-		for _, err := range s.Replay(eventstore.Region{}, 0) {
-			if err != nil {
-				b.Fatal(err)
-			}
-			n++
-		}
-		if n != 1_000_000 {
-			b.Fatalf("replayed %d events", n)
-		}
+		drain(b, s.Replay(eventstore.Region{}, 0), 1_000_000)
 	}
 	b.ReportMetric(float64(b.N*1_000_000)/b.Elapsed().Seconds(), "events/s")
 }
