@@ -36,6 +36,25 @@ func (l *entryLog) append(e entry) {
 	l.n++
 }
 
+// slabChunks is how many chunks newEntryChunks allocates at once.
+const slabChunks = 8
+
+// newEntryChunks returns n zeroed chunks, for a log filled at once (from a
+// checkpoint). They are cut from slabs of slabChunks chunks backed by huge
+// pages where the kernel allows: filling them then takes few page faults.
+// A slab is freed once none of its chunks is in use any more.
+func newEntryChunks(n int) []*[entryChunk]entry {
+	chunks := make([]*[entryChunk]entry, n)
+	for first := 0; first < n; first += slabChunks {
+		k := min(slabChunks, n-first)
+		slab := makeHuge[entry](k * entryChunk)
+		for j := range k {
+			chunks[first+j] = (*[entryChunk]entry)(slab[j*entryChunk:])
+		}
+	}
+	return chunks
+}
+
 // withUpdates returns a copy of l in which the entries of the given
 // sequences are replaced. Chunks holding none of them are shared; the
 // others are copied, so snapshots taken before never see a change.

@@ -22,7 +22,7 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 		return nil, err
 	}
 	n := f.NumBlocks()
-	ix.entries.chunks = make([]*[entryChunk]entry, n)
+	ix.entries.chunks = newEntryChunks(n)
 	ix.entries.n = f.LastSeq
 	done := make([]chan error, n)
 	for i := range done {
@@ -34,10 +34,8 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 	for range min(runtime.GOMAXPROCS(0), n) {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < n && !failed.Load(); i = int(next.Add(1) - 1) {
-				c := new([entryChunk]entry)
-				err := f.DecodeBlock(i, func(j int, se *segment.IndexEntry) { c[j] = entryOf(se) })
-				ix.entries.chunks[i] = c
-				done[i] <- err
+				c := ix.entries.chunks[i]
+				done[i] <- f.DecodeBlock(i, func(j int, se *segment.IndexEntry) { c[j] = entryOf(se) })
 			}
 		})
 	}
@@ -81,7 +79,7 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	ix.keys = make(map[string]segment.IdempotencyRecord, len(f.Keys))
 	ix.streams = make([]*stream, len(f.Streams))
 	streams := make([]stream, len(f.Streams))
-	seqs := make([]uint64, f.LastSeq)
+	seqs := makeHuge[uint64](int(f.LastSeq))
 	for i := range f.Streams {
 		cs := &f.Streams[i]
 		if _, dup := ix.byEntity[cs.Entity]; dup {

@@ -152,7 +152,7 @@ func (s *Store) ReadStream(entity string, from uint64, opts ...ReadOption) iter.
 		seqs := s.ix.streamSeqs(entity)
 		entries := s.ix.snapshot()
 		yielded := 0
-		for seq, e := range entries.visibleAhead(seqs, o.Positions(from, len(seqs))) {
+		for seq, e := range entries.visibleAhead(seqs, o.Positions(from, len(seqs)), s.reader.Prefetch) {
 			if o.Limit > 0 && yielded == o.Limit {
 				return
 			}
@@ -170,14 +170,24 @@ const lookAhead = 32
 
 // visibleAhead yields the sequences seqs[i], for i in the order given, whose
 // entries are visible, with their entries. It checks up to lookAhead
-// entries before yielding them: a stream's entries are scattered over the
-// index, and checking them in a row lets their cache misses overlap
-// instead of following each other.
-func (v *view) visibleAhead(seqs []uint64, order iter.Seq[int]) iter.Seq2[uint64, *entry] {
+// entries before yielding them and hands their positions to prefetch: a
+// stream's entries and frames are scattered over the index and the
+// segments, and taking them in a row lets their cache misses and disk
+// reads overlap instead of following each other. Once prefetch reports
+// frames already in memory, the rest are not handed to it.
+func (v *view) visibleAhead(seqs []uint64, order iter.Seq[int], prefetch func([]segment.Position) bool) iter.Seq2[uint64, *entry] {
 	return func(yield func(uint64, *entry) bool) {
 		var ahead [lookAhead]uint64
+		var pos [lookAhead]segment.Position
 		n := 0
+		cold := true
 		flush := func() bool {
+			if cold {
+				for i, seq := range ahead[:n] {
+					pos[i] = v.at(seq).pos
+				}
+				cold = prefetch(pos[:n])
+			}
 			for _, seq := range ahead[:n] {
 				if !yield(seq, v.at(seq)) {
 					return false

@@ -159,6 +159,40 @@ func (r *Reader) Read(pos Position, rec *Record) error {
 	return r.decode(pos, buf, rec)
 }
 
+// Prefetch hints that the frames at pos are read next. If the first of
+// them is not in the page cache, the kernel is asked to start reading them
+// all, so that the reads that follow wait for the disk together instead of
+// one after another, and Prefetch reports true. Frames that are not
+// mapped are left alone; errors are ignored, the reads report them.
+func (r *Reader) Prefetch(pos []Position) (cold bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, p := range pos {
+		s := r.segs[p.Segment]
+		if s == nil {
+			continue
+		}
+		var data []byte
+		if s.sealed {
+			data, _ = r.mapping(p.Segment, s)
+		} else if m := s.mapped.Load(); m != nil {
+			data = *m
+		}
+		end := int64(p.Offset) + int64(p.Length)
+		if end > int64(len(data)) {
+			continue
+		}
+		if !cold {
+			if resident(data, int(p.Offset)) {
+				return false
+			}
+			cold = true
+		}
+		adviseWillNeed(data, int(p.Offset), int(end))
+	}
+	return cold
+}
+
 func (r *Reader) decode(pos Position, frame []byte, rec *Record) error {
 	payload, size, st := DecodeFrame(frame)
 	if st != FrameOK || size != len(frame) {

@@ -280,3 +280,21 @@ func TestReaderPastEndReadAt(t *testing.T) {
 		t.Errorf("Read with a %d-byte length allocated %d bytes", 200<<20, n)
 	}
 }
+
+// TestReaderPrefetch hands Prefetch frames of a sealed segment, of a
+// segment the reader does not know and past a segment's end: reads work as
+// before, and frames just read are reported in memory.
+func TestReaderPrefetch(t *testing.T) {
+	dir := t.TempDir()
+	s := buildSegment(t, segment.OSFS{}, dir, 1, 1, 10, 0, true)
+	r := segment.NewReader(segment.OSFS{}, dir)
+	defer r.Close()
+	r.AddSealed(1)
+	pos := append([]segment.Position{}, s.Positions...)
+	pos = append(pos, segment.Position{Segment: 9, Offset: 64, Length: 64}, segment.Position{Segment: 1, Offset: 1 << 30, Length: 64})
+	r.Prefetch(pos)
+	readAll(t, r, s)
+	if r.Prefetch(s.Positions) {
+		t.Error("frames just read are reported not in memory")
+	}
+}
