@@ -155,23 +155,28 @@ func (s *Store) submit(ctx context.Context, r *request) ([]Receipt, error) {
 	}
 	r.ctx = ctx
 	r.done = make(chan result, 1)
-	s.sendMu.RLock()
-	if s.closed.Load() {
-		s.sendMu.RUnlock()
-		return nil, ErrClosed
-	}
-	if s.commitInline(r) {
-		s.sendMu.RUnlock()
-		res := <-r.done
-		return res.receipts, res.err
-	}
-	select {
-	case s.reqs <- r:
-		s.sendMu.RUnlock()
-	case <-ctx.Done():
-		s.sendMu.RUnlock()
-		return nil, ctx.Err()
+	if err := s.handOver(ctx, r); err != nil {
+		return nil, err
 	}
 	res := <-r.done
 	return res.receipts, res.err
+}
+
+// handOver commits r on the caller's goroutine or queues it for the writer,
+// under sendMu's read lock: Close waits for both.
+func (s *Store) handOver(ctx context.Context, r *request) error {
+	s.sendMu.RLock()
+	defer s.sendMu.RUnlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if s.commitInline(r) {
+		return nil
+	}
+	select {
+	case s.reqs <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -123,6 +123,16 @@ func (s *Store) commitInline(r *request) bool {
 	if len(s.reqs) > 0 {
 		return false // queued requests go first
 	}
+	defer func() {
+		// A panic here (say, in a clock from WithClock) would have crashed
+		// the process on the writer goroutine. On the caller's goroutine it
+		// may be recovered, so the store must not go on half-committed.
+		if p := recover(); p != nil {
+			s.fail(fmt.Errorf("eventstore: panic while committing: %v", p))
+			s.stage.reset()
+			panic(p)
+		}
+	}()
 	group := [1]*request{r}
 	s.commit(group[:])
 	return true
