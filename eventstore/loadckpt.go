@@ -17,10 +17,7 @@ import (
 // fails the whole checkpoint; the store's index is untouched until it
 // succeeds.
 func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
-	ix, err := indexTables(f)
-	if err != nil {
-		return nil, err
-	}
+	ix := indexTables(f)
 	n := f.NumBlocks()
 	ix.entries.chunks = newEntryChunks(n)
 	ix.entries.n = f.LastSeq
@@ -71,7 +68,7 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 
 // indexTables makes an index with the checkpoint's streams, scopes and
 // keys, and room for every stream's sequences in one array.
-func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
+func indexTables(f *segment.CheckpointFile) *memIndex {
 	ix := newMemIndex()
 	ix.linked, ix.correlation, ix.causation = false, nil, nil
 	ix.byEntity = make(map[string]uint32, len(f.Streams))
@@ -80,11 +77,8 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	ix.streams = make([]*stream, len(f.Streams))
 	streams := make([]stream, len(f.Streams))
 	seqs := makeHuge[uint64](int(f.LastSeq))
-	for i := range f.Streams {
+	for i := range f.Streams { // names are unique: DecodeCheckpoint checks
 		cs := &f.Streams[i]
-		if _, dup := ix.byEntity[cs.Entity]; dup {
-			return nil, fmt.Errorf("stream %q twice", cs.Entity)
-		}
 		st := &streams[i]
 		st.entity, st.version, st.lastHash = cs.Entity, cs.Version, cs.LastHash
 		st.deleted.Store(cs.Deleted)
@@ -95,15 +89,12 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	}
 	ix.scopes = f.Scopes
 	for i, sc := range f.Scopes {
-		if _, dup := ix.byScope[sc]; dup {
-			return nil, fmt.Errorf("scope %q twice", sc)
-		}
 		ix.byScope[sc] = uint32(i)
 	}
 	for _, k := range f.Keys {
 		ix.keys[k.Key] = k
 	}
-	return ix, nil
+	return ix
 }
 
 // entryOf converts a decoded checkpoint entry; its version is set when

@@ -217,8 +217,11 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 	f.Keys = make([]IdempotencyRecord, nKeys)
 	for i := range f.Keys {
 		k := &f.Keys[i]
-		k.Key = string(r.bytes(int(r.u16())))
+		k.Key = str("key", i)
 		k.First, k.Count = r.u64(), r.u32()
+		if r.err == nil && (k.First == 0 || k.Count == 0 || uint64(k.Count) > f.LastSeq || k.First > f.LastSeq-uint64(k.Count)+1) {
+			r.err = decodeErr("checkpoint tables", "key %d covers %d events from %d, beyond the last sequence %d", i, k.Count, k.First, f.LastSeq)
+		}
 	}
 	f.blocks = make([]checkpointBlock, nBlocks)
 	next := uint64(1)
@@ -255,7 +258,26 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 	if total != f.LastSeq {
 		return decodeErr("checkpoint", "stream versions add up to %d events, not %d", total, f.LastSeq)
 	}
+	if name, dup := firstDuplicate(len(f.Streams), func(i int) string { return f.Streams[i].Entity }); dup {
+		return decodeErr("checkpoint tables", "stream %q twice", name)
+	}
+	if name, dup := firstDuplicate(len(f.Scopes), func(i int) string { return f.Scopes[i] }); dup {
+		return decodeErr("checkpoint tables", "scope %q twice", name)
+	}
 	return nil
+}
+
+// firstDuplicate returns the first of the n names that occurs twice.
+func firstDuplicate(n int, name func(int) string) (string, bool) {
+	seen := make(map[string]struct{}, n)
+	for i := range n {
+		s := name(i)
+		if _, ok := seen[s]; ok {
+			return s, true
+		}
+		seen[s] = struct{}{}
+	}
+	return "", false
 }
 
 // NumBlocks returns the number of entry blocks: event seq is in block

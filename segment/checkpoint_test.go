@@ -209,6 +209,37 @@ func TestCheckpointOldVersion(t *testing.T) {
 	}
 }
 
+// Tables a store could not load are corrupt even with matching CRCs: a
+// stream or scope named twice, an idempotency key beyond the last event or
+// not UTF-8.
+func TestCheckpointTablesChecked(t *testing.T) {
+	good, err := segment.DecodeCheckpoint(fixedCheckpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(c *segment.Checkpoint)
+	}{
+		{"stream twice", func(c *segment.Checkpoint) { c.Streams[1].Entity = c.Streams[0].Entity }},
+		{"scope twice", func(c *segment.Checkpoint) { c.Scopes = append(c.Scopes, c.Scopes[0]) }},
+		{"key beyond the last event", func(c *segment.Checkpoint) { c.Keys[0].First, c.Keys[0].Count = 2, 2 }},
+		{"key of no events", func(c *segment.Checkpoint) { c.Keys[0].Count = 0 }},
+		{"key at sequence 0", func(c *segment.Checkpoint) { c.Keys[0].First = 0 }},
+		{"key not UTF-8", func(c *segment.Checkpoint) { c.Keys[0].Key = "\xff" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := *good
+			c.Streams = append([]segment.CheckpointStream(nil), good.Streams...)
+			c.Keys = append([]segment.IdempotencyRecord(nil), good.Keys...)
+			tc.change(&c)
+			if _, err := segment.DecodeCheckpoint(segment.EncodeCheckpoint(&c)); !errors.Is(err, segment.ErrCorrupt) {
+				t.Fatalf("decoded with %s: %v", tc.name, err)
+			}
+		})
+	}
+}
+
 func flip(b []byte, at int) []byte {
 	b = bytes.Clone(b)
 	b[at] ^= 0x10
