@@ -25,8 +25,8 @@ type snapshot struct {
 	end     int64
 }
 
-// takeSnapshot must run on the writer goroutine (or after it stopped),
-// after everything published was synced.
+// takeSnapshot must run under the commit mutex (or after the writer
+// stopped), after everything published was synced.
 func (s *Store) takeSnapshot() *snapshot {
 	ix := s.ix
 	ix.mu.RLock()
@@ -48,7 +48,7 @@ func (s *Store) takeSnapshot() *snapshot {
 	return sn
 }
 
-// maybeCheckpoint runs on the writer after a publish: every checkpointEvery
+// maybeCheckpoint runs under the commit mutex after a publish: every checkpointEvery
 // events it syncs, snapshots and writes a checkpoint in the background.
 func (s *Store) maybeCheckpoint(n int) {
 	s.sinceCkpt += n

@@ -1,9 +1,10 @@
 // Package eventstore is batpak's embedded, append-only event store.
 //
 // A [Store] keeps events in segment files (package segment) in one
-// directory. Appends go through a single writer goroutine that groups
-// concurrent requests into one write and one data sync (group commit); an
-// event becomes visible to readers only once it is durable, and an
+// directory. Appends are committed one at a time: a writer goroutine groups
+// concurrent requests into one write and one data sync (group commit), and
+// a lone appender commits its own request on its goroutine; an event
+// becomes visible to readers only once it is durable, and an
 // acknowledged append is never lost (see docs/durability.md).
 //
 // Every event belongs to a stream, named by the entity of its [Coordinate],

@@ -84,7 +84,7 @@ func (s *Store) tip(st *stage, local map[string]streamTip, entity string) stream
 		t.deleted = t.deleted || st.deleted[entity]
 		return t
 	}
-	if i, ok := s.ix.byEntity[entity]; ok { // only the writer mutates the index
+	if i, ok := s.ix.byEntity[entity]; ok { // only the commit mutex's holder mutates the index
 		str := s.ix.streams[i]
 		return streamTip{version: str.version, hash: str.lastHash, deleted: str.deleted.Load() || st.deleted[entity]}
 	}

@@ -34,7 +34,7 @@ type stream struct {
 }
 
 // memIndex maps sequences to disk positions and ids, entities, scopes,
-// correlation and causation to sequences. The writer appends; readers take
+// correlation and causation to sequences. The committer appends; readers take
 // the read lock only to copy slice headers, because published elements are
 // never modified.
 type memIndex struct {
@@ -48,6 +48,7 @@ type memIndex struct {
 	// The links are built on first use after a checkpoint load: until
 	// linked, both maps are nil and the entries alone hold the ids.
 	linked      bool
+	linking     sync.Mutex            // one ensureLinked builds the maps at a time
 	correlation map[[16]byte][]uint64 // correlation id → members other than the root
 	causation   map[[16]byte][]uint64 // cause id → direct effects
 	keys        map[string]segment.IdempotencyRecord
@@ -67,7 +68,7 @@ func newMemIndex() *memIndex {
 	}
 }
 
-// lastSeq returns the highest published sequence. Caller holds mu or is the writer.
+// lastSeq returns the highest published sequence. Caller holds mu or the store's commit mutex.
 func (ix *memIndex) lastSeq() uint64 { return ix.published.Load() }
 
 // streamFor returns the stream of entity, creating it. Caller holds mu for writing.
@@ -128,16 +129,21 @@ func (ix *memIndex) addAt(seq uint64, e entry, hash *[32]byte) {
 
 // link adds event seq to the correlation and causation maps. Caller holds
 // mu for writing.
-func (ix *memIndex) link(seq uint64, e *entry) {
+func (ix *memIndex) link(seq uint64, e *entry) { linkInto(ix.correlation, ix.causation, seq, e) }
+
+func linkInto(correlation, causation map[[16]byte][]uint64, seq uint64, e *entry) {
 	if e.corr != e.id {
-		ix.correlation[e.corr] = append(ix.correlation[e.corr], seq)
+		correlation[e.corr] = append(correlation[e.corr], seq)
 	}
 	if e.cause != ([16]byte{}) {
-		ix.causation[e.cause] = append(ix.causation[e.cause], seq)
+		causation[e.cause] = append(causation[e.cause], seq)
 	}
 }
 
 // ensureLinked builds the correlation and causation maps if they are not.
+// The first call after a checkpoint load walks every event: it does so on
+// a snapshot, without holding up publishes and reads, and takes the write
+// lock only to link what was published meanwhile and install the maps.
 func (ix *memIndex) ensureLinked() {
 	ix.mu.RLock()
 	linked := ix.linked
@@ -145,21 +151,29 @@ func (ix *memIndex) ensureLinked() {
 	if linked {
 		return
 	}
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if ix.linked {
+	ix.linking.Lock()
+	defer ix.linking.Unlock()
+	ix.mu.RLock()
+	linked, entries := ix.linked, ix.entries
+	ix.mu.RUnlock()
+	if linked {
 		return
 	}
-	ix.correlation = make(map[[16]byte][]uint64)
-	ix.causation = make(map[[16]byte][]uint64)
-	for seq := uint64(1); seq <= ix.entries.len(); seq++ {
-		ix.link(seq, ix.entries.at(seq))
+	correlation := make(map[[16]byte][]uint64)
+	causation := make(map[[16]byte][]uint64)
+	for seq := uint64(1); seq <= entries.len(); seq++ {
+		linkInto(correlation, causation, seq, entries.at(seq))
 	}
-	ix.linked = true
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for seq := entries.len() + 1; seq <= ix.entries.len(); seq++ {
+		linkInto(correlation, causation, seq, ix.entries.at(seq))
+	}
+	ix.correlation, ix.causation, ix.linked = correlation, causation, true
 }
 
 // indexEntry returns the on-disk index form of event seq, interning its
-// entity and scope in strs. Caller holds mu or is the writer.
+// entity and scope in strs. Caller holds mu or the store's commit mutex.
 func (ix *memIndex) indexEntry(seq uint64, strs *segment.StringTable) segment.IndexEntry {
 	e := ix.entries.at(seq)
 	return segment.IndexEntry{

@@ -16,7 +16,9 @@ import (
 )
 
 // Store is an embedded event store in one directory. It is safe for
-// concurrent use; appends are serialised by one writer goroutine.
+// concurrent use; appends are committed one at a time under a commit mutex,
+// by a writer goroutine that groups concurrent requests or by a lone
+// appender on its own goroutine.
 type Store struct {
 	cfg      config
 	dir      string

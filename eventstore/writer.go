@@ -73,7 +73,7 @@ func (s *Store) run() {
 			group = append(group[:0], r)
 		case <-tick:
 			s.commitMu.Lock()
-			s.syncIfDue(true)
+			s.syncIfDue()
 			s.commitMu.Unlock()
 			continue
 		case <-s.quit:
@@ -299,9 +299,9 @@ func (s *Store) intervalDue() bool {
 		(m.interval > 0 && s.cfg.clock().Sub(s.lastSync) >= m.interval))
 }
 
-// syncIfDue runs on the interval ticker.
-func (s *Store) syncIfDue(timer bool) {
-	if s.w == nil || s.failure() != nil || !(timer && s.intervalDue()) {
+// syncIfDue runs on the interval ticker, under the commit mutex.
+func (s *Store) syncIfDue() {
+	if s.w == nil || s.failure() != nil || !s.intervalDue() {
 		return
 	}
 	_ = s.syncActive()

@@ -18,7 +18,9 @@ func MapFile(fsys FS, path string) (data []byte, release func() error, err error
 // some point at or past from (space preallocated and never written, or a
 // hole), data ends a page after that point. Everything after it reads as
 // zeros, so a scan finds there what it would find in the whole file,
-// without reading megabytes of zeros.
+// without reading megabytes of zeros. It relies on the file system
+// reporting holes and unwritten extents correctly (SEEK_HOLE/SEEK_DATA);
+// where it cannot say, the whole file is mapped.
 func MapActive(fsys FS, path string, from int64) (data []byte, release func() error, err error) {
 	return mapFile(fsys, path, from)
 }
