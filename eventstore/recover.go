@@ -241,6 +241,10 @@ func (s *Store) openActive(id uint32, end int64) error {
 	return nil
 }
 
+// How much of the checkpoint's segment around its frame end a load asks the
+// kernel to read ahead: the last covered frame and the frames after it.
+const prefetchBack, prefetchAhead = 64 << 10, 1 << 20
+
 // loadCheckpoint loads a valid checkpoint into the index and returns it, or
 // returns nil (index untouched) when there is none or it cannot be trusted.
 //
@@ -269,6 +273,9 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, error) {
 	if err != nil {
 		return ignore(err.Error())
 	}
+	// While the blocks decode, have the disk fetch what comes next: the
+	// last covered frame (checked below) and the frames after it.
+	segment.Prefetch(s.fs, s.segmentPath(c.Segment), int64(c.FrameEnd)-prefetchBack, prefetchBack+prefetchAhead)
 	if c.LastSeq == 0 {
 		return ignore("empty")
 	}

@@ -68,3 +68,8 @@ func dataEnd(f *os.File, from int64) int64 {
 	}
 	return hole
 }
+
+// adviseFileWillNeed asks the kernel to start reading f[off:off+n].
+func adviseFileWillNeed(f *os.File, off, n int64) {
+	_ = unix.Fadvise(int(f.Fd()), off, n, unix.FADV_WILLNEED)
+}

@@ -46,11 +46,19 @@ func mapFile(fsys FS, path string, from int64) (data []byte, release func() erro
 			_ = f.Close()
 			return nil, nil, fmt.Errorf("map %s: %w", path, err)
 		}
-		adviseSequential(m)
 		data = m
-		if from >= 0 {
+		if from < 0 {
+			adviseSequential(m)
+		} else {
 			if end := dataEnd(of, from); end >= 0 && end+zeroMargin < size {
 				data = m[:end+zeroMargin]
+			}
+			// Read ahead only where the scan goes: a sequential advice
+			// on the whole file would have the header's page fault read
+			// megabytes from the start that the scan never looks at.
+			adviseRandom(m)
+			if start := from &^ (int64(os.Getpagesize()) - 1); start < int64(len(data)) {
+				adviseSequential(data[start:])
 			}
 		}
 		return data, func() error {
@@ -67,4 +75,19 @@ func mapFile(fsys FS, path string, from int64) (data []byte, release func() erro
 		return nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return buf, f.Close, nil
+}
+
+// Prefetch asks the kernel to start reading bytes [off, off+n) of the file
+// at path in the background, so that a later read finds them in memory. It
+// is only a hint: errors are ignored and files not opened by [OSFS] are
+// left alone.
+func Prefetch(fsys FS, path string, off, n int64) {
+	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if of := OSFile(f); of != nil {
+		adviseFileWillNeed(of, max(off, 0), n)
+	}
 }

@@ -54,3 +54,20 @@ func TestMapActiveSkipsOnlyZeros(t *testing.T) {
 		})
 	}
 }
+
+// Prefetch is a hint: on any file, range or missing path it changes
+// nothing and reports nothing.
+func TestPrefetchIsAHint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	content := bytes.Repeat([]byte{7}, 10_000)
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range [][2]int64{{0, 100}, {-4096, 8192}, {5000, 1 << 30}, {1 << 40, 10}} {
+		segment.Prefetch(segment.OSFS{}, path, r[0], r[1])
+	}
+	segment.Prefetch(segment.OSFS{}, filepath.Join(t.TempDir(), "missing"), 0, 10)
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("file changed: %v", err)
+	}
+}
