@@ -53,31 +53,40 @@ func benchAppend(b *testing.B, opts ...eventstore.Option) {
 	for _, g := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
 			s := openBench(b, opts...)
-			ctx := context.Background()
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			for w := range g {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					c := eventstore.Coordinate{Entity: fmt.Sprintf("bench:%d", w), Scope: "bench"}
-					ev := []eventstore.Event{benchEvent()}
-					for next.Add(1) <= int64(b.N) {
-						if _, err := s.Append(ctx, c, ev); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
+			inParallel(b, g, func(w int) func(context.Context) error {
+				c := eventstore.Coordinate{Entity: fmt.Sprintf("bench:%d", w), Scope: "bench"}
+				ev := []eventstore.Event{benchEvent()}
+				return func(ctx context.Context) error {
+					_, err := s.Append(ctx, c, ev)
+					return err
+				}
+			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-			st := s.Stats()
-			b.ReportMetric(st.AverageGroupSize, "reqs/sync")
+			b.ReportMetric(s.Stats().AverageGroupSize, "reqs/sync")
 		})
 	}
+}
+
+// inParallel runs b.N operations on g goroutines; op(w) prepares goroutine
+// w's operation.
+func inParallel(b *testing.B, g int, op func(w int) func(context.Context) error) {
+	ctx := context.Background()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for w := range g {
+		do := op(w)
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				if err := do(ctx); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
 }
 
 // BenchmarkAppendBatch measures durable 100-event atomic batches from 1
@@ -93,27 +102,16 @@ func benchBatch(b *testing.B, opts ...eventstore.Option) {
 	for _, g := range []int{1, 4} {
 		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
 			s := openBench(b, opts...)
-			ctx := context.Background()
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			for w := range g {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					items := make([]eventstore.BatchItem, 100)
-					for i := range items {
-						items[i] = eventstore.BatchItem{Coordinate: eventstore.Coordinate{Entity: fmt.Sprintf("batch:%d:%d", w, i%10), Scope: "bench"}, Event: benchEvent()}
-					}
-					for next.Add(1) <= int64(b.N) {
-						if _, err := s.AppendBatch(ctx, items); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			inParallel(b, g, func(w int) func(context.Context) error {
+				items := make([]eventstore.BatchItem, 100)
+				for i := range items {
+					items[i] = eventstore.BatchItem{Coordinate: eventstore.Coordinate{Entity: fmt.Sprintf("batch:%d:%d", w, i%10), Scope: "bench"}, Event: benchEvent()}
+				}
+				return func(ctx context.Context) error {
+					_, err := s.AppendBatch(ctx, items)
+					return err
+				}
+			})
 			b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
