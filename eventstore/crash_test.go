@@ -98,6 +98,10 @@ func crashSpec(cycle, worker, n int) crashReq {
 	return r
 }
 
+// crashKeys are the crash test's keyed requests.
+var crashKeys = keyedRequests{workers: crashKeyWorkers, parse: parseCrashKey,
+	key: func(cycle, w, n int) string { return crashSpec(cycle, w, n).key }}
+
 func parseCrashKey(key string) (cycle, worker, n int, ok bool) {
 	_, err := fmt.Sscanf(key, "c%dw%dn%d", &cycle, &worker, &n)
 	return cycle, worker, n, err == nil
@@ -332,28 +336,7 @@ func TestCrash(t *testing.T) {
 		}
 		st.absorb(t, run.acks)
 
-		// Keys to retry in the next run: per keyed worker the next requests
-		// after the last acknowledged one (possibly in flight at the kill,
-		// possibly written), and a few acknowledged keys.
-		retry = retry[:0]
-		last := map[int]int{}
-		for _, a := range run.acks {
-			if c, w, n, ok := parseCrashKey(a.Tag); ok && c == cycle && w < crashKeyWorkers {
-				last[w] = max(last[w], n)
-			}
-		}
-		for w := range crashKeyWorkers {
-			for n := last[w] + 1; n <= last[w]+2; n++ {
-				if r := crashSpec(cycle, w, n); r.key != "" {
-					retry = append(retry, r.key)
-				}
-			}
-		}
-		for _, k := range dtSortedKeys(st.keys) {
-			if rng.IntN(len(st.keys)) < 3 {
-				retry = append(retry, k)
-			}
-		}
+		retry = crashKeys.retryKeys(retry[:0], cycle, tagsOf(run.acks, func(a crashAck) string { return a.Tag }), dtSortedKeys(st.keys), rng)
 
 		// Alternate: let the next helper recover, or recover here.
 		switch cycle % 3 {

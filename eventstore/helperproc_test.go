@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"bufio"
 	"bytes"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strings"
@@ -76,4 +77,48 @@ loop:
 	run.waitErr = cmd.Wait()
 	run.stderr = stderr.String()
 	return run
+}
+
+// keyedRequests names the idempotency keys of a crash or soak test's keyed
+// workers: parse reads a request's cycle, worker and number from its tag,
+// key returns the key of worker's request n in a cycle ("" if unkeyed).
+type keyedRequests struct {
+	workers int
+	parse   func(tag string) (cycle, worker, n int, ok bool)
+	key     func(cycle, worker, n int) string
+}
+
+// retryKeys appends to dst the keys the next helper run retries: per keyed
+// worker the two requests after its last one acknowledged in cycle
+// (possibly in flight, possibly written at the kill), and about three of
+// the acknowledged keys (sorted), each with probability 3/len(acked).
+func (k keyedRequests) retryKeys(dst []string, cycle int, ackTags []string, acked []string, rng *rand.Rand) []string {
+	last := map[int]int{}
+	for _, tag := range ackTags {
+		if c, w, n, ok := k.parse(tag); ok && c == cycle && w < k.workers {
+			last[w] = max(last[w], n)
+		}
+	}
+	for w := range k.workers {
+		for n := last[w] + 1; n <= last[w]+2; n++ {
+			if key := k.key(cycle, w, n); key != "" {
+				dst = append(dst, key)
+			}
+		}
+	}
+	for _, key := range acked {
+		if rng.IntN(len(acked)) < 3 {
+			dst = append(dst, key)
+		}
+	}
+	return dst
+}
+
+// tagsOf returns the tags of a helper run's acknowledgements.
+func tagsOf[A any](acks []A, tag func(A) string) []string {
+	tags := make([]string, len(acks))
+	for i, a := range acks {
+		tags[i] = tag(a)
+	}
+	return tags
 }

@@ -113,28 +113,7 @@ func TestSoak(t *testing.T) {
 		soakVerifyDir(t, cli, dir, o, readOnly)
 		o.inflight, o.inflightDel = nil, nil // resolved by the check
 
-		// Keys to retry next: the keyed workers' next requests after their
-		// last acknowledged one (possibly in flight at the kill) and a few
-		// acknowledged keys.
-		retry = retry[:0]
-		last := map[int]int{}
-		for _, a := range run.acks {
-			if c, w, n, ok := parseSoakTag(a.Tag); ok && c == cycle && w < soakKeyWorkers {
-				last[w] = max(last[w], n)
-			}
-		}
-		for w := range soakKeyWorkers {
-			for n := last[w] + 1; n <= last[w]+2; n++ {
-				if r := soakSpec(cycle, w, n); r.Key != "" {
-					retry = append(retry, r.Key)
-				}
-			}
-		}
-		for _, k := range dtSortedKeys(o.keys) {
-			if rng.IntN(len(o.keys)) < 3 {
-				retry = append(retry, k)
-			}
-		}
+		retry = soakKeys.retryKeys(retry[:0], cycle, tagsOf(run.acks, func(a soakAck) string { return a.Tag }), dtSortedKeys(o.keys), rng)
 		o.cycles++
 	}
 
@@ -216,6 +195,10 @@ func soakSpec(cycle, worker, n int) soakReq {
 	}
 	return r
 }
+
+// soakKeys are the soak test's keyed requests.
+var soakKeys = keyedRequests{workers: soakKeyWorkers, parse: parseSoakTag,
+	key: func(cycle, w, n int) string { return soakSpec(cycle, w, n).Key }}
 
 func parseSoakTag(tag string) (cycle, worker, n int, ok bool) {
 	_, err := fmt.Sscanf(tag, "c%dw%dn%d", &cycle, &worker, &n)
