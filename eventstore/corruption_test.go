@@ -31,16 +31,7 @@ func buildCorruptBase(t *testing.T) *corruptBase {
 	dir := filepath.Join(t.TempDir(), "base")
 	s := dtOpen(t, dir, eventstore.WithSyncMode(eventstore.SyncNone), eventstore.WithSegmentMaxBytes(corruptSegmentBytes))
 	for i := 0; ; i++ {
-		tag := fmt.Sprintf("r%d", i)
-		var rs []eventstore.Receipt
-		switch i % 3 {
-		case 0:
-			rs = dtAppend(t, s, fmt.Sprintf("acct:%d", i%5), dtEvents(tag, 1), eventstore.WithIdempotencyKey(tag))
-		case 1:
-			rs = dtAppend(t, s, fmt.Sprintf("acct:%d", i%7), dtEvents(tag, 2))
-		case 2:
-			rs = dtBatch(t, s, tag, []string{"acct:1", "acct:2", "ledger"})
-		}
+		rs := dtMixedRequest(t, s, fmt.Sprintf("r%d", i), i, i%3)
 		if p := rs[len(rs)-1].Position; p.Segment >= 5 && p.Offset > corruptSegmentBytes/2 {
 			break
 		}

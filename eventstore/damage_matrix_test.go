@@ -103,15 +103,10 @@ func dmBuildBase(t *testing.T) *dmBase {
 	for i := 0; ; i++ {
 		tag := fmt.Sprintf("d%d", i)
 		var rs []eventstore.Receipt
-		switch i % 4 {
-		case 0:
-			rs = dtAppend(t, s, fmt.Sprintf("acct:%d", i%5), dtEvents(tag, 1), eventstore.WithIdempotencyKey(tag))
-		case 1:
-			rs = dtAppend(t, s, fmt.Sprintf("acct:%d", i%7), dtEvents(tag, 2))
-		case 2:
-			rs = dtBatch(t, s, tag, []string{"acct:1", "acct:2", "ledger"})
-		case 3:
+		if i%4 == 3 {
 			rs = dtAppend(t, s, "audit", dtEvents(tag, 1))
+		} else {
+			rs = dtMixedRequest(t, s, tag, i, i%4)
 		}
 		if i == 2 { // a deleted stream: its tombstone is in segment 1, before any damage
 			dtAppend(t, s, "tmp", dtEvents("tmp", 1))

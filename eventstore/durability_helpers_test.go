@@ -89,6 +89,21 @@ func dtBatch(t testing.TB, s *eventstore.Store, tag string, entities []string, o
 	return rs
 }
 
+// dtMixedRequest makes request i of a fixture store, of kind 0 (one keyed
+// event), 1 (two events) or 2 (an atomic batch over three streams), tagged
+// tag, and returns its receipts.
+func dtMixedRequest(t testing.TB, s *eventstore.Store, tag string, i, kind int) []eventstore.Receipt {
+	t.Helper()
+	switch kind {
+	case 0:
+		return dtAppend(t, s, fmt.Sprintf("acct:%d", i%5), dtEvents(tag, 1), eventstore.WithIdempotencyKey(tag))
+	case 1:
+		return dtAppend(t, s, fmt.Sprintf("acct:%d", i%7), dtEvents(tag, 2))
+	default:
+		return dtBatch(t, s, tag, []string{"acct:1", "acct:2", "ledger"})
+	}
+}
+
 // dtReadAll returns every visible event, failing on a read error.
 func dtReadAll(t testing.TB, s *eventstore.Store) []eventstore.Record {
 	t.Helper()
