@@ -184,3 +184,22 @@ type BatchItem struct {
 	CorrelationID uuid.UUID
 	CausationID   uuid.UUID
 }
+
+// Resolve checks bi's coordinate and fills in what it leaves to defaults:
+// Any as the expected version, and the batch's correlation and causation
+// from o. Every backend's AppendBatch resolves its items with it.
+func (bi BatchItem) Resolve(o AppendSettings) (BatchItem, error) {
+	if err := bi.Coordinate.Validate(); err != nil {
+		return bi, err
+	}
+	if bi.Expected == 0 {
+		bi.Expected = Any
+	}
+	if bi.CorrelationID == uuid.Nil {
+		bi.CorrelationID = o.Correlation
+	}
+	if bi.CausationID == uuid.Nil {
+		bi.CausationID = o.Causation
+	}
+	return bi, nil
+}

@@ -77,24 +77,15 @@ func (s *Store) AppendBatch(ctx context.Context, items []eventstore.BatchItem, o
 	}
 	r := &request{key: o.IdempotencyKey, items: make([]item, len(items))}
 	for i, bi := range items {
-		if err := bi.Coordinate.Validate(); err != nil {
+		bi, err := bi.Resolve(o)
+		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
 		it, err := s.prepare(bi.Event)
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
-		it.coord, it.expected = bi.Coordinate, bi.Expected
-		if it.expected == 0 {
-			it.expected = eventstore.Any
-		}
-		it.correlation, it.causation = bi.CorrelationID, bi.CausationID
-		if it.correlation == uuid.Nil {
-			it.correlation = o.Correlation
-		}
-		if it.causation == uuid.Nil {
-			it.causation = o.Causation
-		}
+		it.coord, it.expected, it.correlation, it.causation = bi.Coordinate, bi.Expected, bi.CorrelationID, bi.CausationID
 		r.items[i] = it
 	}
 	return s.submit(ctx, r)
