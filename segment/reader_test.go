@@ -144,14 +144,22 @@ func corruptByte(t testing.TB, path string, off int64) {
 	}
 }
 
-func TestReaderCorruptFrame(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		fsys segment.FS
-	}{
+type namedFS struct {
+	name string
+	fsys segment.FS
+}
+
+// readerFileSystems are the two ways a reader reads sealed segments: a
+// memory mapping on the OS file system, ReadAt on any other.
+func readerFileSystems() []namedFS {
+	return []namedFS{
 		{"mmap", segment.OSFS{}},
 		{"ReadAt (fake FS)", &fakeFS{}},
-	} {
+	}
+}
+
+func TestReaderCorruptFrame(t *testing.T) {
+	for _, tt := range readerFileSystems() {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			s := buildSegment(t, segment.OSFS{}, dir, 4, 1, 6, 0, true)
@@ -200,13 +208,7 @@ func TestReaderCorruptActiveFrame(t *testing.T) {
 }
 
 func TestReaderBadPositions(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		fsys segment.FS
-	}{
-		{"mmap", segment.OSFS{}},
-		{"ReadAt (fake FS)", &fakeFS{}},
-	} {
+	for _, tt := range readerFileSystems() {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			s := buildSegment(t, segment.OSFS{}, dir, 6, 1, 3, 0, true)
