@@ -141,20 +141,10 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 func (s *Store) replaceFile(name string, data []byte) error {
 	path := filepath.Join(s.dir, name)
 	tmp := path + ".tmp"
-	f, err := s.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, s.cfg.fileMode)
-	if err != nil {
+	if err := s.writeFileSynced(tmp, data); err != nil {
 		return err
 	}
-	if _, err = f.WriteAt(data, 0); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = s.fs.Rename(tmp, path)
-	}
-	if err != nil {
+	if err := s.fs.Rename(tmp, path); err != nil {
 		_ = s.fs.Remove(tmp)
 		return err
 	}
