@@ -40,11 +40,7 @@ bar on stderr when it is a terminal, unless --quiet.`,
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.entity, "entity", "", "only this stream")
-	f.StringVar(&o.prefix, "prefix", "", "only streams whose entity starts with this")
-	f.StringVar(&o.scope, "scope", "", "only this scope")
-	f.StringArrayVar(&o.kinds, "kind", nil, "only this kind: category:type in hex (1:002) or a number; repeatable, or comma-separated")
-	f.Uint64Var(&o.from, "from", 0, "start at this global sequence")
+	o.regionFlags(f)
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
@@ -58,15 +59,20 @@ works alongside a writer in another process.`,
 		}),
 	}
 	f := cmd.Flags()
+	o.regionFlags(f)
+	f.IntVarP(&o.lines, "lines", "n", 0, "print only the last N matching events already stored (0: all)")
+	f.BoolVarP(&o.follow, "follow", "f", false, "keep waiting for new events until interrupted")
+	f.DurationVar(&o.interval, "interval", time.Second, "with --follow, how often to look for new events")
+	return cmd
+}
+
+// regionFlags adds the flags that choose a region (tail and replay).
+func (o *tailOptions) regionFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.entity, "entity", "", "only this stream")
 	f.StringVar(&o.prefix, "prefix", "", "only streams whose entity starts with this")
 	f.StringVar(&o.scope, "scope", "", "only this scope")
 	f.StringArrayVar(&o.kinds, "kind", nil, "only this kind: category:type in hex (1:002) or a number; repeatable, or comma-separated")
 	f.Uint64Var(&o.from, "from", 0, "start at this global sequence")
-	f.IntVarP(&o.lines, "lines", "n", 0, "print only the last N matching events already stored (0: all)")
-	f.BoolVarP(&o.follow, "follow", "f", false, "keep waiting for new events until interrupted")
-	f.DurationVar(&o.interval, "interval", time.Second, "with --follow, how often to look for new events")
-	return cmd
 }
 
 func (o *tailOptions) region() (eventstore.Region, error) {
