@@ -275,9 +275,7 @@ func (s *Store) writeChunk(st *stage) error {
 			s.fail(err)
 			return s.failure()
 		}
-		s.stats.syncs.Add(1)
-		s.unsynced = 0
-		s.lastSync = s.cfg.clock()
+		s.synced()
 	}
 	return nil
 }
@@ -315,10 +313,15 @@ func (s *Store) syncActive() error {
 		s.fail(err)
 		return s.failure()
 	}
+	s.synced()
+	return nil
+}
+
+// synced counts a successful sync of everything written.
+func (s *Store) synced() {
 	s.stats.syncs.Add(1)
 	s.unsynced = 0
 	s.lastSync = s.cfg.clock()
-	return nil
 }
 
 func (st *stage) reset() {
