@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"reflect"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/batpak-go/batpak/segment"
 )
 
 // Snapshot is an aggregate's state at a stream version.
@@ -90,31 +92,55 @@ func (m *MemorySnapshots) Save(_ context.Context, s Snapshot) error {
 }
 
 // FileSnapshots keeps one file per entity in a directory. File names are
-// hashes of the entity, so no entity can name a path outside the directory;
-// each file is written atomically (temp file, sync, rename) and carries a
-// CRC, so a torn or damaged snapshot is detected and ignored.
-type FileSnapshots struct{ dir string }
+// hashes of the entity, so no entity can name a path outside the directory.
+// Each file carries a CRC, so a damaged snapshot is detected and ignored,
+// and is replaced atomically with [segment.WriteFileAtomic] (temp file,
+// sync, rename, directory sync): after a crash an entity's snapshot is the
+// previous one or the new one, never a torn one, and a saved one survives
+// a power loss.
+type FileSnapshots struct {
+	dir   string
+	fs    segment.FS
+	locks [16]sync.Mutex // saves of one entity share a temp file: one at a time
+}
 
-// NewFileSnapshots returns a snapshot store in dir, creating it (0700).
-func NewFileSnapshots(dir string) (*FileSnapshots, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+// FileSnapshotsOption configures a [FileSnapshots].
+type FileSnapshotsOption func(*FileSnapshots)
+
+// WithSnapshotFS replaces the file system (by default [segment.OSFS]),
+// e.g. with one that injects faults.
+func WithSnapshotFS(fsys segment.FS) FileSnapshotsOption {
+	return func(f *FileSnapshots) { f.fs = fsys }
+}
+
+// NewFileSnapshots returns a snapshot store in dir, creating it (0700) and
+// its missing parents durably.
+func NewFileSnapshots(dir string, opts ...FileSnapshotsOption) (*FileSnapshots, error) {
+	f := &FileSnapshots{dir: dir, fs: segment.OSFS{}}
+	for _, o := range opts {
+		o(f)
 	}
-	return &FileSnapshots{dir: dir}, nil
+	if err := segment.MkdirAllSynced(f.fs, dir, 0o700); err != nil {
+		return nil, fmt.Errorf("aggregate: create %s: %w", dir, err)
+	}
+	return f, nil
 }
 
 // errBadSnapshot reports a snapshot file that fails its checks.
 var errBadSnapshot = errors.New("aggregate: damaged snapshot")
 
-func (f *FileSnapshots) path(entity string) string {
+// file returns the snapshot file of entity and the lock that serialises
+// its saves.
+func (f *FileSnapshots) file(entity string) (string, *sync.Mutex) {
 	sum := sha256.Sum256([]byte(entity))
-	return filepath.Join(f.dir, hex.EncodeToString(sum[:16])+".snap")
+	return filepath.Join(f.dir, hex.EncodeToString(sum[:16])+".snap"), &f.locks[int(sum[0])%len(f.locks)]
 }
 
 // Load reads and checks the snapshot of entity.
 func (f *FileSnapshots) Load(_ context.Context, entity string) (Snapshot, bool, error) {
-	b, err := os.ReadFile(f.path(entity))
-	if errors.Is(err, os.ErrNotExist) {
+	path, _ := f.file(entity)
+	b, err := segment.ReadFile(f.fs, path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return Snapshot{}, false, nil
 	}
 	if err != nil {
@@ -130,7 +156,7 @@ func (f *FileSnapshots) Load(_ context.Context, entity string) (Snapshot, bool, 
 	return s, true, nil
 }
 
-// Save writes the snapshot atomically.
+// Save replaces the snapshot of s.Entity atomically and durably.
 func (f *FileSnapshots) Save(_ context.Context, s Snapshot) error {
 	body, err := msgpack.Marshal(&s)
 	if err != nil {
@@ -138,20 +164,11 @@ func (f *FileSnapshots) Save(_ context.Context, s Snapshot) error {
 	}
 	b := binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(body))
 	b = append(b, body...)
-	path := f.path(s.Entity)
-	tmp, err := os.CreateTemp(f.dir, "snap-*.tmp")
-	if err != nil {
-		return err
+	path, mu := f.file(s.Entity)
+	mu.Lock()
+	defer mu.Unlock()
+	if err := segment.WriteFileAtomic(f.fs, path, b, 0o600); err != nil {
+		return fmt.Errorf("aggregate: save snapshot: %w", err)
 	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	if _, err = tmp.Write(b); err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }

@@ -139,14 +139,5 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 
 // replaceFile atomically replaces name in the store directory with data.
 func (s *Store) replaceFile(name string, data []byte) error {
-	path := filepath.Join(s.dir, name)
-	tmp := path + ".tmp"
-	if err := s.writeFileSynced(tmp, data); err != nil {
-		return err
-	}
-	if err := s.fs.Rename(tmp, path); err != nil {
-		_ = s.fs.Remove(tmp)
-		return err
-	}
-	return s.fs.SyncDir(s.dir)
+	return segment.WriteFileAtomic(s.fs, filepath.Join(s.dir, name), data, s.cfg.fileMode)
 }

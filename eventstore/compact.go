@@ -323,18 +323,5 @@ func (s *Store) hashAt(b *segmentBuilder, si uint32, version uint64) ([32]byte, 
 
 // writeFileSynced creates path with data and syncs it.
 func (s *Store) writeFileSynced(path string, data []byte) error {
-	f, err := s.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, s.cfg.fileMode)
-	if err != nil {
-		return err
-	}
-	if _, err = f.WriteAt(data, 0); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = s.fs.Remove(path)
-	}
-	return err
+	return segment.WriteFileSynced(s.fs, path, data, s.cfg.fileMode)
 }

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"regexp"
 	"sync"
+
+	"github.com/batpak-go/batpak/segment"
 )
 
 // Checkpoints stores, per projection name, the next global sequence it
@@ -44,9 +46,23 @@ func (c *MemoryCheckpoints) Save(_ context.Context, name string, next uint64) er
 }
 
 // FileCheckpoints keeps one small file per projection in a directory,
-// replaced atomically (temp file, sync, rename, directory sync) and
-// protected by a CRC.
-type FileCheckpoints struct{ dir string }
+// protected by a CRC and replaced atomically with [segment.WriteFileAtomic]
+// (temp file, sync, rename, directory sync): after a crash a checkpoint is
+// the previous one or the new one, and a saved one survives a power loss.
+type FileCheckpoints struct {
+	dir   string
+	fs    segment.FS
+	locks [16]sync.Mutex // saves of one name share a temp file: one at a time
+}
+
+// FileCheckpointsOption configures a [FileCheckpoints].
+type FileCheckpointsOption func(*FileCheckpoints)
+
+// WithCheckpointFS replaces the file system (by default [segment.OSFS]),
+// e.g. with one that injects faults.
+func WithCheckpointFS(fsys segment.FS) FileCheckpointsOption {
+	return func(c *FileCheckpoints) { c.fs = fsys }
+}
 
 // ErrBadName is returned for a projection name unfit for a file name.
 var ErrBadName = errors.New("projection: name must match [A-Za-z0-9._-]{1,128} and not start with a dot")
@@ -57,12 +73,17 @@ var ErrBadCheckpoint = errors.New("projection: damaged checkpoint file")
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
 
-// NewFileCheckpoints returns a checkpoint store in dir, creating it (0700).
-func NewFileCheckpoints(dir string) (*FileCheckpoints, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+// NewFileCheckpoints returns a checkpoint store in dir, creating it (0700)
+// and its missing parents durably.
+func NewFileCheckpoints(dir string, opts ...FileCheckpointsOption) (*FileCheckpoints, error) {
+	c := &FileCheckpoints{dir: dir, fs: segment.OSFS{}}
+	for _, o := range opts {
+		o(c)
 	}
-	return &FileCheckpoints{dir: dir}, nil
+	if err := segment.MkdirAllSynced(c.fs, dir, 0o700); err != nil {
+		return nil, fmt.Errorf("projection: create %s: %w", dir, err)
+	}
+	return c, nil
 }
 
 func (c *FileCheckpoints) path(name string) (string, error) {
@@ -78,8 +99,8 @@ func (c *FileCheckpoints) Load(_ context.Context, name string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	b, err := segment.ReadFile(c.fs, path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
 	if err != nil {
@@ -99,28 +120,11 @@ func (c *FileCheckpoints) Save(_ context.Context, name string, next uint64) erro
 	}
 	b := binary.BigEndian.AppendUint64(nil, next)
 	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
+	mu := &c.locks[crc32.ChecksumIEEE([]byte(name))%uint32(len(c.locks))]
+	mu.Lock()
+	defer mu.Unlock()
+	if err := segment.WriteFileAtomic(c.fs, path, b, 0o600); err != nil {
+		return fmt.Errorf("projection: save checkpoint %s: %w", name, err)
 	}
-	if _, err = f.Write(b); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	d, err := os.Open(c.dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }
