@@ -110,7 +110,7 @@ func TestTwoClients(t *testing.T) {
 			if rec.Sequence != want {
 				t.Fatalf("subscription: sequence %d, want %d", rec.Sequence, want)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(hangTimeout(t)):
 			t.Fatalf("subscription: no sequence %d", want)
 		}
 	}
@@ -175,15 +175,15 @@ func TestForeignMessage(t *testing.T) {
 	if _, err := s.Append(ctx, coord("x"), one(kOpened, 1)); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(ns.ClientURL())
+	nc, err := nats.Connect(ns.ClientURL(), nats.Timeout(hangTimeout(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	if _, err := nc.Request("batpak."+stream+".x", []byte("hello"), 5*time.Second); err != nil {
+	if _, err := nc.Request("batpak."+stream+".x", []byte("hello"), hangTimeout(t)); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := hangDeadline(t)
 	for {
 		_, err = s.Append(ctx, coord("x"), one(kOpened, 2))
 		if err != nil {
@@ -200,9 +200,7 @@ func TestForeignMessage(t *testing.T) {
 	if _, err := s.GetSequence(1); err != nil {
 		t.Fatalf("read before the foreign message: %v", err)
 	}
-	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := natsstore.Open(octx, ns.ClientURL(), natsstore.WithStream(stream)); !errors.Is(err, natsstore.ErrInvalidMessage) {
+	if _, err := natsstore.Open(hangContext(t), ns.ClientURL(), patient(t, natsstore.WithStream(stream))...); !errors.Is(err, natsstore.ErrInvalidMessage) {
 		t.Fatalf("open: %v, want ErrInvalidMessage", err)
 	}
 }

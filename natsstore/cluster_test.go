@@ -1,7 +1,6 @@
 package natsstore_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,10 +68,10 @@ func startCluster(t testing.TB, n int) *cluster {
 		}
 	})
 	// Wait for a JetStream meta leader.
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := hangDeadline(t)
 	for !c.hasMetaLeader() {
 		if time.Now().After(deadline) {
-			t.Fatal("no JetStream meta leader after 30 s")
+			t.Fatal("no JetStream meta leader")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -105,7 +104,7 @@ func (c *cluster) start(i int) {
 		c.t.Fatal(err)
 	}
 	ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
+	if !ns.ReadyForConnections(hangTimeout(c.t)) {
 		c.t.Fatalf("server %s did not start", c.name(i))
 	}
 	c.servers[i] = ns
@@ -162,7 +161,7 @@ func (c *cluster) nodeState(i int, stream string) (server.StreamState, error) {
 
 // moveLeader makes node i the leader of stream.
 func (c *cluster) moveLeader(nc *nats.Conn, stream string, i int) error {
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := hangDeadline(c.t)
 	for c.streamLeader(stream) != i {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("node %d did not become leader of %s", i, stream)
@@ -197,11 +196,11 @@ func TestClusterFailover(t *testing.T) {
 	c := startCluster(t, 3)
 	t.Logf("cluster up in %v", time.Since(began).Round(time.Millisecond))
 	const stream = "FAILOVER"
-	ctx := context.Background()
-	octx, cancel := context.WithTimeout(ctx, 45*time.Second)
-	defer cancel()
-	s, err := natsstore.Open(octx, c.urls(), natsstore.WithStream(stream), natsstore.WithReplicas(3),
-		natsstore.WithTimeout(30*time.Second), natsstore.WithAckWait(2*time.Second), natsstore.WithLogger(zaptest.NewLogger(t)))
+	// Appends retry through the election within the store's timeout; the
+	// test counts those that fail, so the timeout is a hang guard here.
+	ctx := hangContext(t)
+	s, err := natsstore.Open(ctx, c.urls(), patient(t, natsstore.WithStream(stream), natsstore.WithReplicas(3),
+		natsstore.WithAckWait(2*time.Second), natsstore.WithLogger(zaptest.NewLogger(t)))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +275,7 @@ func TestClusterFailover(t *testing.T) {
 	}
 	waitFor := func(n int64, what string) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := hangDeadline(t)
 		for total.Load() < n {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: %d events acknowledged, want %d", what, total.Load(), n)
@@ -298,7 +297,7 @@ func TestClusterFailover(t *testing.T) {
 	t.Logf("%d events acknowledged in %v with node %s down", during, time.Since(stopped).Round(time.Millisecond), c.name(leader))
 	c.start(leader)
 	restarted := total.Load()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := hangDeadline(t)
 	for !c.servers[leader].JetStreamIsStreamCurrent(server.DEFAULT_GLOBAL_ACCOUNT, stream) {
 		if time.Now().After(deadline) {
 			t.Fatalf("restarted node %s did not catch up", c.name(leader))
@@ -318,7 +317,7 @@ func TestClusterFailover(t *testing.T) {
 	if got := s.LastSequence(); got != n {
 		t.Fatalf("LastSequence = %d, %d events acknowledged", got, n)
 	}
-	s2, err := natsstore.Open(octx, c.urls(), natsstore.WithStream(stream))
+	s2, err := natsstore.Open(ctx, c.urls(), patient(t, natsstore.WithStream(stream))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +354,7 @@ func TestClusterFailover(t *testing.T) {
 	// Every node holds the same events in the same order.
 	for i := range c.servers {
 		// Followers beyond the quorum may still be applying the last events.
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := hangDeadline(t)
 		for {
 			st, err := c.nodeState(i, stream)
 			if err != nil {

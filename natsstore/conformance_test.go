@@ -1,10 +1,8 @@
 package natsstore_test
 
 import (
-	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -52,9 +50,10 @@ var (
 func conformanceHarness(ns *server.Server, inProcess bool, maxPayload int, opts ...natsstore.Option) storetest.Harness {
 	open := func(t *testing.T, stream string) storetest.Store {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		all := append([]natsstore.Option{natsstore.WithStream(stream), natsstore.WithMaxPayload(maxPayload)}, opts...)
+		// The suite's waits are hang guards at the test binary's deadline;
+		// the store's own time limits are too (see patient).
+		ctx := hangContext(t)
+		all := patient(t, append([]natsstore.Option{natsstore.WithStream(stream), natsstore.WithMaxPayload(maxPayload)}, opts...)...)
 		if !inProcess {
 			s, err := natsstore.Open(ctx, ns.ClientURL(), all...)
 			if err != nil {
@@ -62,7 +61,7 @@ func conformanceHarness(ns *server.Server, inProcess bool, maxPayload int, opts 
 			}
 			return conformanceStore{s}
 		}
-		nc, err := nats.Connect("", nats.InProcessServer(ns), nats.MaxReconnects(-1))
+		nc, err := nats.Connect("", nats.InProcessServer(ns), nats.MaxReconnects(-1), nats.Timeout(hangTimeout(t)))
 		if err != nil {
 			t.Fatal(err)
 		}

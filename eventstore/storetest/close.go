@@ -98,7 +98,7 @@ func testClose(t *testing.T, e *env) {
 // waitClosed drains sub until its channel is closed.
 func waitClosed(t *testing.T, sub Subscription) {
 	t.Helper()
-	deadline := time.After(timeout)
+	deadline := hangTimer(t)
 	for {
 		select {
 		case _, ok := <-sub.Events():
@@ -133,7 +133,7 @@ func testCloseWakesWaiters(t *testing.T, e *env) {
 	select {
 	case err := <-done:
 		wantErrIs(t, err, eventstore.ErrClosed, "Next waiting when the store closed")
-	case <-time.After(timeout):
+	case <-hangTimer(t):
 		t.Fatal("Close did not wake a waiting cursor")
 	}
 	waitClosed(t, sub)

@@ -104,7 +104,7 @@ func testCursorContext(t *testing.T, e *env) {
 	start := time.Now()
 	_, err := c.Next(ctx)
 	wantErrIs(t, err, context.DeadlineExceeded, "Next past its deadline")
-	if waited := time.Since(start); waited < 25*time.Millisecond || waited > timeout/2 {
+	if waited := time.Since(start); waited < 25*time.Millisecond {
 		t.Fatalf("Next returned after %v for a 30ms deadline", waited)
 	}
 
@@ -131,7 +131,7 @@ func testCursorContext(t *testing.T, e *env) {
 	select {
 	case err := <-done:
 		wantErrIs(t, err, context.Canceled, "Next canceled while waiting")
-	case <-time.After(timeout):
+	case <-hangTimer(t):
 		t.Fatal("Next did not return after its context was canceled")
 	}
 	if c.Position() < pos {

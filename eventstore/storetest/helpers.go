@@ -224,10 +224,11 @@ func wantErrIs(t testing.TB, err, target error, what string) {
 	}
 }
 
-// eventually polls cond until it holds or the suite's timeout passes.
-func eventually(t testing.TB, what string, cond func() bool) {
+// eventually polls cond until it holds, failing at the suite's hang
+// deadline.
+func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := hangDeadline(t)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -102,6 +102,12 @@ type Syncer interface {
 }
 
 // Harness describes a backend to [Run].
+//
+// The suite waits for conditions, never for a fixed time: its only limit
+// is a guard against hangs shortly before the test binary's deadline (go
+// test -timeout). Timeouts of the backend's own (per operation, per
+// connection) should be derived from t.Deadline() as well, so that a
+// loaded machine makes the suite slower but never fails it.
 type Harness struct {
 	// Open returns a new, empty store. Required. The suite closes every
 	// store it gets from Open or Reopen when the subtest ends.
@@ -208,12 +214,27 @@ func (e *env) settle() Store {
 	return e.s
 }
 
-// timeout bounds every wait of the suite, so a hang fails instead of
-// blocking until the test binary's deadline.
-const timeout = 10 * time.Second
+// hangDeadline bounds every wait of the suite, so a hang fails naming the
+// wait it is stuck in instead of ending in a dump of every goroutine. It
+// is a guard, not a performance budget: it falls shortly before the test
+// binary's deadline (go test -timeout), so a slow or loaded machine makes
+// the suite slower but never fails it.
+func hangDeadline(t *testing.T) time.Time {
+	d, ok := t.Deadline()
+	if !ok { // go test -timeout 0
+		return time.Now().Add(time.Hour)
+	}
+	return d.Add(-min(time.Until(d)/10, time.Minute))
+}
 
+// hangTimer fires at the suite's hang deadline.
+func hangTimer(t *testing.T) <-chan time.Time {
+	return time.After(time.Until(hangDeadline(t)))
+}
+
+// testContext ends at the suite's hang deadline or with the subtest.
 func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	ctx, cancel := context.WithDeadline(t.Context(), hangDeadline(t))
 	t.Cleanup(cancel)
 	return ctx
 }

@@ -2,17 +2,16 @@ package storetest
 
 import (
 	"testing"
-	"time"
 
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
 
-// receive reads n records from sub, failing after the suite's timeout.
+// receive reads n records from sub, failing at the suite's hang deadline.
 func receive(t *testing.T, sub Subscription, n int) []eventstore.Record {
 	t.Helper()
 	var out []eventstore.Record
-	deadline := time.After(timeout)
+	deadline := hangTimer(t)
 	for len(out) < n {
 		select {
 		case rec, ok := <-sub.Events():
@@ -28,13 +27,14 @@ func receive(t *testing.T, sub Subscription, n int) []eventstore.Record {
 }
 
 // receiveAsync reads n records from sub in a goroutine and sends what it
-// got once it has them all, the subscription closed or the timeout passed.
-func receiveAsync(sub Subscription, n int) <-chan []eventstore.Record {
+// got once it has them all, the subscription closed or the suite's hang
+// deadline passed.
+func receiveAsync(t *testing.T, sub Subscription, n int) <-chan []eventstore.Record {
 	out := make(chan []eventstore.Record, 1)
+	deadline := hangTimer(t)
 	go func() {
 		var recs []eventstore.Record
 		defer func() { out <- recs }()
-		deadline := time.After(timeout)
 		for len(recs) < n {
 			select {
 			case rec, ok := <-sub.Events():
@@ -122,8 +122,8 @@ func testSubscribeDelivers(t *testing.T, e *env) {
 	}
 	defer byKind.Close()
 	const rounds = 12
-	entityRecs := receiveAsync(byEntity, rounds*2)
-	kindRecs := receiveAsync(byKind, rounds*2)
+	entityRecs := receiveAsync(t, byEntity, rounds*2)
+	kindRecs := receiveAsync(t, byKind, rounds*2)
 	for i := range rounds {
 		mustAppend(t, s, coord("sub:x"), []eventstore.Event{ev(kindDeposited, i)})
 		mustAppend(t, s, coord("sub:y"), []eventstore.Event{ev(kindWithdrawn, i)})
