@@ -139,12 +139,12 @@ func crashHelperMain(dir string) int {
 		defer outMu.Unlock()
 		_, _ = os.Stdout.Write([]byte(line + "\n")) // one write: a kill cannot split it
 	}
-	// Never outlive the parent.
+	// Never outlive the parent, which kills this process itself (see
+	// runAndKill).
 	go func() {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		os.Exit(3)
 	}()
-	time.AfterFunc(2*time.Minute, func() { os.Exit(4) })
 
 	cycle, _ := strconv.Atoi(os.Getenv(crashCycleEnv))
 	s, err := eventstore.Open(dir,

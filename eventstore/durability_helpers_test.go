@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
@@ -25,6 +26,19 @@ import (
 )
 
 var dtKind = kind.Custom(1, 7)
+
+// dtHangTimeout is how long a test waits for a condition before calling it
+// a hang: until shortly before the test binary's deadline (go test
+// -timeout). It is a guard, not a performance budget: a loaded machine
+// makes the tests slower but never fails them.
+func dtHangTimeout(t *testing.T) time.Duration {
+	d, ok := t.Deadline()
+	if !ok { // go test -timeout 0
+		return time.Hour
+	}
+	left := time.Until(d)
+	return left - min(left/10, time.Minute)
+}
 
 // dtPayload marks every event the durability tests write: Tag names the
 // request, I is the event's index in it and N the request's size, so a

@@ -20,8 +20,8 @@ type childRun struct {
 
 // runAndKill re-runs this test binary as a helper process (test function
 // test, with env added), hands every line it prints to handle, and kills it
-// with SIGKILL delay after it prints READY. It gives up (and kills) after
-// 90 s. Used by the crash and soak tests.
+// with SIGKILL delay after it prints READY. It gives up (and kills) at the
+// hang guard (dtHangTimeout). Used by the crash and soak tests.
 func runAndKill(t *testing.T, test string, env []string, delay time.Duration, handle func(line string)) childRun {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
@@ -51,7 +51,7 @@ func runAndKill(t *testing.T, test string, env []string, delay time.Duration, ha
 	}()
 	var run childRun
 	var kill <-chan time.Time
-	giveUp := time.After(90 * time.Second)
+	giveUp := time.After(dtHangTimeout(t))
 loop:
 	for {
 		select {

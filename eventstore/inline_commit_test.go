@@ -43,7 +43,7 @@ func TestPanicInInlineCommitFailsStore(t *testing.T) {
 	go func() { closed <- s.Close() }()
 	select {
 	case <-closed:
-	case <-time.After(time.Minute): // a hang, not a performance bound
+	case <-time.After(dtHangTimeout(t)):
 		t.Fatal("Close hangs after a panic in an inline commit")
 	}
 }

@@ -607,7 +607,7 @@ func TestConflictAnsweredAfterCommit(t *testing.T) {
 	case <-entered: // the group with x's appends is being synced
 	case o := <-results:
 		t.Fatalf("an append to x was answered before any sync of x's group: %v", o.err)
-	case <-time.After(10 * time.Second):
+	case <-time.After(dtHangTimeout(t)):
 		t.Fatal("no sync of x's group")
 	}
 	select {

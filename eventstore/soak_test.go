@@ -257,11 +257,10 @@ func soakHelperMain(dir string) int {
 		defer outMu.Unlock()
 		_, _ = os.Stdout.Write([]byte(prefix + " " + string(b) + "\n")) // one write: a kill cannot split it
 	}
-	go func() { // never outlive the parent
+	go func() { // never outlive the parent, which kills this process itself (see runAndKill)
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		os.Exit(3)
 	}()
-	time.AfterFunc(2*time.Minute, func() { os.Exit(4) })
 
 	cycle, _ := strconv.Atoi(os.Getenv(soakCycleEnv))
 	s, err := eventstore.Open(dir,

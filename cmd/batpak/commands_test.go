@@ -177,11 +177,11 @@ func TestTailFollow(t *testing.T) {
 		a := &app{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}
 		done <- a.run(ctx, []string{"tail", ts.dir, "--follow", "--interval", "10ms", "--prefix", "account:"})
 	}()
+	guard := hangContext(t)
 	waitFor := func(what string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
 		for !strings.Contains(stdout.String(), what) {
-			if time.Now().After(deadline) {
+			if guard.Err() != nil {
 				t.Fatalf("tail --follow never printed %q; stdout:\n%s\nstderr:\n%s", what, stdout.String(), stderr.String())
 			}
 			time.Sleep(5 * time.Millisecond)
@@ -207,7 +207,7 @@ func TestTailFollow(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("tail --follow exited %d after interrupt; stderr:\n%s", code, stderr.String())
 		}
-	case <-time.After(10 * time.Second):
+	case <-guard.Done():
 		t.Fatal("tail --follow did not stop on cancel")
 	}
 	seqs := tailSeqs(t, stdout.String())

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -192,3 +193,16 @@ func wantContains(t *testing.T, what, s string, subs ...string) {
 
 // shortID is the form causal's text tree prints.
 func shortID(id uuid.UUID) string { s := id.String(); return s[len(s)-8:] }
+
+// hangContext ends shortly before the test binary's deadline (go test
+// -timeout), or with the test: a guard against hangs, not a performance
+// budget, so a loaded machine makes the test slower but never fails it.
+func hangContext(t *testing.T) context.Context {
+	end := time.Now().Add(time.Hour) // go test -timeout 0
+	if d, ok := t.Deadline(); ok {
+		end = d.Add(-min(time.Until(d)/10, time.Minute))
+	}
+	ctx, cancel := context.WithDeadline(t.Context(), end)
+	t.Cleanup(cancel)
+	return ctx
+}

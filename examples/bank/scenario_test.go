@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/batpak-go/batpak/aggregate"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/natsstore"
@@ -32,9 +34,12 @@ func TestScenarioNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Shutdown()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	store, err := natsstore.Open(ctx, ns.ClientURL())
+	// The store's own time limits are hang guards too: a server slowed down
+	// by a loaded machine must not fail the scenario.
+	ctx := hangContext(t)
+	deadline, _ := ctx.Deadline()
+	wait := time.Until(deadline)
+	store, err := natsstore.Open(ctx, ns.ClientURL(), natsstore.WithTimeout(wait), natsstore.WithNATSOptions(nats.Timeout(wait)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +56,19 @@ func TestRunNATSEmbedded(t *testing.T) {
 	if !strings.Contains(out.String(), "alice     500") || !strings.Contains(out.String(), "14 events in JetStream stream BANK") {
 		t.Fatalf("output:\n%s", out.String())
 	}
+}
+
+// hangContext ends shortly before the test binary's deadline (go test
+// -timeout), or with the test: a guard against hangs, not a performance
+// budget, so a loaded machine makes the test slower but never fails it.
+func hangContext(t *testing.T) context.Context {
+	end := time.Now().Add(time.Hour) // go test -timeout 0
+	if d, ok := t.Deadline(); ok {
+		end = d.Add(-min(time.Until(d)/10, time.Minute))
+	}
+	ctx, cancel := context.WithDeadline(t.Context(), end)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 func checkScenario(t *testing.T, store interface {
