@@ -49,7 +49,10 @@ type result struct {
 // receipt per event. ctx bounds the wait for a place in the writer's queue;
 // once the writer has taken the request, the call returns its outcome.
 func (s *Store) Append(ctx context.Context, coord Coordinate, events []Event, opts ...AppendOption) ([]Receipt, error) {
-	o := ResolveAppendOptions(opts...)
+	o, err := ResolveAppendOptions(opts...)
+	if err != nil {
+		return nil, err
+	}
 	if err := coord.Validate(); err != nil {
 		return nil, err
 	}
@@ -74,7 +77,10 @@ func (s *Store) Append(ctx context.Context, coord Coordinate, events []Event, op
 // checked in order. The only options that apply are the idempotency key and,
 // as a default for items without their own, correlation and causation.
 func (s *Store) AppendBatch(ctx context.Context, items []BatchItem, opts ...AppendOption) ([]Receipt, error) {
-	o := ResolveAppendOptions(opts...)
+	o, err := ResolveAppendOptions(opts...)
+	if err != nil {
+		return nil, err
+	}
 	if len(items) == 0 {
 		return nil, ErrEmptyAppend
 	}
@@ -107,8 +113,8 @@ func (s *Store) prepare(ev Event) (item, error) {
 // EncodeEvent checks an event and returns its msgpack payload (a copy of a
 // [RawPayload]) and a copy of its metadata. It refuses reserved kinds
 // ([ErrReservedKind]), payloads above maxPayload bytes ([ErrPayloadTooLarge])
-// and metadata that is not UTF-8. Other backends use it to accept exactly
-// what the embedded store accepts.
+// and metadata whose keys or values are not UTF-8 ([ErrInvalidMetadata]).
+// Other backends use it to accept exactly what the embedded store accepts.
 func EncodeEvent(ev Event, maxPayload int) (payload []byte, meta map[string]string, err error) {
 	if ev.Kind.IsSystem() {
 		return nil, nil, fmt.Errorf("%w: %s", ErrReservedKind, ev.Kind)
@@ -127,17 +133,17 @@ func EncodeEvent(ev Event, maxPayload int) (payload []byte, meta map[string]stri
 		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), maxPayload)
 	}
 	for k, v := range ev.Metadata {
-		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return nil, nil, fmt.Errorf("eventstore: metadata %q is not valid UTF-8", k)
+		switch {
+		case !utf8.ValidString(k):
+			return nil, nil, fmt.Errorf("%w: key %q is not valid UTF-8", ErrInvalidMetadata, k)
+		case !utf8.ValidString(v):
+			return nil, nil, fmt.Errorf("%w: value of %q is not valid UTF-8", ErrInvalidMetadata, k)
 		}
 	}
 	return payload, maps.Clone(ev.Metadata), nil
 }
 
 func (s *Store) submit(ctx context.Context, r *request) ([]Receipt, error) {
-	if len(r.key) > MaxIdempotencyKeyLen || !utf8.ValidString(r.key) {
-		return nil, ErrInvalidIdempotencyKey
-	}
 	if s.readOnly {
 		return nil, ErrReadOnly
 	}

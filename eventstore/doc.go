@@ -1,16 +1,74 @@
 // Package eventstore is batpak's embedded, append-only event store.
 //
 // A [Store] keeps events in segment files (package segment) in one
-// directory. Appends are committed one at a time: a writer goroutine groups
-// concurrent requests into one write and one data sync (group commit), and
-// a lone appender commits its own request on its goroutine; an event
-// becomes visible to readers only once it is durable, and an
-// acknowledged append is never lost (see docs/durability.md).
+// directory. Every event belongs to a stream, named by the entity of its
+// [Coordinate], and gets a dense global sequence, a stream version starting
+// at 1 and a BLAKE3 hash chained to the previous event of its stream. Reads
+// return iter.Seq2[Record, error] streams; [Store.Subscribe] pushes new
+// events without ever slowing the writer, and [Store.Cursor] pulls every
+// matching event in order, blocking until the next one arrives.
 //
-// Every event belongs to a stream, named by the entity of its [Coordinate],
-// and gets a dense global sequence, a stream version starting at 1 and a
-// BLAKE3 hash chained to the previous event of its stream. Reads return
-// iter.Seq2[Record, error] streams; [Store.Subscribe] pushes new events
-// without ever slowing the writer, and [Store.Cursor] pulls every matching
-// event in order, blocking until the next one arrives.
+// # Guarantees
+//
+// Where durability is concerned, these hold for the default sync mode,
+// [SyncEveryCommit] (see Caveats for the others):
+//
+//   - An acknowledged append is durable. [Store.Append] and
+//     [Store.AppendBatch] return receipts only after the events' frames are
+//     written and synced (fdatasync), so they survive a process crash,
+//     kill -9 and power loss. An append is atomic: after a crash all of its
+//     events are there or none, also for a batch across streams.
+//   - One writer, group commit. One process at a time opens a directory for
+//     writing (an flock on its LOCK file; a second gets [ErrLocked]). In it,
+//     a writer goroutine gathers the concurrent requests into one write and
+//     one data sync, and a lone appender commits its own request on its
+//     goroutine. A request refused by its checks (a version conflict, a bad
+//     argument) is answered on its own and never fails the rest of its
+//     group. A failed request leaves nothing behind, and an acknowledged
+//     sequence or version is never handed out again.
+//   - An event is visible only once it is durable: reads, cursors and
+//     subscribers see it after the sync, never before.
+//   - Damage is never hidden. A checkpoint's watermark and a sealed
+//     segment's footer prove that the bytes below them were durable, so
+//     acknowledged: [Open] fails closed with [ErrCorrupt] (a
+//     *segment.CorruptError naming the segment, file and offset) where such
+//     bytes, or any frame of a sealed segment, are damaged or missing,
+//     rather than drop events. Only past that
+//     durability floor, at the end of the active segment, can a torn tail
+//     (a frame the crash cut off, with no valid frame after it) be left from
+//     a write that was never acknowledged: it is cut off, logged and counted
+//     in Stats().ColdStart.TruncatedBytes. [Repair] (batpak repair) is the
+//     explicit way past corruption: it quarantines what it cannot keep and
+//     reports exactly what that was.
+//   - [OpenReadOnly] opens a directory alongside its writer (or without one):
+//     it sees the events durable when it opened and changes nothing on disk.
+//
+// docs/durability.md states the contract in full, with the tests that check
+// each part.
+//
+// # Caveats
+//
+//   - [SyncInterval] and [SyncNone] acknowledge appends, and make them
+//     visible, before they are durable. A process crash loses nothing
+//     acknowledged in any mode (the kernel holds the written pages), but a
+//     power loss or kernel crash can lose the appends since the last sync:
+//     with SyncInterval(n, d) those of the last interval (up to n events or
+//     d), with SyncNone everything since the last segment rotation,
+//     [Store.Sync] or Close.
+//   - Unix only: the directory lock is flock(2) and sealed segments are read
+//     through mmap.
+//   - The index lives in RAM: about 96 bytes per event (an 88-byte entry and
+//     its place in its stream's list of sequences), plus each stream's name,
+//     each idempotency key and each causal link. Open rebuilds it from the
+//     latest checkpoint and what follows it.
+//   - After a failed data sync the store does not retry (the kernel may have
+//     dropped the unsynced pages): it fails the waiting appends and turns
+//     read-only until it is reopened, as it does when a segment rotation
+//     fails (a full disk, for one). Later appends return [ErrStoreFailed],
+//     reads keep working and Stats().Failed says why; reopening recovers
+//     from what is really on disk.
+//   - Open trusts the CRC-checked checkpoint and footers and does not reread
+//     the frames they cover, so a damaged byte inside such data is not found
+//     at open: a read of it returns [ErrCorrupt], and [Verify] (batpak
+//     verify) and [Store.Scrub] find it without waiting for a read.
 package eventstore

@@ -20,6 +20,13 @@ var (
 	ErrEmptyAppend = errors.New("eventstore: nothing to append")
 	// ErrInvalidIdempotencyKey is returned for an empty-but-set, overlong or non-UTF-8 key.
 	ErrInvalidIdempotencyKey = errors.New("eventstore: invalid idempotency key")
+	// ErrInvalidExpectedVersion is returned for an expected version that is
+	// none of Any, NoStream, StreamExists or Exactly(n) with n below 2^63
+	// (see [ExpectedVersion.Validate]).
+	ErrInvalidExpectedVersion = errors.New("eventstore: invalid expected version")
+	// ErrInvalidMetadata is returned for event metadata whose keys or values
+	// are not valid UTF-8.
+	ErrInvalidMetadata = errors.New("eventstore: invalid metadata")
 	// ErrStoreFailed is returned once a write or data sync failed: the store
 	// is read-only until it is reopened, which recovers from the files.
 	ErrStoreFailed = errors.New("eventstore: store failed; reopen to recover")

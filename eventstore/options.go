@@ -29,14 +29,17 @@ const (
 // acknowledged append is durable. The default.
 var SyncEveryCommit = SyncMode{kind: syncEveryCommit}
 
-// SyncNone never syncs on append (only on rotation and close): for tests
-// and benchmarks. A crash can lose any acknowledged append.
+// SyncNone never syncs on append (only on rotation, [Store.Sync] and
+// Close): for tests and benchmarks. Appends are acknowledged and visible
+// before they are durable: a power loss or kernel crash can lose every
+// append since the last of those; a process crash loses nothing.
 var SyncNone = SyncMode{kind: syncNone}
 
 // SyncInterval syncs once n events were appended or d passed since the last
 // sync, whichever comes first (n or d may be 0 to disable that trigger).
-// Appends are acknowledged and visible before they are durable: a crash can
-// lose those of the last interval.
+// Appends are acknowledged and visible before they are durable: a power loss
+// or kernel crash can lose those of the last interval; a process crash
+// loses nothing.
 func SyncInterval(n int, d time.Duration) SyncMode {
 	return SyncMode{kind: syncInterval, events: n, interval: d}
 }

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -45,7 +44,10 @@ type item struct {
 // stream's lock in this client; once the first publish is sent the call
 // returns its outcome, within the store's timeout (see [WithTimeout]).
 func (s *Store) Append(ctx context.Context, coord eventstore.Coordinate, events []eventstore.Event, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error) {
-	o := eventstore.ResolveAppendOptions(opts...)
+	o, err := eventstore.ResolveAppendOptions(opts...)
+	if err != nil {
+		return nil, err
+	}
 	if err := coord.Validate(); err != nil {
 		return nil, err
 	}
@@ -71,7 +73,10 @@ func (s *Store) Append(ctx context.Context, coord eventstore.Coordinate, events 
 // are the idempotency key and, as a default for items without their own,
 // correlation and causation.
 func (s *Store) AppendBatch(ctx context.Context, items []eventstore.BatchItem, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error) {
-	o := eventstore.ResolveAppendOptions(opts...)
+	o, err := eventstore.ResolveAppendOptions(opts...)
+	if err != nil {
+		return nil, err
+	}
 	if len(items) == 0 {
 		return nil, eventstore.ErrEmptyAppend
 	}
@@ -110,9 +115,6 @@ func (r *request) entities() []string {
 }
 
 func (s *Store) submit(ctx context.Context, r *request) ([]eventstore.Receipt, error) {
-	if len(r.key) > eventstore.MaxIdempotencyKeyLen || !utf8.ValidString(r.key) {
-		return nil, eventstore.ErrInvalidIdempotencyKey
-	}
 	if len(r.items) > 1 && !s.atomic {
 		return nil, ErrBatchUnsupported
 	}

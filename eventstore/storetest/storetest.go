@@ -142,6 +142,7 @@ func Run(t *testing.T, h Harness) {
 		{"ExpectedVersion", testExpectedVersion},
 		{"BatchExpectedVersion", testBatchExpectedVersion},
 		{"Validation", testValidation},
+		{"BadArguments", testBadArguments},
 		{"PayloadLimit", testPayloadLimit},
 		{"CanceledContext", testCanceledContext},
 		{"ConcurrentExpectedVersion", testConcurrentExpectedVersion},

@@ -193,9 +193,8 @@ func testValidation(t *testing.T, e *env) {
 	}
 
 	badMeta := eventstore.Event{Kind: kindDeposited, Payload: 1, Metadata: map[string]string{"reason": "\xff"}}
-	if _, err := s.Append(ctx, coord("val:ok"), []eventstore.Event{ev(kindDeposited, 1), badMeta}); err == nil {
-		t.Error("Append with non-UTF-8 metadata succeeded")
-	}
+	_, err = s.Append(ctx, coord("val:ok"), []eventstore.Event{ev(kindDeposited, 1), badMeta})
+	wantErrIs(t, err, eventstore.ErrInvalidMetadata, "Append with non-UTF-8 metadata")
 	checkUnchanged(t, s, last, versions)
 
 	// Effects and the longest key are ordinary events.
