@@ -50,8 +50,8 @@ type CompactReport struct {
 // written to a temporary file, synced and renamed over the original, so a
 // crash at any point leaves every segment either as it was or compacted,
 // never a mix that loses an event. The checkpoint is removed first (it
-// would describe old offsets) and written again on the next close. The
-// active segment is never compacted.
+// would describe old offsets) and written again on the next close. Only
+// sealed segments are compacted, never one the writer may still append to.
 func (s *Store) Compact(ctx context.Context, opts ...CompactOption) (*CompactReport, error) {
 	var cfg compactConfig
 	for _, o := range opts {
@@ -84,9 +84,10 @@ func (s *Store) Compact(ctx context.Context, opts ...CompactOption) (*CompactRep
 	if err != nil {
 		return nil, err
 	}
-	if active := s.activeSegment.Load(); active != 0 {
-		ids = slices.DeleteFunc(ids, func(id uint32) bool { return id >= active })
-	}
+	// Only sealed segments: the writer never writes to them again. The
+	// active segment, and a segment created after the listing, are not.
+	sealed := s.sealedThrough.Load()
+	ids = slices.DeleteFunc(ids, func(id uint32) bool { return id > sealed })
 	rep := &CompactReport{}
 	for _, id := range ids {
 		if err := ctx.Err(); err != nil {

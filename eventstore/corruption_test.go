@@ -327,11 +327,6 @@ func TestCorruptCheckpointIgnored(t *testing.T) {
 			c.Segment = 0
 			return segment.EncodeCheckpoint(c)
 		},
-		"watermark-past-end": func(t *testing.T) []byte {
-			c := decoded(t)
-			c.FrameEnd += 1000
-			return segment.EncodeCheckpoint(c)
-		},
 	}
 	for _, name := range dtSortedKeys(cases) {
 		t.Run(name, func(t *testing.T) {
@@ -347,8 +342,25 @@ func TestCorruptCheckpointIgnored(t *testing.T) {
 		})
 	}
 
+	// A whole checkpoint whose watermark lies past the end of the frames:
+	// it proves bytes durable that are gone, which is damage.
+	t.Run("watermark-past-end", func(t *testing.T) {
+		dir := base.copy(t)
+		c := decoded(t)
+		c.FrameEnd += 1000
+		if err := os.WriteFile(filepath.Join(dir, eventstore.CheckpointFileName), segment.EncodeCheckpoint(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := eventstore.Open(dir)
+		var ce *segment.CorruptError
+		if !errors.As(err, &ce) || ce.Segment != c.Segment {
+			t.Fatalf("open with a watermark past the frames: %v, want ErrCorrupt in segment %d", err, c.Segment)
+		}
+	})
+
 	// The frame the checkpoint's last entry names was rewritten by a
-	// different history: the tail was lost and new events took its place.
+	// different, shorter history: the tail was lost and new events took
+	// its place. The checkpoint proves the lost frames were durable.
 	t.Run("last-frame-rewritten", func(t *testing.T) {
 		dir := base.copy(t)
 		active := base.active()
@@ -376,12 +388,13 @@ func TestCorruptCheckpointIgnored(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, eventstore.CheckpointFileName), good, 0o600); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := eventstore.Open(dir); !errors.Is(err, eventstore.ErrCorrupt) {
+			t.Fatalf("open under a checkpoint of a longer history: %v, want ErrCorrupt", err)
+		}
+		// Once the checkpoint is gone the store holds the new history.
+		removeCheckpoint(t, dir)
 		s = dtOpen(t, dir)
 		defer s.Close()
-		cs := s.Stats().ColdStart
-		if cs.CheckpointIgnored == "" {
-			t.Fatalf("stale checkpoint of another history was used: %+v", cs)
-		}
 		dtSameEvents(t, dtCheck(t, s), want)
 	})
 }

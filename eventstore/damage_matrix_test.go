@@ -288,8 +288,24 @@ func dmKinds() []dmKind {
 			if err := os.Truncate(dtSegPath(dir, id), cut); err != nil {
 				t.Fatal(err)
 			}
+			// A crash before the closing checkpoint: nothing says the last
+			// frame was durable, so it may be a write that never completed.
+			removeCheckpoint(t, dir)
 			return dmExpect{segment: id, kind: "torn-tail", offset: last.Off, keep: b.last - 1, tornTail: true,
-				where: fmt.Sprintf("active segment %d cut at %d, inside its last frame", id, cut)}
+				where: fmt.Sprintf("active segment %d cut at %d, inside its last frame, no checkpoint", id, cut)}
+		}},
+		{"cut-below-checkpoint", func(t *testing.T, b *dmBase, dir string) dmExpect {
+			// The same cut under the checkpoint that covers the frame: the
+			// frame was durable, so losing it is damage, not a torn write.
+			id := b.active()
+			frames := dmEventFrames(t, b.path(id), id)
+			last := frames[len(frames)-1]
+			cut := last.Off + last.Size/2
+			if err := os.Truncate(dtSegPath(dir, id), cut); err != nil {
+				t.Fatal(err)
+			}
+			return dmExpect{segment: id, kind: "frame", offset: last.Off, keep: b.last - 1, damage: true,
+				where: fmt.Sprintf("active segment %d cut at %d, below the checkpoint's watermark", id, cut)}
 		}},
 		{"garbage-after-sealed-footer", func(t *testing.T, b *dmBase, dir string) dmExpect {
 			path := dtSegPath(dir, 2)

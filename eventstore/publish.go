@@ -141,6 +141,7 @@ func (s *Store) seal() error {
 	s.unsynced = 0
 	id := s.w.ID()
 	s.reader.Seal(id)
+	s.sealedThrough.Store(id) // compaction may take it from now on
 	if err := s.w.Close(); err != nil {
 		s.log.Warn("close sealed segment", zap.Uint32("segment", id), zap.Error(err))
 	}

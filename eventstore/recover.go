@@ -14,6 +14,33 @@ import (
 	"github.com/batpak-go/batpak/segment"
 )
 
+// errSegmentsChanged: a read-only open found a segment file replaced (by a
+// writer's compaction) while it built its index.
+var errSegmentsChanged = errors.New("eventstore: segment files were replaced during open")
+
+// readOnlyOpenAttempts bounds how often a read-only open starts over when
+// a writer's compaction replaces segment files under it.
+const readOnlyOpenAttempts = 10
+
+// recoverRetrying runs recover with a fresh reader and index until it
+// builds a consistent view: a read-only open whose files were replaced
+// under it starts over.
+func (s *Store) recoverRetrying() error {
+	for attempt := 1; ; attempt++ {
+		s.reader = segment.NewReader(s.fs, s.dir)
+		err := s.recover()
+		if err == nil {
+			return nil
+		}
+		_ = s.reader.Close()
+		if !errors.Is(err, errSegmentsChanged) || attempt == readOnlyOpenAttempts {
+			return err
+		}
+		s.log.Info("segment files changed while opening read-only; starting over", zap.Int("attempt", attempt))
+		s.ix, s.coldStart = newMemIndex(), ColdStart{}
+	}
+}
+
 // recover rebuilds the index on Open: a valid checkpoint first, then for
 // each later segment its footer if it can be trusted, else a frame scan.
 // Damage in a sealed segment fails closed; a torn tail of the active
@@ -24,7 +51,16 @@ func (s *Store) recover() error {
 	if err != nil {
 		return err
 	}
-	wm, err := s.loadCheckpoint(ids)
+	if s.readOnly {
+		// Keep the files as they are now: a writer's compaction may rename
+		// new ones over them, and this store's index describes these.
+		for _, id := range ids {
+			if _, err := s.reader.Hold(id); err != nil {
+				return err
+			}
+		}
+	}
+	wm, floor, err := s.loadCheckpoint(ids)
 	if err != nil {
 		return err
 	}
@@ -36,14 +72,19 @@ func (s *Store) recover() error {
 	for i, id := range ids {
 		last := i == len(ids)-1
 		if wm != nil && id < wm.Segment {
-			s.reader.AddSealed(id)
+			s.addSealed(id)
 			continue
 		}
 		var from int64
 		if wm != nil && id == wm.Segment {
 			from = int64(wm.FrameEnd)
 		}
-		if err := s.recoverSegment(l, id, from, last); err != nil {
+		if err := s.recoverSegment(l, id, from, last, floor); err != nil {
+			return err
+		}
+	}
+	if s.readOnly {
+		if err := s.checkHeld(ids); err != nil {
 			return err
 		}
 	}
@@ -64,6 +105,24 @@ func (s *Store) recover() error {
 	cs.Duration = time.Since(start)
 	s.log.Info("store opened", zap.String("dir", s.dir), zap.String("path", cs.Path),
 		zap.Uint64("events", s.ix.lastSeq()), zap.Duration("took", cs.Duration))
+	return nil
+}
+
+// checkHeld reports errSegmentsChanged if a segment path no longer names
+// the file the reader held since the listing: the index was then built
+// from a mix of old and new files. A path that names the same file now
+// named it all along, since compaction only ever renames a new file over
+// an old one.
+func (s *Store) checkHeld(ids []uint32) error {
+	for _, id := range ids {
+		same, err := s.reader.SameFile(id)
+		if err != nil {
+			return fmt.Errorf("eventstore: check segment %d: %w", id, err)
+		}
+		if !same {
+			return fmt.Errorf("%w: segment %d", errSegmentsChanged, id)
+		}
+	}
 	return nil
 }
 
@@ -100,7 +159,7 @@ func (s *Store) listSegments() ([]uint32, error) {
 }
 
 // recoverSegment adds the events of segment id after offset from.
-func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool) error {
+func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floor durableFloor) error {
 	path := s.segmentPath(id)
 	var data []byte
 	var release func() error
@@ -122,7 +181,7 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool) erro
 	if ix, _, ferr := segment.ReadFooter(data, id); ferr == nil {
 		if err := l.addFooter(ix, path); err == nil {
 			s.coldStart.SegmentsFromFooters++
-			s.reader.AddSealed(id)
+			s.addSealed(id)
 			return nil
 		} else if !errors.Is(err, errFooterMismatch) {
 			return err
@@ -151,6 +210,17 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool) erro
 	case res.Torn != nil:
 		cut = res.Torn.Offset
 	}
+	if whyFloor := floor.below(id, cut, res.FrameEnd); whyFloor != "" {
+		// Bytes the checkpoint proves durable are damaged or gone.
+		off, reason := res.FrameEnd, whyFloor
+		switch {
+		case res.Torn != nil:
+			off, reason = res.Torn.Offset, res.Torn.Reason+", "+whyFloor
+		case cut >= 0:
+			off, reason = cut, "incomplete batch, "+whyFloor
+		}
+		return &segment.CorruptError{Segment: id, Path: path, Offset: off, Reason: reason}
+	}
 	if cut >= 0 && (!last || res.Sealed) {
 		reason := "incomplete batch at the end of a sealed segment"
 		if res.Torn != nil {
@@ -161,11 +231,25 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool) erro
 		}
 		return &segment.CorruptError{Segment: id, Path: path, Offset: cut, Reason: reason}
 	}
-	if res.Sealed || !last {
-		s.reader.AddSealed(id)
+	if !last {
+		s.addSealed(id)
 		return nil
 	}
 	end := res.FrameEnd
+	if res.Sealed && !s.readOnly {
+		// The last segment's frames end at a footer that does not load: a
+		// seal the crash interrupted (or a damaged footer). Its frames are
+		// whole and were durable before the footer was written, so the
+		// segment is active again; the footer is written anew at rotation.
+		s.coldStart.TruncatedBytes += frameBytesAfter(data, end)
+		s.log.Warn("cut the incomplete or damaged footer of the last segment; it will be written again",
+			zap.String("segment", path), zap.Int64("offset", end))
+		return s.openActive(id, end)
+	}
+	if res.Sealed {
+		s.reader.AddSealed(id)
+		return nil
+	}
 	if cut >= 0 {
 		end = cut
 		dropped := int64(len(data)) - cut
@@ -177,6 +261,15 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool) erro
 			zap.String("segment", path), zap.Int64("offset", cut), zap.Bool("incomplete_batch", bs.open))
 	}
 	return s.openActive(id, end)
+}
+
+// addSealed registers a segment that recovery found whole and that is
+// never written again: only such segments may be compacted.
+func (s *Store) addSealed(id uint32) {
+	s.reader.AddSealed(id)
+	if id > s.sealedThrough.Load() {
+		s.sealedThrough.Store(id)
+	}
 }
 
 // frameBytesAfter counts the non-zero bytes of a torn tail after off, for the
@@ -251,7 +344,8 @@ const prefetchBack, prefetchAhead = 64 << 10, 1 << 20
 // A valid checkpoint naming a segment after the last one on disk proves
 // that segment files holding acknowledged events are gone: that is an
 // error (ErrCorrupt, like a missing middle segment), never silent loss.
-func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, error) {
+func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, durableFloor, error) {
+	var floor durableFloor
 	path := filepath.Join(s.dir, CheckpointFileName)
 	if !s.readOnly {
 		_ = s.fs.Remove(path + ".tmp")
@@ -261,18 +355,21 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, error) {
 		if !errors.Is(err, os.ErrNotExist) {
 			s.coldStart.CheckpointIgnored = err.Error()
 		}
-		return nil, nil
+		return nil, floor, nil
 	}
 	defer func() { _ = release() }()
-	ignore := func(reason string) (*segment.Checkpoint, error) {
+	ignore := func(reason string) (*segment.Checkpoint, durableFloor, error) {
 		s.coldStart.CheckpointIgnored = reason
 		s.log.Warn("ignoring checkpoint", zap.String("reason", reason))
-		return nil, nil
+		return nil, floor, nil
 	}
 	c, err := segment.OpenCheckpoint(data)
 	if err != nil {
 		return ignore(err.Error())
 	}
+	// The checkpoint is whole (its CRCs hold), so the store wrote it, after
+	// a sync: whatever else is wrong with it, its watermark is durable.
+	floor = durableFloor{segment: c.Segment, end: int64(c.FrameEnd)}
 	// While the blocks decode, have the disk fetch what comes next: the
 	// last covered frame (checked below) and the frames after it.
 	segment.Prefetch(s.fs, s.segmentPath(c.Segment), int64(c.FrameEnd)-prefetchBack, prefetchBack+prefetchAhead)
@@ -284,7 +381,7 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, error) {
 		// after the listing: only a file that is really absent is missing.
 		f, err := s.fs.OpenFile(s.segmentPath(c.Segment), os.O_RDONLY, 0)
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, &segment.CorruptError{Segment: c.Segment, Path: s.segmentPath(c.Segment),
+			return nil, floor, &segment.CorruptError{Segment: c.Segment, Path: s.segmentPath(c.Segment),
 				Reason: fmt.Sprintf("segment file is missing (the checkpoint covers %d events up to it)", c.LastSeq)}
 		}
 		if f != nil {
@@ -309,7 +406,29 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, error) {
 	}
 	s.ix = ix
 	s.coldStart.EventsFromCheckpoint = c.LastSeq
-	return &c.Checkpoint, nil
+	return &c.Checkpoint, floor, nil
+}
+
+// durableFloor is the point below which a checkpoint proves the log was
+// durable: every segment before segment, and segment up to end. Damage or a
+// cut below it is corruption, never a torn write.
+type durableFloor struct {
+	segment uint32
+	end     int64
+}
+
+// below returns why a segment whose frames stop at cut (after a torn or
+// incomplete tail) or end at frameEnd breaks the floor, or "".
+func (f durableFloor) below(id uint32, cut, frameEnd int64) string {
+	switch {
+	case f.segment == 0 || id != f.segment:
+		return ""
+	case cut >= 0 && cut < f.end:
+		return fmt.Sprintf("damaged below the checkpoint's durable watermark %d", f.end)
+	case frameEnd < f.end:
+		return fmt.Sprintf("frames end at %d, below the checkpoint's durable watermark %d", frameEnd, f.end)
+	}
+	return ""
 }
 
 // checkFrame verifies that the frame entry e of event seq points at holds

@@ -119,7 +119,7 @@ func findDamage(dir string, fsys segment.FS, opts []Option) (*damage, error) {
 		p := vr.Problems[0]
 		d := &damage{segment: p.Segment, offset: p.Offset, reason: p.Kind + ": " + p.Detail}
 		d.footerOnly = p.Kind == "footer"
-		if p.Kind == "file" {
+		if p.Kind == "file" || p.Kind == "checkpoint" { // a checkpoint may name a segment that is gone
 			if _, err := os.Lstat(p.Path); errors.Is(err, os.ErrNotExist) {
 				d.missingFile = true
 			}

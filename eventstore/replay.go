@@ -52,14 +52,31 @@ func (s *Store) Replay(region Region, from uint64) iter.Seq2[Record, error] {
 // together, under the compaction lock, so both describe the same file even
 // if compaction replaces it during the scan. It returns false once fn did.
 func (s *Store) replaySegment(id uint32, from, last uint64, fn func(*segment.Record, segment.Position) bool) (bool, error) {
-	s.compactMu.RLock()
-	data, release, err := segment.MapFile(s.fs, s.segmentPath(id))
+	var data []byte
+	var release func() error
+	var err error
+	if s.readOnly {
+		// The file held since open, which the index describes, whatever a
+		// writer renamed over its path since.
+		data, release, err = s.reader.MapHeld(id)
+	} else {
+		s.compactMu.RLock()
+		data, release, err = segment.MapFile(s.fs, s.segmentPath(id))
+	}
 	v := s.ix.snapshot()
-	s.compactMu.RUnlock()
+	if !s.readOnly {
+		s.compactMu.RUnlock()
+	}
 	if err != nil {
 		return false, err
 	}
 	defer func() { _ = release() }()
+	return s.scanSegment(data, v, id, from, last, fn)
+}
+
+// scanSegment is replaySegment over data, the segment's bytes that v's
+// positions describe.
+func (s *Store) scanSegment(data []byte, v view, id uint32, from, last uint64, fn func(*segment.Record, segment.Position) bool) (bool, error) {
 	var start int64
 	if e := v.at(from); e.pos.Segment == id {
 		start = int64(e.pos.Offset)
@@ -68,7 +85,7 @@ func (s *Store) replaySegment(id uint32, from, last uint64, fn func(*segment.Rec
 		data = data[:min(int64(len(data)), int64(e.pos.Offset)+int64(e.pos.Length))]
 	}
 	more := true
-	_, err = segment.ScanWith(data, id, s.segmentPath(id), segment.ScanOptions{From: start, Known: v.known}, func(off int64, size int, rec *segment.Record) error {
+	_, err := segment.ScanWith(data, id, s.segmentPath(id), segment.ScanOptions{From: start, Known: v.known}, func(off int64, size int, rec *segment.Record) error {
 		if rec.IsMarker() || rec.Seq < from {
 			return nil
 		}

@@ -71,6 +71,10 @@ type Store struct {
 	// The active segment and where its frames end, for Stats (0: none).
 	activeSegment atomic.Uint32
 	activeEnd     atomic.Int64
+	// sealedThrough is the highest segment id that is sealed: whole, with
+	// its frames synced, and never written again. Only such segments may be
+	// compacted; it is raised by recovery and by seal, after the footer.
+	sealedThrough atomic.Uint32
 }
 
 // Open opens or creates the store in dir for reading and writing. It takes
@@ -122,9 +126,7 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 		}
 		s.unlock = unlock
 	}
-	s.reader = segment.NewReader(s.fs, dir)
-	if err := s.recover(); err != nil {
-		_ = s.reader.Close()
+	if err := s.recoverRetrying(); err != nil {
 		if s.unlock != nil {
 			_ = s.unlock()
 		}

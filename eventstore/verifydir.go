@@ -37,7 +37,7 @@ type Problem struct {
 	Segment uint32
 	Path    string
 	Offset  int64
-	Kind    string // "frame", "sequence", "chain", "footer", "torn-tail", "file"
+	Kind    string // "frame", "sequence", "chain", "footer", "torn-tail", "file", "checkpoint"
 	Detail  string
 }
 
@@ -87,6 +87,10 @@ func Verify(dir string, opts ...VerifyOption) (*VerifyReport, error) {
 		}
 	}
 	v := &verifier{report: &VerifyReport{Segments: len(ids)}, tips: make(map[string]streamTip), hasher: NewChainHasher(), dir: dir}
+	ckpt, ckptErr := readCheckpointFile(cfg.fs, dir)
+	if ckptErr == nil {
+		v.floor = durableFloor{segment: ckpt.Segment, end: int64(ckpt.FrameEnd)}
+	}
 	var reported int64
 	v.progress = func(off int64) {
 		if cfg.progress != nil && v.report.Bytes+off-reported >= 1<<20 {
@@ -105,7 +109,7 @@ func Verify(dir string, opts ...VerifyOption) (*VerifyReport, error) {
 		}
 	}
 	v.report.Streams = len(v.tips)
-	v.report.Checkpoint = v.checkpoint(cfg.fs)
+	v.report.Checkpoint = v.checkpoint(ckpt, ckptErr, ids)
 	return v.report, nil
 }
 
@@ -119,6 +123,9 @@ type verifier struct {
 	// unanchored: streams first seen after damage start where they are.
 	unanchored bool
 	progress   func(off int64)
+	// floor is the durable watermark of a whole checkpoint: a cut or torn
+	// frame below it is damage, not a write that never completed.
+	floor durableFloor
 }
 
 func (v *verifier) path(id uint32) string { return filepath.Join(v.dir, segment.FileName(id)) }
@@ -187,6 +194,11 @@ func (v *verifier) segment(fsys segment.FS, id uint32, last bool) {
 	case res.Torn != nil && !last:
 		v.problem(id, res.Torn.Offset, "frame", res.Torn.Reason+" in a sealed segment")
 		v.resync = true
+	case res.Torn != nil && v.floor.below(id, res.Torn.Offset, res.FrameEnd) != "":
+		v.problem(id, res.Torn.Offset, "frame", res.Torn.Reason+", "+v.floor.below(id, res.Torn.Offset, res.FrameEnd))
+		v.resync = true
+	case v.floor.below(id, -1, res.FrameEnd) != "":
+		v.problem(id, res.FrameEnd, "frame", v.floor.below(id, -1, res.FrameEnd))
 	case res.Torn != nil:
 		v.report.Warnings = append(v.report.Warnings, Problem{Segment: id, Path: v.path(id), Offset: res.Torn.Offset,
 			Kind: "torn-tail", Detail: res.Torn.Reason + " (never acknowledged; the next open cuts it)"})
@@ -199,6 +211,9 @@ func (v *verifier) segment(fsys segment.FS, id uint32, last bool) {
 		} else {
 			v.report.Footers++
 		}
+	} else if res.Sealed && last {
+		v.report.Warnings = append(v.report.Warnings, Problem{Segment: id, Path: v.path(id), Offset: res.FrameEnd, Kind: "footer",
+			Detail: ferr.Error() + " (an interrupted seal of the last segment; the next open cuts it and writes it again)"})
 	} else if res.Sealed {
 		v.problem(id, res.FrameEnd, "footer", ferr.Error())
 	} else if !last {
@@ -268,21 +283,34 @@ func footerAgrees(ix *segment.Index, seen []segment.IndexEntry, footerAt, frameE
 	return ""
 }
 
-func (v *verifier) checkpoint(fsys segment.FS) string {
-	data, release, err := segment.MapFile(fsys, filepath.Join(v.dir, CheckpointFileName))
-	if errors.Is(err, os.ErrNotExist) {
-		return "absent"
-	}
+// readCheckpointFile decodes the checkpoint in dir (os.ErrNotExist if
+// there is none).
+func readCheckpointFile(fsys segment.FS, dir string) (*segment.Checkpoint, error) {
+	data, release, err := segment.MapFile(fsys, filepath.Join(dir, CheckpointFileName))
 	if err != nil {
-		return err.Error()
+		return nil, err
 	}
 	defer func() { _ = release() }()
-	c, err := segment.DecodeCheckpoint(data)
-	if err != nil {
+	return segment.DecodeCheckpoint(data)
+}
+
+// checkpoint describes the checkpoint, and reports as damage a whole
+// checkpoint that covers events or bytes the segments no longer hold: what
+// it covers was durable, so it was lost since.
+func (v *verifier) checkpoint(c *segment.Checkpoint, err error, ids []uint32) string {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "absent"
+	case err != nil:
 		return "ignored on open: " + err.Error()
-	}
-	if c.LastSeq > v.lastSeq {
-		return fmt.Sprintf("ignored on open: covers %d events, the segments hold %d", c.LastSeq, v.lastSeq)
+	case c.LastSeq > v.lastSeq:
+		msg := fmt.Sprintf("the checkpoint covers %d events, the segments hold %d", c.LastSeq, v.lastSeq)
+		v.problem(c.Segment, int64(c.FrameEnd), "checkpoint", msg)
+		return "damage: " + msg
+	case len(ids) == 0 || c.Segment > ids[len(ids)-1]:
+		msg := fmt.Sprintf("the checkpoint covers segment %d, which is missing", c.Segment)
+		v.problem(c.Segment, int64(c.FrameEnd), "checkpoint", msg)
+		return "damage: " + msg
 	}
 	return "valid"
 }

@@ -54,6 +54,82 @@ func (r *Reader) AddSealed(id uint32) {
 	}
 }
 
+// Hold registers segment id as sealed and opens its file now, for a reader
+// that must keep the files it found at open (a read-only store): a later
+// rename over the path (compaction by a writer) does not change what the
+// reader reads. It returns the opened file, which the reader owns.
+func (r *Reader) Hold(id uint32) (File, error) {
+	f, err := r.fs.OpenFile(filepath.Join(r.dir, FileName(id)), os.O_RDONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("segment: open segment %d: %w", id, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.forget(id); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	r.segs[id] = &readSegment{sealed: true, file: f, owned: true}
+	return f, nil
+}
+
+// SameFile reports whether the path of segment id still names the file
+// the reader holds for it (see [Reader.Hold]).
+func (r *Reader) SameFile(id uint32) (bool, error) {
+	r.mu.RLock()
+	s := r.segs[id]
+	if s == nil || s.file == nil {
+		r.mu.RUnlock()
+		return false, fmt.Errorf("segment: segment %d is not held", id)
+	}
+	a, err := s.file.Stat()
+	r.mu.RUnlock()
+	if err != nil {
+		return false, err
+	}
+	f, err := r.fs.OpenFile(filepath.Join(r.dir, FileName(id)), os.O_RDONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	defer func() { _ = f.Close() }()
+	b, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(a, b), nil
+}
+
+// MapHeld maps the whole of segment id as the reader holds it (see
+// [Reader.Hold]) for the caller, who must call release when done; the
+// mapping stays valid after the reader is closed. On a file system that
+// cannot map, the file is read into memory.
+func (r *Reader) MapHeld(id uint32) (data []byte, release func() error, err error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s := r.segs[id]
+	if s == nil || s.file == nil || !s.owned {
+		return nil, nil, fmt.Errorf("segment: segment %d is not held", id)
+	}
+	if of := OSFile(s.file); of != nil {
+		m, err := mmap.Map(of, mmap.RDONLY, 0)
+		if err != nil {
+			return nil, nil, fmt.Errorf("segment: map segment %d: %w", id, err)
+		}
+		return m, m.Unmap, nil
+	}
+	fi, err := s.file.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	data = make([]byte, fi.Size())
+	if _, err := s.file.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, nil, fmt.Errorf("segment: read segment %d: %w", id, err)
+	}
+	return data, func() error { return nil }, nil
+}
+
 // SetActive registers the active segment and the file the writer appends
 // to, and maps the file's current size: the space reserved for frames. The
 // writer never cuts the file below a frame it has published, so what reads
