@@ -56,6 +56,7 @@ type Runner struct {
 	progress func(Progress)
 	every    int
 	interval time.Duration
+	leases   Leases // nil: no leases
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever a position moves
@@ -91,8 +92,16 @@ func NewRunner(src Source, cps Checkpoints, opts ...Option) *Runner {
 }
 
 // Run catches p up and then follows new events until ctx ends or Apply
-// fails. It returns ctx's error or the failure.
+// fails. It returns ctx's error or the failure. With [WithLeases] it runs
+// p only while it holds p's lease.
 func (r *Runner) Run(ctx context.Context, p Projection) error {
+	if r.leases != nil {
+		return r.runLeased(ctx, p)
+	}
+	return r.run(ctx, p)
+}
+
+func (r *Runner) run(ctx context.Context, p Projection) error {
 	next, err := r.catchUp(ctx, p, true)
 	if err != nil {
 		r.stopped(p.Name())
@@ -141,9 +150,14 @@ func (r *Runner) Start(ctx context.Context, ps ...Projection) (wait func() error
 }
 
 // CatchUp replays what p has not seen up to the newest event, saves the
-// checkpoint and returns the next sequence to apply.
-func (r *Runner) CatchUp(ctx context.Context, p Projection) (uint64, error) {
-	return r.catchUp(ctx, p, false)
+// checkpoint and returns the next sequence to apply. With [WithLeases] it
+// waits for p's lease and holds it meanwhile.
+func (r *Runner) CatchUp(ctx context.Context, p Projection) (next uint64, err error) {
+	_, err = r.leased(ctx, p.Name(), func(ctx context.Context) (err error) {
+		next, err = r.catchUp(ctx, p, false)
+		return err
+	})
+	return next, err
 }
 
 // catchUp replays; track makes Await wait for the projection.
@@ -234,19 +248,24 @@ func (r *Runner) follow(ctx context.Context, p Projection, next uint64) error {
 	return sv.flush(cur)
 }
 
-// Rebuild resets p, forgets its checkpoint and catches it up from the start.
-func (r *Runner) Rebuild(ctx context.Context, p Projection) (uint64, error) {
+// Rebuild resets p, forgets its checkpoint and catches it up from the
+// start. With [WithLeases] it waits for p's lease and holds it meanwhile.
+func (r *Runner) Rebuild(ctx context.Context, p Projection) (next uint64, err error) {
 	rs, ok := p.(Resetter)
 	if !ok {
 		return 0, fmt.Errorf("%w: %s", ErrNotResettable, p.Name())
 	}
-	if err := rs.Reset(ctx); err != nil {
-		return 0, err
-	}
-	if err := r.cps.Save(context.WithoutCancel(ctx), p.Name(), 1); err != nil {
-		return 0, err
-	}
-	return r.CatchUp(ctx, p)
+	_, err = r.leased(ctx, p.Name(), func(ctx context.Context) (err error) {
+		if err := rs.Reset(ctx); err != nil {
+			return err
+		}
+		if err := r.cps.Save(context.WithoutCancel(ctx), p.Name(), 1); err != nil {
+			return err
+		}
+		next, err = r.catchUp(ctx, p, false)
+		return err
+	})
+	return next, err
 }
 
 func (r *Runner) setNext(p Projection, next uint64) {
