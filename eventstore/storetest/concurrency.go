@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -284,6 +285,11 @@ func testReadsDuringAppends(t *testing.T, e *env) {
 		wg.Go(func() {
 			for ctx.Err() == nil && !t.Failed() {
 				read()
+				// Five readers spin while each append waits for other
+				// goroutines (a server's, a consumer's): on two cores,
+				// without yielding they take most of the CPU and every
+				// append gets slower the busier the machine is.
+				runtime.Gosched()
 			}
 			read()
 		})
