@@ -182,7 +182,26 @@ func (s *Store) catchUp(ctx context.Context) error {
 
 // commit publishes r and waits for its outcome. The caller holds the
 // locks of r's streams in this client.
-func (s *Store) commit(ctx context.Context, r *request) ([]eventstore.Receipt, error) {
+//
+// Every publish of r carries the same Nats-Msg-Id, so the server stores r
+// at most once however often it is sent. An answer that leaves the outcome
+// open (no acknowledgement, a lost connection, a leader election, a
+// duplicate id still being replicated) is settled by bringing the index to
+// the stream's tip and looking r up (see [Store.landed]): found, the call
+// returns its receipts; not found, r is sent again, until the store's
+// timeout, and then the call fails with [ErrUnavailable]. A plain error
+// (one that is not ErrUnavailable) therefore always means that nothing was
+// written.
+func (s *Store) commit(ctx context.Context, r *request) (_ []eventstore.Receipt, err error) {
+	sent := false // a publish of r has left this client
+	defer func() {
+		// The store closing or its index stopping ends the wait for an
+		// outcome, not the request: once sent, it may have been stored.
+		if err != nil && sent && !errors.Is(err, ErrUnavailable) &&
+			(errors.Is(err, eventstore.ErrClosed) || errors.Is(err, ErrInvalidMessage)) {
+			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}()
 	// From here on the request runs to its outcome within the store's
 	// timeout, whatever happens to ctx: a publish that may have reached the
 	// server is never abandoned half way.
@@ -214,7 +233,8 @@ func (s *Store) commit(ctx context.Context, r *request) ([]eventstore.Receipt, e
 		msgID = keyMsgID(r.key)
 	}
 	ts := now.UnixMicro()
-	fresh := false // the index was brought to the stream's tip since the last plan
+	fresh := false   // the index was brought to the stream's tip since the last plan
+	unclear := false // an earlier publish of r may have been stored
 	wait := 10 * time.Millisecond
 	for {
 		msgs, evs, err := s.plan(r, ids, ts, msgID)
@@ -228,57 +248,137 @@ func (s *Store) commit(ctx context.Context, r *request) ([]eventstore.Receipt, e
 				fresh = true
 				continue
 			}
+			if unclear {
+				// An earlier publish may have been stored after all.
+				return s.refused(actx, r, ids[0], unclear, err)
+			}
 			return nil, err
 		}
 		fresh = false
+		sent = true
 		last, dup, err := s.publish(actx, msgs)
+		code := apiCode(err)
 		switch {
 		case err == nil && !dup:
 			return s.finish(actx, last, evs)
-		case dup, apiCode(err) == 10201: // the server has seen this Nats-Msg-Id
+		case dup, code == 10201: // the server has stored this Nats-Msg-Id
 			if r.key == "" {
 				s.stats.recovered.Add(1)
 			}
 			return s.resolveDuplicate(actx, r, ids[0])
-		case apiCode(err) == 10071 || apiCode(err) == 10164:
+		case code == 10158:
+			// Another publish with this Nats-Msg-Id is being replicated: an
+			// earlier attempt of r, or another client's request with the
+			// same key. Its outcome decides r's: wait for it, then look.
+			s.stats.inProcess.Add(1)
+			unclear = true
+			sleep(actx, &wait)
+		case code == 10071 || code == 10164:
 			// The subject moved on (another client, or an earlier attempt of
 			// this append that did land), or another publish to it is in
 			// flight on a replicated stream.
 			s.stats.serverConflicts.Add(1)
-			if apiCode(err) == 10164 {
+			if code == 10164 {
 				sleep(actx, &wait)
 			}
-			if err := s.catchUp(actx); err != nil {
-				return nil, s.unavailable(err)
-			}
-			if seq := s.ix.lookupID(ids[0]); seq != 0 {
-				s.stats.recovered.Add(1)
-				return s.ix.receipts(seq, len(r.items)), nil
-			}
-			fresh = true
-		case apiCode(err) == 10054 || apiCode(err) == 10097 || apiCode(err) == 10199 || errors.Is(err, nats.ErrMaxPayload):
-			return nil, fmt.Errorf("%w: %w", eventstore.ErrPayloadTooLarge, err)
-		case apiCode(err) == 10174:
-			return nil, fmt.Errorf("%w: %w", ErrBatchUnsupported, err)
-		case retryable(err):
-			if actx.Err() != nil {
-				return nil, s.unavailable(err)
+		case code == 10054 || code == 10097 || code == 10199 || errors.Is(err, nats.ErrMaxPayload):
+			return s.refused(actx, r, ids[0], unclear, fmt.Errorf("%w: %w", eventstore.ErrPayloadTooLarge, err))
+		case code == 10174:
+			return s.refused(actx, r, ids[0], unclear, fmt.Errorf("%w: %w", ErrBatchUnsupported, err))
+		case code != 0 && !retryable(err):
+			// The server refused this publish and stored nothing for it.
+			return s.refused(actx, r, ids[0], unclear, fmt.Errorf("natsstore: append refused by the server: %w", err))
+		default:
+			// No answer, a lost connection, an election, too many batches:
+			// the publish may or may not have been stored.
+			unclear = true
+			if actx.Err() != nil || !retryable(err) {
+				return s.settleOrUnavailable(actx, r, ids[0], err)
 			}
 			sleep(actx, &wait)
 			s.stats.retries.Add(1)
-			// If an earlier attempt landed, say so; otherwise send again (the
-			// Nats-Msg-Id makes the server drop a copy it already has).
-			if s.catchUp(actx) == nil {
-				if seq := s.ix.lookupID(ids[0]); seq != 0 {
-					s.stats.recovered.Add(1)
-					return s.ix.receipts(seq, len(r.items)), nil
-				}
-				fresh = true
-			}
-		default:
-			return nil, fmt.Errorf("natsstore: append: %w", err)
+		}
+		if actx.Err() != nil {
+			return s.settleOrUnavailable(actx, r, ids[0], err)
+		}
+		// If an attempt landed, say so; otherwise plan again from the
+		// stream's tip and send again (the Nats-Msg-Id makes the server
+		// drop a copy it already has).
+		rs, ok, serr := s.settle(actx, r, ids[0])
+		switch {
+		case ok:
+			s.stats.recovered.Add(1)
+			return rs, nil
+		case serr == nil:
+			fresh = true
+		case errors.Is(serr, eventstore.ErrClosed) || errors.Is(serr, ErrInvalidMessage):
+			return nil, serr
 		}
 	}
+}
+
+// settle brings the index to the stream's tip and reports the receipts of
+// r if it is there: its first event, or for a keyed request any request
+// with its key (another client's included, which is then the original).
+func (s *Store) settle(ctx context.Context, r *request, first uuid.UUID) ([]eventstore.Receipt, bool, error) {
+	if err := s.catchUp(ctx); err != nil {
+		return nil, false, err
+	}
+	rs, ok := s.landed(r, first)
+	return rs, ok, nil
+}
+
+// landed returns the receipts of r if the index holds it.
+func (s *Store) landed(r *request, first uuid.UUID) ([]eventstore.Receipt, bool) {
+	if r.key != "" {
+		if rs, ok := s.keyReceipts(r.key); ok {
+			return rs, true
+		}
+	}
+	if seq := s.ix.lookupID(first); seq != 0 {
+		return s.ix.receipts(seq, len(r.items)), true
+	}
+	return nil, false
+}
+
+// settleOrUnavailable ends an append whose outcome is open: with r's
+// receipts if it landed, otherwise with ErrUnavailable wrapping cause.
+// It gives the stream one more ack wait to answer, past the store's
+// timeout if needed.
+func (s *Store) settleOrUnavailable(ctx context.Context, r *request, first uuid.UUID, cause error) ([]eventstore.Receipt, error) {
+	if rs, ok := s.landed(r, first); ok {
+		s.stats.recovered.Add(1)
+		return rs, nil
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ackWait)
+	defer cancel()
+	if rs, ok, err := s.settle(sctx, r, first); ok {
+		s.stats.recovered.Add(1)
+		return rs, nil
+	} else if errors.Is(err, eventstore.ErrClosed) {
+		return nil, err
+	}
+	return nil, s.unavailable(cause)
+}
+
+// refused ends an append whose last publish the server refused. If an
+// earlier publish of r may have been stored, a refusal says nothing about
+// it: r's receipts if it landed, ErrUnavailable if the stream cannot tell.
+func (s *Store) refused(ctx context.Context, r *request, first uuid.UUID, unclear bool, err error) ([]eventstore.Receipt, error) {
+	if !unclear {
+		return nil, err
+	}
+	if rs, ok, serr := s.settle(ctx, r, first); ok {
+		s.stats.recovered.Add(1)
+		return rs, nil
+	} else if errors.Is(serr, eventstore.ErrClosed) {
+		return nil, serr
+	}
+	// The stream at its tip does not hold r and the server no longer stages
+	// its Nats-Msg-Id (it refused instead of answering 10158), but a leader
+	// election can still commit an earlier publish later: the outcome stays
+	// open. The refusal is the cause, not the outcome, so it is not wrapped.
+	return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
 
 func sleep(ctx context.Context, d *time.Duration) {
@@ -444,7 +544,7 @@ func apiCode(err error) int {
 // did not answer, is electing a leader or has too many batches in flight.
 func retryable(err error) bool {
 	switch apiCode(err) {
-	case 10008, 10009, 10023, 10176, 10210: // cluster unavailable, not leader, resources, incomplete batch, too many batches
+	case 10008, 10009, 10023, 10175, 10176, 10210: // cluster unavailable, not leader, resources, batch sequence missing, incomplete batch, too many batches
 		return true
 	}
 	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||

@@ -114,17 +114,40 @@
 // and subscriptions read the index; subscriptions and cursors see the
 // events of every client, in stream order.
 //
-// # Failures
+// # Failures, and what a caller may retry
 //
-// A publish waits WithAckWait (default 5 s) for its acknowledgement. A
-// timeout, a lost connection, no responders or a leader election make the
-// append bring its index to the stream's tip, return the original receipts
-// if an earlier attempt landed, and otherwise publish again with the same
-// Nats-Msg-Id, until WithTimeout (default 30 s) has passed; then it fails
-// with [ErrUnavailable]: the outcome is unknown, and the same request with
-// an idempotency key can be sent again safely. The caller's ctx bounds the
-// wait for the entity's lock; once the first publish is sent the append
-// runs to its outcome. Stats counts retries and recovered appends.
+// Every publish of a request carries the same Nats-Msg-Id, so the server
+// stores the request at most once however often the client sends it. A
+// publish waits WithAckWait (default 5 s) for its acknowledgement. An
+// answer that leaves the outcome open (a timeout, a lost connection, no
+// responders, a leader election, too many batches in flight, or "duplicate
+// message id is in process", JetStream error 10158, which a replicated
+// stream answers while another publish with the same id is being
+// replicated: an earlier attempt of the request, or another client's
+// request with the same idempotency key) makes the append bring its index
+// to the stream's tip and look the request up: if it (or, for a keyed
+// request, any request with its key) is there, the append returns those
+// receipts; otherwise it publishes again, until WithTimeout (default 30 s)
+// has passed. The caller's ctx bounds the wait for the entity's lock; once
+// the first publish is sent the append runs to its outcome. Stats counts
+// retries, in-process answers and recovered appends.
+//
+// So an append ends in one of three ways:
+//
+//   - Receipts: the request is in the stream, once.
+//   - [ErrUnavailable]: the outcome is unknown (also when the store is
+//     closed or its index stops while the outcome is open: the error then
+//     matches [eventstore.ErrClosed] or [ErrInvalidMessage] too). Send the
+//     same request again with the same idempotency key: it returns the
+//     original receipts if the first one was stored, and writes it
+//     otherwise. An unkeyed request sent again may be stored twice; give
+//     every request that may be retried a key.
+//   - Any other error: nothing was written. An
+//     [*eventstore.VersionConflictError] may be retried after reloading
+//     the stream; [eventstore.ErrPayloadTooLarge], [ErrBatchUnsupported],
+//     invalid arguments and other refusals by the server ("natsstore:
+//     append refused by the server: ...") fail again unless the request or
+//     the stream changes.
 //
 // Durability is the server's: an acknowledged event is stored by the
 // stream leader and, on a replicated stream, by a quorum of replicas.

@@ -15,10 +15,12 @@ var (
 	// a version out of order, a broken hash link). The store stops indexing
 	// at the first one: reads see what came before, appends fail.
 	ErrInvalidMessage = errors.New("natsstore: invalid message in the stream")
-	// ErrUnavailable is returned when an append could not be completed
-	// within the store's timeout (no server, no stream leader, no quorum).
-	// The append may or may not have been committed: retry it with the same
-	// idempotency key to find out without writing it twice.
+	// ErrUnavailable is returned when the outcome of an append is unknown:
+	// it could not be settled within the store's timeout (no server, no
+	// stream leader, no quorum), or the store closed while it was open.
+	// The append may or may not have been committed: send it again with the
+	// same idempotency key to find out without writing it twice. Every
+	// other error of an append means that nothing was written.
 	ErrUnavailable = errors.New("natsstore: JetStream unavailable; the outcome of the append is unknown")
 	// ErrInsecureURL is returned by Open for a URL that would send
 	// credentials and events in clear text to a host other than this

@@ -41,7 +41,7 @@ type Store struct {
 	closed    atomic.Bool
 	inflight  sync.WaitGroup
 	appending atomic.Int64
-	stats     struct{ retries, recovered, serverConflicts atomic.Uint64 }
+	stats     struct{ retries, recovered, serverConflicts, inProcess atomic.Uint64 }
 	done      chan struct{} // closed by Close
 
 	subs eventstore.Subscribers
@@ -345,6 +345,12 @@ type Stats struct {
 	// stream had moved on since this client's index saw it (appends of
 	// other clients); each was checked again against the caught-up index.
 	ServerConflicts uint64
+	// InProcess counts publishes the server answered with "duplicate
+	// message id is in process" (JetStream error 10158): a publish with the
+	// same Nats-Msg-Id (an earlier attempt of the append, or another
+	// client's append with the same idempotency key) was being replicated.
+	// Each such append waited for that publish's outcome.
+	InProcess uint64
 }
 
 // Stats returns the store's counters.
@@ -354,6 +360,7 @@ func (s *Store) Stats() Stats {
 		Retries:         s.stats.retries.Load(),
 		Recovered:       s.stats.recovered.Load(),
 		ServerConflicts: s.stats.serverConflicts.Load(),
+		InProcess:       s.stats.inProcess.Load(),
 	}
 }
 
