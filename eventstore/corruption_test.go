@@ -528,16 +528,25 @@ func TestCorruptMissingLastSegment(t *testing.T) {
 		if err := os.Remove(dtSegPath(dir, base.active())); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := eventstore.Repair(dir); err != nil {
+		rep, err := eventstore.Repair(dir)
+		if err != nil {
 			t.Fatalf("repair: %v", err)
+		}
+		// The checkpoint names the lost events: they keep their sequences
+		// as stubs, and the segment is written again holding them.
+		if len(rep.Lost) == 0 || rep.UnknownStreams != 0 || rep.LastSequence != base.orig[len(base.orig)-1].Sequence {
+			t.Fatalf("repair report %+v", rep)
 		}
 		s := dtOpen(t, dir)
 		defer s.Close()
-		got := dtCheck(t, s)
+		got := dmCheck(t, s)
 		if len(got) == 0 || len(got) >= len(base.orig) {
 			t.Fatalf("%d events after repair, had %d", len(got), len(base.orig))
 		}
 		dtSameEvents(t, got, base.orig[:len(got)])
+		if first := rep.Lost[0].Sequence; got[len(got)-1].Sequence != first-1 {
+			t.Fatalf("the events kept end at %d, the lost ones start at %d", got[len(got)-1].Sequence, first)
+		}
 	})
 }
 

@@ -5,33 +5,94 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/segment"
 )
 
 // QuarantineDir is the subdirectory of a store where Repair moves damaged data.
 const QuarantineDir = "quarantine"
 
-// RepairReport says exactly what [Repair] found and removed.
+// RepairReport says exactly what [Repair] found, replaced and lost.
 type RepairReport struct {
 	Actions []RepairAction
-	// EventsKept is the number of events the repaired store holds.
+	// Lost lists, in sequence order, every event the repair could not
+	// save where it resynchronised after the damage (Precise actions). Each
+	// keeps its sequence in the store as a stub in a hole record, so
+	// sequences, stream versions and hash chains stay dense and checkable;
+	// reads do not show it (Get and GetSequence return ErrNotFound). The
+	// events a cut removes (actions that are not Precise) are not listed:
+	// they are in quarantine, from the action's offset on.
+	Lost []LostEvent
+	// LostStreams counts the lost events of each stream that is known,
+	// by entity; UnknownStreams counts those whose stream nothing tells.
+	LostStreams    map[string]int
+	UnknownStreams int
+	// LostDeletions names streams whose deletion a footer or the checkpoint
+	// records but whose tombstone was lost and could not be written again:
+	// they are visible again.
+	LostDeletions []string
+	// LastSequence is the repaired store's last sequence (lost events
+	// included: they keep their places).
+	LastSequence uint64
+	// EventsKept is LastSequence less the events this repair lost.
 	EventsKept uint64
+	// Fallback says why the repair cut the log at the damage, moving
+	// everything after it aside, instead of resynchronising after it
+	// ("" when every damage was repaired precisely).
+	Fallback string
 	// DryRun is true when nothing was changed.
 	DryRun bool
 }
 
-// RepairAction is one damaged place and what was moved aside because of it.
+// LostEvent is one event a repair could not save. Its stream (entity,
+// scope, version) and id come from the damaged segment's footer, the
+// checkpoint, the damaged frame itself when its event hash still verifies,
+// or its stream's chain (a stream whose versions skip over lost
+// sequences); Source says which. Unknown fields are zero.
+type LostEvent struct {
+	Sequence uint64
+	Entity   string
+	Scope    string
+	Version  uint64
+	ID       uuid.UUID
+	Kind     kind.Kind
+	// Source is "footer", "checkpoint", "damaged frame", "chain", "chain,
+	// ambiguous" (several lost sequences could hold the stream's missing
+	// versions; the earliest were taken), or "" (stream unknown).
+	Source string
+	// Removed is true for an event compaction had removed already: the
+	// damage hit its stub, which is written again.
+	Removed bool
+	// Segment and Offset locate the damage it was lost to, where its hole
+	// record now is.
+	Segment uint32
+	Offset  int64
+}
+
+// RepairAction is one damaged place and what was done about it.
 type RepairAction struct {
 	Segment uint32
 	Offset  int64
 	Reason  string
-	// QuarantinedBytes of the damaged segment, from Offset to its end, went
-	// to QuarantineFile (empty when the segment file itself was missing).
+	// QuarantinedBytes of the segment, from Offset, went to QuarantineFile
+	// (empty when no bytes were moved: a missing segment file, or lost
+	// sequences without damaged bytes).
 	QuarantinedBytes int64
 	QuarantineFile   string
-	// RemovedSegments are later segment files moved whole into quarantine:
-	// their events follow the damage and can no longer be placed in order.
+	// Precise is true when reading resumed at the next intact frame: only
+	// the damaged bytes were replaced, by a hole record for Lost. A cut
+	// (Precise false) moved everything from Offset on, and RemovedSegments,
+	// into quarantine, because resynchronising was impossible (see
+	// RepairReport.Fallback).
+	Precise bool
+	Lost    []uint64
+	// RemovedSegments are later segment files moved whole into quarantine
+	// by a cut: their events follow the damage and could not be placed.
 	RemovedSegments []string
 }
 
@@ -43,24 +104,35 @@ type repairConfig struct {
 	opts   []Option
 }
 
-// DryRun makes Repair report the first damage and what it would remove,
-// without changing anything.
+// DryRun makes Repair report what it would do, without changing anything.
 func DryRun() RepairOption { return func(c *repairConfig) { c.dryRun = true } }
 
-// WithStoreOptions passes store options (a file system, a logger) to Repair.
+// WithStoreOptions passes store options (a file system, a logger, a clock)
+// to Repair.
 func WithStoreOptions(opts ...Option) RepairOption {
 	return func(c *repairConfig) { c.opts = append(c.opts, opts...) }
 }
 
-// Repair makes a damaged store whole again. It takes the directory's lock,
-// finds the first damage with [Verify] (every frame, sequence, hash chain
-// and footer) or, failing that, the way Open does, and moves it aside into
-// the quarantine subdirectory: a damaged footer alone is cut off (the
-// segment is scanned instead); damaged or unplaceable events are moved
-// with the rest of their segment and every later segment, since the events
-// after them can no longer be placed in order. The checkpoint is removed.
-// It repeats until the store verifies and opens. Every event before the
-// damage is kept. A store without damage is left as it is.
+// Repair makes a damaged store whole again. It takes the directory's lock
+// and reads every segment once, checking each frame the way [Verify] does.
+// After a damaged stretch it resynchronises on the next intact frame (whole,
+// with a valid CRC, a sequence after the last one read and an event hash
+// that recomputes), so one flipped byte costs at most the event it hits.
+// Each damaged segment is rewritten (temporary file, sync, rename,
+// directory sync) with every intact frame byte for byte and, in place of
+// the damaged bytes, a hole record of stubs for the lost events, so that
+// sequences, stream versions and hash chains stay dense and checkable; a
+// damaged footer or header is written anew, and a missing segment file is
+// written with a hole record. The damaged bytes go to the quarantine
+// subdirectory; the checkpoint is removed. The report lists every lost
+// event and stream.
+//
+// Where resynchronising is impossible (intact frames that contradict each
+// other), and for damage that remains afterwards, Repair falls back to a
+// cut: it moves everything from the damage on (the rest of the segment and
+// every later segment) into quarantine, and says so in the report. It
+// repeats until the store verifies and opens. A store without damage is
+// left as it is.
 func Repair(dir string, ropts ...RepairOption) (*RepairReport, error) {
 	var rc repairConfig
 	for _, o := range ropts {
@@ -77,6 +149,37 @@ func Repair(dir string, ropts ...RepairOption) (*RepairReport, error) {
 	}
 	defer func() { _ = unlock() }()
 	report := &RepairReport{DryRun: rc.dryRun}
+	plan, err := planRepair(dir, cfg.fs, cfg.clock().UnixMicro())
+	if err != nil {
+		return report, err
+	}
+	if plan.impossible != "" {
+		report.Fallback = "cannot resynchronise: " + plan.impossible
+		cfg.logger.Warn("repair cannot resynchronise; cutting the log at the damage", zap.String("why", plan.impossible))
+	} else {
+		pieces, err := plan.pieces()
+		if err != nil {
+			return report, err
+		}
+		report.addPlan(plan, pieces)
+		if len(pieces) > 0 && rc.dryRun {
+			report.LastSequence = plan.placed
+			report.EventsKept = report.LastSequence - report.lostEvents()
+			return report, nil
+		}
+		if len(pieces) > 0 {
+			if err := removeStaleTemps(cfg.fs, dir); err != nil {
+				return report, err
+			}
+			if err := plan.write(pieces, cfg.fileMode, cfg.dirMode); err != nil {
+				return report, err
+			}
+			for _, pc := range pieces {
+				cfg.logger.Warn("repaired damage", zap.Uint32("segment", pc.sp.id), zap.Int64("offset", pc.start),
+					zap.String("reason", pc.reason), zap.Int("lost", len(pc.lost)), zap.String("quarantine", pc.file))
+			}
+		}
+	}
 	for attempt := 0; attempt <= 1000; attempt++ {
 		d, err := findDamage(dir, cfg.fs, rc.opts)
 		if err != nil {
@@ -87,8 +190,12 @@ func Repair(dir string, ropts ...RepairOption) (*RepairReport, error) {
 			if err != nil {
 				return report, err
 			}
-			report.EventsKept = s.LastSequence()
+			report.LastSequence = s.LastSequence()
+			report.EventsKept = report.LastSequence - min(report.lostEvents(), report.LastSequence)
 			return report, s.Close()
+		}
+		if report.Fallback == "" {
+			report.Fallback = "damage remains after resynchronising: " + d.reason
 		}
 		action, err := quarantine(cfg.fs, dir, *d, rc.dryRun, cfg.dirMode)
 		report.Actions = append(report.Actions, action)
@@ -97,6 +204,62 @@ func Repair(dir string, ropts ...RepairOption) (*RepairReport, error) {
 		}
 	}
 	return report, errors.New("eventstore: repair did not converge")
+}
+
+// addPlan records a precise repair's pieces and lost events.
+func (r *RepairReport) addPlan(p *repairPlan, pieces []piece) {
+	for _, pc := range pieces {
+		a := RepairAction{Segment: pc.sp.id, Offset: pc.start, Reason: pc.reason, Precise: true,
+			QuarantinedBytes: pc.end - pc.start, QuarantineFile: pc.file}
+		for _, l := range pc.lost {
+			a.Lost = append(a.Lost, l.stub.Seq)
+		}
+		r.Actions = append(r.Actions, a)
+	}
+	for _, l := range p.lost {
+		le := LostEvent{Sequence: l.stub.Seq, Source: l.source, Removed: l.removed, Segment: l.region.seg.id, Offset: l.region.start}
+		if l.known {
+			le.Entity, le.Scope, le.Version = l.stub.Entity, l.stub.Scope, l.stub.Version
+			le.ID, le.Kind = l.stub.ID, kind.Kind(l.stub.Kind)
+			if r.LostStreams == nil {
+				r.LostStreams = make(map[string]int)
+			}
+			r.LostStreams[le.Entity]++
+		} else {
+			r.UnknownStreams++
+		}
+		r.Lost = append(r.Lost, le)
+	}
+	r.LostDeletions = p.lostTombs
+}
+
+// lostEvents counts the lost events that had not been removed before.
+func (r *RepairReport) lostEvents() uint64 {
+	n := uint64(0)
+	for _, l := range r.Lost {
+		if !l.Removed {
+			n++
+		}
+	}
+	return n
+}
+
+// removeStaleTemps removes segment files a repair that crashed was still
+// writing (NNNNNNNNNN.seg.tmp): the segment itself is whole, old or new.
+func removeStaleTemps(fsys segment.FS, dir string) error {
+	des, err := fsys.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, de := range des {
+		name, ok := strings.CutSuffix(de.Name(), segment.TempSuffix)
+		if _, seg := segment.ParseFileName(name); ok && seg && de.Type().IsRegular() {
+			if err := fsys.Remove(filepath.Join(dir, de.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // damage is one place Repair must fix.

@@ -54,6 +54,9 @@ type Stats struct {
 	DroppedNotifications uint64
 	Checkpoints          uint64
 	ColdStart            ColdStart
+	// Scrub says what [Store.Scrub] and the background scrubber checked
+	// and the damage the last complete scrub found.
+	Scrub ScrubStats
 	// Failed holds the error that turned the store read-only, if any.
 	Failed error `json:"-"`
 }
@@ -74,6 +77,7 @@ func (s *Store) Stats() Stats {
 	st.DroppedNotifications = s.subs.Dropped()
 	st.Checkpoints = s.stats.checkpoints.Load()
 	st.ColdStart = s.coldStart
+	st.Scrub = s.scrubStats()
 	st.Failed = s.failure()
 	st.Subscribers = s.subs.Len()
 	if des, err := s.fs.ReadDir(s.dir); err == nil {

@@ -75,6 +75,8 @@ type Store struct {
 	// its frames synced, and never written again. Only such segments may be
 	// compacted; it is raised by recovery and by seal, after the footer.
 	sealedThrough atomic.Uint32
+
+	scrubber scrubState // Scrub and the background scrubber (scrub.go)
 }
 
 // Open opens or creates the store in dir for reading and writing. It takes
@@ -140,6 +142,7 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 	} else {
 		close(s.done)
 	}
+	s.startBackgroundScrub(opts)
 	return s, nil
 }
 
@@ -175,6 +178,7 @@ func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	s.stopBackgroundScrub()
 	s.sendMu.Lock() // wait for appends that are handing over a request
 	close(s.quit)
 	s.sendMu.Unlock()

@@ -1,0 +1,887 @@
+package eventstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+// A precise repair works in three steps. planRepair reads every segment
+// once and, after each damaged stretch, resynchronises on the next frame
+// that is whole: its CRC holds, its record decodes, its sequence follows
+// the last one read and its event hash recomputes. The sequences that no
+// kept frame holds are the lost events. resolve works out what each of
+// them was, from the damaged segment's footer, the checkpoint, a damaged
+// frame whose event hash still verifies, or its stream's chain (versions
+// that skip over lost sequences). apply (repairwrite.go) then rewrites
+// each damaged segment: the intact frames byte for byte, and a hole record
+// of stubs where events were lost, so that sequences, versions and hash
+// chains stay dense and checkable.
+
+// lostStreamPrefix starts the stream a lost event is given when nothing
+// tells which stream it belonged to: "\x00lost:" and its sequence. The
+// control character makes it a coordinate no append can use; one stream
+// per event keeps every stream's versions in sequence order whatever later
+// repairs add; and the repair deletes each such stream with a tombstone,
+// so that it is never listed.
+const lostStreamPrefix = "\x00lost:"
+
+func lostStreamName(seq uint64) string { return lostStreamPrefix + strconv.FormatUint(seq, 10) }
+
+// region is a stretch of one segment that a repair replaces: damaged bytes
+// (start < end), or a point (start == end) where lost events are written
+// although no damaged bytes mark their place. Its lost events are written
+// there as one hole record, followed by its tombstones.
+type region struct {
+	seg        *segPlan
+	start, end int64
+	reason     string
+	lost       []*lostEvent // contiguous sequences, ascending
+	tombstones []string     // deletions written again here
+	afterSeq   uint64       // the last sequence placed before it
+}
+
+// segPlan is what a repair knows about one segment and does to it.
+type segPlan struct {
+	id       uint32
+	path     string
+	missing  bool // the file is gone: it is written anew
+	blank    bool // a last segment that never got its header (open removes it)
+	last     bool
+	size     int64
+	header   []byte // the header to write: the original, or a new one
+	headerOK bool
+	// frameEnd is where the frames end (at a footer, zeros, the end of the
+	// file, or after a damaged tail); cut is where the kept frames end: an
+	// unacknowledged torn tail of the last segment, from cut to tornEnd,
+	// is cut off as open would.
+	frameEnd, cut, tornEnd int64
+	sealed                 bool // the frames end at a footer frame, whole or not
+	footerAt               int64
+	footer                 *segment.Index // the footer, when it is valid
+	footerBad              string         // why the footer cannot stay ("" if it can)
+	regions                []*region
+	drop                   map[int64]bool // batch markers left out: their batch lost events
+	seen                   []segment.IndexEntry
+	tombstones             []string // kept tombstones
+}
+
+// rewrite reports whether the segment file must be written anew.
+func (sp *segPlan) rewrite() bool {
+	return sp.missing || !sp.headerOK && !sp.blank || len(sp.regions) > 0 || sp.footerBad != "" || len(sp.drop) > 0
+}
+
+// lostEvent is one event a repair could not save, and the stub it leaves.
+type lostEvent struct {
+	stub      segment.Stub
+	hashKnown bool
+	known     bool   // its stream is known
+	source    string // of what is known
+	removed   bool   // compaction had removed it already: its stub was lost
+	region    *region
+}
+
+// evidence is what a footer, the checkpoint or a damaged frame still says
+// about an event.
+type evidence struct {
+	entity, scope string
+	id            [16]byte
+	kind          uint16
+	version       uint64
+	hash          [32]byte
+	hashKnown     bool
+	removed       bool
+	source        string
+	region        *region // for a damaged frame: the region it starts
+}
+
+// rstream is a stream's tip while planning.
+type rstream struct {
+	version uint64
+	hash    [32]byte
+	seq     uint64 // of the tip
+	first   uint64 // of its first event or stub
+	// lostTip is the tip when it is a lost event whose hash is unknown:
+	// the next version's previous hash fills it in.
+	lostTip *lostEvent
+}
+
+// gap is a run of versions of one stream that lie in lost sequences
+// strictly between low and high.
+type gap struct {
+	entity, scope  string
+	from, count    uint64 // versions from..from+count-1
+	low, high      uint64
+	prev, nextPrev [32]byte // the hashes the run links from and to
+	assigned       []*lostEvent
+	ambiguous      bool
+}
+
+func (g *gap) need() uint64 { return g.count - uint64(len(g.assigned)) }
+
+// planEvent is a kept event or stub as the plan needs it.
+type planEvent struct {
+	seq           uint64
+	entity, scope string
+	version       uint64
+	prevHash      [32]byte
+	hash          [32]byte
+	sp            *segPlan
+	off           int64 // of its frame
+	at            int64 // where lost events before it go, if no damage shows where
+}
+
+// batchPlan is an atomic batch being read: its events wait for the commit
+// marker, as they do on open.
+type batchPlan struct {
+	open     bool
+	beginOff int64
+	count    uint64
+	firstSeq uint64
+	pending  []planEvent
+}
+
+type repairPlan struct {
+	dir    string
+	fsys   segment.FS
+	now    int64
+	hasher *ChainHasher
+	ckpt   *segment.Checkpoint
+	segs   []*segPlan
+	// lastSeq is the highest sequence read from a frame; placed the highest
+	// kept or recorded as lost.
+	lastSeq, placed uint64
+	streams         map[string]*rstream
+	pending         *region // the first region after the last kept event
+	lost            []*lostEvent
+	unresolved      []*lostEvent
+	gaps            []*gap
+	evidence        map[uint64]evidence // from the footers of damaged segments
+	curFooter       *segment.Index      // the valid footer of the segment being read
+	deleted         map[string]bool     // streams whose tombstone is kept
+	known           map[string]bool     // streams a footer or the checkpoint says were deleted
+	lostTombs       []string            // deletions known, but nowhere to write them again
+	// impossible says why a precise repair cannot be done ("" if it can).
+	impossible string
+	rec        segment.Record
+}
+
+func (p *repairPlan) fail(sp *segPlan, off int64, format string, args ...any) {
+	if p.impossible == "" {
+		p.impossible = fmt.Sprintf("segment %d offset %d: %s", sp.id, off, fmt.Sprintf(format, args...))
+	}
+}
+
+// planRepair reads the store in dir and plans a precise repair.
+func planRepair(dir string, fsys segment.FS, now int64) (*repairPlan, error) {
+	p := &repairPlan{dir: dir, fsys: fsys, now: now, hasher: NewChainHasher(),
+		streams: make(map[string]*rstream), evidence: make(map[uint64]evidence),
+		deleted: make(map[string]bool), known: make(map[string]bool)}
+	if data, err := segment.ReadFile(fsys, filepath.Join(dir, CheckpointFileName)); err == nil {
+		if c, err := segment.DecodeCheckpoint(data); err == nil && c.LastSeq > 0 && len(c.Entries) == int(c.LastSeq) {
+			p.ckpt = c
+			for _, st := range c.Streams {
+				if st.Deleted {
+					p.known[st.Entity] = true
+				}
+			}
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	des, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var ids []uint32
+	for _, de := range des {
+		if id, ok := segment.ParseFileName(de.Name()); ok {
+			if !de.Type().IsRegular() {
+				return nil, fmt.Errorf("eventstore: repair: %s is not a regular file", de.Name())
+			}
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	next := uint32(1)
+	for i, id := range ids {
+		for ; next < id; next++ {
+			p.segs = append(p.segs, &segPlan{id: next, path: p.segPath(next), missing: true, sealed: true})
+		}
+		next = id + 1
+		p.segs = append(p.segs, &segPlan{id: id, path: p.segPath(id), last: i == len(ids)-1})
+	}
+	if len(ids) == 0 && p.ckpt != nil { // every segment is gone: one is written with the lost events
+		p.segs = append(p.segs, &segPlan{id: 1, path: p.segPath(1), missing: true, last: true})
+	}
+	for _, sp := range p.segs {
+		if sp.missing {
+			sp.header = segment.AppendHeader(nil, segment.Header{Version: segment.FormatVersion, Segment: sp.id, Created: p.now})
+			sp.frameEnd, sp.cut = segment.HeaderSize, segment.HeaderSize
+			p.addRegion(sp, segment.HeaderSize, segment.HeaderSize, "segment file is missing", nil)
+			continue
+		}
+		if err := p.scanSegment(sp); err != nil {
+			return nil, err
+		}
+	}
+	p.finish()
+	if p.impossible == "" {
+		p.resolve()
+	}
+	return p, nil
+}
+
+func (p *repairPlan) segPath(id uint32) string { return filepath.Join(p.dir, segment.FileName(id)) }
+
+// proven reports whether a valid checkpoint proves that the frames of
+// segment sp up to off were durable: its watermark lies beyond off.
+func (p *repairPlan) proven(sp *segPlan, off int64) bool {
+	c := p.ckpt
+	return c != nil && (c.Segment > sp.id || c.Segment == sp.id && off < int64(c.FrameEnd))
+}
+
+// scanSegment reads one segment file frame by frame, resynchronising
+// after damage.
+func (p *repairPlan) scanSegment(sp *segPlan) error {
+	data, release, err := segment.MapFile(p.fsys, sp.path)
+	if err != nil {
+		return fmt.Errorf("eventstore: repair: %w", err)
+	}
+	defer func() { _ = release() }()
+	sp.size = int64(len(data))
+	if sp.last && isBlankSegment(data) && !p.proven(sp, 0) {
+		sp.blank = true
+		return nil
+	}
+	h, herr := segment.DecodeHeader(data)
+	if errors.Is(herr, segment.ErrUnsupportedVersion) {
+		return fmt.Errorf("eventstore: repair: %s: %w", sp.path, herr)
+	}
+	off := min(int64(segment.HeaderSize), sp.size)
+	if herr == nil && h.Segment == sp.id {
+		sp.headerOK = true
+		sp.header = bytes.Clone(data[:segment.HeaderSize])
+	} else {
+		sp.header = segment.AppendHeader(nil, segment.Header{Version: segment.FormatVersion, Segment: sp.id, Created: p.now})
+		reason := fmt.Sprintf("header names segment %d", h.Segment)
+		if herr != nil {
+			reason = herr.Error()
+		}
+		p.addRegion(sp, 0, off, "damaged header: "+reason, nil)
+	}
+	footer, footerAt, ferr := segment.ReadFooter(data, sp.id)
+	if ferr == nil {
+		sp.footer = footer
+	}
+	p.curFooter = sp.footer
+	var bp batchPlan
+	sp.tornEnd = -1
+frames:
+	for {
+		payload, size, st := segment.DecodeFrame(data[off:])
+		var reason string
+		switch st {
+		case segment.FrameOK:
+			if segment.IsFooterPayload(payload) {
+				sp.sealed, sp.frameEnd, sp.footerAt = true, off, off
+				break frames
+			}
+			if reason = p.frame(sp, &bp, off, size, payload); reason == "" {
+				off += int64(size)
+				continue
+			}
+		case segment.FrameEnd:
+			if p.nextFrame(data, off+1) < 0 {
+				sp.frameEnd = off
+				break frames
+			}
+			reason = "zeroed frame header"
+		case segment.FrameBad:
+			reason = "frame length or checksum is wrong"
+		default:
+			reason = "frame runs past the end of the file"
+		}
+		if st != segment.FrameOK && footerFrameAt(data, off) {
+			sp.sealed, sp.frameEnd, sp.footerAt = true, off, off
+			sp.footerBad = "footer frame is damaged"
+			break
+		}
+		if next := p.nextFrame(data, off+1); next >= 0 {
+			p.damaged(sp, &bp, off, next, reason, data)
+			off = next
+			continue
+		}
+		// Nothing valid follows: a damaged tail. In the last segment, past
+		// what a checkpoint proves durable, it is a write that never
+		// completed, and open cuts it (with a batch it is part of).
+		end := sp.size
+		if sp.last {
+			end = off + frameBytesAfter(data, off)
+		}
+		if sp.last && !p.proven(sp, off) {
+			sp.frameEnd, sp.cut, sp.tornEnd = off, off, end
+			break
+		}
+		p.damaged(sp, &bp, off, end, reason+", and nothing valid follows", data)
+		sp.frameEnd = end
+		break
+	}
+	sp.cut = max(sp.cut, sp.frameEnd)
+	if sp.tornEnd >= 0 {
+		sp.cut = sp.frameEnd
+	}
+	if bp.open { // a batch without its commit marker
+		if sp.last && !p.proven(sp, bp.beginOff) {
+			sp.cut = bp.beginOff // in flight at a crash: open cuts it
+			sp.tornEnd = max(sp.tornEnd, sp.frameEnd)
+		} else {
+			p.breakBatch(sp, &bp)
+		}
+	}
+	switch {
+	case !sp.sealed:
+	case sp.footerBad != "":
+	case ferr != nil:
+		sp.footerBad = ferr.Error()
+	case footerAt != sp.frameEnd:
+		sp.footerBad = fmt.Sprintf("footer at %d, but the frames end at %d", footerAt, sp.frameEnd)
+	case len(sp.regions) == 0: // else the footer lists events that were lost, and is written anew
+		sp.footerBad = footerDisagrees(sp.footer, sp.seen)
+	}
+	if sp.footer != nil {
+		for _, d := range sp.footer.Deleted {
+			p.known[sp.footer.Strings[d]] = true
+		}
+		if len(sp.regions) > 0 {
+			p.addFooterEvidence(sp.footer)
+		}
+	}
+	p.curFooter, sp.seen = nil, nil
+	return nil
+}
+
+// footerFrameAt reports whether the damaged frame at off is a sealed
+// segment's footer: its body starts with the footer magic, or the trailer
+// points at it.
+func footerFrameAt(data []byte, off int64) bool {
+	if body := off + segment.FrameHeaderSize; body+4 <= int64(len(data)) && segment.IsFooterPayload(data[body:]) {
+		return true
+	}
+	n := int64(len(data))
+	if n-segment.TrailerSize < off {
+		return false
+	}
+	t := data[n-segment.TrailerSize:]
+	return string(t[8:]) == "BPSGEND\x00" && int64(binary.BigEndian.Uint64(t[:8])) == off
+}
+
+// footerDisagrees compares a valid footer with the frames found.
+func footerDisagrees(ix *segment.Index, seen []segment.IndexEntry) string {
+	if len(ix.Entries) != len(seen) {
+		return fmt.Sprintf("footer lists %d events, the segment holds %d", len(ix.Entries), len(seen))
+	}
+	for i, e := range ix.Entries {
+		s := seen[i]
+		if e.Seq != s.Seq || e.ID != s.ID || e.Offset != s.Offset || e.Length != s.Length {
+			return fmt.Sprintf("footer entry %d (sequence %d) disagrees with the frame at %d", i, e.Seq, s.Offset)
+		}
+	}
+	return ""
+}
+
+// nextFrame returns where reading can resume after damage at from-1.
+func (p *repairPlan) nextFrame(data []byte, from int64) int64 { return resyncAt(data, from, p.lastSeq) }
+
+// resyncAt returns the offset of the first whole frame at or after from
+// where reading can resume after damage: a footer, a marker, or an event
+// or hole record after sequence afterSeq; or -1. It looks at every byte
+// (a damaged length says nothing about where the next frame starts), skips
+// zero runs a word at a time, and computes a CRC only where the payload
+// starts like a record or a footer.
+func resyncAt(data []byte, from int64, afterSeq uint64) int64 {
+	n := int64(len(data))
+	var rec segment.Record
+	for q := from; q+segment.FrameHeaderSize < n; q++ {
+		if data[q] == 0 {
+			// A frame's length has a non-zero byte in its first four.
+			z := q
+			for z+8 <= n && binary.LittleEndian.Uint64(data[z:]) == 0 {
+				z += 8
+			}
+			if z-3 > q {
+				q = z - 4
+				continue
+			}
+		}
+		if first := data[q+segment.FrameHeaderSize]; first != 0x90|15 && first != 'B' {
+			continue // neither a record (an array of 15) nor a footer ("BPFT")
+		}
+		payload, _, st := segment.DecodeFrame(data[q:])
+		if st != segment.FrameOK {
+			continue
+		}
+		if segment.IsFooterPayload(payload) {
+			return q
+		}
+		if segment.DecodeRecord(payload, &rec) != nil {
+			continue
+		}
+		if rec.IsMarker() && rec.Kind != segment.KindHole || rec.Seq > afterSeq {
+			return q
+		}
+	}
+	return -1
+}
+
+// frame reads one whole frame; it returns why the frame cannot be kept,
+// or "".
+func (p *repairPlan) frame(sp *segPlan, bp *batchPlan, off int64, size int, payload []byte) string {
+	rec := &p.rec
+	if err := segment.DecodeRecord(payload, rec); err != nil {
+		return err.Error()
+	}
+	switch rec.Kind {
+	case segment.KindBatchBegin:
+		p.breakBatch(sp, bp)
+		*bp = batchPlan{open: true, beginOff: off, count: rec.Version, firstSeq: rec.Seq}
+		return ""
+	case segment.KindBatchCommit:
+		if !bp.open || uint64(len(bp.pending)) != bp.count || rec.Version != bp.count {
+			p.breakBatch(sp, bp)
+			p.dropMarker(sp, off)
+			return ""
+		}
+		for _, ev := range bp.pending {
+			p.apply(ev)
+		}
+		*bp = batchPlan{}
+		return ""
+	case segment.KindTombstone:
+		p.breakBatch(sp, bp)
+		if _, ok := p.streams[rec.Entity]; !ok {
+			p.known[rec.Entity] = true
+			return fmt.Sprintf("tombstone of stream %q, none of whose events is known", rec.Entity)
+		}
+		p.deleted[rec.Entity] = true
+		sp.tombstones = append(sp.tombstones, rec.Entity)
+		return ""
+	case segment.KindHole:
+		stubs, err := segment.DecodeStubs(rec.Payload)
+		switch {
+		case err != nil:
+			return "hole record: " + err.Error()
+		case len(stubs) == 0 || uint64(len(stubs)) != rec.Version || stubs[0].Seq != rec.Seq:
+			return "hole record does not hold the stubs it says"
+		case stubs[0].Seq <= p.lastSeq:
+			return fmt.Sprintf("hole record from sequence %d after sequence %d", stubs[0].Seq, p.lastSeq)
+		}
+		for i := 1; i < len(stubs); i++ {
+			if stubs[i].Seq != stubs[i-1].Seq+1 {
+				return "hole record with stubs out of order"
+			}
+		}
+		p.breakBatch(sp, bp)
+		for _, st := range stubs {
+			p.lastSeq = st.Seq
+			p.apply(planEvent{seq: st.Seq, entity: st.Entity, scope: st.Scope, version: st.Version,
+				prevHash: st.PrevHash, hash: st.Hash, sp: sp, off: off, at: off})
+			sp.seen = append(sp.seen, segment.IndexEntry{Seq: st.Seq, ID: st.ID, Offset: uint32(off), Length: uint32(size)})
+		}
+		return ""
+	}
+	if rec.IsMarker() {
+		return fmt.Sprintf("unknown system kind 0x%04x", rec.Kind)
+	}
+	if rec.Seq <= p.lastSeq {
+		return fmt.Sprintf("event of sequence %d after sequence %d", rec.Seq, p.lastSeq)
+	}
+	if p.hasher.Sum(rec) != rec.Hash {
+		return fmt.Sprintf("event %d: hash does not match its content", rec.Seq)
+	}
+	if bp.open && (len(bp.pending) == 0 && rec.Seq != bp.firstSeq || len(bp.pending) > 0 && rec.Seq != p.lastSeq+1) {
+		p.breakBatch(sp, bp) // events of the batch were lost
+	}
+	p.lastSeq = rec.Seq
+	ev := planEvent{seq: rec.Seq, entity: rec.Entity, scope: rec.Scope, version: rec.Version,
+		prevHash: rec.PrevHash, hash: rec.Hash, sp: sp, off: off, at: off}
+	sp.seen = append(sp.seen, segment.IndexEntry{Seq: rec.Seq, ID: rec.ID, Offset: uint32(off), Length: uint32(size)})
+	if bp.open {
+		ev.at = bp.beginOff // a hole record never goes inside a batch
+		bp.pending = append(bp.pending, ev)
+		return ""
+	}
+	p.apply(ev)
+	return ""
+}
+
+// breakBatch gives up the open batch's atomicity: it lost events, so its
+// markers are left out and its intact events are kept one by one.
+func (p *repairPlan) breakBatch(sp *segPlan, bp *batchPlan) {
+	if !bp.open {
+		return
+	}
+	p.dropMarker(sp, bp.beginOff)
+	for _, ev := range bp.pending {
+		p.apply(ev)
+	}
+	*bp = batchPlan{}
+}
+
+func (p *repairPlan) dropMarker(sp *segPlan, off int64) {
+	if sp.drop == nil {
+		sp.drop = make(map[int64]bool)
+	}
+	sp.drop[off] = true
+}
+
+// damaged records the damaged bytes [start, end) of segment sp.
+func (p *repairPlan) damaged(sp *segPlan, bp *batchPlan, start, end int64, reason string, data []byte) {
+	p.breakBatch(sp, bp)
+	p.addRegion(sp, start, end, reason, data)
+}
+
+// addRegion adds a region to sp: the lost sequences found next go to the
+// first region after the last kept event. A damaged frame whose event
+// still verifies by its hash tells what was lost.
+func (p *repairPlan) addRegion(sp *segPlan, start, end int64, reason string, data []byte) *region {
+	r := &region{seg: sp, start: start, end: end, reason: reason, afterSeq: p.placed}
+	sp.regions = append(sp.regions, r)
+	if p.pending == nil {
+		p.pending = r
+	}
+	if data != nil {
+		p.damagedFrameEvidence(r, data)
+	}
+	return r
+}
+
+// damagedFrameEvidence looks at the damaged frame that starts region r:
+// if its record still decodes and its event hash recomputes, the damage
+// hit only what the hash does not cover (the frame's length or CRC, the
+// sequence, the idempotency key), and the record tells which event was
+// lost, if its sequence is one of those lost in r. The payload is taken
+// as the frame's length says, or as running to the next frame (a damaged
+// length).
+func (p *repairPlan) damagedFrameEvidence(r *region, data []byte) {
+	body := r.start + segment.FrameHeaderSize
+	if r.end <= body {
+		return
+	}
+	var rec segment.Record
+	for _, end := range []int64{body + int64(binary.BigEndian.Uint32(data[r.start:])), r.end} {
+		if end > r.end || segment.DecodeRecord(data[body:end], &rec) != nil || rec.IsMarker() ||
+			rec.Seq <= p.placed || p.hasher.Sum(&rec) != rec.Hash {
+			continue
+		}
+		if _, ok := p.evidence[rec.Seq]; !ok {
+			p.evidence[rec.Seq] = evidence{entity: rec.Entity, scope: rec.Scope, id: rec.ID, kind: rec.Kind,
+				version: rec.Version, hash: rec.Hash, hashKnown: true, source: "damaged frame", region: r}
+		}
+		return
+	}
+}
+
+// footerEvidence returns what entry i of a valid footer says.
+func footerEvidence(ix *segment.Index, i int) evidence {
+	e := &ix.Entries[i]
+	ev := evidence{entity: ix.Strings[e.Entity], scope: ix.Strings[e.Scope], id: e.ID, kind: e.Kind,
+		version: e.Version, removed: e.Flags&segment.EntryDeleted != 0, source: "footer"}
+	for _, t := range ix.Tails {
+		if t.Entity == e.Entity && t.Version == e.Version {
+			ev.hash, ev.hashKnown = t.LastHash, true
+		}
+	}
+	return ev
+}
+
+// addFooterEvidence keeps what the valid footer of a damaged segment says,
+// for lost events found after the segment.
+func (p *repairPlan) addFooterEvidence(ix *segment.Index) {
+	for i, e := range ix.Entries {
+		if e.Seq > p.placed {
+			p.evidence[e.Seq] = footerEvidence(ix, i)
+		}
+	}
+}
+
+// lookup returns what is known about lost event seq: from the footer of
+// the segment being read, of a damaged segment, from a damaged frame, or
+// from the checkpoint.
+func (p *repairPlan) lookup(seq uint64) (evidence, bool) {
+	if ix := p.curFooter; ix != nil {
+		if i, ok := slices.BinarySearchFunc(ix.Entries, seq, func(e segment.IndexEntry, s uint64) int {
+			return cmpUint(e.Seq, s)
+		}); ok {
+			ev := footerEvidence(ix, i)
+			if old, ok := p.evidence[seq]; ok && old.hashKnown && !ev.hashKnown {
+				ev.hash, ev.hashKnown = old.hash, true
+			}
+			return ev, true
+		}
+	}
+	if ev, ok := p.evidence[seq]; ok {
+		return ev, true
+	}
+	c := p.ckpt
+	if c == nil || seq == 0 || seq > c.LastSeq {
+		return evidence{}, false
+	}
+	e := &c.Entries[seq-1]
+	st := &c.Streams[e.Entity]
+	ev := evidence{entity: st.Entity, scope: c.Scopes[e.Scope], id: e.ID, kind: e.Kind, version: e.Version,
+		removed: e.Flags&segment.EntryDeleted != 0, source: "checkpoint"}
+	if st.Version == e.Version {
+		ev.hash, ev.hashKnown = st.LastHash, true
+	}
+	return ev, true
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// apply takes one kept event or stub: the sequences before it that no kept
+// frame holds were lost, and its stream must continue.
+func (p *repairPlan) apply(ev planEvent) {
+	p.loseUpTo(ev.sp, ev.at, ev.seq)
+	st := p.stream(ev.entity, ev.seq)
+	switch {
+	case ev.version == st.version+1:
+		if lt := st.lostTip; lt != nil && !lt.hashKnown {
+			lt.stub.Hash, lt.hashKnown = ev.prevHash, true
+		} else if ev.prevHash != st.hash {
+			p.fail(ev.sp, ev.off, "%q version %d does not link to the previous event's hash", ev.entity, ev.version)
+		}
+	case ev.version > st.version+1:
+		p.gaps = append(p.gaps, &gap{entity: ev.entity, scope: ev.scope, from: st.version + 1, count: ev.version - st.version - 1,
+			low: st.seq, high: ev.seq, prev: st.hash, nextPrev: ev.prevHash})
+	default:
+		p.fail(ev.sp, ev.off, "%q version %d follows version %d", ev.entity, ev.version, st.version)
+	}
+	st.version, st.hash, st.seq, st.lostTip = ev.version, ev.hash, ev.seq, nil
+	p.placed = ev.seq
+}
+
+func (p *repairPlan) stream(entity string, seq uint64) *rstream {
+	st, ok := p.streams[entity]
+	if !ok {
+		st = &rstream{first: seq}
+		p.streams[entity] = st
+	}
+	return st
+}
+
+// loseUpTo records the sequences between the last one placed and seq as
+// lost: in the first region after the last kept event, or, with no
+// damaged bytes to show for them, at offset at of segment sp.
+func (p *repairPlan) loseUpTo(sp *segPlan, at int64, seq uint64) {
+	if seq > p.placed+1 {
+		r := p.pending
+		if r == nil {
+			r = p.addRegion(sp, at, at, "sequences missing without damaged bytes", nil)
+		}
+		for s := p.placed + 1; s < seq; s++ {
+			p.lose(r, s)
+		}
+	}
+	p.pending = nil
+}
+
+// lose records lost event seq in region r, with what is known about it.
+func (p *repairPlan) lose(r *region, seq uint64) {
+	l := &lostEvent{stub: segment.Stub{Seq: seq}, region: r}
+	p.lost = append(p.lost, l)
+	r.lost = append(r.lost, l)
+	p.placed = seq
+	ev, ok := p.lookup(seq)
+	if ok && ev.region != nil && ev.region != r {
+		ok = false // a damaged frame speaks only for its own region
+	}
+	if !ok {
+		p.unresolved = append(p.unresolved, l)
+		return
+	}
+	st, exists := p.streams[ev.entity]
+	if !exists {
+		st = &rstream{}
+	}
+	switch {
+	case ev.version == st.version+1:
+		l.stub.PrevHash = st.hash
+	case ev.version > st.version+1:
+		// Earlier versions were lost too, where nothing tells: the chain
+		// of their stubs links from the stream's tip to this one.
+		p.gaps = append(p.gaps, &gap{entity: ev.entity, scope: ev.scope, from: st.version + 1,
+			count: ev.version - st.version - 1, low: st.seq, high: seq, prev: st.hash})
+	default: // contradicts what was read: not used
+		p.unresolved = append(p.unresolved, l)
+		return
+	}
+	if !exists {
+		st.first = seq
+		p.streams[ev.entity] = st
+	}
+	l.known, l.source, l.removed = true, ev.source, ev.removed
+	l.stub.ID, l.stub.Entity, l.stub.Scope, l.stub.Kind, l.stub.Version = ev.id, ev.entity, ev.scope, ev.kind, ev.version
+	l.stub.Hash, l.hashKnown = ev.hash, ev.hashKnown
+	st.version, st.hash, st.seq, st.lostTip = ev.version, ev.hash, seq, nil
+	if !ev.hashKnown {
+		st.lostTip = l
+	}
+}
+
+// finish records the events a checkpoint proves but no segment holds.
+func (p *repairPlan) finish() {
+	if p.ckpt == nil || p.ckpt.LastSeq <= p.placed {
+		return
+	}
+	r := p.pending
+	for i := len(p.segs) - 1; r == nil && i >= 0; i-- {
+		sp := p.segs[i]
+		if sp.blank {
+			if i > 0 {
+				continue
+			}
+			// Only a blank segment: it is written anew.
+			sp.blank, sp.missing = false, true
+			sp.header = segment.AppendHeader(nil, segment.Header{Version: segment.FormatVersion, Segment: sp.id, Created: p.now})
+			sp.frameEnd, sp.cut = segment.HeaderSize, segment.HeaderSize
+		}
+		r = p.addRegion(sp, sp.cut, sp.cut, fmt.Sprintf("the checkpoint covers %d events, the segments hold %d", p.ckpt.LastSeq, p.placed), nil)
+	}
+	for s := p.placed + 1; s <= p.ckpt.LastSeq; s++ {
+		p.lose(r, s)
+	}
+	p.pending = nil
+}
+
+// resolve works out the streams of the lost events nothing else told
+// about: each run of versions a stream skips over lies in the lost
+// sequences between its neighbours. Where only one assignment fits it is
+// taken; where several do, the earliest-ending run takes the earliest
+// sequence (marked ambiguous). Lost events left over get streams of their
+// own. Then every deletion a footer or the checkpoint knows of but no kept
+// tombstone records is written again.
+func (p *repairPlan) resolve() {
+	candidates := func(g *gap) []*lostEvent {
+		i := sort.Search(len(p.unresolved), func(i int) bool { return p.unresolved[i].stub.Seq > g.low })
+		var out []*lostEvent
+		for ; i < len(p.unresolved) && p.unresolved[i].stub.Seq < g.high; i++ {
+			if !p.unresolved[i].known {
+				out = append(out, p.unresolved[i])
+			}
+		}
+		return out
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, g := range p.gaps {
+			if g.need() == 0 {
+				continue
+			}
+			c := candidates(g)
+			if uint64(len(c)) < g.need() {
+				p.impossible = fmt.Sprintf("%q skips versions %d-%d, but fewer events were lost between sequences %d and %d",
+					g.entity, g.from, g.from+g.count-1, g.low, g.high)
+				return
+			}
+			if uint64(len(c)) == g.need() {
+				p.assign(g, c)
+				changed = true
+			}
+		}
+	}
+	for _, l := range p.unresolved {
+		if l.known {
+			continue
+		}
+		var best *gap
+		for _, g := range p.gaps {
+			if g.need() > 0 && g.low < l.stub.Seq && l.stub.Seq < g.high && (best == nil || g.high < best.high) {
+				best = g
+			}
+		}
+		if best != nil {
+			best.ambiguous = true
+			p.assign(best, []*lostEvent{l})
+		}
+	}
+	for _, g := range p.gaps {
+		if g.need() > 0 {
+			p.impossible = fmt.Sprintf("%q skips versions %d-%d that no lost event can have been", g.entity, g.from, g.from+g.count-1)
+			return
+		}
+		for i, l := range g.assigned {
+			l.stub.Entity, l.stub.Scope, l.stub.Version = g.entity, g.scope, g.from+uint64(i)
+			if i == 0 {
+				l.stub.PrevHash = g.prev
+			}
+			if i == len(g.assigned)-1 {
+				l.stub.Hash, l.hashKnown = g.nextPrev, true
+			}
+			l.source = "chain"
+			if g.ambiguous {
+				l.source = "chain, ambiguous"
+			}
+		}
+	}
+	for _, l := range p.unresolved {
+		if !l.known {
+			name := lostStreamName(l.stub.Seq)
+			l.stub.Entity, l.stub.Version = name, 1
+			l.region.tombstones = append(l.region.tombstones, name)
+		}
+	}
+	p.rewriteDeletions()
+}
+
+func (p *repairPlan) assign(g *gap, ls []*lostEvent) {
+	for _, l := range ls {
+		l.known = true
+		g.assigned = append(g.assigned, l)
+	}
+}
+
+// rewriteDeletions writes again each deletion whose tombstone was lost, in
+// the last region after the stream's first event.
+func (p *repairPlan) rewriteDeletions() {
+	var regions []*region
+	for _, sp := range p.segs {
+		regions = append(regions, sp.regions...)
+	}
+	names := make([]string, 0, len(p.known))
+	for name := range p.known {
+		if !p.deleted[name] {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		st, ok := p.streams[name]
+		placed := false
+		for i := len(regions) - 1; ok && i >= 0 && !placed; i-- {
+			if r := regions[i]; st.first <= r.afterSeq+uint64(len(r.lost)) && st.first > 0 {
+				r.tombstones = append(r.tombstones, name)
+				placed = true
+			}
+		}
+		if !placed {
+			p.lostTombs = append(p.lostTombs, name)
+		}
+	}
+}
