@@ -115,6 +115,9 @@ func (r *request) entities() []string {
 }
 
 func (s *Store) submit(ctx context.Context, r *request) ([]eventstore.Receipt, error) {
+	if s.cfg.readOnly {
+		return nil, eventstore.ErrReadOnly
+	}
 	if len(r.items) > 1 && !s.atomic {
 		return nil, ErrBatchUnsupported
 	}

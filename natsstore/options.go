@@ -29,6 +29,7 @@ type config struct {
 	credentials string
 	nkeySeed    string
 	insecure    bool
+	readOnly    bool // OpenReadOnly: bind to the stream as it is, refuse appends
 }
 
 // Defaults.

@@ -115,7 +115,7 @@ func open(ctx context.Context, nc *nats.Conn, cfg config) (*Store, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	if err := s.ensureStream(ctx); err != nil {
+	if err := s.bindStream(ctx); err != nil {
 		return nil, err
 	}
 	info, err := s.stream.Info(ctx)

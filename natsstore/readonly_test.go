@@ -1,0 +1,278 @@
+package natsstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/natsstore"
+	"github.com/batpak-go/batpak/projection"
+)
+
+// originEvents appends single events, multi-event requests, a keyed
+// request and a batch over several entities to s.
+func originEvents(t *testing.T, s *natsstore.Store, round int) {
+	t.Helper()
+	ctx := hangContext(t)
+	for i := range 5 {
+		if _, err := s.Append(ctx, coord(fmt.Sprint("acct.", i%2)), one(kNoted, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := []eventstore.Event{{Kind: kOpened, Payload: 1}, {Kind: kNoted, Payload: 2}, {Kind: kNoted, Payload: 3}}
+	if _, err := s.Append(ctx, coord(fmt.Sprint("multi ", round)), evs, eventstore.WithIdempotencyKey(fmt.Sprint("key-", round))); err != nil {
+		t.Fatal(err)
+	}
+	items := []eventstore.BatchItem{
+		{Coordinate: coord("acct.0"), Event: eventstore.Event{Kind: kNoted, Payload: "b0"}},
+		{Coordinate: coord("acct.1"), Event: eventstore.Event{Kind: kNoted, Payload: "b1"}},
+	}
+	if _, err := s.AppendBatch(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// createCopy creates the stream name on ns as a mirror of origin, or as a
+// stream with origin as its one source.
+func createCopy(t *testing.T, ns *server.Server, name, origin string, mirror bool) {
+	t.Helper()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := jetstream.StreamConfig{Name: name, Storage: jetstream.FileStorage}
+	if mirror {
+		cfg.Mirror = &jetstream.StreamSource{Name: origin}
+	} else {
+		cfg.Sources = []*jetstream.StreamSource{{Name: origin}}
+	}
+	if _, err := js.CreateStream(hangContext(t), cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitCopied waits until ro has indexed seq events.
+func waitCopied(t *testing.T, ro *natsstore.Store, seq uint64) {
+	t.Helper()
+	ctx := hangContext(t)
+	cur := ro.Cursor(eventstore.Region{}, seq)
+	if _, err := cur.Next(ctx); err != nil {
+		t.Fatalf("waiting for sequence %d in the copy (it has %d): %v", seq, ro.LastSequence(), err)
+	}
+}
+
+// sameRecords checks that copy holds what origin holds, record by record.
+func sameRecords(t *testing.T, origin, copy *natsstore.Store) {
+	t.Helper()
+	var want, got []eventstore.Record
+	for rec, err := range origin.ReadAll(1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, rec)
+	}
+	for rec, err := range copy.ReadAll(1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, rec)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("the copy holds %d events, the origin %d", len(got), len(want))
+	}
+	for i := range want {
+		w, g := want[i], got[i]
+		if g.Sequence != w.Sequence || g.ID != w.ID || g.Coordinate != w.Coordinate || !g.Timestamp.Equal(w.Timestamp) ||
+			g.Version != w.Version || g.Kind != w.Kind || g.Hash != w.Hash || g.PrevHash != w.PrevHash ||
+			g.CorrelationID != w.CorrelationID || g.CausationID != w.CausationID || !bytes.Equal(g.Payload, w.Payload) {
+			t.Fatalf("event %d: copy %+v, origin %+v", i+1, g, w)
+		}
+	}
+	for info := range origin.Streams() {
+		if v := copy.StreamVersion(info.Entity); v != info.Version {
+			t.Fatalf("%q: version %d in the copy, %d in the origin", info.Entity, v, info.Version)
+		}
+		if err := copy.VerifyChain(info.Entity); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestReadOnlyCopies opens a mirror and a sourced copy of a store read
+// only: they hold the origin's events (sequences included, for a copy of
+// one whole store), follow new ones through cursors and subscriptions,
+// run projections, and refuse appends.
+func TestReadOnlyCopies(t *testing.T) {
+	for _, mirror := range []bool{true, false} {
+		name := map[bool]string{true: "mirror", false: "sourced"}[mirror]
+		t.Run(name, func(t *testing.T) {
+			ctx := hangContext(t)
+			ns := startServer(t)
+			origin := uniqueStream("ORIGIN")
+			o := openStore(t, ns, natsstore.WithStream(origin))
+			originEvents(t, o, 1)
+			cp := uniqueStream("COPY")
+			createCopy(t, ns, cp, origin, mirror)
+			ro, err := natsstore.OpenReadOnly(ctx, ns.ClientURL(), patient(t, natsstore.WithStream(cp))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ro.Close()
+			waitCopied(t, ro, o.LastSequence())
+			sameRecords(t, o, ro)
+
+			// Appends fail, whatever their shape; nothing reaches the origin.
+			last := o.LastSequence()
+			if _, err := ro.Append(ctx, coord("x"), one(kNoted, 1)); !errors.Is(err, eventstore.ErrReadOnly) {
+				t.Fatalf("Append = %v, want ErrReadOnly", err)
+			}
+			if _, err := ro.Append(ctx, coord("x"), []eventstore.Event{{Kind: kNoted}, {Kind: kNoted}}); !errors.Is(err, eventstore.ErrReadOnly) {
+				t.Fatalf("Append of two = %v, want ErrReadOnly", err)
+			}
+			if _, err := ro.AppendBatch(ctx, []eventstore.BatchItem{{Coordinate: coord("x"), Event: eventstore.Event{Kind: kNoted}}}); !errors.Is(err, eventstore.ErrReadOnly) {
+				t.Fatalf("AppendBatch = %v, want ErrReadOnly", err)
+			}
+			if err := o.CatchUp(ctx); err != nil || o.LastSequence() != last {
+				t.Fatalf("the origin moved to %d (%v)", o.LastSequence(), err)
+			}
+
+			// New events reach cursors, subscriptions and a projection.
+			sub, err := ro.Subscribe(eventstore.Region{}, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			cps, err := natsstore.NewKVCheckpoints(ctx, ro)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := newSharedModel()
+			pctx, stop := context.WithCancel(ctx)
+			defer stop()
+			wait := projection.NewRunner(ro, cps).Start(pctx, m.projection("copy"))
+			cur := ro.Cursor(eventstore.Region{}, last+1)
+			originEvents(t, o, 2)
+			for seq := last + 1; seq <= o.LastSequence(); seq++ {
+				rec, err := cur.Next(ctx)
+				if err != nil || rec.Sequence != seq {
+					t.Fatalf("cursor: %d, %v, want sequence %d", rec.Sequence, err, seq)
+				}
+				select {
+				case got := <-sub.C:
+					if got.Sequence != seq {
+						t.Fatalf("subscription: sequence %d, want %d", got.Sequence, seq)
+					}
+				case <-ctx.Done():
+					t.Fatal(ctx.Err())
+				}
+			}
+			m.waitFor(t, ctx, int(o.LastSequence()))
+			stop()
+			if err := wait(); !errors.Is(err, context.Canceled) {
+				t.Fatal(err)
+			}
+			checkHandover(t, m.snapshot(), o.LastSequence(), "copy")
+			sameRecords(t, o, ro)
+		})
+	}
+}
+
+// TestReadOnlyOrigin opens a store's own stream read only: it reads, and
+// refuses appends, and it changes nothing about the stream.
+func TestReadOnlyOrigin(t *testing.T) {
+	ctx := hangContext(t)
+	ns := startServer(t)
+	stream := uniqueStream("RO")
+	if _, err := natsstore.OpenReadOnly(ctx, ns.ClientURL(), patient(t, natsstore.WithStream(stream))...); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("OpenReadOnly of a missing stream = %v, want ErrStreamNotFound", err)
+	}
+	o := openStore(t, ns, natsstore.WithStream(stream))
+	originEvents(t, o, 1)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ro, err := natsstore.OpenConnReadOnly(ctx, nc, patient(t, natsstore.WithStream(stream))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRecords(t, o, ro)
+	if ro.AtomicBatches() {
+		t.Fatal("a read-only store reports atomic batches")
+	}
+	if _, err := ro.Append(ctx, coord("x"), one(kNoted, 1)); !errors.Is(err, eventstore.ErrReadOnly) {
+		t.Fatalf("Append = %v, want ErrReadOnly", err)
+	}
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if nc.IsClosed() {
+		t.Fatal("Close closed the caller's connection")
+	}
+}
+
+// TestReadOnlyRefusesPartialCopies: a stream sourcing two stores is
+// refused unless the prefix is named, and a copy that starts after the
+// first event is refused by the index (versions would not start at 1).
+func TestReadOnlyRefusesPartialCopies(t *testing.T) {
+	ctx := hangContext(t)
+	ns := startServer(t)
+	a, b := uniqueStream("PARTA"), uniqueStream("PARTB")
+	sa := openStore(t, ns, natsstore.WithStream(a))
+	originEvents(t, sa, 1)
+	openStore(t, ns, natsstore.WithStream(b))
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed := uniqueStream("MIXED")
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: mixed, Sources: []*jetstream.StreamSource{{Name: a}, {Name: b}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := natsstore.OpenConnReadOnly(ctx, nc, patient(t, natsstore.WithStream(mixed))...); err == nil {
+		t.Fatal("a stream with two sources was opened without a subject prefix")
+	}
+
+	late := uniqueStream("LATE")
+	str, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: late, Sources: []*jetstream.StreamSource{{Name: a, OptStartSeq: 3}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for want := sa.LastSequence() - 2; ; <-tick.C {
+		info, err := str.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs == want {
+			break
+		}
+	}
+	ro, err := natsstore.OpenConnReadOnly(ctx, nc, patient(t, natsstore.WithStream(late))...)
+	if !errors.Is(err, natsstore.ErrInvalidMessage) {
+		if err == nil {
+			ro.Close()
+		}
+		t.Fatalf("OpenReadOnly of a copy without the first events = %v, want ErrInvalidMessage", err)
+	}
+}
