@@ -178,6 +178,19 @@ func (c *cluster) moveLeader(nc *nats.Conn, stream string, i int) error {
 	return nil
 }
 
+// transient reports the errors of a cluster that is electing or moving a
+// leader: the same request succeeds once it is done.
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case 10008, 10009: // JetStream temporarily unavailable, not leader
+			return true
+		}
+	}
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
+}
+
 type acked struct {
 	entity string
 	r      eventstore.Receipt
@@ -383,6 +396,17 @@ func TestClusterFailover(t *testing.T) {
 		}
 		for seq := uint64(1); seq <= n; seq++ {
 			m, err := str.GetMsg(ctx, seq)
+			for transient(err) && ctx.Err() == nil {
+				// A node that has just become leader may not answer yet,
+				// or may have lost the leadership again: read from it once
+				// it leads and answers.
+				t.Logf("node %s: sequence %d: %v; asking again", c.name(i), seq, err)
+				time.Sleep(50 * time.Millisecond)
+				if err := c.moveLeader(s2.Conn(), stream, i); err != nil {
+					t.Fatal(err)
+				}
+				m, err = str.GetMsg(ctx, seq)
+			}
 			if err != nil {
 				t.Fatalf("node %s: sequence %d: %v", c.name(i), seq, err)
 			}
