@@ -94,8 +94,13 @@ func runWith(data, natsURL string, verbose bool, out io.Writer) error {
 		defer stop()
 		defer ns.Close()
 		store, where = ns, "JetStream stream "+bankStream+" at "+ns.Conn().ConnectedUrlRedacted()
-		// Snapshots stay in memory: the stream may outlive this directory.
-		snapshots = aggregate.NewMemorySnapshots()
+		// Snapshots live in a KV bucket beside the stream, as the events do.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		snapshots, err = natsstore.NewKVSnapshots(ctx, ns)
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
 	reg := Registry()
 	bank := NewBank(store, reg, Policy{DailyLimit: 1000}, snapshots, time.Now)
