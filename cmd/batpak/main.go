@@ -8,6 +8,7 @@
 //	batpak stats DIR          the store's counters
 //	batpak repair DIR         quarantine damage so the store opens again
 //	batpak dump DIR           every event as one JSON object per line
+//	batpak serve DIR          a read-only web explorer of the store
 //
 // Exit codes: 0 success, 1 damage found or the operation failed, 2 usage
 // error (unknown command or flag, wrong arguments).
@@ -146,6 +147,7 @@ Exit codes: 0 success, 1 damage found or the operation failed, 2 usage error.`,
 		a.repairCmd(),
 		a.dumpCmd(),
 		a.replayCmd(),
+		a.serveCmd(),
 	)
 	return root
 }

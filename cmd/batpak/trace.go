@@ -15,6 +15,7 @@ import (
 
 func (a *app) traceCmd() *cobra.Command {
 	var format string
+	var svg bool
 	cmd := &cobra.Command{
 		Use:   "trace DIR EVENT",
 		Short: "Print the causal tree of an event's correlation group",
@@ -25,21 +26,29 @@ caused it, the traced event marked.
 EVENT is an event id (a UUID, as dump prints it) or a global sequence
 number (as tail prints it, optionally with a leading #).
 
---format text draws a tree, dot writes graphviz DOT (pipe it to
-'dot -Tsvg'), json writes the graph as JSON.`,
+--format text draws a tree, dot writes graphviz DOT, json writes the graph
+as JSON, and svg (or --svg) draws the graph as an SVG image laid out by
+batpak itself: open it in a browser, no graphviz needed.`,
 		Example: `  batpak trace ./data 0195a7c4-8d2e-7b41-9c3a-2f6e1d0b5a77
-  batpak trace ./data 42 --format dot | dot -Tsvg > trace.svg`,
+  batpak trace ./data 42 --svg > trace.svg`,
 		Args: cobra.ExactArgs(2),
-		RunE: runE(func(_ *cobra.Command, args []string) error {
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			if svg {
+				if cmd.Flags().Changed("format") && format != "svg" {
+					return usagef("--svg and --format %s contradict each other", format)
+				}
+				format = "svg"
+			}
 			switch format {
-			case "text", "dot", "json":
+			case "text", "dot", "json", "svg":
 			default:
-				return usagef("--format must be text, dot or json, not %q", format)
+				return usagef("--format must be text, dot, json or svg, not %q", format)
 			}
 			return a.trace(args[0], args[1], format)
 		}),
 	}
-	cmd.Flags().StringVar(&format, "format", "text", "output format: text, dot or json")
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text, dot, json or svg")
+	cmd.Flags().BoolVar(&svg, "svg", false, "draw the graph as an SVG image (same as --format svg)")
 	return cmd
 }
 
@@ -69,6 +78,8 @@ func (a *app) trace(dir, event, format string) error {
 		return g.WriteDOT(a.stdout)
 	case "json":
 		return g.WriteJSON(a.stdout)
+	case "svg":
+		return g.WriteSVG(a.stdout, causal.SVGOptions{})
 	}
 	return g.WriteText(a.stdout)
 }

@@ -1,0 +1,166 @@
+package explorer
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/kind"
+)
+
+// payloadJSON renders a msgpack payload as JSON, whatever Go type wrote
+// it: the explorer shows what is stored, not what a type makes of it. A
+// payload that does not decode becomes {"undecodable_msgpack": hex,
+// "error": why}. (cmd/batpak's dump renders payloads the same way.)
+func payloadJSON(p []byte) json.RawMessage {
+	if len(p) == 0 {
+		return json.RawMessage("null")
+	}
+	v, err := decodeMsgpack(p)
+	if err == nil {
+		// Not escaped for HTML here: pages escape as they render, and a
+		// payload shows as it is stored.
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err = enc.Encode(v); err == nil {
+			return bytes.TrimRight(b.Bytes(), "\n")
+		}
+	}
+	out, _ := json.Marshal(map[string]string{"undecodable_msgpack": hex.EncodeToString(p), "error": err.Error()})
+	return out
+}
+
+// decodeMsgpack decodes one msgpack value into plain Go values that
+// encoding/json can marshal: maps get string keys whatever their type.
+func decodeMsgpack(p []byte) (any, error) {
+	r := bytes.NewReader(p)
+	dec := msgpack.NewDecoder(r)
+	dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) {
+		n, err := d.DecodeMapLen()
+		if err != nil || n < 0 {
+			return nil, err
+		}
+		m := make(map[string]any, n)
+		for range n {
+			k, err := d.DecodeInterface()
+			if err != nil {
+				return nil, err
+			}
+			v, err := d.DecodeInterface()
+			if err != nil {
+				return nil, err
+			}
+			m[mapKey(k)] = v
+		}
+		return m, nil
+	})
+	v, err := dec.DecodeInterface()
+	if err != nil {
+		return nil, err
+	}
+	if r.Len() > 0 {
+		return nil, fmt.Errorf("%d bytes after the msgpack value", r.Len())
+	}
+	return v, nil
+}
+
+func mapKey(k any) string {
+	switch k := k.(type) {
+	case string:
+		return k
+	case []byte:
+		if utf8.Valid(k) {
+			return string(k)
+		}
+		return hex.EncodeToString(k)
+	case nil:
+		return "null"
+	}
+	return fmt.Sprint(k)
+}
+
+// indentJSON returns j indented for reading.
+func indentJSON(j json.RawMessage) string {
+	var b bytes.Buffer
+	if err := json.Indent(&b, j, "", "  "); err != nil {
+		return string(j)
+	}
+	return b.String()
+}
+
+// summary shortens s to n runes for a list.
+func summary(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// kindNamer names kinds: by the application's function, else by the type
+// the registry decodes the kind's payloads to.
+type kindNamer struct {
+	reg   *eventstore.Registry
+	fn    func(kind.Kind) string
+	cache sync.Map // kind.Kind → string, names found through reg
+}
+
+func newKindNamer(reg *eventstore.Registry, fn func(kind.Kind) string) *kindNamer {
+	return &kindNamer{reg: reg, fn: fn}
+}
+
+// name returns the name of rec's kind, or "".
+func (n *kindNamer) name(rec *eventstore.Record) string {
+	if s := n.known(rec.Kind); s != "" || n.reg == nil {
+		return s
+	}
+	// The registry has no lookup by kind: decode, and remember the type.
+	v, err := n.reg.Decode(rec)
+	if err != nil {
+		return ""
+	}
+	if _, raw := v.(msgpack.RawMessage); raw {
+		return ""
+	}
+	name := reflect.TypeOf(v).Name()
+	n.cache.Store(rec.Kind, name)
+	return name
+}
+
+// known returns the name of k without decoding anything, or "".
+func (n *kindNamer) known(k kind.Kind) string {
+	if n.fn != nil {
+		if s := n.fn(k); s != "" {
+			return s
+		}
+	}
+	if s, ok := n.cache.Load(k); ok {
+		return s.(string)
+	}
+	return ""
+}
+
+func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// humanBytes formats n with a binary unit.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

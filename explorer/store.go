@@ -1,0 +1,45 @@
+package explorer
+
+import (
+	"context"
+	"iter"
+
+	"github.com/batpak-go/batpak/causal"
+	"github.com/batpak-go/batpak/eventstore"
+)
+
+// Store is what the explorer reads. *eventstore.Store and *natsstore.Store
+// both provide it as they are.
+//
+// Every method is a read; the explorer calls nothing else, so it cannot
+// write, repair or forget. The explorer relies on these costs, which make
+// its pages independent of the size of the store:
+//   - Get, GetSequence: one event, through the index.
+//   - ReadStream with [eventstore.Limit]: proportional to the events yielded
+//     (the explorer always passes a limit), from any version, either way.
+//   - Query with FromSequence set: starts at that sequence (the explorer
+//     stops it after a page).
+//   - Streams: yields streams in creation order without reading events.
+//   - Correlated, CausedBy: the sequences of one group or one cause.
+//   - Follow: the events of a region from a sequence, then new ones as they
+//     are committed, until ctx ends.
+//   - VerifyChain reads a whole stream; the explorer runs it only when
+//     asked, one at a time.
+type Store interface {
+	causal.Source // Get, GetSequence, Correlated, CausedBy
+	LastSequence() uint64
+	StreamVersion(entity string) uint64
+	Streams() iter.Seq[eventstore.StreamInfo]
+	ReadStream(entity string, from uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Record, error]
+	Query(r eventstore.Region) iter.Seq2[eventstore.Record, error]
+	Follow(ctx context.Context, region eventstore.Region, from uint64) iter.Seq2[eventstore.Record, error]
+	VerifyChain(entity string) error
+}
+
+var _ Store = (*eventstore.Store)(nil)
+
+// statser is implemented by *eventstore.Store: its counters fill the
+// health page.
+type statser interface {
+	Stats() eventstore.Stats
+}
