@@ -38,7 +38,7 @@ func TestBinaryExitCodes(t *testing.T) {
 		{"dump", []string{"dump", healthy.dir, "--from", "63"}, exitOK, `"entity":"shipment:7"`, ""},
 		{"verify damaged", []string{"verify", d.dir}, exitFailure, "0000000002.seg", "problem(s) found"},
 		{"inspect damaged", []string{"inspect", d.dir}, exitFailure, "0000000002.seg", "the store is damaged"},
-		{"repair without --yes", []string{"repair", d.dir}, exitFailure, "would move", "stdin is not a terminal"},
+		{"repair without --yes", []string{"repair", d.dir}, exitFailure, "repair would", "stdin is not a terminal"},
 		{"unknown command", []string{"bench"}, exitUsage, "", `unknown command "bench"`},
 		{"missing argument", []string{"tail"}, exitUsage, "", "accepts 1 arg(s)"},
 		{"bad flag value", []string{"tail", healthy.dir, "--kind", "x"}, exitUsage, "", "invalid kind"},

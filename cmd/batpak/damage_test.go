@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -80,23 +81,27 @@ func snapshot(t *testing.T, dir string) string {
 	return b.String()
 }
 
-// wantEventsUpTo checks that the store opens and dump prints exactly the
-// events 1..n.
-func wantEventsUpTo(t *testing.T, dir string, n uint64) {
+// wantEventsBut checks that the store opens with sequences 1..n and that
+// dump prints every event but the lost one.
+func wantEventsBut(t *testing.T, dir string, n, lost uint64) {
 	t.Helper()
 	s, err := eventstore.OpenReadOnly(dir)
 	if err != nil {
 		t.Fatalf("store does not open after repair: %v", err)
 	}
 	last := s.LastSequence()
+	_, gerr := s.GetSequence(lost)
 	_ = s.Close()
-	if last != n {
-		t.Fatalf("store holds %d events after repair, want %d", last, n)
+	if last != n || !errors.Is(gerr, eventstore.ErrNotFound) {
+		t.Fatalf("store ends at %d after repair (want %d); lost event %d reads as %v", last, n, lost, gerr)
 	}
 	r := runCmd(t, "", "dump", dir)
 	r.wantCode(t, exitOK)
-	if got := uint64(strings.Count(r.stdout, "\n")); got != n {
-		t.Fatalf("dump after repair printed %d events, want %d", got, n)
+	if got := uint64(strings.Count(r.stdout, "\n")); got != n-1 {
+		t.Fatalf("dump after repair printed %d events, want %d", got, n-1)
+	}
+	if strings.Contains(r.stdout, fmt.Sprintf(`"sequence":%d,`, lost)) {
+		t.Fatalf("dump prints the lost event %d", lost)
 	}
 }
 
@@ -131,23 +136,18 @@ func TestVerifyNamesDamage(t *testing.T) {
 }
 
 // TestRepairFlippedByteInSealedSegment: damage in a sealed segment whose
-// footer and the checkpoint still index it. Repair must never report
-// success while verify still finds the damage; when it repairs, every
-// event before the damage is kept.
+// footer and the checkpoint still index it (the store opens). Repair reads
+// every frame, loses the event the flipped byte hit and nothing else, and
+// names it.
 func TestRepairFlippedByteInSealedSegment(t *testing.T) {
 	d := newDamagedStore(t)
 	r := runCmd(t, "", "repair", d.dir, "--yes")
-	if r.code == exitOK {
-		wantEventsUpTo(t, d.dir, d.firstBad-1)
-		runCmd(t, "", "verify", d.dir).wantCode(t, exitOK)
-		return
-	}
-	// eventstore.Repair finds damage the way Open does, and Open trusts the
-	// checkpoint and footers without reading the frames they index: the
-	// command then says that the damage remains.
-	r.wantCode(t, exitFailure)
-	wantContains(t, "repair", r.stdout, "verify still finds", fmt.Sprintf("segment 2  file %s  offset %d  frame: ", d.seg2, d.offset))
-	wantContains(t, "stderr", r.stderr, "problem(s) that repair does not remove")
+	r.wantCode(t, exitOK)
+	wantContains(t, "repair", r.stdout, "repaired:", fmt.Sprintf("segment 2 offset %d: ", d.offset),
+		fmt.Sprintf("lost: sequence %d", d.firstBad), "lost 1 event(s):", "KNOWN FROM",
+		fmt.Sprintf("events kept: %d of %d sequences", d.events-1, d.events), "verify: OK")
+	wantEventsBut(t, d.dir, d.events, d.firstBad)
+	runCmd(t, "", "verify", d.dir).wantCode(t, exitOK)
 }
 
 func TestRepairQuarantinesDamage(t *testing.T) {
@@ -172,7 +172,7 @@ func TestRepairQuarantinesDamage(t *testing.T) {
 	// Non-interactive stdin without --yes: refuse, change nothing.
 	r = runCmd(t, "y\n", "repair", d.dir)
 	r.wantCode(t, exitFailure)
-	wantContains(t, "repair", r.stdout, "would move", plan)
+	wantContains(t, "repair", r.stdout, "repair would", plan)
 	wantContains(t, "stderr", r.stderr, "refusing to repair", "--yes")
 	if after := snapshot(t, d.dir); after != before {
 		t.Fatalf("refused repair changed the store:\n%s\nwas\n%s", after, before)
@@ -181,7 +181,7 @@ func TestRepairQuarantinesDamage(t *testing.T) {
 	// --dry-run, even with --yes, changes nothing.
 	r = runCmd(t, "", "repair", d.dir, "--dry-run", "--yes")
 	r.wantCode(t, exitFailure)
-	wantContains(t, "repair --dry-run", r.stdout, plan, "later segments")
+	wantContains(t, "repair --dry-run", r.stdout, plan, fmt.Sprintf("lost: sequence %d", d.firstBad), "footer: ")
 	if after := snapshot(t, d.dir); after != before {
 		t.Fatal("repair --dry-run changed the store")
 	}
@@ -199,8 +199,11 @@ func TestRepairQuarantinesDamage(t *testing.T) {
 	r.wantCode(t, exitOK)
 	wantContains(t, "repair", r.stdout, "repaired:", plan,
 		filepath.Join(d.dir, eventstore.QuarantineDir, fmt.Sprintf("0000000002.seg.%d.bin", d.offset)),
-		"0000000003.seg", fmt.Sprintf("events kept: %d", d.firstBad-1), "verify: OK")
-	wantEventsUpTo(t, d.dir, d.firstBad-1)
+		fmt.Sprintf("events kept: %d of %d", d.events-1, d.events), "verify: OK")
+	if strings.Contains(r.stdout, "later segments") {
+		t.Error("repair moved later segments aside")
+	}
+	wantEventsBut(t, d.dir, d.events, d.firstBad)
 	runCmd(t, "", "verify", d.dir).wantCode(t, exitOK)
 	r = runCmd(t, "", "inspect", d.dir)
 	r.wantCode(t, exitOK)
@@ -217,7 +220,7 @@ func TestRepairWithYes(t *testing.T) {
 	d.hideFooter(t)
 	r := runCmd(t, "", "repair", d.dir, "--yes")
 	r.wantCode(t, exitOK)
-	wantEventsUpTo(t, d.dir, d.firstBad-1)
+	wantEventsBut(t, d.dir, d.events, d.firstBad)
 }
 
 func TestRepairLockedStore(t *testing.T) {
@@ -230,4 +233,71 @@ func TestRepairLockedStore(t *testing.T) {
 	r := runCmd(t, "", "repair", ts.dir, "--yes")
 	r.wantCode(t, exitFailure)
 	wantContains(t, "stderr", r.stderr, "locked", "close the process")
+}
+
+// inspect exits 1 when a segment it lists is damaged, even if the store
+// opens (a damaged footer: open scans the segment instead).
+func TestInspectExitsOnDamage(t *testing.T) {
+	ts := newTestStore(t, 100)
+	seg2 := segmentFiles(t, ts.dir)[1]
+	fi, err := os.Stat(seg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipByte(t, seg2, fi.Size()-2) // the trailer: the footer no longer loads
+	if s, err := eventstore.OpenReadOnly(ts.dir); err != nil {
+		t.Fatalf("the store should open: %v", err)
+	} else {
+		_ = s.Close()
+	}
+	r := runCmd(t, "", "inspect", ts.dir)
+	r.wantCode(t, exitFailure)
+	wantContains(t, "inspect", r.stdout, "footer unusable")
+	wantContains(t, "stderr", r.stderr, "damaged or missing: 0000000002.seg", "batpak repair")
+
+	// A missing middle segment: the store does not open, and the table says
+	// which file is gone.
+	ts = newTestStore(t, 100)
+	if err := os.Remove(segmentFiles(t, ts.dir)[2]); err != nil {
+		t.Fatal(err)
+	}
+	r = runCmd(t, "", "inspect", ts.dir)
+	r.wantCode(t, exitFailure)
+	wantContains(t, "inspect", r.stdout, "0000000003.seg", "missing")
+}
+
+// stats --scrub rereads the sealed segments: damage behind a valid footer
+// and checkpoint, which opening does not see, makes it exit 1 and list the
+// damage.
+func TestStatsScrub(t *testing.T) {
+	ts := newTestStore(t, 100)
+	r := runCmd(t, "", "stats", ts.dir, "--scrub")
+	r.wantCode(t, exitOK)
+	wantContains(t, "stats --scrub", r.stdout, "Scrub.Runs", "Scrub.LastBytes", "Scrub.Damage")
+
+	d := newDamagedStore(t)
+	runCmd(t, "", "stats", d.dir).wantCode(t, exitOK) // what it shows is not damaged
+	r = runCmd(t, "", "stats", d.dir, "--scrub")
+	r.wantCode(t, exitFailure)
+	wantContains(t, "stats --scrub", r.stdout, fmt.Sprintf("segment 2  file %s  offset %d: ", d.seg2, d.offset))
+	wantContains(t, "stderr", r.stderr, "the scrub found 1 damaged place(s)", "batpak repair")
+
+	r = runCmd(t, "", "stats", d.dir, "--scrub", "--json")
+	r.wantCode(t, exitFailure)
+	var st struct {
+		Scrub struct {
+			Runs   int
+			Damage []struct {
+				Segment uint32
+				Offset  int64
+				Reason  string
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("stats --json: %v", err)
+	}
+	if st.Scrub.Runs != 1 || len(st.Scrub.Damage) != 1 || st.Scrub.Damage[0].Segment != 2 || st.Scrub.Damage[0].Offset != d.offset {
+		t.Fatalf("stats --scrub --json: %+v", st.Scrub)
+	}
 }

@@ -18,7 +18,11 @@ commit order, as one JSON object per line with the fields sequence, id,
 correlation, causation (null for a root event), entity, scope, version,
 kind ("1:002"), timestamp (RFC 3339, UTC, microseconds), metadata, payload
 (decoded from msgpack; {"undecodable_msgpack": hex, "error": ...} when it
-does not decode), prev_hash and hash (hex).`,
+does not decode), prev_hash and hash (hex).
+
+Exit codes: 0 every event was printed; 1 the store does not open, an event
+does not read (damage: the events before it were printed), or the operation
+failed; 2 usage error.`,
 		Example: `  batpak dump ./data | jq 'select(.entity == "account:42")'`,
 		Args:    cobra.ExactArgs(1),
 		RunE: runE(func(_ *cobra.Command, args []string) error {

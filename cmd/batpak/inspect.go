@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -32,8 +33,15 @@ func (a *app) inspectCmd() *cobra.Command {
     the active segment, and its events
   - the streams with the most events (--streams)
 
-When the store does not open (damage in a sealed segment), the segment table
-is still printed and the command exits 1.`,
+A segment's state comes from its footer, or from scanning its frames when it
+has no valid footer: inspect does not reread the frames a valid footer
+indexes (verify does, and so does a scrub: batpak stats --scrub).
+
+Exit codes: 0 nothing it shows is damaged (a torn tail of the active
+segment, which the next writable open cuts, and a damaged checkpoint, which
+open ignores, are not damage to the log); 1 the store does not open, a
+segment it lists is damaged or missing, or the operation failed (the
+segment table is still printed); 2 usage error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: runE(func(_ *cobra.Command, args []string) error {
 			if topStreams < 0 {
@@ -73,6 +81,16 @@ func (a *app) inspect(dir string, topStreams int) error {
 	if topStreams > 0 {
 		fmt.Fprintln(out)
 		printTopStreams(out, s, topStreams)
+	}
+	var damaged []string
+	for _, sg := range segs {
+		if sg.damaged {
+			damaged = append(damaged, sg.name)
+		}
+	}
+	if len(damaged) > 0 {
+		return failf("damaged or missing: %s\n'batpak verify %s' lists the damage, 'batpak repair %s' repairs it",
+			strings.Join(damaged, ", "), dir, dir)
 	}
 	return nil
 }
@@ -140,14 +158,15 @@ func quarantined(dir string) int {
 
 // segInfo describes one segment file as found on disk.
 type segInfo struct {
-	id     uint32
-	name   string
-	size   int64
-	data   int64 // bytes up to the end of the frames (or the footer): what is not preallocated space
-	state  string
-	events int
-	first  uint64
-	last   uint64
+	id      uint32
+	name    string
+	size    int64
+	data    int64 // bytes up to the end of the frames (or the footer): what is not preallocated space
+	state   string
+	damaged bool // the state is damage (verify reports it as a problem)
+	events  int
+	first   uint64
+	last    uint64
 }
 
 // readSegments describes every segment file in dir, in id order: sealed
@@ -166,6 +185,10 @@ func readSegments(dir string) ([]segInfo, error) {
 	slices.Sort(ids)
 	segs := make([]segInfo, 0, len(ids))
 	for i, id := range ids {
+		for missing := uint32(1); i > 0 && ids[i-1]+missing < id; missing++ {
+			gone := ids[i-1] + missing
+			segs = append(segs, segInfo{id: gone, name: segment.FileName(gone), state: "missing", damaged: true})
+		}
 		segs = append(segs, readSegment(dir, id, i == len(ids)-1))
 	}
 	return segs, nil
@@ -179,7 +202,7 @@ func readSegment(dir string, id uint32, last bool) segInfo {
 	}
 	data, release, err := segment.MapFile(segment.OSFS{}, path)
 	if err != nil {
-		sg.state = "unreadable: " + err.Error()
+		sg.state, sg.damaged = "unreadable: "+err.Error(), true
 		return sg
 	}
 	defer func() { _ = release() }()
@@ -205,19 +228,19 @@ func readSegment(dir string, id uint32, last bool) segInfo {
 	var ce *segment.CorruptError
 	switch {
 	case errors.As(err, &ce):
-		sg.state = fmt.Sprintf("damaged at offset %d: %s", ce.Offset, ce.Reason)
+		sg.state, sg.damaged = fmt.Sprintf("damaged at offset %d: %s", ce.Offset, ce.Reason), true
 	case err != nil:
-		sg.state = "damaged: " + err.Error()
+		sg.state, sg.damaged = "damaged: "+err.Error(), true
 	case res.Sealed:
-		sg.state, sg.data = "sealed, footer unusable (scanned): "+ferr.Error(), sg.size
+		sg.state, sg.data, sg.damaged = "sealed, footer unusable (scanned): "+ferr.Error(), sg.size, true
 	case last && res.Torn != nil:
 		sg.state = fmt.Sprintf("active, torn tail at offset %d", res.Torn.Offset)
 	case last:
 		sg.state = "active"
 	case res.Torn != nil:
-		sg.state = fmt.Sprintf("damaged at offset %d: %s", res.Torn.Offset, res.Torn.Reason)
+		sg.state, sg.damaged = fmt.Sprintf("damaged at offset %d: %s", res.Torn.Offset, res.Torn.Reason), true
 	default:
-		sg.state = "not sealed, but not the last segment"
+		sg.state = "not sealed, but not the last segment (scanned on open)"
 	}
 	return sg
 }

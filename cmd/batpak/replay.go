@@ -27,7 +27,10 @@ event-by-event index lookups. The projection counts events per kind and per
 scope; replay prints the counts and the rate.
 
 The progress of the catch-up (events done of the total, rate) is drawn as a
-bar on stderr when it is a terminal, unless --quiet.`,
+bar on stderr when it is a terminal, unless --quiet.
+
+Exit codes: 0 the projection caught up; 1 the store does not open, an event
+does not read (damage), or the operation failed; 2 usage error.`,
 		Example: `  batpak replay ./data
   batpak replay ./data --prefix account: --kind 1:002`,
 		Args: cobra.ExactArgs(1),

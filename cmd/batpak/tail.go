@@ -41,7 +41,11 @@ With --follow it keeps waiting for new events until interrupted (Ctrl-C).
 A read-only view sees only the events that were durable when it was opened,
 so --follow reopens the store read-only every --interval when its segment
 files have changed and continues after the last sequence it examined; it
-works alongside a writer in another process.`,
+works alongside a writer in another process.
+
+Exit codes: 0 the events were printed (with --follow: until interrupted);
+1 the store does not open, an event does not read (damage), or the
+operation failed; 2 usage error.`,
 		Example: `  batpak tail ./data --prefix account: --kind 1:002 --lines 20
   batpak tail ./data --entity account:42 --from 1000 --follow`,
 		Args: cobra.ExactArgs(1),

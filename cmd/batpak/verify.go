@@ -27,7 +27,10 @@ any. Warnings are printed too but are not damage: a torn tail in the active
 segment is a write that was never acknowledged (a crash mid-write) and the
 next writable open cuts it; a sealed segment without a footer is scanned.
 
-A progress bar is drawn on stderr when it is a terminal, unless --quiet.`,
+A progress bar is drawn on stderr when it is a terminal, unless --quiet.
+
+Exit codes: 0 no problem (warnings are not damage); 1 a problem was found,
+or the operation failed; 2 usage error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: runE(func(_ *cobra.Command, args []string) error {
 			return a.verify(args[0], quiet)
