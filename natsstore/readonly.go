@@ -38,12 +38,13 @@ import (
 //     store does not need. Global sequences are the sourced stream's: they
 //     equal the origin's only when the stream sources one whole store from
 //     its first message and holds nothing else.
-//   - The index refuses (with [ErrInvalidMessage], as for a damaged stream)
-//     what would break the store's invariants: messages of other streams
-//     mixed in (the sequences of the store's events would not be dense),
-//     a source that starts after the first message or a subject filter
-//     that drops some of an entity's events (versions would not start at
-//     1 or would skip), or one that splits a multi-event request.
+//   - A copy holds a whole store only if it holds every event from the
+//     first: a mirror or source that starts later, a subject filter that
+//     drops some of an entity's events or splits a multi-event request,
+//     or a stream that mixes several stores breaks the store's invariants
+//     (versions from 1, linked hashes, whole requests, dense sequences),
+//     and the index refuses the messages that do not fit, as it does in
+//     any store's stream.
 //
 // The KV snapshot, checkpoint and lease stores work on a read-only store
 // (they are buckets of their own): projections can run on a mirror.

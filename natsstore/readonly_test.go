@@ -226,8 +226,9 @@ func TestReadOnlyOrigin(t *testing.T) {
 }
 
 // TestReadOnlyRefusesPartialCopies: a stream sourcing two stores is
-// refused unless the prefix is named, and a copy that starts after the
-// first event is refused by the index (versions would not start at 1).
+// refused unless the prefix is named, and of a copy that starts after the
+// first event the index shows no broken stream: it refuses the store, or
+// the events that do not fit (versions would not start at 1).
 func TestReadOnlyRefusesPartialCopies(t *testing.T) {
 	ctx := hangContext(t)
 	ns := startServer(t)
@@ -269,10 +270,28 @@ func TestReadOnlyRefusesPartialCopies(t *testing.T) {
 		}
 	}
 	ro, err := natsstore.OpenConnReadOnly(ctx, nc, patient(t, natsstore.WithStream(late))...)
-	if !errors.Is(err, natsstore.ErrInvalidMessage) {
-		if err == nil {
-			ro.Close()
+	if errors.Is(err, natsstore.ErrInvalidMessage) {
+		return // refused whole
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	for info := range ro.Streams() {
+		v := uint64(0)
+		for rec, err := range ro.ReadStream(info.Entity, 1) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v++; rec.Version != v {
+				t.Fatalf("%q: version %d shown as the %d-th event of the stream", info.Entity, rec.Version, v)
+			}
 		}
-		t.Fatalf("OpenReadOnly of a copy without the first events = %v, want ErrInvalidMessage", err)
+		if err := ro.VerifyChain(info.Entity); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := ro.StreamVersion("acct.0"); v != 0 {
+		t.Fatalf("acct.0, whose first event the copy lacks, shows version %d", v)
 	}
 }
