@@ -135,16 +135,16 @@ func (l *KVLeases) Acquire(ctx context.Context, name string) (projection.Lease, 
 
 // kvLease is a held lease and its renewals.
 type kvLease struct {
-	kv    jetstream.KeyValue
-	key   string
-	val   []byte
-	ttl   time.Duration
-	rev   uint64 // written by renew until done is closed, then by Release
-	lost  chan struct{}
-	stop  context.CancelFunc // ends the renewals
-	done  chan struct{}      // closed when the renewals have ended
-	once  sync.Once
-	relEr error
+	kv     jetstream.KeyValue
+	key    string
+	val    []byte
+	ttl    time.Duration
+	rev    uint64 // written by renew until done is closed, then by Release
+	lost   chan struct{}
+	stop   context.CancelFunc // ends the renewals
+	done   chan struct{}      // closed when the renewals have ended
+	once   sync.Once
+	relErr error
 }
 
 // hold starts renewing the lease written at revision rev, whose write was
@@ -208,8 +208,8 @@ func (h *kvLease) Release(ctx context.Context) error {
 		defer cancel()
 		err := h.kv.Delete(ctx, h.key, jetstream.LastRevision(h.rev))
 		if err != nil && !kvConflict(err) {
-			h.relEr = fmt.Errorf("natsstore: release lease: %w", err)
+			h.relErr = fmt.Errorf("natsstore: release lease: %w", err)
 		}
 	})
-	return h.relEr
+	return h.relErr
 }
