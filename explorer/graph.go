@@ -30,7 +30,13 @@ type GraphPage struct {
 	Cycles   int               `json:"cycles"`
 	// SVG is the drawing (in the page, not in the JSON).
 	SVG template.HTML `json:"-"`
+	// Listed is how many of the events the page lists below the drawing.
+	Listed int `json:"-"`
 }
+
+// graphListed bounds the events a graph page lists in its table: the
+// drawing shows them all, the JSON lists them all.
+const graphListed = 100
 
 // graphOf traces the group the request names: ?event=ID-or-sequence (that
 // event's group, the event marked) or ?correlation=ID.
@@ -96,6 +102,7 @@ func (e *Explorer) graph(r *http.Request, s Store) (any, error) {
 	for _, d := range g.Dangling {
 		p.Dangling = append(p.Dangling, d.Missing.String())
 	}
+	p.Listed = min(len(p.Events), graphListed)
 	var b bytes.Buffer
 	if err := g.WriteSVG(&b, e.svgOptions()); err != nil {
 		return nil, err

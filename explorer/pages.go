@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/batpak-go/batpak/eventstore"
@@ -41,7 +42,7 @@ func (e *Explorer) health(_ *http.Request, s Store) (any, error) {
 // still answers quickly: the page then ends early with a cursor to go on.
 const (
 	maxExamined = 200_000 // streams whose entity is compared
-	maxReads    = 2_000   // streams whose last event is read (for its scope and time)
+	maxReads    = 20_000  // streams whose last event is read (for its scope and time)
 )
 
 // StreamsPage is the model of the stream list (GET /streams, /api/streams).
@@ -344,34 +345,38 @@ func (e *Explorer) find(w http.ResponseWriter, r *http.Request) {
 func (e *Explorer) link(path string, kv ...any) string { return makeLink(e.cfg.base, path, kv...) }
 
 func makeLink(base, path string, kv ...any) string {
-	v := url.Values{}
+	var b strings.Builder
+	b.WriteString(base)
+	b.WriteString(path)
+	sep := byte('?')
 	for i := 0; i+1 < len(kv); i += 2 {
-		var s string
+		var v string
 		switch x := kv[i+1].(type) {
 		case string:
-			s = x
+			v = x
 		case uint64:
 			if x != 0 {
-				s = fmt.Sprint(x)
+				v = strconv.FormatUint(x, 10)
 			}
 		case int:
 			if x != 0 {
-				s = fmt.Sprint(x)
+				v = strconv.Itoa(x)
 			}
 		case bool:
 			if x {
-				s = "1"
+				v = "1"
 			}
 		default:
-			s = fmt.Sprint(x)
+			v = fmt.Sprint(x)
 		}
-		if s != "" {
-			v.Set(kv[i].(string), s)
+		if v == "" {
+			continue
 		}
+		b.WriteByte(sep)
+		sep = '&'
+		b.WriteString(url.QueryEscape(kv[i].(string)))
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(v))
 	}
-	u := base + path
-	if len(v) > 0 {
-		u += "?" + v.Encode()
-	}
-	return u
+	return b.String()
 }

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/batpak-go/batpak/eventstore"
@@ -132,11 +133,12 @@ func (a *app) serve(ctx context.Context, dir string, o serveOptions) error {
 			return failf("--projections %s is not a directory", o.projections)
 		}
 	}
-	s, err := openReadOnly(dir)
+	state := readDirState(dir) // before opening: a later change is seen
+	s, err := openView(dir)
 	if err != nil {
 		return err
 	}
-	v := &serveView{dir: dir, store: s, state: readDirState(dir)}
+	v := &serveView{dir: dir, store: s, state: state}
 	opts := []explorer.Option{
 		explorer.WithHealth(v.health),
 		explorer.WithKindNames(func(k kind.Kind) string { return names[k] }),
@@ -243,16 +245,18 @@ type serveView struct {
 
 // watch reopens the store whenever its segment files change, until ctx
 // ends; trouble opening is reported once per distinct error and the old
-// view stays.
+// view stays. A reopen of a large store takes a while (its index is
+// rebuilt from the checkpoint and what follows it), so the files are
+// looked at no more often than every four times the last reopen took:
+// serve spends at most a fifth of its time reopening.
 func (v *serveView) watch(ctx context.Context, interval time.Duration, stderr io.Writer) {
 	var lastErr string
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	wait := interval
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
 		v.mu.Lock()
 		prev := v.state
@@ -261,7 +265,8 @@ func (v *serveView) watch(ctx context.Context, interval time.Duration, stderr io
 		if state.unchangedSince(prev) {
 			continue
 		}
-		s, err := openReadOnly(v.dir)
+		start := time.Now()
+		s, err := openView(v.dir)
 		if err != nil {
 			if msg := err.Error(); msg != lastErr {
 				fmt.Fprintf(stderr, "batpak serve: %v (still serving the view opened before; retrying every %s)\n", err, interval)
@@ -269,6 +274,7 @@ func (v *serveView) watch(ctx context.Context, interval time.Duration, stderr io
 			}
 			continue
 		}
+		wait = max(interval, 4*time.Since(start))
 		lastErr = ""
 		v.explorer.Swap(s) // returns when no request reads the old view
 		v.mu.Lock()
@@ -277,6 +283,19 @@ func (v *serveView) watch(ctx context.Context, interval time.Duration, stderr io
 		v.mu.Unlock()
 		_ = old.Close()
 	}
+}
+
+// openView opens the store read-only and builds its causation and
+// correlation index, which the store builds on first use (seconds for
+// millions of events): the explorer's first page needs it, and the view
+// being replaced serves requests meanwhile.
+func openView(dir string) (*eventstore.Store, error) {
+	s, err := openReadOnly(dir)
+	if err != nil {
+		return nil, err
+	}
+	s.CausedBy(uuid.Nil)
+	return s, nil
 }
 
 func (v *serveView) close() error {
