@@ -279,7 +279,7 @@ func TestHealthAndProjections(t *testing.T) {
 	_, srv := server(t, f.store,
 		explorer.WithHealth(func(h *explorer.Health) {
 			h.Location = "/data/bank"
-			h.Check = &explorer.Check{What: "verify", Events: 21, Segments: 1, Problems: []string{"0000000001.seg at offset 7: frame: " + hostile}}
+			h.Checks = append(h.Checks, explorer.Check{What: "verify", Events: 21, Segments: 1, Problems: []string{"0000000001.seg at offset 7: frame: " + hostile}})
 		}),
 		explorer.WithProjections(func(context.Context) ([]explorer.Projection, error) {
 			return []explorer.Projection{
@@ -292,6 +292,16 @@ func TestHealthAndProjections(t *testing.T) {
 	if strings.Contains(r.body, "<script>alert") {
 		t.Error("a problem's text reached the page as markup")
 	}
+	// The store's own scrub shows beside the application's check.
+	if _, err := f.store.Scrub(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	h := getJSON[explorer.HealthPage](t, srv, "/api/health")
+	if len(h.Checks) != 2 || !strings.HasPrefix(h.Checks[0].What, "scrub") || len(h.Checks[0].Problems) != 0 || h.Checks[1].What != "verify" {
+		t.Errorf("checks: %+v", h.Checks)
+	}
+	get(t, srv, "/").want(t, http.StatusOK, "scrub of the sealed segments", "OK: no damage")
+
 	p := getJSON[explorer.ProjectionsPage](t, srv, "/api/projections")
 	if !p.Exposed || len(p.Projections) != 2 {
 		t.Fatalf("projections: %+v", p)

@@ -43,8 +43,8 @@ func WithRegistry(r *eventstore.Registry) Option { return func(c *config) { c.re
 func WithKindNames(fn func(kind.Kind) string) Option { return func(c *config) { c.kindNames = fn } }
 
 // WithHealth lets the application add to the health page: fn receives what
-// the explorer found (the store's counters, when it has them) and may set
-// any field, such as the result of the last verify or scrub.
+// the explorer found (the store's counters and its last scrub, when it has
+// them) and may set any field, such as adding the result of a verify.
 func WithHealth(fn func(*Health)) Option { return func(c *config) { c.health = fn } }
 
 // WithProjections lists the application's projections (read models) with
@@ -76,8 +76,10 @@ type Health struct {
 	ColdStart *eventstore.ColdStart
 	// Failed is why the store turned read-only, if it did.
 	Failed string
-	// Check is the result of the last verify or scrub, if any ran.
-	Check *Check
+	// Checks are the results of the last verify and scrub of the files,
+	// those that ran: the explorer adds the store's own scrub, an
+	// application (or batpak serve) adds what else it ran.
+	Checks []Check
 	// Notes are further findings in prose (quarantined files, say).
 	Notes []string
 }
@@ -88,8 +90,10 @@ type Check struct {
 	Running  bool   // started and not finished
 	Started  time.Time
 	Finished time.Time
+	// Events, Segments and Bytes are what it checked (zero: not counted).
 	Events   uint64
 	Segments int
+	Bytes    int64
 	// Problems is the damage found (empty when the files are sound);
 	// Warnings are findings that are not damage (a torn tail never
 	// acknowledged, say).

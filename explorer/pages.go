@@ -27,6 +27,14 @@ func (e *Explorer) health(_ *http.Request, s Store) (any, error) {
 		if stats.Failed != nil {
 			h.Failed = stats.Failed.Error()
 		}
+		if sc := stats.Scrub; sc.Runs > 0 {
+			c := Check{What: fmt.Sprintf("scrub of the sealed segments (%d since the store was opened)", sc.Runs),
+				Started: sc.LastRun, Finished: sc.LastRun.Add(sc.LastDuration), Bytes: sc.LastBytes}
+			for _, d := range sc.Damage {
+				c.Problems = append(c.Problems, fmt.Sprintf("%s at offset %d: %s", d.Path, d.Offset, d.Reason))
+			}
+			h.Checks = append(h.Checks, c)
+		}
 		if cs.TruncatedBytes > 0 {
 			h.Notes = append(h.Notes, fmt.Sprintf("%d bytes of a torn tail after the last whole frame were never acknowledged; the next writable open cuts them", cs.TruncatedBytes))
 		}

@@ -343,8 +343,7 @@ func (v *serveView) health(h *explorer.Health) {
 		h.Location = abs
 	}
 	if v.check != nil {
-		c := *v.check
-		h.Check = &c
+		h.Checks = append(h.Checks, *v.check)
 	}
 	if n := quarantined(v.dir); n > 0 {
 		h.Notes = append(h.Notes, fmt.Sprintf("%d files in %s/, moved aside by an earlier repair", n, eventstore.QuarantineDir))

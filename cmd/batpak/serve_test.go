@@ -185,13 +185,12 @@ func TestServeShowsDamage(t *testing.T) {
 	// The checkpoint lets the store open past the damage; the verify that
 	// serve runs at start finds it and the health page shows it.
 	base := startServe(t, ctx, d.dir)
-	var h struct {
-		Check *struct {
-			Running  bool
-			Problems []string
-		}
+	type check struct {
+		Running  bool
+		Problems []string
 	}
-	for h.Check == nil || h.Check.Running {
+	var h struct{ Checks []check }
+	for len(h.Checks) == 0 || h.Checks[0].Running {
 		code, body := httpGet(t, base+"/api/health")
 		if err := json.Unmarshal([]byte(body), &h); code != http.StatusOK || err != nil {
 			t.Fatalf("health: %d %v %s", code, err, body)
@@ -202,8 +201,8 @@ func TestServeShowsDamage(t *testing.T) {
 		case <-time.After(20 * time.Millisecond): // polling the page, not a budget
 		}
 	}
-	if len(h.Check.Problems) == 0 || !strings.Contains(h.Check.Problems[0], "0000000002.seg") {
-		t.Errorf("health shows the check %+v, want the damage in segment 2", h.Check)
+	if c := h.Checks[0]; len(c.Problems) == 0 || !strings.Contains(c.Problems[0], "0000000002.seg") {
+		t.Errorf("health shows the check %+v, want the damage in segment 2", c)
 	}
 	code, body := httpGet(t, base+"/")
 	if code != http.StatusOK || !strings.Contains(body, "problem(s) found") {
