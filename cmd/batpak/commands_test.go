@@ -266,7 +266,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"tail", ts.dir, "--kind", "1:zz"}, "invalid kind"},
 		{[]string{"tail", ts.dir, "--kind", "10:001"}, "invalid kind"},
 		{[]string{"trace", ts.dir, "not-an-id"}, "neither an event id"},
-		{[]string{"trace", ts.dir, "1", "--format", "svg"}, "--format must be text, dot or json"},
+		{[]string{"trace", ts.dir, "1", "--format", "png"}, "--format must be text, dot, json or svg"},
 		{[]string{"inspect", ts.dir, "--streams", "-1"}, "--streams must be 0 or more"},
 	} {
 		r := runCmd(t, "", tc.args...)
