@@ -113,8 +113,10 @@ func TestReadOnly(t *testing.T) {
 			}
 		}
 	}
-	if r := do(t, srv, http.MethodHead, "/"); r.status != http.StatusOK || r.body != "" {
-		t.Errorf("HEAD /: %d %q", r.status, r.body)
+	for _, path := range []string{"/", "/api/tail"} {
+		if r := do(t, srv, http.MethodHead, path); r.status != http.StatusOK || r.body != "" {
+			t.Errorf("HEAD %s: %d %q", path, r.status, r.body)
+		}
 	}
 	if got := f.store.LastSequence(); got != last {
 		t.Errorf("the store moved from %d to %d", last, got)

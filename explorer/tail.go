@@ -105,6 +105,10 @@ func (e *Explorer) tail(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead { // the headers are the whole answer
+		g.release()
+		return
+	}
 	send := func(event, id string, data []byte) error {
 		_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 		var err error

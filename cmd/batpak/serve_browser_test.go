@@ -56,7 +56,7 @@ func startServe(t *testing.T, ctx context.Context, dir string, args ...string) s
 			t.Errorf("batpak serve exited %d\nstderr:\n%s", code, stderr.String())
 		}
 	})
-	addr := regexp.MustCompile(`on (http://127\.0\.0\.1:\d+)/`)
+	addr := regexp.MustCompile(`on (https?://127\.0\.0\.1:\d+)/`)
 	for {
 		if m := addr.FindStringSubmatch(stdout.String()); m != nil {
 			return m[1]
