@@ -27,4 +27,10 @@ var (
 	// machine; use tls:// or wss://, pass WithTLS, or opt out with
 	// WithInsecure.
 	ErrInsecureURL = errors.New("natsstore: refusing a clear-text connection to a remote host")
+	// ErrStreamConfig is matched by the [*ConfigError]s Open returns for an
+	// existing stream whose configuration could remove events (limits, a
+	// retention other than limits, message TTLs), acknowledges less than
+	// the caller asked for (memory storage, fewer replicas, asynchronous
+	// persistence) or cannot take appends (a mirror, a sealed stream).
+	ErrStreamConfig = errors.New("natsstore: the stream's configuration does not fit the store")
 )

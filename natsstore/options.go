@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 )
 
@@ -15,6 +16,7 @@ type config struct {
 	stream      string
 	prefix      string
 	replicas    int
+	storage     jetstream.StorageType
 	duplicates  time.Duration
 	maxPayload  int
 	maxBatch    int
@@ -53,6 +55,7 @@ func defaultConfig() config {
 	return config{
 		stream:     DefaultStream,
 		replicas:   1,
+		storage:    jetstream.FileStorage,
 		duplicates: DefaultDuplicateWindow,
 		maxPayload: 4 << 20,
 		maxBatch:   DefaultMaxBatch,
@@ -75,8 +78,15 @@ func WithStream(name string) Option { return func(c *config) { c.stream = name }
 func WithSubjectPrefix(p string) Option { return func(c *config) { c.prefix = p } }
 
 // WithReplicas sets the stream's replication factor when the store creates
-// it (default 1; 3 or 5 on a cluster). An existing stream keeps its own.
+// it (default 1; 3 or 5 on a cluster). Open refuses an existing stream
+// with fewer replicas ([*ConfigError]); one with more is kept.
 func WithReplicas(n int) Option { return func(c *config) { c.replicas = max(n, 1) } }
+
+// WithStorage sets the stream's storage when the store creates it, and
+// what Open requires of an existing one (default jetstream.FileStorage).
+// With jetstream.MemoryStorage every acknowledged event is lost when the
+// servers holding the stream stop: for tests and caches only.
+func WithStorage(t jetstream.StorageType) Option { return func(c *config) { c.storage = t } }
 
 // WithDuplicateWindow sets the stream's Duplicates window when the store
 // creates it (default 2 minutes).

@@ -122,10 +122,10 @@ func open(ctx context.Context, nc *nats.Conn, cfg config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: stream info: %w", err)
 	}
-	st := info.State
-	if st.NumDeleted > 0 || (st.Msgs > 0 && st.FirstSeq != 1) {
-		return nil, fmt.Errorf("%w: stream %s starts at sequence %d with %d deleted messages: events were removed", ErrInvalidMessage, cfg.stream, st.FirstSeq, st.NumDeleted)
+	if err := s.checkState(info.State); err != nil {
+		return nil, err
 	}
+	st := info.State
 	if err := s.startConsumer(ctx); err != nil {
 		return nil, err
 	}
@@ -136,15 +136,18 @@ func open(ctx context.Context, nc *nats.Conn, cfg config) (*Store, error) {
 	return s, nil
 }
 
-// ensureStream creates the store's stream or binds to it, turning atomic
-// batch publish on where the server supports it.
+// ensureStream creates the store's stream or binds to it. An existing
+// stream gets the settings that only restrict it (deny delete and purge,
+// atomic batch publish where the server supports it) and is refused with
+// [*ConfigError]s if it could remove events, acknowledges less than asked
+// for, or cannot take appends.
 func (s *Store) ensureStream(ctx context.Context) error {
 	want := jetstream.StreamConfig{
 		Name:               s.cfg.stream,
 		Description:        "batpak event store",
 		Subjects:           []string{s.cfg.prefix + ".>"},
 		Retention:          jetstream.LimitsPolicy,
-		Storage:            jetstream.FileStorage,
+		Storage:            s.cfg.storage,
 		Replicas:           s.cfg.replicas,
 		Discard:            jetstream.DiscardNew,
 		MaxMsgs:            -1,
@@ -172,17 +175,9 @@ func (s *Store) ensureStream(ctx context.Context) error {
 			}
 			return fmt.Errorf("natsstore: stream %s: %w", s.cfg.stream, err)
 		}
-		cfg := str.CachedInfo().Config
-		if !covers(cfg.Subjects, s.cfg.prefix+".>") {
-			return fmt.Errorf("natsstore: stream %s does not hold subjects %s.>", s.cfg.stream, s.cfg.prefix)
-		}
-		if s.cfg.atomic && !cfg.AllowAtomicPublish {
-			cfg.AllowAtomicPublish = true
-			if upd, err := s.js.UpdateStream(ctx, cfg); err == nil {
-				str = upd
-			} else {
-				s.cfg.logger.Warn("cannot turn atomic batch publish on", zap.String("stream", s.cfg.stream), zap.Error(err))
-			}
+		str = s.repairConfig(ctx, str)
+		if err := s.checkConfig(str.CachedInfo().Config); err != nil {
+			return err
 		}
 		s.stream = str
 		s.atomic = s.cfg.atomic && str.CachedInfo().Config.AllowAtomicPublish
