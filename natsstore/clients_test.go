@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/batpak-go/batpak/aggregate"
 	"github.com/batpak-go/batpak/causal"
 	"github.com/batpak-go/batpak/eventstore"
@@ -161,46 +159,5 @@ func TestBatchUnsupported(t *testing.T) {
 	}
 	if s.LastSequence() != 1 {
 		t.Fatalf("LastSequence = %d", s.LastSequence())
-	}
-}
-
-// TestForeignMessage: a message that is not a batpak event stops the
-// index; reads keep what came before, appends fail, and opening the
-// stream again refuses it.
-func TestForeignMessage(t *testing.T) {
-	ns := startServer(t)
-	stream := uniqueStream("FOREIGN")
-	s := openStore(t, ns, natsstore.WithStream(stream))
-	ctx := context.Background()
-	if _, err := s.Append(ctx, coord("x"), one(kOpened, 1)); err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(ns.ClientURL(), nats.Timeout(hangTimeout(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	if _, err := nc.Request("batpak."+stream+".x", []byte("hello"), hangTimeout(t)); err != nil {
-		t.Fatal(err)
-	}
-	deadline := hangDeadline(t)
-	for {
-		_, err = s.Append(ctx, coord("x"), one(kOpened, 2))
-		if err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("appends go on after a foreign message")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !errors.Is(err, eventstore.ErrStoreFailed) && !errors.Is(err, natsstore.ErrInvalidMessage) {
-		t.Fatalf("append after a foreign message: %v", err)
-	}
-	if _, err := s.GetSequence(1); err != nil {
-		t.Fatalf("read before the foreign message: %v", err)
-	}
-	if _, err := natsstore.Open(hangContext(t), ns.ClientURL(), patient(t, natsstore.WithStream(stream))...); !errors.Is(err, natsstore.ErrInvalidMessage) {
-		t.Fatalf("open: %v, want ErrInvalidMessage", err)
 	}
 }

@@ -111,6 +111,13 @@ type index struct {
 	notify  chan struct{}          // closed and replaced on every publish
 	failed  error                  // the first invalid message; nothing after it is indexed
 
+	// Messages that are not events (see foreign.go): how many were
+	// skipped, the skips not yet logged, and for each entity the sequence
+	// of the last skipped message on its subject.
+	skippedN uint64
+	skips    []skipNote
+	subjLast map[string]uint64
+
 	pending []event            // the request the consumer is delivering
 	acked   map[uint64][]event // this client's acknowledged requests by first sequence, not yet published
 
@@ -128,6 +135,7 @@ func newIndex(budget int64) *index {
 		cause:     make(map[uuid.UUID][]uint64),
 		keys:      make(map[string]keyRef),
 		acked:     make(map[uint64][]event),
+		subjLast:  make(map[string]uint64),
 		notify:    make(chan struct{}),
 		budget:    budget,
 		evictNext: 1,
@@ -155,13 +163,18 @@ func (ix *index) add(e event) ([]event, error) {
 	if want := ix.log.len() + uint64(len(ix.pending)) + 1; e.seq != want {
 		return nil, ix.fail(e.seq, fmt.Sprintf("expected sequence %d: messages were removed from the stream", want))
 	}
+	// A message that is not an event, or that breaks the request being
+	// delivered, is skipped with that request (see foreign.go).
 	if n := len(ix.pending); n > 0 {
 		p := ix.pending[n-1]
-		if e.parts != p.parts || e.part != p.part+1 {
-			return nil, ix.fail(e.seq, fmt.Sprintf("part %d/%d follows part %d/%d of an unfinished request", e.part, e.parts, p.part, p.parts))
+		if e.invalid != "" || e.parts != p.parts || e.part != p.part+1 {
+			ix.skip(ix.pending, fmt.Sprintf("request of %d events cut short at part %d", p.parts, p.part))
+			ix.pending = nil
 		}
-	} else if e.part != 1 {
-		return nil, ix.fail(e.seq, fmt.Sprintf("part %d/%d without the start of its request", e.part, e.parts))
+	}
+	if e.invalid != "" || len(ix.pending) == 0 && e.part != 1 {
+		ix.skip([]event{e}, fmt.Sprintf("part %d/%d without the start of its request", e.part, e.parts))
+		return ix.drain(nil)
 	}
 	ix.pending = append(ix.pending, e)
 	if e.part < e.parts {
@@ -170,6 +183,10 @@ func (ix *index) add(e event) ([]event, error) {
 	evs := ix.pending
 	ix.pending = nil
 	delete(ix.acked, evs[0].seq)
+	if _, reason := ix.check(evs); reason != "" {
+		ix.skip(evs, reason)
+		return ix.drain(nil)
+	}
 	if err := ix.apply(evs); err != nil {
 		return nil, err
 	}
@@ -223,22 +240,8 @@ func (ix *index) fail(seq uint64, reason string) error {
 // apply checks one whole request, whose first event follows the last
 // published one, and publishes it. Caller holds mu.
 func (ix *index) apply(evs []event) error {
-	tips := make(map[string]streamState, 1)
-	for i := range evs {
-		ev := &evs[i]
-		tip, ok := tips[ev.entity]
-		if !ok {
-			if st := ix.streams[ev.entity]; st != nil {
-				tip = streamState{version: st.version, lastHash: st.lastHash}
-			}
-		}
-		if ev.version != tip.version+1 {
-			return ix.fail(ev.seq, fmt.Sprintf("%q version %d after version %d", ev.entity, ev.version, tip.version))
-		}
-		if ev.prev != tip.lastHash {
-			return ix.fail(ev.seq, fmt.Sprintf("%q version %d does not link to the hash of version %d", ev.entity, ev.version, tip.version))
-		}
-		tips[ev.entity] = streamState{version: ev.version, lastHash: ev.hash}
+	if seq, reason := ix.check(evs); reason != "" {
+		return ix.fail(seq, reason)
 	}
 	for i := range evs {
 		ix.publish(&evs[i], uint64(i))
@@ -366,11 +369,12 @@ type tip struct {
 
 // tipOf returns entity's tip. Caller holds mu for reading.
 func (ix *index) tipOf(entity string) tip {
-	st := ix.streams[entity]
-	if st == nil {
-		return tip{}
+	// A skipped message on the entity's subject counts for the server.
+	t := tip{lastSeq: ix.subjLast[entity]}
+	if st := ix.streams[entity]; st != nil {
+		t.version, t.hash, t.lastSeq = st.version, st.lastHash, max(t.lastSeq, st.lastSeq())
 	}
-	return tip{version: st.version, hash: st.lastHash, lastSeq: st.lastSeq()}
+	return t
 }
 
 func (ix *index) streamVersion(entity string) uint64 {

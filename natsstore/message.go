@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+
+	"github.com/batpak-go/batpak/eventstore"
 )
 
 // Message headers. The message data is the event's msgpack payload,
@@ -77,6 +79,8 @@ type event struct {
 	part    int    // position in its request, from 1
 	parts   int    // events in its request
 	msgID   string // Nats-Msg-Id of the request (set on its first event)
+	subject string // the message's subject, as delivered
+	invalid string // why the message is not an event ("" for an event)
 }
 
 // encodeHeader writes e's headers (not the publish control headers).
@@ -109,7 +113,7 @@ func encodeHeader(h nats.Header, e *event) error {
 // decodeMessage parses a stored message. prefix is the store's subject
 // prefix including the trailing dot.
 func decodeMessage(prefix, subject string, h nats.Header, data []byte, seq uint64) (event, error) {
-	e := event{seq: seq, payload: data, part: 1, parts: 1}
+	e := event{seq: seq, subject: subject, payload: data, part: 1, parts: 1}
 	bad := func(what string, err error) (event, error) {
 		if err != nil {
 			return event{}, fmt.Errorf("%w: sequence %d: %s: %v", ErrInvalidMessage, seq, what, err)
@@ -120,12 +124,23 @@ func decodeMessage(prefix, subject string, h nats.Header, data []byte, seq uint6
 	if !ok || tok == "" || strings.IndexByte(tok, '.') >= 0 {
 		return bad("subject "+strconv.Quote(subject)+" is not an entity subject", nil)
 	}
+	if h.Get(hdrID) == "" {
+		return bad("no "+hdrID+" header", nil)
+	}
 	var err error
 	if e.entity, err = unescapeToken(tok); err != nil {
 		return bad("entity", err)
 	}
+	if escapeToken(e.entity) != tok {
+		// Not the subject the store writes the entity's events to, so the
+		// server counts it apart from the entity's subject sequence.
+		return bad("subject "+strconv.Quote(subject)+" is not its entity's subject", nil)
+	}
 	if e.scope, err = unescapeToken(h.Get(hdrScope)); err != nil || e.scope == "" {
 		return bad("scope", err)
+	}
+	if err := (eventstore.Coordinate{Entity: e.entity, Scope: e.scope}).Validate(); err != nil {
+		return bad("coordinate", err)
 	}
 	if e.id, err = uuid.Parse(h.Get(hdrID)); err != nil {
 		return bad(hdrID, err)

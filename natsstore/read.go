@@ -38,7 +38,7 @@ func (s *Store) GetSequence(seq uint64) (eventstore.Record, error) {
 		return eventstore.Record{}, err
 	}
 	log := s.ix.snapshot()
-	if seq == 0 || seq > log.len() {
+	if seq == 0 || seq > log.len() || log.at(seq).skipped() {
 		return eventstore.Record{}, fmt.Errorf("%w: sequence %d", eventstore.ErrNotFound, seq)
 	}
 	return s.read(log.at(seq), seq)
@@ -126,7 +126,7 @@ func (s *Store) ReadAll(from uint64) iter.Seq2[eventstore.Record, error] {
 
 // matchEntry evaluates region r against an index entry.
 func matchEntry(r *eventstore.Region, seq uint64, e *entry) bool {
-	return (r.Entity == "" || r.Entity == e.entity) && strings.HasPrefix(e.entity, r.EntityPrefix) &&
+	return !e.skipped() && (r.Entity == "" || r.Entity == e.entity) && strings.HasPrefix(e.entity, r.EntityPrefix) &&
 		(r.Scope == "" || r.Scope == e.scope) &&
 		(len(r.Kinds) == 0 || slices.Contains(r.Kinds, kindOf(e))) &&
 		seq >= r.FromSequence && (r.ToSequence == 0 || seq <= r.ToSequence) &&

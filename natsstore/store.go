@@ -246,19 +246,15 @@ func (s *Store) onMessage(m jetstream.Msg) {
 		return
 	}
 	ev, err := decodeMessage(s.prefix, m.Subject(), m.Headers(), m.Data(), meta.Sequence.Stream)
+	if err != nil {
+		ev = foreignMessage(s.prefix, m.Subject(), meta.Sequence.Stream, err)
+	}
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	var evs []event
-	if err != nil {
-		s.ix.mu.Lock()
-		if s.ix.failed == nil {
-			s.ix.failed = err
-			close(s.ix.notify)
-			s.ix.notify = make(chan struct{})
-		}
-		s.ix.mu.Unlock()
-	} else {
-		evs, err = s.ix.add(ev)
+	evs, err := s.ix.add(ev)
+	for _, n := range s.ix.takeSkips() {
+		s.cfg.logger.Warn("skipped a message that is not a batpak event", zap.String("stream", s.cfg.stream),
+			zap.Uint64("sequence", n.seq), zap.String("subject", n.subject), zap.String("reason", n.reason))
 	}
 	if err != nil {
 		s.cfg.logger.Error("index stopped", zap.Error(err))
@@ -329,6 +325,13 @@ func (s *Store) CatchUp(ctx context.Context) error {
 type Stats struct {
 	// Events is the number of events this client has indexed.
 	Events uint64
+	// Skipped counts the messages of the stream that the index skipped
+	// because they are not batpak events (published by something else on
+	// the store's subjects, or breaking their stream's versions, hash
+	// chain or request); each is logged with its sequence, subject and
+	// reason. See the package documentation, "Messages that are not
+	// events".
+	Skipped uint64
 	// Retries counts publishes sent again after a timeout, a lost
 	// connection or a leader election.
 	Retries uint64
@@ -350,8 +353,10 @@ type Stats struct {
 
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
+	skipped := s.ix.skippedCount()
 	return Stats{
-		Events:          s.LastSequence(),
+		Events:          s.LastSequence() - skipped,
+		Skipped:         skipped,
 		Retries:         s.stats.retries.Load(),
 		Recovered:       s.stats.recovered.Load(),
 		ServerConflicts: s.stats.serverConflicts.Load(),
