@@ -15,6 +15,14 @@ import (
 // refused for a host other than this machine: a nats:// URL to a remote
 // host gets nats.Secure (the client then demands TLS before it sends
 // CONNECT, so credentials never travel in clear), a ws:// one is an error.
+//
+// The rule holds for every server the client may reach, not only those
+// in urls: nats.go adds the addresses a cluster advertises (INFO
+// connect_urls) to its pool and reconnects to them with the URL's
+// credentials. A connection with TLS demands it from each of them too; a
+// clear-text connection (only loopback URLs) ignores them
+// (nats.IgnoreDiscoveredServers), unless WithInsecure allows clear text
+// anywhere.
 func connectOptions(urls string, c *config) ([]nats.Option, error) {
 	opts := []nats.Option{
 		nats.Name("batpak natsstore"),
@@ -23,7 +31,7 @@ func connectOptions(urls string, c *config) ([]nats.Option, error) {
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
 		nats.RetryOnFailedConnect(false),
 	}
-	needTLS := false
+	needTLS, tlsURL := false, false
 	for raw := range strings.SplitSeq(urls, ",") {
 		raw = strings.TrimSpace(raw)
 		if raw == "" {
@@ -39,6 +47,7 @@ func connectOptions(urls string, c *config) ([]nats.Option, error) {
 		scheme := strings.ToLower(u.Scheme)
 		switch scheme {
 		case "tls", "wss":
+			tlsURL = true // nats.go then demands TLS from every server
 			continue
 		case "nats", "ws":
 		default:
@@ -57,6 +66,10 @@ func connectOptions(urls string, c *config) ([]nats.Option, error) {
 		opts = append(opts, nats.Secure(c.tlsConfig))
 	case needTLS:
 		opts = append(opts, nats.Secure(&tls.Config{MinVersion: tls.VersionTLS12}))
+	case !tlsURL && !c.insecure && !userSecure(c.natsOpts):
+		// Clear text, allowed because every URL is this machine: never to
+		// a server the cluster advertises.
+		opts = append(opts, nats.IgnoreDiscoveredServers())
 	}
 	if c.credentials != "" {
 		opts = append(opts, nats.UserCredentials(c.credentials))
@@ -69,6 +82,35 @@ func connectOptions(urls string, c *config) ([]nats.Option, error) {
 		opts = append(opts, o)
 	}
 	return append(opts, c.natsOpts...), nil
+}
+
+// userSecure reports whether the caller's nats options turn TLS on
+// (nats.Secure, nats.RootCAs, nats.ClientCert, ...).
+func userSecure(opts []nats.Option) bool {
+	o := nats.GetDefaultOptions()
+	for _, opt := range opts {
+		_ = opt(&o)
+	}
+	return o.Secure
+}
+
+// checkConnTLS refuses, for OpenConn, a clear-text connection whose
+// server pool already names a host other than this machine (a URL given
+// to nats.Connect, or an address the cluster advertised).
+func checkConnTLS(nc *nats.Conn, c *config) error {
+	if c.insecure || nc.Opts.Secure || nc.TLSRequired() {
+		return nil
+	}
+	for _, srv := range nc.Servers() {
+		u, err := url.Parse(srv)
+		if err != nil {
+			return fmt.Errorf("%w: the connection's server pool holds a URL that does not parse", ErrInsecureURL)
+		}
+		if !isLoopback(u.Hostname()) {
+			return fmt.Errorf("%w: the connection's server pool holds %s without TLS (give the connection TLS or nats.IgnoreDiscoveredServers, or pass WithInsecure)", ErrInsecureURL, u.Host)
+		}
+	}
+	return nil
 }
 
 // isLoopback reports whether host names this machine.

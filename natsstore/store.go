@@ -76,10 +76,18 @@ func Open(ctx context.Context, urls string, opts ...Option) (*Store, error) {
 
 // OpenConn opens the store over an existing connection, which Close leaves
 // open. The connection should reconnect forever (nats.MaxReconnects(-1)).
+// Its security is the caller's: OpenConn refuses ([ErrInsecureURL]) a
+// clear-text connection whose server pool already names a host other
+// than this machine, unless [WithInsecure] is given, but it cannot stop
+// the pool from growing later; a clear-text connection to this machine
+// should be made with nats.IgnoreDiscoveredServers.
 func OpenConn(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if err := checkConnTLS(nc, &cfg); err != nil {
+		return nil, err
 	}
 	return open(ctx, nc, cfg)
 }
