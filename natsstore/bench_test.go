@@ -86,7 +86,7 @@ func benchBackends() []benchBackend {
 			return s
 		}},
 		{"jetstream-R1", func(b *testing.B, durable bool) benchStore {
-			ns, err := embedded.Start(embedded.Options{Dir: b.TempDir(), SyncAlways: durable})
+			ns, err := embedded.Start(embedded.Options{Dir: b.TempDir(), RelaxedSync: !durable})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -48,7 +48,7 @@ const bankStream = "BANK"
 func openNATS(url, dir string) (*natsstore.Store, func(), error) {
 	stop := func() {}
 	if url == "embedded" {
-		ns, err := embedded.Start(embedded.Options{Dir: dir, Name: "bank", SyncAlways: true})
+		ns, err := embedded.Start(embedded.Options{Dir: dir, Name: "bank"})
 		if err != nil {
 			return nil, nil, err
 		}
