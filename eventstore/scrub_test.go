@@ -155,3 +155,77 @@ func TestBackgroundScrubFindsDamage(t *testing.T) {
 	}
 	dtClose(t, s)
 }
+
+// Scrubs while appends, deletions and compactions go on find no damage: a
+// compaction renames new files over sealed segments and moves index
+// positions, and each segment is mapped with the positions that describe it.
+func TestScrubDuringCompaction(t *testing.T) {
+	s, _ := scBuild(t)
+	defer s.Close()
+	ctx := t.Context()
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for i := 0; i < 30 && err == nil; i++ {
+			tmp := fmt.Sprintf("tmp%d", i)
+			for j := range 8 {
+				if _, err = s.Append(ctx, dtCoord(tmp), dtEvents(fmt.Sprint(i, j), 1)); err != nil {
+					break
+				}
+				if _, err = s.Append(ctx, dtCoord("keep"), dtEvents(fmt.Sprint(i, j), 1)); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				err = s.DeleteStream(ctx, dtCoord(tmp))
+			}
+			if err == nil {
+				_, err = s.Compact(ctx)
+			}
+		}
+		done <- err
+	}()
+	scrubs := 0
+	for running := true; running; scrubs++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			running = false
+		default:
+		}
+		if rep, err := s.Scrub(ctx); err != nil {
+			t.Fatalf("scrub %d during compaction: %v (%+v)", scrubs, err, rep.Damage)
+		}
+	}
+	t.Logf("%d scrubs during 30 compactions, %d segments", scrubs, s.Stats().Segments)
+}
+
+// A read-only store scrubs the files it opened, also after a writer's
+// compaction renamed new ones over them.
+func TestScrubReadOnlyAfterWritersCompaction(t *testing.T) {
+	s, dir := scBuild(t)
+	defer s.Close()
+	dtAppend(t, s, "tmp2", dtEvents("t", 1))
+	for i := range 40 {
+		dtAppend(t, s, "keep", dtEvents(fmt.Sprint(i), 1))
+	}
+	ro, err := eventstore.OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if err := s.DeleteStream(t.Context(), dtCoord("tmp2")); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := s.Compact(t.Context()); err != nil || rep.SegmentsRewritten == 0 {
+		t.Fatalf("compact: %v %+v", err, rep)
+	}
+	if rep, err := ro.Scrub(t.Context()); err != nil {
+		t.Fatalf("read-only scrub after the writer's compaction: %v %+v", err, rep.Damage)
+	}
+	if _, err := s.Scrub(t.Context()); err != nil {
+		t.Fatalf("writer's scrub: %v", err)
+	}
+}
