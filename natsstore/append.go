@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -236,6 +237,10 @@ func (s *Store) commit(ctx context.Context, r *request) (_ []eventstore.Receipt,
 		msgID = keyMsgID(r.key)
 	}
 	ts := now.UnixMicro()
+	// subjectSeq is a subject's last sequence, from the server's refusal;
+	// conflicts counts the refusals.
+	var subjectSeq uint64
+	conflicts := 0
 	fresh := false   // the index was brought to the stream's tip since the last plan
 	unclear := false // an earlier publish of r may have been stored
 	wait := 10 * time.Millisecond
@@ -281,7 +286,10 @@ func (s *Store) commit(ctx context.Context, r *request) (_ []eventstore.Receipt,
 			// this append that did land), or another publish to it is in
 			// flight on a replicated stream.
 			s.stats.serverConflicts.Add(1)
-			if code == 10164 {
+			subjectSeq = wrongLastSeq(err)
+			if conflicts++; code == 10164 || conflicts > 1 {
+				// In flight, or refused again from a caught-up index: back
+				// off rather than spin until the timeout.
 				sleep(actx, &wait)
 			}
 		case code == 10054 || code == 10097 || code == 10199 || errors.Is(err, nats.ErrMaxPayload):
@@ -314,6 +322,7 @@ func (s *Store) commit(ctx context.Context, r *request) (_ []eventstore.Receipt,
 			return rs, nil
 		case serr == nil:
 			fresh = true
+			s.ix.noteSubjectSeq(subjectSeq)
 		case errors.Is(serr, eventstore.ErrClosed) || errors.Is(serr, ErrInvalidMessage):
 			return nil, serr
 		}
@@ -541,6 +550,21 @@ func apiCode(err error) int {
 		return int(je.ErrorCode)
 	}
 	return 0
+}
+
+// wrongLastSeq returns the sequence in the server's "wrong last sequence:
+// N" refusal (10071), or 0.
+func wrongLastSeq(err error) uint64 {
+	var e *apiError
+	if !errors.As(err, &e) || e.ErrCode != 10071 {
+		return 0
+	}
+	_, n, ok := strings.Cut(e.Description, ": ")
+	if !ok {
+		return 0
+	}
+	seq, _ := strconv.ParseUint(strings.TrimSpace(n), 10, 64)
+	return seq
 }
 
 // retryable reports errors after which the append may go on: the server

@@ -76,6 +76,22 @@ func (ix *index) skip(evs []event, reason string) {
 	ix.notify = make(chan struct{})
 }
 
+// noteSubjectSeq learns from the server's "wrong last sequence: seq"
+// refusal: if the index holds a skipped message at seq on an entity's
+// subject, that is the subject's last sequence. skip records it as it
+// goes; this covers an index that was not built message by message (one
+// loaded from a checkpoint that lacks it).
+func (ix *index) noteSubjectSeq(seq uint64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if seq == 0 || seq > ix.log.len() {
+		return
+	}
+	if e := ix.log.at(seq); e.skipped() && e.entity != "" && ix.subjLast[e.entity] < seq {
+		ix.subjLast[e.entity] = seq
+	}
+}
+
 // takeSkips returns the skips noted since the last call.
 func (ix *index) takeSkips() []skipNote {
 	ix.mu.Lock()
