@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/batpak-go/batpak/eventstore"
@@ -184,4 +187,183 @@ func benchW3(b *testing.B, s benchStore, g int) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkReadStreamUncached reads a stream of 2,000 events whose bodies
+// are not cached (WithCacheBytes(0)), so every payload comes from the
+// server: jetstream-R1 with the default sync.
+//
+//	go test -run '^$' -bench ReadStreamUncached ./natsstore/
+func BenchmarkReadStreamUncached(b *testing.B) {
+	ns, err := embedded.Start(embedded.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(ns.Shutdown)
+	ctx := context.Background()
+	s, err := natsstore.Open(ctx, ns.ClientURL(), natsstore.WithCacheBytes(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	// 2,000 events of "read" interleaved with 2,000 of another stream.
+	const want = 2000
+	for i := 0; i < 2*want; i += 1000 {
+		items := make([]eventstore.BatchItem, 1000)
+		for j := range items {
+			entity := "other"
+			if j%2 == 0 {
+				entity = "read"
+			}
+			items[j] = eventstore.BatchItem{Coordinate: eventstore.Coordinate{Entity: entity, Scope: "bench"}, Event: benchEvents(i+j, 1)[0]}
+		}
+		if _, err := s.AppendBatch(ctx, items); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		got := 0
+		for _, err := range s.ReadStream("read", 1) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			got++
+		}
+		if got != want {
+			b.Fatalf("read %d events, want %d", got, want)
+		}
+	}
+	b.ReportMetric(float64(b.N*want)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/read")
+}
+
+// BenchmarkKeyedAppend is W1 (one goroutine, one event per append, one
+// stream, expected version) with and without an idempotency key on every
+// append: jetstream-R1 with the default sync.
+//
+//	go test -run '^$' -bench KeyedAppend ./natsstore/
+func BenchmarkKeyedAppend(b *testing.B) {
+	for _, keyed := range []bool{false, true} {
+		b.Run(map[bool]string{false: "unkeyed", true: "keyed"}[keyed], func(b *testing.B) {
+			ns, err := embedded.Start(embedded.Options{Dir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(ns.Shutdown)
+			s := openBench(b, ns.ClientURL(), 1)
+			defer s.Close()
+			c := eventstore.Coordinate{Entity: "keyed", Scope: "bench"}
+			var v uint64
+			b.ResetTimer()
+			for i := range b.N {
+				opts := []eventstore.AppendOption{eventstore.ExpectVersion(eventstore.Exactly(v))}
+				if keyed {
+					opts = append(opts, eventstore.WithIdempotencyKey(fmt.Sprintf("key-%d", i)))
+				}
+				rs, err := s.Append(context.Background(), c, benchEvents(i, 1), opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				v = rs[0].Version
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// benchOpenEvents is the size of BenchmarkOpen's stream:
+// BATPAK_BENCH_OPEN_EVENTS, default 100,000.
+func benchOpenEvents(b *testing.B) int {
+	n := 100_000
+	if v := os.Getenv("BATPAK_BENCH_OPEN_EVENTS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1000 {
+			b.Fatalf("BATPAK_BENCH_OPEN_EVENTS=%q: want a number of events, at least 1000", v)
+		}
+	}
+	return n
+}
+
+// BenchmarkOpen measures Open of a stream of benchOpenEvents events
+// (10,000 streams, 200-byte payloads, written in atomic batches of 1,000)
+// on one in-process server with file storage: from the index checkpoint
+// written when the stream was built, and without it (reading the whole
+// stream).
+//
+//	BATPAK_BENCH_OPEN_EVENTS=1000000 go test -run '^$' -bench Open -benchtime 3x -timeout 1h ./natsstore/
+func BenchmarkOpen(b *testing.B) {
+	n := benchOpenEvents(b)
+	ns := benchOpenServer(b, n)
+	for _, mode := range []struct {
+		name string
+		opts []natsstore.Option
+	}{
+		{"checkpoint", nil},
+		{"replay", []natsstore.Option{natsstore.WithIndexCheckpoints(0)}},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			var st natsstore.IndexStats
+			for range b.N {
+				s, err := natsstore.Open(context.Background(), ns.ClientURL(), append(mode.opts, natsstore.WithOpenTimeout(time.Hour))...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				st = s.IndexStats()
+				if got := s.LastSequence(); got != uint64(n) {
+					b.Fatalf("opened %d events, want %d", got, n)
+				}
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
+			b.ReportMetric(float64(st.Restored), "restored")
+			b.ReportMetric(float64(st.Replayed), "replayed")
+		})
+	}
+}
+
+// benchOpenServer starts a server holding a stream of n events. With
+// BATPAK_BENCH_OPEN_DIR set, the server keeps its files there and a later
+// run with the same n reuses them instead of writing the stream again.
+func benchOpenServer(b *testing.B, n int) *server.Server {
+	dir := os.Getenv("BATPAK_BENCH_OPEN_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	}
+	ns, err := embedded.Start(embedded.Options{Dir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(ns.Shutdown)
+	ctx := context.Background()
+	s, err := natsstore.Open(ctx, ns.ClientURL(), natsstore.WithCacheBytes(0), natsstore.WithTimeout(time.Hour))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.LastSequence(); got != 0 {
+		if got != uint64(n) {
+			b.Fatalf("%s holds %d events, want %d: remove it or set BATPAK_BENCH_OPEN_EVENTS=%d", dir, got, n, got)
+		}
+		return ns
+	}
+	start := time.Now()
+	items := make([]eventstore.BatchItem, 1000)
+	for i := 0; i < n; i += len(items) {
+		for j := range items {
+			items[j] = eventstore.BatchItem{
+				Coordinate: eventstore.Coordinate{Entity: fmt.Sprintf("s-%05d", (i+j)%10_000), Scope: "bench"},
+				Event:      benchEvents(i+j, 1)[0],
+			}
+		}
+		if _, err := s.AppendBatch(ctx, items); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("wrote %d events in %s", n, time.Since(start).Round(time.Millisecond))
+	return ns
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -26,6 +27,7 @@ type entry struct {
 	ts      int64
 	version uint64
 	kind    uint16
+	parts   uint32 // on a request's first event: the request's events; 0 on the others
 	prev    [32]byte
 	hash    [32]byte
 	body    atomic.Pointer[body]
@@ -93,6 +95,12 @@ type keyRef struct {
 	n     int
 }
 
+// keyAt is an idempotency key and the first sequence of its request.
+type keyAt struct {
+	seq uint64
+	key string
+}
+
 // index is the client-side index of the stream, fed in stream order by
 // one ordered consumer. It maps sequences to entries, entities to their
 // sequences, ids, correlation and causation ids and idempotency keys to
@@ -108,6 +116,7 @@ type index struct {
 	corr    map[uuid.UUID][]uint64 // correlation id → members other than the root
 	cause   map[uuid.UUID][]uint64 // causation id → direct effects
 	keys    map[string]keyRef      // idempotency key → its request
+	keyLog  []keyAt                // the keys of keys in stream order, for checkpoints; append-only
 	notify  chan struct{}          // closed and replaced on every publish
 	failed  error                  // the first invalid message; nothing after it is indexed
 
@@ -124,6 +133,18 @@ type index struct {
 	budget    int64 // cache budget in bytes; < 0: unlimited
 	cached    int64
 	evictNext uint64 // every sequence below it has no cached body
+
+	// fresh is a time (on this process's monotonic clock) before which
+	// every message the stream stored is indexed: the time a STREAM.INFO
+	// request was sent whose last sequence the index has since reached, or
+	// the time a publish of this client was sent whose acknowledged
+	// sequence it has reached. Keyed appends use it to skip the catch-up.
+	fresh time.Time
+
+	// ckMark wakes the checkpoint writer (ckWake) once the index reaches
+	// it; 0: the writer is not waiting.
+	ckMark uint64
+	ckWake chan struct{}
 }
 
 func newIndex(budget int64) *index {
@@ -137,6 +158,7 @@ func newIndex(budget int64) *index {
 		acked:     make(map[uint64][]event),
 		subjLast:  make(map[string]uint64),
 		notify:    make(chan struct{}),
+		ckWake:    make(chan struct{}, 1),
 		budget:    budget,
 		evictNext: 1,
 	}
@@ -246,17 +268,32 @@ func (ix *index) apply(evs []event) error {
 	for i := range evs {
 		ix.publish(&evs[i], uint64(i))
 	}
+	ix.log.slot(0).parts = uint32(len(evs))
 	first := evs[0]
 	ix.log.n += uint64(len(evs))
 	if key, ok := keyOfMsgID(first.msgID); ok {
-		if _, dup := ix.keys[key]; !dup {
-			ix.keys[key] = keyRef{first: first.seq, n: len(evs)}
-		}
+		ix.addKey(key, first.seq, len(evs))
 	}
 	ix.evict()
 	close(ix.notify)
 	ix.notify = make(chan struct{})
+	if ix.ckMark != 0 && ix.log.len() >= ix.ckMark {
+		ix.ckMark = 0
+		select {
+		case ix.ckWake <- struct{}{}:
+		default:
+		}
+	}
 	return nil
+}
+
+// addKey records the idempotency key of the request of n events from
+// sequence first, unless an earlier request holds it. Caller holds mu.
+func (ix *index) addKey(key string, first uint64, n int) {
+	if _, dup := ix.keys[key]; !dup {
+		ix.keys[key] = keyRef{first: first, n: n}
+		ix.keyLog = append(ix.keyLog, keyAt{seq: first, key: key})
+	}
 }
 
 // publish writes ev into slot k past the published end. Caller holds mu.
@@ -275,7 +312,7 @@ func (ix *index) publish(ev *event, k uint64) {
 	en := ix.log.slot(k)
 	en.entity, en.scope = ev.entity, scope
 	en.id, en.corr, en.cause = ev.id, ev.corr, ev.cause
-	en.ts, en.version, en.kind = ev.ts, ev.version, ev.kind
+	en.ts, en.version, en.kind, en.parts = ev.ts, ev.version, ev.kind, 0
 	en.prev, en.hash = ev.prev, ev.hash
 	en.body.Store(nil)
 	if ix.budget != 0 {
@@ -358,6 +395,57 @@ func (ix *index) wait(ctx context.Context, seq uint64, done <-chan struct{}) err
 			return eventstore.ErrClosed
 		}
 	}
+}
+
+// waitReporting is wait, calling report with the index's last sequence
+// every interval while it waits.
+func (ix *index) waitReporting(ctx context.Context, seq uint64, done <-chan struct{}, interval time.Duration, report func(uint64)) error {
+	if report == nil {
+		return ix.wait(ctx, seq, done)
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res := make(chan error, 1)
+	go func() { res <- ix.wait(wctx, seq, done) }()
+	for {
+		select {
+		case err := <-res:
+			return err
+		case <-t.C:
+			report(ix.lastSeq())
+		}
+	}
+}
+
+// markFresh records that every message the stream stored before t is
+// indexed.
+func (ix *index) markFresh(t time.Time) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if t.After(ix.fresh) {
+		ix.fresh = t
+	}
+}
+
+// freshWithin reports whether every message the stream stored more than
+// d ago is indexed.
+func (ix *index) freshWithin(d time.Duration) bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return d > 0 && !ix.fresh.IsZero() && time.Since(ix.fresh) <= d
+}
+
+// keyHorizon is how fresh the index must be for a keyed append to skip
+// the catch-up: half the stream's duplicate window. A key missing from an
+// index that holds everything stored before time F was stored after F, so
+// within the window of a publish the server receives less than half a
+// window after F: the server deduplicates it. The other half is the
+// publish's time in flight. Each retry of an append catches up first, so
+// only the first publish relies on it.
+func (s *Store) keyHorizon() time.Duration {
+	return s.stream.CachedInfo().Config.Duplicates / 2
 }
 
 // tip is a stream's state for an append.

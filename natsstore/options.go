@@ -32,6 +32,7 @@ type config struct {
 	nkeySeed    string
 	insecure    bool
 	readOnly    bool // OpenReadOnly: bind to the stream as it is, refuse appends
+	ck          checkpointConfig
 }
 
 // Defaults.

@@ -2,16 +2,19 @@ package natsstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
@@ -54,21 +57,22 @@ func (s *Store) read(e *entry, seq uint64) (eventstore.Record, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
 	defer cancel()
-	m, err := s.stream.GetMsg(ctx, seq)
-	if err != nil {
-		if s.closed.Load() {
-			return eventstore.Record{}, eventstore.ErrClosed
-		}
-		return eventstore.Record{}, fmt.Errorf("natsstore: read sequence %d: %w", seq, err)
+	ev, err := s.fetchOne(ctx, seq)
+	if err == nil && ev.id != e.id {
+		err = fmt.Errorf("%w: sequence %d holds event %s, the index %s", ErrInvalidMessage, seq, ev.id, e.id)
 	}
-	ev, err := decodeMessage(s.prefix, m.Subject, m.Header, m.Data, m.Sequence)
 	if err != nil {
-		return eventstore.Record{}, err
-	}
-	if ev.id != e.id {
-		return eventstore.Record{}, fmt.Errorf("%w: sequence %d holds event %s, the index %s", ErrInvalidMessage, seq, ev.id, e.id)
+		return eventstore.Record{}, s.readErr(err)
 	}
 	return e.recordWith(seq, ev.meta, ev.payload), nil
+}
+
+// readErr returns err, or ErrClosed once the store is closed.
+func (s *Store) readErr(err error) error {
+	if s.closed.Load() {
+		return eventstore.ErrClosed
+	}
+	return err
 }
 
 // yieldToAppends lets other goroutines run every 32 events of a read
@@ -103,18 +107,16 @@ func (s *Store) ReadStream(entity string, from uint64, opts ...eventstore.ReadOp
 		seqs := s.ix.streamSeqs(entity)
 		log := s.ix.snapshot()
 		n := 0
-		for i := range o.Positions(from, len(seqs)) {
-			if o.Limit > 0 && n == o.Limit {
-				return
+		next, stop := iter.Pull(o.Positions(from, len(seqs)))
+		defer stop()
+		s.readAhead(log, entity, func() (uint64, bool) {
+			i, ok := next()
+			if !ok || o.Limit > 0 && n == o.Limit {
+				return 0, false
 			}
-			seq := seqs[i]
-			s.yieldToAppends(uint64(n))
 			n++
-			rec, err := s.read(log.at(seq), seq)
-			if !yield(rec, err) || err != nil {
-				return
-			}
-		}
+			return seqs[i], true
+		}, yield)
 	}
 }
 
@@ -141,35 +143,34 @@ func (s *Store) Query(r eventstore.Region) iter.Seq2[eventstore.Record, error] {
 			return
 		}
 		log := s.ix.snapshot()
+		last := log.len()
+		if r.ToSequence != 0 {
+			last = min(last, r.ToSequence)
+		}
 		if r.Entity != "" {
 			seqs := s.ix.streamSeqs(r.Entity)
 			i := sort.Search(len(seqs), func(i int) bool { return seqs[i] >= r.FromSequence })
-			for j, seq := range seqs[i:] {
-				if seq > log.len() || r.ToSequence != 0 && seq > r.ToSequence {
-					return
-				}
-				s.yieldToAppends(uint64(j))
-				if e := log.at(seq); matchEntry(&r, seq, e) {
-					rec, err := s.read(e, seq)
-					if !yield(rec, err) || err != nil {
-						return
+			s.readAhead(log, r.Entity, func() (uint64, bool) {
+				for ; i < len(seqs) && seqs[i] <= last; i++ {
+					if seq := seqs[i]; matchEntry(&r, seq, log.at(seq)) {
+						i++
+						return seq, true
 					}
 				}
-			}
+				return 0, false
+			}, yield)
 			return
 		}
-		for seq := max(r.FromSequence, 1); seq <= log.len(); seq++ {
-			if r.ToSequence != 0 && seq > r.ToSequence {
-				return
-			}
-			s.yieldToAppends(seq)
-			if e := log.at(seq); matchEntry(&r, seq, e) {
-				rec, err := s.read(e, seq)
-				if !yield(rec, err) || err != nil {
-					return
+		seq := max(r.FromSequence, 1)
+		s.readAhead(log, "", func() (uint64, bool) {
+			for ; seq <= last; seq++ {
+				if matchEntry(&r, seq, log.at(seq)) {
+					seq++
+					return seq - 1, true
 				}
 			}
-		}
+			return 0, false
+		}, yield)
 	}
 }
 
@@ -353,4 +354,260 @@ func (s *Store) VerifyChain(entity string) error {
 		want++
 	}
 	return nil
+}
+
+// Reads fetch the bodies the cache no longer holds ahead of the caller, a
+// window of events at a time that grows from readWindowMin (a read that
+// stops early costs little) to readWindowMax.
+const (
+	readWindowMin = 16
+	readWindowMax = 1024
+)
+
+// readAhead yields the records of the events at the sequences next
+// returns, in that order, until next has no more or yield returns false.
+// If entity is not empty, every sequence is one of its events.
+func (s *Store) readAhead(log entryLog, entity string, next func() (uint64, bool), yield func(eventstore.Record, error) bool) {
+	window := readWindowMin
+	var seqs, cold []uint64
+	var n uint64
+	for {
+		seqs, cold = seqs[:0], cold[:0]
+		for len(seqs) < window {
+			seq, ok := next()
+			if !ok {
+				break
+			}
+			seqs = append(seqs, seq)
+			if log.at(seq).body.Load() == nil {
+				cold = append(cold, seq)
+			}
+		}
+		if len(seqs) == 0 {
+			return
+		}
+		var got map[uint64]*event
+		var ferr error
+		if len(cold) > 0 {
+			got, ferr = s.fetchMany(entity, log, cold)
+		}
+		for _, seq := range seqs {
+			if err := s.checkOpen(); err != nil {
+				yield(eventstore.Record{}, err)
+				return
+			}
+			s.yieldToAppends(n)
+			n++
+			e := log.at(seq)
+			rec, ok := e.record(seq)
+			switch {
+			case ok:
+			case got[seq] != nil:
+				rec = e.recordWith(seq, got[seq].meta, got[seq].payload)
+			case ferr != nil:
+				yield(eventstore.Record{}, ferr)
+				return
+			default: // evicted since the window was planned
+				var err error
+				if rec, err = s.read(e, seq); err != nil {
+					yield(eventstore.Record{}, err)
+					return
+				}
+			}
+			if !yield(rec, nil) {
+				return
+			}
+		}
+		window = min(2*window, readWindowMax)
+	}
+}
+
+// fetchOne reads and decodes the message at seq.
+func (s *Store) fetchOne(ctx context.Context, seq uint64) (*event, error) {
+	if s.directGets() {
+		got := make(map[uint64]*event, 1)
+		if err := s.directGet(ctx, "", nil, []uint64{seq}, got); err != nil {
+			return nil, err
+		}
+		if ev := got[seq]; ev != nil {
+			return ev, nil
+		}
+	}
+	return s.leaderGet(ctx, seq)
+}
+
+// fetchMany reads the messages at seqs (distinct), checks that each is the
+// event the index has there, and returns them by sequence. On an error it
+// returns those it read. If entity is not empty, every sequence is one of
+// its events.
+func (s *Store) fetchMany(entity string, log entryLog, seqs []uint64) (map[uint64]*event, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
+	defer cancel()
+	got, err := s.fetchAt(ctx, entity, &log, seqs)
+	if err != nil {
+		return got, s.readErr(err)
+	}
+	for seq, ev := range got {
+		if id := log.at(seq).id; ev.id != id {
+			delete(got, seq)
+			return got, fmt.Errorf("%w: sequence %d holds event %s, the index %s", ErrInvalidMessage, seq, ev.id, id)
+		}
+	}
+	return got, nil
+}
+
+// fetchAt reads and decodes the messages at seqs (distinct) and returns
+// them by sequence; on an error, those it read. If entity is not empty,
+// every sequence is one of its events and log holds them.
+func (s *Store) fetchAt(ctx context.Context, entity string, log *entryLog, seqs []uint64) (map[uint64]*event, error) {
+	want := slices.Sorted(slices.Values(seqs))
+	got := make(map[uint64]*event, len(want))
+	fail := func(err error) (map[uint64]*event, error) { return got, err }
+	if s.directGets() {
+		// A replica that lags behind the index answers with less than was
+		// asked: ask again for the rest, and the leader once that stops
+		// helping.
+		for len(want) > 0 {
+			before := len(got)
+			if err := s.directGet(ctx, entity, log, want, got); err != nil {
+				return fail(err)
+			}
+			want = slices.DeleteFunc(want, func(seq uint64) bool { return got[seq] != nil })
+			if len(got) == before {
+				break
+			}
+		}
+	}
+	for _, seq := range want {
+		ev, err := s.leaderGet(ctx, seq)
+		if err != nil {
+			return fail(err)
+		}
+		got[seq] = ev
+	}
+	return got, nil
+}
+
+// directGets reports whether the stream answers direct gets, from any of
+// its replicas.
+func (s *Store) directGets() bool {
+	info := s.stream.CachedInfo()
+	return info != nil && info.Config.AllowDirect
+}
+
+// directRequest is a JetStream direct get request for a batch: batch
+// messages from sequence seq, of the subject nextBySubj if set.
+type directRequest struct {
+	Seq        uint64 `json:"seq"`
+	NextBySubj string `json:"next_by_subj,omitempty"`
+	Batch      int    `json:"batch"`
+}
+
+// directGet reads the messages at seqs (ascending) with batched direct
+// gets into got: one request for each run of sequences that follow each
+// other, in the stream or, with entity set, in that entity's stream (log
+// then holds their versions); all requests in flight at once. A replica
+// may answer with less than was asked.
+func (s *Store) directGet(ctx context.Context, entity string, log *entryLog, seqs []uint64, got map[uint64]*event) error {
+	inbox := s.nc.NewInbox()
+	sub, err := s.nc.SubscribeSync(inbox)
+	if err != nil {
+		return fmt.Errorf("natsstore: read: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	subj := jetstream.DefaultAPIPrefix + "DIRECT.GET." + s.cfg.stream
+	var subject string
+	if entity != "" {
+		subject = s.prefix + escapeToken(entity)
+	}
+	requests := 0
+	for i := 0; i < len(seqs); {
+		j := i + 1
+		for j < len(seqs) && (entity == "" && seqs[j] == seqs[j-1]+1 ||
+			entity != "" && log.at(seqs[j]).version == log.at(seqs[j-1]).version+1) {
+			j++
+		}
+		req, _ := json.Marshal(directRequest{Seq: seqs[i], NextBySubj: subject, Batch: j - i})
+		if err := s.nc.PublishRequest(subj, inbox, req); err != nil {
+			return fmt.Errorf("natsstore: read: %w", err)
+		}
+		requests++
+		i = j
+	}
+	// Each request ends with an end-of-batch status, or a 404 when the
+	// replica has none of it.
+	for requests > 0 {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return fmt.Errorf("natsstore: read: %w", err)
+		}
+		if status := m.Header.Get("Status"); status != "" {
+			if status != "204" && status != "404" {
+				return fmt.Errorf("natsstore: read: direct get: %s %s", status, m.Header.Get("Description"))
+			}
+			requests--
+			continue
+		}
+		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil {
+			return fmt.Errorf("natsstore: read: direct get answer without a sequence: %w", err)
+		}
+		if _, ok := slices.BinarySearch(seqs, seq); !ok {
+			// A message the index skipped, on the entity's subject within
+			// a run: the batch ends before the events it displaced, which
+			// the caller asks for again.
+			continue
+		}
+		ev, err := decodeMessage(s.prefix, m.Header.Get(jetstream.SubjectHeader), m.Header, m.Data, seq)
+		if err != nil {
+			continue // a skipped message (foreign.go) in the batch: not asked for
+		}
+		got[seq] = &ev
+	}
+	return nil
+}
+
+// leaderGet reads the message at seq from the stream's leader
+// (STREAM.MSG.GET), which holds every acknowledged message.
+func (s *Store) leaderGet(ctx context.Context, seq uint64) (*event, error) {
+	req, _ := json.Marshal(struct {
+		Seq uint64 `json:"seq"`
+	}{seq})
+	reply, err := s.nc.RequestWithContext(ctx, jetstream.DefaultAPIPrefix+"STREAM.MSG.GET."+s.cfg.stream, req)
+	if err != nil {
+		return nil, fmt.Errorf("natsstore: read sequence %d: %w", seq, err)
+	}
+	var resp struct {
+		Error   *apiError `json:"error"`
+		Message *struct {
+			Subject string `json:"subject"`
+			Seq     uint64 `json:"seq"`
+			Header  []byte `json:"hdrs"`
+			Data    []byte `json:"data"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(reply.Data, &resp); err != nil {
+		return nil, fmt.Errorf("natsstore: read sequence %d: bad answer: %w", seq, err)
+	}
+	if resp.Error != nil {
+		return nil, fmt.Errorf("natsstore: read sequence %d: %w", seq, resp.Error)
+	}
+	m := resp.Message
+	if m == nil || m.Seq != seq {
+		return nil, fmt.Errorf("natsstore: read sequence %d: bad answer %q", seq, reply.Data)
+	}
+	var h nats.Header
+	if len(m.Header) > 0 {
+		if h, err = nats.DecodeHeadersMsg(m.Header); err != nil {
+			return nil, fmt.Errorf("natsstore: read sequence %d: %w", seq, err)
+		}
+	}
+	ev, err := decodeMessage(s.prefix, m.Subject, h, m.Data, seq)
+	if err != nil {
+		return nil, err
+	}
+	return &ev, nil
 }

@@ -45,6 +45,7 @@ type Store struct {
 	done      chan struct{} // closed by Close
 
 	subs eventstore.Subscribers
+	ck   *checkpointer // the index checkpoint (checkpoint.go)
 }
 
 // Open connects to the NATS server(s) at urls (comma-separated, as for
@@ -121,7 +122,7 @@ func open(ctx context.Context, nc *nats.Conn, cfg config) (*Store, error) {
 	if mp := int(nc.MaxPayload()); mp > 0 {
 		s.maxPay = min(s.maxPay, max(mp-64<<10, mp/2))
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	ctx, cancel := openContext(ctx, cfg.ck)
 	defer cancel()
 	if err := s.bindStream(ctx); err != nil {
 		return nil, err
@@ -133,13 +134,8 @@ func open(ctx context.Context, nc *nats.Conn, cfg config) (*Store, error) {
 	if err := s.checkState(info.State); err != nil {
 		return nil, err
 	}
-	st := info.State
-	if err := s.startConsumer(ctx); err != nil {
+	if err := s.loadIndex(ctx, info); err != nil {
 		return nil, err
-	}
-	if err := s.ix.wait(ctx, st.LastSeq, s.done); err != nil {
-		s.consumer.Stop()
-		return nil, fmt.Errorf("natsstore: loading %d events: %w", st.LastSeq, err)
 	}
 	return s, nil
 }
@@ -166,6 +162,7 @@ func (s *Store) ensureStream(ctx context.Context) error {
 		DenyDelete:         true,
 		DenyPurge:          true,
 		AllowAtomicPublish: s.cfg.atomic,
+		AllowDirect:        true,
 		Metadata:           map[string]string{"batpak": "event store v1"},
 	}
 	for {
@@ -285,6 +282,7 @@ func (s *Store) Close() error {
 	s.closed.Store(true)
 	s.sendMu.Unlock()
 	s.inflight.Wait()
+	s.ck.close()
 	s.consumer.Stop()
 	close(s.done)
 	s.subs.CloseAll()
