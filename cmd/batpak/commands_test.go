@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -299,5 +300,22 @@ func TestHelp(t *testing.T) {
 		r := runCmd(t, "", cmd, "--help")
 		r.wantCode(t, exitOK)
 		wantContains(t, cmd+" --help", r.stdout, "Usage:", "batpak "+cmd)
+	}
+}
+
+// Every command says in its help what its exit codes mean.
+func TestHelpDocumentsExitCodes(t *testing.T) {
+	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard}
+	root := a.rootCmd()
+	if !strings.Contains(root.Long, "Exit codes:") {
+		t.Error("batpak --help does not document the exit codes")
+	}
+	for _, cmd := range root.Commands() {
+		if cmd.Hidden || cmd.Name() == "help" {
+			continue
+		}
+		if !strings.Contains(cmd.Long, "Exit codes:") {
+			t.Errorf("batpak %s --help does not document its exit codes", cmd.Name())
+		}
 	}
 }

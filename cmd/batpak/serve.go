@@ -56,7 +56,10 @@ It listens on 127.0.0.1 unless --addr says otherwise. An address other
 than a loopback one needs --token (every request must present it: open
 the page once with ?token=... in a browser) or --tls-cert and --tls-key.
 The token can also come from the BATPAK_EXPLORER_TOKEN environment
-variable, which keeps it out of the process list.`,
+variable, which keeps it out of the process list.
+
+Exit codes: 0 it served until interrupted; 1 the store does not open or it
+cannot listen; 2 usage error.`,
 		Example: `  batpak serve ./data
   batpak serve ./data --addr 127.0.0.1:9000 --projections ./data/checkpoints
   BATPAK_EXPLORER_TOKEN=s3cret batpak serve ./data --addr 0.0.0.0:8080

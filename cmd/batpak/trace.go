@@ -28,7 +28,11 @@ number (as tail prints it, optionally with a leading #).
 
 --format text draws a tree, dot writes graphviz DOT, json writes the graph
 as JSON, and svg (or --svg) draws the graph as an SVG image laid out by
-batpak itself: open it in a browser, no graphviz needed.`,
+batpak itself: open it in a browser, no graphviz needed.
+
+Exit codes: 0 the graph was printed; 1 the store does not open, no event
+has that id or sequence, an event of the group does not read (damage), or
+the operation failed; 2 usage error.`,
 		Example: `  batpak trace ./data 0195a7c4-8d2e-7b41-9c3a-2f6e1d0b5a77
   batpak trace ./data 42 --svg > trace.svg`,
 		Args: cobra.ExactArgs(2),
