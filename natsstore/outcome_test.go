@@ -1,9 +1,11 @@
 package natsstore_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,4 +164,157 @@ func TestRetryWhileReplicating(t *testing.T) {
 		}
 	}
 	t.Logf("stats %+v", s.Stats())
+}
+
+// TestPartitionOutcomes: writers append (keyed and unkeyed, single events
+// and atomic batches) to a replicated stream while every route of the
+// cluster is held, then released. Every append must end in receipts that
+// the stream holds, in ErrUnavailable, or in a version conflict; never in
+// another error. A keyed request that ended in ErrUnavailable, sent again,
+// returns receipts, and the stream holds each keyed request once.
+func TestPartitionOutcomes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	gc := startGatedCluster(t, 3)
+	stream := uniqueStream("PARTITION")
+	ctx := hangContext(t)
+	// A short store timeout, so that appends under the partition end in
+	// ErrUnavailable instead of waiting it out: the outcomes are checked,
+	// not the time they take.
+	s, err := natsstore.Open(ctx, gc.urls(), patient(t, natsstore.WithStream(stream), natsstore.WithReplicas(3),
+		natsstore.WithTimeout(time.Second), natsstore.WithAckWait(250*time.Millisecond))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	type outcome struct {
+		key   string
+		items []eventstore.BatchItem
+		rs    []eventstore.Receipt
+		err   error
+	}
+	var (
+		mu          sync.Mutex
+		outcomes    []outcome
+		acked       atomic.Int64
+		unavailable atomic.Int64
+		stop        = make(chan struct{})
+		wg          sync.WaitGroup
+	)
+	for w := range 3 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				o := outcome{}
+				if i%2 == 0 {
+					o.key = fmt.Sprintf("w%d-%d", w, i)
+				}
+				e := fmt.Sprintf("w%d", w)
+				o.items = []eventstore.BatchItem{{Coordinate: coord(e), Event: eventstore.Event{Kind: kOpened, Payload: i}}}
+				if i%3 == 0 {
+					o.items = append(o.items, eventstore.BatchItem{Coordinate: coord("shared"), Event: eventstore.Event{Kind: kNoted, Payload: i}})
+				}
+				var opts []eventstore.AppendOption
+				if o.key != "" {
+					opts = append(opts, eventstore.WithIdempotencyKey(o.key))
+				}
+				o.rs, o.err = s.AppendBatch(ctx, o.items, opts...)
+				switch {
+				case o.err == nil:
+					acked.Add(1)
+				case errors.Is(o.err, natsstore.ErrUnavailable):
+					unavailable.Add(1)
+				}
+				mu.Lock()
+				outcomes = append(outcomes, o)
+				mu.Unlock()
+			}
+		})
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := hangDeadline(t)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d acknowledged, %d unavailable", what, acked.Load(), unavailable.Load())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("before the partition", func() bool { return acked.Load() >= 30 })
+	gc.partition()
+	waitFor("under the partition", func() bool { return unavailable.Load() >= 3 })
+	gc.heal()
+	after := acked.Load()
+	waitFor("after the partition", func() bool { return acked.Load() >= after+30 })
+	close(stop)
+	wg.Wait()
+
+	// Every append ended in receipts, ErrUnavailable or a conflict.
+	var committed []outcome
+	for _, o := range outcomes {
+		switch {
+		case o.err == nil:
+			committed = append(committed, o)
+		case errors.Is(o.err, natsstore.ErrUnavailable) && o.key != "":
+			// The outcome is unknown: the key tells.
+			rs, err := s.AppendBatch(ctx, o.items, eventstore.WithIdempotencyKey(o.key))
+			if err != nil {
+				t.Fatalf("sending %s again: %v", o.key, err)
+			}
+			o.rs = rs
+			committed = append(committed, o)
+		case errors.Is(o.err, natsstore.ErrUnavailable), errors.Is(o.err, eventstore.ErrVersionConflict):
+		default:
+			t.Errorf("append %q ended in %v: neither receipts nor ErrUnavailable", o.key, o.err)
+		}
+	}
+	if err := s.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Each committed request is in the stream where its receipts say, and
+	// each key is there once.
+	byKey := map[string]int{}
+	for _, o := range committed {
+		for i, r := range o.rs {
+			rec, err := s.GetSequence(r.Sequence)
+			if err != nil || rec.ID != r.EventID || rec.Coordinate != o.items[i].Coordinate {
+				t.Fatalf("receipt %+v of %q: the stream holds %+v, %v", r, o.key, rec, err)
+			}
+		}
+		if o.key != "" {
+			byKey[o.key]++
+		}
+	}
+	seen := map[string]uint64{}
+	for _, o := range committed {
+		if o.key == "" {
+			continue
+		}
+		if first, ok := seen[o.key]; ok && first != o.rs[0].Sequence {
+			t.Fatalf("key %s committed twice: sequences %d and %d", o.key, first, o.rs[0].Sequence)
+		}
+		seen[o.key] = o.rs[0].Sequence
+	}
+	// The stream holds the committed requests and, at most, the unkeyed
+	// requests whose outcome stayed unknown: nothing twice.
+	var inStream, unknown uint64
+	for _, o := range committed {
+		inStream += uint64(len(o.rs))
+	}
+	for _, o := range outcomes {
+		if o.key == "" && errors.Is(o.err, natsstore.ErrUnavailable) {
+			unknown += uint64(len(o.items))
+		}
+	}
+	if last := s.LastSequence(); last < inStream || last > inStream+unknown {
+		t.Fatalf("the stream holds %d events; the committed requests %d, unknown outcomes up to %d more", last, inStream, unknown)
+	}
+	t.Logf("%d appends: %d acknowledged, %d unavailable; %d keyed requests in the stream; stream %d events (%d from unknown unkeyed outcomes); stats %+v",
+		len(outcomes), acked.Load(), unavailable.Load(), len(byKey), s.LastSequence(), s.LastSequence()-inStream, s.Stats())
 }
