@@ -684,3 +684,37 @@ func TestRepairCrashAtEveryStep(t *testing.T) {
 	}
 	t.Logf("a crash at each of the first %d of %d calls, with either outcome of a power loss, was repaired", calls, fsys.Calls())
 }
+
+// A last segment whose footer does not load is a seal a crash interrupted,
+// not damage: alone it needs no repair (open cuts the footer), and a
+// repair of other damage leaves it to open as well.
+func TestRepairInterruptedSeal(t *testing.T) {
+	base := rpBuild(t, 200, 4096)
+	dir := base.copy(t)
+	segs := dtSegments(t, dir)
+	if err := os.Remove(dtSegPath(dir, segs[len(segs)-1])); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(filepath.Join(dir, eventstore.CheckpointFileName))
+	last := segs[len(segs)-2]
+	fi, _ := os.Stat(dtSegPath(dir, last))
+	dtFlip(t, dtSegPath(dir, last), fi.Size()-2, 0xff) // the trailer
+	ro, err := eventstore.OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := dtReadAll(t, ro)
+	_ = ro.Close()
+	rep, err := eventstore.Repair(dir, eventstore.DryRun())
+	if err != nil || len(rep.Actions) != 0 {
+		t.Fatalf("an interrupted seal alone: %v %+v", err, rep)
+	}
+	f := rpFrames(t, dir, 2)[3]
+	dtFlip(t, dtSegPath(dir, 2), f.Off+f.Size/2, 0x01)
+	rep = rpRepair(t, dir, orig, f.Rec.Seq)
+	for _, a := range rep.Actions {
+		if a.Segment == last {
+			t.Fatalf("repair acted on the interrupted seal: %+v", a)
+		}
+	}
+}

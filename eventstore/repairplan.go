@@ -357,6 +357,13 @@ frames:
 	case len(sp.regions) == 0: // else the footer lists events that were lost, and is written anew
 		sp.footerBad = footerDisagrees(sp.footer, sp.seen)
 	}
+	if sp.last && sp.sealed && sp.footer == nil {
+		// A footer that does not load at the end of the last segment is a
+		// seal a crash interrupted, not damage: open cuts it and makes the
+		// segment active again. A rewrite does the same.
+		sp.sealed, sp.footerBad = false, ""
+		sp.cut, sp.tornEnd = min(sp.cut, sp.frameEnd), sp.size
+	}
 	if sp.footer != nil {
 		for _, d := range sp.footer.Deleted {
 			p.known[sp.footer.Strings[d]] = true

@@ -56,7 +56,7 @@ func (p *repairPlan) pieces() ([]piece, error) {
 		}
 		if sp.tornEnd > sp.cut {
 			out = append(out, piece{sp: sp, start: sp.cut, end: sp.tornEnd,
-				reason: "torn tail of the last segment (never acknowledged; open would cut it)"})
+				reason: "unacknowledged tail of the last segment (open would cut it)"})
 		}
 	}
 	for i := range out {
