@@ -57,12 +57,12 @@ type ScrubDamage struct {
 	Reason  string
 }
 
-// scrubState is a store's scrubber. Lock order: run, then mu; never with
-// the store's other locks held, but compactMu, which a scrub takes briefly
-// for reading to map each segment with the index that describes it.
+// scrubState is a store's scrubber. Scrubs only read, so a Scrub call does
+// not wait for a background scrub (which may be going slowly on purpose);
+// each records itself in the stats when it ends. A scrub holds no lock of
+// the store but compactMu, for reading, while it maps a segment with the
+// index positions that describe it.
 type scrubState struct {
-	run sync.Mutex // one scrub at a time
-
 	mu    sync.Mutex // guards stats
 	stats ScrubStats
 
@@ -88,8 +88,6 @@ func (s *Store) scrub(ctx context.Context, lim *byteLimiter) (*ScrubReport, erro
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	s.scrubber.run.Lock()
-	defer s.scrubber.run.Unlock()
 	rep := &ScrubReport{Started: time.Now()}
 	through := s.sealedThrough.Load()
 	counts := s.entriesPerSegment(through)
