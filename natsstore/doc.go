@@ -130,7 +130,8 @@
 // kinds, timestamps, hashes, idempotency keys, and the correlation and
 // causation indexes (rebuilt by this projection of the stream, not kept in
 // a KV bucket). It costs about 250 bytes per event plus the cached bodies;
-// opening a store reads the whole stream. A client's own acknowledged
+// opening a store reads the whole stream, or only what follows the index
+// checkpoint (WithIndexCheckpoints). A client's own acknowledged
 // appends enter its index straight from the acknowledgement; other
 // clients' appends arrive through the consumer, usually within a
 // millisecond. Payloads and metadata are cached for the newest events
@@ -207,7 +208,11 @@
 //	           $JS.API.DIRECT.GET.S, $JS.API.DIRECT.GET.S.>
 //	subscribe: _INBOX.>                          (replies)
 //
-// TestLeastPrivilege runs a client with exactly these.
+// TestLeastPrivilege runs a client with exactly these. The index
+// checkpoint (WithIndexCheckpoints) lives in an object store bucket of its
+// own, "<stream>_index" by default: a client without access to it opens by
+// reading the whole stream; give the clients that should write it access
+// to that bucket as well, and no one else write access.
 //
 // # Durability: what an acknowledgement promises
 //
@@ -281,8 +286,7 @@
 //     after the consumer delivers them (CatchUp waits for them). Version
 //     checks, idempotency and ordering are decided by the server, so they
 //     hold across clients.
-//   - There is no Sync (durability is the server's setting), no
-//     checkpoint (Open reads the stream), no read-only open, no Dir,
+//   - There is no Sync (durability is the server's setting), no Dir,
 //     Repair or Verify of files, and no Compact or DeleteStream: removing
 //     messages would break the dense sequences.
 //   - A request holds at most 1000 events (the server's batch limit), and
