@@ -477,8 +477,9 @@ func TestRepairUnknownStreamTwice(t *testing.T) {
 	if err != nil || len(rep.Lost) != 1 || rep.Lost[0].Sequence != 2 || rep.Fallback != "" {
 		t.Fatalf("second repair: %v %+v", err, rep)
 	}
-	// Sequence 2 was "b" version 1: its successor names it.
-	if rep.Lost[0].Entity != "b" || rep.Lost[0].Version != 1 || rep.Lost[0].Source != "chain" {
+	// Sequence 2 was "b" version 1: the footer the first repair wrote (it
+	// sealed the segment) names it.
+	if rep.Lost[0].Entity != "b" || rep.Lost[0].Version != 1 || rep.Lost[0].Source != "footer" {
 		t.Fatalf("second lost event reported as %+v", rep.Lost[0])
 	}
 	s = dtOpen(t, dir, rpOpts()...)
@@ -716,5 +717,44 @@ func TestRepairInterruptedSeal(t *testing.T) {
 		if a.Segment == last {
 			t.Fatalf("repair acted on the interrupted seal: %+v", a)
 		}
+	}
+}
+
+// The idempotency key of a lost event still answers a retry (with
+// ErrNotFound, as for events compaction removed): the request is not
+// appended twice. The repaired last segment is sealed, so its footer keeps
+// the key the damaged frame held.
+func TestRepairKeepsKeysOfLostEvents(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "base")
+	s := dtOpen(t, dir, rpOpts()...)
+	dtAppend(t, s, "a", dtEvents("x", 1))
+	dtBatch(t, s, "b1", []string{"a", "b", "c"}, eventstore.WithIdempotencyKey("batch"))
+	dtAppend(t, s, "b", dtEvents("y", 1), eventstore.WithIdempotencyKey("single"))
+	dtAppend(t, s, "c", dtEvents("z", 1))
+	base := &rpStore{dir: dir, orig: dtReadAll(t, s)}
+	dtClose(t, s)
+	frames := rpFrames(t, dir, 1)
+	for _, key := range []string{"batch", "single"} {
+		t.Run(key, func(t *testing.T) {
+			d := base.copy(t)
+			f := frames[1] // the batch's first item, which carries its key
+			if key == "single" {
+				f = frames[4]
+			}
+			dtFlip(t, dtSegPath(d, 1), f.Off+f.Size-2, 0x01)
+			rpRepair(t, d, base.orig, f.Rec.Seq)
+			s := dtOpen(t, d, rpOpts()...)
+			defer s.Close()
+			last := s.LastSequence()
+			var err error
+			if key == "batch" {
+				_, err = s.AppendBatch(t.Context(), []eventstore.BatchItem{{Coordinate: dtCoord("a"), Event: dtEvent("b1", 0, 3)}}, eventstore.WithIdempotencyKey(key))
+			} else {
+				_, err = s.Append(t.Context(), dtCoord("b"), dtEvents("y", 1), eventstore.WithIdempotencyKey(key))
+			}
+			if !errors.Is(err, eventstore.ErrNotFound) || s.LastSequence() != last {
+				t.Fatalf("retry of %q after its event was lost: %v (last sequence %d, was %d)", key, err, s.LastSequence(), last)
+			}
+		})
 	}
 }

@@ -161,7 +161,7 @@ func (p *repairPlan) withData(sp *segPlan, fn func(data []byte) error) error {
 
 // build returns the repaired content of segment sp: its header, its kept
 // frames byte for byte, a hole record (and tombstones) for each region,
-// and a footer if the segment is sealed. deleted holds the streams deleted
+// and a footer. deleted holds the streams deleted
 // before it and gets those it deletes.
 func (p *repairPlan) build(sp *segPlan, data []byte, deleted map[string]bool) ([]byte, error) {
 	buf := bytes.Clone(sp.header)
@@ -229,9 +229,9 @@ func (p *repairPlan) build(sp *segPlan, data []byte, deleted map[string]bool) ([
 		}
 		off += int64(size)
 	}
-	if !sp.sealed && sp.last {
-		return buf, nil
-	}
+	// Every repaired segment is sealed, the last one too (appends go on in a
+	// new segment): its footer keeps the idempotency keys of lost events,
+	// which the frames no longer hold.
 	ix, err := fb.index(sp.footer, p.ckpt, deleted)
 	if err != nil {
 		return nil, err
