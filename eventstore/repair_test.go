@@ -758,3 +758,26 @@ func TestRepairKeepsKeysOfLostEvents(t *testing.T) {
 		})
 	}
 }
+
+// A sealed segment zeroed from a frame to its end (its footer with it):
+// the events there are lost, and their hole record goes where they were,
+// in a segment that gets its footer back.
+func TestRepairZeroedTail(t *testing.T) {
+	base := rpBuild(t, 200, 4096)
+	frames := rpFrames(t, base.dir, 2)
+	cut := frames[len(frames)-4]
+	var lost []uint64
+	for _, f := range frames[len(frames)-4:] {
+		lost = append(lost, f.Rec.Seq)
+	}
+	dir := base.copy(t)
+	_ = os.Remove(filepath.Join(dir, eventstore.CheckpointFileName))
+	dtZeroFrom(t, dtSegPath(dir, 2), cut.Off)
+	rep := rpRepair(t, dir, base.orig, lost...)
+	if len(rep.Actions) != 1 || rep.Actions[0].Segment != 2 || rep.Actions[0].Offset != cut.Off {
+		t.Fatalf("report %+v", rep.Actions)
+	}
+	if vr, _ := eventstore.Verify(dir); len(vr.Warnings) != 0 {
+		t.Fatalf("after repair: %v", vr.Warnings)
+	}
+}

@@ -161,6 +161,10 @@ type repairPlan struct {
 	lastSeq, placed uint64
 	streams         map[string]*rstream
 	pending         *region // the first region after the last kept event
+	// openEnd is a segment, not the last, whose frames ended without a
+	// footer (zeros or the end of the file) after the last kept event:
+	// events lost after it were lost there.
+	openEnd *segPlan
 	lost            []*lostEvent
 	unresolved      []*lostEvent
 	gaps            []*gap
@@ -371,6 +375,9 @@ frames:
 		if len(sp.regions) > 0 {
 			p.addFooterEvidence(sp.footer)
 		}
+	}
+	if !sp.last && !sp.sealed && sp.cut == sp.frameEnd && p.pending == nil {
+		p.openEnd = sp
 	}
 	p.curFooter, sp.seen = nil, nil
 	return nil
@@ -681,7 +688,7 @@ func (p *repairPlan) apply(ev planEvent) {
 		p.fail(ev.sp, ev.off, "%q version %d follows version %d", ev.entity, ev.version, st.version)
 	}
 	st.version, st.hash, st.seq, st.lostTip = ev.version, ev.hash, ev.seq, nil
-	p.placed = ev.seq
+	p.placed, p.openEnd = ev.seq, nil
 }
 
 func (p *repairPlan) stream(entity string, seq uint64) *rstream {
@@ -699,6 +706,9 @@ func (p *repairPlan) stream(entity string, seq uint64) *rstream {
 func (p *repairPlan) loseUpTo(sp *segPlan, at int64, seq uint64) {
 	if seq > p.placed+1 {
 		r := p.pending
+		if e := p.openEnd; r == nil && e != nil {
+			r = p.addRegion(e, e.frameEnd, e.size, "the frames end early, without a footer", nil)
+		}
 		if r == nil {
 			r = p.addRegion(sp, at, at, "sequences missing without damaged bytes", nil)
 		}
