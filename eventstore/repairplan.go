@@ -164,15 +164,15 @@ type repairPlan struct {
 	// openEnd is a segment, not the last, whose frames ended without a
 	// footer (zeros or the end of the file) after the last kept event:
 	// events lost after it were lost there.
-	openEnd *segPlan
-	lost            []*lostEvent
-	unresolved      []*lostEvent
-	gaps            []*gap
-	evidence        map[uint64]evidence // from the footers of damaged segments
-	curFooter       *segment.Index      // the valid footer of the segment being read
-	deleted         map[string]bool     // streams whose tombstone is kept
-	known           map[string]bool     // streams a footer or the checkpoint says were deleted
-	lostTombs       []string            // deletions known, but nowhere to write them again
+	openEnd    *segPlan
+	lost       []*lostEvent
+	unresolved []*lostEvent
+	gaps       []*gap
+	evidence   map[uint64]evidence // from the footers of damaged segments
+	curFooter  *segment.Index      // the valid footer of the segment being read
+	deleted    map[string]bool     // streams whose tombstone is kept
+	known      map[string]bool     // streams a footer or the checkpoint says were deleted
+	lostTombs  []string            // deletions known, but nowhere to write them again
 	// impossible says why a precise repair cannot be done ("" if it can).
 	impossible string
 	rec        segment.Record
