@@ -70,6 +70,7 @@ type config struct {
 	fs              segment.FS
 	fileMode        os.FileMode
 	dirMode         os.FileMode
+	scrub           scrubSettings // background scrub; zero: off
 }
 
 func defaultConfig() config {

@@ -417,44 +417,20 @@ type scrubSettings struct {
 	bytesPerSecond int64
 }
 
-// scrubProbes holds the configs that backgroundScrubOption hands to the
-// options: a WithBackgroundScrub option records its settings only in
-// those. (The store's config has no field for them: options.go belongs to
-// the option set every backend shares. Once it has one, the option sets
-// it and this goes.)
-var scrubProbes sync.Map // *config → *scrubSettings
-
 // WithBackgroundScrub runs [Store.Scrub] in the background: first one
 // interval after Open, then one interval after each scrub ends, reading at
 // most bytesPerSecond (a token bucket holding at most a second's worth, up
 // to 1 MiB). Close stops it. Its findings are in Stats().Scrub and the log.
 // An interval or rate of 0 or less turns it off.
 func WithBackgroundScrub(interval time.Duration, bytesPerSecond int64) Option {
-	want := scrubSettings{interval: interval, bytesPerSecond: bytesPerSecond}
-	return func(c *config) {
-		if p, ok := scrubProbes.Load(c); ok {
-			*p.(*scrubSettings) = want
-		}
-	}
+	return func(c *config) { c.scrub = scrubSettings{interval: interval, bytesPerSecond: bytesPerSecond} }
 }
 
-// backgroundScrubOption returns the settings of the last
-// WithBackgroundScrub among opts.
-func backgroundScrubOption(opts []Option) (scrubSettings, bool) {
-	var probe config
-	var got scrubSettings
-	scrubProbes.Store(&probe, &got)
-	defer scrubProbes.Delete(&probe)
-	for _, o := range opts {
-		o(&probe)
-	}
-	return got, got.interval > 0 && got.bytesPerSecond > 0
-}
-
-// startBackgroundScrub starts the background scrubber if opts ask for one.
-func (s *Store) startBackgroundScrub(opts []Option) {
-	set, ok := backgroundScrubOption(opts)
-	if !ok {
+// startBackgroundScrub starts the background scrubber if the options ask
+// for one.
+func (s *Store) startBackgroundScrub() {
+	set := s.cfg.scrub
+	if set.interval <= 0 || set.bytesPerSecond <= 0 {
 		return
 	}
 	s.startScrubber(set, newByteLimiter(set.bytesPerSecond, time.Now, sleepCtx))

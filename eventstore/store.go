@@ -142,7 +142,7 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 	} else {
 		close(s.done)
 	}
-	s.startBackgroundScrub(opts)
+	s.startBackgroundScrub()
 	return s, nil
 }
 
