@@ -172,10 +172,15 @@ func (s *Store) catchUp(ctx context.Context) error {
 			return eventstore.ErrClosed
 		}
 		ictx, cancel := context.WithTimeout(ctx, s.cfg.ackWait)
+		sentAt := time.Now()
 		info, err := s.stream.Info(ictx)
 		cancel()
 		if err == nil {
-			return s.ix.wait(ctx, info.State.LastSeq, s.done)
+			if err := s.ix.wait(ctx, info.State.LastSeq, s.done); err != nil {
+				return err
+			}
+			s.ix.markFresh(sentAt)
+			return nil
 		}
 		if ctx.Err() != nil || !retryable(err) {
 			return err
@@ -211,9 +216,11 @@ func (s *Store) commit(ctx context.Context, r *request) (_ []eventstore.Receipt,
 	// server is never abandoned half way.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.timeout)
 	defer cancel()
-	if r.key != "" {
+	if r.key != "" && !s.ix.freshWithin(s.keyHorizon()) {
 		// A key committed by another client may not be indexed here yet;
-		// the server's duplicate window covers only the last minutes.
+		// the server's duplicate window covers only the last minutes. An
+		// index fresh within half the window needs no catch-up (see
+		// keyHorizon).
 		if err := s.catchUp(actx); err != nil {
 			return nil, s.unavailable(err)
 		}
@@ -264,11 +271,16 @@ func (s *Store) commit(ctx context.Context, r *request) (_ []eventstore.Receipt,
 		}
 		fresh = false
 		sent = true
+		sentAt := time.Now()
 		last, dup, err := s.publish(actx, msgs)
 		code := apiCode(err)
 		switch {
 		case err == nil && !dup:
-			return s.finish(actx, last, evs)
+			rs, err := s.finish(actx, last, evs)
+			if err == nil {
+				s.ix.markFresh(sentAt) // what the stream stored before r is indexed
+			}
+			return rs, err
 		case dup, code == 10201: // the server has stored this Nats-Msg-Id
 			if r.key == "" {
 				s.stats.recovered.Add(1)

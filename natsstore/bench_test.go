@@ -191,11 +191,12 @@ func benchW3(b *testing.B, s benchStore, g int) {
 
 // BenchmarkReadStreamUncached reads a stream of 2,000 events whose bodies
 // are not cached (WithCacheBytes(0)), so every payload comes from the
-// server: jetstream-R1 with the default sync.
+// server: jetstream-R1 with the default 2-minute sync (reads do not
+// depend on it).
 //
 //	go test -run '^$' -bench ReadStreamUncached ./natsstore/
 func BenchmarkReadStreamUncached(b *testing.B) {
-	ns, err := embedded.Start(embedded.Options{Dir: b.TempDir()})
+	ns, err := embedded.Start(embedded.Options{Dir: b.TempDir(), RelaxedSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -240,13 +241,14 @@ func BenchmarkReadStreamUncached(b *testing.B) {
 
 // BenchmarkKeyedAppend is W1 (one goroutine, one event per append, one
 // stream, expected version) with and without an idempotency key on every
-// append: jetstream-R1 with the default sync.
+// append: jetstream-R1 with the default 2-minute sync, so that the
+// figures show the client's round trips rather than the disk's fsyncs.
 //
 //	go test -run '^$' -bench KeyedAppend ./natsstore/
 func BenchmarkKeyedAppend(b *testing.B) {
 	for _, keyed := range []bool{false, true} {
 		b.Run(map[bool]string{false: "unkeyed", true: "keyed"}[keyed], func(b *testing.B) {
-			ns, err := embedded.Start(embedded.Options{Dir: b.TempDir()})
+			ns, err := embedded.Start(embedded.Options{Dir: b.TempDir(), RelaxedSync: true})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -287,7 +289,8 @@ func benchOpenEvents(b *testing.B) int {
 
 // BenchmarkOpen measures Open of a stream of benchOpenEvents events
 // (10,000 streams, 200-byte payloads, written in atomic batches of 1,000)
-// on one in-process server with file storage: from the index checkpoint
+// on one in-process server with file storage (the default 2-minute sync,
+// which Open does not depend on): from the index checkpoint
 // written when the stream was built, and without it (reading the whole
 // stream).
 //
@@ -334,7 +337,7 @@ func benchOpenServer(b *testing.B, n int) *server.Server {
 	if dir == "" {
 		dir = b.TempDir()
 	}
-	ns, err := embedded.Start(embedded.Options{Dir: dir})
+	ns, err := embedded.Start(embedded.Options{Dir: dir, RelaxedSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,8 +11,10 @@ import (
 	"go.uber.org/zap"
 )
 
-// writes reports whether this client writes the index checkpoint.
-func (c *checkpointer) writes() bool { return c.bucket != "" }
+// writes reports whether this client writes the index checkpoint: not
+// when it is off, nor from a store opened read-only, which creates and
+// changes nothing (it still loads one).
+func (c *checkpointer) writes() bool { return c.bucket != "" && !c.s.cfg.readOnly }
 
 // run writes the checkpoint every c.every events until close.
 func (c *checkpointer) run() {

@@ -32,8 +32,8 @@ func (e *ConfigError) Is(target error) bool { return target == ErrStreamConfig }
 
 // repairConfig turns on the settings that only restrict the stream and
 // that the store needs or asked for: DenyDelete and DenyPurge (and so
-// AllowRollup off, which the server allows only with purges), and atomic
-// batch publish. Messages are untouched, and the server never lets deny
+// AllowRollup off, which the server allows only with purges), atomic
+// batch publish, and direct gets (batched reads from any replica). Messages are untouched, and the server never lets deny
 // flags be turned off again. If the update fails, the check that follows
 // reports what is still missing.
 func (s *Store) repairConfig(ctx context.Context, str jetstream.Stream) jetstream.Stream {
@@ -47,10 +47,14 @@ func (s *Store) repairConfig(ctx context.Context, str jetstream.Stream) jetstrea
 		cfg.DenyPurge, cfg.AllowRollup = true, false
 		fixed = append(fixed, "deny_purge")
 	}
-	atomicOnly := len(fixed) == 0
+	atomicOnly := len(fixed) == 0 // the rest are features the store does without
 	if s.cfg.atomic && !cfg.AllowAtomicPublish {
 		cfg.AllowAtomicPublish = true
 		fixed = append(fixed, "allow_atomic")
+	}
+	if !cfg.AllowDirect {
+		cfg.AllowDirect = true
+		fixed = append(fixed, "allow_direct")
 	}
 	if len(fixed) == 0 {
 		return str
@@ -58,7 +62,7 @@ func (s *Store) repairConfig(ctx context.Context, str jetstream.Stream) jetstrea
 	upd, err := s.js.UpdateStream(ctx, cfg)
 	if err != nil {
 		if atomicOnly {
-			s.cfg.logger.Warn("cannot turn atomic batch publish on", zap.String("stream", s.cfg.stream), zap.Error(err))
+			s.cfg.logger.Warn("cannot turn atomic batch publish or direct gets on", zap.String("stream", s.cfg.stream), zap.Strings("settings", fixed), zap.Error(err))
 		} else {
 			s.cfg.logger.Warn("cannot update the stream's configuration", zap.String("stream", s.cfg.stream), zap.Strings("settings", fixed), zap.Error(err))
 		}
