@@ -69,8 +69,11 @@ type Event struct {
 
 var backends = []Backend{batpakBackend{}, sqliteBackend{}, boltBackend{}, pebbleBackend{}, jetstreamBackend{}}
 
+// extraBackends run only when named (-backends, -natsstore).
+var extraBackends = []Backend{natsBackend{}}
+
 func backendByName(name string) (Backend, error) {
-	for _, b := range backends {
+	for _, b := range append(backends, extraBackends...) {
 		if b.Name() == name {
 			return b, nil
 		}

@@ -25,7 +25,7 @@ func TestPayloadIs200Bytes(t *testing.T) {
 // (also between concurrent writers), an atomic batch, a bulk load, reads
 // and a reopen.
 func TestAdapters(t *testing.T) {
-	for _, b := range backends {
+	for _, b := range append(backends, extraBackends...) {
 		t.Run(b.Name(), func(t *testing.T) {
 			dir := t.TempDir()
 			st, err := b.Open(dir, true)
@@ -182,5 +182,32 @@ func TestWorkloadsTiny(t *testing.T) {
 				t.Errorf("table:\n%s", buf.String())
 			}
 		})
+	}
+}
+
+// TestNatsSuiteTiny runs the natsstore rows (-natsstore) on a tiny scale.
+func TestNatsSuiteTiny(t *testing.T) {
+	cfg := Config{Dir: t.TempDir(), WriteTime: 20 * time.Millisecond, MaxOps: 500, NatsOpenEvents: 2500}
+	r := &runner{cfg: cfg, b: natsBackend{}, run: 1}
+	if err := r.natsSuite(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Result{}
+	for _, res := range r.out {
+		if res.Value <= 0 {
+			t.Errorf("%s: %v %s", res.Row, res.Value, res.Unit)
+		}
+		got[res.Row] = res
+	}
+	for _, row := range natsRows {
+		if _, ok := got[row]; !ok {
+			t.Errorf("no result for %q", row)
+		}
+	}
+	if ex := got["open, index checkpoint"].Extra; ex["events_restored"] != 2500 || ex["events_replayed"] != 0 {
+		t.Errorf("open from the checkpoint: %v", ex)
+	}
+	if ex := got["open, whole stream"].Extra; ex["events_restored"] != 0 || ex["events_replayed"] != 2500 {
+		t.Errorf("open without the checkpoint: %v", ex)
 	}
 }

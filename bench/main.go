@@ -5,6 +5,7 @@
 //	cd bench && go run .            # full run: 5 runs, about 15 minutes on 2 cores
 //	cd bench && go run . -quick     # 1 run at a tenth of the size, under a minute
 //	go run . -only W1,W5 -backends batpak,pebble -runs 5 -json out.json -cpuprofile prof/
+//	cd bench && go run . -natsstore -runs 3 # the natsstore rows: sync_always writes, Open of 1,000,000 events
 //
 // Each backend runs each phase (writes, dataset load, reads) in a child
 // process of its own, so that peak memory is per backend and one
@@ -36,6 +37,7 @@ func main() {
 		runs     = flag.Int("runs", 0, "runs per measurement, the table shows the median (default 5, 1 with -quick)")
 		dir      = flag.String("dir", "", "directory for the stores (default the system temp dir); a new directory is made in it and removed")
 		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile per backend and workload of the first run into this directory")
+		natsRun  = flag.Bool("natsstore", false, "run the natsstore rows instead of the peer comparison: W1, W2 and W3 with 8 goroutines under sync_always, and Open of 1,000,000 events (100,000 with -quick) with and without the index checkpoint")
 		child    = flag.Bool("child", false, "internal: run one phase of one backend and print its results as JSON")
 		backend  = flag.String("backend", "", "internal: the child's backend")
 		phase    = flag.String("phase", "", "internal: the child's phase (writes, load, reads)")
@@ -83,6 +85,12 @@ func main() {
 		if *quick {
 			*runs = 1
 		}
+	}
+	if *natsRun {
+		if err := natsParent(cfg, *runs, *dir, *jsonOut); err != nil {
+			fatalf("%v", err)
+		}
+		return
 	}
 	if err := parent(cfg, names, *runs, *dir, *jsonOut); err != nil {
 		fatalf("%v", err)
@@ -236,6 +244,8 @@ func runChild(cfg Config, backend, phase string, run int) error {
 		err = r.load()
 	case "reads":
 		err = r.reads()
+	case "natsstore":
+		err = r.natsSuite()
 	default:
 		err = fmt.Errorf("unknown phase %q", phase)
 	}

@@ -26,6 +26,9 @@ type Config struct {
 	// FadviseOnly evicts only the store's files from the page cache in W6
 	// (tests: leaves the rest of the machine's cache alone).
 	FadviseOnly bool `json:"-"`
+	// NatsOpenEvents sizes the Open dataset of the natsstore rows
+	// (-natsstore); 0: 1,000,000, or 100,000 with Quick.
+	NatsOpenEvents int `json:",omitempty"`
 }
 
 func fullConfig() Config {
