@@ -40,6 +40,11 @@ var (
 	ErrStreamDeleted = errors.New("eventstore: stream was deleted")
 	// ErrNotFound is returned by Get for an unknown event id.
 	ErrNotFound = errors.New("eventstore: not found")
+	// ErrLost is returned, together with ErrNotFound, for an event that
+	// was lost to damage and replaced by [Repair] with a stub: its
+	// sequence, stream and version remain, its content is gone. Repair's
+	// report lists every such event.
+	ErrLost = errors.New("eventstore: event lost to damage")
 	// ErrEndOfRegion is returned by a cursor whose region has a ToSequence
 	// it has passed: no event can match any more.
 	ErrEndOfRegion = errors.New("eventstore: cursor is past the end of its region")

@@ -93,7 +93,7 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 		}
 		ix.addAt(se.Seq, entry{
 			id: se.ID, corr: se.Correlation, cause: se.Causation, ts: se.Timestamp,
-			version: se.Version, kind: se.Kind, flags: se.Flags & segment.EntryDeleted,
+			version: se.Version, kind: se.Kind, flags: se.Flags & (segment.EntryDeleted | segment.EntryLost),
 			pos:    segment.Position{Segment: se.Segment, Offset: se.Offset, Length: se.Length},
 			stream: uint32(streamOf[se.Entity]), scope: uint32(scopeOf[se.Scope]),
 		}, nil)
@@ -238,11 +238,15 @@ func (l *loader) hole(seg uint32, off int64, size int, rec *segment.Record, path
 		return corrupt("hole frame says %d stubs from %d, holds %d", rec.Version, rec.Seq, len(stubs))
 	}
 	pos := segment.Position{Segment: seg, Offset: uint32(off), Length: uint32(size)}
+	flags := segment.EntryDeleted
+	if rec.Metadata[segment.HoleLostKey] != "" {
+		flags |= segment.EntryLost
+	}
 	for _, st := range stubs {
 		ev := loadedEvent{
 			seq: st.Seq,
 			e: entry{id: st.ID, corr: st.ID, version: st.Version, kind: st.Kind, pos: pos,
-				flags: segment.EntryDeleted},
+				flags: flags},
 			entity: st.Entity, scope: st.Scope, prevHash: st.PrevHash, hash: st.Hash, off: off,
 		}
 		if err := l.apply(&ev, 1, seg, path); err != nil {

@@ -102,7 +102,7 @@ func indexTables(f *segment.CheckpointFile) *memIndex {
 func entryOf(se *segment.IndexEntry) entry {
 	return entry{
 		id: se.ID, corr: se.Correlation, cause: se.Causation, ts: se.Timestamp,
-		kind: se.Kind, flags: se.Flags & segment.EntryDeleted,
+		kind: se.Kind, flags: se.Flags & (segment.EntryDeleted | segment.EntryLost),
 		pos:    segment.Position{Segment: se.Segment, Offset: se.Offset, Length: se.Length},
 		stream: se.Entity, scope: se.Scope,
 	}

@@ -35,10 +35,20 @@ func (s *Store) GetSequence(seq uint64) (Record, error) {
 
 func (s *Store) readSeq(seq uint64) (Record, error) {
 	v := s.ix.snapshot()
-	if e := v.at(seq); v.visible(e) {
+	e := v.at(seq)
+	if v.visible(e) {
 		return s.readEntry(&v, seq, e)
 	}
-	return Record{}, fmt.Errorf("%w: sequence %d was deleted", ErrNotFound, seq)
+	return Record{}, notVisible(seq, e)
+}
+
+// notVisible is the error for reading event seq, whose entry e is not
+// visible: deleted, or lost to damage and replaced by a repair.
+func notVisible(seq uint64, e *entry) error {
+	if e.flags&segment.EntryLost != 0 {
+		return fmt.Errorf("%w: %w: sequence %d was lost to damage; a repair replaced it with a stub", ErrNotFound, ErrLost, seq)
+	}
+	return fmt.Errorf("%w: sequence %d was deleted", ErrNotFound, seq)
 }
 
 // readEntry reads event seq at the position e gives. If compaction moved
@@ -61,7 +71,7 @@ func (s *Store) readEntry(v *view, seq uint64, e *entry) (Record, error) {
 	now := s.ix.snapshot()
 	cur := now.at(seq)
 	if !now.visible(cur) {
-		return Record{}, fmt.Errorf("%w: sequence %d was deleted", ErrNotFound, seq)
+		return Record{}, notVisible(seq, cur)
 	}
 	// Read again even at the same position: e may already have been the
 	// new position while the first read went to the segment's old file

@@ -167,18 +167,30 @@ func (p *repairPlan) build(sp *segPlan, data []byte, deleted map[string]bool) ([
 	buf := bytes.Clone(sp.header)
 	fb := newFooterBuilder(sp.id)
 	emit := func(r *region) {
-		if n := len(r.lost); n > 0 {
+		// One hole record per run of events lost to damage, and per run of
+		// stubs of events compaction had removed: those stay removed, not
+		// lost (segment.HoleLostKey marks only the first kind).
+		for lost := r.lost; len(lost) > 0; {
+			n := 1
+			for n < len(lost) && lost[n].removed == lost[0].removed {
+				n++
+			}
 			stubs := make([]segment.Stub, n)
-			for i, l := range r.lost {
+			for i, l := range lost[:n] {
 				stubs[i] = l.stub
 			}
+			meta := map[string]string{"reason": "lost to damage: " + r.reason, segment.HoleLostKey: "damage"}
+			if lost[0].removed {
+				meta = map[string]string{"reason": "removed before; stubs written again after damage: " + r.reason}
+			}
 			hole := segment.Record{Seq: stubs[0].Seq, Kind: segment.KindHole, Version: uint64(n), Timestamp: p.now,
-				Metadata: map[string]string{"reason": "lost to damage: " + r.reason}, Payload: segment.AppendStubs(nil, stubs)}
+				Metadata: meta, Payload: segment.AppendStubs(nil, stubs)}
 			off := len(buf)
 			buf, _ = segment.AppendFrame(buf, segment.AppendRecord(nil, &hole))
 			for i := range stubs {
-				fb.addStub(&stubs[i], off, len(buf)-off)
+				fb.addStub(&stubs[i], off, len(buf)-off, !lost[0].removed)
 			}
+			lost = lost[n:]
 		}
 		for _, name := range r.tombstones {
 			t := segment.Record{Seq: r.afterSeq + uint64(len(r.lost)), Kind: segment.KindTombstone, Timestamp: p.now, Entity: name}
@@ -219,8 +231,9 @@ func (p *repairPlan) build(sp *segPlan, data []byte, deleted map[string]bool) ([
 				if err != nil {
 					return nil, err
 				}
+				lost := rec.Metadata[segment.HoleLostKey] != ""
 				for i := range stubs {
-					fb.addStub(&stubs[i], pos, size)
+					fb.addStub(&stubs[i], pos, size, lost)
 				}
 			default:
 				fb.addEvent(&rec, pos, size, max(batch, 1))
@@ -267,9 +280,13 @@ func (fb *footerBuilder) addEvent(rec *segment.Record, off, size int, count uint
 	}
 }
 
-func (fb *footerBuilder) addStub(st *segment.Stub, off, size int) {
+func (fb *footerBuilder) addStub(st *segment.Stub, off, size int, lost bool) {
+	flags := segment.EntryDeleted
+	if lost {
+		flags |= segment.EntryLost
+	}
 	fb.add(segment.IndexEntry{Seq: st.Seq, Version: st.Version, ID: st.ID, Correlation: st.ID, Kind: st.Kind,
-		Flags: segment.EntryDeleted, Entity: fb.strs.ID(st.Entity), Scope: fb.strs.ID(st.Scope),
+		Flags: flags, Entity: fb.strs.ID(st.Entity), Scope: fb.strs.ID(st.Scope),
 		Segment: fb.id, Offset: uint32(off), Length: uint32(size)}, st.Hash)
 }
 

@@ -46,6 +46,14 @@ type IdempotencyRecord struct {
 // position of the hole frame that holds it.
 const EntryDeleted uint16 = 0x8000
 
+// EntryLost, set together with EntryDeleted, marks the stub of an event
+// that was lost to damage and replaced by a repair, not removed on purpose.
+const EntryLost uint16 = 0x4000
+
+// HoleLostKey in a hole record's metadata marks stubs of events lost to
+// damage (see [EntryLost]); compaction's holes do not carry it.
+const HoleLostKey = "lost"
+
 // Index is the table of contents of a run of events: a segment's footer, or
 // the whole store in a checkpoint.
 type Index struct {
