@@ -286,6 +286,9 @@
 //     after the consumer delivers them (CatchUp waits for them). Version
 //     checks, idempotency and ordering are decided by the server, so they
 //     hold across clients.
+//   - OpenReadOnly reads a mirror (the origin's sequences) or a sourced
+//     copy (renumbered; everything carried in headers holds) and refuses
+//     appends with eventstore.ErrReadOnly.
 //   - There is no Sync (durability is the server's setting), no Dir,
 //     Repair or Verify of files, and no Compact or DeleteStream: removing
 //     messages would break the dense sequences.
@@ -296,4 +299,12 @@
 //   - Timestamps and event ids come from each client's clock: ids increase
 //     with the sequence within one client only.
 //   - Subscriptions count their drops, but there is no store-wide count.
+//
+// # Beside the store
+//
+// [NewKVSnapshots] (aggregate snapshots), [NewKVCheckpoints] (projection
+// checkpoints, which never move back except to 1, what a rebuild saves) and
+// [NewKVLeases] (one active runner per projection, see projection.WithLeases)
+// keep their data in KV buckets beside the stream, with the stream's
+// replicas. [CopyValid] copies the valid events of a stream into a new one.
 package natsstore

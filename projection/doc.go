@@ -9,5 +9,12 @@
 // the events since its last saved checkpoint again, and can dedupe on
 // Record.Sequence. [Runner.Rebuild] starts a projection over.
 //
+// Several processes may run the same projection: with [WithLeases], exactly
+// one of them applies it at a time and another takes over, from the saved
+// checkpoint, once the holder stops or dies. [FileLeases] are flock'd files
+// (released by the kernel when the process dies); natsstore.KVLeases keep
+// leases in a JetStream KV bucket with a TTL. A runner that loses its lease
+// stops applying under a context whose cause is [ErrLeaseLost].
+//
 // [Project] and [Cache] fold a single stream into a value on demand.
 package projection
