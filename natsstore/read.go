@@ -499,12 +499,20 @@ func (s *Store) directGets() bool {
 }
 
 // directRequest is a JetStream direct get request for a batch: batch
-// messages from sequence seq, of the subject nextBySubj if set.
+// messages from sequence seq, of the subject nextBySubj if set, and no
+// more bytes than maxBytes (the server stops after the message that
+// passes it).
 type directRequest struct {
 	Seq        uint64 `json:"seq"`
 	NextBySubj string `json:"next_by_subj,omitempty"`
 	Batch      int    `json:"batch"`
+	MaxBytes   int    `json:"max_bytes"`
 }
+
+// directBatchBytes bounds the answer to one direct get request; what it
+// cuts off is asked for again. (The server's own bound is its max_pending,
+// 64 MiB by default.)
+var directBatchBytes = 8 << 20
 
 // directGet reads the messages at seqs (ascending) with batched direct
 // gets into got: one request for each run of sequences that follow each
@@ -530,7 +538,7 @@ func (s *Store) directGet(ctx context.Context, entity string, log *entryLog, seq
 			entity != "" && log.at(seqs[j]).version == log.at(seqs[j-1]).version+1) {
 			j++
 		}
-		req, _ := json.Marshal(directRequest{Seq: seqs[i], NextBySubj: subject, Batch: j - i})
+		req, _ := json.Marshal(directRequest{Seq: seqs[i], NextBySubj: subject, Batch: j - i, MaxBytes: directBatchBytes})
 		if err := s.nc.PublishRequest(subj, inbox, req); err != nil {
 			return fmt.Errorf("natsstore: read: %w", err)
 		}

@@ -1,0 +1,97 @@
+package natsstore_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/natsstore"
+)
+
+// TestClusterReadsFromReplicas: on a 3-node cluster, reads of uncached
+// events are direct gets any replica answers, a replica just restarted
+// and still catching up included, and they return every event; a client
+// opens from the index checkpoint the other wrote, kept in a replicated
+// bucket.
+func TestClusterReadsFromReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	c := startCluster(t, 3)
+	stream := uniqueStream("REPLICAS")
+	ctx := hangContext(t)
+	open := func(urls string) *natsstore.Store {
+		t.Helper()
+		s, err := natsstore.Open(ctx, urls, patient(t, natsstore.WithStream(stream), natsstore.WithReplicas(3),
+			natsstore.WithCacheBytes(0), natsstore.WithIndexCheckpoints(1))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a := open(c.urls())
+	n := 0
+	write := func(count int) {
+		t.Helper()
+		for range count {
+			entity := fmt.Sprintf("r:%d", n%4)
+			if _, err := a.Append(ctx, eventstore.Coordinate{Entity: entity, Scope: "test"}, one(kOpened, n)); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	write(120)
+	// A follower misses some events, then comes back and catches up while
+	// the reads run.
+	leader := c.streamLeader(stream)
+	f := (leader + 1) % 3
+	c.stop(f)
+	write(120)
+	c.start(f)
+	b := open(fmt.Sprintf("nats://127.0.0.1:%d", c.clientPorts[f]))
+	defer b.Close()
+	if st := b.IndexStats(); st.Restored == 0 || st.Ignored != 0 {
+		t.Fatalf("open from the checkpoint: %+v", st)
+	}
+	check := func(rec eventstore.Record) {
+		t.Helper()
+		var i int
+		if err := msgpack.Unmarshal(rec.Payload, &i); err != nil || rec.Coordinate.Entity != fmt.Sprintf("r:%d", i%4) {
+			t.Fatalf("sequence %d: %s with payload %d (%v)", rec.Sequence, rec.Coordinate.Entity, i, err)
+		}
+	}
+	for _, s := range []*natsstore.Store{a, b} {
+		got := 0
+		for rec, err := range s.ReadAll(0) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(rec)
+			got++
+		}
+		if got != n {
+			t.Fatalf("ReadAll: %d events, want %d", got, n)
+		}
+		for e := range 4 {
+			v := uint64(0)
+			for rec, err := range s.ReadStream(fmt.Sprintf("r:%d", e), 1) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				check(rec)
+				if v++; rec.Version != v {
+					t.Fatalf("r:%d: version %d after %d", e, rec.Version, v-1)
+				}
+			}
+			if v != uint64(n/4) {
+				t.Fatalf("r:%d: %d events, want %d", e, v, n/4)
+			}
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
