@@ -101,11 +101,13 @@ func testCursorContext(t *testing.T, e *env) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	start := time.Now()
+	deadline, _ := ctx.Deadline()
 	_, err := c.Next(ctx)
 	wantErrIs(t, err, context.DeadlineExceeded, "Next past its deadline")
-	if waited := time.Since(start); waited < 25*time.Millisecond {
-		t.Fatalf("Next returned after %v for a 30ms deadline", waited)
+	// Against the deadline itself: on a loaded machine the goroutine may
+	// be descheduled between making ctx and calling Next.
+	if early := time.Until(deadline); early > 0 {
+		t.Fatalf("Next returned %v before its deadline", early)
 	}
 
 	ctx, cancel = context.WithCancel(context.Background())
