@@ -119,7 +119,7 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 	b := &segmentBuilder{id: id, now: s.cfg.clock().UnixMicro(), reason: cfg.reason, v: v, updates: make(map[uint64]entry)}
 	b.buf = segment.AppendHeader(nil, segment.Header{Version: segment.FormatVersion, Segment: id, Created: b.now})
 	removed := uint64(0)
-	_, err = segment.Scan(data, id, path, 0, func(off int64, size int, rec *segment.Record) error {
+	res, err := segment.Scan(data, id, path, 0, func(off int64, size int, rec *segment.Record) error {
 		frame := data[off : off+int64(size)]
 		switch rec.Kind {
 		case segment.KindBatchBegin, segment.KindBatchCommit:
@@ -155,6 +155,11 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 	})
 	if err != nil {
 		return err
+	}
+	if res.Torn != nil {
+		// A sealed segment is whole: a cut or damaged frame at its end is
+		// damage for Repair, never something to rewrite away.
+		return res.Torn
 	}
 	if removed == 0 {
 		return nil

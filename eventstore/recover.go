@@ -87,6 +87,11 @@ func (s *Store) recover() error {
 		if err := s.checkHeld(ids); err != nil {
 			return err
 		}
+	} else if err := s.fs.SyncDir(s.dir); err != nil {
+		// A crash during a rotation can leave the last segment's directory
+		// entry not yet durable: the writer must not acknowledge events
+		// in a file that a power loss could still remove.
+		return fmt.Errorf("eventstore: sync %s: %w", s.dir, err)
 	}
 	if n := s.ix.entries.len(); n > 0 {
 		s.ids.Observe(s.ix.entries.at(n).id)

@@ -6,6 +6,7 @@ package eventstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/segment/faultfs"
 )
 
 func holeOpts() []eventstore.Option {
@@ -263,4 +265,66 @@ func TestHole4ReadOnlyStoreSurvivesCompaction(t *testing.T) {
 		holeSame(t, ro, "read-only Get "+e, kept[e])
 	}
 	dtClose(t, s)
+}
+
+// Hole 5 (found by TestSim's long mode): a crash in the middle of a
+// rotation leaves the new segment with its header but without a durable
+// directory entry. The next Open adopted it as the active segment without
+// syncing the directory, acknowledged appends into it, and a power loss
+// then removed the file with them.
+func TestHole5OpenMakesTheActiveSegmentDurable(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "s")
+	fsys := faultfs.New(nil)
+	opts := []eventstore.Option{eventstore.WithFS(fsys), eventstore.WithSegmentMaxBytes(4096)}
+	s := dtOpen(t, dir, opts...)
+	fsys.Inject(faultfs.Fault{Op: faultfs.OpSync, Crash: true,
+		Match: func(c faultfs.Call) bool { return strings.HasSuffix(c.Path, segment.FileName(2)) }})
+	for i := 0; ; i++ {
+		if _, err := s.Append(t.Context(), dtCoord("a"), dtEvents(fmt.Sprint(i), 1)); err != nil {
+			break // the crash, while rotation syncs segment 2
+		}
+		if i > 1000 {
+			t.Fatal("no rotation to segment 2")
+		}
+	}
+	_ = s.Close()
+	fsys.Restart()
+
+	s = dtOpen(t, dir, opts...)
+	rs := dtAppend(t, s, "a", dtEvents("after-restart", 1))
+	want := dtCheck(t, s)
+	if err := fsys.PowerLoss(); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	fsys.Restart()
+
+	s = dtOpen(t, dir, opts...)
+	defer dtClose(t, s)
+	if _, err := s.Get(rs[0].EventID); err != nil {
+		t.Fatalf("event acknowledged after the reopen is lost to a power cut: %v", err)
+	}
+	dtSameEvents(t, dtCheck(t, s), want)
+}
+
+// Compaction of a sealed segment cut inside a frame (damage made while the
+// store runs) fails with ErrCorrupt instead of rewriting the segment
+// without the damaged events, which would make the loss permanent.
+func TestCompactRefusesACutSealedSegment(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "s")
+	s := dtOpen(t, dir, eventstore.WithSegmentMaxBytes(4096))
+	defer func() { _ = s.Close() }()
+	for len(dtSegments(t, dir)) < 3 {
+		dtAppend(t, s, "a", dtEvents("x", 1))
+		dtAppend(t, s, "drop", dtEvents("y", 1))
+	}
+	frames, _, _ := dtScan(t, dtSegPath(dir, 1), 1)
+	last := frames[len(frames)-1]
+	if err := os.Truncate(dtSegPath(dir, 1), last.Off+last.Size/2); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Compact(t.Context(), eventstore.RetainIf(func(r *eventstore.Record) bool { return r.Coordinate.Entity != "drop" }))
+	if !errors.Is(err, eventstore.ErrCorrupt) {
+		t.Fatalf("compaction of a cut sealed segment: %v, want ErrCorrupt", err)
+	}
 }
