@@ -81,7 +81,7 @@ var errCheckpointCorrupt = errors.New("natsstore: corrupt index checkpoint block
 
 // ckEntry is one decoded index entry.
 type ckEntry struct {
-	skipped       bool   // a message that is not an event: only entity (or "") is set
+	skipped       bool // a message that is not an event: only entity (or "") is set
 	entity, scope string
 	id, corr      uuid.UUID
 	cause         uuid.UUID
