@@ -16,11 +16,12 @@ import (
 	"github.com/batpak-go/batpak/kind"
 )
 
-// payloadJSON renders a msgpack payload as JSON, whatever Go type wrote
-// it: the explorer shows what is stored, not what a type makes of it. A
-// payload that does not decode becomes {"undecodable_msgpack": hex,
-// "error": why}. (cmd/batpak's dump renders payloads the same way.)
-func payloadJSON(p []byte) json.RawMessage {
+// PayloadJSON renders a msgpack payload as JSON, whatever Go type wrote
+// it: it shows what is stored, not what a type makes of it. A payload that
+// does not decode becomes {"undecodable_msgpack": hex, "error": why}. The
+// JSON is not escaped for HTML (pages escape as they render); the batpak
+// command prints payloads with it too.
+func PayloadJSON(p []byte) json.RawMessage {
 	if len(p) == 0 {
 		return json.RawMessage("null")
 	}

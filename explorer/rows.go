@@ -42,7 +42,7 @@ func (e *Explorer) row(s Store, rec *eventstore.Record) EventRow {
 		KindName:    e.names.name(rec),
 		Timestamp:   rec.Timestamp.UTC().Format(timeLayout),
 		Correlation: rec.CorrelationID.String(),
-		Payload:     payloadJSON(rec.Payload),
+		Payload:     PayloadJSON(rec.Payload),
 	}
 	if rec.CausationID != uuid.Nil {
 		r.Causation = rec.CausationID.String()

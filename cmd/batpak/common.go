@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -10,12 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/explorer"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/segment"
 )
@@ -87,71 +85,6 @@ func parseKind(s string) (kind.Kind, error) {
 	return kind.Kind(n), nil
 }
 
-// payloadJSON renders a msgpack payload as JSON. Payloads that do not
-// decode become {"undecodable_msgpack": hex, "error": why}.
-func payloadJSON(p []byte) json.RawMessage {
-	if len(p) == 0 {
-		return json.RawMessage("null")
-	}
-	v, err := decodeMsgpack(p)
-	if err == nil {
-		var out []byte
-		if out, err = json.Marshal(v); err == nil {
-			return out
-		}
-	}
-	out, _ := json.Marshal(map[string]string{"undecodable_msgpack": hex.EncodeToString(p), "error": err.Error()})
-	return out
-}
-
-// decodeMsgpack decodes one msgpack value into plain Go values that
-// encoding/json can marshal: maps get string keys whatever their type.
-func decodeMsgpack(p []byte) (any, error) {
-	r := bytes.NewReader(p)
-	dec := msgpack.NewDecoder(r)
-	dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) {
-		n, err := d.DecodeMapLen()
-		if err != nil || n < 0 {
-			return nil, err
-		}
-		m := make(map[string]any, n)
-		for range n {
-			k, err := d.DecodeInterface()
-			if err != nil {
-				return nil, err
-			}
-			v, err := d.DecodeInterface()
-			if err != nil {
-				return nil, err
-			}
-			m[mapKey(k)] = v
-		}
-		return m, nil
-	})
-	v, err := dec.DecodeInterface()
-	if err != nil {
-		return nil, err
-	}
-	if r.Len() > 0 {
-		return nil, fmt.Errorf("%d bytes after the msgpack value", r.Len())
-	}
-	return v, nil
-}
-
-func mapKey(k any) string {
-	switch k := k.(type) {
-	case string:
-		return k
-	case []byte:
-		if utf8.Valid(k) {
-			return string(k)
-		}
-		return hex.EncodeToString(k)
-	case nil:
-		return "null"
-	}
-	return fmt.Sprint(k)
-}
 
 // formatTime renders a timestamp as RFC 3339 in UTC with microseconds.
 func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
@@ -184,7 +117,7 @@ func newEventJSON(rec *eventstore.Record) eventJSON {
 		Kind:        rec.Kind.String(),
 		Timestamp:   formatTime(rec.Timestamp),
 		Metadata:    rec.Metadata,
-		Payload:     payloadJSON(rec.Payload),
+		Payload:     explorer.PayloadJSON(rec.Payload),
 		PrevHash:    hex.EncodeToString(rec.PrevHash[:]),
 		Hash:        hex.EncodeToString(rec.Hash[:]),
 	}
@@ -202,7 +135,7 @@ func newEventJSON(rec *eventstore.Record) eventJSON {
 // timestamp, entity, version, kind and payload as JSON.
 func eventLine(rec *eventstore.Record) string {
 	return fmt.Sprintf("%d\t%s\t%s\tv%d\t%s\t%s", rec.Sequence, formatTime(rec.Timestamp),
-		rec.Coordinate.Entity, rec.Version, rec.Kind, payloadJSON(rec.Payload))
+		rec.Coordinate.Entity, rec.Version, rec.Kind, explorer.PayloadJSON(rec.Payload))
 }
 
 // humanBytes formats n with a binary unit.
