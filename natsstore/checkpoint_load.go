@@ -3,6 +3,7 @@ package natsstore
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strconv"
@@ -122,6 +123,7 @@ func (c *checkpointer) ignore(reason string, err error) {
 
 // ckLink is one block of the chain as the bucket lists it.
 type ckLink struct {
+	info   *jetstream.ObjectInfo
 	name   string
 	first  uint64
 	span   uint64
@@ -153,7 +155,7 @@ func (c *checkpointer) chain(ctx context.Context, obs jetstream.ObjectStore, las
 			foreign++
 			continue
 		}
-		byFirst[first] = ckLink{name: in.Name, first: first, span: span, events: events}
+		byFirst[first] = ckLink{info: in, name: in.Name, first: first, span: span, events: events}
 	}
 	var links []ckLink
 	for first := uint64(1); ; first += links[len(links)-1].span {
@@ -172,9 +174,19 @@ func (c *checkpointer) chain(ctx context.Context, obs jetstream.ObjectStore, las
 	return links, nil
 }
 
+// step bounds one step of a load or a write (binding the bucket, reading
+// or writing one block): a checkpoint the servers cannot hand over or
+// take promptly (a server still starting, say) is read past or written
+// later, not waited for until Open's deadline or the store's timeout.
+func (c *checkpointer) step(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, max(2*c.s.cfg.ackWait, 10*time.Second))
+}
+
 // fetch reads and decodes one block and checks it against its listing.
-func (c *checkpointer) fetch(ctx context.Context, obs jetstream.ObjectStore, l ckLink) (*ckBlock, error) {
-	data, err := getObject(ctx, obs, l.name)
+func (c *checkpointer) fetch(ctx context.Context, l ckLink) (*ckBlock, error) {
+	ctx, cancel := c.step(ctx)
+	defer cancel()
+	data, err := c.readObject(ctx, l.info)
 	if err != nil {
 		return nil, fmt.Errorf("block %s: %w", l.name, err)
 	}
@@ -191,24 +203,28 @@ func (c *checkpointer) fetch(ctx context.Context, obs jetstream.ObjectStore, l c
 
 // load returns an index restored from the checkpoint, or nil if there is
 // no usable one. It fails only when ctx ends.
-func (c *checkpointer) load(ctx context.Context, lastSeq uint64, report func(uint64)) (*index, error) {
+func (c *checkpointer) load(openCtx context.Context, lastSeq uint64, report func(uint64)) (*index, error) {
 	s := c.s
-	obs, err := s.js.ObjectStore(ctx, c.bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, nil
-	}
 	unusable := func(reason string, err error) (*index, error) {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("natsstore: loading the index checkpoint: %w", ctx.Err())
+		if openCtx.Err() != nil {
+			return nil, fmt.Errorf("natsstore: loading the index checkpoint: %w", openCtx.Err())
 		}
 		c.ignore(reason, err)
 		return nil, nil
 	}
+	ctx, cancel := c.step(openCtx)
+	obs, err := s.js.ObjectStore(ctx, c.bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		cancel()
+		return nil, nil
+	}
 	if err != nil {
+		cancel()
 		return unusable("cannot bind the bucket", err)
 	}
 	c.obs = obs
 	links, err := c.chain(ctx, obs, lastSeq)
+	cancel()
 	if err != nil {
 		return unusable("cannot list the bucket", err)
 	}
@@ -217,7 +233,7 @@ func (c *checkpointer) load(ctx context.Context, lastSeq uint64, report func(uin
 	}
 	// The last block says where the last whole request ends; the stream's
 	// message there must be the checkpoint's before anything is restored.
-	tail, err := c.fetch(ctx, obs, links[len(links)-1])
+	tail, err := c.fetch(openCtx, links[len(links)-1])
 	if err != nil {
 		return unusable("unreadable block", err)
 	}
@@ -228,14 +244,14 @@ func (c *checkpointer) load(ctx context.Context, lastSeq uint64, report func(uin
 	if end == 0 {
 		return nil, nil
 	}
-	if err := c.confirm(ctx, tail, end); err != nil {
+	if err := c.confirm(openCtx, tail, end); err != nil {
 		return unusable(blockFailure(err), err)
 	}
 
 	ix := newIndex(s.cfg.cacheBytes)
 	r := newRestorer(ix, end)
 	defer r.stop()
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel = context.WithCancel(openCtx)
 	defer cancel()
 	type result struct {
 		b       *ckBlock
@@ -257,7 +273,7 @@ func (c *checkpointer) load(ctx context.Context, lastSeq uint64, report func(uin
 				continue
 			}
 			go func() {
-				b, err := c.fetch(ctx, obs, l)
+				b, err := c.fetch(ctx, l)
 				if err == nil {
 					err = c.confirm(ctx, b, end)
 				}
@@ -306,6 +322,8 @@ func blockFailure(err error) string {
 // and entity). The blocks before the last are checked this way too, so a
 // chain that was written for other events is refused whole.
 func (c *checkpointer) confirm(ctx context.Context, b *ckBlock, end uint64) error {
+	ctx, cancel := c.step(ctx)
+	defer cancel()
 	for i := int64(min(end, b.last())) - int64(b.first); i >= 0; i-- {
 		e := &b.entries[i]
 		if e.skipped {
@@ -324,23 +342,54 @@ func (c *checkpointer) confirm(ctx context.Context, b *ckBlock, end uint64) erro
 	return nil
 }
 
-// getObject reads an object whole, in a buffer of the size its metadata
-// gives (up to 256 MiB, a bound a damaged size cannot pass).
-func getObject(ctx context.Context, obs jetstream.ObjectStore, name string) ([]byte, error) {
-	res, err := obs.Get(ctx, name)
+// readObject reads the object described by in (as the bucket's listing
+// gave it) whole and checks its size and SHA-256 digest. Its chunks come
+// from an ordered consumer, so from the bucket stream's leader: the
+// object store's own Get first reads the object's description with a
+// direct get, which a replica behind the leader may answer with an older
+// version whose chunks are gone.
+func (c *checkpointer) readObject(ctx context.Context, in *jetstream.ObjectInfo) ([]byte, error) {
+	want, err := jetstream.DecodeObjectDigest(in.Digest)
 	if err != nil {
 		return nil, err
 	}
-	defer res.Close()
-	info, err := res.Info()
+	cons, err := c.s.js.OrderedConsumer(ctx, "OBJ_"+c.bucket, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{"$O." + c.bucket + ".C." + in.NUID},
+		InactiveThreshold: time.Minute,
+	})
 	if err != nil {
 		return nil, err
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, min(info.Size, 256<<20)+bytes.MinRead))
-	if _, err := buf.ReadFrom(res); err != nil {
-		return nil, err
+	// The size bounds the buffer up to 256 MiB, so a damaged description
+	// cannot make it huge.
+	data := make([]byte, 0, min(in.Size, 256<<20))
+	for got := uint32(0); got < in.Chunks; {
+		wait := 5 * time.Second
+		if d, ok := ctx.Deadline(); ok {
+			wait = min(wait, max(time.Until(d), time.Millisecond))
+		}
+		batch, err := cons.Fetch(int(min(in.Chunks-got, 256)), jetstream.FetchMaxWait(wait))
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			data = append(data, m.Data()...)
+			n++
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%d of %d chunks", got, in.Chunks)
+		}
+		got += uint32(n)
 	}
-	return buf.Bytes(), nil
+	sum := sha256.Sum256(data)
+	if uint64(len(data)) != in.Size || !bytes.Equal(sum[:], want) {
+		return nil, fmt.Errorf("%w: %d bytes, digest %x; listed as %d bytes, %s", jetstream.ErrDigestMismatch, len(data), sum, in.Size, in.Digest)
+	}
+	return data, nil
 }
 
 // requestEnd returns the last sequence of the last whole request in the

@@ -76,7 +76,9 @@ func (c *checkpointer) write(ctx context.Context, minNew uint64) {
 		c.s.cfg.logger.Warn("index checkpoint: "+what, zap.String("bucket", c.bucket), zap.Error(err))
 	}
 	if c.obs == nil {
-		obs, err := c.bind(ctx)
+		bctx, cancel := c.step(ctx)
+		obs, err := c.bind(bctx)
+		cancel()
 		if err != nil {
 			fail("cannot create the bucket", err)
 			return
@@ -87,9 +89,13 @@ func (c *checkpointer) write(ctx context.Context, minNew uint64) {
 		last := min(first+c.span-1, end)
 		events := last - first + 1
 		name := ckObjectName(first)
-		if in, err := c.obs.GetInfo(ctx, name); err != nil || !c.holds(in, first, events) {
+		// Each block within a step: a write the servers do not take
+		// promptly is given up (and tried again at the next write) rather
+		// than holding Close until the store's timeout.
+		bctx, cancel := c.step(ctx)
+		if in, err := c.obs.GetInfo(bctx, name); err != nil || !c.holds(in, first, events) {
 			data := encodeCheckpointBlock(c.block(log, keys, first, last))
-			_, err := c.obs.Put(ctx, jetstream.ObjectMeta{
+			_, err := c.obs.Put(bctx, jetstream.ObjectMeta{
 				Name: name,
 				Metadata: map[string]string{
 					ckMetaFormat:  strconv.Itoa(ckFormat),
@@ -100,11 +106,13 @@ func (c *checkpointer) write(ctx context.Context, minNew uint64) {
 				},
 			}, bytes.NewReader(data))
 			if err != nil {
+				cancel()
 				fail("cannot write block "+name, err)
 				return
 			}
 			c.written.Add(1)
 		}
+		cancel()
 		if events == c.span {
 			c.full = last
 		}

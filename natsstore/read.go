@@ -546,10 +546,17 @@ func (s *Store) directGet(ctx context.Context, entity string, log *entryLog, seq
 		i = j
 	}
 	// Each request ends with an end-of-batch status, or a 404 when the
-	// replica has none of it.
+	// replica has none of it. A replica that does not answer within the
+	// ack wait (one that is restarting, say) leaves its part to the
+	// caller's next round.
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.ackWait)
+	defer cancel()
 	for requests > 0 {
-		m, err := sub.NextMsgWithContext(ctx)
+		m, err := sub.NextMsgWithContext(wctx)
 		if err != nil {
+			if ctx.Err() == nil && wctx.Err() != nil {
+				return nil
+			}
 			return fmt.Errorf("natsstore: read: %w", err)
 		}
 		if status := m.Header.Get("Status"); status != "" {
