@@ -85,7 +85,6 @@ func parseKind(s string) (kind.Kind, error) {
 	return kind.Kind(n), nil
 }
 
-
 // formatTime renders a timestamp as RFC 3339 in UTC with microseconds.
 func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
