@@ -131,7 +131,12 @@
 // causation indexes (rebuilt by this projection of the stream, not kept in
 // a KV bucket). It costs about 250 bytes per event plus the cached bodies;
 // opening a store reads the whole stream, or only what follows the index
-// checkpoint (WithIndexCheckpoints). A client's own acknowledged
+// checkpoint (WithIndexCheckpoints): a 1,000,000-event stream opened in
+// 1.0 to 2.1 s from the checkpoint here, against 12 to 39 s reading the
+// whole stream (BenchmarkOpen, one in-process server on 2 shared cores).
+// Uncached reads fetch with batched direct gets: ReadStream of 2,000
+// uncached events took 48 ms, one request per event took 255 ms
+// (BenchmarkReadStreamUncached). A client's own acknowledged
 // appends enter its index straight from the acknowledgement; other
 // clients' appends arrive through the consumer, usually within a
 // millisecond. Payloads and metadata are cached for the newest events
