@@ -116,8 +116,9 @@ func WithAtomicBatches(on bool) Option { return func(c *config) { c.atomic = on 
 func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }
 
 // WithTimeout bounds one append from its first publish to its outcome,
-// retries through leader elections and reconnects included, and Open's
-// catch-up (default 30 s).
+// retries through leader elections and reconnects included, a read of
+// events from the server, and the write of the index checkpoint at Close
+// (default 30 s). Open has its own bound ([WithOpenTimeout]).
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) { c.timeout = max(d, time.Millisecond) }
 }
