@@ -212,11 +212,15 @@ func (c *checkpointer) load(openCtx context.Context, lastSeq uint64, report func
 		c.ignore(reason, err)
 		return nil, nil
 	}
+	missing := func() (*index, error) {
+		s.cfg.logger.Info("no index checkpoint: Open reads the whole stream", zap.String("bucket", c.bucket))
+		return nil, nil
+	}
 	ctx, cancel := c.step(openCtx)
 	obs, err := s.js.ObjectStore(ctx, c.bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		cancel()
-		return nil, nil
+		return missing()
 	}
 	if err != nil {
 		cancel()
@@ -229,7 +233,7 @@ func (c *checkpointer) load(openCtx context.Context, lastSeq uint64, report func
 		return unusable("cannot list the bucket", err)
 	}
 	if len(links) == 0 {
-		return nil, nil
+		return missing()
 	}
 	// The last block says where the last whole request ends; the stream's
 	// message there must be the checkpoint's before anything is restored.
