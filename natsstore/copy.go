@@ -70,10 +70,7 @@ const copyReportMax = 1000
 // copied.
 func CopyValid(ctx context.Context, nc *nats.Conn, from, to string, opts ...Option) (CopyReport, error) {
 	var rep CopyReport
-	cfg := defaultConfig()
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := newConfig(opts)
 	cfg.stream = to
 	if err := validStreamName(from); err != nil {
 		return rep, err

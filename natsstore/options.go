@@ -52,6 +52,15 @@ const (
 	DefaultCacheBytes = 64 << 20
 )
 
+// newConfig applies opts to the defaults.
+func newConfig(opts []Option) config {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
 func defaultConfig() config {
 	return config{
 		stream:     DefaultStream,

@@ -49,35 +49,13 @@ import (
 // The KV snapshot, checkpoint and lease stores work on a read-only store
 // (they are buckets of their own): projections can run on a mirror.
 func OpenReadOnly(ctx context.Context, urls string, opts ...Option) (*Store, error) {
-	cfg := defaultConfig()
-	for _, o := range opts {
-		o(&cfg)
-	}
-	nopts, err := connectOptions(urls, &cfg)
-	if err != nil {
-		return nil, err
-	}
-	nc, err := nats.Connect(urls, nopts...)
-	if err != nil {
-		return nil, fmt.Errorf("natsstore: connect: %w", err)
-	}
-	s, err := openReadOnly(ctx, nc, cfg)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	s.ownConn = true
-	return s, nil
+	return dialAndOpen(ctx, urls, newConfig(opts), openReadOnly)
 }
 
 // OpenConnReadOnly is [OpenReadOnly] over an existing connection, which
 // Close leaves open.
 func OpenConnReadOnly(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
-	cfg := defaultConfig()
-	for _, o := range opts {
-		o(&cfg)
-	}
-	return openReadOnly(ctx, nc, cfg)
+	return openReadOnly(ctx, nc, newConfig(opts))
 }
 
 func openReadOnly(ctx context.Context, nc *nats.Conn, cfg config) (*Store, error) {

@@ -54,10 +54,12 @@ type Store struct {
 // names a host other than this machine gets TLS unless [WithInsecure] says
 // otherwise. Close closes the connection.
 func Open(ctx context.Context, urls string, opts ...Option) (*Store, error) {
-	cfg := defaultConfig()
-	for _, o := range opts {
-		o(&cfg)
-	}
+	return dialAndOpen(ctx, urls, newConfig(opts), open)
+}
+
+// dialAndOpen connects to urls with cfg's connection options and opens the
+// store with openFn over a connection the store owns (Close closes it).
+func dialAndOpen(ctx context.Context, urls string, cfg config, openFn func(context.Context, *nats.Conn, config) (*Store, error)) (*Store, error) {
 	nopts, err := connectOptions(urls, &cfg)
 	if err != nil {
 		return nil, err
@@ -66,7 +68,7 @@ func Open(ctx context.Context, urls string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: connect: %w", err)
 	}
-	s, err := open(ctx, nc, cfg)
+	s, err := openFn(ctx, nc, cfg)
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -83,10 +85,7 @@ func Open(ctx context.Context, urls string, opts ...Option) (*Store, error) {
 // the pool from growing later; a clear-text connection to this machine
 // should be made with nats.IgnoreDiscoveredServers.
 func OpenConn(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
-	cfg := defaultConfig()
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := newConfig(opts)
 	if err := checkConnTLS(nc, &cfg); err != nil {
 		return nil, err
 	}
