@@ -181,6 +181,11 @@ func (v *verifier) segment(fsys segment.FS, id uint32, last bool) {
 		}
 		return nil
 	})
+	tornAt := int64(-1)
+	if res.Torn != nil {
+		tornAt = res.Torn.Offset
+	}
+	belowFloor := v.floor.below(id, tornAt, res.FrameEnd)
 	var ce *segment.CorruptError
 	switch {
 	case errors.As(err, &ce):
@@ -194,11 +199,11 @@ func (v *verifier) segment(fsys segment.FS, id uint32, last bool) {
 	case res.Torn != nil && !last:
 		v.problem(id, res.Torn.Offset, "frame", res.Torn.Reason+" in a sealed segment")
 		v.resync = true
-	case res.Torn != nil && v.floor.below(id, res.Torn.Offset, res.FrameEnd) != "":
-		v.problem(id, res.Torn.Offset, "frame", res.Torn.Reason+", "+v.floor.below(id, res.Torn.Offset, res.FrameEnd))
+	case res.Torn != nil && belowFloor != "":
+		v.problem(id, res.Torn.Offset, "frame", res.Torn.Reason+", "+belowFloor)
 		v.resync = true
-	case v.floor.below(id, -1, res.FrameEnd) != "":
-		v.problem(id, res.FrameEnd, "frame", v.floor.below(id, -1, res.FrameEnd))
+	case belowFloor != "":
+		v.problem(id, res.FrameEnd, "frame", belowFloor)
 	case res.Torn != nil:
 		v.report.Warnings = append(v.report.Warnings, Problem{Segment: id, Path: v.path(id), Offset: res.Torn.Offset,
 			Kind: "torn-tail", Detail: res.Torn.Reason + " (never acknowledged; the next open cuts it)"})
