@@ -328,3 +328,51 @@ func TestCompactRefusesACutSealedSegment(t *testing.T) {
 		t.Fatalf("compaction of a cut sealed segment: %v, want ErrCorrupt", err)
 	}
 }
+
+// replacingFS renames a fresh copy of segment 1 over it when the checkpoint
+// is first opened: what a writer's compaction does to a read-only open
+// between its listing of the segments and its index being built.
+type replacingFS struct {
+	segment.OSFS
+	dir   string
+	fired atomic.Bool
+}
+
+func (f *replacingFS) OpenFile(name string, flag int, perm fs.FileMode) (segment.File, error) {
+	if filepath.Base(name) == eventstore.CheckpointFileName && f.fired.CompareAndSwap(false, true) {
+		seg := dtSegPath(f.dir, 1)
+		data, err := os.ReadFile(seg)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(seg+".new", data, 0o600); err != nil {
+			return nil, err
+		}
+		if err := os.Rename(seg+".new", seg); err != nil {
+			return nil, err
+		}
+	}
+	return f.OSFS.OpenFile(name, flag, perm)
+}
+
+// A read-only open that finds a segment file replaced while it builds its
+// index starts over instead of serving positions from a mix of files.
+func TestReadOnlyOpenStartsOverWhenASegmentIsReplaced(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "s")
+	s := dtOpen(t, dir, eventstore.WithSegmentMaxBytes(4096))
+	for i := 0; len(dtSegments(t, dir)) < 3; i++ {
+		dtAppend(t, s, "a", dtEvents(fmt.Sprint(i), 1))
+	}
+	want := dtCheck(t, s)
+	dtClose(t, s)
+	fsys := &replacingFS{dir: dir}
+	ro, err := eventstore.OpenReadOnly(dir, eventstore.WithFS(fsys))
+	if err != nil {
+		t.Fatalf("read-only open with segment 1 replaced during it: %v", err)
+	}
+	defer ro.Close()
+	if !fsys.fired.Load() {
+		t.Fatal("segment 1 was never replaced")
+	}
+	dtSameEvents(t, dtReadAll(t, ro), want)
+}
