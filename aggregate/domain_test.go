@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
@@ -30,13 +31,13 @@ type (
 	}
 )
 
-func registry() *eventstore.Registry {
-	r := eventstore.NewRegistry()
-	eventstore.MustRegister[Opened](r, kind.Custom(0x2, 0x001))
-	eventstore.MustRegister[Deposited](r, kind.Custom(0x2, 0x002))
-	eventstore.MustRegister[Withdrawn](r, kind.Custom(0x2, 0x003))
-	eventstore.MustRegister[Debited](r, kind.Custom(0x2, 0x004))
-	eventstore.MustRegister[Credited](r, kind.Custom(0x2, 0x005))
+func registry() *batpak.Registry {
+	r := batpak.NewRegistry()
+	batpak.MustRegister[Opened](r, kind.Custom(0x2, 0x001))
+	batpak.MustRegister[Deposited](r, kind.Custom(0x2, 0x002))
+	batpak.MustRegister[Withdrawn](r, kind.Custom(0x2, 0x003))
+	batpak.MustRegister[Debited](r, kind.Custom(0x2, 0x004))
+	batpak.MustRegister[Credited](r, kind.Custom(0x2, 0x005))
 	return r
 }
 
@@ -223,9 +224,9 @@ type tb interface {
 }
 
 // records reads entity's whole stream.
-func records(t tb, s aggregate.Store, entity string) []eventstore.Record {
+func records(t tb, s aggregate.Store, entity string) []batpak.Record {
 	t.Helper()
-	var out []eventstore.Record
+	var out []batpak.Record
 	for rec, err := range s.ReadStream(entity, 0) {
 		if err != nil {
 			t.Fatal(err)
@@ -266,7 +267,7 @@ type countingStore struct {
 	reads []uint64
 }
 
-func (c *countingStore) ReadStream(entity string, from uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Record, error] {
+func (c *countingStore) ReadStream(entity string, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error] {
 	c.mu.Lock()
 	c.reads = append(c.reads, from)
 	c.mu.Unlock()
@@ -305,7 +306,7 @@ func (r *racingStore) saves() int {
 	return r.appends
 }
 
-func (r *racingStore) Append(ctx context.Context, coord eventstore.Coordinate, events []eventstore.Event, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error) {
+func (r *racingStore) Append(ctx context.Context, coord batpak.Coordinate, events []batpak.Event, opts ...batpak.AppendOption) ([]batpak.Receipt, error) {
 	r.mu.Lock()
 	r.appends++
 	inject, event := r.appends <= r.inject, r.event
@@ -318,7 +319,7 @@ func (r *racingStore) Append(ctx context.Context, coord eventstore.Coordinate, e
 		if err != nil {
 			return nil, err
 		}
-		if _, err := r.Store.Append(ctx, coord, []eventstore.Event{ev}); err != nil {
+		if _, err := r.Store.Append(ctx, coord, []batpak.Event{ev}); err != nil {
 			return nil, err
 		}
 	}

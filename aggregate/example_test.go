@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
@@ -44,8 +45,8 @@ func ExampleRepository_Execute() {
 	}
 	defer store.Close()
 
-	reg := eventstore.NewRegistry()
-	eventstore.MustRegister[Added](reg, kind.Custom(0x3, 0x001))
+	reg := batpak.NewRegistry()
+	batpak.MustRegister[Added](reg, kind.Custom(0x3, 0x001))
 
 	gates := policy.NewGateSet(policy.EvaluateAll,
 		policy.GateFunc("positive", func(_ Cap, p aggregate.Proposal[Tally]) *policy.Denial {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/policy"
 )
 
@@ -30,8 +30,8 @@ type Command[S any] interface {
 
 // Store is what a repository needs from an event store.
 type Store interface {
-	Append(ctx context.Context, coord eventstore.Coordinate, events []eventstore.Event, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error)
-	ReadStream(entity string, from uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Record, error]
+	Append(ctx context.Context, coord batpak.Coordinate, events []batpak.Event, opts ...batpak.AppendOption) ([]batpak.Receipt, error)
+	ReadStream(entity string, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error]
 }
 
 // Proposal is what the policy gates judge: the state before the command,
@@ -49,7 +49,7 @@ type Result[S any] struct {
 	State    *S     // state after the new events
 	Version  uint64 // stream version after the new events
 	Events   []any
-	Receipts []eventstore.Receipt
+	Receipts []batpak.Receipt
 	Attempts int // load-handle-save cycles it took
 }
 
@@ -67,7 +67,7 @@ type ptr[S any] interface {
 // context type is C.
 type Repository[S any, PS ptr[S], C any] struct {
 	store      Store
-	reg        *eventstore.Registry
+	reg        *batpak.Registry
 	scope      string
 	gates      *policy.GateSet[C, Proposal[S]]
 	snapshots  SnapshotStore
@@ -103,7 +103,7 @@ func WithMaxRetries[S any, C any](n int) Option[S, C] {
 
 // NewRepository returns a repository for aggregates in scope, whose event
 // types are registered in reg.
-func NewRepository[S any, PS ptr[S], C any](store Store, reg *eventstore.Registry, scope string, opts ...Option[S, C]) *Repository[S, PS, C] {
+func NewRepository[S any, PS ptr[S], C any](store Store, reg *batpak.Registry, scope string, opts ...Option[S, C]) *Repository[S, PS, C] {
 	cfg := repoConfig[S, C]{maxRetries: 10}
 	for _, o := range opts {
 		o(&cfg)
@@ -170,7 +170,7 @@ func WithMetadata(kv map[string]string) ExecOption {
 // concurrent writer changed the stream, up to the repository's bound. A
 // denial is returned as policy.Denials (errors.Is policy.ErrDenied).
 func (r *Repository[S, PS, C]) Execute(ctx context.Context, entity string, pc C, cmd Command[S], opts ...ExecOption) (*Result[S], error) {
-	return r.run(ctx, entity, cmd, opts, func(p Proposal[S], save policy.CommitFunc[Proposal[S], []eventstore.Receipt]) ([]eventstore.Receipt, error) {
+	return r.run(ctx, entity, cmd, opts, func(p Proposal[S], save policy.CommitFunc[Proposal[S], []batpak.Receipt]) ([]batpak.Receipt, error) {
 		if r.gates == nil {
 			return save(ctx, p, policy.Audit{})
 		}
@@ -188,12 +188,12 @@ func (r *Repository[S, PS, C]) Bypass(ctx context.Context, entity string, cmd Co
 	if gates == nil {
 		gates = policy.NewGateSet[C, Proposal[S]](policy.FailFast)
 	}
-	return r.run(ctx, entity, cmd, opts, func(p Proposal[S], save policy.CommitFunc[Proposal[S], []eventstore.Receipt]) ([]eventstore.Receipt, error) {
+	return r.run(ctx, entity, cmd, opts, func(p Proposal[S], save policy.CommitFunc[Proposal[S], []batpak.Receipt]) ([]batpak.Receipt, error) {
 		return policy.NewPipeline(gates, save).Bypass(ctx, p, reason, actor)
 	})
 }
 
-type decideFunc[S any] func(Proposal[S], policy.CommitFunc[Proposal[S], []eventstore.Receipt]) ([]eventstore.Receipt, error)
+type decideFunc[S any] func(Proposal[S], policy.CommitFunc[Proposal[S], []batpak.Receipt]) ([]batpak.Receipt, error)
 
 func (r *Repository[S, PS, C]) run(ctx context.Context, entity string, cmd Command[S], opts []ExecOption, decide decideFunc[S]) (*Result[S], error) {
 	var ec execConfig
@@ -218,10 +218,10 @@ func (r *Repository[S, PS, C]) run(ctx context.Context, entity string, cmd Comma
 			return res, nil
 		}
 		p := Proposal[S]{Entity: entity, Version: version, State: state, Command: cmd, Events: events}
-		receipts, err := decide(p, func(ctx context.Context, p Proposal[S], audit policy.Audit) ([]eventstore.Receipt, error) {
+		receipts, err := decide(p, func(ctx context.Context, p Proposal[S], audit policy.Audit) ([]batpak.Receipt, error) {
 			return r.save(ctx, p, audit, ec)
 		})
-		if errors.Is(err, eventstore.ErrVersionConflict) {
+		if errors.Is(err, batpak.ErrVersionConflict) {
 			lastConflict = err
 			continue
 		}
@@ -251,7 +251,7 @@ func (r *Repository[S, PS, C]) run(ctx context.Context, entity string, cmd Comma
 
 // save appends the proposal's events with the expected version, the
 // audit's metadata and the command's correlation and causation.
-func (r *Repository[S, PS, C]) save(ctx context.Context, p Proposal[S], audit policy.Audit, ec execConfig) ([]eventstore.Receipt, error) {
+func (r *Repository[S, PS, C]) save(ctx context.Context, p Proposal[S], audit policy.Audit, ec execConfig) ([]batpak.Receipt, error) {
 	meta := maps.Clone(ec.meta)
 	if meta == nil {
 		meta = make(map[string]string)
@@ -260,7 +260,7 @@ func (r *Repository[S, PS, C]) save(ctx context.Context, p Proposal[S], audit po
 	// hide a bypass or forge one.
 	maps.DeleteFunc(meta, func(k, _ string) bool { return strings.HasPrefix(k, "policy.") })
 	maps.Copy(meta, audit.Metadata())
-	events := make([]eventstore.Event, len(p.Events))
+	events := make([]batpak.Event, len(p.Events))
 	for i, v := range p.Events {
 		ev, err := r.reg.Event(v)
 		if err != nil {
@@ -269,15 +269,15 @@ func (r *Repository[S, PS, C]) save(ctx context.Context, p Proposal[S], audit po
 		ev.Metadata = meta
 		events[i] = ev
 	}
-	opts := []eventstore.AppendOption{eventstore.ExpectVersion(eventstore.Exactly(p.Version))}
+	opts := []batpak.AppendOption{batpak.ExpectVersion(batpak.Exactly(p.Version))}
 	if ec.causation != uuid.Nil {
-		opts = append(opts, eventstore.WithCausation(ec.causation))
+		opts = append(opts, batpak.WithCausation(ec.causation))
 	}
 	if ec.correlation != uuid.Nil {
-		opts = append(opts, eventstore.WithCorrelation(ec.correlation))
+		opts = append(opts, batpak.WithCorrelation(ec.correlation))
 	}
 	if ec.key != "" {
-		opts = append(opts, eventstore.WithIdempotencyKey(ec.key))
+		opts = append(opts, batpak.WithIdempotencyKey(ec.key))
 	}
-	return r.store.Append(ctx, eventstore.Coordinate{Entity: p.Entity, Scope: r.scope}, events, opts...)
+	return r.store.Append(ctx, batpak.Coordinate{Entity: p.Entity, Scope: r.scope}, events, opts...)
 }

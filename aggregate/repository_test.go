@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
-	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/policy"
 )
 
@@ -336,10 +336,10 @@ func TestTooManyConflicts(t *testing.T) {
 		mustExec(t, r, "c", Open{})
 		rs.arm(1<<30, nil)
 		res, err := r.Execute(context.Background(), "c", Policy{}, Deposit{Amount: 1})
-		if res != nil || !errors.Is(err, aggregate.ErrTooManyConflicts) || !errors.Is(err, eventstore.ErrVersionConflict) {
+		if res != nil || !errors.Is(err, aggregate.ErrTooManyConflicts) || !errors.Is(err, batpak.ErrVersionConflict) {
 			t.Fatalf("max %d: Execute = %v, %v; want ErrTooManyConflicts wrapping ErrVersionConflict", maxRetries, res, err)
 		}
-		var vc *eventstore.VersionConflictError
+		var vc *batpak.VersionConflictError
 		if !errors.As(err, &vc) || vc.Entity != "c" {
 			t.Errorf("errors.As VersionConflictError: %v", err)
 		}

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
@@ -53,22 +54,22 @@ type batpakStore struct{ s *eventstore.Store }
 
 var batpakKind = kind.Custom(1, 1)
 
-func coord(stream string) eventstore.Coordinate {
-	return eventstore.Coordinate{Entity: stream, Scope: "bench"}
+func coord(stream string) batpak.Coordinate {
+	return batpak.Coordinate{Entity: stream, Scope: "bench"}
 }
 
 func (b *batpakStore) Append(stream string, expected int64, payloads [][]byte) (uint64, error) {
-	events := make([]eventstore.Event, len(payloads))
+	events := make([]batpak.Event, len(payloads))
 	for i, p := range payloads {
-		events[i] = eventstore.Event{Kind: batpakKind, Payload: eventstore.RawPayload(p)}
+		events[i] = batpak.Event{Kind: batpakKind, Payload: batpak.RawPayload(p)}
 	}
-	ev := eventstore.Any
+	var ev batpak.ExpectedVersion = batpak.Any
 	if expected >= 0 {
-		ev = eventstore.Exactly(uint64(expected))
+		ev = batpak.Exactly(uint64(expected))
 	}
-	rs, err := b.s.Append(context.Background(), coord(stream), events, eventstore.ExpectVersion(ev))
+	rs, err := b.s.Append(context.Background(), coord(stream), events, batpak.ExpectVersion(ev))
 	if err != nil {
-		if errors.Is(err, eventstore.ErrVersionConflict) {
+		if errors.Is(err, batpak.ErrVersionConflict) {
 			return 0, errors.Join(ErrConflict, err)
 		}
 		return 0, err
@@ -77,9 +78,9 @@ func (b *batpakStore) Append(stream string, expected int64, payloads [][]byte) (
 }
 
 func (b *batpakStore) Load(items []Item) error {
-	batch := make([]eventstore.BatchItem, len(items))
+	batch := make([]batpak.BatchItem, len(items))
 	for i, it := range items {
-		batch[i] = eventstore.BatchItem{Coordinate: coord(it.Stream), Event: eventstore.Event{Kind: batpakKind, Payload: eventstore.RawPayload(it.Payload)}}
+		batch[i] = batpak.BatchItem{Coordinate: coord(it.Stream), Event: batpak.Event{Kind: batpakKind, Payload: batpak.RawPayload(it.Payload)}}
 	}
 	_, err := b.s.AppendBatch(context.Background(), batch)
 	return err
@@ -101,10 +102,10 @@ func (b *batpakStore) ReadStream(stream string, fn func(Event) error) error {
 // decoded by eventstore.DecodeParallel in worker goroutines, and fn sees the
 // events in order.
 func (b *batpakStore) ReadAll(decode func([]byte) error, fn func(Event) error) error {
-	emit := func(rec *eventstore.Record) error {
+	emit := func(rec *batpak.Record) error {
 		return fn(Event{Seq: rec.Sequence, Stream: rec.Coordinate.Entity, Version: rec.Version, Payload: rec.Payload})
 	}
-	replay := b.s.Replay(eventstore.Region{}, 0)
+	replay := b.s.Replay(batpak.Region{}, 0)
 	if decode == nil {
 		for rec, err := range replay {
 			if err == nil {
@@ -116,7 +117,7 @@ func (b *batpakStore) ReadAll(decode func([]byte) error, fn func(Event) error) e
 		}
 		return nil
 	}
-	decodeRecord := func(rec *eventstore.Record) (struct{}, error) { return struct{}{}, decode(rec.Payload) }
+	decodeRecord := func(rec *batpak.Record) (struct{}, error) { return struct{}{}, decode(rec.Payload) }
 	for ev, err := range eventstore.DecodeParallel(replay, 0, decodeRecord) {
 		if err == nil {
 			err = emit(&ev.Record)

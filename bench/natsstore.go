@@ -33,7 +33,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/natsstore"
 )
 
@@ -89,17 +89,17 @@ type natsStore struct {
 }
 
 func (n *natsStore) Append(stream string, expected int64, payloads [][]byte) (uint64, error) {
-	events := make([]eventstore.Event, len(payloads))
+	events := make([]batpak.Event, len(payloads))
 	for i, p := range payloads {
-		events[i] = eventstore.Event{Kind: batpakKind, Payload: eventstore.RawPayload(p)}
+		events[i] = batpak.Event{Kind: batpakKind, Payload: batpak.RawPayload(p)}
 	}
-	ev := eventstore.Any
+	var ev batpak.ExpectedVersion = batpak.Any
 	if expected >= 0 {
-		ev = eventstore.Exactly(uint64(expected))
+		ev = batpak.Exactly(uint64(expected))
 	}
-	rs, err := n.s.Append(context.Background(), coord(stream), events, eventstore.ExpectVersion(ev))
+	rs, err := n.s.Append(context.Background(), coord(stream), events, batpak.ExpectVersion(ev))
 	if err != nil {
-		if errors.Is(err, eventstore.ErrVersionConflict) {
+		if errors.Is(err, batpak.ErrVersionConflict) {
 			return 0, errors.Join(ErrConflict, err)
 		}
 		return 0, err
@@ -108,9 +108,9 @@ func (n *natsStore) Append(stream string, expected int64, payloads [][]byte) (ui
 }
 
 func (n *natsStore) Load(items []Item) error {
-	batch := make([]eventstore.BatchItem, len(items))
+	batch := make([]batpak.BatchItem, len(items))
 	for i, it := range items {
-		batch[i] = eventstore.BatchItem{Coordinate: coord(it.Stream), Event: eventstore.Event{Kind: batpakKind, Payload: eventstore.RawPayload(it.Payload)}}
+		batch[i] = batpak.BatchItem{Coordinate: coord(it.Stream), Event: batpak.Event{Kind: batpakKind, Payload: batpak.RawPayload(it.Payload)}}
 	}
 	_, err := n.s.AppendBatch(context.Background(), batch)
 	return err
@@ -130,7 +130,7 @@ func (n *natsStore) ReadStream(stream string, fn func(Event) error) error {
 
 func (n *natsStore) ReadAll(decode func([]byte) error, fn func(Event) error) error {
 	fn = decodeInline(decode, fn)
-	for rec, err := range n.s.Replay(eventstore.Region{}, 0) {
+	for rec, err := range n.s.Replay(batpak.Region{}, 0) {
 		if err != nil {
 			return err
 		}

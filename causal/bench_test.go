@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/causal"
 	"github.com/batpak-go/batpak/eventstore"
 )
@@ -54,14 +55,14 @@ func buildBenchTree() error {
 	}
 	benchTree.s = s
 	ctx := context.Background()
-	item := func(i int, cause uuid.UUID) eventstore.BatchItem {
-		return eventstore.BatchItem{
-			Coordinate:  eventstore.Coordinate{Entity: fmt.Sprintf("node:%d", i%64), Scope: "bench"},
-			Event:       eventstore.Event{Kind: LedgerPosted, Payload: i},
+	item := func(i int, cause uuid.UUID) batpak.BatchItem {
+		return batpak.BatchItem{
+			Coordinate:  batpak.Coordinate{Entity: fmt.Sprintf("node:%d", i%64), Scope: "bench"},
+			Event:       batpak.Event{Kind: LedgerPosted, Payload: i},
 			CausationID: cause,
 		}
 	}
-	rs, err := s.AppendBatch(ctx, []eventstore.BatchItem{item(0, uuid.Nil)})
+	rs, err := s.AppendBatch(ctx, []batpak.BatchItem{item(0, uuid.Nil)})
 	if err != nil {
 		return err
 	}
@@ -70,7 +71,7 @@ func buildBenchTree() error {
 	total := 1
 	for total < benchGroupSize {
 		var next []uuid.UUID
-		var batch []eventstore.BatchItem
+		var batch []batpak.BatchItem
 		flush := func() error {
 			if len(batch) == 0 {
 				return nil

@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/causal"
-	"github.com/batpak-go/batpak/eventstore"
 )
 
 func TestAncestors(t *testing.T) {
@@ -38,7 +38,7 @@ func TestAncestors(t *testing.T) {
 			t.Errorf("Ancestors(#%d) = %v, want %v", tt.seq, seqs(got), tt.want)
 		}
 	}
-	if _, err := causal.Ancestors(s, uuid.New()); !errors.Is(err, eventstore.ErrNotFound) {
+	if _, err := causal.Ancestors(s, uuid.New()); !errors.Is(err, batpak.ErrNotFound) {
 		t.Errorf("Ancestors(unknown) error = %v, want ErrNotFound", err)
 	}
 }
@@ -156,7 +156,7 @@ func TestWalkStopsEarly(t *testing.T) {
 		}
 	}
 	for _, err := range causal.Walk(s, uuid.New()) {
-		if !errors.Is(err, eventstore.ErrNotFound) {
+		if !errors.Is(err, batpak.ErrNotFound) {
 			t.Errorf("Walk(unknown) error = %v, want ErrNotFound", err)
 		}
 	}
@@ -177,7 +177,7 @@ func TestCorrelation(t *testing.T) {
 			t.Errorf("Correlation(#%d) = %v, want %v", i+1, seqs(got), want)
 		}
 	}
-	if _, err := causal.Correlation(s, uuid.New()); !errors.Is(err, eventstore.ErrNotFound) {
+	if _, err := causal.Correlation(s, uuid.New()); !errors.Is(err, batpak.ErrNotFound) {
 		t.Errorf("Correlation(unknown) error = %v, want ErrNotFound", err)
 	}
 }
@@ -206,8 +206,8 @@ func TestPath(t *testing.T) {
 		{4, 5, nil, causal.ErrNoPath},  // siblings in one subtree
 		{1, 7, nil, causal.ErrNoPath},  // two groups
 		{12, 1, nil, causal.ErrNoPath}, // two groups
-		{0, 1, nil, eventstore.ErrNotFound},
-		{1, 0, nil, eventstore.ErrNotFound},
+		{0, 1, nil, batpak.ErrNotFound},
+		{1, 0, nil, batpak.ErrNotFound},
 	}
 	for _, tt := range tests {
 		got, err := causal.Path(s, id(tt.a), id(tt.b))
@@ -264,7 +264,7 @@ func TestTrace(t *testing.T) {
 			t.Errorf("dangling %v cycles %v", g.Dangling, g.Cycles)
 		}
 	}
-	if _, err := causal.Trace(s, uuid.New()); !errors.Is(err, eventstore.ErrNotFound) {
+	if _, err := causal.Trace(s, uuid.New()); !errors.Is(err, batpak.ErrNotFound) {
 		t.Errorf("Trace(unknown) error = %v, want ErrNotFound", err)
 	}
 }
@@ -307,17 +307,17 @@ func TestDanglingStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orphan, err := appendOne(s, "audit:1", LedgerPosted, eventstore.WithCausation(missing)) // #2
+	orphan, err := appendOne(s, "audit:1", LedgerPosted, batpak.WithCausation(missing)) // #2
 	if err != nil {
 		t.Fatal(err)
 	}
-	child, err := appendOne(s, "audit:2", LedgerPosted, eventstore.WithCausation(orphan)) // #3
+	child, err := appendOne(s, "audit:2", LedgerPosted, batpak.WithCausation(orphan)) // #3
 	if err != nil {
 		t.Fatal(err)
 	}
 	// #4: in root's group, caused by another missing event.
 	missing2 := uuid.New()
-	stray, err := appendOne(s, "audit:3", LedgerPosted, eventstore.WithCorrelation(root), eventstore.WithCausation(missing2))
+	stray, err := appendOne(s, "audit:3", LedgerPosted, batpak.WithCorrelation(root), batpak.WithCausation(missing2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,20 +413,20 @@ func TestDanglingStore(t *testing.T) {
 // by an event of another group.
 func TestTraceSeveralRootsAndExternalCause(t *testing.T) {
 	s := openStore(t)
-	rs, err := s.Append(t.Context(), eventstore.Coordinate{Entity: "order:1", Scope: "shop"}, []eventstore.Event{
+	rs, err := s.Append(t.Context(), batpak.Coordinate{Entity: "order:1", Scope: "shop"}, []batpak.Event{
 		{Kind: OrderPlaced}, {Kind: PaymentRequested},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := rs[1].EventID
-	c, err := appendOne(s, "stock:1", StockReserved, eventstore.WithCausation(b)) // #3, group a
+	c, err := appendOne(s, "stock:1", StockReserved, batpak.WithCausation(b)) // #3, group a
 	if err != nil {
 		t.Fatal(err)
 	}
 	other := uuid.New() // a correlation id with no root event
 	// #4, caused by c but in the group of other
-	e, err := appendOne(s, "ledger:1", LedgerPosted, eventstore.WithCausation(c), eventstore.WithCorrelation(other))
+	e, err := appendOne(s, "ledger:1", LedgerPosted, batpak.WithCausation(c), batpak.WithCorrelation(other))
 	if err != nil {
 		t.Fatal(err)
 	}

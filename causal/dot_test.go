@@ -8,8 +8,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/causal"
-	"github.com/batpak-go/batpak/eventstore"
 )
 
 // dotToken is a token of the DOT language: an identifier, a numeral, a
@@ -228,7 +228,7 @@ func TestWriteDOT(t *testing.T) {
 	}
 	// Entities may hold quotes, backslashes and any non-control character.
 	odd := `say "hi" \n {x} -> [y];`
-	oddID, err := appendOne(s, odd, LedgerPosted, eventstore.WithCausation(ids[5]))
+	oddID, err := appendOne(s, odd, LedgerPosted, batpak.WithCausation(ids[5]))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/causal"
 	"github.com/batpak-go/batpak/eventstore"
 )
@@ -203,11 +204,11 @@ func ExampleDanglingError() {
 
 	// An event whose cause was never appended, and its effect.
 	missing := uuid.New()
-	orphan, err := appendOne(s, "audit:1", LedgerPosted, eventstore.WithCausation(missing))
+	orphan, err := appendOne(s, "audit:1", LedgerPosted, batpak.WithCausation(missing))
 	if err != nil {
 		log.Fatal(err)
 	}
-	effect, err := appendOne(s, "audit:1", LedgerPosted, eventstore.WithCausation(orphan))
+	effect, err := appendOne(s, "audit:1", LedgerPosted, batpak.WithCausation(orphan))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -10,15 +10,15 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/causal"
-	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
 
 // fakeSource is an in-memory Source whose links are whatever the test
 // says, cycles included, with deterministic ids and timestamps.
 type fakeSource struct {
-	recs     []eventstore.Record // recs[i] has sequence i+1
+	recs     []batpak.Record // recs[i] has sequence i+1
 	versions map[string]uint64
 	fail     map[uuid.UUID]error // Get of these ids fails
 	failSeq  map[uint64]error    // GetSequence of these sequences fails
@@ -35,8 +35,8 @@ func fid(n int) uuid.UUID { return uuid.MustParse(fmt.Sprintf("01900000-0000-700
 func (f *fakeSource) add(n int, entity string, k kind.Kind, cause, corr uuid.UUID) {
 	f.versions[entity]++
 	seq := uint64(len(f.recs) + 1)
-	f.recs = append(f.recs, eventstore.Record{
-		Coordinate:    eventstore.Coordinate{Entity: entity, Scope: "test"},
+	f.recs = append(f.recs, batpak.Record{
+		Coordinate:    batpak.Coordinate{Entity: entity, Scope: "test"},
 		ID:            fid(n),
 		CorrelationID: corr,
 		CausationID:   cause,
@@ -47,24 +47,24 @@ func (f *fakeSource) add(n int, entity string, k kind.Kind, cause, corr uuid.UUI
 	})
 }
 
-func (f *fakeSource) Get(id uuid.UUID) (eventstore.Record, error) {
+func (f *fakeSource) Get(id uuid.UUID) (batpak.Record, error) {
 	if err := f.fail[id]; err != nil {
-		return eventstore.Record{}, err
+		return batpak.Record{}, err
 	}
 	for _, r := range f.recs {
 		if r.ID == id {
 			return r, nil
 		}
 	}
-	return eventstore.Record{}, fmt.Errorf("%w: event %s", eventstore.ErrNotFound, id)
+	return batpak.Record{}, fmt.Errorf("%w: event %s", batpak.ErrNotFound, id)
 }
 
-func (f *fakeSource) GetSequence(seq uint64) (eventstore.Record, error) {
+func (f *fakeSource) GetSequence(seq uint64) (batpak.Record, error) {
 	if err := f.failSeq[seq]; err != nil {
-		return eventstore.Record{}, err
+		return batpak.Record{}, err
 	}
 	if seq == 0 || seq > uint64(len(f.recs)) {
-		return eventstore.Record{}, fmt.Errorf("%w: sequence %d", eventstore.ErrNotFound, seq)
+		return batpak.Record{}, fmt.Errorf("%w: sequence %d", batpak.ErrNotFound, seq)
 	}
 	return f.recs[seq-1], nil
 }
@@ -165,21 +165,21 @@ func TestCycleWalks(t *testing.T) {
 	f := cyclic()
 	tests := []struct {
 		name      string
-		run       func() ([]eventstore.Record, error)
+		run       func() ([]batpak.Record, error)
 		want      []uint64
 		wantCycle []uint64 // nil: no error
 	}{
-		{"ancestors in cycle", func() ([]eventstore.Record, error) { return causal.Ancestors(f, fid(1)) }, []uint64{2}, []uint64{1, 2}},
-		{"ancestors off cycle", func() ([]eventstore.Record, error) { return causal.Ancestors(f, fid(3)) }, []uint64{2, 1}, []uint64{1, 2}},
-		{"ancestors self", func() ([]eventstore.Record, error) { return causal.Ancestors(f, fid(4)) }, nil, []uint64{4}},
-		{"ancestors no cycle", func() ([]eventstore.Record, error) { return causal.Ancestors(f, fid(6)) }, []uint64{5}, nil},
-		{"descendants in cycle", func() ([]eventstore.Record, error) { return causal.Descendants(f, fid(1)) }, []uint64{2}, []uint64{1, 2}},
-		{"descendants from b", func() ([]eventstore.Record, error) { return causal.Descendants(f, fid(2)) }, []uint64{1, 3}, []uint64{1, 2}},
-		{"descendants self", func() ([]eventstore.Record, error) { return causal.Descendants(f, fid(4)) }, nil, []uint64{4}},
-		{"descendants no cycle", func() ([]eventstore.Record, error) { return causal.Descendants(f, fid(5)) }, []uint64{6}, nil},
-		{"path into cycle", func() ([]eventstore.Record, error) { return causal.Path(f, fid(3), fid(1)) }, []uint64{3, 2, 1}, nil},
-		{"path out of cycle", func() ([]eventstore.Record, error) { return causal.Path(f, fid(1), fid(3)) }, []uint64{1, 2, 3}, nil},
-		{"correlation", func() ([]eventstore.Record, error) { return causal.Correlation(f, fid(4)) }, []uint64{1, 2, 3, 4, 5, 6}, nil},
+		{"ancestors in cycle", func() ([]batpak.Record, error) { return causal.Ancestors(f, fid(1)) }, []uint64{2}, []uint64{1, 2}},
+		{"ancestors off cycle", func() ([]batpak.Record, error) { return causal.Ancestors(f, fid(3)) }, []uint64{2, 1}, []uint64{1, 2}},
+		{"ancestors self", func() ([]batpak.Record, error) { return causal.Ancestors(f, fid(4)) }, nil, []uint64{4}},
+		{"ancestors no cycle", func() ([]batpak.Record, error) { return causal.Ancestors(f, fid(6)) }, []uint64{5}, nil},
+		{"descendants in cycle", func() ([]batpak.Record, error) { return causal.Descendants(f, fid(1)) }, []uint64{2}, []uint64{1, 2}},
+		{"descendants from b", func() ([]batpak.Record, error) { return causal.Descendants(f, fid(2)) }, []uint64{1, 3}, []uint64{1, 2}},
+		{"descendants self", func() ([]batpak.Record, error) { return causal.Descendants(f, fid(4)) }, nil, []uint64{4}},
+		{"descendants no cycle", func() ([]batpak.Record, error) { return causal.Descendants(f, fid(5)) }, []uint64{6}, nil},
+		{"path into cycle", func() ([]batpak.Record, error) { return causal.Path(f, fid(3), fid(1)) }, []uint64{3, 2, 1}, nil},
+		{"path out of cycle", func() ([]batpak.Record, error) { return causal.Path(f, fid(1), fid(3)) }, []uint64{1, 2, 3}, nil},
+		{"correlation", func() ([]batpak.Record, error) { return causal.Correlation(f, fid(4)) }, []uint64{1, 2, 3, 4, 5, 6}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

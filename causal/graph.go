@@ -5,7 +5,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
 // Graph is the causal tree (or forest) of one correlation group, made by
@@ -36,7 +36,7 @@ type Graph struct {
 
 // Node is one event of a [Graph].
 type Node struct {
-	Record eventstore.Record
+	Record batpak.Record
 	// Parent is the node of the event's cause, nil for a root.
 	Parent *Node
 	// Children are the nodes of the event's direct effects in the group,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
@@ -31,14 +32,14 @@ var kindNames = map[kind.Kind]string{
 }
 
 // describe formats a record without its random id and timestamp.
-func describe(r eventstore.Record) string {
+func describe(r batpak.Record) string {
 	return fmt.Sprintf("#%d %s %s", r.Sequence, r.Coordinate.Entity, kindNames[r.Kind])
 }
 
 // appendOne appends one event of kind k to entity's stream.
-func appendOne(s *eventstore.Store, entity string, k kind.Kind, opts ...eventstore.AppendOption) (uuid.UUID, error) {
-	rs, err := s.Append(context.Background(), eventstore.Coordinate{Entity: entity, Scope: "shop"},
-		[]eventstore.Event{{Kind: k}}, opts...)
+func appendOne(s *eventstore.Store, entity string, k kind.Kind, opts ...batpak.AppendOption) (uuid.UUID, error) {
+	rs, err := s.Append(context.Background(), batpak.Coordinate{Entity: entity, Scope: "shop"},
+		[]batpak.Event{{Kind: k}}, opts...)
 	if err != nil {
 		return uuid.Nil, err
 	}
@@ -73,9 +74,9 @@ func placeOrder(s *eventstore.Store, n int) ([]uuid.UUID, error) {
 	}
 	var ids []uuid.UUID
 	for _, st := range steps {
-		var opts []eventstore.AppendOption
+		var opts []batpak.AppendOption
 		if st.cause >= 0 {
-			opts = append(opts, eventstore.WithCausation(ids[st.cause]))
+			opts = append(opts, batpak.WithCausation(ids[st.cause]))
 		}
 		id, err := appendOne(s, fmt.Sprintf("%s:%d", st.entity, n), st.kind, opts...)
 		if err != nil {
@@ -116,7 +117,7 @@ func orderStore(t testing.TB) (*eventstore.Store, []uuid.UUID) {
 	return s, ids
 }
 
-func seqs(recs []eventstore.Record) []uint64 {
+func seqs(recs []batpak.Record) []uint64 {
 	out := make([]uint64, 0, len(recs))
 	for _, r := range recs {
 		out = append(out, r.Sequence)

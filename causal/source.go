@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 )
 
@@ -18,8 +19,8 @@ import (
 // correlation id is id, other than the event id itself; CausedBy returns the
 // sequences of the events whose causation id is id. Both are in commit order.
 type Source interface {
-	Get(id uuid.UUID) (eventstore.Record, error)
-	GetSequence(seq uint64) (eventstore.Record, error)
+	Get(id uuid.UUID) (batpak.Record, error)
+	GetSequence(seq uint64) (batpak.Record, error)
 	Correlated(id uuid.UUID) []uint64
 	CausedBy(id uuid.UUID) []uint64
 }
@@ -81,7 +82,7 @@ func (e *CycleError) Error() string {
 func (e *CycleError) Is(target error) bool { return target == ErrCycle }
 
 // notFound reports whether err says an event does not exist.
-func notFound(err error) bool { return errors.Is(err, eventstore.ErrNotFound) }
+func notFound(err error) bool { return errors.Is(err, batpak.ErrNotFound) }
 
 // ShortID returns the last 8 hex digits of id, the short form the renderers
 // print. Event ids are UUIDv7s whose leading digits are a timestamp, shared

@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/causal"
-	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
 
@@ -120,7 +120,7 @@ func TestWriteSVG(t *testing.T) {
 		t.Fatal(err)
 	}
 	odd := `<script>alert("x")</script> & 'quotes' ` + strings.Repeat("long", 20)
-	if _, err := appendOne(s, odd, LedgerPosted, eventstore.WithCausation(ids[5])); err != nil {
+	if _, err := appendOne(s, odd, LedgerPosted, batpak.WithCausation(ids[5])); err != nil {
 		t.Fatal(err)
 	}
 	g, err := causal.Trace(s, ids[1])

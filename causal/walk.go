@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 )
 
@@ -80,7 +80,7 @@ func MaxNodes(n int) Option { return optionFunc(func(c *config) { c.maxNodes = m
 
 // Step is one event reached by [Walk].
 type Step struct {
-	Record eventstore.Record
+	Record batpak.Record
 	// Depth is the number of causation links between the start and the
 	// event: 0 for the start itself.
 	Depth int
@@ -120,8 +120,8 @@ func Walk(src Source, id uuid.UUID, opts ...Option) iter.Seq2[Step, error] {
 
 func tooMany(n int) error { return fmt.Errorf("%w (limit %d)", ErrTooManyNodes, n) }
 
-func walkUp(src Source, cfg *config, start eventstore.Record, yield func(Step, error) bool) {
-	chain := []eventstore.Record{start} // chain[i+1] is the cause of chain[i]
+func walkUp(src Source, cfg *config, start batpak.Record, yield func(Step, error) bool) {
+	chain := []batpak.Record{start} // chain[i+1] is the cause of chain[i]
 	index := map[uuid.UUID]int{start.ID: 0}
 	if cfg.wants(start.Kind) && !yield(Step{Record: start}, nil) {
 		return
@@ -159,7 +159,7 @@ func walkUp(src Source, cfg *config, start eventstore.Record, yield func(Step, e
 
 // upCycle returns the cycle error for chain, in which each event is the
 // effect of the next and the last one's cause is the first.
-func upCycle(chain []eventstore.Record) *CycleError {
+func upCycle(chain []batpak.Record) *CycleError {
 	e := &CycleError{}
 	for i := len(chain) - 1; i >= 0; i-- { // causes first
 		e.IDs = append(e.IDs, chain[i].ID)
@@ -180,7 +180,7 @@ func (e *CycleError) rotate() {
 	e.IDs = append(e.IDs[i:], e.IDs[:i]...)
 }
 
-func walkDown(src Source, cfg *config, start eventstore.Record, yield func(Step, error) bool) {
+func walkDown(src Source, cfg *config, start batpak.Record, yield func(Step, error) bool) {
 	type visit struct {
 		seq    uint64
 		parent uuid.UUID
@@ -250,8 +250,8 @@ func walkDown(src Source, cfg *config, start eventstore.Record, yield func(Step,
 // id; for causation links that form a cycle, the causes up to where the
 // chain repeats and a [*CycleError]. An unknown id is an error matching
 // [eventstore.ErrNotFound].
-func Ancestors(src Source, id uuid.UUID) ([]eventstore.Record, error) {
-	var out []eventstore.Record
+func Ancestors(src Source, id uuid.UUID) ([]batpak.Record, error) {
+	var out []batpak.Record
 	for step, err := range Walk(src, id, Up) {
 		if err != nil {
 			return out, err
@@ -267,8 +267,8 @@ func Ancestors(src Source, id uuid.UUID) ([]eventstore.Record, error) {
 // commit order, which is also a causal order: every event comes after its
 // cause. It takes the options of [Walk] and always walks [Down]. On an error
 // it returns the events found so far with it.
-func Descendants(src Source, id uuid.UUID, opts ...Option) ([]eventstore.Record, error) {
-	var out []eventstore.Record
+func Descendants(src Source, id uuid.UUID, opts ...Option) ([]batpak.Record, error) {
+	var out []batpak.Record
 	var err error
 	for step, e := range Walk(src, id, slices.Concat(opts, []Option{Down})...) {
 		if e != nil {
@@ -283,7 +283,7 @@ func Descendants(src Source, id uuid.UUID, opts ...Option) ([]eventstore.Record,
 	return out, err
 }
 
-func bySequence(a, b eventstore.Record) int {
+func bySequence(a, b batpak.Record) int {
 	switch {
 	case a.Sequence < b.Sequence:
 		return -1
@@ -297,24 +297,24 @@ func bySequence(a, b eventstore.Record) int {
 // commit order: the group's root (the event whose id is the group's
 // correlation id), if it exists, and every event carrying that correlation
 // id, id included. It reads the group through the correlation index.
-func Correlation(src Source, id uuid.UUID) ([]eventstore.Record, error) {
+func Correlation(src Source, id uuid.UUID) ([]batpak.Record, error) {
 	_, _, members, err := group(src, id)
 	return members, err
 }
 
 // group returns event id, its correlation id and the members of its
 // correlation group in commit order.
-func group(src Source, id uuid.UUID) (focus eventstore.Record, corr uuid.UUID, members []eventstore.Record, err error) {
+func group(src Source, id uuid.UUID) (focus batpak.Record, corr uuid.UUID, members []batpak.Record, err error) {
 	focus, err = src.Get(id)
 	if err != nil {
 		return focus, uuid.Nil, nil, err
 	}
 	corr = focus.CorrelationID
 	if corr == uuid.Nil { // not correlated with anything
-		return focus, corr, []eventstore.Record{focus}, nil
+		return focus, corr, []batpak.Record{focus}, nil
 	}
 	seen := make(map[uint64]bool)
-	add := func(r eventstore.Record) {
+	add := func(r batpak.Record) {
 		if !seen[r.Sequence] && r.CorrelationID == corr {
 			seen[r.Sequence] = true
 			members = append(members, r)
@@ -352,13 +352,13 @@ func group(src Source, id uuid.UUID) (focus eventstore.Record, corr uuid.UUID, m
 // and b are the same event, and an error matching [ErrNoPath] when neither
 // causes the other (siblings, cousins or unrelated events). Path only reads
 // the causes of a and of b, by id.
-func Path(src Source, a, b uuid.UUID) ([]eventstore.Record, error) {
+func Path(src Source, a, b uuid.UUID) ([]batpak.Record, error) {
 	ra, err := src.Get(a)
 	if err != nil {
 		return nil, err
 	}
 	if a == b {
-		return []eventstore.Record{ra}, nil
+		return []batpak.Record{ra}, nil
 	}
 	if _, err := src.Get(b); err != nil {
 		return nil, err
@@ -385,8 +385,8 @@ func Path(src Source, a, b uuid.UUID) ([]eventstore.Record, error) {
 
 // chainUntil returns from's chain of causes, from included, up to target
 // if it is on it. A dangling or cyclic chain just ends.
-func chainUntil(src Source, from, target uuid.UUID) ([]eventstore.Record, bool, error) {
-	var chain []eventstore.Record
+func chainUntil(src Source, from, target uuid.UUID) ([]batpak.Record, bool, error) {
+	var chain []batpak.Record
 	for step, err := range Walk(src, from, Up) {
 		if err != nil {
 			if errors.Is(err, ErrDangling) || errors.Is(err, ErrCycle) {

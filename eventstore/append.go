@@ -10,11 +10,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 )
-
-// MaxIdempotencyKeyLen is the longest idempotency key, in bytes.
-const MaxIdempotencyKeyLen = 512
 
 // request is one Append or AppendBatch handed to the writer.
 type request struct {
@@ -23,22 +21,22 @@ type request struct {
 	key      string
 	atomic   bool // written between batch markers
 	syncOnly bool
-	delete   Coordinate // a tombstone for this stream, when Entity is set
+	delete   batpak.Coordinate // a tombstone for this stream, when Entity is set
 	done     chan result
 }
 
 type item struct {
-	coord       Coordinate
+	coord       batpak.Coordinate
 	kind        kind.Kind
 	payload     []byte
 	meta        map[string]string
-	expected    ExpectedVersion
+	expected    batpak.ExpectedVersion
 	correlation uuid.UUID
 	causation   uuid.UUID
 }
 
 type result struct {
-	receipts []Receipt
+	receipts []batpak.Receipt
 	err      error
 }
 
@@ -48,8 +46,8 @@ type result struct {
 // It returns once the events are durable (per the sync mode) with one
 // receipt per event. ctx bounds the wait for a place in the writer's queue;
 // once the writer has taken the request, the call returns its outcome.
-func (s *Store) Append(ctx context.Context, coord Coordinate, events []Event, opts ...AppendOption) ([]Receipt, error) {
-	o, err := ResolveAppendOptions(opts...)
+func (s *Store) Append(ctx context.Context, coord batpak.Coordinate, events []batpak.Event, opts ...batpak.AppendOption) ([]batpak.Receipt, error) {
+	o, err := batpak.ResolveAppendOptions(opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +55,7 @@ func (s *Store) Append(ctx context.Context, coord Coordinate, events []Event, op
 		return nil, err
 	}
 	if len(events) == 0 {
-		return nil, ErrEmptyAppend
+		return nil, batpak.ErrEmptyAppend
 	}
 	r := &request{ctx: ctx, key: o.IdempotencyKey, atomic: len(events) > 1, items: make([]item, len(events))}
 	for i, ev := range events {
@@ -65,7 +63,7 @@ func (s *Store) Append(ctx context.Context, coord Coordinate, events []Event, op
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
-		it.coord, it.correlation, it.causation, it.expected = coord, o.Correlation, o.Causation, Any
+		it.coord, it.correlation, it.causation, it.expected = coord, o.Correlation, o.Causation, batpak.Any
 		r.items[i] = it
 	}
 	r.items[0].expected = o.Expected
@@ -76,13 +74,13 @@ func (s *Store) Append(ctx context.Context, coord Coordinate, events []Event, op
 // either every item is there or none. Each item's expected version is
 // checked in order. The only options that apply are the idempotency key and,
 // as a default for items without their own, correlation and causation.
-func (s *Store) AppendBatch(ctx context.Context, items []BatchItem, opts ...AppendOption) ([]Receipt, error) {
-	o, err := ResolveAppendOptions(opts...)
+func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts ...batpak.AppendOption) ([]batpak.Receipt, error) {
+	o, err := batpak.ResolveAppendOptions(opts...)
 	if err != nil {
 		return nil, err
 	}
 	if len(items) == 0 {
-		return nil, ErrEmptyAppend
+		return nil, batpak.ErrEmptyAppend
 	}
 	r := &request{ctx: ctx, key: o.IdempotencyKey, atomic: true, items: make([]item, len(items))}
 	for i, bi := range items {
@@ -102,7 +100,7 @@ func (s *Store) AppendBatch(ctx context.Context, items []BatchItem, opts ...Appe
 
 // prepare encodes an event's payload in the caller's goroutine, so encoding
 // runs in parallel and the writer only copies bytes.
-func (s *Store) prepare(ev Event) (item, error) {
+func (s *Store) prepare(ev batpak.Event) (item, error) {
 	payload, meta, err := EncodeEvent(ev, s.cfg.maxPayload)
 	if err != nil {
 		return item{}, err
@@ -115,12 +113,12 @@ func (s *Store) prepare(ev Event) (item, error) {
 // ([ErrReservedKind]), payloads above maxPayload bytes ([ErrPayloadTooLarge])
 // and metadata whose keys or values are not UTF-8 ([ErrInvalidMetadata]).
 // Other backends use it to accept exactly what the embedded store accepts.
-func EncodeEvent(ev Event, maxPayload int) (payload []byte, meta map[string]string, err error) {
+func EncodeEvent(ev batpak.Event, maxPayload int) (payload []byte, meta map[string]string, err error) {
 	if ev.Kind.IsSystem() {
-		return nil, nil, fmt.Errorf("%w: %s", ErrReservedKind, ev.Kind)
+		return nil, nil, fmt.Errorf("%w: %s", batpak.ErrReservedKind, ev.Kind)
 	}
 	switch p := ev.Payload.(type) {
-	case RawPayload:
+	case batpak.RawPayload:
 		payload = slices.Clone([]byte(p))
 	case nil:
 		payload = []byte{0xc0} // msgpack nil
@@ -130,22 +128,22 @@ func EncodeEvent(ev Event, maxPayload int) (payload []byte, meta map[string]stri
 		}
 	}
 	if len(payload) > maxPayload {
-		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), maxPayload)
+		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", batpak.ErrPayloadTooLarge, len(payload), maxPayload)
 	}
 	for k, v := range ev.Metadata {
 		switch {
 		case !utf8.ValidString(k):
-			return nil, nil, fmt.Errorf("%w: key %q is not valid UTF-8", ErrInvalidMetadata, k)
+			return nil, nil, fmt.Errorf("%w: key %q is not valid UTF-8", batpak.ErrInvalidMetadata, k)
 		case !utf8.ValidString(v):
-			return nil, nil, fmt.Errorf("%w: value of %q is not valid UTF-8", ErrInvalidMetadata, k)
+			return nil, nil, fmt.Errorf("%w: value of %q is not valid UTF-8", batpak.ErrInvalidMetadata, k)
 		}
 	}
 	return payload, maps.Clone(ev.Metadata), nil
 }
 
-func (s *Store) submit(ctx context.Context, r *request) ([]Receipt, error) {
+func (s *Store) submit(ctx context.Context, r *request) ([]batpak.Receipt, error) {
 	if s.readOnly {
-		return nil, ErrReadOnly
+		return nil, batpak.ErrReadOnly
 	}
 	if err := s.failure(); err != nil {
 		return nil, err
@@ -165,7 +163,7 @@ func (s *Store) handOver(ctx context.Context, r *request) error {
 	s.sendMu.RLock()
 	defer s.sendMu.RUnlock()
 	if s.closed.Load() {
-		return ErrClosed
+		return batpak.ErrClosed
 	}
 	if s.commitInline(r) {
 		return nil

@@ -10,13 +10,14 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
 
 // benchPayload is a 200-byte msgpack payload, the size the benchmarks
 // in docs/benchmarks.md use.
-var benchPayload = func() eventstore.RawPayload {
+var benchPayload = func() batpak.RawPayload {
 	p := make([]byte, 200)
 	p[0], p[1] = 0xc4, 198 // bin8 of 198 bytes
 	for i := 2; i < len(p); i++ {
@@ -27,7 +28,7 @@ var benchPayload = func() eventstore.RawPayload {
 
 var benchKind = kind.Custom(1, 1)
 
-func benchEvent() eventstore.Event { return eventstore.Event{Kind: benchKind, Payload: benchPayload} }
+func benchEvent() batpak.Event { return batpak.Event{Kind: benchKind, Payload: benchPayload} }
 
 func openBench(b *testing.B, opts ...eventstore.Option) *eventstore.Store {
 	b.Helper()
@@ -54,8 +55,8 @@ func benchAppend(b *testing.B, opts ...eventstore.Option) {
 		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
 			s := openBench(b, opts...)
 			inParallel(b, g, func(w int) func(context.Context) error {
-				c := eventstore.Coordinate{Entity: fmt.Sprintf("bench:%d", w), Scope: "bench"}
-				ev := []eventstore.Event{benchEvent()}
+				c := batpak.Coordinate{Entity: fmt.Sprintf("bench:%d", w), Scope: "bench"}
+				ev := []batpak.Event{benchEvent()}
 				return func(ctx context.Context) error {
 					_, err := s.Append(ctx, c, ev)
 					return err
@@ -103,9 +104,9 @@ func benchBatch(b *testing.B, opts ...eventstore.Option) {
 		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
 			s := openBench(b, opts...)
 			inParallel(b, g, func(w int) func(context.Context) error {
-				items := make([]eventstore.BatchItem, 100)
+				items := make([]batpak.BatchItem, 100)
 				for i := range items {
-					items[i] = eventstore.BatchItem{Coordinate: eventstore.Coordinate{Entity: fmt.Sprintf("batch:%d:%d", w, i%10), Scope: "bench"}, Event: benchEvent()}
+					items[i] = batpak.BatchItem{Coordinate: batpak.Coordinate{Entity: fmt.Sprintf("batch:%d:%d", w, i%10), Scope: "bench"}, Event: benchEvent()}
 				}
 				return func(ctx context.Context) error {
 					_, err := s.AppendBatch(ctx, items)
@@ -118,7 +119,7 @@ func benchBatch(b *testing.B, opts ...eventstore.Option) {
 }
 
 // drain reads all of seq and fails b on an error or a count other than want.
-func drain(b *testing.B, seq iter.Seq2[eventstore.Record, error], want int) {
+func drain(b *testing.B, seq iter.Seq2[batpak.Record, error], want int) {
 	n := 0
 	for _, err := range seq {
 		if err != nil {
@@ -164,7 +165,7 @@ func BenchmarkReplay(b *testing.B) {
 	defer s.Close()
 	b.ResetTimer()
 	for b.Loop() {
-		drain(b, s.Replay(eventstore.Region{}, 0), 1_000_000)
+		drain(b, s.Replay(batpak.Region{}, 0), 1_000_000)
 	}
 	b.ReportMetric(float64(b.N*1_000_000)/b.Elapsed().Seconds(), "events/s")
 }
@@ -173,10 +174,10 @@ func BenchmarkReplay(b *testing.B) {
 func fill(b *testing.B, s *eventstore.Store, streams, perStream int) {
 	b.Helper()
 	ctx := context.Background()
-	items := make([]eventstore.BatchItem, 0, 1000)
+	items := make([]batpak.BatchItem, 0, 1000)
 	for v := 0; v < perStream; v++ {
 		for st := 0; st < streams; st++ {
-			items = append(items, eventstore.BatchItem{Coordinate: eventstore.Coordinate{Entity: fmt.Sprintf("fill:%d", st), Scope: "bench"}, Event: benchEvent()})
+			items = append(items, batpak.BatchItem{Coordinate: batpak.Coordinate{Entity: fmt.Sprintf("fill:%d", st), Scope: "bench"}, Event: benchEvent()})
 			if len(items) == cap(items) {
 				if _, err := s.AppendBatch(ctx, items); err != nil {
 					b.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/segment"
@@ -25,17 +26,17 @@ func checkpointBytes(tb testing.TB) []byte {
 	}
 	ctx := context.Background()
 	k := kind.Custom(1, 1)
-	rs, err := s.Append(ctx, eventstore.Coordinate{Entity: "a", Scope: "s"}, []eventstore.Event{{Kind: k, Payload: 1}, {Kind: k, Payload: 2}}, eventstore.WithIdempotencyKey("key-1"))
+	rs, err := s.Append(ctx, batpak.Coordinate{Entity: "a", Scope: "s"}, []batpak.Event{{Kind: k, Payload: 1}, {Kind: k, Payload: 2}}, batpak.WithIdempotencyKey("key-1"))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := s.AppendBatch(ctx, []eventstore.BatchItem{
-		{Coordinate: eventstore.Coordinate{Entity: "b", Scope: "s"}, Event: eventstore.Event{Kind: k, Metadata: map[string]string{"m": "v"}}, CausationID: rs[0].EventID},
-		{Coordinate: eventstore.Coordinate{Entity: "c", Scope: "t"}, Event: eventstore.Event{Kind: k}},
+	if _, err := s.AppendBatch(ctx, []batpak.BatchItem{
+		{Coordinate: batpak.Coordinate{Entity: "b", Scope: "s"}, Event: batpak.Event{Kind: k, Metadata: map[string]string{"m": "v"}}, CausationID: rs[0].EventID},
+		{Coordinate: batpak.Coordinate{Entity: "c", Scope: "t"}, Event: batpak.Event{Kind: k}},
 	}); err != nil {
 		tb.Fatal(err)
 	}
-	if err := s.DeleteStream(ctx, eventstore.Coordinate{Entity: "c", Scope: "t"}); err != nil {
+	if err := s.DeleteStream(ctx, batpak.Coordinate{Entity: "c", Scope: "t"}); err != nil {
 		tb.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -77,12 +78,12 @@ func TestCheckpointLinksOnFirstUse(t *testing.T) {
 	}
 	ctx := context.Background()
 	k := kind.Custom(1, 1)
-	root, err := s.Append(ctx, eventstore.Coordinate{Entity: "a", Scope: "s"}, []eventstore.Event{{Kind: k}, {Kind: k}})
+	root, err := s.Append(ctx, batpak.Coordinate{Entity: "a", Scope: "s"}, []batpak.Event{{Kind: k}, {Kind: k}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cause := eventstore.WithCausation(root[1].EventID)
-	if _, err := s.Append(ctx, eventstore.Coordinate{Entity: "b", Scope: "s"}, []eventstore.Event{{Kind: k}}, cause); err != nil {
+	cause := batpak.WithCausation(root[1].EventID)
+	if _, err := s.Append(ctx, batpak.Coordinate{Entity: "b", Scope: "s"}, []batpak.Event{{Kind: k}}, cause); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -95,7 +96,7 @@ func TestCheckpointLinksOnFirstUse(t *testing.T) {
 	if p := s.Stats().ColdStart.Path; p != "checkpoint" {
 		t.Fatalf("opened from %s", p)
 	}
-	if _, err := s.Append(ctx, eventstore.Coordinate{Entity: "c", Scope: "s"}, []eventstore.Event{{Kind: k}}, cause); err != nil {
+	if _, err := s.Append(ctx, batpak.Coordinate{Entity: "c", Scope: "s"}, []batpak.Event{{Kind: k}}, cause); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.CausedBy(root[1].EventID); !slices.Equal(got, []uint64{3, 4}) {
@@ -104,7 +105,7 @@ func TestCheckpointLinksOnFirstUse(t *testing.T) {
 	if got := s.Correlated(root[0].EventID); !slices.Equal(got, []uint64{2, 3, 4}) {
 		t.Fatalf("correlated with the root: %v", got)
 	}
-	if _, err := s.Append(ctx, eventstore.Coordinate{Entity: "d", Scope: "s"}, []eventstore.Event{{Kind: k}}, cause); err != nil {
+	if _, err := s.Append(ctx, batpak.Coordinate{Entity: "d", Scope: "s"}, []batpak.Event{{Kind: k}}, cause); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.CausedBy(root[1].EventID); !slices.Equal(got, []uint64{3, 4, 5}) {

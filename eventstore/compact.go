@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/segment"
 )
 
@@ -18,13 +19,13 @@ import (
 type CompactOption func(*compactConfig)
 
 type compactConfig struct {
-	keep   func(*Record) bool
+	keep   func(*batpak.Record) bool
 	reason string
 }
 
 // RetainIf removes, from sealed segments, every event for which keep
 // returns false (a retention policy, e.g. events older than a year).
-func RetainIf(keep func(*Record) bool) CompactOption {
+func RetainIf(keep func(*batpak.Record) bool) CompactOption {
 	return func(c *compactConfig) { c.keep = keep }
 }
 
@@ -62,9 +63,9 @@ func (s *Store) Compact(ctx context.Context, opts ...CompactOption) (*CompactRep
 	}
 	switch {
 	case s.readOnly:
-		return nil, ErrReadOnly
+		return nil, batpak.ErrReadOnly
 	case s.closed.Load():
-		return nil, ErrClosed
+		return nil, batpak.ErrClosed
 	}
 	if err := s.failure(); err != nil {
 		return nil, err
@@ -94,7 +95,7 @@ func (s *Store) Compact(ctx context.Context, opts ...CompactOption) (*CompactRep
 			return rep, err
 		}
 		if s.closed.Load() {
-			return rep, ErrClosed
+			return rep, batpak.ErrClosed
 		}
 		rep.SegmentsExamined++
 		if err := s.compactSegment(id, &cfg, rep); err != nil {

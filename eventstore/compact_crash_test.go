@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/segment"
@@ -129,12 +130,12 @@ func TestCompactFaultAtEveryStep(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range 120 {
-			c := eventstore.Coordinate{Entity: []string{"keep", "drop"}[i%2], Scope: "t"}
-			if _, err := s.Append(ctx, c, []eventstore.Event{{Kind: kind.Custom(1, 1), Payload: make([]byte, 150)}}); err != nil {
+			c := batpak.Coordinate{Entity: []string{"keep", "drop"}[i%2], Scope: "t"}
+			if _, err := s.Append(ctx, c, []batpak.Event{{Kind: kind.Custom(1, 1), Payload: make([]byte, 150)}}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := s.DeleteStream(ctx, eventstore.Coordinate{Entity: "drop", Scope: "t"}); err != nil {
+		if err := s.DeleteStream(ctx, batpak.Coordinate{Entity: "drop", Scope: "t"}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Sync(ctx); err != nil {

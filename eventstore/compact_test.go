@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
@@ -29,8 +30,8 @@ func compactFixture(t *testing.T, n, k int, opts ...eventstore.Option) (*eventst
 		t.Fatal(err)
 	}
 	for i := range n {
-		c := eventstore.Coordinate{Entity: fmt.Sprintf("s%d", i%k), Scope: "test"}
-		if _, err := s.Append(context.Background(), c, []eventstore.Event{{Kind: kind.Custom(1, 1), Payload: payloadN{N: i, Pad: strings.Repeat("x", 180)}}}); err != nil {
+		c := batpak.Coordinate{Entity: fmt.Sprintf("s%d", i%k), Scope: "test"}
+		if _, err := s.Append(context.Background(), c, []batpak.Event{{Kind: kind.Custom(1, 1), Payload: payloadN{N: i, Pad: strings.Repeat("x", 180)}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -52,7 +53,7 @@ func countAll(t *testing.T, s *eventstore.Store) (n int, seqs []uint64) {
 func TestDeleteStreamAndCompact(t *testing.T) {
 	s, dir := compactFixture(t, 300, 3)
 	ctx := context.Background()
-	if err := s.DeleteStream(ctx, eventstore.Coordinate{Entity: "s1", Scope: "test"}); err != nil {
+	if err := s.DeleteStream(ctx, batpak.Coordinate{Entity: "s1", Scope: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	// Deleted at once: no reads, no appends.
@@ -62,14 +63,14 @@ func TestDeleteStreamAndCompact(t *testing.T) {
 	for range s.ReadStream("s1", 1) {
 		t.Fatal("a deleted stream still reads")
 	}
-	_, err := s.Append(ctx, eventstore.Coordinate{Entity: "s1", Scope: "test"}, []eventstore.Event{{Kind: kind.Custom(1, 1)}})
-	if !errors.Is(err, eventstore.ErrStreamDeleted) {
+	_, err := s.Append(ctx, batpak.Coordinate{Entity: "s1", Scope: "test"}, []batpak.Event{{Kind: kind.Custom(1, 1)}})
+	if !errors.Is(err, batpak.ErrStreamDeleted) {
 		t.Fatalf("append to a deleted stream = %v", err)
 	}
-	if err := s.DeleteStream(ctx, eventstore.Coordinate{Entity: "s1", Scope: "test"}); err != nil {
+	if err := s.DeleteStream(ctx, batpak.Coordinate{Entity: "s1", Scope: "test"}); err != nil {
 		t.Fatalf("deleting twice = %v", err)
 	}
-	if err := s.DeleteStream(ctx, eventstore.Coordinate{Entity: "nope", Scope: "test"}); !errors.Is(err, eventstore.ErrNotFound) {
+	if err := s.DeleteStream(ctx, batpak.Coordinate{Entity: "nope", Scope: "test"}); !errors.Is(err, batpak.ErrNotFound) {
 		t.Fatalf("deleting an unknown stream = %v", err)
 	}
 	before := s.Stats().DataBytes
@@ -101,7 +102,7 @@ func TestDeleteStreamAndCompact(t *testing.T) {
 		t.Fatalf("the deleted stream's stubs: %v", err)
 	}
 	// Appends continue; a reopen (footers, then no checkpoint) agrees.
-	r, err := s.Append(ctx, eventstore.Coordinate{Entity: "s0", Scope: "test"}, []eventstore.Event{{Kind: kind.Custom(1, 1)}})
+	r, err := s.Append(ctx, batpak.Coordinate{Entity: "s0", Scope: "test"}, []batpak.Event{{Kind: kind.Custom(1, 1)}})
 	if err != nil || r[0].Sequence != 301 {
 		t.Fatalf("append after compaction = %v, %v", r, err)
 	}
@@ -119,7 +120,7 @@ func TestDeleteStreamAndCompact(t *testing.T) {
 		if n, _ := countAll(t, s2); n != 201 {
 			t.Fatalf("reopened (checkpoint %v): %d events", withCheckpoint, n)
 		}
-		if _, err := s2.Append(ctx, eventstore.Coordinate{Entity: "s1", Scope: "test"}, []eventstore.Event{{Kind: kind.Custom(1, 1)}}); !errors.Is(err, eventstore.ErrStreamDeleted) {
+		if _, err := s2.Append(ctx, batpak.Coordinate{Entity: "s1", Scope: "test"}, []batpak.Event{{Kind: kind.Custom(1, 1)}}); !errors.Is(err, batpak.ErrStreamDeleted) {
 			t.Fatalf("reopened: append to deleted stream = %v", err)
 		}
 		if err := s2.Close(); err != nil {
@@ -135,7 +136,7 @@ func TestDeleteStreamAndCompact(t *testing.T) {
 func TestRetentionKeepsChainsVerifiable(t *testing.T) {
 	s, dir := compactFixture(t, 300, 2)
 	ctx := context.Background()
-	rep, err := s.Compact(ctx, eventstore.RetainIf(func(r *eventstore.Record) bool {
+	rep, err := s.Compact(ctx, eventstore.RetainIf(func(r *batpak.Record) bool {
 		var p payloadN
 		return r.Decode(&p) == nil && p.N >= 150 // drop the oldest half
 	}), eventstore.WithReason("retention: 150 newest"))
@@ -169,7 +170,7 @@ func TestRetentionKeepsChainsVerifiable(t *testing.T) {
 func TestCompactUnderConcurrentReads(t *testing.T) {
 	s, _ := compactFixture(t, 400, 4)
 	ctx := context.Background()
-	if err := s.DeleteStream(ctx, eventstore.Coordinate{Entity: "s3", Scope: "test"}); err != nil {
+	if err := s.DeleteStream(ctx, batpak.Coordinate{Entity: "s3", Scope: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -197,7 +198,7 @@ func TestCompactUnderConcurrentReads(t *testing.T) {
 					}
 					last = rec.Sequence
 				}
-				for rec, err := range s.Replay(eventstore.Region{EntityPrefix: "s"}, 0) {
+				for rec, err := range s.Replay(batpak.Region{EntityPrefix: "s"}, 0) {
 					if err != nil {
 						errs <- err
 						return
@@ -219,7 +220,7 @@ func TestCompactUnderConcurrentReads(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := s.Append(ctx, eventstore.Coordinate{Entity: "s0", Scope: "test"}, []eventstore.Event{{Kind: kind.Custom(1, 1), Payload: payloadN{N: i}}}); err != nil {
+			if _, err := s.Append(ctx, batpak.Coordinate{Entity: "s0", Scope: "test"}, []batpak.Event{{Kind: kind.Custom(1, 1), Payload: payloadN{N: i}}}); err != nil {
 				errs <- err
 				return
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/eventstore/storetest"
 )
@@ -13,11 +14,11 @@ import (
 // interfaces.
 type conformanceStore struct{ *eventstore.Store }
 
-func (e conformanceStore) Cursor(r eventstore.Region, from uint64) storetest.Cursor {
+func (e conformanceStore) Cursor(r batpak.Region, from uint64) storetest.Cursor {
 	return e.Store.Cursor(r, from)
 }
 
-func (e conformanceStore) Subscribe(r eventstore.Region, buffer int) (storetest.Subscription, error) {
+func (e conformanceStore) Subscribe(r batpak.Region, buffer int) (storetest.Subscription, error) {
 	sub, err := e.Store.Subscribe(r, buffer)
 	if err != nil {
 		return nil, err
@@ -27,7 +28,7 @@ func (e conformanceStore) Subscribe(r eventstore.Region, buffer int) (storetest.
 
 type conformanceSub struct{ *eventstore.Subscription }
 
-func (s conformanceSub) Events() <-chan eventstore.Record { return s.C }
+func (s conformanceSub) Events() <-chan batpak.Record { return s.C }
 
 var (
 	_ storetest.Store         = conformanceStore{}
@@ -53,7 +54,7 @@ func conformanceHarness(maxPayload int, opts ...eventstore.Option) storetest.Har
 		Reopen: func(t *testing.T, s storetest.Store) storetest.Store {
 			t.Helper()
 			es := s.(conformanceStore).Store
-			if err := es.Close(); err != nil && !errors.Is(err, eventstore.ErrClosed) {
+			if err := es.Close(); err != nil && !errors.Is(err, batpak.ErrClosed) {
 				t.Fatalf("close before reopening: %v", err)
 			}
 			return open(t, es.Dir())

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
 )
@@ -22,7 +23,7 @@ const corruptSegmentBytes = 8 << 10
 // active one, built once and copied by every corruption test.
 type corruptBase struct {
 	dir      string
-	orig     []eventstore.Record
+	orig     []batpak.Record
 	segments []uint32
 }
 
@@ -32,7 +33,7 @@ func buildCorruptBase(t *testing.T) *corruptBase {
 	s := dtOpen(t, dir, eventstore.WithSyncMode(eventstore.SyncNone), eventstore.WithSegmentMaxBytes(corruptSegmentBytes))
 	for i := 0; ; i++ {
 		rs := dtMixedRequest(t, s, fmt.Sprintf("r%d", i), i, i%3)
-		if p := rs[len(rs)-1].Position; p.Segment >= 5 && p.Offset > corruptSegmentBytes/2 {
+		if p := dtPos(t, s, rs[len(rs)-1].Sequence); p.Segment >= 5 && p.Offset > corruptSegmentBytes/2 {
 			break
 		}
 	}
@@ -136,7 +137,7 @@ func snapshotFiles(t *testing.T, dir string) map[string][]byte {
 
 // openAllThere opens dir, checks that every original event is there and
 // that appends and a reopen work, and returns the cold-start stats.
-func openAllThere(t *testing.T, dir string, orig []eventstore.Record) eventstore.ColdStart {
+func openAllThere(t *testing.T, dir string, orig []batpak.Record) eventstore.ColdStart {
 	t.Helper()
 	s, err := eventstore.Open(dir)
 	if err != nil {
@@ -219,7 +220,7 @@ func TestCorruptSealedSegmentFrame(t *testing.T) {
 			if uint64(n+1) != f.Rec.Seq {
 				t.Fatalf("ReadAll failed after %d events, the damaged one is %d", n, f.Rec.Seq)
 			}
-			if err := s.VerifyChain(f.Rec.Entity); !errors.Is(err, eventstore.ErrCorrupt) {
+			if err := s.VerifyChain(f.Rec.Entity); !errors.Is(err, batpak.ErrCorrupt) {
 				t.Fatalf("VerifyChain(%s) over the damaged event: %v", f.Rec.Entity, err)
 			}
 			for _, r := range base.orig {
@@ -388,7 +389,7 @@ func TestCorruptCheckpointIgnored(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, eventstore.CheckpointFileName), good, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := eventstore.Open(dir); !errors.Is(err, eventstore.ErrCorrupt) {
+		if _, err := eventstore.Open(dir); !errors.Is(err, batpak.ErrCorrupt) {
 			t.Fatalf("open under a checkpoint of a longer history: %v, want ErrCorrupt", err)
 		}
 		// Once the checkpoint is gone the store holds the new history.
@@ -467,15 +468,15 @@ func TestCorruptActiveSegmentMiddleFrame(t *testing.T) {
 	t.Run("after-watermark", func(t *testing.T) {
 		dir := base.copy(t)
 		s := dtOpen(t, dir, eventstore.WithSegmentMaxBytes(corruptSegmentBytes))
-		var rs []eventstore.Receipt
+		var rs []batpak.Receipt
 		for i := range 6 {
 			rs = append(rs, dtAppend(t, s, "late", dtEvents(fmt.Sprintf("late%d", i), 1))...)
 		}
 		crash := filepath.Join(t.TempDir(), "crash")
 		dtCopyDir(t, dir, crash)
+		p, p5 := dtPos(t, s, rs[2].Sequence), dtPos(t, s, rs[5].Sequence)
 		dtClose(t, s)
-		p := rs[2].Position
-		if p.Segment != rs[5].Position.Segment {
+		if p.Segment != p5.Segment {
 			t.Skip("late events span a rotation")
 		}
 		dtFlip(t, dtSegPath(crash, p.Segment), int64(p.Offset)+int64(p.Length)/2, 0x01)
@@ -637,7 +638,7 @@ func TestCorruptUnsupportedVersion(t *testing.T) {
 				if !errors.Is(err, segment.ErrUnsupportedVersion) {
 					t.Fatalf("error %v does not match segment.ErrUnsupportedVersion", err)
 				}
-				if errors.Is(err, eventstore.ErrCorrupt) {
+				if errors.Is(err, batpak.ErrCorrupt) {
 					t.Fatalf("unknown version reported as corruption: %v", err)
 				}
 			}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 )
 
@@ -107,17 +108,17 @@ func parseCrashKey(key string) (cycle, worker, n int, ok bool) {
 	return cycle, worker, n, err == nil
 }
 
-func (r crashReq) do(s *eventstore.Store, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error) {
+func (r crashReq) do(s *eventstore.Store, opts ...batpak.AppendOption) ([]batpak.Receipt, error) {
 	if r.key != "" {
-		opts = append(opts, eventstore.WithIdempotencyKey(r.key))
+		opts = append(opts, batpak.WithIdempotencyKey(r.key))
 	}
 	ctx := context.Background()
 	if !r.batch {
 		return s.Append(ctx, dtCoord(r.entities[0]), dtEvents(r.tag, len(r.entities)), opts...)
 	}
-	items := make([]eventstore.BatchItem, len(r.entities))
+	items := make([]batpak.BatchItem, len(r.entities))
 	for i, e := range r.entities {
-		items[i] = eventstore.BatchItem{Coordinate: dtCoord(e), Event: dtEvent(r.tag, i, len(r.entities))}
+		items[i] = batpak.BatchItem{Coordinate: dtCoord(e), Event: dtEvent(r.tag, i, len(r.entities))}
 	}
 	return s.AppendBatch(ctx, items, opts...)
 }
@@ -157,7 +158,7 @@ func crashHelperMain(dir string) int {
 	}
 	emit(fmt.Sprintf("READY %d", s.LastSequence()))
 
-	ack := func(r crashReq, rs []eventstore.Receipt, err error) {
+	ack := func(r crashReq, rs []batpak.Receipt, err error) {
 		if err != nil {
 			emit(fmt.Sprintf("ERR %s: %v", r.tag, err))
 			return
@@ -192,7 +193,7 @@ func crashHelperMain(dir string) int {
 		v := s.StreamVersion("solo")
 		for n := 0; ; n++ {
 			r := crashReq{tag: fmt.Sprintf("c%dw3n%d", cycle, n), entities: []string{"solo"}}
-			rs, err := r.do(s, eventstore.ExpectVersion(eventstore.Exactly(v)))
+			rs, err := r.do(s, batpak.ExpectVersion(batpak.Exactly(v)))
 			ack(r, rs, err)
 			if err != nil {
 				return

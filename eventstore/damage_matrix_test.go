@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
 )
@@ -87,14 +88,14 @@ const dmSegBytes = 8 << 10
 
 type dmBase struct {
 	dir      string
-	orig     []eventstore.Record // the visible events
-	last     uint64              // LastSequence (the deleted stream's events included)
+	orig     []batpak.Record // the visible events
+	last     uint64          // LastSequence (the deleted stream's events included)
 	segments []uint32
 }
 
 // without returns the visible events but those with sequences from..to.
-func (b *dmBase) without(from, to uint64) []eventstore.Record {
-	return slices.DeleteFunc(slices.Clone(b.orig), func(r eventstore.Record) bool { return r.Sequence >= from && r.Sequence <= to })
+func (b *dmBase) without(from, to uint64) []batpak.Record {
+	return slices.DeleteFunc(slices.Clone(b.orig), func(r batpak.Record) bool { return r.Sequence >= from && r.Sequence <= to })
 }
 
 // dmSeqs returns the first and last sequence held in segment id from
@@ -139,7 +140,7 @@ func dmBuildBase(t *testing.T) *dmBase {
 	s := dtOpen(t, dir, eventstore.WithSyncMode(eventstore.SyncNone), eventstore.WithSegmentMaxBytes(dmSegBytes))
 	for i := 0; ; i++ {
 		tag := fmt.Sprintf("d%d", i)
-		var rs []eventstore.Receipt
+		var rs []batpak.Receipt
 		if i%4 == 3 {
 			rs = dtAppend(t, s, "audit", dtEvents(tag, 1))
 		} else {
@@ -151,13 +152,13 @@ func dmBuildBase(t *testing.T) *dmBase {
 				t.Fatal(err)
 			}
 		}
-		if p := rs[len(rs)-1].Position; p.Segment >= 6 && p.Offset > dmSegBytes/2 {
+		if p := dtPos(t, s, rs[len(rs)-1].Sequence); p.Segment >= 6 && p.Offset > dmSegBytes/2 {
 			break
 		}
 	}
 	// Compaction removes the deleted stream and a retention policy every
 	// other audit event from the sealed segments: hole frames.
-	rep, err := s.Compact(t.Context(), eventstore.RetainIf(func(r *eventstore.Record) bool {
+	rep, err := s.Compact(t.Context(), eventstore.RetainIf(func(r *batpak.Record) bool {
 		var p dtPayload
 		var n int
 		if r.Coordinate.Entity != "audit" || r.Decode(&p) != nil {
@@ -422,7 +423,7 @@ func dmCheckCLIVerify(t *testing.T, cli, dir string, exp dmExpect) {
 
 // dmAfterRepair opens a repaired store, checks it holds exactly want and
 // verifies, and returns its events.
-func dmAfterRepair(t *testing.T, dir string, want []eventstore.Record, last uint64) []eventstore.Record {
+func dmAfterRepair(t *testing.T, dir string, want []batpak.Record, last uint64) []batpak.Record {
 	t.Helper()
 	ro, err := eventstore.OpenReadOnly(dir)
 	if err != nil {
@@ -528,7 +529,7 @@ func dmRunCLI(t *testing.T, cli string, args ...string) (string, int) {
 // dmCheck returns the visible events of an open store after checking that
 // sequences and versions increase (retention leaves gaps), every stream's
 // hash chain verifies and Get finds every event.
-func dmCheck(t *testing.T, s *eventstore.Store) []eventstore.Record {
+func dmCheck(t *testing.T, s *eventstore.Store) []batpak.Record {
 	t.Helper()
 	recs := dtReadAll(t, s)
 	streams := map[string]bool{}

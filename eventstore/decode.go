@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"github.com/batpak-go/batpak"
 	"iter"
 	"runtime"
 	"sync"
@@ -8,7 +9,7 @@ import (
 
 // Decoded is an event together with the value its payload decoded to.
 type Decoded[T any] struct {
-	Record
+	batpak.Record
 	Value T
 }
 
@@ -38,7 +39,7 @@ type decodeBatch[T any] struct {
 // ends the sequence; a panic in decode is raised again in the consumer.
 // Breaking out of the loop stops src and the workers, and waits for them,
 // before the loop ends.
-func DecodeParallel[T any](src iter.Seq2[Record, error], workers int, decode func(*Record) (T, error)) iter.Seq2[Decoded[T], error] {
+func DecodeParallel[T any](src iter.Seq2[batpak.Record, error], workers int, decode func(*batpak.Record) (T, error)) iter.Seq2[Decoded[T], error] {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -121,7 +122,7 @@ func DecodeParallel[T any](src iter.Seq2[Record, error], workers int, decode fun
 
 // decode decodes the batch's events up to the first error, unless stop is
 // closed: then nobody waits for them.
-func (b *decodeBatch[T]) decode(decode func(*Record) (T, error), stop <-chan struct{}) {
+func (b *decodeBatch[T]) decode(decode func(*batpak.Record) (T, error), stop <-chan struct{}) {
 	b.err, b.errAt, b.panicked = b.srcErr, len(b.items), nil
 	select {
 	case <-stop:

@@ -9,28 +9,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 )
 
 // numbered yields n records with sequences 1..n, then err if it is not
 // nil; ended is set when it returns, whatever the reason.
-func numbered(n int, err error, ended *bool) iter.Seq2[eventstore.Record, error] {
-	return func(yield func(eventstore.Record, error) bool) {
+func numbered(n int, err error, ended *bool) iter.Seq2[batpak.Record, error] {
+	return func(yield func(batpak.Record, error) bool) {
 		defer func() { *ended = true }()
 		for i := 1; i <= n; i++ {
-			if !yield(eventstore.Record{Sequence: uint64(i), Payload: []byte{byte(i)}}, nil) {
+			if !yield(batpak.Record{Sequence: uint64(i), Payload: []byte{byte(i)}}, nil) {
 				return
 			}
 		}
 		if err != nil {
-			yield(eventstore.Record{}, err)
+			yield(batpak.Record{}, err)
 		}
 	}
 }
 
 // jittery decodes a record to its sequence, taking longer for some, so
 // that workers finish their batches out of order.
-func jittery(rec *eventstore.Record) (uint64, error) {
+func jittery(rec *batpak.Record) (uint64, error) {
 	if rec.Sequence%700 == 0 {
 		time.Sleep(time.Millisecond)
 	}
@@ -78,7 +79,7 @@ func TestDecodeParallelErrors(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var ended bool
-			decode := func(rec *eventstore.Record) (uint64, error) {
+			decode := func(rec *batpak.Record) (uint64, error) {
 				if rec.Sequence == tt.failAt {
 					return 0, errDecode
 				}
@@ -136,7 +137,7 @@ func TestDecodeParallelPanic(t *testing.T) {
 			t.Errorf("recovered %v, source ended %v", p, ended)
 		}
 	}()
-	for range eventstore.DecodeParallel(numbered(1000, nil, &ended), 2, func(rec *eventstore.Record) (int, error) {
+	for range eventstore.DecodeParallel(numbered(1000, nil, &ended), 2, func(rec *batpak.Record) (int, error) {
 		if rec.Sequence == 600 {
 			panic("bad payload")
 		}
@@ -154,16 +155,16 @@ func TestDecodeParallelReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	reg := eventstore.NewRegistry()
-	eventstore.MustRegister[AmountPayload](reg, MoneyDeposited)
+	reg := batpak.NewRegistry()
+	batpak.MustRegister[AmountPayload](reg, MoneyDeposited)
 	for i := range 2000 {
-		c := eventstore.Coordinate{Entity: fmt.Sprintf("account:%d", i%7), Scope: "bank"}
-		if _, err := s.Append(context.Background(), c, []eventstore.Event{{Kind: MoneyDeposited, Payload: AmountPayload{Cents: int64(i)}}}); err != nil {
+		c := batpak.Coordinate{Entity: fmt.Sprintf("account:%d", i%7), Scope: "bank"}
+		if _, err := s.Append(context.Background(), c, []batpak.Event{{Kind: MoneyDeposited, Payload: AmountPayload{Cents: int64(i)}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	n := 0
-	for ev, err := range eventstore.DecodeParallel(s.Replay(eventstore.Region{}, 0), 0, reg.Decode) {
+	for ev, err := range eventstore.DecodeParallel(s.Replay(batpak.Region{}, 0), 0, reg.Decode) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/segment"
@@ -49,20 +50,20 @@ type dtPayload struct {
 	N   int    `msgpack:"n"`
 }
 
-func dtEvent(tag string, i, n int) eventstore.Event {
-	return eventstore.Event{Kind: dtKind, Payload: dtPayload{Tag: tag, I: i, N: n}}
+func dtEvent(tag string, i, n int) batpak.Event {
+	return batpak.Event{Kind: dtKind, Payload: dtPayload{Tag: tag, I: i, N: n}}
 }
 
-func dtEvents(tag string, n int) []eventstore.Event {
-	evs := make([]eventstore.Event, n)
+func dtEvents(tag string, n int) []batpak.Event {
+	evs := make([]batpak.Event, n)
 	for i := range evs {
 		evs[i] = dtEvent(tag, i, n)
 	}
 	return evs
 }
 
-func dtCoord(entity string) eventstore.Coordinate {
-	return eventstore.Coordinate{Entity: entity, Scope: "dt"}
+func dtCoord(entity string) batpak.Coordinate {
+	return batpak.Coordinate{Entity: entity, Scope: "dt"}
 }
 
 func dtOpen(t testing.TB, dir string, opts ...eventstore.Option) *eventstore.Store {
@@ -81,7 +82,7 @@ func dtClose(t testing.TB, s *eventstore.Store) {
 	}
 }
 
-func dtAppend(t testing.TB, s *eventstore.Store, entity string, evs []eventstore.Event, opts ...eventstore.AppendOption) []eventstore.Receipt {
+func dtAppend(t testing.TB, s *eventstore.Store, entity string, evs []batpak.Event, opts ...batpak.AppendOption) []batpak.Receipt {
 	t.Helper()
 	rs, err := s.Append(context.Background(), dtCoord(entity), evs, opts...)
 	if err != nil {
@@ -90,11 +91,11 @@ func dtAppend(t testing.TB, s *eventstore.Store, entity string, evs []eventstore
 	return rs
 }
 
-func dtBatch(t testing.TB, s *eventstore.Store, tag string, entities []string, opts ...eventstore.AppendOption) []eventstore.Receipt {
+func dtBatch(t testing.TB, s *eventstore.Store, tag string, entities []string, opts ...batpak.AppendOption) []batpak.Receipt {
 	t.Helper()
-	items := make([]eventstore.BatchItem, len(entities))
+	items := make([]batpak.BatchItem, len(entities))
 	for i, e := range entities {
-		items[i] = eventstore.BatchItem{Coordinate: dtCoord(e), Event: dtEvent(tag, i, len(entities))}
+		items[i] = batpak.BatchItem{Coordinate: dtCoord(e), Event: dtEvent(tag, i, len(entities))}
 	}
 	rs, err := s.AppendBatch(context.Background(), items, opts...)
 	if err != nil {
@@ -106,11 +107,11 @@ func dtBatch(t testing.TB, s *eventstore.Store, tag string, entities []string, o
 // dtMixedRequest makes request i of a fixture store, of kind 0 (one keyed
 // event), 1 (two events) or 2 (an atomic batch over three streams), tagged
 // tag, and returns its receipts.
-func dtMixedRequest(t testing.TB, s *eventstore.Store, tag string, i, kind int) []eventstore.Receipt {
+func dtMixedRequest(t testing.TB, s *eventstore.Store, tag string, i, kind int) []batpak.Receipt {
 	t.Helper()
 	switch kind {
 	case 0:
-		return dtAppend(t, s, fmt.Sprintf("acct:%d", i%5), dtEvents(tag, 1), eventstore.WithIdempotencyKey(tag))
+		return dtAppend(t, s, fmt.Sprintf("acct:%d", i%5), dtEvents(tag, 1), batpak.WithIdempotencyKey(tag))
 	case 1:
 		return dtAppend(t, s, fmt.Sprintf("acct:%d", i%7), dtEvents(tag, 2))
 	default:
@@ -119,9 +120,9 @@ func dtMixedRequest(t testing.TB, s *eventstore.Store, tag string, i, kind int) 
 }
 
 // dtReadAll returns every visible event, failing on a read error.
-func dtReadAll(t testing.TB, s *eventstore.Store) []eventstore.Record {
+func dtReadAll(t testing.TB, s *eventstore.Store) []batpak.Record {
 	t.Helper()
-	var out []eventstore.Record
+	var out []batpak.Record
 	for rec, err := range s.ReadAll(0) {
 		if err != nil {
 			t.Fatalf("ReadAll after %d events: %v", len(out), err)
@@ -136,7 +137,7 @@ func dtReadAll(t testing.TB, s *eventstore.Store) []eventstore.Record {
 // dense from 1 and match StreamVersion, every stream's hash chain verifies,
 // Get finds every event, and every tagged atomic request is whole and
 // contiguous.
-func dtCheck(t testing.TB, s *eventstore.Store) []eventstore.Record {
+func dtCheck(t testing.TB, s *eventstore.Store) []batpak.Record {
 	t.Helper()
 	recs := dtReadAll(t, s)
 	if n := s.LastSequence(); n != uint64(len(recs)) {
@@ -196,7 +197,7 @@ func dtCheck(t testing.TB, s *eventstore.Store) []eventstore.Record {
 
 // dtSameEvents fails unless got holds exactly the events of want (same
 // ids, sequences, versions and hashes).
-func dtSameEvents(t testing.TB, got, want []eventstore.Record) {
+func dtSameEvents(t testing.TB, got, want []batpak.Record) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("store has %d events, want %d", len(got), len(want))
@@ -210,7 +211,7 @@ func dtSameEvents(t testing.TB, got, want []eventstore.Record) {
 }
 
 // dtTags returns the set of request tags among recs.
-func dtTags(recs []eventstore.Record) map[string]bool {
+func dtTags(recs []batpak.Record) map[string]bool {
 	out := make(map[string]bool)
 	for i := range recs {
 		var p dtPayload
@@ -219,6 +220,16 @@ func dtTags(recs []eventstore.Record) map[string]bool {
 		}
 	}
 	return out
+}
+
+// dtPos returns where s stores the event at sequence seq.
+func dtPos(t testing.TB, s *eventstore.Store, seq uint64) segment.Position {
+	t.Helper()
+	p, ok := s.Position(seq)
+	if !ok {
+		t.Fatalf("no position for sequence %d", seq)
+	}
+	return p
 }
 
 func dtSegPath(dir string, id uint32) string { return filepath.Join(dir, segment.FileName(id)) }
@@ -354,7 +365,7 @@ func dtCorrupt(t testing.TB, err error, seg uint32, off int64) *segment.CorruptE
 	if err == nil {
 		t.Fatalf("got no error, want corruption in segment %d at %d", seg, off)
 	}
-	if !errors.Is(err, eventstore.ErrCorrupt) {
+	if !errors.Is(err, batpak.ErrCorrupt) {
 		t.Fatalf("error %v does not match ErrCorrupt", err)
 	}
 	var ce *segment.CorruptError

@@ -3,6 +3,7 @@ package eventstore
 import (
 	"fmt"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/segment"
 )
 
@@ -26,10 +27,10 @@ func (s *Store) encode(st *stage, r *request) error {
 		it := &r.items[i]
 		tip := s.tip(st, local, it.coord.Entity)
 		if tip.deleted {
-			return fmt.Errorf("%w: %q", ErrStreamDeleted, it.coord.Entity)
+			return fmt.Errorf("%w: %q", batpak.ErrStreamDeleted, it.coord.Entity)
 		}
 		if !it.expected.Accepts(tip.version) {
-			return &VersionConflictError{Entity: it.coord.Entity, Expected: it.expected, Actual: tip.version}
+			return &batpak.VersionConflictError{Entity: it.coord.Entity, Expected: it.expected, Actual: tip.version}
 		}
 		rec := segment.Record{
 			Seq:       seq + uint64(i),
@@ -55,7 +56,7 @@ func (s *Store) encode(st *stage, r *request) error {
 		st.recBuf = segment.AppendRecord(st.recBuf[:0], &rec)
 		var err error
 		if st.scratch, err = segment.AppendFrame(st.scratch, st.recBuf); err != nil {
-			return fmt.Errorf("%w: %w", ErrPayloadTooLarge, err)
+			return fmt.Errorf("%w: %w", batpak.ErrPayloadTooLarge, err)
 		}
 		st.pending = append(st.pending, stagedEvent{rec: rec, pos: segment.Position{Offset: uint32(off), Length: uint32(len(st.scratch) - off)}})
 	}
@@ -63,7 +64,7 @@ func (s *Store) encode(st *stage, r *request) error {
 		s.appendMarker(st, segment.KindBatchCommit, seq+uint64(n)-1, n, ts)
 	}
 	if int64(len(st.scratch)) > s.cfg.segmentMaxBytes-segment.HeaderSize {
-		return fmt.Errorf("%w: request of %d bytes does not fit a segment of %d", ErrPayloadTooLarge, len(st.scratch), s.cfg.segmentMaxBytes)
+		return fmt.Errorf("%w: request of %d bytes does not fit a segment of %d", batpak.ErrPayloadTooLarge, len(st.scratch), s.cfg.segmentMaxBytes)
 	}
 	return nil
 }

@@ -1,99 +1,13 @@
 package eventstore
 
-import (
-	"errors"
-	"fmt"
-
-	"github.com/batpak-go/batpak/segment"
-)
+import "errors"
 
 var (
-	// ErrVersionConflict matches every [*VersionConflictError].
-	ErrVersionConflict = errors.New("eventstore: version conflict")
-	// ErrPayloadTooLarge is returned for an event or request above the size limits.
-	ErrPayloadTooLarge = errors.New("eventstore: payload too large")
-	// ErrInvalidCoordinate matches every [*CoordinateError].
-	ErrInvalidCoordinate = errors.New("eventstore: invalid coordinate")
-	// ErrReservedKind is returned for an event of a system kind (category 0x0).
-	ErrReservedKind = errors.New("eventstore: reserved kind")
-	// ErrEmptyAppend is returned for an append without events.
-	ErrEmptyAppend = errors.New("eventstore: nothing to append")
-	// ErrInvalidIdempotencyKey is returned for an empty-but-set, overlong or non-UTF-8 key.
-	ErrInvalidIdempotencyKey = errors.New("eventstore: invalid idempotency key")
-	// ErrInvalidExpectedVersion is returned for an expected version that is
-	// none of Any, NoStream, StreamExists or Exactly(n) with n below 2^63
-	// (see [ExpectedVersion.Validate]).
-	ErrInvalidExpectedVersion = errors.New("eventstore: invalid expected version")
-	// ErrInvalidMetadata is returned for event metadata whose keys or values
-	// are not valid UTF-8.
-	ErrInvalidMetadata = errors.New("eventstore: invalid metadata")
-	// ErrStoreFailed is returned once a write or data sync failed: the store
-	// is read-only until it is reopened, which recovers from the files.
-	ErrStoreFailed = errors.New("eventstore: store failed; reopen to recover")
-	// ErrReadOnly is returned for writes to a store opened with [OpenReadOnly].
-	ErrReadOnly = errors.New("eventstore: store is read-only")
-	// ErrClosed is returned by calls on a closed store.
-	ErrClosed = errors.New("eventstore: store is closed")
 	// ErrLocked is returned when another process holds the directory for writing.
 	ErrLocked = errors.New("eventstore: directory is locked by another writer")
-	// ErrStreamDeleted is returned for appends to a stream a tombstone deleted.
-	ErrStreamDeleted = errors.New("eventstore: stream was deleted")
-	// ErrNotFound is returned by Get for an unknown event id.
-	ErrNotFound = errors.New("eventstore: not found")
 	// ErrLost is returned, together with ErrNotFound, for an event that
 	// was lost to damage and replaced by [Repair] with a stub: its
 	// sequence, stream and version remain, its content is gone. Repair's
 	// report lists every such event.
 	ErrLost = errors.New("eventstore: event lost to damage")
-	// ErrEndOfRegion is returned by a cursor whose region has a ToSequence
-	// it has passed: no event can match any more.
-	ErrEndOfRegion = errors.New("eventstore: cursor is past the end of its region")
-	// ErrChainBroken matches every [*ChainError].
-	ErrChainBroken = errors.New("eventstore: hash chain broken")
-	// ErrCorrupt matches damage found in the files (a *segment.CorruptError).
-	ErrCorrupt = segment.ErrCorrupt
 )
-
-// VersionConflictError reports an append whose expected version did not
-// match the stream. Actual is the stream's version when the append was checked.
-type VersionConflictError struct {
-	Entity   string
-	Expected ExpectedVersion
-	Actual   uint64
-}
-
-func (e *VersionConflictError) Error() string {
-	return fmt.Sprintf("eventstore: version conflict on %q: expected %s, stream is at version %d", e.Entity, e.Expected, e.Actual)
-}
-
-// Is reports whether target is [ErrVersionConflict].
-func (e *VersionConflictError) Is(target error) bool { return target == ErrVersionConflict }
-
-// CoordinateError explains why a coordinate was refused.
-type CoordinateError struct {
-	Field  string // "entity" or "scope"
-	Value  string
-	Reason string
-}
-
-func (e *CoordinateError) Error() string {
-	return fmt.Sprintf("eventstore: invalid coordinate: %s %q: %s", e.Field, e.Value, e.Reason)
-}
-
-// Is reports whether target is [ErrInvalidCoordinate].
-func (e *CoordinateError) Is(target error) bool { return target == ErrInvalidCoordinate }
-
-// ChainError reports the first event of a stream whose hash chain does not verify.
-type ChainError struct {
-	Entity   string
-	Version  uint64
-	Sequence uint64
-	Reason   string
-}
-
-func (e *ChainError) Error() string {
-	return fmt.Sprintf("eventstore: hash chain of %q broken at version %d (sequence %d): %s", e.Entity, e.Version, e.Sequence, e.Reason)
-}
-
-// Is reports whether target is [ErrChainBroken].
-func (e *ChainError) Is(target error) bool { return target == ErrChainBroken }

@@ -7,6 +7,7 @@ import (
 	"log"
 	"os"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
@@ -46,8 +47,8 @@ func ExampleOpen() {
 	defer cleanup()
 	ctx := context.Background()
 
-	account := eventstore.Coordinate{Entity: "account:42", Scope: "bank:eu"}
-	receipts, err := s.Append(ctx, account, []eventstore.Event{
+	account := batpak.Coordinate{Entity: "account:42", Scope: "bank:eu"}
+	receipts, err := s.Append(ctx, account, []batpak.Event{
 		{Kind: AccountOpened, Payload: OpenedPayload{Owner: "alice"}},
 		{Kind: MoneyDeposited, Payload: AmountPayload{Cents: 2500}},
 	})
@@ -85,27 +86,27 @@ func ExampleVersionConflictError() {
 	s, cleanup := openExampleStore()
 	defer cleanup()
 	ctx := context.Background()
-	account := eventstore.Coordinate{Entity: "account:7", Scope: "bank:eu"}
+	account := batpak.Coordinate{Entity: "account:7", Scope: "bank:eu"}
 
 	// Two writers read the stream at version 0; both try to open the account.
-	open := []eventstore.Event{{Kind: AccountOpened, Payload: OpenedPayload{Owner: "bob"}}}
-	if _, err := s.Append(ctx, account, open, eventstore.ExpectVersion(eventstore.NoStream)); err != nil {
+	open := []batpak.Event{{Kind: AccountOpened, Payload: OpenedPayload{Owner: "bob"}}}
+	if _, err := s.Append(ctx, account, open, batpak.ExpectVersion(batpak.NoStream)); err != nil {
 		log.Fatal(err)
 	}
-	_, err := s.Append(ctx, account, open, eventstore.ExpectVersion(eventstore.NoStream))
-	var conflict *eventstore.VersionConflictError
+	_, err := s.Append(ctx, account, open, batpak.ExpectVersion(batpak.NoStream))
+	var conflict *batpak.VersionConflictError
 	if errors.As(err, &conflict) {
 		fmt.Println("conflict: the stream is at version", conflict.Actual)
 	}
 
 	// The loser reloads and retries against the version it now knows.
-	deposit := []eventstore.Event{{Kind: MoneyDeposited, Payload: AmountPayload{Cents: 100}}}
-	rs, err := s.Append(ctx, account, deposit, eventstore.ExpectVersion(eventstore.Exactly(conflict.Actual)))
+	deposit := []batpak.Event{{Kind: MoneyDeposited, Payload: AmountPayload{Cents: 100}}}
+	rs, err := s.Append(ctx, account, deposit, batpak.ExpectVersion(batpak.Exactly(conflict.Actual)))
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("deposit stored as version", rs[0].Version)
-	fmt.Println("is ErrVersionConflict:", errors.Is(err, eventstore.ErrVersionConflict), errors.Is(conflict, eventstore.ErrVersionConflict))
+	fmt.Println("is ErrVersionConflict:", errors.Is(err, batpak.ErrVersionConflict), errors.Is(conflict, batpak.ErrVersionConflict))
 	// Output:
 	// conflict: the stream is at version 1
 	// deposit stored as version 2
@@ -116,17 +117,17 @@ func ExampleStore_AppendBatch() {
 	s, cleanup := openExampleStore()
 	defer cleanup()
 	ctx := context.Background()
-	from := eventstore.Coordinate{Entity: "account:1", Scope: "bank:eu"}
-	to := eventstore.Coordinate{Entity: "account:2", Scope: "bank:eu"}
-	if _, err := s.Append(ctx, from, []eventstore.Event{{Kind: MoneyDeposited, Payload: AmountPayload{Cents: 500}}}); err != nil {
+	from := batpak.Coordinate{Entity: "account:1", Scope: "bank:eu"}
+	to := batpak.Coordinate{Entity: "account:2", Scope: "bank:eu"}
+	if _, err := s.Append(ctx, from, []batpak.Event{{Kind: MoneyDeposited, Payload: AmountPayload{Cents: 500}}}); err != nil {
 		log.Fatal(err)
 	}
 
 	// A transfer: both events or neither, each with its own precondition.
-	rs, err := s.AppendBatch(ctx, []eventstore.BatchItem{
-		{Coordinate: from, Event: eventstore.Event{Kind: MoneyWithdrawn, Payload: AmountPayload{Cents: 200}}, Expected: eventstore.Exactly(1)},
-		{Coordinate: to, Event: eventstore.Event{Kind: MoneyDeposited, Payload: AmountPayload{Cents: 200}}, Expected: eventstore.NoStream},
-	}, eventstore.WithIdempotencyKey("transfer-0001"))
+	rs, err := s.AppendBatch(ctx, []batpak.BatchItem{
+		{Coordinate: from, Event: batpak.Event{Kind: MoneyWithdrawn, Payload: AmountPayload{Cents: 200}}, Expected: batpak.Exactly(1)},
+		{Coordinate: to, Event: batpak.Event{Kind: MoneyDeposited, Payload: AmountPayload{Cents: 200}}, Expected: batpak.NoStream},
+	}, batpak.WithIdempotencyKey("transfer-0001"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -135,18 +136,18 @@ func ExampleStore_AppendBatch() {
 	}
 
 	// Retrying with the same key writes nothing and returns the same receipts.
-	again, err := s.AppendBatch(ctx, []eventstore.BatchItem{
-		{Coordinate: from, Event: eventstore.Event{Kind: MoneyWithdrawn, Payload: AmountPayload{Cents: 200}}, Expected: eventstore.Exactly(1)},
-		{Coordinate: to, Event: eventstore.Event{Kind: MoneyDeposited, Payload: AmountPayload{Cents: 200}}, Expected: eventstore.NoStream},
-	}, eventstore.WithIdempotencyKey("transfer-0001"))
+	again, err := s.AppendBatch(ctx, []batpak.BatchItem{
+		{Coordinate: from, Event: batpak.Event{Kind: MoneyWithdrawn, Payload: AmountPayload{Cents: 200}}, Expected: batpak.Exactly(1)},
+		{Coordinate: to, Event: batpak.Event{Kind: MoneyDeposited, Payload: AmountPayload{Cents: 200}}, Expected: batpak.NoStream},
+	}, batpak.WithIdempotencyKey("transfer-0001"))
 	fmt.Println("retry:", err, again[0] == rs[0] && again[1] == rs[1], "last sequence", s.LastSequence())
 
 	// A batch whose second item fails writes nothing at all.
-	_, err = s.AppendBatch(ctx, []eventstore.BatchItem{
-		{Coordinate: from, Event: eventstore.Event{Kind: MoneyWithdrawn, Payload: AmountPayload{Cents: 1}}},
-		{Coordinate: to, Event: eventstore.Event{Kind: MoneyDeposited, Payload: AmountPayload{Cents: 1}}, Expected: eventstore.NoStream},
+	_, err = s.AppendBatch(ctx, []batpak.BatchItem{
+		{Coordinate: from, Event: batpak.Event{Kind: MoneyWithdrawn, Payload: AmountPayload{Cents: 1}}},
+		{Coordinate: to, Event: batpak.Event{Kind: MoneyDeposited, Payload: AmountPayload{Cents: 1}}, Expected: batpak.NoStream},
 	})
-	fmt.Println("failed batch:", errors.Is(err, eventstore.ErrVersionConflict), "last sequence", s.LastSequence())
+	fmt.Println("failed batch:", errors.Is(err, batpak.ErrVersionConflict), "last sequence", s.LastSequence())
 	// Output:
 	// sequence 2, version 2
 	// sequence 3, version 1
@@ -159,8 +160,8 @@ func ExampleStore_Cursor() {
 	defer cleanup()
 	ctx := context.Background()
 	appendAmount := func(entity string, k kind.Kind, cents int64) {
-		c := eventstore.Coordinate{Entity: entity, Scope: "bank:eu"}
-		if _, err := s.Append(ctx, c, []eventstore.Event{{Kind: k, Payload: AmountPayload{Cents: cents}}}); err != nil {
+		c := batpak.Coordinate{Entity: entity, Scope: "bank:eu"}
+		if _, err := s.Append(ctx, c, []batpak.Event{{Kind: k, Payload: AmountPayload{Cents: cents}}}); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -169,7 +170,7 @@ func ExampleStore_Cursor() {
 	appendAmount("account:1", MoneyWithdrawn, 30)
 
 	// Every withdrawal, from the beginning of the log, exactly once.
-	withdrawals := s.Cursor(eventstore.Region{Kinds: []kind.Kind{MoneyWithdrawn}}, 0)
+	withdrawals := s.Cursor(batpak.Region{Kinds: []kind.Kind{MoneyWithdrawn}}, 0)
 	show := func() {
 		rec, err := withdrawals.Next(ctx) // waits for the next withdrawal
 		if err != nil {
@@ -201,14 +202,14 @@ func ExampleStore_Subscribe() {
 
 	// Subscriptions see new events only, and drop them (counted) when the
 	// buffer is full rather than slow the writer down.
-	sub, err := s.Subscribe(eventstore.Region{EntityPrefix: "account:"}, 16)
+	sub, err := s.Subscribe(batpak.Region{EntityPrefix: "account:"}, 16)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer sub.Close()
 	for i, entity := range []string{"account:9", "audit:1", "account:9"} {
-		c := eventstore.Coordinate{Entity: entity, Scope: "bank:eu"}
-		if _, err := s.Append(ctx, c, []eventstore.Event{{Kind: MoneyDeposited, Payload: AmountPayload{Cents: int64(i)}}}); err != nil {
+		c := batpak.Coordinate{Entity: entity, Scope: "bank:eu"}
+		if _, err := s.Append(ctx, c, []batpak.Event{{Kind: MoneyDeposited, Payload: AmountPayload{Cents: int64(i)}}}); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -227,11 +228,11 @@ func ExampleDecodeParallel() {
 	s, cleanup := openExampleStore()
 	defer cleanup()
 	ctx := context.Background()
-	reg := eventstore.NewRegistry()
-	eventstore.MustRegister[OpenedPayload](reg, AccountOpened)
-	eventstore.MustRegister[AmountPayload](reg, MoneyDeposited)
-	account := eventstore.Coordinate{Entity: "account:7", Scope: "bank:eu"}
-	if _, err := s.Append(ctx, account, []eventstore.Event{
+	reg := batpak.NewRegistry()
+	batpak.MustRegister[OpenedPayload](reg, AccountOpened)
+	batpak.MustRegister[AmountPayload](reg, MoneyDeposited)
+	account := batpak.Coordinate{Entity: "account:7", Scope: "bank:eu"}
+	if _, err := s.Append(ctx, account, []batpak.Event{
 		{Kind: AccountOpened, Payload: OpenedPayload{Owner: "bob"}},
 		{Kind: MoneyDeposited, Payload: AmountPayload{Cents: 700}},
 		{Kind: MoneyDeposited, Payload: AmountPayload{Cents: 50}},
@@ -241,7 +242,7 @@ func ExampleDecodeParallel() {
 
 	// Replay the whole log with the payloads decoded to their registered
 	// types by worker goroutines; the events still arrive in order.
-	for ev, err := range eventstore.DecodeParallel(s.Replay(eventstore.Region{}, 0), 0, reg.Decode) {
+	for ev, err := range eventstore.DecodeParallel(s.Replay(batpak.Region{}, 0), 0, reg.Decode) {
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/segment"
@@ -46,7 +47,7 @@ type sweepReq struct {
 	tag      string
 	entities []string
 	del      string
-	receipts []eventstore.Receipt
+	receipts []batpak.Receipt
 	err      error
 }
 
@@ -60,11 +61,11 @@ type sweepLog struct {
 
 func (l *sweepLog) clone() *sweepLog { return &sweepLog{reqs: slices.Clone(l.reqs)} }
 
-func sweepCoord(entity string) eventstore.Coordinate {
-	return eventstore.Coordinate{Entity: entity, Scope: "sweep"}
+func sweepCoord(entity string) batpak.Coordinate {
+	return batpak.Coordinate{Entity: entity, Scope: "sweep"}
 }
 
-func sweepEvent(tag string, i, n, pad int) eventstore.Event {
+func sweepEvent(tag string, i, n, pad int) batpak.Event {
 	var p []byte
 	if pad > 0 {
 		p = make([]byte, pad)
@@ -72,12 +73,12 @@ func sweepEvent(tag string, i, n, pad int) eventstore.Event {
 			p[j] = byte('a' + (i+j)%26)
 		}
 	}
-	return eventstore.Event{Kind: sweepKind, Payload: sweepPayload{Tag: tag, I: i, N: n, Pad: p}}
+	return batpak.Event{Kind: sweepKind, Payload: sweepPayload{Tag: tag, I: i, N: n, Pad: p}}
 }
 
 // append appends n events (atomically when n > 1) to entity.
 func (l *sweepLog) append(s *eventstore.Store, tag, entity string, n, pad int) error {
-	evs := make([]eventstore.Event, n)
+	evs := make([]batpak.Event, n)
 	q := &sweepReq{tag: tag}
 	for i := range evs {
 		evs[i] = sweepEvent(tag, i, n, pad)
@@ -90,9 +91,9 @@ func (l *sweepLog) append(s *eventstore.Store, tag, entity string, n, pad int) e
 
 // batch appends one event to each entity with AppendBatch.
 func (l *sweepLog) batch(s *eventstore.Store, tag string, entities []string, pad int) error {
-	items := make([]eventstore.BatchItem, len(entities))
+	items := make([]batpak.BatchItem, len(entities))
 	for i, e := range entities {
-		items[i] = eventstore.BatchItem{Coordinate: sweepCoord(e), Event: sweepEvent(tag, i, len(entities), pad)}
+		items[i] = batpak.BatchItem{Coordinate: sweepCoord(e), Event: sweepEvent(tag, i, len(entities), pad)}
 	}
 	q := &sweepReq{tag: tag, entities: slices.Clone(entities)}
 	q.receipts, q.err = s.AppendBatch(context.Background(), items)
@@ -191,7 +192,7 @@ func sweepCheck(t testing.TB, where, dir string, l *sweepLog, opts ...eventstore
 			deleted[q.del] = true
 		}
 	}
-	byTag := map[string][]eventstore.Record{}
+	byTag := map[string][]batpak.Record{}
 	var visible uint64
 	for rec, err := range s.ReadAll(0) {
 		if err != nil {
@@ -238,7 +239,7 @@ func sweepCheck(t testing.TB, where, dir string, l *sweepLog, opts ...eventstore
 			e := q.entities[i]
 			entities[e] = max(entities[e], r.Version)
 			if deleted[e] {
-				if _, err := s.GetSequence(r.Sequence); !errors.Is(err, eventstore.ErrNotFound) {
+				if _, err := s.GetSequence(r.Sequence); !errors.Is(err, batpak.ErrNotFound) {
 					fail("event %d of deleted stream %s: %v", r.Sequence, e, err)
 				}
 				continue
@@ -262,7 +263,7 @@ func sweepCheck(t testing.TB, where, dir string, l *sweepLog, opts ...eventstore
 		fail("last sequence %d, %d events were acknowledged", last, want)
 	}
 	for seq := uint64(1); seq <= want; seq++ { // dense: every sequence is an event or a deleted one
-		if _, err := s.GetSequence(seq); err != nil && !errors.Is(err, eventstore.ErrNotFound) {
+		if _, err := s.GetSequence(seq); err != nil && !errors.Is(err, batpak.ErrNotFound) {
 			fail("GetSequence(%d): %v", seq, err)
 		}
 	}
@@ -271,7 +272,7 @@ func sweepCheck(t testing.TB, where, dir string, l *sweepLog, opts ...eventstore
 			fail("stream %s at version %d, want %d", e, got, v)
 		}
 		if deleted[e] {
-			if _, err := s.Append(context.Background(), sweepCoord(e), []eventstore.Event{sweepEvent("x", 0, 1, 0)}); !errors.Is(err, eventstore.ErrStreamDeleted) {
+			if _, err := s.Append(context.Background(), sweepCoord(e), []batpak.Event{sweepEvent("x", 0, 1, 0)}); !errors.Is(err, batpak.ErrStreamDeleted) {
 				fail("append to deleted stream %s: %v", e, err)
 			}
 			continue
@@ -280,7 +281,7 @@ func sweepCheck(t testing.TB, where, dir string, l *sweepLog, opts ...eventstore
 			fail("VerifyChain(%s): %v", e, err)
 		}
 	}
-	rs, err := s.Append(context.Background(), sweepCoord("after"), []eventstore.Event{sweepEvent("after", 0, 1, 0)})
+	rs, err := s.Append(context.Background(), sweepCoord("after"), []batpak.Event{sweepEvent("after", 0, 1, 0)})
 	if err != nil || rs[0].Sequence != want+1 {
 		fail("append after reopen: %v %v, want sequence %d", rs, err, want+1)
 	}
@@ -430,7 +431,7 @@ func sweepRun(t *testing.T, sc *sweepScenario, template string, tl *sweepLog, k 
 		}
 	case errors.Is(runErr, injected):
 		out.failed++
-		if errors.Is(runErr, eventstore.ErrStoreFailed) {
+		if errors.Is(runErr, batpak.ErrStoreFailed) {
 			out.storeFailed++
 		}
 	default:
@@ -443,10 +444,10 @@ func sweepRun(t *testing.T, sc *sweepScenario, template string, tl *sweepLog, k 
 	if s != nil && !sc.closes {
 		// The store either refuses clearly or goes on correctly.
 		err := l.append(s, "follow-up", "a", 1, 0)
-		if err != nil && !errors.Is(err, eventstore.ErrStoreFailed) && (injected == nil || !errors.Is(err, injected)) {
+		if err != nil && !errors.Is(err, batpak.ErrStoreFailed) && (injected == nil || !errors.Is(err, injected)) {
 			t.Fatalf("%s: %s: append after the operation (which returned %v): %v", sc.name, what, runErr, err)
 		}
-		if err == nil && runErr != nil && errors.Is(runErr, eventstore.ErrStoreFailed) {
+		if err == nil && runErr != nil && errors.Is(runErr, batpak.ErrStoreFailed) {
 			t.Fatalf("%s: %s: append succeeded on a failed store", sc.name, what)
 		}
 	}
@@ -760,7 +761,7 @@ func sweepCheckLive(t testing.TB, where string, s *eventstore.Store, l *sweepLog
 			deleted[q.del] = true
 		}
 	}
-	want := map[uint64]eventstore.Receipt{}
+	want := map[uint64]batpak.Receipt{}
 	for _, q := range l.reqs {
 		for i, r := range q.receipts {
 			if deleted[q.entities[i]] {
@@ -830,7 +831,7 @@ func TestSweepDiskFullPreallocated(t *testing.T) {
 	if okWhileFull == 0 || fullErr == nil {
 		t.Fatalf("%d appends succeeded while full, then %v", okWhileFull, fullErr)
 	}
-	if !errors.Is(fullErr, syscall.ENOSPC) || !errors.Is(fullErr, eventstore.ErrStoreFailed) {
+	if !errors.Is(fullErr, syscall.ENOSPC) || !errors.Is(fullErr, batpak.ErrStoreFailed) {
 		t.Fatalf("append that needed a rotation while full: %v, want ErrStoreFailed wrapping ENOSPC", fullErr)
 	}
 	if st := s.Stats(); !errors.Is(st.Failed, syscall.ENOSPC) || st.Segments != 1 {
@@ -838,7 +839,7 @@ func TestSweepDiskFullPreallocated(t *testing.T) {
 	}
 	sweepCheckLive(t, "disk full", s, l) // reads keep working
 	fsys.SetFull(false)
-	if err := l.append(s, "after-space", "a", 1, 0); !errors.Is(err, eventstore.ErrStoreFailed) {
+	if err := l.append(s, "after-space", "a", 1, 0); !errors.Is(err, batpak.ErrStoreFailed) {
 		t.Fatalf("append once space is back, before reopening: %v, want ErrStoreFailed", err)
 	}
 	sweepCheckLive(t, "disk full", s, l)
@@ -886,7 +887,7 @@ func TestSweepDiskFullNoPreallocation(t *testing.T) {
 		l.batch(s, "full2", []string{"a", "c"}, 0),
 		l.delete(s, "c"),
 	} {
-		if !errors.Is(err, syscall.ENOSPC) || errors.Is(err, eventstore.ErrStoreFailed) {
+		if !errors.Is(err, syscall.ENOSPC) || errors.Is(err, batpak.ErrStoreFailed) {
 			t.Fatalf("request %d while full: %v, want ENOSPC without ErrStoreFailed", i, err)
 		}
 	}
@@ -934,7 +935,7 @@ func TestSweepDiskFullRotation(t *testing.T) {
 			}
 			c.inject(fsys)
 			err = l.append(s, "rotate", "a", 1, 2000)
-			if !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, eventstore.ErrStoreFailed) {
+			if !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, batpak.ErrStoreFailed) {
 				t.Fatalf("append that needed a rotation: %v, want ErrStoreFailed wrapping ENOSPC", err)
 			}
 			sweepCheckLive(t, "disk full", s, l)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
 )
@@ -20,7 +21,7 @@ import (
 func isSegment(name string) bool { _, ok := segment.ParseFileName(name); return ok }
 
 // faultAcked appends a mix of requests and returns the store's events.
-func faultAcked(t *testing.T, s *eventstore.Store, prefix string, n int) []eventstore.Record {
+func faultAcked(t *testing.T, s *eventstore.Store, prefix string, n int) []batpak.Record {
 	t.Helper()
 	for i := range n {
 		tag := fmt.Sprintf("%s%d", prefix, i)
@@ -28,7 +29,7 @@ func faultAcked(t *testing.T, s *eventstore.Store, prefix string, n int) []event
 		case 0:
 			dtAppend(t, s, "a", dtEvents(tag, 1))
 		case 1:
-			dtAppend(t, s, "b", dtEvents(tag, 2), eventstore.WithIdempotencyKey(tag))
+			dtAppend(t, s, "b", dtEvents(tag, 2), batpak.WithIdempotencyKey(tag))
 		case 2:
 			dtBatch(t, s, tag, []string{"a", "c"})
 		}
@@ -39,7 +40,7 @@ func faultAcked(t *testing.T, s *eventstore.Store, prefix string, n int) []event
 // reopenHasExactly closes nothing: it opens dir with the real file system
 // and checks that it holds exactly want, that no doomed tag is there, and
 // that appends continue at the next sequence.
-func reopenHasExactly(t *testing.T, dir string, want []eventstore.Record, doomed func(tag string) bool) {
+func reopenHasExactly(t *testing.T, dir string, want []batpak.Record, doomed func(tag string) bool) {
 	t.Helper()
 	s := dtOpen(t, dir)
 	got := dtCheck(t, s)
@@ -95,7 +96,7 @@ func TestFaultSyncFailure(t *testing.T) {
 					if i%2 == 0 {
 						_, errs[i] = s.Append(context.Background(), dtCoord("a"), dtEvents(tag, 2))
 					} else {
-						items := []eventstore.BatchItem{{Coordinate: dtCoord("b"), Event: dtEvent(tag, 0, 2)}, {Coordinate: dtCoord("z"), Event: dtEvent(tag, 1, 2)}}
+						items := []batpak.BatchItem{{Coordinate: dtCoord("b"), Event: dtEvent(tag, 0, 2)}, {Coordinate: dtCoord("z"), Event: dtEvent(tag, 1, 2)}}
 						_, errs[i] = s.AppendBatch(context.Background(), items)
 					}
 				})
@@ -103,7 +104,7 @@ func TestFaultSyncFailure(t *testing.T) {
 			wg.Wait()
 			sawEIO := false
 			for i, err := range errs {
-				if !errors.Is(err, eventstore.ErrStoreFailed) {
+				if !errors.Is(err, batpak.ErrStoreFailed) {
 					t.Fatalf("append %d during the failed sync: %v, want ErrStoreFailed", i, err)
 				}
 				sawEIO = sawEIO || errors.Is(err, syscall.EIO)
@@ -115,18 +116,18 @@ func TestFaultSyncFailure(t *testing.T) {
 				t.Fatal("the failing sync was never called")
 			}
 			st := s.Stats()
-			if !errors.Is(st.Failed, eventstore.ErrStoreFailed) {
+			if !errors.Is(st.Failed, batpak.ErrStoreFailed) {
 				t.Fatalf("Stats().Failed = %v", st.Failed)
 			}
 			// Later writes fail at once, without touching the files.
 			writes := fsys.Writes()
-			if _, err := s.Append(context.Background(), dtCoord("a"), dtEvents("later", 1)); !errors.Is(err, eventstore.ErrStoreFailed) {
+			if _, err := s.Append(context.Background(), dtCoord("a"), dtEvents("later", 1)); !errors.Is(err, batpak.ErrStoreFailed) {
 				t.Fatalf("append after the failure: %v", err)
 			}
-			if _, err := s.AppendBatch(context.Background(), []eventstore.BatchItem{{Coordinate: dtCoord("a"), Event: dtEvent("later2", 0, 1)}}); !errors.Is(err, eventstore.ErrStoreFailed) {
+			if _, err := s.AppendBatch(context.Background(), []batpak.BatchItem{{Coordinate: dtCoord("a"), Event: dtEvent("later2", 0, 1)}}); !errors.Is(err, batpak.ErrStoreFailed) {
 				t.Fatalf("batch after the failure: %v", err)
 			}
-			if err := s.Sync(context.Background()); !errors.Is(err, eventstore.ErrStoreFailed) {
+			if err := s.Sync(context.Background()); !errors.Is(err, batpak.ErrStoreFailed) {
 				t.Fatalf("Sync after the failure: %v", err)
 			}
 			if w := fsys.Writes(); w != writes {
@@ -152,7 +153,7 @@ func TestFaultWriteENOSPC(t *testing.T) {
 	defer s.Close()
 	faultAcked(t, s, "ok", 9)
 	last := dtReadAll(t, s)
-	seg := last[len(last)-1].Position.Segment
+	seg := dtPos(t, s, last[len(last)-1].Sequence).Segment
 	_, end, _ := dtScan(t, dtSegPath(dir, seg), seg) // where the next frame goes
 
 	var fired atomic.Bool
@@ -166,7 +167,7 @@ func TestFaultWriteENOSPC(t *testing.T) {
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("append during ENOSPC: %v, want an error wrapping ENOSPC", err)
 	}
-	if errors.Is(err, eventstore.ErrStoreFailed) || s.Stats().Failed != nil {
+	if errors.Is(err, batpak.ErrStoreFailed) || s.Stats().Failed != nil {
 		t.Fatalf("a failed write (not sync) failed the store: %v / %v", err, s.Stats().Failed)
 	}
 	// The half-written frames were cut off again.
@@ -184,7 +185,7 @@ func TestFaultWriteENOSPC(t *testing.T) {
 	// ENOSPC (and leaves nothing) or succeeds (and stays).
 	fired.Store(false)
 	const n = 16
-	results := make([][]eventstore.Receipt, n)
+	results := make([][]batpak.Receipt, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -270,7 +271,7 @@ func TestFaultRotation(t *testing.T) {
 			if !fired.Load() {
 				t.Fatal("no rotation happened")
 			}
-			if !errors.Is(err, eventstore.ErrStoreFailed) || !errors.Is(err, syscall.ENOSPC) {
+			if !errors.Is(err, batpak.ErrStoreFailed) || !errors.Is(err, syscall.ENOSPC) {
 				t.Fatalf("append that needed the failed rotation: %v", err)
 			}
 			acked = dtCheck(t, s)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 )
 
@@ -36,7 +37,7 @@ func TestPanicInInlineCommitFailsStore(t *testing.T) {
 	}()
 	boom.Store(false)
 
-	if _, err := s.Append(context.Background(), dtCoord("a"), dtEvents("after", 1)); !errors.Is(err, eventstore.ErrStoreFailed) {
+	if _, err := s.Append(context.Background(), dtCoord("a"), dtEvents("after", 1)); !errors.Is(err, batpak.ErrStoreFailed) {
 		t.Fatalf("append after the panic = %v, want ErrStoreFailed", err)
 	}
 	closed := make(chan error, 1)

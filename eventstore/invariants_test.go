@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
@@ -20,20 +21,20 @@ import (
 // conflict carries the actual version and writes nothing.
 func TestExpectedVersionSemantics(t *testing.T) {
 	type tc struct {
-		expected eventstore.ExpectedVersion
+		expected batpak.ExpectedVersion
 		prior    uint64
 		ok       bool
 	}
 	var cases []tc
 	for _, prior := range []uint64{0, 1, 2} {
 		cases = append(cases,
-			tc{eventstore.Any, prior, true},
-			tc{eventstore.NoStream, prior, prior == 0},
-			tc{eventstore.Exactly(0), prior, prior == 0},
-			tc{eventstore.StreamExists, prior, prior > 0},
-			tc{eventstore.Exactly(1), prior, prior == 1},
-			tc{eventstore.Exactly(2), prior, prior == 2},
-			tc{eventstore.Exactly(3), prior, false},
+			tc{batpak.Any, prior, true},
+			tc{batpak.NoStream, prior, prior == 0},
+			tc{batpak.Exactly(0), prior, prior == 0},
+			tc{batpak.StreamExists, prior, prior > 0},
+			tc{batpak.Exactly(1), prior, prior == 1},
+			tc{batpak.Exactly(2), prior, prior == 2},
+			tc{batpak.Exactly(3), prior, false},
 		)
 	}
 	for _, reopen := range []string{"none", "checkpoint", "scan"} {
@@ -67,13 +68,13 @@ func TestExpectedVersionSemantics(t *testing.T) {
 						t.Fatalf("%s: StreamVersion %d, want %d", entity, v, c.prior)
 					}
 					before := s.LastSequence()
-					var rs []eventstore.Receipt
+					var rs []batpak.Receipt
 					var err error
 					tag := "try-" + entity
 					if via == "append" {
-						rs, err = s.Append(context.Background(), dtCoord(entity), dtEvents(tag, 1), eventstore.ExpectVersion(c.expected))
+						rs, err = s.Append(context.Background(), dtCoord(entity), dtEvents(tag, 1), batpak.ExpectVersion(c.expected))
 					} else {
-						rs, err = s.AppendBatch(context.Background(), []eventstore.BatchItem{
+						rs, err = s.AppendBatch(context.Background(), []batpak.BatchItem{
 							{Coordinate: dtCoord("other-" + entity), Event: dtEvent(tag, 0, 2)},
 							{Coordinate: dtCoord(entity), Event: dtEvent(tag, 1, 2), Expected: c.expected},
 						})
@@ -87,10 +88,10 @@ func TestExpectedVersionSemantics(t *testing.T) {
 						}
 						continue
 					}
-					if !errors.Is(err, eventstore.ErrVersionConflict) {
+					if !errors.Is(err, batpak.ErrVersionConflict) {
 						t.Fatalf("%s: expected %s on version %d: %v, want a version conflict", entity, c.expected, c.prior, err)
 					}
-					var vc *eventstore.VersionConflictError
+					var vc *batpak.VersionConflictError
 					if !errors.As(err, &vc) || vc.Actual != c.prior || vc.Expected != c.expected || vc.Entity != entity {
 						t.Fatalf("%s: conflict %#v, want actual %d expected %s", entity, vc, c.prior, c.expected)
 					}
@@ -130,21 +131,21 @@ func TestEmptyStreamIsNotVersionOne(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("stream of one event yielded %d", n)
 		}
-		var vc *eventstore.VersionConflictError
-		_, err := s.Append(context.Background(), dtCoord("empty"), dtEvents("e", 1), eventstore.ExpectVersion(eventstore.Exactly(1)))
+		var vc *batpak.VersionConflictError
+		_, err := s.Append(context.Background(), dtCoord("empty"), dtEvents("e", 1), batpak.ExpectVersion(batpak.Exactly(1)))
 		if !errors.As(err, &vc) || vc.Actual != 0 {
 			t.Fatalf("Exactly(1) on an empty stream: %v", err)
 		}
-		_, err = s.Append(context.Background(), dtCoord("one"), dtEvents("e", 1), eventstore.ExpectVersion(eventstore.NoStream))
+		_, err = s.Append(context.Background(), dtCoord("one"), dtEvents("e", 1), batpak.ExpectVersion(batpak.NoStream))
 		if !errors.As(err, &vc) || vc.Actual != 1 {
 			t.Fatalf("NoStream on a stream of one event: %v", err)
 		}
-		_, err = s.Append(context.Background(), dtCoord("empty"), dtEvents("e", 1), eventstore.ExpectVersion(eventstore.StreamExists))
+		_, err = s.Append(context.Background(), dtCoord("empty"), dtEvents("e", 1), batpak.ExpectVersion(batpak.StreamExists))
 		if !errors.As(err, &vc) || vc.Actual != 0 {
 			t.Fatalf("StreamExists on an empty stream: %v", err)
 		}
 	}
-	rs := dtAppend(t, s, "one", dtEvents("one", 1), eventstore.ExpectVersion(eventstore.NoStream))
+	rs := dtAppend(t, s, "one", dtEvents("one", 1), batpak.ExpectVersion(batpak.NoStream))
 	if rs[0].Version != 1 {
 		t.Fatalf("first event at version %d", rs[0].Version)
 	}
@@ -170,9 +171,9 @@ func TestIdempotencyKeysSurviveReopen(t *testing.T) {
 			opts := []eventstore.Option{eventstore.WithSegmentMaxBytes(4 << 10)}
 			s := dtOpen(t, dir, opts...)
 			dtAppend(t, s, "a", dtEvents("before", 1))
-			single := dtAppend(t, s, "a", dtEvents("k-single", 1), eventstore.WithIdempotencyKey("k-single"))
-			multi := dtAppend(t, s, "a", dtEvents("k-multi", 3), eventstore.WithIdempotencyKey("k-multi"))
-			batch := dtBatch(t, s, "k-batch", []string{"a", "b", "c"}, eventstore.WithIdempotencyKey("k-batch"))
+			single := dtAppend(t, s, "a", dtEvents("k-single", 1), batpak.WithIdempotencyKey("k-single"))
+			multi := dtAppend(t, s, "a", dtEvents("k-multi", 3), batpak.WithIdempotencyKey("k-multi"))
+			batch := dtBatch(t, s, "k-batch", []string{"a", "b", "c"}, batpak.WithIdempotencyKey("k-batch"))
 			if how == "footer" { // seal the keys' segment
 				for i := 0; s.Stats().Segments < 3; i++ {
 					dtAppend(t, s, "fill", dtEvents(fmt.Sprintf("fill%d", i), 1))
@@ -203,7 +204,7 @@ func TestIdempotencyKeysSurviveReopen(t *testing.T) {
 			}
 			last := s.LastSequence()
 			hits := s.Stats().IdempotentHits
-			retry := func(key string, want []eventstore.Receipt, call func() ([]eventstore.Receipt, error)) {
+			retry := func(key string, want []batpak.Receipt, call func() ([]batpak.Receipt, error)) {
 				t.Helper()
 				got, err := call()
 				if err != nil {
@@ -219,20 +220,20 @@ func TestIdempotencyKeysSurviveReopen(t *testing.T) {
 				}
 			}
 			ctx := context.Background()
-			retry("k-single", single, func() ([]eventstore.Receipt, error) {
-				return s.Append(ctx, dtCoord("a"), dtEvents("k-single", 1), eventstore.WithIdempotencyKey("k-single"))
+			retry("k-single", single, func() ([]batpak.Receipt, error) {
+				return s.Append(ctx, dtCoord("a"), dtEvents("k-single", 1), batpak.WithIdempotencyKey("k-single"))
 			})
-			retry("k-multi", multi, func() ([]eventstore.Receipt, error) {
+			retry("k-multi", multi, func() ([]batpak.Receipt, error) {
 				// Different content, same key: still the original receipts.
-				return s.Append(ctx, dtCoord("zzz"), dtEvents("other", 1), eventstore.WithIdempotencyKey("k-multi"))
+				return s.Append(ctx, dtCoord("zzz"), dtEvents("other", 1), batpak.WithIdempotencyKey("k-multi"))
 			})
-			retry("k-batch", batch, func() ([]eventstore.Receipt, error) {
-				items := []eventstore.BatchItem{
+			retry("k-batch", batch, func() ([]batpak.Receipt, error) {
+				items := []batpak.BatchItem{
 					{Coordinate: dtCoord("a"), Event: dtEvent("k-batch", 0, 3)},
 					{Coordinate: dtCoord("b"), Event: dtEvent("k-batch", 1, 3)},
 					{Coordinate: dtCoord("c"), Event: dtEvent("k-batch", 2, 3)},
 				}
-				return s.AppendBatch(ctx, items, eventstore.WithIdempotencyKey("k-batch"))
+				return s.AppendBatch(ctx, items, batpak.WithIdempotencyKey("k-batch"))
 			})
 			if s.LastSequence() != last {
 				t.Fatalf("retries wrote events: last sequence %d, was %d", s.LastSequence(), last)
@@ -241,7 +242,7 @@ func TestIdempotencyKeysSurviveReopen(t *testing.T) {
 				t.Fatalf("%d idempotent hits, want 3", got)
 			}
 			// A new key still appends.
-			rs := dtAppend(t, s, "a", dtEvents("k-new", 1), eventstore.WithIdempotencyKey("k-new"))
+			rs := dtAppend(t, s, "a", dtEvents("k-new", 1), batpak.WithIdempotencyKey("k-new"))
 			if rs[0].Sequence != last+1 {
 				t.Fatalf("new key appended at %d, want %d", rs[0].Sequence, last+1)
 			}
@@ -260,20 +261,20 @@ func TestFailedBatchLeavesNothing(t *testing.T) {
 	dtAppend(t, s, "a", dtEvents("a1", 1))
 	dtAppend(t, s, "b", dtEvents("b1", 2))
 	before := s.LastSequence()
-	bad := []eventstore.BatchItem{
-		{Coordinate: dtCoord("a"), Event: dtEvent("bad", 0, 3), Expected: eventstore.Exactly(1)},
-		{Coordinate: dtCoord("b"), Event: dtEvent("bad", 1, 3), Expected: eventstore.Exactly(5)},
+	bad := []batpak.BatchItem{
+		{Coordinate: dtCoord("a"), Event: dtEvent("bad", 0, 3), Expected: batpak.Exactly(1)},
+		{Coordinate: dtCoord("b"), Event: dtEvent("bad", 1, 3), Expected: batpak.Exactly(5)},
 		{Coordinate: dtCoord("new"), Event: dtEvent("bad", 2, 3)},
 	}
 	_, err := s.AppendBatch(context.Background(), bad)
-	var vc *eventstore.VersionConflictError
+	var vc *batpak.VersionConflictError
 	if !errors.As(err, &vc) || vc.Entity != "b" || vc.Actual != 2 {
 		t.Fatalf("batch with a wrong expected version: %v", err)
 	}
 	if s.LastSequence() != before || s.StreamVersion("a") != 1 || s.StreamVersion("new") != 0 {
 		t.Fatal("rejected batch left events behind")
 	}
-	rs := dtAppend(t, s, "a", dtEvents("good", 1), eventstore.ExpectVersion(eventstore.Exactly(1)))
+	rs := dtAppend(t, s, "a", dtEvents("good", 1), batpak.ExpectVersion(batpak.Exactly(1)))
 	if rs[0].Sequence != before+1 || rs[0].Version != 2 {
 		t.Fatalf("append after the rejected batch: %+v", rs[0])
 	}
@@ -285,11 +286,11 @@ func TestFailedBatchLeavesNothing(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			tag := fmt.Sprintf("conc%d", i)
-			exp := eventstore.Any
+			var exp batpak.ExpectedVersion = batpak.Any
 			if i%3 == 0 {
-				exp = eventstore.Exactly(1000) // never right
+				exp = batpak.Exactly(1000) // never right
 			}
-			items := []eventstore.BatchItem{
+			items := []batpak.BatchItem{
 				{Coordinate: dtCoord(fmt.Sprintf("p%d", i%4)), Event: dtEvent(tag, 0, 2)},
 				{Coordinate: dtCoord(fmt.Sprintf("q%d", i%5)), Event: dtEvent(tag, 1, 2), Expected: exp},
 			}
@@ -302,7 +303,7 @@ func TestFailedBatchLeavesNothing(t *testing.T) {
 	for i, err := range errs {
 		tag := fmt.Sprintf("conc%d", i)
 		shouldFail := i%3 == 0
-		if shouldFail != errors.Is(err, eventstore.ErrVersionConflict) || (!shouldFail && err != nil) {
+		if shouldFail != errors.Is(err, batpak.ErrVersionConflict) || (!shouldFail && err != nil) {
 			t.Fatalf("%s: %v", tag, err)
 		}
 		if tags[tag] == shouldFail {
@@ -340,7 +341,7 @@ func TestNoReuseAfterCrashFollowingCheckpointedClose(t *testing.T) {
 			}
 			for i := range more {
 				if i%4 == 3 {
-					dtBatch(t, s, fmt.Sprintf("later%d", i), []string{"acct", "other"}, eventstore.WithIdempotencyKey(fmt.Sprintf("later%d", i)))
+					dtBatch(t, s, fmt.Sprintf("later%d", i), []string{"acct", "other"}, batpak.WithIdempotencyKey(fmt.Sprintf("later%d", i)))
 				} else {
 					dtAppend(t, s, "acct", dtEvents(fmt.Sprintf("later%d", i), 1))
 				}
@@ -404,7 +405,7 @@ func TestLockAndReadOnly(t *testing.T) {
 	if got := dtCheck(t, r); len(got) != 2 {
 		t.Fatalf("read-only store sees %d events", len(got))
 	}
-	if _, err := r.Append(context.Background(), dtCoord("a"), dtEvents("y", 1)); !errors.Is(err, eventstore.ErrReadOnly) {
+	if _, err := r.Append(context.Background(), dtCoord("a"), dtEvents("y", 1)); !errors.Is(err, batpak.ErrReadOnly) {
 		t.Fatalf("append to a read-only store: %v", err)
 	}
 	// The writer keeps working while the read-only store is open.
@@ -452,10 +453,10 @@ func TestAppendValidation(t *testing.T) {
 	s := dtOpen(t, dir, eventstore.WithMaxPayload(1024))
 	defer s.Close()
 	ctx := context.Background()
-	ok := eventstore.Event{Kind: dtKind, Payload: 1}
+	ok := batpak.Event{Kind: dtKind, Payload: 1}
 	bad := map[string]string{
 		"empty":                "",
-		"too long":             strings.Repeat("x", eventstore.MaxCoordinateLen+1),
+		"too long":             strings.Repeat("x", batpak.MaxCoordinateLen+1),
 		"NUL":                  "a\x00b",
 		"newline":              "a\nb",
 		"DEL":                  "a\x7f",
@@ -466,57 +467,57 @@ func TestAppendValidation(t *testing.T) {
 	for _, name := range dtSortedKeys(bad) {
 		v := bad[name]
 		for _, field := range []string{"entity", "scope"} {
-			c := eventstore.Coordinate{Entity: "fine", Scope: "fine"}
+			c := batpak.Coordinate{Entity: "fine", Scope: "fine"}
 			if field == "entity" {
 				c.Entity = v
 			} else {
 				c.Scope = v
 			}
-			_, err := s.Append(ctx, c, []eventstore.Event{ok})
-			var ce *eventstore.CoordinateError
-			if !errors.Is(err, eventstore.ErrInvalidCoordinate) || !errors.As(err, &ce) || ce.Field != field {
+			_, err := s.Append(ctx, c, []batpak.Event{ok})
+			var ce *batpak.CoordinateError
+			if !errors.Is(err, batpak.ErrInvalidCoordinate) || !errors.As(err, &ce) || ce.Field != field {
 				t.Errorf("Append with %s %s: %v", name, field, err)
 			}
-			_, err = s.AppendBatch(ctx, []eventstore.BatchItem{{Coordinate: dtCoord("fine"), Event: ok}, {Coordinate: c, Event: ok}})
-			if !errors.Is(err, eventstore.ErrInvalidCoordinate) {
+			_, err = s.AppendBatch(ctx, []batpak.BatchItem{{Coordinate: dtCoord("fine"), Event: ok}, {Coordinate: c, Event: ok}})
+			if !errors.Is(err, batpak.ErrInvalidCoordinate) {
 				t.Errorf("AppendBatch with %s %s: %v", name, field, err)
 			}
-			if _, err := eventstore.NewCoordinate(c.Entity, c.Scope); !errors.Is(err, eventstore.ErrInvalidCoordinate) {
+			if _, err := batpak.NewCoordinate(c.Entity, c.Scope); !errors.Is(err, batpak.ErrInvalidCoordinate) {
 				t.Errorf("NewCoordinate with %s %s: %v", name, field, err)
 			}
 		}
 	}
-	longest := eventstore.Coordinate{Entity: strings.Repeat("é", eventstore.MaxCoordinateLen/2), Scope: "s"}
-	if _, err := s.Append(ctx, longest, []eventstore.Event{ok}); err != nil {
-		t.Errorf("coordinate of exactly %d bytes: %v", eventstore.MaxCoordinateLen, err)
+	longest := batpak.Coordinate{Entity: strings.Repeat("é", batpak.MaxCoordinateLen/2), Scope: "s"}
+	if _, err := s.Append(ctx, longest, []batpak.Event{ok}); err != nil {
+		t.Errorf("coordinate of exactly %d bytes: %v", batpak.MaxCoordinateLen, err)
 	}
 
 	for _, k := range []kind.Kind{0, 1, 2, 0x0FFF} {
-		_, err := s.Append(ctx, dtCoord("k"), []eventstore.Event{{Kind: k, Payload: 1}})
-		if !errors.Is(err, eventstore.ErrReservedKind) {
+		_, err := s.Append(ctx, dtCoord("k"), []batpak.Event{{Kind: k, Payload: 1}})
+		if !errors.Is(err, batpak.ErrReservedKind) {
 			t.Errorf("Append of kind %v: %v, want ErrReservedKind", k, err)
 		}
-		_, err = s.AppendBatch(ctx, []eventstore.BatchItem{{Coordinate: dtCoord("k"), Event: ok}, {Coordinate: dtCoord("k"), Event: eventstore.Event{Kind: k}}})
-		if !errors.Is(err, eventstore.ErrReservedKind) {
+		_, err = s.AppendBatch(ctx, []batpak.BatchItem{{Coordinate: dtCoord("k"), Event: ok}, {Coordinate: dtCoord("k"), Event: batpak.Event{Kind: k}}})
+		if !errors.Is(err, batpak.ErrReservedKind) {
 			t.Errorf("AppendBatch of kind %v: %v, want ErrReservedKind", k, err)
 		}
 	}
 
-	big := eventstore.RawPayload(make([]byte, 1025))
-	fits := eventstore.RawPayload(make([]byte, 1024))
-	_, err := s.Append(ctx, dtCoord("p"), []eventstore.Event{{Kind: dtKind, Payload: big}})
-	if !errors.Is(err, eventstore.ErrPayloadTooLarge) {
+	big := batpak.RawPayload(make([]byte, 1025))
+	fits := batpak.RawPayload(make([]byte, 1024))
+	_, err := s.Append(ctx, dtCoord("p"), []batpak.Event{{Kind: dtKind, Payload: big}})
+	if !errors.Is(err, batpak.ErrPayloadTooLarge) {
 		t.Errorf("payload of 1025 bytes with a 1024 limit: %v", err)
 	}
-	_, err = s.AppendBatch(ctx, []eventstore.BatchItem{{Coordinate: dtCoord("p"), Event: ok}, {Coordinate: dtCoord("p"), Event: eventstore.Event{Kind: dtKind, Payload: big}}})
-	if !errors.Is(err, eventstore.ErrPayloadTooLarge) {
+	_, err = s.AppendBatch(ctx, []batpak.BatchItem{{Coordinate: dtCoord("p"), Event: ok}, {Coordinate: dtCoord("p"), Event: batpak.Event{Kind: dtKind, Payload: big}}})
+	if !errors.Is(err, batpak.ErrPayloadTooLarge) {
 		t.Errorf("batch with a payload of 1025 bytes: %v", err)
 	}
-	_, err = s.Append(ctx, dtCoord("p"), []eventstore.Event{{Kind: dtKind, Payload: strings.Repeat("x", 2000)}})
-	if !errors.Is(err, eventstore.ErrPayloadTooLarge) {
+	_, err = s.Append(ctx, dtCoord("p"), []batpak.Event{{Kind: dtKind, Payload: strings.Repeat("x", 2000)}})
+	if !errors.Is(err, batpak.ErrPayloadTooLarge) {
 		t.Errorf("encoded payload above the limit: %v", err)
 	}
-	if _, err := s.Append(ctx, dtCoord("p"), []eventstore.Event{{Kind: dtKind, Payload: fits}}); err != nil {
+	if _, err := s.Append(ctx, dtCoord("p"), []batpak.Event{{Kind: dtKind, Payload: fits}}); err != nil {
 		t.Errorf("payload of exactly the limit: %v", err)
 	}
 	// Only the two valid appends were written.

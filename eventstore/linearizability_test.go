@@ -14,6 +14,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
@@ -171,7 +172,8 @@ func (o linOp) String() string {
 type linInput struct {
 	op       linOp
 	stream   int
-	expected eventstore.ExpectedVersion
+	expected batpak.ExpectedVersion
+	exp      int64    // the model's view of expected: linAny, linNoStream, linExists or a version
 	ids      []uint64 // append: one payload id per event (unique in the run)
 	k        int      // cursor: how many events this cursor returned before
 }
@@ -232,18 +234,22 @@ func (l *linNode) at(k int) uint64 {
 	return l.id
 }
 
-func linAccepts(e eventstore.ExpectedVersion, cur uint64) bool {
+const (
+	linAny int64 = -1 - iota
+	linNoStream
+	linExists
+)
+
+func linAccepts(e int64, cur uint64) bool {
 	switch {
-	case e == eventstore.Any:
+	case e == linAny:
 		return true
-	case e == eventstore.NoStream:
+	case e == linNoStream:
 		return cur == 0
-	case e == eventstore.StreamExists:
+	case e == linExists:
 		return cur > 0
-	case e > 0:
-		return uint64(e) == cur
 	}
-	return false
+	return uint64(e) == cur
 }
 
 func linModel() porcupine.Model {
@@ -299,9 +305,9 @@ func linModel() porcupine.Model {
 			switch in.op {
 			case linAppend:
 				if !out.ok {
-					return !linAccepts(in.expected, cur) && out.actual == cur, l
+					return !linAccepts(in.exp, cur) && out.actual == cur, l
 				}
-				if !linAccepts(in.expected, cur) || out.firstVer != cur+1 || out.version != cur+uint64(len(in.ids)) {
+				if !linAccepts(in.exp, cur) || out.firstVer != cur+1 || out.version != cur+uint64(len(in.ids)) {
 					return false, l
 				}
 				return true, l.extend(in.ids)
@@ -362,9 +368,9 @@ func linClient(s *eventstore.Store, c, n int, seed uint64, now func() int64) ([]
 	cursors := make([]*eventstore.Cursor, linStreams)
 	seen := make([]int, linStreams)
 	for i := range cursors {
-		cursors[i] = s.Cursor(eventstore.Region{Entity: linStream(i)}, 0)
+		cursors[i] = s.Cursor(batpak.Region{Entity: linStream(i)}, 0)
 	}
-	global := s.Cursor(eventstore.Region{EntityPrefix: "lin:"}, 0)
+	global := s.Cursor(batpak.Region{EntityPrefix: "lin:"}, 0)
 	globalSeen := 0
 	nextID := uint64(c+1) << 40
 	expired, cancel := context.WithCancel(context.Background())
@@ -374,7 +380,7 @@ func linClient(s *eventstore.Store, c, n int, seed uint64, now func() int64) ([]
 	record := func(in linInput, call int64, out linOutput) {
 		hist = append(hist, porcupine.Operation{ClientId: c, Input: in, Call: call, Output: out, Return: now()})
 	}
-	decode := func(r *eventstore.Record) (uint64, error) {
+	decode := func(r *batpak.Record) (uint64, error) {
 		var id uint64
 		if err := r.Decode(&id); err != nil {
 			return 0, fmt.Errorf("client %d: decode payload of sequence %d: %w", c, r.Sequence, err)
@@ -389,29 +395,29 @@ func linClient(s *eventstore.Store, c, n int, seed uint64, now func() int64) ([]
 			in.op = linAppend
 			switch q := rng.IntN(100); {
 			case q < 45:
-				in.expected = eventstore.Exactly(known[st])
+				in.expected, in.exp = batpak.Exactly(known[st]), int64(known[st])
 			case q < 55:
-				in.expected = eventstore.NoStream
+				in.expected, in.exp = batpak.NoStream, linNoStream
 			case q < 62:
-				in.expected = eventstore.StreamExists
+				in.expected, in.exp = batpak.StreamExists, linExists
 			default:
-				in.expected = eventstore.Any
+				in.expected, in.exp = batpak.Any, linAny
 			}
 			events := 1
 			if rng.IntN(5) == 0 {
 				events = 2
 			}
-			evs := make([]eventstore.Event, events)
+			evs := make([]batpak.Event, events)
 			for i := range evs {
 				nextID++
 				in.ids = append(in.ids, nextID)
-				evs[i] = eventstore.Event{Kind: linKind, Payload: nextID}
+				evs[i] = batpak.Event{Kind: linKind, Payload: nextID}
 			}
 			call := now()
-			rs, err := s.Append(ctx, eventstore.Coordinate{Entity: linStream(st), Scope: "lin"}, evs, eventstore.ExpectVersion(in.expected))
+			rs, err := s.Append(ctx, batpak.Coordinate{Entity: linStream(st), Scope: "lin"}, evs, batpak.ExpectVersion(in.expected))
 			ret := now()
 			var out linOutput
-			var vc *eventstore.VersionConflictError
+			var vc *batpak.VersionConflictError
 			switch {
 			case err == nil:
 				out = linOutput{ok: true, firstVer: rs[0].Version, version: rs[len(rs)-1].Version, seq: rs[0].Sequence}
@@ -583,12 +589,12 @@ func TestConflictAnsweredAfterCommit(t *testing.T) {
 	defer releaseAll() // a failing test must not leave the writer blocked
 
 	type outcome struct {
-		rs  []eventstore.Receipt
+		rs  []batpak.Receipt
 		err error
 	}
 	results := make(chan outcome, 3)
 	appendX := func(tag string) {
-		rs, err := s.Append(context.Background(), dtCoord("x"), dtEvents(tag, 1), eventstore.ExpectVersion(eventstore.NoStream))
+		rs, err := s.Append(context.Background(), dtCoord("x"), dtEvents(tag, 1), batpak.ExpectVersion(batpak.NoStream))
 		results <- outcome{rs, err}
 	}
 	go func() { // holds the writer in its sync while x's appends queue up
@@ -623,7 +629,7 @@ func TestConflictAnsweredAfterCommit(t *testing.T) {
 	conflicts := 0
 	for range 2 {
 		o := <-results
-		var vc *eventstore.VersionConflictError
+		var vc *batpak.VersionConflictError
 		switch {
 		case o.err == nil:
 		case errors.As(o.err, &vc) && vc.Actual == 1:

@@ -15,6 +15,7 @@ import (
 	"testing/cryptotest"
 	"time"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
@@ -133,20 +134,20 @@ type mmEvent struct {
 	kind     kind.Kind
 	payload  mmPayload
 	meta     map[string]string
-	expected eventstore.ExpectedVersion
+	expected batpak.ExpectedVersion
 }
 
 type mmOp struct {
 	kind     mmKind
 	entity   string
 	events   []mmEvent // append: all on entity; batch: one per item
-	expected eventstore.ExpectedVersion
+	expected batpak.ExpectedVersion
 	key      string
 	class    int // compact: events of this class are not retained
 	from     uint64
 	backward bool
 	limit    int
-	region   eventstore.Region
+	region   batpak.Region
 }
 
 func (o *mmOp) String() string {
@@ -202,7 +203,7 @@ type mmRunner struct {
 	opts     []eventstore.Option
 	s        *eventstore.Store
 	clock    *atomic.Int64 // unix µs
-	receipts map[uint64]eventstore.Receipt
+	receipts map[uint64]batpak.Receipt
 	idSeq    map[[16]byte]uint64
 	entityOf map[uint64]string // of every receipted sequence
 	classOf  map[uint64]int
@@ -214,7 +215,7 @@ type mmRunner struct {
 var mmBase = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func newMMRunner(t *testing.T, set mmOptionSet, dir string) *mmRunner {
-	r := &mmRunner{t: t, set: set, dir: dir, clock: new(atomic.Int64), receipts: make(map[uint64]eventstore.Receipt),
+	r := &mmRunner{t: t, set: set, dir: dir, clock: new(atomic.Int64), receipts: make(map[uint64]batpak.Receipt),
 		idSeq: make(map[[16]byte]uint64), entityOf: make(map[uint64]string), classOf: make(map[uint64]int),
 		mayRemoved: make(map[uint64]bool), ctx: context.Background()}
 	r.clock.Store(mmBase.UnixMicro())
@@ -243,55 +244,55 @@ func (r *mmRunner) close() {
 }
 
 func mmErrClass(err error) string {
-	var vc *eventstore.VersionConflictError
+	var vc *batpak.VersionConflictError
 	switch {
 	case err == nil:
 		return "ok"
 	case errors.As(err, &vc):
 		return fmt.Sprintf("conflict(actual=%d)", vc.Actual)
-	case errors.Is(err, eventstore.ErrStreamDeleted):
+	case errors.Is(err, batpak.ErrStreamDeleted):
 		return "stream-deleted"
-	case errors.Is(err, eventstore.ErrNotFound):
+	case errors.Is(err, batpak.ErrNotFound):
 		return "not-found"
-	case errors.Is(err, eventstore.ErrReadOnly):
+	case errors.Is(err, batpak.ErrReadOnly):
 		return "read-only"
-	case errors.Is(err, eventstore.ErrPayloadTooLarge):
+	case errors.Is(err, batpak.ErrPayloadTooLarge):
 		return "too-large"
-	case errors.Is(err, eventstore.ErrEmptyAppend):
+	case errors.Is(err, batpak.ErrEmptyAppend):
 		return "empty"
 	}
 	return "unexpected: " + err.Error()
 }
 
-func (r *mmRunner) event(e mmEvent) eventstore.Event {
-	return eventstore.Event{Kind: e.kind, Payload: e.payload, Metadata: e.meta}
+func (r *mmRunner) event(e mmEvent) batpak.Event {
+	return batpak.Event{Kind: e.kind, Payload: e.payload, Metadata: e.meta}
 }
 
 // exec runs op at step and returns what it showed.
-func (r *mmRunner) exec(step int, op *mmOp) (mmObs, []eventstore.Receipt, error) {
+func (r *mmRunner) exec(step int, op *mmOp) (mmObs, []batpak.Receipt, error) {
 	r.t.Helper()
 	r.clock.Store(mmBase.Add(time.Duration(step) * time.Millisecond).UnixMicro())
 	var obs mmObs
 	add := func(format string, args ...any) { obs.lines = append(obs.lines, fmt.Sprintf(format, args...)) }
-	var opts []eventstore.AppendOption
+	var opts []batpak.AppendOption
 	if op.key != "" {
-		opts = append(opts, eventstore.WithIdempotencyKey(op.key))
+		opts = append(opts, batpak.WithIdempotencyKey(op.key))
 	}
 	switch op.kind {
 	case mmAppend, mmBatch:
-		var rs []eventstore.Receipt
+		var rs []batpak.Receipt
 		var err error
 		if op.kind == mmAppend {
-			evs := make([]eventstore.Event, len(op.events))
+			evs := make([]batpak.Event, len(op.events))
 			for i, e := range op.events {
 				evs[i] = r.event(e)
 			}
-			opts = append(opts, eventstore.ExpectVersion(op.expected))
-			rs, err = r.s.Append(r.ctx, eventstore.Coordinate{Entity: op.entity, Scope: mmScope(op.entity)}, evs, opts...)
+			opts = append(opts, batpak.ExpectVersion(op.expected))
+			rs, err = r.s.Append(r.ctx, batpak.Coordinate{Entity: op.entity, Scope: mmScope(op.entity)}, evs, opts...)
 		} else {
-			items := make([]eventstore.BatchItem, len(op.events))
+			items := make([]batpak.BatchItem, len(op.events))
 			for i, e := range op.events {
-				items[i] = eventstore.BatchItem{Coordinate: eventstore.Coordinate{Entity: e.entity, Scope: mmScope(e.entity)},
+				items[i] = batpak.BatchItem{Coordinate: batpak.Coordinate{Entity: e.entity, Scope: mmScope(e.entity)},
 					Event: r.event(e), Expected: e.expected}
 			}
 			rs, err = r.s.AppendBatch(r.ctx, items, opts...)
@@ -323,13 +324,13 @@ func (r *mmRunner) exec(step int, op *mmOp) (mmObs, []eventstore.Receipt, error)
 		}
 		return obs, rs, err
 	case mmDelete:
-		err := r.s.DeleteStream(r.ctx, eventstore.Coordinate{Entity: op.entity, Scope: mmScope(op.entity)})
+		err := r.s.DeleteStream(r.ctx, batpak.Coordinate{Entity: op.entity, Scope: mmScope(op.entity)})
 		add("%s", mmErrClass(err))
 		return obs, nil, err
 	case mmCompact:
 		lastSeq := r.s.LastSequence()
 		class := op.class
-		_, err := r.s.Compact(r.ctx, eventstore.RetainIf(func(rec *eventstore.Record) bool {
+		_, err := r.s.Compact(r.ctx, eventstore.RetainIf(func(rec *batpak.Record) bool {
 			var p mmPayload
 			if err := rec.Decode(&p); err != nil {
 				return true
@@ -357,18 +358,18 @@ func (r *mmRunner) exec(step int, op *mmOp) (mmObs, []eventstore.Receipt, error)
 		r.s = ro
 		o := r.state(step)
 		obs.lines, obs.raw = append(obs.lines, o.lines...), append(obs.raw, o.raw...)
-		_, err = ro.Append(r.ctx, eventstore.Coordinate{Entity: "acct:0", Scope: "mm:acct"}, []eventstore.Event{{Kind: mmKindA}})
+		_, err = ro.Append(r.ctx, batpak.Coordinate{Entity: "acct:0", Scope: "mm:acct"}, []batpak.Event{{Kind: mmKindA}})
 		add("read-only append: %s", mmErrClass(err))
 		r.close()
 		r.open()
 		return obs, nil, nil
 	case mmReadStream:
-		var ro []eventstore.ReadOption
+		var ro []batpak.ReadOption
 		if op.backward {
-			ro = append(ro, eventstore.Backward())
+			ro = append(ro, batpak.Backward())
 		}
 		if op.limit > 0 {
-			ro = append(ro, eventstore.Limit(op.limit))
+			ro = append(ro, batpak.Limit(op.limit))
 		}
 		r.records(step, &obs, r.s.ReadStream(op.entity, op.from, ro...))
 		return obs, nil, nil
@@ -379,10 +380,10 @@ func (r *mmRunner) exec(step int, op *mmOp) (mmObs, []eventstore.Receipt, error)
 		c := r.s.Cursor(op.region, op.from)
 		expired, cancel := context.WithCancel(r.ctx)
 		cancel()
-		var recs []eventstore.Record
+		var recs []batpak.Record
 		for {
 			rec, err := c.Next(expired)
-			if errors.Is(err, context.Canceled) || errors.Is(err, eventstore.ErrEndOfRegion) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, batpak.ErrEndOfRegion) {
 				add("cursor end: %v position %d", err, c.Position())
 				break
 			}
@@ -418,9 +419,9 @@ func (r *mmRunner) exec(step int, op *mmOp) (mmObs, []eventstore.Receipt, error)
 	return obs, nil, nil
 }
 
-func (r *mmRunner) records(step int, obs *mmObs, seq func(func(eventstore.Record, error) bool)) {
+func (r *mmRunner) records(step int, obs *mmObs, seq func(func(batpak.Record, error) bool)) {
 	r.t.Helper()
-	var recs []eventstore.Record
+	var recs []batpak.Record
 	for rec, err := range seq {
 		if err != nil {
 			r.t.Fatalf("%s step %d: read: %v", r.set.name, step, err)
@@ -432,7 +433,7 @@ func (r *mmRunner) records(step int, obs *mmObs, seq func(func(eventstore.Record
 
 // recordList adds recs to obs, leaving out events a retention policy may
 // have removed, and checks each against its receipt.
-func (r *mmRunner) recordList(step int, obs *mmObs, recs []eventstore.Record) {
+func (r *mmRunner) recordList(step int, obs *mmObs, recs []batpak.Record) {
 	r.t.Helper()
 	for i := range recs {
 		rec := &recs[i]
@@ -473,7 +474,7 @@ func (r *mmRunner) state(step int) mmObs {
 	r.records(step, &obs, s.ReadAll(0))
 	for _, e := range mmEntities {
 		add("stream %s version %d:", e, s.StreamVersion(e))
-		var prev *eventstore.Record
+		var prev *batpak.Record
 		for rec, err := range s.ReadStream(e, 0) {
 			if err != nil {
 				r.t.Fatalf("%s step %d: ReadStream(%s): %v", r.set.name, step, e, err)
@@ -487,7 +488,7 @@ func (r *mmRunner) state(step int) mmObs {
 			prev = &rec
 		}
 		add("  backward:")
-		for rec, err := range s.ReadStream(e, 0, eventstore.Backward()) {
+		for rec, err := range s.ReadStream(e, 0, batpak.Backward()) {
 			if err != nil {
 				r.t.Fatalf("%s step %d: ReadStream(%s, Backward): %v", r.set.name, step, e, err)
 			}
@@ -535,21 +536,21 @@ func (g *mmGen) next(ref *mmRunner) *mmOp {
 	if rng.IntN(3) > 0 { // mostly the accounts, which are never deleted
 		entity = mmEntities[rng.IntN(5)]
 	}
-	expect := func(e string) eventstore.ExpectedVersion {
+	expect := func(e string) batpak.ExpectedVersion {
 		v := s.StreamVersion(e)
 		switch p := rng.IntN(100); {
 		case p < 35:
-			return eventstore.Any
+			return batpak.Any
 		case p < 60:
-			return eventstore.Exactly(v)
+			return batpak.Exactly(v)
 		case p < 70:
-			return eventstore.Exactly(v + 1) // wrong
+			return batpak.Exactly(v + 1) // wrong
 		case p < 78 && v > 0:
-			return eventstore.Exactly(v - 1) // wrong
+			return batpak.Exactly(v - 1) // wrong
 		case p < 88:
-			return eventstore.NoStream
+			return batpak.NoStream
 		default:
-			return eventstore.StreamExists
+			return batpak.StreamExists
 		}
 	}
 	newEvent := func(e string) mmEvent {
@@ -643,8 +644,8 @@ func mmStreamHasGaps(ref *mmRunner, entity string) bool {
 	return false
 }
 
-func mmRegion(rng *rand.Rand, last uint64) eventstore.Region {
-	var r eventstore.Region
+func mmRegion(rng *rand.Rand, last uint64) batpak.Region {
+	var r batpak.Region
 	if rng.IntN(3) == 0 {
 		r.EntityPrefix = []string{"acct:", "tmp:", "acct:1"}[rng.IntN(3)]
 	} else if rng.IntN(3) == 0 {
@@ -767,8 +768,8 @@ func TestCompactedFooterNamesLaterDeletedStream(t *testing.T) {
 	pad := make([]byte, 700)
 	appendTo := func(entity string, class int) {
 		t.Helper()
-		_, err := s.Append(ctx, eventstore.Coordinate{Entity: entity, Scope: "x"},
-			[]eventstore.Event{{Kind: mmKindA, Payload: mmPayload{Tag: entity, Class: class, Pad: pad}}})
+		_, err := s.Append(ctx, batpak.Coordinate{Entity: entity, Scope: "x"},
+			[]batpak.Event{{Kind: mmKindA, Payload: mmPayload{Tag: entity, Class: class, Pad: pad}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -780,10 +781,10 @@ func TestCompactedFooterNamesLaterDeletedStream(t *testing.T) {
 		appendTo("late", 0)
 		appendTo("early", 0)
 	}
-	if err := s.DeleteStream(ctx, eventstore.Coordinate{Entity: "late", Scope: "x"}); err != nil {
+	if err := s.DeleteStream(ctx, batpak.Coordinate{Entity: "late", Scope: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := s.Compact(ctx, eventstore.RetainIf(func(r *eventstore.Record) bool {
+	rep, err := s.Compact(ctx, eventstore.RetainIf(func(r *batpak.Record) bool {
 		var p mmPayload
 		return r.Decode(&p) != nil || p.Class != 1
 	}))
@@ -815,7 +816,7 @@ func TestCompactedFooterNamesLaterDeletedStream(t *testing.T) {
 		if v := s.StreamVersion("late"); v != 12 {
 			t.Fatalf("StreamVersion(late) = %d, want 12", v)
 		}
-		if _, err := s.Append(ctx, eventstore.Coordinate{Entity: "late", Scope: "x"}, []eventstore.Event{{Kind: mmKindA}}); !readOnly && !errors.Is(err, eventstore.ErrStreamDeleted) {
+		if _, err := s.Append(ctx, batpak.Coordinate{Entity: "late", Scope: "x"}, []batpak.Event{{Kind: mmKindA}}); !readOnly && !errors.Is(err, batpak.ErrStreamDeleted) {
 			t.Fatalf("append to the deleted stream after reopen: %v", err)
 		}
 		dtClose(t, s)
@@ -830,14 +831,14 @@ func TestCloseRewritesCheckpointAfterCompaction(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "s")
 	s := dtOpen(t, dir, eventstore.WithSegmentMaxBytes(4<<10), eventstore.WithSyncMode(eventstore.SyncNone))
 	for i := range 20 {
-		dtAppend(t, s, fmt.Sprintf("e%d", i%3), []eventstore.Event{{Kind: mmKindA, Payload: mmPayload{Class: i % 2, Pad: make([]byte, 500)}}})
+		dtAppend(t, s, fmt.Sprintf("e%d", i%3), []batpak.Event{{Kind: mmKindA, Payload: mmPayload{Class: i % 2, Pad: make([]byte, 500)}}})
 	}
 	dtClose(t, s)
 	s = dtOpen(t, dir, eventstore.WithSegmentMaxBytes(4<<10), eventstore.WithSyncMode(eventstore.SyncNone))
 	if p := s.Stats().ColdStart.Path; p != "checkpoint" {
 		t.Fatalf("cold start path %q, want checkpoint", p)
 	}
-	if _, err := s.Compact(context.Background(), eventstore.RetainIf(func(r *eventstore.Record) bool {
+	if _, err := s.Compact(context.Background(), eventstore.RetainIf(func(r *batpak.Record) bool {
 		var p mmPayload
 		return r.Decode(&p) != nil || p.Class == 0
 	})); err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/segment"
 )
 
@@ -44,7 +45,7 @@ func (s *Store) publish(st *stage) {
 // files (stubs keep sequences and the hash chain verifiable). Deleting a
 // stream twice is not an error; deleting one that never existed is
 // [ErrNotFound].
-func (s *Store) DeleteStream(ctx context.Context, coord Coordinate) error {
+func (s *Store) DeleteStream(ctx context.Context, coord batpak.Coordinate) error {
 	if err := coord.Validate(); err != nil {
 		return err
 	}
@@ -59,7 +60,7 @@ func (s *Store) encodeTombstone(st *stage, r *request) error {
 	st.pending = st.pending[:0]
 	tip := s.tip(st, nil, r.delete.Entity)
 	if tip.version == 0 {
-		return fmt.Errorf("%w: stream %q", ErrNotFound, r.delete.Entity)
+		return fmt.Errorf("%w: stream %q", batpak.ErrNotFound, r.delete.Entity)
 	}
 	if tip.deleted {
 		return nil // the scratch stays empty: nothing to write
@@ -76,20 +77,20 @@ func (s *Store) encodeTombstone(st *stage, r *request) error {
 func (s *Store) originalReceipts(k segment.IdempotencyRecord) result {
 	s.stats.idempotentHits.Add(1)
 	entries := s.ix.snapshot()
-	out := make([]Receipt, 0, k.Count)
+	out := make([]batpak.Receipt, 0, k.Count)
 	for seq := k.First; seq < k.First+uint64(k.Count); seq++ {
 		if seq == 0 || seq > entries.len() {
 			return result{err: fmt.Errorf("eventstore: idempotency key %q points at missing sequence %d", k.Key, seq)}
 		}
 		e := entries.at(seq)
 		if !entries.visible(e) {
-			return result{err: fmt.Errorf("%w: the events of idempotency key %q were deleted", ErrNotFound, k.Key)}
+			return result{err: fmt.Errorf("%w: the events of idempotency key %q were deleted", batpak.ErrNotFound, k.Key)}
 		}
 		rec, err := s.readEntry(&entries, seq, e)
 		if err != nil {
 			return result{err: err}
 		}
-		out = append(out, Receipt{EventID: e.id, Sequence: seq, Version: e.version, Hash: rec.Hash, Position: rec.Position})
+		out = append(out, batpak.Receipt{EventID: e.id, Sequence: seq, Version: e.version, Hash: rec.Hash})
 	}
 	return result{receipts: out}
 }

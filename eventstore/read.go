@@ -7,48 +7,60 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/segment"
 )
 
 // Get returns the event with id, or [ErrNotFound].
-func (s *Store) Get(id uuid.UUID) (Record, error) {
+func (s *Store) Get(id uuid.UUID) (batpak.Record, error) {
 	if err := s.checkOpen(); err != nil {
-		return Record{}, err
+		return batpak.Record{}, err
 	}
 	seq := s.ix.lookupID(id)
 	if seq == 0 {
-		return Record{}, fmt.Errorf("%w: event %s", ErrNotFound, id)
+		return batpak.Record{}, fmt.Errorf("%w: event %s", batpak.ErrNotFound, id)
 	}
 	return s.readSeq(seq)
 }
 
 // GetSequence returns the event with global sequence seq, or [ErrNotFound].
-func (s *Store) GetSequence(seq uint64) (Record, error) {
+func (s *Store) GetSequence(seq uint64) (batpak.Record, error) {
 	if err := s.checkOpen(); err != nil {
-		return Record{}, err
+		return batpak.Record{}, err
 	}
 	if seq == 0 || seq > s.LastSequence() {
-		return Record{}, fmt.Errorf("%w: sequence %d", ErrNotFound, seq)
+		return batpak.Record{}, fmt.Errorf("%w: sequence %d", batpak.ErrNotFound, seq)
 	}
 	return s.readSeq(seq)
 }
 
-func (s *Store) readSeq(seq uint64) (Record, error) {
+// Position returns where the event at global sequence seq is stored: its
+// segment, offset and frame length. ok is false for a sequence the store
+// does not hold. The place changes when compaction rewrites the segment.
+func (s *Store) Position(seq uint64) (pos segment.Position, ok bool) {
+	if seq == 0 || seq > s.LastSequence() {
+		return pos, false
+	}
+	v := s.ix.snapshot()
+	return v.at(seq).pos, true
+}
+
+func (s *Store) readSeq(seq uint64) (batpak.Record, error) {
 	v := s.ix.snapshot()
 	e := v.at(seq)
 	if v.visible(e) {
 		return s.readEntry(&v, seq, e)
 	}
-	return Record{}, notVisible(seq, e)
+	return batpak.Record{}, notVisible(seq, e)
 }
 
 // notVisible is the error for reading event seq, whose entry e is not
 // visible: deleted, or lost to damage and replaced by a repair.
 func notVisible(seq uint64, e *entry) error {
 	if e.flags&segment.EntryLost != 0 {
-		return fmt.Errorf("%w: %w: sequence %d was lost to damage; a repair replaced it with a stub", ErrNotFound, ErrLost, seq)
+		return fmt.Errorf("%w: %w: sequence %d was lost to damage; a repair replaced it with a stub", batpak.ErrNotFound, ErrLost, seq)
 	}
-	return fmt.Errorf("%w: sequence %d was deleted", ErrNotFound, seq)
+	return fmt.Errorf("%w: sequence %d was deleted", batpak.ErrNotFound, seq)
 }
 
 // readEntry reads event seq at the position e gives. If compaction moved
@@ -56,7 +68,7 @@ func notVisible(seq uint64, e *entry) error {
 // none): the read is retried under the compaction lock, where the index
 // and the files agree. The entity and scope are taken from v, which e
 // belongs to, so that only the payload is allocated.
-func (s *Store) readEntry(v *view, seq uint64, e *entry) (Record, error) {
+func (s *Store) readEntry(v *view, seq uint64, e *entry) (batpak.Record, error) {
 	var rec segment.Record
 	rec.Entity, rec.Scope = v.known(seq)
 	err := s.reader.Read(e.pos, &rec)
@@ -64,14 +76,14 @@ func (s *Store) readEntry(v *view, seq uint64, e *entry) (Record, error) {
 		return recordFromSegment(&rec, e.pos), nil
 	}
 	if s.closed.Load() { // Close released the files under the read
-		return Record{}, ErrClosed
+		return batpak.Record{}, batpak.ErrClosed
 	}
 	s.compactMu.RLock()
 	defer s.compactMu.RUnlock()
 	now := s.ix.snapshot()
 	cur := now.at(seq)
 	if !now.visible(cur) {
-		return Record{}, notVisible(seq, cur)
+		return batpak.Record{}, notVisible(seq, cur)
 	}
 	// Read again even at the same position: e may already have been the
 	// new position while the first read went to the segment's old file
@@ -85,9 +97,9 @@ func (s *Store) readEntry(v *view, seq uint64, e *entry) (Record, error) {
 			Reason: fmt.Sprintf("frame holds sequence %d, the index says %d", rec.Seq, seq)}
 	}
 	if s.closed.Load() {
-		return Record{}, ErrClosed
+		return batpak.Record{}, batpak.ErrClosed
 	}
-	return Record{}, err
+	return batpak.Record{}, err
 }
 
 // LastSequence returns the global sequence of the newest visible event.
@@ -100,63 +112,14 @@ func (s *Store) LastSequence() uint64 {
 // StreamVersion returns the version of entity's stream: 0 if it has no events.
 func (s *Store) StreamVersion(entity string) uint64 { return s.ix.streamVersion(entity) }
 
-// ReadOption configures [Store.ReadStream].
-type ReadOption func(*ReadSettings)
-
-// ReadSettings is the resolved form of a list of ReadOptions, for other
-// backends (see [ResolveReadOptions]).
-type ReadSettings struct {
-	Backward bool
-	Limit    int // 0: no limit
-}
-
-// ResolveReadOptions applies opts to the defaults.
-func ResolveReadOptions(opts ...ReadOption) ReadSettings {
-	var o ReadSettings
-	for _, opt := range opts {
-		opt(&o)
-	}
-	return o
-}
-
-// Positions yields the positions (version-1) a read of a stream of n
-// events visits when it starts at version from, in the order it visits
-// them: from from up, or with Backward from from (0: the newest) down.
-// Limit is not applied: a backend counts only the events it yields.
-func (o ReadSettings) Positions(from uint64, n int) iter.Seq[int] {
-	return func(yield func(int) bool) {
-		if o.Backward {
-			top := n
-			if from > 0 && from < uint64(n) {
-				top = int(from)
-			}
-			for i := top - 1; i >= 0 && yield(i); i-- {
-			}
-			return
-		}
-		start := 0
-		if from > 1 {
-			start = int(min(from-1, uint64(n)))
-		}
-		for i := start; i < n && yield(i); i++ {
-		}
-	}
-}
-
-// Backward reads from the given version (0: the newest) towards version 1.
-func Backward() ReadOption { return func(o *ReadSettings) { o.Backward = true } }
-
-// Limit stops after n events.
-func Limit(n int) ReadOption { return func(o *ReadSettings) { o.Limit = n } }
-
 // ReadStream yields entity's events from version from (1 or 0: the first)
 // in version order, or with [Backward] from version from down to 1. An
 // unknown entity yields nothing.
-func (s *Store) ReadStream(entity string, from uint64, opts ...ReadOption) iter.Seq2[Record, error] {
-	o := ResolveReadOptions(opts...)
-	return func(yield func(Record, error) bool) {
+func (s *Store) ReadStream(entity string, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error] {
+	o := batpak.ResolveReadOptions(opts...)
+	return func(yield func(batpak.Record, error) bool) {
 		if err := s.checkOpen(); err != nil {
-			yield(Record{}, err)
+			yield(batpak.Record{}, err)
 			return
 		}
 		seqs := s.ix.streamSeqs(entity)
@@ -222,15 +185,15 @@ func (v *view) visibleAhead(seqs []uint64, order iter.Seq[int], prefetch func([]
 
 // ReadAll yields every event from global sequence from (0 or 1: the first)
 // in commit order, up to the newest visible when the read reaches it.
-func (s *Store) ReadAll(from uint64) iter.Seq2[Record, error] {
-	return s.Query(Region{FromSequence: from})
+func (s *Store) ReadAll(from uint64) iter.Seq2[batpak.Record, error] {
+	return s.Query(batpak.Region{FromSequence: from})
 }
 
 // Query yields the events in region r in commit order.
-func (s *Store) Query(r Region) iter.Seq2[Record, error] {
-	return func(yield func(Record, error) bool) {
+func (s *Store) Query(r batpak.Region) iter.Seq2[batpak.Record, error] {
+	return func(yield func(batpak.Record, error) bool) {
 		if err := s.checkOpen(); err != nil {
-			yield(Record{}, err)
+			yield(batpak.Record{}, err)
 			return
 		}
 		entries := s.ix.snapshot()

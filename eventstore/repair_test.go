@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
 	"github.com/batpak-go/batpak/segment/faultfs"
@@ -17,7 +18,7 @@ import (
 // rpStore is a closed store and the events it held before any damage.
 type rpStore struct {
 	dir  string
-	orig []eventstore.Record
+	orig []batpak.Record
 }
 
 // copy returns a copy of the store's directory to damage.
@@ -45,9 +46,9 @@ func rpBuild(t *testing.T, n int, segBytes int64) *rpStore {
 	}
 	s := dtOpen(t, dir, opts...)
 	for i := range n {
-		var o []eventstore.AppendOption
+		var o []batpak.AppendOption
 		if i%4 == 1 {
-			o = append(o, eventstore.WithIdempotencyKey(fmt.Sprintf("k%d", i)))
+			o = append(o, batpak.WithIdempotencyKey(fmt.Sprintf("k%d", i)))
 		}
 		dtAppend(t, s, []string{"a", "b", "c"}[i%3], dtEvents(fmt.Sprintf("e%d", i), 1), o...)
 	}
@@ -61,7 +62,7 @@ func rpBuild(t *testing.T, n int, segBytes int64) *rpStore {
 // but the lost ones, identical, and reads each lost one as ErrNotFound;
 // its streams' versions and chains are intact and it takes the next
 // append at the next sequence. It returns the report.
-func rpRepair(t *testing.T, dir string, orig []eventstore.Record, lost ...uint64) *eventstore.RepairReport {
+func rpRepair(t *testing.T, dir string, orig []batpak.Record, lost ...uint64) *eventstore.RepairReport {
 	t.Helper()
 	rep, err := eventstore.Repair(dir)
 	if err != nil {
@@ -86,9 +87,9 @@ func rpRepair(t *testing.T, dir string, orig []eventstore.Record, lost ...uint64
 // against what it was: right or unknown, never wrong. An assignment the
 // report marks ambiguous may sit on another lost sequence than the event
 // it names, but names a stream version that was lost.
-func rpCheckIdentities(t *testing.T, orig []eventstore.Record, rep *eventstore.RepairReport) {
+func rpCheckIdentities(t *testing.T, orig []batpak.Record, rep *eventstore.RepairReport) {
 	t.Helper()
-	bySeq := make(map[uint64]eventstore.Record)
+	bySeq := make(map[uint64]batpak.Record)
 	lostVersions := make(map[string]bool)
 	for _, r := range orig {
 		bySeq[r.Sequence] = r
@@ -117,7 +118,7 @@ func rpCheckIdentities(t *testing.T, orig []eventstore.Record, rep *eventstore.R
 }
 
 // rpCheck checks a repaired store against the original events.
-func rpCheck(t *testing.T, dir string, orig []eventstore.Record, rep *eventstore.RepairReport) {
+func rpCheck(t *testing.T, dir string, orig []batpak.Record, rep *eventstore.RepairReport) {
 	t.Helper()
 	vr, err := eventstore.Verify(dir)
 	if err != nil || !vr.OK() {
@@ -127,7 +128,7 @@ func rpCheck(t *testing.T, dir string, orig []eventstore.Record, rep *eventstore
 	for _, l := range rep.Lost {
 		lost[l.Sequence] = true
 	}
-	want := slices.DeleteFunc(slices.Clone(orig), func(r eventstore.Record) bool { return lost[r.Sequence] })
+	want := slices.DeleteFunc(slices.Clone(orig), func(r batpak.Record) bool { return lost[r.Sequence] })
 	ro, err := eventstore.OpenReadOnly(dir)
 	if err != nil {
 		t.Fatalf("read-only open after repair: %v", err)
@@ -140,13 +141,13 @@ func rpCheck(t *testing.T, dir string, orig []eventstore.Record, rep *eventstore
 		// An event compaction had already removed stays a deleted one;
 		// every other lost event says it was lost, not deleted.
 		_, err := s.GetSequence(l.Sequence)
-		if !errors.Is(err, eventstore.ErrNotFound) || errors.Is(err, eventstore.ErrLost) == l.Removed {
+		if !errors.Is(err, batpak.ErrNotFound) || errors.Is(err, eventstore.ErrLost) == l.Removed {
 			t.Fatalf("lost event %d (removed before: %v) reads as %v", l.Sequence, l.Removed, err)
 		}
 	}
 	for _, l := range rep.Lost {
 		if l.ID != [16]byte{} {
-			if _, err := s.Get(l.ID); !errors.Is(err, eventstore.ErrNotFound) {
+			if _, err := s.Get(l.ID); !errors.Is(err, batpak.ErrNotFound) {
 				t.Fatalf("lost event %s reads as %v", l.ID, err)
 			}
 		}
@@ -186,12 +187,11 @@ func rpCheck(t *testing.T, dir string, orig []eventstore.Record, rep *eventstore
 }
 
 // rpSame fails unless got and want are the same events, field by field.
-func rpSame(t *testing.T, got, want []eventstore.Record) {
+func rpSame(t *testing.T, got, want []batpak.Record) {
 	t.Helper()
 	dtSameEvents(t, got, want)
 	for i := range want {
 		g, w := got[i], want[i]
-		g.Position, w.Position = segment.Position{}, segment.Position{}
 		if fmt.Sprint(g) != fmt.Sprint(w) || string(g.Payload) != string(w.Payload) || g.Timestamp != w.Timestamp ||
 			g.Kind != w.Kind || g.CorrelationID != w.CorrelationID || g.CausationID != w.CausationID ||
 			g.PrevHash != w.PrevHash || fmt.Sprint(g.Metadata) != fmt.Sprint(w.Metadata) {
@@ -388,7 +388,7 @@ func TestRepairBatch(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "base")
 	s := dtOpen(t, dir, rpOpts()...)
 	dtAppend(t, s, "a", dtEvents("x", 1))
-	dtBatch(t, s, "b1", []string{"a", "b", "c", "b"}, eventstore.WithIdempotencyKey("batch"))
+	dtBatch(t, s, "b1", []string{"a", "b", "c", "b"}, batpak.WithIdempotencyKey("batch"))
 	dtAppend(t, s, "c", dtEvents("y", 1))
 	base := &rpStore{dir: dir, orig: dtReadAll(t, s)}
 	dtClose(t, s)
@@ -475,7 +475,7 @@ func TestRepairUnknownStreamTwice(t *testing.T) {
 	frames = rpFrames(t, dir, 1)
 	f2 := frames[1]
 	dtFlip(t, dtSegPath(dir, 1), f2.Off+f2.Size/2, 0x01)
-	want := slices.DeleteFunc(slices.Clone(base.orig), func(r eventstore.Record) bool { return r.Sequence == 13 })
+	want := slices.DeleteFunc(slices.Clone(base.orig), func(r batpak.Record) bool { return r.Sequence == 13 })
 	rep, err := eventstore.Repair(dir)
 	if err != nil || len(rep.Lost) != 1 || rep.Lost[0].Sequence != 2 || rep.Fallback != "" {
 		t.Fatalf("second repair: %v %+v", err, rep)
@@ -488,7 +488,7 @@ func TestRepairUnknownStreamTwice(t *testing.T) {
 	s = dtOpen(t, dir, rpOpts()...)
 	got := dmCheck(t, s)
 	dtClose(t, s)
-	want = slices.DeleteFunc(want, func(r eventstore.Record) bool { return r.Sequence == 2 })
+	want = slices.DeleteFunc(want, func(r batpak.Record) bool { return r.Sequence == 2 })
 	if len(got) != len(want)+1 { // and the event appended by the first check
 		t.Fatalf("%d events, want %d", len(got), len(want)+1)
 	}
@@ -578,7 +578,7 @@ func TestRepairLostTombstone(t *testing.T) {
 			}
 			s := dtOpen(t, d, rpOpts()...)
 			defer s.Close()
-			if _, err := s.Append(t.Context(), dtCoord("gone"), dtEvents("again", 1)); !errors.Is(err, eventstore.ErrStreamDeleted) {
+			if _, err := s.Append(t.Context(), dtCoord("gone"), dtEvents("again", 1)); !errors.Is(err, batpak.ErrStreamDeleted) {
 				t.Fatalf("append to the deleted stream after repair: %v", err)
 			}
 		})
@@ -731,8 +731,8 @@ func TestRepairKeepsKeysOfLostEvents(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "base")
 	s := dtOpen(t, dir, rpOpts()...)
 	dtAppend(t, s, "a", dtEvents("x", 1))
-	dtBatch(t, s, "b1", []string{"a", "b", "c"}, eventstore.WithIdempotencyKey("batch"))
-	dtAppend(t, s, "b", dtEvents("y", 1), eventstore.WithIdempotencyKey("single"))
+	dtBatch(t, s, "b1", []string{"a", "b", "c"}, batpak.WithIdempotencyKey("batch"))
+	dtAppend(t, s, "b", dtEvents("y", 1), batpak.WithIdempotencyKey("single"))
 	dtAppend(t, s, "c", dtEvents("z", 1))
 	base := &rpStore{dir: dir, orig: dtReadAll(t, s)}
 	dtClose(t, s)
@@ -751,11 +751,11 @@ func TestRepairKeepsKeysOfLostEvents(t *testing.T) {
 			last := s.LastSequence()
 			var err error
 			if key == "batch" {
-				_, err = s.AppendBatch(t.Context(), []eventstore.BatchItem{{Coordinate: dtCoord("a"), Event: dtEvent("b1", 0, 3)}}, eventstore.WithIdempotencyKey(key))
+				_, err = s.AppendBatch(t.Context(), []batpak.BatchItem{{Coordinate: dtCoord("a"), Event: dtEvent("b1", 0, 3)}}, batpak.WithIdempotencyKey(key))
 			} else {
-				_, err = s.Append(t.Context(), dtCoord("b"), dtEvents("y", 1), eventstore.WithIdempotencyKey(key))
+				_, err = s.Append(t.Context(), dtCoord("b"), dtEvents("y", 1), batpak.WithIdempotencyKey(key))
 			}
-			if !errors.Is(err, eventstore.ErrNotFound) || s.LastSequence() != last {
+			if !errors.Is(err, batpak.ErrNotFound) || s.LastSequence() != last {
 				t.Fatalf("retry of %q after its event was lost: %v (last sequence %d, was %d)", key, err, s.LastSequence(), last)
 			}
 		})

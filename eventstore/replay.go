@@ -4,6 +4,7 @@ import (
 	"errors"
 	"iter"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/segment"
 )
 
@@ -15,10 +16,10 @@ var errStopScan = errors.New("stop scan")
 // cold-start scanner instead of looking up each event in the index: the
 // fast path for projections catching up on a long history. It stops at the
 // newest event visible when it was called.
-func (s *Store) Replay(region Region, from uint64) iter.Seq2[Record, error] {
-	return func(yield func(Record, error) bool) {
+func (s *Store) Replay(region batpak.Region, from uint64) iter.Seq2[batpak.Record, error] {
+	return func(yield func(batpak.Record, error) bool) {
 		if err := s.checkOpen(); err != nil {
-			yield(Record{}, err)
+			yield(batpak.Record{}, err)
 			return
 		}
 		v := s.ix.snapshot()
@@ -37,7 +38,7 @@ func (s *Store) Replay(region Region, from uint64) iter.Seq2[Record, error] {
 				return !region.Match(&r) || yield(r, nil)
 			})
 			if err != nil {
-				yield(Record{}, err)
+				yield(batpak.Record{}, err)
 				return
 			}
 			if !more {

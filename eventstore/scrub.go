@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/segment"
 )
 
@@ -446,7 +447,7 @@ func (s *Store) startScrubber(set scrubSettings, lim *byteLimiter) {
 	go func() {
 		defer close(done)
 		for sleepCtx(ctx, set.interval) == nil {
-			if _, err := s.scrub(ctx, lim); err != nil && ctx.Err() == nil && !errors.Is(err, ErrCorrupt) {
+			if _, err := s.scrub(ctx, lim); err != nil && ctx.Err() == nil && !errors.Is(err, batpak.ErrCorrupt) {
 				s.log.Warn("background scrub failed", zap.Error(err))
 			}
 		}

@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"fmt"
+	"github.com/batpak-go/batpak"
 	"path/filepath"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func TestScrubPacesEveryByte(t *testing.T) {
 	}
 	defer s.Close()
 	for i := range 200 {
-		if _, err := s.Append(t.Context(), Coordinate{Entity: fmt.Sprint("e", i%4), Scope: "s"}, []Event{{Kind: 0x1001, Payload: i}}); err != nil {
+		if _, err := s.Append(t.Context(), batpak.Coordinate{Entity: fmt.Sprint("e", i%4), Scope: "s"}, []batpak.Event{{Kind: 0x1001, Payload: i}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,7 +84,7 @@ func TestCloseStopsBackgroundScrub(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 100 {
-		if _, err := s.Append(t.Context(), Coordinate{Entity: "e", Scope: "s"}, []Event{{Kind: 0x1001, Payload: i}}); err != nil {
+		if _, err := s.Append(t.Context(), batpak.Coordinate{Entity: "e", Scope: "s"}, []batpak.Event{{Kind: 0x1001, Payload: i}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
 )
@@ -80,7 +81,7 @@ func TestScrubFindsDamageUnderRunningStore(t *testing.T) {
 	f := frames[len(frames)/2]
 	dtFlip(t, dtSegPath(dir, 2), f.Off+f.Size-3, 0x40)
 	rep, err := s.Scrub(t.Context())
-	if !errors.Is(err, eventstore.ErrCorrupt) {
+	if !errors.Is(err, batpak.ErrCorrupt) {
 		t.Fatalf("scrub = %v", err)
 	}
 	var ce *segment.CorruptError

@@ -13,6 +13,7 @@ import (
 	"iter"
 	"slices"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 )
 
@@ -48,11 +49,11 @@ type simAllow struct {
 // corruptOK reports whether err is ErrCorrupt for the frame of event seq,
 // which the model knows to be damaged.
 func (m *simModel) corruptOK(err error, seq uint64) bool {
-	return errors.Is(err, eventstore.ErrCorrupt) && m.corrupt[seq]
+	return errors.Is(err, batpak.ErrCorrupt) && m.corrupt[seq]
 }
 
 // simDiffers describes how rec differs from e ("" if it does not).
-func simDiffers(e *simEvent, rec *eventstore.Record) string {
+func simDiffers(e *simEvent, rec *batpak.Record) string {
 	switch {
 	case rec.Sequence != e.seq || rec.ID != e.id || rec.Version != e.version:
 		return fmt.Sprintf("read #%d %s v%d, acknowledged #%d %s v%d", rec.Sequence, rec.ID, rec.Version, e.seq, e.id, e.version)
@@ -68,7 +69,7 @@ func simDiffers(e *simEvent, rec *eventstore.Record) string {
 
 // differs is simDiffers plus the hash chain: the previous hash must be the
 // receipt hash of the stream's previous version.
-func (m *simModel) differs(e *simEvent, rec *eventstore.Record) string {
+func (m *simModel) differs(e *simEvent, rec *batpak.Record) string {
 	if d := simDiffers(e, rec); d != "" {
 		return d
 	}
@@ -122,7 +123,7 @@ func (r *simRunner) check(al simAllow) error {
 			}
 			delete(m.mayGo, e.seq)
 			want = append(want, e)
-		case errors.Is(err, eventstore.ErrNotFound) && (m.hidden(e) || m.mayGo[e.seq]):
+		case errors.Is(err, batpak.ErrNotFound) && (m.hidden(e) || m.mayGo[e.seq]):
 			if m.mayGo[e.seq] {
 				delete(m.mayGo, e.seq)
 				m.gone[e.seq] = true
@@ -140,7 +141,7 @@ func (r *simRunner) check(al simAllow) error {
 	}
 	for entity := range m.streams {
 		ofStream := slices.DeleteFunc(slices.Clone(want), func(e *simEvent) bool { return e.entity != entity })
-		read := func(v uint64) iter.Seq2[eventstore.Record, error] { return s.ReadStream(entity, v) }
+		read := func(v uint64) iter.Seq2[batpak.Record, error] { return s.ReadStream(entity, v) }
 		byVersion := func(e *simEvent) uint64 { return e.version + 1 }
 		if err := simWalk("ReadStream("+entity+")", read, 1, ofStream, bad, byVersion, m.differs); err != nil {
 			return err
@@ -198,8 +199,8 @@ func (r *simRunner) checkStreams(s *eventstore.Store, flexDel map[string]bool) e
 // simWalk reads with read(first) and checks that it yields exactly want,
 // in order, identical (differs), except that reads of the events in bad
 // fail with an error; after an error it resumes with read(next(event)).
-func simWalk(what string, read func(uint64) iter.Seq2[eventstore.Record, error], first uint64, want []*simEvent,
-	bad map[uint64]bool, next func(*simEvent) uint64, differs func(*simEvent, *eventstore.Record) string) error {
+func simWalk(what string, read func(uint64) iter.Seq2[batpak.Record, error], first uint64, want []*simEvent,
+	bad map[uint64]bool, next func(*simEvent) uint64, differs func(*simEvent, *batpak.Record) string) error {
 	i, from := 0, first
 	for {
 		resumed := false
@@ -254,13 +255,13 @@ func (r *simRunner) adopt(maybes []*simReq, last uint64) error {
 		if !bytes.Equal(rec.Payload, q.items[0].payload) {
 			continue // this request was not written
 		}
-		rs := make([]eventstore.Receipt, len(q.items))
+		rs := make([]batpak.Receipt, len(q.items))
 		for i, it := range q.items {
 			rec, err := s.GetSequence(next + uint64(i))
 			if err != nil || !bytes.Equal(rec.Payload, it.payload) || rec.Coordinate.Entity != it.entity {
 				return simFail("torn-request", "request %s is in the store only in part (event %d: %v)", it.tag, i, err)
 			}
-			rs[i] = eventstore.Receipt{EventID: rec.ID, Sequence: rec.Sequence, Version: rec.Version, Hash: rec.Hash}
+			rs[i] = batpak.Receipt{EventID: rec.ID, Sequence: rec.Sequence, Version: rec.Version, Hash: rec.Hash}
 		}
 		if err := m.accept(q, rs, false); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
 	"github.com/batpak-go/batpak/segment/faultfs"
@@ -188,7 +189,7 @@ func (r *simRunner) damage(st *simStep) error {
 	r.fsys = faultfs.New(nil) // the files changed behind the old FS's back
 	if err := r.open(); err != nil {
 		var ce *segment.CorruptError
-		if !errors.Is(err, eventstore.ErrCorrupt) || !errors.As(err, &ce) || !v.refuse || !v.segs[ce.Segment] {
+		if !errors.Is(err, batpak.ErrCorrupt) || !errors.As(err, &ce) || !v.refuse || !v.segs[ce.Segment] {
 			return simFail("open-error", "Open after %s (refusal allowed: %t): %v", v.what, v.refuse, err)
 		}
 		r.stats.refusals++

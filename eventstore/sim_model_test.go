@@ -16,7 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 )
 
@@ -24,8 +24,8 @@ var simKind = kind.Custom(2, 9)
 
 const simScope = "sim"
 
-func simCoord(entity string) eventstore.Coordinate {
-	return eventstore.Coordinate{Entity: entity, Scope: simScope}
+func simCoord(entity string) batpak.Coordinate {
+	return batpak.Coordinate{Entity: entity, Scope: simScope}
 }
 
 // simPayload is every simulated event's payload; Class drives retention.
@@ -63,7 +63,7 @@ type simItem struct {
 	payload []byte
 	class   int
 	tag     string
-	expect  eventstore.ExpectedVersion
+	expect  batpak.ExpectedVersion
 }
 
 type simOutcome uint8
@@ -122,17 +122,17 @@ func (m *simModel) version(entity string) uint64 { return uint64(len(m.streams[e
 func (m *simModel) hidden(e *simEvent) bool { return m.deleted[e.entity] || m.gone[e.seq] }
 
 // expectFor turns a step's relative expectation into an ExpectedVersion.
-func (m *simModel) expectFor(entity string, x simExpect) eventstore.ExpectedVersion {
+func (m *simModel) expectFor(entity string, x simExpect) batpak.ExpectedVersion {
 	v := m.version(entity)
 	switch x {
 	case simRight:
-		return eventstore.Exactly(v)
+		return batpak.Exactly(v)
 	case simWrong:
-		return eventstore.Exactly(v + 7)
+		return batpak.Exactly(v + 7)
 	case simNoStream:
-		return eventstore.NoStream
+		return batpak.NoStream
 	}
-	return eventstore.Any
+	return batpak.Any
 }
 
 // request builds the request of an append, batch or delete step and
@@ -148,16 +148,16 @@ func (m *simModel) request(st *simStep) *simReq {
 		return q
 	case simBatch:
 		for i, e := range st.Entities {
-			it := simItem{entity: e, payload: simPayloadBytes(st.Tag, i, st.Class, st.Pad), class: st.Class, tag: st.Tag, expect: eventstore.Any}
+			it := simItem{entity: e, payload: simPayloadBytes(st.Tag, i, st.Class, st.Pad), class: st.Class, tag: st.Tag, expect: batpak.Any}
 			if st.Fail == i+1 {
-				it.expect = eventstore.Exactly(m.version(e) + uint64(len(st.Entities)) + 7)
+				it.expect = batpak.Exactly(m.version(e) + uint64(len(st.Entities)) + 7)
 			}
 			q.items = append(q.items, it)
 		}
 	default:
 		for i := range max(st.N, 1) {
 			q.items = append(q.items, simItem{entity: st.Entity, payload: simPayloadBytes(st.Tag, i, st.Class, st.Pad),
-				class: st.Class, tag: st.Tag, expect: eventstore.Any})
+				class: st.Class, tag: st.Tag, expect: batpak.Any})
 		}
 		q.items[0].expect = m.expectFor(st.Entity, st.Expect)
 	}
@@ -196,7 +196,7 @@ func (m *simModel) request(st *simStep) *simReq {
 // set, other requests may be settled in any order, so the sequences are
 // only checked to be new; versions are still predictable, since concurrent
 // steps never share a stream.
-func (m *simModel) accept(q *simReq, rs []eventstore.Receipt, concurrent bool) error {
+func (m *simModel) accept(q *simReq, rs []batpak.Receipt, concurrent bool) error {
 	if len(rs) != len(q.items) {
 		return simFail("append-outcome", "%d receipts for %d events", len(rs), len(q.items))
 	}
@@ -236,7 +236,7 @@ func (m *simModel) accept(q *simReq, rs []eventstore.Receipt, concurrent bool) e
 // settle checks a request's answer against its prediction and records it.
 // Inside a crash step an error may mean anything, so a request that could
 // have been written becomes a maybe (returned) for the next open to settle.
-func (m *simModel) settle(q *simReq, rs []eventstore.Receipt, err error, crashing, concurrent bool) (maybe bool, fail error) {
+func (m *simModel) settle(q *simReq, rs []batpak.Receipt, err error, crashing, concurrent bool) (maybe bool, fail error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err != nil && crashing {
@@ -260,19 +260,19 @@ func (m *simModel) settle(q *simReq, rs []eventstore.Receipt, err error, crashin
 		}
 		return false, m.accept(q, rs, concurrent)
 	case simConflict:
-		if !errors.Is(err, eventstore.ErrVersionConflict) {
+		if !errors.Is(err, batpak.ErrVersionConflict) {
 			return false, bad("ErrVersionConflict")
 		}
 	case simDeletedStream:
-		if !errors.Is(err, eventstore.ErrStreamDeleted) {
+		if !errors.Is(err, batpak.ErrStreamDeleted) {
 			return false, bad("ErrStreamDeleted")
 		}
 	case simNotFound, simRetryGone:
-		if !errors.Is(err, eventstore.ErrNotFound) {
+		if !errors.Is(err, batpak.ErrNotFound) {
 			return false, bad("ErrNotFound")
 		}
 	case simRetry, simRetryMaybe:
-		if q.outcome == simRetryMaybe && errors.Is(err, eventstore.ErrNotFound) {
+		if q.outcome == simRetryMaybe && errors.Is(err, batpak.ErrNotFound) {
 			return false, nil
 		}
 		if err != nil || len(rs) != len(q.retry) {
@@ -297,8 +297,8 @@ func (q *simReq) tagName() string {
 }
 
 // retained is a compaction's retention policy.
-func simRetained(dropClass int, dropEntity string) func(*eventstore.Record) bool {
-	return func(rec *eventstore.Record) bool {
+func simRetained(dropClass int, dropEntity string) func(*batpak.Record) bool {
+	return func(rec *batpak.Record) bool {
 		if rec.Coordinate.Entity == dropEntity {
 			return false
 		}

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 )
 
@@ -108,7 +109,7 @@ func (r *simRunner) checkRO(full bool) error {
 			want = append(want, e)
 		case err == nil:
 			return simFail("ro-read", "read-only Get shows event %d (%s), hidden when it opened", seq, e.tag)
-		case errors.Is(err, eventstore.ErrNotFound) && (!atOpen || ro.either[seq] != nil):
+		case errors.Is(err, batpak.ErrNotFound) && (!atOpen || ro.either[seq] != nil):
 		case ro.shown[seq] != nil && m.kept(e):
 			return simFail("ro-read", "read-only Get(event %d, %s %s v%d) of a kept stream: %v", seq, e.tag, e.entity, e.version, err)
 		case atOpen: // deleted or removed by the writer since the open
@@ -129,7 +130,7 @@ func (r *simRunner) checkRO(full bool) error {
 			continue
 		}
 		ofStream := slices.DeleteFunc(slices.Clone(want), func(e *simEvent) bool { return e.entity != entity })
-		read := func(v uint64) iter.Seq2[eventstore.Record, error] { return ro.s.ReadStream(entity, v) }
+		read := func(v uint64) iter.Seq2[batpak.Record, error] { return ro.s.ReadStream(entity, v) }
 		byVersion := func(e *simEvent) uint64 { return e.version + 1 }
 		if err := simWalk("read-only ReadStream("+entity+")", read, 1, ofStream, bad, byVersion, simDiffers); err != nil {
 			return err
@@ -229,7 +230,7 @@ func (r *simRunner) raceRead(st *simStep) error {
 	wg.Go(func() {
 		for n := 0; n < 2 || !done.Load(); n++ {
 			var after uint64
-			for rec, err := range ro.s.Query(eventstore.Region{Entity: st.Entity}) {
+			for rec, err := range ro.s.Query(batpak.Region{Entity: st.Entity}) {
 				if err != nil {
 					readFails = append(readFails, failure{after, err})
 					break

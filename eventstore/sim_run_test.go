@@ -16,6 +16,7 @@ import (
 	"testing/cryptotest"
 	"time"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
 	"github.com/batpak-go/batpak/segment/faultfs"
@@ -173,28 +174,28 @@ func (r *simRunner) request(st *simStep, concurrent bool) error {
 	q := r.m.request(st)
 	r.m.mu.Unlock()
 	ctx := context.Background()
-	var opts []eventstore.AppendOption
+	var opts []batpak.AppendOption
 	if q.key != "" {
-		opts = append(opts, eventstore.WithIdempotencyKey(q.key))
+		opts = append(opts, batpak.WithIdempotencyKey(q.key))
 	}
-	var rs []eventstore.Receipt
+	var rs []batpak.Receipt
 	var err error
 	switch {
 	case q.del != "":
 		err = r.s.DeleteStream(ctx, simCoord(q.del))
 	case st.Op == simBatch:
-		items := make([]eventstore.BatchItem, len(q.items))
+		items := make([]batpak.BatchItem, len(q.items))
 		for i, it := range q.items {
-			items[i] = eventstore.BatchItem{Coordinate: simCoord(it.entity), Expected: it.expect,
-				Event: eventstore.Event{Kind: simKind, Payload: eventstore.RawPayload(it.payload)}}
+			items[i] = batpak.BatchItem{Coordinate: simCoord(it.entity), Expected: it.expect,
+				Event: batpak.Event{Kind: simKind, Payload: batpak.RawPayload(it.payload)}}
 		}
 		rs, err = r.s.AppendBatch(ctx, items, opts...)
 	default:
-		evs := make([]eventstore.Event, len(q.items))
+		evs := make([]batpak.Event, len(q.items))
 		for i, it := range q.items {
-			evs[i] = eventstore.Event{Kind: simKind, Payload: eventstore.RawPayload(it.payload)}
+			evs[i] = batpak.Event{Kind: simKind, Payload: batpak.RawPayload(it.payload)}
 		}
-		opts = append(opts, eventstore.ExpectVersion(q.items[0].expect))
+		opts = append(opts, batpak.ExpectVersion(q.items[0].expect))
 		rs, err = r.s.Append(ctx, simCoord(st.Entity), evs, opts...)
 	}
 	maybe, fail := r.m.settle(q, rs, err, r.crashing, concurrent)

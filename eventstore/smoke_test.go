@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
@@ -16,14 +17,14 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := kind.Custom(1, 1)
-	c := eventstore.Coordinate{Entity: "a:1", Scope: "s"}
+	c := batpak.Coordinate{Entity: "a:1", Scope: "s"}
 	for i := range 200 {
-		_, err := s.Append(ctx, c, []eventstore.Event{{Kind: k, Payload: map[string]int{"i": i}}})
+		_, err := s.Append(ctx, c, []batpak.Event{{Kind: k, Payload: map[string]int{"i": i}}})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	rs, err := s.Append(ctx, c, []eventstore.Event{{Kind: k, Payload: 1}, {Kind: k, Payload: 2}}, eventstore.ExpectVersion(eventstore.Exactly(200)), eventstore.WithIdempotencyKey("x"))
+	rs, err := s.Append(ctx, c, []batpak.Event{{Kind: k, Payload: 1}, {Kind: k, Payload: 2}}, batpak.ExpectVersion(batpak.Exactly(200)), batpak.WithIdempotencyKey("x"))
 	if err != nil || len(rs) != 2 || rs[1].Version != 202 {
 		t.Fatal(rs, err)
 	}
@@ -49,7 +50,7 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%+v", s.Stats().ColdStart)
-	rs2, err := s.Append(ctx, c, []eventstore.Event{{Kind: k, Payload: 1}, {Kind: k, Payload: 2}}, eventstore.WithIdempotencyKey("x"))
+	rs2, err := s.Append(ctx, c, []batpak.Event{{Kind: k, Payload: 1}, {Kind: k, Payload: 2}}, batpak.WithIdempotencyKey("x"))
 	if err != nil || rs2[1] != rs[1] {
 		t.Fatal(rs2, err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
@@ -148,7 +149,7 @@ type soakPayload struct {
 	Eph bool   `msgpack:"e"`
 }
 
-func soakKeep(r *eventstore.Record) bool {
+func soakKeep(r *batpak.Record) bool {
 	var p soakPayload
 	return r.Decode(&p) != nil || !p.Eph
 }
@@ -205,23 +206,23 @@ func parseSoakTag(tag string) (cycle, worker, n int, ok bool) {
 	return cycle, worker, n, err == nil
 }
 
-func (r soakReq) do(ctx context.Context, s *eventstore.Store, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error) {
+func (r soakReq) do(ctx context.Context, s *eventstore.Store, opts ...batpak.AppendOption) ([]batpak.Receipt, error) {
 	if r.Key != "" {
-		opts = append(opts, eventstore.WithIdempotencyKey(r.Key))
+		opts = append(opts, batpak.WithIdempotencyKey(r.Key))
 	}
-	ev := func(i int) eventstore.Event {
-		return eventstore.Event{Kind: soakKind, Payload: soakPayload{Tag: r.Tag, I: i, N: len(r.Entities), Eph: r.Eph}}
+	ev := func(i int) batpak.Event {
+		return batpak.Event{Kind: soakKind, Payload: soakPayload{Tag: r.Tag, I: i, N: len(r.Entities), Eph: r.Eph}}
 	}
 	if !r.Batch {
-		evs := make([]eventstore.Event, len(r.Entities))
+		evs := make([]batpak.Event, len(r.Entities))
 		for i := range evs {
 			evs[i] = ev(i)
 		}
 		return s.Append(ctx, dtCoord(r.Entities[0]), evs, opts...)
 	}
-	items := make([]eventstore.BatchItem, len(r.Entities))
+	items := make([]batpak.BatchItem, len(r.Entities))
 	for i, e := range r.Entities {
-		items[i] = eventstore.BatchItem{Coordinate: dtCoord(e), Event: ev(i)}
+		items[i] = batpak.BatchItem{Coordinate: dtCoord(e), Event: ev(i)}
 	}
 	return s.AppendBatch(ctx, items, opts...)
 }
@@ -273,10 +274,10 @@ func soakHelperMain(dir string) int {
 	}
 	emit("READY", s.LastSequence())
 	ctx := context.Background()
-	send := func(r soakReq, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error) {
+	send := func(r soakReq, opts ...batpak.AppendOption) ([]batpak.Receipt, error) {
 		emit("SENT", r)
 		rs, err := r.do(ctx, s, opts...)
-		if err != nil && r.Key != "" && r.Eph && errors.Is(err, eventstore.ErrNotFound) {
+		if err != nil && r.Key != "" && r.Eph && errors.Is(err, batpak.ErrNotFound) {
 			// A retry of a key whose events the retention policy removed.
 			emit("GONE", r.Tag)
 			return nil, nil
@@ -310,7 +311,7 @@ func soakHelperMain(dir string) int {
 	wg.Go(func() { // a stream only this worker writes, with exact expected versions
 		v := s.StreamVersion("solo")
 		for n := 0; ; n++ {
-			rs, err := send(soakReq{Tag: fmt.Sprintf("c%dw3n%d", cycle, n), Entities: []string{"solo"}}, eventstore.ExpectVersion(eventstore.Exactly(v)))
+			rs, err := send(soakReq{Tag: fmt.Sprintf("c%dw3n%d", cycle, n), Entities: []string{"solo"}}, batpak.ExpectVersion(batpak.Exactly(v)))
 			if err != nil {
 				return
 			}
@@ -520,7 +521,7 @@ func (o *soakOracle) absorbRun(t *testing.T, run soakRun) {
 func (o *soakOracle) check(t *testing.T, s *eventstore.Store, rng *rand.Rand) {
 	t.Helper()
 	o.checks++
-	var recs []eventstore.Record
+	var recs []batpak.Record
 	for r, err := range s.ReadAll(0) {
 		if err != nil {
 			t.Fatalf("%s: ReadAll after %d events: %v", o.phase, len(recs), err)
@@ -528,7 +529,7 @@ func (o *soakOracle) check(t *testing.T, s *eventstore.Store, rng *rand.Rand) {
 		recs = append(recs, r)
 	}
 	o.lastVisible = len(recs)
-	bySeq := make(map[uint64]*eventstore.Record, len(recs))
+	bySeq := make(map[uint64]*batpak.Record, len(recs))
 	entities := map[string]bool{}
 	for i := range recs {
 		r := &recs[i]
@@ -645,7 +646,7 @@ func (o *soakOracle) check(t *testing.T, s *eventstore.Store, rng *rand.Rand) {
 			t.Fatal(err)
 		}
 		q := 0
-		for r, err := range s.Query(eventstore.Region{Entity: e}) {
+		for r, err := range s.Query(batpak.Region{Entity: e}) {
 			if err != nil || r.Coordinate.Entity != e {
 				t.Fatalf("Query(%s): %v %s", e, err, r.Coordinate.Entity)
 			}
@@ -658,7 +659,7 @@ func (o *soakOracle) check(t *testing.T, s *eventstore.Store, rng *rand.Rand) {
 
 	// A cursor from a random position over the accounts sees what ReadAll saw.
 	from := uint64(rng.IntN(int(s.LastSequence()) + 2))
-	c := s.Cursor(eventstore.Region{EntityPrefix: "acct:"}, from)
+	c := s.Cursor(batpak.Region{EntityPrefix: "acct:"}, from)
 	expired, cancel := context.WithCancel(context.Background())
 	cancel()
 	var want []uint64
@@ -785,7 +786,7 @@ func TestCheckpointNotStaleAfterCompaction(t *testing.T) {
 		t.Helper()
 		for i := range n {
 			if _, err := s.Append(context.Background(), dtCoord(fmt.Sprintf("e%d", i%3)),
-				[]eventstore.Event{{Kind: soakKind, Payload: soakPayload{Tag: "x", N: len(pad), Eph: eph || i%2 == 0}, Metadata: map[string]string{"pad": string(pad)}}}); err != nil {
+				[]batpak.Event{{Kind: soakKind, Payload: soakPayload{Tag: "x", N: len(pad), Eph: eph || i%2 == 0}, Metadata: map[string]string{"pad": string(pad)}}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -834,7 +835,7 @@ func TestCheckpointNotStaleAfterCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var got []eventstore.Record
+	var got []batpak.Record
 	for r, err := range c.ReadAll(0) {
 		if err != nil {
 			t.Fatalf("read after a crash (cold start %q): %v", c.Stats().ColdStart.Path, err)

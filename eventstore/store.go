@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/segment"
 )
 
@@ -176,7 +177,7 @@ func (s *Store) Dir() string { return s.dir }
 // cursors fail with [ErrClosed] afterwards.
 func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
-		return ErrClosed
+		return batpak.ErrClosed
 	}
 	s.stopBackgroundScrub()
 	s.sendMu.Lock() // wait for appends that are handing over a request
@@ -216,7 +217,7 @@ func (s *Store) failure() error {
 // retry: the kernel may have dropped the dirty pages, so only a reopen,
 // which recovers from what is really on disk, can continue.
 func (s *Store) fail(err error) {
-	err = fmt.Errorf("%w: %w", ErrStoreFailed, err)
+	err = fmt.Errorf("%w: %w", batpak.ErrStoreFailed, err)
 	if s.failed.CompareAndSwap(nil, &err) {
 		s.log.Error("store failed; it is read-only until reopened", zap.String("dir", s.dir), zap.Error(err))
 	}
@@ -231,7 +232,7 @@ func (s *Store) wake() {
 
 func (s *Store) checkOpen() error {
 	if s.closed.Load() {
-		return ErrClosed
+		return batpak.ErrClosed
 	}
 	return nil
 }

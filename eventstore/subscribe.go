@@ -2,12 +2,13 @@ package eventstore
 
 import (
 	"context"
+	"github.com/batpak-go/batpak"
 	"iter"
 )
 
 // Subscribe returns a subscription to new events in region with a channel
 // buffer of size buffer (at least 1).
-func (s *Store) Subscribe(region Region, buffer int) (*Subscription, error) {
+func (s *Store) Subscribe(region batpak.Region, buffer int) (*Subscription, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -18,8 +19,8 @@ func (s *Store) Subscribe(region Region, buffer int) (*Subscription, error) {
 
 // fanOut offers freshly published events to the subscribers, never blocking.
 func (s *Store) fanOut(events []stagedEvent) {
-	s.subs.Offer(func() []Record {
-		recs := make([]Record, len(events))
+	s.subs.Offer(func() []batpak.Record {
+		recs := make([]batpak.Record, len(events))
 		for i := range events {
 			recs[i] = recordFromSegment(&events[i].rec, events[i].pos)
 		}
@@ -38,7 +39,7 @@ type Cursor struct {
 
 // Cursor returns a cursor over region starting at global sequence from
 // (0 or 1: the beginning).
-func (s *Store) Cursor(region Region, from uint64) *Cursor {
+func (s *Store) Cursor(region batpak.Region, from uint64) *Cursor {
 	return &Cursor{s: s, m: newEntryMatcher(region, s.ix), next: max(from, region.FromSequence, 1)}
 }
 
@@ -47,32 +48,32 @@ func (s *Store) Cursor(region Region, from uint64) *Cursor {
 func (c *Cursor) Position() uint64 { return c.next }
 
 // Next returns the next matching event, waiting for one until ctx ends.
-func (c *Cursor) Next(ctx context.Context) (Record, error) {
+func (c *Cursor) Next(ctx context.Context) (batpak.Record, error) {
 	for {
 		wait := c.s.waitForEvent()
 		if err := c.s.checkOpen(); err != nil {
-			return Record{}, err
+			return batpak.Record{}, err
 		}
 		rec, ok, err := c.TryNext()
 		if ok || err != nil {
 			return rec, err
 		}
 		if to := c.m.r.ToSequence; to != 0 && c.next > to {
-			return Record{}, ErrEndOfRegion
+			return batpak.Record{}, batpak.ErrEndOfRegion
 		}
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			return Record{}, ctx.Err()
+			return batpak.Record{}, ctx.Err()
 		}
 	}
 }
 
 // TryNext returns the next matching event that is already visible, without
 // waiting; ok is false at the end of the log.
-func (c *Cursor) TryNext() (rec Record, ok bool, err error) {
+func (c *Cursor) TryNext() (rec batpak.Record, ok bool, err error) {
 	if err := c.s.checkOpen(); err != nil {
-		return Record{}, false, err
+		return batpak.Record{}, false, err
 	}
 	entries := c.s.ix.snapshot()
 	for c.next <= entries.len() {
@@ -84,18 +85,18 @@ func (c *Cursor) TryNext() (rec Record, ok bool, err error) {
 		}
 		rec, err := c.s.readEntry(&entries, seq, e)
 		if err != nil {
-			return Record{}, false, err
+			return batpak.Record{}, false, err
 		}
 		c.next++
 		return rec, true, nil
 	}
-	return Record{}, false, nil
+	return batpak.Record{}, false, nil
 }
 
 // All yields matching events as they arrive until ctx ends or a read fails;
 // the final error (ctx.Err() included) is yielded once.
-func (c *Cursor) All(ctx context.Context) iter.Seq2[Record, error] {
-	return func(yield func(Record, error) bool) {
+func (c *Cursor) All(ctx context.Context) iter.Seq2[batpak.Record, error] {
+	return func(yield func(batpak.Record, error) bool) {
 		for {
 			rec, err := c.Next(ctx)
 			if !yield(rec, err) || err != nil {
@@ -108,6 +109,6 @@ func (c *Cursor) All(ctx context.Context) iter.Seq2[Record, error] {
 // Follow yields every event in region from global sequence from (0 or 1:
 // the beginning), then waits for new ones, until ctx ends; the final error
 // (ctx.Err() included) is yielded once. It is a cursor as an iterator.
-func (s *Store) Follow(ctx context.Context, region Region, from uint64) iter.Seq2[Record, error] {
+func (s *Store) Follow(ctx context.Context, region batpak.Region, from uint64) iter.Seq2[batpak.Record, error] {
 	return s.Cursor(region, from).All(ctx)
 }

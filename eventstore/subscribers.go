@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"github.com/batpak-go/batpak"
 	"sync"
 	"sync/atomic"
 )
@@ -13,9 +14,9 @@ import (
 type Subscription struct {
 	// C delivers matching events in commit order; it is closed by Close
 	// and when the store closes.
-	C       <-chan Record
-	c       chan Record
-	region  Region
+	C       <-chan batpak.Record
+	c       chan batpak.Record
+	region  batpak.Region
 	from    uint64 // first sequence offered to it
 	set     *Subscribers
 	dropped atomic.Uint64
@@ -53,13 +54,13 @@ type Subscribers struct {
 // from next() on, with a channel buffer of size buffer (at least 1). next
 // is called under the set's lock, so an event offered concurrently is
 // either below it or delivered. After CloseAll, Add returns [ErrClosed].
-func (set *Subscribers) Add(region Region, buffer int, next func() uint64) (*Subscription, error) {
-	c := make(chan Record, max(buffer, 1))
+func (set *Subscribers) Add(region batpak.Region, buffer int, next func() uint64) (*Subscription, error) {
+	c := make(chan batpak.Record, max(buffer, 1))
 	sub := &Subscription{C: c, c: c, region: region, set: set}
 	set.mu.Lock()
 	defer set.mu.Unlock()
 	if set.closed {
-		return nil, ErrClosed
+		return nil, batpak.ErrClosed
 	}
 	if set.subs == nil {
 		set.subs = make(map[*Subscription]struct{})
@@ -72,7 +73,7 @@ func (set *Subscribers) Add(region Region, buffer int, next func() uint64) (*Sub
 // Offer delivers new events to every subscription they match, dropping
 // (and counting) what a full channel cannot take. records is called only
 // when there are subscribers.
-func (set *Subscribers) Offer(records func() []Record) {
+func (set *Subscribers) Offer(records func() []batpak.Record) {
 	set.mu.RLock()
 	defer set.mu.RUnlock()
 	if len(set.subs) == 0 {

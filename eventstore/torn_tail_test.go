@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
 )
@@ -20,7 +21,7 @@ type tornBase struct {
 	dir        string
 	active     uint32
 	frames     []dtFrame // frames of the active segment
-	original   []eventstore.Record
+	original   []batpak.Record
 	ckptAll    []byte // checkpoint written by the final Close: covers everything
 	ckptBefore []byte // checkpoint from before the tail requests were appended
 	sweepFrom  int64  // offset of the first swept frame
@@ -39,19 +40,19 @@ func buildTornBase(t *testing.T) *tornBase {
 	// Fill until the active segment (at least the second) is a third full,
 	// with every kind of request in the mix.
 	for i := 0; ; i++ {
-		var rs []eventstore.Receipt
+		var rs []batpak.Receipt
 		tag := fmt.Sprintf("base%d", i)
 		switch i % 4 {
 		case 0:
 			rs = dtAppend(t, s, "a", dtEvents(tag, 1))
 		case 1:
-			rs = dtAppend(t, s, "b", dtEvents(tag, 3), eventstore.WithIdempotencyKey(tag))
+			rs = dtAppend(t, s, "b", dtEvents(tag, 3), batpak.WithIdempotencyKey(tag))
 		case 2:
 			rs = dtBatch(t, s, tag, []string{"a", "c", "d"})
 		case 3:
-			rs = dtAppend(t, s, "c", dtEvents(tag, 1), eventstore.WithIdempotencyKey(tag))
+			rs = dtAppend(t, s, "c", dtEvents(tag, 1), batpak.WithIdempotencyKey(tag))
 		}
-		last := rs[len(rs)-1].Position
+		last := dtPos(t, s, rs[len(rs)-1].Sequence)
 		if last.Segment >= 2 && last.Offset > tornSegmentBytes/3 {
 			break
 		}
@@ -62,9 +63,10 @@ func buildTornBase(t *testing.T) *tornBase {
 	s = dtOpen(t, b.dir, opts...)
 	single := dtAppend(t, s, "a", dtEvents("tail-single", 1))
 	batch := dtBatch(t, s, "tail-batch", []string{"b", "c"})
-	b.active = single[0].Position.Segment
-	if batch[1].Position.Segment != b.active {
-		t.Fatalf("tail requests span segments %d and %d", b.active, batch[1].Position.Segment)
+	singlePos, batchPos := dtPos(t, s, single[0].Sequence), dtPos(t, s, batch[1].Sequence)
+	b.active = singlePos.Segment
+	if batchPos.Segment != b.active {
+		t.Fatalf("tail requests span segments %d and %d", b.active, batchPos.Segment)
 	}
 	b.original = dtCheck(t, s)
 	dtClose(t, s)
@@ -81,7 +83,7 @@ func buildTornBase(t *testing.T) *tornBase {
 	}
 	b.tailFirst = -1
 	for i, f := range b.frames {
-		if int64(single[0].Position.Offset) == f.Off {
+		if int64(singlePos.Offset) == f.Off {
 			b.tailFirst = i
 		}
 	}
@@ -274,7 +276,7 @@ func tornCheckCut(t *testing.T, base *tornBase, v tornVariant, work string, cut 
 		// The checkpoint covers every frame: what the cut changed was
 		// durable, so the cut is damage, never a torn write.
 		var ce *segment.CorruptError
-		if !errors.As(err, &ce) || !errors.Is(err, eventstore.ErrCorrupt) || ce.Segment != base.active || ce.Offset > cut {
+		if !errors.As(err, &ce) || !errors.Is(err, batpak.ErrCorrupt) || ce.Segment != base.active || ce.Offset > cut {
 			fail("open below the checkpoint's watermark: %v, want ErrCorrupt in segment %d at or before %d", err, base.active, cut)
 		}
 		return

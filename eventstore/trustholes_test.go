@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
 	"github.com/batpak-go/batpak/segment/faultfs"
@@ -62,12 +63,12 @@ func (f holeSlowFile) Sync() error {
 }
 
 // holePad is a payload that fills a 4 KiB segment in about ten events.
-func holePad(tag string, i int) eventstore.Event {
+func holePad(tag string, i int) batpak.Event {
 	return sweepEvent(tag, i, 1, 300)
 }
 
 // holeSame fails unless s holds, for every receipt, the event it names.
-func holeSame(t *testing.T, s *eventstore.Store, what string, rs []eventstore.Receipt) {
+func holeSame(t *testing.T, s *eventstore.Store, what string, rs []batpak.Receipt) {
 	t.Helper()
 	for _, r := range rs {
 		rec, err := s.Get(r.EventID)
@@ -92,9 +93,9 @@ func TestHole1CompactNeverTouchesTheLiveSegment(t *testing.T) {
 	for a := range attempts {
 		dir := dtFastTempDir(t)
 		s := dtOpen(t, dir, holeOpts()...)
-		var pre []eventstore.Receipt // n1's, which Compact keeps
+		var pre []batpak.Receipt // n1's, which Compact keeps
 		for i := 0; len(dtSegments(t, dir)) < 3; i++ {
-			rs := dtAppend(t, s, fmt.Sprintf("n%d", i%2), []eventstore.Event{holePad("pre", i)})
+			rs := dtAppend(t, s, fmt.Sprintf("n%d", i%2), []batpak.Event{holePad("pre", i)})
 			if i%2 == 1 {
 				pre = append(pre, rs...)
 			}
@@ -118,7 +119,7 @@ func TestHole1CompactNeverTouchesTheLiveSegment(t *testing.T) {
 		wg.Go(func() {
 			defer start()
 			for n := 0; n == 0 || !done.Load(); n++ {
-				if _, err := s.Compact(context.Background(), eventstore.RetainIf(func(r *eventstore.Record) bool {
+				if _, err := s.Compact(context.Background(), eventstore.RetainIf(func(r *batpak.Record) bool {
 					return r.Coordinate.Entity != "n0"
 				})); err != nil {
 					compactErr = err
@@ -128,12 +129,12 @@ func TestHole1CompactNeverTouchesTheLiveSegment(t *testing.T) {
 			}
 		})
 		<-started // the first append creates the active segment while compactions run
-		kept := make([][]eventstore.Receipt, 2)
+		kept := make([][]batpak.Receipt, 2)
 		var appenders sync.WaitGroup
 		for j := range 2 {
 			appenders.Go(func() {
 				for i := range 30 {
-					rs, err := s.Append(context.Background(), dtCoord(fmt.Sprintf("n%d", j)), []eventstore.Event{holePad("n", i)})
+					rs, err := s.Append(context.Background(), dtCoord(fmt.Sprintf("n%d", j)), []batpak.Event{holePad("n", i)})
 					if err != nil {
 						t.Errorf("attempt %d: append to n%d: %v", a, j, err)
 						return
@@ -185,20 +186,20 @@ func TestHole2CheckpointCoveredDamageIsNotATornTail(t *testing.T) {
 func TestHole3InterruptedSealOpensEveryTime(t *testing.T) {
 	dir := dtFastTempDir(t)
 	s := dtOpen(t, dir, holeOpts()...)
-	var rs []eventstore.Receipt
+	var rs []batpak.Receipt
 	for i := 0; len(dtSegments(t, dir)) < 2; i++ {
-		rs = append(rs, dtAppend(t, s, "a", []eventstore.Event{holePad("a", 2*i), holePad("a", 2*i+1)})...)
+		rs = append(rs, dtAppend(t, s, "a", []batpak.Event{holePad("a", 2*i), holePad("a", 2*i+1)})...)
+	}
+	var inSeg1 []batpak.Receipt
+	for _, r := range rs {
+		if dtPos(t, s, r.Sequence).Segment == 1 {
+			inSeg1 = append(inSeg1, r)
+		}
 	}
 	dtClose(t, s)
 	_, footer, sealed := dtScan(t, dtSegPath(dir, 1), 1)
 	if !sealed {
 		t.Fatal("segment 1 is not sealed")
-	}
-	var inSeg1 []eventstore.Receipt
-	for _, r := range rs {
-		if r.Position.Segment == 1 {
-			inSeg1 = append(inSeg1, r)
-		}
 	}
 	if err := os.Remove(dtSegPath(dir, 2)); err != nil {
 		t.Fatal(err)
@@ -216,7 +217,7 @@ func TestHole3InterruptedSealOpensEveryTime(t *testing.T) {
 		}
 		holeSame(t, s, fmt.Sprintf("open %d", round+1), inSeg1)
 		if round == 1 { // the second open appends, the others only read
-			inSeg1 = append(inSeg1, dtAppend(t, s, "b", []eventstore.Event{holePad("b", 0), holePad("b", 1)})...)
+			inSeg1 = append(inSeg1, dtAppend(t, s, "b", []batpak.Event{holePad("b", 0), holePad("b", 1)})...)
 		}
 		dtCheck(t, s)
 		dtClose(t, s)
@@ -232,10 +233,10 @@ func TestHole3InterruptedSealOpensEveryTime(t *testing.T) {
 func TestHole4ReadOnlyStoreSurvivesCompaction(t *testing.T) {
 	dir := dtFastTempDir(t)
 	s := dtOpen(t, dir, holeOpts()...)
-	kept := map[string][]eventstore.Receipt{}
+	kept := map[string][]batpak.Receipt{}
 	for i := range 200 {
 		e := fmt.Sprintf("acct:%d", i%4)
-		kept[e] = append(kept[e], dtAppend(t, s, e, []eventstore.Event{holePad("r", i)})...)
+		kept[e] = append(kept[e], dtAppend(t, s, e, []batpak.Event{holePad("r", i)})...)
 	}
 	ro, err := eventstore.OpenReadOnly(dir)
 	if err != nil {
@@ -323,8 +324,8 @@ func TestCompactRefusesACutSealedSegment(t *testing.T) {
 	if err := os.Truncate(dtSegPath(dir, 1), last.Off+last.Size/2); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Compact(t.Context(), eventstore.RetainIf(func(r *eventstore.Record) bool { return r.Coordinate.Entity != "drop" }))
-	if !errors.Is(err, eventstore.ErrCorrupt) {
+	_, err := s.Compact(t.Context(), eventstore.RetainIf(func(r *batpak.Record) bool { return r.Coordinate.Entity != "drop" }))
+	if !errors.Is(err, batpak.ErrCorrupt) {
 		t.Fatalf("compaction of a cut sealed segment: %v, want ErrCorrupt", err)
 	}
 }

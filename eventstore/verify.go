@@ -3,6 +3,7 @@ package eventstore
 import (
 	"fmt"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/segment"
 )
 
@@ -24,7 +25,7 @@ func (s *Store) VerifyChain(entity string) error {
 		e := v.at(seq)
 		want := uint64(i + 1)
 		broken := func(reason string) error {
-			return &ChainError{Entity: entity, Version: want, Sequence: seq, Reason: reason}
+			return &batpak.ChainError{Entity: entity, Version: want, Sequence: seq, Reason: reason}
 		}
 		sr, err := s.chainRecord(seq, e)
 		if err != nil {

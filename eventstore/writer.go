@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/segment"
 )
 
@@ -338,11 +339,11 @@ func (st *stage) reset() {
 	clear(st.newIDs)
 }
 
-func receiptsOf(evs []stagedEvent) []Receipt {
-	out := make([]Receipt, len(evs))
+func receiptsOf(evs []stagedEvent) []batpak.Receipt {
+	out := make([]batpak.Receipt, len(evs))
 	for i := range evs {
 		e := &evs[i]
-		out[i] = Receipt{EventID: e.rec.ID, Sequence: e.rec.Seq, Version: e.rec.Version, Hash: e.rec.Hash, Position: e.pos}
+		out[i] = batpak.Receipt{EventID: e.rec.ID, Sequence: e.rec.Seq, Version: e.rec.Version, Hash: e.rec.Hash}
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
 )
@@ -83,8 +84,10 @@ func (e *Explorer) event(r *http.Request, s Store) (any, error) {
 		Hash:        hex.EncodeToString(rec.Hash[:]),
 		Effects:     []EventRow{},
 	}
-	if rec.Position.Segment != 0 { // a backend without segment files leaves it zero
-		p.Position = fmt.Sprintf("%s offset %d", segment.FileName(rec.Position.Segment), rec.Position.Offset)
+	if l, ok := s.(locator); ok {
+		if pos, ok := l.Position(rec.Sequence); ok {
+			p.Position = fmt.Sprintf("%s offset %d", segment.FileName(pos.Segment), pos.Offset)
+		}
 	}
 	p.PayloadText = indentJSON(p.Payload)
 	for _, k := range slices.Sorted(maps.Keys(rec.Metadata)) {
@@ -99,7 +102,7 @@ func (e *Explorer) event(r *http.Request, s Store) (any, error) {
 		}
 		err := s.VerifyChain(rec.Coordinate.Entity)
 		e.check.Unlock()
-		var ce *eventstore.ChainError
+		var ce *batpak.ChainError
 		switch {
 		case err == nil:
 			p.Chain.Full = fmt.Sprintf("every event of %s up to version %d verifies", rec.Coordinate.Entity, s.StreamVersion(rec.Coordinate.Entity))
@@ -151,7 +154,7 @@ func groupSize(s Store, corr uuid.UUID) int {
 // chainCheck checks rec's place in its stream's hash chain without reading
 // the stream: its hash against its content, its link to the previous
 // event, and the next event's link to it.
-func chainCheck(s Store, rec *eventstore.Record) (ChainCheck, error) {
+func chainCheck(s Store, rec *batpak.Record) (ChainCheck, error) {
 	c := ChainCheck{OK: true}
 	fail := func(field *string, msg string) { *field, c.OK = msg, false }
 	sr := segment.Record{
@@ -203,12 +206,12 @@ func chainCheck(s Store, rec *eventstore.Record) (ChainCheck, error) {
 
 // streamAt reads version v of entity's stream; ok is false when the stream
 // has no visible event at v.
-func streamAt(s Store, entity string, v uint64) (eventstore.Record, bool, error) {
-	for rec, err := range s.ReadStream(entity, v, eventstore.Limit(1)) {
+func streamAt(s Store, entity string, v uint64) (batpak.Record, bool, error) {
+	for rec, err := range s.ReadStream(entity, v, batpak.Limit(1)) {
 		if err != nil {
 			return rec, false, err
 		}
 		return rec, rec.Version == v, nil
 	}
-	return eventstore.Record{}, false, nil
+	return batpak.Record{}, false, nil
 }

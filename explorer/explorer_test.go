@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/explorer"
 	"github.com/batpak-go/batpak/natsstore"
 )
@@ -277,7 +277,7 @@ func TestToken(t *testing.T) {
 
 func TestHealthAndProjections(t *testing.T) {
 	f := newFixture(t)
-	region := &eventstore.Region{EntityPrefix: "account:"}
+	region := &batpak.Region{EntityPrefix: "account:"}
 	_, srv := server(t, f.store,
 		explorer.WithHealth(func(h *explorer.Health) {
 			h.Location = "/data/bank"

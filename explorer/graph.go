@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/causal"
-	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
 
@@ -80,7 +80,7 @@ func (e *Explorer) graphOf(r *http.Request, s Store) (*causal.Graph, error) {
 		return nil, &inputError{msg: fmt.Sprintf("the correlation group holds %d events, more than the %d the explorer draws; 'batpak trace' renders any size", n, maxGraphEvents)}
 	}
 	g, err := causal.Trace(s, id)
-	if errors.Is(err, eventstore.ErrNotFound) {
+	if errors.Is(err, batpak.ErrNotFound) {
 		return nil, &notFoundError{msg: err.Error()}
 	}
 	return g, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/explorer"
 	"github.com/batpak-go/batpak/kind"
@@ -41,10 +42,10 @@ const hostile = `<script>alert("pwned")</script><img src=x onerror=alert(1)>`
 // received) and events holding hostile text.
 type fixture struct {
 	store    *eventstore.Store
-	reg      *eventstore.Registry
-	sent     eventstore.Receipt
-	received eventstore.Receipt
-	hostile  eventstore.Receipt
+	reg      *batpak.Registry
+	sent     batpak.Receipt
+	received batpak.Receipt
+	hostile  batpak.Receipt
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -54,11 +55,11 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	f := &fixture{store: s, reg: eventstore.NewRegistry()}
-	eventstore.MustRegister[Opened](f.reg, kindOpened)
-	eventstore.MustRegister[Deposit](f.reg, kindDeposit)
-	eventstore.MustRegister[Sent](f.reg, kindSent)
-	eventstore.MustRegister[Received](f.reg, kindReceived)
+	f := &fixture{store: s, reg: batpak.NewRegistry()}
+	batpak.MustRegister[Opened](f.reg, kindOpened)
+	batpak.MustRegister[Deposit](f.reg, kindDeposit)
+	batpak.MustRegister[Sent](f.reg, kindSent)
+	batpak.MustRegister[Received](f.reg, kindReceived)
 	for i, who := range []string{"alice", "bob", "carol", "dave", "erin"} {
 		f.append(t, "account:"+who, "bank", kindOpened, Opened{Owner: who})
 		f.append(t, "account:"+who, "bank", kindDeposit, Deposit{Amount: int64(100 * (i + 1))})
@@ -67,11 +68,11 @@ func newFixture(t *testing.T) *fixture {
 		f.append(t, "account:alice", "bank", kindDeposit, Deposit{Amount: int64(i)})
 	}
 	f.sent = f.append(t, "account:alice", "bank", kindSent, Sent{To: "bob"})
-	f.received = f.append(t, "account:bob", "bank", kindReceived, Received{From: "alice"}, eventstore.WithCausation(f.sent.EventID))
+	f.received = f.append(t, "account:bob", "bank", kindReceived, Received{From: "alice"}, batpak.WithCausation(f.sent.EventID))
 	f.append(t, "order:1", "shop", kindNote, map[string]any{"items": 3})
-	rs, err := s.Append(context.Background(), eventstore.Coordinate{Entity: "note:" + hostile, Scope: "evil" + hostile},
-		[]eventstore.Event{{Kind: kindNote, Payload: map[string]string{"text": hostile}, Metadata: map[string]string{hostile: hostile}}},
-		eventstore.WithCausation(f.sent.EventID))
+	rs, err := s.Append(context.Background(), batpak.Coordinate{Entity: "note:" + hostile, Scope: "evil" + hostile},
+		[]batpak.Event{{Kind: kindNote, Payload: map[string]string{"text": hostile}, Metadata: map[string]string{hostile: hostile}}},
+		batpak.WithCausation(f.sent.EventID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,10 +80,10 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) append(t *testing.T, entity, scope string, k kind.Kind, payload any, opts ...eventstore.AppendOption) eventstore.Receipt {
+func (f *fixture) append(t *testing.T, entity, scope string, k kind.Kind, payload any, opts ...batpak.AppendOption) batpak.Receipt {
 	t.Helper()
-	rs, err := f.store.Append(context.Background(), eventstore.Coordinate{Entity: entity, Scope: scope},
-		[]eventstore.Event{{Kind: k, Payload: payload}}, opts...)
+	rs, err := f.store.Append(context.Background(), batpak.Coordinate{Entity: entity, Scope: scope},
+		[]batpak.Event{{Kind: k, Payload: payload}}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
@@ -34,12 +35,12 @@ const (
 
 func accountName(i int) string { return fmt.Sprintf("account:%05d", i%largeAccounts) }
 
-func accountCoord(i int) eventstore.Coordinate {
+func accountCoord(i int) batpak.Coordinate {
 	scope := "bank:us"
 	if i%largeAccounts%2 == 0 {
 		scope = "bank:eu"
 	}
-	return eventstore.Coordinate{Entity: accountName(i), Scope: scope}
+	return batpak.Coordinate{Entity: accountName(i), Scope: scope}
 }
 
 // buildLargeStore writes the large store into dir without syncs.
@@ -56,13 +57,13 @@ func buildLargeStore(t *testing.T, dir string) {
 		for range min(largeTransfers, (largeEvents-largeShops-n)/2) {
 			from, to := i, i*7+3
 			i++
-			rs, err := s.Append(ctx, accountCoord(from), []eventstore.Event{{Kind: kindSent,
+			rs, err := s.Append(ctx, accountCoord(from), []batpak.Event{{Kind: kindSent,
 				Payload: map[string]any{"To": accountName(to), "Amount": 10 + to%90, "Day": "2026-01-02"}}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.Append(ctx, accountCoord(to), []eventstore.Event{{Kind: kindReceived,
-				Payload: map[string]any{"From": accountName(from), "Amount": 10 + to%90}}}, eventstore.WithCausation(rs[0].EventID)); err != nil {
+			if _, err := s.Append(ctx, accountCoord(to), []batpak.Event{{Kind: kindReceived,
+				Payload: map[string]any{"From": accountName(from), "Amount": 10 + to%90}}}, batpak.WithCausation(rs[0].EventID)); err != nil {
 				t.Fatal(err)
 			}
 			n += 2
@@ -71,15 +72,15 @@ func buildLargeStore(t *testing.T, dir string) {
 		if size <= 0 {
 			break
 		}
-		items := make([]eventstore.BatchItem, 0, size)
+		items := make([]batpak.BatchItem, 0, size)
 		for len(items) < size*9/10 {
-			items = append(items, eventstore.BatchItem{Coordinate: accountCoord(i),
-				Event: eventstore.Event{Kind: kindDeposit, Payload: Deposit{Amount: int64(i % 1000)}}})
+			items = append(items, batpak.BatchItem{Coordinate: accountCoord(i),
+				Event: batpak.Event{Kind: kindDeposit, Payload: Deposit{Amount: int64(i % 1000)}}})
 			i++
 		}
 		for len(items) < size {
-			items = append(items, eventstore.BatchItem{Coordinate: eventstore.Coordinate{Entity: "ledger:main", Scope: "bank:eu"},
-				Event: eventstore.Event{Kind: kindNote, Payload: map[string]any{"line": n + len(items), "text": "posted"}}})
+			items = append(items, batpak.BatchItem{Coordinate: batpak.Coordinate{Entity: "ledger:main", Scope: "bank:eu"},
+				Event: batpak.Event{Kind: kindNote, Payload: map[string]any{"line": n + len(items), "text": "posted"}}})
 		}
 		if _, err := s.AppendBatch(ctx, items); err != nil {
 			t.Fatal(err)
@@ -87,8 +88,8 @@ func buildLargeStore(t *testing.T, dir string) {
 		n += len(items)
 	}
 	for k := range largeShops {
-		if _, err := s.Append(ctx, eventstore.Coordinate{Entity: fmt.Sprintf("order:%d", k), Scope: "shop"},
-			[]eventstore.Event{{Kind: kindNote, Payload: map[string]any{"items": k}}}); err != nil {
+		if _, err := s.Append(ctx, batpak.Coordinate{Entity: fmt.Sprintf("order:%d", k), Scope: "shop"},
+			[]batpak.Event{{Kind: kindNote, Payload: map[string]any{"items": k}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -136,7 +137,7 @@ func TestLatencyMillion(t *testing.T) {
 	// and the ledger. The first causal lookup builds the store's link
 	// index (as batpak serve does before serving a view).
 	var sentID, depositID uuid.UUID
-	for rec, err := range s.Query(eventstore.Region{FromSequence: largeEvents / 2, Kinds: []kind.Kind{kindSent, kindDeposit}}) {
+	for rec, err := range s.Query(batpak.Region{FromSequence: largeEvents / 2, Kinds: []kind.Kind{kindSent, kindDeposit}}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +156,7 @@ func TestLatencyMillion(t *testing.T) {
 	t.Logf("built the causation and correlation index in %s", time.Since(linked).Round(time.Millisecond))
 	ledger := s.StreamVersion("ledger:main")
 	var ledgerLast uint64
-	for rec, err := range s.ReadStream("ledger:main", 0, eventstore.Backward(), eventstore.Limit(1)) {
+	for rec, err := range s.ReadStream("ledger:main", 0, batpak.Backward(), batpak.Limit(1)) {
 		if err != nil {
 			t.Fatal(err)
 		}

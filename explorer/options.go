@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
@@ -14,7 +15,7 @@ type Option func(*config)
 type config struct {
 	base        string
 	token       string
-	registry    *eventstore.Registry
+	registry    *batpak.Registry
 	kindNames   func(kind.Kind) string
 	health      func(*Health)
 	projections func(context.Context) ([]Projection, error)
@@ -36,7 +37,7 @@ func WithToken(token string) Option { return func(c *config) { c.token = token }
 
 // WithRegistry names event kinds after the Go types registered for them
 // (the kind 1:004 of a TransferSent payload shows as "1:004 TransferSent").
-func WithRegistry(r *eventstore.Registry) Option { return func(c *config) { c.registry = r } }
+func WithRegistry(r *batpak.Registry) Option { return func(c *config) { c.registry = r } }
 
 // WithKindNames names event kinds with fn (for kinds the registry does not
 // know, or without a registry); fn returns "" for a kind it does not know.
@@ -111,7 +112,7 @@ type Projection struct {
 	Next uint64
 	// Region is the events it reads; nil when unknown, and then its lag is
 	// counted in sequences rather than in matching events.
-	Region *eventstore.Region
+	Region *batpak.Region
 	// State is free text ("running", "stopped: ...").
 	State string
 }

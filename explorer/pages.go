@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
 // HealthPage is the model of the health page (GET /, /api/health).
@@ -164,9 +164,9 @@ func (e *Explorer) stream(r *http.Request, s Store) (any, error) {
 	if p.Version = s.StreamVersion(p.Entity); p.Version == 0 {
 		return nil, &notFoundError{msg: fmt.Sprintf("no stream %q in the store", p.Entity)}
 	}
-	opts := []eventstore.ReadOption{eventstore.Limit(p.Limit + 1)}
+	opts := []batpak.ReadOption{batpak.Limit(p.Limit + 1)}
 	if p.Desc {
-		opts = append(opts, eventstore.Backward())
+		opts = append(opts, batpak.Backward())
 	}
 	for rec, err := range s.ReadStream(p.Entity, p.From, opts...) {
 		if err != nil {
@@ -208,7 +208,7 @@ func (e *Explorer) log(r *http.Request, s Store) (any, error) {
 		return nil, err
 	}
 	if !p.Desc {
-		for rec, err := range s.Query(eventstore.Region{FromSequence: max(p.From, 1)}) {
+		for rec, err := range s.Query(batpak.Region{FromSequence: max(p.From, 1)}) {
 			if err != nil {
 				return nil, err
 			}
@@ -294,7 +294,7 @@ func (e *Explorer) projectionsPage(r *http.Request, s Store) (any, error) {
 
 // countPending counts the events of region in [from, to], or returns -1
 // past maxPending or on a read error.
-func countPending(s Store, region eventstore.Region, from, to uint64) int {
+func countPending(s Store, region batpak.Region, from, to uint64) int {
 	if from > to {
 		return 0
 	}
@@ -309,7 +309,7 @@ func countPending(s Store, region eventstore.Region, from, to uint64) int {
 	return n
 }
 
-func describeRegion(r *eventstore.Region) string {
+func describeRegion(r *batpak.Region) string {
 	var parts []string
 	add := func(k, v string) {
 		if v != "" {

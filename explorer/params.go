@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
 // Every value a request carries is checked here before it reaches the
@@ -34,8 +34,8 @@ func name(q url.Values, param string, required bool) (string, error) {
 	switch {
 	case s == "" && required:
 		return "", badInput("%s is required", param)
-	case len(s) > eventstore.MaxCoordinateLen:
-		return "", badInput("%s is longer than %d bytes", param, eventstore.MaxCoordinateLen)
+	case len(s) > batpak.MaxCoordinateLen:
+		return "", badInput("%s is longer than %d bytes", param, batpak.MaxCoordinateLen)
 	case !utf8.ValidString(s):
 		return "", badInput("%s is not valid UTF-8", param)
 	case strings.ContainsFunc(s, unicode.IsControl):
@@ -99,12 +99,12 @@ func eventRef(s string) (uuid.UUID, uint64, error) {
 }
 
 // getEvent reads the event ref names.
-func getEvent(s Store, ref string) (eventstore.Record, error) {
+func getEvent(s Store, ref string) (batpak.Record, error) {
 	id, seq, err := eventRef(ref)
 	if err != nil {
-		return eventstore.Record{}, err
+		return batpak.Record{}, err
 	}
-	var rec eventstore.Record
+	var rec batpak.Record
 	if seq != 0 {
 		rec, err = s.GetSequence(seq)
 	} else {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 )
 
@@ -110,17 +110,17 @@ func summary(s string, n int) string {
 // kindNamer names kinds: by the application's function, else by the type
 // the registry decodes the kind's payloads to.
 type kindNamer struct {
-	reg   *eventstore.Registry
+	reg   *batpak.Registry
 	fn    func(kind.Kind) string
 	cache sync.Map // kind.Kind → string, names found through reg
 }
 
-func newKindNamer(reg *eventstore.Registry, fn func(kind.Kind) string) *kindNamer {
+func newKindNamer(reg *batpak.Registry, fn func(kind.Kind) string) *kindNamer {
 	return &kindNamer{reg: reg, fn: fn}
 }
 
 // name returns the name of rec's kind, or "".
-func (n *kindNamer) name(rec *eventstore.Record) string {
+func (n *kindNamer) name(rec *batpak.Record) string {
 	if s := n.known(rec.Kind); s != "" || n.reg == nil {
 		return s
 	}

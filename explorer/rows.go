@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
 // timeLayout is RFC 3339 in UTC with the store's microsecond precision.
@@ -31,7 +31,7 @@ type EventRow struct {
 	Summary string `json:"-"`
 }
 
-func (e *Explorer) row(s Store, rec *eventstore.Record) EventRow {
+func (e *Explorer) row(s Store, rec *batpak.Record) EventRow {
 	r := EventRow{
 		Sequence:    rec.Sequence,
 		ID:          rec.ID.String(),
@@ -52,4 +52,4 @@ func (e *Explorer) row(s Store, rec *eventstore.Record) EventRow {
 	return r
 }
 
-func isNotFound(err error) bool { return errors.Is(err, eventstore.ErrNotFound) }
+func isNotFound(err error) bool { return errors.Is(err, batpak.ErrNotFound) }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"iter"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/causal"
 	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/segment"
 )
 
 // Store is what the explorer reads. *eventstore.Store and *natsstore.Store
@@ -30,9 +32,9 @@ type Store interface {
 	LastSequence() uint64
 	StreamVersion(entity string) uint64
 	Streams() iter.Seq[eventstore.StreamInfo]
-	ReadStream(entity string, from uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Record, error]
-	Query(r eventstore.Region) iter.Seq2[eventstore.Record, error]
-	Follow(ctx context.Context, region eventstore.Region, from uint64) iter.Seq2[eventstore.Record, error]
+	ReadStream(entity string, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error]
+	Query(r batpak.Region) iter.Seq2[batpak.Record, error]
+	Follow(ctx context.Context, region batpak.Region, from uint64) iter.Seq2[batpak.Record, error]
 	VerifyChain(entity string) error
 }
 
@@ -42,4 +44,10 @@ var _ Store = (*eventstore.Store)(nil)
 // health page.
 type statser interface {
 	Stats() eventstore.Stats
+}
+
+// locator is implemented by *eventstore.Store: the event page shows the
+// segment file and offset of the event.
+type locator interface {
+	Position(seq uint64) (segment.Position, bool)
 }

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
 // The live tail (GET /api/tail) is a stream of server-sent events: one
@@ -32,9 +32,9 @@ type TailPage struct {
 const tailRecent = 20
 
 // tailRequest reads a tail's region and cursor.
-func tailRequest(r *http.Request, last uint64) (eventstore.Region, uint64, error) {
+func tailRequest(r *http.Request, last uint64) (batpak.Region, uint64, error) {
 	q := r.URL.Query()
-	var reg eventstore.Region
+	var reg batpak.Region
 	var err error
 	if reg.Entity, err = name(q, "entity", false); err != nil {
 		return reg, 0, err
@@ -81,7 +81,7 @@ func (e *Explorer) tailPage(r *http.Request) (any, error) {
 
 // tailItem is one result of the goroutine that follows the store.
 type tailItem struct {
-	rec eventstore.Record
+	rec batpak.Record
 	err error
 }
 

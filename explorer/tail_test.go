@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/explorer"
 	"github.com/batpak-go/batpak/kind"
@@ -152,8 +153,8 @@ func TestSwapReadOnlyViews(t *testing.T) {
 	defer w.Close()
 	appendN := func(n int) {
 		for range n {
-			if _, err := w.Append(context.Background(), eventstore.Coordinate{Entity: "account:a", Scope: "bank"},
-				[]eventstore.Event{{Kind: kindDeposit, Payload: Deposit{Amount: 1}}}); err != nil {
+			if _, err := w.Append(context.Background(), batpak.Coordinate{Entity: "account:a", Scope: "bank"},
+				[]batpak.Event{{Kind: kindDeposit, Payload: Deposit{Amount: 1}}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -208,13 +209,13 @@ func TestNATSBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	c := eventstore.Coordinate{Entity: "account:alice", Scope: "bank"}
-	rs, err := s.Append(ctx, c, []eventstore.Event{{Kind: kindSent, Payload: Sent{To: hostile}}})
+	c := batpak.Coordinate{Entity: "account:alice", Scope: "bank"}
+	rs, err := s.Append(ctx, c, []batpak.Event{{Kind: kindSent, Payload: Sent{To: hostile}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Append(ctx, eventstore.Coordinate{Entity: "account:bob", Scope: "bank"},
-		[]eventstore.Event{{Kind: kindReceived, Payload: Received{From: "alice"}}}, eventstore.WithCausation(rs[0].EventID)); err != nil {
+	if _, err := s.Append(ctx, batpak.Coordinate{Entity: "account:bob", Scope: "bank"},
+		[]batpak.Event{{Kind: kindReceived, Payload: Received{From: "alice"}}}, batpak.WithCausation(rs[0].EventID)); err != nil {
 		t.Fatal(err)
 	}
 	_, srv := server(t, s, explorer.WithKindNames(func(k kind.Kind) string { return map[kind.Kind]string{kindSent: "Sent"}[k] }))
@@ -233,7 +234,7 @@ func TestNATSBackend(t *testing.T) {
 	if row := tail.record(); row.Sequence != 2 {
 		t.Fatalf("#%d", row.Sequence)
 	}
-	if _, err := s.Append(ctx, c, []eventstore.Event{{Kind: kindDeposit, Payload: Deposit{Amount: 5}}}); err != nil {
+	if _, err := s.Append(ctx, c, []batpak.Event{{Kind: kindDeposit, Payload: Deposit{Amount: 5}}}); err != nil {
 		t.Fatal(err)
 	}
 	if row := tail.record(); row.Sequence != 3 || row.Entity != "account:alice" {

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
 )
@@ -27,11 +28,11 @@ type request struct {
 }
 
 type item struct {
-	coord       eventstore.Coordinate
+	coord       batpak.Coordinate
 	kind        uint16
 	payload     []byte
 	meta        map[string]string
-	expected    eventstore.ExpectedVersion
+	expected    batpak.ExpectedVersion
 	correlation uuid.UUID
 	causation   uuid.UUID
 }
@@ -44,8 +45,8 @@ type item struct {
 // index holds them, with one receipt per event. ctx bounds the wait for the
 // stream's lock in this client; once the first publish is sent the call
 // returns its outcome, within the store's timeout (see [WithTimeout]).
-func (s *Store) Append(ctx context.Context, coord eventstore.Coordinate, events []eventstore.Event, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error) {
-	o, err := eventstore.ResolveAppendOptions(opts...)
+func (s *Store) Append(ctx context.Context, coord batpak.Coordinate, events []batpak.Event, opts ...batpak.AppendOption) ([]batpak.Receipt, error) {
+	o, err := batpak.ResolveAppendOptions(opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +54,7 @@ func (s *Store) Append(ctx context.Context, coord eventstore.Coordinate, events 
 		return nil, err
 	}
 	if len(events) == 0 {
-		return nil, eventstore.ErrEmptyAppend
+		return nil, batpak.ErrEmptyAppend
 	}
 	r := &request{key: o.IdempotencyKey, items: make([]item, len(events))}
 	for i, ev := range events {
@@ -61,7 +62,7 @@ func (s *Store) Append(ctx context.Context, coord eventstore.Coordinate, events 
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
-		it.coord, it.correlation, it.causation, it.expected = coord, o.Correlation, o.Causation, eventstore.Any
+		it.coord, it.correlation, it.causation, it.expected = coord, o.Correlation, o.Causation, batpak.Any
 		r.items[i] = it
 	}
 	r.items[0].expected = o.Expected
@@ -73,13 +74,13 @@ func (s *Store) Append(ctx context.Context, coord eventstore.Coordinate, events 
 // item's expected version is checked in order. The only options that apply
 // are the idempotency key and, as a default for items without their own,
 // correlation and causation.
-func (s *Store) AppendBatch(ctx context.Context, items []eventstore.BatchItem, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error) {
-	o, err := eventstore.ResolveAppendOptions(opts...)
+func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts ...batpak.AppendOption) ([]batpak.Receipt, error) {
+	o, err := batpak.ResolveAppendOptions(opts...)
 	if err != nil {
 		return nil, err
 	}
 	if len(items) == 0 {
-		return nil, eventstore.ErrEmptyAppend
+		return nil, batpak.ErrEmptyAppend
 	}
 	r := &request{key: o.IdempotencyKey, items: make([]item, len(items))}
 	for i, bi := range items {
@@ -98,7 +99,7 @@ func (s *Store) AppendBatch(ctx context.Context, items []eventstore.BatchItem, o
 }
 
 // prepare checks and encodes an event exactly as the embedded store does.
-func (s *Store) prepare(ev eventstore.Event) (item, error) {
+func (s *Store) prepare(ev batpak.Event) (item, error) {
 	payload, meta, err := eventstore.EncodeEvent(ev, s.maxPay)
 	if err != nil {
 		return item{}, err
@@ -115,20 +116,20 @@ func (r *request) entities() []string {
 	return slices.Compact(out)
 }
 
-func (s *Store) submit(ctx context.Context, r *request) ([]eventstore.Receipt, error) {
+func (s *Store) submit(ctx context.Context, r *request) ([]batpak.Receipt, error) {
 	if s.cfg.readOnly {
-		return nil, eventstore.ErrReadOnly
+		return nil, batpak.ErrReadOnly
 	}
 	if len(r.items) > 1 && !s.atomic {
 		return nil, ErrBatchUnsupported
 	}
 	if len(r.items) > s.cfg.maxBatch {
-		return nil, fmt.Errorf("%w: %d events in one request, limit %d", eventstore.ErrPayloadTooLarge, len(r.items), s.cfg.maxBatch)
+		return nil, fmt.Errorf("%w: %d events in one request, limit %d", batpak.ErrPayloadTooLarge, len(r.items), s.cfg.maxBatch)
 	}
 	s.sendMu.RLock()
 	if s.closed.Load() {
 		s.sendMu.RUnlock()
-		return nil, eventstore.ErrClosed
+		return nil, batpak.ErrClosed
 	}
 	s.inflight.Add(1)
 	s.sendMu.RUnlock()
@@ -136,7 +137,7 @@ func (s *Store) submit(ctx context.Context, r *request) ([]eventstore.Receipt, e
 	s.appending.Add(1)
 	defer s.appending.Add(-1)
 	if err := s.ix.failure(); err != nil {
-		return nil, fmt.Errorf("%w: %w", eventstore.ErrStoreFailed, err)
+		return nil, fmt.Errorf("%w: %w", batpak.ErrStoreFailed, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -154,7 +155,7 @@ func (s *Store) submit(ctx context.Context, r *request) ([]eventstore.Receipt, e
 	return s.commit(ctx, r)
 }
 
-func (s *Store) keyReceipts(key string) ([]eventstore.Receipt, bool) {
+func (s *Store) keyReceipts(key string) ([]batpak.Receipt, bool) {
 	ref, ok := s.ix.lookupKey(key)
 	if !ok {
 		return nil, false
@@ -169,7 +170,7 @@ func (s *Store) catchUp(ctx context.Context) error {
 	wait := 10 * time.Millisecond
 	for {
 		if s.closed.Load() {
-			return eventstore.ErrClosed
+			return batpak.ErrClosed
 		}
 		ictx, cancel := context.WithTimeout(ctx, s.cfg.ackWait)
 		sentAt := time.Now()
@@ -201,13 +202,13 @@ func (s *Store) catchUp(ctx context.Context) error {
 // timeout, and then the call fails with [ErrUnavailable]. A plain error
 // (one that is not ErrUnavailable) therefore always means that nothing was
 // written.
-func (s *Store) commit(ctx context.Context, r *request) (_ []eventstore.Receipt, err error) {
+func (s *Store) commit(ctx context.Context, r *request) (_ []batpak.Receipt, err error) {
 	sent := false // a publish of r has left this client
 	defer func() {
 		// The store closing or its index stopping ends the wait for an
 		// outcome, not the request: once sent, it may have been stored.
 		if err != nil && sent && !errors.Is(err, ErrUnavailable) &&
-			(errors.Is(err, eventstore.ErrClosed) || errors.Is(err, ErrInvalidMessage)) {
+			(errors.Is(err, batpak.ErrClosed) || errors.Is(err, ErrInvalidMessage)) {
 			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 	}()
@@ -254,7 +255,7 @@ func (s *Store) commit(ctx context.Context, r *request) (_ []eventstore.Receipt,
 	for {
 		msgs, evs, err := s.plan(r, ids, ts, msgID)
 		if err != nil {
-			var vc *eventstore.VersionConflictError
+			var vc *batpak.VersionConflictError
 			if errors.As(err, &vc) && !fresh {
 				// The index may lag another client: check the stream's tip.
 				if err := s.catchUp(actx); err != nil {
@@ -305,7 +306,7 @@ func (s *Store) commit(ctx context.Context, r *request) (_ []eventstore.Receipt,
 				sleep(actx, &wait)
 			}
 		case code == 10054 || code == 10097 || code == 10199 || errors.Is(err, nats.ErrMaxPayload):
-			return s.refused(actx, r, ids[0], unclear, fmt.Errorf("%w: %w", eventstore.ErrPayloadTooLarge, err))
+			return s.refused(actx, r, ids[0], unclear, fmt.Errorf("%w: %w", batpak.ErrPayloadTooLarge, err))
 		case code == 10174:
 			return s.refused(actx, r, ids[0], unclear, fmt.Errorf("%w: %w", ErrBatchUnsupported, err))
 		case code != 0 && !retryable(err):
@@ -335,7 +336,7 @@ func (s *Store) commit(ctx context.Context, r *request) (_ []eventstore.Receipt,
 		case serr == nil:
 			fresh = true
 			s.ix.noteSubjectSeq(subjectSeq)
-		case errors.Is(serr, eventstore.ErrClosed) || errors.Is(serr, ErrInvalidMessage):
+		case errors.Is(serr, batpak.ErrClosed) || errors.Is(serr, ErrInvalidMessage):
 			return nil, serr
 		}
 	}
@@ -344,7 +345,7 @@ func (s *Store) commit(ctx context.Context, r *request) (_ []eventstore.Receipt,
 // settle brings the index to the stream's tip and reports the receipts of
 // r if it is there: its first event, or for a keyed request any request
 // with its key (another client's included, which is then the original).
-func (s *Store) settle(ctx context.Context, r *request, first uuid.UUID) ([]eventstore.Receipt, bool, error) {
+func (s *Store) settle(ctx context.Context, r *request, first uuid.UUID) ([]batpak.Receipt, bool, error) {
 	if err := s.catchUp(ctx); err != nil {
 		return nil, false, err
 	}
@@ -353,7 +354,7 @@ func (s *Store) settle(ctx context.Context, r *request, first uuid.UUID) ([]even
 }
 
 // landed returns the receipts of r if the index holds it.
-func (s *Store) landed(r *request, first uuid.UUID) ([]eventstore.Receipt, bool) {
+func (s *Store) landed(r *request, first uuid.UUID) ([]batpak.Receipt, bool) {
 	if r.key != "" {
 		if rs, ok := s.keyReceipts(r.key); ok {
 			return rs, true
@@ -369,7 +370,7 @@ func (s *Store) landed(r *request, first uuid.UUID) ([]eventstore.Receipt, bool)
 // receipts if it landed, otherwise with ErrUnavailable wrapping cause.
 // It gives the stream one more ack wait to answer, past the store's
 // timeout if needed.
-func (s *Store) settleOrUnavailable(ctx context.Context, r *request, first uuid.UUID, cause error) ([]eventstore.Receipt, error) {
+func (s *Store) settleOrUnavailable(ctx context.Context, r *request, first uuid.UUID, cause error) ([]batpak.Receipt, error) {
 	if rs, ok := s.landed(r, first); ok {
 		s.stats.recovered.Add(1)
 		return rs, nil
@@ -379,7 +380,7 @@ func (s *Store) settleOrUnavailable(ctx context.Context, r *request, first uuid.
 	if rs, ok, err := s.settle(sctx, r, first); ok {
 		s.stats.recovered.Add(1)
 		return rs, nil
-	} else if errors.Is(err, eventstore.ErrClosed) {
+	} else if errors.Is(err, batpak.ErrClosed) {
 		return nil, err
 	}
 	return nil, s.unavailable(cause)
@@ -388,14 +389,14 @@ func (s *Store) settleOrUnavailable(ctx context.Context, r *request, first uuid.
 // refused ends an append whose last publish the server refused. If an
 // earlier publish of r may have been stored, a refusal says nothing about
 // it: r's receipts if it landed, ErrUnavailable if the stream cannot tell.
-func (s *Store) refused(ctx context.Context, r *request, first uuid.UUID, unclear bool, err error) ([]eventstore.Receipt, error) {
+func (s *Store) refused(ctx context.Context, r *request, first uuid.UUID, unclear bool, err error) ([]batpak.Receipt, error) {
 	if !unclear {
 		return nil, err
 	}
 	if rs, ok, serr := s.settle(ctx, r, first); ok {
 		s.stats.recovered.Add(1)
 		return rs, nil
-	} else if errors.Is(serr, eventstore.ErrClosed) {
+	} else if errors.Is(serr, batpak.ErrClosed) {
 		return nil, serr
 	}
 	// The stream at its tip does not hold r and the server no longer stages
@@ -416,7 +417,7 @@ func sleep(ctx context.Context, d *time.Duration) {
 }
 
 func (s *Store) unavailable(err error) error {
-	if errors.Is(err, eventstore.ErrClosed) || errors.Is(err, ErrInvalidMessage) {
+	if errors.Is(err, batpak.ErrClosed) || errors.Is(err, ErrInvalidMessage) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -438,7 +439,7 @@ func (s *Store) unknownCause(r *request) bool {
 
 // finish publishes the acknowledged events evs, the last of which has
 // sequence last, to the index and returns their receipts.
-func (s *Store) finish(ctx context.Context, last uint64, evs []event) ([]eventstore.Receipt, error) {
+func (s *Store) finish(ctx context.Context, last uint64, evs []event) ([]batpak.Receipt, error) {
 	first := last - uint64(len(evs)) + 1
 	for i := range evs {
 		evs[i].seq = first + uint64(i)
@@ -463,7 +464,7 @@ func (s *Store) finish(ctx context.Context, last uint64, evs []event) ([]eventst
 
 // resolveDuplicate answers a request the server reported as a duplicate:
 // its key (or, without one, its first event) was committed before.
-func (s *Store) resolveDuplicate(ctx context.Context, r *request, first uuid.UUID) ([]eventstore.Receipt, error) {
+func (s *Store) resolveDuplicate(ctx context.Context, r *request, first uuid.UUID) ([]batpak.Receipt, error) {
 	if err := s.catchUp(ctx); err != nil {
 		return nil, s.unavailable(err)
 	}
@@ -495,7 +496,7 @@ func (s *Store) plan(r *request, ids []uuid.UUID, ts int64, msgID string) ([]*na
 			t = s.ix.tipOf(entity)
 		}
 		if !it.expected.Accepts(t.version) {
-			return nil, nil, &eventstore.VersionConflictError{Entity: entity, Expected: it.expected, Actual: t.version}
+			return nil, nil, &batpak.VersionConflictError{Entity: entity, Expected: it.expected, Actual: t.version}
 		}
 		ev := event{
 			entity: entity, scope: it.coord.Scope, id: ids[i], cause: it.causation,

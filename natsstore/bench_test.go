@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/natsstore"
@@ -36,11 +37,11 @@ import (
 //	go test -run '^$' -bench Workloads -benchtime 3s ./natsstore/
 
 type benchStore interface {
-	Append(ctx context.Context, c eventstore.Coordinate, events []eventstore.Event, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error)
+	Append(ctx context.Context, c batpak.Coordinate, events []batpak.Event, opts ...batpak.AppendOption) ([]batpak.Receipt, error)
 	Close() error
 }
 
-var benchPayloads = func() []eventstore.RawPayload {
+var benchPayloads = func() []batpak.RawPayload {
 	type payload struct {
 		Account  string `msgpack:"account"`
 		Amount   int64  `msgpack:"amount"`
@@ -49,7 +50,7 @@ var benchPayloads = func() []eventstore.RawPayload {
 		Blob     []byte `msgpack:"blob"`
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	pool := make([]eventstore.RawPayload, 1024)
+	pool := make([]batpak.RawPayload, 1024)
 	for i := range pool {
 		p := payload{Account: fmt.Sprintf("account:%06d", i), Amount: int64(rng.IntN(1_000_000)), Currency: "EUR", At: 1_700_000_000_000_000 + int64(i)}
 		b, _ := msgpack.Marshal(&p)
@@ -62,10 +63,10 @@ var benchPayloads = func() []eventstore.RawPayload {
 	return pool
 }()
 
-func benchEvents(i, n int) []eventstore.Event {
-	evs := make([]eventstore.Event, n)
+func benchEvents(i, n int) []batpak.Event {
+	evs := make([]batpak.Event, n)
 	for j := range evs {
-		evs[j] = eventstore.Event{Kind: kind.Custom(1, 1), Payload: benchPayloads[(i+j)%len(benchPayloads)]}
+		evs[j] = batpak.Event{Kind: kind.Custom(1, 1), Payload: benchPayloads[(i+j)%len(benchPayloads)]}
 	}
 	return evs
 }
@@ -129,9 +130,9 @@ func BenchmarkWorkloads(b *testing.B) {
 	}
 }
 
-func mustAppend(b *testing.B, s benchStore, entity string, v uint64, evs []eventstore.Event) uint64 {
-	rs, err := s.Append(context.Background(), eventstore.Coordinate{Entity: entity, Scope: "bench"}, evs,
-		eventstore.ExpectVersion(eventstore.Exactly(v)))
+func mustAppend(b *testing.B, s benchStore, entity string, v uint64, evs []batpak.Event) uint64 {
+	rs, err := s.Append(context.Background(), batpak.Coordinate{Entity: entity, Scope: "bench"}, evs,
+		batpak.ExpectVersion(batpak.Exactly(v)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -210,13 +211,13 @@ func BenchmarkReadStreamUncached(b *testing.B) {
 	// 2,000 events of "read" interleaved with 2,000 of another stream.
 	const want = 2000
 	for i := 0; i < 2*want; i += 1000 {
-		items := make([]eventstore.BatchItem, 1000)
+		items := make([]batpak.BatchItem, 1000)
 		for j := range items {
 			entity := "other"
 			if j%2 == 0 {
 				entity = "read"
 			}
-			items[j] = eventstore.BatchItem{Coordinate: eventstore.Coordinate{Entity: entity, Scope: "bench"}, Event: benchEvents(i+j, 1)[0]}
+			items[j] = batpak.BatchItem{Coordinate: batpak.Coordinate{Entity: entity, Scope: "bench"}, Event: benchEvents(i+j, 1)[0]}
 		}
 		if _, err := s.AppendBatch(ctx, items); err != nil {
 			b.Fatal(err)
@@ -255,13 +256,13 @@ func BenchmarkKeyedAppend(b *testing.B) {
 			b.Cleanup(ns.Shutdown)
 			s := openBench(b, ns.ClientURL(), 1)
 			defer s.Close()
-			c := eventstore.Coordinate{Entity: "keyed", Scope: "bench"}
+			c := batpak.Coordinate{Entity: "keyed", Scope: "bench"}
 			var v uint64
 			b.ResetTimer()
 			for i := range b.N {
-				opts := []eventstore.AppendOption{eventstore.ExpectVersion(eventstore.Exactly(v))}
+				opts := []batpak.AppendOption{batpak.ExpectVersion(batpak.Exactly(v))}
 				if keyed {
-					opts = append(opts, eventstore.WithIdempotencyKey(fmt.Sprintf("key-%d", i)))
+					opts = append(opts, batpak.WithIdempotencyKey(fmt.Sprintf("key-%d", i)))
 				}
 				rs, err := s.Append(context.Background(), c, benchEvents(i, 1), opts...)
 				if err != nil {
@@ -355,11 +356,11 @@ func benchOpenServer(b *testing.B, n int) *server.Server {
 		return ns
 	}
 	start := time.Now()
-	items := make([]eventstore.BatchItem, 1000)
+	items := make([]batpak.BatchItem, 1000)
 	for i := 0; i < n; i += len(items) {
 		for j := range items {
-			items[j] = eventstore.BatchItem{
-				Coordinate: eventstore.Coordinate{Entity: fmt.Sprintf("s-%05d", (i+j)%10_000), Scope: "bench"},
+			items[j] = batpak.BatchItem{
+				Coordinate: batpak.Coordinate{Entity: fmt.Sprintf("s-%05d", (i+j)%10_000), Scope: "bench"},
 				Event:      benchEvents(i+j, 1)[0],
 			}
 		}

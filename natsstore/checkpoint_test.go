@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/natsstore/embedded"
 )
@@ -76,33 +76,33 @@ var (
 // appends and batches over several streams (some crossing block
 // boundaries), idempotency keys, correlation and causation. It returns
 // the keyed requests' receipts by key.
-func ckWrite(t *testing.T, s *Store, round, n int) map[string][]eventstore.Receipt {
+func ckWrite(t *testing.T, s *Store, round, n int) map[string][]batpak.Receipt {
 	t.Helper()
 	ctx := context.Background()
-	keyed := make(map[string][]eventstore.Receipt)
-	c := func(i int) eventstore.Coordinate {
-		return eventstore.Coordinate{Entity: fmt.Sprintf("acct:%d", i%7), Scope: []string{"eu", "us. west"}[i%2]}
+	keyed := make(map[string][]batpak.Receipt)
+	c := func(i int) batpak.Coordinate {
+		return batpak.Coordinate{Entity: fmt.Sprintf("acct:%d", i%7), Scope: []string{"eu", "us. west"}[i%2]}
 	}
 	var last uuid.UUID
 	for i := range n {
-		var opts []eventstore.AppendOption
+		var opts []batpak.AppendOption
 		if i%5 == 0 {
-			opts = append(opts, eventstore.WithIdempotencyKey(fmt.Sprintf("r%d-k%d", round, i)))
+			opts = append(opts, batpak.WithIdempotencyKey(fmt.Sprintf("r%d-k%d", round, i)))
 		}
 		if i%3 == 1 && last != uuid.Nil {
-			opts = append(opts, eventstore.WithCausation(last))
+			opts = append(opts, batpak.WithCausation(last))
 		}
-		var rs []eventstore.Receipt
+		var rs []batpak.Receipt
 		var err error
 		switch i % 4 {
 		case 0, 1:
-			rs, err = s.Append(ctx, c(i), []eventstore.Event{{Kind: ckKindA, Payload: i, Metadata: map[string]string{"i": strconv.Itoa(i)}}}, opts...)
+			rs, err = s.Append(ctx, c(i), []batpak.Event{{Kind: ckKindA, Payload: i, Metadata: map[string]string{"i": strconv.Itoa(i)}}}, opts...)
 		case 2:
-			rs, err = s.Append(ctx, c(i), []eventstore.Event{{Kind: ckKindA, Payload: i}, {Kind: ckKindB, Payload: "x"}, {Kind: ckKindB}}, opts...)
+			rs, err = s.Append(ctx, c(i), []batpak.Event{{Kind: ckKindA, Payload: i}, {Kind: ckKindB, Payload: "x"}, {Kind: ckKindB}}, opts...)
 		case 3:
-			items := make([]eventstore.BatchItem, 2+i%9)
+			items := make([]batpak.BatchItem, 2+i%9)
 			for j := range items {
-				items[j] = eventstore.BatchItem{Coordinate: c(i + j), Event: eventstore.Event{Kind: ckKindB, Payload: j}}
+				items[j] = batpak.BatchItem{Coordinate: c(i + j), Event: batpak.Event{Kind: ckKindB, Payload: j}}
 			}
 			rs, err = s.AppendBatch(ctx, items, opts...)
 		}
@@ -205,7 +205,7 @@ func TestIndexCheckpointRestores(t *testing.T) {
 	}
 	// Keys restored from the checkpoint return the original receipts.
 	for key, want := range keyed {
-		got, err := b.Append(context.Background(), eventstore.Coordinate{Entity: "other", Scope: "eu"}, []eventstore.Event{{Kind: ckKindA}}, eventstore.WithIdempotencyKey(key))
+		got, err := b.Append(context.Background(), batpak.Coordinate{Entity: "other", Scope: "eu"}, []batpak.Event{{Kind: ckKindA}}, batpak.WithIdempotencyKey(key))
 		if err != nil || !slices.Equal(got, want) {
 			t.Fatalf("key %s: %v %v, want %v", key, got, err, want)
 		}
@@ -418,7 +418,7 @@ func TestIndexCheckpointSkipped(t *testing.T) {
 	defer full.Close()
 	ckSameIndex(t, b, full)
 	for _, entity := range []string{"acct:3", "acct:4"} {
-		var got, want []eventstore.Record
+		var got, want []batpak.Record
 		for rec, err := range b.ReadStream(entity, 1) {
 			if err != nil {
 				t.Fatal(err)
@@ -437,7 +437,7 @@ func TestIndexCheckpointSkipped(t *testing.T) {
 	}
 	// The next append to the entity expects the skipped message's subject
 	// sequence.
-	if _, err := b.Append(context.Background(), eventstore.Coordinate{Entity: "acct:3", Scope: "eu"}, []eventstore.Event{{Kind: ckKindA}}); err != nil {
+	if _, err := b.Append(context.Background(), batpak.Coordinate{Entity: "acct:3", Scope: "eu"}, []batpak.Event{{Kind: ckKindA}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -454,9 +454,9 @@ func TestReadsInPartialBatches(t *testing.T) {
 	directBatchBytes = 2000 // a few events per answer
 	full := ckOpen(t, ns, "CK_PARTIAL")
 	defer full.Close()
-	read := func(seq iter.Seq2[eventstore.Record, error]) []eventstore.Record {
+	read := func(seq iter.Seq2[batpak.Record, error]) []batpak.Record {
 		t.Helper()
-		var out []eventstore.Record
+		var out []batpak.Record
 		for rec, err := range seq {
 			if err != nil {
 				t.Fatal(err)
@@ -467,12 +467,12 @@ func TestReadsInPartialBatches(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name      string
-		got, want iter.Seq2[eventstore.Record, error]
+		got, want iter.Seq2[batpak.Record, error]
 	}{
 		{"ReadAll", s.ReadAll(0), full.ReadAll(0)},
 		{"ReadStream", s.ReadStream("acct:2", 1), full.ReadStream("acct:2", 1)},
-		{"ReadStream backward", s.ReadStream("acct:5", 0, eventstore.Backward()), full.ReadStream("acct:5", 0, eventstore.Backward())},
-		{"Query", s.Query(eventstore.Region{Kinds: []kind.Kind{ckKindB}}), full.Query(eventstore.Region{Kinds: []kind.Kind{ckKindB}})},
+		{"ReadStream backward", s.ReadStream("acct:5", 0, batpak.Backward()), full.ReadStream("acct:5", 0, batpak.Backward())},
+		{"Query", s.Query(batpak.Region{Kinds: []kind.Kind{ckKindB}}), full.Query(batpak.Region{Kinds: []kind.Kind{ckKindB}})},
 	} {
 		got, want := read(tc.got), read(tc.want)
 		if len(want) == 0 || !reflect.DeepEqual(got, want) {

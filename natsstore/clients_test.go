@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
 	"github.com/batpak-go/batpak/causal"
-	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/natsstore"
 	"github.com/batpak-go/batpak/projection"
@@ -27,9 +27,9 @@ var (
 	kNoted  = kind.Custom(2, 1)
 )
 
-func coord(e string) eventstore.Coordinate { return eventstore.Coordinate{Entity: e, Scope: "test"} }
+func coord(e string) batpak.Coordinate { return batpak.Coordinate{Entity: e, Scope: "test"} }
 
-func one(k kind.Kind, p any) []eventstore.Event { return []eventstore.Event{{Kind: k, Payload: p}} }
+func one(k kind.Kind, p any) []batpak.Event { return []batpak.Event{{Kind: k, Payload: p}} }
 
 // TestTwoClients: two stores on one stream (two processes, as far as the
 // server can tell) keep one log: versions, expected versions, idempotency
@@ -40,12 +40,12 @@ func TestTwoClients(t *testing.T) {
 	a := openStore(t, ns, natsstore.WithStream(stream))
 	b := openStore(t, ns, natsstore.WithStream(stream))
 	ctx := context.Background()
-	sub, err := b.Subscribe(eventstore.Region{}, 64)
+	sub, err := b.Subscribe(batpak.Region{}, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	ra, err := a.Append(ctx, coord("x"), one(kOpened, 1), eventstore.ExpectVersion(eventstore.NoStream))
+	ra, err := a.Append(ctx, coord("x"), one(kOpened, 1), batpak.ExpectVersion(batpak.NoStream))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,22 +59,22 @@ func TestTwoClients(t *testing.T) {
 		t.Fatalf("b's append: %+v, want version 2 at sequence 2", rb[0])
 	}
 	// A stale expectation is a conflict with the actual version.
-	_, err = a.Append(ctx, coord("x"), one(kNoted, 3), eventstore.ExpectVersion(eventstore.Exactly(1)))
-	var vc *eventstore.VersionConflictError
+	_, err = a.Append(ctx, coord("x"), one(kNoted, 3), batpak.ExpectVersion(batpak.Exactly(1)))
+	var vc *batpak.VersionConflictError
 	if !errors.As(err, &vc) || vc.Actual != 2 {
 		t.Fatalf("stale expectation: %v, want a conflict at version 2", err)
 	}
 	// An idempotency key used by a is honoured by b.
-	k1, err := a.Append(ctx, coord("y"), one(kOpened, 1), eventstore.WithIdempotencyKey("k1"))
+	k1, err := a.Append(ctx, coord("y"), one(kOpened, 1), batpak.WithIdempotencyKey("k1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := b.Append(ctx, coord("z"), one(kOpened, 9), eventstore.WithIdempotencyKey("k1"))
+	again, err := b.Append(ctx, coord("z"), one(kOpened, 9), batpak.WithIdempotencyKey("k1"))
 	if err != nil || !slices.Equal(again, k1) {
 		t.Fatalf("b replays k1: %+v, %v; want %+v", again, err, k1)
 	}
 	// A cause appended by a gives b's event its correlation.
-	rc, err := b.Append(ctx, coord("w"), one(kNoted, 1), eventstore.WithCausation(ra[0].EventID))
+	rc, err := b.Append(ctx, coord("w"), one(kNoted, 1), batpak.WithCausation(ra[0].EventID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,13 +121,13 @@ func TestKeysOutliveDuplicateWindow(t *testing.T) {
 	stream := uniqueStream("DUP")
 	a := openStore(t, ns, natsstore.WithStream(stream), natsstore.WithDuplicateWindow(200*time.Millisecond))
 	ctx := context.Background()
-	first, err := a.Append(ctx, coord("x"), one(kOpened, 1), eventstore.WithIdempotencyKey("once"))
+	first, err := a.Append(ctx, coord("x"), one(kOpened, 1), batpak.WithIdempotencyKey("once"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(600 * time.Millisecond)
 	for _, s := range []*natsstore.Store{a, openStore(t, ns, natsstore.WithStream(stream))} {
-		rs, err := s.Append(ctx, coord("x"), one(kOpened, 2), eventstore.WithIdempotencyKey("once"))
+		rs, err := s.Append(ctx, coord("x"), one(kOpened, 2), batpak.WithIdempotencyKey("once"))
 		if err != nil || !slices.Equal(rs, first) {
 			t.Fatalf("replay after the window: %+v, %v; want %+v", rs, err, first)
 		}
@@ -146,15 +146,15 @@ func TestBatchUnsupported(t *testing.T) {
 		t.Fatal("AtomicBatches() with WithAtomicBatches(false)")
 	}
 	ctx := context.Background()
-	_, err := s.Append(ctx, coord("x"), []eventstore.Event{{Kind: kOpened, Payload: 1}, {Kind: kNoted, Payload: 2}})
+	_, err := s.Append(ctx, coord("x"), []batpak.Event{{Kind: kOpened, Payload: 1}, {Kind: kNoted, Payload: 2}})
 	if !errors.Is(err, natsstore.ErrBatchUnsupported) {
 		t.Fatalf("multi-event append: %v", err)
 	}
-	_, err = s.AppendBatch(ctx, []eventstore.BatchItem{{Coordinate: coord("x"), Event: eventstore.Event{Kind: kOpened}}, {Coordinate: coord("y"), Event: eventstore.Event{Kind: kOpened}}})
+	_, err = s.AppendBatch(ctx, []batpak.BatchItem{{Coordinate: coord("x"), Event: batpak.Event{Kind: kOpened}}, {Coordinate: coord("y"), Event: batpak.Event{Kind: kOpened}}})
 	if !errors.Is(err, natsstore.ErrBatchUnsupported) {
 		t.Fatalf("batch: %v", err)
 	}
-	if _, err := s.AppendBatch(ctx, []eventstore.BatchItem{{Coordinate: coord("x"), Event: eventstore.Event{Kind: kOpened}}}); err != nil {
+	if _, err := s.AppendBatch(ctx, []batpak.BatchItem{{Coordinate: coord("x"), Event: batpak.Event{Kind: kOpened}}}); err != nil {
 		t.Fatal(err)
 	}
 	if s.LastSequence() != 1 {

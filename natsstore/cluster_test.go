@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/natsstore"
 )
@@ -193,7 +193,7 @@ func transient(err error) bool {
 
 type acked struct {
 	entity string
-	r      eventstore.Receipt
+	r      batpak.Receipt
 }
 
 // TestClusterFailover runs a store on a 3-node cluster (replicas 3),
@@ -227,7 +227,7 @@ func TestClusterFailover(t *testing.T) {
 		stop   = make(chan struct{})
 		wg     sync.WaitGroup
 	)
-	note := func(entities []string, rs []eventstore.Receipt) {
+	note := func(entities []string, rs []batpak.Receipt) {
 		mu.Lock()
 		defer mu.Unlock()
 		for i, r := range rs {
@@ -250,34 +250,34 @@ func TestClusterFailover(t *testing.T) {
 				switch i % 4 {
 				case 0, 1: // one event on the writer's own stream, with its expected version
 					v := s.StreamVersion(own)
-					var rs []eventstore.Receipt
-					rs, err = s.Append(ctx, eventstore.Coordinate{Entity: own, Scope: "bank"},
-						[]eventstore.Event{{Kind: k, Payload: i}}, eventstore.ExpectVersion(eventstore.Exactly(v)))
+					var rs []batpak.Receipt
+					rs, err = s.Append(ctx, batpak.Coordinate{Entity: own, Scope: "bank"},
+						[]batpak.Event{{Kind: k, Payload: i}}, batpak.ExpectVersion(batpak.Exactly(v)))
 					if err == nil {
 						note([]string{own}, rs)
 					}
 				case 2: // a shared stream, any version
-					var rs []eventstore.Receipt
-					rs, err = s.Append(ctx, eventstore.Coordinate{Entity: "shared", Scope: "bank"},
-						[]eventstore.Event{{Kind: k, Payload: i}, {Kind: k, Payload: i}})
+					var rs []batpak.Receipt
+					rs, err = s.Append(ctx, batpak.Coordinate{Entity: "shared", Scope: "bank"},
+						[]batpak.Event{{Kind: k, Payload: i}, {Kind: k, Payload: i}})
 					if err == nil {
 						note([]string{"shared", "shared"}, rs)
 					}
 				case 3: // an atomic batch over three streams
 					other := fmt.Sprintf("acct:%d", (w+1)%writers)
-					items := []eventstore.BatchItem{
-						{Coordinate: eventstore.Coordinate{Entity: own, Scope: "bank"}, Event: eventstore.Event{Kind: k, Payload: i}},
-						{Coordinate: eventstore.Coordinate{Entity: other, Scope: "bank"}, Event: eventstore.Event{Kind: k, Payload: i}},
-						{Coordinate: eventstore.Coordinate{Entity: "ledger", Scope: "bank"}, Event: eventstore.Event{Kind: k, Payload: i}},
+					items := []batpak.BatchItem{
+						{Coordinate: batpak.Coordinate{Entity: own, Scope: "bank"}, Event: batpak.Event{Kind: k, Payload: i}},
+						{Coordinate: batpak.Coordinate{Entity: other, Scope: "bank"}, Event: batpak.Event{Kind: k, Payload: i}},
+						{Coordinate: batpak.Coordinate{Entity: "ledger", Scope: "bank"}, Event: batpak.Event{Kind: k, Payload: i}},
 					}
-					var rs []eventstore.Receipt
+					var rs []batpak.Receipt
 					rs, err = s.AppendBatch(ctx, items)
 					if err == nil {
 						note([]string{own, other, "ledger"}, rs)
 					}
 				}
 				if err != nil {
-					if errors.Is(err, eventstore.ErrVersionConflict) {
+					if errors.Is(err, batpak.ErrVersionConflict) {
 						continue // another writer's batch moved the stream: retry with the new version
 					}
 					failed.Add(1)
@@ -335,7 +335,7 @@ func TestClusterFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	all := make([]eventstore.Record, 0, n)
+	all := make([]batpak.Record, 0, n)
 	for rec, err := range s2.ReadAll(0) {
 		if err != nil {
 			t.Fatal(err)

@@ -7,7 +7,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore/storetest"
 	"github.com/batpak-go/batpak/natsstore"
 )
@@ -17,11 +17,11 @@ import (
 // interfaces.
 type conformanceStore struct{ *natsstore.Store }
 
-func (c conformanceStore) Cursor(r eventstore.Region, from uint64) storetest.Cursor {
+func (c conformanceStore) Cursor(r batpak.Region, from uint64) storetest.Cursor {
 	return c.Store.Cursor(r, from)
 }
 
-func (c conformanceStore) Subscribe(r eventstore.Region, buffer int) (storetest.Subscription, error) {
+func (c conformanceStore) Subscribe(r batpak.Region, buffer int) (storetest.Subscription, error) {
 	sub, err := c.Store.Subscribe(r, buffer)
 	if err != nil {
 		return nil, err
@@ -31,7 +31,7 @@ func (c conformanceStore) Subscribe(r eventstore.Region, buffer int) (storetest.
 
 type conformanceSub struct{ *natsstore.Subscription }
 
-func (s conformanceSub) Events() <-chan eventstore.Record { return s.C }
+func (s conformanceSub) Events() <-chan batpak.Record { return s.C }
 
 var (
 	_ storetest.Store         = conformanceStore{}
@@ -77,7 +77,7 @@ func conformanceHarness(ns *server.Server, inProcess bool, maxPayload int, opts 
 		Reopen: func(t *testing.T, s storetest.Store) storetest.Store {
 			t.Helper()
 			ns := s.(conformanceStore).Store
-			if err := ns.Close(); err != nil && !errors.Is(err, eventstore.ErrClosed) {
+			if err := ns.Close(); err != nil && !errors.Is(err, batpak.ErrClosed) {
 				t.Fatalf("close before reopening: %v", err)
 			}
 			return open(t, ns.StreamName())

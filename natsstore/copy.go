@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nuid"
 	"go.uber.org/zap"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
 // CopyReport says what [CopyValid] did.
@@ -211,7 +211,7 @@ func (s *Store) copyRequest(ctx context.Context, evs []event) (present, dup bool
 				return false, false, s.unavailable(err)
 			}
 			sleep(actx, &wait)
-			if err := s.catchUp(actx); errors.Is(err, eventstore.ErrClosed) || errors.Is(err, ErrInvalidMessage) {
+			if err := s.catchUp(actx); errors.Is(err, batpak.ErrClosed) || errors.Is(err, ErrInvalidMessage) {
 				return false, false, err
 			}
 		default:

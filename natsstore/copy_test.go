@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/natsstore"
 )
 
@@ -24,18 +24,18 @@ func TestCopyValid(t *testing.T) {
 	ctx := hangContext(t)
 	nc, js := jsClient(t, ns.ClientURL())
 	p := "batpak." + from + "."
-	keyed, err := s.Append(ctx, coord("a"), one(kOpened, 1), eventstore.WithIdempotencyKey("k1"))
+	keyed, err := s.Append(ctx, coord("a"), one(kOpened, 1), batpak.WithIdempotencyKey("k1"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	left := publishForeign(t, js, &nats.Msg{Subject: p + "a", Data: []byte("x")}, eventLike(p+"b", 3, 1, 1))
-	if _, err := s.Append(ctx, coord("a"), []eventstore.Event{{Kind: kNoted, Payload: 2}, {Kind: kNoted, Payload: 3}}); err != nil {
+	if _, err := s.Append(ctx, coord("a"), []batpak.Event{{Kind: kNoted, Payload: 2}, {Kind: kNoted, Payload: 3}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AppendBatch(ctx, []eventstore.BatchItem{
-		{Coordinate: coord("a"), Event: eventstore.Event{Kind: kNoted, Payload: 4, Metadata: map[string]string{"why": "batch"}}},
-		{Coordinate: coord("b"), Event: eventstore.Event{Kind: kOpened, Payload: 5}},
-	}, eventstore.WithCausation(keyed[0].EventID)); err != nil {
+	if _, err := s.AppendBatch(ctx, []batpak.BatchItem{
+		{Coordinate: coord("a"), Event: batpak.Event{Kind: kNoted, Payload: 4, Metadata: map[string]string{"why": "batch"}}},
+		{Coordinate: coord("b"), Event: batpak.Event{Kind: kOpened, Payload: 5}},
+	}, batpak.WithCausation(keyed[0].EventID)); err != nil {
 		t.Fatal(err)
 	}
 	left = append(left, publishForeign(t, js, eventLike(p+"c", 1, 2, 3))...)
@@ -95,14 +95,14 @@ func TestCopyValid(t *testing.T) {
 	if st := d.Stats(); st.Skipped != 0 {
 		t.Fatalf("the copy skips %d messages", st.Skipped)
 	}
-	again, err := d.Append(ctx, coord("z"), one(kOpened, 9), eventstore.WithIdempotencyKey("k1"))
+	again, err := d.Append(ctx, coord("z"), one(kOpened, 9), batpak.WithIdempotencyKey("k1"))
 	if err != nil || len(again) != 1 || again[0].EventID != keyed[0].EventID {
 		t.Fatalf("key k1 on the copy: %+v, %v; want event %s", again, err, keyed[0].EventID)
 	}
 	// A multi-event request is still one: the copy's index checks that
 	// parts come together, so reading it whole is the proof; and a new
 	// append continues every chain.
-	if _, err := d.Append(ctx, coord("a"), one(kNoted, 10), eventstore.ExpectVersion(eventstore.Exactly(4))); err != nil {
+	if _, err := d.Append(ctx, coord("a"), one(kNoted, 10), batpak.ExpectVersion(batpak.Exactly(4))); err != nil {
 		t.Fatal(err)
 	}
 

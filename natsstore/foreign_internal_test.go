@@ -7,7 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/natsstore/embedded"
 )
@@ -33,8 +33,8 @@ func TestAppendLearnsSubjectSequence(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	c := eventstore.Coordinate{Entity: "x", Scope: "test"}
-	ev := []eventstore.Event{{Kind: kind.Custom(1, 1), Payload: 1}}
+	c := batpak.Coordinate{Entity: "x", Scope: "test"}
+	ev := []batpak.Event{{Kind: kind.Custom(1, 1), Payload: 1}}
 	if _, err := s.Append(ctx, c, ev); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestAppendLearnsSubjectSequence(t *testing.T) {
 	}
 	delete(s.ix.subjLast, "x")
 	s.ix.mu.Unlock()
-	rs, err := s.Append(ctx, c, ev, eventstore.ExpectVersion(eventstore.Exactly(1)))
+	rs, err := s.Append(ctx, c, ev, batpak.ExpectVersion(batpak.Exactly(1)))
 	if err != nil {
 		t.Fatalf("append: %v (stats %+v)", err, s.Stats())
 	}

@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/natsstore"
 )
 
@@ -56,9 +56,9 @@ func publishForeign(t *testing.T, js jetstream.JetStream, msgs ...*nats.Msg) []u
 }
 
 // readAll returns every record of s in order.
-func readAll(t *testing.T, s *natsstore.Store) []eventstore.Record {
+func readAll(t *testing.T, s *natsstore.Store) []batpak.Record {
 	t.Helper()
-	var out []eventstore.Record
+	var out []batpak.Record
 	for rec, err := range s.ReadAll(0) {
 		if err != nil {
 			t.Fatal(err)
@@ -91,7 +91,7 @@ func TestForeignMessagesSkipped(t *testing.T) {
 		eventLike(p+"%41", 1, 1, 1), // entity "A" but not A's subject
 	)
 	// The append to x must expect x's subject sequence, the foreign message's.
-	rs, err := s.Append(ctx, coord("x"), one(kNoted, 2), eventstore.ExpectVersion(eventstore.Exactly(1)))
+	rs, err := s.Append(ctx, coord("x"), one(kNoted, 2), batpak.ExpectVersion(batpak.Exactly(1)))
 	if err != nil {
 		t.Fatalf("append after foreign messages: %v", err)
 	}
@@ -114,11 +114,11 @@ func TestForeignMessagesSkipped(t *testing.T) {
 			t.Fatalf("%s: ReadAll yields sequences %v, want %v", who, seqs, want)
 		}
 		for _, seq := range bad {
-			if _, err := s.GetSequence(seq); !errors.Is(err, eventstore.ErrNotFound) {
+			if _, err := s.GetSequence(seq); !errors.Is(err, batpak.ErrNotFound) {
 				t.Fatalf("%s: GetSequence(%d) of a foreign message: %v", who, seq, err)
 			}
 		}
-		c := s.Cursor(eventstore.Region{}, 0)
+		c := s.Cursor(batpak.Region{}, 0)
 		for _, want := range []uint64{1, rs[0].Sequence} {
 			rec, ok, err := c.TryNext()
 			if err != nil || !ok || rec.Sequence != want {
@@ -153,7 +153,7 @@ func TestForeignMessagesSkipped(t *testing.T) {
 	if err := s2.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s2.Append(ctx, coord("x"), one(kNoted, 3), eventstore.ExpectVersion(eventstore.Exactly(2))); err != nil {
+	if _, err := s2.Append(ctx, coord("x"), one(kNoted, 3), batpak.ExpectVersion(batpak.Exactly(2))); err != nil {
 		t.Fatalf("fresh client's append after another foreign message: %v", err)
 	}
 	if st := s2.Stats(); st.Skipped != uint64(len(bad)) || st.Events != 3 || st.ServerConflicts != 0 {
@@ -215,13 +215,13 @@ func TestLeastPrivilege(t *testing.T) {
 	if _, err := s.Append(ctx, coord("x"), one(kOpened, 1)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AppendBatch(ctx, []eventstore.BatchItem{{Coordinate: coord("x"), Event: eventstore.Event{Kind: kNoted}}, {Coordinate: coord("y"), Event: eventstore.Event{Kind: kNoted}}}); err != nil {
+	if _, err := s.AppendBatch(ctx, []batpak.BatchItem{{Coordinate: coord("x"), Event: batpak.Event{Kind: kNoted}}, {Coordinate: coord("y"), Event: batpak.Event{Kind: kNoted}}}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(readAll(t, s)); n != 3 {
 		t.Fatalf("read %d events", n)
 	}
-	for _, err := range s.Replay(eventstore.Region{}, 0) {
+	for _, err := range s.Replay(batpak.Region{}, 0) {
 		if err != nil {
 			t.Fatalf("replay: %v", err)
 		}

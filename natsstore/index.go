@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 )
 
@@ -392,7 +392,7 @@ func (ix *index) wait(ctx context.Context, seq uint64, done <-chan struct{}) err
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-done:
-			return eventstore.ErrClosed
+			return batpak.ErrClosed
 		}
 	}
 }
@@ -505,29 +505,29 @@ func (ix *index) related(m map[uuid.UUID][]uint64, id uuid.UUID) []uint64 {
 }
 
 // receipts returns the receipts of the n events from sequence first.
-func (ix *index) receipts(first uint64, n int) []eventstore.Receipt {
+func (ix *index) receipts(first uint64, n int) []batpak.Receipt {
 	log := ix.snapshot()
-	out := make([]eventstore.Receipt, n)
+	out := make([]batpak.Receipt, n)
 	for i := range out {
 		e := log.at(first + uint64(i))
-		out[i] = eventstore.Receipt{EventID: e.id, Sequence: first + uint64(i), Version: e.version, Hash: e.hash}
+		out[i] = batpak.Receipt{EventID: e.id, Sequence: first + uint64(i), Version: e.version, Hash: e.hash}
 	}
 	return out
 }
 
 // record builds the Record of e at seq from its cached body, or reports
 // that the body must be fetched.
-func (e *entry) record(seq uint64) (eventstore.Record, bool) {
+func (e *entry) record(seq uint64) (batpak.Record, bool) {
 	b := e.body.Load()
 	if b == nil {
-		return eventstore.Record{}, false
+		return batpak.Record{}, false
 	}
 	return e.recordWith(seq, b.meta, b.payload), true
 }
 
-func (e *entry) recordWith(seq uint64, meta map[string]string, payload []byte) eventstore.Record {
-	return eventstore.Record{
-		Coordinate:    eventstore.Coordinate{Entity: e.entity, Scope: e.scope},
+func (e *entry) recordWith(seq uint64, meta map[string]string, payload []byte) batpak.Record {
+	return batpak.Record{
+		Coordinate:    batpak.Coordinate{Entity: e.entity, Scope: e.scope},
 		ID:            e.id,
 		CorrelationID: e.corr,
 		CausationID:   e.cause,
@@ -543,9 +543,9 @@ func (e *entry) recordWith(seq uint64, meta map[string]string, payload []byte) e
 }
 
 // recordOf builds the Record of a decoded event.
-func recordOf(ev *event) eventstore.Record {
-	return eventstore.Record{
-		Coordinate:    eventstore.Coordinate{Entity: ev.entity, Scope: ev.scope},
+func recordOf(ev *event) batpak.Record {
+	return batpak.Record{
+		Coordinate:    batpak.Coordinate{Entity: ev.entity, Scope: ev.scope},
 		ID:            ev.id,
 		CorrelationID: ev.corr,
 		CausationID:   ev.cause,

@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
 // apiRequests returns how many JetStream API requests (STREAM.INFO and
@@ -35,14 +35,14 @@ func TestKeyedAppendsSkipCatchUp(t *testing.T) {
 	a := ckOpen(t, ns, stream, WithDuplicateWindow(time.Second))
 	defer a.Close()
 	ctx := context.Background()
-	c := eventstore.Coordinate{Entity: "k", Scope: "test"}
-	ev := []eventstore.Event{{Kind: ckKindA, Payload: 1}}
+	c := batpak.Coordinate{Entity: "k", Scope: "test"}
+	ev := []batpak.Event{{Kind: ckKindA, Payload: 1}}
 	if _, err := a.Append(ctx, c, ev); err != nil {
 		t.Fatal(err)
 	}
 	before := apiRequests(t, ns)
 	for i := range 20 {
-		if _, err := a.Append(ctx, c, ev, eventstore.WithIdempotencyKey(fmt.Sprintf("fresh-%d", i))); err != nil {
+		if _, err := a.Append(ctx, c, ev, batpak.WithIdempotencyKey(fmt.Sprintf("fresh-%d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -53,11 +53,11 @@ func TestKeyedAppendsSkipCatchUp(t *testing.T) {
 	// Another client commits a key; this client returns its receipts.
 	b := ckOpen(t, ns, stream, WithIndexCheckpoints(0))
 	defer b.Close()
-	orig, err := b.Append(ctx, c, ev, eventstore.WithIdempotencyKey("theirs"))
+	orig, err := b.Append(ctx, c, ev, batpak.WithIdempotencyKey("theirs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := a.Append(ctx, c, ev, eventstore.WithIdempotencyKey("theirs"))
+	got, err := a.Append(ctx, c, ev, batpak.WithIdempotencyKey("theirs"))
 	if err != nil || !slices.Equal(got, orig) {
 		t.Fatalf("key of another client: %v %v, want %v", got, err, orig)
 	}
@@ -70,7 +70,7 @@ func TestKeyedAppendsSkipCatchUp(t *testing.T) {
 		}
 	}
 	before = apiRequests(t, ns)
-	if _, err := a.Append(ctx, c, ev, eventstore.WithIdempotencyKey("stale")); err != nil {
+	if _, err := a.Append(ctx, c, ev, batpak.WithIdempotencyKey("stale")); err != nil {
 		t.Fatal(err)
 	}
 	if n := apiRequests(t, ns) - before; n == 0 {

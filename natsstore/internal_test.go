@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/segment"
@@ -23,9 +24,9 @@ func TestHashMatchesEmbedded(t *testing.T) {
 	}
 	defer es.Close()
 	ctx := context.Background()
-	c := eventstore.Coordinate{Entity: "account:42/ü", Scope: "bank eu"}
+	c := batpak.Coordinate{Entity: "account:42/ü", Scope: "bank eu"}
 	meta := map[string]string{"reason": "bypass ✓", "actor": "ops", "": "empty key"}
-	rs, err := es.Append(ctx, c, []eventstore.Event{
+	rs, err := es.Append(ctx, c, []batpak.Event{
 		{Kind: kind.Custom(1, 1), Payload: map[string]int{"a": 1}, Metadata: meta},
 		{Kind: kind.Custom(2, 7), Payload: "x"},
 		{Kind: kind.Effect(3), Payload: nil},
@@ -33,7 +34,7 @@ func TestHashMatchesEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := es.Append(ctx, c, []eventstore.Event{{Kind: kind.Custom(1, 2), Payload: 7}}, eventstore.WithCausation(rs[1].EventID)); err != nil {
+	if _, err := es.Append(ctx, c, []batpak.Event{{Kind: kind.Custom(1, 2), Payload: 7}}, batpak.WithCausation(rs[1].EventID)); err != nil {
 		t.Fatal(err)
 	}
 	n := 0

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/natsstore"
 	"github.com/batpak-go/batpak/projection"
 )
@@ -284,9 +284,9 @@ type sharedProjection struct {
 	by string
 }
 
-func (p *sharedProjection) Name() string              { return "shared" }
-func (p *sharedProjection) Region() eventstore.Region { return eventstore.Region{} }
-func (p *sharedProjection) Apply(_ context.Context, rec eventstore.Record) error {
+func (p *sharedProjection) Name() string          { return "shared" }
+func (p *sharedProjection) Region() batpak.Region { return batpak.Region{} }
+func (p *sharedProjection) Apply(_ context.Context, rec batpak.Record) error {
 	p.m.add(rec.Sequence, p.by)
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
 // Message headers. The message data is the event's msgpack payload,
@@ -139,7 +139,7 @@ func decodeMessage(prefix, subject string, h nats.Header, data []byte, seq uint6
 	if e.scope, err = unescapeToken(h.Get(hdrScope)); err != nil || e.scope == "" {
 		return bad("scope", err)
 	}
-	if err := (eventstore.Coordinate{Entity: e.entity, Scope: e.scope}).Validate(); err != nil {
+	if err := (batpak.Coordinate{Entity: e.entity, Scope: e.scope}).Validate(); err != nil {
 		return bad("coordinate", err)
 	}
 	if e.id, err = uuid.Parse(h.Get(hdrID)); err != nil {

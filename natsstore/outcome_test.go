@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/natsstore"
 )
 
@@ -40,12 +40,12 @@ func TestSameKeyRace(t *testing.T) {
 		key := fmt.Sprintf("order-%d", i)
 		start := make(chan struct{})
 		var wg sync.WaitGroup
-		var rs [2][]eventstore.Receipt
+		var rs [2][]batpak.Receipt
 		var errs [2]error
 		for j, s := range []*natsstore.Store{a, b} {
 			wg.Go(func() {
 				<-start
-				rs[j], errs[j] = s.Append(ctx, coord("cart"), one(kOpened, j), eventstore.WithIdempotencyKey(key))
+				rs[j], errs[j] = s.Append(ctx, coord("cart"), one(kOpened, j), batpak.WithIdempotencyKey(key))
 			})
 		}
 		close(start)
@@ -112,14 +112,14 @@ func TestRetryWhileReplicating(t *testing.T) {
 		}
 	}()
 	type result struct {
-		rs  []eventstore.Receipt
+		rs  []batpak.Receipt
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		rs, err := s.AppendBatch(ctx, []eventstore.BatchItem{
-			{Coordinate: coord("from"), Event: eventstore.Event{Kind: kOpened, Payload: -5}},
-			{Coordinate: coord("to"), Event: eventstore.Event{Kind: kOpened, Payload: 5}},
+		rs, err := s.AppendBatch(ctx, []batpak.BatchItem{
+			{Coordinate: coord("from"), Event: batpak.Event{Kind: kOpened, Payload: -5}},
+			{Coordinate: coord("to"), Event: batpak.Event{Kind: kOpened, Payload: 5}},
 		})
 		done <- result{rs, err}
 	}()
@@ -190,8 +190,8 @@ func TestPartitionOutcomes(t *testing.T) {
 	defer s.Close()
 	type outcome struct {
 		key   string
-		items []eventstore.BatchItem
-		rs    []eventstore.Receipt
+		items []batpak.BatchItem
+		rs    []batpak.Receipt
 		err   error
 	}
 	var (
@@ -215,13 +215,13 @@ func TestPartitionOutcomes(t *testing.T) {
 					o.key = fmt.Sprintf("w%d-%d", w, i)
 				}
 				e := fmt.Sprintf("w%d", w)
-				o.items = []eventstore.BatchItem{{Coordinate: coord(e), Event: eventstore.Event{Kind: kOpened, Payload: i}}}
+				o.items = []batpak.BatchItem{{Coordinate: coord(e), Event: batpak.Event{Kind: kOpened, Payload: i}}}
 				if i%3 == 0 {
-					o.items = append(o.items, eventstore.BatchItem{Coordinate: coord("shared"), Event: eventstore.Event{Kind: kNoted, Payload: i}})
+					o.items = append(o.items, batpak.BatchItem{Coordinate: coord("shared"), Event: batpak.Event{Kind: kNoted, Payload: i}})
 				}
-				var opts []eventstore.AppendOption
+				var opts []batpak.AppendOption
 				if o.key != "" {
-					opts = append(opts, eventstore.WithIdempotencyKey(o.key))
+					opts = append(opts, batpak.WithIdempotencyKey(o.key))
 				}
 				o.rs, o.err = s.AppendBatch(ctx, o.items, opts...)
 				switch {
@@ -263,13 +263,13 @@ func TestPartitionOutcomes(t *testing.T) {
 			committed = append(committed, o)
 		case errors.Is(o.err, natsstore.ErrUnavailable) && o.key != "":
 			// The outcome is unknown: the key tells.
-			rs, err := s.AppendBatch(ctx, o.items, eventstore.WithIdempotencyKey(o.key))
+			rs, err := s.AppendBatch(ctx, o.items, batpak.WithIdempotencyKey(o.key))
 			if err != nil {
 				t.Fatalf("sending %s again: %v", o.key, err)
 			}
 			o.rs = rs
 			committed = append(committed, o)
-		case errors.Is(o.err, natsstore.ErrUnavailable), errors.Is(o.err, eventstore.ErrVersionConflict):
+		case errors.Is(o.err, natsstore.ErrUnavailable), errors.Is(o.err, batpak.ErrVersionConflict):
 		default:
 			t.Errorf("append %q ended in %v: neither receipts nor ErrUnavailable", o.key, o.err)
 		}

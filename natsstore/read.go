@@ -18,39 +18,40 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
 )
 
 // Get returns the event with id, or [eventstore.ErrNotFound].
-func (s *Store) Get(id uuid.UUID) (eventstore.Record, error) {
+func (s *Store) Get(id uuid.UUID) (batpak.Record, error) {
 	if err := s.checkOpen(); err != nil {
-		return eventstore.Record{}, err
+		return batpak.Record{}, err
 	}
 	seq := s.ix.lookupID(id)
 	if seq == 0 {
-		return eventstore.Record{}, fmt.Errorf("%w: event %s", eventstore.ErrNotFound, id)
+		return batpak.Record{}, fmt.Errorf("%w: event %s", batpak.ErrNotFound, id)
 	}
 	return s.read(s.ix.snapshot().at(seq), seq)
 }
 
 // GetSequence returns the event with global sequence seq, or
 // [eventstore.ErrNotFound].
-func (s *Store) GetSequence(seq uint64) (eventstore.Record, error) {
+func (s *Store) GetSequence(seq uint64) (batpak.Record, error) {
 	if err := s.checkOpen(); err != nil {
-		return eventstore.Record{}, err
+		return batpak.Record{}, err
 	}
 	log := s.ix.snapshot()
 	if seq == 0 || seq > log.len() || log.at(seq).skipped() {
-		return eventstore.Record{}, fmt.Errorf("%w: sequence %d", eventstore.ErrNotFound, seq)
+		return batpak.Record{}, fmt.Errorf("%w: sequence %d", batpak.ErrNotFound, seq)
 	}
 	return s.read(log.at(seq), seq)
 }
 
 // read returns the record of entry e at seq, from the cache or the server.
-func (s *Store) read(e *entry, seq uint64) (eventstore.Record, error) {
+func (s *Store) read(e *entry, seq uint64) (batpak.Record, error) {
 	if err := s.checkOpen(); err != nil {
-		return eventstore.Record{}, err
+		return batpak.Record{}, err
 	}
 	if rec, ok := e.record(seq); ok {
 		return rec, nil
@@ -62,7 +63,7 @@ func (s *Store) read(e *entry, seq uint64) (eventstore.Record, error) {
 		err = fmt.Errorf("%w: sequence %d holds event %s, the index %s", ErrInvalidMessage, seq, ev.id, e.id)
 	}
 	if err != nil {
-		return eventstore.Record{}, s.readErr(err)
+		return batpak.Record{}, s.readErr(err)
 	}
 	return e.recordWith(seq, ev.meta, ev.payload), nil
 }
@@ -70,7 +71,7 @@ func (s *Store) read(e *entry, seq uint64) (eventstore.Record, error) {
 // readErr returns err, or ErrClosed once the store is closed.
 func (s *Store) readErr(err error) error {
 	if s.closed.Load() {
-		return eventstore.ErrClosed
+		return batpak.ErrClosed
 	}
 	return err
 }
@@ -97,11 +98,11 @@ func (s *Store) StreamVersion(entity string) uint64 { return s.ix.streamVersion(
 // ReadStream yields entity's events from version from (1 or 0: the first)
 // in version order, or with [eventstore.Backward] from version from down to
 // 1. An unknown entity yields nothing.
-func (s *Store) ReadStream(entity string, from uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Record, error] {
-	o := eventstore.ResolveReadOptions(opts...)
-	return func(yield func(eventstore.Record, error) bool) {
+func (s *Store) ReadStream(entity string, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error] {
+	o := batpak.ResolveReadOptions(opts...)
+	return func(yield func(batpak.Record, error) bool) {
 		if err := s.checkOpen(); err != nil {
-			yield(eventstore.Record{}, err)
+			yield(batpak.Record{}, err)
 			return
 		}
 		seqs := s.ix.streamSeqs(entity)
@@ -122,12 +123,12 @@ func (s *Store) ReadStream(entity string, from uint64, opts ...eventstore.ReadOp
 
 // ReadAll yields every event from global sequence from (0 or 1: the first)
 // in commit order, up to the newest indexed when the read reaches it.
-func (s *Store) ReadAll(from uint64) iter.Seq2[eventstore.Record, error] {
-	return s.Query(eventstore.Region{FromSequence: from})
+func (s *Store) ReadAll(from uint64) iter.Seq2[batpak.Record, error] {
+	return s.Query(batpak.Region{FromSequence: from})
 }
 
 // matchEntry evaluates region r against an index entry.
-func matchEntry(r *eventstore.Region, seq uint64, e *entry) bool {
+func matchEntry(r *batpak.Region, seq uint64, e *entry) bool {
 	return !e.skipped() && (r.Entity == "" || r.Entity == e.entity) && strings.HasPrefix(e.entity, r.EntityPrefix) &&
 		(r.Scope == "" || r.Scope == e.scope) &&
 		(len(r.Kinds) == 0 || slices.Contains(r.Kinds, kindOf(e))) &&
@@ -136,10 +137,10 @@ func matchEntry(r *eventstore.Region, seq uint64, e *entry) bool {
 }
 
 // Query yields the events in region r in commit order.
-func (s *Store) Query(r eventstore.Region) iter.Seq2[eventstore.Record, error] {
-	return func(yield func(eventstore.Record, error) bool) {
+func (s *Store) Query(r batpak.Region) iter.Seq2[batpak.Record, error] {
+	return func(yield func(batpak.Record, error) bool) {
 		if err := s.checkOpen(); err != nil {
-			yield(eventstore.Record{}, err)
+			yield(batpak.Record{}, err)
 			return
 		}
 		log := s.ix.snapshot()
@@ -180,10 +181,10 @@ func (s *Store) Query(r eventstore.Region) iter.Seq2[eventstore.Record, error] {
 // are no longer cached are streamed from the server with one ordered
 // consumer (filtered by subject when the region names an entity) instead
 // of one request per event.
-func (s *Store) Replay(region eventstore.Region, from uint64) iter.Seq2[eventstore.Record, error] {
-	return func(yield func(eventstore.Record, error) bool) {
+func (s *Store) Replay(region batpak.Region, from uint64) iter.Seq2[batpak.Record, error] {
+	return func(yield func(batpak.Record, error) bool) {
 		if err := s.checkOpen(); err != nil {
-			yield(eventstore.Record{}, err)
+			yield(batpak.Record{}, err)
 			return
 		}
 		log := s.ix.snapshot()
@@ -218,12 +219,12 @@ func (s *Store) Replay(region eventstore.Region, from uint64) iter.Seq2[eventsto
 
 // replayCold streams sequences from..to from the server; it reports
 // whether the caller should go on.
-func (s *Store) replayCold(region eventstore.Region, from, to uint64, log entryLog, yield func(eventstore.Record, error) bool) bool {
+func (s *Store) replayCold(region batpak.Region, from, to uint64, log entryLog, yield func(batpak.Record, error) bool) bool {
 	fail := func(err error) bool {
 		if s.closed.Load() {
-			err = eventstore.ErrClosed
+			err = batpak.ErrClosed
 		}
-		yield(eventstore.Record{}, err)
+		yield(batpak.Record{}, err)
 		return false
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -277,7 +278,7 @@ func (s *Store) replayCold(region eventstore.Region, from, to uint64, log entryL
 				}
 			}
 			if s.closed.Load() {
-				yield(eventstore.Record{}, eventstore.ErrClosed)
+				yield(batpak.Record{}, batpak.ErrClosed)
 				return false
 			}
 			if seq == to || meta.NumPending == 0 {
@@ -334,7 +335,7 @@ func (s *Store) VerifyChain(entity string) error {
 			return err
 		}
 		broken := func(reason string) error {
-			return &eventstore.ChainError{Entity: entity, Version: rec.Version, Sequence: rec.Sequence, Reason: reason}
+			return &batpak.ChainError{Entity: entity, Version: rec.Version, Sequence: rec.Sequence, Reason: reason}
 		}
 		if rec.Version != want {
 			return broken("version out of order")
@@ -367,7 +368,7 @@ const (
 // readAhead yields the records of the events at the sequences next
 // returns, in that order, until next has no more or yield returns false.
 // If entity is not empty, every sequence is one of its events.
-func (s *Store) readAhead(log entryLog, entity string, next func() (uint64, bool), yield func(eventstore.Record, error) bool) {
+func (s *Store) readAhead(log entryLog, entity string, next func() (uint64, bool), yield func(batpak.Record, error) bool) {
 	window := readWindowMin
 	var seqs, cold []uint64
 	var n uint64
@@ -393,7 +394,7 @@ func (s *Store) readAhead(log entryLog, entity string, next func() (uint64, bool
 		}
 		for _, seq := range seqs {
 			if err := s.checkOpen(); err != nil {
-				yield(eventstore.Record{}, err)
+				yield(batpak.Record{}, err)
 				return
 			}
 			s.yieldToAppends(n)
@@ -405,12 +406,12 @@ func (s *Store) readAhead(log entryLog, entity string, next func() (uint64, bool
 			case got[seq] != nil:
 				rec = e.recordWith(seq, got[seq].meta, got[seq].payload)
 			case ferr != nil:
-				yield(eventstore.Record{}, ferr)
+				yield(batpak.Record{}, ferr)
 				return
 			default: // evicted since the window was planned
 				var err error
 				if rec, err = s.read(e, seq); err != nil {
-					yield(eventstore.Record{}, err)
+					yield(batpak.Record{}, err)
 					return
 				}
 			}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/natsstore"
 )
 
@@ -37,7 +37,7 @@ func TestClusterReadsFromReplicas(t *testing.T) {
 		t.Helper()
 		for range count {
 			entity := fmt.Sprintf("r:%d", n%4)
-			if _, err := a.Append(ctx, eventstore.Coordinate{Entity: entity, Scope: "test"}, one(kOpened, n)); err != nil {
+			if _, err := a.Append(ctx, batpak.Coordinate{Entity: entity, Scope: "test"}, one(kOpened, n)); err != nil {
 				t.Fatal(err)
 			}
 			n++
@@ -68,7 +68,7 @@ func TestClusterReadsFromReplicas(t *testing.T) {
 	} else {
 		t.Logf("open through the restarted node: %+v", st)
 	}
-	check := func(rec eventstore.Record) {
+	check := func(rec batpak.Record) {
 		t.Helper()
 		var i int
 		if err := msgpack.Unmarshal(rec.Payload, &i); err != nil || rec.Coordinate.Entity != fmt.Sprintf("r:%d", i%4) {

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/natsstore"
 	"github.com/batpak-go/batpak/projection"
 )
@@ -27,13 +27,13 @@ func originEvents(t *testing.T, s *natsstore.Store, round int) {
 			t.Fatal(err)
 		}
 	}
-	evs := []eventstore.Event{{Kind: kOpened, Payload: 1}, {Kind: kNoted, Payload: 2}, {Kind: kNoted, Payload: 3}}
-	if _, err := s.Append(ctx, coord(fmt.Sprint("multi ", round)), evs, eventstore.WithIdempotencyKey(fmt.Sprint("key-", round))); err != nil {
+	evs := []batpak.Event{{Kind: kOpened, Payload: 1}, {Kind: kNoted, Payload: 2}, {Kind: kNoted, Payload: 3}}
+	if _, err := s.Append(ctx, coord(fmt.Sprint("multi ", round)), evs, batpak.WithIdempotencyKey(fmt.Sprint("key-", round))); err != nil {
 		t.Fatal(err)
 	}
-	items := []eventstore.BatchItem{
-		{Coordinate: coord("acct.0"), Event: eventstore.Event{Kind: kNoted, Payload: "b0"}},
-		{Coordinate: coord("acct.1"), Event: eventstore.Event{Kind: kNoted, Payload: "b1"}},
+	items := []batpak.BatchItem{
+		{Coordinate: coord("acct.0"), Event: batpak.Event{Kind: kNoted, Payload: "b0"}},
+		{Coordinate: coord("acct.1"), Event: batpak.Event{Kind: kNoted, Payload: "b1"}},
 	}
 	if _, err := s.AppendBatch(ctx, items); err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func createCopy(t *testing.T, ns *server.Server, name, origin string, mirror boo
 func waitCopied(t *testing.T, ro *natsstore.Store, seq uint64) {
 	t.Helper()
 	ctx := hangContext(t)
-	cur := ro.Cursor(eventstore.Region{}, seq)
+	cur := ro.Cursor(batpak.Region{}, seq)
 	if _, err := cur.Next(ctx); err != nil {
 		t.Fatalf("waiting for sequence %d in the copy (it has %d): %v", seq, ro.LastSequence(), err)
 	}
@@ -77,7 +77,7 @@ func waitCopied(t *testing.T, ro *natsstore.Store, seq uint64) {
 // sameRecords checks that copy holds what origin holds, record by record.
 func sameRecords(t *testing.T, origin, copy *natsstore.Store) {
 	t.Helper()
-	var want, got []eventstore.Record
+	var want, got []batpak.Record
 	for rec, err := range origin.ReadAll(1) {
 		if err != nil {
 			t.Fatal(err)
@@ -136,13 +136,13 @@ func TestReadOnlyCopies(t *testing.T) {
 
 			// Appends fail, whatever their shape; nothing reaches the origin.
 			last := o.LastSequence()
-			if _, err := ro.Append(ctx, coord("x"), one(kNoted, 1)); !errors.Is(err, eventstore.ErrReadOnly) {
+			if _, err := ro.Append(ctx, coord("x"), one(kNoted, 1)); !errors.Is(err, batpak.ErrReadOnly) {
 				t.Fatalf("Append = %v, want ErrReadOnly", err)
 			}
-			if _, err := ro.Append(ctx, coord("x"), []eventstore.Event{{Kind: kNoted}, {Kind: kNoted}}); !errors.Is(err, eventstore.ErrReadOnly) {
+			if _, err := ro.Append(ctx, coord("x"), []batpak.Event{{Kind: kNoted}, {Kind: kNoted}}); !errors.Is(err, batpak.ErrReadOnly) {
 				t.Fatalf("Append of two = %v, want ErrReadOnly", err)
 			}
-			if _, err := ro.AppendBatch(ctx, []eventstore.BatchItem{{Coordinate: coord("x"), Event: eventstore.Event{Kind: kNoted}}}); !errors.Is(err, eventstore.ErrReadOnly) {
+			if _, err := ro.AppendBatch(ctx, []batpak.BatchItem{{Coordinate: coord("x"), Event: batpak.Event{Kind: kNoted}}}); !errors.Is(err, batpak.ErrReadOnly) {
 				t.Fatalf("AppendBatch = %v, want ErrReadOnly", err)
 			}
 			if err := o.CatchUp(ctx); err != nil || o.LastSequence() != last {
@@ -150,7 +150,7 @@ func TestReadOnlyCopies(t *testing.T) {
 			}
 
 			// New events reach cursors, subscriptions and a projection.
-			sub, err := ro.Subscribe(eventstore.Region{}, 64)
+			sub, err := ro.Subscribe(batpak.Region{}, 64)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,7 +163,7 @@ func TestReadOnlyCopies(t *testing.T) {
 			pctx, stop := context.WithCancel(ctx)
 			defer stop()
 			wait := projection.NewRunner(ro, cps).Start(pctx, m.projection("copy"))
-			cur := ro.Cursor(eventstore.Region{}, last+1)
+			cur := ro.Cursor(batpak.Region{}, last+1)
 			originEvents(t, o, 2)
 			for seq := last + 1; seq <= o.LastSequence(); seq++ {
 				rec, err := cur.Next(ctx)
@@ -214,7 +214,7 @@ func TestReadOnlyOrigin(t *testing.T) {
 	if ro.AtomicBatches() {
 		t.Fatal("a read-only store reports atomic batches")
 	}
-	if _, err := ro.Append(ctx, coord("x"), one(kNoted, 1)); !errors.Is(err, eventstore.ErrReadOnly) {
+	if _, err := ro.Append(ctx, coord("x"), one(kNoted, 1)); !errors.Is(err, batpak.ErrReadOnly) {
 		t.Fatalf("Append = %v, want ErrReadOnly", err)
 	}
 	if err := ro.Close(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nuid"
 	"go.uber.org/zap"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 )
 
@@ -276,7 +277,7 @@ func (s *Store) Close() error {
 	s.sendMu.Lock()
 	if s.closed.Load() {
 		s.sendMu.Unlock()
-		return eventstore.ErrClosed
+		return batpak.ErrClosed
 	}
 	s.closed.Store(true)
 	s.sendMu.Unlock()
@@ -293,7 +294,7 @@ func (s *Store) Close() error {
 
 func (s *Store) checkOpen() error {
 	if s.closed.Load() {
-		return eventstore.ErrClosed
+		return batpak.ErrClosed
 	}
 	return nil
 }
@@ -319,7 +320,7 @@ func (s *Store) CatchUp(ctx context.Context) error {
 	}
 	if err := s.catchUp(ctx); err != nil {
 		if s.closed.Load() {
-			return eventstore.ErrClosed
+			return batpak.ErrClosed
 		}
 		return fmt.Errorf("natsstore: catch up: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"iter"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 )
 
@@ -14,7 +15,7 @@ type Subscription = eventstore.Subscription
 // Subscribe returns a subscription to the events indexed after it, in
 // region, with a channel buffer of size buffer (at least 1). Events of
 // every client of the stream are delivered, as this client indexes them.
-func (s *Store) Subscribe(region eventstore.Region, buffer int) (*Subscription, error) {
+func (s *Store) Subscribe(region batpak.Region, buffer int) (*Subscription, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -25,8 +26,8 @@ func (s *Store) Subscribe(region eventstore.Region, buffer int) (*Subscription, 
 
 // fanOut offers freshly indexed events to the subscribers, never blocking.
 func (s *Store) fanOut(evs []event) {
-	s.subs.Offer(func() []eventstore.Record {
-		recs := make([]eventstore.Record, len(evs))
+	s.subs.Offer(func() []batpak.Record {
+		recs := make([]batpak.Record, len(evs))
 		for i := range evs {
 			recs[i] = recordOf(&evs[i])
 		}
@@ -39,13 +40,13 @@ func (s *Store) fanOut(evs []event) {
 // the end of the index until the next one arrives.
 type Cursor struct {
 	s    *Store
-	r    eventstore.Region
+	r    batpak.Region
 	next uint64
 }
 
 // Cursor returns a cursor over region starting at global sequence from
 // (0 or 1: the beginning).
-func (s *Store) Cursor(region eventstore.Region, from uint64) *Cursor {
+func (s *Store) Cursor(region batpak.Region, from uint64) *Cursor {
 	return &Cursor{s: s, r: region, next: max(from, region.FromSequence, 1)}
 }
 
@@ -53,7 +54,7 @@ func (s *Store) Cursor(region eventstore.Region, from uint64) *Cursor {
 func (c *Cursor) Position() uint64 { return c.next }
 
 // Next returns the next matching event, waiting for one until ctx ends.
-func (c *Cursor) Next(ctx context.Context) (eventstore.Record, error) {
+func (c *Cursor) Next(ctx context.Context) (batpak.Record, error) {
 	for {
 		wait := c.s.ix.changed()
 		rec, ok, err := c.TryNext()
@@ -61,23 +62,23 @@ func (c *Cursor) Next(ctx context.Context) (eventstore.Record, error) {
 			return rec, err
 		}
 		if to := c.r.ToSequence; to != 0 && c.next > to {
-			return eventstore.Record{}, eventstore.ErrEndOfRegion
+			return batpak.Record{}, batpak.ErrEndOfRegion
 		}
 		select {
 		case <-wait:
 		case <-c.s.done:
-			return eventstore.Record{}, eventstore.ErrClosed
+			return batpak.Record{}, batpak.ErrClosed
 		case <-ctx.Done():
-			return eventstore.Record{}, ctx.Err()
+			return batpak.Record{}, ctx.Err()
 		}
 	}
 }
 
 // TryNext returns the next matching event that is already indexed, without
 // waiting; ok is false at the end of the index.
-func (c *Cursor) TryNext() (rec eventstore.Record, ok bool, err error) {
+func (c *Cursor) TryNext() (rec batpak.Record, ok bool, err error) {
 	if err := c.s.checkOpen(); err != nil {
-		return eventstore.Record{}, false, err
+		return batpak.Record{}, false, err
 	}
 	log := c.s.ix.snapshot()
 	for c.next <= log.len() {
@@ -90,18 +91,18 @@ func (c *Cursor) TryNext() (rec eventstore.Record, ok bool, err error) {
 		}
 		rec, err := c.s.read(e, seq)
 		if err != nil {
-			return eventstore.Record{}, false, err
+			return batpak.Record{}, false, err
 		}
 		c.next++
 		return rec, true, nil
 	}
-	return eventstore.Record{}, false, nil
+	return batpak.Record{}, false, nil
 }
 
 // All yields matching events as they arrive until ctx ends or a read
 // fails; the final error (ctx.Err() included) is yielded once.
-func (c *Cursor) All(ctx context.Context) iter.Seq2[eventstore.Record, error] {
-	return func(yield func(eventstore.Record, error) bool) {
+func (c *Cursor) All(ctx context.Context) iter.Seq2[batpak.Record, error] {
+	return func(yield func(batpak.Record, error) bool) {
 		for {
 			rec, err := c.Next(ctx)
 			if !yield(rec, err) || err != nil {
@@ -114,6 +115,6 @@ func (c *Cursor) All(ctx context.Context) iter.Seq2[eventstore.Record, error] {
 // Follow yields every event in region from global sequence from (0 or 1:
 // the beginning), then waits for new ones, until ctx ends; the final error
 // (ctx.Err() included) is yielded once.
-func (s *Store) Follow(ctx context.Context, region eventstore.Region, from uint64) iter.Seq2[eventstore.Record, error] {
+func (s *Store) Follow(ctx context.Context, region batpak.Region, from uint64) iter.Seq2[batpak.Record, error] {
 	return s.Cursor(region, from).All(ctx)
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/projection"
 )
@@ -43,13 +44,13 @@ func millionEvents(b *testing.B) *eventstore.Store {
 			benchStore.err = err
 			return
 		}
-		payload := make(eventstore.RawPayload, 200)
+		payload := make(batpak.RawPayload, 200)
 		payload[0], payload[1] = 0xc4, 198
-		items := make([]eventstore.BatchItem, 1000)
+		items := make([]batpak.BatchItem, 1000)
 		for i := 0; i < benchEvents; i += len(items) {
 			for j := range items {
-				items[j] = eventstore.BatchItem{Coordinate: eventstore.Coordinate{Entity: fmt.Sprintf("s:%d", (i+j)%10_000), Scope: "bench"},
-					Event: eventstore.Event{Kind: kindAdded, Payload: payload}}
+				items[j] = batpak.BatchItem{Coordinate: batpak.Coordinate{Entity: fmt.Sprintf("s:%d", (i+j)%10_000), Scope: "bench"},
+					Event: batpak.Event{Kind: kindAdded, Payload: payload}}
 			}
 			if _, err := s.AppendBatch(context.Background(), items); err != nil {
 				benchStore.err = err
@@ -71,9 +72,9 @@ func millionEvents(b *testing.B) *eventstore.Store {
 
 type nop struct{ n int }
 
-func (p *nop) Name() string                                       { return "nop" }
-func (p *nop) Region() eventstore.Region                          { return eventstore.Region{} }
-func (p *nop) Apply(_ context.Context, _ eventstore.Record) error { p.n++; return nil }
+func (p *nop) Name() string                                   { return "nop" }
+func (p *nop) Region() batpak.Region                          { return batpak.Region{} }
+func (p *nop) Apply(_ context.Context, _ batpak.Record) error { p.n++; return nil }
 
 // BenchmarkCatchUp replays 1,000,000 events into a projection with the
 // sequential scanner; compare with BenchmarkReadAllMillion.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
 // Folder is implemented by a pointer to a per-entity view: it folds one
@@ -18,7 +18,7 @@ type Folder interface {
 
 // StreamSource is what Project and Cache read.
 type StreamSource interface {
-	ReadStream(entity string, from uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Record, error]
+	ReadStream(entity string, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error]
 	StreamVersion(entity string) uint64
 }
 
@@ -29,13 +29,13 @@ type folder[S any] interface {
 
 // Project folds entity's whole stream into a new S and returns it with the
 // stream version it reflects.
-func Project[S any, PS folder[S]](ctx context.Context, src StreamSource, reg *eventstore.Registry, entity string) (*S, uint64, error) {
+func Project[S any, PS folder[S]](ctx context.Context, src StreamSource, reg *batpak.Registry, entity string) (*S, uint64, error) {
 	s := new(S)
 	v, err := foldFrom[S, PS](ctx, src, reg, entity, s, 0)
 	return s, v, err
 }
 
-func foldFrom[S any, PS folder[S]](ctx context.Context, src StreamSource, reg *eventstore.Registry, entity string, s *S, version uint64) (uint64, error) {
+func foldFrom[S any, PS folder[S]](ctx context.Context, src StreamSource, reg *batpak.Registry, entity string, s *S, version uint64) (uint64, error) {
 	for rec, err := range src.ReadStream(entity, version+1) {
 		if err != nil {
 			return version, err
@@ -59,7 +59,7 @@ func foldFrom[S any, PS folder[S]](ctx context.Context, src StreamSource, reg *e
 // keep them, but must not modify them. S must round-trip through msgpack.
 type Cache[S any, PS folder[S]] struct {
 	src StreamSource
-	reg *eventstore.Registry
+	reg *batpak.Registry
 	mu  sync.Mutex
 	m   map[string]cachedView[S]
 }
@@ -70,7 +70,7 @@ type cachedView[S any] struct {
 }
 
 // NewCache returns an empty cache over src.
-func NewCache[S any, PS folder[S]](src StreamSource, reg *eventstore.Registry) *Cache[S, PS] {
+func NewCache[S any, PS folder[S]](src StreamSource, reg *batpak.Registry) *Cache[S, PS] {
 	return &Cache[S, PS]{src: src, reg: reg, m: make(map[string]cachedView[S])}
 }
 

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/projection"
 )
@@ -106,9 +107,9 @@ type sharedProjection struct {
 	by string
 }
 
-func (p *sharedProjection) Name() string              { return "shared" }
-func (p *sharedProjection) Region() eventstore.Region { return eventstore.Region{} }
-func (p *sharedProjection) Apply(_ context.Context, rec eventstore.Record) error {
+func (p *sharedProjection) Name() string          { return "shared" }
+func (p *sharedProjection) Region() batpak.Region { return batpak.Region{} }
+func (p *sharedProjection) Apply(_ context.Context, rec batpak.Record) error {
 	p.m.add(rec.Sequence, p.by)
 	return nil
 }
@@ -405,9 +406,9 @@ type helperProjection struct {
 	k   uint64
 }
 
-func (p *helperProjection) Name() string              { return "shared" }
-func (p *helperProjection) Region() eventstore.Region { return eventstore.Region{} }
-func (p *helperProjection) Apply(ctx context.Context, rec eventstore.Record) error {
+func (p *helperProjection) Name() string          { return "shared" }
+func (p *helperProjection) Region() batpak.Region { return batpak.Region{} }
+func (p *helperProjection) Apply(ctx context.Context, rec batpak.Record) error {
 	if rec.Sequence > p.k {
 		fmt.Println("READY")
 		<-ctx.Done()

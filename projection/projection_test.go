@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/projection"
@@ -49,8 +50,8 @@ func hangContext(t *testing.T) context.Context {
 func appendN(t testing.TB, s *eventstore.Store, entity string, k kind.Kind, n int) {
 	t.Helper()
 	for i := range n {
-		if _, err := s.Append(context.Background(), eventstore.Coordinate{Entity: entity, Scope: "test"},
-			[]eventstore.Event{{Kind: k, Payload: Added{N: i}}}); err != nil {
+		if _, err := s.Append(context.Background(), batpak.Coordinate{Entity: entity, Scope: "test"},
+			[]batpak.Event{{Kind: k, Payload: Added{N: i}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -59,15 +60,15 @@ func appendN(t testing.TB, s *eventstore.Store, entity string, k kind.Kind, n in
 // counter counts what it applies and remembers the sequences.
 type counter struct {
 	name   string
-	region eventstore.Region
+	region batpak.Region
 	mu     sync.Mutex
 	seqs   []uint64
 	failAt uint64
 }
 
-func (c *counter) Name() string              { return c.name }
-func (c *counter) Region() eventstore.Region { return c.region }
-func (c *counter) Apply(_ context.Context, rec eventstore.Record) error {
+func (c *counter) Name() string          { return c.name }
+func (c *counter) Region() batpak.Region { return c.region }
+func (c *counter) Apply(_ context.Context, rec batpak.Record) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if rec.Sequence == c.failAt {
@@ -137,14 +138,14 @@ func TestRegionFilter(t *testing.T) {
 	appendN(t, s, "a", kindRemoved, 2)
 	tests := []struct {
 		name   string
-		region eventstore.Region
+		region batpak.Region
 		want   []uint64
 	}{
-		{"all", eventstore.Region{}, dense(1, 8)},
-		{"entity", eventstore.Region{Entity: "a"}, []uint64{1, 2, 3, 7, 8}},
-		{"kind", eventstore.Region{Kinds: []kind.Kind{kindRemoved}}, dense(4, 8)},
-		{"both", eventstore.Region{Entity: "a", Kinds: []kind.Kind{kindRemoved}}, []uint64{7, 8}},
-		{"range", eventstore.Region{FromSequence: 3, ToSequence: 5}, []uint64{3, 4, 5}},
+		{"all", batpak.Region{}, dense(1, 8)},
+		{"entity", batpak.Region{Entity: "a"}, []uint64{1, 2, 3, 7, 8}},
+		{"kind", batpak.Region{Kinds: []kind.Kind{kindRemoved}}, dense(4, 8)},
+		{"both", batpak.Region{Entity: "a", Kinds: []kind.Kind{kindRemoved}}, []uint64{7, 8}},
+		{"range", batpak.Region{FromSequence: 3, ToSequence: 5}, []uint64{3, 4, 5}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,7 +170,7 @@ func TestRunFollowsLiveAndAwait(t *testing.T) {
 	appendN(t, s, "a", kindAdded, 10)
 	cps := projection.NewMemoryCheckpoints()
 	r := projection.NewRunner(s, cps, projection.WithCheckpointEvery(1000, time.Hour))
-	evens := &counter{name: "b-only", region: eventstore.Region{Entity: "b"}}
+	evens := &counter{name: "b-only", region: batpak.Region{Entity: "b"}}
 	all := &counter{name: "all"}
 	ctx, cancel := context.WithCancel(context.Background())
 	wait := r.Start(ctx, all, evens)
@@ -313,9 +314,9 @@ func (t *total) Apply(ev any) {
 	}
 }
 
-func registry() *eventstore.Registry {
-	r := eventstore.NewRegistry()
-	eventstore.MustRegister[Added](r, kindAdded)
+func registry() *batpak.Registry {
+	r := batpak.NewRegistry()
+	batpak.MustRegister[Added](r, kindAdded)
 	return r
 }
 
@@ -325,8 +326,8 @@ type countingSource struct {
 	read int
 }
 
-func (c *countingSource) ReadStream(entity string, from uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Record, error] {
-	return func(yield func(eventstore.Record, error) bool) {
+func (c *countingSource) ReadStream(entity string, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error] {
+	return func(yield func(batpak.Record, error) bool) {
 		for rec, err := range c.Store.ReadStream(entity, from, opts...) {
 			c.read++
 			if !yield(rec, err) {
@@ -373,8 +374,8 @@ func ExampleRunner() {
 	store, _ := eventstore.Open(dir)
 	defer store.Close()
 	for i := 1; i <= 3; i++ {
-		_, _ = store.Append(context.Background(), eventstore.Coordinate{Entity: "counter:1", Scope: "demo"},
-			[]eventstore.Event{{Kind: kindAdded, Payload: Added{N: i}}})
+		_, _ = store.Append(context.Background(), batpak.Coordinate{Entity: "counter:1", Scope: "demo"},
+			[]batpak.Event{{Kind: kindAdded, Payload: Added{N: i}}})
 	}
 	sum := &summer{}
 	runner := projection.NewRunner(store, projection.NewMemoryCheckpoints())
@@ -385,10 +386,10 @@ func ExampleRunner() {
 
 type summer struct{ total int }
 
-func (s *summer) Name() string              { return "sum" }
-func (s *summer) Region() eventstore.Region { return eventstore.Region{Kinds: []kind.Kind{kindAdded}} }
-func (s *summer) Apply(_ context.Context, rec eventstore.Record) error {
-	a, err := eventstore.DecodeAs[Added](&rec)
+func (s *summer) Name() string          { return "sum" }
+func (s *summer) Region() batpak.Region { return batpak.Region{Kinds: []kind.Kind{kindAdded}} }
+func (s *summer) Apply(_ context.Context, rec batpak.Record) error {
+	a, err := batpak.DecodeAs[Added](&rec)
 	s.total += a.N
 	return err
 }

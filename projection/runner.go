@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
 // Projection is a read model fed from the log.
@@ -16,10 +16,10 @@ type Projection interface {
 	// Name identifies the projection's checkpoint; keep it stable.
 	Name() string
 	// Region selects the events it wants.
-	Region() eventstore.Region
+	Region() batpak.Region
 	// Apply folds one event in. An error stops the runner; the event is
 	// offered again on the next run.
-	Apply(ctx context.Context, rec eventstore.Record) error
+	Apply(ctx context.Context, rec batpak.Record) error
 }
 
 // Resetter is implemented by projections that can be rebuilt: Reset drops
@@ -31,8 +31,8 @@ type Resetter interface {
 // Source is what a runner reads: a sequential replay of history and a
 // guaranteed follow of what comes after. *eventstore.Store implements it.
 type Source interface {
-	Replay(region eventstore.Region, from uint64) iter.Seq2[eventstore.Record, error]
-	Follow(ctx context.Context, region eventstore.Region, from uint64) iter.Seq2[eventstore.Record, error]
+	Replay(region batpak.Region, from uint64) iter.Seq2[batpak.Record, error]
+	Follow(ctx context.Context, region batpak.Region, from uint64) iter.Seq2[batpak.Record, error]
 	LastSequence() uint64
 }
 
@@ -64,7 +64,7 @@ type Runner struct {
 }
 
 type position struct {
-	region eventstore.Region
+	region batpak.Region
 	next   uint64 // next sequence the projection will see
 }
 
@@ -324,7 +324,7 @@ func (r *Runner) Await(ctx context.Context, seq uint64) error {
 }
 
 // matches reports whether region holds an event in [from, to].
-func (r *Runner) matches(region eventstore.Region, from, to uint64) bool {
+func (r *Runner) matches(region batpak.Region, from, to uint64) bool {
 	region.ToSequence = to
 	for _, err := range r.src.Replay(region, from) {
 		return err == nil

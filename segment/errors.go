@@ -3,10 +3,12 @@ package segment
 import (
 	"errors"
 	"fmt"
+
+	"github.com/batpak-go/batpak"
 )
 
-// ErrCorrupt matches every [*CorruptError].
-var ErrCorrupt = errors.New("segment: corrupt")
+// ErrCorrupt matches every [*CorruptError]; it is [batpak.ErrCorrupt].
+var ErrCorrupt = batpak.ErrCorrupt
 
 // ErrUnsupportedVersion is returned for a segment, footer or checkpoint
 // written in a format version this build does not know. It is never guessed at.

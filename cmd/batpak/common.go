@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/explorer"
 	"github.com/batpak-go/batpak/kind"
@@ -61,7 +62,7 @@ func openReadOnly(dir string) (*eventstore.Store, error) {
 
 // damageAdvice adds what to do to an error that reports damage.
 func damageAdvice(dir string, err error) error {
-	if errors.Is(err, eventstore.ErrCorrupt) {
+	if errors.Is(err, batpak.ErrCorrupt) {
 		return fmt.Errorf("%w\nthe store is damaged: 'batpak verify %s' lists the damage, 'batpak repair %s' moves it to quarantine", err, dir, dir)
 	}
 	return err
@@ -105,7 +106,7 @@ type eventJSON struct {
 	Hash        string            `json:"hash"`
 }
 
-func newEventJSON(rec *eventstore.Record) eventJSON {
+func newEventJSON(rec *batpak.Record) eventJSON {
 	e := eventJSON{
 		Sequence:    rec.Sequence,
 		ID:          rec.ID.String(),
@@ -132,7 +133,7 @@ func newEventJSON(rec *eventstore.Record) eventJSON {
 
 // eventLine is one event as tail prints it: tab-separated sequence,
 // timestamp, entity, version, kind and payload as JSON.
-func eventLine(rec *eventstore.Record) string {
+func eventLine(rec *batpak.Record) string {
 	return fmt.Sprintf("%d\t%s\t%s\tv%d\t%s\t%s", rec.Sequence, formatTime(rec.Timestamp),
 		rec.Coordinate.Entity, rec.Version, rec.Kind, explorer.PayloadJSON(rec.Payload))
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
 )
@@ -92,7 +93,7 @@ func wantEventsBut(t *testing.T, dir string, n, lost uint64) {
 	last := s.LastSequence()
 	_, gerr := s.GetSequence(lost)
 	_ = s.Close()
-	if last != n || !errors.Is(gerr, eventstore.ErrNotFound) {
+	if last != n || !errors.Is(gerr, batpak.ErrNotFound) {
 		t.Fatalf("store ends at %d after repair (want %d); lost event %d reads as %v", last, n, lost, gerr)
 	}
 	r := runCmd(t, "", "dump", dir)
@@ -153,7 +154,7 @@ func TestRepairFlippedByteInSealedSegment(t *testing.T) {
 func TestRepairQuarantinesDamage(t *testing.T) {
 	d := newDamagedStore(t)
 	d.hideFooter(t)
-	if _, err := eventstore.OpenReadOnly(d.dir); !errors.Is(err, eventstore.ErrCorrupt) {
+	if _, err := eventstore.OpenReadOnly(d.dir); !errors.Is(err, batpak.ErrCorrupt) {
 		t.Fatalf("damaged store opens: %v", err)
 	}
 	r := runCmd(t, "", "verify", d.dir)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/segment"
@@ -36,7 +37,7 @@ type testStore struct {
 	events uint64 // how many were appended
 	// order, payment and shipment are a causal chain: the order caused
 	// the payment and the shipment (one correlation group).
-	order, payment, shipment eventstore.Receipt
+	order, payment, shipment batpak.Receipt
 }
 
 // storeOpts makes small segments, so a few hundred events fill several.
@@ -70,30 +71,30 @@ func appendDeposits(t *testing.T, s *eventstore.Store, from, n int) {
 	t.Helper()
 	ctx := context.Background()
 	for i := from; i < from+n; i++ {
-		acct := eventstore.Coordinate{Entity: fmt.Sprintf("account:%d", i%5), Scope: "bank"}
-		ev := eventstore.Event{Kind: kindDeposited, Payload: deposited{Amount: i, Note: strings.Repeat("x", 40)}}
+		acct := batpak.Coordinate{Entity: fmt.Sprintf("account:%d", i%5), Scope: "bank"}
+		ev := batpak.Event{Kind: kindDeposited, Payload: deposited{Amount: i, Note: strings.Repeat("x", 40)}}
 		if i%7 == 0 {
 			ev.Metadata = map[string]string{"by": "test"}
 		}
-		if _, err := s.Append(ctx, acct, []eventstore.Event{ev}); err != nil {
+		if _, err := s.Append(ctx, acct, []batpak.Event{ev}); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-func appendOrder(t *testing.T, s *eventstore.Store) (order, payment, shipment eventstore.Receipt) {
+func appendOrder(t *testing.T, s *eventstore.Store) (order, payment, shipment batpak.Receipt) {
 	t.Helper()
 	ctx := context.Background()
-	one := func(entity string, k kind.Kind, payload any, opts ...eventstore.AppendOption) eventstore.Receipt {
-		rs, err := s.Append(ctx, eventstore.Coordinate{Entity: entity, Scope: "shop"}, []eventstore.Event{{Kind: k, Payload: payload}}, opts...)
+	one := func(entity string, k kind.Kind, payload any, opts ...batpak.AppendOption) batpak.Receipt {
+		rs, err := s.Append(ctx, batpak.Coordinate{Entity: entity, Scope: "shop"}, []batpak.Event{{Kind: k, Payload: payload}}, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return rs[0]
 	}
 	order = one("order:7", kindOrdered, map[string]any{"items": []string{"tea"}})
-	payment = one("payment:7", kindPaid, map[string]any{"amount": 12}, eventstore.WithCausation(order.EventID))
-	shipment = one("shipment:7", kindShipped, map[string]any{"carrier": "post"}, eventstore.WithCausation(order.EventID))
+	payment = one("payment:7", kindPaid, map[string]any{"amount": 12}, batpak.WithCausation(order.EventID))
+	shipment = one("shipment:7", kindShipped, map[string]any{"carrier": "post"}, batpak.WithCausation(order.EventID))
 	return order, payment, shipment
 }
 

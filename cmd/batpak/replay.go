@@ -10,7 +10,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/projection"
 )
@@ -50,22 +50,22 @@ does not read (damage), or the operation failed; 2 usage error.`,
 
 // counter is the projection replay runs: events per kind and per scope.
 type counter struct {
-	region  eventstore.Region
+	region  batpak.Region
 	total   uint64
 	byKind  map[kind.Kind]uint64
 	byScope map[string]uint64
 }
 
-func (c *counter) Name() string              { return "batpak-replay" }
-func (c *counter) Region() eventstore.Region { return c.region }
-func (c *counter) Apply(_ context.Context, rec eventstore.Record) error {
+func (c *counter) Name() string          { return "batpak-replay" }
+func (c *counter) Region() batpak.Region { return c.region }
+func (c *counter) Apply(_ context.Context, rec batpak.Record) error {
 	c.total++
 	c.byKind[rec.Kind]++
 	c.byScope[rec.Coordinate.Scope]++
 	return nil
 }
 
-func (a *app) replay(ctx context.Context, dir string, region eventstore.Region, quiet bool) error {
+func (a *app) replay(ctx context.Context, dir string, region batpak.Region, quiet bool) error {
 	s, err := openReadOnly(dir)
 	if err != nil {
 		return err

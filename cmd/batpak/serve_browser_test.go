@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
@@ -237,8 +238,8 @@ func TestExplorerInBrowser(t *testing.T) {
 	defer w.Close()
 	evil := `<script>alert("tail")</script><img src=x onerror=alert(2)>`
 	for i, p := range []any{map[string]any{"Amount": 77}, map[string]any{"Amount": 1, "Note": evil}} {
-		if _, err := w.Append(ctx, eventstore.Coordinate{Entity: "account:carol", Scope: "bank"},
-			[]eventstore.Event{{Kind: kind.Custom(1, 2), Payload: p}}); err != nil {
+		if _, err := w.Append(ctx, batpak.Coordinate{Entity: "account:carol", Scope: "bank"},
+			[]batpak.Event{{Kind: kind.Custom(1, 2), Payload: p}}); err != nil {
 			t.Fatalf("append %d: %v", i, err)
 		}
 	}

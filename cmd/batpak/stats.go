@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 )
 
@@ -42,7 +43,7 @@ error.`,
 			}
 			defer func() { _ = s.Close() }()
 			if scrub {
-				if _, err := s.Scrub(cmd.Context()); err != nil && !errors.Is(err, eventstore.ErrCorrupt) {
+				if _, err := s.Scrub(cmd.Context()); err != nil && !errors.Is(err, batpak.ErrCorrupt) {
 					return fmt.Errorf("scrub: %w", err)
 				}
 			}
@@ -58,7 +59,7 @@ error.`,
 			case st.Failed != nil:
 				return failf("the store failed: %v", st.Failed)
 			case len(st.Scrub.Damage) > 0:
-				return damageAdvice(args[0], fmt.Errorf("the scrub found %d damaged place(s): %w", len(st.Scrub.Damage), eventstore.ErrCorrupt))
+				return damageAdvice(args[0], fmt.Errorf("the scrub found %d damaged place(s): %w", len(st.Scrub.Damage), batpak.ErrCorrupt))
 			}
 			return nil
 		}),

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
 )
@@ -79,8 +80,8 @@ func (o *tailOptions) regionFlags(f *pflag.FlagSet) {
 	f.Uint64Var(&o.from, "from", 0, "start at this global sequence")
 }
 
-func (o *tailOptions) region() (eventstore.Region, error) {
-	r := eventstore.Region{Entity: o.entity, EntityPrefix: o.prefix, Scope: o.scope, FromSequence: o.from}
+func (o *tailOptions) region() (batpak.Region, error) {
+	r := batpak.Region{Entity: o.entity, EntityPrefix: o.prefix, Scope: o.scope, FromSequence: o.from}
 	for _, arg := range o.kinds {
 		for s := range strings.SplitSeq(arg, ",") {
 			k, err := parseKind(strings.TrimSpace(s))
@@ -100,7 +101,7 @@ func (o *tailOptions) region() (eventstore.Region, error) {
 }
 
 // tail prints the region's events; with follow it polls until ctx ends.
-func (a *app) tail(ctx context.Context, dir string, region eventstore.Region, o tailOptions) error {
+func (a *app) tail(ctx context.Context, dir string, region batpak.Region, o tailOptions) error {
 	out := bufio.NewWriter(a.stdout)
 	defer func() { _ = out.Flush() }()
 	next := max(region.FromSequence, 1)
@@ -150,7 +151,7 @@ func (a *app) tail(ctx context.Context, dir string, region eventstore.Region, o 
 
 // printEvents prints the events of region (the last n only, if n > 0) and
 // returns the sequence to continue from.
-func printEvents(out *bufio.Writer, s *eventstore.Store, region eventstore.Region, n int) (uint64, error) {
+func printEvents(out *bufio.Writer, s *eventstore.Store, region batpak.Region, n int) (uint64, error) {
 	next := max(s.LastSequence()+1, region.FromSequence)
 	region.ToSequence = next - 1
 	var ring []string

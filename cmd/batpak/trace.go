@@ -9,8 +9,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/causal"
-	"github.com/batpak-go/batpak/eventstore"
 )
 
 func (a *app) traceCmd() *cobra.Command {
@@ -104,7 +104,7 @@ func parseEventRef(s string) (uuid.UUID, uint64, error) {
 }
 
 func notFoundError(err error, msg string) error {
-	if errors.Is(err, eventstore.ErrNotFound) {
+	if errors.Is(err, batpak.ErrNotFound) {
 		return errors.New(msg)
 	}
 	return err

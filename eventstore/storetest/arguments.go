@@ -6,7 +6,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
 // testBadArguments: an append with an argument no caller can mean fails
@@ -27,16 +27,13 @@ func testBadArguments(t *testing.T, e *env) {
 	var v uint64 // a stream version read as 0, then decremented
 	badVersions := []struct {
 		name     string
-		expected eventstore.ExpectedVersion
+		expected batpak.ExpectedVersion
 	}{
-		{"Exactly(v-1) at v=0", eventstore.Exactly(v - 1)},
-		{"Exactly(2^64-1)", eventstore.Exactly(math.MaxUint64)},     // the bits of Any
-		{"Exactly(2^64-2)", eventstore.Exactly(math.MaxUint64 - 1)}, // the bits of NoStream
-		{"Exactly(2^64-3)", eventstore.Exactly(math.MaxUint64 - 2)}, // the bits of StreamExists
-		{"Exactly(2^63)", eventstore.Exactly(1 << 63)},
-		{"ExpectedVersion(-4)", eventstore.ExpectedVersion(-4)},
-		{"ExpectedVersion(-5)", eventstore.ExpectedVersion(-5)},
-		{"ExpectedVersion(MinInt64)", eventstore.ExpectedVersion(math.MinInt64)},
+		{"Exactly(v-1) at v=0", batpak.Exactly(v - 1)},
+		{"Exactly(2^64-1)", batpak.Exactly(math.MaxUint64)},     // the bits of Any
+		{"Exactly(2^64-2)", batpak.Exactly(math.MaxUint64 - 1)}, // the bits of NoStream
+		{"Exactly(2^64-3)", batpak.Exactly(math.MaxUint64 - 2)}, // the bits of StreamExists
+		{"Exactly(2^63)", batpak.Exactly(1 << 63)},
 	}
 
 	type call struct {
@@ -45,13 +42,13 @@ func testBadArguments(t *testing.T, e *env) {
 		want error
 	}
 	var calls []call
-	appendCall := func(name, entity string, events []eventstore.Event, want error, opts ...eventstore.AppendOption) {
+	appendCall := func(name, entity string, events []batpak.Event, want error, opts ...batpak.AppendOption) {
 		calls = append(calls, call{name, func() error {
 			_, err := s.Append(ctx, coord(entity), events, opts...)
 			return err
 		}, want})
 	}
-	batchCall := func(name string, want error, items []eventstore.BatchItem, opts ...eventstore.AppendOption) {
+	batchCall := func(name string, want error, items []batpak.BatchItem, opts ...batpak.AppendOption) {
 		calls = append(calls, call{name, func() error {
 			_, err := s.AppendBatch(ctx, items, opts...)
 			return err
@@ -59,33 +56,33 @@ func testBadArguments(t *testing.T, e *env) {
 	}
 
 	for _, bv := range badVersions {
-		want := eventstore.ErrInvalidExpectedVersion
-		opt := eventstore.ExpectVersion(bv.expected)
+		want := batpak.ErrInvalidExpectedVersion
+		opt := batpak.ExpectVersion(bv.expected)
 		appendCall(bv.name+"/Append to a new stream", "arg:new", evs(kindDeposited, 1), want, opt)
 		appendCall(bv.name+"/Append to a stream of one", "arg:one", evs(kindDeposited, 1), want, opt)
 		appendCall(bv.name+"/Append of three events", "arg:one", evs(kindDeposited, 3), want, opt)
-		batchCall(bv.name+"/AppendBatch item", want, []eventstore.BatchItem{
-			{Coordinate: coord("arg:one"), Event: ev(kindDeposited, 1), Expected: eventstore.Exactly(1)},
+		batchCall(bv.name+"/AppendBatch item", want, []batpak.BatchItem{
+			{Coordinate: coord("arg:one"), Event: ev(kindDeposited, 1), Expected: batpak.Exactly(1)},
 			{Coordinate: coord("arg:new"), Event: ev(kindOpened, 0), Expected: bv.expected},
 		})
-		batchCall(bv.name+"/AppendBatch option", want, []eventstore.BatchItem{
+		batchCall(bv.name+"/AppendBatch option", want, []batpak.BatchItem{
 			{Coordinate: coord("arg:new"), Event: ev(kindOpened, 0)},
 		}, opt)
 	}
 
 	emptyKeys := []struct {
 		name string
-		opts []eventstore.AppendOption
+		opts []batpak.AppendOption
 	}{
-		{"empty key", []eventstore.AppendOption{eventstore.WithIdempotencyKey("")}},
-		{"key set, then empty", []eventstore.AppendOption{eventstore.WithIdempotencyKey("arg-k"), eventstore.WithIdempotencyKey("")}},
-		{"empty key, NoStream", []eventstore.AppendOption{eventstore.WithIdempotencyKey(""), eventstore.ExpectVersion(eventstore.NoStream)}},
+		{"empty key", []batpak.AppendOption{batpak.WithIdempotencyKey("")}},
+		{"key set, then empty", []batpak.AppendOption{batpak.WithIdempotencyKey("arg-k"), batpak.WithIdempotencyKey("")}},
+		{"empty key, NoStream", []batpak.AppendOption{batpak.WithIdempotencyKey(""), batpak.ExpectVersion(batpak.NoStream)}},
 	}
 	for _, k := range emptyKeys {
-		want := eventstore.ErrInvalidIdempotencyKey
+		want := batpak.ErrInvalidIdempotencyKey
 		appendCall(k.name+"/Append to a new stream", "arg:new", evs(kindDeposited, 1), want, k.opts...)
 		appendCall(k.name+"/Append to a stream of one", "arg:one", evs(kindDeposited, 2), want, k.opts...)
-		batchCall(k.name+"/AppendBatch", want, []eventstore.BatchItem{
+		batchCall(k.name+"/AppendBatch", want, []batpak.BatchItem{
 			{Coordinate: coord("arg:new"), Event: ev(kindOpened, 0)},
 			{Coordinate: coord("arg:one"), Event: ev(kindDeposited, 1)},
 		}, k.opts...)
@@ -101,11 +98,11 @@ func testBadArguments(t *testing.T, e *env) {
 		{"one bad among good", map[string]string{"a": "ok", "b": "ünïcode", "c": "\xc0\xaf"}},
 	}
 	for _, m := range badMeta {
-		want := eventstore.ErrInvalidMetadata
-		bad := eventstore.Event{Kind: kindDeposited, Payload: 1, Metadata: m.meta}
-		appendCall(m.name+"/Append", "arg:new", []eventstore.Event{bad}, want)
-		appendCall(m.name+"/Append, second event", "arg:one", []eventstore.Event{ev(kindDeposited, 1), bad}, want)
-		batchCall(m.name+"/AppendBatch", want, []eventstore.BatchItem{
+		want := batpak.ErrInvalidMetadata
+		bad := batpak.Event{Kind: kindDeposited, Payload: 1, Metadata: m.meta}
+		appendCall(m.name+"/Append", "arg:new", []batpak.Event{bad}, want)
+		appendCall(m.name+"/Append, second event", "arg:one", []batpak.Event{ev(kindDeposited, 1), bad}, want)
+		batchCall(m.name+"/AppendBatch", want, []batpak.BatchItem{
 			{Coordinate: coord("arg:one"), Event: ev(kindDeposited, 1)},
 			{Coordinate: coord("arg:new"), Event: bad},
 		})
@@ -117,7 +114,7 @@ func testBadArguments(t *testing.T, e *env) {
 			if !errors.Is(err, c.want) {
 				t.Fatalf("error %v, want %v", err, c.want)
 			}
-			if errors.Is(err, eventstore.ErrVersionConflict) {
+			if errors.Is(err, batpak.ErrVersionConflict) {
 				t.Fatalf("error %v is also a version conflict", err)
 			}
 		})
@@ -125,13 +122,13 @@ func testBadArguments(t *testing.T, e *env) {
 	checkUnchanged(t, s, last, versions)
 
 	// The largest valid Exactly is an ordinary expectation: a conflict.
-	_, err := s.Append(ctx, coord("arg:one"), evs(kindDeposited, 1), eventstore.ExpectVersion(eventstore.Exactly(math.MaxInt64)))
-	checkConflict(t, err, "arg:one", eventstore.Exactly(math.MaxInt64), 1)
+	_, err := s.Append(ctx, coord("arg:one"), evs(kindDeposited, 1), batpak.ExpectVersion(batpak.Exactly(math.MaxInt64)))
+	checkConflict(t, err, "arg:one", batpak.Exactly(math.MaxInt64), 1)
 
 	// The refused calls took nothing: the next append continues the
 	// sequence and the stream, and the key it carries is still unused.
 	rs := mustAppend(t, s, coord("arg:one"), evs(kindDeposited, 1),
-		eventstore.ExpectVersion(eventstore.Exactly(1)), eventstore.WithIdempotencyKey("arg-k"))
+		batpak.ExpectVersion(batpak.Exactly(1)), batpak.WithIdempotencyKey("arg-k"))
 	if rs[0].Sequence != last+1 || rs[0].Version != 2 {
 		t.Fatalf("append after the refused ones: sequence %d version %d, want %d and 2", rs[0].Sequence, rs[0].Version, last+1)
 	}

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 )
 
@@ -19,13 +19,13 @@ func testAtomicity(t *testing.T, e *env) {
 	ctx := context.Background()
 	mustAppend(t, s, coord("atom:a"), evs(kindOpened, 1))
 	multi := mustAppend(t, s, coord("atom:a"), evs(kindDeposited, 4))
-	batch := mustBatch(t, s, []eventstore.BatchItem{
+	batch := mustBatch(t, s, []batpak.BatchItem{
 		{Coordinate: coord("atom:b"), Event: ev(kindOpened, 0)},
 		{Coordinate: coord("atom:a"), Event: ev(kindWithdrawn, 1)},
 		{Coordinate: coord("atom:c"), Event: ev(kindOpened, 0)},
 		{Coordinate: coord("atom:b"), Event: ev(kindDeposited, 1)},
 	})
-	for _, rs := range [][]eventstore.Receipt{multi, batch} {
+	for _, rs := range [][]batpak.Receipt{multi, batch} {
 		for i := range rs {
 			if rs[i].Sequence != rs[0].Sequence+uint64(i) {
 				t.Fatalf("receipts of one request are not consecutive: %+v", rs)
@@ -38,39 +38,39 @@ func testAtomicity(t *testing.T, e *env) {
 	last := s.LastSequence()
 	versions := map[string]uint64{"atom:a": 6, "atom:b": 2, "atom:c": 1, "atom:d": 0}
 
-	reserved := eventstore.Event{Kind: kind.Kind(0x0002), Payload: 1}
+	reserved := batpak.Event{Kind: kind.Kind(0x0002), Payload: 1}
 	failures := []struct {
 		name string
 		do   func() error
 	}{
 		{"batch with a conflicting last item", func() error {
-			_, err := s.AppendBatch(ctx, []eventstore.BatchItem{
+			_, err := s.AppendBatch(ctx, []batpak.BatchItem{
 				{Coordinate: coord("atom:d"), Event: ev(kindOpened, 0)},
 				{Coordinate: coord("atom:a"), Event: ev(kindDeposited, 1)},
-				{Coordinate: coord("atom:c"), Event: ev(kindDeposited, 1), Expected: eventstore.NoStream},
+				{Coordinate: coord("atom:c"), Event: ev(kindDeposited, 1), Expected: batpak.NoStream},
 			})
 			return err
 		}},
 		{"batch with a reserved kind", func() error {
-			_, err := s.AppendBatch(ctx, []eventstore.BatchItem{
+			_, err := s.AppendBatch(ctx, []batpak.BatchItem{
 				{Coordinate: coord("atom:d"), Event: ev(kindOpened, 0)},
 				{Coordinate: coord("atom:a"), Event: reserved},
 			})
 			return err
 		}},
 		{"batch with a bad coordinate", func() error {
-			_, err := s.AppendBatch(ctx, []eventstore.BatchItem{
+			_, err := s.AppendBatch(ctx, []batpak.BatchItem{
 				{Coordinate: coord("atom:d"), Event: ev(kindOpened, 0)},
-				{Coordinate: eventstore.Coordinate{Entity: "atom:e"}, Event: ev(kindOpened, 0)},
+				{Coordinate: batpak.Coordinate{Entity: "atom:e"}, Event: ev(kindOpened, 0)},
 			})
 			return err
 		}},
 		{"multi-event append with a reserved kind", func() error {
-			_, err := s.Append(ctx, coord("atom:a"), []eventstore.Event{ev(kindDeposited, 1), ev(kindDeposited, 2), reserved})
+			_, err := s.Append(ctx, coord("atom:a"), []batpak.Event{ev(kindDeposited, 1), ev(kindDeposited, 2), reserved})
 			return err
 		}},
 		{"multi-event append with a stale version", func() error {
-			_, err := s.Append(ctx, coord("atom:a"), evs(kindDeposited, 3), eventstore.ExpectVersion(eventstore.Exactly(5)))
+			_, err := s.Append(ctx, coord("atom:a"), evs(kindDeposited, 3), batpak.ExpectVersion(batpak.Exactly(5)))
 			return err
 		}},
 	}
@@ -83,7 +83,7 @@ func testAtomicity(t *testing.T, e *env) {
 	s = e.settle()
 	checkUnchanged(t, s, last, versions)
 	// Nothing of the failed requests took a sequence or a version.
-	rs := mustAppend(t, s, coord("atom:d"), evs(kindOpened, 1), eventstore.ExpectVersion(eventstore.NoStream))
+	rs := mustAppend(t, s, coord("atom:d"), evs(kindOpened, 1), batpak.ExpectVersion(batpak.NoStream))
 	if rs[0].Sequence != last+1 || rs[0].Version != 1 {
 		t.Fatalf("append after failed ones: sequence %d version %d, want %d and 1", rs[0].Sequence, rs[0].Version, last+1)
 	}
@@ -96,12 +96,12 @@ func testAtomicity(t *testing.T, e *env) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := range rounds {
-				if _, err := s.Append(tctx, coord(fmt.Sprintf("atom:w%d", w)), []eventstore.Event{ev(kindDeposited, i)}); err != nil {
+				if _, err := s.Append(tctx, coord(fmt.Sprintf("atom:w%d", w)), []batpak.Event{ev(kindDeposited, i)}); err != nil {
 					t.Errorf("good append: %v", err)
 				}
-				_, err := s.AppendBatch(tctx, []eventstore.BatchItem{
+				_, err := s.AppendBatch(tctx, []batpak.BatchItem{
 					{Coordinate: coord(fmt.Sprintf("atom:w%d", w)), Event: ev(kindNoted, i)},
-					{Coordinate: coord("atom:a"), Event: ev(kindNoted, i), Expected: eventstore.NoStream},
+					{Coordinate: coord("atom:a"), Event: ev(kindNoted, i), Expected: batpak.NoStream},
 				})
 				if err == nil {
 					t.Errorf("conflicting batch succeeded")
@@ -138,9 +138,9 @@ func testAtomicVisibility(t *testing.T, e *env) {
 			if i%2 == 0 {
 				_, err = s.Append(ctx, coord("vis:m"), evs(kindDeposited, size))
 			} else {
-				items := make([]eventstore.BatchItem, size)
+				items := make([]batpak.BatchItem, size)
 				for j := range items {
-					items[j] = eventstore.BatchItem{Coordinate: coord(fmt.Sprintf("vis:%d", j)), Event: ev(kindNoted, i)}
+					items[j] = batpak.BatchItem{Coordinate: coord(fmt.Sprintf("vis:%d", j)), Event: ev(kindNoted, i)}
 				}
 				_, err = s.AppendBatch(ctx, items)
 			}

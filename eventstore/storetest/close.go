@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
 // testClose: every call on a closed store fails with ErrClosed, and a read
@@ -20,11 +20,11 @@ func testClose(t *testing.T, e *env) {
 	ctx := testContext(t)
 	rs := mustAppend(t, s, coord("close:a"), evs(kindDeposited, 3))
 	mustAppend(t, s, coord("close:b"), evs(kindDeposited, 3))
-	c := s.Cursor(eventstore.Region{}, 0)
+	c := s.Cursor(batpak.Region{}, 0)
 	if _, err := c.Next(ctx); err != nil {
 		t.Fatal(err)
 	}
-	sub, err := s.Subscribe(eventstore.Region{}, 8)
+	sub, err := s.Subscribe(batpak.Region{}, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,28 +44,28 @@ func testClose(t *testing.T, e *env) {
 			}
 		}
 	}
-	if n != 2 || len(errs) > 1 || len(errs) == 1 && !errors.Is(errs[0], eventstore.ErrClosed) {
+	if n != 2 || len(errs) > 1 || len(errs) == 1 && !errors.Is(errs[0], batpak.ErrClosed) {
 		t.Errorf("a read interrupted by Close yielded %d events and errors %v; want 2 events and at most ErrClosed", n, errs)
 	}
-	wantErrIs(t, s.Close(), eventstore.ErrClosed, "second Close")
+	wantErrIs(t, s.Close(), batpak.ErrClosed, "second Close")
 
 	_, err = s.Append(ctx, coord("close:a"), evs(kindDeposited, 1))
-	wantErrIs(t, err, eventstore.ErrClosed, "Append")
-	_, err = s.AppendBatch(ctx, []eventstore.BatchItem{{Coordinate: coord("close:a"), Event: ev(kindDeposited, 1)}})
-	wantErrIs(t, err, eventstore.ErrClosed, "AppendBatch")
+	wantErrIs(t, err, batpak.ErrClosed, "Append")
+	_, err = s.AppendBatch(ctx, []batpak.BatchItem{{Coordinate: coord("close:a"), Event: ev(kindDeposited, 1)}})
+	wantErrIs(t, err, batpak.ErrClosed, "AppendBatch")
 	_, err = s.Get(rs[0].EventID)
-	wantErrIs(t, err, eventstore.ErrClosed, "Get")
+	wantErrIs(t, err, batpak.ErrClosed, "Get")
 	_, err = s.GetSequence(1)
-	wantErrIs(t, err, eventstore.ErrClosed, "GetSequence")
+	wantErrIs(t, err, batpak.ErrClosed, "GetSequence")
 	reads := []struct {
 		name string
-		seq  iter.Seq2[eventstore.Record, error]
+		seq  iter.Seq2[batpak.Record, error]
 	}{
 		{"ReadStream", s.ReadStream("close:a", 0)},
-		{"ReadStream(Backward)", s.ReadStream("close:a", 0, eventstore.Backward())},
+		{"ReadStream(Backward)", s.ReadStream("close:a", 0, batpak.Backward())},
 		{"ReadAll", s.ReadAll(0)},
-		{"Query", s.Query(eventstore.Region{})},
-		{"Query(entity)", s.Query(eventstore.Region{Entity: "close:b"})},
+		{"Query", s.Query(batpak.Region{})},
+		{"Query(entity)", s.Query(batpak.Region{Entity: "close:b"})},
 	}
 	for _, r := range reads {
 		var got []error
@@ -75,22 +75,22 @@ func testClose(t *testing.T, e *env) {
 			}
 			got = append(got, err)
 		}
-		if len(got) != 1 || !errors.Is(got[0], eventstore.ErrClosed) {
+		if len(got) != 1 || !errors.Is(got[0], batpak.ErrClosed) {
 			t.Errorf("%s on a closed store yielded errors %v, want one ErrClosed", r.name, got)
 		}
 	}
-	_, err = s.Subscribe(eventstore.Region{}, 1)
-	wantErrIs(t, err, eventstore.ErrClosed, "Subscribe")
-	for name, c := range map[string]Cursor{"open cursor": c, "new cursor": s.Cursor(eventstore.Region{}, 0)} {
+	_, err = s.Subscribe(batpak.Region{}, 1)
+	wantErrIs(t, err, batpak.ErrClosed, "Subscribe")
+	for name, c := range map[string]Cursor{"open cursor": c, "new cursor": s.Cursor(batpak.Region{}, 0)} {
 		_, err = c.Next(ctx)
-		wantErrIs(t, err, eventstore.ErrClosed, name+" Next")
+		wantErrIs(t, err, batpak.ErrClosed, name+" Next")
 		_, ok, err := c.TryNext()
-		if ok || !errors.Is(err, eventstore.ErrClosed) {
+		if ok || !errors.Is(err, batpak.ErrClosed) {
 			t.Errorf("%s TryNext on a closed store: ok %v, error %v; want ErrClosed", name, ok, err)
 		}
 	}
 	if sy, ok := s.(Syncer); ok {
-		wantErrIs(t, sy.Sync(ctx), eventstore.ErrClosed, "Sync")
+		wantErrIs(t, sy.Sync(ctx), batpak.ErrClosed, "Sync")
 	}
 	waitClosed(t, sub)
 }
@@ -116,8 +116,8 @@ func waitClosed(t *testing.T, sub Subscription) {
 func testCloseWakesWaiters(t *testing.T, e *env) {
 	s := e.s
 	mustAppend(t, s, coord("wake:a"), evs(kindDeposited, 1))
-	c := s.Cursor(eventstore.Region{FromSequence: 2}, 0)
-	sub, err := s.Subscribe(eventstore.Region{}, 1)
+	c := s.Cursor(batpak.Region{FromSequence: 2}, 0)
+	sub, err := s.Subscribe(batpak.Region{}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func testCloseWakesWaiters(t *testing.T, e *env) {
 	}
 	select {
 	case err := <-done:
-		wantErrIs(t, err, eventstore.ErrClosed, "Next waiting when the store closed")
+		wantErrIs(t, err, batpak.ErrClosed, "Next waiting when the store closed")
 	case <-hangTimer(t):
 		t.Fatal("Close did not wake a waiting cursor")
 	}
@@ -144,7 +144,7 @@ func testCloseWakesWaiters(t *testing.T, e *env) {
 func testCloseDuringAppends(t *testing.T, e *env) {
 	s := e.s
 	const workers = 6
-	receipts := make([][]eventstore.Receipt, workers)
+	receipts := make([][]batpak.Receipt, workers)
 	var acked atomic.Int64
 	var wg sync.WaitGroup
 	ctx := testContext(t)
@@ -152,15 +152,15 @@ func testCloseDuringAppends(t *testing.T, e *env) {
 		wg.Go(func() {
 			c := coord(fmt.Sprintf("cda:%d", w))
 			for i := 0; i < 10_000; i++ {
-				var rs []eventstore.Receipt
+				var rs []batpak.Receipt
 				var err error
 				if i%3 == 2 {
-					rs, err = s.AppendBatch(ctx, []eventstore.BatchItem{{Coordinate: c, Event: ev(kindNoted, i)}, {Coordinate: c, Event: ev(kindNoted, i)}})
+					rs, err = s.AppendBatch(ctx, []batpak.BatchItem{{Coordinate: c, Event: ev(kindNoted, i)}, {Coordinate: c, Event: ev(kindNoted, i)}})
 				} else {
-					rs, err = s.Append(ctx, c, []eventstore.Event{ev(kindDeposited, i)})
+					rs, err = s.Append(ctx, c, []batpak.Event{ev(kindDeposited, i)})
 				}
 				if err != nil {
-					if !errors.Is(err, eventstore.ErrClosed) {
+					if !errors.Is(err, batpak.ErrClosed) {
 						t.Errorf("append racing with Close: %v, want ErrClosed", err)
 					}
 					return
@@ -206,21 +206,21 @@ func testReopen(t *testing.T, e *env) {
 	s := e.s
 	ctx := context.Background()
 	meta := map[string]string{"actor": "ops", "reason": "migration ✓"}
-	a := mustAppend(t, s, coord("re:x"), []eventstore.Event{
+	a := mustAppend(t, s, coord("re:x"), []batpak.Event{
 		{Kind: kindOpened, Payload: "open", Metadata: meta}, ev(kindDeposited, 10), ev(kindDeposited, 20),
-	}, eventstore.WithIdempotencyKey("re-1"))
-	batchItems := []eventstore.BatchItem{
+	}, batpak.WithIdempotencyKey("re-1"))
+	batchItems := []batpak.BatchItem{
 		{Coordinate: coord("re:x"), Event: ev(kindWithdrawn, 5)},
-		{Coordinate: coord("re:z"), Event: ev(kindOpened, 0), Expected: eventstore.NoStream},
+		{Coordinate: coord("re:z"), Event: ev(kindOpened, 0), Expected: batpak.NoStream},
 	}
-	b := mustBatch(t, s, batchItems, eventstore.WithIdempotencyKey("re-2"), eventstore.WithCausation(a[0].EventID))
+	b := mustBatch(t, s, batchItems, batpak.WithIdempotencyKey("re-2"), batpak.WithCausation(a[0].EventID))
 	for i := range 20 {
-		mustAppend(t, s, coord(fmt.Sprintf("re:y%d", i%3)), []eventstore.Event{ev(kindNoted, i)})
+		mustAppend(t, s, coord(fmt.Sprintf("re:y%d", i%3)), []batpak.Event{ev(kindNoted, i)})
 	}
-	if _, err := s.Append(ctx, coord("re:z"), evs(kindNoted, 1), eventstore.ExpectVersion(eventstore.NoStream)); err == nil {
+	if _, err := s.Append(ctx, coord("re:z"), evs(kindNoted, 1), batpak.ExpectVersion(batpak.NoStream)); err == nil {
 		t.Fatal("conflicting append succeeded")
 	}
-	region := eventstore.Region{EntityPrefix: "re:y"}
+	region := batpak.Region{EntityPrefix: "re:y"}
 	c := s.Cursor(region, 0)
 	for range 5 {
 		if _, err := c.Next(testContext(t)); err != nil {
@@ -230,7 +230,7 @@ func testReopen(t *testing.T, e *env) {
 	pos := c.Position()
 
 	type state struct {
-		all        []eventstore.Record
+		all        []batpak.Record
 		versions   map[string]uint64
 		correlated []uint64
 		causedBy   []uint64
@@ -274,12 +274,12 @@ func testReopen(t *testing.T, e *env) {
 		if fmt.Sprint(got.correlated, got.causedBy) != fmt.Sprint(want.correlated, want.causedBy) {
 			t.Fatalf("%s: correlated %v caused %v, want %v and %v", when, got.correlated, got.causedBy, want.correlated, want.causedBy)
 		}
-		rs, err := s.Append(ctx, coord("re:x"), evs(kindDeposited, 3), eventstore.WithIdempotencyKey("re-1"))
+		rs, err := s.Append(ctx, coord("re:x"), evs(kindDeposited, 3), batpak.WithIdempotencyKey("re-1"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		sameReceipts(t, when+": replay of re-1", rs, a)
-		rs, err = s.AppendBatch(ctx, batchItems, eventstore.WithIdempotencyKey("re-2"))
+		rs, err = s.AppendBatch(ctx, batchItems, batpak.WithIdempotencyKey("re-2"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +304,7 @@ func testReopen(t *testing.T, e *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	xs := collect(t, s.ReadStream("re:x", 0, eventstore.Backward(), eventstore.Limit(3)))
+	xs := collect(t, s.ReadStream("re:x", 0, batpak.Backward(), batpak.Limit(3)))
 	if first.PrevHash != xs[2].Hash {
 		t.Fatalf("the first event after reopening does not link to its stream's last hash")
 	}
@@ -322,7 +322,7 @@ func testCloseDuringReads(t *testing.T, e *env) {
 	for i := range 40 {
 		mustAppend(t, s, coord(fmt.Sprintf("cdr:%d", i%4)), evs(kindDeposited, 3))
 	}
-	ids := make([]eventstore.Record, 0, 120)
+	ids := make([]batpak.Record, 0, 120)
 	ids = append(ids, collect(t, s.ReadAll(0))...)
 	var started sync.WaitGroup
 	var wg sync.WaitGroup
@@ -331,7 +331,7 @@ func testCloseDuringReads(t *testing.T, e *env) {
 		if err == nil {
 			return false
 		}
-		if !errors.Is(err, eventstore.ErrClosed) {
+		if !errors.Is(err, batpak.ErrClosed) {
 			t.Errorf("%s racing with Close: %v, want ErrClosed", what, err)
 		}
 		return true
@@ -346,7 +346,7 @@ func testCloseDuringReads(t *testing.T, e *env) {
 			return false
 		},
 		func() bool {
-			for _, err := range s.ReadStream("cdr:1", 0, eventstore.Backward()) {
+			for _, err := range s.ReadStream("cdr:1", 0, batpak.Backward()) {
 				if bad("ReadStream", err) {
 					return true
 				}
@@ -362,7 +362,7 @@ func testCloseDuringReads(t *testing.T, e *env) {
 			return false
 		},
 		func() bool {
-			c := s.Cursor(eventstore.Region{EntityPrefix: "cdr:"}, 0)
+			c := s.Cursor(batpak.Region{EntityPrefix: "cdr:"}, 0)
 			for {
 				_, ok, err := c.TryNext()
 				if bad("Cursor.TryNext", err) {

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
 // work identifies the append that wrote an event.
@@ -30,7 +30,7 @@ func testConcurrentExpectedVersion(t *testing.T, e *env) {
 	type win struct {
 		entity string
 		w      work
-		r      eventstore.Receipt
+		r      batpak.Receipt
 	}
 	wins := make([][]win, workers)
 	var conflicts atomic.Int64
@@ -47,8 +47,8 @@ func testConcurrentExpectedVersion(t *testing.T, e *env) {
 						return
 					}
 					payload := work{w, i}
-					rs, err := s.Append(ctx, coord(entity), []eventstore.Event{{Kind: kindDeposited, Payload: payload}},
-						eventstore.ExpectVersion(eventstore.Exactly(expected)))
+					rs, err := s.Append(ctx, coord(entity), []batpak.Event{{Kind: kindDeposited, Payload: payload}},
+						batpak.ExpectVersion(batpak.Exactly(expected)))
 					if err == nil {
 						if rs[0].Version != expected+1 {
 							t.Errorf("append expecting version %d got version %d", expected, rs[0].Version)
@@ -56,7 +56,7 @@ func testConcurrentExpectedVersion(t *testing.T, e *env) {
 						wins[w] = append(wins[w], win{entity, payload, rs[0]})
 						break
 					}
-					var vc *eventstore.VersionConflictError
+					var vc *batpak.VersionConflictError
 					if !errors.As(err, &vc) {
 						t.Errorf("worker %d: %v", w, err)
 						return
@@ -141,14 +141,14 @@ func testConcurrentExpectedVersion(t *testing.T, e *env) {
 func testConcurrentDistinctStreams(t *testing.T, e *env) {
 	s := e.s
 	const workers, perWorker = 16, 12
-	receipts := make([][]eventstore.Receipt, workers)
+	receipts := make([][]batpak.Receipt, workers)
 	var wg sync.WaitGroup
 	ctx := testContext(t)
 	for w := range workers {
 		wg.Go(func() {
 			c := coord(fmt.Sprintf("dist:%d", w))
 			for i := range perWorker {
-				rs, err := s.Append(ctx, c, []eventstore.Event{{Kind: kindDeposited, Payload: work{w, i}}})
+				rs, err := s.Append(ctx, c, []batpak.Event{{Kind: kindDeposited, Payload: work{w, i}}})
 				if err != nil {
 					t.Errorf("worker %d: %v", w, err)
 					return
@@ -222,7 +222,7 @@ func testReadsDuringAppends(t *testing.T, e *env) {
 			}
 		}
 	})
-	check := func(what string, recs []eventstore.Record, versions bool) {
+	check := func(what string, recs []batpak.Record, versions bool) {
 		for i := range recs {
 			want := uint64(i + 1)
 			got := recs[i].Sequence
@@ -238,7 +238,7 @@ func testReadsDuringAppends(t *testing.T, e *env) {
 	readers := []func(){
 		func() {
 			v := s.StreamVersion("rd:hot")
-			recs := collectNoFatal(t, s.Query(eventstore.Region{Entity: "rd:hot"}))
+			recs := collectNoFatal(t, s.Query(batpak.Region{Entity: "rd:hot"}))
 			check("Query(entity)", recs, true)
 			if uint64(len(recs)) < v {
 				t.Errorf("Query(entity) saw %d events after StreamVersion reported %d", len(recs), v)
@@ -246,7 +246,7 @@ func testReadsDuringAppends(t *testing.T, e *env) {
 		},
 		func() { check("ReadStream", collectNoFatal(t, s.ReadStream("rd:hot", 0)), true) },
 		func() {
-			recs := collectNoFatal(t, s.ReadStream("rd:hot", 0, eventstore.Backward()))
+			recs := collectNoFatal(t, s.ReadStream("rd:hot", 0, batpak.Backward()))
 			slices.Reverse(recs)
 			check("ReadStream(Backward)", recs, true)
 		},
@@ -264,8 +264,8 @@ func testReadsDuringAppends(t *testing.T, e *env) {
 			}
 		},
 		func() {
-			c := s.Cursor(eventstore.Region{Entity: "rd:hot"}, 0)
-			var recs []eventstore.Record
+			c := s.Cursor(batpak.Region{Entity: "rd:hot"}, 0)
+			var recs []batpak.Record
 			for {
 				rec, ok, err := c.TryNext()
 				if err != nil {
@@ -299,8 +299,8 @@ func testReadsDuringAppends(t *testing.T, e *env) {
 }
 
 // collectNoFatal is collect for goroutines other than the test's.
-func collectNoFatal(t testing.TB, seq iter.Seq2[eventstore.Record, error]) []eventstore.Record {
-	var out []eventstore.Record
+func collectNoFatal(t testing.TB, seq iter.Seq2[batpak.Record, error]) []batpak.Record {
+	var out []batpak.Record
 	for rec, err := range seq {
 		if err != nil {
 			t.Errorf("read after %d records: %v", len(out), err)

@@ -10,16 +10,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 )
 
 // follow reads n records from c with Next in a goroutine; progress counts
 // what it has read so far.
-func follow(t *testing.T, ctx context.Context, c Cursor, n int, progress *atomic.Int64) <-chan []eventstore.Record {
-	out := make(chan []eventstore.Record, 1)
+func follow(t *testing.T, ctx context.Context, c Cursor, n int, progress *atomic.Int64) <-chan []batpak.Record {
+	out := make(chan []batpak.Record, 1)
 	go func() {
-		var recs []eventstore.Record
+		var recs []batpak.Record
 		defer func() { out <- recs }()
 		for len(recs) < n {
 			rec, err := c.Next(ctx)
@@ -41,13 +41,13 @@ func testCursorFollowsAppends(t *testing.T, e *env) {
 	s := e.s
 	const pre, writers, perWriter = 5, 3, 12
 	for i := range pre {
-		mustAppend(t, s, coord("cur:pre"), []eventstore.Event{ev(kindDeposited, i)})
+		mustAppend(t, s, coord("cur:pre"), []batpak.Event{ev(kindDeposited, i)})
 	}
 	total := pre + writers*perWriter
 	ctx := testContext(t)
 	var allRead, filteredRead atomic.Int64
-	everything := follow(t, ctx, s.Cursor(eventstore.Region{}, 0), total, &allRead)
-	withdrawals := eventstore.Region{Kinds: []kind.Kind{kindWithdrawn}}
+	everything := follow(t, ctx, s.Cursor(batpak.Region{}, 0), total, &allRead)
+	withdrawals := batpak.Region{Kinds: []kind.Kind{kindWithdrawn}}
 	filteredCursor := s.Cursor(withdrawals, 0)
 	filtered := follow(t, ctx, filteredCursor, writers*perWriter/3, &filteredRead)
 	eventually(t, "the cursor to read the events appended before it", func() bool { return allRead.Load() == pre })
@@ -61,9 +61,9 @@ func testCursorFollowsAppends(t *testing.T, e *env) {
 				k := []kind.Kind{kindDeposited, kindWithdrawn, kindNoted}[i%3]
 				var err error
 				if i%4 == 3 {
-					_, err = s.AppendBatch(ctx, []eventstore.BatchItem{{Coordinate: c, Event: ev(k, i)}})
+					_, err = s.AppendBatch(ctx, []batpak.BatchItem{{Coordinate: c, Event: ev(k, i)}})
 				} else {
-					_, err = s.Append(ctx, c, []eventstore.Event{ev(k, i)})
+					_, err = s.Append(ctx, c, []batpak.Event{ev(k, i)})
 				}
 				if err != nil {
 					t.Errorf("append: %v", err)
@@ -93,7 +93,7 @@ func testCursorFollowsAppends(t *testing.T, e *env) {
 func testCursorContext(t *testing.T, e *env) {
 	s := e.s
 	mustAppend(t, s, coord("cctx:a"), evs(kindDeposited, 2))
-	c := s.Cursor(eventstore.Region{Entity: "cctx:a"}, 0)
+	c := s.Cursor(batpak.Region{Entity: "cctx:a"}, 0)
 	if got := drainCursor(t, c); len(got) != 2 {
 		t.Fatalf("cursor read %d events, want 2", len(got))
 	}
@@ -153,7 +153,7 @@ func testCursorContext(t *testing.T, e *env) {
 	defer cancel()
 	var versions []uint64
 	var errs []error
-	for rec, err := range s.Cursor(eventstore.Region{Entity: "cctx:a"}, 0).All(ctx) {
+	for rec, err := range s.Cursor(batpak.Region{Entity: "cctx:a"}, 0).All(ctx) {
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -173,14 +173,14 @@ func testCursorContext(t *testing.T, e *env) {
 func testCursorResume(t *testing.T, e *env) {
 	s := e.s
 	for i := range 10 {
-		mustAppend(t, s, coord("res:a1"), []eventstore.Event{ev(kindDeposited, i)})
-		mustAppend(t, s, coord("res:b"), []eventstore.Event{ev(kindDeposited, i)})
+		mustAppend(t, s, coord("res:a1"), []batpak.Event{ev(kindDeposited, i)})
+		mustAppend(t, s, coord("res:b"), []batpak.Event{ev(kindDeposited, i)})
 		if i%3 == 0 {
-			mustAppend(t, s, coord("res:a2"), []eventstore.Event{ev(kindNoted, i)})
+			mustAppend(t, s, coord("res:a2"), []batpak.Event{ev(kindNoted, i)})
 		}
 	}
 	s = e.settle()
-	r := eventstore.Region{EntityPrefix: "res:a"}
+	r := batpak.Region{EntityPrefix: "res:a"}
 	want := collect(t, s.Query(r))
 	if len(want) != 14 {
 		t.Fatalf("%d events in the region, want 14", len(want))
@@ -188,7 +188,7 @@ func testCursorResume(t *testing.T, e *env) {
 	ctx := testContext(t)
 	for k := 0; k <= len(want); k++ {
 		c1 := s.Cursor(r, 0)
-		var got []eventstore.Record
+		var got []batpak.Record
 		for range k {
 			rec, err := c1.Next(ctx)
 			if err != nil {
@@ -207,7 +207,7 @@ func testCursorResume(t *testing.T, e *env) {
 		{0, 0, 1}, {0, 1, 1}, {10, 5, 10}, {5, 10, 10}, {0, uint64(len(all)), uint64(len(all))},
 	}
 	for _, st := range starts {
-		got := drainCursor(t, s.Cursor(eventstore.Region{FromSequence: st.regionFrom}, st.from))
+		got := drainCursor(t, s.Cursor(batpak.Region{FromSequence: st.regionFrom}, st.from))
 		checkSameRecords(t, fmt.Sprintf("Cursor(FromSequence %d, from %d)", st.regionFrom, st.from), got, all[st.first-1:])
 	}
 
@@ -230,7 +230,7 @@ func testCursorResume(t *testing.T, e *env) {
 func testCursorEndOfRegion(t *testing.T, e *env) {
 	s := e.s
 	mustAppend(t, s, coord("end:a"), evs(kindDeposited, 3))
-	c := s.Cursor(eventstore.Region{ToSequence: 5}, 0)
+	c := s.Cursor(batpak.Region{ToSequence: 5}, 0)
 	if got := drainCursor(t, c); len(got) != 3 {
 		t.Fatalf("read %d events, want 3", len(got))
 	}
@@ -246,7 +246,7 @@ func testCursorEndOfRegion(t *testing.T, e *env) {
 		}
 	}
 	_, err = c.Next(testContext(t))
-	wantErrIs(t, err, eventstore.ErrEndOfRegion, "Next past the end of the region")
+	wantErrIs(t, err, batpak.ErrEndOfRegion, "Next past the end of the region")
 	if _, ok, err := c.TryNext(); ok || err != nil {
 		t.Fatalf("TryNext past the end of the region: %v, %v", ok, err)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 )
 
@@ -23,25 +23,25 @@ var (
 	kindEffect    = kind.Effect(7)
 )
 
-func coord(entity string) eventstore.Coordinate {
-	return eventstore.Coordinate{Entity: entity, Scope: "test"}
+func coord(entity string) batpak.Coordinate {
+	return batpak.Coordinate{Entity: entity, Scope: "test"}
 }
 
 // ev returns an event of kind k whose payload is n.
-func ev(k kind.Kind, n int) eventstore.Event {
-	return eventstore.Event{Kind: k, Payload: n}
+func ev(k kind.Kind, n int) batpak.Event {
+	return batpak.Event{Kind: k, Payload: n}
 }
 
 // evs returns n events of kind k with payloads 0..n-1.
-func evs(k kind.Kind, n int) []eventstore.Event {
-	out := make([]eventstore.Event, n)
+func evs(k kind.Kind, n int) []batpak.Event {
+	out := make([]batpak.Event, n)
 	for i := range out {
 		out[i] = ev(k, i)
 	}
 	return out
 }
 
-func mustAppend(t testing.TB, s Store, c eventstore.Coordinate, events []eventstore.Event, opts ...eventstore.AppendOption) []eventstore.Receipt {
+func mustAppend(t testing.TB, s Store, c batpak.Coordinate, events []batpak.Event, opts ...batpak.AppendOption) []batpak.Receipt {
 	t.Helper()
 	rs, err := s.Append(context.Background(), c, events, opts...)
 	if err != nil {
@@ -53,7 +53,7 @@ func mustAppend(t testing.TB, s Store, c eventstore.Coordinate, events []eventst
 	return rs
 }
 
-func mustBatch(t testing.TB, s Store, items []eventstore.BatchItem, opts ...eventstore.AppendOption) []eventstore.Receipt {
+func mustBatch(t testing.TB, s Store, items []batpak.BatchItem, opts ...batpak.AppendOption) []batpak.Receipt {
 	t.Helper()
 	rs, err := s.AppendBatch(context.Background(), items, opts...)
 	if err != nil {
@@ -66,9 +66,9 @@ func mustBatch(t testing.TB, s Store, items []eventstore.BatchItem, opts ...even
 }
 
 // collect drains seq and fails the test on the first error.
-func collect(t testing.TB, seq iter.Seq2[eventstore.Record, error]) []eventstore.Record {
+func collect(t testing.TB, seq iter.Seq2[batpak.Record, error]) []batpak.Record {
 	t.Helper()
-	var out []eventstore.Record
+	var out []batpak.Record
 	for rec, err := range seq {
 		if err != nil {
 			t.Fatalf("read after %d records: %v", len(out), err)
@@ -79,9 +79,9 @@ func collect(t testing.TB, seq iter.Seq2[eventstore.Record, error]) []eventstore
 }
 
 // drainCursor returns what c yields without waiting.
-func drainCursor(t testing.TB, c Cursor) []eventstore.Record {
+func drainCursor(t testing.TB, c Cursor) []batpak.Record {
 	t.Helper()
-	var out []eventstore.Record
+	var out []batpak.Record
 	for {
 		rec, ok, err := c.TryNext()
 		if err != nil {
@@ -94,7 +94,7 @@ func drainCursor(t testing.TB, c Cursor) []eventstore.Record {
 	}
 }
 
-func seqsOf(recs []eventstore.Record) []uint64 {
+func seqsOf(recs []batpak.Record) []uint64 {
 	out := make([]uint64, len(recs))
 	for i := range recs {
 		out[i] = recs[i].Sequence
@@ -102,7 +102,7 @@ func seqsOf(recs []eventstore.Record) []uint64 {
 	return out
 }
 
-func versionsOf(recs []eventstore.Record) []uint64 {
+func versionsOf(recs []batpak.Record) []uint64 {
 	out := make([]uint64, len(recs))
 	for i := range recs {
 		out[i] = recs[i].Version
@@ -149,7 +149,7 @@ func sameMeta(a, b map[string]string) bool {
 }
 
 // diffRecord describes how got differs from want, or returns "".
-func diffRecord(got, want *eventstore.Record) string {
+func diffRecord(got, want *batpak.Record) string {
 	var d []string
 	add := func(field string, g, w any) { d = append(d, fmt.Sprintf("%s = %v, want %v", field, g, w)) }
 	if got.Coordinate != want.Coordinate {
@@ -188,16 +188,13 @@ func diffRecord(got, want *eventstore.Record) string {
 	if got.Hash != want.Hash {
 		add("Hash", got.Hash, want.Hash)
 	}
-	if got.Position != want.Position {
-		add("Position", got.Position, want.Position)
-	}
 	if len(d) == 0 {
 		return ""
 	}
 	return fmt.Sprint(d)
 }
 
-func checkSameRecords(t testing.TB, what string, got, want []eventstore.Record) {
+func checkSameRecords(t testing.TB, what string, got, want []batpak.Record) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s: %d records (sequences %v), want %d (%v)", what, len(got), seqsOf(got), len(want), seqsOf(want))
@@ -210,10 +207,10 @@ func checkSameRecords(t testing.TB, what string, got, want []eventstore.Record) 
 }
 
 // checkReceipt fails if rec is not the event r acknowledged.
-func checkReceipt(t testing.TB, rec *eventstore.Record, r *eventstore.Receipt) {
+func checkReceipt(t testing.TB, rec *batpak.Record, r *batpak.Receipt) {
 	t.Helper()
-	if rec.ID != r.EventID || rec.Sequence != r.Sequence || rec.Version != r.Version || rec.Hash != r.Hash || rec.Position != r.Position {
-		t.Fatalf("record %v (id %s, hash %x, position %v) does not match receipt %+v", rec, rec.ID, rec.Hash[:4], rec.Position, *r)
+	if rec.ID != r.EventID || rec.Sequence != r.Sequence || rec.Version != r.Version || rec.Hash != r.Hash {
+		t.Fatalf("record %v (id %s, hash %x) does not match receipt %+v", rec, rec.ID, rec.Hash[:4], *r)
 	}
 }
 

@@ -7,10 +7,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
-func sameReceipts(t testing.TB, what string, got, want []eventstore.Receipt) {
+func sameReceipts(t testing.TB, what string, got, want []batpak.Receipt) {
 	t.Helper()
 	if !slices.Equal(got, want) {
 		t.Fatalf("%s: receipts %+v, want the original %+v", what, got, want)
@@ -25,9 +25,9 @@ func testIdempotency(t *testing.T, e *env) {
 	s := e.s
 	ctx := context.Background()
 	a, b := coord("idem:a"), coord("idem:b")
-	key := eventstore.WithIdempotencyKey
-	r1 := mustAppend(t, s, a, evs(kindDeposited, 2), key("k1"), eventstore.ExpectVersion(eventstore.NoStream))
-	items := []eventstore.BatchItem{
+	key := batpak.WithIdempotencyKey
+	r1 := mustAppend(t, s, a, evs(kindDeposited, 2), key("k1"), batpak.ExpectVersion(batpak.NoStream))
+	items := []batpak.BatchItem{
 		{Coordinate: a, Event: ev(kindNoted, 1)},
 		{Coordinate: b, Event: ev(kindNoted, 2)},
 	}
@@ -39,7 +39,7 @@ func testIdempotency(t *testing.T, e *env) {
 		t.Helper()
 		// The same request again, e.g. a retry after a lost acknowledgement:
 		// its expected version no longer holds, but the key answers first.
-		rs, err := s.Append(ctx, a, evs(kindDeposited, 2), key("k1"), eventstore.ExpectVersion(eventstore.NoStream))
+		rs, err := s.Append(ctx, a, evs(kindDeposited, 2), key("k1"), batpak.ExpectVersion(batpak.NoStream))
 		if err != nil {
 			t.Fatalf("%s: replay of k1: %v", when, err)
 		}
@@ -78,12 +78,12 @@ func testIdempotency(t *testing.T, e *env) {
 		t.Fatalf("append with a new key: sequence %d version %d, want %d and 4", r2[0].Sequence, r2[0].Version, last+1)
 	}
 	// A failed append does not use its key up.
-	_, err := s.Append(ctx, a, evs(kindDeposited, 1), key("k3"), eventstore.ExpectVersion(eventstore.Exactly(99)))
-	checkConflict(t, err, "idem:a", eventstore.Exactly(99), 4)
-	_, err = s.AppendBatch(ctx, []eventstore.BatchItem{{Coordinate: a, Event: ev(kindNoted, 1), Expected: eventstore.NoStream}}, key("k4"))
-	checkConflict(t, err, "idem:a", eventstore.NoStream, 4)
+	_, err := s.Append(ctx, a, evs(kindDeposited, 1), key("k3"), batpak.ExpectVersion(batpak.Exactly(99)))
+	checkConflict(t, err, "idem:a", batpak.Exactly(99), 4)
+	_, err = s.AppendBatch(ctx, []batpak.BatchItem{{Coordinate: a, Event: ev(kindNoted, 1), Expected: batpak.NoStream}}, key("k4"))
+	checkConflict(t, err, "idem:a", batpak.NoStream, 4)
 	r3 := mustAppend(t, s, a, evs(kindDeposited, 1), key("k3"))
-	r4 := mustBatch(t, s, []eventstore.BatchItem{{Coordinate: a, Event: ev(kindNoted, 1)}}, key("k4"))
+	r4 := mustBatch(t, s, []batpak.BatchItem{{Coordinate: a, Event: ev(kindNoted, 1)}}, key("k4"))
 	if r3[0].Version != 5 || r4[0].Version != 6 {
 		t.Fatalf("keys of failed appends: versions %d and %d, want 5 and 6", r3[0].Version, r4[0].Version)
 	}
@@ -97,7 +97,7 @@ func testIdempotency(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	sameReceipts(t, "replay of k3", rs, r3)
-	rs, err = s.AppendBatch(ctx, []eventstore.BatchItem{{Coordinate: a, Event: ev(kindNoted, 1)}}, key("k4"))
+	rs, err = s.AppendBatch(ctx, []batpak.BatchItem{{Coordinate: a, Event: ev(kindNoted, 1)}}, key("k4"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,17 +113,17 @@ func testConcurrentIdempotency(t *testing.T, e *env) {
 	ctx := testContext(t)
 	for round := range 4 {
 		before := s.LastSequence()
-		results := make([][]eventstore.Receipt, callers)
+		results := make([][]batpak.Receipt, callers)
 		var wg sync.WaitGroup
 		for i := range callers {
 			wg.Go(func() {
-				k := eventstore.WithIdempotencyKey(fmt.Sprintf("same-%d", round))
-				var rs []eventstore.Receipt
+				k := batpak.WithIdempotencyKey(fmt.Sprintf("same-%d", round))
+				var rs []batpak.Receipt
 				var err error
 				if round%2 == 0 {
 					rs, err = s.Append(ctx, coord("cidem:a"), evs(kindDeposited, 2), k)
 				} else {
-					rs, err = s.AppendBatch(ctx, []eventstore.BatchItem{
+					rs, err = s.AppendBatch(ctx, []batpak.BatchItem{
 						{Coordinate: coord("cidem:a"), Event: ev(kindNoted, i)},
 						{Coordinate: coord("cidem:b"), Event: ev(kindNoted, i)},
 					}, k)

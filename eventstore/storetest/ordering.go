@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
 // testOrdering: global sequences are dense from 1 in commit order, ReadAll
@@ -15,15 +15,15 @@ func testOrdering(t *testing.T, e *env) {
 	s := e.s
 	type acked struct {
 		entity string
-		r      eventstore.Receipt
+		r      batpak.Receipt
 	}
 	var log []acked
-	note := func(entity string, rs []eventstore.Receipt) {
+	note := func(entity string, rs []batpak.Receipt) {
 		for _, r := range rs {
 			log = append(log, acked{entity, r})
 		}
 	}
-	noteBatch := func(items []eventstore.BatchItem, rs []eventstore.Receipt) {
+	noteBatch := func(items []batpak.BatchItem, rs []batpak.Receipt) {
 		for i, r := range rs {
 			log = append(log, acked{items[i].Coordinate.Entity, r})
 		}
@@ -33,7 +33,7 @@ func testOrdering(t *testing.T, e *env) {
 		for i, entity := range streams {
 			note(entity, mustAppend(t, s, coord(entity), evs(kindDeposited, 1+(round+i)%3)))
 		}
-		items := []eventstore.BatchItem{
+		items := []batpak.BatchItem{
 			{Coordinate: coord("order:c"), Event: ev(kindNoted, round)},
 			{Coordinate: coord("order:a"), Event: ev(kindNoted, round)},
 			{Coordinate: coord("order:c"), Event: ev(kindNoted, round)},
@@ -78,7 +78,7 @@ func testOrdering(t *testing.T, e *env) {
 		}
 	}
 	for _, entity := range streams {
-		var want []eventstore.Record
+		var want []batpak.Record
 		for _, rec := range all {
 			if rec.Coordinate.Entity == entity {
 				want = append(want, rec)
@@ -106,8 +106,8 @@ func testReadStreamOptions(t *testing.T, e *env) {
 	s := e.s
 	const n = 10
 	for i := range n {
-		mustAppend(t, s, coord("opts:s"), []eventstore.Event{ev(kindDeposited, i)})
-		mustAppend(t, s, coord("opts:other"), []eventstore.Event{ev(kindNoted, i)})
+		mustAppend(t, s, coord("opts:s"), []batpak.Event{ev(kindDeposited, i)})
+		mustAppend(t, s, coord("opts:other"), []batpak.Event{ev(kindNoted, i)})
 	}
 	s = e.settle()
 	forward := collect(t, s.ReadStream("opts:s", 0))
@@ -117,7 +117,7 @@ func testReadStreamOptions(t *testing.T, e *env) {
 	tests := []struct {
 		name string
 		from uint64
-		opts []eventstore.ReadOption
+		opts []batpak.ReadOption
 		want []uint64 // versions
 	}{
 		{"from 0", 0, nil, span(1, n)},
@@ -125,17 +125,17 @@ func testReadStreamOptions(t *testing.T, e *env) {
 		{"from 4", 4, nil, span(4, n)},
 		{"from last", n, nil, []uint64{n}},
 		{"past the end", n + 1, nil, nil},
-		{"limit", 0, []eventstore.ReadOption{eventstore.Limit(3)}, []uint64{1, 2, 3}},
-		{"from and limit", 5, []eventstore.ReadOption{eventstore.Limit(3)}, []uint64{5, 6, 7}},
-		{"limit past the end", 9, []eventstore.ReadOption{eventstore.Limit(5)}, []uint64{9, 10}},
-		{"limit 0 is no limit", 0, []eventstore.ReadOption{eventstore.Limit(0)}, span(1, n)},
-		{"backward from 0", 0, []eventstore.ReadOption{eventstore.Backward()}, reversed(span(1, n))},
-		{"backward from 4", 4, []eventstore.ReadOption{eventstore.Backward()}, []uint64{4, 3, 2, 1}},
-		{"backward from 1", 1, []eventstore.ReadOption{eventstore.Backward()}, []uint64{1}},
-		{"backward from last", n, []eventstore.ReadOption{eventstore.Backward()}, reversed(span(1, n))},
-		{"backward past the end", n + 5, []eventstore.ReadOption{eventstore.Backward()}, reversed(span(1, n))},
-		{"backward limit", 0, []eventstore.ReadOption{eventstore.Backward(), eventstore.Limit(3)}, []uint64{10, 9, 8}},
-		{"backward from and limit", 6, []eventstore.ReadOption{eventstore.Limit(2), eventstore.Backward()}, []uint64{6, 5}},
+		{"limit", 0, []batpak.ReadOption{batpak.Limit(3)}, []uint64{1, 2, 3}},
+		{"from and limit", 5, []batpak.ReadOption{batpak.Limit(3)}, []uint64{5, 6, 7}},
+		{"limit past the end", 9, []batpak.ReadOption{batpak.Limit(5)}, []uint64{9, 10}},
+		{"limit 0 is no limit", 0, []batpak.ReadOption{batpak.Limit(0)}, span(1, n)},
+		{"backward from 0", 0, []batpak.ReadOption{batpak.Backward()}, reversed(span(1, n))},
+		{"backward from 4", 4, []batpak.ReadOption{batpak.Backward()}, []uint64{4, 3, 2, 1}},
+		{"backward from 1", 1, []batpak.ReadOption{batpak.Backward()}, []uint64{1}},
+		{"backward from last", n, []batpak.ReadOption{batpak.Backward()}, reversed(span(1, n))},
+		{"backward past the end", n + 5, []batpak.ReadOption{batpak.Backward()}, reversed(span(1, n))},
+		{"backward limit", 0, []batpak.ReadOption{batpak.Backward(), batpak.Limit(3)}, []uint64{10, 9, 8}},
+		{"backward from and limit", 6, []batpak.ReadOption{batpak.Limit(2), batpak.Backward()}, []uint64{6, 5}},
 	}
 	for _, tc := range tests {
 		got := collect(t, s.ReadStream("opts:s", tc.from, tc.opts...))
@@ -149,7 +149,7 @@ func testReadStreamOptions(t *testing.T, e *env) {
 			}
 		}
 	}
-	if got := collect(t, s.ReadStream("opts:none", 0, eventstore.Backward())); len(got) != 0 {
+	if got := collect(t, s.ReadStream("opts:none", 0, batpak.Backward())); len(got) != 0 {
 		t.Errorf("backward read of an unknown stream yields %v", seqsOf(got))
 	}
 	// Stopping early is allowed and ends the read.
@@ -172,10 +172,10 @@ func testReadStreamOptions(t *testing.T, e *env) {
 // stream, the first to the zero hash.
 func testHashChain(t *testing.T, e *env) {
 	s := e.s
-	var rs []eventstore.Receipt
+	var rs []batpak.Receipt
 	rs = append(rs, mustAppend(t, s, coord("chain:a"), evs(kindDeposited, 3))...)
 	mustAppend(t, s, coord("chain:b"), evs(kindDeposited, 2))
-	rs = append(rs, mustBatch(t, s, []eventstore.BatchItem{
+	rs = append(rs, mustBatch(t, s, []batpak.BatchItem{
 		{Coordinate: coord("chain:b"), Event: ev(kindNoted, 1)},
 		{Coordinate: coord("chain:a"), Event: ev(kindNoted, 2)},
 	})[1])

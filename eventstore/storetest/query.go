@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 )
 
 // inRegion is the suite's own statement of what a region selects, kept
 // apart from eventstore.Region.Match so the two check each other.
-func inRegion(r eventstore.Region, rec *eventstore.Record) bool {
+func inRegion(r batpak.Region, rec *batpak.Record) bool {
 	switch {
 	case r.Entity != "" && rec.Coordinate.Entity != r.Entity,
 		!strings.HasPrefix(rec.Coordinate.Entity, r.EntityPrefix),
@@ -28,8 +28,8 @@ func inRegion(r eventstore.Region, rec *eventstore.Record) bool {
 	return true
 }
 
-func filter(all []eventstore.Record, r eventstore.Region) []eventstore.Record {
-	var out []eventstore.Record
+func filter(all []batpak.Record, r batpak.Region) []batpak.Record {
+	var out []batpak.Record
 	for i := range all {
 		if inRegion(r, &all[i]) {
 			out = append(out, all[i])
@@ -47,14 +47,14 @@ func queryData(t *testing.T, s Store) {
 		if i == 6 {
 			time.Sleep(2 * time.Millisecond) // two distinct timestamps at least
 		}
-		items := make([]eventstore.BatchItem, 0, 2)
+		items := make([]batpak.BatchItem, 0, 2)
 		for j, entity := range entities {
-			c := eventstore.Coordinate{Entity: entity, Scope: []string{"eu", "us"}[(i+j)%2]}
+			c := batpak.Coordinate{Entity: entity, Scope: []string{"eu", "us"}[(i+j)%2]}
 			k := kinds[(i*len(entities)+j)%len(kinds)]
 			if j < 2 {
-				mustAppend(t, s, c, []eventstore.Event{ev(k, i)})
+				mustAppend(t, s, c, []batpak.Event{ev(k, i)})
 			} else {
-				items = append(items, eventstore.BatchItem{Coordinate: c, Event: ev(k, i)})
+				items = append(items, batpak.BatchItem{Coordinate: c, Event: ev(k, i)})
 			}
 		}
 		mustBatch(t, s, items)
@@ -71,34 +71,34 @@ func testQuery(t *testing.T, e *env) {
 	if len(all) != 48 {
 		t.Fatalf("%d events, want 48", len(all))
 	}
-	checkSameRecords(t, "Query(Region{})", collect(t, s.Query(eventstore.Region{})), all)
+	checkSameRecords(t, "Query(Region{})", collect(t, s.Query(batpak.Region{})), all)
 	mid := all[len(all)/2].Timestamp
 	tests := []struct {
 		name string
-		r    eventstore.Region
+		r    batpak.Region
 		n    int // events selected, -1: not checked by count
 	}{
-		{"everything", eventstore.Region{}, 48},
-		{"entity", eventstore.Region{Entity: "acct:1"}, 12},
-		{"prefix", eventstore.Region{EntityPrefix: "acct:1"}, 24},
-		{"wide prefix", eventstore.Region{EntityPrefix: "acct:"}, 36},
-		{"scope", eventstore.Region{Scope: "eu"}, 24},
-		{"unknown scope", eventstore.Region{Scope: "asia"}, 0},
-		{"kind", eventstore.Region{Kinds: []kind.Kind{kindDeposited}}, 16},
-		{"kinds", eventstore.Region{Kinds: []kind.Kind{kindDeposited, kindWithdrawn}}, 32},
-		{"absent kind", eventstore.Region{Kinds: []kind.Kind{kindOpened}}, 0},
-		{"from sequence", eventstore.Region{FromSequence: 10}, 39},
-		{"to sequence", eventstore.Region{ToSequence: 15}, 15},
-		{"sequence range", eventstore.Region{FromSequence: 10, ToSequence: 15}, 6},
-		{"past the end", eventstore.Region{FromSequence: 49}, 0},
-		{"entity and range", eventstore.Region{Entity: "acct:10", FromSequence: 5, ToSequence: 30}, -1},
-		{"entity, scope and kinds", eventstore.Region{Entity: "acct:2", Scope: "us", Kinds: []kind.Kind{kindNoted, kindDeposited}}, -1},
-		{"prefix and scope", eventstore.Region{EntityPrefix: "acct:", Scope: "us"}, 18},
-		{"entity outside prefix", eventstore.Region{Entity: "acct:1", EntityPrefix: "user"}, 0},
-		{"unknown entity", eventstore.Region{Entity: "acct:3"}, 0},
-		{"after", eventstore.Region{After: mid}, -1},
-		{"before", eventstore.Region{Before: mid}, -1},
-		{"after and before", eventstore.Region{After: all[0].Timestamp, Before: mid, Scope: "eu"}, -1},
+		{"everything", batpak.Region{}, 48},
+		{"entity", batpak.Region{Entity: "acct:1"}, 12},
+		{"prefix", batpak.Region{EntityPrefix: "acct:1"}, 24},
+		{"wide prefix", batpak.Region{EntityPrefix: "acct:"}, 36},
+		{"scope", batpak.Region{Scope: "eu"}, 24},
+		{"unknown scope", batpak.Region{Scope: "asia"}, 0},
+		{"kind", batpak.Region{Kinds: []kind.Kind{kindDeposited}}, 16},
+		{"kinds", batpak.Region{Kinds: []kind.Kind{kindDeposited, kindWithdrawn}}, 32},
+		{"absent kind", batpak.Region{Kinds: []kind.Kind{kindOpened}}, 0},
+		{"from sequence", batpak.Region{FromSequence: 10}, 39},
+		{"to sequence", batpak.Region{ToSequence: 15}, 15},
+		{"sequence range", batpak.Region{FromSequence: 10, ToSequence: 15}, 6},
+		{"past the end", batpak.Region{FromSequence: 49}, 0},
+		{"entity and range", batpak.Region{Entity: "acct:10", FromSequence: 5, ToSequence: 30}, -1},
+		{"entity, scope and kinds", batpak.Region{Entity: "acct:2", Scope: "us", Kinds: []kind.Kind{kindNoted, kindDeposited}}, -1},
+		{"prefix and scope", batpak.Region{EntityPrefix: "acct:", Scope: "us"}, 18},
+		{"entity outside prefix", batpak.Region{Entity: "acct:1", EntityPrefix: "user"}, 0},
+		{"unknown entity", batpak.Region{Entity: "acct:3"}, 0},
+		{"after", batpak.Region{After: mid}, -1},
+		{"before", batpak.Region{Before: mid}, -1},
+		{"after and before", batpak.Region{After: all[0].Timestamp, Before: mid, Scope: "eu"}, -1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,17 +7,17 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
 // testGet: Get finds every event by id, unknown ids and sequences are
 // ErrNotFound, and ids are distinct UUIDv7s.
 func testGet(t *testing.T, e *env) {
 	s := e.s
-	var rs []eventstore.Receipt
+	var rs []batpak.Receipt
 	for i := range 5 {
 		rs = append(rs, mustAppend(t, s, coord("get:a"), evs(kindDeposited, 1+i%2))...)
-		rs = append(rs, mustBatch(t, s, []eventstore.BatchItem{{Coordinate: coord("get:b"), Event: ev(kindNoted, i)}})...)
+		rs = append(rs, mustBatch(t, s, []batpak.BatchItem{{Coordinate: coord("get:b"), Event: ev(kindNoted, i)}})...)
 	}
 	s = e.settle()
 	all := collect(t, s.ReadAll(0))
@@ -38,11 +38,11 @@ func testGet(t *testing.T, e *env) {
 	}
 	for _, id := range []uuid.UUID{uuid.Nil, uuid.New(), uuid.Must(uuid.NewV7())} {
 		_, err := s.Get(id)
-		wantErrIs(t, err, eventstore.ErrNotFound, "Get of an unknown id")
+		wantErrIs(t, err, batpak.ErrNotFound, "Get of an unknown id")
 	}
 	for _, seq := range []uint64{0, s.LastSequence() + 1, 1 << 62} {
 		_, err := s.GetSequence(seq)
-		wantErrIs(t, err, eventstore.ErrNotFound, "GetSequence out of range")
+		wantErrIs(t, err, batpak.ErrNotFound, "GetSequence out of range")
 	}
 }
 
@@ -51,7 +51,7 @@ func testGet(t *testing.T, e *env) {
 // whose group it then joins.
 func testCorrelation(t *testing.T, e *env) {
 	s := e.s
-	get := func(s Store, r eventstore.Receipt) eventstore.Record {
+	get := func(s Store, r batpak.Receipt) batpak.Record {
 		t.Helper()
 		rec, err := s.Get(r.EventID)
 		if err != nil {
@@ -60,19 +60,19 @@ func testCorrelation(t *testing.T, e *env) {
 		return rec
 	}
 	a := mustAppend(t, s, coord("corr:x"), evs(kindOpened, 2))
-	b := mustAppend(t, s, coord("corr:y"), evs(kindDeposited, 1), eventstore.WithCausation(a[1].EventID))
-	c := mustAppend(t, s, coord("corr:z"), evs(kindDeposited, 2), eventstore.WithCausation(b[0].EventID))
+	b := mustAppend(t, s, coord("corr:y"), evs(kindDeposited, 1), batpak.WithCausation(a[1].EventID))
+	c := mustAppend(t, s, coord("corr:z"), evs(kindDeposited, 2), batpak.WithCausation(b[0].EventID))
 	custom := uuid.Must(uuid.NewV7())
-	d := mustAppend(t, s, coord("corr:x"), evs(kindNoted, 1), eventstore.WithCorrelation(custom), eventstore.WithCausation(a[0].EventID))
+	d := mustAppend(t, s, coord("corr:x"), evs(kindNoted, 1), batpak.WithCorrelation(custom), batpak.WithCausation(a[0].EventID))
 	unknown := uuid.Must(uuid.NewV7())
-	u := mustAppend(t, s, coord("corr:w"), evs(kindNoted, 1), eventstore.WithCausation(unknown))
+	u := mustAppend(t, s, coord("corr:w"), evs(kindNoted, 1), batpak.WithCausation(unknown))
 	custom2 := uuid.Must(uuid.NewV7())
-	f := mustBatch(t, s, []eventstore.BatchItem{
+	f := mustBatch(t, s, []batpak.BatchItem{
 		{Coordinate: coord("corr:p"), Event: ev(kindNoted, 0), CausationID: c[0].EventID},
 		{Coordinate: coord("corr:q"), Event: ev(kindNoted, 1)},
 		{Coordinate: coord("corr:r"), Event: ev(kindNoted, 2), CorrelationID: custom2},
-	}, eventstore.WithCausation(b[0].EventID))
-	g := mustBatch(t, s, []eventstore.BatchItem{
+	}, batpak.WithCausation(b[0].EventID))
+	g := mustBatch(t, s, []batpak.BatchItem{
 		{Coordinate: coord("corr:p"), Event: ev(kindNoted, 3)},
 		{Coordinate: coord("corr:q"), Event: ev(kindNoted, 4)},
 	})
@@ -81,7 +81,7 @@ func testCorrelation(t *testing.T, e *env) {
 	root := a[0].EventID
 	tests := []struct {
 		name        string
-		r           eventstore.Receipt
+		r           batpak.Receipt
 		correlation uuid.UUID
 		causation   uuid.UUID
 	}{
@@ -108,7 +108,7 @@ func testCorrelation(t *testing.T, e *env) {
 	if !ok {
 		return
 	}
-	seqs := func(rs ...eventstore.Receipt) []uint64 {
+	seqs := func(rs ...batpak.Receipt) []uint64 {
 		var out []uint64
 		for _, r := range rs {
 			out = append(out, r.Sequence)
@@ -168,13 +168,13 @@ func testPayloadRoundTrip(t *testing.T, e *env) {
 	}
 	doc.Nested.A, doc.Nested.B = 65535, true
 	meta := map[string]string{"reason": "bypass: " + note, "trace": "0af7651916cd43dd8448eb211c80319c", "empty": ""}
-	c := eventstore.Coordinate{Entity: "account:42/sub account", Scope: "bänk:eu"}
-	events := []eventstore.Event{
+	c := batpak.Coordinate{Entity: "account:42/sub account", Scope: "bänk:eu"}
+	events := []batpak.Event{
 		{Kind: kindOpened, Payload: doc, Metadata: meta},
 		{Kind: kindDeposited, Payload: "plain string"},
 		{Kind: kindWithdrawn, Payload: int64(-7)},
 		{Kind: kindNoted, Payload: nil},
-		{Kind: kindEffect, Payload: eventstore.RawPayload{0x93, 0x01, 0x02, 0x03}},
+		{Kind: kindEffect, Payload: batpak.RawPayload{0x93, 0x01, 0x02, 0x03}},
 		{Kind: kindNoted, Payload: map[string]any{"k": "v"}, Metadata: map[string]string{}},
 	}
 	rs := mustAppend(t, s, c, events)
@@ -244,6 +244,6 @@ func testPayloadRoundTrip(t *testing.T, e *env) {
 			t.Errorf("Get of event %d: %s", i, d)
 		}
 	}
-	checkSameRecords(t, "Query(scope)", collect(t, s.Query(eventstore.Region{Scope: c.Scope})), recs)
-	checkSameRecords(t, "Cursor", drainCursor(t, s.Cursor(eventstore.Region{}, 0)), recs)
+	checkSameRecords(t, "Query(scope)", collect(t, s.Query(batpak.Region{Scope: c.Scope})), recs)
+	checkSameRecords(t, "Cursor", drainCursor(t, s.Cursor(batpak.Region{}, 0)), recs)
 }

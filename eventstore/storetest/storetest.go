@@ -49,20 +49,20 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 )
 
 // Store is what the suite needs from a backend.
 type Store interface {
-	Append(ctx context.Context, coord eventstore.Coordinate, events []eventstore.Event, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error)
-	AppendBatch(ctx context.Context, items []eventstore.BatchItem, opts ...eventstore.AppendOption) ([]eventstore.Receipt, error)
-	Get(id uuid.UUID) (eventstore.Record, error)
-	GetSequence(seq uint64) (eventstore.Record, error)
-	ReadStream(entity string, from uint64, opts ...eventstore.ReadOption) iter.Seq2[eventstore.Record, error]
-	ReadAll(from uint64) iter.Seq2[eventstore.Record, error]
-	Query(r eventstore.Region) iter.Seq2[eventstore.Record, error]
-	Cursor(r eventstore.Region, from uint64) Cursor
-	Subscribe(r eventstore.Region, buffer int) (Subscription, error)
+	Append(ctx context.Context, coord batpak.Coordinate, events []batpak.Event, opts ...batpak.AppendOption) ([]batpak.Receipt, error)
+	AppendBatch(ctx context.Context, items []batpak.BatchItem, opts ...batpak.AppendOption) ([]batpak.Receipt, error)
+	Get(id uuid.UUID) (batpak.Record, error)
+	GetSequence(seq uint64) (batpak.Record, error)
+	ReadStream(entity string, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error]
+	ReadAll(from uint64) iter.Seq2[batpak.Record, error]
+	Query(r batpak.Region) iter.Seq2[batpak.Record, error]
+	Cursor(r batpak.Region, from uint64) Cursor
+	Subscribe(r batpak.Region, buffer int) (Subscription, error)
 	StreamVersion(entity string) uint64
 	LastSequence() uint64
 	Close() error
@@ -70,17 +70,17 @@ type Store interface {
 
 // Cursor is a guaranteed, pull-based reader (see eventstore.Cursor).
 type Cursor interface {
-	Next(ctx context.Context) (eventstore.Record, error)
-	TryNext() (rec eventstore.Record, ok bool, err error)
+	Next(ctx context.Context) (batpak.Record, error)
+	TryNext() (rec batpak.Record, ok bool, err error)
 	Position() uint64
-	All(ctx context.Context) iter.Seq2[eventstore.Record, error]
+	All(ctx context.Context) iter.Seq2[batpak.Record, error]
 }
 
 // Subscription is a lossy push feed (see eventstore.Subscription).
 type Subscription interface {
 	// Events is the subscription's channel; it is closed by Close and
 	// when the store closes.
-	Events() <-chan eventstore.Record
+	Events() <-chan batpak.Record
 	Dropped() uint64
 	Close()
 }
@@ -188,7 +188,7 @@ type env struct {
 // track closes s when the subtest ends.
 func (e *env) track(s Store) Store {
 	e.t.Cleanup(func() {
-		if err := s.Close(); err != nil && !errors.Is(err, eventstore.ErrClosed) {
+		if err := s.Close(); err != nil && !errors.Is(err, batpak.ErrClosed) {
 			e.t.Errorf("close: %v", err)
 		}
 	})

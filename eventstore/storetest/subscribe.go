@@ -3,14 +3,14 @@ package storetest
 import (
 	"testing"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 )
 
 // receive reads n records from sub, failing at the suite's hang deadline.
-func receive(t *testing.T, sub Subscription, n int) []eventstore.Record {
+func receive(t *testing.T, sub Subscription, n int) []batpak.Record {
 	t.Helper()
-	var out []eventstore.Record
+	var out []batpak.Record
 	deadline := hangTimer(t)
 	for len(out) < n {
 		select {
@@ -29,11 +29,11 @@ func receive(t *testing.T, sub Subscription, n int) []eventstore.Record {
 // receiveAsync reads n records from sub in a goroutine and sends what it
 // got once it has them all, the subscription closed or the suite's hang
 // deadline passed.
-func receiveAsync(t *testing.T, sub Subscription, n int) <-chan []eventstore.Record {
-	out := make(chan []eventstore.Record, 1)
+func receiveAsync(t *testing.T, sub Subscription, n int) <-chan []batpak.Record {
+	out := make(chan []batpak.Record, 1)
 	deadline := hangTimer(t)
 	go func() {
-		var recs []eventstore.Record
+		var recs []batpak.Record
 		defer func() { out <- recs }()
 		for len(recs) < n {
 			select {
@@ -55,17 +55,17 @@ func receiveAsync(t *testing.T, sub Subscription, n int) <-chan []eventstore.Rec
 func testSubscribeLossy(t *testing.T, e *env) {
 	s := e.s
 	const n = 40
-	slow, err := s.Subscribe(eventstore.Region{}, 1)
+	slow, err := s.Subscribe(batpak.Region{}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader, err := s.Subscribe(eventstore.Region{}, n)
+	reader, err := s.Subscribe(batpak.Region{}, n)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := testContext(t)
 	for i := range n {
-		if _, err := s.Append(ctx, coord("lossy:a"), []eventstore.Event{ev(kindDeposited, i)}); err != nil {
+		if _, err := s.Append(ctx, coord("lossy:a"), []batpak.Event{ev(kindDeposited, i)}); err != nil {
 			t.Fatalf("append %d with a stuck subscriber: %v", i, err)
 		}
 	}
@@ -81,7 +81,7 @@ func testSubscribeLossy(t *testing.T, e *env) {
 		t.Fatalf("reading subscriber dropped %d events", d)
 	}
 	// What the slow one holds is in order and real.
-	var held []eventstore.Record
+	var held []batpak.Record
 	for len(slow.Events()) > 0 {
 		held = append(held, <-slow.Events())
 	}
@@ -111,12 +111,12 @@ func testSubscribeDelivers(t *testing.T, e *env) {
 	s := e.s
 	mustAppend(t, s, coord("sub:x"), evs(kindOpened, 3)) // before subscribing: not delivered
 	// Buffers hold every event of the test, so nothing may be dropped.
-	byEntity, err := s.Subscribe(eventstore.Region{Entity: "sub:x"}, 64)
+	byEntity, err := s.Subscribe(batpak.Region{Entity: "sub:x"}, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer byEntity.Close()
-	byKind, err := s.Subscribe(eventstore.Region{Kinds: []kind.Kind{kindWithdrawn}}, 64)
+	byKind, err := s.Subscribe(batpak.Region{Kinds: []kind.Kind{kindWithdrawn}}, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,9 +125,9 @@ func testSubscribeDelivers(t *testing.T, e *env) {
 	entityRecs := receiveAsync(t, byEntity, rounds*2)
 	kindRecs := receiveAsync(t, byKind, rounds*2)
 	for i := range rounds {
-		mustAppend(t, s, coord("sub:x"), []eventstore.Event{ev(kindDeposited, i)})
-		mustAppend(t, s, coord("sub:y"), []eventstore.Event{ev(kindWithdrawn, i)})
-		mustBatch(t, s, []eventstore.BatchItem{
+		mustAppend(t, s, coord("sub:x"), []batpak.Event{ev(kindDeposited, i)})
+		mustAppend(t, s, coord("sub:y"), []batpak.Event{ev(kindWithdrawn, i)})
+		mustBatch(t, s, []batpak.BatchItem{
 			{Coordinate: coord("sub:y"), Event: ev(kindNoted, i)},
 			{Coordinate: coord("sub:x"), Event: ev(kindWithdrawn, i)},
 		})
@@ -137,8 +137,8 @@ func testSubscribeDelivers(t *testing.T, e *env) {
 	if byEntity.Dropped() != 0 || byKind.Dropped() != 0 {
 		t.Fatalf("subscribers that keep up dropped %d and %d events", byEntity.Dropped(), byKind.Dropped())
 	}
-	checkSameRecords(t, "subscription by entity", a, filter(all, eventstore.Region{Entity: "sub:x", FromSequence: 4}))
-	checkSameRecords(t, "subscription by kind", b, filter(all, eventstore.Region{Kinds: []kind.Kind{kindWithdrawn}}))
+	checkSameRecords(t, "subscription by entity", a, filter(all, batpak.Region{Entity: "sub:x", FromSequence: 4}))
+	checkSameRecords(t, "subscription by kind", b, filter(all, batpak.Region{Kinds: []kind.Kind{kindWithdrawn}}))
 }
 
 // testSubscribeNewOnly: a subscription receives the events appended after
@@ -147,7 +147,7 @@ func testSubscribeNewOnly(t *testing.T, e *env) {
 	s := e.s
 	for i := range 30 {
 		mustAppend(t, s, coord("new:a"), evs(kindDeposited, 3))
-		sub, err := s.Subscribe(eventstore.Region{}, 8)
+		sub, err := s.Subscribe(batpak.Region{}, 8)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
-	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/policy"
 	"github.com/batpak-go/batpak/projection"
 )
@@ -22,9 +22,9 @@ import (
 type Store interface {
 	aggregate.Store
 	projection.Source
-	Query(r eventstore.Region) iter.Seq2[eventstore.Record, error]
-	Get(id uuid.UUID) (eventstore.Record, error)
-	GetSequence(seq uint64) (eventstore.Record, error)
+	Query(r batpak.Region) iter.Seq2[batpak.Record, error]
+	Get(id uuid.UUID) (batpak.Record, error)
+	GetSequence(seq uint64) (batpak.Record, error)
 	Correlated(id uuid.UUID) []uint64
 }
 
@@ -38,7 +38,7 @@ type Bank struct {
 }
 
 // NewBank returns a bank over store.
-func NewBank(store Store, reg *eventstore.Registry, pol Policy, snapshots aggregate.SnapshotStore, now func() time.Time) *Bank {
+func NewBank(store Store, reg *batpak.Registry, pol Policy, snapshots aggregate.SnapshotStore, now func() time.Time) *Bank {
 	repo := aggregate.NewRepository[Account, *Account, Policy](store, reg, "bank",
 		aggregate.WithGates[Account, Policy](Gates()),
 		aggregate.WithSnapshots[Account, Policy](snapshots, 50))
@@ -64,8 +64,8 @@ func (b *Bank) Account(ctx context.Context, id string) (*Account, error) {
 // Transfer is the outcome of a transfer.
 type Transfer struct {
 	ID       string
-	SentID   eventstore.Receipt // the TransferSent event
-	Returned string             // why the money came back, if it did
+	SentID   batpak.Receipt // the TransferSent event
+	Returned string         // why the money came back, if it did
 }
 
 // Transfer moves amount from one account to another: a command on the

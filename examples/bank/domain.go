@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 )
 
@@ -45,17 +45,17 @@ type (
 )
 
 // Registry maps the bank's event types to kinds (category 0x1).
-func Registry() *eventstore.Registry {
-	r := eventstore.NewRegistry()
-	eventstore.MustRegister[AccountOpened](r, kind.Custom(0x1, 0x001))
-	eventstore.MustRegister[Deposited](r, kind.Custom(0x1, 0x002))
-	eventstore.MustRegister[Withdrawn](r, kind.Custom(0x1, 0x003))
-	eventstore.MustRegister[TransferSent](r, kind.Custom(0x1, 0x004))
-	eventstore.MustRegister[TransferReceived](r, kind.Custom(0x1, 0x005))
-	eventstore.MustRegister[TransferReturned](r, kind.Custom(0x1, 0x006))
-	eventstore.MustRegister[AccountFrozen](r, kind.Custom(0x1, 0x007))
-	eventstore.MustRegister[AccountClosed](r, kind.Custom(0x1, 0x008))
-	eventstore.MustRegister[BalanceCorrected](r, kind.Custom(0x1, 0x009))
+func Registry() *batpak.Registry {
+	r := batpak.NewRegistry()
+	batpak.MustRegister[AccountOpened](r, kind.Custom(0x1, 0x001))
+	batpak.MustRegister[Deposited](r, kind.Custom(0x1, 0x002))
+	batpak.MustRegister[Withdrawn](r, kind.Custom(0x1, 0x003))
+	batpak.MustRegister[TransferSent](r, kind.Custom(0x1, 0x004))
+	batpak.MustRegister[TransferReceived](r, kind.Custom(0x1, 0x005))
+	batpak.MustRegister[TransferReturned](r, kind.Custom(0x1, 0x006))
+	batpak.MustRegister[AccountFrozen](r, kind.Custom(0x1, 0x007))
+	batpak.MustRegister[AccountClosed](r, kind.Custom(0x1, 0x008))
+	batpak.MustRegister[BalanceCorrected](r, kind.Custom(0x1, 0x009))
 	return r
 }
 

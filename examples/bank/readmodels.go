@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/projection"
 )
@@ -18,20 +18,20 @@ import (
 
 // balancesView holds every account's balance.
 type balancesView struct {
-	reg *eventstore.Registry
+	reg *batpak.Registry
 	mu  sync.Mutex
 	m   map[string]int64
 }
 
-func newBalancesView(reg *eventstore.Registry) *balancesView {
+func newBalancesView(reg *batpak.Registry) *balancesView {
 	return &balancesView{reg: reg, m: make(map[string]int64)}
 }
 
 func (v *balancesView) Name() string { return "bank-balances" }
 
-func (v *balancesView) Region() eventstore.Region { return eventstore.Region{EntityPrefix: "account:"} }
+func (v *balancesView) Region() batpak.Region { return batpak.Region{EntityPrefix: "account:"} }
 
-func (v *balancesView) Apply(_ context.Context, rec eventstore.Record) error {
+func (v *balancesView) Apply(_ context.Context, rec batpak.Record) error {
 	ev, err := v.reg.Decode(&rec)
 	if err != nil {
 		return err
@@ -81,7 +81,7 @@ func delta(ev any) int64 {
 
 // statementView is one account's statement.
 type statementView struct {
-	reg     *eventstore.Registry
+	reg     *batpak.Registry
 	account string
 	mu      sync.Mutex
 	lines   []string
@@ -90,11 +90,11 @@ type statementView struct {
 
 func (v *statementView) Name() string { return "bank-statement-" + v.account }
 
-func (v *statementView) Region() eventstore.Region {
-	return eventstore.Region{Entity: Entity(v.account)}
+func (v *statementView) Region() batpak.Region {
+	return batpak.Region{Entity: Entity(v.account)}
 }
 
-func (v *statementView) Apply(_ context.Context, rec eventstore.Record) error {
+func (v *statementView) Apply(_ context.Context, rec batpak.Record) error {
 	ev, err := v.reg.Decode(&rec)
 	if err != nil {
 		return err
@@ -118,7 +118,7 @@ func (v *statementView) snapshot() []string {
 
 // largeTransfersView reports transfers at or above a threshold.
 type largeTransfersView struct {
-	reg       *eventstore.Registry
+	reg       *batpak.Registry
 	threshold int64
 	mu        sync.Mutex
 	lines     []string
@@ -126,13 +126,13 @@ type largeTransfersView struct {
 
 func (v *largeTransfersView) Name() string { return "bank-large-transfers" }
 
-func (v *largeTransfersView) Region() eventstore.Region {
+func (v *largeTransfersView) Region() batpak.Region {
 	k, _ := v.reg.KindOf(TransferSent{})
-	return eventstore.Region{EntityPrefix: "account:", Kinds: []kind.Kind{k}}
+	return batpak.Region{EntityPrefix: "account:", Kinds: []kind.Kind{k}}
 }
 
-func (v *largeTransfersView) Apply(_ context.Context, rec eventstore.Record) error {
-	t, err := eventstore.DecodeAs[TransferSent](&rec)
+func (v *largeTransfersView) Apply(_ context.Context, rec batpak.Record) error {
+	t, err := batpak.DecodeAs[TransferSent](&rec)
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ type liveReadModels struct {
 // startReadModels starts the projections; they catch up on the existing
 // history with the sequential scanner, then follow new events live. They
 // are in memory, so their checkpoints are too: they rebuild on every start.
-func startReadModels(ctx context.Context, store projection.Source, reg *eventstore.Registry) *liveReadModels {
+func startReadModels(ctx context.Context, store projection.Source, reg *batpak.Registry) *liveReadModels {
 	ctx, cancel := context.WithCancel(ctx)
 	l := &liveReadModels{
 		runner:    projection.NewRunner(store, projection.NewMemoryCheckpoints()),

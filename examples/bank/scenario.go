@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
-	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/policy"
 )
 
@@ -148,7 +148,7 @@ func RunScenario(ctx context.Context, b *Bank, log io.Writer) (*Report, error) {
 // findBypasses reads the log and reports every event committed by bypass.
 func findBypasses(s Store) ([]BypassSeen, error) {
 	var out []BypassSeen
-	for rec, err := range s.Query(eventstore.Region{EntityPrefix: "account:"}) {
+	for rec, err := range s.Query(batpak.Region{EntityPrefix: "account:"}) {
 		if err != nil {
 			return nil, err
 		}
@@ -167,7 +167,7 @@ func renderChain(s Store, t *Transfer) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	group := map[uuid.UUID][]eventstore.Record{}
+	group := map[uuid.UUID][]batpak.Record{}
 	for _, seq := range s.Correlated(root.CorrelationID) {
 		rec, err := s.GetSequence(seq)
 		if err != nil {
@@ -182,12 +182,12 @@ func renderChain(s Store, t *Transfer) (string, error) {
 		fmt.Fprintf(&b, " (returned: %s)", t.Returned)
 	}
 	b.WriteByte('\n')
-	var walk func(rec eventstore.Record, depth int)
-	walk = func(rec eventstore.Record, depth int) {
+	var walk func(rec batpak.Record, depth int)
+	walk = func(rec batpak.Record, depth int) {
 		v, _ := reg.Decode(&rec)
 		fmt.Fprintf(&b, "%s└─ #%d %s v%d %s %+v\n", strings.Repeat("   ", depth), rec.Sequence, rec.Coordinate.Entity, rec.Version, reflect.TypeOf(v).Name(), v)
 		children := group[rec.ID]
-		slices.SortFunc(children, func(a, b eventstore.Record) int { return int(a.Sequence) - int(b.Sequence) })
+		slices.SortFunc(children, func(a, b batpak.Record) int { return int(a.Sequence) - int(b.Sequence) })
 		for _, c := range children {
 			walk(c, depth+1)
 		}

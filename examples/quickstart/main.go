@@ -7,6 +7,7 @@ import (
 	"log"
 	"os"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 )
@@ -21,9 +22,9 @@ func main() {
 		log.Fatal(err)
 	}
 	defer store.Close()
-	acct := eventstore.Coordinate{Entity: "account:42", Scope: "bank"}
-	ev := eventstore.Event{Kind: kind.Custom(1, 1), Payload: Deposited{Amount: 100}}
-	if _, err := store.Append(context.Background(), acct, []eventstore.Event{ev, ev}, eventstore.ExpectVersion(eventstore.NoStream)); err != nil {
+	acct := batpak.Coordinate{Entity: "account:42", Scope: "bank"}
+	ev := batpak.Event{Kind: kind.Custom(1, 1), Payload: Deposited{Amount: 100}}
+	if _, err := store.Append(context.Background(), acct, []batpak.Event{ev, ev}, batpak.ExpectVersion(batpak.NoStream)); err != nil {
 		log.Fatal(err)
 	}
 	for rec, err := range store.ReadStream(acct.Entity, 1) {

@@ -1,4 +1,4 @@
-package eventstore
+package batpak
 
 import (
 	"unicode"
@@ -8,8 +8,11 @@ import (
 // MaxCoordinateLen is the longest entity or scope, in bytes.
 const MaxCoordinateLen = 512
 
-// Coordinate places an event: Entity names its stream (e.g. "account:42"),
-// Scope is its isolation boundary (e.g. "bank:eu").
+// Coordinate names a stream. Entity names it within its scope (e.g.
+// "account:42"); Scope is its isolation boundary (e.g. a tenant,
+// "bank:eu"). The whole coordinate is the stream's identity: "user:7" in
+// scope "tenantA" and in scope "tenantB" are two streams with their own
+// versions, reads and snapshots.
 type Coordinate struct {
 	Entity string
 	Scope  string

@@ -1,4 +1,4 @@
-package eventstore
+package batpak
 
 import (
 	"fmt"
@@ -34,10 +34,10 @@ func Register[T any](r *Registry, k kind.Kind) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old, ok := r.types[k]; ok && old != t {
-		return fmt.Errorf("eventstore: kind %s is already registered to %s", k, old)
+		return fmt.Errorf("batpak: kind %s is already registered to %s", k, old)
 	}
 	if old, ok := r.kinds[t]; ok && old != k {
-		return fmt.Errorf("eventstore: type %s is already registered as kind %s", t, old)
+		return fmt.Errorf("batpak: type %s is already registered as kind %s", t, old)
 	}
 	r.types[k] = t
 	r.kinds[t] = k
@@ -63,7 +63,7 @@ func (r *Registry) KindOf(v any) (kind.Kind, bool) {
 func (r *Registry) Event(v any) (Event, error) {
 	k, ok := r.KindOf(v)
 	if !ok {
-		return Event{}, fmt.Errorf("eventstore: type %T is not registered", v)
+		return Event{}, fmt.Errorf("batpak: type %T is not registered", v)
 	}
 	return Event{Kind: k, Payload: v}, nil
 }
@@ -79,7 +79,7 @@ func (r *Registry) Decode(rec *Record) (any, error) {
 	}
 	p := reflect.New(t)
 	if err := msgpack.Unmarshal(rec.Payload, p.Interface()); err != nil {
-		return nil, fmt.Errorf("eventstore: decode %s payload of event %d as %s: %w", rec.Kind, rec.Sequence, t, err)
+		return nil, fmt.Errorf("batpak: decode %s payload of event %d as %s: %w", rec.Kind, rec.Sequence, t, err)
 	}
 	return p.Elem().Interface(), nil
 }

@@ -1,0 +1,57 @@
+package batpak
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/batpak-go/batpak/kind"
+)
+
+// Event is what a caller appends: a kind, a payload and optional metadata.
+type Event struct {
+	Kind kind.Kind
+	// Payload is encoded with msgpack; a [RawPayload] is stored as it is.
+	Payload any
+	// Metadata travels with the event and is covered by its hash
+	// (policy bypass reasons, tracing ids, ...). Keys and values must be
+	// valid UTF-8 ([ErrInvalidMetadata]).
+	Metadata map[string]string
+}
+
+// RawPayload is a payload that is already msgpack-encoded.
+type RawPayload []byte
+
+// Record is a stored event as readers see it. Its byte slices may be
+// shared with other readers: treat them as read-only.
+type Record struct {
+	Coordinate    Coordinate
+	ID            uuid.UUID
+	CorrelationID uuid.UUID // the root event's id for a whole causal group
+	CausationID   uuid.UUID // uuid.Nil for a root event
+	Kind          kind.Kind
+	Timestamp     time.Time
+	Sequence      uint64 // global, dense, from 1
+	Version       uint64 // within the stream, from 1
+	Metadata      map[string]string
+	Payload       []byte // msgpack
+	PrevHash      [32]byte
+	Hash          [32]byte
+}
+
+// Decode unmarshals the msgpack payload into v.
+func (r *Record) Decode(v any) error { return msgpack.Unmarshal(r.Payload, v) }
+
+func (r Record) String() string {
+	return fmt.Sprintf("#%d %s v%d %s", r.Sequence, r.Coordinate, r.Version, r.Kind)
+}
+
+// Receipt acknowledges one appended event.
+type Receipt struct {
+	EventID  uuid.UUID
+	Sequence uint64
+	Version  uint64
+	Hash     [32]byte
+}

@@ -1,0 +1,26 @@
+package eventstore
+
+import (
+	"time"
+
+	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/kind"
+	"github.com/batpak-go/batpak/segment"
+)
+
+func recordFromSegment(sr *segment.Record, pos segment.Position) batpak.Record {
+	return batpak.Record{
+		Coordinate:    batpak.Coordinate{Entity: sr.Entity, Scope: sr.Scope},
+		ID:            sr.ID,
+		CorrelationID: sr.Correlation,
+		CausationID:   sr.Causation,
+		Kind:          kind.Kind(sr.Kind),
+		Timestamp:     time.UnixMicro(sr.Timestamp),
+		Sequence:      sr.Seq,
+		Version:       sr.Version,
+		Metadata:      sr.Metadata,
+		Payload:       sr.Payload,
+		PrevHash:      sr.PrevHash,
+		Hash:          sr.Hash,
+	}
+}
