@@ -50,13 +50,13 @@ var (
 // VersionConflictError reports an append whose expected version did not
 // match the stream. Actual is the stream's version when the append was checked.
 type VersionConflictError struct {
-	Entity   string
+	Stream   Coordinate
 	Expected ExpectedVersion
 	Actual   uint64
 }
 
 func (e *VersionConflictError) Error() string {
-	return fmt.Sprintf("batpak: version conflict on %q: expected %s, stream is at version %d", e.Entity, e.Expected, e.Actual)
+	return fmt.Sprintf("batpak: version conflict on %s: expected %s, stream is at version %d", e.Stream, e.Expected, e.Actual)
 }
 
 // Is reports whether target is [ErrVersionConflict].
@@ -78,14 +78,14 @@ func (e *CoordinateError) Is(target error) bool { return target == ErrInvalidCoo
 
 // ChainError reports the first event of a stream whose hash chain does not verify.
 type ChainError struct {
-	Entity   string
+	Stream   Coordinate
 	Version  uint64
 	Sequence uint64
 	Reason   string
 }
 
 func (e *ChainError) Error() string {
-	return fmt.Sprintf("batpak: hash chain of %q broken at version %d (sequence %d): %s", e.Entity, e.Version, e.Sequence, e.Reason)
+	return fmt.Sprintf("batpak: hash chain of %s broken at version %d (sequence %d): %s", e.Stream, e.Version, e.Sequence, e.Reason)
 }
 
 // Is reports whether target is [ErrChainBroken].

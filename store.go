@@ -55,6 +55,14 @@ type Store interface {
 	Close() error
 }
 
+// StreamInfo describes one stream, for backends that list their streams.
+type StreamInfo struct {
+	Coordinate Coordinate
+	Version    uint64
+	// LastSequence is the global sequence of the stream's newest event.
+	LastSequence uint64
+}
+
 // Cursor is a guaranteed, pull-based reader of the events in a region: it
 // yields every matching event exactly once, in commit order, and waits at
 // the end of the log until the next one is visible. A cursor is used by

@@ -87,7 +87,7 @@ func (b *batpakStore) Load(items []Item) error {
 }
 
 func (b *batpakStore) ReadStream(stream string, fn func(Event) error) error {
-	for rec, err := range b.s.ReadStream(stream, 1) {
+	for rec, err := range b.s.ReadStream(context.Background(), coord(stream), 1) {
 		if err != nil {
 			return err
 		}
@@ -105,7 +105,7 @@ func (b *batpakStore) ReadAll(decode func([]byte) error, fn func(Event) error) e
 	emit := func(rec *batpak.Record) error {
 		return fn(Event{Seq: rec.Sequence, Stream: rec.Coordinate.Entity, Version: rec.Version, Payload: rec.Payload})
 	}
-	replay := b.s.Replay(batpak.Region{}, 0)
+	replay := b.s.Replay(context.Background(), batpak.Region{}, 0)
 	if decode == nil {
 		for rec, err := range replay {
 			if err == nil {

@@ -117,7 +117,7 @@ func (n *natsStore) Load(items []Item) error {
 }
 
 func (n *natsStore) ReadStream(stream string, fn func(Event) error) error {
-	for rec, err := range n.s.ReadStream(stream, 1) {
+	for rec, err := range n.s.ReadStream(context.Background(), coord(stream), 1) {
 		if err != nil {
 			return err
 		}
@@ -130,7 +130,7 @@ func (n *natsStore) ReadStream(stream string, fn func(Event) error) error {
 
 func (n *natsStore) ReadAll(decode func([]byte) error, fn func(Event) error) error {
 	fn = decodeInline(decode, fn)
-	for rec, err := range n.s.Replay(batpak.Region{}, 0) {
+	for rec, err := range n.s.Replay(context.Background(), batpak.Region{}, 0) {
 		if err != nil {
 			return err
 		}

@@ -127,7 +127,7 @@ func BenchmarkTrace(b *testing.B) {
 	s := benchStore(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		g, err := causal.Trace(s, benchTree.leaf)
+		g, err := causal.Trace(context.Background(), s, benchTree.leaf)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -143,7 +143,7 @@ func BenchmarkDescendants(b *testing.B) {
 	s := benchStore(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		recs, err := causal.Descendants(s, benchTree.root)
+		recs, err := causal.Descendants(context.Background(), s, benchTree.root)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -159,7 +159,7 @@ func BenchmarkAncestors(b *testing.B) {
 	s := benchStore(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		recs, err := causal.Ancestors(s, benchTree.leaf)
+		recs, err := causal.Ancestors(context.Background(), s, benchTree.leaf)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -172,7 +172,7 @@ func BenchmarkAncestors(b *testing.B) {
 
 // BenchmarkWrite renders the traced group.
 func BenchmarkWrite(b *testing.B) {
-	g, err := causal.Trace(benchStore(b), benchTree.root)
+	g, err := causal.Trace(context.Background(), benchStore(b), benchTree.root)
 	if err != nil {
 		b.Fatal(err)
 	}

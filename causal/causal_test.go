@@ -1,6 +1,7 @@
 package causal_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -29,7 +30,7 @@ func TestAncestors(t *testing.T) {
 		{12, []uint64{9, 7}},
 	}
 	for _, tt := range tests {
-		got, err := causal.Ancestors(s, ids[tt.seq-1])
+		got, err := causal.Ancestors(context.Background(), s, ids[tt.seq-1])
 		if err != nil {
 			t.Errorf("Ancestors(#%d): %v", tt.seq, err)
 			continue
@@ -38,7 +39,7 @@ func TestAncestors(t *testing.T) {
 			t.Errorf("Ancestors(#%d) = %v, want %v", tt.seq, seqs(got), tt.want)
 		}
 	}
-	if _, err := causal.Ancestors(s, uuid.New()); !errors.Is(err, batpak.ErrNotFound) {
+	if _, err := causal.Ancestors(context.Background(), s, uuid.New()); !errors.Is(err, batpak.ErrNotFound) {
 		t.Errorf("Ancestors(unknown) error = %v, want ErrNotFound", err)
 	}
 }
@@ -67,7 +68,7 @@ func TestDescendants(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := causal.Descendants(s, ids[tt.seq-1], tt.opts...)
+			got, err := causal.Descendants(context.Background(), s, ids[tt.seq-1], tt.opts...)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("error = %v, want %v", err, tt.wantErr)
 			}
@@ -82,7 +83,7 @@ func TestDescendants(t *testing.T) {
 func stepString(t *testing.T, s causal.Source, st causal.Step) string {
 	from := uint64(0)
 	if st.From != uuid.Nil {
-		r, err := s.Get(st.From)
+		r, err := s.Get(context.Background(), st.From)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +118,7 @@ func TestWalk(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
 			var err error
-			for st, e := range causal.Walk(s, ids[tt.seq-1], tt.opts...) {
+			for st, e := range causal.Walk(context.Background(), s, ids[tt.seq-1], tt.opts...) {
 				if e != nil {
 					if err != nil {
 						t.Fatalf("second error after %v: %v", err, e)
@@ -144,7 +145,7 @@ func TestWalkStopsEarly(t *testing.T) {
 	s, ids := orderStore(t)
 	for _, dir := range []causal.Direction{causal.Down, causal.Up} {
 		n := 0
-		for _, err := range causal.Walk(s, ids[3], dir) {
+		for _, err := range causal.Walk(context.Background(), s, ids[3], dir) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,7 +156,7 @@ func TestWalkStopsEarly(t *testing.T) {
 			t.Errorf("%v: %d steps, want 1", dir, n)
 		}
 	}
-	for _, err := range causal.Walk(s, uuid.New()) {
+	for _, err := range causal.Walk(context.Background(), s, uuid.New()) {
 		if !errors.Is(err, batpak.ErrNotFound) {
 			t.Errorf("Walk(unknown) error = %v, want ErrNotFound", err)
 		}
@@ -169,7 +170,7 @@ func TestCorrelation(t *testing.T) {
 		if i >= 6 {
 			want = []uint64{7, 8, 9, 10, 11, 12}
 		}
-		got, err := causal.Correlation(s, id)
+		got, err := causal.Correlation(context.Background(), s, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +178,7 @@ func TestCorrelation(t *testing.T) {
 			t.Errorf("Correlation(#%d) = %v, want %v", i+1, seqs(got), want)
 		}
 	}
-	if _, err := causal.Correlation(s, uuid.New()); !errors.Is(err, batpak.ErrNotFound) {
+	if _, err := causal.Correlation(context.Background(), s, uuid.New()); !errors.Is(err, batpak.ErrNotFound) {
 		t.Errorf("Correlation(unknown) error = %v, want ErrNotFound", err)
 	}
 }
@@ -210,7 +211,7 @@ func TestPath(t *testing.T) {
 		{1, 0, nil, batpak.ErrNotFound},
 	}
 	for _, tt := range tests {
-		got, err := causal.Path(s, id(tt.a), id(tt.b))
+		got, err := causal.Path(context.Background(), s, id(tt.a), id(tt.b))
 		if !errors.Is(err, tt.wantErr) {
 			t.Errorf("Path(#%d, #%d) error = %v, want %v", tt.a, tt.b, err, tt.wantErr)
 			continue
@@ -243,7 +244,7 @@ func shape(g *causal.Graph) (nodes string, roots []uint64) {
 func TestTrace(t *testing.T) {
 	s, ids := orderStore(t)
 	for _, traced := range []int{0, 3, 5} {
-		g, err := causal.Trace(s, ids[traced])
+		g, err := causal.Trace(context.Background(), s, ids[traced])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -264,14 +265,14 @@ func TestTrace(t *testing.T) {
 			t.Errorf("dangling %v cycles %v", g.Dangling, g.Cycles)
 		}
 	}
-	if _, err := causal.Trace(s, uuid.New()); !errors.Is(err, batpak.ErrNotFound) {
+	if _, err := causal.Trace(context.Background(), s, uuid.New()); !errors.Is(err, batpak.ErrNotFound) {
 		t.Errorf("Trace(unknown) error = %v, want ErrNotFound", err)
 	}
 }
 
 func TestWriteText(t *testing.T) {
 	s, ids := orderStore(t)
-	g, err := causal.Trace(s, ids[3])
+	g, err := causal.Trace(context.Background(), s, ids[3])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +324,7 @@ func TestDanglingStore(t *testing.T) {
 	}
 
 	t.Run("Ancestors", func(t *testing.T) {
-		got, err := causal.Ancestors(s, child)
+		got, err := causal.Ancestors(context.Background(), s, child)
 		var de *causal.DanglingError
 		if !errors.As(err, &de) || !errors.Is(err, causal.ErrDangling) {
 			t.Fatalf("error = %v, want a *DanglingError", err)
@@ -341,7 +342,7 @@ func TestDanglingStore(t *testing.T) {
 	t.Run("Walk", func(t *testing.T) {
 		var got []uint64
 		var err error
-		for st, e := range causal.Walk(s, child, causal.Up) {
+		for st, e := range causal.Walk(context.Background(), s, child, causal.Up) {
 			if e != nil {
 				err = e
 				break
@@ -352,24 +353,24 @@ func TestDanglingStore(t *testing.T) {
 			t.Errorf("walk = %v, %v", got, err)
 		}
 		// Bounded before the missing cause: no error.
-		for _, err := range causal.Walk(s, child, causal.Up, causal.MaxDepth(1)) {
+		for _, err := range causal.Walk(context.Background(), s, child, causal.Up, causal.MaxDepth(1)) {
 			if err != nil {
 				t.Errorf("bounded walk: %v", err)
 			}
 		}
 	})
 	t.Run("Path", func(t *testing.T) {
-		got, err := causal.Path(s, child, orphan)
+		got, err := causal.Path(context.Background(), s, child, orphan)
 		if err != nil || !slices.Equal(seqs(got), []uint64{3, 2}) {
 			t.Errorf("Path = %v, %v", seqs(got), err)
 		}
-		if _, err := causal.Path(s, root, child); !errors.Is(err, causal.ErrNoPath) {
+		if _, err := causal.Path(context.Background(), s, root, child); !errors.Is(err, causal.ErrNoPath) {
 			t.Errorf("Path(root, child) error = %v", err)
 		}
 	})
 	t.Run("Trace orphan group", func(t *testing.T) {
 		// Without a known cause, the orphan started its own group.
-		g, err := causal.Trace(s, child)
+		g, err := causal.Trace(context.Background(), s, child)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -393,7 +394,7 @@ func TestDanglingStore(t *testing.T) {
 		}
 	})
 	t.Run("Trace root group", func(t *testing.T) {
-		g, err := causal.Trace(s, root)
+		g, err := causal.Trace(context.Background(), s, root)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -431,7 +432,7 @@ func TestTraceSeveralRootsAndExternalCause(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	g, err := causal.Trace(s, b)
+	g, err := causal.Trace(context.Background(), s, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +441,7 @@ func TestTraceSeveralRootsAndExternalCause(t *testing.T) {
 		t.Errorf("group of a: nodes %s roots %v", nodes, roots)
 	}
 
-	g, err = causal.Trace(s, e)
+	g, err = causal.Trace(context.Background(), s, e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,15 +454,15 @@ func TestTraceSeveralRootsAndExternalCause(t *testing.T) {
 	}
 
 	// Walks follow causation across groups.
-	anc, err := causal.Ancestors(s, e)
+	anc, err := causal.Ancestors(context.Background(), s, e)
 	if err != nil || !slices.Equal(seqs(anc), []uint64{3, 2}) {
 		t.Errorf("Ancestors(e) = %v, %v", seqs(anc), err)
 	}
-	desc, err := causal.Descendants(s, b)
+	desc, err := causal.Descendants(context.Background(), s, b)
 	if err != nil || !slices.Equal(seqs(desc), []uint64{3, 4}) {
 		t.Errorf("Descendants(b) = %v, %v", seqs(desc), err)
 	}
-	grp, err := causal.Correlation(s, c)
+	grp, err := causal.Correlation(context.Background(), s, c)
 	if err != nil || !slices.Equal(seqs(grp), []uint64{1, 2, 3}) {
 		t.Errorf("Correlation(c) = %v, %v", seqs(grp), err)
 	}

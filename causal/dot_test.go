@@ -1,6 +1,7 @@
 package causal_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -232,7 +233,7 @@ func TestWriteDOT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := causal.Trace(s, ids[1])
+	g, err := causal.Trace(context.Background(), s, ids[1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func TestWriteDOTDanglingAndExternal(t *testing.T) {
 	f.add(2, "b", kindA, fid(50), fid(1)) // same missing cause: one box
 	f.add(3, "c", kindA, fid(9), fid(1))  // external
 	f.add(9, "x", kindA, uuid.Nil, fid(9))
-	g, err := causal.Trace(f, fid(1))
+	g, err := causal.Trace(context.Background(), f, fid(1))
 	if err != nil {
 		t.Fatal(err)
 	}

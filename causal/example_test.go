@@ -1,6 +1,7 @@
 package causal_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log"
@@ -47,7 +48,7 @@ func Example() {
 	defer cleanup()
 	captured := ids[3] // PaymentCaptured, caused by PaymentRequested
 
-	g, err := causal.Trace(s, captured)
+	g, err := causal.Trace(context.Background(), s, captured)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func ExampleTrace() {
 	s, ids, cleanup := exampleStore()
 	defer cleanup()
 
-	g, err := causal.Trace(s, ids[5])
+	g, err := causal.Trace(context.Background(), s, ids[5])
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func ExampleAncestors() {
 	s, ids, cleanup := exampleStore()
 	defer cleanup()
 
-	causes, err := causal.Ancestors(s, ids[5]) // ShipmentScheduled
+	causes, err := causal.Ancestors(context.Background(), s, ids[5]) // ShipmentScheduled
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func ExampleDescendants() {
 	s, ids, cleanup := exampleStore()
 	defer cleanup()
 
-	effects, err := causal.Descendants(s, ids[0], causal.MaxDepth(1))
+	effects, err := causal.Descendants(context.Background(), s, ids[0], causal.MaxDepth(1))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func ExampleWalk() {
 	defer cleanup()
 
 	// Every payment event downstream of the order, with its distance.
-	for step, err := range causal.Walk(s, ids[0], causal.Kinds(PaymentRequested, PaymentCaptured), causal.MaxNodes(1000)) {
+	for step, err := range causal.Walk(context.Background(), s, ids[0], causal.Kinds(PaymentRequested, PaymentCaptured), causal.MaxNodes(1000)) {
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -143,7 +144,7 @@ func ExampleWalk_up() {
 	s, ids, cleanup := exampleStore()
 	defer cleanup()
 
-	for step, err := range causal.Walk(s, ids[4], causal.Up) {
+	for step, err := range causal.Walk(context.Background(), s, ids[4], causal.Up) {
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -162,7 +163,7 @@ func ExampleCorrelation() {
 		log.Fatal(err)
 	}
 
-	group, err := causal.Correlation(s, ids[4])
+	group, err := causal.Correlation(context.Background(), s, ids[4])
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -182,14 +183,14 @@ func ExamplePath() {
 	s, ids, cleanup := exampleStore()
 	defer cleanup()
 
-	path, err := causal.Path(s, ids[0], ids[3]) // OrderPlaced to PaymentCaptured
+	path, err := causal.Path(context.Background(), s, ids[0], ids[3]) // OrderPlaced to PaymentCaptured
 	if err != nil {
 		log.Fatal(err)
 	}
 	for _, r := range path {
 		fmt.Println(describe(r))
 	}
-	_, err = causal.Path(s, ids[3], ids[5]) // cousins
+	_, err = causal.Path(context.Background(), s, ids[3], ids[5]) // cousins
 	fmt.Println(errors.Is(err, causal.ErrNoPath))
 	// Output:
 	// #1 order:7 OrderPlaced
@@ -213,13 +214,13 @@ func ExampleDanglingError() {
 		log.Fatal(err)
 	}
 
-	causes, err := causal.Ancestors(s, effect)
+	causes, err := causal.Ancestors(context.Background(), s, effect)
 	var de *causal.DanglingError
 	if errors.As(err, &de) {
 		fmt.Println("causes found:", len(causes))
 		fmt.Println("missing cause of event", de.Sequence, "is the one appended:", de.Missing == missing)
 	}
-	g, err := causal.Trace(s, effect)
+	g, err := causal.Trace(context.Background(), s, effect)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -234,7 +235,7 @@ func ExampleGraph_WriteDOT() {
 	s, ids, cleanup := exampleStore()
 	defer cleanup()
 
-	g, err := causal.Trace(s, ids[2])
+	g, err := causal.Trace(context.Background(), s, ids[2])
 	if err != nil {
 		log.Fatal(err)
 	}

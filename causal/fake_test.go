@@ -1,6 +1,7 @@
 package causal_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -47,7 +48,7 @@ func (f *fakeSource) add(n int, entity string, k kind.Kind, cause, corr uuid.UUI
 	})
 }
 
-func (f *fakeSource) Get(id uuid.UUID) (batpak.Record, error) {
+func (f *fakeSource) Get(_ context.Context, id uuid.UUID) (batpak.Record, error) {
 	if err := f.fail[id]; err != nil {
 		return batpak.Record{}, err
 	}
@@ -59,7 +60,7 @@ func (f *fakeSource) Get(id uuid.UUID) (batpak.Record, error) {
 	return batpak.Record{}, fmt.Errorf("%w: event %s", batpak.ErrNotFound, id)
 }
 
-func (f *fakeSource) GetSequence(seq uint64) (batpak.Record, error) {
+func (f *fakeSource) GetSequence(_ context.Context, seq uint64) (batpak.Record, error) {
 	if err := f.failSeq[seq]; err != nil {
 		return batpak.Record{}, err
 	}
@@ -110,7 +111,7 @@ func cyclic() *fakeSource {
 func TestCycleTrace(t *testing.T) {
 	f := cyclic()
 	for _, traced := range []int{1, 3, 4, 6} {
-		g, err := causal.Trace(f, fid(traced))
+		g, err := causal.Trace(context.Background(), f, fid(traced))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +137,7 @@ func TestCycleTrace(t *testing.T) {
 			t.Error("CycleCut flags")
 		}
 	}
-	g, _ := causal.Trace(f, fid(1))
+	g, _ := causal.Trace(context.Background(), f, fid(1))
 	var b strings.Builder
 	if err := g.WriteText(&b); err != nil {
 		t.Fatal(err)
@@ -169,17 +170,17 @@ func TestCycleWalks(t *testing.T) {
 		want      []uint64
 		wantCycle []uint64 // nil: no error
 	}{
-		{"ancestors in cycle", func() ([]batpak.Record, error) { return causal.Ancestors(f, fid(1)) }, []uint64{2}, []uint64{1, 2}},
-		{"ancestors off cycle", func() ([]batpak.Record, error) { return causal.Ancestors(f, fid(3)) }, []uint64{2, 1}, []uint64{1, 2}},
-		{"ancestors self", func() ([]batpak.Record, error) { return causal.Ancestors(f, fid(4)) }, nil, []uint64{4}},
-		{"ancestors no cycle", func() ([]batpak.Record, error) { return causal.Ancestors(f, fid(6)) }, []uint64{5}, nil},
-		{"descendants in cycle", func() ([]batpak.Record, error) { return causal.Descendants(f, fid(1)) }, []uint64{2}, []uint64{1, 2}},
-		{"descendants from b", func() ([]batpak.Record, error) { return causal.Descendants(f, fid(2)) }, []uint64{1, 3}, []uint64{1, 2}},
-		{"descendants self", func() ([]batpak.Record, error) { return causal.Descendants(f, fid(4)) }, nil, []uint64{4}},
-		{"descendants no cycle", func() ([]batpak.Record, error) { return causal.Descendants(f, fid(5)) }, []uint64{6}, nil},
-		{"path into cycle", func() ([]batpak.Record, error) { return causal.Path(f, fid(3), fid(1)) }, []uint64{3, 2, 1}, nil},
-		{"path out of cycle", func() ([]batpak.Record, error) { return causal.Path(f, fid(1), fid(3)) }, []uint64{1, 2, 3}, nil},
-		{"correlation", func() ([]batpak.Record, error) { return causal.Correlation(f, fid(4)) }, []uint64{1, 2, 3, 4, 5, 6}, nil},
+		{"ancestors in cycle", func() ([]batpak.Record, error) { return causal.Ancestors(context.Background(), f, fid(1)) }, []uint64{2}, []uint64{1, 2}},
+		{"ancestors off cycle", func() ([]batpak.Record, error) { return causal.Ancestors(context.Background(), f, fid(3)) }, []uint64{2, 1}, []uint64{1, 2}},
+		{"ancestors self", func() ([]batpak.Record, error) { return causal.Ancestors(context.Background(), f, fid(4)) }, nil, []uint64{4}},
+		{"ancestors no cycle", func() ([]batpak.Record, error) { return causal.Ancestors(context.Background(), f, fid(6)) }, []uint64{5}, nil},
+		{"descendants in cycle", func() ([]batpak.Record, error) { return causal.Descendants(context.Background(), f, fid(1)) }, []uint64{2}, []uint64{1, 2}},
+		{"descendants from b", func() ([]batpak.Record, error) { return causal.Descendants(context.Background(), f, fid(2)) }, []uint64{1, 3}, []uint64{1, 2}},
+		{"descendants self", func() ([]batpak.Record, error) { return causal.Descendants(context.Background(), f, fid(4)) }, nil, []uint64{4}},
+		{"descendants no cycle", func() ([]batpak.Record, error) { return causal.Descendants(context.Background(), f, fid(5)) }, []uint64{6}, nil},
+		{"path into cycle", func() ([]batpak.Record, error) { return causal.Path(context.Background(), f, fid(3), fid(1)) }, []uint64{3, 2, 1}, nil},
+		{"path out of cycle", func() ([]batpak.Record, error) { return causal.Path(context.Background(), f, fid(1), fid(3)) }, []uint64{1, 2, 3}, nil},
+		{"correlation", func() ([]batpak.Record, error) { return causal.Correlation(context.Background(), f, fid(4)) }, []uint64{1, 2, 3, 4, 5, 6}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,7 +207,7 @@ func TestCycleWalks(t *testing.T) {
 		})
 	}
 	// Neither of two events on unrelated cycles causes the other.
-	if _, err := causal.Path(f, fid(1), fid(4)); !errors.Is(err, causal.ErrNoPath) {
+	if _, err := causal.Path(context.Background(), f, fid(1), fid(4)); !errors.Is(err, causal.ErrNoPath) {
 		t.Errorf("Path(a, d) error = %v", err)
 	}
 	if got := (&causal.CycleError{Sequences: []uint64{1, 2}}).Error(); got != "causal: causation cycle through events #1 #2" {
@@ -224,28 +225,28 @@ func TestSourceErrors(t *testing.T) {
 	f.fail[fid(9)] = boom
 	f.failSeq[2] = boom
 
-	if _, err := causal.Trace(f, fid(1)); !errors.Is(err, boom) {
+	if _, err := causal.Trace(context.Background(), f, fid(1)); !errors.Is(err, boom) {
 		t.Errorf("Trace error = %v", err)
 	}
-	if _, err := causal.Correlation(f, fid(1)); !errors.Is(err, boom) {
+	if _, err := causal.Correlation(context.Background(), f, fid(1)); !errors.Is(err, boom) {
 		t.Errorf("Correlation error = %v", err)
 	}
-	if _, err := causal.Descendants(f, fid(1)); !errors.Is(err, boom) {
+	if _, err := causal.Descendants(context.Background(), f, fid(1)); !errors.Is(err, boom) {
 		t.Errorf("Descendants error = %v", err)
 	}
-	if _, err := causal.Ancestors(f, fid(3)); !errors.Is(err, boom) || errors.Is(err, causal.ErrDangling) {
+	if _, err := causal.Ancestors(context.Background(), f, fid(3)); !errors.Is(err, boom) || errors.Is(err, causal.ErrDangling) {
 		t.Errorf("Ancestors error = %v", err)
 	}
-	if _, err := causal.Path(f, fid(1), fid(3)); !errors.Is(err, boom) {
+	if _, err := causal.Path(context.Background(), f, fid(1), fid(3)); !errors.Is(err, boom) {
 		t.Errorf("Path error = %v", err)
 	}
 	delete(f.failSeq, 2)
-	g, err := causal.Trace(f, fid(2))
+	g, err := causal.Trace(context.Background(), f, fid(2))
 	if !errors.Is(err, boom) || g != nil {
 		t.Errorf("Trace = %v, %v", g, err)
 	}
 	delete(f.fail, fid(9))
-	if g, err = causal.Trace(f, fid(2)); err != nil || len(g.Dangling) != 1 || g.Dangling[0].Missing != fid(9) {
+	if g, err = causal.Trace(context.Background(), f, fid(2)); err != nil || len(g.Dangling) != 1 || g.Dangling[0].Missing != fid(9) {
 		t.Errorf("Trace = %+v, %v", g, err)
 	}
 }
@@ -258,19 +259,19 @@ func TestOddCorrelations(t *testing.T) {
 	f.add(2, "b", kindA, fid(1), fid(99))
 	f.add(3, "c", kindA, fid(2), fid(99))
 	f.add(4, "d", kindA, uuid.Nil, fid(1)) // claims a's id as correlation
-	got, err := causal.Correlation(f, fid(1))
+	got, err := causal.Correlation(context.Background(), f, fid(1))
 	if err != nil || !slices.Equal(seqs(got), []uint64{1}) {
 		t.Errorf("Correlation(a) = %v, %v", seqs(got), err)
 	}
-	got, err = causal.Correlation(f, fid(3))
+	got, err = causal.Correlation(context.Background(), f, fid(3))
 	if err != nil || !slices.Equal(seqs(got), []uint64{2, 3}) {
 		t.Errorf("Correlation(c) = %v, %v", seqs(got), err)
 	}
-	got, err = causal.Correlation(f, fid(4))
+	got, err = causal.Correlation(context.Background(), f, fid(4))
 	if err != nil || !slices.Equal(seqs(got), []uint64{4}) {
 		t.Errorf("Correlation(d) = %v, %v", seqs(got), err)
 	}
-	g, err := causal.Trace(f, fid(3))
+	g, err := causal.Trace(context.Background(), f, fid(3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +286,7 @@ func TestWriteJSON(t *testing.T) {
 	f.add(2, "pay:1", kind.Custom(1, 2), fid(1), fid(1))
 	f.add(3, "audit:1", kind.Custom(2, 1), fid(77), fid(1))
 	f.add(4, "loop", kind.Custom(2, 1), fid(4), fid(1))
-	g, err := causal.Trace(f, fid(2))
+	g, err := causal.Trace(context.Background(), f, fid(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +376,7 @@ func TestWriteJSON(t *testing.T) {
 func TestWriteJSONEmptyLists(t *testing.T) {
 	f := newFake()
 	f.add(1, "a", kindA, uuid.Nil, fid(1))
-	g, err := causal.Trace(f, fid(1))
+	g, err := causal.Trace(context.Background(), f, fid(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +396,7 @@ type failWriter struct{ err error }
 func (w failWriter) Write([]byte) (int, error) { return 0, w.err }
 
 func TestWriteErrors(t *testing.T) {
-	g, err := causal.Trace(cyclic(), fid(1))
+	g, err := causal.Trace(context.Background(), cyclic(), fid(1))
 	if err != nil {
 		t.Fatal(err)
 	}

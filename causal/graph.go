@@ -1,6 +1,7 @@
 package causal
 
 import (
+	"context"
 	"slices"
 
 	"github.com/google/uuid"
@@ -62,8 +63,8 @@ func (g *Graph) Len() int { return len(g.Nodes) }
 // reads the group through the correlation index (see [Correlation]) and
 // hangs every event under its cause. Causes outside the group are looked
 // up by id only to tell a dangling causation id from an external cause.
-func Trace(src Source, id uuid.UUID) (*Graph, error) {
-	focus, corr, members, err := group(src, id)
+func Trace(ctx context.Context, src Source, id uuid.UUID) (*Graph, error) {
+	focus, corr, members, err := group(ctx, src, id)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +91,7 @@ func Trace(src Source, id uuid.UUID) (*Graph, error) {
 			p.Children = append(p.Children, n)
 			continue
 		}
-		switch _, err := src.Get(cause); {
+		switch _, err := src.Get(ctx, cause); {
 		case err == nil:
 			n.External = true
 		case notFound(err):

@@ -1,6 +1,7 @@
 package causal
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -8,24 +9,22 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/batpak-go/batpak"
-	"github.com/batpak-go/batpak/eventstore"
 )
 
 // Source is what the package needs from an event store: point reads and the
-// causation and correlation indexes. *eventstore.Store satisfies it.
+// causation and correlation indexes. The embedded store (eventstore), the
+// JetStream store (natsstore) and the in-memory store (memstore) satisfy it.
 //
-// Get and GetSequence return an error matching [eventstore.ErrNotFound] for
+// Get and GetSequence return an error matching [batpak.ErrNotFound] for
 // an unknown event. Correlated returns the sequences of the events whose
 // correlation id is id, other than the event id itself; CausedBy returns the
 // sequences of the events whose causation id is id. Both are in commit order.
 type Source interface {
-	Get(id uuid.UUID) (batpak.Record, error)
-	GetSequence(seq uint64) (batpak.Record, error)
+	Get(ctx context.Context, id uuid.UUID) (batpak.Record, error)
+	GetSequence(ctx context.Context, seq uint64) (batpak.Record, error)
 	Correlated(id uuid.UUID) []uint64
 	CausedBy(id uuid.UUID) []uint64
 }
-
-var _ Source = (*eventstore.Store)(nil)
 
 var (
 	// ErrDangling matches every [*DanglingError].

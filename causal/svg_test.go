@@ -1,6 +1,7 @@
 package causal_test
 
 import (
+	"context"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -123,7 +124,7 @@ func TestWriteSVG(t *testing.T) {
 	if _, err := appendOne(s, odd, LedgerPosted, batpak.WithCausation(ids[5])); err != nil {
 		t.Fatal(err)
 	}
-	g, err := causal.Trace(s, ids[1])
+	g, err := causal.Trace(context.Background(), s, ids[1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestWriteSVGOutsideAndCycles(t *testing.T) {
 	f.add(2, "b", kindA, fid(50), fid(1)) // same missing cause: one box
 	f.add(3, "c", kindA, fid(9), fid(1))  // external
 	f.add(9, "x", kindA, uuid.Nil, fid(9))
-	g, err := causal.Trace(f, fid(1))
+	g, err := causal.Trace(context.Background(), f, fid(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func TestWriteSVGOutsideAndCycles(t *testing.T) {
 		t.Error("an effect is not to the right of its missing cause")
 	}
 
-	g, err = causal.Trace(cyclic(), fid(1))
+	g, err = causal.Trace(context.Background(), cyclic(), fid(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestWriteSVGOutsideAndCycles(t *testing.T) {
 
 func TestWriteSVGErrors(t *testing.T) {
 	s, ids := orderStore(t)
-	g, err := causal.Trace(s, ids[0])
+	g, err := causal.Trace(context.Background(), s, ids[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package causal
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"iter"
@@ -102,25 +103,25 @@ type Step struct {
 // [*DanglingError] going up to a cause that does not exist, a [*CycleError]
 // for causation links that lead back to an event already visited, or
 // [ErrTooManyNodes].
-func Walk(src Source, id uuid.UUID, opts ...Option) iter.Seq2[Step, error] {
+func Walk(ctx context.Context, src Source, id uuid.UUID, opts ...Option) iter.Seq2[Step, error] {
 	cfg := newConfig(opts)
 	return func(yield func(Step, error) bool) {
-		start, err := src.Get(id)
+		start, err := src.Get(ctx, id)
 		if err != nil {
 			yield(Step{}, err)
 			return
 		}
 		if cfg.dir == Up {
-			walkUp(src, &cfg, start, yield)
+			walkUp(ctx, src, &cfg, start, yield)
 		} else {
-			walkDown(src, &cfg, start, yield)
+			walkDown(ctx, src, &cfg, start, yield)
 		}
 	}
 }
 
 func tooMany(n int) error { return fmt.Errorf("%w (limit %d)", ErrTooManyNodes, n) }
 
-func walkUp(src Source, cfg *config, start batpak.Record, yield func(Step, error) bool) {
+func walkUp(ctx context.Context, src Source, cfg *config, start batpak.Record, yield func(Step, error) bool) {
 	chain := []batpak.Record{start} // chain[i+1] is the cause of chain[i]
 	index := map[uuid.UUID]int{start.ID: 0}
 	if cfg.wants(start.Kind) && !yield(Step{Record: start}, nil) {
@@ -140,7 +141,7 @@ func walkUp(src Source, cfg *config, start batpak.Record, yield func(Step, error
 			yield(Step{}, tooMany(cfg.maxNodes))
 			return
 		}
-		rec, err := src.Get(cause)
+		rec, err := src.Get(ctx, cause)
 		if notFound(err) {
 			yield(Step{}, &DanglingError{Dangling{Missing: cause, Effect: cur.ID, Sequence: cur.Sequence}})
 			return
@@ -180,7 +181,7 @@ func (e *CycleError) rotate() {
 	e.IDs = append(e.IDs[i:], e.IDs[:i]...)
 }
 
-func walkDown(src Source, cfg *config, start batpak.Record, yield func(Step, error) bool) {
+func walkDown(ctx context.Context, src Source, cfg *config, start batpak.Record, yield func(Step, error) bool) {
 	type visit struct {
 		seq    uint64
 		parent uuid.UUID
@@ -205,7 +206,7 @@ func walkDown(src Source, cfg *config, start batpak.Record, yield func(Step, err
 				yield(Step{}, tooMany(cfg.maxNodes))
 				return
 			}
-			rec, err := src.GetSequence(seq)
+			rec, err := src.GetSequence(ctx, seq)
 			if err != nil {
 				yield(Step{}, err)
 				return
@@ -250,9 +251,9 @@ func walkDown(src Source, cfg *config, start batpak.Record, yield func(Step, err
 // id; for causation links that form a cycle, the causes up to where the
 // chain repeats and a [*CycleError]. An unknown id is an error matching
 // [eventstore.ErrNotFound].
-func Ancestors(src Source, id uuid.UUID) ([]batpak.Record, error) {
+func Ancestors(ctx context.Context, src Source, id uuid.UUID) ([]batpak.Record, error) {
 	var out []batpak.Record
-	for step, err := range Walk(src, id, Up) {
+	for step, err := range Walk(ctx, src, id, Up) {
 		if err != nil {
 			return out, err
 		}
@@ -267,10 +268,10 @@ func Ancestors(src Source, id uuid.UUID) ([]batpak.Record, error) {
 // commit order, which is also a causal order: every event comes after its
 // cause. It takes the options of [Walk] and always walks [Down]. On an error
 // it returns the events found so far with it.
-func Descendants(src Source, id uuid.UUID, opts ...Option) ([]batpak.Record, error) {
+func Descendants(ctx context.Context, src Source, id uuid.UUID, opts ...Option) ([]batpak.Record, error) {
 	var out []batpak.Record
 	var err error
-	for step, e := range Walk(src, id, slices.Concat(opts, []Option{Down})...) {
+	for step, e := range Walk(ctx, src, id, slices.Concat(opts, []Option{Down})...) {
 		if e != nil {
 			err = e
 			break
@@ -297,15 +298,15 @@ func bySequence(a, b batpak.Record) int {
 // commit order: the group's root (the event whose id is the group's
 // correlation id), if it exists, and every event carrying that correlation
 // id, id included. It reads the group through the correlation index.
-func Correlation(src Source, id uuid.UUID) ([]batpak.Record, error) {
-	_, _, members, err := group(src, id)
+func Correlation(ctx context.Context, src Source, id uuid.UUID) ([]batpak.Record, error) {
+	_, _, members, err := group(ctx, src, id)
 	return members, err
 }
 
 // group returns event id, its correlation id and the members of its
 // correlation group in commit order.
-func group(src Source, id uuid.UUID) (focus batpak.Record, corr uuid.UUID, members []batpak.Record, err error) {
-	focus, err = src.Get(id)
+func group(ctx context.Context, src Source, id uuid.UUID) (focus batpak.Record, corr uuid.UUID, members []batpak.Record, err error) {
+	focus, err = src.Get(ctx, id)
 	if err != nil {
 		return focus, uuid.Nil, nil, err
 	}
@@ -323,7 +324,7 @@ func group(src Source, id uuid.UUID) (focus batpak.Record, corr uuid.UUID, membe
 	if corr == focus.ID {
 		add(focus)
 	} else {
-		root, err := src.Get(corr)
+		root, err := src.Get(ctx, corr)
 		switch {
 		case err == nil:
 			add(root)
@@ -335,7 +336,7 @@ func group(src Source, id uuid.UUID) (focus batpak.Record, corr uuid.UUID, membe
 		if seen[seq] {
 			continue
 		}
-		rec, err := src.GetSequence(seq)
+		rec, err := src.GetSequence(ctx, seq)
 		if err != nil {
 			return focus, corr, nil, err
 		}
@@ -352,19 +353,19 @@ func group(src Source, id uuid.UUID) (focus batpak.Record, corr uuid.UUID, membe
 // and b are the same event, and an error matching [ErrNoPath] when neither
 // causes the other (siblings, cousins or unrelated events). Path only reads
 // the causes of a and of b, by id.
-func Path(src Source, a, b uuid.UUID) ([]batpak.Record, error) {
-	ra, err := src.Get(a)
+func Path(ctx context.Context, src Source, a, b uuid.UUID) ([]batpak.Record, error) {
+	ra, err := src.Get(ctx, a)
 	if err != nil {
 		return nil, err
 	}
 	if a == b {
 		return []batpak.Record{ra}, nil
 	}
-	if _, err := src.Get(b); err != nil {
+	if _, err := src.Get(ctx, b); err != nil {
 		return nil, err
 	}
 	// a causes b: a is on b's chain of causes.
-	chain, found, err := chainUntil(src, b, a)
+	chain, found, err := chainUntil(ctx, src, b, a)
 	if err != nil {
 		return nil, err
 	}
@@ -373,7 +374,7 @@ func Path(src Source, a, b uuid.UUID) ([]batpak.Record, error) {
 		return chain, nil
 	}
 	// b causes a.
-	chain, found, err = chainUntil(src, a, b)
+	chain, found, err = chainUntil(ctx, src, a, b)
 	if err != nil {
 		return nil, err
 	}
@@ -385,9 +386,9 @@ func Path(src Source, a, b uuid.UUID) ([]batpak.Record, error) {
 
 // chainUntil returns from's chain of causes, from included, up to target
 // if it is on it. A dangling or cyclic chain just ends.
-func chainUntil(src Source, from, target uuid.UUID) ([]batpak.Record, bool, error) {
+func chainUntil(ctx context.Context, src Source, from, target uuid.UUID) ([]batpak.Record, bool, error) {
 	var chain []batpak.Record
-	for step, err := range Walk(src, from, Up) {
+	for step, err := range Walk(ctx, src, from, Up) {
 		if err != nil {
 			if errors.Is(err, ErrDangling) || errors.Is(err, ErrCycle) {
 				break

@@ -3,14 +3,11 @@ package eventstore
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/internal/codec"
 	"github.com/batpak-go/batpak/kind"
 )
 
@@ -57,7 +54,7 @@ func (s *Store) Append(ctx context.Context, coord batpak.Coordinate, events []ba
 	if len(events) == 0 {
 		return nil, batpak.ErrEmptyAppend
 	}
-	r := &request{ctx: ctx, key: o.IdempotencyKey, atomic: len(events) > 1, items: make([]item, len(events))}
+	r := &request{ctx: ctx, key: codec.ScopedKey(coord.Scope, o.IdempotencyKey), atomic: len(events) > 1, items: make([]item, len(events))}
 	for i, ev := range events {
 		it, err := s.prepare(ev)
 		if err != nil {
@@ -82,7 +79,7 @@ func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 	if len(items) == 0 {
 		return nil, batpak.ErrEmptyAppend
 	}
-	r := &request{ctx: ctx, key: o.IdempotencyKey, atomic: true, items: make([]item, len(items))}
+	r := &request{ctx: ctx, key: codec.ScopedKey(items[0].Coordinate.Scope, o.IdempotencyKey), atomic: true, items: make([]item, len(items))}
 	for i, bi := range items {
 		bi, err := bi.Resolve(o)
 		if err != nil {
@@ -106,39 +103,6 @@ func (s *Store) prepare(ev batpak.Event) (item, error) {
 		return item{}, err
 	}
 	return item{kind: ev.Kind, payload: payload, meta: meta}, nil
-}
-
-// EncodeEvent checks an event and returns its msgpack payload (a copy of a
-// [RawPayload]) and a copy of its metadata. It refuses reserved kinds
-// ([ErrReservedKind]), payloads above maxPayload bytes ([ErrPayloadTooLarge])
-// and metadata whose keys or values are not UTF-8 ([ErrInvalidMetadata]).
-// Other backends use it to accept exactly what the embedded store accepts.
-func EncodeEvent(ev batpak.Event, maxPayload int) (payload []byte, meta map[string]string, err error) {
-	if ev.Kind.IsSystem() {
-		return nil, nil, fmt.Errorf("%w: %s", batpak.ErrReservedKind, ev.Kind)
-	}
-	switch p := ev.Payload.(type) {
-	case batpak.RawPayload:
-		payload = slices.Clone([]byte(p))
-	case nil:
-		payload = []byte{0xc0} // msgpack nil
-	default:
-		if payload, err = msgpack.Marshal(p); err != nil {
-			return nil, nil, fmt.Errorf("eventstore: encode payload: %w", err)
-		}
-	}
-	if len(payload) > maxPayload {
-		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", batpak.ErrPayloadTooLarge, len(payload), maxPayload)
-	}
-	for k, v := range ev.Metadata {
-		switch {
-		case !utf8.ValidString(k):
-			return nil, nil, fmt.Errorf("%w: key %q is not valid UTF-8", batpak.ErrInvalidMetadata, k)
-		case !utf8.ValidString(v):
-			return nil, nil, fmt.Errorf("%w: value of %q is not valid UTF-8", batpak.ErrInvalidMetadata, k)
-		}
-	}
-	return payload, maps.Clone(ev.Metadata), nil
 }
 
 func (s *Store) submit(ctx context.Context, r *request) ([]batpak.Receipt, error) {

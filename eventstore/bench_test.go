@@ -138,7 +138,7 @@ func BenchmarkReadStream(b *testing.B) {
 	fill(b, s, 1000, 100)
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		drain(b, s.ReadStream(fmt.Sprintf("fill:%d", i%1000), 1), 100)
+		drain(b, s.ReadStream(context.Background(), batpak.Coordinate{Entity: fmt.Sprintf("fill:%d", i%1000), Scope: "bench"}, 1), 100)
 	}
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
 }
@@ -149,7 +149,7 @@ func BenchmarkReadAll(b *testing.B) {
 	fill(b, s, 2000, 100)
 	b.ResetTimer()
 	for b.Loop() {
-		drain(b, s.ReadAll(0), 200_000)
+		drain(b, s.ReadAll(context.Background(), 0), 200_000)
 	}
 	b.ReportMetric(float64(b.N*200_000)/b.Elapsed().Seconds(), "events/s")
 }
@@ -165,7 +165,7 @@ func BenchmarkReplay(b *testing.B) {
 	defer s.Close()
 	b.ResetTimer()
 	for b.Loop() {
-		drain(b, s.Replay(batpak.Region{}, 0), 1_000_000)
+		drain(b, s.Replay(context.Background(), batpak.Region{}, 0), 1_000_000)
 	}
 	b.ReportMetric(float64(b.N*1_000_000)/b.Elapsed().Seconds(), "events/s")
 }

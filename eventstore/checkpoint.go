@@ -113,9 +113,13 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 		Keys:    sn.keys,
 		Entries: make([]segment.IndexEntry, sn.entries.len()),
 	}
+	scopeIx := make(map[string]uint32, len(sn.scopes))
+	for i, sc := range sn.scopes {
+		scopeIx[sc] = uint32(i)
+	}
 	for i, st := range sn.streams {
 		t := &sn.tips[i]
-		c.Streams[i] = segment.CheckpointStream{Entity: st.entity, Version: t.version, LastHash: t.hash, Deleted: t.deleted}
+		c.Streams[i] = segment.CheckpointStream{Entity: st.entity, Scope: scopeIx[st.scope], Version: t.version, LastHash: t.hash, Deleted: t.deleted}
 	}
 	for i := range c.Entries {
 		e := sn.entries.at(uint64(i) + 1)

@@ -269,7 +269,7 @@ func (s *Store) footerFor(b *segmentBuilder) (*segment.Index, error) {
 			Kind: e.kind, Flags: e.flags, Entity: strs.ID(st.entity), Scope: strs.ID(ix.scopes[e.scope]),
 			Segment: e.pos.Segment, Offset: e.pos.Offset, Length: e.pos.Length,
 		})
-		tails[e.stream] = segment.StreamTail{Entity: strs.ID(st.entity), Version: e.version}
+		tails[e.stream] = segment.StreamTail{Entity: strs.ID(st.entity), Scope: strs.ID(st.scope), Version: e.version}
 	}
 	if len(b.seqs) > 0 {
 		lo, hi := b.seqs[0], b.seqs[len(b.seqs)-1]
@@ -292,7 +292,7 @@ func (s *Store) footerFor(b *segmentBuilder) (*segment.Index, error) {
 	}
 	for _, st := range ix.streams {
 		if st.deleted.Load() {
-			out.Deleted = append(out.Deleted, strs.ID(st.entity))
+			out.Deleted = append(out.Deleted, segment.StreamRef{Entity: strs.ID(st.entity), Scope: strs.ID(st.scope)})
 		}
 	}
 	out.Strings = strs.Strings

@@ -152,7 +152,7 @@ func TestCompactFaultAtEveryStep(t *testing.T) {
 			t.Fatalf("fault at call %d (%v): reopen: %v", n, cerr, err)
 		}
 		kept := 0
-		for rec, err := range r.ReadAll(0) {
+		for rec, err := range r.ReadAll(context.Background(), 0) {
 			if err != nil {
 				t.Fatalf("fault at call %d: read: %v", n, err)
 			}
@@ -164,7 +164,7 @@ func TestCompactFaultAtEveryStep(t *testing.T) {
 		if kept != 60 || r.LastSequence() != 120 {
 			t.Fatalf("fault at call %d: %d events kept, last sequence %d", n, kept, r.LastSequence())
 		}
-		if err := r.VerifyChain("keep"); err != nil {
+		if err := r.VerifyChain(context.Background(), batpak.Coordinate{Entity: "keep", Scope: "t"}); err != nil {
 			t.Fatalf("fault at call %d: %v", n, err)
 		}
 		_ = r.Close()

@@ -40,7 +40,7 @@ func compactFixture(t *testing.T, n, k int, opts ...eventstore.Option) (*eventst
 
 func countAll(t *testing.T, s *eventstore.Store) (n int, seqs []uint64) {
 	t.Helper()
-	for rec, err := range s.ReadAll(0) {
+	for rec, err := range s.ReadAll(context.Background(), 0) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +60,7 @@ func TestDeleteStreamAndCompact(t *testing.T) {
 	if n, _ := countAll(t, s); n != 200 {
 		t.Fatalf("%d events visible after deleting s1, want 200", n)
 	}
-	for range s.ReadStream("s1", 1) {
+	for range s.ReadStream(context.Background(), batpak.Coordinate{Entity: "s1", Scope: "test"}, 1) {
 		t.Fatal("a deleted stream still reads")
 	}
 	_, err := s.Append(ctx, batpak.Coordinate{Entity: "s1", Scope: "test"}, []batpak.Event{{Kind: kind.Custom(1, 1)}})
@@ -94,11 +94,11 @@ func TestDeleteStreamAndCompact(t *testing.T) {
 		}
 	}
 	for _, e := range []string{"s0", "s2"} {
-		if err := s.VerifyChain(e); err != nil {
+		if err := s.VerifyChain(context.Background(), batpak.Coordinate{Entity: e, Scope: "test"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.VerifyChain("s1"); err != nil {
+	if err := s.VerifyChain(context.Background(), batpak.Coordinate{Entity: "s1", Scope: "test"}); err != nil {
 		t.Fatalf("the deleted stream's stubs: %v", err)
 	}
 	// Appends continue; a reopen (footers, then no checkpoint) agrees.
@@ -144,7 +144,7 @@ func TestRetentionKeepsChainsVerifiable(t *testing.T) {
 		t.Fatalf("compact = %+v, %v", rep, err)
 	}
 	n := 0
-	for _, err := range s.ReadStream("s0", 1) {
+	for _, err := range s.ReadStream(context.Background(), batpak.Coordinate{Entity: "s0", Scope: "test"}, 1) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +154,7 @@ func TestRetentionKeepsChainsVerifiable(t *testing.T) {
 		t.Fatalf("s0 reads %d events after retention", n)
 	}
 	for _, e := range []string{"s0", "s1"} {
-		if err := s.VerifyChain(e); err != nil {
+		if err := s.VerifyChain(context.Background(), batpak.Coordinate{Entity: e, Scope: "test"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -187,7 +187,7 @@ func TestCompactUnderConcurrentReads(t *testing.T) {
 				default:
 				}
 				last := uint64(0)
-				for rec, err := range s.ReadAll(0) {
+				for rec, err := range s.ReadAll(context.Background(), 0) {
 					if err != nil {
 						errs <- err
 						return
@@ -198,7 +198,7 @@ func TestCompactUnderConcurrentReads(t *testing.T) {
 					}
 					last = rec.Sequence
 				}
-				for rec, err := range s.Replay(batpak.Region{EntityPrefix: "s"}, 0) {
+				for rec, err := range s.Replay(context.Background(), batpak.Region{EntityPrefix: "s"}, 0) {
 					if err != nil {
 						errs <- err
 						return
@@ -237,7 +237,7 @@ func TestCompactUnderConcurrentReads(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if err := s.VerifyChain("s0"); err != nil {
+	if err := s.VerifyChain(context.Background(), batpak.Coordinate{Entity: "s0", Scope: "test"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -9,51 +9,30 @@ import (
 	"github.com/batpak-go/batpak/eventstore/storetest"
 )
 
-// conformanceStore adapts *eventstore.Store to storetest.Store: its Cursor
-// and Subscribe return concrete types, which the suite sees through
-// interfaces.
-type conformanceStore struct{ *eventstore.Store }
-
-func (e conformanceStore) Cursor(r batpak.Region, from uint64) storetest.Cursor {
-	return e.Store.Cursor(r, from)
-}
-
-func (e conformanceStore) Subscribe(r batpak.Region, buffer int) (storetest.Subscription, error) {
-	sub, err := e.Store.Subscribe(r, buffer)
-	if err != nil {
-		return nil, err
-	}
-	return conformanceSub{sub}, nil
-}
-
-type conformanceSub struct{ *eventstore.Subscription }
-
-func (s conformanceSub) Events() <-chan batpak.Record { return s.C }
-
 var (
-	_ storetest.Store         = conformanceStore{}
-	_ storetest.Causal        = conformanceStore{}
-	_ storetest.ChainVerifier = conformanceStore{}
-	_ storetest.Syncer        = conformanceStore{}
+	_ batpak.Store            = (*eventstore.Store)(nil)
+	_ storetest.Causal        = (*eventstore.Store)(nil)
+	_ storetest.ChainVerifier = (*eventstore.Store)(nil)
+	_ storetest.Syncer        = (*eventstore.Store)(nil)
 )
 
 // conformanceHarness opens embedded stores with opts in fresh temporary
 // directories; Reopen closes a store and opens its directory again.
 func conformanceHarness(maxPayload int, opts ...eventstore.Option) storetest.Harness {
 	opts = append(opts, eventstore.WithMaxPayload(maxPayload))
-	open := func(t *testing.T, dir string) storetest.Store {
+	open := func(t *testing.T, dir string) batpak.Store {
 		t.Helper()
 		s, err := eventstore.Open(dir, opts...)
 		if err != nil {
 			t.Fatalf("open %s: %v", dir, err)
 		}
-		return conformanceStore{s}
+		return s
 	}
 	return storetest.Harness{
-		Open: func(t *testing.T) storetest.Store { return open(t, t.TempDir()) },
-		Reopen: func(t *testing.T, s storetest.Store) storetest.Store {
+		Open: func(t *testing.T) batpak.Store { return open(t, t.TempDir()) },
+		Reopen: func(t *testing.T, s batpak.Store) batpak.Store {
 			t.Helper()
-			es := s.(conformanceStore).Store
+			es := s.(*eventstore.Store)
 			if err := es.Close(); err != nil && !errors.Is(err, batpak.ErrClosed) {
 				t.Fatalf("close before reopening: %v", err)
 			}
@@ -79,10 +58,10 @@ func TestConformance(t *testing.T) {
 		t.Parallel()
 		h := conformanceHarness(1024, eventstore.WithSegmentMaxBytes(4096), eventstore.WithPreallocation(false))
 		open := h.Open
-		h.Open = func(t *testing.T) storetest.Store {
+		h.Open = func(t *testing.T) batpak.Store {
 			s := open(t)
 			t.Cleanup(func() { // runs after the suite closed s
-				st := s.(conformanceStore).Stats()
+				st := s.(*eventstore.Store).Stats()
 				if st.Events >= 100 && st.Segments < 3 {
 					t.Errorf("%d events in %d segments of 4 KiB: the segments did not rotate", st.Events, st.Segments)
 				}

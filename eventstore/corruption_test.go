@@ -2,6 +2,7 @@ package eventstore_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -205,11 +206,11 @@ func TestCorruptSealedSegmentFrame(t *testing.T) {
 			dtFlip(t, dtSegPath(dir, seg), f.Off+f.Size/2, 0x01)
 			s := dtOpen(t, dir)
 			defer s.Close()
-			_, err := s.Get(f.Rec.ID)
+			_, err := s.Get(context.Background(), f.Rec.ID)
 			dtCorrupt(t, err, seg, f.Off)
 			var readErr error
 			n := 0
-			for _, err := range s.ReadAll(0) {
+			for _, err := range s.ReadAll(context.Background(), 0) {
 				if err != nil {
 					readErr = err
 					break
@@ -220,14 +221,14 @@ func TestCorruptSealedSegmentFrame(t *testing.T) {
 			if uint64(n+1) != f.Rec.Seq {
 				t.Fatalf("ReadAll failed after %d events, the damaged one is %d", n, f.Rec.Seq)
 			}
-			if err := s.VerifyChain(f.Rec.Entity); !errors.Is(err, batpak.ErrCorrupt) {
+			if err := s.VerifyChain(context.Background(), batpak.Coordinate{Entity: f.Rec.Entity, Scope: f.Rec.Scope}); !errors.Is(err, batpak.ErrCorrupt) {
 				t.Fatalf("VerifyChain(%s) over the damaged event: %v", f.Rec.Entity, err)
 			}
 			for _, r := range base.orig {
 				if r.ID == f.Rec.ID {
 					continue
 				}
-				if g, err := s.Get(r.ID); err != nil || g.Hash != r.Hash {
+				if g, err := s.Get(context.Background(), r.ID); err != nil || g.Hash != r.Hash {
 					t.Fatalf("Get(%d) next to the damage: %v", r.Sequence, err)
 				}
 			}
@@ -447,7 +448,7 @@ func TestCorruptActiveSegmentMiddleFrame(t *testing.T) {
 				// The checkpoint covers the damaged frame: it is not read.
 				// Damage after the watermark is tested below.
 				s := dtOpen(t, dir)
-				_, err := s.Get(mid.Rec.ID)
+				_, err := s.Get(context.Background(), mid.Rec.ID)
 				if !mid.Rec.IsMarker() {
 					dtCorrupt(t, err, active, mid.Off)
 				}

@@ -190,7 +190,7 @@ func crashHelperMain(dir string) int {
 		})
 	}
 	wg.Go(func() { // a stream only this worker writes, with exact expected versions
-		v := s.StreamVersion("solo")
+		v := s.StreamVersion(dtCoord("solo"))
 		for n := 0; ; n++ {
 			r := crashReq{tag: fmt.Sprintf("c%dw3n%d", cycle, n), entities: []string{"solo"}}
 			rs, err := r.do(s, batpak.ExpectVersion(batpak.Exactly(v)))
@@ -267,7 +267,7 @@ func (st *crashState) verify(t *testing.T, s *eventstore.Store) int {
 		if r.ID != a.id || r.Version != a.ver || hex.EncodeToString(r.Hash[:]) != a.hash || r.Coordinate.Entity != a.e {
 			t.Fatalf("acknowledged sequence %d: got %s v%d id %s, acknowledged %s v%d id %s", seq, r.Coordinate.Entity, r.Version, r.ID, a.e, a.ver, a.id)
 		}
-		g, err := s.Get(a.id)
+		g, err := s.Get(context.Background(), a.id)
 		if err != nil || g.Sequence != seq || g.Version != a.ver || hex.EncodeToString(g.Hash[:]) != a.hash {
 			t.Fatalf("Get(%s) of acknowledged sequence %d: %v (sequence %d version %d)", a.id, seq, err, g.Sequence, g.Version)
 		}

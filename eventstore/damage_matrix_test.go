@@ -2,6 +2,7 @@ package eventstore_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -539,16 +540,16 @@ func dmCheck(t *testing.T, s *eventstore.Store) []batpak.Record {
 			t.Fatalf("ReadAll yields sequence %d after %d", r.Sequence, recs[i-1].Sequence)
 		}
 		streams[r.Coordinate.Entity] = true
-		if g, err := s.Get(r.ID); err != nil || g.Sequence != r.Sequence || g.Hash != r.Hash {
+		if g, err := s.Get(context.Background(), r.ID); err != nil || g.Sequence != r.Sequence || g.Hash != r.Hash {
 			t.Fatalf("Get(%s) of sequence %d: %v (sequence %d)", r.ID, r.Sequence, err, g.Sequence)
 		}
 	}
 	for e := range streams {
-		if err := s.VerifyChain(e); err != nil {
+		if err := s.VerifyChain(context.Background(), dtCoord(e)); err != nil {
 			t.Fatal(err)
 		}
 		var last uint64
-		for r, err := range s.ReadStream(e, 0) {
+		for r, err := range s.ReadStream(context.Background(), dtCoord(e), 0) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -557,7 +558,7 @@ func dmCheck(t *testing.T, s *eventstore.Store) []batpak.Record {
 			}
 			last = r.Version
 		}
-		if v := s.StreamVersion(e); v < last {
+		if v := s.StreamVersion(dtCoord(e)); v < last {
 			t.Fatalf("StreamVersion(%s) = %d, ReadStream yields version %d", e, v, last)
 		}
 	}

@@ -164,7 +164,7 @@ func TestDecodeParallelReplay(t *testing.T) {
 		}
 	}
 	n := 0
-	for ev, err := range eventstore.DecodeParallel(s.Replay(batpak.Region{}, 0), 0, reg.Decode) {
+	for ev, err := range eventstore.DecodeParallel(s.Replay(context.Background(), batpak.Region{}, 0), 0, reg.Decode) {
 		if err != nil {
 			t.Fatal(err)
 		}

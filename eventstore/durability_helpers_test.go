@@ -123,7 +123,7 @@ func dtMixedRequest(t testing.TB, s *eventstore.Store, tag string, i, kind int) 
 func dtReadAll(t testing.TB, s *eventstore.Store) []batpak.Record {
 	t.Helper()
 	var out []batpak.Record
-	for rec, err := range s.ReadAll(0) {
+	for rec, err := range s.ReadAll(context.Background(), 0) {
 		if err != nil {
 			t.Fatalf("ReadAll after %d events: %v", len(out), err)
 		}
@@ -143,14 +143,14 @@ func dtCheck(t testing.TB, s *eventstore.Store) []batpak.Record {
 	if n := s.LastSequence(); n != uint64(len(recs)) {
 		t.Fatalf("LastSequence %d, ReadAll yielded %d events", n, len(recs))
 	}
-	versions := make(map[string]uint64)
+	versions := make(map[batpak.Coordinate]uint64)
 	type req struct{ first, n, seen, size int }
 	reqs := make(map[string]*req)
 	for i, r := range recs {
 		if r.Sequence != uint64(i+1) {
 			t.Fatalf("ReadAll position %d has sequence %d", i, r.Sequence)
 		}
-		e := r.Coordinate.Entity
+		e := r.Coordinate
 		if r.Version != versions[e]+1 {
 			t.Fatalf("sequence %d: %s version %d follows %d", r.Sequence, e, r.Version, versions[e])
 		}
@@ -179,12 +179,12 @@ func dtCheck(t testing.TB, s *eventstore.Store) []batpak.Record {
 		if got := s.StreamVersion(e); got != v {
 			t.Fatalf("StreamVersion(%s) = %d, ReadAll saw %d", e, got, v)
 		}
-		if err := s.VerifyChain(e); err != nil {
+		if err := s.VerifyChain(context.Background(), e); err != nil {
 			t.Fatalf("VerifyChain(%s): %v", e, err)
 		}
 	}
 	for _, r := range recs {
-		g, err := s.Get(r.ID)
+		g, err := s.Get(context.Background(), r.ID)
 		if err != nil {
 			t.Fatalf("Get(%s) of sequence %d: %v", r.ID, r.Sequence, err)
 		}

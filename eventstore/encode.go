@@ -14,7 +14,7 @@ func (s *Store) encode(st *stage, r *request) error {
 	st.scratch = st.scratch[:0]
 	clear(st.pending)
 	st.pending = st.pending[:0]
-	local := make(map[string]streamTip, 1)
+	local := make(map[streamID]streamTip, 1)
 	now := s.cfg.clock()
 	ts := now.UnixMicro()
 	seq := st.nextSeq
@@ -25,12 +25,12 @@ func (s *Store) encode(st *stage, r *request) error {
 	var root [16]byte
 	for i := range r.items {
 		it := &r.items[i]
-		tip := s.tip(st, local, it.coord.Entity)
+		tip := s.tip(st, local, idOf(it.coord))
 		if tip.deleted {
-			return fmt.Errorf("%w: %q", batpak.ErrStreamDeleted, it.coord.Entity)
+			return fmt.Errorf("%w: %s", batpak.ErrStreamDeleted, it.coord)
 		}
 		if !it.expected.Accepts(tip.version) {
-			return &batpak.VersionConflictError{Entity: it.coord.Entity, Expected: it.expected, Actual: tip.version}
+			return &batpak.VersionConflictError{Stream: it.coord, Expected: it.expected, Actual: tip.version}
 		}
 		rec := segment.Record{
 			Seq:       seq + uint64(i),
@@ -51,7 +51,7 @@ func (s *Store) encode(st *stage, r *request) error {
 		}
 		rec.Correlation = s.correlationFor(st, it, root)
 		rec.Hash = s.hasher.Sum(&rec)
-		local[rec.Entity] = streamTip{version: rec.Version, hash: rec.Hash}
+		local[streamID{scope: rec.Scope, entity: rec.Entity}] = streamTip{version: rec.Version, hash: rec.Hash}
 		off := len(st.scratch)
 		st.recBuf = segment.AppendRecord(st.recBuf[:0], &rec)
 		var err error
@@ -75,19 +75,18 @@ func (s *Store) appendMarker(st *stage, k uint16, seq uint64, n int, ts int64) {
 	st.scratch, _ = segment.AppendFrame(st.scratch, st.recBuf)
 }
 
-// tip returns the current version and hash of entity: this request's own
-// earlier events first, then the chunk's, then the published index.
-func (s *Store) tip(st *stage, local map[string]streamTip, entity string) streamTip {
-	if t, ok := local[entity]; ok {
+// tip returns the current version and hash of stream id: this request's
+// own earlier events first, then the chunk's, then the published index.
+func (s *Store) tip(st *stage, local map[streamID]streamTip, id streamID) streamTip {
+	if t, ok := local[id]; ok {
 		return t
 	}
-	if t, ok := st.streams[entity]; ok {
-		t.deleted = t.deleted || st.deleted[entity]
+	if t, ok := st.streams[id]; ok {
+		t.deleted = t.deleted || st.deleted[id]
 		return t
 	}
-	if i, ok := s.ix.byEntity[entity]; ok { // only the commit mutex's holder mutates the index
-		str := s.ix.streams[i]
-		return streamTip{version: str.version, hash: str.lastHash, deleted: str.deleted.Load() || st.deleted[entity]}
+	if str := s.ix.lookup(id); str != nil { // only the commit mutex's holder mutates the index
+		return streamTip{version: str.version, hash: str.lastHash, deleted: str.deleted.Load() || st.deleted[id]}
 	}
 	return streamTip{}
 }
@@ -118,14 +117,14 @@ func (s *Store) place(st *stage, r *request) {
 	for _, ev := range st.pending {
 		ev.pos.Segment = s.w.ID()
 		ev.pos.Offset += base
-		st.streams[ev.rec.Entity] = streamTip{version: ev.rec.Version, hash: ev.rec.Hash}
+		st.streams[streamID{scope: ev.rec.Scope, entity: ev.rec.Entity}] = streamTip{version: ev.rec.Version, hash: ev.rec.Hash}
 		st.newIDs[ev.rec.ID] = ev.rec.Correlation
 		st.events = append(st.events, ev)
 	}
 	st.buf = append(st.buf, st.scratch...)
 	st.nextSeq += uint64(len(r.items))
 	if r.delete.Entity != "" {
-		st.deleted[r.delete.Entity] = true
+		st.deleted[idOf(r.delete)] = true
 	}
 	if r.key != "" {
 		st.keys[r.key] = len(st.reqs)

@@ -57,7 +57,7 @@ func ExampleOpen() {
 	}
 	fmt.Println("appended versions", receipts[0].Version, "and", receipts[1].Version)
 
-	for rec, err := range s.ReadStream("account:42", 0) {
+	for rec, err := range s.ReadStream(context.Background(), batpak.Coordinate{Entity: "account:42", Scope: "bank:eu"}, 0) {
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -214,7 +214,7 @@ func ExampleStore_Subscribe() {
 		}
 	}
 	for range 2 {
-		rec := <-sub.C
+		rec := <-sub.Events()
 		fmt.Printf("#%d %s v%d\n", rec.Sequence, rec.Coordinate.Entity, rec.Version)
 	}
 	fmt.Println("dropped", sub.Dropped())
@@ -242,7 +242,7 @@ func ExampleDecodeParallel() {
 
 	// Replay the whole log with the payloads decoded to their registered
 	// types by worker goroutines; the events still arrive in order.
-	for ev, err := range eventstore.DecodeParallel(s.Replay(batpak.Region{}, 0), 0, reg.Decode) {
+	for ev, err := range eventstore.DecodeParallel(s.Replay(context.Background(), batpak.Region{}, 0), 0, reg.Decode) {
 		if err != nil {
 			log.Fatal(err)
 		}

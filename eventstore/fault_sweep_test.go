@@ -194,7 +194,7 @@ func sweepCheck(t testing.TB, where, dir string, l *sweepLog, opts ...eventstore
 	}
 	byTag := map[string][]batpak.Record{}
 	var visible uint64
-	for rec, err := range s.ReadAll(0) {
+	for rec, err := range s.ReadAll(context.Background(), 0) {
 		if err != nil {
 			fail("ReadAll: %v", err)
 		}
@@ -239,7 +239,7 @@ func sweepCheck(t testing.TB, where, dir string, l *sweepLog, opts ...eventstore
 			e := q.entities[i]
 			entities[e] = max(entities[e], r.Version)
 			if deleted[e] {
-				if _, err := s.GetSequence(r.Sequence); !errors.Is(err, batpak.ErrNotFound) {
+				if _, err := s.GetSequence(context.Background(), r.Sequence); !errors.Is(err, batpak.ErrNotFound) {
 					fail("event %d of deleted stream %s: %v", r.Sequence, e, err)
 				}
 				continue
@@ -251,7 +251,7 @@ func sweepCheck(t testing.TB, where, dir string, l *sweepLog, opts ...eventstore
 			if g.ID != r.EventID || g.Sequence != r.Sequence || g.Version != r.Version || g.Hash != r.Hash || g.Coordinate.Entity != e || p.I != i || p.N != len(q.entities) {
 				fail("request %s event %d is %s (id %s, payload %d/%d), receipt says seq %d v%d id %s", q.tag, i, g, g.ID, p.I, p.N, r.Sequence, r.Version, r.EventID)
 			}
-			if rec, err := s.Get(r.EventID); err != nil || rec.Sequence != r.Sequence || rec.Hash != r.Hash || rec.Version != r.Version {
+			if rec, err := s.Get(context.Background(), r.EventID); err != nil || rec.Sequence != r.Sequence || rec.Hash != r.Hash || rec.Version != r.Version {
 				fail("Get(%s) of request %s: %v %v", r.EventID, q.tag, rec, err)
 			}
 		}
@@ -263,12 +263,12 @@ func sweepCheck(t testing.TB, where, dir string, l *sweepLog, opts ...eventstore
 		fail("last sequence %d, %d events were acknowledged", last, want)
 	}
 	for seq := uint64(1); seq <= want; seq++ { // dense: every sequence is an event or a deleted one
-		if _, err := s.GetSequence(seq); err != nil && !errors.Is(err, batpak.ErrNotFound) {
+		if _, err := s.GetSequence(context.Background(), seq); err != nil && !errors.Is(err, batpak.ErrNotFound) {
 			fail("GetSequence(%d): %v", seq, err)
 		}
 	}
 	for e, v := range entities {
-		if got := s.StreamVersion(e); got != v {
+		if got := s.StreamVersion(batpak.Coordinate{Entity: e, Scope: "sweep"}); got != v {
 			fail("stream %s at version %d, want %d", e, got, v)
 		}
 		if deleted[e] {
@@ -277,7 +277,7 @@ func sweepCheck(t testing.TB, where, dir string, l *sweepLog, opts ...eventstore
 			}
 			continue
 		}
-		if err := s.VerifyChain(e); err != nil {
+		if err := s.VerifyChain(context.Background(), batpak.Coordinate{Entity: e, Scope: "sweep"}); err != nil {
 			fail("VerifyChain(%s): %v", e, err)
 		}
 	}
@@ -768,14 +768,14 @@ func sweepCheckLive(t testing.TB, where string, s *eventstore.Store, l *sweepLog
 				continue
 			}
 			want[r.Sequence] = r
-			rec, err := s.Get(r.EventID)
+			rec, err := s.Get(context.Background(), r.EventID)
 			if err != nil || rec.Sequence != r.Sequence || rec.Hash != r.Hash {
 				fail("Get(%s) of request %s: %v %v", r.EventID, q.tag, rec, err)
 			}
 		}
 	}
 	n := 0
-	for rec, err := range s.ReadAll(0) {
+	for rec, err := range s.ReadAll(context.Background(), 0) {
 		if err != nil {
 			fail("ReadAll: %v", err)
 		}

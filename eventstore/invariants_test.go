@@ -64,7 +64,7 @@ func TestExpectedVersionSemantics(t *testing.T) {
 			for i, c := range cases {
 				for _, via := range []string{"append", "batch"} {
 					entity := name(i, via)
-					if v := s.StreamVersion(entity); v != c.prior {
+					if v := s.StreamVersion(dtCoord(entity)); v != c.prior {
 						t.Fatalf("%s: StreamVersion %d, want %d", entity, v, c.prior)
 					}
 					before := s.LastSequence()
@@ -92,10 +92,10 @@ func TestExpectedVersionSemantics(t *testing.T) {
 						t.Fatalf("%s: expected %s on version %d: %v, want a version conflict", entity, c.expected, c.prior, err)
 					}
 					var vc *batpak.VersionConflictError
-					if !errors.As(err, &vc) || vc.Actual != c.prior || vc.Expected != c.expected || vc.Entity != entity {
+					if !errors.As(err, &vc) || vc.Actual != c.prior || vc.Expected != c.expected || vc.Stream != dtCoord(entity) {
 						t.Fatalf("%s: conflict %#v, want actual %d expected %s", entity, vc, c.prior, c.expected)
 					}
-					if s.LastSequence() != before || s.StreamVersion(entity) != c.prior || s.StreamVersion("other-"+entity) != 0 {
+					if s.LastSequence() != before || s.StreamVersion(dtCoord(entity)) != c.prior || s.StreamVersion(dtCoord("other-"+entity)) != 0 {
 						t.Fatalf("%s: a rejected append wrote something", entity)
 					}
 				}
@@ -112,17 +112,17 @@ func TestEmptyStreamIsNotVersionOne(t *testing.T) {
 	s := dtOpen(t, dir)
 	check := func(s *eventstore.Store) {
 		t.Helper()
-		if v := s.StreamVersion("empty"); v != 0 {
+		if v := s.StreamVersion(dtCoord("empty")); v != 0 {
 			t.Fatalf("unknown stream at version %d", v)
 		}
-		if v := s.StreamVersion("one"); v != 1 {
+		if v := s.StreamVersion(dtCoord("one")); v != 1 {
 			t.Fatalf("stream of one event at version %d", v)
 		}
-		for range s.ReadStream("empty", 0) {
+		for range s.ReadStream(context.Background(), dtCoord("empty"), 0) {
 			t.Fatal("an unknown stream yielded an event")
 		}
 		n := 0
-		for _, err := range s.ReadStream("one", 0) {
+		for _, err := range s.ReadStream(context.Background(), dtCoord("one"), 0) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -268,10 +268,10 @@ func TestFailedBatchLeavesNothing(t *testing.T) {
 	}
 	_, err := s.AppendBatch(context.Background(), bad)
 	var vc *batpak.VersionConflictError
-	if !errors.As(err, &vc) || vc.Entity != "b" || vc.Actual != 2 {
+	if !errors.As(err, &vc) || vc.Stream != dtCoord("b") || vc.Actual != 2 {
 		t.Fatalf("batch with a wrong expected version: %v", err)
 	}
-	if s.LastSequence() != before || s.StreamVersion("a") != 1 || s.StreamVersion("new") != 0 {
+	if s.LastSequence() != before || s.StreamVersion(dtCoord("a")) != 1 || s.StreamVersion(dtCoord("new")) != 0 {
 		t.Fatal("rejected batch left events behind")
 	}
 	rs := dtAppend(t, s, "a", dtEvents("good", 1), batpak.ExpectVersion(batpak.Exactly(1)))
@@ -360,7 +360,7 @@ func TestNoReuseAfterCrashFollowingCheckpointedClose(t *testing.T) {
 			if rotate && cs.SegmentsFromFooters+cs.SegmentsScanned < 2 {
 				t.Fatalf("expected the later segments to be recovered: %+v", cs)
 			}
-			ver := c.StreamVersion("acct")
+			ver := c.StreamVersion(dtCoord("acct"))
 			rs := dtAppend(t, c, "acct", dtEvents("fresh", 1))
 			if rs[0].Sequence != uint64(len(want)+1) || rs[0].Version != ver+1 {
 				t.Fatalf("append after crash: sequence %d version %d, want %d and %d", rs[0].Sequence, rs[0].Version, len(want)+1, ver+1)

@@ -29,7 +29,7 @@ import (
 //   - ReadStream (whole stream) returns exactly the stream's current events;
 //   - StreamVersion returns the stream's length;
 //   - a cursor on one stream returns its k-th event on its k-th Next, or
-//     nothing (Next with an expired context) only while the stream has at
+//     nothing (TryNext, as a Next with an expired context) only while the stream has at
 //     most k events; a cursor on every stream does the same for the global
 //     log, so cursors must agree with the global commit order;
 //   - LastSequence returns the length of the global log.
@@ -111,7 +111,7 @@ func TestLinearizability(t *testing.T) {
 	}
 
 	for i := range linStreams {
-		if err := s.VerifyChain(linStream(i)); err != nil {
+		if err := s.VerifyChain(context.Background(), batpak.Coordinate{Entity: linStream(i), Scope: "lin"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -240,6 +240,20 @@ const (
 	linExists
 )
 
+// linNext is c.Next(ctx), except that with the expired context it takes
+// what is visible now without waiting (TryNext), answering "nothing" as an
+// expired Next would: a read given an ended context fails at once.
+func linNext(c batpak.Cursor, ctx, expired context.Context) (batpak.Record, error) {
+	if ctx != expired {
+		return c.Next(ctx)
+	}
+	rec, ok, err := c.TryNext(context.Background())
+	if err == nil && !ok {
+		err = context.Canceled
+	}
+	return rec, err
+}
+
 func linAccepts(e int64, cur uint64) bool {
 	switch {
 	case e == linAny:
@@ -365,7 +379,7 @@ func linModel() porcupine.Model {
 func linClient(s *eventstore.Store, c, n int, seed uint64, now func() int64) ([]porcupine.Operation, error) {
 	rng := rand.New(rand.NewPCG(seed, uint64(c)))
 	known := make([]uint64, linStreams) // the versions this client last saw
-	cursors := make([]*eventstore.Cursor, linStreams)
+	cursors := make([]batpak.Cursor, linStreams)
 	seen := make([]int, linStreams)
 	for i := range cursors {
 		cursors[i] = s.Cursor(batpak.Region{Entity: linStream(i)}, 0)
@@ -438,7 +452,7 @@ func linClient(s *eventstore.Store, c, n int, seed uint64, now func() int64) ([]
 			in.op = linRead
 			call := now()
 			var ids []uint64
-			for r, err := range s.ReadStream(linStream(st), 0) {
+			for r, err := range s.ReadStream(context.Background(), batpak.Coordinate{Entity: linStream(st), Scope: "lin"}, 0) {
 				if err != nil {
 					return hist, fmt.Errorf("client %d: read stream: %w", c, err)
 				}
@@ -456,7 +470,7 @@ func linClient(s *eventstore.Store, c, n int, seed uint64, now func() int64) ([]
 		case p < 72:
 			in.op = linVersion
 			call := now()
-			v := s.StreamVersion(linStream(st))
+			v := s.StreamVersion(batpak.Coordinate{Entity: linStream(st), Scope: "lin"})
 			record(in, call, linOutput{version: v})
 			known[st] = v
 		case p < 92:
@@ -466,7 +480,7 @@ func linClient(s *eventstore.Store, c, n int, seed uint64, now func() int64) ([]
 				cctx, stop = context.WithTimeout(ctx, time.Millisecond)
 			}
 			call := now()
-			r, err := cursors[st].Next(cctx)
+			r, err := linNext(cursors[st], cctx, expired)
 			ret := now()
 			stop()
 			var out linOutput
@@ -486,7 +500,7 @@ func linClient(s *eventstore.Store, c, n int, seed uint64, now func() int64) ([]
 		case p < 97:
 			in.op, in.k = linGlobalCursor, globalSeen
 			call := now()
-			r, err := global.Next(expired)
+			r, err := linNext(global, expired, expired)
 			ret := now()
 			var out linOutput
 			switch {
@@ -619,10 +633,10 @@ func TestConflictAnsweredAfterCommit(t *testing.T) {
 	select {
 	case o := <-results:
 		t.Fatalf("an append to x was answered (%v, receipts %v) while its group was still being synced; StreamVersion(x) = %d",
-			o.err, o.rs, s.StreamVersion("x"))
+			o.err, o.rs, s.StreamVersion(dtCoord("x")))
 	case <-time.After(100 * time.Millisecond):
 	}
-	if v := s.StreamVersion("x"); v != 0 {
+	if v := s.StreamVersion(dtCoord("x")); v != 0 {
 		t.Fatalf("StreamVersion(x) = %d before the sync completed", v)
 	}
 	releaseAll()
@@ -634,7 +648,7 @@ func TestConflictAnsweredAfterCommit(t *testing.T) {
 		case o.err == nil:
 		case errors.As(o.err, &vc) && vc.Actual == 1:
 			conflicts++
-			if v := s.StreamVersion("x"); v != 1 {
+			if v := s.StreamVersion(dtCoord("x")); v != 1 {
 				t.Fatalf("conflict at version 1 answered while StreamVersion(x) = %d", v)
 			}
 		default:

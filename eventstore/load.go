@@ -62,10 +62,9 @@ func (l *loader) addFooter(ix *segment.Index, path string) error {
 // nothing when it fails, so the caller can fall back to a frame scan.
 func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 	ix := l.s.ix
-	streamOf := make([]int64, len(src.Strings))
 	scopeOf := make([]int64, len(src.Strings))
-	for i := range streamOf {
-		streamOf[i], scopeOf[i] = -1, -1
+	for i := range scopeOf {
+		scopeOf[i] = -1
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
@@ -80,14 +79,10 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 		if se.Seq != ix.lastSeq()+1 {
 			return fmt.Errorf("%w: sequence %d where %d was expected", errFooterMismatch, se.Seq, ix.lastSeq()+1)
 		}
-		if streamOf[se.Entity] < 0 {
-			si, _ := ix.streamFor(src.Strings[se.Entity])
-			streamOf[se.Entity] = int64(si)
-		}
 		if scopeOf[se.Scope] < 0 {
 			scopeOf[se.Scope] = int64(ix.scopeFor(src.Strings[se.Scope]))
 		}
-		st := ix.streams[streamOf[se.Entity]]
+		si, st := ix.streamFor(streamID{scope: src.Strings[se.Scope], entity: src.Strings[se.Entity]})
 		if se.Version != st.version+1 {
 			return fmt.Errorf("%w: %q version %d follows %d", errFooterMismatch, st.entity, se.Version, st.version)
 		}
@@ -95,15 +90,15 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 			id: se.ID, corr: se.Correlation, cause: se.Causation, ts: se.Timestamp,
 			version: se.Version, kind: se.Kind, flags: se.Flags & (segment.EntryDeleted | segment.EntryLost),
 			pos:    segment.Position{Segment: se.Segment, Offset: se.Offset, Length: se.Length},
-			stream: uint32(streamOf[se.Entity]), scope: uint32(scopeOf[se.Scope]),
+			stream: si, scope: uint32(scopeOf[se.Scope]),
 		}, nil)
 	}
 	for _, t := range src.Tails {
-		i, ok := ix.byEntity[src.Strings[t.Entity]]
-		if !ok {
-			return fmt.Errorf("%w: tail of unknown stream %q", errFooterMismatch, src.Strings[t.Entity])
+		st := ix.lookup(tailID(src, t))
+		if st == nil {
+			return fmt.Errorf("%w: tail of unknown stream %v", errFooterMismatch, tailID(src, t))
 		}
-		if st := ix.streams[i]; st.version == t.Version {
+		if st.version == t.Version {
 			st.lastHash = t.LastHash
 		}
 	}
@@ -114,11 +109,16 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 		// A compacted segment's footer lists every stream deleted when it
 		// was rewritten, also streams that begin in later segments: their
 		// events and tombstone come later in the log.
-		if i, ok := ix.byEntity[src.Strings[d]]; ok {
-			ix.streams[i].deleted.Store(true)
+		if st := ix.lookup(streamID{scope: src.Strings[d.Scope], entity: src.Strings[d.Entity]}); st != nil {
+			st.deleted.Store(true)
 		}
 	}
 	return nil
+}
+
+// tailID names the stream of footer tail t.
+func tailID(src *segment.Index, t segment.StreamTail) streamID {
+	return streamID{scope: src.Strings[t.Scope], entity: src.Strings[t.Entity]}
 }
 
 // checkIndex checks, without changing anything, that the entries of src
@@ -126,13 +126,13 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 // that its tails name known streams. Caller holds ix.mu.
 func checkIndex(ix *memIndex, src *segment.Index, skip uint64) error {
 	next := ix.lastSeq() + 1
-	versions := make(map[string]uint64)
-	version := func(entity string) (uint64, bool) {
-		if v, ok := versions[entity]; ok {
+	versions := make(map[streamID]uint64)
+	version := func(id streamID) (uint64, bool) {
+		if v, ok := versions[id]; ok {
 			return v, true
 		}
-		if i, ok := ix.byEntity[entity]; ok {
-			return ix.streams[i].version, true
+		if st := ix.lookup(id); st != nil {
+			return st.version, true
 		}
 		return 0, false
 	}
@@ -145,15 +145,15 @@ func checkIndex(ix *memIndex, src *segment.Index, skip uint64) error {
 			return fmt.Errorf("%w: sequence %d where %d was expected", errFooterMismatch, se.Seq, next)
 		}
 		next++
-		entity := src.Strings[se.Entity]
-		if v, _ := version(entity); se.Version != v+1 {
-			return fmt.Errorf("%w: %q version %d follows %d", errFooterMismatch, entity, se.Version, v)
+		id := streamID{scope: src.Strings[se.Scope], entity: src.Strings[se.Entity]}
+		if v, _ := version(id); se.Version != v+1 {
+			return fmt.Errorf("%w: %v version %d follows %d", errFooterMismatch, id, se.Version, v)
 		}
-		versions[entity] = se.Version
+		versions[id] = se.Version
 	}
 	for _, t := range src.Tails {
-		if _, ok := version(src.Strings[t.Entity]); !ok {
-			return fmt.Errorf("%w: tail of unknown stream %q", errFooterMismatch, src.Strings[t.Entity])
+		if _, ok := version(tailID(src, t)); !ok {
+			return fmt.Errorf("%w: tail of unknown stream %v", errFooterMismatch, tailID(src, t))
 		}
 	}
 	return nil
@@ -187,7 +187,7 @@ func (l *loader) addFrame(bs *batchState, seg uint32, off int64, size int, rec *
 			if bs.open {
 				return corrupt("tombstone inside a batch")
 			}
-			return l.tombstone(rec.Entity, corrupt)
+			return l.tombstone(streamID{scope: rec.Scope, entity: rec.Entity}, corrupt)
 		case segment.KindHole:
 			if bs.open {
 				return corrupt("hole frame inside a batch")
@@ -215,15 +215,15 @@ func (l *loader) addFrame(bs *batchState, seg uint32, off int64, size int, rec *
 }
 
 // tombstone marks a stream deleted.
-func (l *loader) tombstone(entity string, corrupt func(string, ...any) error) error {
+func (l *loader) tombstone(id streamID, corrupt func(string, ...any) error) error {
 	ix := l.s.ix
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	i, ok := ix.byEntity[entity]
-	if !ok {
-		return corrupt("tombstone of unknown stream %q", entity)
+	st := ix.lookup(id)
+	if st == nil {
+		return corrupt("tombstone of unknown stream %v", id)
 	}
-	ix.streams[i].deleted.Store(true)
+	st.deleted.Store(true)
 	return nil
 }
 
@@ -269,7 +269,7 @@ func (l *loader) apply(ev *loadedEvent, count uint64, seg uint32, path string) e
 	if ev.seq != seq {
 		return corrupt("sequence %d where %d was expected (a hole or a duplicate)", ev.seq, seq)
 	}
-	si, st := ix.streamFor(ev.entity)
+	si, st := ix.streamFor(streamID{scope: ev.scope, entity: ev.entity})
 	if want := st.version + 1; ev.e.version != want {
 		return corrupt("%q version %d where %d was expected", ev.entity, ev.e.version, want)
 	}

@@ -71,7 +71,7 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 func indexTables(f *segment.CheckpointFile) *memIndex {
 	ix := newMemIndex()
 	ix.linked, ix.correlation, ix.causation = false, nil, nil
-	ix.byEntity = make(map[string]uint32, len(f.Streams))
+	ix.byStream = make(map[streamID]uint32, len(f.Streams))
 	ix.byScope = make(map[string]uint32, len(f.Scopes))
 	ix.keys = make(map[string]segment.IdempotencyRecord, len(f.Keys))
 	ix.streams = make([]*stream, len(f.Streams))
@@ -80,12 +80,12 @@ func indexTables(f *segment.CheckpointFile) *memIndex {
 	for i := range f.Streams { // names are unique: DecodeCheckpoint checks
 		cs := &f.Streams[i]
 		st := &streams[i]
-		st.entity, st.version, st.lastHash = cs.Entity, cs.Version, cs.LastHash
+		st.entity, st.scope, st.version, st.lastHash = cs.Entity, f.Scopes[cs.Scope], cs.Version, cs.LastHash
 		st.deleted.Store(cs.Deleted)
 		// Full capacity: the stream's next append after open reallocates.
 		st.seqs, seqs = seqs[:0:cs.Version], seqs[cs.Version:]
 		ix.streams[i] = st
-		ix.byEntity[cs.Entity] = uint32(i)
+		ix.byStream[streamID{scope: st.scope, entity: st.entity}] = uint32(i)
 	}
 	ix.scopes = f.Scopes
 	for i, sc := range f.Scopes {

@@ -2,11 +2,14 @@ package eventstore
 
 import (
 	"bytes"
+	"cmp"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/segment"
 )
 
@@ -24,9 +27,16 @@ type entry struct {
 	flags   uint16 // segment.EntryDeleted: removed by compaction, a stub remains
 }
 
-// stream is the state of one entity's stream.
+// streamID names a stream: a stream is identified by its whole coordinate,
+// so the same entity in two scopes is two streams.
+type streamID struct{ scope, entity string }
+
+func idOf(c batpak.Coordinate) streamID { return streamID{scope: c.Scope, entity: c.Entity} }
+
+// stream is the state of one stream.
 type stream struct {
 	entity   string
+	scope    string
 	version  uint64
 	lastHash [32]byte
 	seqs     []uint64    // global sequences, ascending; versions are dense: version v is seqs[v-1]
@@ -42,7 +52,7 @@ type memIndex struct {
 	entries   entryLog
 	published atomic.Uint64 // entries.len(), readable without the lock
 	streams   []*stream
-	byEntity  map[string]uint32
+	byStream  map[streamID]uint32
 	scopes    []string
 	byScope   map[string]uint32
 	// The links are built on first use after a checkpoint load: until
@@ -58,7 +68,7 @@ type memIndex struct {
 
 func newMemIndex() *memIndex {
 	return &memIndex{
-		byEntity:    make(map[string]uint32),
+		byStream:    make(map[streamID]uint32),
 		byScope:     make(map[string]uint32),
 		linked:      true,
 		correlation: make(map[[16]byte][]uint64),
@@ -71,16 +81,25 @@ func newMemIndex() *memIndex {
 // lastSeq returns the highest published sequence. Caller holds mu or the store's commit mutex.
 func (ix *memIndex) lastSeq() uint64 { return ix.published.Load() }
 
-// streamFor returns the stream of entity, creating it. Caller holds mu for writing.
-func (ix *memIndex) streamFor(entity string) (uint32, *stream) {
-	if i, ok := ix.byEntity[entity]; ok {
+// streamFor returns the stream id, creating it. Caller holds mu for writing.
+func (ix *memIndex) streamFor(id streamID) (uint32, *stream) {
+	if i, ok := ix.byStream[id]; ok {
 		return i, ix.streams[i]
 	}
 	i := uint32(len(ix.streams))
-	s := &stream{entity: entity}
+	s := &stream{entity: id.entity, scope: id.scope}
 	ix.streams = append(ix.streams, s)
-	ix.byEntity[entity] = i
+	ix.byStream[id] = i
 	return i, s
+}
+
+// lookup returns the stream id, or nil. Caller holds mu, or is the
+// commit mutex's holder (the only one that mutates the index).
+func (ix *memIndex) lookup(id streamID) *stream {
+	if i, ok := ix.byStream[id]; ok {
+		return ix.streams[i]
+	}
+	return nil
 }
 
 // scopeFor returns the index of scope, adding it. Caller holds mu for writing.
@@ -96,7 +115,7 @@ func (ix *memIndex) scopeFor(scope string) uint32 {
 
 // add publishes one event. Caller holds mu for writing; seq must be lastSeq()+1.
 func (ix *memIndex) add(seq uint64, e entry, entity, scope string, hash [32]byte) {
-	e.stream, _ = ix.streamFor(entity)
+	e.stream, _ = ix.streamFor(streamID{scope: scope, entity: entity})
 	e.scope = ix.scopeFor(scope)
 	ix.addAt(seq, e, &hash)
 }
@@ -231,22 +250,47 @@ func (v *view) visible(e *entry) bool {
 	return e.flags&segment.EntryDeleted == 0 && !v.streams[e.stream].deleted.Load()
 }
 
-// streamSeqs returns the sequences of entity's stream (nil if unknown).
-func (ix *memIndex) streamSeqs(entity string) []uint64 {
+// streamSeqs returns the sequences of the stream c (nil if unknown).
+func (ix *memIndex) streamSeqs(c batpak.Coordinate) []uint64 {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	if i, ok := ix.byEntity[entity]; ok {
-		return ix.streams[i].seqs
+	if st := ix.lookup(idOf(c)); st != nil {
+		return st.seqs
 	}
 	return nil
 }
 
-// streamVersion returns entity's current version (0 for no stream).
-func (ix *memIndex) streamVersion(entity string) uint64 {
+// entitySeqs returns the sequences of entity's events, ascending: of its
+// stream in scope, or with an empty scope of its streams in every scope.
+func (ix *memIndex) entitySeqs(entity, scope string) []uint64 {
+	if scope != "" {
+		return ix.streamSeqs(batpak.Coordinate{Entity: entity, Scope: scope})
+	}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	if i, ok := ix.byEntity[entity]; ok {
-		return ix.streams[i].version
+	var out []uint64
+	n := 0
+	for _, sc := range ix.scopes {
+		if st := ix.lookup(streamID{scope: sc, entity: entity}); st != nil {
+			if n++; n == 1 {
+				out = st.seqs
+				continue
+			}
+			out = slices.Concat(out, st.seqs)
+		}
+	}
+	if n > 1 {
+		slices.Sort(out)
+	}
+	return out
+}
+
+// streamVersion returns the current version of the stream c (0 for no stream).
+func (ix *memIndex) streamVersion(c batpak.Coordinate) uint64 {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if st := ix.lookup(idOf(c)); st != nil {
+		return st.version
 	}
 	return 0
 }
@@ -265,3 +309,9 @@ func (ix *memIndex) related(byCause bool, id [16]byte) []uint64 {
 	v := ix.snapshot()
 	return slices.DeleteFunc(seqs, func(seq uint64) bool { return !v.visible(v.at(seq)) })
 }
+
+func (id streamID) compare(o streamID) int {
+	return cmp.Or(cmp.Compare(id.scope, o.scope), cmp.Compare(id.entity, o.entity))
+}
+
+func (id streamID) String() string { return fmt.Sprintf("%q in scope %q", id.entity, id.scope) }

@@ -371,10 +371,10 @@ func (r *mmRunner) exec(step int, op *mmOp) (mmObs, []batpak.Receipt, error) {
 		if op.limit > 0 {
 			ro = append(ro, batpak.Limit(op.limit))
 		}
-		r.records(step, &obs, r.s.ReadStream(op.entity, op.from, ro...))
+		r.records(step, &obs, r.s.ReadStream(context.Background(), batpak.Coordinate{Entity: op.entity, Scope: mmScope(op.entity)}, op.from, ro...))
 		return obs, nil, nil
 	case mmQuery:
-		r.records(step, &obs, r.s.Query(op.region))
+		r.records(step, &obs, r.s.Query(context.Background(), op.region))
 		return obs, nil, nil
 	case mmCursor:
 		c := r.s.Cursor(op.region, op.from)
@@ -471,11 +471,11 @@ func (r *mmRunner) state(step int) mmObs {
 	add := func(format string, args ...any) { obs.lines = append(obs.lines, fmt.Sprintf(format, args...)) }
 	add("last=%d", s.LastSequence())
 	add("ReadAll:")
-	r.records(step, &obs, s.ReadAll(0))
+	r.records(step, &obs, s.ReadAll(context.Background(), 0))
 	for _, e := range mmEntities {
-		add("stream %s version %d:", e, s.StreamVersion(e))
+		add("stream %s version %d:", e, s.StreamVersion(batpak.Coordinate{Entity: e, Scope: mmScope(e)}))
 		var prev *batpak.Record
-		for rec, err := range s.ReadStream(e, 0) {
+		for rec, err := range s.ReadStream(context.Background(), batpak.Coordinate{Entity: e, Scope: mmScope(e)}, 0) {
 			if err != nil {
 				r.t.Fatalf("%s step %d: ReadStream(%s): %v", r.set.name, step, e, err)
 			}
@@ -488,7 +488,7 @@ func (r *mmRunner) state(step int) mmObs {
 			prev = &rec
 		}
 		add("  backward:")
-		for rec, err := range s.ReadStream(e, 0, batpak.Backward()) {
+		for rec, err := range s.ReadStream(context.Background(), batpak.Coordinate{Entity: e, Scope: mmScope(e)}, 0, batpak.Backward()) {
 			if err != nil {
 				r.t.Fatalf("%s step %d: ReadStream(%s, Backward): %v", r.set.name, step, e, err)
 			}
@@ -496,12 +496,12 @@ func (r *mmRunner) state(step int) mmObs {
 				add("  #%d v%d", rec.Sequence, rec.Version)
 			}
 		}
-		if err := s.VerifyChain(e); err != nil {
+		if err := s.VerifyChain(context.Background(), batpak.Coordinate{Entity: e, Scope: mmScope(e)}); err != nil {
 			r.t.Fatalf("%s step %d: VerifyChain(%s): %v", r.set.name, step, e, err)
 		}
 	}
 	for info := range s.Streams() {
-		add("Streams: %s v%d last #%d", info.Entity, info.Version, info.LastSequence)
+		add("Streams: %s v%d last #%d", info.Coordinate.Entity, info.Version, info.LastSequence)
 	}
 	return obs
 }
@@ -537,7 +537,7 @@ func (g *mmGen) next(ref *mmRunner) *mmOp {
 		entity = mmEntities[rng.IntN(5)]
 	}
 	expect := func(e string) batpak.ExpectedVersion {
-		v := s.StreamVersion(e)
+		v := s.StreamVersion(batpak.Coordinate{Entity: e, Scope: mmScope(e)})
 		switch p := rng.IntN(100); {
 		case p < 35:
 			return batpak.Any
@@ -614,7 +614,7 @@ func (g *mmGen) next(ref *mmRunner) *mmOp {
 		op.kind = mmReadOnly
 	case p < 720:
 		op.kind, op.entity = mmReadStream, entity
-		v := s.StreamVersion(entity)
+		v := s.StreamVersion(batpak.Coordinate{Entity: entity, Scope: mmScope(entity)})
 		op.from = uint64(rng.IntN(int(v) + 2))
 		op.backward = rng.IntN(3) == 0
 		if rng.IntN(3) == 0 && !mmStreamHasGaps(ref, entity) {
@@ -727,7 +727,7 @@ func mmRunSeed(t *testing.T, seed uint64, steps int, sets []mmOptionSet) {
 		}
 		removed := len(r.mayRemoved)
 		visible := 0
-		for range r.s.ReadAll(0) {
+		for range r.s.ReadAll(context.Background(), 0) {
 			visible++
 		}
 		last := r.s.LastSequence()
@@ -813,7 +813,7 @@ func TestCompactedFooterNamesLaterDeletedStream(t *testing.T) {
 			t.Fatalf("open (read-only %v) without a checkpoint after compaction: %v", readOnly, err)
 		}
 		dtSameEvents(t, dtReadAll(t, s), want)
-		if v := s.StreamVersion("late"); v != 12 {
+		if v := s.StreamVersion(batpak.Coordinate{Entity: "late", Scope: "x"}); v != 12 {
 			t.Fatalf("StreamVersion(late) = %d, want 12", v)
 		}
 		if _, err := s.Append(ctx, batpak.Coordinate{Entity: "late", Scope: "x"}, []batpak.Event{{Kind: mmKindA}}); !readOnly && !errors.Is(err, batpak.ErrStreamDeleted) {

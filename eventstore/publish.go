@@ -21,9 +21,9 @@ func (s *Store) publish(st *stage) {
 		ix.add(r.Seq, entry{id: r.ID, corr: r.Correlation, cause: r.Causation, ts: r.Timestamp, version: r.Version, pos: ev.pos, kind: r.Kind},
 			r.Entity, r.Scope, r.Hash)
 	}
-	for entity := range st.deleted {
-		if i, ok := ix.byEntity[entity]; ok {
-			ix.streams[i].deleted.Store(true)
+	for id := range st.deleted {
+		if str := ix.lookup(id); str != nil {
+			str.deleted.Store(true)
 		}
 	}
 	for _, q := range st.reqs {
@@ -58,9 +58,9 @@ func (s *Store) encodeTombstone(st *stage, r *request) error {
 	st.scratch = st.scratch[:0]
 	clear(st.pending)
 	st.pending = st.pending[:0]
-	tip := s.tip(st, nil, r.delete.Entity)
+	tip := s.tip(st, nil, idOf(r.delete))
 	if tip.version == 0 {
-		return fmt.Errorf("%w: stream %q", batpak.ErrNotFound, r.delete.Entity)
+		return fmt.Errorf("%w: stream %s", batpak.ErrNotFound, r.delete)
 	}
 	if tip.deleted {
 		return nil // the scratch stays empty: nothing to write
@@ -168,11 +168,11 @@ func (s *Store) footerIndex() *segment.Index {
 	}
 	for si := range touched {
 		str := ix.streams[si]
-		out.Tails = append(out.Tails, segment.StreamTail{Entity: strs.ID(str.entity), Version: str.version, LastHash: str.lastHash})
+		out.Tails = append(out.Tails, segment.StreamTail{Entity: strs.ID(str.entity), Scope: strs.ID(str.scope), Version: str.version, LastHash: str.lastHash})
 	}
 	for _, str := range ix.streams {
 		if str.deleted.Load() {
-			out.Deleted = append(out.Deleted, strs.ID(str.entity))
+			out.Deleted = append(out.Deleted, segment.StreamRef{Entity: strs.ID(str.entity), Scope: strs.ID(str.scope)})
 		}
 	}
 	out.Strings = strs.Strings

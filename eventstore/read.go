@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"context"
 	"fmt"
 	"iter"
 	"sort"
@@ -11,9 +12,11 @@ import (
 	"github.com/batpak-go/batpak/segment"
 )
 
-// Get returns the event with id, or [ErrNotFound].
-func (s *Store) Get(id uuid.UUID) (batpak.Record, error) {
-	if err := s.checkOpen(); err != nil {
+var _ batpak.Store = (*Store)(nil)
+
+// Get returns the event with id, or [batpak.ErrNotFound].
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (batpak.Record, error) {
+	if err := s.checkRead(ctx); err != nil {
 		return batpak.Record{}, err
 	}
 	seq := s.ix.lookupID(id)
@@ -23,9 +26,10 @@ func (s *Store) Get(id uuid.UUID) (batpak.Record, error) {
 	return s.readSeq(seq)
 }
 
-// GetSequence returns the event with global sequence seq, or [ErrNotFound].
-func (s *Store) GetSequence(seq uint64) (batpak.Record, error) {
-	if err := s.checkOpen(); err != nil {
+// GetSequence returns the event with global sequence seq, or
+// [batpak.ErrNotFound].
+func (s *Store) GetSequence(ctx context.Context, seq uint64) (batpak.Record, error) {
+	if err := s.checkRead(ctx); err != nil {
 		return batpak.Record{}, err
 	}
 	if seq == 0 || seq > s.LastSequence() {
@@ -109,20 +113,21 @@ func (s *Store) LastSequence() uint64 {
 	return s.ix.lastSeq()
 }
 
-// StreamVersion returns the version of entity's stream: 0 if it has no events.
-func (s *Store) StreamVersion(entity string) uint64 { return s.ix.streamVersion(entity) }
+// StreamVersion returns the version of the stream coord: 0 if it has no
+// events.
+func (s *Store) StreamVersion(coord batpak.Coordinate) uint64 { return s.ix.streamVersion(coord) }
 
-// ReadStream yields entity's events from version from (1 or 0: the first)
-// in version order, or with [Backward] from version from down to 1. An
-// unknown entity yields nothing.
-func (s *Store) ReadStream(entity string, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error] {
+// ReadStream yields the events of the stream coord from version from (1 or
+// 0: the first) in version order, or with [batpak.Backward] from version
+// from down to 1. An unknown stream yields nothing.
+func (s *Store) ReadStream(ctx context.Context, coord batpak.Coordinate, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error] {
 	o := batpak.ResolveReadOptions(opts...)
 	return func(yield func(batpak.Record, error) bool) {
-		if err := s.checkOpen(); err != nil {
+		if err := s.checkRead(ctx); err != nil {
 			yield(batpak.Record{}, err)
 			return
 		}
-		seqs := s.ix.streamSeqs(entity)
+		seqs := s.ix.streamSeqs(coord)
 		entries := s.ix.snapshot()
 		yielded := 0
 		for seq, e := range entries.visibleAhead(seqs, o.Positions(from, len(seqs)), s.reader.Prefetch) {
@@ -130,6 +135,10 @@ func (s *Store) ReadStream(entity string, from uint64, opts ...batpak.ReadOption
 				return
 			}
 			yielded++
+			if err := canceled(ctx); err != nil {
+				yield(batpak.Record{}, err)
+				return
+			}
 			rec, err := s.readEntry(&entries, seq, e)
 			if !yield(rec, err) || err != nil {
 				return
@@ -185,21 +194,21 @@ func (v *view) visibleAhead(seqs []uint64, order iter.Seq[int], prefetch func([]
 
 // ReadAll yields every event from global sequence from (0 or 1: the first)
 // in commit order, up to the newest visible when the read reaches it.
-func (s *Store) ReadAll(from uint64) iter.Seq2[batpak.Record, error] {
-	return s.Query(batpak.Region{FromSequence: from})
+func (s *Store) ReadAll(ctx context.Context, from uint64) iter.Seq2[batpak.Record, error] {
+	return s.Query(ctx, batpak.Region{FromSequence: from})
 }
 
 // Query yields the events in region r in commit order.
-func (s *Store) Query(r batpak.Region) iter.Seq2[batpak.Record, error] {
+func (s *Store) Query(ctx context.Context, r batpak.Region) iter.Seq2[batpak.Record, error] {
 	return func(yield func(batpak.Record, error) bool) {
-		if err := s.checkOpen(); err != nil {
+		if err := s.checkRead(ctx); err != nil {
 			yield(batpak.Record{}, err)
 			return
 		}
 		entries := s.ix.snapshot()
 		m := newEntryMatcher(r, s.ix)
 		if r.Entity != "" {
-			seqs := s.ix.streamSeqs(r.Entity)
+			seqs := s.ix.entitySeqs(r.Entity, r.Scope)
 			i := sort.Search(len(seqs), func(i int) bool { return seqs[i] >= r.FromSequence })
 			for _, seq := range seqs[i:] {
 				// seqs was taken after entries: stop at the snapshot's end.
@@ -207,8 +216,7 @@ func (s *Store) Query(r batpak.Region) iter.Seq2[batpak.Record, error] {
 					return
 				}
 				if e := entries.at(seq); entries.visible(e) && m.match(seq, e) {
-					rec, err := s.readEntry(&entries, seq, e)
-					if !yield(rec, err) || err != nil {
+					if !s.yieldEntry(ctx, &entries, seq, e, yield) {
 						return
 					}
 				}
@@ -221,13 +229,23 @@ func (s *Store) Query(r batpak.Region) iter.Seq2[batpak.Record, error] {
 				return
 			}
 			if e := entries.at(seq); entries.visible(e) && m.match(seq, e) {
-				rec, err := s.readEntry(&entries, seq, e)
-				if !yield(rec, err) || err != nil {
+				if !s.yieldEntry(ctx, &entries, seq, e, yield) {
 					return
 				}
 			}
 		}
 	}
+}
+
+// yieldEntry reads event seq and yields it, or yields ctx's error; it
+// returns whether the read goes on.
+func (s *Store) yieldEntry(ctx context.Context, v *view, seq uint64, e *entry, yield func(batpak.Record, error) bool) bool {
+	if err := canceled(ctx); err != nil {
+		yield(batpak.Record{}, err)
+		return false
+	}
+	rec, err := s.readEntry(v, seq, e)
+	return yield(rec, err) && err == nil
 }
 
 // Correlated returns the sequences of the events whose correlation id is id,
@@ -238,17 +256,9 @@ func (s *Store) Correlated(id uuid.UUID) []uint64 { return s.ix.related(false, i
 // commit order.
 func (s *Store) CausedBy(id uuid.UUID) []uint64 { return s.ix.related(true, id) }
 
-// StreamInfo describes one stream.
-type StreamInfo struct {
-	Entity  string
-	Version uint64
-	// LastSequence is the global sequence of the stream's newest event.
-	LastSequence uint64
-}
-
 // Streams yields every stream, in the order they were created.
-func (s *Store) Streams() iter.Seq[StreamInfo] {
-	return func(yield func(StreamInfo) bool) {
+func (s *Store) Streams() iter.Seq[batpak.StreamInfo] {
+	return func(yield func(batpak.StreamInfo) bool) {
 		s.ix.mu.RLock()
 		streams := s.ix.streams
 		s.ix.mu.RUnlock()
@@ -257,11 +267,31 @@ func (s *Store) Streams() iter.Seq[StreamInfo] {
 				continue
 			}
 			s.ix.mu.RLock()
-			info := StreamInfo{Entity: st.entity, Version: st.version, LastSequence: st.seqs[len(st.seqs)-1]}
+			info := batpak.StreamInfo{Coordinate: batpak.Coordinate{Entity: st.entity, Scope: st.scope}, Version: st.version, LastSequence: st.seqs[len(st.seqs)-1]}
 			s.ix.mu.RUnlock()
 			if !yield(info) {
 				return
 			}
 		}
+	}
+}
+
+// checkRead returns why a read cannot start: the store is closed or ctx
+// has ended.
+func (s *Store) checkRead(ctx context.Context) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	return canceled(ctx)
+}
+
+// canceled returns ctx's error once it has ended, cheaply enough to ask
+// before every event of a read.
+func canceled(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	default:
+		return nil
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/segment"
 )
@@ -28,14 +29,14 @@ type RepairReport struct {
 	// events a cut removes (actions that are not Precise) are not listed:
 	// they are in quarantine, from the action's offset on.
 	Lost []LostEvent
-	// LostStreams counts the lost events of each stream that is known,
-	// by entity; UnknownStreams counts those whose stream nothing tells.
-	LostStreams    map[string]int
+	// LostStreams counts the lost events of each stream that is known;
+	// UnknownStreams counts those whose stream nothing tells.
+	LostStreams    map[batpak.Coordinate]int
 	UnknownStreams int
 	// LostDeletions names streams whose deletion a footer or the checkpoint
 	// records but whose tombstone was lost and could not be written again:
 	// they are visible again.
-	LostDeletions []string
+	LostDeletions []batpak.Coordinate
 	// LastSequence is the repaired store's last sequence (lost events
 	// included: they keep their places).
 	LastSequence uint64
@@ -222,15 +223,17 @@ func (r *RepairReport) addPlan(p *repairPlan, pieces []piece) {
 			le.Entity, le.Scope, le.Version = l.stub.Entity, l.stub.Scope, l.stub.Version
 			le.ID, le.Kind = l.stub.ID, kind.Kind(l.stub.Kind)
 			if r.LostStreams == nil {
-				r.LostStreams = make(map[string]int)
+				r.LostStreams = make(map[batpak.Coordinate]int)
 			}
-			r.LostStreams[le.Entity]++
+			r.LostStreams[batpak.Coordinate{Entity: le.Entity, Scope: le.Scope}]++
 		} else {
 			r.UnknownStreams++
 		}
 		r.Lost = append(r.Lost, le)
 	}
-	r.LostDeletions = p.lostTombs
+	for _, id := range p.lostTombs {
+		r.LostDeletions = append(r.LostDeletions, batpak.Coordinate{Entity: id.entity, Scope: id.scope})
+	}
 }
 
 // lostEvents counts the lost events that had not been removed before.

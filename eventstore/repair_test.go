@@ -1,6 +1,7 @@
 package eventstore_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -140,14 +141,14 @@ func rpCheck(t *testing.T, dir string, orig []batpak.Record, rep *eventstore.Rep
 	for _, l := range rep.Lost {
 		// An event compaction had already removed stays a deleted one;
 		// every other lost event says it was lost, not deleted.
-		_, err := s.GetSequence(l.Sequence)
+		_, err := s.GetSequence(context.Background(), l.Sequence)
 		if !errors.Is(err, batpak.ErrNotFound) || errors.Is(err, eventstore.ErrLost) == l.Removed {
 			t.Fatalf("lost event %d (removed before: %v) reads as %v", l.Sequence, l.Removed, err)
 		}
 	}
 	for _, l := range rep.Lost {
 		if l.ID != [16]byte{} {
-			if _, err := s.Get(l.ID); !errors.Is(err, batpak.ErrNotFound) {
+			if _, err := s.Get(context.Background(), l.ID); !errors.Is(err, batpak.ErrNotFound) {
 				t.Fatalf("lost event %s reads as %v", l.ID, err)
 			}
 		}
@@ -165,7 +166,7 @@ func rpCheck(t *testing.T, dir string, orig []batpak.Record, rep *eventstore.Rep
 		}
 	}
 	for e, v := range versions {
-		if got := s.StreamVersion(e); got != v {
+		if got := s.StreamVersion(dtCoord(e)); got != v {
 			t.Fatalf("%s is at version %d after repair, want %d", e, got, v)
 		}
 	}
@@ -173,10 +174,10 @@ func rpCheck(t *testing.T, dir string, orig []batpak.Record, rep *eventstore.Rep
 		t.Fatalf("last sequence %d after repair, want %d", s.LastSequence(), last.Sequence)
 	}
 	rs := dtAppend(t, s, last.Coordinate.Entity, dtEvents("after", 1))
-	if rs[0].Sequence != last.Sequence+1 || rs[0].Version != s.StreamVersion(last.Coordinate.Entity) {
+	if rs[0].Sequence != last.Sequence+1 || rs[0].Version != s.StreamVersion(last.Coordinate) {
 		t.Fatalf("append after repair: %+v", rs[0])
 	}
-	if err := s.VerifyChain(last.Coordinate.Entity); err != nil {
+	if err := s.VerifyChain(context.Background(), last.Coordinate); err != nil {
 		t.Fatal(err)
 	}
 	dtClose(t, s)
@@ -287,7 +288,7 @@ func TestRepairSealedSegmentWithLaterSegments(t *testing.T) {
 			if l.Entity != f.Rec.Entity || l.Version != f.Rec.Version || l.ID != f.Rec.ID || l.Source != "footer" || l.Segment != 3 {
 				t.Fatalf("lost event reported as %+v, was %s", l, f.Rec.Entity)
 			}
-			if rep.LostStreams[f.Rec.Entity] != 1 || len(rep.Actions) != 1 || !rep.Actions[0].Precise ||
+			if rep.LostStreams[batpak.Coordinate{Entity: f.Rec.Entity, Scope: f.Rec.Scope}] != 1 || len(rep.Actions) != 1 || !rep.Actions[0].Precise ||
 				rep.Actions[0].Offset != f.Off || rep.EventsKept != uint64(len(base.orig))-1 {
 				t.Fatalf("report %+v", rep)
 			}
@@ -464,8 +465,8 @@ func TestRepairUnknownStreamTwice(t *testing.T) {
 	}
 	s := dtOpen(t, dir, rpOpts()...)
 	for st := range s.Streams() {
-		if st.Entity != "a" && st.Entity != "b" && st.Entity != "c" && st.Entity != "after" {
-			t.Fatalf("Streams lists %q", st.Entity)
+		if st.Coordinate.Entity != "a" && st.Coordinate.Entity != "b" && st.Coordinate.Entity != "c" && st.Coordinate.Entity != "after" {
+			t.Fatalf("Streams lists %q", st.Coordinate.Entity)
 		}
 	}
 	dtClose(t, s)

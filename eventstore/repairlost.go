@@ -147,7 +147,7 @@ func (p *repairPlan) lookup(seq uint64) (evidence, bool) {
 // frame holds were lost, and its stream must continue.
 func (p *repairPlan) apply(ev planEvent) {
 	p.loseUpTo(ev.sp, ev.at, ev.seq)
-	st := p.stream(ev.entity, ev.seq)
+	st := p.stream(streamID{scope: ev.scope, entity: ev.entity}, ev.seq)
 	switch {
 	case ev.version == st.version+1:
 		if lt := st.lostTip; lt != nil && !lt.hashKnown {
@@ -165,11 +165,11 @@ func (p *repairPlan) apply(ev planEvent) {
 	p.placed, p.openEnd = ev.seq, nil
 }
 
-func (p *repairPlan) stream(entity string, seq uint64) *rstream {
-	st, ok := p.streams[entity]
+func (p *repairPlan) stream(id streamID, seq uint64) *rstream {
+	st, ok := p.streams[id]
 	if !ok {
 		st = &rstream{first: seq}
-		p.streams[entity] = st
+		p.streams[id] = st
 	}
 	return st
 }
@@ -207,7 +207,8 @@ func (p *repairPlan) lose(r *region, seq uint64) {
 		p.unresolved = append(p.unresolved, l)
 		return
 	}
-	st, exists := p.streams[ev.entity]
+	id := streamID{scope: ev.scope, entity: ev.entity}
+	st, exists := p.streams[id]
 	if !exists {
 		st = &rstream{}
 	}
@@ -225,7 +226,7 @@ func (p *repairPlan) lose(r *region, seq uint64) {
 	}
 	if !exists {
 		st.first = seq
-		p.streams[ev.entity] = st
+		p.streams[id] = st
 	}
 	l.known, l.source, l.removed = true, ev.source, ev.removed
 	l.stub.ID, l.stub.Entity, l.stub.Scope, l.stub.Kind, l.stub.Version = ev.id, ev.entity, ev.scope, ev.kind, ev.version
@@ -335,7 +336,7 @@ func (p *repairPlan) resolve() {
 		if !l.known {
 			name := lostStreamName(l.stub.Seq)
 			l.stub.Entity, l.stub.Version = name, 1
-			l.region.tombstones = append(l.region.tombstones, name)
+			l.region.tombstones = append(l.region.tombstones, streamID{scope: l.stub.Scope, entity: name})
 		}
 	}
 	p.rewriteDeletions()
@@ -355,13 +356,13 @@ func (p *repairPlan) rewriteDeletions() {
 	for _, sp := range p.segs {
 		regions = append(regions, sp.regions...)
 	}
-	names := make([]string, 0, len(p.known))
+	names := make([]streamID, 0, len(p.known))
 	for name := range p.known {
 		if !p.deleted[name] {
 			names = append(names, name)
 		}
 	}
-	slices.Sort(names)
+	slices.SortFunc(names, streamID.compare)
 	for _, name := range names {
 		st, ok := p.streams[name]
 		placed := false

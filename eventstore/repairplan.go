@@ -44,7 +44,7 @@ type region struct {
 	start, end int64
 	reason     string
 	lost       []*lostEvent // contiguous sequences, ascending
-	tombstones []string     // deletions written again here
+	tombstones []streamID   // deletions written again here
 	afterSeq   uint64       // the last sequence placed before it
 }
 
@@ -70,7 +70,7 @@ type segPlan struct {
 	regions                []*region
 	drop                   map[int64]bool // batch markers left out: their batch lost events
 	seen                   []segment.IndexEntry
-	tombstones             []string // kept tombstones
+	tombstones             []streamID // kept tombstones
 }
 
 // rewrite reports whether the segment file must be written anew.
@@ -110,7 +110,7 @@ type repairPlan struct {
 	// lastSeq is the highest sequence read from a frame; placed the highest
 	// kept or recorded as lost.
 	lastSeq, placed uint64
-	streams         map[string]*rstream
+	streams         map[streamID]*rstream
 	pending         *region // the first region after the last kept event
 	// openEnd is a segment, not the last, whose frames ended without a
 	// footer (zeros or the end of the file) after the last kept event:
@@ -121,9 +121,9 @@ type repairPlan struct {
 	gaps       []*gap
 	evidence   map[uint64]evidence // from the footers of damaged segments
 	curFooter  *segment.Index      // the valid footer of the segment being read
-	deleted    map[string]bool     // streams whose tombstone is kept
-	known      map[string]bool     // streams a footer or the checkpoint says were deleted
-	lostTombs  []string            // deletions known, but nowhere to write them again
+	deleted    map[streamID]bool   // streams whose tombstone is kept
+	known      map[streamID]bool   // streams a footer or the checkpoint says were deleted
+	lostTombs  []streamID          // deletions known, but nowhere to write them again
 	// impossible says why a precise repair cannot be done ("" if it can).
 	impossible string
 	rec        segment.Record
@@ -138,14 +138,14 @@ func (p *repairPlan) fail(sp *segPlan, off int64, format string, args ...any) {
 // planRepair reads the store in dir and plans a precise repair.
 func planRepair(dir string, fsys segment.FS, now int64) (*repairPlan, error) {
 	p := &repairPlan{dir: dir, fsys: fsys, now: now, hasher: NewChainHasher(),
-		streams: make(map[string]*rstream), evidence: make(map[uint64]evidence),
-		deleted: make(map[string]bool), known: make(map[string]bool)}
+		streams: make(map[streamID]*rstream), evidence: make(map[uint64]evidence),
+		deleted: make(map[streamID]bool), known: make(map[streamID]bool)}
 	if data, err := segment.ReadFile(fsys, filepath.Join(dir, CheckpointFileName)); err == nil {
 		if c, err := segment.DecodeCheckpoint(data); err == nil && c.LastSeq > 0 && len(c.Entries) == int(c.LastSeq) {
 			p.ckpt = c
 			for _, st := range c.Streams {
 				if st.Deleted {
-					p.known[st.Entity] = true
+					p.known[streamID{scope: c.Scopes[st.Scope], entity: st.Entity}] = true
 				}
 			}
 		}
@@ -321,7 +321,7 @@ frames:
 	}
 	if sp.footer != nil {
 		for _, d := range sp.footer.Deleted {
-			p.known[sp.footer.Strings[d]] = true
+			p.known[streamID{scope: sp.footer.Strings[d.Scope], entity: sp.footer.Strings[d.Entity]}] = true
 		}
 		if len(sp.regions) > 0 {
 			p.addFooterEvidence(sp.footer)
@@ -432,12 +432,13 @@ func (p *repairPlan) frame(sp *segPlan, bp *batchPlan, off int64, size int, payl
 		return ""
 	case segment.KindTombstone:
 		p.breakBatch(sp, bp)
-		if _, ok := p.streams[rec.Entity]; !ok {
-			p.known[rec.Entity] = true
-			return fmt.Sprintf("tombstone of stream %q, none of whose events is known", rec.Entity)
+		id := streamID{scope: rec.Scope, entity: rec.Entity}
+		if _, ok := p.streams[id]; !ok {
+			p.known[id] = true
+			return fmt.Sprintf("tombstone of stream %v, none of whose events is known", id)
 		}
-		p.deleted[rec.Entity] = true
-		sp.tombstones = append(sp.tombstones, rec.Entity)
+		p.deleted[id] = true
+		sp.tombstones = append(sp.tombstones, id)
 		return ""
 	case segment.KindHole:
 		stubs, err := segment.DecodeStubs(rec.Payload)

@@ -118,7 +118,7 @@ func (p *repairPlan) write(pieces []piece, fileMode, dirMode os.FileMode) error 
 	if err := p.fsys.SyncDir(p.dir); err != nil {
 		return err
 	}
-	deleted := make(map[string]bool)
+	deleted := make(map[streamID]bool)
 	for _, sp := range p.segs {
 		if !sp.rewrite() {
 			for _, name := range sp.tombstones {
@@ -163,7 +163,7 @@ func (p *repairPlan) withData(sp *segPlan, fn func(data []byte) error) error {
 // frames byte for byte, a hole record (and tombstones) for each region,
 // and a footer. deleted holds the streams deleted
 // before it and gets those it deletes.
-func (p *repairPlan) build(sp *segPlan, data []byte, deleted map[string]bool) ([]byte, error) {
+func (p *repairPlan) build(sp *segPlan, data []byte, deleted map[streamID]bool) ([]byte, error) {
 	buf := bytes.Clone(sp.header)
 	fb := newFooterBuilder(sp.id)
 	emit := func(r *region) {
@@ -193,7 +193,7 @@ func (p *repairPlan) build(sp *segPlan, data []byte, deleted map[string]bool) ([
 			lost = lost[n:]
 		}
 		for _, name := range r.tombstones {
-			t := segment.Record{Seq: r.afterSeq + uint64(len(r.lost)), Kind: segment.KindTombstone, Timestamp: p.now, Entity: name}
+			t := segment.Record{Seq: r.afterSeq + uint64(len(r.lost)), Kind: segment.KindTombstone, Timestamp: p.now, Entity: name.entity, Scope: name.scope}
 			buf, _ = segment.AppendFrame(buf, segment.AppendRecord(nil, &t))
 			deleted[name] = true
 		}
@@ -225,7 +225,7 @@ func (p *repairPlan) build(sp *segPlan, data []byte, deleted map[string]bool) ([
 			case segment.KindBatchCommit:
 				batch = 0
 			case segment.KindTombstone:
-				deleted[rec.Entity] = true
+				deleted[streamID{scope: rec.Scope, entity: rec.Entity}] = true
 			case segment.KindHole:
 				stubs, err := segment.DecodeStubs(rec.Payload)
 				if err != nil {
@@ -257,17 +257,17 @@ type footerBuilder struct {
 	id      uint32
 	strs    segment.StringTable
 	entries []segment.IndexEntry
-	tails   map[uint32]segment.StreamTail
+	tails   map[segment.StreamRef]segment.StreamTail
 	keys    []segment.IdempotencyRecord
 }
 
 func newFooterBuilder(id uint32) *footerBuilder {
-	return &footerBuilder{id: id, tails: make(map[uint32]segment.StreamTail)}
+	return &footerBuilder{id: id, tails: make(map[segment.StreamRef]segment.StreamTail)}
 }
 
 func (fb *footerBuilder) add(e segment.IndexEntry, hash [32]byte) {
 	fb.entries = append(fb.entries, e)
-	fb.tails[e.Entity] = segment.StreamTail{Entity: e.Entity, Version: e.Version, LastHash: hash}
+	fb.tails[segment.StreamRef{Entity: e.Entity, Scope: e.Scope}] = segment.StreamTail{Entity: e.Entity, Scope: e.Scope, Version: e.Version, LastHash: hash}
 }
 
 func (fb *footerBuilder) addEvent(rec *segment.Record, off, size int, count uint64) {
@@ -293,7 +293,7 @@ func (fb *footerBuilder) addStub(st *segment.Stub, off, size int, lost bool) {
 // index returns the footer. Idempotency keys come from the old footer if
 // it was valid (it also has the keys of lost events), else from the kept
 // events and the checkpoint.
-func (fb *footerBuilder) index(old *segment.Index, ckpt *segment.Checkpoint, deleted map[string]bool) (*segment.Index, error) {
+func (fb *footerBuilder) index(old *segment.Index, ckpt *segment.Checkpoint, deleted map[streamID]bool) (*segment.Index, error) {
 	ix := &segment.Index{Entries: fb.entries}
 	if n := len(fb.entries); n > 0 {
 		lo, hi := fb.entries[0].Seq, fb.entries[n-1].Seq
@@ -318,14 +318,16 @@ func (fb *footerBuilder) index(old *segment.Index, ckpt *segment.Checkpoint, del
 	for _, t := range fb.tails {
 		ix.Tails = append(ix.Tails, t)
 	}
-	slices.SortFunc(ix.Tails, func(a, b segment.StreamTail) int { return cmp.Compare(a.Entity, b.Entity) })
-	names := make([]string, 0, len(deleted))
+	slices.SortFunc(ix.Tails, func(a, b segment.StreamTail) int {
+		return cmp.Or(cmp.Compare(a.Entity, b.Entity), cmp.Compare(a.Scope, b.Scope))
+	})
+	names := make([]streamID, 0, len(deleted))
 	for name := range deleted {
 		names = append(names, name)
 	}
-	slices.Sort(names)
+	slices.SortFunc(names, streamID.compare)
 	for _, name := range names {
-		ix.Deleted = append(ix.Deleted, fb.strs.ID(name))
+		ix.Deleted = append(ix.Deleted, segment.StreamRef{Entity: fb.strs.ID(name.entity), Scope: fb.strs.ID(name.scope)})
 	}
 	ix.Strings = fb.strs.Strings
 	return ix, ix.Validate()

@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"context"
 	"errors"
 	"iter"
 
@@ -16,9 +17,9 @@ var errStopScan = errors.New("stop scan")
 // cold-start scanner instead of looking up each event in the index: the
 // fast path for projections catching up on a long history. It stops at the
 // newest event visible when it was called.
-func (s *Store) Replay(region batpak.Region, from uint64) iter.Seq2[batpak.Record, error] {
+func (s *Store) Replay(ctx context.Context, region batpak.Region, from uint64) iter.Seq2[batpak.Record, error] {
 	return func(yield func(batpak.Record, error) bool) {
-		if err := s.checkOpen(); err != nil {
+		if err := s.checkRead(ctx); err != nil {
 			yield(batpak.Record{}, err)
 			return
 		}
@@ -35,6 +36,10 @@ func (s *Store) Replay(region batpak.Region, from uint64) iter.Seq2[batpak.Recor
 		for id := first; id <= end; id++ {
 			more, err := s.replaySegment(id, from, last, func(rec *segment.Record, pos segment.Position) bool {
 				r := recordFromSegment(rec, pos)
+				if err := canceled(ctx); err != nil {
+					yield(batpak.Record{}, err)
+					return false
+				}
 				return !region.Match(&r) || yield(r, nil)
 			})
 			if err != nil {

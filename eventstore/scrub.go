@@ -92,7 +92,7 @@ func (s *Store) scrub(ctx context.Context, lim *byteLimiter) (*ScrubReport, erro
 	rep := &ScrubReport{Started: time.Now()}
 	through := s.sealedThrough.Load()
 	counts := s.entriesPerSegment(through)
-	sc := &scrubber{s: s, rep: rep, lim: lim, tips: make(map[string]streamTip), hasher: NewChainHasher()}
+	sc := &scrubber{s: s, rep: rep, lim: lim, tips: make(map[streamID]streamTip), hasher: NewChainHasher()}
 	var err error
 	for id := uint32(1); id <= through && err == nil; id++ {
 		if err = ctx.Err(); err == nil {
@@ -157,7 +157,7 @@ type scrubber struct {
 	s      *Store
 	rep    *ScrubReport
 	lim    *byteLimiter
-	tips   map[string]streamTip // each stream's last event checked
+	tips   map[streamID]streamTip // each stream's last event checked
 	hasher *ChainHasher
 	rec    segment.Record
 }
@@ -309,7 +309,7 @@ func (sc *scrubber) frame(v *view, id uint32, off int64, size int, payload []byt
 			if why := sc.indexed(v, st.Seq, st.ID, st.Version, pos, true); why != "" {
 				return why
 			}
-			sc.link(st.Entity, st.Version, st.PrevHash, st.Hash)
+			sc.link(streamID{scope: st.Scope, entity: st.Entity}, st.Version, st.PrevHash, st.Hash)
 			*seen = append(*seen, segment.IndexEntry{Seq: st.Seq, ID: st.ID, Offset: pos.Offset, Length: pos.Length})
 			*lastSeq = st.Seq
 			sc.rep.Events++
@@ -325,7 +325,7 @@ func (sc *scrubber) frame(v *view, id uint32, off int64, size int, payload []byt
 	if sc.hasher.Sum(rec) != rec.Hash {
 		return fmt.Sprintf("event %d: hash does not match its content", rec.Seq)
 	}
-	if why := sc.link(rec.Entity, rec.Version, rec.PrevHash, rec.Hash); why != "" {
+	if why := sc.link(streamID{scope: rec.Scope, entity: rec.Entity}, rec.Version, rec.PrevHash, rec.Hash); why != "" {
 		return fmt.Sprintf("event %d: %s", rec.Seq, why)
 	}
 	*seen = append(*seen, segment.IndexEntry{Seq: rec.Seq, ID: rec.ID, Offset: pos.Offset, Length: pos.Length})
@@ -354,14 +354,14 @@ func (sc *scrubber) indexed(v *view, seq uint64, id [16]byte, version uint64, po
 
 // link checks an event's (or stub's) link to its stream's previous event,
 // where the scrub saw that one; events after damage start a stream anew.
-func (sc *scrubber) link(entity string, version uint64, prev, hash [32]byte) string {
-	tip, ok := sc.tips[entity]
-	sc.tips[entity] = streamTip{version: version, hash: hash}
+func (sc *scrubber) link(id streamID, version uint64, prev, hash [32]byte) string {
+	tip, ok := sc.tips[id]
+	sc.tips[id] = streamTip{version: version, hash: hash}
 	switch {
 	case ok && tip.version+1 == version && tip.hash != prev:
-		return fmt.Sprintf("%q version %d does not link to the previous event's hash", entity, version)
+		return fmt.Sprintf("%v version %d does not link to the previous event's hash", id, version)
 	case !ok && version == 1 && prev != [32]byte{}:
-		return fmt.Sprintf("%q version 1 links to a previous event", entity)
+		return fmt.Sprintf("%v version 1 links to a previous event", id)
 	}
 	return ""
 }

@@ -3,10 +3,11 @@ package eventstore
 import (
 	"context"
 	"fmt"
-	"github.com/batpak-go/batpak"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/batpak-go/batpak"
 )
 
 // fakeClock is a clock that moves only when a limiter sleeps on it.

@@ -8,6 +8,7 @@ package eventstore_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"iter"
@@ -112,7 +113,7 @@ func (r *simRunner) check(al simAllow) error {
 	var want []*simEvent // what Get found, in sequence order
 	bad := map[uint64]bool{}
 	for _, e := range m.events {
-		rec, err := s.Get(e.id)
+		rec, err := s.Get(context.Background(), e.id)
 		switch {
 		case err == nil:
 			if m.hidden(e) {
@@ -136,12 +137,14 @@ func (r *simRunner) check(al simAllow) error {
 		}
 	}
 	from := func(e *simEvent) uint64 { return e.seq + 1 }
-	if err := simWalk("ReadAll", s.ReadAll, 1, want, bad, from, m.differs); err != nil {
+	if err := simWalk("ReadAll", func(from uint64) iter.Seq2[batpak.Record, error] { return s.ReadAll(context.Background(), from) }, 1, want, bad, from, m.differs); err != nil {
 		return err
 	}
 	for entity := range m.streams {
 		ofStream := slices.DeleteFunc(slices.Clone(want), func(e *simEvent) bool { return e.entity != entity })
-		read := func(v uint64) iter.Seq2[batpak.Record, error] { return s.ReadStream(entity, v) }
+		read := func(v uint64) iter.Seq2[batpak.Record, error] {
+			return s.ReadStream(context.Background(), simCoord(entity), v)
+		}
 		byVersion := func(e *simEvent) uint64 { return e.version + 1 }
 		if err := simWalk("ReadStream("+entity+")", read, 1, ofStream, bad, byVersion, m.differs); err != nil {
 			return err
@@ -159,7 +162,7 @@ func (r *simRunner) checkStreams(s *eventstore.Store, flexDel map[string]bool) e
 	m := r.m
 	live := map[string]uint64{}
 	for info := range s.Streams() {
-		live[info.Entity] = info.Version
+		live[info.Coordinate.Entity] = info.Version
 	}
 	for e := range flexDel {
 		if _, ok := live[e]; !ok {
@@ -184,8 +187,8 @@ func (r *simRunner) checkStreams(s *eventstore.Store, flexDel map[string]bool) e
 			return simFail("visible", "deleted stream %s is listed by Streams", e)
 		case !m.deleted[e] && !ok:
 			return simFail("missing", "stream %s (version %d) is not listed by Streams", e, len(seqs))
-		case ok && (v != uint64(len(seqs)) || s.StreamVersion(e) != v):
-			return simFail("different", "stream %s: Streams says version %d, StreamVersion %d, acknowledged %d", e, v, s.StreamVersion(e), len(seqs))
+		case ok && (v != uint64(len(seqs)) || s.StreamVersion(simCoord(e)) != v):
+			return simFail("different", "stream %s: Streams says version %d, StreamVersion %d, acknowledged %d", e, v, s.StreamVersion(simCoord(e)), len(seqs))
 		}
 	}
 	for e := range live {
@@ -248,7 +251,7 @@ func (r *simRunner) adopt(maybes []*simReq, last uint64) error {
 		if q.del != "" || next > last {
 			continue
 		}
-		rec, err := s.GetSequence(next)
+		rec, err := s.GetSequence(context.Background(), next)
 		if err != nil {
 			return simFail("phantom", "unacknowledged sequence %d: %v", next, err)
 		}
@@ -257,7 +260,7 @@ func (r *simRunner) adopt(maybes []*simReq, last uint64) error {
 		}
 		rs := make([]batpak.Receipt, len(q.items))
 		for i, it := range q.items {
-			rec, err := s.GetSequence(next + uint64(i))
+			rec, err := s.GetSequence(context.Background(), next+uint64(i))
 			if err != nil || !bytes.Equal(rec.Payload, it.payload) || rec.Coordinate.Entity != it.entity {
 				return simFail("torn-request", "request %s is in the store only in part (event %d: %v)", it.tag, i, err)
 			}

@@ -99,7 +99,7 @@ func (r *simRunner) checkRO(full bool) error {
 		if only != "" && e.entity != only {
 			continue
 		}
-		rec, err := ro.s.Get(e.id)
+		rec, err := ro.s.Get(context.Background(), e.id)
 		atOpen := ro.shown[seq] != nil || ro.either[seq] != nil
 		switch {
 		case err == nil && atOpen:
@@ -121,7 +121,7 @@ func (r *simRunner) checkRO(full bool) error {
 	}
 	from := func(e *simEvent) uint64 { return e.seq + 1 }
 	if full {
-		if err := simWalk("read-only ReadAll", ro.s.ReadAll, 1, want, bad, from, simDiffers); err != nil {
+		if err := simWalk("read-only ReadAll", func(from uint64) iter.Seq2[batpak.Record, error] { return ro.s.ReadAll(context.Background(), from) }, 1, want, bad, from, simDiffers); err != nil {
 			return err
 		}
 	}
@@ -130,7 +130,9 @@ func (r *simRunner) checkRO(full bool) error {
 			continue
 		}
 		ofStream := slices.DeleteFunc(slices.Clone(want), func(e *simEvent) bool { return e.entity != entity })
-		read := func(v uint64) iter.Seq2[batpak.Record, error] { return ro.s.ReadStream(entity, v) }
+		read := func(v uint64) iter.Seq2[batpak.Record, error] {
+			return ro.s.ReadStream(context.Background(), simCoord(entity), v)
+		}
 		byVersion := func(e *simEvent) uint64 { return e.version + 1 }
 		if err := simWalk("read-only ReadStream("+entity+")", read, 1, ofStream, bad, byVersion, simDiffers); err != nil {
 			return err
@@ -230,7 +232,7 @@ func (r *simRunner) raceRead(st *simStep) error {
 	wg.Go(func() {
 		for n := 0; n < 2 || !done.Load(); n++ {
 			var after uint64
-			for rec, err := range ro.s.Query(batpak.Region{Entity: st.Entity}) {
+			for rec, err := range ro.s.Query(context.Background(), batpak.Region{Entity: st.Entity}) {
 				if err != nil {
 					readFails = append(readFails, failure{after, err})
 					break

@@ -29,7 +29,7 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(rs, err)
 	}
 	n := 0
-	for r, err := range s.ReadStream("a:1", 0) {
+	for r, err := range s.ReadStream(context.Background(), batpak.Coordinate{Entity: "a:1", Scope: "s"}, 0) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +54,7 @@ func TestSmoke(t *testing.T) {
 	if err != nil || rs2[1] != rs[1] {
 		t.Fatal(rs2, err)
 	}
-	if err := s.VerifyChain("a:1"); err != nil {
+	if err := s.VerifyChain(context.Background(), batpak.Coordinate{Entity: "a:1", Scope: "s"}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

@@ -309,7 +309,7 @@ func soakHelperMain(dir string) int {
 		})
 	}
 	wg.Go(func() { // a stream only this worker writes, with exact expected versions
-		v := s.StreamVersion("solo")
+		v := s.StreamVersion(dtCoord("solo"))
 		for n := 0; ; n++ {
 			rs, err := send(soakReq{Tag: fmt.Sprintf("c%dw3n%d", cycle, n), Entities: []string{"solo"}}, batpak.ExpectVersion(batpak.Exactly(v)))
 			if err != nil {
@@ -522,7 +522,7 @@ func (o *soakOracle) check(t *testing.T, s *eventstore.Store, rng *rand.Rand) {
 	t.Helper()
 	o.checks++
 	var recs []batpak.Record
-	for r, err := range s.ReadAll(0) {
+	for r, err := range s.ReadAll(context.Background(), 0) {
 		if err != nil {
 			t.Fatalf("%s: ReadAll after %d events: %v", o.phase, len(recs), err)
 		}
@@ -542,9 +542,9 @@ func (o *soakOracle) check(t *testing.T, s *eventstore.Store, rng *rand.Rand) {
 	// Deleted streams: known to the index, absent from Streams.
 	listed := map[string]bool{}
 	for info := range s.Streams() {
-		listed[info.Entity] = true
+		listed[info.Coordinate.Entity] = true
 	}
-	isDeleted := func(e string) bool { return s.StreamVersion(e) > 0 && !listed[e] }
+	isDeleted := func(e string) bool { return s.StreamVersion(dtCoord(e)) > 0 && !listed[e] }
 	for e := range o.deleted {
 		if !isDeleted(e) {
 			t.Fatalf("stream %s was deleted (acknowledged), but it is not deleted in the store", e)
@@ -626,7 +626,7 @@ func (o *soakOracle) check(t *testing.T, s *eventstore.Store, rng *rand.Rand) {
 	for e := range entities {
 		var last uint64
 		n := 0
-		for r, err := range s.ReadStream(e, 0) {
+		for r, err := range s.ReadStream(context.Background(), dtCoord(e), 0) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -639,14 +639,14 @@ func (o *soakOracle) check(t *testing.T, s *eventstore.Store, rng *rand.Rand) {
 			last = r.Version
 			n++
 		}
-		if v := s.StreamVersion(e); v < last {
+		if v := s.StreamVersion(dtCoord(e)); v < last {
 			t.Fatalf("StreamVersion(%s) = %d below its newest event's version %d", e, v, last)
 		}
-		if err := s.VerifyChain(e); err != nil {
+		if err := s.VerifyChain(context.Background(), dtCoord(e)); err != nil {
 			t.Fatal(err)
 		}
 		q := 0
-		for r, err := range s.Query(batpak.Region{Entity: e}) {
+		for r, err := range s.Query(context.Background(), batpak.Region{Entity: e}) {
 			if err != nil || r.Coordinate.Entity != e {
 				t.Fatalf("Query(%s): %v %s", e, err, r.Coordinate.Entity)
 			}
@@ -836,7 +836,7 @@ func TestCheckpointNotStaleAfterCompaction(t *testing.T) {
 	}
 	defer c.Close()
 	var got []batpak.Record
-	for r, err := range c.ReadAll(0) {
+	for r, err := range c.ReadAll(context.Background(), 0) {
 		if err != nil {
 			t.Fatalf("read after a crash (cold start %q): %v", c.Stats().ColdStart.Path, err)
 		}

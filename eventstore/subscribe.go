@@ -2,19 +2,24 @@ package eventstore
 
 import (
 	"context"
-	"github.com/batpak-go/batpak"
 	"iter"
+
+	"github.com/batpak-go/batpak"
 )
 
 // Subscribe returns a subscription to new events in region with a channel
 // buffer of size buffer (at least 1).
-func (s *Store) Subscribe(region batpak.Region, buffer int) (*Subscription, error) {
+func (s *Store) Subscribe(region batpak.Region, buffer int) (batpak.Subscription, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
 	// Events are published before they are offered: those already
 	// visible (their appends may have returned) are not new to it.
-	return s.subs.Add(region, buffer, func() uint64 { return s.LastSequence() + 1 })
+	sub, err := s.subs.Add(region, buffer, func() uint64 { return s.LastSequence() + 1 })
+	if err != nil {
+		return nil, err
+	}
+	return sub, nil
 }
 
 // fanOut offers freshly published events to the subscribers, never blocking.
@@ -28,10 +33,10 @@ func (s *Store) fanOut(events []stagedEvent) {
 	})
 }
 
-// Cursor is a guaranteed, pull-based reader of the events in a region: it
-// yields every matching event exactly once, in commit order, and blocks at
-// the end of the log until the next one is durable.
-type Cursor struct {
+// cursor is the embedded store's [batpak.Cursor]: it walks the index,
+// reads only the frames of matching events, and waits at the end of the
+// log for the next publish.
+type cursor struct {
 	s    *Store
 	m    *entryMatcher
 	next uint64
@@ -39,22 +44,22 @@ type Cursor struct {
 
 // Cursor returns a cursor over region starting at global sequence from
 // (0 or 1: the beginning).
-func (s *Store) Cursor(region batpak.Region, from uint64) *Cursor {
-	return &Cursor{s: s, m: newEntryMatcher(region, s.ix), next: max(from, region.FromSequence, 1)}
+func (s *Store) Cursor(region batpak.Region, from uint64) batpak.Cursor {
+	return &cursor{s: s, m: newEntryMatcher(region, s.ix), next: max(from, region.FromSequence, 1)}
 }
 
 // Position returns the global sequence the cursor will examine next; a
 // projection persists it to resume later.
-func (c *Cursor) Position() uint64 { return c.next }
+func (c *cursor) Position() uint64 { return c.next }
 
 // Next returns the next matching event, waiting for one until ctx ends.
-func (c *Cursor) Next(ctx context.Context) (batpak.Record, error) {
+func (c *cursor) Next(ctx context.Context) (batpak.Record, error) {
 	for {
 		wait := c.s.waitForEvent()
 		if err := c.s.checkOpen(); err != nil {
 			return batpak.Record{}, err
 		}
-		rec, ok, err := c.TryNext()
+		rec, ok, err := c.TryNext(ctx)
 		if ok || err != nil {
 			return rec, err
 		}
@@ -71,8 +76,8 @@ func (c *Cursor) Next(ctx context.Context) (batpak.Record, error) {
 
 // TryNext returns the next matching event that is already visible, without
 // waiting; ok is false at the end of the log.
-func (c *Cursor) TryNext() (rec batpak.Record, ok bool, err error) {
-	if err := c.s.checkOpen(); err != nil {
+func (c *cursor) TryNext(ctx context.Context) (rec batpak.Record, ok bool, err error) {
+	if err := c.s.checkRead(ctx); err != nil {
 		return batpak.Record{}, false, err
 	}
 	entries := c.s.ix.snapshot()
@@ -95,7 +100,7 @@ func (c *Cursor) TryNext() (rec batpak.Record, ok bool, err error) {
 
 // All yields matching events as they arrive until ctx ends or a read fails;
 // the final error (ctx.Err() included) is yielded once.
-func (c *Cursor) All(ctx context.Context) iter.Seq2[batpak.Record, error] {
+func (c *cursor) All(ctx context.Context) iter.Seq2[batpak.Record, error] {
 	return func(yield func(batpak.Record, error) bool) {
 		for {
 			rec, err := c.Next(ctx)

@@ -1,6 +1,7 @@
 package eventstore_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -327,7 +328,7 @@ func tornCheckCut(t *testing.T, base *tornBase, v tornVariant, work string, cut 
 		}
 	}
 	for _, e := range []string{"a", "b", "z"} {
-		if err := s.VerifyChain(e); err != nil {
+		if err := s.VerifyChain(context.Background(), dtCoord(e)); err != nil {
 			fail("chain of %s after the new events: %v", e, err)
 		}
 	}

@@ -71,7 +71,7 @@ func holePad(tag string, i int) batpak.Event {
 func holeSame(t *testing.T, s *eventstore.Store, what string, rs []batpak.Receipt) {
 	t.Helper()
 	for _, r := range rs {
-		rec, err := s.Get(r.EventID)
+		rec, err := s.Get(context.Background(), r.EventID)
 		if err != nil {
 			t.Fatalf("%s: Get(sequence %d): %v", what, r.Sequence, err)
 		}
@@ -251,7 +251,7 @@ func TestHole4ReadOnlyStoreSurvivesCompaction(t *testing.T) {
 	}
 	for _, e := range []string{"acct:1", "acct:2", "acct:3"} {
 		n := 0
-		for rec, err := range ro.ReadStream(e, 0) {
+		for rec, err := range ro.ReadStream(context.Background(), dtCoord(e), 0) {
 			if err != nil {
 				t.Fatalf("read-only ReadStream(%s) after the writer compacted, at version %d: %v", e, n+1, err)
 			}
@@ -302,7 +302,7 @@ func TestHole5OpenMakesTheActiveSegmentDurable(t *testing.T) {
 
 	s = dtOpen(t, dir, opts...)
 	defer dtClose(t, s)
-	if _, err := s.Get(rs[0].EventID); err != nil {
+	if _, err := s.Get(context.Background(), rs[0].EventID); err != nil {
 		t.Fatalf("event acknowledged after the reopen is lost to a power cut: %v", err)
 	}
 	dtSameEvents(t, dtCheck(t, s), want)

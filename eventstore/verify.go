@@ -1,23 +1,24 @@
 package eventstore
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/segment"
 )
 
-// VerifyChain recomputes the hash of every event of entity's stream and
+// VerifyChain recomputes the hash of every event of the stream coord and
 // checks each link to the previous event. Events removed by compaction are
 // checked by their stubs' links (their content is gone). It returns a
-// [*ChainError] for the first event that does not verify.
-func (s *Store) VerifyChain(entity string) error {
-	if err := s.checkOpen(); err != nil {
+// [*batpak.ChainError] for the first event that does not verify.
+func (s *Store) VerifyChain(ctx context.Context, coord batpak.Coordinate) error {
+	if err := s.checkRead(ctx); err != nil {
 		return err
 	}
 	s.compactMu.RLock() // positions and files agree for the whole walk
 	defer s.compactMu.RUnlock()
-	seqs := s.ix.streamSeqs(entity)
+	seqs := s.ix.streamSeqs(coord)
 	v := s.ix.snapshot()
 	h := NewChainHasher()
 	var prev [32]byte
@@ -25,7 +26,7 @@ func (s *Store) VerifyChain(entity string) error {
 		e := v.at(seq)
 		want := uint64(i + 1)
 		broken := func(reason string) error {
-			return &batpak.ChainError{Entity: entity, Version: want, Sequence: seq, Reason: reason}
+			return &batpak.ChainError{Stream: coord, Version: want, Sequence: seq, Reason: reason}
 		}
 		sr, err := s.chainRecord(seq, e)
 		if err != nil {
@@ -64,7 +65,7 @@ func (s *Store) chainRecord(seq uint64, e *entry) (*segment.Record, error) {
 	}
 	for _, st := range stubs {
 		if st.Seq == seq {
-			return &segment.Record{Seq: seq, Kind: segment.KindHole, Version: st.Version, Entity: st.Entity,
+			return &segment.Record{Seq: seq, Kind: segment.KindHole, Version: st.Version, Entity: st.Entity, Scope: st.Scope,
 				PrevHash: st.PrevHash, Hash: st.Hash}, nil
 		}
 	}

@@ -86,7 +86,7 @@ func Verify(dir string, opts ...VerifyOption) (*VerifyReport, error) {
 			}
 		}
 	}
-	v := &verifier{report: &VerifyReport{Segments: len(ids)}, tips: make(map[string]streamTip), hasher: NewChainHasher(), dir: dir}
+	v := &verifier{report: &VerifyReport{Segments: len(ids)}, tips: make(map[streamID]streamTip), hasher: NewChainHasher(), dir: dir}
 	ckpt, ckptErr := readCheckpointFile(cfg.fs, dir)
 	if ckptErr == nil {
 		v.floor = durableFloor{segment: ckpt.Segment, end: int64(ckpt.FrameEnd)}
@@ -117,7 +117,7 @@ type verifier struct {
 	report  *VerifyReport
 	dir     string
 	lastSeq uint64
-	tips    map[string]streamTip
+	tips    map[streamID]streamTip
 	hasher  *ChainHasher
 	resync  bool // after damaged frames, the next event re-anchors the sequence and chains
 	// unanchored: streams first seen after damage start where they are.
@@ -249,7 +249,8 @@ func (v *verifier) link(id uint32, off int64, rec *segment.Record, withHash bool
 		v.problem(id, off, "sequence", fmt.Sprintf("sequence %d follows %d", rec.Seq, v.lastSeq))
 	}
 	v.lastSeq = rec.Seq
-	tip, known := v.tips[rec.Entity]
+	sid := streamID{scope: rec.Scope, entity: rec.Entity}
+	tip, known := v.tips[sid]
 	if !known && v.unanchored && rec.Version > 1 {
 		tip = streamTip{version: rec.Version - 1, hash: rec.PrevHash}
 	}
@@ -261,13 +262,13 @@ func (v *verifier) link(id uint32, off int64, rec *segment.Record, withHash bool
 	case withHash && v.hasher.Sum(rec) != rec.Hash:
 		v.problem(id, off, "chain", fmt.Sprintf("%q version %d: hash does not match the content", rec.Entity, rec.Version))
 	}
-	v.tips[rec.Entity] = streamTip{version: rec.Version, hash: rec.Hash}
+	v.tips[sid] = streamTip{version: rec.Version, hash: rec.Hash}
 }
 
 // stub checks a removed event's place in the sequence and its chain links
 // (its content is gone, so its own hash cannot be recomputed).
 func (v *verifier) stub(id uint32, off int64, st *segment.Stub) {
-	rec := segment.Record{Seq: st.Seq, Entity: st.Entity, Version: st.Version, PrevHash: st.PrevHash, Hash: st.Hash}
+	rec := segment.Record{Seq: st.Seq, Entity: st.Entity, Scope: st.Scope, Version: st.Version, PrevHash: st.PrevHash, Hash: st.Hash}
 	v.link(id, off, &rec, false)
 }
 

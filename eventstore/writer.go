@@ -22,15 +22,15 @@ type stage struct {
 	pending  []stagedEvent // the request being encoded
 	events   []stagedEvent
 	reqs     []stagedRequest
-	streams  map[string]streamTip
+	streams  map[streamID]streamTip
 	keys     map[string]int // idempotency key → index in reqs
-	deleted  map[string]bool
+	deleted  map[streamID]bool
 	newIDs   map[[16]byte][16]byte
 	rotating bool
 }
 
 func newStage() stage {
-	return stage{streams: make(map[string]streamTip), keys: make(map[string]int), deleted: make(map[string]bool), newIDs: make(map[[16]byte][16]byte)}
+	return stage{streams: make(map[streamID]streamTip), keys: make(map[string]int), deleted: make(map[streamID]bool), newIDs: make(map[[16]byte][16]byte)}
 }
 
 type streamTip struct {

@@ -1,6 +1,7 @@
 package explorer
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,7 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/batpak-go/batpak"
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/internal/chain"
 	"github.com/batpak-go/batpak/segment"
 )
 
@@ -64,7 +65,7 @@ type ChainCheck struct {
 const maxEffects = 50
 
 func (e *Explorer) event(r *http.Request, s Store) (any, error) {
-	rec, err := getEvent(s, r.PathValue("ref"))
+	rec, err := getEvent(r.Context(), s, r.PathValue("ref"))
 	if err != nil {
 		return nil, err
 	}
@@ -93,19 +94,19 @@ func (e *Explorer) event(r *http.Request, s Store) (any, error) {
 	for _, k := range slices.Sorted(maps.Keys(rec.Metadata)) {
 		p.Metadata = append(p.Metadata, KeyValue{k, rec.Metadata[k]})
 	}
-	if p.Chain, err = chainCheck(s, &rec); err != nil {
+	if p.Chain, err = chainCheck(r.Context(), s, &rec); err != nil {
 		return nil, err
 	}
 	if full {
 		if !e.check.TryLock() {
 			return nil, fmt.Errorf("%w: another stream's chain is being checked", errBusy)
 		}
-		err := s.VerifyChain(rec.Coordinate.Entity)
+		err := s.VerifyChain(r.Context(), rec.Coordinate)
 		e.check.Unlock()
 		var ce *batpak.ChainError
 		switch {
 		case err == nil:
-			p.Chain.Full = fmt.Sprintf("every event of %s up to version %d verifies", rec.Coordinate.Entity, s.StreamVersion(rec.Coordinate.Entity))
+			p.Chain.Full = fmt.Sprintf("every event of %s up to version %d verifies", rec.Coordinate, s.StreamVersion(rec.Coordinate))
 		case errors.As(err, &ce):
 			p.Chain.OK = false
 			p.Chain.Full = fmt.Sprintf("broken at version %d (sequence %d): %s", ce.Version, ce.Sequence, ce.Reason)
@@ -114,7 +115,7 @@ func (e *Explorer) event(r *http.Request, s Store) (any, error) {
 		}
 	}
 	if rec.CausationID != uuid.Nil {
-		cause, err := s.Get(rec.CausationID)
+		cause, err := s.Get(r.Context(), rec.CausationID)
 		switch {
 		case err == nil:
 			row := e.row(s, &cause)
@@ -128,7 +129,7 @@ func (e *Explorer) event(r *http.Request, s Store) (any, error) {
 	effects := s.CausedBy(rec.ID)
 	p.EffectCount = len(effects)
 	for _, seq := range effects[:min(len(effects), maxEffects)] {
-		eff, err := s.GetSequence(seq)
+		eff, err := s.GetSequence(r.Context(), seq)
 		if isNotFound(err) {
 			continue
 		}
@@ -137,15 +138,15 @@ func (e *Explorer) event(r *http.Request, s Store) (any, error) {
 		}
 		p.Effects = append(p.Effects, e.row(s, &eff))
 	}
-	p.GroupSize = groupSize(s, rec.CorrelationID)
+	p.GroupSize = groupSize(r.Context(), s, rec.CorrelationID)
 	return p, nil
 }
 
 // groupSize counts the events of correlation group corr: its root (if
 // stored) and the others.
-func groupSize(s Store, corr uuid.UUID) int {
+func groupSize(ctx context.Context, s Store, corr uuid.UUID) int {
 	n := len(s.Correlated(corr))
-	if _, err := s.Get(corr); err == nil {
+	if _, err := s.Get(ctx, corr); err == nil {
 		n++
 	}
 	return n
@@ -154,21 +155,21 @@ func groupSize(s Store, corr uuid.UUID) int {
 // chainCheck checks rec's place in its stream's hash chain without reading
 // the stream: its hash against its content, its link to the previous
 // event, and the next event's link to it.
-func chainCheck(s Store, rec *batpak.Record) (ChainCheck, error) {
+func chainCheck(ctx context.Context, s Store, rec *batpak.Record) (ChainCheck, error) {
 	c := ChainCheck{OK: true}
 	fail := func(field *string, msg string) { *field, c.OK = msg, false }
-	sr := segment.Record{
+	in := chain.Input{
 		Kind: uint16(rec.Kind), Version: rec.Version, Timestamp: rec.Timestamp.UnixMicro(),
 		ID: rec.ID, Correlation: rec.CorrelationID, Causation: rec.CausationID,
 		Entity: rec.Coordinate.Entity, Scope: rec.Coordinate.Scope, PrevHash: rec.PrevHash,
 		Metadata: rec.Metadata, Payload: rec.Payload,
 	}
-	if eventstore.NewChainHasher().Sum(&sr) == rec.Hash {
+	if chain.New().Sum(&in) == rec.Hash {
 		c.Hash = "matches the event's content"
 	} else {
 		fail(&c.Hash, "does not match the event's content")
 	}
-	entity := rec.Coordinate.Entity
+	stream := rec.Coordinate
 	if rec.Version == 1 {
 		if rec.PrevHash == ([32]byte{}) {
 			c.Prev = "first event of the stream: no previous hash"
@@ -176,7 +177,7 @@ func chainCheck(s Store, rec *batpak.Record) (ChainCheck, error) {
 			fail(&c.Prev, "first event of the stream, but its previous hash is not zero")
 		}
 	} else {
-		prev, ok, err := streamAt(s, entity, rec.Version-1)
+		prev, ok, err := streamAt(ctx, s, stream, rec.Version-1)
 		switch {
 		case err != nil:
 			return c, err
@@ -188,11 +189,11 @@ func chainCheck(s Store, rec *batpak.Record) (ChainCheck, error) {
 			fail(&c.Prev, fmt.Sprintf("previous hash is not the hash of version %d", rec.Version-1))
 		}
 	}
-	next, ok, err := streamAt(s, entity, rec.Version+1)
+	next, ok, err := streamAt(ctx, s, stream, rec.Version+1)
 	switch {
 	case err != nil:
 		return c, err
-	case !ok && rec.Version >= s.StreamVersion(entity):
+	case !ok && rec.Version >= s.StreamVersion(stream):
 		c.Next = "newest event of the stream"
 	case !ok:
 		c.Next = fmt.Sprintf("version %d was removed (compaction): only the full check covers this link", rec.Version+1)
@@ -204,10 +205,10 @@ func chainCheck(s Store, rec *batpak.Record) (ChainCheck, error) {
 	return c, nil
 }
 
-// streamAt reads version v of entity's stream; ok is false when the stream
-// has no visible event at v.
-func streamAt(s Store, entity string, v uint64) (batpak.Record, bool, error) {
-	for rec, err := range s.ReadStream(entity, v, batpak.Limit(1)) {
+// streamAt reads version v of the stream; ok is false when the stream has
+// no visible event at v.
+func streamAt(ctx context.Context, s Store, stream batpak.Coordinate, v uint64) (batpak.Record, bool, error) {
+	for rec, err := range s.ReadStream(ctx, stream, v, batpak.Limit(1)) {
 		if err != nil {
 			return rec, false, err
 		}

@@ -48,7 +48,7 @@ func (e *Explorer) graphOf(r *http.Request, s Store) (*causal.Graph, error) {
 	case ev != "" && corr != "":
 		return nil, badInput("give event or correlation, not both")
 	case ev != "":
-		rec, err := getEvent(s, ev)
+		rec, err := getEvent(r.Context(), s, ev)
 		if err != nil {
 			return nil, err
 		}
@@ -58,10 +58,10 @@ func (e *Explorer) graphOf(r *http.Request, s Store) (*causal.Graph, error) {
 		if err != nil {
 			return nil, badInput("correlation must be an event id (a UUID)")
 		}
-		if _, err := s.Get(c); err == nil {
+		if _, err := s.Get(r.Context(), c); err == nil {
 			id = c
 		} else if others := s.Correlated(c); len(others) > 0 {
-			rec, err := s.GetSequence(others[0]) // the root itself is gone
+			rec, err := s.GetSequence(r.Context(), others[0]) // the root itself is gone
 			if err != nil {
 				return nil, err
 			}
@@ -72,14 +72,14 @@ func (e *Explorer) graphOf(r *http.Request, s Store) (*causal.Graph, error) {
 	default:
 		return nil, badInput("event or correlation is required")
 	}
-	rec, err := s.Get(id)
+	rec, err := s.Get(r.Context(), id)
 	if err != nil {
 		return nil, err
 	}
-	if n := groupSize(s, rec.CorrelationID); n > maxGraphEvents {
+	if n := groupSize(r.Context(), s, rec.CorrelationID); n > maxGraphEvents {
 		return nil, &inputError{msg: fmt.Sprintf("the correlation group holds %d events, more than the %d the explorer draws; 'batpak trace' renders any size", n, maxGraphEvents)}
 	}
-	g, err := causal.Trace(s, id)
+	g, err := causal.Trace(r.Context(), s, id)
 	if errors.Is(err, batpak.ErrNotFound) {
 		return nil, &notFoundError{msg: err.Error()}
 	}

@@ -137,7 +137,7 @@ func TestLatencyMillion(t *testing.T) {
 	// and the ledger. The first causal lookup builds the store's link
 	// index (as batpak serve does before serving a view).
 	var sentID, depositID uuid.UUID
-	for rec, err := range s.Query(batpak.Region{FromSequence: largeEvents / 2, Kinds: []kind.Kind{kindSent, kindDeposit}}) {
+	for rec, err := range s.Query(context.Background(), batpak.Region{FromSequence: largeEvents / 2, Kinds: []kind.Kind{kindSent, kindDeposit}}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,9 +154,9 @@ func TestLatencyMillion(t *testing.T) {
 	linked := time.Now()
 	s.CausedBy(uuid.Nil)
 	t.Logf("built the causation and correlation index in %s", time.Since(linked).Round(time.Millisecond))
-	ledger := s.StreamVersion("ledger:main")
+	ledger := s.StreamVersion(batpak.Coordinate{Entity: "ledger:main", Scope: "bank:eu"})
 	var ledgerLast uint64
-	for rec, err := range s.ReadStream("ledger:main", 0, batpak.Backward(), batpak.Limit(1)) {
+	for rec, err := range s.ReadStream(context.Background(), batpak.Coordinate{Entity: "ledger:main", Scope: "bank:eu"}, 0, batpak.Backward(), batpak.Limit(1)) {
 		if err != nil {
 			t.Fatal(err)
 		}

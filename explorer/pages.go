@@ -1,6 +1,7 @@
 package explorer
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,7 +17,7 @@ type HealthPage struct {
 	LastSequence uint64 `json:"last_sequence"`
 }
 
-func (e *Explorer) health(_ *http.Request, s Store) (any, error) {
+func (e *Explorer) health(r *http.Request, s Store) (any, error) {
 	h := Health{Events: s.LastSequence(), Streams: -1}
 	if st, ok := s.(statser); ok {
 		stats := st.Stats()
@@ -108,11 +109,11 @@ func (e *Explorer) streams(r *http.Request, s Store) (any, error) {
 			break
 		}
 		p.Examined++
-		if !strings.HasPrefix(info.Entity, p.Prefix) {
+		if !strings.HasPrefix(info.Coordinate.Entity, p.Prefix) {
 			continue
 		}
 		reads++
-		rec, err := s.GetSequence(info.LastSequence)
+		rec, err := s.GetSequence(r.Context(), info.LastSequence)
 		if isNotFound(err) { // deleted since the list was taken
 			continue
 		}
@@ -122,7 +123,7 @@ func (e *Explorer) streams(r *http.Request, s Store) (any, error) {
 		if p.Scope != "" && rec.Coordinate.Scope != p.Scope {
 			continue
 		}
-		row := StreamRow{Entity: info.Entity, Scope: rec.Coordinate.Scope, Version: info.Version, LastSequence: info.LastSequence,
+		row := StreamRow{Entity: info.Coordinate.Entity, Scope: info.Coordinate.Scope, Version: info.Version, LastSequence: info.LastSequence,
 			LastEvent: rec.Timestamp.UTC().Format(timeLayout), LastKind: rec.Kind.String()}
 		if n := e.names.name(&rec); n != "" {
 			row.LastKind += " " + n
@@ -135,6 +136,7 @@ func (e *Explorer) streams(r *http.Request, s Store) (any, error) {
 // StreamPage is the model of one stream's events (GET /stream, /api/stream).
 type StreamPage struct {
 	Entity  string     `json:"entity"`
+	Scope   string     `json:"scope"`
 	Version uint64     `json:"version"` // the stream's current version
 	From    uint64     `json:"from"`
 	Desc    bool       `json:"desc"`
@@ -152,6 +154,18 @@ func (e *Explorer) stream(r *http.Request, s Store) (any, error) {
 	if p.Entity, err = name(q, "entity", true); err != nil {
 		return nil, err
 	}
+	if p.Scope, err = name(q, "scope", false); err != nil {
+		return nil, err
+	}
+	if p.Scope == "" { // a link by entity alone: the entity's first stream
+		for rec, err := range s.Query(r.Context(), batpak.Region{Entity: p.Entity}) {
+			if err != nil {
+				return nil, err
+			}
+			p.Scope = rec.Coordinate.Scope
+			break
+		}
+	}
 	if p.Desc, err = descending(q, false); err != nil {
 		return nil, err
 	}
@@ -161,14 +175,15 @@ func (e *Explorer) stream(r *http.Request, s Store) (any, error) {
 	if p.Limit, err = limit(q); err != nil {
 		return nil, err
 	}
-	if p.Version = s.StreamVersion(p.Entity); p.Version == 0 {
-		return nil, &notFoundError{msg: fmt.Sprintf("no stream %q in the store", p.Entity)}
+	coord := batpak.Coordinate{Entity: p.Entity, Scope: p.Scope}
+	if p.Version = s.StreamVersion(coord); p.Version == 0 {
+		return nil, &notFoundError{msg: fmt.Sprintf("no stream %q in scope %q in the store", p.Entity, p.Scope)}
 	}
 	opts := []batpak.ReadOption{batpak.Limit(p.Limit + 1)}
 	if p.Desc {
 		opts = append(opts, batpak.Backward())
 	}
-	for rec, err := range s.ReadStream(p.Entity, p.From, opts...) {
+	for rec, err := range s.ReadStream(r.Context(), coord, p.From, opts...) {
 		if err != nil {
 			return nil, err
 		}
@@ -208,7 +223,7 @@ func (e *Explorer) log(r *http.Request, s Store) (any, error) {
 		return nil, err
 	}
 	if !p.Desc {
-		for rec, err := range s.Query(batpak.Region{FromSequence: max(p.From, 1)}) {
+		for rec, err := range s.Query(r.Context(), batpak.Region{FromSequence: max(p.From, 1)}) {
 			if err != nil {
 				return nil, err
 			}
@@ -229,7 +244,7 @@ func (e *Explorer) log(r *http.Request, s Store) (any, error) {
 			p.Next = seq
 			break
 		}
-		rec, err := s.GetSequence(seq)
+		rec, err := s.GetSequence(r.Context(), seq)
 		if isNotFound(err) { // removed by compaction
 			misses++
 			continue
@@ -285,7 +300,7 @@ func (e *Explorer) projectionsPage(r *http.Request, s Store) (any, error) {
 		}
 		if pr.Region != nil {
 			row.Region = describeRegion(pr.Region)
-			row.Pending = countPending(s, *pr.Region, max(pr.Next, 1), p.Last)
+			row.Pending = countPending(r.Context(), s, *pr.Region, max(pr.Next, 1), p.Last)
 		}
 		p.Projections = append(p.Projections, row)
 	}
@@ -294,13 +309,13 @@ func (e *Explorer) projectionsPage(r *http.Request, s Store) (any, error) {
 
 // countPending counts the events of region in [from, to], or returns -1
 // past maxPending or on a read error.
-func countPending(s Store, region batpak.Region, from, to uint64) int {
+func countPending(ctx context.Context, s Store, region batpak.Region, from, to uint64) int {
 	if from > to {
 		return 0
 	}
 	region.FromSequence, region.ToSequence = max(from, region.FromSequence), to
 	n := 0
-	for _, err := range s.Query(region) {
+	for _, err := range s.Query(ctx, region) {
 		if err != nil || n == maxPending {
 			return -1
 		}
@@ -342,8 +357,13 @@ func (e *Explorer) find(w http.ResponseWriter, r *http.Request) {
 	to := e.link("/streams", "prefix", q)
 	if _, _, err := eventRef(q); err == nil {
 		to = e.cfg.base + "/event/" + url.PathEscape(q)
-	} else if g.store.StreamVersion(q) > 0 {
-		to = e.link("/stream", "entity", q)
+	} else {
+		for rec, err := range g.store.Query(r.Context(), batpak.Region{Entity: q}) {
+			if err == nil {
+				to = e.link("/stream", "entity", q, "scope", rec.Coordinate.Scope)
+			}
+			break
+		}
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }

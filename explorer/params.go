@@ -1,6 +1,7 @@
 package explorer
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -99,16 +100,16 @@ func eventRef(s string) (uuid.UUID, uint64, error) {
 }
 
 // getEvent reads the event ref names.
-func getEvent(s Store, ref string) (batpak.Record, error) {
+func getEvent(ctx context.Context, s Store, ref string) (batpak.Record, error) {
 	id, seq, err := eventRef(ref)
 	if err != nil {
 		return batpak.Record{}, err
 	}
 	var rec batpak.Record
 	if seq != 0 {
-		rec, err = s.GetSequence(seq)
+		rec, err = s.GetSequence(ctx, seq)
 	} else {
-		rec, err = s.Get(id)
+		rec, err = s.Get(ctx, id)
 	}
 	if isNotFound(err) {
 		return rec, &notFoundError{msg: fmt.Sprintf("no event %s in the store (it holds sequences up to %d)", ref, s.LastSequence())}

@@ -17,7 +17,7 @@ import (
 // write, repair or forget. The explorer relies on these costs, which make
 // its pages independent of the size of the store:
 //   - Get, GetSequence: one event, through the index.
-//   - ReadStream with [eventstore.Limit]: proportional to the events yielded
+//   - ReadStream with [batpak.Limit]: proportional to the events yielded
 //     (the explorer always passes a limit), from any version, either way.
 //   - Query with FromSequence set: starts at that sequence (the explorer
 //     stops it after a page).
@@ -30,12 +30,12 @@ import (
 type Store interface {
 	causal.Source // Get, GetSequence, Correlated, CausedBy
 	LastSequence() uint64
-	StreamVersion(entity string) uint64
-	Streams() iter.Seq[eventstore.StreamInfo]
-	ReadStream(entity string, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error]
-	Query(r batpak.Region) iter.Seq2[batpak.Record, error]
+	StreamVersion(coord batpak.Coordinate) uint64
+	Streams() iter.Seq[batpak.StreamInfo]
+	ReadStream(ctx context.Context, coord batpak.Coordinate, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error]
+	Query(ctx context.Context, r batpak.Region) iter.Seq2[batpak.Record, error]
 	Follow(ctx context.Context, region batpak.Region, from uint64) iter.Seq2[batpak.Record, error]
-	VerifyChain(entity string) error
+	VerifyChain(ctx context.Context, coord batpak.Coordinate) error
 }
 
 var _ Store = (*eventstore.Store)(nil)

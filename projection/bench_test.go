@@ -99,7 +99,7 @@ func BenchmarkReadAllMillion(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		n := 0
-		for _, err := range s.ReadAll(0) {
+		for _, err := range s.ReadAll(context.Background(), 0) {
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -10,7 +10,7 @@ import (
 	"github.com/batpak-go/batpak"
 )
 
-// Folder is implemented by a pointer to a per-entity view: it folds one
+// Folder is implemented by a pointer to a per-stream view: it folds one
 // decoded event (a registered type, or msgpack.RawMessage) into the view.
 type Folder interface {
 	Apply(event any)
@@ -18,8 +18,8 @@ type Folder interface {
 
 // StreamSource is what Project and Cache read.
 type StreamSource interface {
-	ReadStream(entity string, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error]
-	StreamVersion(entity string) uint64
+	ReadStream(ctx context.Context, coord batpak.Coordinate, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error]
+	StreamVersion(coord batpak.Coordinate) uint64
 }
 
 type folder[S any] interface {
@@ -27,20 +27,17 @@ type folder[S any] interface {
 	Folder
 }
 
-// Project folds entity's whole stream into a new S and returns it with the
-// stream version it reflects.
-func Project[S any, PS folder[S]](ctx context.Context, src StreamSource, reg *batpak.Registry, entity string) (*S, uint64, error) {
+// Project folds the whole stream coord into a new S and returns it with
+// the stream version it reflects.
+func Project[S any, PS folder[S]](ctx context.Context, src StreamSource, reg *batpak.Registry, coord batpak.Coordinate) (*S, uint64, error) {
 	s := new(S)
-	v, err := foldFrom[S, PS](ctx, src, reg, entity, s, 0)
+	v, err := foldFrom[S, PS](ctx, src, reg, coord, s, 0)
 	return s, v, err
 }
 
-func foldFrom[S any, PS folder[S]](ctx context.Context, src StreamSource, reg *batpak.Registry, entity string, s *S, version uint64) (uint64, error) {
-	for rec, err := range src.ReadStream(entity, version+1) {
+func foldFrom[S any, PS folder[S]](ctx context.Context, src StreamSource, reg *batpak.Registry, coord batpak.Coordinate, s *S, version uint64) (uint64, error) {
+	for rec, err := range src.ReadStream(ctx, coord, version+1) {
 		if err != nil {
-			return version, err
-		}
-		if err := ctx.Err(); err != nil {
 			return version, err
 		}
 		ev, err := reg.Decode(&rec)
@@ -53,7 +50,7 @@ func foldFrom[S any, PS folder[S]](ctx context.Context, src StreamSource, reg *b
 	return version, nil
 }
 
-// Cache keeps folded views per entity and refreshes one only when its
+// Cache keeps folded views per stream and refreshes one only when its
 // stream version moved, folding just the new events. Views it returns are
 // never modified afterwards (an update folds into a copy), so callers may
 // keep them, but must not modify them. S must round-trip through msgpack.
@@ -61,7 +58,7 @@ type Cache[S any, PS folder[S]] struct {
 	src StreamSource
 	reg *batpak.Registry
 	mu  sync.Mutex
-	m   map[string]cachedView[S]
+	m   map[batpak.Coordinate]cachedView[S]
 }
 
 type cachedView[S any] struct {
@@ -71,15 +68,15 @@ type cachedView[S any] struct {
 
 // NewCache returns an empty cache over src.
 func NewCache[S any, PS folder[S]](src StreamSource, reg *batpak.Registry) *Cache[S, PS] {
-	return &Cache[S, PS]{src: src, reg: reg, m: make(map[string]cachedView[S])}
+	return &Cache[S, PS]{src: src, reg: reg, m: make(map[batpak.Coordinate]cachedView[S])}
 }
 
-// Get returns the view of entity at its current version.
-func (c *Cache[S, PS]) Get(ctx context.Context, entity string) (*S, uint64, error) {
+// Get returns the view of the stream coord at its current version.
+func (c *Cache[S, PS]) Get(ctx context.Context, coord batpak.Coordinate) (*S, uint64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cv, ok := c.m[entity]
-	current := c.src.StreamVersion(entity)
+	cv, ok := c.m[coord]
+	current := c.src.StreamVersion(coord)
 	if ok && cv.version == current {
 		return cv.state, cv.version, nil
 	}
@@ -93,17 +90,17 @@ func (c *Cache[S, PS]) Get(ctx context.Context, entity string) (*S, uint64, erro
 			next = new(S)
 		}
 	}
-	v, err := foldFrom[S, PS](ctx, c.src, c.reg, entity, next, from)
+	v, err := foldFrom[S, PS](ctx, c.src, c.reg, coord, next, from)
 	if err != nil {
 		return nil, 0, err
 	}
-	c.m[entity] = cachedView[S]{state: next, version: v}
+	c.m[coord] = cachedView[S]{state: next, version: v}
 	return next, v, nil
 }
 
-// Forget drops entity's view.
-func (c *Cache[S, PS]) Forget(entity string) {
+// Forget drops the view of the stream coord.
+func (c *Cache[S, PS]) Forget(coord batpak.Coordinate) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.m, entity)
+	delete(c.m, coord)
 }

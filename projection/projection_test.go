@@ -326,9 +326,9 @@ type countingSource struct {
 	read int
 }
 
-func (c *countingSource) ReadStream(entity string, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error] {
+func (c *countingSource) ReadStream(ctx context.Context, coord batpak.Coordinate, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error] {
 	return func(yield func(batpak.Record, error) bool) {
-		for rec, err := range c.Store.ReadStream(entity, from, opts...) {
+		for rec, err := range c.Store.ReadStream(ctx, coord, from, opts...) {
 			c.read++
 			if !yield(rec, err) {
 				return
@@ -341,22 +341,22 @@ func TestProjectAndCache(t *testing.T) {
 	s := openStore(t)
 	appendN(t, s, "a", kindAdded, 10) // 0+1+…+9 = 45
 	reg := registry()
-	v, ver, err := projection.Project[total](context.Background(), s, reg, "a")
+	v, ver, err := projection.Project[total](context.Background(), s, reg, batpak.Coordinate{Entity: "a", Scope: "test"})
 	if err != nil || v.Sum != 45 || v.Events != 10 || ver != 10 {
 		t.Fatalf("Project = %+v v%d, %v", v, ver, err)
 	}
 	src := &countingSource{Store: s}
 	cache := projection.NewCache[total](src, reg)
-	first, _, err := cache.Get(context.Background(), "a")
+	first, _, err := cache.Get(context.Background(), batpak.Coordinate{Entity: "a", Scope: "test"})
 	if err != nil || first.Sum != 45 || src.read != 10 {
 		t.Fatalf("first Get = %+v after reading %d, %v", first, src.read, err)
 	}
-	again, _, _ := cache.Get(context.Background(), "a")
+	again, _, _ := cache.Get(context.Background(), batpak.Coordinate{Entity: "a", Scope: "test"})
 	if again != first || src.read != 10 {
 		t.Fatalf("unchanged stream was read again (%d events)", src.read)
 	}
 	appendN(t, s, "a", kindAdded, 2) // +0 +1
-	updated, ver, err := cache.Get(context.Background(), "a")
+	updated, ver, err := cache.Get(context.Background(), batpak.Coordinate{Entity: "a", Scope: "test"})
 	if err != nil || updated.Sum != 46 || updated.Events != 12 || ver != 12 {
 		t.Fatalf("updated Get = %+v v%d, %v", updated, ver, err)
 	}

@@ -31,7 +31,7 @@ type Resetter interface {
 // Source is what a runner reads: a sequential replay of history and a
 // guaranteed follow of what comes after. *eventstore.Store implements it.
 type Source interface {
-	Replay(region batpak.Region, from uint64) iter.Seq2[batpak.Record, error]
+	Replay(ctx context.Context, region batpak.Region, from uint64) iter.Seq2[batpak.Record, error]
 	Follow(ctx context.Context, region batpak.Region, from uint64) iter.Seq2[batpak.Record, error]
 	LastSequence() uint64
 }
@@ -195,7 +195,7 @@ func (r *Runner) catchUp(ctx context.Context, p Projection, track bool) (uint64,
 	}
 	sv := r.saver(ctx, name, next)
 	cur := next
-	for rec, err := range r.src.Replay(p.Region(), next) {
+	for rec, err := range r.src.Replay(ctx, p.Region(), next) {
 		if err != nil {
 			return 0, errors.Join(err, sv.flush(cur))
 		}
@@ -307,7 +307,7 @@ func (r *Runner) Await(ctx context.Context, seq uint64) error {
 		r.mu.Unlock()
 		waiting := false
 		for _, pos := range behind {
-			if r.matches(pos.region, pos.next, seq) {
+			if r.matches(ctx, pos.region, pos.next, seq) {
 				waiting = true
 				break
 			}
@@ -324,9 +324,9 @@ func (r *Runner) Await(ctx context.Context, seq uint64) error {
 }
 
 // matches reports whether region holds an event in [from, to].
-func (r *Runner) matches(region batpak.Region, from, to uint64) bool {
+func (r *Runner) matches(ctx context.Context, region batpak.Region, from, to uint64) bool {
 	region.ToSequence = to
-	for _, err := range r.src.Replay(region, from) {
+	for _, err := range r.src.Replay(ctx, region, from) {
 		return err == nil
 	}
 	return false

@@ -7,11 +7,11 @@ import (
 )
 
 const (
-	checkpointVersion = 2
+	checkpointVersion = 3
 	// checkpointHead is the fixed head, its CRC included.
 	checkpointHead = 4 + 2 + 8 + 4 + 8 + 4*5 + 4
 	// Lower bounds on the encoded size of a table row.
-	minStreamRow = 2 + 8 + 32 + 1
+	minStreamRow = 2 + 4 + 8 + 32 + 1
 	minScopeRow  = 2
 	minKeyRow    = 2 + 8 + 4
 	blockRow     = 4 + 4 + 4
@@ -37,6 +37,7 @@ type Checkpoint struct {
 // Version is also the number of its events: versions are dense.
 type CheckpointStream struct {
 	Entity   string
+	Scope    uint32 // index into Checkpoint.Scopes
 	Version  uint64
 	LastHash [32]byte
 	Deleted  bool
@@ -48,6 +49,9 @@ func (c *Checkpoint) Validate() error {
 	for i, st := range c.Streams {
 		if len(st.Entity) > MaxIndexString {
 			return fmt.Errorf("segment: checkpoint stream %d is %d bytes, limit %d", i, len(st.Entity), MaxIndexString)
+		}
+		if int(st.Scope) >= len(c.Scopes) {
+			return fmt.Errorf("segment: checkpoint stream %d names scope %d of %d", i, st.Scope, len(c.Scopes))
 		}
 	}
 	for i, sc := range c.Scopes {
@@ -85,6 +89,7 @@ func EncodeCheckpoint(c *Checkpoint) []byte {
 	var tables []byte
 	for _, st := range c.Streams {
 		tables = appendString(tables, st.Entity)
+		tables = binary.BigEndian.AppendUint32(tables, st.Scope)
 		tables = binary.BigEndian.AppendUint64(tables, st.Version)
 		tables = append(tables, st.LastHash[:]...)
 		tables = append(tables, boolByte(st.Deleted))
@@ -202,7 +207,10 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 	f.Streams = make([]CheckpointStream, nStreams)
 	for i := range f.Streams {
 		st := &f.Streams[i]
-		st.Entity, st.Version = str("stream", i), r.u64()
+		st.Entity, st.Scope, st.Version = str("stream", i), r.u32(), r.u64()
+		if r.err == nil && int(st.Scope) >= nScopes {
+			r.err = decodeErr("checkpoint tables", "stream %d names scope %d of %d", i, st.Scope, nScopes)
+		}
 		copy(st.LastHash[:], r.bytes(32))
 		d := r.u8()
 		if d > 1 && r.err == nil {
@@ -258,7 +266,7 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 	if total != f.LastSeq {
 		return decodeErr("checkpoint", "stream versions add up to %d events, not %d", total, f.LastSeq)
 	}
-	if name, dup := firstDuplicate(len(f.Streams), func(i int) string { return f.Streams[i].Entity }); dup {
+	if name, dup := firstDuplicate(len(f.Streams), func(i int) string { return f.Scopes[f.Streams[i].Scope] + "/" + f.Streams[i].Entity }); dup {
 		return decodeErr("checkpoint tables", "stream %q twice", name)
 	}
 	if name, dup := firstDuplicate(len(f.Scopes), func(i int) string { return f.Scopes[i] }); dup {

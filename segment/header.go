@@ -6,7 +6,7 @@ import (
 )
 
 // FormatVersion is the segment format version this build writes and reads.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // HeaderSize is the size of a segment file header.
 const HeaderSize = 32

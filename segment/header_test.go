@@ -54,7 +54,8 @@ func TestDecodeHeaderRejects(t *testing.T) {
 		{"bad crc", mod(func(b []byte) { b[31] ^= 1 }), false},
 		{"flipped segment id", mod(func(b []byte) { b[11] ^= 1 }), false},
 		{"flipped reserved", mod(func(b []byte) { b[25] ^= 1 }), false},
-		{"version 2", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 2); fixCRC(b) }), true},
+		{"version 1, before scopes", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 1); fixCRC(b) }), true},
+		{"version 3", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 3); fixCRC(b) }), true},
 		{"version 0", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 0); fixCRC(b) }), true},
 		{"version 0xFFFF", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 0xFFFF); fixCRC(b) }), true},
 	}

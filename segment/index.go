@@ -26,9 +26,10 @@ type IndexEntry struct {
 	Length      uint32 // of the whole frame
 }
 
-// StreamTail is the last version and hash of one entity's chain.
+// StreamTail is the last version and hash of one stream's chain.
 type StreamTail struct {
 	Entity   uint32 // index into Index.Strings
+	Scope    uint32 // index into Index.Strings
 	Version  uint64
 	LastHash [32]byte
 }
@@ -61,11 +62,18 @@ type Index struct {
 	Entries []IndexEntry
 	Tails   []StreamTail
 	Keys    []IdempotencyRecord
-	// Deleted lists streams deleted by a tombstone (indexes into Strings).
-	Deleted []uint32
+	// Deleted lists streams deleted by a tombstone.
+	Deleted []StreamRef
+}
+
+// StreamRef names a stream by its entity and scope (indexes into
+// Index.Strings): a stream is identified by both.
+type StreamRef struct {
+	Entity, Scope uint32
 }
 
 const (
+	tailSize       = 4 + 4 + 8 + 32
 	entryFixedSize = 8 + 8 + 8 + 16 + 1 + 2 + 2 + 4*5
 	entryHasCorr   = 1
 	entryHasCause  = 2
@@ -93,12 +101,12 @@ func (ix *Index) Validate() error {
 // [Index.Validate]:
 //
 //	counts (4 × u32) | strings (u16 len + bytes) | entries | tails | keys |
-//	[deleted count u32 | entity u32 ...]   (only when streams were deleted)
+//	[deleted count u32 | (entity u32, scope u32) ...]   (only when streams were deleted)
 //
 // All integers are big-endian. An entry's correlation and causation ids are
 // present only when a flag byte says so (root events omit both).
 func AppendIndex(dst []byte, ix *Index) []byte {
-	size := 16 + len(ix.Entries)*(entryFixedSize+32) + len(ix.Tails)*44 + len(ix.Keys)*14
+	size := 16 + len(ix.Entries)*(entryFixedSize+32) + len(ix.Tails)*tailSize + len(ix.Keys)*14
 	for _, s := range ix.Strings {
 		size += 2 + len(s)
 	}
@@ -142,6 +150,7 @@ func AppendIndex(dst []byte, ix *Index) []byte {
 	}
 	for _, t := range ix.Tails {
 		dst = binary.BigEndian.AppendUint32(dst, t.Entity)
+		dst = binary.BigEndian.AppendUint32(dst, t.Scope)
 		dst = binary.BigEndian.AppendUint64(dst, t.Version)
 		dst = append(dst, t.LastHash[:]...)
 	}
@@ -154,7 +163,8 @@ func AppendIndex(dst []byte, ix *Index) []byte {
 	if len(ix.Deleted) > 0 { // absent when empty, so the encoding stays canonical
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(ix.Deleted)))
 		for _, d := range ix.Deleted {
-			dst = binary.BigEndian.AppendUint32(dst, d)
+			dst = binary.BigEndian.AppendUint32(dst, d.Entity)
+			dst = binary.BigEndian.AppendUint32(dst, d.Scope)
 		}
 	}
 	return dst
@@ -170,7 +180,7 @@ func DecodeIndex(b []byte) (*Index, error) {
 		return nil, r.err
 	}
 	// Lower bounds on the encoded size of each table.
-	if uint64(nStrings)*2+uint64(nEntries)*entryFixedSize+uint64(nTails)*44+uint64(nKeys)*14 > uint64(len(r.b)) {
+	if uint64(nStrings)*2+uint64(nEntries)*entryFixedSize+uint64(nTails)*tailSize+uint64(nKeys)*14 > uint64(len(r.b)) {
 		return nil, decodeErr("index", "counts %d/%d/%d/%d exceed %d bytes", nStrings, nEntries, nTails, nKeys, len(r.b))
 	}
 	ix := &Index{
@@ -212,7 +222,7 @@ func DecodeIndex(b []byte) (*Index, error) {
 	}
 	for i := range ix.Tails {
 		t := &ix.Tails[i]
-		t.Entity, t.Version = str(r.u32()), r.u64()
+		t.Entity, t.Scope, t.Version = str(r.u32()), str(r.u32()), r.u64()
 		copy(t.LastHash[:], r.bytes(32))
 	}
 	for i := range ix.Keys {
@@ -225,12 +235,12 @@ func DecodeIndex(b []byte) (*Index, error) {
 	}
 	if len(r.b) > 0 {
 		n := r.u32()
-		if r.err == nil && (n == 0 || uint64(n)*4 > uint64(len(r.b))) {
+		if r.err == nil && (n == 0 || uint64(n)*8 > uint64(len(r.b))) {
 			return nil, decodeErr("index", "deleted-stream count %d in %d bytes", n, len(r.b))
 		}
-		ix.Deleted = make([]uint32, n)
+		ix.Deleted = make([]StreamRef, n)
 		for i := range ix.Deleted {
-			ix.Deleted[i] = str(r.u32())
+			ix.Deleted[i] = StreamRef{Entity: str(r.u32()), Scope: str(r.u32())}
 		}
 		if r.err != nil {
 			return nil, r.err

@@ -55,12 +55,12 @@ func TestDecodeStubsRejects(t *testing.T) {
 }
 
 func TestIndexDeletedStreams(t *testing.T) {
-	ix := &segment.Index{Strings: []string{"a", "b"}, Deleted: []uint32{1}}
+	ix := &segment.Index{Strings: []string{"a", "b"}, Deleted: []segment.StreamRef{{Entity: 1, Scope: 0}}}
 	got, err := segment.DecodeIndex(segment.AppendIndex(nil, ix))
 	if err != nil || !reflect.DeepEqual(got.Deleted, ix.Deleted) {
 		t.Fatalf("deleted streams: %v, %v", got, err)
 	}
-	bad := segment.AppendIndex(nil, &segment.Index{Strings: []string{"a"}, Deleted: []uint32{7}})
+	bad := segment.AppendIndex(nil, &segment.Index{Strings: []string{"a"}, Deleted: []segment.StreamRef{{Entity: 0, Scope: 7}}})
 	if _, err := segment.DecodeIndex(bad); !errors.Is(err, segment.ErrCorrupt) {
 		t.Fatalf("out-of-range deleted stream: %v", err)
 	}

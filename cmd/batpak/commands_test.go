@@ -27,7 +27,7 @@ func TestInspectHealthyStore(t *testing.T) {
 		"bytes per event",
 		"top streams by version (3 of 8)",
 	)
-	if !strings.Contains(strings.Join(strings.Fields(r.stdout), " "), "account:0 40 196 account:1 40 197 account:2 40 198") {
+	if !strings.Contains(strings.Join(strings.Fields(r.stdout), " "), "bank account:0 40 196 bank account:1 40 197 bank account:2 40 198") {
 		t.Error("inspect does not list the three longest streams")
 	}
 	if n := strings.Count(r.stdout, "sealed, footer"); n < 3 {

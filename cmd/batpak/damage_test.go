@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,7 +92,7 @@ func wantEventsBut(t *testing.T, dir string, n, lost uint64) {
 		t.Fatalf("store does not open after repair: %v", err)
 	}
 	last := s.LastSequence()
-	_, gerr := s.GetSequence(lost)
+	_, gerr := s.GetSequence(context.Background(), lost)
 	_ = s.Close()
 	if last != n || !errors.Is(gerr, batpak.ErrNotFound) {
 		t.Fatalf("store ends at %d after repair (want %d); lost event %d reads as %v", last, n, lost, gerr)

@@ -25,7 +25,7 @@ does not read (damage: the events before it were printed), or the operation
 failed; 2 usage error.`,
 		Example: `  batpak dump ./data | jq 'select(.entity == "account:42")'`,
 		Args:    cobra.ExactArgs(1),
-		RunE: runE(func(_ *cobra.Command, args []string) error {
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			s, err := openReadOnly(args[0])
 			if err != nil {
 				return err
@@ -34,7 +34,7 @@ failed; 2 usage error.`,
 			out := bufio.NewWriter(a.stdout)
 			enc := json.NewEncoder(out)
 			enc.SetEscapeHTML(false)
-			for rec, err := range s.ReadAll(from) {
+			for rec, err := range s.ReadAll(cmd.Context(), from) {
 				if err != nil {
 					_ = out.Flush()
 					return damageAdvice(args[0], fmt.Errorf("read event: %w", err))

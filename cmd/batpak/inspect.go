@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
 )
@@ -263,19 +264,19 @@ func printSegments(out io.Writer, segs []segInfo) {
 }
 
 func printTopStreams(out io.Writer, s *eventstore.Store, n int) {
-	var streams []eventstore.StreamInfo
+	var streams []batpak.StreamInfo
 	for st := range s.Streams() {
 		streams = append(streams, st)
 	}
-	slices.SortStableFunc(streams, func(x, y eventstore.StreamInfo) int { return cmp.Compare(y.Version, x.Version) })
+	slices.SortStableFunc(streams, func(x, y batpak.StreamInfo) int { return cmp.Compare(y.Version, x.Version) })
 	fmt.Fprintf(out, "top streams by version (%d of %d)\n", min(n, len(streams)), len(streams))
 	if len(streams) == 0 {
 		return
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ENTITY\tVERSION\tLAST SEQUENCE")
+	fmt.Fprintln(tw, "SCOPE\tENTITY\tVERSION\tLAST SEQUENCE")
 	for _, st := range streams[:min(n, len(streams))] {
-		fmt.Fprintf(tw, "%s\t%d\t%d\n", st.Entity, st.Version, st.LastSequence)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", st.Coordinate.Scope, st.Coordinate.Entity, st.Version, st.LastSequence)
 	}
 	_ = tw.Flush()
 }

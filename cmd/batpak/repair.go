@@ -176,7 +176,7 @@ func printRepairReport(out io.Writer, dir string, rep *eventstore.RepairReport) 
 		fmt.Fprintf(out, "streams that lost events: %s\n", strings.Join(streams, ", "))
 	}
 	if len(rep.LostDeletions) > 0 {
-		fmt.Fprintf(out, "deletions lost with their tombstones (these streams are visible again): %s\n", strings.Join(rep.LostDeletions, ", "))
+		fmt.Fprintf(out, "deletions lost with their tombstones (these streams are visible again): %s\n", joinStrings(rep.LostDeletions))
 	}
 	fmt.Fprintf(out, "events kept: %d of %d sequences\n", rep.EventsKept, rep.LastSequence)
 }
@@ -216,4 +216,13 @@ func confirmed(in io.Reader) (ok, answered bool) {
 		return true, err == nil
 	}
 	return false, err == nil
+}
+
+// joinStrings lists values, each as its String method has it.
+func joinStrings[T fmt.Stringer](values []T) string {
+	parts := make([]string, len(values))
+	for i, v := range values {
+		parts[i] = v.String()
+	}
+	return strings.Join(parts, ", ")
 }

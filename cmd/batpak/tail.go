@@ -125,7 +125,7 @@ func (a *app) tail(ctx context.Context, dir string, region batpak.Region, o tail
 			} else {
 				lastErr = ""
 				region.FromSequence = next
-				next, err = printEvents(out, s, region, lines)
+				next, err = printEvents(ctx, out, s, region, lines)
 				err = damageAdvice(dir, err)
 				_ = s.Close()
 				if err != nil {
@@ -151,11 +151,11 @@ func (a *app) tail(ctx context.Context, dir string, region batpak.Region, o tail
 
 // printEvents prints the events of region (the last n only, if n > 0) and
 // returns the sequence to continue from.
-func printEvents(out *bufio.Writer, s *eventstore.Store, region batpak.Region, n int) (uint64, error) {
+func printEvents(ctx context.Context, out *bufio.Writer, s *eventstore.Store, region batpak.Region, n int) (uint64, error) {
 	next := max(s.LastSequence()+1, region.FromSequence)
 	region.ToSequence = next - 1
 	var ring []string
-	for rec, err := range s.Query(region) {
+	for rec, err := range s.Query(ctx, region) {
 		if err != nil {
 			return next, fmt.Errorf("read event: %w", err)
 		}

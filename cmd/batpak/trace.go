@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -48,7 +49,7 @@ the operation failed; 2 usage error.`,
 			default:
 				return usagef("--format must be text, dot, json or svg, not %q", format)
 			}
-			return a.trace(args[0], args[1], format)
+			return a.trace(cmd.Context(), args[0], args[1], format)
 		}),
 	}
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text, dot, json or svg")
@@ -56,7 +57,7 @@ the operation failed; 2 usage error.`,
 	return cmd
 }
 
-func (a *app) trace(dir, event, format string) error {
+func (a *app) trace(ctx context.Context, dir, event, format string) error {
 	id, seq, err := parseEventRef(event)
 	if err != nil {
 		return usagef("%v", err)
@@ -67,13 +68,13 @@ func (a *app) trace(dir, event, format string) error {
 	}
 	defer func() { _ = s.Close() }()
 	if seq != 0 {
-		rec, err := s.GetSequence(seq)
+		rec, err := s.GetSequence(ctx, seq)
 		if err != nil {
 			return notFoundError(err, fmt.Sprintf("no event with sequence %d (the store has %d events)", seq, s.LastSequence()))
 		}
 		id = rec.ID
 	}
-	g, err := causal.Trace(s, id)
+	g, err := causal.Trace(ctx, s, id)
 	if err != nil {
 		return notFoundError(err, fmt.Sprintf("no event with id %s", id))
 	}

@@ -123,7 +123,7 @@ func testBadArguments(t *testing.T, e *env) {
 
 	// The largest valid Exactly is an ordinary expectation: a conflict.
 	_, err := s.Append(ctx, coord("arg:one"), evs(kindDeposited, 1), batpak.ExpectVersion(batpak.Exactly(math.MaxInt64)))
-	checkConflict(t, err, "arg:one", batpak.Exactly(math.MaxInt64), 1)
+	checkConflict(t, err, coord("arg:one"), batpak.Exactly(math.MaxInt64), 1)
 
 	// The refused calls took nothing: the next append continues the
 	// sequence and the stream, and the key it carries is still unused.
@@ -132,7 +132,7 @@ func testBadArguments(t *testing.T, e *env) {
 	if rs[0].Sequence != last+1 || rs[0].Version != 2 {
 		t.Fatalf("append after the refused ones: sequence %d version %d, want %d and 2", rs[0].Sequence, rs[0].Version, last+1)
 	}
-	recs := collect(t, s.ReadStream("arg:one", 0))
+	recs := collect(t, s.ReadStream(bgctx, coord("arg:one"), 0))
 	if len(recs) != 2 {
 		t.Fatalf("stream holds %d events, want 2: %v", len(recs), recs)
 	}

@@ -114,11 +114,11 @@ func testAtomicity(t *testing.T, e *env) {
 		t.Fatalf("LastSequence = %d, want %d", got, base+workers*rounds)
 	}
 	for w := range workers {
-		if v := s.StreamVersion(fmt.Sprintf("atom:w%d", w)); v != rounds {
+		if v := s.StreamVersion(coord(fmt.Sprintf("atom:w%d", w))); v != rounds {
 			t.Fatalf("worker stream %d at version %d, want %d", w, v, rounds)
 		}
 	}
-	if !slices.Equal(seqsOf(collect(t, s.ReadAll(0))), span(1, base+workers*rounds)) {
+	if !slices.Equal(seqsOf(collect(t, s.ReadAll(bgctx, 0))), span(1, base+workers*rounds)) {
 		t.Fatal("ReadAll sequences are not dense")
 	}
 }
@@ -156,11 +156,11 @@ func testAtomicVisibility(t *testing.T, e *env) {
 				t.Errorf("LastSequence = %d: part of a request is visible", n)
 				return
 			}
-			if n := len(collectNoFatal(t, s.ReadAll(0))); n%size != 0 {
+			if n := len(collectNoFatal(t, s.ReadAll(bgctx, 0))); n%size != 0 {
 				t.Errorf("ReadAll saw %d events: part of a request is visible", n)
 				return
 			}
-			if n := s.StreamVersion("vis:m"); n%size != 0 {
+			if n := s.StreamVersion(coord("vis:m")); n%size != 0 {
 				t.Errorf("StreamVersion = %d: part of a request is visible", n)
 				return
 			}

@@ -32,7 +32,7 @@ func testClose(t *testing.T, e *env) {
 	// Close in the middle of a read.
 	var n int
 	var errs []error
-	for _, err := range s.ReadAll(0) {
+	for _, err := range s.ReadAll(bgctx, 0) {
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -53,19 +53,19 @@ func testClose(t *testing.T, e *env) {
 	wantErrIs(t, err, batpak.ErrClosed, "Append")
 	_, err = s.AppendBatch(ctx, []batpak.BatchItem{{Coordinate: coord("close:a"), Event: ev(kindDeposited, 1)}})
 	wantErrIs(t, err, batpak.ErrClosed, "AppendBatch")
-	_, err = s.Get(rs[0].EventID)
+	_, err = s.Get(bgctx, rs[0].EventID)
 	wantErrIs(t, err, batpak.ErrClosed, "Get")
-	_, err = s.GetSequence(1)
+	_, err = s.GetSequence(bgctx, 1)
 	wantErrIs(t, err, batpak.ErrClosed, "GetSequence")
 	reads := []struct {
 		name string
 		seq  iter.Seq2[batpak.Record, error]
 	}{
-		{"ReadStream", s.ReadStream("close:a", 0)},
-		{"ReadStream(Backward)", s.ReadStream("close:a", 0, batpak.Backward())},
-		{"ReadAll", s.ReadAll(0)},
-		{"Query", s.Query(batpak.Region{})},
-		{"Query(entity)", s.Query(batpak.Region{Entity: "close:b"})},
+		{"ReadStream", s.ReadStream(bgctx, coord("close:a"), 0)},
+		{"ReadStream(Backward)", s.ReadStream(bgctx, coord("close:a"), 0, batpak.Backward())},
+		{"ReadAll", s.ReadAll(bgctx, 0)},
+		{"Query", s.Query(bgctx, batpak.Region{})},
+		{"Query(entity)", s.Query(bgctx, batpak.Region{Entity: "close:b"})},
 	}
 	for _, r := range reads {
 		var got []error
@@ -81,10 +81,10 @@ func testClose(t *testing.T, e *env) {
 	}
 	_, err = s.Subscribe(batpak.Region{}, 1)
 	wantErrIs(t, err, batpak.ErrClosed, "Subscribe")
-	for name, c := range map[string]Cursor{"open cursor": c, "new cursor": s.Cursor(batpak.Region{}, 0)} {
+	for name, c := range map[string]batpak.Cursor{"open cursor": c, "new cursor": s.Cursor(batpak.Region{}, 0)} {
 		_, err = c.Next(ctx)
 		wantErrIs(t, err, batpak.ErrClosed, name+" Next")
-		_, ok, err := c.TryNext()
+		_, ok, err := c.TryNext(bgctx)
 		if ok || !errors.Is(err, batpak.ErrClosed) {
 			t.Errorf("%s TryNext on a closed store: ok %v, error %v; want ErrClosed", name, ok, err)
 		}
@@ -96,7 +96,7 @@ func testClose(t *testing.T, e *env) {
 }
 
 // waitClosed drains sub until its channel is closed.
-func waitClosed(t *testing.T, sub Subscription) {
+func waitClosed(t *testing.T, sub batpak.Subscription) {
 	t.Helper()
 	deadline := hangTimer(t)
 	for {
@@ -183,7 +183,7 @@ func testCloseDuringAppends(t *testing.T, e *env) {
 		t.Fatalf("reopened store holds %d events, %d were acknowledged", got, acked.Load())
 	}
 	for w, rs := range receipts {
-		recs := collect(t, s.ReadStream(fmt.Sprintf("cda:%d", w), 0))
+		recs := collect(t, s.ReadStream(bgctx, coord(fmt.Sprintf("cda:%d", w)), 0))
 		if len(recs) != len(rs) {
 			t.Fatalf("stream %d holds %d events, %d were acknowledged", w, len(recs), len(rs))
 		}
@@ -236,7 +236,7 @@ func testReopen(t *testing.T, e *env) {
 		causedBy   []uint64
 	}
 	snapshot := func(s Store) state {
-		st := state{all: collect(t, s.ReadAll(0)), versions: make(map[string]uint64)}
+		st := state{all: collect(t, s.ReadAll(bgctx, 0)), versions: make(map[string]uint64)}
 		for _, rec := range st.all {
 			st.versions[rec.Coordinate.Entity] = rec.Version
 		}
@@ -253,17 +253,17 @@ func testReopen(t *testing.T, e *env) {
 			t.Fatalf("%s: LastSequence = %d, want %d", when, s.LastSequence(), len(want.all))
 		}
 		for entity, v := range want.versions {
-			if s.StreamVersion(entity) != v {
-				t.Fatalf("%s: StreamVersion(%q) = %d, want %d", when, entity, s.StreamVersion(entity), v)
+			if s.StreamVersion(coord(entity)) != v {
+				t.Fatalf("%s: StreamVersion(%q) = %d, want %d", when, entity, s.StreamVersion(coord(entity)), v)
 			}
 			if cv, ok := s.(ChainVerifier); ok {
-				if err := cv.VerifyChain(entity); err != nil {
+				if err := cv.VerifyChain(bgctx, coord(entity)); err != nil {
 					t.Fatalf("%s: %v", when, err)
 				}
 			}
 		}
 		for i := range want.all {
-			rec, err := s.Get(want.all[i].ID)
+			rec, err := s.Get(bgctx, want.all[i].ID)
 			if err != nil {
 				t.Fatalf("%s: Get: %v", when, err)
 			}
@@ -293,18 +293,18 @@ func testReopen(t *testing.T, e *env) {
 	s = e.reopen()
 	check(s, before, "after reopening")
 	resumed := drainCursor(t, s.Cursor(region, pos))
-	checkSameRecords(t, "cursor resumed after reopening", resumed, collect(t, s.Query(region))[5:])
+	checkSameRecords(t, "cursor resumed after reopening", resumed, collect(t, s.Query(bgctx, region))[5:])
 
 	last := before.all[len(before.all)-1]
 	rs := mustAppend(t, s, coord("re:x"), evs(kindDeposited, 2))
 	if rs[0].Sequence != last.Sequence+1 || rs[0].Version != before.versions["re:x"]+1 {
 		t.Fatalf("append after reopening: sequence %d version %d", rs[0].Sequence, rs[0].Version)
 	}
-	first, err := s.Get(rs[0].EventID)
+	first, err := s.Get(bgctx, rs[0].EventID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	xs := collect(t, s.ReadStream("re:x", 0, batpak.Backward(), batpak.Limit(3)))
+	xs := collect(t, s.ReadStream(bgctx, coord("re:x"), 0, batpak.Backward(), batpak.Limit(3)))
 	if first.PrevHash != xs[2].Hash {
 		t.Fatalf("the first event after reopening does not link to its stream's last hash")
 	}
@@ -323,7 +323,7 @@ func testCloseDuringReads(t *testing.T, e *env) {
 		mustAppend(t, s, coord(fmt.Sprintf("cdr:%d", i%4)), evs(kindDeposited, 3))
 	}
 	ids := make([]batpak.Record, 0, 120)
-	ids = append(ids, collect(t, s.ReadAll(0))...)
+	ids = append(ids, collect(t, s.ReadAll(bgctx, 0))...)
 	var started sync.WaitGroup
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -338,7 +338,7 @@ func testCloseDuringReads(t *testing.T, e *env) {
 	}
 	readers := []func() bool{
 		func() bool {
-			for _, err := range s.ReadAll(0) {
+			for _, err := range s.ReadAll(bgctx, 0) {
 				if bad("ReadAll", err) {
 					return true
 				}
@@ -346,7 +346,7 @@ func testCloseDuringReads(t *testing.T, e *env) {
 			return false
 		},
 		func() bool {
-			for _, err := range s.ReadStream("cdr:1", 0, batpak.Backward()) {
+			for _, err := range s.ReadStream(bgctx, coord("cdr:1"), 0, batpak.Backward()) {
 				if bad("ReadStream", err) {
 					return true
 				}
@@ -355,7 +355,7 @@ func testCloseDuringReads(t *testing.T, e *env) {
 		},
 		func() bool {
 			for i := range ids {
-				if _, err := s.Get(ids[i].ID); bad("Get", err) {
+				if _, err := s.Get(bgctx, ids[i].ID); bad("Get", err) {
 					return true
 				}
 			}
@@ -364,7 +364,7 @@ func testCloseDuringReads(t *testing.T, e *env) {
 		func() bool {
 			c := s.Cursor(batpak.Region{EntityPrefix: "cdr:"}, 0)
 			for {
-				_, ok, err := c.TryNext()
+				_, ok, err := c.TryNext(bgctx)
 				if bad("Cursor.TryNext", err) {
 					return true
 				}

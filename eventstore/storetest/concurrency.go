@@ -40,7 +40,7 @@ func testConcurrentExpectedVersion(t *testing.T, e *env) {
 		wg.Go(func() {
 			for i := range perWorker {
 				entity := streams[(w+i)%len(streams)]
-				expected := s.StreamVersion(entity)
+				expected := s.StreamVersion(coord(entity))
 				for attempt := 0; ; attempt++ {
 					if attempt > 10_000 {
 						t.Errorf("worker %d: no progress on %s after %d conflicts", w, entity, attempt)
@@ -61,7 +61,7 @@ func testConcurrentExpectedVersion(t *testing.T, e *env) {
 						t.Errorf("worker %d: %v", w, err)
 						return
 					}
-					if vc.Actual == expected || vc.Entity != entity {
+					if vc.Actual == expected || vc.Stream != coord(entity) {
 						t.Errorf("conflict %+v when expecting version %d of %s", *vc, expected, entity)
 						return
 					}
@@ -69,7 +69,7 @@ func testConcurrentExpectedVersion(t *testing.T, e *env) {
 					if attempt%2 == 0 {
 						expected = vc.Actual
 					} else {
-						expected = s.StreamVersion(entity)
+						expected = s.StreamVersion(coord(entity))
 					}
 				}
 			}
@@ -114,10 +114,10 @@ func testConcurrentExpectedVersion(t *testing.T, e *env) {
 				t.Fatalf("%s: acknowledged versions %v...: not one winner per version", entity, x.r.Version)
 			}
 		}
-		if v := s.StreamVersion(entity); v != uint64(len(ws)) {
+		if v := s.StreamVersion(coord(entity)); v != uint64(len(ws)) {
 			t.Fatalf("StreamVersion(%q) = %d, want %d successful appends", entity, v, len(ws))
 		}
-		recs := collect(t, s.ReadStream(entity, 0))
+		recs := collect(t, s.ReadStream(bgctx, coord(entity), 0))
 		if len(recs) != len(ws) {
 			t.Fatalf("%s holds %d events, %d were acknowledged", entity, len(recs), len(ws))
 		}
@@ -129,7 +129,7 @@ func testConcurrentExpectedVersion(t *testing.T, e *env) {
 			}
 		}
 	}
-	all := collect(t, s.ReadAll(0))
+	all := collect(t, s.ReadAll(bgctx, 0))
 	if !slices.Equal(seqsOf(all), span(1, total)) {
 		t.Fatalf("ReadAll sequences %v, want 1..%d", seqsOf(all), total)
 	}
@@ -180,12 +180,12 @@ func testConcurrentDistinctStreams(t *testing.T, e *env) {
 			t.Fatalf("sequence %d missing: receipts are not dense", seq)
 		}
 	}
-	all := collect(t, s.ReadAll(0))
+	all := collect(t, s.ReadAll(bgctx, 0))
 	if !slices.Equal(seqsOf(all), span(1, total)) {
 		t.Fatalf("ReadAll sequences are not 1..%d", total)
 	}
 	for w, rs := range receipts {
-		recs := collect(t, s.ReadStream(fmt.Sprintf("dist:%d", w), 0))
+		recs := collect(t, s.ReadStream(bgctx, coord(fmt.Sprintf("dist:%d", w)), 0))
 		if len(recs) != perWorker {
 			t.Fatalf("stream of worker %d holds %d events", w, len(recs))
 		}
@@ -237,28 +237,28 @@ func testReadsDuringAppends(t *testing.T, e *env) {
 	}
 	readers := []func(){
 		func() {
-			v := s.StreamVersion("rd:hot")
-			recs := collectNoFatal(t, s.Query(batpak.Region{Entity: "rd:hot"}))
+			v := s.StreamVersion(coord("rd:hot"))
+			recs := collectNoFatal(t, s.Query(bgctx, batpak.Region{Entity: "rd:hot"}))
 			check("Query(entity)", recs, true)
 			if uint64(len(recs)) < v {
 				t.Errorf("Query(entity) saw %d events after StreamVersion reported %d", len(recs), v)
 			}
 		},
-		func() { check("ReadStream", collectNoFatal(t, s.ReadStream("rd:hot", 0)), true) },
+		func() { check("ReadStream", collectNoFatal(t, s.ReadStream(bgctx, coord("rd:hot"), 0)), true) },
 		func() {
-			recs := collectNoFatal(t, s.ReadStream("rd:hot", 0, batpak.Backward()))
+			recs := collectNoFatal(t, s.ReadStream(bgctx, coord("rd:hot"), 0, batpak.Backward()))
 			slices.Reverse(recs)
 			check("ReadStream(Backward)", recs, true)
 		},
 		func() {
 			last := s.LastSequence()
-			recs := collectNoFatal(t, s.ReadAll(0))
+			recs := collectNoFatal(t, s.ReadAll(bgctx, 0))
 			check("ReadAll", recs, false)
 			if uint64(len(recs)) < last {
 				t.Errorf("ReadAll saw %d events after LastSequence reported %d", len(recs), last)
 			}
 			if last > 0 {
-				if _, err := s.GetSequence(last); err != nil {
+				if _, err := s.GetSequence(bgctx, last); err != nil {
 					t.Errorf("GetSequence(LastSequence()): %v", err)
 				}
 			}
@@ -267,7 +267,7 @@ func testReadsDuringAppends(t *testing.T, e *env) {
 			c := s.Cursor(batpak.Region{Entity: "rd:hot"}, 0)
 			var recs []batpak.Record
 			for {
-				rec, ok, err := c.TryNext()
+				rec, ok, err := c.TryNext(bgctx)
 				if err != nil {
 					t.Errorf("cursor: %v", err)
 					return

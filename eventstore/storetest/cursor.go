@@ -16,7 +16,7 @@ import (
 
 // follow reads n records from c with Next in a goroutine; progress counts
 // what it has read so far.
-func follow(t *testing.T, ctx context.Context, c Cursor, n int, progress *atomic.Int64) <-chan []batpak.Record {
+func follow(t *testing.T, ctx context.Context, c batpak.Cursor, n int, progress *atomic.Int64) <-chan []batpak.Record {
 	out := make(chan []batpak.Record, 1)
 	go func() {
 		var recs []batpak.Record
@@ -77,10 +77,10 @@ func testCursorFollowsAppends(t *testing.T, e *env) {
 	if t.Failed() {
 		return
 	}
-	all := collect(t, s.ReadAll(0))
+	all := collect(t, s.ReadAll(bgctx, 0))
 	checkSameRecords(t, "cursor from 0", got, all)
 	checkSameRecords(t, "filtered cursor", gotFiltered, filter(all, withdrawals))
-	if _, ok, err := filteredCursor.TryNext(); ok || err != nil {
+	if _, ok, err := filteredCursor.TryNext(bgctx); ok || err != nil {
 		t.Fatalf("filtered cursor has more: %v %v", ok, err)
 	}
 	if pos := filteredCursor.Position(); pos != s.LastSequence()+1 {
@@ -181,7 +181,7 @@ func testCursorResume(t *testing.T, e *env) {
 	}
 	s = e.settle()
 	r := batpak.Region{EntityPrefix: "res:a"}
-	want := collect(t, s.Query(r))
+	want := collect(t, s.Query(bgctx, r))
 	if len(want) != 14 {
 		t.Fatalf("%d events in the region, want 14", len(want))
 	}
@@ -202,7 +202,7 @@ func testCursorResume(t *testing.T, e *env) {
 	}
 
 	// Cursor start: the later of from and the region's FromSequence.
-	all := collect(t, s.ReadAll(0))
+	all := collect(t, s.ReadAll(bgctx, 0))
 	starts := []struct{ regionFrom, from, first uint64 }{
 		{0, 0, 1}, {0, 1, 1}, {10, 5, 10}, {5, 10, 10}, {0, uint64(len(all)), uint64(len(all))},
 	}
@@ -216,7 +216,7 @@ func testCursorResume(t *testing.T, e *env) {
 	drainCursor(t, c1)
 	c2 := s.Cursor(r, c1.Position())
 	rs := mustAppend(t, s, coord("res:a3"), evs(kindNoted, 1))
-	for _, c := range []Cursor{c1, c2} {
+	for _, c := range []batpak.Cursor{c1, c2} {
 		rec, err := c.Next(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -247,7 +247,7 @@ func testCursorEndOfRegion(t *testing.T, e *env) {
 	}
 	_, err = c.Next(testContext(t))
 	wantErrIs(t, err, batpak.ErrEndOfRegion, "Next past the end of the region")
-	if _, ok, err := c.TryNext(); ok || err != nil {
+	if _, ok, err := c.TryNext(bgctx); ok || err != nil {
 		t.Fatalf("TryNext past the end of the region: %v, %v", ok, err)
 	}
 }

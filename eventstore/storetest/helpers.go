@@ -79,11 +79,11 @@ func collect(t testing.TB, seq iter.Seq2[batpak.Record, error]) []batpak.Record 
 }
 
 // drainCursor returns what c yields without waiting.
-func drainCursor(t testing.TB, c Cursor) []batpak.Record {
+func drainCursor(t testing.TB, c batpak.Cursor) []batpak.Record {
 	t.Helper()
 	var out []batpak.Record
 	for {
-		rec, ok, err := c.TryNext()
+		rec, ok, err := c.TryNext(bgctx)
 		if err != nil {
 			t.Fatalf("cursor TryNext after %d records: %v", len(out), err)
 		}
@@ -133,11 +133,11 @@ func checkUnchanged(t testing.TB, s Store, last uint64, versions map[string]uint
 	if got := s.LastSequence(); got != last {
 		t.Errorf("LastSequence = %d after a failed append, want %d", got, last)
 	}
-	if n := len(collect(t, s.ReadAll(0))); uint64(n) != last {
+	if n := len(collect(t, s.ReadAll(bgctx, 0))); uint64(n) != last {
 		t.Errorf("ReadAll yields %d events after a failed append, want %d", n, last)
 	}
 	for entity, v := range versions {
-		if got := s.StreamVersion(entity); got != v {
+		if got := s.StreamVersion(coord(entity)); got != v {
 			t.Errorf("StreamVersion(%q) = %d after a failed append, want %d", entity, got, v)
 		}
 	}

@@ -79,9 +79,9 @@ func testIdempotency(t *testing.T, e *env) {
 	}
 	// A failed append does not use its key up.
 	_, err := s.Append(ctx, a, evs(kindDeposited, 1), key("k3"), batpak.ExpectVersion(batpak.Exactly(99)))
-	checkConflict(t, err, "idem:a", batpak.Exactly(99), 4)
+	checkConflict(t, err, coord("idem:a"), batpak.Exactly(99), 4)
 	_, err = s.AppendBatch(ctx, []batpak.BatchItem{{Coordinate: a, Event: ev(kindNoted, 1), Expected: batpak.NoStream}}, key("k4"))
-	checkConflict(t, err, "idem:a", batpak.NoStream, 4)
+	checkConflict(t, err, coord("idem:a"), batpak.NoStream, 4)
 	r3 := mustAppend(t, s, a, evs(kindDeposited, 1), key("k3"))
 	r4 := mustBatch(t, s, []batpak.BatchItem{{Coordinate: a, Event: ev(kindNoted, 1)}}, key("k4"))
 	if r3[0].Version != 5 || r4[0].Version != 6 {

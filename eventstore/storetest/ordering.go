@@ -51,7 +51,7 @@ func testOrdering(t *testing.T, e *env) {
 	if got := s.LastSequence(); got != n {
 		t.Fatalf("LastSequence = %d, want %d", got, n)
 	}
-	all := collect(t, s.ReadAll(0))
+	all := collect(t, s.ReadAll(bgctx, 0))
 	if got := seqsOf(all); !slices.Equal(got, span(1, n)) {
 		t.Fatalf("ReadAll(0) sequences %v, want 1..%d", got, n)
 	}
@@ -61,15 +61,15 @@ func testOrdering(t *testing.T, e *env) {
 			t.Fatalf("sequence %d is on %q, appended to %q", all[i].Sequence, all[i].Coordinate.Entity, log[i].entity)
 		}
 	}
-	checkSameRecords(t, "ReadAll(1)", collect(t, s.ReadAll(1)), all)
+	checkSameRecords(t, "ReadAll(1)", collect(t, s.ReadAll(bgctx, 1)), all)
 	for _, from := range []uint64{2, n / 2, n} {
-		checkSameRecords(t, fmt.Sprintf("ReadAll(%d)", from), collect(t, s.ReadAll(from)), all[from-1:])
+		checkSameRecords(t, fmt.Sprintf("ReadAll(%d)", from), collect(t, s.ReadAll(bgctx, from)), all[from-1:])
 	}
-	if got := collect(t, s.ReadAll(n+1)); len(got) != 0 {
+	if got := collect(t, s.ReadAll(bgctx, n+1)); len(got) != 0 {
 		t.Fatalf("ReadAll past the end yields %v", seqsOf(got))
 	}
 	for seq := uint64(1); seq <= n; seq++ {
-		rec, err := s.GetSequence(seq)
+		rec, err := s.GetSequence(bgctx, seq)
 		if err != nil {
 			t.Fatalf("GetSequence(%d): %v", seq, err)
 		}
@@ -84,19 +84,19 @@ func testOrdering(t *testing.T, e *env) {
 				want = append(want, rec)
 			}
 		}
-		got := collect(t, s.ReadStream(entity, 0))
+		got := collect(t, s.ReadStream(bgctx, coord(entity), 0))
 		if v := versionsOf(got); !slices.Equal(v, span(1, uint64(len(want)))) {
 			t.Fatalf("ReadStream(%q) versions %v, want 1..%d", entity, v, len(want))
 		}
 		checkSameRecords(t, "ReadStream("+entity+")", got, want)
-		if v := s.StreamVersion(entity); v != uint64(len(want)) {
+		if v := s.StreamVersion(coord(entity)); v != uint64(len(want)) {
 			t.Fatalf("StreamVersion(%q) = %d, want %d", entity, v, len(want))
 		}
 	}
-	if got := collect(t, s.ReadStream("order:none", 0)); len(got) != 0 {
+	if got := collect(t, s.ReadStream(bgctx, coord("order:none"), 0)); len(got) != 0 {
 		t.Fatalf("ReadStream of an unknown stream yields %v", seqsOf(got))
 	}
-	if v := s.StreamVersion("order:none"); v != 0 {
+	if v := s.StreamVersion(coord("order:none")); v != 0 {
 		t.Fatalf("StreamVersion of an unknown stream = %d", v)
 	}
 }
@@ -110,7 +110,7 @@ func testReadStreamOptions(t *testing.T, e *env) {
 		mustAppend(t, s, coord("opts:other"), []batpak.Event{ev(kindNoted, i)})
 	}
 	s = e.settle()
-	forward := collect(t, s.ReadStream("opts:s", 0))
+	forward := collect(t, s.ReadStream(bgctx, coord("opts:s"), 0))
 	if len(forward) != n {
 		t.Fatalf("ReadStream yields %d events, want %d", len(forward), n)
 	}
@@ -138,7 +138,7 @@ func testReadStreamOptions(t *testing.T, e *env) {
 		{"backward from and limit", 6, []batpak.ReadOption{batpak.Limit(2), batpak.Backward()}, []uint64{6, 5}},
 	}
 	for _, tc := range tests {
-		got := collect(t, s.ReadStream("opts:s", tc.from, tc.opts...))
+		got := collect(t, s.ReadStream(bgctx, coord("opts:s"), tc.from, tc.opts...))
 		if v := versionsOf(got); !slices.Equal(v, tc.want) {
 			t.Errorf("%s: versions %v, want %v", tc.name, v, tc.want)
 			continue
@@ -149,12 +149,12 @@ func testReadStreamOptions(t *testing.T, e *env) {
 			}
 		}
 	}
-	if got := collect(t, s.ReadStream("opts:none", 0, batpak.Backward())); len(got) != 0 {
+	if got := collect(t, s.ReadStream(bgctx, coord("opts:none"), 0, batpak.Backward())); len(got) != 0 {
 		t.Errorf("backward read of an unknown stream yields %v", seqsOf(got))
 	}
 	// Stopping early is allowed and ends the read.
 	var seen []uint64
-	for rec, err := range s.ReadStream("opts:s", 0) {
+	for rec, err := range s.ReadStream(bgctx, coord("opts:s"), 0) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +184,7 @@ func testHashChain(t *testing.T, e *env) {
 	seen := make(map[[32]byte]bool)
 	for _, entity := range []string{"chain:a", "chain:b"} {
 		var prev [32]byte
-		for _, rec := range collect(t, s.ReadStream(entity, 0)) {
+		for _, rec := range collect(t, s.ReadStream(bgctx, coord(entity), 0)) {
 			if rec.PrevHash != prev {
 				t.Fatalf("%s v%d: PrevHash %x, want %x", entity, rec.Version, rec.PrevHash[:4], prev[:4])
 			}
@@ -195,12 +195,12 @@ func testHashChain(t *testing.T, e *env) {
 			prev = rec.Hash
 		}
 		if v, ok := s.(ChainVerifier); ok {
-			if err := v.VerifyChain(entity); err != nil {
+			if err := v.VerifyChain(bgctx, coord(entity)); err != nil {
 				t.Fatalf("VerifyChain(%q): %v", entity, err)
 			}
 		}
 	}
-	for i, rec := range collect(t, s.ReadStream("chain:a", 0)) {
+	for i, rec := range collect(t, s.ReadStream(bgctx, coord("chain:a"), 0)) {
 		checkReceipt(t, &rec, &rs[i])
 	}
 }

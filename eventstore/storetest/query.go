@@ -67,11 +67,11 @@ func testQuery(t *testing.T, e *env) {
 	s := e.s
 	queryData(t, s)
 	s = e.settle()
-	all := collect(t, s.ReadAll(0))
+	all := collect(t, s.ReadAll(bgctx, 0))
 	if len(all) != 48 {
 		t.Fatalf("%d events, want 48", len(all))
 	}
-	checkSameRecords(t, "Query(Region{})", collect(t, s.Query(batpak.Region{})), all)
+	checkSameRecords(t, "Query(Region{})", collect(t, s.Query(bgctx, batpak.Region{})), all)
 	mid := all[len(all)/2].Timestamp
 	tests := []struct {
 		name string
@@ -111,7 +111,7 @@ func testQuery(t *testing.T, e *env) {
 					t.Fatalf("Region.Match(sequence %d) = %v", all[i].Sequence, tc.r.Match(&all[i]))
 				}
 			}
-			checkSameRecords(t, "Query", collect(t, s.Query(tc.r)), want)
+			checkSameRecords(t, "Query", collect(t, s.Query(bgctx, tc.r)), want)
 			checkSameRecords(t, "Cursor from 0", drainCursor(t, s.Cursor(tc.r, 0)), want)
 			for _, from := range []uint64{7, 30} {
 				r := tc.r

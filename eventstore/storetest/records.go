@@ -20,10 +20,10 @@ func testGet(t *testing.T, e *env) {
 		rs = append(rs, mustBatch(t, s, []batpak.BatchItem{{Coordinate: coord("get:b"), Event: ev(kindNoted, i)}})...)
 	}
 	s = e.settle()
-	all := collect(t, s.ReadAll(0))
+	all := collect(t, s.ReadAll(bgctx, 0))
 	ids := make(map[uuid.UUID]bool)
 	for i, r := range rs {
-		rec, err := s.Get(r.EventID)
+		rec, err := s.Get(bgctx, r.EventID)
 		if err != nil {
 			t.Fatalf("Get(%s): %v", r.EventID, err)
 		}
@@ -37,11 +37,11 @@ func testGet(t *testing.T, e *env) {
 		ids[rec.ID] = true
 	}
 	for _, id := range []uuid.UUID{uuid.Nil, uuid.New(), uuid.Must(uuid.NewV7())} {
-		_, err := s.Get(id)
+		_, err := s.Get(bgctx, id)
 		wantErrIs(t, err, batpak.ErrNotFound, "Get of an unknown id")
 	}
 	for _, seq := range []uint64{0, s.LastSequence() + 1, 1 << 62} {
-		_, err := s.GetSequence(seq)
+		_, err := s.GetSequence(bgctx, seq)
 		wantErrIs(t, err, batpak.ErrNotFound, "GetSequence out of range")
 	}
 }
@@ -53,7 +53,7 @@ func testCorrelation(t *testing.T, e *env) {
 	s := e.s
 	get := func(s Store, r batpak.Receipt) batpak.Record {
 		t.Helper()
-		rec, err := s.Get(r.EventID)
+		rec, err := s.Get(bgctx, r.EventID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,7 +181,7 @@ func testPayloadRoundTrip(t *testing.T, e *env) {
 	meta["reason"] = "changed after the append" // the store keeps its own copy
 	doc.Raw[0] = 99
 	s = e.settle()
-	recs := collect(t, s.ReadStream(c.Entity, 0))
+	recs := collect(t, s.ReadStream(bgctx, c, 0))
 	if len(recs) != len(events) {
 		t.Fatalf("%d events read back, want %d", len(recs), len(events))
 	}
@@ -236,7 +236,7 @@ func testPayloadRoundTrip(t *testing.T, e *env) {
 	}
 	// Every read path returns the same record.
 	for i := range recs {
-		got, err := s.Get(recs[i].ID)
+		got, err := s.Get(bgctx, recs[i].ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,6 +244,6 @@ func testPayloadRoundTrip(t *testing.T, e *env) {
 			t.Errorf("Get of event %d: %s", i, d)
 		}
 	}
-	checkSameRecords(t, "Query(scope)", collect(t, s.Query(batpak.Region{Scope: c.Scope})), recs)
+	checkSameRecords(t, "Query(scope)", collect(t, s.Query(bgctx, batpak.Region{Scope: c.Scope})), recs)
 	checkSameRecords(t, "Cursor", drainCursor(t, s.Cursor(batpak.Region{}, 0)), recs)
 }

@@ -1,49 +1,23 @@
 // Package storetest is the conformance suite for batpak event store
-// backends.
+// backends: it runs against any [batpak.Store], unwrapped.
 //
-// It checks what every backend promises through the eventstore API and
+// It checks what every backend promises through the batpak contract and
 // nothing about how it keeps its data: global order and dense sequences,
-// stream versions and expected-version checks, atomic and idempotent
-// appends, correlation and causation, payload and metadata round trips,
-// guaranteed cursors, lossy subscriptions and the behaviour after Close.
-// The embedded segment store runs it in package eventstore; a second
-// backend (NATS JetStream) runs the same suite.
+// stream versions and expected-version checks, streams identified by their
+// whole coordinate (scope isolation), atomic and idempotent appends,
+// correlation and causation, payload and metadata round trips, reads that
+// honour their context, guaranteed cursors, lossy subscriptions and the
+// behaviour after Close. The embedded segment store (eventstore), NATS
+// JetStream (natsstore) and the in-memory reference (memstore) all run it.
 //
-// A backend is described by a [Harness]. Its [Store] interface holds the
-// methods whose signatures are the same for every backend. Cursors and
-// subscriptions are concrete types of each backend (*eventstore.Cursor,
-// *eventstore.Subscription), and Go's method sets must match exactly, so the
-// interface returns the small [Cursor] and [Subscription] interfaces instead
-// and a backend passes a thin wrapper that embeds its store and overrides
-// those two methods:
-//
-//	type embedded struct{ *eventstore.Store }
-//
-//	func (e embedded) Cursor(r eventstore.Region, from uint64) storetest.Cursor {
-//		return e.Store.Cursor(r, from)
-//	}
-//
-//	func (e embedded) Subscribe(r eventstore.Region, n int) (storetest.Subscription, error) {
-//		sub, err := e.Store.Subscribe(r, n)
-//		if err != nil {
-//			return nil, err
-//		}
-//		return subscription{sub}, nil
-//	}
-//
-//	type subscription struct{ *eventstore.Subscription }
-//
-//	func (s subscription) Events() <-chan eventstore.Record { return s.C }
-//
-// Capabilities that not every backend need have ([Causal], [ChainVerifier],
-// [Syncer]) are optional interfaces: the suite uses them when the store
-// implements them and skips those checks otherwise.
+// Capabilities that not every backend need have ([Causal],
+// [ChainVerifier], [Syncer]) are optional interfaces: the suite uses them
+// when the store implements them and skips those checks otherwise.
 package storetest
 
 import (
 	"context"
 	"errors"
-	"iter"
 	"testing"
 	"time"
 
@@ -52,38 +26,11 @@ import (
 	"github.com/batpak-go/batpak"
 )
 
-// Store is what the suite needs from a backend.
-type Store interface {
-	Append(ctx context.Context, coord batpak.Coordinate, events []batpak.Event, opts ...batpak.AppendOption) ([]batpak.Receipt, error)
-	AppendBatch(ctx context.Context, items []batpak.BatchItem, opts ...batpak.AppendOption) ([]batpak.Receipt, error)
-	Get(id uuid.UUID) (batpak.Record, error)
-	GetSequence(seq uint64) (batpak.Record, error)
-	ReadStream(entity string, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error]
-	ReadAll(from uint64) iter.Seq2[batpak.Record, error]
-	Query(r batpak.Region) iter.Seq2[batpak.Record, error]
-	Cursor(r batpak.Region, from uint64) Cursor
-	Subscribe(r batpak.Region, buffer int) (Subscription, error)
-	StreamVersion(entity string) uint64
-	LastSequence() uint64
-	Close() error
-}
+// Store is the contract the suite checks.
+type Store = batpak.Store
 
-// Cursor is a guaranteed, pull-based reader (see eventstore.Cursor).
-type Cursor interface {
-	Next(ctx context.Context) (batpak.Record, error)
-	TryNext() (rec batpak.Record, ok bool, err error)
-	Position() uint64
-	All(ctx context.Context) iter.Seq2[batpak.Record, error]
-}
-
-// Subscription is a lossy push feed (see eventstore.Subscription).
-type Subscription interface {
-	// Events is the subscription's channel; it is closed by Close and
-	// when the store closes.
-	Events() <-chan batpak.Record
-	Dropped() uint64
-	Close()
-}
+// bgctx is the context of the suite's reads that are not about contexts.
+var bgctx = context.Background()
 
 // Causal is implemented by stores that index correlation and causation.
 type Causal interface {
@@ -93,7 +40,7 @@ type Causal interface {
 
 // ChainVerifier is implemented by stores that can check a stream's hash chain.
 type ChainVerifier interface {
-	VerifyChain(entity string) error
+	VerifyChain(ctx context.Context, coord batpak.Coordinate) error
 }
 
 // Syncer is implemented by stores with an explicit durability barrier.
@@ -145,6 +92,8 @@ func Run(t *testing.T, h Harness) {
 		{"BadArguments", testBadArguments},
 		{"PayloadLimit", testPayloadLimit},
 		{"CanceledContext", testCanceledContext},
+		{"ReadsHonourContext", testReadsHonourContext},
+		{"ScopeIsolation", testScopeIsolation},
 		{"ConcurrentExpectedVersion", testConcurrentExpectedVersion},
 		{"ConcurrentDistinctStreams", testConcurrentDistinctStreams},
 		{"ReadsDuringAppends", testReadsDuringAppends},

@@ -8,7 +8,7 @@ import (
 )
 
 // receive reads n records from sub, failing at the suite's hang deadline.
-func receive(t *testing.T, sub Subscription, n int) []batpak.Record {
+func receive(t *testing.T, sub batpak.Subscription, n int) []batpak.Record {
 	t.Helper()
 	var out []batpak.Record
 	deadline := hangTimer(t)
@@ -29,7 +29,7 @@ func receive(t *testing.T, sub Subscription, n int) []batpak.Record {
 // receiveAsync reads n records from sub in a goroutine and sends what it
 // got once it has them all, the subscription closed or the suite's hang
 // deadline passed.
-func receiveAsync(t *testing.T, sub Subscription, n int) <-chan []batpak.Record {
+func receiveAsync(t *testing.T, sub batpak.Subscription, n int) <-chan []batpak.Record {
 	out := make(chan []batpak.Record, 1)
 	deadline := hangTimer(t)
 	go func() {
@@ -76,7 +76,7 @@ func testSubscribeLossy(t *testing.T, e *env) {
 		t.Fatalf("slow subscriber with a buffer of 1 dropped %d of %d events", d, n)
 	}
 	got := receive(t, reader, n)
-	checkSameRecords(t, "reading subscriber", got, collect(t, s.ReadAll(0)))
+	checkSameRecords(t, "reading subscriber", got, collect(t, s.ReadAll(bgctx, 0)))
 	if d := reader.Dropped(); d != 0 {
 		t.Fatalf("reading subscriber dropped %d events", d)
 	}
@@ -89,7 +89,7 @@ func testSubscribeLossy(t *testing.T, e *env) {
 		if i > 0 && held[i].Sequence <= held[i-1].Sequence {
 			t.Fatalf("slow subscriber holds sequences out of order")
 		}
-		want, err := s.GetSequence(held[i].Sequence)
+		want, err := s.GetSequence(bgctx, held[i].Sequence)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func testSubscribeDelivers(t *testing.T, e *env) {
 		})
 	}
 	a, b := <-entityRecs, <-kindRecs
-	all := collect(t, s.ReadAll(0))
+	all := collect(t, s.ReadAll(bgctx, 0))
 	if byEntity.Dropped() != 0 || byKind.Dropped() != 0 {
 		t.Fatalf("subscribers that keep up dropped %d and %d events", byEntity.Dropped(), byKind.Dropped())
 	}

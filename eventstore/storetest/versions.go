@@ -12,9 +12,9 @@ import (
 	"github.com/batpak-go/batpak/kind"
 )
 
-// checkConflict fails unless err is a version conflict on entity with the
+// checkConflict fails unless err is a version conflict on stream with the
 // given expected and actual versions.
-func checkConflict(t testing.TB, err error, entity string, expected batpak.ExpectedVersion, actual uint64) {
+func checkConflict(t testing.TB, err error, stream batpak.Coordinate, expected batpak.ExpectedVersion, actual uint64) {
 	t.Helper()
 	if !errors.Is(err, batpak.ErrVersionConflict) {
 		t.Fatalf("error %v, want a version conflict", err)
@@ -23,8 +23,8 @@ func checkConflict(t testing.TB, err error, entity string, expected batpak.Expec
 	if !errors.As(err, &vc) {
 		t.Fatalf("error %v is not a *VersionConflictError", err)
 	}
-	if vc.Entity != entity || vc.Expected != expected || vc.Actual != actual {
-		t.Fatalf("conflict %+v, want entity %q, expected %v, actual %d", *vc, entity, expected, actual)
+	if vc.Stream != stream || vc.Expected != expected || vc.Actual != actual {
+		t.Fatalf("conflict %+v, want stream %v, expected %v, actual %d", *vc, stream, expected, actual)
 	}
 }
 
@@ -69,7 +69,7 @@ func testExpectedVersion(t *testing.T, e *env) {
 			last := s.LastSequence()
 			rs, err := s.Append(context.Background(), coord(entity), evs(kindDeposited, tc.events), batpak.ExpectVersion(tc.expected))
 			if !tc.ok {
-				checkConflict(t, err, entity, tc.expected, uint64(tc.pre))
+				checkConflict(t, err, coord(entity), tc.expected, uint64(tc.pre))
 				checkUnchanged(t, s, last, map[string]uint64{entity: uint64(tc.pre)})
 				return
 			}
@@ -88,10 +88,10 @@ func testExpectedVersion(t *testing.T, e *env) {
 
 	// A stale expectation conflicts with the version another writer made.
 	mustAppend(t, s, coord("ev:stale"), evs(kindOpened, 1))
-	v := s.StreamVersion("ev:stale")
+	v := s.StreamVersion(coord("ev:stale"))
 	mustAppend(t, s, coord("ev:stale"), evs(kindDeposited, 2), batpak.ExpectVersion(batpak.Exactly(v)))
 	_, err := s.Append(context.Background(), coord("ev:stale"), evs(kindDeposited, 1), batpak.ExpectVersion(batpak.Exactly(v)))
-	checkConflict(t, err, "ev:stale", batpak.Exactly(v), 3)
+	checkConflict(t, err, coord("ev:stale"), batpak.Exactly(v), 3)
 }
 
 // testBatchExpectedVersion: batch items are checked in order, later items
@@ -122,7 +122,7 @@ func testBatchExpectedVersion(t *testing.T, e *env) {
 		{Coordinate: coord("bv:z"), Event: ev(kindDeposited, 1), Expected: batpak.Exactly(1)},
 		{Coordinate: coord("bv:y"), Event: ev(kindDeposited, 3), Expected: batpak.Exactly(5)},
 	})
-	checkConflict(t, err, "bv:y", batpak.Exactly(5), 2)
+	checkConflict(t, err, coord("bv:y"), batpak.Exactly(5), 2)
 	checkUnchanged(t, s, last, versions)
 
 	// An item's expectation counts the batch's own earlier items.
@@ -130,7 +130,7 @@ func testBatchExpectedVersion(t *testing.T, e *env) {
 		{Coordinate: coord("bv:x"), Event: ev(kindDeposited, 3), Expected: batpak.Exactly(3)},
 		{Coordinate: coord("bv:x"), Event: ev(kindDeposited, 4), Expected: batpak.Exactly(3)},
 	})
-	checkConflict(t, err, "bv:x", batpak.Exactly(3), 4)
+	checkConflict(t, err, coord("bv:x"), batpak.Exactly(3), 4)
 	checkUnchanged(t, s, last, versions)
 }
 
@@ -200,7 +200,7 @@ func testValidation(t *testing.T, e *env) {
 	// Effects and the longest key are ordinary events.
 	mustAppend(t, s, coord("val:ok"), []batpak.Event{{Kind: kindEffect, Payload: "sent"}},
 		batpak.WithIdempotencyKey(strings.Repeat("k", batpak.MaxIdempotencyKeyLen)))
-	if v := s.StreamVersion("val:ok"); v != 2 {
+	if v := s.StreamVersion(coord("val:ok")); v != 2 {
 		t.Fatalf("StreamVersion = %d, want 2", v)
 	}
 }
@@ -230,7 +230,7 @@ func testPayloadLimit(t *testing.T, e *env) {
 	s := e.s
 	ctx := context.Background()
 	rs := mustAppend(t, s, coord("size:s"), []batpak.Event{{Kind: kindNoted, Payload: rawBin(limit)}})
-	rec, err := s.Get(rs[0].EventID)
+	rec, err := s.Get(bgctx, rs[0].EventID)
 	if err != nil {
 		t.Fatal(err)
 	}

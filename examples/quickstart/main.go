@@ -22,12 +22,13 @@ func main() {
 		log.Fatal(err)
 	}
 	defer store.Close()
+	ctx := context.Background()
 	acct := batpak.Coordinate{Entity: "account:42", Scope: "bank"}
 	ev := batpak.Event{Kind: kind.Custom(1, 1), Payload: Deposited{Amount: 100}}
-	if _, err := store.Append(context.Background(), acct, []batpak.Event{ev, ev}, batpak.ExpectVersion(batpak.NoStream)); err != nil {
+	if _, err := store.Append(ctx, acct, []batpak.Event{ev, ev}, batpak.ExpectVersion(batpak.NoStream)); err != nil {
 		log.Fatal(err)
 	}
-	for rec, err := range store.ReadStream(acct.Entity, 1) {
+	for rec, err := range store.ReadStream(ctx, acct, 1) {
 		var d Deposited
 		if err != nil || rec.Decode(&d) != nil {
 			log.Fatal(err)

@@ -37,7 +37,7 @@
 		tr.className = "event new";
 		tr.dataset.sequence = ev.sequence;
 		cell(tr, link(base + "/event/" + encodeURIComponent(ev.id), "#" + ev.sequence, "seq"));
-		cell(tr, link(base + "/stream?entity=" + encodeURIComponent(ev.entity), ev.entity, "entity"));
+		cell(tr, link(base + "/stream?entity=" + encodeURIComponent(ev.entity) + "&scope=" + encodeURIComponent(ev.scope), ev.entity, "entity"));
 		cell(tr, text("v" + ev.version));
 		var k = cell(tr, text(ev.kind, "kind"));
 		if (ev.kind_name) {

@@ -1,4 +1,4 @@
-package eventstore_test
+package ids_test
 
 import (
 	"bytes"
@@ -7,13 +7,13 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/internal/ids"
 )
 
 // Ids increase strictly with every call, also when the clock steps back or
 // stands still, and stay valid version 7 UUIDs.
 func TestIDGeneratorMonotonic(t *testing.T) {
-	var g eventstore.IDGenerator
+	var g ids.Generator
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := []time.Duration{0, 0, 0, -time.Hour, 0, time.Millisecond, -time.Minute}
 	var last uuid.UUID
@@ -38,7 +38,7 @@ func TestIDGeneratorMonotonic(t *testing.T) {
 // Ids carry fresh random bits: two generators given the same clock never
 // hand out the same ids.
 func TestIDGeneratorRandomBits(t *testing.T) {
-	var a, b eventstore.IDGenerator
+	var a, b ids.Generator
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	seen := make(map[uuid.UUID]bool)
 	for i := range 1_000 {

@@ -1,32 +1,38 @@
-package eventstore
+// Package subs is the push side of every backend: the set of lossy
+// subscriptions new events are offered to, never blocking the writer.
+package subs
 
 import (
-	"github.com/batpak-go/batpak"
 	"sync"
 	"sync/atomic"
+
+	"github.com/batpak-go/batpak"
 )
 
 // Subscription is a lossy push feed of new events: each matching event is
 // offered to a bounded channel and dropped (and counted) if the channel is
-// full, so a slow subscriber never slows the writer. Use a [Cursor] when
+// full, so a slow subscriber never slows the writer. Use a [batpak.Cursor] when
 // every event matters. Records received share their byte slices with other
 // subscribers: treat them as read-only.
 type Subscription struct {
-	// C delivers matching events in commit order; it is closed by Close
-	// and when the store closes.
-	C       <-chan batpak.Record
 	c       chan batpak.Record
 	region  batpak.Region
 	from    uint64 // first sequence offered to it
-	set     *Subscribers
+	set     *Set
 	dropped atomic.Uint64
 	once    sync.Once
 }
 
+var _ batpak.Subscription = (*Subscription)(nil)
+
+// Events delivers matching events in commit order; it is closed by Close
+// and when the store closes.
+func (sub *Subscription) Events() <-chan batpak.Record { return sub.c }
+
 // Dropped returns how many events this subscription lost to a full channel.
 func (sub *Subscription) Dropped() uint64 { return sub.dropped.Load() }
 
-// Close ends the subscription and closes C.
+// Close ends the subscription and closes its channel.
 func (sub *Subscription) Close() {
 	sub.set.mu.Lock()
 	defer sub.set.mu.Unlock()
@@ -40,10 +46,10 @@ func (sub *Subscription) closeLocked() {
 	})
 }
 
-// Subscribers is the push side of a store: the set of subscriptions that
-// new events are offered to, never blocking. Every backend uses it, so
-// subscriptions behave the same on each. The zero value is ready to use.
-type Subscribers struct {
+// Set is the set of a store's subscriptions that new events are offered
+// to, never blocking. Every backend uses it, so subscriptions behave the
+// same on each. The zero value is ready to use.
+type Set struct {
 	mu      sync.RWMutex
 	subs    map[*Subscription]struct{}
 	closed  bool
@@ -53,10 +59,10 @@ type Subscribers struct {
 // Add returns a new subscription to the events in region with sequences
 // from next() on, with a channel buffer of size buffer (at least 1). next
 // is called under the set's lock, so an event offered concurrently is
-// either below it or delivered. After CloseAll, Add returns [ErrClosed].
-func (set *Subscribers) Add(region batpak.Region, buffer int, next func() uint64) (*Subscription, error) {
+// either below it or delivered. After CloseAll, Add returns [batpak.ErrClosed].
+func (set *Set) Add(region batpak.Region, buffer int, next func() uint64) (*Subscription, error) {
 	c := make(chan batpak.Record, max(buffer, 1))
-	sub := &Subscription{C: c, c: c, region: region, set: set}
+	sub := &Subscription{c: c, region: region, set: set}
 	set.mu.Lock()
 	defer set.mu.Unlock()
 	if set.closed {
@@ -73,7 +79,7 @@ func (set *Subscribers) Add(region batpak.Region, buffer int, next func() uint64
 // Offer delivers new events to every subscription they match, dropping
 // (and counting) what a full channel cannot take. records is called only
 // when there are subscribers.
-func (set *Subscribers) Offer(records func() []batpak.Record) {
+func (set *Set) Offer(records func() []batpak.Record) {
 	set.mu.RLock()
 	defer set.mu.RUnlock()
 	if len(set.subs) == 0 {
@@ -96,7 +102,7 @@ func (set *Subscribers) Offer(records func() []batpak.Record) {
 }
 
 // CloseAll closes every subscription; later Adds fail.
-func (set *Subscribers) CloseAll() {
+func (set *Set) CloseAll() {
 	set.mu.Lock()
 	defer set.mu.Unlock()
 	set.closed = true
@@ -106,11 +112,11 @@ func (set *Subscribers) CloseAll() {
 }
 
 // Len returns the number of open subscriptions.
-func (set *Subscribers) Len() int {
+func (set *Set) Len() int {
 	set.mu.RLock()
 	defer set.mu.RUnlock()
 	return len(set.subs)
 }
 
 // Dropped returns how many events all subscriptions together lost.
-func (set *Subscribers) Dropped() uint64 { return set.dropped.Load() }
+func (set *Set) Dropped() uint64 { return set.dropped.Load() }

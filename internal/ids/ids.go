@@ -1,4 +1,5 @@
-package eventstore
+// Package ids makes the event ids of every backend.
+package ids
 
 import (
 	"bytes"
@@ -9,23 +10,23 @@ import (
 	"github.com/google/uuid"
 )
 
-// IDGenerator makes UUIDv7 event ids that strictly increase, also when the
+// Generator makes UUIDv7 event ids that strictly increase, also when the
 // clock steps back, so ids sort like global sequences and a store can find
 // an id by binary search. It is not safe for concurrent use: a store's
 // writer owns one.
-type IDGenerator struct {
+type Generator struct {
 	last uuid.UUID
 }
 
 // Observe makes the next ids follow id (e.g. the newest id found on open).
-func (g *IDGenerator) Observe(id uuid.UUID) {
+func (g *Generator) Observe(id uuid.UUID) {
 	if bytes.Compare(id[:], g.last[:]) > 0 {
 		g.last = id
 	}
 }
 
 // Next returns a new id, later than every id returned or observed before.
-func (g *IDGenerator) Next(now time.Time) uuid.UUID {
+func (g *Generator) Next(now time.Time) uuid.UUID {
 	var id uuid.UUID
 	ms := uint64(max(now.UnixMilli(), 0))
 	binary.BigEndian.PutUint16(id[4:6], uint16(ms))
