@@ -122,7 +122,7 @@ func TestResolveAppendOptions(t *testing.T) {
 // TestExpectedVersionCannotBeBuiltByAccident: the ways a stream version
 // used to turn into an expectation (the zero value meaning Any, a
 // conversion from an integer) no longer compile, and the named
-// expectations cannot be reassigned.
+// expectations and sync modes cannot be reassigned.
 func TestExpectedVersionCannotBeBuiltByAccident(t *testing.T) {
 	if testing.Short() {
 		t.Skip("type-checks from source")
@@ -133,12 +133,13 @@ func TestExpectedVersionCannotBeBuiltByAccident(t *testing.T) {
 		`_ = batpak.BatchItem{Expected: 3}`,
 		`var v int64; _ = batpak.ExpectedVersion(v)`,
 		`batpak.Any = batpak.NoStream`,
+		`eventstore.SyncEveryCommit = eventstore.SyncNone`,
 	}
 	fine := `var v uint64; _ = batpak.ExpectVersion(batpak.Exactly(v)); _ = batpak.BatchItem{Expected: batpak.StreamExists}`
 	imp := importer.ForCompiler(token.NewFileSet(), "source", nil)
 	check := func(body string) error {
 		fset := token.NewFileSet()
-		src := "package p\nimport \"github.com/batpak-go/batpak\"\nfunc f() {\n" + body + "\n}\n"
+		src := "package p\nimport (\n\"github.com/batpak-go/batpak\"\n\"github.com/batpak-go/batpak/eventstore\"\n)\nvar _ = eventstore.WithSyncMode\nfunc f() {\n" + body + "\n}\n"
 		f, err := parser.ParseFile(fset, "p.go", src, 0)
 		if err != nil {
 			t.Fatal(err)

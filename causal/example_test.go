@@ -144,7 +144,7 @@ func ExampleWalk_up() {
 	s, ids, cleanup := exampleStore()
 	defer cleanup()
 
-	for step, err := range causal.Walk(context.Background(), s, ids[4], causal.Up) {
+	for step, err := range causal.Walk(context.Background(), s, ids[4], causal.Up()) {
 		if err != nil {
 			log.Fatal(err)
 		}

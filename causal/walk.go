@@ -15,22 +15,20 @@ import (
 
 // Option configures [Walk] and [Descendants]: [Down] or [Up], [MaxDepth],
 // [Kinds] and [MaxNodes].
-type Option interface {
-	apply(*config)
-}
+type Option func(*config)
 
 type config struct {
-	dir      Direction
-	maxDepth int // < 0: unlimited
-	maxNodes int // 0: unlimited
+	up       bool // toward the causes; false: toward the effects
+	maxDepth int  // < 0: unlimited
+	maxNodes int  // 0: unlimited
 	kinds    []kind.Kind
 }
 
 func newConfig(opts []Option) config {
-	c := config{dir: Down, maxDepth: -1}
+	c := config{maxDepth: -1}
 	for _, o := range opts {
 		if o != nil {
-			o.apply(&c)
+			o(&c)
 		}
 	}
 	return c
@@ -38,46 +36,29 @@ func newConfig(opts []Option) config {
 
 func (c *config) wants(k kind.Kind) bool { return len(c.kinds) == 0 || slices.Contains(c.kinds, k) }
 
-type optionFunc func(*config)
+// Down walks from causes to their effects (the default).
+func Down() Option { return func(c *config) { c.up = false } }
 
-func (f optionFunc) apply(c *config) { f(c) }
-
-// Direction is the way a walk follows causation links. It is an [Option].
-type Direction uint8
-
-const (
-	// Down walks from causes to their effects (the default).
-	Down Direction = iota
-	// Up walks from effects to their causes, towards the root.
-	Up
-)
-
-func (d Direction) apply(c *config) { c.dir = d }
-
-func (d Direction) String() string {
-	if d == Up {
-		return "up"
-	}
-	return "down"
-}
+// Up walks from effects to their causes, towards the root.
+func Up() Option { return func(c *config) { c.up = true } }
 
 // MaxDepth stops a walk n links away from its start: MaxDepth(1) visits
 // the direct effects (or the direct cause), MaxDepth(0) only the start.
 // A negative n means no limit, the default.
-func MaxDepth(n int) Option { return optionFunc(func(c *config) { c.maxDepth = n }) }
+func MaxDepth(n int) Option { return func(c *config) { c.maxDepth = n } }
 
 // Kinds makes a walk yield only events of the given kinds. The walk still
 // goes through events of other kinds to reach their causes or effects.
 // Without kinds (the default) every event is yielded.
 func Kinds(ks ...kind.Kind) Option {
-	return optionFunc(func(c *config) { c.kinds = slices.Clone(ks) })
+	return func(c *config) { c.kinds = slices.Clone(ks) }
 }
 
 // MaxNodes guards a walk against unexpectedly large graphs: a walk that
 // would read more than n events, the start included and whether yielded
 // or filtered out, ends with an error matching [ErrTooManyNodes]. n <= 0
 // means no limit, the default.
-func MaxNodes(n int) Option { return optionFunc(func(c *config) { c.maxNodes = max(n, 0) }) }
+func MaxNodes(n int) Option { return func(c *config) { c.maxNodes = max(n, 0) } }
 
 // Step is one event reached by [Walk].
 type Step struct {
@@ -111,7 +92,7 @@ func Walk(ctx context.Context, src Source, id uuid.UUID, opts ...Option) iter.Se
 			yield(Step{}, err)
 			return
 		}
-		if cfg.dir == Up {
+		if cfg.up {
 			walkUp(ctx, src, &cfg, start, yield)
 		} else {
 			walkDown(ctx, src, &cfg, start, yield)
@@ -253,7 +234,7 @@ func walkDown(ctx context.Context, src Source, cfg *config, start batpak.Record,
 // [eventstore.ErrNotFound].
 func Ancestors(ctx context.Context, src Source, id uuid.UUID) ([]batpak.Record, error) {
 	var out []batpak.Record
-	for step, err := range Walk(ctx, src, id, Up) {
+	for step, err := range Walk(ctx, src, id, Up()) {
 		if err != nil {
 			return out, err
 		}
@@ -271,7 +252,7 @@ func Ancestors(ctx context.Context, src Source, id uuid.UUID) ([]batpak.Record, 
 func Descendants(ctx context.Context, src Source, id uuid.UUID, opts ...Option) ([]batpak.Record, error) {
 	var out []batpak.Record
 	var err error
-	for step, e := range Walk(ctx, src, id, slices.Concat(opts, []Option{Down})...) {
+	for step, e := range Walk(ctx, src, id, slices.Concat(opts, []Option{Down()})...) {
 		if e != nil {
 			err = e
 			break
@@ -388,7 +369,7 @@ func Path(ctx context.Context, src Source, a, b uuid.UUID) ([]batpak.Record, err
 // if it is on it. A dangling or cyclic chain just ends.
 func chainUntil(ctx context.Context, src Source, from, target uuid.UUID) ([]batpak.Record, bool, error) {
 	var chain []batpak.Record
-	for step, err := range Walk(ctx, src, from, Up) {
+	for step, err := range Walk(ctx, src, from, Up()) {
 		if err != nil {
 			if errors.Is(err, ErrDangling) || errors.Is(err, ErrCycle) {
 				break

@@ -10,8 +10,16 @@ import (
 	"github.com/batpak-go/batpak/segment"
 )
 
-// SyncMode says when appended data is made durable.
-type SyncMode struct {
+// SyncMode says when appended data is made durable: [SyncEveryCommit]
+// (the default), [SyncNone] or [SyncInterval](n, d). These are the only
+// values, and the two named ones are constants.
+type SyncMode interface {
+	String() string
+	settings() syncSettings
+}
+
+// syncSettings is a SyncMode as the writer reads it.
+type syncSettings struct {
 	kind     syncKind
 	events   int
 	interval time.Duration
@@ -25,15 +33,21 @@ const (
 	syncNone
 )
 
-// SyncEveryCommit syncs every group commit before acknowledging it: an
-// acknowledged append is durable. The default.
-var SyncEveryCommit = SyncMode{kind: syncEveryCommit}
+func (k syncKind) settings() syncSettings { return syncSettings{kind: k} }
 
-// SyncNone never syncs on append (only on rotation, [Store.Sync] and
-// Close): for tests and benchmarks. Appends are acknowledged and visible
-// before they are durable: a power loss or kernel crash can lose every
-// append since the last of those; a process crash loses nothing.
-var SyncNone = SyncMode{kind: syncNone}
+func (k syncKind) String() string { return k.settings().String() }
+
+const (
+	// SyncEveryCommit syncs every group commit before acknowledging it:
+	// an acknowledged append is durable. The default.
+	SyncEveryCommit = syncEveryCommit
+	// SyncNone never syncs on append (only on rotation, [Store.Sync] and
+	// Close): for tests and benchmarks. Appends are acknowledged and
+	// visible before they are durable: a power loss or kernel crash can
+	// lose every append since the last of those; a process crash loses
+	// nothing.
+	SyncNone = syncNone
+)
 
 // SyncInterval syncs once n events were appended or d passed since the last
 // sync, whichever comes first (n or d may be 0 to disable that trigger).
@@ -41,10 +55,12 @@ var SyncNone = SyncMode{kind: syncNone}
 // or kernel crash can lose those of the last interval; a process crash
 // loses nothing.
 func SyncInterval(n int, d time.Duration) SyncMode {
-	return SyncMode{kind: syncInterval, events: n, interval: d}
+	return syncSettings{kind: syncInterval, events: n, interval: d}
 }
 
-func (m SyncMode) String() string {
+func (m syncSettings) settings() syncSettings { return m }
+
+func (m syncSettings) String() string {
 	switch m.kind {
 	case syncInterval:
 		return fmt.Sprintf("SyncInterval(%d, %s)", m.events, m.interval)
@@ -60,7 +76,7 @@ type Option func(*config)
 type config struct {
 	segmentMaxBytes int64
 	preallocate     bool
-	sync            SyncMode
+	sync            syncSettings
 	queueSize       int
 	groupMax        int
 	maxPayload      int
@@ -77,7 +93,7 @@ func defaultConfig() config {
 	return config{
 		segmentMaxBytes: 64 << 20,
 		preallocate:     true,
-		sync:            SyncEveryCommit,
+		sync:            SyncEveryCommit.settings(),
 		queueSize:       4096,
 		groupMax:        1024,
 		maxPayload:      4 << 20,
@@ -101,7 +117,13 @@ func WithSegmentMaxBytes(n int64) Option {
 func WithPreallocation(on bool) Option { return func(c *config) { c.preallocate = on } }
 
 // WithSyncMode sets when appends are made durable (default [SyncEveryCommit]).
-func WithSyncMode(m SyncMode) Option { return func(c *config) { c.sync = m } }
+func WithSyncMode(m SyncMode) Option {
+	return func(c *config) {
+		if m != nil {
+			c.sync = m.settings()
+		}
+	}
+}
 
 // WithQueueSize sets how many append requests may wait for the writer
 // before Append blocks (default 4096).

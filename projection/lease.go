@@ -49,7 +49,7 @@ var ErrLeaseLost = errors.New("projection: lease lost")
 // again when it loses it; it ends only when ctx ends or the projection
 // fails. A projection waiting for its lease does not count for
 // [Runner.Await]: another process is running it.
-func WithLeases(ls Leases) Option { return func(r *Runner) { r.leases = ls } }
+func WithLeases(ls Leases) Option { return func(c *config) { c.leases = ls } }
 
 // leased runs fn under name's lease when the runner has leases, with a
 // context that ends when the lease is lost; lost reports that it was.

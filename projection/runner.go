@@ -51,12 +51,9 @@ var ErrNotResettable = errors.New("projection: projection cannot be reset")
 
 // Runner runs projections.
 type Runner struct {
-	src      Source
-	cps      Checkpoints
-	progress func(Progress)
-	every    int
-	interval time.Duration
-	leases   Leases // nil: no leases
+	src Source
+	cps Checkpoints
+	config
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever a position moves
@@ -68,25 +65,33 @@ type position struct {
 	next   uint64 // next sequence the projection will see
 }
 
+// config is what the options of a Runner set.
+type config struct {
+	progress func(Progress)
+	every    int
+	interval time.Duration
+	leases   Leases // nil: no leases
+}
+
 // Option configures a Runner.
-type Option func(*Runner)
+type Option func(*config)
 
 // WithProgress calls fn during catch-up (about every 1% and at the end).
-func WithProgress(fn func(Progress)) Option { return func(r *Runner) { r.progress = fn } }
+func WithProgress(fn func(Progress)) Option { return func(c *config) { c.progress = fn } }
 
 // WithCheckpointEvery saves a projection's checkpoint after n applied
 // events or d since the last save, whichever comes first (default 1,000
 // events or 1 s), and always when a run ends.
 func WithCheckpointEvery(n int, d time.Duration) Option {
-	return func(r *Runner) { r.every, r.interval = max(n, 1), d }
+	return func(c *config) { c.every, c.interval = max(n, 1), d }
 }
 
 // NewRunner returns a runner reading src and saving checkpoints in cps.
 func NewRunner(src Source, cps Checkpoints, opts ...Option) *Runner {
-	r := &Runner{src: src, cps: cps, every: 1000, interval: time.Second,
+	r := &Runner{src: src, cps: cps, config: config{every: 1000, interval: time.Second},
 		changed: make(chan struct{}), running: make(map[string]*position)}
 	for _, o := range opts {
-		o(r)
+		o(&r.config)
 	}
 	return r
 }
