@@ -26,8 +26,8 @@ func (c *ChainHasher) Sum(r *segment.Record) [32]byte {
 }
 
 type (
-	IDGenerator = ids.Generator
-	Subscribers = subs.Set
+	IDGenerator  = ids.Generator
+	Subscribers  = subs.Set
 	Subscription = subs.Subscription
 )
 
