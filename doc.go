@@ -1,15 +1,57 @@
 // Package batpak is the contract of batpak's event stores: the [Store]
 // interface every backend implements, the events and records it keeps,
 // the coordinates that name streams, expected versions, append and read
-// options, and the errors all backends return.
+// options, and the errors every backend returns. Start here.
 //
-// Start here; choose a backend for where the events live:
+// Three backends implement [Store] as they are, and the conformance suite
+// (package eventstore/storetest) checks each of them:
 //
 //   - package eventstore: embedded, append-only segment files in one
-//     directory, synced before an append returns;
-//   - package natsstore: NATS JetStream, for several machines;
-//   - package memstore: in memory, for unit tests.
+//     directory; an append returns once it is on disk (fdatasync).
+//   - package natsstore: NATS JetStream, for more than one machine.
+//   - package memstore: in memory, for unit tests and examples.
 //
-// Aggregates (package aggregate), projections (package projection) and
-// the causal graph (package causal) take a [Store] and run on any of them.
+// Aggregates (package aggregate), projections (package projection) and the
+// causal graph (package causal) take a Store and run on any of them.
+//
+// # Guarantees
+//
+// Every backend gives these; package eventstore/storetest tests them:
+//
+//   - A stream is its whole [Coordinate]: Scope and Entity. The same entity
+//     in two scopes is two streams, with their own versions, reads and
+//     expected-version checks, and an idempotency key belongs to one scope.
+//   - Every event gets a global sequence, dense and increasing from 1, and
+//     a stream version, dense and increasing from 1 within its stream.
+//     Reads see events in that order.
+//   - An append is atomic: all of its events are stored, or none. So is an
+//     AppendBatch across streams. A refused append ([ErrVersionConflict],
+//     a bad argument) stores nothing.
+//   - An expected version ([ExpectVersion] with [NoStream], [StreamExists]
+//     or [Exactly]) is checked against the stream as the append commits:
+//     of two appends expecting the same version, one fails with a
+//     [*VersionConflictError] that carries the stream's actual version.
+//   - An append with an idempotency key ([WithIdempotencyKey]) that was
+//     already committed stores nothing and returns the original receipts.
+//   - Once an append returns, every read, cursor and query sees its
+//     events; a [Cursor] yields every matching event exactly once, in
+//     order, and waits for the next.
+//   - Each stream's events are chained by hashes over their content, so a
+//     changed or missing event is detected (VerifyChain where a backend
+//     offers it; [*ChainError]).
+//   - Reads take a context and end with its error once it is done.
+//   - Bad input gets a typed error matched with errors.Is ([ErrInvalidCoordinate],
+//     [ErrInvalidExpectedVersion], [ErrInvalidIdempotencyKey],
+//     [ErrInvalidMetadata], [ErrReservedKind], [ErrPayloadTooLarge],
+//     [ErrEmptyAppend]) and stores nothing.
+//
+// # Caveats
+//
+//   - What "durable" means is the backend's: eventstore syncs to its disk
+//     before an append returns (unless configured otherwise), natsstore is
+//     as durable as the JetStream servers' storage and sync settings,
+//     memstore keeps nothing after the process ends.
+//   - A [Subscription] drops events when its channel is full (and counts
+//     them); use a Cursor when every event matters.
+//   - Payloads are msgpack: a field a type does not export is not stored.
 package batpak
