@@ -17,14 +17,13 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/batpak-go/batpak"
-	"github.com/batpak-go/batpak/eventstore"
-	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/internal/codec"
 )
 
 // request is one Append or AppendBatch.
 type request struct {
 	items []item
-	key   string
+	key   string // the idempotency key in its scope (codec.ScopedKey), or ""
 }
 
 type item struct {
@@ -37,10 +36,11 @@ type item struct {
 	causation   uuid.UUID
 }
 
-// Append appends events to the stream of coord, atomically: all of them or
+// Append appends events to the stream coord, atomically: all of them or
 // none (a request of several events is one JetStream atomic batch).
 // Options set the expected version (checked against the stream before the
-// first event), an idempotency key and correlation and causation ids. It
+// first event), an idempotency key (which belongs to coord's scope) and
+// correlation and causation ids. It
 // returns once the server has acknowledged the events and this client's
 // index holds them, with one receipt per event. ctx bounds the wait for the
 // stream's lock in this client; once the first publish is sent the call
@@ -56,7 +56,7 @@ func (s *Store) Append(ctx context.Context, coord batpak.Coordinate, events []ba
 	if len(events) == 0 {
 		return nil, batpak.ErrEmptyAppend
 	}
-	r := &request{key: o.IdempotencyKey, items: make([]item, len(events))}
+	r := &request{key: codec.ScopedKey(coord.Scope, o.IdempotencyKey), items: make([]item, len(events))}
 	for i, ev := range events {
 		it, err := s.prepare(ev)
 		if err != nil {
@@ -72,8 +72,8 @@ func (s *Store) Append(ctx context.Context, coord batpak.Coordinate, events []ba
 // AppendBatch appends events to several streams atomically, as one
 // JetStream atomic batch: the server commits every item or none. Each
 // item's expected version is checked in order. The only options that apply
-// are the idempotency key and, as a default for items without their own,
-// correlation and causation.
+// are the idempotency key (which belongs to the first item's scope) and, as
+// a default for items without their own, correlation and causation.
 func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts ...batpak.AppendOption) ([]batpak.Receipt, error) {
 	o, err := batpak.ResolveAppendOptions(opts...)
 	if err != nil {
@@ -82,7 +82,7 @@ func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 	if len(items) == 0 {
 		return nil, batpak.ErrEmptyAppend
 	}
-	r := &request{key: o.IdempotencyKey, items: make([]item, len(items))}
+	r := &request{key: codec.ScopedKey(items[0].Coordinate.Scope, o.IdempotencyKey), items: make([]item, len(items))}
 	for i, bi := range items {
 		bi, err := bi.Resolve(o)
 		if err != nil {
@@ -100,20 +100,28 @@ func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 
 // prepare checks and encodes an event exactly as the embedded store does.
 func (s *Store) prepare(ev batpak.Event) (item, error) {
-	payload, meta, err := eventstore.EncodeEvent(ev, s.maxPay)
+	payload, meta, err := codec.Encode(ev, s.maxPay)
 	if err != nil {
 		return item{}, err
 	}
 	return item{kind: uint16(ev.Kind), payload: payload, meta: meta}, nil
 }
 
-func (r *request) entities() []string {
-	out := make([]string, 0, 1)
+// streams returns the streams r appends to, sorted and distinct.
+func (r *request) streams() []batpak.Coordinate {
+	out := make([]batpak.Coordinate, 0, 1)
 	for i := range r.items {
-		out = append(out, r.items[i].coord.Entity)
+		out = append(out, r.items[i].coord)
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, compareCoords)
 	return slices.Compact(out)
+}
+
+func compareCoords(a, b batpak.Coordinate) int {
+	if c := strings.Compare(a.Scope, b.Scope); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Entity, b.Entity)
 }
 
 func (s *Store) submit(ctx context.Context, r *request) ([]batpak.Receipt, error) {
@@ -147,7 +155,7 @@ func (s *Store) submit(ctx context.Context, r *request) ([]batpak.Receipt, error
 			return rs, nil
 		}
 	}
-	unlock, err := s.locks.lock(ctx, r.entities())
+	unlock, err := s.locks.lock(ctx, r.streams())
 	if err != nil {
 		return nil, err
 	}
@@ -485,21 +493,21 @@ func (s *Store) resolveDuplicate(ctx context.Context, r *request, first uuid.UUI
 func (s *Store) plan(r *request, ids []uuid.UUID, ts int64, msgID string) ([]*nats.Msg, []event, error) {
 	s.ix.mu.RLock()
 	defer s.ix.mu.RUnlock()
-	local := make(map[string]tip, 2)
+	local := make(map[batpak.Coordinate]tip, 2)
 	msgs := make([]*nats.Msg, len(r.items))
 	evs := make([]event, len(r.items))
 	for i := range r.items {
 		it := &r.items[i]
-		entity := it.coord.Entity
-		t, seen := local[entity]
+		c := it.coord
+		t, seen := local[c]
 		if !seen {
-			t = s.ix.tipOf(entity)
+			t = s.ix.tipOf(c)
 		}
 		if !it.expected.Accepts(t.version) {
-			return nil, nil, &batpak.VersionConflictError{Entity: entity, Expected: it.expected, Actual: t.version}
+			return nil, nil, &batpak.VersionConflictError{Stream: c, Expected: it.expected, Actual: t.version}
 		}
 		ev := event{
-			entity: entity, scope: it.coord.Scope, id: ids[i], cause: it.causation,
+			entity: c.Entity, scope: c.Scope, id: ids[i], cause: it.causation,
 			kind: it.kind, ts: ts, version: t.version + 1, prev: t.hash,
 			meta: it.meta, payload: it.payload, part: i + 1, parts: len(r.items),
 		}
@@ -511,11 +519,8 @@ func (s *Store) plan(r *request, ids []uuid.UUID, ts int64, msgID string) ([]*na
 		default:
 			ev.corr = ids[0]
 		}
-		ev.hash = eventHash(&segment.Record{
-			Entity: ev.entity, Scope: ev.scope, Version: ev.version, Kind: ev.kind, Timestamp: ev.ts,
-			ID: ev.id, Correlation: ev.corr, Causation: ev.cause, PrevHash: ev.prev, Metadata: ev.meta, Payload: ev.payload,
-		})
-		m := nats.NewMsg(s.prefix + escapeToken(entity))
+		ev.hash = eventHash(&ev)
+		m := nats.NewMsg(subjectOf(s.prefix, c))
 		if err := encodeHeader(m.Header, &ev); err != nil {
 			return nil, nil, err
 		}
@@ -528,7 +533,7 @@ func (s *Store) plan(r *request, ids []uuid.UUID, ts int64, msgID string) ([]*na
 		}
 		m.Data = it.payload
 		msgs[i], evs[i] = m, ev
-		local[entity] = tip{version: ev.version, hash: ev.hash}
+		local[c] = tip{version: ev.version, hash: ev.hash}
 	}
 	return msgs, evs, nil
 }
@@ -630,22 +635,22 @@ func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) (last uint64, dup
 	return resp.Seq, resp.Duplicate, nil
 }
 
-// entityLocks serialises this client's appends per stream: one request at
+// streamLocks serialises this client's appends per stream: one request at
 // a time may hold a stream, so appends of one client never conflict with
 // each other at the server.
-type entityLocks struct {
+type streamLocks struct {
 	mu sync.Mutex
-	m  map[string]*entityLock
+	m  map[batpak.Coordinate]*streamLock
 }
 
-type entityLock struct {
+type streamLock struct {
 	ch   chan struct{}
 	refs int
 }
 
-// lock takes the locks of entities (sorted, distinct) in order.
-func (l *entityLocks) lock(ctx context.Context, entities []string) (func(), error) {
-	held := make([]string, 0, len(entities))
+// lock takes the locks of streams (sorted, distinct) in order.
+func (l *streamLocks) lock(ctx context.Context, streams []batpak.Coordinate) (func(), error) {
+	held := make([]batpak.Coordinate, 0, len(streams))
 	release := func() {
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -655,11 +660,11 @@ func (l *entityLocks) lock(ctx context.Context, entities []string) (func(), erro
 			l.release(e, el)
 		}
 	}
-	for _, e := range entities {
+	for _, e := range streams {
 		l.mu.Lock()
 		el := l.m[e]
 		if el == nil {
-			el = &entityLock{ch: make(chan struct{}, 1)}
+			el = &streamLock{ch: make(chan struct{}, 1)}
 			l.m[e] = el
 		}
 		el.refs++
@@ -678,7 +683,7 @@ func (l *entityLocks) lock(ctx context.Context, entities []string) (func(), erro
 	return release, nil
 }
 
-func (l *entityLocks) release(e string, el *entityLock) {
+func (l *streamLocks) release(e batpak.Coordinate, el *streamLock) {
 	el.refs--
 	if el.refs == 0 {
 		delete(l.m, e)

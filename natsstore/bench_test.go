@@ -226,7 +226,7 @@ func BenchmarkReadStreamUncached(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		got := 0
-		for _, err := range s.ReadStream("read", 1) {
+		for _, err := range s.ReadStream(ctx, batpak.Coordinate{Entity: "read", Scope: "bench"}, 1) {
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -4,10 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 
 	"github.com/google/uuid"
-
-	"github.com/batpak-go/batpak/segment"
 )
 
 // An index checkpoint is a chain of blocks, each the index entries of a
@@ -28,12 +27,13 @@ import (
 //	bodyLen u32      bytes from here to the CRC
 //	strings × (uvarint length, bytes)            entities and scopes
 //	count × entry
-//	CRC-32C u32 of everything before it
+//	CRC-32C (Castagnoli) u32 of everything before it
 //
 // An entry of a message the index skipped (not an event, see foreign.go):
 //
 //	flags u8         ckSkipped alone
-//	uvarint entity   0: on no entity's subject; i: string i-1
+//	uvarint entity   0: on no stream's subject; i: string i-1
+//	uvarint scope    only if entity is not 0: string scope-1 (the subject's stream)
 //
 // An entry of an event:
 //
@@ -48,17 +48,21 @@ import (
 //	uvarint kind
 //	hash [32]
 //
-// Versions and previous hashes are not stored: an entity's version is its
+// Versions and previous hashes are not stored: a stream's version is its
 // number of entries so far and its previous hash the hash of its previous
 // entry, which the loader recomputes as it applies the chain in order.
+//
+// Format 2 goes with the store format 2 (format.go): a skipped message's
+// entry names the whole stream of its subject, scope and entity; format 1
+// named an entity only. A block of another format is not read.
 const (
-	ckFormat      = 1
+	ckFormat      = 2
 	ckBlockEvents = 1 << 16
 	ckMaxSpan     = 1 << 20
 	ckHeadSize    = 4 + 2 + 2 + 8 + 8 + 4 + 4 + 4 + 4
 	// ckMinEntry is the smallest encoded entry, a skipped message's flags
-	// and entity; ckMinEvent an event's: flags, entity, scope, id, ts,
-	// kind, hash.
+	// and entity (0: none); ckMinEvent an event's: flags, entity, scope,
+	// id, ts, kind, hash.
 	ckMinEntry = 1 + 1
 	ckMinEvent = 1 + 1 + 1 + 16 + 1 + 1 + 32
 )
@@ -79,9 +83,15 @@ const (
 // errCheckpointCorrupt is matched by every decoding error.
 var errCheckpointCorrupt = errors.New("natsstore: corrupt index checkpoint block")
 
+// castagnoli is the CRC-32C table of the blocks' checksums (the embedded
+// store's frames use the same CRC).
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func ckChecksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
 // ckEntry is one decoded index entry.
 type ckEntry struct {
-	skipped       bool // a message that is not an event: only entity (or "") is set
+	skipped       bool // a message that is not an event: only entity and scope (or "") are set
 	entity, scope string
 	id, corr      uuid.UUID
 	cause         uuid.UUID
@@ -131,6 +141,7 @@ func encodeCheckpointBlock(b *ckBlock) []byte {
 				body = append(body, 0)
 			} else {
 				body = binary.AppendUvarint(body, ref(e.entity)+1)
+				body = binary.AppendUvarint(body, ref(e.scope))
 			}
 			continue
 		}
@@ -184,7 +195,7 @@ func encodeCheckpointBlock(b *ckBlock) []byte {
 	out = binary.BigEndian.AppendUint32(out, uint32(len(table)+len(body)))
 	out = append(out, table...)
 	out = append(out, body...)
-	return binary.BigEndian.AppendUint32(out, segment.Checksum(out))
+	return binary.BigEndian.AppendUint32(out, ckChecksum(out))
 }
 
 // decodeCheckpointBlock checks and decodes a block. It never trusts a
@@ -205,7 +216,7 @@ func decodeCheckpointBlock(data []byte) (*ckBlock, error) {
 		return nil, bad("format %d, this version reads %d", v, ckFormat)
 	}
 	n := len(data) - 4
-	if segment.Checksum(data[:n]) != binary.BigEndian.Uint32(data[n:]) {
+	if ckChecksum(data[:n]) != binary.BigEndian.Uint32(data[n:]) {
 		return nil, bad("checksum mismatch")
 	}
 	if f := binary.BigEndian.Uint16(data[6:]); f != 0 {
@@ -267,6 +278,7 @@ func decodeCheckpointBlock(data []byte) (*ckBlock, error) {
 				if r.err == nil {
 					e.entity = strs[j-1]
 				}
+				e.scope = str()
 			}
 			if r.err != nil {
 				return nil, bad("entry %d: %v", i, r.err)

@@ -10,13 +10,12 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-
-	"github.com/batpak-go/batpak/segment"
 )
 
 // testBlock returns a block of n entries from first with a mix of what an
 // index holds: several entities and scopes, requests of one and of
-// several events (keyed or not), correlation and causation ids.
+// several events (keyed or not), correlation and causation ids, and
+// skipped messages between requests (on a stream's subject or not).
 func testBlock(seed uint64, first, span uint64, n int) *ckBlock {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	b := &ckBlock{created: 1_700_000_000_123_456_789, first: first, span: span, entries: make([]ckEntry, n)}
@@ -32,6 +31,13 @@ func testBlock(seed uint64, first, span uint64, n int) *ckBlock {
 	var corr uuid.UUID
 	for i := range b.entries {
 		e := &b.entries[i]
+		if left == 0 && rng.IntN(6) == 0 {
+			e.skipped = true
+			if rng.IntN(2) == 0 {
+				e.entity, e.scope = fmt.Sprintf("account:%d", rng.IntN(7)), "bank:eu"
+			}
+			continue
+		}
 		e.entity = fmt.Sprintf("account:%d", rng.IntN(7))
 		e.scope = []string{"bank:eu", "bank:us", "ünï code"}[rng.IntN(3)]
 		e.id = uid()
@@ -62,6 +68,14 @@ func testBlock(seed uint64, first, span uint64, n int) *ckBlock {
 		}
 	}
 	return b
+}
+
+// TestCheckpointChecksum: blocks are checked with CRC-32C (Castagnoli),
+// the CRC of the embedded store's frames, whose check value this is.
+func TestCheckpointChecksum(t *testing.T) {
+	if got := ckChecksum([]byte("123456789")); got != 0xE3069283 {
+		t.Fatalf("CRC-32C of the check string is %#x, want 0xE3069283", got)
+	}
 }
 
 func TestCheckpointBlockRoundTrip(t *testing.T) {
@@ -144,7 +158,7 @@ func resealBlock(data []byte) []byte {
 	}
 	b := bytes.Clone(data)
 	n := len(b) - 4
-	binary.BigEndian.PutUint32(b[n:], segment.Checksum(b[:n]))
+	binary.BigEndian.PutUint32(b[n:], ckChecksum(b[:n]))
 	return b
 }
 

@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/batpak-go/batpak"
 )
 
 // Object metadata of a checkpoint block: enough to choose a chain from a
@@ -323,7 +325,7 @@ func blockFailure(err error) string {
 
 // confirm checks a block against the stream: the stream's message at the
 // block's last event up to sequence end must be that event (its id, hash
-// and entity). The blocks before the last are checked this way too, so a
+// and stream). The blocks before the last are checked this way too, so a
 // chain that was written for other events is refused whole.
 func (c *checkpointer) confirm(ctx context.Context, b *ckBlock, end uint64) error {
 	ctx, cancel := c.step(ctx)
@@ -338,8 +340,8 @@ func (c *checkpointer) confirm(ctx context.Context, b *ckBlock, end uint64) erro
 		if err != nil {
 			return fmt.Errorf("checking sequence %d: %w", seq, err)
 		}
-		if ev.id != e.id || ev.hash != e.hash || ev.entity != e.entity {
-			return fmt.Errorf("%w: sequence %d holds event %s of %q, the checkpoint %s of %q", errCheckpointMismatch, seq, ev.id, ev.entity, e.id, e.entity)
+		if ev.id != e.id || ev.hash != e.hash || ev.entity != e.entity || ev.scope != e.scope {
+			return fmt.Errorf("%w: sequence %d holds event %s of %s, the checkpoint %s of %s/%s", errCheckpointMismatch, seq, ev.id, ev.coord(), e.id, e.scope, e.entity)
 		}
 		return nil
 	}
@@ -473,9 +475,10 @@ func (r *restorer) restore(b *ckBlock, end uint64) error {
 			if r.left != 0 {
 				return fmt.Errorf("sequence %d, a skipped message, is inside a request", seq)
 			}
-			ix.log.slot(0).entity = e.entity
+			en := ix.log.slot(0)
+			en.entity, en.scope = e.entity, ix.intern(e.scope)
 			if e.entity != "" {
-				ix.subjLast[e.entity] = seq
+				ix.subjLast[en.coord()] = seq
 			}
 			ix.skippedN++
 			ix.log.n++
@@ -493,19 +496,9 @@ func (r *restorer) restore(b *ckBlock, end uint64) error {
 			return fmt.Errorf("sequence %d is in no request", seq)
 		}
 		r.left--
-		st := ix.streams[e.entity]
-		if st == nil {
-			st = &streamState{}
-			ix.streams[e.entity] = st
-			ix.order = append(ix.order, e.entity)
-		}
-		scope, ok := ix.scopes[e.scope]
-		if !ok {
-			scope = e.scope
-			ix.scopes[scope] = scope
-		}
+		st := ix.stream(batpak.Coordinate{Entity: e.entity, Scope: e.scope})
 		en := ix.log.slot(0)
-		en.entity, en.scope = e.entity, scope
+		en.entity, en.scope = st.coord.Entity, st.coord.Scope
 		en.id, en.corr, en.cause = e.id, e.corr, e.cause
 		en.ts, en.version, en.kind, en.parts = e.ts, st.version+1, e.kind, e.parts
 		en.prev, en.hash = st.lastHash, e.hash

@@ -75,11 +75,11 @@ var (
 // ckWrite appends a mix of requests to s: single events, multi-event
 // appends and batches over several streams (some crossing block
 // boundaries), idempotency keys, correlation and causation. It returns
-// the keyed requests' receipts by key.
-func ckWrite(t *testing.T, s *Store, round, n int) map[string][]batpak.Receipt {
+// the keyed requests' receipts by key, with the key's scope.
+func ckWrite(t *testing.T, s *Store, round, n int) map[string]ckKeyed {
 	t.Helper()
 	ctx := context.Background()
-	keyed := make(map[string][]batpak.Receipt)
+	keyed := make(map[string]ckKeyed)
 	c := func(i int) batpak.Coordinate {
 		return batpak.Coordinate{Entity: fmt.Sprintf("acct:%d", i%7), Scope: []string{"eu", "us. west"}[i%2]}
 	}
@@ -110,11 +110,17 @@ func ckWrite(t *testing.T, s *Store, round, n int) map[string][]batpak.Receipt {
 			t.Fatalf("round %d request %d: %v", round, i, err)
 		}
 		if i%5 == 0 {
-			keyed[fmt.Sprintf("r%d-k%d", round, i)] = rs
+			keyed[fmt.Sprintf("r%d-k%d", round, i)] = ckKeyed{scope: c(i).Scope, rs: rs}
 		}
 		last = rs[len(rs)-1].EventID
 	}
 	return keyed
+}
+
+// ckKeyed is a keyed request: its key's scope and its receipts.
+type ckKeyed struct {
+	scope string
+	rs    []batpak.Receipt
 }
 
 // ckSameIndex checks that the indexes of a and b hold the same events,
@@ -139,13 +145,25 @@ func ckSameIndex(t *testing.T, a, b *Store) {
 	defer a.ix.mu.RUnlock()
 	b.ix.mu.RLock()
 	defer b.ix.mu.RUnlock()
-	if !slices.Equal(a.ix.order, b.ix.order) {
-		t.Fatalf("streams %v, want %v", a.ix.order, b.ix.order)
+	coords := func(order []*streamState) []batpak.Coordinate {
+		var out []batpak.Coordinate
+		for _, st := range order {
+			out = append(out, st.coord)
+		}
+		return out
 	}
-	for e, st := range b.ix.streams {
-		sa := a.ix.streams[e]
-		if sa == nil || sa.version != st.version || sa.lastHash != st.lastHash || !slices.Equal(sa.seqs, st.seqs) {
-			t.Fatalf("stream %q differs", e)
+	if oa, ob := coords(a.ix.order), coords(b.ix.order); !slices.Equal(oa, ob) {
+		t.Fatalf("streams %v, want %v", oa, ob)
+	}
+	for c, st := range b.ix.streams {
+		sa := a.ix.streams[c]
+		if sa == nil || sa.coord != c || sa.version != st.version || sa.lastHash != st.lastHash || !slices.Equal(sa.seqs, st.seqs) {
+			t.Fatalf("stream %v differs", c)
+		}
+	}
+	for e, streams := range b.ix.byEntity {
+		if oa, ob := coords(a.ix.byEntity[e]), coords(streams); !slices.Equal(oa, ob) {
+			t.Fatalf("streams of entity %q: %v, want %v", e, oa, ob)
 		}
 	}
 	for what, m := range map[string][2]any{
@@ -203,18 +221,20 @@ func TestIndexCheckpointRestores(t *testing.T) {
 			t.Fatalf("progress %v", reports)
 		}
 	}
-	// Keys restored from the checkpoint return the original receipts.
+	// Keys restored from the checkpoint return the original receipts, in
+	// their scope.
 	for key, want := range keyed {
-		got, err := b.Append(context.Background(), batpak.Coordinate{Entity: "other", Scope: "eu"}, []batpak.Event{{Kind: ckKindA}}, batpak.WithIdempotencyKey(key))
-		if err != nil || !slices.Equal(got, want) {
-			t.Fatalf("key %s: %v %v, want %v", key, got, err, want)
+		got, err := b.Append(context.Background(), batpak.Coordinate{Entity: "other", Scope: want.scope}, []batpak.Event{{Kind: ckKindA}}, batpak.WithIdempotencyKey(key))
+		if err != nil || !slices.Equal(got, want.rs) {
+			t.Fatalf("key %s: %v %v, want %v", key, got, err, want.rs)
 		}
 	}
 	if b.LastSequence() != total {
 		t.Fatal("a replayed key appended")
 	}
 	// Reads of restored events come from the stream; appends go on.
-	for rec, err := range b.ReadStream("acct:3", 1) {
+	acct3 := batpak.Coordinate{Entity: "acct:3", Scope: "us. west"}
+	for rec, err := range b.ReadStream(context.Background(), acct3, 1) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +242,7 @@ func TestIndexCheckpointRestores(t *testing.T) {
 			t.Fatal("version 1 links to a previous event")
 		}
 	}
-	if err := b.VerifyChain("acct:3"); err != nil {
+	if err := b.VerifyChain(context.Background(), acct3); err != nil {
 		t.Fatal(err)
 	}
 	ckWrite(t, b, 2, 40)
@@ -396,8 +416,8 @@ func TestIndexCheckpointSkipped(t *testing.T) {
 	}
 	for i := range 6 {
 		ckWrite(t, a, i, 5)
-		foreign(a.prefix + "acct:3")
-		foreign(a.prefix + "not.an.entity")
+		foreign(subjectOf(a.prefix, batpak.Coordinate{Entity: "acct:3", Scope: "eu"}))
+		foreign(a.prefix + "not.a.stream")
 	}
 	if err := a.CatchUp(context.Background()); err != nil {
 		t.Fatal(err)
@@ -417,25 +437,25 @@ func TestIndexCheckpointSkipped(t *testing.T) {
 	full := ckOpen(t, ns, stream, WithIndexCheckpoints(0))
 	defer full.Close()
 	ckSameIndex(t, b, full)
-	for _, entity := range []string{"acct:3", "acct:4"} {
+	for _, c := range []batpak.Coordinate{{Entity: "acct:3", Scope: "us. west"}, {Entity: "acct:4", Scope: "eu"}} {
 		var got, want []batpak.Record
-		for rec, err := range b.ReadStream(entity, 1) {
+		for rec, err := range b.ReadStream(context.Background(), c, 1) {
 			if err != nil {
 				t.Fatal(err)
 			}
 			got = append(got, rec)
 		}
-		for rec, err := range full.ReadStream(entity, 1) {
+		for rec, err := range full.ReadStream(context.Background(), c, 1) {
 			if err != nil {
 				t.Fatal(err)
 			}
 			want = append(want, rec)
 		}
 		if len(want) == 0 || !reflect.DeepEqual(got, want) {
-			t.Fatalf("%s: read %d events from the server, want %d", entity, len(got), len(want))
+			t.Fatalf("%v: read %d events from the server, want %d", c, len(got), len(want))
 		}
 	}
-	// The next append to the entity expects the skipped message's subject
+	// The next append to the stream expects the skipped message's subject
 	// sequence.
 	if _, err := b.Append(context.Background(), batpak.Coordinate{Entity: "acct:3", Scope: "eu"}, []batpak.Event{{Kind: ckKindA}}); err != nil {
 		t.Fatal(err)
@@ -454,6 +474,9 @@ func TestReadsInPartialBatches(t *testing.T) {
 	directBatchBytes = 2000 // a few events per answer
 	full := ckOpen(t, ns, "CK_PARTIAL")
 	defer full.Close()
+	ctx := context.Background()
+	acct2 := batpak.Coordinate{Entity: "acct:2", Scope: "eu"}
+	acct5 := batpak.Coordinate{Entity: "acct:5", Scope: "us. west"}
 	read := func(seq iter.Seq2[batpak.Record, error]) []batpak.Record {
 		t.Helper()
 		var out []batpak.Record
@@ -469,10 +492,11 @@ func TestReadsInPartialBatches(t *testing.T) {
 		name      string
 		got, want iter.Seq2[batpak.Record, error]
 	}{
-		{"ReadAll", s.ReadAll(0), full.ReadAll(0)},
-		{"ReadStream", s.ReadStream("acct:2", 1), full.ReadStream("acct:2", 1)},
-		{"ReadStream backward", s.ReadStream("acct:5", 0, batpak.Backward()), full.ReadStream("acct:5", 0, batpak.Backward())},
-		{"Query", s.Query(batpak.Region{Kinds: []kind.Kind{ckKindB}}), full.Query(batpak.Region{Kinds: []kind.Kind{ckKindB}})},
+		{"ReadAll", s.ReadAll(ctx, 0), full.ReadAll(ctx, 0)},
+		{"ReadStream", s.ReadStream(ctx, acct2, 1), full.ReadStream(ctx, acct2, 1)},
+		{"ReadStream backward", s.ReadStream(ctx, acct5, 0, batpak.Backward()), full.ReadStream(ctx, acct5, 0, batpak.Backward())},
+		{"Query", s.Query(ctx, batpak.Region{Kinds: []kind.Kind{ckKindB}}), full.Query(ctx, batpak.Region{Kinds: []kind.Kind{ckKindB}})},
+		{"Query entity in every scope", s.Query(ctx, batpak.Region{Entity: "acct:5"}), full.Query(ctx, batpak.Region{Entity: "acct:5"})},
 	} {
 		got, want := read(tc.got), read(tc.want)
 		if len(want) == 0 || !reflect.DeepEqual(got, want) {
@@ -508,7 +532,7 @@ func TestReadsWithoutDirectGets(t *testing.T) {
 	}
 	ckWrite(t, s, 1, 20)
 	n := 0
-	for rec, err := range s.ReadAll(0) {
+	for rec, err := range s.ReadAll(context.Background(), 0) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -520,7 +544,7 @@ func TestReadsWithoutDirectGets(t *testing.T) {
 	if uint64(n) != s.LastSequence() {
 		t.Fatalf("read %d of %d events", n, s.LastSequence())
 	}
-	if _, err := s.GetSequence(3); err != nil {
+	if _, err := s.GetSequence(context.Background(), 3); err != nil {
 		t.Fatal(err)
 	}
 }

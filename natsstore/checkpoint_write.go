@@ -160,7 +160,7 @@ func (c *checkpointer) block(log entryLog, keys []keyAt, first, last uint64) *ck
 		seq := first + uint64(i)
 		en := log.at(seq)
 		if en.skipped() {
-			b.entries[i] = ckEntry{skipped: true, entity: en.entity}
+			b.entries[i] = ckEntry{skipped: true, entity: en.entity, scope: en.scope}
 			continue
 		}
 		b.entries[i] = ckEntry{

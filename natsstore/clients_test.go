@@ -78,7 +78,7 @@ func TestTwoClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := b.Get(rc[0].EventID)
+	rec, err := b.Get(ctx, rc[0].EventID)
 	if err != nil || rec.CorrelationID != ra[0].EventID {
 		t.Fatalf("correlation across clients: %v %v", rec.CorrelationID, err)
 	}
@@ -91,20 +91,20 @@ func TestTwoClients(t *testing.T) {
 	if got := a.CausedBy(ra[0].EventID); !slices.Equal(got, []uint64{rc[0].Sequence}) {
 		t.Fatalf("a.CausedBy = %v", got)
 	}
-	var streams []string
+	var streams []batpak.Coordinate
 	for info := range a.Streams() {
-		streams = append(streams, info.Entity)
-		if info.Entity == "x" && (info.Version != 2 || info.LastSequence != 2) {
+		streams = append(streams, info.Coordinate)
+		if info.Coordinate == coord("x") && (info.Version != 2 || info.LastSequence != 2) {
 			t.Fatalf("Streams: %+v", info)
 		}
 	}
-	if !slices.Equal(streams, []string{"x", "y", "w"}) {
+	if !slices.Equal(streams, []batpak.Coordinate{coord("x"), coord("y"), coord("w")}) {
 		t.Fatalf("Streams yields %v", streams)
 	}
 	// b's subscription saw every event, a's included, in order.
 	for want := uint64(1); want <= 4; want++ {
 		select {
-		case rec := <-sub.C:
+		case rec := <-sub.Events():
 			if rec.Sequence != want {
 				t.Fatalf("subscription: sequence %d, want %d", rec.Sequence, want)
 			}
@@ -132,7 +132,7 @@ func TestKeysOutliveDuplicateWindow(t *testing.T) {
 			t.Fatalf("replay after the window: %+v, %v; want %+v", rs, err, first)
 		}
 	}
-	if v := a.StreamVersion("x"); v != 1 {
+	if v := a.StreamVersion(coord("x")); v != 1 {
 		t.Fatalf("version %d after replays, want 1", v)
 	}
 }

@@ -249,7 +249,7 @@ func TestClusterFailover(t *testing.T) {
 				var err error
 				switch i % 4 {
 				case 0, 1: // one event on the writer's own stream, with its expected version
-					v := s.StreamVersion(own)
+					v := s.StreamVersion(batpak.Coordinate{Entity: own, Scope: "bank"})
 					var rs []batpak.Receipt
 					rs, err = s.Append(ctx, batpak.Coordinate{Entity: own, Scope: "bank"},
 						[]batpak.Event{{Kind: k, Payload: i}}, batpak.ExpectVersion(batpak.Exactly(v)))
@@ -336,7 +336,7 @@ func TestClusterFailover(t *testing.T) {
 	}
 	defer s2.Close()
 	all := make([]batpak.Record, 0, n)
-	for rec, err := range s2.ReadAll(0) {
+	for rec, err := range s2.ReadAll(ctx, 0) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -359,7 +359,7 @@ func TestClusterFailover(t *testing.T) {
 		}
 	}
 	for _, e := range []string{"acct:0", "acct:1", "acct:2", "acct:3", "shared", "ledger"} {
-		if err := s2.VerifyChain(e); err != nil {
+		if err := s2.VerifyChain(ctx, batpak.Coordinate{Entity: e, Scope: "bank"}); err != nil {
 			t.Fatal(err)
 		}
 	}

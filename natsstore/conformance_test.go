@@ -12,31 +12,10 @@ import (
 	"github.com/batpak-go/batpak/natsstore"
 )
 
-// conformanceStore adapts *natsstore.Store to storetest.Store: its Cursor
-// and Subscribe return concrete types, which the suite sees through
-// interfaces.
-type conformanceStore struct{ *natsstore.Store }
-
-func (c conformanceStore) Cursor(r batpak.Region, from uint64) storetest.Cursor {
-	return c.Store.Cursor(r, from)
-}
-
-func (c conformanceStore) Subscribe(r batpak.Region, buffer int) (storetest.Subscription, error) {
-	sub, err := c.Store.Subscribe(r, buffer)
-	if err != nil {
-		return nil, err
-	}
-	return conformanceSub{sub}, nil
-}
-
-type conformanceSub struct{ *natsstore.Subscription }
-
-func (s conformanceSub) Events() <-chan batpak.Record { return s.C }
-
 var (
-	_ storetest.Store         = conformanceStore{}
-	_ storetest.Causal        = conformanceStore{}
-	_ storetest.ChainVerifier = conformanceStore{}
+	_ batpak.Store            = (*natsstore.Store)(nil)
+	_ storetest.Causal        = (*natsstore.Store)(nil)
+	_ storetest.ChainVerifier = (*natsstore.Store)(nil)
 )
 
 // conformanceHarness opens stores in fresh streams of ns; Reopen closes a
@@ -48,7 +27,7 @@ var (
 // sockets only every few milliseconds, which is the test's doing, not the
 // store's.
 func conformanceHarness(ns *server.Server, inProcess bool, maxPayload int, opts ...natsstore.Option) storetest.Harness {
-	open := func(t *testing.T, stream string) storetest.Store {
+	open := func(t *testing.T, stream string) batpak.Store {
 		t.Helper()
 		// The suite's waits are hang guards at the test binary's deadline;
 		// the store's own time limits are too (see patient).
@@ -59,7 +38,7 @@ func conformanceHarness(ns *server.Server, inProcess bool, maxPayload int, opts 
 			if err != nil {
 				t.Fatalf("open %s: %v", stream, err)
 			}
-			return conformanceStore{s}
+			return s
 		}
 		nc, err := nats.Connect("", nats.InProcessServer(ns), nats.MaxReconnects(-1), nats.Timeout(hangTimeout(t)))
 		if err != nil {
@@ -70,13 +49,13 @@ func conformanceHarness(ns *server.Server, inProcess bool, maxPayload int, opts 
 		if err != nil {
 			t.Fatalf("open %s: %v", stream, err)
 		}
-		return conformanceStore{s}
+		return s
 	}
 	return storetest.Harness{
-		Open: func(t *testing.T) storetest.Store { return open(t, uniqueStream("CONF")) },
-		Reopen: func(t *testing.T, s storetest.Store) storetest.Store {
+		Open: func(t *testing.T) batpak.Store { return open(t, uniqueStream("CONF")) },
+		Reopen: func(t *testing.T, s batpak.Store) batpak.Store {
 			t.Helper()
-			ns := s.(conformanceStore).Store
+			ns := s.(*natsstore.Store)
 			if err := ns.Close(); err != nil && !errors.Is(err, batpak.ErrClosed) {
 				t.Fatalf("close before reopening: %v", err)
 			}

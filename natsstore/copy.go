@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/internal/codec"
 )
 
 // CopyReport says what [CopyValid] did.
@@ -34,6 +35,16 @@ type CopyReport struct {
 	// Removed counts the source sequences that hold no message (deleted,
 	// purged or expired).
 	Removed uint64
+	// Format is the source's store format (format.go): 1 for a stream of
+	// an older version, converted as it is copied, or 2.
+	Format int
+	// Rechained counts the events of a format 1 source whose entity had
+	// events in more than one scope: format 1 kept them in one stream, and
+	// in the copy each scope's events are a stream of their own, so these
+	// events take the next version of their own stream, link to its
+	// previous event and get the hash that follows from that. Every other
+	// event keeps its version and hash.
+	Rechained uint64
 	// Left lists the first 1000 messages left behind.
 	Left []SkippedMessage
 }
@@ -68,6 +79,15 @@ const copyReportMax = 1000
 // only read. Writers should be stopped while the copy runs: events
 // appended to the source after CopyValid read its last sequence are not
 // copied.
+//
+// CopyValid is also the way from an older store format to this version's
+// (format.go), which Open needs: a source of format 1 (no
+// "batpak_format" marker, events on "<prefix>.<entity>") is checked by
+// format 1's rules (one stream per entity) and copied in format 2 (one
+// stream per scope and entity). Idempotency keys move into the scope of
+// their request's first event. An entity that had events in several
+// scopes becomes one stream per scope, whose events take new versions and
+// hashes (CopyReport.Rechained); every other event keeps its own.
 func CopyValid(ctx context.Context, nc *nats.Conn, from, to string, opts ...Option) (CopyReport, error) {
 	var rep CopyReport
 	cfg := newConfig(opts)
@@ -88,6 +108,9 @@ func CopyValid(ctx context.Context, nc *nats.Conn, from, to string, opts ...Opti
 	}
 	srcPrefix, err := storePrefix(src.CachedInfo().Config)
 	if err != nil {
+		return rep, err
+	}
+	if rep.Format, err = sourceFormat(ctx, src, srcPrefix+".", cfg.timeout); err != nil {
 		return rep, err
 	}
 	last := src.CachedInfo().State.LastSeq
@@ -114,7 +137,7 @@ func CopyValid(ctx context.Context, nc *nats.Conn, from, to string, opts ...Opti
 		return rep, fmt.Errorf("natsstore: copy: source consumer: %w", err)
 	}
 	defer it.Stop()
-	v := newCopyCheck()
+	v := newCopyCheck(rep.Format)
 	leave := func(seq uint64, subject, reason string) {
 		rep.Skipped++
 		if len(rep.Left) < copyReportMax {
@@ -144,7 +167,7 @@ func CopyValid(ctx context.Context, nc *nats.Conn, from, to string, opts ...Opti
 			}
 		}
 		next = seq + 1
-		ev, err := decodeMessage(srcPrefix+".", m.Subject(), m.Headers(), m.Data(), seq)
+		ev, err := decodeMessageFormat(rep.Format, srcPrefix+".", m.Subject(), m.Headers(), m.Data(), seq)
 		if err != nil {
 			for _, p := range v.cut() {
 				leave(p.seq, p.subject, "request cut short by a message that is not an event")
@@ -159,6 +182,17 @@ func CopyValid(ctx context.Context, nc *nats.Conn, from, to string, opts ...Opti
 		if evs == nil {
 			continue
 		}
+		if rep.Format == 1 {
+			// Format 1 keys were global; format 2 keys belong to the scope
+			// of the request's first event.
+			if key, ok := keyOfMsgID(evs[0].msgID); ok {
+				evs[0].msgID = keyMsgID(codec.ScopedKey(evs[0].scope, key))
+			}
+		}
+		hashes := make([][32]byte, len(evs))
+		for i := range evs {
+			hashes[i] = evs[i].hash
+		}
 		switch present, dup, err := dst.copyRequest(ctx, evs); {
 		case err != nil:
 			return rep, fmt.Errorf("natsstore: copy: request at %s sequence %d: %w", from, evs[0].seq, err)
@@ -171,6 +205,11 @@ func CopyValid(ctx context.Context, nc *nats.Conn, from, to string, opts ...Opti
 		default:
 			rep.Requests++
 			rep.Events += uint64(len(evs))
+			for i := range evs {
+				if evs[i].hash != hashes[i] {
+					rep.Rechained++
+				}
+			}
 		}
 	}
 	for _, p := range v.cut() {
@@ -180,9 +219,10 @@ func CopyValid(ctx context.Context, nc *nats.Conn, from, to string, opts ...Opti
 }
 
 // copyRequest publishes evs, one request of the source, unchanged but for
-// its subject and sequences. It reports whether the destination already
-// held the request, or whether the server dropped it because an earlier
-// request had its Nats-Msg-Id.
+// its subject and sequences (and, for events marked rechain, their
+// versions, links and hashes in their own streams, set in evs). It reports
+// whether the destination already held the request, or whether the server
+// dropped it because an earlier request had its Nats-Msg-Id.
 func (s *Store) copyRequest(ctx context.Context, evs []event) (present, dup bool, err error) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.timeout)
 	defer cancel()
@@ -222,24 +262,33 @@ func (s *Store) copyRequest(ctx context.Context, evs []event) (present, dup bool
 
 // copyPlan returns the messages of evs on this store's subjects, with the
 // expected last subject sequences the index knows. The destination must
-// be at the versions the events follow.
+// be at the versions the events follow; an event marked rechain that does
+// not follow takes the next version of its stream instead, linked to the
+// stream's last hash, and the hash of that (written into evs).
 func (s *Store) copyPlan(evs []event) ([]*nats.Msg, error) {
 	s.ix.mu.RLock()
 	defer s.ix.mu.RUnlock()
-	seen := make(map[string]bool, 2)
+	local := make(map[batpak.Coordinate]tip, 2)
 	msgs := make([]*nats.Msg, len(evs))
 	for i := range evs {
 		ev := &evs[i]
-		m := nats.NewMsg(s.prefix + escapeToken(ev.entity))
+		c := ev.coord()
+		t, seen := local[c]
+		if !seen {
+			t = s.ix.tipOf(c)
+		}
+		if t.version+1 != ev.version || t.hash != ev.prev {
+			if !ev.rechain {
+				return nil, fmt.Errorf("natsstore: copy: the destination's %s is at version %d, the copy's next event is version %d: the destination is not a copy of the source", c, t.version, ev.version)
+			}
+			ev.version, ev.prev = t.version+1, t.hash
+			ev.hash = eventHash(ev)
+		}
+		m := nats.NewMsg(subjectOf(s.prefix, c))
 		if err := encodeHeader(m.Header, ev); err != nil {
 			return nil, err
 		}
-		if !seen[ev.entity] {
-			seen[ev.entity] = true
-			t := s.ix.tipOf(ev.entity)
-			if t.version+1 != ev.version || t.hash != ev.prev {
-				return nil, fmt.Errorf("natsstore: copy: the destination's %q is at version %d, the copy's next event is version %d: the destination is not a copy of the source", ev.entity, t.version, ev.version)
-			}
+		if !seen {
 			m.Header.Set(hdrExpectedSubj, strconv.FormatUint(t.lastSeq, 10))
 		}
 		if i == 0 {
@@ -251,6 +300,7 @@ func (s *Store) copyPlan(evs []event) ([]*nats.Msg, error) {
 		}
 		m.Data = ev.payload
 		msgs[i] = m
+		local[c] = tip{version: ev.version, hash: ev.hash}
 	}
 	if len(msgs) > 1 && !s.atomic {
 		return nil, ErrBatchUnsupported
@@ -260,14 +310,32 @@ func (s *Store) copyPlan(evs []event) ([]*nats.Msg, error) {
 
 // copyCheck validates the source's messages as the index does: whole
 // requests, versions in order, hash links, one request per Nats-Msg-Id.
+// A stream is what the source's format makes it: an entity (format 1) or
+// a scope and entity (format 2).
 type copyCheck struct {
-	tips    map[string]streamState
+	format  int
+	tips    map[batpak.Coordinate]streamState
 	pending []event
 	msgIDs  map[string]bool
+	// Format 1: the scope of each entity's first event, and the entities
+	// that have events in another scope too.
+	scopes map[string]string
+	mixed  map[string]bool
 }
 
-func newCopyCheck() *copyCheck {
-	return &copyCheck{tips: make(map[string]streamState), msgIDs: make(map[string]bool)}
+func newCopyCheck(format int) *copyCheck {
+	return &copyCheck{
+		format: format, tips: make(map[batpak.Coordinate]streamState), msgIDs: make(map[string]bool),
+		scopes: make(map[string]string), mixed: make(map[string]bool),
+	}
+}
+
+// stream returns the source stream ev belongs to.
+func (v *copyCheck) stream(ev *event) batpak.Coordinate {
+	if v.format == 1 {
+		return batpak.Coordinate{Entity: ev.entity}
+	}
+	return ev.coord()
 }
 
 // cut drops the request being assembled and returns its messages.
@@ -307,19 +375,21 @@ func (v *copyCheck) add(ev event) (request, left []event, reason string) {
 }
 
 // check validates a whole request against the streams' tips and records
-// it.
+// it. Events of a format 1 entity seen in more than one scope so far are
+// marked rechain.
 func (v *copyCheck) check(evs []event) (request, left []event, reason string) {
-	tips := make(map[string]streamState, 1)
+	tips := make(map[batpak.Coordinate]streamState, 1)
 	for i := range evs {
 		e := &evs[i]
-		t, ok := tips[e.entity]
+		c := v.stream(e)
+		t, ok := tips[c]
 		if !ok {
-			t = v.tips[e.entity]
+			t = v.tips[c]
 		}
 		if e.version != t.version+1 || e.prev != t.lastHash {
 			return nil, evs, fmt.Sprintf("%q version %d does not follow version %d of its stream", e.entity, e.version, t.version)
 		}
-		tips[e.entity] = streamState{version: e.version, lastHash: e.hash}
+		tips[c] = streamState{version: e.version, lastHash: e.hash}
 	}
 	if id := evs[0].msgID; id != "" {
 		if v.msgIDs[id] {
@@ -327,10 +397,50 @@ func (v *copyCheck) check(evs []event) (request, left []event, reason string) {
 		}
 		v.msgIDs[id] = true
 	}
-	for e, t := range tips {
-		v.tips[e] = t
+	for c, t := range tips {
+		v.tips[c] = t
+	}
+	if v.format == 1 {
+		for i := range evs {
+			e := &evs[i]
+			if first, ok := v.scopes[e.entity]; !ok {
+				v.scopes[e.entity] = e.scope
+			} else if first != e.scope {
+				v.mixed[e.entity] = true
+			}
+			e.rechain = v.mixed[e.entity]
+		}
 	}
 	return evs, nil, ""
+}
+
+// sourceFormat returns the store format of the source stream str (format.go):
+// its marker's, or, without one, 2 if its first message is an event on a
+// subject of format 2 (a mirror or copy of a format 2 store) and 1
+// otherwise. A format this version does not know is refused.
+func sourceFormat(ctx context.Context, str jetstream.Stream, prefix string, timeout time.Duration) (int, error) {
+	info := str.CachedInfo()
+	switch m := formatMarker(&info.Config); m {
+	case "":
+	case "1", strconv.Itoa(storeFormat):
+		n, _ := strconv.Atoi(m)
+		return n, nil
+	default:
+		return 0, &FormatError{Stream: info.Config.Name, Marker: m, Messages: info.State.Msgs}
+	}
+	if info.State.LastSeq == 0 {
+		return 1, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	f, err := sniffFormat(ctx, str, info.State.FirstSeq, prefix)
+	if err != nil {
+		return 0, fmt.Errorf("natsstore: copy: reading the first message of %s: %w", info.Config.Name, err)
+	}
+	if f == 2 {
+		return 2, nil
+	}
+	return 1, nil
 }
 
 // lookupStream binds to an existing stream, waiting while the cluster

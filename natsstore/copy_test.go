@@ -23,7 +23,7 @@ func TestCopyValid(t *testing.T) {
 	s := openStore(t, ns, natsstore.WithStream(from))
 	ctx := hangContext(t)
 	nc, js := jsClient(t, ns.ClientURL())
-	p := "batpak." + from + "."
+	p := "batpak." + from + ".test." // coord's subjects
 	keyed, err := s.Append(ctx, coord("a"), one(kOpened, 1), batpak.WithIdempotencyKey("k1"))
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +88,7 @@ func TestCopyValid(t *testing.T) {
 		}
 	}
 	for _, e := range []string{"a", "b", "c"} {
-		if err := d.VerifyChain(e); err != nil {
+		if err := d.VerifyChain(ctx, coord(e)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,25 +1,41 @@
-// Package natsstore is the batpak event store on NATS JetStream: the
-// embedded store's API and contract (eventstore.Store) over a replicated
-// log, for users who outgrow one machine. The aggregate, projection,
-// policy and causal packages work on it unchanged, and it passes the
-// conformance suite eventstore/storetest.
+// Package natsstore is the batpak event store on NATS JetStream: a
+// [batpak.Store], the contract the embedded store (package eventstore)
+// implements too, over a replicated log, for users who outgrow one
+// machine. The aggregate, projection, policy and causal packages work on
+// it unchanged, and it passes the conformance suite eventstore/storetest.
 //
 //	s, err := natsstore.Open(ctx, "tls://nats-1:4222,tls://nats-2:4222",
 //		natsstore.WithCredentials("app.creds"), natsstore.WithReplicas(3))
 //	defer s.Close()
-//	rs, err := s.Append(ctx, acct, events, eventstore.ExpectVersion(eventstore.Exactly(v)))
+//	rs, err := s.Append(ctx, acct, events, batpak.ExpectVersion(batpak.Exactly(v)))
 //
 // # Layout
 //
-// One JetStream stream holds one store (WithStream, default "BATPAK"). An
-// entity's events are the messages of one subject, "<prefix>.<entity>"
-// with the prefix "batpak.<stream>" (WithSubjectPrefix); the entity is
+// One JetStream stream holds one store (WithStream, default "BATPAK"). A
+// batpak stream is a whole coordinate, scope and entity: "user:7" in scope
+// "tenantA" and in scope "tenantB" are two streams, with their own
+// versions, hash chains, reads and idempotency keys. A stream's events are
+// the messages of one subject, "<prefix>.<scope>.<entity>" with the prefix
+// "batpak.<stream>" (WithSubjectPrefix); the scope and the entity are each
 // written as one subject token: letters, digits and -_:~=+@,!/ stay as
 // they are, every other byte ('.', '*', '>', spaces, '%', non-ASCII) as
 // %XX. The stream is created with file storage (WithStorage), the replicas
 // asked for (WithReplicas), no limits, DenyDelete and DenyPurge, the
-// duplicate window (WithDuplicateWindow, default 2 minutes) and
-// AllowAtomicPublish.
+// duplicate window (WithDuplicateWindow, default 2 minutes),
+// AllowAtomicPublish, and the store format in its metadata,
+// "batpak_format": "2".
+//
+// The format marker guards against events of another layout. Versions
+// before format 2 wrote "<prefix>.<entity>" subjects, the scope in a
+// header, and keyed a stream by its entity alone, so one entity in two
+// scopes shared one stream (format 1, no marker). Open refuses a stream
+// that holds messages and has no marker, or another format's, with a
+// [*FormatError] (matching [ErrStreamFormat] and [ErrStreamConfig]) that
+// says what to do: [CopyValid] copies such a stream's events into a new
+// stream of format 2. An empty stream without the marker gets it (or is
+// refused if the update is not allowed). OpenReadOnly judges a mirror or
+// a sourced copy, which do not carry their origin's metadata, by its
+// first message.
 //
 // Open checks an existing stream against the store's contract and what the
 // caller asked for, and refuses it with a [*ConfigError] (matching
@@ -39,14 +55,14 @@
 // is past 1) is refused at once with [ErrInvalidMessage]. [CopyValid]
 // copies the events of a refused stream into a new, well configured one.
 //
-// A message's data is the event's msgpack payload, unchanged. Its headers
-// carry the rest: Batpak-Id (UUIDv7), Batpak-Kind (decimal), Batpak-Scope
-// (escaped like a token), Batpak-Version, Batpak-Time (unix µs),
+// A message's subject names its stream and its data is the event's
+// msgpack payload, unchanged. Its headers carry the rest: Batpak-Id
+// (UUIDv7), Batpak-Kind (decimal), Batpak-Version, Batpak-Time (unix µs),
 // Batpak-Correlation, Batpak-Causation (absent for a root), Batpak-Prev and
 // Batpak-Hash (hex), Batpak-Meta (the metadata as a JSON object, absent
 // when empty) and, for a request of n > 1 events, Batpak-Request "i/n".
 // The first message of a request also carries Nats-Msg-Id (see
-// Idempotency), the first message of each entity in a request
+// Idempotency), the first message of each stream in a request
 // Nats-Expected-Last-Subject-Sequence.
 //
 // # Order, sequences and versions
@@ -57,35 +73,39 @@
 // takes a sequence that no event has. Open refuses a stream with removed
 // messages and the index stops at a gap ([ErrInvalidMessage]).
 //
-// Stream version N is the N-th event on the entity's subject. The client
-// keeps an index of each entity's stream sequences, so the version it is at
-// and the stream sequence of its last message (the subject's last
-// sequence) are known without asking the server. Every append is
-// conditional: the first message for each entity carries
-// Nats-Expected-Last-Subject-Sequence = that last sequence (0 for a new
-// entity), also with eventstore.Any, because the client writes the version
-// and the hash link into the event and they are right only if nothing came
-// in between. The expected version itself (NoStream, Exactly(n), ...) is
-// checked against the index; when it fails, or the server refuses the
-// subject sequence (another client appended), the client brings its index
-// to the stream's tip and checks again, so a VersionConflictError carries
-// the stream's actual version. Within one client, appends to one entity
-// are serialised by a lock, so they never conflict with each other at the
-// server.
+// Stream version N is the N-th event on the stream's subject (its scope
+// and entity). The client keeps an index of each stream's sequences in the
+// JetStream stream, so the version it is at and the sequence of its last
+// message (the subject's last sequence) are known without asking the
+// server. Every append is conditional: the first message for each stream
+// carries Nats-Expected-Last-Subject-Sequence = that last sequence (0 for
+// a new stream), also with batpak.Any, because the client writes the
+// version and the hash link into the event and they are right only if
+// nothing came in between. The expected version itself (NoStream,
+// Exactly(n), ...) is checked against the index; when it fails, or the
+// server refuses the subject sequence (another client appended), the
+// client brings its index to the tip and checks again, so a
+// VersionConflictError carries the stream's actual version. Within one
+// client, appends to one stream are serialised by a lock, so they never
+// conflict with each other at the server.
 //
-// The per-entity hash chain is the embedded store's (BLAKE3 over the same
-// canonical header bytes and the payload, the same domain string): a
-// client computes it from the tip in its index, which the subject
-// sequence check guarantees is the tip of the stream. The index checks
-// every link as it reads the stream; VerifyChain recomputes every hash.
+// Each stream's hash chain is the embedded store's (package
+// internal/chain: BLAKE3 over the same canonical header bytes, scope and
+// entity included, and the payload): a client computes it from the tip in
+// its index, which the subject sequence check guarantees is the tip of the
+// stream. The index checks every link as it reads the stream; VerifyChain
+// recomputes every hash.
 //
 // # Idempotency
 //
-// A keyed request's first message carries Nats-Msg-Id "k:" +
-// base64url(key); an unkeyed one "e:" + its first event id, so that a
-// publish sent again after a lost acknowledgement is dropped by the server
-// instead of stored twice. The server remembers message ids for the
-// stream's duplicate window only (default 2 minutes). Keys stay effective
+// An idempotency key belongs to the scope of the append's stream (of the
+// first item's, for AppendBatch), as in every backend: the same key in
+// two scopes names two requests. A keyed request's first message carries
+// Nats-Msg-Id "k:" + base64url(scope, a NUL byte, key); an unkeyed one
+// "e:" + its first event id, so that a publish sent again after a lost
+// acknowledgement is dropped by the server instead of stored twice. The
+// server remembers message ids for the stream's duplicate window only
+// (default 2 minutes). Keys stay effective
 // after it through the index, which holds every key of the stream (read
 // back from the Nats-Msg-Id headers when the index is built): a key missing
 // from an index that is fresh, that is known to hold everything the stream
@@ -101,7 +121,7 @@
 // with the same key are resolved by the server's duplicate detection
 // (within the window, which is ample for a race: while the first is being
 // replicated the server answers the others "in process", and they wait for
-// its outcome) or, within one client, by the entity lock. A key committed
+// its outcome) or, within one client, by the stream locks. A key committed
 // longer than the window ago is never deduplicated by the server, only by
 // the index.
 //
@@ -134,10 +154,10 @@
 //
 // Each client keeps an in-memory index of the stream, built by an ordered
 // consumer from sequence 1 when the store opens and kept current by the
-// same consumer: sequences, ids, entities and their versions, scopes,
-// kinds, timestamps, hashes, idempotency keys, and the correlation and
-// causation indexes (rebuilt by this projection of the stream, not kept in
-// a KV bucket). It costs about 250 bytes per event plus the cached bodies;
+// same consumer: sequences, ids, streams (scope and entity) and their
+// versions, kinds, timestamps, hashes, idempotency keys, and the
+// correlation and causation indexes (rebuilt by this projection of the
+// stream, not kept in a KV bucket). It costs about 250 bytes per event plus the cached bodies;
 // opening a store reads the whole stream, or only what follows the index
 // checkpoint (WithIndexCheckpoints; about 56 bytes per event in an object
 // store bucket, written every 65,536 events and at Close): a
@@ -156,7 +176,10 @@
 // per event (BenchmarkReadStreamUncached). Replay streams an uncached range
 // with an ordered consumer. Get, GetSequence, ReadStream, ReadAll, Query,
 // cursors and subscriptions read the index; subscriptions and cursors see
-// the events of every client, in stream order.
+// the events of every client, in stream order. Every read takes the
+// caller's context: a read of bodies from the server is bounded by it and
+// by WithTimeout, and a read whose context has ended returns or yields the
+// context's error, cached events or not.
 //
 // # Failures, and what a caller may retry
 //
@@ -172,7 +195,7 @@
 // to the stream's tip and look the request up: if it (or, for a keyed
 // request, any request with its key) is there, the append returns those
 // receipts; otherwise it publishes again, until WithTimeout (default 30 s)
-// has passed. The caller's ctx bounds the wait for the entity's lock; once
+// has passed. The caller's ctx bounds the wait for the streams' locks; once
 // the first publish is sent the append runs to its outcome. Stats counts
 // retries, in-process answers and recovered appends.
 //
@@ -181,14 +204,14 @@
 //   - Receipts: the request is in the stream, once.
 //   - [ErrUnavailable]: the outcome is unknown (also when the store is
 //     closed or its index stops while the outcome is open: the error then
-//     matches [eventstore.ErrClosed] or [ErrInvalidMessage] too). Send the
+//     matches [batpak.ErrClosed] or [ErrInvalidMessage] too). Send the
 //     same request again with the same idempotency key: it returns the
 //     original receipts if the first one was stored, and writes it
 //     otherwise. An unkeyed request sent again may be stored twice; give
 //     every request that may be retried a key.
 //   - Any other error: nothing was written. An
-//     [*eventstore.VersionConflictError] may be retried after reloading
-//     the stream; [eventstore.ErrPayloadTooLarge], [ErrBatchUnsupported],
+//     [*batpak.VersionConflictError] may be retried after reloading
+//     the stream; [batpak.ErrPayloadTooLarge], [ErrBatchUnsupported],
 //     invalid arguments and other refusals by the server ("natsstore:
 //     append refused by the server: ...") fail again unless the request or
 //     the stream changes.
@@ -198,14 +221,14 @@
 // Anything allowed to publish on the store's subjects can put a message
 // into the stream that no batpak client wrote, and the stream denies
 // deletes, so it stays. The index skips every message that is not an
-// event: one whose subject is not an entity's subject or whose headers do
+// event: one whose subject is not a stream's subject or whose headers do
 // not decode as an event, an event that breaks its stream's versions or
 // hash chain, and every part of a request cut short. A skipped message
 // keeps its sequence (reads, cursors and subscriptions pass over it;
 // GetSequence reports it not found), is logged (a warning with its
 // sequence, subject and reason) and counted (Stats.Skipped); a skipped
-// message on an entity's subject still counts in the subject's sequence,
-// which the next append to the entity expects. Opening such a stream
+// message on a stream's subject still counts in the subject's sequence,
+// which the next append to the stream expects. Opening such a stream
 // works as before. [CopyValid] copies the valid events to a new stream
 // without them.
 //
@@ -295,7 +318,6 @@
 //
 // # Where it differs from the embedded store
 //
-//   - Receipt.Position and Record.Position are zero: there are no segments.
 //   - A message that is not an event takes a global sequence that no event
 //     has, so the sequences of a stream that holds one are not dense.
 //   - LastSequence, StreamVersion, Streams and the reads show what this
@@ -304,8 +326,8 @@
 //     checks, idempotency and ordering are decided by the server, so they
 //     hold across clients.
 //   - OpenReadOnly reads a mirror (the origin's sequences) or a sourced
-//     copy (renumbered; everything carried in headers holds) and refuses
-//     appends with eventstore.ErrReadOnly.
+//     copy (renumbered; everything carried in subjects and headers holds)
+//     and refuses appends with batpak.ErrReadOnly.
 //   - There is no Sync (durability is the server's setting), no Dir,
 //     Repair or Verify of files, and no Compact or DeleteStream: removing
 //     messages would break the dense sequences.

@@ -3,6 +3,8 @@ package natsstore
 import (
 	"fmt"
 	"strings"
+
+	"github.com/batpak-go/batpak"
 )
 
 // Messages that are not events.
@@ -15,10 +17,11 @@ import (
 // skips it: it keeps its sequence in the log as an entry of version 0
 // (which no event has), so the sequences of the events around it stay
 // theirs, and reads, cursors and subscriptions pass over it. When the
-// message was published on an entity's subject it occupies a sequence of
-// that subject, which the server's expected-last-subject-sequence check
-// counts: the index keeps the subject's last sequence (subjLast) so that
-// the next append to the entity expects it. Each skip is counted
+// message was published on a stream's subject (its scope and entity) it
+// occupies a sequence of that subject, which the server's
+// expected-last-subject-sequence check counts: the index keeps the
+// subject's last sequence (subjLast) so that the next append to the stream
+// expects it. Each skip is counted
 // (Stats.Skipped) and logged; CopyValid copies the events of such a stream
 // to a new one without them.
 
@@ -32,25 +35,17 @@ type skipNote struct {
 // skipped reports whether the entry holds a message that is not an event.
 func (e *entry) skipped() bool { return e.version == 0 }
 
-// subjectEntity returns the entity whose subject is subject (prefix
-// includes its trailing dot), or "" when no entity's subject is.
-func subjectEntity(prefix, subject string) string {
-	tok, ok := strings.CutPrefix(subject, prefix)
-	if !ok || tok == "" || strings.IndexByte(tok, '.') >= 0 {
-		return ""
-	}
-	e, err := unescapeToken(tok)
-	if err != nil || e == "" || escapeToken(e) != tok {
-		return ""
-	}
-	return e
-}
+// coord returns the entry's stream: for a skipped message, the stream on
+// whose subject it was published (entity "" for none).
+func (e *entry) coord() batpak.Coordinate { return batpak.Coordinate{Entity: e.entity, Scope: e.scope} }
 
 // foreignMessage is the index's view of a message that did not decode as
-// an event: its sequence, and the entity whose subject it was published on.
+// an event: its sequence, and the stream whose subject it was published
+// on (none: entity and scope "").
 func foreignMessage(prefix, subject string, seq uint64, err error) event {
 	reason := strings.TrimPrefix(err.Error(), fmt.Sprintf("%v: sequence %d: ", ErrInvalidMessage, seq))
-	return event{seq: seq, entity: subjectEntity(prefix, subject), subject: subject, invalid: reason, part: 1, parts: 1}
+	c, _ := subjectStream(prefix, subject)
+	return event{seq: seq, entity: c.Entity, scope: c.Scope, subject: subject, invalid: reason, part: 1, parts: 1}
 }
 
 // skip takes evs, the messages that follow the last indexed sequence, as
@@ -59,10 +54,11 @@ func (ix *index) skip(evs []event, reason string) {
 	for i := range evs {
 		ev := &evs[i]
 		// The slot past the published end was never written: all but the
-		// entity stays zero, version 0 included.
-		ix.log.slot(uint64(i)).entity = ev.entity
+		// stream stays zero, version 0 included.
+		en := ix.log.slot(uint64(i))
+		en.entity, en.scope = ev.entity, ix.intern(ev.scope)
 		if ev.entity != "" {
-			ix.subjLast[ev.entity] = ev.seq
+			ix.subjLast[ev.coord()] = ev.seq
 		}
 		why := reason
 		if ev.invalid != "" {
@@ -77,7 +73,7 @@ func (ix *index) skip(evs []event, reason string) {
 }
 
 // noteSubjectSeq learns from the server's "wrong last sequence: seq"
-// refusal: if the index holds a skipped message at seq on an entity's
+// refusal: if the index holds a skipped message at seq on a stream's
 // subject, that is the subject's last sequence. skip records it as it
 // goes; this covers an index that was not built message by message (one
 // loaded from a checkpoint that lacks it).
@@ -87,8 +83,8 @@ func (ix *index) noteSubjectSeq(seq uint64) {
 	if seq == 0 || seq > ix.log.len() {
 		return
 	}
-	if e := ix.log.at(seq); e.skipped() && e.entity != "" && ix.subjLast[e.entity] < seq {
-		ix.subjLast[e.entity] = seq
+	if e := ix.log.at(seq); e.skipped() && e.entity != "" && ix.subjLast[e.coord()] < seq {
+		ix.subjLast[e.coord()] = seq
 	}
 }
 
@@ -112,22 +108,23 @@ func (ix *index) skippedCount() uint64 {
 // last indexed sequence) that breaks its stream's versions or hash chain.
 // Caller holds mu.
 func (ix *index) check(evs []event) (uint64, string) {
-	tips := make(map[string]streamState, 1)
+	tips := make(map[batpak.Coordinate]streamState, 1)
 	for i := range evs {
 		ev := &evs[i]
-		tip, ok := tips[ev.entity]
+		c := ev.coord()
+		tip, ok := tips[c]
 		if !ok {
-			if st := ix.streams[ev.entity]; st != nil {
+			if st := ix.streams[c]; st != nil {
 				tip = streamState{version: st.version, lastHash: st.lastHash}
 			}
 		}
 		if ev.version != tip.version+1 {
-			return ev.seq, fmt.Sprintf("%q version %d after version %d", ev.entity, ev.version, tip.version)
+			return ev.seq, fmt.Sprintf("%s version %d after version %d", c, ev.version, tip.version)
 		}
 		if ev.prev != tip.lastHash {
-			return ev.seq, fmt.Sprintf("%q version %d does not link to the hash of version %d", ev.entity, ev.version, tip.version)
+			return ev.seq, fmt.Sprintf("%s version %d does not link to the hash of version %d", c, ev.version, tip.version)
 		}
-		tips[ev.entity] = streamState{version: ev.version, lastHash: ev.hash}
+		tips[c] = streamState{version: ev.version, lastHash: ev.hash}
 	}
 	return 0, ""
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // TestAppendLearnsSubjectSequence: an index that has the skipped message
-// on an entity's subject but not the subject's last sequence (as one
+// on a stream's subject but not the subject's last sequence (as one
 // restored from a record that lacks it would) learns it from the server's
 // "wrong last sequence" refusal, and the append goes through.
 func TestAppendLearnsSubjectSequence(t *testing.T) {
@@ -38,18 +38,18 @@ func TestAppendLearnsSubjectSequence(t *testing.T) {
 	if _, err := s.Append(ctx, c, ev); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.nc.Request("batpak.LEARN.x", []byte("not an event"), wait); err != nil {
+	if _, err := s.nc.Request("batpak.LEARN.test.x", []byte("not an event"), wait); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
 	s.ix.mu.Lock()
-	if s.ix.subjLast["x"] != 2 {
+	if s.ix.subjLast[c] != 2 {
 		s.ix.mu.Unlock()
-		t.Fatalf("subject x's last sequence %d, want 2", s.ix.subjLast["x"])
+		t.Fatalf("subject of %v: last sequence %d, want 2", c, s.ix.subjLast[c])
 	}
-	delete(s.ix.subjLast, "x")
+	delete(s.ix.subjLast, c)
 	s.ix.mu.Unlock()
 	rs, err := s.Append(ctx, c, ev, batpak.ExpectVersion(batpak.Exactly(1)))
 	if err != nil {

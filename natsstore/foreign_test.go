@@ -27,7 +27,6 @@ func eventLike(subject string, version, i, n int) *nats.Msg {
 	id := uuid.Must(uuid.NewV7())
 	m.Header.Set("Batpak-Id", id.String())
 	m.Header.Set("Batpak-Kind", "4097")
-	m.Header.Set("Batpak-Scope", "test")
 	m.Header.Set("Batpak-Version", strconv.Itoa(version))
 	m.Header.Set("Batpak-Time", strconv.FormatInt(time.Now().UnixMicro(), 10))
 	m.Header.Set("Batpak-Correlation", id.String())
@@ -59,7 +58,7 @@ func publishForeign(t *testing.T, js jetstream.JetStream, msgs ...*nats.Msg) []u
 func readAll(t *testing.T, s *natsstore.Store) []batpak.Record {
 	t.Helper()
 	var out []batpak.Record
-	for rec, err := range s.ReadAll(0) {
+	for rec, err := range s.ReadAll(hangContext(t), 0) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,13 +81,16 @@ func TestForeignMessagesSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, js := jsClient(t, ns.ClientURL())
-	p := "batpak." + stream + "."
+	p := "batpak." + stream + ".test." // coord's subjects
 	bad := publishForeign(t, js,
 		&nats.Msg{Subject: p + "x", Data: []byte("hello")}, // on x's subject
 		&nats.Msg{Subject: p + "a.b", Data: []byte("deeper")},
 		eventLike(p+"y", 5, 1, 1),   // version 5 of a new stream, no link
 		eventLike(p+"z", 1, 2, 2),   // the second part of a request without its first
 		eventLike(p+"%41", 1, 1, 1), // entity "A" but not A's subject
+		// x's subject in format 1; scope "test" but not its subject
+		&nats.Msg{Subject: "batpak." + stream + ".x", Data: []byte("shallower")},
+		eventLike("batpak."+stream+".%74est.B", 1, 1, 1),
 	)
 	// The append to x must expect x's subject sequence, the foreign message's.
 	rs, err := s.Append(ctx, coord("x"), one(kNoted, 2), batpak.ExpectVersion(batpak.Exactly(1)))
@@ -114,21 +116,21 @@ func TestForeignMessagesSkipped(t *testing.T) {
 			t.Fatalf("%s: ReadAll yields sequences %v, want %v", who, seqs, want)
 		}
 		for _, seq := range bad {
-			if _, err := s.GetSequence(seq); !errors.Is(err, batpak.ErrNotFound) {
+			if _, err := s.GetSequence(ctx, seq); !errors.Is(err, batpak.ErrNotFound) {
 				t.Fatalf("%s: GetSequence(%d) of a foreign message: %v", who, seq, err)
 			}
 		}
 		c := s.Cursor(batpak.Region{}, 0)
 		for _, want := range []uint64{1, rs[0].Sequence} {
-			rec, ok, err := c.TryNext()
+			rec, ok, err := c.TryNext(ctx)
 			if err != nil || !ok || rec.Sequence != want {
 				t.Fatalf("%s: cursor: %v %v %v, want sequence %d", who, rec.Sequence, ok, err, want)
 			}
 		}
-		if v := s.StreamVersion("x"); v != 2 {
+		if v := s.StreamVersion(coord("x")); v != 2 {
 			t.Fatalf("%s: x at version %d", who, v)
 		}
-		if err := s.VerifyChain("x"); err != nil {
+		if err := s.VerifyChain(ctx, coord("x")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -221,7 +223,7 @@ func TestLeastPrivilege(t *testing.T) {
 	if n := len(readAll(t, s)); n != 3 {
 		t.Fatalf("read %d events", n)
 	}
-	for _, err := range s.Replay(batpak.Region{}, 0) {
+	for _, err := range s.Replay(ctx, batpak.Region{}, 0) {
 		if err != nil {
 			t.Fatalf("replay: %v", err)
 		}

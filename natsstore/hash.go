@@ -3,18 +3,21 @@ package natsstore
 import (
 	"sync"
 
-	"github.com/batpak-go/batpak/eventstore"
-	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/internal/chain"
 )
 
-// hashers pools the embedded store's chain hashers: both backends chain
-// events with the same function, so a hash computed by one verifies in the
-// other (see TestHashMatchesEmbedded).
-var hashers = sync.Pool{New: func() any { return eventstore.NewChainHasher() }}
+// hashers pools chain hashers. Every backend chains events with the same
+// function (package internal/chain), so a hash computed by one verifies in
+// another (see TestHashMatchesEmbedded).
+var hashers = sync.Pool{New: func() any { return chain.New() }}
 
-// eventHash returns the chain hash of r (flags are always 0 on this backend).
-func eventHash(r *segment.Record) [32]byte {
-	h := hashers.Get().(*eventstore.ChainHasher)
+// eventHash returns the chain hash of ev, linked to ev.prev (flags are
+// always 0 on this backend).
+func eventHash(ev *event) [32]byte {
+	h := hashers.Get().(*chain.Hasher)
 	defer hashers.Put(h)
-	return h.Sum(r)
+	return h.Sum(&chain.Input{
+		Entity: ev.entity, Scope: ev.scope, Version: ev.version, Kind: ev.kind, Timestamp: ev.ts,
+		ID: ev.id, Correlation: ev.corr, Causation: ev.cause, PrevHash: ev.prev, Metadata: ev.meta, Payload: ev.payload,
+	})
 }

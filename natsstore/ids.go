@@ -6,18 +6,18 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/internal/ids"
 )
 
-// ids makes UUIDv7 event ids that strictly increase within this client,
-// also when the clock steps back. Ids of different clients are unique but
-// not ordered with each other: lookups by id go through a map.
-type ids struct {
+// idSource makes UUIDv7 event ids that strictly increase within this
+// client, also when the clock steps back. Ids of different clients are
+// unique but not ordered with each other: lookups by id go through a map.
+type idSource struct {
 	mu  sync.Mutex
-	gen eventstore.IDGenerator
+	gen ids.Generator
 }
 
-func (g *ids) next(now time.Time) uuid.UUID {
+func (g *idSource) next(now time.Time) uuid.UUID {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.gen.Next(now)

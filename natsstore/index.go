@@ -76,8 +76,9 @@ func (l *entryLog) slot(k uint64) *entry {
 	return &l.chunks[i>>entryChunkBits][i&(entryChunk-1)]
 }
 
-// streamState is one entity's stream.
+// streamState is one stream: one coordinate (scope and entity).
 type streamState struct {
+	coord    batpak.Coordinate
 	version  uint64
 	lastHash [32]byte
 	seqs     []uint64 // version v is seqs[v-1]; the last is the subject's last stream sequence
@@ -102,30 +103,32 @@ type keyAt struct {
 }
 
 // index is the client-side index of the stream, fed in stream order by
-// one ordered consumer. It maps sequences to entries, entities to their
-// sequences, ids, correlation and causation ids and idempotency keys to
-// sequences. A request of several events is published at once, when its
-// last event arrives, so readers never see part of it.
+// one ordered consumer. It maps sequences to entries, streams (whole
+// coordinates) to their sequences, ids, correlation and causation ids and
+// idempotency keys (scoped: codec.ScopedKey) to sequences. A request of
+// several events is published at once, when its last event arrives, so
+// readers never see part of it.
 type index struct {
-	mu      sync.RWMutex
-	log     entryLog
-	streams map[string]*streamState
-	order   []string          // entities in the order their streams began
-	scopes  map[string]string // interned scope strings
-	byID    map[uuid.UUID]uint64
-	corr    map[uuid.UUID][]uint64 // correlation id → members other than the root
-	cause   map[uuid.UUID][]uint64 // causation id → direct effects
-	keys    map[string]keyRef      // idempotency key → its request
-	keyLog  []keyAt                // the keys of keys in stream order, for checkpoints; append-only
-	notify  chan struct{}          // closed and replaced on every publish
-	failed  error                  // the first invalid message; nothing after it is indexed
+	mu       sync.RWMutex
+	log      entryLog
+	streams  map[batpak.Coordinate]*streamState
+	order    []*streamState            // in the order the streams began
+	byEntity map[string][]*streamState // an entity's streams in every scope, in order
+	scopes   map[string]string         // interned scope strings
+	byID     map[uuid.UUID]uint64
+	corr     map[uuid.UUID][]uint64 // correlation id → members other than the root
+	cause    map[uuid.UUID][]uint64 // causation id → direct effects
+	keys     map[string]keyRef      // scoped idempotency key → its request
+	keyLog   []keyAt                // the keys of keys in stream order, for checkpoints; append-only
+	notify   chan struct{}          // closed and replaced on every publish
+	failed   error                  // the first invalid message; nothing after it is indexed
 
 	// Messages that are not events (see foreign.go): how many were
-	// skipped, the skips not yet logged, and for each entity the sequence
+	// skipped, the skips not yet logged, and for each stream the sequence
 	// of the last skipped message on its subject.
 	skippedN uint64
 	skips    []skipNote
-	subjLast map[string]uint64
+	subjLast map[batpak.Coordinate]uint64
 
 	pending []event            // the request the consumer is delivering
 	acked   map[uint64][]event // this client's acknowledged requests by first sequence, not yet published
@@ -149,14 +152,15 @@ type index struct {
 
 func newIndex(budget int64) *index {
 	return &index{
-		streams:   make(map[string]*streamState),
+		streams:   make(map[batpak.Coordinate]*streamState),
+		byEntity:  make(map[string][]*streamState),
 		scopes:    make(map[string]string),
 		byID:      make(map[uuid.UUID]uint64),
 		corr:      make(map[uuid.UUID][]uint64),
 		cause:     make(map[uuid.UUID][]uint64),
 		keys:      make(map[string]keyRef),
 		acked:     make(map[uint64][]event),
-		subjLast:  make(map[string]uint64),
+		subjLast:  make(map[batpak.Coordinate]uint64),
 		notify:    make(chan struct{}),
 		ckWake:    make(chan struct{}, 1),
 		budget:    budget,
@@ -296,21 +300,34 @@ func (ix *index) addKey(key string, first uint64, n int) {
 	}
 }
 
+// stream returns the stream c, creating it. Caller holds mu.
+func (ix *index) stream(c batpak.Coordinate) *streamState {
+	st := ix.streams[c]
+	if st == nil {
+		c.Scope = ix.intern(c.Scope)
+		st = &streamState{coord: c}
+		ix.streams[c] = st
+		ix.order = append(ix.order, st)
+		ix.byEntity[c.Entity] = append(ix.byEntity[c.Entity], st)
+	}
+	return st
+}
+
+// intern returns the index's copy of scope: there are few scopes and
+// many entries. Caller holds mu.
+func (ix *index) intern(scope string) string {
+	if s, ok := ix.scopes[scope]; ok {
+		return s
+	}
+	ix.scopes[scope] = scope
+	return scope
+}
+
 // publish writes ev into slot k past the published end. Caller holds mu.
 func (ix *index) publish(ev *event, k uint64) {
-	st := ix.streams[ev.entity]
-	if st == nil {
-		st = &streamState{}
-		ix.streams[ev.entity] = st
-		ix.order = append(ix.order, ev.entity)
-	}
-	scope, ok := ix.scopes[ev.scope]
-	if !ok {
-		scope = ev.scope
-		ix.scopes[scope] = scope
-	}
+	st := ix.stream(ev.coord())
 	en := ix.log.slot(k)
-	en.entity, en.scope = ev.entity, scope
+	en.entity, en.scope = st.coord.Entity, st.coord.Scope
 	en.id, en.corr, en.cause = ev.id, ev.corr, ev.cause
 	en.ts, en.version, en.kind, en.parts = ev.ts, ev.version, ev.kind, 0
 	en.prev, en.hash = ev.prev, ev.hash
@@ -455,34 +472,61 @@ type tip struct {
 	lastSeq uint64 // the subject's last stream sequence, 0 for a new stream
 }
 
-// tipOf returns entity's tip. Caller holds mu for reading.
-func (ix *index) tipOf(entity string) tip {
-	// A skipped message on the entity's subject counts for the server.
-	t := tip{lastSeq: ix.subjLast[entity]}
-	if st := ix.streams[entity]; st != nil {
+// tipOf returns the tip of stream c. Caller holds mu for reading.
+func (ix *index) tipOf(c batpak.Coordinate) tip {
+	// A skipped message on the stream's subject counts for the server.
+	t := tip{lastSeq: ix.subjLast[c]}
+	if st := ix.streams[c]; st != nil {
 		t.version, t.hash, t.lastSeq = st.version, st.lastHash, max(t.lastSeq, st.lastSeq())
 	}
 	return t
 }
 
-func (ix *index) streamVersion(entity string) uint64 {
+func (ix *index) streamVersion(c batpak.Coordinate) uint64 {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	if st := ix.streams[entity]; st != nil {
+	if st := ix.streams[c]; st != nil {
 		return st.version
 	}
 	return 0
 }
 
-// streamSeqs returns the sequences of entity's stream (nil if unknown);
-// the slice must not be modified.
-func (ix *index) streamSeqs(entity string) []uint64 {
+// streamSeqs returns the sequences of stream c (nil if unknown); the
+// slice must not be modified.
+func (ix *index) streamSeqs(c batpak.Coordinate) []uint64 {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	if st := ix.streams[entity]; st != nil {
+	if st := ix.streams[c]; st != nil {
 		return st.seqs
 	}
 	return nil
+}
+
+// entitySeqs returns the sequences of entity's events in scope, or with
+// scope "" in every scope, ascending; the slice must not be modified.
+func (ix *index) entitySeqs(entity, scope string) []uint64 {
+	if scope != "" {
+		return ix.streamSeqs(batpak.Coordinate{Entity: entity, Scope: scope})
+	}
+	ix.mu.RLock()
+	streams := ix.byEntity[entity]
+	lists := make([][]uint64, len(streams))
+	for i, st := range streams {
+		lists[i] = st.seqs
+	}
+	ix.mu.RUnlock()
+	switch len(lists) {
+	case 0:
+		return nil
+	case 1:
+		return lists[0]
+	}
+	var all []uint64
+	for _, l := range lists {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	return all
 }
 
 func (ix *index) lookupID(id uuid.UUID) uint64 {

@@ -79,7 +79,7 @@ func TestKeyedAppendsSkipCatchUp(t *testing.T) {
 	if err := a.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if v := a.StreamVersion("k"); v != 23 {
+	if v := a.StreamVersion(c); v != 23 {
 		t.Fatalf("version %d, want 23: a replayed key was written again", v)
 	}
 }

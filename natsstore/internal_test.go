@@ -12,7 +12,6 @@ import (
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
-	"github.com/batpak-go/batpak/segment"
 )
 
 // TestHashMatchesEmbedded: an event hashed by this package has the hash
@@ -38,14 +37,14 @@ func TestHashMatchesEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	for rec, err := range es.ReadStream(c.Entity, 0) {
+	for rec, err := range es.ReadStream(ctx, c, 0) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := eventHash(&segment.Record{
-			Entity: c.Entity, Scope: c.Scope, Version: rec.Version, Kind: uint16(rec.Kind),
-			Timestamp: rec.Timestamp.UnixMicro(), ID: rec.ID, Correlation: rec.CorrelationID, Causation: rec.CausationID,
-			PrevHash: rec.PrevHash, Metadata: rec.Metadata, Payload: rec.Payload,
+		h := eventHash(&event{
+			entity: c.Entity, scope: c.Scope, version: rec.Version, kind: uint16(rec.Kind),
+			ts: rec.Timestamp.UnixMicro(), id: rec.ID, corr: rec.CorrelationID, cause: rec.CausationID,
+			prev: rec.PrevHash, meta: rec.Metadata, payload: rec.Payload,
 		})
 		if h != rec.Hash {
 			t.Fatalf("version %d: hash %x, the embedded store's %x", rec.Version, h[:6], rec.Hash[:6])
@@ -146,7 +145,7 @@ func TestConnectOptions(t *testing.T) {
 }
 
 func TestIDsIncrease(t *testing.T) {
-	var g ids
+	var g idSource
 	now := time.Now()
 	prev := g.next(now)
 	for i := range 1000 {

@@ -85,10 +85,11 @@ func keySafe(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '/'
 }
 
-// escapeKey encodes s (an entity or a projection name, any bytes) as one
-// key token: safe bytes as they are, every other byte ('.', '=', ':',
-// spaces, non-ASCII, ...) as =XX. The encoding is injective, so two names
-// never share a key, and a key holds no dot, so no empty or wildcard token.
+// escapeKey encodes s (a scope, an entity or a projection name, any
+// bytes) as one key token: safe bytes as they are, every other byte ('.',
+// '=', ':', spaces, non-ASCII, ...) as =XX. The encoding is injective, so
+// two names never share a key, and a key holds no dot, so no empty or
+// wildcard token.
 func escapeKey(s string) (string, error) {
 	if s == "" {
 		return "", fmt.Errorf("natsstore: empty key")

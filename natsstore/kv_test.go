@@ -10,13 +10,14 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
 	"github.com/batpak-go/batpak/natsstore"
 	"github.com/batpak-go/batpak/projection"
 )
 
-// oddNames are entity and projection names with every kind of byte that
-// means something to NATS subjects or KV keys.
+// oddNames are entity, scope and projection names with every kind of byte
+// that means something to NATS subjects or KV keys.
 var oddNames = []string{
 	"account:42", "a.b", "a..b", ".", "a*b", "a>b", "*", ">", "%41", "=41", "A", "a", "a b", "a\tb",
 	"ünïcödé", "a/b", "a=b", "a-b_c", "\x00\xff", strings.Repeat("x.", 256),
@@ -31,12 +32,18 @@ func TestKVSnapshots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := snaps.Load(ctx, "none"); ok || err != nil {
+	if _, ok, err := snaps.Load(ctx, coord("none")); ok || err != nil {
 		t.Fatalf("Load of a missing snapshot = %v, %v", ok, err)
 	}
-	for i, e := range oddNames {
-		if err := snaps.Save(ctx, aggregate.Snapshot{Entity: e, Version: uint64(i + 1), Type: "T", Data: []byte(e)}); err != nil {
-			t.Fatalf("Save %q: %v", e, err)
+	// Every name as an entity and as a scope: each coordinate has a
+	// snapshot of its own, the same entity in two scopes included.
+	var coords []batpak.Coordinate
+	for _, e := range oddNames {
+		coords = append(coords, batpak.Coordinate{Entity: e, Scope: "s"}, batpak.Coordinate{Entity: "s", Scope: e})
+	}
+	for i, c := range coords {
+		if err := snaps.Save(ctx, aggregate.Snapshot{Coordinate: c, Version: uint64(i + 1), Type: "T", Data: []byte(c.String())}); err != nil {
+			t.Fatalf("Save %v: %v", c, err)
 		}
 	}
 	// Another client of the store sees the same snapshots.
@@ -44,18 +51,18 @@ func TestKVSnapshots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, e := range oddNames {
-		got, ok, err := other.Load(ctx, e)
-		if err != nil || !ok || got.Entity != e || got.Version != uint64(i+1) || got.Type != "T" || string(got.Data) != e {
-			t.Fatalf("Load %q = %+v, %v, %v", e, got, ok, err)
+	for i, c := range coords {
+		got, ok, err := other.Load(ctx, c)
+		if err != nil || !ok || got.Coordinate != c || got.Version != uint64(i+1) || got.Type != "T" || string(got.Data) != c.String() {
+			t.Fatalf("Load %v = %+v, %v, %v", c, got, ok, err)
 		}
 	}
 
 	// An older snapshot never replaces a newer one.
-	const e = "account:42"
+	e := coord("account:42")
 	save := func(v uint64) {
 		t.Helper()
-		if err := snaps.Save(ctx, aggregate.Snapshot{Entity: e, Version: v, Type: "T", Data: fmt.Appendf(nil, "v%d", v)}); err != nil {
+		if err := snaps.Save(ctx, aggregate.Snapshot{Coordinate: e, Version: v, Type: "T", Data: fmt.Appendf(nil, "v%d", v)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -84,18 +91,21 @@ func TestKVSnapshots(t *testing.T) {
 	for _, ss := range []*natsstore.KVSnapshots{snaps, other} {
 		wg.Go(func() {
 			for _, v := range rand.Perm(n) {
-				if err := ss.Save(ctx, aggregate.Snapshot{Entity: "race", Version: uint64(v + 1), Type: "T"}); err != nil {
+				if err := ss.Save(ctx, aggregate.Snapshot{Coordinate: coord("race"), Version: uint64(v + 1), Type: "T"}); err != nil {
 					t.Error(err)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if got, ok, err := snaps.Load(ctx, "race"); err != nil || !ok || got.Version != n {
+	if got, ok, err := snaps.Load(ctx, coord("race")); err != nil || !ok || got.Version != n {
 		t.Fatalf("after the race: %+v, %v, %v", got, ok, err)
 	}
-	if err := snaps.Save(ctx, aggregate.Snapshot{Entity: ""}); err == nil {
+	if err := snaps.Save(ctx, aggregate.Snapshot{Coordinate: coord("")}); err == nil {
 		t.Fatal("a snapshot of the empty entity was saved")
+	}
+	if err := snaps.Save(ctx, aggregate.Snapshot{Coordinate: batpak.Coordinate{Entity: "x"}}); err == nil {
+		t.Fatal("a snapshot of the empty scope was saved")
 	}
 }
 

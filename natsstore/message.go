@@ -14,12 +14,13 @@ import (
 	"github.com/batpak-go/batpak"
 )
 
-// Message headers. The message data is the event's msgpack payload,
-// unchanged; everything else travels in these headers.
+// Message headers. The message's subject names the event's stream
+// (subjectOf), its data is the event's msgpack payload, unchanged;
+// everything else travels in these headers.
 const (
 	hdrID          = "Batpak-Id"          // event id, UUIDv7 text
 	hdrKind        = "Batpak-Kind"        // kind, decimal uint16
-	hdrScope       = "Batpak-Scope"       // scope, escaped like a subject token
+	hdrScope       = "Batpak-Scope"       // format 1 only: scope, escaped like a subject token (format 2 has it in the subject)
 	hdrVersion     = "Batpak-Version"     // stream version, decimal
 	hdrTime        = "Batpak-Time"        // timestamp, unix microseconds
 	hdrCorrelation = "Batpak-Correlation" // correlation id
@@ -81,13 +82,19 @@ type event struct {
 	msgID   string // Nats-Msg-Id of the request (set on its first event)
 	subject string // the message's subject, as delivered
 	invalid string // why the message is not an event ("" for an event)
+	// rechain marks an event CopyValid copies from a format 1 stream in
+	// which its entity had events in several scopes: it takes its version
+	// and hash link in its own stream (see copyPlan).
+	rechain bool
 }
+
+// coord returns the event's stream.
+func (e *event) coord() batpak.Coordinate { return batpak.Coordinate{Entity: e.entity, Scope: e.scope} }
 
 // encodeHeader writes e's headers (not the publish control headers).
 func encodeHeader(h nats.Header, e *event) error {
 	h.Set(hdrID, e.id.String())
 	h.Set(hdrKind, strconv.FormatUint(uint64(e.kind), 10))
-	h.Set(hdrScope, escapeToken(e.scope))
 	h.Set(hdrVersion, strconv.FormatUint(e.version, 10))
 	h.Set(hdrTime, strconv.FormatInt(e.ts, 10))
 	h.Set(hdrCorrelation, e.corr.String())
@@ -110,9 +117,18 @@ func encodeHeader(h nats.Header, e *event) error {
 	return nil
 }
 
-// decodeMessage parses a stored message. prefix is the store's subject
-// prefix including the trailing dot.
+// decodeMessage parses a stored message of the store's format (see
+// format.go). prefix is the store's subject prefix including the trailing
+// dot.
 func decodeMessage(prefix, subject string, h nats.Header, data []byte, seq uint64) (event, error) {
+	return decodeMessageFormat(storeFormat, prefix, subject, h, data, seq)
+}
+
+// decodeMessageFormat parses a stored message of the given store format:
+// 2, whose subject names its stream (scope and entity), or 1, whose
+// subject names its entity and whose Batpak-Scope header its scope (what
+// CopyValid reads from a stream of an older version).
+func decodeMessageFormat(format int, prefix, subject string, h nats.Header, data []byte, seq uint64) (event, error) {
 	e := event{seq: seq, subject: subject, payload: data, part: 1, parts: 1}
 	bad := func(what string, err error) (event, error) {
 		if err != nil {
@@ -120,26 +136,34 @@ func decodeMessage(prefix, subject string, h nats.Header, data []byte, seq uint6
 		}
 		return event{}, fmt.Errorf("%w: sequence %d: %s", ErrInvalidMessage, seq, what)
 	}
-	tok, ok := strings.CutPrefix(subject, prefix)
-	if !ok || tok == "" || strings.IndexByte(tok, '.') >= 0 {
-		return bad("subject "+strconv.Quote(subject)+" is not an entity subject", nil)
-	}
-	if h.Get(hdrID) == "" {
-		return bad("no "+hdrID+" header", nil)
-	}
 	var err error
-	if e.entity, err = unescapeToken(tok); err != nil {
-		return bad("entity", err)
+	if format == 1 {
+		var ok bool
+		if e.entity, ok = subjectEntityV1(prefix, subject); !ok {
+			// Also a subject that decodes to an entity but is not the one
+			// the store writes its events to: the server counts it apart.
+			return bad("subject "+strconv.Quote(subject)+" is not an entity's subject", nil)
+		}
+		if h.Get(hdrID) == "" {
+			return bad("no "+hdrID+" header", nil)
+		}
+		if e.scope, err = unescapeToken(h.Get(hdrScope)); err != nil || e.scope == "" {
+			return bad("scope", err)
+		}
+	} else {
+		c, ok := subjectStream(prefix, subject)
+		if !ok {
+			// Also a subject that decodes to a coordinate but is not the
+			// one the store writes its events to: the server counts it
+			// apart from the stream's subject sequence.
+			return bad("subject "+strconv.Quote(subject)+" is not a stream's subject", nil)
+		}
+		if h.Get(hdrID) == "" {
+			return bad("no "+hdrID+" header", nil)
+		}
+		e.entity, e.scope = c.Entity, c.Scope
 	}
-	if escapeToken(e.entity) != tok {
-		// Not the subject the store writes the entity's events to, so the
-		// server counts it apart from the entity's subject sequence.
-		return bad("subject "+strconv.Quote(subject)+" is not its entity's subject", nil)
-	}
-	if e.scope, err = unescapeToken(h.Get(hdrScope)); err != nil || e.scope == "" {
-		return bad("scope", err)
-	}
-	if err := (batpak.Coordinate{Entity: e.entity, Scope: e.scope}).Validate(); err != nil {
+	if err := e.coord().Validate(); err != nil {
 		return bad("coordinate", err)
 	}
 	if e.id, err = uuid.Parse(h.Get(hdrID)); err != nil {

@@ -3,7 +3,50 @@ package natsstore
 import (
 	"fmt"
 	"strings"
+
+	"github.com/batpak-go/batpak"
 )
+
+// subjectOf returns the subject of the events of stream c:
+// "<prefix>.<scope>.<entity>", each part one token (escapeToken). prefix
+// includes its trailing dot.
+func subjectOf(prefix string, c batpak.Coordinate) string {
+	return prefix + escapeToken(c.Scope) + "." + escapeToken(c.Entity)
+}
+
+// subjectStream returns the stream whose subject is subject (prefix
+// includes its trailing dot), or false when subject is no stream's: not
+// two tokens after the prefix, or not as subjectOf writes them.
+func subjectStream(prefix, subject string) (batpak.Coordinate, bool) {
+	rest, ok := strings.CutPrefix(subject, prefix)
+	if !ok {
+		return batpak.Coordinate{}, false
+	}
+	st, et, ok := strings.Cut(rest, ".")
+	if !ok || st == "" || et == "" || strings.IndexByte(et, '.') >= 0 {
+		return batpak.Coordinate{}, false
+	}
+	scope, err1 := unescapeToken(st)
+	entity, err2 := unescapeToken(et)
+	if err1 != nil || err2 != nil || scope == "" || entity == "" || escapeToken(scope) != st || escapeToken(entity) != et {
+		return batpak.Coordinate{}, false
+	}
+	return batpak.Coordinate{Entity: entity, Scope: scope}, true
+}
+
+// subjectEntityV1 returns the entity whose subject is subject in format 1
+// ("<prefix>.<entity>", see format.go), or false when no entity's is.
+func subjectEntityV1(prefix, subject string) (string, bool) {
+	tok, ok := strings.CutPrefix(subject, prefix)
+	if !ok || tok == "" || strings.IndexByte(tok, '.') >= 0 {
+		return "", false
+	}
+	e, err := unescapeToken(tok)
+	if err != nil || e == "" || escapeToken(e) != tok {
+		return "", false
+	}
+	return e, true
+}
 
 // tokenSafe reports whether c may appear unescaped in a subject token or a
 // header value written by [escapeToken]: letters, digits and a few

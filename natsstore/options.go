@@ -79,10 +79,11 @@ func defaultConfig() config {
 }
 
 // WithStream names the JetStream stream that holds the store (default
-// "BATPAK"). Its subjects are "<prefix>.<entity>" (see [WithSubjectPrefix]).
+// "BATPAK"). Its subjects are "<prefix>.<scope>.<entity>" (see
+// [WithSubjectPrefix]).
 func WithStream(name string) Option { return func(c *config) { c.stream = name } }
 
-// WithSubjectPrefix sets the subject prefix of the store's entities
+// WithSubjectPrefix sets the subject prefix of the store's streams
 // (default "batpak.<stream name>"). It must not overlap another stream's
 // subjects.
 func WithSubjectPrefix(p string) Option { return func(c *config) { c.prefix = p } }

@@ -153,7 +153,7 @@ func TestRetryWhileReplicating(t *testing.T) {
 	}
 	for i, e := range []string{"from", "to"} {
 		var ids []string
-		for rec, err := range setup.ReadStream(e, 1) {
+		for rec, err := range setup.ReadStream(ctx, coord(e), 1) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -282,7 +282,7 @@ func TestPartitionOutcomes(t *testing.T) {
 	byKey := map[string]int{}
 	for _, o := range committed {
 		for i, r := range o.rs {
-			rec, err := s.GetSequence(r.Sequence)
+			rec, err := s.GetSequence(ctx, r.Sequence)
 			if err != nil || rec.ID != r.EventID || rec.Coordinate != o.items[i].Coordinate {
 				t.Fatalf("receipt %+v of %q: the stream holds %+v, %v", r, o.key, rec, err)
 			}

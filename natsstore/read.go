@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,59 +18,85 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/batpak-go/batpak"
-	"github.com/batpak-go/batpak/eventstore"
-	"github.com/batpak-go/batpak/segment"
 )
 
-// Get returns the event with id, or [eventstore.ErrNotFound].
-func (s *Store) Get(id uuid.UUID) (batpak.Record, error) {
-	if err := s.checkOpen(); err != nil {
+// Get returns the event with id, or an error matching [batpak.ErrNotFound].
+// ctx bounds a read of the event's body from the server.
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (batpak.Record, error) {
+	if err := s.checkRead(ctx); err != nil {
 		return batpak.Record{}, err
 	}
 	seq := s.ix.lookupID(id)
 	if seq == 0 {
 		return batpak.Record{}, fmt.Errorf("%w: event %s", batpak.ErrNotFound, id)
 	}
-	return s.read(s.ix.snapshot().at(seq), seq)
+	return s.read(ctx, s.ix.snapshot().at(seq), seq)
 }
 
-// GetSequence returns the event with global sequence seq, or
-// [eventstore.ErrNotFound].
-func (s *Store) GetSequence(seq uint64) (batpak.Record, error) {
-	if err := s.checkOpen(); err != nil {
+// GetSequence returns the event with global sequence seq, or an error
+// matching [batpak.ErrNotFound]. ctx bounds a read of the event's body
+// from the server.
+func (s *Store) GetSequence(ctx context.Context, seq uint64) (batpak.Record, error) {
+	if err := s.checkRead(ctx); err != nil {
 		return batpak.Record{}, err
 	}
 	log := s.ix.snapshot()
 	if seq == 0 || seq > log.len() || log.at(seq).skipped() {
 		return batpak.Record{}, fmt.Errorf("%w: sequence %d", batpak.ErrNotFound, seq)
 	}
-	return s.read(log.at(seq), seq)
+	return s.read(ctx, log.at(seq), seq)
 }
 
-// read returns the record of entry e at seq, from the cache or the server.
-func (s *Store) read(e *entry, seq uint64) (batpak.Record, error) {
-	if err := s.checkOpen(); err != nil {
+// read returns the record of entry e at seq, from the cache or the server
+// (within the store's timeout and ctx).
+func (s *Store) read(ctx context.Context, e *entry, seq uint64) (batpak.Record, error) {
+	if err := s.checkRead(ctx); err != nil {
 		return batpak.Record{}, err
 	}
 	if rec, ok := e.record(seq); ok {
 		return rec, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
-	ev, err := s.fetchOne(ctx, seq)
+	ev, err := s.fetchOne(rctx, seq)
 	if err == nil && ev.id != e.id {
 		err = fmt.Errorf("%w: sequence %d holds event %s, the index %s", ErrInvalidMessage, seq, ev.id, e.id)
 	}
 	if err != nil {
-		return batpak.Record{}, s.readErr(err)
+		return batpak.Record{}, s.readErr(ctx, err)
 	}
 	return e.recordWith(seq, ev.meta, ev.payload), nil
 }
 
-// readErr returns err, or ErrClosed once the store is closed.
-func (s *Store) readErr(err error) error {
+// checkRead returns why a read cannot start or go on: the store is closed
+// or ctx has ended.
+func (s *Store) checkRead(ctx context.Context) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	return canceled(ctx)
+}
+
+// canceled returns ctx's error once it has ended, cheaply enough to ask
+// before every event of a read.
+func canceled(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	default:
+		return nil
+	}
+}
+
+// readErr returns the error of a read from the server: ErrClosed once the
+// store is closed, the caller's ctx's error once it has ended, err
+// otherwise.
+func (s *Store) readErr(ctx context.Context, err error) error {
 	if s.closed.Load() {
 		return batpak.ErrClosed
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
 	}
 	return err
 }
@@ -91,26 +116,27 @@ func (s *Store) yieldToAppends(i uint64) {
 // has indexed (see [Store.CatchUp] for other clients' appends).
 func (s *Store) LastSequence() uint64 { return s.ix.lastSeq() }
 
-// StreamVersion returns the version of entity's stream as this client has
+// StreamVersion returns the version of the stream coord as this client has
 // indexed it: 0 if it has no events.
-func (s *Store) StreamVersion(entity string) uint64 { return s.ix.streamVersion(entity) }
+func (s *Store) StreamVersion(coord batpak.Coordinate) uint64 { return s.ix.streamVersion(coord) }
 
-// ReadStream yields entity's events from version from (1 or 0: the first)
-// in version order, or with [eventstore.Backward] from version from down to
-// 1. An unknown entity yields nothing.
-func (s *Store) ReadStream(entity string, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error] {
+// ReadStream yields the events of the stream coord from version from (1 or
+// 0: the first) in version order, or with [batpak.Backward] from version
+// from down to 1. An unknown stream yields nothing. ctx bounds the reads
+// of bodies from the server; once it ends the read yields its error.
+func (s *Store) ReadStream(ctx context.Context, coord batpak.Coordinate, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error] {
 	o := batpak.ResolveReadOptions(opts...)
 	return func(yield func(batpak.Record, error) bool) {
-		if err := s.checkOpen(); err != nil {
+		if err := s.checkRead(ctx); err != nil {
 			yield(batpak.Record{}, err)
 			return
 		}
-		seqs := s.ix.streamSeqs(entity)
+		seqs := s.ix.streamSeqs(coord)
 		log := s.ix.snapshot()
 		n := 0
 		next, stop := iter.Pull(o.Positions(from, len(seqs)))
 		defer stop()
-		s.readAhead(log, entity, func() (uint64, bool) {
+		s.readAhead(ctx, log, subjectOf(s.prefix, coord), func() (uint64, bool) {
 			i, ok := next()
 			if !ok || o.Limit > 0 && n == o.Limit {
 				return 0, false
@@ -123,23 +149,19 @@ func (s *Store) ReadStream(entity string, from uint64, opts ...batpak.ReadOption
 
 // ReadAll yields every event from global sequence from (0 or 1: the first)
 // in commit order, up to the newest indexed when the read reaches it.
-func (s *Store) ReadAll(from uint64) iter.Seq2[batpak.Record, error] {
-	return s.Query(batpak.Region{FromSequence: from})
+func (s *Store) ReadAll(ctx context.Context, from uint64) iter.Seq2[batpak.Record, error] {
+	return s.Query(ctx, batpak.Region{FromSequence: from})
 }
 
 // matchEntry evaluates region r against an index entry.
 func matchEntry(r *batpak.Region, seq uint64, e *entry) bool {
-	return !e.skipped() && (r.Entity == "" || r.Entity == e.entity) && strings.HasPrefix(e.entity, r.EntityPrefix) &&
-		(r.Scope == "" || r.Scope == e.scope) &&
-		(len(r.Kinds) == 0 || slices.Contains(r.Kinds, kindOf(e))) &&
-		seq >= r.FromSequence && (r.ToSequence == 0 || seq <= r.ToSequence) &&
-		(r.After.IsZero() || e.ts >= r.After.UnixMicro()) && (r.Before.IsZero() || e.ts < r.Before.UnixMicro())
+	return !e.skipped() && r.MatchSequence(seq) && r.MatchStream(e.coord()) && r.MatchKind(kindOf(e)) && r.MatchTime(e.ts)
 }
 
 // Query yields the events in region r in commit order.
-func (s *Store) Query(r batpak.Region) iter.Seq2[batpak.Record, error] {
+func (s *Store) Query(ctx context.Context, r batpak.Region) iter.Seq2[batpak.Record, error] {
 	return func(yield func(batpak.Record, error) bool) {
-		if err := s.checkOpen(); err != nil {
+		if err := s.checkRead(ctx); err != nil {
 			yield(batpak.Record{}, err)
 			return
 		}
@@ -149,9 +171,13 @@ func (s *Store) Query(r batpak.Region) iter.Seq2[batpak.Record, error] {
 			last = min(last, r.ToSequence)
 		}
 		if r.Entity != "" {
-			seqs := s.ix.streamSeqs(r.Entity)
+			seqs := s.ix.entitySeqs(r.Entity, r.Scope)
+			subject := "" // the entity in every scope: no one subject holds its events
+			if r.Scope != "" {
+				subject = subjectOf(s.prefix, batpak.Coordinate{Entity: r.Entity, Scope: r.Scope})
+			}
 			i := sort.Search(len(seqs), func(i int) bool { return seqs[i] >= r.FromSequence })
-			s.readAhead(log, r.Entity, func() (uint64, bool) {
+			s.readAhead(ctx, log, subject, func() (uint64, bool) {
 				for ; i < len(seqs) && seqs[i] <= last; i++ {
 					if seq := seqs[i]; matchEntry(&r, seq, log.at(seq)) {
 						i++
@@ -163,7 +189,7 @@ func (s *Store) Query(r batpak.Region) iter.Seq2[batpak.Record, error] {
 			return
 		}
 		seq := max(r.FromSequence, 1)
-		s.readAhead(log, "", func() (uint64, bool) {
+		s.readAhead(ctx, log, "", func() (uint64, bool) {
 			for ; seq <= last; seq++ {
 				if matchEntry(&r, seq, log.at(seq)) {
 					seq++
@@ -179,11 +205,12 @@ func (s *Store) Query(r batpak.Region) iter.Seq2[batpak.Record, error] {
 // the first), like Query, up to the newest indexed when it was called: the
 // path for projections catching up on a long history. Events whose bodies
 // are no longer cached are streamed from the server with one ordered
-// consumer (filtered by subject when the region names an entity) instead
-// of one request per event.
-func (s *Store) Replay(region batpak.Region, from uint64) iter.Seq2[batpak.Record, error] {
+// consumer (filtered by subject when the region names a scope or an
+// entity) instead of one request per event. Once ctx ends it yields ctx's
+// error.
+func (s *Store) Replay(ctx context.Context, region batpak.Region, from uint64) iter.Seq2[batpak.Record, error] {
 	return func(yield func(batpak.Record, error) bool) {
-		if err := s.checkOpen(); err != nil {
+		if err := s.checkRead(ctx); err != nil {
 			yield(batpak.Record{}, err)
 			return
 		}
@@ -200,7 +227,7 @@ func (s *Store) Replay(region batpak.Region, from uint64) iter.Seq2[batpak.Recor
 		cold := min(s.ix.evictNext-1, last) // sequences below evictNext have no cached body
 		s.ix.mu.RUnlock()
 		if cold >= from {
-			if !s.replayCold(region, from, cold, log, yield) {
+			if !s.replayCold(ctx, region, from, cold, log, yield) {
 				return
 			}
 			from = cold + 1
@@ -208,7 +235,7 @@ func (s *Store) Replay(region batpak.Region, from uint64) iter.Seq2[batpak.Recor
 		for seq := from; seq <= last; seq++ {
 			s.yieldToAppends(seq)
 			if e := log.at(seq); matchEntry(&region, seq, e) {
-				rec, err := s.read(e, seq)
+				rec, err := s.read(ctx, e, seq)
 				if !yield(rec, err) || err != nil {
 					return
 				}
@@ -217,17 +244,29 @@ func (s *Store) Replay(region batpak.Region, from uint64) iter.Seq2[batpak.Recor
 	}
 }
 
+// replayFilter returns the subject filter of a replay of region: the
+// subjects of its scope, its entity, or both, or every subject of the
+// store.
+func (s *Store) replayFilter(region *batpak.Region) string {
+	switch {
+	case region.Entity != "" && region.Scope != "":
+		return subjectOf(s.prefix, batpak.Coordinate{Entity: region.Entity, Scope: region.Scope})
+	case region.Entity != "":
+		return s.prefix + "*." + escapeToken(region.Entity)
+	case region.Scope != "":
+		return s.prefix + escapeToken(region.Scope) + ".>"
+	}
+	return s.cfg.prefix + ".>"
+}
+
 // replayCold streams sequences from..to from the server; it reports
 // whether the caller should go on.
-func (s *Store) replayCold(region batpak.Region, from, to uint64, log entryLog, yield func(batpak.Record, error) bool) bool {
+func (s *Store) replayCold(ctx context.Context, region batpak.Region, from, to uint64, log entryLog, yield func(batpak.Record, error) bool) bool {
 	fail := func(err error) bool {
-		if s.closed.Load() {
-			err = batpak.ErrClosed
-		}
-		yield(batpak.Record{}, err)
+		yield(batpak.Record{}, s.readErr(ctx, err))
 		return false
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		select {
@@ -236,21 +275,21 @@ func (s *Store) replayCold(region batpak.Region, from, to uint64, log entryLog, 
 		case <-ctx.Done():
 		}
 	}()
-	filter := s.cfg.prefix + ".>"
-	if region.Entity != "" {
-		filter = s.prefix + escapeToken(region.Entity)
-	}
-	cons, err := s.js.OrderedConsumer(ctx, s.cfg.stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter},
+	cctx, ccancel := context.WithTimeout(ctx, s.cfg.timeout)
+	cons, err := s.js.OrderedConsumer(cctx, s.cfg.stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{s.replayFilter(&region)},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		// Removed by the server a minute after the store stops using it.
 		InactiveThreshold: time.Minute,
 		OptStartSeq:       from,
 		NamePrefix:        "batpak_replay_" + nuid.Next(),
 	})
+	ccancel()
 	if err != nil {
 		return fail(fmt.Errorf("natsstore: replay consumer: %w", err))
 	}
+	// A pause of the server's longer than the store's timeout, with no
+	// message delivered, ends the replay.
 	deadline := time.Now().Add(s.cfg.timeout)
 	for {
 		batch, err := cons.FetchNoWait(256)
@@ -268,6 +307,9 @@ func (s *Store) replayCold(region batpak.Region, from, to uint64, log entryLog, 
 			if seq > to {
 				return true
 			}
+			if err := s.checkRead(ctx); err != nil {
+				return fail(err)
+			}
 			if e := log.at(seq); matchEntry(&region, seq, e) {
 				ev, err := decodeMessage(s.prefix, m.Subject(), m.Headers(), m.Data(), seq)
 				if err != nil {
@@ -277,10 +319,6 @@ func (s *Store) replayCold(region batpak.Region, from, to uint64, log entryLog, 
 					return false
 				}
 			}
-			if s.closed.Load() {
-				yield(batpak.Record{}, batpak.ErrClosed)
-				return false
-			}
 			if seq == to || meta.NumPending == 0 {
 				return true
 			}
@@ -288,26 +326,31 @@ func (s *Store) replayCold(region batpak.Region, from, to uint64, log entryLog, 
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			return fail(fmt.Errorf("natsstore: replay: %w", err))
 		}
-		if got == 0 {
-			if time.Now().After(deadline) {
-				return fail(fmt.Errorf("natsstore: replay: no message after sequence %d", from))
-			}
-			time.Sleep(10 * time.Millisecond)
+		if got > 0 {
+			deadline = time.Now().Add(s.cfg.timeout)
+			continue
+		}
+		if time.Now().After(deadline) {
+			return fail(fmt.Errorf("natsstore: replay: no message after sequence %d", from))
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return fail(ctx.Err())
 		}
 	}
 }
 
 // Streams yields every stream this client has indexed, in the order they
 // began.
-func (s *Store) Streams() iter.Seq[eventstore.StreamInfo] {
-	return func(yield func(eventstore.StreamInfo) bool) {
+func (s *Store) Streams() iter.Seq[batpak.StreamInfo] {
+	return func(yield func(batpak.StreamInfo) bool) {
 		s.ix.mu.RLock()
 		order := s.ix.order
 		s.ix.mu.RUnlock()
-		for _, entity := range order {
+		for _, st := range order {
 			s.ix.mu.RLock()
-			st := s.ix.streams[entity]
-			info := eventstore.StreamInfo{Entity: entity, Version: st.version, LastSequence: st.lastSeq()}
+			info := batpak.StreamInfo{Coordinate: st.coord, Version: st.version, LastSequence: st.lastSeq()}
 			s.ix.mu.RUnlock()
 			if !yield(info) {
 				return
@@ -324,18 +367,18 @@ func (s *Store) Correlated(id uuid.UUID) []uint64 { return s.ix.related(s.ix.cor
 // commit order.
 func (s *Store) CausedBy(id uuid.UUID) []uint64 { return s.ix.related(s.ix.cause, id) }
 
-// VerifyChain recomputes the hash of every event of entity's stream and
-// checks each link to the previous event. It returns an
-// [*eventstore.ChainError] for the first event that does not verify.
-func (s *Store) VerifyChain(entity string) error {
+// VerifyChain recomputes the hash of every event of the stream coord and
+// checks each link to the previous event. It returns a [*batpak.ChainError]
+// for the first event that does not verify, or ctx's error once it ends.
+func (s *Store) VerifyChain(ctx context.Context, coord batpak.Coordinate) error {
 	var prev [32]byte
 	var want uint64 = 1
-	for rec, err := range s.ReadStream(entity, 1) {
+	for rec, err := range s.ReadStream(ctx, coord, 1) {
 		if err != nil {
 			return err
 		}
 		broken := func(reason string) error {
-			return &batpak.ChainError{Entity: entity, Version: rec.Version, Sequence: rec.Sequence, Reason: reason}
+			return &batpak.ChainError{Stream: coord, Version: rec.Version, Sequence: rec.Sequence, Reason: reason}
 		}
 		if rec.Version != want {
 			return broken("version out of order")
@@ -343,12 +386,11 @@ func (s *Store) VerifyChain(entity string) error {
 		if rec.PrevHash != prev {
 			return broken("previous hash does not match the previous event")
 		}
-		h := eventHash(&segment.Record{
-			Entity: entity, Scope: rec.Coordinate.Scope, Version: rec.Version, Kind: uint16(rec.Kind),
-			Timestamp: rec.Timestamp.UnixMicro(), ID: rec.ID, Correlation: rec.CorrelationID, Causation: rec.CausationID,
-			PrevHash: rec.PrevHash, Metadata: rec.Metadata, Payload: rec.Payload,
-		})
-		if h != rec.Hash {
+		ev := event{
+			entity: coord.Entity, scope: coord.Scope, version: rec.Version, kind: uint16(rec.Kind), ts: rec.Timestamp.UnixMicro(),
+			id: rec.ID, corr: rec.CorrelationID, cause: rec.CausationID, prev: rec.PrevHash, meta: rec.Metadata, payload: rec.Payload,
+		}
+		if eventHash(&ev) != rec.Hash {
 			return broken("hash does not match the event's content")
 		}
 		prev = rec.Hash
@@ -366,9 +408,10 @@ const (
 )
 
 // readAhead yields the records of the events at the sequences next
-// returns, in that order, until next has no more or yield returns false.
-// If entity is not empty, every sequence is one of its events.
-func (s *Store) readAhead(log entryLog, entity string, next func() (uint64, bool), yield func(batpak.Record, error) bool) {
+// returns, in that order, until next has no more, yield returns false or
+// ctx ends (then it yields ctx's error). If subject is not empty, every
+// sequence is one of the events of the stream with that subject.
+func (s *Store) readAhead(ctx context.Context, log entryLog, subject string, next func() (uint64, bool), yield func(batpak.Record, error) bool) {
 	window := readWindowMin
 	var seqs, cold []uint64
 	var n uint64
@@ -390,10 +433,10 @@ func (s *Store) readAhead(log entryLog, entity string, next func() (uint64, bool
 		var got map[uint64]*event
 		var ferr error
 		if len(cold) > 0 {
-			got, ferr = s.fetchMany(entity, log, cold)
+			got, ferr = s.fetchMany(ctx, subject, log, cold)
 		}
 		for _, seq := range seqs {
-			if err := s.checkOpen(); err != nil {
+			if err := s.checkRead(ctx); err != nil {
 				yield(batpak.Record{}, err)
 				return
 			}
@@ -410,7 +453,7 @@ func (s *Store) readAhead(log entryLog, entity string, next func() (uint64, bool
 				return
 			default: // evicted since the window was planned
 				var err error
-				if rec, err = s.read(e, seq); err != nil {
+				if rec, err = s.read(ctx, e, seq); err != nil {
 					yield(batpak.Record{}, err)
 					return
 				}
@@ -437,19 +480,20 @@ func (s *Store) fetchOne(ctx context.Context, seq uint64) (*event, error) {
 	return s.leaderGet(ctx, seq)
 }
 
-// fetchMany reads the messages at seqs (distinct), checks that each is the
-// event the index has there, and returns them by sequence. On an error it
-// returns those it read. If entity is not empty, every sequence is one of
-// its events.
-func (s *Store) fetchMany(entity string, log entryLog, seqs []uint64) (map[uint64]*event, error) {
-	if err := s.checkOpen(); err != nil {
+// fetchMany reads the messages at seqs (distinct) within the store's
+// timeout and ctx, checks that each is the event the index has there, and
+// returns them by sequence. On an error it returns those it read. If
+// subject is not empty, every sequence is one of the events of the stream
+// with that subject.
+func (s *Store) fetchMany(ctx context.Context, subject string, log entryLog, seqs []uint64) (map[uint64]*event, error) {
+	if err := s.checkRead(ctx); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
-	got, err := s.fetchAt(ctx, entity, &log, seqs)
+	got, err := s.fetchAt(rctx, subject, &log, seqs)
 	if err != nil {
-		return got, s.readErr(err)
+		return got, s.readErr(ctx, err)
 	}
 	for seq, ev := range got {
 		if id := log.at(seq).id; ev.id != id {
@@ -461,9 +505,10 @@ func (s *Store) fetchMany(entity string, log entryLog, seqs []uint64) (map[uint6
 }
 
 // fetchAt reads and decodes the messages at seqs (distinct) and returns
-// them by sequence; on an error, those it read. If entity is not empty,
-// every sequence is one of its events and log holds them.
-func (s *Store) fetchAt(ctx context.Context, entity string, log *entryLog, seqs []uint64) (map[uint64]*event, error) {
+// them by sequence; on an error, those it read. If subject is not empty,
+// every sequence is one of the events of the stream with that subject and
+// log holds them.
+func (s *Store) fetchAt(ctx context.Context, subject string, log *entryLog, seqs []uint64) (map[uint64]*event, error) {
 	want := slices.Sorted(slices.Values(seqs))
 	got := make(map[uint64]*event, len(want))
 	fail := func(err error) (map[uint64]*event, error) { return got, err }
@@ -473,7 +518,7 @@ func (s *Store) fetchAt(ctx context.Context, entity string, log *entryLog, seqs 
 		// helping.
 		for len(want) > 0 {
 			before := len(got)
-			if err := s.directGet(ctx, entity, log, want, got); err != nil {
+			if err := s.directGet(ctx, subject, log, want, got); err != nil {
 				return fail(err)
 			}
 			want = slices.DeleteFunc(want, func(seq uint64) bool { return got[seq] != nil })
@@ -517,10 +562,10 @@ var directBatchBytes = 8 << 20
 
 // directGet reads the messages at seqs (ascending) with batched direct
 // gets into got: one request for each run of sequences that follow each
-// other, in the stream or, with entity set, in that entity's stream (log
-// then holds their versions); all requests in flight at once. A replica
-// may answer with less than was asked.
-func (s *Store) directGet(ctx context.Context, entity string, log *entryLog, seqs []uint64, got map[uint64]*event) error {
+// other, in the stream or, with subject set, in the stream (scope and
+// entity) with that subject (log then holds their versions); all requests
+// in flight at once. A replica may answer with less than was asked.
+func (s *Store) directGet(ctx context.Context, subject string, log *entryLog, seqs []uint64, got map[uint64]*event) error {
 	inbox := s.nc.NewInbox()
 	sub, err := s.nc.SubscribeSync(inbox)
 	if err != nil {
@@ -528,15 +573,11 @@ func (s *Store) directGet(ctx context.Context, entity string, log *entryLog, seq
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	subj := jetstream.DefaultAPIPrefix + "DIRECT.GET." + s.cfg.stream
-	var subject string
-	if entity != "" {
-		subject = s.prefix + escapeToken(entity)
-	}
 	requests := 0
 	for i := 0; i < len(seqs); {
 		j := i + 1
-		for j < len(seqs) && (entity == "" && seqs[j] == seqs[j-1]+1 ||
-			entity != "" && log.at(seqs[j]).version == log.at(seqs[j-1]).version+1) {
+		for j < len(seqs) && (subject == "" && seqs[j] == seqs[j-1]+1 ||
+			subject != "" && log.at(seqs[j]).version == log.at(seqs[j-1]).version+1) {
 			j++
 		}
 		req, _ := json.Marshal(directRequest{Seq: seqs[i], NextBySubj: subject, Batch: j - i, MaxBytes: directBatchBytes})
@@ -572,7 +613,7 @@ func (s *Store) directGet(ctx context.Context, entity string, log *entryLog, seq
 			return fmt.Errorf("natsstore: read: direct get answer without a sequence: %w", err)
 		}
 		if _, ok := slices.BinarySearch(seqs, seq); !ok {
-			// A message the index skipped, on the entity's subject within
+			// A message the index skipped, on the stream's subject within
 			// a run: the batch ends before the events it displaced, which
 			// the caller asks for again.
 			continue

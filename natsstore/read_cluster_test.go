@@ -77,7 +77,7 @@ func TestClusterReadsFromReplicas(t *testing.T) {
 	}
 	for _, s := range []*natsstore.Store{a, b} {
 		got := 0
-		for rec, err := range s.ReadAll(0) {
+		for rec, err := range s.ReadAll(ctx, 0) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,7 +89,7 @@ func TestClusterReadsFromReplicas(t *testing.T) {
 		}
 		for e := range 4 {
 			v := uint64(0)
-			for rec, err := range s.ReadStream(fmt.Sprintf("r:%d", e), 1) {
+			for rec, err := range s.ReadStream(ctx, batpak.Coordinate{Entity: fmt.Sprintf("r:%d", e), Scope: "test"}, 1) {
 				if err != nil {
 					t.Fatal(err)
 				}

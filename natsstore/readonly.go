@@ -14,8 +14,11 @@ import (
 // or a sourced copy of a store's stream (in another region, on another
 // cluster, for reporting), or a store's own stream. Gets, reads, queries,
 // cursors, subscriptions and projections work as on a store opened with
-// Open; appends fail with [eventstore.ErrReadOnly]. Nothing about the
-// stream is created or changed.
+// Open; appends fail with [batpak.ErrReadOnly]. Nothing about the
+// stream is created or changed. A stream of an older store format is
+// refused ([*FormatError]): a stream with the format marker by it, a
+// mirror or sourced copy (which do not carry their origin's metadata) by
+// its first message.
 //
 // The subject prefix is the origin's default, "batpak.<origin stream>",
 // where the origin is found by following the stream's mirror or single
@@ -125,7 +128,8 @@ func findStream(ctx context.Context, js jetstream.JetStream, name string) (jetst
 }
 
 // bindStream binds the store to its stream: creates or updates it
-// ([Store.ensureStream]), or, read-only, takes it as it is.
+// ([Store.ensureStream]), or, read-only, takes it as it is if it holds
+// this version's store format.
 func (s *Store) bindStream(ctx context.Context) error {
 	if !s.cfg.readOnly {
 		return s.ensureStream(ctx)
@@ -135,5 +139,5 @@ func (s *Store) bindStream(ctx context.Context) error {
 		return err
 	}
 	s.stream, s.atomic = str, false
-	return nil
+	return s.checkFormatReadOnly(ctx)
 }

@@ -77,14 +77,15 @@ func waitCopied(t *testing.T, ro *natsstore.Store, seq uint64) {
 // sameRecords checks that copy holds what origin holds, record by record.
 func sameRecords(t *testing.T, origin, copy *natsstore.Store) {
 	t.Helper()
+	ctx := hangContext(t)
 	var want, got []batpak.Record
-	for rec, err := range origin.ReadAll(1) {
+	for rec, err := range origin.ReadAll(ctx, 1) {
 		if err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, rec)
 	}
-	for rec, err := range copy.ReadAll(1) {
+	for rec, err := range copy.ReadAll(ctx, 1) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,10 +103,10 @@ func sameRecords(t *testing.T, origin, copy *natsstore.Store) {
 		}
 	}
 	for info := range origin.Streams() {
-		if v := copy.StreamVersion(info.Entity); v != info.Version {
-			t.Fatalf("%q: version %d in the copy, %d in the origin", info.Entity, v, info.Version)
+		if v := copy.StreamVersion(info.Coordinate); v != info.Version {
+			t.Fatalf("%v: version %d in the copy, %d in the origin", info.Coordinate, v, info.Version)
 		}
-		if err := copy.VerifyChain(info.Entity); err != nil {
+		if err := copy.VerifyChain(ctx, info.Coordinate); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -171,7 +172,7 @@ func TestReadOnlyCopies(t *testing.T) {
 					t.Fatalf("cursor: %d, %v, want sequence %d", rec.Sequence, err, seq)
 				}
 				select {
-				case got := <-sub.C:
+				case got := <-sub.Events():
 					if got.Sequence != seq {
 						t.Fatalf("subscription: sequence %d, want %d", got.Sequence, seq)
 					}
@@ -279,19 +280,19 @@ func TestReadOnlyRefusesPartialCopies(t *testing.T) {
 	defer ro.Close()
 	for info := range ro.Streams() {
 		v := uint64(0)
-		for rec, err := range ro.ReadStream(info.Entity, 1) {
+		for rec, err := range ro.ReadStream(ctx, info.Coordinate, 1) {
 			if err != nil {
 				t.Fatal(err)
 			}
 			if v++; rec.Version != v {
-				t.Fatalf("%q: version %d shown as the %d-th event of the stream", info.Entity, rec.Version, v)
+				t.Fatalf("%v: version %d shown as the %d-th event of the stream", info.Coordinate, rec.Version, v)
 			}
 		}
-		if err := ro.VerifyChain(info.Entity); err != nil {
+		if err := ro.VerifyChain(ctx, info.Coordinate); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if v := ro.StreamVersion("acct.0"); v != 0 {
+	if v := ro.StreamVersion(coord("acct.0")); v != 0 {
 		t.Fatalf("acct.0, whose first event the copy lacks, shows version %d", v)
 	}
 }

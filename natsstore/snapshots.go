@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
 )
 
@@ -16,9 +17,10 @@ import (
 // another), so that snapshots live where the events do, with the same
 // replicas, and every client of the store shares them.
 //
-// An entity's snapshot is the value of one key, the entity escaped as a
-// key token (see [escapeKey]): any entity has a key of its own. The value
-// is the msgpack of the [aggregate.Snapshot]. A save never replaces a
+// A stream's snapshot is the value of one key, "<scope>.<entity>", each
+// escaped as a key token (see [escapeKey]): any stream, a whole
+// coordinate, has a key of its own, so the same entity in two scopes has
+// two snapshots. The value is the msgpack of the [aggregate.Snapshot]. A save never replaces a
 // snapshot of a later stream version: it reads the current one and writes
 // with its revision (compare and set), so of two clients saving at once
 // the later version stays. A snapshot must fit in one message (the
@@ -40,9 +42,23 @@ func NewKVSnapshots(ctx context.Context, s *Store, opts ...KVOption) (*KVSnapsho
 	return &KVSnapshots{kv: kv}, nil
 }
 
-// Load returns the snapshot of entity; ok is false when there is none.
-func (k *KVSnapshots) Load(ctx context.Context, entity string) (aggregate.Snapshot, bool, error) {
-	key, err := escapeKey(entity)
+// snapshotKey returns the key of the snapshot of the stream c.
+func snapshotKey(c batpak.Coordinate) (string, error) {
+	scope, err := escapeKey(c.Scope)
+	if err != nil {
+		return "", err
+	}
+	entity, err := escapeKey(c.Entity)
+	if err != nil {
+		return "", err
+	}
+	return scope + "." + entity, nil
+}
+
+// Load returns the snapshot of the stream coord; ok is false when there
+// is none.
+func (k *KVSnapshots) Load(ctx context.Context, coord batpak.Coordinate) (aggregate.Snapshot, bool, error) {
+	key, err := snapshotKey(coord)
 	if err != nil {
 		return aggregate.Snapshot{}, false, err
 	}
@@ -57,16 +73,16 @@ func (k *KVSnapshots) Load(ctx context.Context, entity string) (aggregate.Snapsh
 	if err != nil {
 		return aggregate.Snapshot{}, false, err
 	}
-	if snap.Entity != entity {
-		return aggregate.Snapshot{}, false, fmt.Errorf("natsstore: snapshot under the key of %q is of %q", entity, snap.Entity)
+	if snap.Coordinate != coord {
+		return aggregate.Snapshot{}, false, fmt.Errorf("natsstore: snapshot under the key of %v is of %v", coord, snap.Coordinate)
 	}
 	return snap, true, nil
 }
 
-// Save stores s unless the bucket holds a snapshot of the entity at a
+// Save stores s unless the bucket holds a snapshot of its stream at a
 // later version (then it returns nil: the newer one is as good).
 func (k *KVSnapshots) Save(ctx context.Context, s aggregate.Snapshot) error {
-	key, err := escapeKey(s.Entity)
+	key, err := snapshotKey(s.Coordinate)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,13 +15,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/batpak-go/batpak"
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/internal/subs"
 )
 
-// Store is a batpak event store kept in one JetStream stream. It has the
-// embedded [eventstore.Store]'s API and contract, within the limits the
-// package documentation lists. It is safe for concurrent use, and several
-// Stores (in one process or many) may share one stream.
+var _ batpak.Store = (*Store)(nil)
+
+// Store is a batpak event store kept in one JetStream stream: a
+// [batpak.Store], within the limits the package documentation lists. It is
+// safe for concurrent use, and several Stores (in one process or many) may
+// share one stream.
 type Store struct {
 	cfg     config
 	nc      *nats.Conn
@@ -33,8 +36,8 @@ type Store struct {
 
 	ix      *index
 	applyMu sync.Mutex // orders publishing to the index and the fan-out
-	ids     ids
-	locks   entityLocks
+	ids     idSource
+	locks   streamLocks
 
 	consumer jetstream.ConsumeContext
 
@@ -45,7 +48,7 @@ type Store struct {
 	stats     struct{ retries, recovered, serverConflicts, inProcess atomic.Uint64 }
 	done      chan struct{} // closed by Close
 
-	subs eventstore.Subscribers
+	subs subs.Set
 	ck   *checkpointer // the index checkpoint (checkpoint.go)
 }
 
@@ -115,7 +118,7 @@ func open(ctx context.Context, nc *nats.Conn, cfg config) (*Store, error) {
 		ix:     newIndex(cfg.cacheBytes),
 		done:   make(chan struct{}),
 	}
-	s.locks.m = make(map[string]*entityLock)
+	s.locks.m = make(map[batpak.Coordinate]*streamLock)
 	// Headers take at most a few KiB unless metadata is large; keep 64 KiB
 	// of the server's max_payload for them.
 	s.maxPay = cfg.maxPayload
@@ -141,10 +144,12 @@ func open(ctx context.Context, nc *nats.Conn, cfg config) (*Store, error) {
 }
 
 // ensureStream creates the store's stream or binds to it. An existing
-// stream gets the settings that only restrict it (deny delete and purge,
-// atomic batch publish where the server supports it) and is refused with
-// [*ConfigError]s if it could remove events, acknowledges less than asked
-// for, or cannot take appends.
+// stream is refused with a [*FormatError] if it holds events of another
+// store format (format.go); otherwise it gets the settings that only
+// restrict it (deny delete and purge, atomic batch publish where the
+// server supports it, and the format marker if it is empty) and is
+// refused with [*ConfigError]s if it could remove events, acknowledges
+// less than asked for, or cannot take appends.
 func (s *Store) ensureStream(ctx context.Context) error {
 	want := jetstream.StreamConfig{
 		Name:               s.cfg.stream,
@@ -163,7 +168,7 @@ func (s *Store) ensureStream(ctx context.Context) error {
 		DenyPurge:          true,
 		AllowAtomicPublish: s.cfg.atomic,
 		AllowDirect:        true,
-		Metadata:           map[string]string{"batpak": "event store v1"},
+		Metadata:           map[string]string{"batpak": "event store", formatKey: strconv.Itoa(storeFormat)},
 	}
 	for {
 		str, err := s.js.Stream(ctx, s.cfg.stream)
@@ -180,9 +185,20 @@ func (s *Store) ensureStream(ctx context.Context) error {
 			}
 			return fmt.Errorf("natsstore: stream %s: %w", s.cfg.stream, err)
 		}
-		str = s.repairConfig(ctx, str)
+		if err := s.checkFormat(str.CachedInfo()); err != nil {
+			return err
+		}
+		str, uerr := s.repairConfig(ctx, str)
 		if err := s.checkConfig(str.CachedInfo().Config); err != nil {
 			return err
+		}
+		if m := formatMarker(&str.CachedInfo().Config); m != strconv.Itoa(storeFormat) {
+			// Empty, and the update that marks it failed: events written
+			// now would make the next Open refuse the stream.
+			if uerr == nil {
+				uerr = errors.New("the server did not keep the stream's metadata (nats-server 2.10 or later does)")
+			}
+			return &FormatError{Stream: s.cfg.stream, Marker: m, Cause: uerr}
 		}
 		s.stream = str
 		s.atomic = s.cfg.atomic && str.CachedInfo().Config.AllowAtomicPublish
@@ -272,7 +288,7 @@ func (s *Store) onMessage(m jetstream.Msg) {
 
 // Close stops new appends, waits for those under way, stops the index
 // consumer, ends subscriptions and wakes waiting cursors. A second Close
-// returns [eventstore.ErrClosed].
+// returns [batpak.ErrClosed].
 func (s *Store) Close() error {
 	s.sendMu.Lock()
 	if s.closed.Load() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -33,12 +34,24 @@ func (e *ConfigError) Is(target error) bool { return target == ErrStreamConfig }
 // repairConfig turns on the settings that only restrict the stream and
 // that the store needs or asked for: DenyDelete and DenyPurge (and so
 // AllowRollup off, which the server allows only with purges), atomic
-// batch publish, and direct gets (batched reads from any replica). Messages are untouched, and the server never lets deny
-// flags be turned off again. If the update fails, the check that follows
-// reports what is still missing.
-func (s *Store) repairConfig(ctx context.Context, str jetstream.Stream) jetstream.Stream {
-	cfg := str.CachedInfo().Config
+// batch publish, and direct gets (batched reads from any replica); and it
+// marks a stream that has never held a message with the store format
+// (format.go). Messages are untouched, and the server never lets deny
+// flags be turned off again. If the update fails, it returns the stream as
+// it was and the update's error, and the checks that follow report what is
+// still missing.
+func (s *Store) repairConfig(ctx context.Context, str jetstream.Stream) (jetstream.Stream, error) {
+	info := str.CachedInfo()
+	cfg := info.Config
 	var fixed []string
+	if formatMarker(&cfg) != strconv.Itoa(storeFormat) && info.State.LastSeq == 0 {
+		cfg.Metadata = maps.Clone(cfg.Metadata)
+		if cfg.Metadata == nil {
+			cfg.Metadata = make(map[string]string, 1)
+		}
+		cfg.Metadata[formatKey] = strconv.Itoa(storeFormat)
+		fixed = append(fixed, "metadata."+formatKey)
+	}
 	if !cfg.DenyDelete {
 		cfg.DenyDelete = true
 		fixed = append(fixed, "deny_delete")
@@ -57,7 +70,7 @@ func (s *Store) repairConfig(ctx context.Context, str jetstream.Stream) jetstrea
 		fixed = append(fixed, "allow_direct")
 	}
 	if len(fixed) == 0 {
-		return str
+		return str, nil
 	}
 	upd, err := s.js.UpdateStream(ctx, cfg)
 	if err != nil {
@@ -66,10 +79,10 @@ func (s *Store) repairConfig(ctx context.Context, str jetstream.Stream) jetstrea
 		} else {
 			s.cfg.logger.Warn("cannot update the stream's configuration", zap.String("stream", s.cfg.stream), zap.Strings("settings", fixed), zap.Error(err))
 		}
-		return str
+		return str, err
 	}
 	s.cfg.logger.Warn("stream configuration updated", zap.String("stream", s.cfg.stream), zap.Strings("settings", fixed))
-	return upd
+	return upd, nil
 }
 
 // checkConfig compares the stream's configuration with what the store

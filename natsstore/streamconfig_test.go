@@ -24,6 +24,7 @@ func goodConfig(name string) jetstream.StreamConfig {
 		MaxBytes:   -1,
 		DenyDelete: true,
 		DenyPurge:  true,
+		Metadata:   map[string]string{"batpak_format": "2"},
 	}
 }
 

@@ -5,23 +5,22 @@ import (
 	"iter"
 
 	"github.com/batpak-go/batpak"
-	"github.com/batpak-go/batpak/eventstore"
 )
-
-// Subscription is the store's lossy push feed of new events (the same type
-// as the embedded store's).
-type Subscription = eventstore.Subscription
 
 // Subscribe returns a subscription to the events indexed after it, in
 // region, with a channel buffer of size buffer (at least 1). Events of
 // every client of the stream are delivered, as this client indexes them.
-func (s *Store) Subscribe(region batpak.Region, buffer int) (*Subscription, error) {
+func (s *Store) Subscribe(region batpak.Region, buffer int) (batpak.Subscription, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
 	// Events are indexed before they are offered: those already indexed
 	// (their appends may have returned) are not new to it.
-	return s.subs.Add(region, buffer, func() uint64 { return s.LastSequence() + 1 })
+	sub, err := s.subs.Add(region, buffer, func() uint64 { return s.LastSequence() + 1 })
+	if err != nil {
+		return nil, err
+	}
+	return sub, nil
 }
 
 // fanOut offers freshly indexed events to the subscribers, never blocking.
@@ -35,29 +34,30 @@ func (s *Store) fanOut(evs []event) {
 	})
 }
 
-// Cursor is a guaranteed, pull-based reader of the events in a region: it
-// yields every matching event exactly once, in commit order, and blocks at
-// the end of the index until the next one arrives.
-type Cursor struct {
+// cursor is the store's [batpak.Cursor]: it walks this client's index,
+// reads the bodies of matching events (from the cache or the server), and
+// waits at the end of the index until the next event arrives.
+type cursor struct {
 	s    *Store
 	r    batpak.Region
 	next uint64
 }
 
 // Cursor returns a cursor over region starting at global sequence from
-// (0 or 1: the beginning).
-func (s *Store) Cursor(region batpak.Region, from uint64) *Cursor {
-	return &Cursor{s: s, r: region, next: max(from, region.FromSequence, 1)}
+// (0 or 1: the beginning). It yields the events of every client of the
+// stream, in stream order, as this client indexes them.
+func (s *Store) Cursor(region batpak.Region, from uint64) batpak.Cursor {
+	return &cursor{s: s, r: region, next: max(from, region.FromSequence, 1)}
 }
 
 // Position returns the global sequence the cursor will examine next.
-func (c *Cursor) Position() uint64 { return c.next }
+func (c *cursor) Position() uint64 { return c.next }
 
 // Next returns the next matching event, waiting for one until ctx ends.
-func (c *Cursor) Next(ctx context.Context) (batpak.Record, error) {
+func (c *cursor) Next(ctx context.Context) (batpak.Record, error) {
 	for {
 		wait := c.s.ix.changed()
-		rec, ok, err := c.TryNext()
+		rec, ok, err := c.TryNext(ctx)
 		if ok || err != nil {
 			return rec, err
 		}
@@ -75,9 +75,10 @@ func (c *Cursor) Next(ctx context.Context) (batpak.Record, error) {
 }
 
 // TryNext returns the next matching event that is already indexed, without
-// waiting; ok is false at the end of the index.
-func (c *Cursor) TryNext() (rec batpak.Record, ok bool, err error) {
-	if err := c.s.checkOpen(); err != nil {
+// waiting; ok is false at the end of the index. ctx bounds a read of the
+// event's body from the server.
+func (c *cursor) TryNext(ctx context.Context) (rec batpak.Record, ok bool, err error) {
+	if err := c.s.checkRead(ctx); err != nil {
 		return batpak.Record{}, false, err
 	}
 	log := c.s.ix.snapshot()
@@ -89,7 +90,7 @@ func (c *Cursor) TryNext() (rec batpak.Record, ok bool, err error) {
 			c.next++
 			continue
 		}
-		rec, err := c.s.read(e, seq)
+		rec, err := c.s.read(ctx, e, seq)
 		if err != nil {
 			return batpak.Record{}, false, err
 		}
@@ -101,7 +102,7 @@ func (c *Cursor) TryNext() (rec batpak.Record, ok bool, err error) {
 
 // All yields matching events as they arrive until ctx ends or a read
 // fails; the final error (ctx.Err() included) is yielded once.
-func (c *Cursor) All(ctx context.Context) iter.Seq2[batpak.Record, error] {
+func (c *cursor) All(ctx context.Context) iter.Seq2[batpak.Record, error] {
 	return func(yield func(batpak.Record, error) bool) {
 		for {
 			rec, err := c.Next(ctx)
