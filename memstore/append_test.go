@@ -128,7 +128,7 @@ func TestExpectedVersion(t *testing.T) {
 			}
 			rs, err := s.Append(bg, c, evs(kindB, tc.events), batpak.ExpectVersion(tc.expected))
 			if !tc.ok {
-				checkConflict(t, err, c.Entity, tc.expected, uint64(tc.pre))
+				checkConflict(t, err, c, tc.expected, uint64(tc.pre))
 				checkUnchanged(t, s, uint64(tc.pre), map[batpak.Coordinate]uint64{c: uint64(tc.pre)})
 				return
 			}
@@ -182,7 +182,7 @@ func TestBatchExpectedVersion(t *testing.T) {
 			s := newStore(t)
 			rs, err := s.AppendBatch(bg, tc.items)
 			if tc.versions == nil {
-				checkConflict(t, err, tc.conflict.Entity, tc.items[len(tc.items)-1].Expected, tc.actual)
+				checkConflict(t, err, tc.conflict, tc.items[len(tc.items)-1].Expected, tc.actual)
 				checkUnchanged(t, s, 0, map[batpak.Coordinate]uint64{x: 0, y: 0})
 				return
 			}
@@ -253,7 +253,7 @@ func TestIdempotency(t *testing.T) {
 
 	// A refused append leaves its key unused.
 	_, err = s.Append(bg, a, evs(kindA, 1), key("k2"), batpak.ExpectVersion(batpak.Exactly(99)))
-	checkConflict(t, err, "a", batpak.Exactly(99), 4)
+	checkConflict(t, err, a, batpak.Exactly(99), 4)
 	r2 := mustAppend(t, s, a, evs(kindA, 1), key("k2"))
 	if r2[0].Version != 5 {
 		t.Fatalf("append with the key of a refused one: version %d, want 5", r2[0].Version)

@@ -94,17 +94,23 @@ func span(a, b uint64) []uint64 {
 	return out
 }
 
-// checkConflict fails unless err is a version conflict on entity with the
-// given expected and actual versions.
-func checkConflict(t testing.TB, err error, entity string, expected batpak.ExpectedVersion, actual uint64) {
+// checkConflict fails unless err is a version conflict on the stream c
+// with the given expected and actual versions.
+func checkConflict(t testing.TB, err error, c batpak.Coordinate, expected batpak.ExpectedVersion, actual uint64) {
 	t.Helper()
 	var vc *batpak.VersionConflictError
 	if !errors.As(err, &vc) || !errors.Is(err, batpak.ErrVersionConflict) {
 		t.Fatalf("error %v, want a *VersionConflictError", err)
 	}
-	if vc.Entity != entity || vc.Expected != expected || vc.Actual != actual {
-		t.Fatalf("conflict %+v, want entity %q, expected %v, actual %d", *vc, entity, expected, actual)
+	if !conflictOn(vc, c) || vc.Expected != expected || vc.Actual != actual {
+		t.Fatalf("conflict %+v, want stream %v, expected %v, actual %d", *vc, c, expected, actual)
 	}
+}
+
+// conflictOn reports whether vc names the stream c, as far as the error
+// says: its entity.
+func conflictOn(vc *batpak.VersionConflictError, c batpak.Coordinate) bool {
+	return vc.Entity == c.Entity
 }
 
 // checkUnchanged fails unless the store still holds last events and the

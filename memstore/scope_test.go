@@ -24,12 +24,12 @@ func TestScopeIsolation(t *testing.T) {
 	}
 	mustAppend(t, s, a, evs(kindB, 2), batpak.ExpectVersion(batpak.Exactly(1)))
 	_, err := s.Append(bg, b, evs(kindB, 1), batpak.ExpectVersion(batpak.Exactly(3)))
-	checkConflict(t, err, "user:7", batpak.Exactly(3), 1)
+	checkConflict(t, err, b, batpak.Exactly(3), 1)
 	_, err = s.AppendBatch(bg, []batpak.BatchItem{
 		{Coordinate: b, Event: evs(kindB, 1)[0], Expected: batpak.Exactly(1)},
 		{Coordinate: a, Event: evs(kindB, 1)[0], Expected: batpak.Exactly(1)},
 	})
-	checkConflict(t, err, "user:7", batpak.Exactly(1), 3)
+	checkConflict(t, err, a, batpak.Exactly(1), 3)
 
 	// Keys belong to a scope: the same key in the other scope is a new
 	// request, and a retry in the same scope returns the original.
