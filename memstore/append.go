@@ -3,15 +3,13 @@ package memstore
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/internal/codec"
 	"github.com/batpak-go/batpak/kind"
 )
 
@@ -52,7 +50,7 @@ func (s *Store) Append(ctx context.Context, coord batpak.Coordinate, events []ba
 		items[i] = it
 	}
 	items[0].expected = o.Expected
-	return s.commit(ctx, scopedKey(coord.Scope, o.IdempotencyKey), items)
+	return s.commit(ctx, codec.ScopedKey(coord.Scope, o.IdempotencyKey), items)
 }
 
 // AppendBatch appends events to several streams atomically, checking each
@@ -81,54 +79,21 @@ func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 		it.coord, it.expected, it.correlation, it.causation = bi.Coordinate, bi.Expected, bi.CorrelationID, bi.CausationID
 		prepared[i] = it
 	}
-	return s.commit(ctx, scopedKey(items[0].Coordinate.Scope, o.IdempotencyKey), prepared)
+	return s.commit(ctx, codec.ScopedKey(items[0].Coordinate.Scope, o.IdempotencyKey), prepared)
 }
 
-// scopedKey is the stored form of idempotency key key given in scope. A
-// scope has no control characters, so the first NUL ends it.
-func scopedKey(scope, key string) string {
-	if key == "" {
-		return ""
-	}
-	return scope + "\x00" + key
-}
-
-// prepare checks an event and encodes its payload, outside the lock. It
-// accepts and refuses exactly what the embedded store does (eventstore's
-// EncodeEvent, copied here until it moves to a shared internal package):
-// reserved kinds are [batpak.ErrReservedKind], payloads above the limit
+// prepare checks an event and encodes its payload, outside the lock, as
+// every backend does (internal/codec): reserved kinds are
+// [batpak.ErrReservedKind], payloads above the limit
 // [batpak.ErrPayloadTooLarge], metadata that is not UTF-8
 // [batpak.ErrInvalidMetadata]. Empty metadata is stored as none.
 func (s *Store) prepare(ev batpak.Event) (item, error) {
-	if ev.Kind.IsSystem() {
-		return item{}, fmt.Errorf("%w: %s", batpak.ErrReservedKind, ev.Kind)
+	payload, meta, err := codec.Encode(ev, s.cfg.maxPayload)
+	if err != nil {
+		return item{}, err
 	}
-	var payload []byte
-	switch p := ev.Payload.(type) {
-	case batpak.RawPayload:
-		payload = slices.Clone([]byte(p))
-	case nil:
-		payload = []byte{0xc0} // msgpack nil
-	default:
-		var err error
-		if payload, err = msgpack.Marshal(p); err != nil {
-			return item{}, fmt.Errorf("memstore: encode %s payload %T: %w", ev.Kind, p, err)
-		}
-	}
-	if len(payload) > s.cfg.maxPayload {
-		return item{}, fmt.Errorf("%w: %d bytes, limit %d", batpak.ErrPayloadTooLarge, len(payload), s.cfg.maxPayload)
-	}
-	for k, v := range ev.Metadata {
-		switch {
-		case !utf8.ValidString(k):
-			return item{}, fmt.Errorf("%w: key %q is not valid UTF-8", batpak.ErrInvalidMetadata, k)
-		case !utf8.ValidString(v):
-			return item{}, fmt.Errorf("%w: value of %q is not valid UTF-8", batpak.ErrInvalidMetadata, k)
-		}
-	}
-	var meta map[string]string
-	if len(ev.Metadata) > 0 {
-		meta = maps.Clone(ev.Metadata)
+	if len(meta) == 0 {
+		meta = nil
 	}
 	return item{kind: ev.Kind, payload: payload, meta: meta}, nil
 }
@@ -170,7 +135,7 @@ func (s *Store) commit(ctx context.Context, key string, items []item) ([]batpak.
 		rec := &recs[i]
 		*rec = batpak.Record{
 			Coordinate:  it.coord,
-			ID:          s.ids.next(now),
+			ID:          s.ids.Next(now),
 			CausationID: it.causation,
 			Kind:        it.kind,
 			Timestamp:   ts,
@@ -184,7 +149,7 @@ func (s *Store) commit(ctx context.Context, key string, items []item) ([]batpak.
 			root = rec.ID
 		}
 		rec.CorrelationID = s.correlationFor(it, root)
-		rec.Hash = s.hasher.sum(rec)
+		rec.Hash = sum(s.hasher, rec)
 		tips[it.coord] = tip{version: rec.Version, hash: rec.Hash}
 	}
 
@@ -255,5 +220,5 @@ func (s *Store) publish(rec *batpak.Record) {
 // conflict is the error for an append to the stream c, at version actual,
 // that expected another.
 func conflict(c batpak.Coordinate, expected batpak.ExpectedVersion, actual uint64) error {
-	return &batpak.VersionConflictError{Entity: c.Entity, Expected: expected, Actual: actual}
+	return &batpak.VersionConflictError{Stream: c, Expected: expected, Actual: actual}
 }

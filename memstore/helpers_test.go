@@ -102,15 +102,9 @@ func checkConflict(t testing.TB, err error, c batpak.Coordinate, expected batpak
 	if !errors.As(err, &vc) || !errors.Is(err, batpak.ErrVersionConflict) {
 		t.Fatalf("error %v, want a *VersionConflictError", err)
 	}
-	if !conflictOn(vc, c) || vc.Expected != expected || vc.Actual != actual {
+	if vc.Stream != c || vc.Expected != expected || vc.Actual != actual {
 		t.Fatalf("conflict %+v, want stream %v, expected %v, actual %d", *vc, c, expected, actual)
 	}
-}
-
-// conflictOn reports whether vc names the stream c, as far as the error
-// says: its entity.
-func conflictOn(vc *batpak.VersionConflictError, c batpak.Coordinate) bool {
-	return vc.Entity == c.Entity
 }
 
 // checkUnchanged fails unless the store still holds last events and the

@@ -328,7 +328,7 @@ func (r *modelRun) commit(scope, key string, items []mItem, rs []batpak.Receipt,
 		}
 		if !it.expected.accepts(cur) {
 			var vc *batpak.VersionConflictError
-			if !errors.As(err, &vc) || !conflictOn(vc, it.coord) || vc.Expected != it.expected.version() || vc.Actual != cur {
+			if !errors.As(err, &vc) || vc.Stream != it.coord || vc.Expected != it.expected.version() || vc.Actual != cur {
 				r.fatalf("append of %d items: %v %v, want a conflict on %v, expected %v, actual %d", len(items), rs, err, it.coord, it.expected.version(), cur)
 			}
 			return

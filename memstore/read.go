@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/internal/chain"
 )
 
 // Get returns the event with id, or an error matching [batpak.ErrNotFound].
@@ -160,7 +161,7 @@ func (s *Store) VerifyChain(ctx context.Context, coord batpak.Coordinate) error 
 	if !ok {
 		return nil
 	}
-	h := newHasher()
+	h := chain.New()
 	var prev [32]byte
 	for i, seq := range st.seqs {
 		rec := &s.log[seq-1]
@@ -170,7 +171,7 @@ func (s *Store) VerifyChain(ctx context.Context, coord batpak.Coordinate) error 
 			return chainBroken(coord, want, seq, "version out of order")
 		case rec.PrevHash != prev:
 			return chainBroken(coord, want, seq, "previous hash does not match the previous event")
-		case h.sum(rec) != rec.Hash:
+		case sum(h, rec) != rec.Hash:
 			return chainBroken(coord, want, seq, "hash does not match the event's content")
 		}
 		prev = rec.Hash
@@ -181,5 +182,5 @@ func (s *Store) VerifyChain(ctx context.Context, coord batpak.Coordinate) error 
 // chainBroken is the error for the event at version and sequence seq of
 // the stream c, whose link does not verify.
 func chainBroken(c batpak.Coordinate, version, seq uint64, reason string) error {
-	return &batpak.ChainError{Entity: c.Entity, Version: version, Sequence: seq, Reason: reason}
+	return &batpak.ChainError{Stream: c, Version: version, Sequence: seq, Reason: reason}
 }

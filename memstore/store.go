@@ -10,6 +10,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/internal/chain"
+	"github.com/batpak-go/batpak/internal/ids"
 )
 
 var _ batpak.Store = (*Store)(nil)
@@ -50,8 +52,8 @@ type Store struct {
 	// and then replaced (unless closed): cursors wait on it.
 	appended chan struct{}
 	// ids and hasher belong to the appender holding mu for writing.
-	ids    idGenerator
-	hasher *hasher
+	ids    ids.Generator
+	hasher *chain.Hasher
 }
 
 // stream is one stream's events.
@@ -75,7 +77,7 @@ func New(opts ...Option) *Store {
 		causedBy:   make(map[uuid.UUID][]uint64),
 		subs:       make(map[*subscription]struct{}),
 		appended:   make(chan struct{}),
-		hasher:     newHasher(),
+		hasher:     chain.New(),
 	}
 }
 
