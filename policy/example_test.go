@@ -70,8 +70,8 @@ func ExamplePipeline_Bypass() {
 		return fmt.Sprintf("%d from %s; bypass by %s at %s: %s", w.Amount, w.Account,
 			m[policy.MetaBypassActor], m[policy.MetaBypassAt], m[policy.MetaBypassReason]), nil
 	}
-	p := policy.NewPipeline(withdrawalGates(policy.FailFast), commit).
-		WithClock(func() time.Time { return time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC) })
+	p := policy.NewPipeline(withdrawalGates(policy.FailFast), commit,
+		policy.WithClock(func() time.Time { return time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC) }))
 	ctx := context.Background()
 
 	_, err := p.Submit(ctx, rules{MaxAmount: 100}, withdrawal{Account: "alice", Amount: 500})

@@ -20,21 +20,29 @@ var (
 // and should travel with what is stored (see [Audit.Metadata]).
 type CommitFunc[P, R any] func(ctx context.Context, proposal P, audit Audit) (R, error)
 
+// Option configures a [Pipeline].
+type Option func(*config)
+
+type config struct {
+	now func() time.Time
+}
+
+// WithClock sets the clock that stamps bypasses (default time.Now).
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
 // Pipeline evaluates proposals and commits the allowed ones.
 type Pipeline[C, P, R any] struct {
 	gates  *GateSet[C, P]
 	commit CommitFunc[P, R]
-	now    func() time.Time
+	config
 }
 
 // NewPipeline returns a pipeline over gates committing with commit.
-func NewPipeline[C, P, R any](gates *GateSet[C, P], commit CommitFunc[P, R]) *Pipeline[C, P, R] {
-	return &Pipeline[C, P, R]{gates: gates, commit: commit, now: time.Now}
-}
-
-// WithClock sets the clock that stamps bypasses.
-func (p *Pipeline[C, P, R]) WithClock(now func() time.Time) *Pipeline[C, P, R] {
-	p.now = now
+func NewPipeline[C, P, R any](gates *GateSet[C, P], commit CommitFunc[P, R], opts ...Option) *Pipeline[C, P, R] {
+	p := &Pipeline[C, P, R]{gates: gates, commit: commit, config: config{now: time.Now}}
+	for _, o := range opts {
+		o(&p.config)
+	}
 	return p
 }
 
@@ -53,11 +61,19 @@ func (p *Pipeline[C, P, R]) Submit(ctx context.Context, c C, proposal P) (R, err
 // actor are required and are handed to the commit function in the audit.
 func (p *Pipeline[C, P, R]) Bypass(ctx context.Context, proposal P, reason, actor string) (R, error) {
 	var zero R
-	if strings.TrimSpace(reason) == "" || strings.TrimSpace(actor) == "" {
+	if !Justified(reason, actor) {
 		return zero, ErrBypassUnjustified
 	}
 	r := &Receipt[P]{proposal: proposal, valid: true, audit: Audit{Bypass: &Bypass{Reason: reason, Actor: actor, At: p.now()}}}
 	return p.commitReceipt(ctx, r)
+}
+
+// Justified reports whether a bypass with this reason and actor may
+// proceed: both must hold more than white space. Callers that do work
+// before they reach [Pipeline.Bypass] check it first, so an unjustified
+// bypass fails before anything runs.
+func Justified(reason, actor string) bool {
+	return strings.TrimSpace(reason) != "" && strings.TrimSpace(actor) != ""
 }
 
 func (p *Pipeline[C, P, R]) commitReceipt(ctx context.Context, r *Receipt[P]) (R, error) {

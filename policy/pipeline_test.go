@@ -250,8 +250,8 @@ func TestPipelineBypass(t *testing.T) {
 	for _, tc := range tests {
 		rec := &recorder{}
 		c := &committed{}
-		pl := policy.NewPipeline(policy.NewGateSet(policy.FailFast, rec.denying("never")), c.commit).
-			WithClock(func() time.Time { return at })
+		pl := policy.NewPipeline(policy.NewGateSet(policy.FailFast, rec.denying("never")), c.commit,
+			policy.WithClock(func() time.Time { return at }))
 		out, err := pl.Bypass(context.Background(), 99, tc.reason, tc.actor)
 		if len(rec.calls) != 0 {
 			t.Errorf("bypass ran the gates %v", rec.calls)
@@ -292,9 +292,8 @@ func TestPipelineWithClock(t *testing.T) {
 		t.Error("the default clock left the bypass time zero")
 	}
 	tick := time.Date(2030, 5, 6, 7, 8, 9, 0, time.FixedZone("Y", -7*3600))
-	if same := pl.WithClock(func() time.Time { tick = tick.Add(time.Second); return tick }); same != pl {
-		t.Error("WithClock returns another pipeline")
-	}
+	pl = policy.NewPipeline(policy.NewGateSet[limits, int](policy.FailFast), c.commit,
+		policy.WithClock(func() time.Time { tick = tick.Add(time.Second); return tick }))
 	for i := range 3 {
 		if _, err := pl.Bypass(context.Background(), i, "r", "a"); err != nil {
 			t.Fatal(err)
