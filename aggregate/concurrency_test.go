@@ -16,25 +16,25 @@ func TestConcurrentDeposits(t *testing.T) {
 	const workers, each = 16, 25
 	tests := []struct {
 		name string
-		opts func(t *testing.T) []option
+		opts func(t *testing.T) []aggregate.Option
 	}{
-		{"plain", func(*testing.T) []option { return nil }},
-		{"memory snapshots", func(*testing.T) []option {
-			return []option{withSnapshots(aggregate.NewMemorySnapshots(), 7)}
+		{"plain", func(*testing.T) []aggregate.Option { return nil }},
+		{"memory snapshots", func(*testing.T) []aggregate.Option {
+			return []aggregate.Option{aggregate.WithSnapshots(aggregate.NewMemorySnapshots(), 7)}
 		}},
-		{"file snapshots", func(t *testing.T) []option {
+		{"file snapshots", func(t *testing.T) []aggregate.Option {
 			fs, err := aggregate.NewFileSnapshots(t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
-			return []option{withSnapshots(fs, 10)}
+			return []aggregate.Option{aggregate.WithSnapshots(fs, 10)}
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openStore(t, "")
-			opts := append([]option{withGates(), withMaxRetries(1 << 20)}, tc.opts(t)...)
-			r := newRepo(s, opts...)
+			opts := append([]aggregate.Option{aggregate.WithMaxRetries(1 << 20)}, tc.opts(t)...)
+			r := newGated(t, s, opts...)
 			ctx := context.Background()
 			mustExec(t, r, "shared", Open{})
 			var attempts atomic.Int64
@@ -62,13 +62,13 @@ func TestConcurrentDeposits(t *testing.T) {
 			if err != nil || st.Balance != workers*each || v != workers*each+1 {
 				t.Fatalf("Load = %+v v%d %v; want balance %d at version %d", st, v, err, workers*each, workers*each+1)
 			}
-			if sv := s.StreamVersion("shared"); sv != workers*each+1 {
+			if sv := s.StreamVersion(co("shared")); sv != workers*each+1 {
 				t.Errorf("stream version %d", sv)
 			}
 			if got := fold(t, s, "shared"); got != *st {
 				t.Errorf("stored %+v, loaded %+v", got, *st)
 			}
-			if plain, _, err := newRepo(s).Load(ctx, "shared"); err != nil || *plain != *st {
+			if plain, _, err := newPlain(t, s).Load(ctx, "shared"); err != nil || *plain != *st {
 				t.Errorf("replay without snapshots %+v %v, loaded %+v", plain, err, *st)
 			}
 			t.Logf("%d attempts for %d deposits", attempts.Load(), workers*each)

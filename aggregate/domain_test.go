@@ -187,21 +187,40 @@ func gates() *policy.GateSet[Policy, proposal] {
 	return policy.NewGateSet(policy.EvaluateAll, positiveGate(), overdraftGate())
 }
 
-type repo = aggregate.Repository[Account, *Account, Policy]
+// The tests' repositories: gated ones in scope "bank" unless they say
+// otherwise, and plain ones without gates.
+type (
+	gated = aggregate.GatedRepository[Account, *Account, Policy]
+	plain = aggregate.Repository[Account, *Account]
+)
 
-type option = aggregate.Option[Account, Policy]
-
-func newRepo(s aggregate.Store, opts ...option) *repo {
-	return aggregate.NewRepository[Account, *Account, Policy](s, registry(), "bank", opts...)
+// loader is what both repositories offer to read.
+type loader interface {
+	Load(ctx context.Context, entity string) (*Account, uint64, error)
 }
 
-func withGates() option { return aggregate.WithGates[Account, Policy](gates()) }
+const scope = "bank"
 
-func withSnapshots(s aggregate.SnapshotStore, every int) option {
-	return aggregate.WithSnapshots[Account, Policy](s, every)
+// co is entity's stream in the tests' scope.
+func co(entity string) batpak.Coordinate { return batpak.Coordinate{Entity: entity, Scope: scope} }
+
+func newGated(t tb, s aggregate.Store, opts ...aggregate.Option) *gated {
+	t.Helper()
+	r, err := aggregate.NewGatedRepository(s, registry(), scope, gates(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
-func withMaxRetries(n int) option { return aggregate.WithMaxRetries[Account, Policy](n) }
+func newPlain(t tb, s aggregate.Store, opts ...aggregate.Option) *plain {
+	t.Helper()
+	r, err := aggregate.NewRepository[Account](s, registry(), scope, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
 
 func openStore(t testing.TB, dir string) *eventstore.Store {
 	t.Helper()
@@ -223,11 +242,11 @@ type tb interface {
 	Fatalf(format string, args ...any)
 }
 
-// records reads entity's whole stream.
+// records reads entity's whole stream in the tests' scope.
 func records(t tb, s aggregate.Store, entity string) []batpak.Record {
 	t.Helper()
 	var out []batpak.Record
-	for rec, err := range s.ReadStream(entity, 0) {
+	for rec, err := range s.ReadStream(context.Background(), co(entity), 0) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -251,9 +270,22 @@ func fold(t tb, s aggregate.Store, entity string) Account {
 	return a
 }
 
-func mustExec(t testing.TB, r *repo, entity string, cmd aggregate.Command[Account], opts ...aggregate.ExecOption) *aggregate.Result[Account] {
+// execute runs cmd through either repository; a gated one judges it
+// against Policy{}.
+func execute(r loader, entity string, cmd aggregate.Command[Account], opts ...aggregate.ExecOption) (*aggregate.Result[Account], error) {
+	ctx := context.Background()
+	switch r := r.(type) {
+	case *gated:
+		return r.Execute(ctx, entity, Policy{}, cmd, opts...)
+	case *plain:
+		return r.Execute(ctx, entity, cmd, opts...)
+	}
+	panic("not a repository")
+}
+
+func mustExec(t testing.TB, r loader, entity string, cmd aggregate.Command[Account], opts ...aggregate.ExecOption) *aggregate.Result[Account] {
 	t.Helper()
-	res, err := r.Execute(context.Background(), entity, Policy{}, cmd, opts...)
+	res, err := execute(r, entity, cmd, opts...)
 	if err != nil {
 		t.Fatalf("Execute(%s, %T %+v): %v", entity, cmd, cmd, err)
 	}
@@ -267,11 +299,11 @@ type countingStore struct {
 	reads []uint64
 }
 
-func (c *countingStore) ReadStream(entity string, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error] {
+func (c *countingStore) ReadStream(ctx context.Context, coord batpak.Coordinate, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error] {
 	c.mu.Lock()
 	c.reads = append(c.reads, from)
 	c.mu.Unlock()
-	return c.Store.ReadStream(entity, from, opts...)
+	return c.Store.ReadStream(ctx, coord, from, opts...)
 }
 
 func (c *countingStore) take() []uint64 {
@@ -347,7 +379,7 @@ type fixedSnapshots struct {
 	err  error
 }
 
-func (f fixedSnapshots) Load(context.Context, string) (aggregate.Snapshot, bool, error) {
+func (f fixedSnapshots) Load(context.Context, batpak.Coordinate) (aggregate.Snapshot, bool, error) {
 	return f.snap, f.ok, f.err
 }
 

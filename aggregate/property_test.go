@@ -61,7 +61,7 @@ func TestPropertyInvariants(t *testing.T) {
 	run := 0
 	rapid.Check(t, func(rt *rapid.T) {
 		run++
-		r := newRepo(s, withGates())
+		r := newGated(rt, s)
 		ids := []string{fmt.Sprintf("inv%d-a", run), fmt.Sprintf("inv%d-b", run)}
 		model := map[string]*Account{}
 		for _, id := range ids {
@@ -182,7 +182,7 @@ func TestPropertyReloadMatchesFold(t *testing.T) {
 			}
 			snaps = fs
 		}
-		r := newRepo(s, withGates(), withSnapshots(snaps, every))
+		r := newGated(rt, s, aggregate.WithSnapshots(snaps, every))
 		var mem Account // the in-memory fold of every emitted event
 		var version uint64
 		apply := func(res *aggregate.Result[Account]) {
@@ -199,7 +199,7 @@ func TestPropertyReloadMatchesFold(t *testing.T) {
 			rt.Fatal(err)
 		}
 		apply(res)
-		check := func(what string, r *repo) {
+		check := func(what string, r loader) {
 			rt.Helper()
 			st, v, err := r.Load(ctx, entity)
 			if err != nil || v != version || *st != mem {
@@ -236,13 +236,13 @@ func TestPropertyReloadMatchesFold(t *testing.T) {
 			}
 		}
 		check("with snapshots", r)
-		check("without snapshots", newRepo(s))
-		check("a new repository on the same snapshots", newRepo(s, withSnapshots(snaps, every)))
-		check("another interval", newRepo(s, withSnapshots(aggregate.NewMemorySnapshots(), rapid.IntRange(1, 10).Draw(rt, "other"))))
+		check("without snapshots", newPlain(rt, s))
+		check("a new repository on the same snapshots", newPlain(rt, s, aggregate.WithSnapshots(snaps, every)))
+		check("another interval", newPlain(rt, s, aggregate.WithSnapshots(aggregate.NewMemorySnapshots(), rapid.IntRange(1, 10).Draw(rt, "other"))))
 		if stored := fold(rt, s, entity); stored != mem {
 			rt.Fatalf("stored %+v, fold %+v", stored, mem)
 		}
-		if snap, ok, err := snaps.Load(ctx, entity); err != nil || (ok && (snap.Version > version || snap.Version == 0)) {
+		if snap, ok, err := snaps.Load(ctx, co(entity)); err != nil || (ok && (snap.Version > version || snap.Version == 0)) {
 			rt.Fatalf("snapshot %+v %v %v at stream version %d", snap, ok, err, version)
 		} else if ok != (version >= uint64(every)) {
 			rt.Fatalf("snapshot present %v at version %d, every %d", ok, version, every)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"maps"
+	"reflect"
 	"strings"
 
 	"github.com/google/uuid"
@@ -14,47 +15,18 @@ import (
 	"github.com/batpak-go/batpak/policy"
 )
 
-// Root is implemented by a pointer to an aggregate's state: it folds one
-// event (a value of a registered type, or msgpack.RawMessage for a kind the
-// registry does not know) into the state.
-type Root interface {
-	Apply(event any)
-}
-
-// Command decides, given the current state, which events to emit. It
-// returns an error to refuse the command outright (a business rule that is
-// not a policy gate).
-type Command[S any] interface {
-	Handle(state *S) ([]any, error)
-}
-
-// Store is what a repository needs from an event store.
+// Store is what a repository needs of an event store. Every [batpak.Store]
+// has it.
 type Store interface {
 	Append(ctx context.Context, coord batpak.Coordinate, events []batpak.Event, opts ...batpak.AppendOption) ([]batpak.Receipt, error)
-	ReadStream(entity string, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error]
+	ReadStream(ctx context.Context, coord batpak.Coordinate, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error]
+	StreamVersion(coord batpak.Coordinate) uint64
 }
 
-// Proposal is what the policy gates judge: the state before the command,
-// the command and the events it would emit.
-type Proposal[S any] struct {
-	Entity  string
-	Version uint64
-	State   *S
-	Command any
-	Events  []any
-}
+var _ Store = batpak.Store(nil)
 
-// Result is the outcome of a command.
-type Result[S any] struct {
-	State    *S     // state after the new events
-	Version  uint64 // stream version after the new events
-	Events   []any
-	Receipts []batpak.Receipt
-	Attempts int // load-handle-save cycles it took
-}
-
-// ErrTooManyConflicts is returned when every retry lost to a concurrent
-// writer; it wraps the last eventstore.ErrVersionConflict.
+// ErrTooManyConflicts is returned when every attempt lost to a concurrent
+// writer; it wraps the last [batpak.VersionConflictError].
 var ErrTooManyConflicts = errors.New("aggregate: too many concurrent modifications")
 
 // ptr constrains PS to be *S implementing Root.
@@ -63,72 +35,146 @@ type ptr[S any] interface {
 	Root
 }
 
-// Repository loads and saves aggregates of state type S whose policy
-// context type is C.
-type Repository[S any, PS ptr[S], C any] struct {
-	store      Store
-	reg        *batpak.Registry
-	scope      string
-	gates      *policy.GateSet[C, Proposal[S]]
-	snapshots  SnapshotStore
-	every      uint64
-	maxRetries int
+// Repository loads and saves aggregates of state type S in one scope,
+// without policy gates: see [GatedRepository] for those.
+type Repository[S any, PS ptr[S]] struct {
+	core[S, PS]
 }
 
-// Option configures a Repository.
-type Option[S any, C any] func(*repoConfig[S, C])
-
-type repoConfig[S any, C any] struct {
-	gates      *policy.GateSet[C, Proposal[S]]
-	snapshots  SnapshotStore
-	every      uint64
-	maxRetries int
-}
-
-// WithGates runs every command's proposal through gates before saving.
-func WithGates[S any, C any](gates *policy.GateSet[C, Proposal[S]]) Option[S, C] {
-	return func(c *repoConfig[S, C]) { c.gates = gates }
-}
-
-// WithSnapshots saves a snapshot every n events and loads from the latest.
-func WithSnapshots[S any, C any](store SnapshotStore, every int) Option[S, C] {
-	return func(c *repoConfig[S, C]) { c.snapshots, c.every = store, uint64(max(every, 1)) }
-}
-
-// WithMaxRetries bounds the load-handle-save attempts on version conflicts
-// (default 10).
-func WithMaxRetries[S any, C any](n int) Option[S, C] {
-	return func(c *repoConfig[S, C]) { c.maxRetries = max(n, 1) }
-}
-
-// NewRepository returns a repository for aggregates in scope, whose event
-// types are registered in reg.
-func NewRepository[S any, PS ptr[S], C any](store Store, reg *batpak.Registry, scope string, opts ...Option[S, C]) *Repository[S, PS, C] {
-	cfg := repoConfig[S, C]{maxRetries: 10}
-	for _, o := range opts {
-		o(&cfg)
+// NewRepository returns a repository for the aggregates of state S in
+// scope, whose event types are registered in reg. Its type argument is the
+// state type, the one thing none of its arguments names:
+//
+//	repo, err := aggregate.NewRepository[Tally](store, reg, "tallies")
+//
+// It fails for an invalid scope ([batpak.ErrInvalidCoordinate]) and, with
+// [WithSnapshots], for a state that snapshots would not restore
+// ([ErrNotSnapshottable]).
+func NewRepository[S any, PS ptr[S]](store Store, reg *batpak.Registry, scope string, opts ...Option) (*Repository[S, PS], error) {
+	c, err := newCore[S, PS](store, reg, scope, opts)
+	if err != nil {
+		return nil, err
 	}
-	return &Repository[S, PS, C]{store: store, reg: reg, scope: scope, gates: cfg.gates,
-		snapshots: cfg.snapshots, every: cfg.every, maxRetries: cfg.maxRetries}
+	return &Repository[S, PS]{c}, nil
 }
 
-// Load returns the current state of entity and its version (0 and the zero
-// state for an entity without events).
-func (r *Repository[S, PS, C]) Load(ctx context.Context, entity string) (*S, uint64, error) {
+// Execute handles cmd on the aggregate entity of the repository's scope:
+// load, handle, append with the expected version. It retries from the
+// load when a concurrent writer changed the stream, up to the repository's
+// bound ([WithMaxRetries]).
+func (r *Repository[S, PS]) Execute(ctx context.Context, entity string, cmd Command[S], opts ...ExecOption) (*Result[S], error) {
+	return r.run(ctx, entity, cmd, opts, func(p Proposal[S], save saveFunc[S]) ([]batpak.Receipt, error) {
+		return save(ctx, p, policy.Audit{})
+	})
+}
+
+// Bypass handles cmd like Execute but records reason and actor in every
+// emitted event's metadata, as a [GatedRepository]'s Bypass does. Both are
+// required ([policy.ErrBypassUnjustified]).
+func (r *Repository[S, PS]) Bypass(ctx context.Context, entity string, cmd Command[S], reason, actor string, opts ...ExecOption) (*Result[S], error) {
+	return bypass(ctx, &r.core, policy.NewGateSet[struct{}, Proposal[S]](policy.FailFast), entity, cmd, reason, actor, opts)
+}
+
+// GatedRepository loads and saves aggregates of state type S in one
+// scope, running every command's proposal through policy gates that judge
+// it against a context of type C.
+type GatedRepository[S any, PS ptr[S], C any] struct {
+	core[S, PS]
+	gates *policy.GateSet[C, Proposal[S]]
+}
+
+// NewGatedRepository is [NewRepository] with gates. Its type arguments
+// infer from the gate set:
+//
+//	repo, err := aggregate.NewGatedRepository(store, reg, "tallies", gates)
+func NewGatedRepository[S any, PS ptr[S], C any](store Store, reg *batpak.Registry, scope string, gates *policy.GateSet[C, Proposal[S]], opts ...Option) (*GatedRepository[S, PS, C], error) {
+	if gates == nil {
+		return nil, errors.New("aggregate: NewGatedRepository without a gate set")
+	}
+	c, err := newCore[S, PS](store, reg, scope, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &GatedRepository[S, PS, C]{core: c, gates: gates}, nil
+}
+
+// Execute handles cmd on the aggregate entity of the repository's scope:
+// load, handle, the gates (judging against pc), append with the expected
+// version. It retries from the load, gates included, when a concurrent
+// writer changed the stream, up to the repository's bound
+// ([WithMaxRetries]). A denial is returned as [policy.Denials]
+// (errors.Is [policy.ErrDenied]) and appends nothing.
+func (r *GatedRepository[S, PS, C]) Execute(ctx context.Context, entity string, pc C, cmd Command[S], opts ...ExecOption) (*Result[S], error) {
+	return r.run(ctx, entity, cmd, opts, func(p Proposal[S], save saveFunc[S]) ([]batpak.Receipt, error) {
+		return policy.NewPipeline(r.gates, policy.CommitFunc[Proposal[S], []batpak.Receipt](save)).Submit(ctx, pc, p)
+	})
+}
+
+// Bypass handles cmd without the gates. reason and actor are required
+// ([policy.ErrBypassUnjustified], checked before the command runs) and are
+// stored, with the time, in every emitted event's metadata.
+func (r *GatedRepository[S, PS, C]) Bypass(ctx context.Context, entity string, cmd Command[S], reason, actor string, opts ...ExecOption) (*Result[S], error) {
+	return bypass(ctx, &r.core, r.gates, entity, cmd, reason, actor, opts)
+}
+
+// core is what both repositories share: loading, the load-handle-save
+// cycle and saving.
+type core[S any, PS ptr[S]] struct {
+	store Store
+	reg   *batpak.Registry
+	scope string
+	config
+}
+
+func newCore[S any, PS ptr[S]](store Store, reg *batpak.Registry, scope string, opts []Option) (core[S, PS], error) {
+	c := core[S, PS]{store: store, reg: reg, scope: scope, config: newConfig(opts)}
+	switch {
+	case store == nil:
+		return c, errors.New("aggregate: a repository without a store")
+	case reg == nil:
+		return c, errors.New("aggregate: a repository without a registry")
+	}
+	// The scope is checked as part of a coordinate with a valid entity.
+	if err := (batpak.Coordinate{Entity: "-", Scope: scope}).Validate(); err != nil {
+		return c, fmt.Errorf("aggregate: %w", err)
+	}
+	if c.snapshots != nil {
+		if err := checkSnapshottable(reflect.TypeFor[S]()); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// Scope returns the scope the repository's streams are in.
+func (c *core[S, PS]) Scope() string { return c.scope }
+
+func (c *core[S, PS]) coord(entity string) batpak.Coordinate {
+	return batpak.Coordinate{Entity: entity, Scope: c.scope}
+}
+
+// Load returns the current state of the aggregate entity of the
+// repository's scope and its version: 0 and the zero state for an entity
+// without events.
+func (c *core[S, PS]) Load(ctx context.Context, entity string) (*S, uint64, error) {
+	coord := c.coord(entity)
+	if err := coord.Validate(); err != nil {
+		return nil, 0, fmt.Errorf("aggregate: %w", err)
+	}
 	state := new(S)
 	var version uint64
-	if r.snapshots != nil {
-		if v, ok := r.loadSnapshot(ctx, entity, state); ok {
+	if c.snapshots != nil {
+		if v, ok := c.loadSnapshot(ctx, coord, state); ok {
 			version = v
 		} else {
 			state = new(S)
 		}
 	}
-	for rec, err := range r.store.ReadStream(entity, version+1) {
+	for rec, err := range c.store.ReadStream(ctx, coord, version+1) {
 		if err != nil {
 			return nil, 0, err
 		}
-		ev, err := r.reg.Decode(&rec)
+		ev, err := c.reg.Decode(&rec)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -138,78 +184,43 @@ func (r *Repository[S, PS, C]) Load(ctx context.Context, entity string) (*S, uin
 	return state, version, nil
 }
 
-// ExecOption configures one Execute or Bypass.
-type ExecOption func(*execConfig)
+// saveFunc appends an allowed proposal, with the audit's metadata.
+type saveFunc[S any] = func(ctx context.Context, p Proposal[S], audit policy.Audit) ([]batpak.Receipt, error)
 
-type execConfig struct {
-	causation   uuid.UUID
-	correlation uuid.UUID
-	key         string
-	meta        map[string]string
-}
+// decideFunc passes an allowed proposal to save, or returns why not.
+type decideFunc[S any] func(p Proposal[S], save saveFunc[S]) ([]batpak.Receipt, error)
 
-// CausedBy records that the command's events were caused by event id; they
-// join id's correlation group.
-func CausedBy(id uuid.UUID) ExecOption { return func(c *execConfig) { c.causation = id } }
-
-// CorrelatedWith puts the command's events in correlation group id.
-func CorrelatedWith(id uuid.UUID) ExecOption { return func(c *execConfig) { c.correlation = id } }
-
-// IdempotencyKey makes the save idempotent: a retried command with the same
-// key returns the original receipts.
-func IdempotencyKey(key string) ExecOption { return func(c *execConfig) { c.key = key } }
-
-// WithMetadata adds metadata to every emitted event. Keys starting with
-// "policy." are reserved for the policy audit and are dropped.
-func WithMetadata(kv map[string]string) ExecOption {
-	return func(c *execConfig) { c.meta = kv }
-}
-
-// Execute handles cmd on entity: load, handle, gates (with policy context
-// pc), append with the expected version. It retries from the load when a
-// concurrent writer changed the stream, up to the repository's bound. A
-// denial is returned as policy.Denials (errors.Is policy.ErrDenied).
-func (r *Repository[S, PS, C]) Execute(ctx context.Context, entity string, pc C, cmd Command[S], opts ...ExecOption) (*Result[S], error) {
-	return r.run(ctx, entity, cmd, opts, func(p Proposal[S], save policy.CommitFunc[Proposal[S], []batpak.Receipt]) ([]batpak.Receipt, error) {
-		if r.gates == nil {
-			return save(ctx, p, policy.Audit{})
-		}
-		return policy.NewPipeline(r.gates, save).Submit(ctx, pc, p)
-	})
-}
-
-// Bypass handles cmd on entity without the policy gates. reason and actor
-// are required and are stored in every emitted event's metadata.
-func (r *Repository[S, PS, C]) Bypass(ctx context.Context, entity string, cmd Command[S], reason, actor string, opts ...ExecOption) (*Result[S], error) {
-	if strings.TrimSpace(reason) == "" || strings.TrimSpace(actor) == "" {
+// bypass runs cmd through the gates' pipeline without evaluating them: a
+// function, not a method of core, for the gates' context type.
+func bypass[S any, PS ptr[S], C any](ctx context.Context, c *core[S, PS], gates *policy.GateSet[C, Proposal[S]], entity string, cmd Command[S], reason, actor string, opts []ExecOption) (*Result[S], error) {
+	if !policy.Justified(reason, actor) {
 		return nil, policy.ErrBypassUnjustified
 	}
-	gates := r.gates
-	if gates == nil {
-		gates = policy.NewGateSet[C, Proposal[S]](policy.FailFast)
-	}
-	return r.run(ctx, entity, cmd, opts, func(p Proposal[S], save policy.CommitFunc[Proposal[S], []batpak.Receipt]) ([]batpak.Receipt, error) {
-		return policy.NewPipeline(gates, save).Bypass(ctx, p, reason, actor)
+	return c.run(ctx, entity, cmd, opts, func(p Proposal[S], save saveFunc[S]) ([]batpak.Receipt, error) {
+		return policy.NewPipeline(gates, policy.CommitFunc[Proposal[S], []batpak.Receipt](save)).Bypass(ctx, p, reason, actor)
 	})
 }
 
-type decideFunc[S any] func(Proposal[S], policy.CommitFunc[Proposal[S], []batpak.Receipt]) ([]batpak.Receipt, error)
-
-func (r *Repository[S, PS, C]) run(ctx context.Context, entity string, cmd Command[S], opts []ExecOption, decide decideFunc[S]) (*Result[S], error) {
+func (c *core[S, PS]) run(ctx context.Context, entity string, cmd Command[S], opts []ExecOption, decide decideFunc[S]) (*Result[S], error) {
 	var ec execConfig
 	for _, o := range opts {
 		o(&ec)
 	}
+	coord := c.coord(entity)
 	var lastConflict error
-	for attempt := 1; attempt <= r.maxRetries; attempt++ {
+	for attempt := 1; attempt <= c.maxRetries; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		state, version, err := r.Load(ctx, entity)
+		state, version, err := c.Load(ctx, entity)
 		if err != nil {
 			return nil, err
 		}
-		events, err := cmd.Handle(state)
+		emitted, err := cmd.Handle(state)
+		if err != nil {
+			return nil, err
+		}
+		events, err := registeredAll(c.reg, emitted)
 		if err != nil {
 			return nil, err
 		}
@@ -217,9 +228,9 @@ func (r *Repository[S, PS, C]) run(ctx context.Context, entity string, cmd Comma
 		if len(events) == 0 {
 			return res, nil
 		}
-		p := Proposal[S]{Entity: entity, Version: version, State: state, Command: cmd, Events: events}
+		p := Proposal[S]{Coordinate: coord, Version: version, State: state, Command: cmd, Events: events}
 		receipts, err := decide(p, func(ctx context.Context, p Proposal[S], audit policy.Audit) ([]batpak.Receipt, error) {
-			return r.save(ctx, p, audit, ec)
+			return c.save(ctx, p, audit, ec)
 		})
 		if errors.Is(err, batpak.ErrVersionConflict) {
 			lastConflict = err
@@ -232,7 +243,7 @@ func (r *Repository[S, PS, C]) run(ctx context.Context, entity string, cmd Comma
 			// An idempotent replay: the store returned the receipts of
 			// events an earlier call saved, so the stream, not these
 			// events, holds the state.
-			if state, version, err = r.Load(ctx, entity); err != nil {
+			if state, version, err = c.Load(ctx, entity); err != nil {
 				return nil, err
 			}
 			res.State, res.Version, res.Receipts = state, version, receipts
@@ -243,15 +254,15 @@ func (r *Repository[S, PS, C]) run(ctx context.Context, entity string, cmd Comma
 		}
 		res.Receipts = receipts
 		res.Version = receipts[len(receipts)-1].Version
-		r.maybeSnapshot(ctx, entity, state, version, res.Version)
+		c.maybeSnapshot(ctx, coord, state, version, res.Version)
 		return res, nil
 	}
-	return nil, fmt.Errorf("%w: %d attempts on %q: %w", ErrTooManyConflicts, r.maxRetries, entity, lastConflict)
+	return nil, fmt.Errorf("%w: %d attempts on %s: %w", ErrTooManyConflicts, c.maxRetries, coord, lastConflict)
 }
 
 // save appends the proposal's events with the expected version, the
 // audit's metadata and the command's correlation and causation.
-func (r *Repository[S, PS, C]) save(ctx context.Context, p Proposal[S], audit policy.Audit, ec execConfig) ([]batpak.Receipt, error) {
+func (c *core[S, PS]) save(ctx context.Context, p Proposal[S], audit policy.Audit, ec execConfig) ([]batpak.Receipt, error) {
 	meta := maps.Clone(ec.meta)
 	if meta == nil {
 		meta = make(map[string]string)
@@ -261,13 +272,12 @@ func (r *Repository[S, PS, C]) save(ctx context.Context, p Proposal[S], audit po
 	maps.DeleteFunc(meta, func(k, _ string) bool { return strings.HasPrefix(k, "policy.") })
 	maps.Copy(meta, audit.Metadata())
 	events := make([]batpak.Event, len(p.Events))
-	for i, v := range p.Events {
-		ev, err := r.reg.Event(v)
+	for i, ev := range p.Events {
+		v, k, err := registered(c.reg, ev)
 		if err != nil {
-			return nil, fmt.Errorf("aggregate: %w", err)
+			return nil, err
 		}
-		ev.Metadata = meta
-		events[i] = ev
+		events[i] = batpak.Event{Kind: k, Payload: v, Metadata: meta}
 	}
 	opts := []batpak.AppendOption{batpak.ExpectVersion(batpak.Exactly(p.Version))}
 	if ec.causation != uuid.Nil {
@@ -279,5 +289,5 @@ func (r *Repository[S, PS, C]) save(ctx context.Context, p Proposal[S], audit po
 	if ec.key != "" {
 		opts = append(opts, batpak.WithIdempotencyKey(ec.key))
 	}
-	return r.store.Append(ctx, batpak.Coordinate{Entity: p.Entity, Scope: r.scope}, events, opts...)
+	return c.store.Append(ctx, p.Coordinate, events, opts...)
 }

@@ -18,7 +18,7 @@ import (
 
 func TestExecute(t *testing.T) {
 	s := openStore(t, "")
-	r := newRepo(s, withGates())
+	r := newGated(t, s)
 	ctx := context.Background()
 
 	st, v, err := r.Load(ctx, "acc:1")
@@ -54,8 +54,8 @@ func TestExecute(t *testing.T) {
 	// The stored stream holds exactly those events, in the repository's
 	// scope, with the audit of the gates that passed.
 	recs := records(t, s, "acc:1")
-	if len(recs) != 6 || s.StreamVersion("acc:1") != 6 {
-		t.Fatalf("%d records, version %d", len(recs), s.StreamVersion("acc:1"))
+	if len(recs) != 6 || s.StreamVersion(co("acc:1")) != 6 {
+		t.Fatalf("%d records, version %d", len(recs), s.StreamVersion(co("acc:1")))
 	}
 	for i, rec := range recs {
 		if rec.Version != uint64(i+1) || rec.Coordinate.Scope != "bank" || rec.Coordinate.Entity != "acc:1" {
@@ -83,7 +83,7 @@ func TestExecute(t *testing.T) {
 
 func TestExecuteWithoutGates(t *testing.T) {
 	s := openStore(t, "")
-	r := newRepo(s)
+	r := newPlain(t, s)
 	mustExec(t, r, "a", Open{})
 	res := mustExec(t, r, "a", Withdraw{Amount: 1 << 40}) // no gate to stop it
 	if res.State.Balance != -(1 << 40) {
@@ -98,7 +98,7 @@ func TestExecuteWithoutGates(t *testing.T) {
 
 func TestExecuteNoEvents(t *testing.T) {
 	s := openStore(t, "")
-	r := newRepo(s, withGates())
+	r := newGated(t, s)
 	// On a missing stream and on an existing one.
 	for _, setup := range []bool{false, true} {
 		entity := fmt.Sprintf("quiet-%v", setup)
@@ -107,12 +107,12 @@ func TestExecuteNoEvents(t *testing.T) {
 			mustExec(t, r, entity, Deposit{Amount: 5})
 		}
 		before := s.LastSequence()
-		v0 := s.StreamVersion(entity)
+		v0 := s.StreamVersion(co(entity))
 		res := mustExec(t, r, entity, Nothing{})
 		if len(res.Receipts) != 0 || len(res.Events) != 0 || res.Version != v0 || res.Attempts != 1 {
 			t.Errorf("%s: %+v", entity, res)
 		}
-		if s.LastSequence() != before || s.StreamVersion(entity) != v0 {
+		if s.LastSequence() != before || s.StreamVersion(co(entity)) != v0 {
 			t.Errorf("%s: a command without events appended", entity)
 		}
 		if setup && res.State.Balance != 5 {
@@ -123,7 +123,7 @@ func TestExecuteNoEvents(t *testing.T) {
 
 func TestExecuteBusinessError(t *testing.T) {
 	s := openStore(t, "")
-	r := newRepo(s, withGates())
+	r := newGated(t, s)
 	ctx := context.Background()
 	custom := fmt.Errorf("custom rule: %w", errors.ErrUnsupported)
 	tests := []struct {
@@ -147,14 +147,14 @@ func TestExecuteBusinessError(t *testing.T) {
 	if _, err := r.Execute(ctx, "biz", Policy{}, Open{}); err != errAlreadyOpen {
 		t.Errorf("second open: %v", err)
 	}
-	if v := s.StreamVersion("biz"); v != 1 {
+	if v := s.StreamVersion(co("biz")); v != 1 {
 		t.Errorf("version %d after refused commands, want 1", v)
 	}
 }
 
 func TestExecuteDenied(t *testing.T) {
 	s := openStore(t, "")
-	r := newRepo(s, withGates())
+	r := newGated(t, s)
 	ctx := context.Background()
 	mustExec(t, r, "d", Open{Limit: 10})
 	mustExec(t, r, "d", Deposit{Amount: 20})
@@ -192,7 +192,7 @@ func TestExecuteDenied(t *testing.T) {
 			t.Errorf("%s: denied by %v, want %v", tc.name, got, tc.denied)
 		}
 	}
-	if v := s.StreamVersion("d"); v != 2 {
+	if v := s.StreamVersion(co("d")); v != 2 {
 		t.Fatalf("denials appended: version %d, want 2", v)
 	}
 	// The limit is exactly reachable.
@@ -203,7 +203,7 @@ func TestExecuteDenied(t *testing.T) {
 
 func TestBypass(t *testing.T) {
 	s := openStore(t, "")
-	r := newRepo(s, withGates())
+	r := newGated(t, s)
 	ctx := context.Background()
 	mustExec(t, r, "b", Open{Limit: 0})
 
@@ -239,7 +239,7 @@ func TestBypass(t *testing.T) {
 	}
 
 	// A repository without gates bypasses too.
-	plain := newRepo(s)
+	plain := newPlain(t, s)
 	if _, err := plain.Bypass(ctx, "b", Deposit{Amount: 1}, "r", "a"); err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestBypass(t *testing.T) {
 
 func TestBypassNeedsReasonAndActor(t *testing.T) {
 	s := openStore(t, "")
-	r := newRepo(s, withGates())
+	r := newGated(t, s)
 	ctx := context.Background()
 	mustExec(t, r, "b", Open{})
 	tests := []struct {
@@ -272,7 +272,7 @@ func TestBypassNeedsReasonAndActor(t *testing.T) {
 			t.Errorf("Bypass(%T, %q, %q) = %v, %v; want ErrBypassUnjustified", tc.cmd, tc.reason, tc.actor, res, err)
 		}
 	}
-	if v := s.StreamVersion("b"); v != 1 {
+	if v := s.StreamVersion(co("b")); v != 1 {
 		t.Errorf("unjustified bypasses appended: version %d", v)
 	}
 }
@@ -280,7 +280,7 @@ func TestBypassNeedsReasonAndActor(t *testing.T) {
 func TestRetryOnConflict(t *testing.T) {
 	s := openStore(t, "")
 	rs := &racingStore{Store: s}
-	r := newRepo(rs, withGates())
+	r := newGated(t, rs)
 	mustExec(t, r, "c", Open{Limit: 0})
 	mustExec(t, r, "c", Deposit{Amount: 100})
 	rs.arm(1, nil)
@@ -298,8 +298,8 @@ func TestRetryOnConflict(t *testing.T) {
 	if got := fold(t, s, "c"); got != want {
 		t.Errorf("stored %+v, want %+v", got, want)
 	}
-	if len(res.Receipts) != 1 || res.Receipts[0].Version != 4 || s.StreamVersion("c") != 4 {
-		t.Errorf("receipts %+v, stream version %d", res.Receipts, s.StreamVersion("c"))
+	if len(res.Receipts) != 1 || res.Receipts[0].Version != 4 || s.StreamVersion(co("c")) != 4 {
+		t.Errorf("receipts %+v, stream version %d", res.Receipts, s.StreamVersion(co("c")))
 	}
 	if st, v, err := r.Load(context.Background(), "c"); err != nil || v != 4 || *st != want {
 		t.Errorf("Load = %+v v%d %v", st, v, err)
@@ -311,7 +311,7 @@ func TestRetryGatesJudgeFreshState(t *testing.T) {
 	// lands before the save; the retry's gates see the new balance and deny.
 	s := openStore(t, "")
 	rs := &racingStore{Store: s}
-	r := newRepo(rs, withGates())
+	r := newGated(t, rs)
 	mustExec(t, r, "c", Open{Limit: 10})
 	mustExec(t, r, "c", Deposit{Amount: 100})
 	rs.arm(1, Withdrawn{Amount: 80})
@@ -332,7 +332,7 @@ func TestTooManyConflicts(t *testing.T) {
 	for _, maxRetries := range []int{1, 3} {
 		s := openStore(t, "")
 		rs := &racingStore{Store: s}
-		r := newRepo(rs, withGates(), withMaxRetries(maxRetries))
+		r := newGated(t, rs, aggregate.WithMaxRetries(maxRetries))
 		mustExec(t, r, "c", Open{})
 		rs.arm(1<<30, nil)
 		res, err := r.Execute(context.Background(), "c", Policy{}, Deposit{Amount: 1})
@@ -340,7 +340,7 @@ func TestTooManyConflicts(t *testing.T) {
 			t.Fatalf("max %d: Execute = %v, %v; want ErrTooManyConflicts wrapping ErrVersionConflict", maxRetries, res, err)
 		}
 		var vc *batpak.VersionConflictError
-		if !errors.As(err, &vc) || vc.Entity != "c" {
+		if !errors.As(err, &vc) || vc.Stream != co("c") {
 			t.Errorf("errors.As VersionConflictError: %v", err)
 		}
 		if !strings.Contains(err.Error(), fmt.Sprintf("%d attempts", maxRetries)) {
@@ -359,23 +359,23 @@ func TestTooManyConflicts(t *testing.T) {
 
 func TestExecuteContextCancelled(t *testing.T) {
 	s := openStore(t, "")
-	r := newRepo(s)
+	r := newPlain(t, s)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := r.Execute(ctx, "x", Policy{}, Open{}); !errors.Is(err, context.Canceled) {
+	if _, err := r.Execute(ctx, "x", Open{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Execute = %v, want context.Canceled", err)
 	}
-	if s.StreamVersion("x") != 0 {
+	if s.StreamVersion(co("x")) != 0 {
 		t.Error("a cancelled Execute appended")
 	}
 }
 
 func TestExecOptions(t *testing.T) {
 	s := openStore(t, "")
-	r := newRepo(s, withGates())
+	r := newGated(t, s)
 	ctx := context.Background()
 	cause := mustExec(t, r, "src", Open{}).Receipts[0]
-	causeRec, err := s.Get(cause.EventID)
+	causeRec, err := s.Get(ctx, cause.EventID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +383,7 @@ func TestExecOptions(t *testing.T) {
 
 	t.Run("CausedBy", func(t *testing.T) {
 		res := mustExec(t, r, "dst", Open{}, aggregate.CausedBy(cause.EventID))
-		rec, err := s.Get(res.Receipts[0].EventID)
+		rec, err := s.Get(ctx, res.Receipts[0].EventID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -394,7 +394,7 @@ func TestExecOptions(t *testing.T) {
 	t.Run("CorrelatedWith", func(t *testing.T) {
 		res := mustExec(t, r, "dst", DepositMany{Amounts: []int64{1, 2}}, aggregate.CorrelatedWith(group))
 		for _, rc := range res.Receipts {
-			rec, err := s.Get(rc.EventID)
+			rec, err := s.Get(ctx, rc.EventID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -405,7 +405,7 @@ func TestExecOptions(t *testing.T) {
 	})
 	t.Run("both", func(t *testing.T) {
 		res := mustExec(t, r, "dst", Deposit{Amount: 3}, aggregate.CausedBy(cause.EventID), aggregate.CorrelatedWith(group))
-		rec, _ := s.Get(res.Receipts[0].EventID)
+		rec, _ := s.Get(ctx, res.Receipts[0].EventID)
 		if rec.CausationID != cause.EventID || rec.CorrelationID != group {
 			t.Errorf("causation %v correlation %v", rec.CausationID, rec.CorrelationID)
 		}
@@ -416,7 +416,7 @@ func TestExecOptions(t *testing.T) {
 	t.Run("WithMetadata", func(t *testing.T) {
 		res := mustExec(t, r, "dst", DepositMany{Amounts: []int64{4, 5}}, aggregate.WithMetadata(map[string]string{"trace": "t-1", "user": "u"}))
 		for _, rc := range res.Receipts {
-			rec, _ := s.Get(rc.EventID)
+			rec, _ := s.Get(ctx, rc.EventID)
 			if rec.Metadata["trace"] != "t-1" || rec.Metadata["user"] != "u" || rec.Metadata[policy.MetaGates] != "[positive overdraft]" {
 				t.Errorf("v%d metadata %v", rec.Version, rec.Metadata)
 			}
@@ -428,12 +428,12 @@ func TestExecOptions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec, _ := s.Get(res.Receipts[0].EventID)
+		rec, _ := s.Get(ctx, res.Receipts[0].EventID)
 		if rec.Metadata[policy.MetaBypassReason] != "real reason" || rec.Metadata[policy.MetaBypassActor] != "ops:jane" || rec.Metadata["note"] != "n" {
 			t.Errorf("metadata %v: the caller's metadata replaced the bypass record", rec.Metadata)
 		}
 		res = mustExec(t, r, "dst", Deposit{Amount: 7}, aggregate.WithMetadata(forged))
-		rec, _ = s.Get(res.Receipts[0].EventID)
+		rec, _ = s.Get(ctx, res.Receipts[0].EventID)
 		if rec.Metadata[policy.MetaGates] != "[positive overdraft]" || rec.Metadata["note"] != "n" {
 			t.Errorf("metadata %v: the caller's metadata replaced the gates passed", rec.Metadata)
 		}
@@ -448,8 +448,8 @@ func TestExecOptions(t *testing.T) {
 		if !slices.Equal(again.Receipts, dep.Receipts) {
 			t.Errorf("replay receipts %+v, want %+v", again.Receipts, dep.Receipts)
 		}
-		if s.StreamVersion("idem") != 3 {
-			t.Errorf("replay appended: version %d", s.StreamVersion("idem"))
+		if s.StreamVersion(co("idem")) != 3 {
+			t.Errorf("replay appended: version %d", s.StreamVersion(co("idem")))
 		}
 		want := Account{Open: true, Limit: 5, Balance: 30, Deposits: 30, Events: 3}
 		if *again.State != want || again.Version != 3 {
@@ -459,8 +459,8 @@ func TestExecOptions(t *testing.T) {
 		// and the state the stream holds.
 		mustExec(t, r, "idem", Deposit{Amount: 1})
 		late := mustExec(t, r, "idem", DepositMany{Amounts: []int64{10, 20}}, aggregate.IdempotencyKey("dep-1"))
-		if !slices.Equal(late.Receipts, dep.Receipts) || s.StreamVersion("idem") != 4 {
-			t.Errorf("late replay receipts %+v, version %d", late.Receipts, s.StreamVersion("idem"))
+		if !slices.Equal(late.Receipts, dep.Receipts) || s.StreamVersion(co("idem")) != 4 {
+			t.Errorf("late replay receipts %+v, version %d", late.Receipts, s.StreamVersion(co("idem")))
 		}
 		want.Balance, want.Deposits, want.Events = 31, 31, 4
 		if *late.State != want {
@@ -473,8 +473,8 @@ func TestExecOptions(t *testing.T) {
 		}
 		// The same key on another stream returns the original receipts.
 		other := mustExec(t, r, "idem-other", Open{Limit: 5}, aggregate.IdempotencyKey("open-idem"))
-		if !slices.Equal(other.Receipts, first.Receipts) || s.StreamVersion("idem-other") != 0 {
-			t.Errorf("replay on another stream: receipts %+v, version %d", other.Receipts, s.StreamVersion("idem-other"))
+		if !slices.Equal(other.Receipts, first.Receipts) || s.StreamVersion(co("idem-other")) != 0 {
+			t.Errorf("replay on another stream: receipts %+v, version %d", other.Receipts, s.StreamVersion(co("idem-other")))
 		}
 		if got := fold(t, s, "idem"); got != want {
 			t.Errorf("stored %+v, want %+v", got, want)
@@ -487,7 +487,7 @@ func TestExecOptions(t *testing.T) {
 func TestIdempotentReplayKeepsSnapshotsRight(t *testing.T) {
 	s := openStore(t, "")
 	snaps := aggregate.NewMemorySnapshots()
-	r := newRepo(s, withGates(), withSnapshots(snaps, 2))
+	r := newGated(t, s, aggregate.WithSnapshots(snaps, 2))
 	mustExec(t, r, "k", Open{})                                              // v1
 	mustExec(t, r, "k", Deposit{Amount: 10}, aggregate.IdempotencyKey("k1")) // v2: snapshot
 	mustExec(t, r, "k", Deposit{Amount: 1})                                  // v3

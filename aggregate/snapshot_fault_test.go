@@ -34,7 +34,7 @@ var cuts = []struct {
 func TestFileSnapshotsCrashAtEveryCall(t *testing.T) {
 	ctx := context.Background()
 	snap := func(v uint64, size int) aggregate.Snapshot {
-		return aggregate.Snapshot{Entity: "acct", Version: v, Type: "t", Data: bytes.Repeat([]byte{byte(v)}, size)}
+		return aggregate.Snapshot{Coordinate: co("acct"), Version: v, Type: "t", Data: bytes.Repeat([]byte{byte(v)}, size)}
 	}
 	next := snap(10, 3000)
 	for _, prev := range []*aggregate.Snapshot{nil, new(snap(5, 100)), new(snap(5, 9000))} {
@@ -83,7 +83,7 @@ func TestFileSnapshotsCrashAtEveryCall(t *testing.T) {
 					if err2 != nil {
 						t.Fatal(err2)
 					}
-					got, ok, lerr := after.Load(ctx, "acct")
+					got, ok, lerr := after.Load(ctx, co("acct"))
 					switch {
 					case lerr != nil:
 						t.Fatalf("Load after the cut: %v", lerr)
@@ -114,18 +114,18 @@ func TestFileSnapshotsSaveErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := fs.Save(ctx, aggregate.Snapshot{Entity: "e", Version: 1}); err != nil {
+		if err := fs.Save(ctx, aggregate.Snapshot{Coordinate: co("e"), Version: 1}); err != nil {
 			t.Fatal(err)
 		}
 		f.FailAt(k, syscall.EIO)
-		if err := fs.Save(ctx, aggregate.Snapshot{Entity: "e", Version: 2}); !errors.Is(err, syscall.EIO) {
+		if err := fs.Save(ctx, aggregate.Snapshot{Coordinate: co("e"), Version: 2}); !errors.Is(err, syscall.EIO) {
 			t.Fatalf("call %d failed: Save = %v", k, err)
 		}
 		want := uint64(1)
 		if k == 5 {
 			want = 2
 		}
-		if got, ok, err := fs.Load(ctx, "e"); err != nil || !ok || got.Version != want {
+		if got, ok, err := fs.Load(ctx, co("e")); err != nil || !ok || got.Version != want {
 			t.Fatalf("call %d failed: Load = v%d, %v, %v; want v%d", k, got.Version, ok, err, want)
 		}
 		if des, err := os.ReadDir(dir); err != nil || len(des) != 1 {
@@ -151,7 +151,7 @@ func TestFileSnapshotsConcurrentSaves(t *testing.T) {
 			for i := range each {
 				v := uint64(w*each + i + 1)
 				// Sizes differ, so overlapping writes of one temp file would tear it.
-				s := aggregate.Snapshot{Entity: "shared", Version: v, Type: "t", Data: bytes.Repeat([]byte{byte(w)}, 100*(w+1))}
+				s := aggregate.Snapshot{Coordinate: co("shared"), Version: v, Type: "t", Data: bytes.Repeat([]byte{byte(w)}, 100*(w+1))}
 				if err := fs.Save(ctx, s); err != nil {
 					t.Error(err)
 					return
@@ -160,7 +160,7 @@ func TestFileSnapshotsConcurrentSaves(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	got, ok, err := fs.Load(ctx, "shared")
+	got, ok, err := fs.Load(ctx, co("shared"))
 	if err != nil || !ok || len(got.Data) == 0 || !bytes.Equal(got.Data, bytes.Repeat(got.Data[:1], 100*(int(got.Data[0])+1))) {
 		t.Fatalf("Load = %+v, %v, %v", got, ok, err)
 	}

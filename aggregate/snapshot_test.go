@@ -15,6 +15,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
 )
 
@@ -37,7 +38,7 @@ func TestSnapshotsSavedWhenCrossingMultiples(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openStore(t, "")
 			log := &snapshotLog{SnapshotStore: aggregate.NewMemorySnapshots()}
-			r := newRepo(s, withGates(), withSnapshots(log, tc.every))
+			r := newGated(t, s, aggregate.WithSnapshots(log, tc.every))
 			for i, n := range tc.sizes {
 				var cmd aggregate.Command[Account] = Open{}
 				if i > 0 {
@@ -49,14 +50,14 @@ func TestSnapshotsSavedWhenCrossingMultiples(t *testing.T) {
 			if !slices.Equal(log.saved, tc.saved) {
 				t.Errorf("snapshots at %v, want %v", log.saved, tc.saved)
 			}
-			snap, ok, err := log.Load(context.Background(), "s")
+			snap, ok, err := log.Load(context.Background(), co("s"))
 			if len(tc.saved) == 0 {
 				if ok {
 					t.Errorf("a snapshot exists: %+v", snap)
 				}
 				return
 			}
-			if err != nil || !ok || snap.Version != tc.saved[len(tc.saved)-1] || snap.Entity != "s" || snap.Type == "" {
+			if err != nil || !ok || snap.Version != tc.saved[len(tc.saved)-1] || snap.Coordinate != co("s") || snap.Type == "" {
 				t.Fatalf("latest snapshot %+v, %v, %v", snap, ok, err)
 			}
 			var st Account
@@ -83,8 +84,8 @@ func TestLoadUsesSnapshotAndTail(t *testing.T) {
 				}
 				snaps = fs
 			}
-			r := newRepo(cs, withGates(), withSnapshots(snaps, 4))
-			full := newRepo(s, withGates())
+			r := newGated(t, cs, aggregate.WithSnapshots(snaps, 4))
+			full := newGated(t, s)
 			ctx := context.Background()
 			mustExec(t, r, "e", Open{Limit: 3})
 			for i := range 9 {
@@ -154,7 +155,7 @@ func TestCorruptSnapshotFallsBackToReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRepo(cs, withGates(), withSnapshots(fs, 5))
+	r := newGated(t, cs, aggregate.WithSnapshots(fs, 5))
 	mustExec(t, r, "acct", Open{Limit: 7})
 	for i := range 6 {
 		mustExec(t, r, "acct", Deposit{Amount: int64(10 * (i + 1))})
@@ -166,7 +167,7 @@ func TestCorruptSnapshotFallsBackToReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	goodSnap, ok, err := fs.Load(ctx, "acct")
+	goodSnap, ok, err := fs.Load(ctx, co("acct"))
 	if err != nil || !ok || goodSnap.Version != 5 {
 		t.Fatalf("snapshot %+v %v %v", goodSnap, ok, err)
 	}
@@ -207,7 +208,7 @@ func TestCorruptSnapshotFallsBackToReplay(t *testing.T) {
 			if err := os.WriteFile(path, bad, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if _, ok, err := fs.Load(ctx, "acct"); err == nil || ok {
+			if _, ok, err := fs.Load(ctx, co("acct")); err == nil || ok {
 				t.Errorf("byte %d flipped: FileSnapshots.Load = %v, %v; want an error", i, ok, err)
 			}
 			check(t, 1)
@@ -275,7 +276,7 @@ func TestCorruptSnapshotFallsBackToReplay(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer os.Remove(path)
-		if _, _, err := fs.Load(ctx, "acct"); err == nil {
+		if _, _, err := fs.Load(ctx, co("acct")); err == nil {
 			t.Error("FileSnapshots.Load read a directory")
 		}
 		check(t, 1)
@@ -299,26 +300,30 @@ func crcFrame(body []byte) []byte {
 func TestSnapshotStoreMisbehaving(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, "")
-	plain := newRepo(s, withGates())
+	plain := newGated(t, s)
 	mustExec(t, plain, "m", Open{})
 	mustExec(t, plain, "m", Deposit{Amount: 42})
 	want := fold(t, s, "m")
 	data, _ := msgpack.Marshal(&Account{Open: true, Balance: -1, Events: 1})
 	// The real type name, taken from a snapshot the repository wrote.
 	mem := aggregate.NewMemorySnapshots()
-	mustExec(t, newRepo(openStore(t, ""), withSnapshots(mem, 1)), "m", Open{})
-	real, _, _ := mem.Load(ctx, "m")
+	mustExec(t, newPlain(t, openStore(t, ""), aggregate.WithSnapshots(mem, 1)), "m", Open{})
+	real, _, _ := mem.Load(ctx, co("m"))
 	tests := []struct {
 		name  string
 		snaps aggregate.SnapshotStore
 	}{
-		{"load error", fixedSnapshots{err: errors.New("disk on fire"), ok: true, snap: aggregate.Snapshot{Entity: "m", Version: 1, Type: real.Type, Data: data}}},
-		{"another entity's snapshot", fixedSnapshots{ok: true, snap: aggregate.Snapshot{Entity: "n", Version: 1, Type: real.Type, Data: data}}},
-		{"not ok", fixedSnapshots{ok: false, snap: aggregate.Snapshot{Entity: "m", Version: 1, Type: real.Type, Data: data}}},
+		{"load error", fixedSnapshots{err: errors.New("disk on fire"), ok: true, snap: aggregate.Snapshot{Coordinate: co("m"), Version: 1, Type: real.Type, Data: data}}},
+		{"another entity's snapshot", fixedSnapshots{ok: true, snap: aggregate.Snapshot{Coordinate: co("n"), Version: 1, Type: real.Type, Data: data}}},
+		{"another scope's snapshot", fixedSnapshots{ok: true, snap: aggregate.Snapshot{Coordinate: batpak.Coordinate{Entity: "m", Scope: "other"}, Version: 1, Type: real.Type, Data: data}}},
+		{"not ok", fixedSnapshots{ok: false, snap: aggregate.Snapshot{Coordinate: co("m"), Version: 1, Type: real.Type, Data: data}}},
+		// Past the stream's version 2: trusting it would make every save
+		// conflict.
+		{"past the stream", fixedSnapshots{ok: true, snap: aggregate.Snapshot{Coordinate: co("m"), Version: 3, Type: real.Type, Data: data}}},
 	}
 	for _, tc := range tests {
 		cs := &countingStore{Store: s}
-		r := newRepo(cs, withSnapshots(tc.snaps, 1))
+		r := newPlain(t, cs, aggregate.WithSnapshots(tc.snaps, 1))
 		st, v, err := r.Load(ctx, "m")
 		if err != nil || v != 2 || *st != want {
 			t.Errorf("%s: Load = %+v v%d %v; want %+v", tc.name, st, v, err, want)
@@ -328,7 +333,7 @@ func TestSnapshotStoreMisbehaving(t *testing.T) {
 		}
 	}
 	// The control: the same snapshot, well-formed, is trusted.
-	r := newRepo(s, withSnapshots(fixedSnapshots{ok: true, snap: aggregate.Snapshot{Entity: "m", Version: 1, Type: real.Type, Data: data}}, 1))
+	r := newPlain(t, s, aggregate.WithSnapshots(fixedSnapshots{ok: true, snap: aggregate.Snapshot{Coordinate: co("m"), Version: 1, Type: real.Type, Data: data}}, 1))
 	if st, v, _ := r.Load(ctx, "m"); v != 2 || st.Balance != 41 {
 		t.Errorf("a well-formed snapshot was not used: %+v v%d", st, v)
 	}
@@ -343,10 +348,10 @@ func (failingSnapshots) Save(context.Context, aggregate.Snapshot) error {
 
 func TestSnapshotSaveFailureIsNotAnError(t *testing.T) {
 	s := openStore(t, "")
-	r := newRepo(s, withSnapshots(failingSnapshots{aggregate.NewMemorySnapshots()}, 1))
+	r := newPlain(t, s, aggregate.WithSnapshots(failingSnapshots{aggregate.NewMemorySnapshots()}, 1))
 	mustExec(t, r, "f", Open{})
 	res := mustExec(t, r, "f", Deposit{Amount: 3})
-	if res.Version != 2 || res.State.Balance != 3 || s.StreamVersion("f") != 2 {
+	if res.Version != 2 || res.State.Balance != 3 || s.StreamVersion(co("f")) != 2 {
 		t.Errorf("result %+v", res)
 	}
 }
@@ -362,23 +367,34 @@ func TestFileSnapshotsNamesStayInDir(t *testing.T) {
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("dir %v %v", fi, err)
 	}
-	entities := []string{
+	var coords []batpak.Coordinate
+	for _, e := range []string{
 		"../../etc/passwd", "../escape", "..", ".", "/etc/passwd", "a/b/c", `..\..\windows`,
 		"", " ", "nul", "con", "x\x00y", "snap-1.tmp", strings.Repeat("long/", 2000), "ünïcødé/../..",
+	} {
+		coords = append(coords, co(e))
 	}
-	for i, e := range entities {
-		snap := aggregate.Snapshot{Entity: e, Version: uint64(i + 1), Type: "t", Data: []byte{byte(i)}}
+	// Scopes are part of the name, and no two coordinates share one, even
+	// where scope+entity concatenate alike.
+	coords = append(coords,
+		batpak.Coordinate{Entity: "../../etc/passwd", Scope: "../.."},
+		batpak.Coordinate{Entity: "c", Scope: "ab"}, batpak.Coordinate{Entity: "bc", Scope: "a"},
+		batpak.Coordinate{Entity: "a", Scope: ""}, batpak.Coordinate{Entity: "", Scope: "a"},
+		batpak.Coordinate{Entity: "", Scope: ""}, batpak.Coordinate{Entity: "acct", Scope: "bank\x00"},
+	)
+	for i, c := range coords {
+		snap := aggregate.Snapshot{Coordinate: c, Version: uint64(i + 1), Type: "t", Data: []byte{byte(i)}}
 		if err := fs.Save(ctx, snap); err != nil {
-			t.Fatalf("Save(%q): %v", e, err)
+			t.Fatalf("Save(%q): %v", c, err)
 		}
 	}
-	for i, e := range entities {
-		got, ok, err := fs.Load(ctx, e)
-		if err != nil || !ok || got.Entity != e || got.Version != uint64(i+1) || !bytes.Equal(got.Data, []byte{byte(i)}) {
-			t.Errorf("Load(%q) = %+v, %v, %v", e, got, ok, err)
+	for i, c := range coords {
+		got, ok, err := fs.Load(ctx, c)
+		if err != nil || !ok || got.Coordinate != c || got.Version != uint64(i+1) || !bytes.Equal(got.Data, []byte{byte(i)}) {
+			t.Errorf("Load(%q) = %+v, %v, %v", c, got, ok, err)
 		}
 	}
-	if _, ok, err := fs.Load(ctx, "never saved"); ok || err != nil {
+	if _, ok, err := fs.Load(ctx, co("never saved")); ok || err != nil {
 		t.Errorf("Load of an unknown entity = %v, %v", ok, err)
 	}
 	// Everything is a flat, hashed file name inside dir; nothing else
@@ -388,8 +404,8 @@ func TestFileSnapshotsNamesStayInDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(des) != len(entities) {
-		t.Errorf("%d files for %d entities", len(des), len(entities))
+	if len(des) != len(coords) {
+		t.Errorf("%d files for %d streams", len(des), len(coords))
 	}
 	for _, de := range des {
 		if !de.Type().IsRegular() || !name.MatchString(de.Name()) {
@@ -410,17 +426,17 @@ func TestFileSnapshotsNamesStayInDir(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil || len(all) != len(entities) {
+	if err != nil || len(all) != len(coords) {
 		t.Errorf("files under base: %v, %v", all, err)
 	}
 	// A save replaces the previous snapshot of the same entity.
-	if err := fs.Save(ctx, aggregate.Snapshot{Entity: "../../etc/passwd", Version: 99}); err != nil {
+	if err := fs.Save(ctx, aggregate.Snapshot{Coordinate: co("../../etc/passwd"), Version: 99}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _, _ := fs.Load(ctx, "../../etc/passwd"); got.Version != 99 {
+	if got, _, _ := fs.Load(ctx, co("../../etc/passwd")); got.Version != 99 {
 		t.Errorf("replaced snapshot at v%d", got.Version)
 	}
-	if des, _ := os.ReadDir(dir); len(des) != len(entities) {
+	if des, _ := os.ReadDir(dir); len(des) != len(coords) {
 		t.Errorf("%d files after a replace", len(des))
 	}
 }
@@ -438,15 +454,15 @@ func TestNewFileSnapshotsError(t *testing.T) {
 func TestMemorySnapshots(t *testing.T) {
 	ctx := context.Background()
 	m := aggregate.NewMemorySnapshots()
-	if _, ok, err := m.Load(ctx, "x"); ok || err != nil {
+	if _, ok, err := m.Load(ctx, co("x")); ok || err != nil {
 		t.Errorf("Load of nothing = %v, %v", ok, err)
 	}
 	for v := range uint64(3) {
-		if err := m.Save(ctx, aggregate.Snapshot{Entity: "x", Version: v + 1}); err != nil {
+		if err := m.Save(ctx, aggregate.Snapshot{Coordinate: co("x"), Version: v + 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if s, ok, err := m.Load(ctx, "x"); !ok || err != nil || s.Version != 3 {
+	if s, ok, err := m.Load(ctx, co("x")); !ok || err != nil || s.Version != 3 {
 		t.Errorf("Load = %+v, %v, %v", s, ok, err)
 	}
 }

@@ -1,0 +1,62 @@
+package aggregate
+
+import "github.com/google/uuid"
+
+// Option configures a repository ([NewRepository], [NewGatedRepository]).
+type Option func(*config)
+
+type config struct {
+	snapshots  SnapshotStore
+	every      uint64
+	maxRetries int
+}
+
+func newConfig(opts []Option) config {
+	c := config{maxRetries: 10}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// WithSnapshots saves a snapshot of an aggregate to store each time a
+// command's events carry its stream across a multiple of every events (0
+// or less: after every command), and loads from the latest snapshot plus
+// the events after it. The constructor refuses a state type that a
+// snapshot would not restore as it was ([ErrNotSnapshottable]).
+func WithSnapshots(store SnapshotStore, every int) Option {
+	return func(c *config) { c.snapshots, c.every = store, uint64(max(every, 1)) }
+}
+
+// WithMaxRetries bounds the load-handle-save cycles of one command when
+// other writers keep changing the stream (default 10; at least 1).
+func WithMaxRetries(n int) Option {
+	return func(c *config) { c.maxRetries = max(n, 1) }
+}
+
+// ExecOption configures one Execute or Bypass.
+type ExecOption func(*execConfig)
+
+type execConfig struct {
+	causation   uuid.UUID
+	correlation uuid.UUID
+	key         string
+	meta        map[string]string
+}
+
+// CausedBy records that the command's events were caused by event id; they
+// join id's correlation group.
+func CausedBy(id uuid.UUID) ExecOption { return func(c *execConfig) { c.causation = id } }
+
+// CorrelatedWith puts the command's events in correlation group id.
+func CorrelatedWith(id uuid.UUID) ExecOption { return func(c *execConfig) { c.correlation = id } }
+
+// IdempotencyKey makes the save idempotent: a retried command with the same
+// key returns the original receipts, and the state the stream holds.
+func IdempotencyKey(key string) ExecOption { return func(c *execConfig) { c.key = key } }
+
+// WithMetadata adds metadata to every emitted event. Keys starting with
+// "policy." are reserved for the policy audit and are dropped.
+func WithMetadata(kv map[string]string) ExecOption {
+	return func(c *execConfig) { c.meta = kv }
+}
