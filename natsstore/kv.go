@@ -20,7 +20,7 @@ type kvConfig struct {
 
 // WithBucket names the bucket (default: the store's stream name and
 // "_snapshots", "_checkpoints" or "_leases"). Several stores may share a
-// bucket only where their entities or projection names cannot collide.
+// bucket only where their streams or projection names cannot collide.
 func WithBucket(name string) KVOption { return func(c *kvConfig) { c.bucket = name } }
 
 var validBucket = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)

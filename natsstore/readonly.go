@@ -43,7 +43,7 @@ import (
 //     its first message and holds nothing else.
 //   - A copy holds a whole store only if it holds every event from the
 //     first: a mirror or source that starts later, a subject filter that
-//     drops some of an entity's events or splits a multi-event request,
+//     drops some of a stream's events or splits a multi-event request,
 //     or a stream that mixes several stores breaks the store's invariants
 //     (versions from 1, linked hashes, whole requests, dense sequences),
 //     and the index refuses the messages that do not fit, as it does in
