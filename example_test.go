@@ -134,3 +134,21 @@ func ExampleRegistry() {
 	fmt.Printf("%T %+v\n", v, v)
 	// Output: batpak_test.Deposited {Amount:3}
 }
+
+// A scoped view sees and writes one tenant's streams only.
+func ExampleScoped() {
+	ctx := context.Background()
+	store := memstore.New()
+	defer store.Close()
+	tenantA, _ := batpak.Scoped(store, "tenantA")
+	tenantB, _ := batpak.Scoped(store, "tenantB")
+	user := batpak.Coordinate{Entity: "user:7"} // each view fills in its scope
+	ev := []batpak.Event{{Kind: kindDeposited, Payload: Deposited{Amount: 1}}}
+
+	_, _ = tenantA.Append(ctx, user, ev)
+	_, _ = tenantA.Append(ctx, user, ev)
+	_, _ = tenantB.Append(ctx, user, ev)
+	_, err := tenantA.Append(ctx, batpak.Coordinate{Entity: "user:7", Scope: "tenantB"}, ev)
+	fmt.Println(tenantA.StreamVersion(user), tenantB.StreamVersion(user), errors.Is(err, batpak.ErrOutOfScope))
+	// Output: 2 1 true
+}

@@ -117,3 +117,67 @@ func firstErr(seq func(func(batpak.Record, error) bool)) error {
 	}
 	return errors.New("yielded nothing")
 }
+
+// testScopedView: a view made by batpak.Scoped sees and writes only its
+// scope, on every backend.
+func testScopedView(t *testing.T, e *env) {
+	s := e.s
+	ctx := context.Background()
+	if _, err := batpak.Scoped(s, ""); !errors.Is(err, batpak.ErrInvalidCoordinate) {
+		t.Fatalf("Scoped with an empty scope: %v, want ErrInvalidCoordinate", err)
+	}
+	a, err := batpak.Scoped(s, "viewA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := batpak.Scoped(s, "viewB")
+	user := batpak.Coordinate{Entity: "user:1"} // the view fills in its scope
+
+	ra := mustAppend(t, a, user, evs(kindOpened, 2))
+	rb := mustAppend(t, b, user, evs(kindOpened, 1))
+	if _, err := a.Append(ctx, batpak.Coordinate{Entity: "user:1", Scope: "viewB"}, evs(kindNoted, 1)); !errors.Is(err, batpak.ErrOutOfScope) {
+		t.Fatalf("view A appending to scope viewB: %v, want ErrOutOfScope", err)
+	}
+	_, err = a.AppendBatch(ctx, []batpak.BatchItem{
+		{Coordinate: user, Event: ev(kindNoted, 1)},
+		{Coordinate: batpak.Coordinate{Entity: "x", Scope: "viewB"}, Event: ev(kindNoted, 2)},
+	})
+	if !errors.Is(err, batpak.ErrOutOfScope) {
+		t.Fatalf("view A batch touching scope viewB: %v, want ErrOutOfScope", err)
+	}
+	if v := s.StreamVersion(batpak.Coordinate{Entity: "user:1", Scope: "viewB"}); v != 1 {
+		t.Fatalf("a refused append changed viewB's stream: version %d", v)
+	}
+
+	if v := a.StreamVersion(user); v != 2 {
+		t.Errorf("view A: StreamVersion = %d, want 2", v)
+	}
+	if v := a.StreamVersion(batpak.Coordinate{Entity: "user:1", Scope: "viewB"}); v != 0 {
+		t.Errorf("view A sees viewB's stream at version %d", v)
+	}
+	if _, err := a.Get(ctx, rb[0].EventID); !errors.Is(err, batpak.ErrNotFound) {
+		t.Errorf("view A Get of viewB's event: %v, want ErrNotFound", err)
+	}
+	if _, err := a.GetSequence(ctx, rb[0].Sequence); !errors.Is(err, batpak.ErrNotFound) {
+		t.Errorf("view A GetSequence of viewB's event: %v, want ErrNotFound", err)
+	}
+	if _, err := a.Get(ctx, ra[0].EventID); err != nil {
+		t.Errorf("view A Get of its own event: %v", err)
+	}
+	for name, seq := range map[string]func(func(batpak.Record, error) bool){
+		"ReadAll": a.ReadAll(ctx, 0),
+		"Query":   a.Query(ctx, batpak.Region{Entity: "user:1", Scope: "viewB"}),
+	} {
+		for _, rec := range collect(t, seq) {
+			if rec.Coordinate.Scope != "viewA" {
+				t.Fatalf("view A %s yielded %v", name, rec)
+			}
+		}
+	}
+	if got := collect(t, a.ReadStream(ctx, user, 0)); len(got) != 2 {
+		t.Errorf("view A ReadStream: %d events, want 2", len(got))
+	}
+	if rec, ok, err := a.Cursor(batpak.Region{}, rb[0].Sequence).TryNext(ctx); ok || err != nil {
+		t.Errorf("view A cursor from viewB's event: %v %v %v, want nothing", rec, ok, err)
+	}
+}

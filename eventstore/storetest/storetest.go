@@ -94,6 +94,7 @@ func Run(t *testing.T, h Harness) {
 		{"CanceledContext", testCanceledContext},
 		{"ReadsHonourContext", testReadsHonourContext},
 		{"ScopeIsolation", testScopeIsolation},
+		{"ScopedView", testScopedView},
 		{"ConcurrentExpectedVersion", testConcurrentExpectedVersion},
 		{"ConcurrentDistinctStreams", testConcurrentDistinctStreams},
 		{"ReadsDuringAppends", testReadsDuringAppends},
