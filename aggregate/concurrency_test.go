@@ -32,7 +32,7 @@ func TestConcurrentDeposits(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := openStore(t, "")
+			s := openStore(t)
 			opts := append([]aggregate.Option{aggregate.WithMaxRetries(1 << 20)}, tc.opts(t)...)
 			r := newGated(t, s, opts...)
 			ctx := context.Background()

@@ -12,8 +12,8 @@ import (
 
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
-	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
+	"github.com/batpak-go/batpak/memstore"
 	"github.com/batpak-go/batpak/policy"
 )
 
@@ -222,15 +222,10 @@ func newPlain(t tb, s aggregate.Store, opts ...aggregate.Option) *plain {
 	return r
 }
 
-func openStore(t testing.TB, dir string) *eventstore.Store {
+// openStore returns a new in-memory store, closed when the test ends.
+func openStore(t testing.TB) *memstore.Store {
 	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	s, err := eventstore.Open(dir, eventstore.WithSyncMode(eventstore.SyncNone))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := memstore.New()
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }

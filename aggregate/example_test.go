@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
-	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
+	"github.com/batpak-go/batpak/memstore"
 	"github.com/batpak-go/batpak/policy"
 )
 
@@ -53,22 +52,9 @@ func tallyRegistry() *batpak.Registry {
 	return reg
 }
 
-// openExampleStore opens an embedded store in a temporary directory.
-func openExampleStore() (store *eventstore.Store, done func()) {
-	dir, err := os.MkdirTemp("", "tally")
-	if err != nil {
-		panic(err)
-	}
-	store, err = eventstore.Open(dir, eventstore.WithSyncMode(eventstore.SyncNone))
-	if err != nil {
-		panic(err)
-	}
-	return store, func() { store.Close(); os.RemoveAll(dir) }
-}
-
 func ExampleNewRepository() {
-	store, done := openExampleStore()
-	defer done()
+	store := memstore.New() // or eventstore.Open(dir), natsstore.Open(ctx, url)
+	defer store.Close()
 	ctx := context.Background()
 
 	repo, err := aggregate.NewRepository[Tally](store, tallyRegistry(), "tallies")
@@ -90,8 +76,8 @@ func ExampleNewRepository() {
 }
 
 func ExampleNewGatedRepository() {
-	store, done := openExampleStore()
-	defer done()
+	store := memstore.New() // or eventstore.Open(dir), natsstore.Open(ctx, url)
+	defer store.Close()
 	ctx := context.Background()
 
 	// CommandGate's gates see only Add commands, typed; a Clear passes them.

@@ -35,7 +35,7 @@ func TestCommandGate(t *testing.T) {
 		}
 		return nil
 	})
-	s := openStore(t, "")
+	s := openStore(t)
 	r, err := aggregate.NewGatedRepository(s, registry(), scope, policy.NewGateSet(policy.EvaluateAll, maxDeposit, ptrGate))
 	if err != nil {
 		t.Fatal(err)

@@ -56,7 +56,7 @@ func deniedBy(err error) []string {
 // accounts through the gates, against a model, and checks that no
 // sequence breaks the invariants.
 func TestPropertyInvariants(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	ctx := context.Background()
 	run := 0
 	rapid.Check(t, func(rt *rapid.T) {
@@ -166,7 +166,7 @@ func TestPropertyInvariants(t *testing.T) {
 // random snapshot interval and checks that loading, with and without
 // snapshots, gives the state of folding the emitted events in memory.
 func TestPropertyReloadMatchesFold(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	base := t.TempDir()
 	ctx := context.Background()
 	run := 0

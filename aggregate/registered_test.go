@@ -17,7 +17,7 @@ import (
 // stored as the registered Deposited, and Apply, the gates and the result
 // see the value, as they do on a reload.
 func TestCommandsMayReturnPointers(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	var seen []any
 	spy := policy.GateFunc("spy", func(_ Policy, p proposal) *policy.Denial {
 		seen = append(seen, p.Events...)
@@ -62,7 +62,7 @@ type emitAny []any
 func (c emitAny) Handle(*pointerRoot) ([]any, error) { return c, nil }
 
 func TestPointerRegistered(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	reg := batpak.NewRegistry()
 	batpak.MustRegister[*Deposited](reg, kind.Custom(0x2, 0x002))
 	r, err := aggregate.NewRepository[pointerRoot](s, reg, scope)
@@ -92,7 +92,7 @@ func TestPointerRegistered(t *testing.T) {
 // with ErrNotRegistered before any gate runs, and appends nothing.
 func TestUnregisteredEvents(t *testing.T) {
 	type Unknown struct{ X int }
-	s := openStore(t, "")
+	s := openStore(t)
 	ran := false
 	spy := policy.GateFunc("spy", func(Policy, proposal) *policy.Denial { ran = true; return nil })
 	r, err := aggregate.NewGatedRepository(s, registry(), scope, policy.NewGateSet(policy.FailFast, spy))

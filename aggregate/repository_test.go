@@ -17,7 +17,7 @@ import (
 )
 
 func TestExecute(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	r := newGated(t, s)
 	ctx := context.Background()
 
@@ -82,7 +82,7 @@ func TestExecute(t *testing.T) {
 }
 
 func TestExecuteWithoutGates(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	r := newPlain(t, s)
 	mustExec(t, r, "a", Open{})
 	res := mustExec(t, r, "a", Withdraw{Amount: 1 << 40}) // no gate to stop it
@@ -97,7 +97,7 @@ func TestExecuteWithoutGates(t *testing.T) {
 }
 
 func TestExecuteNoEvents(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	r := newGated(t, s)
 	// On a missing stream and on an existing one.
 	for _, setup := range []bool{false, true} {
@@ -122,7 +122,7 @@ func TestExecuteNoEvents(t *testing.T) {
 }
 
 func TestExecuteBusinessError(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	r := newGated(t, s)
 	ctx := context.Background()
 	custom := fmt.Errorf("custom rule: %w", errors.ErrUnsupported)
@@ -153,7 +153,7 @@ func TestExecuteBusinessError(t *testing.T) {
 }
 
 func TestExecuteDenied(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	r := newGated(t, s)
 	ctx := context.Background()
 	mustExec(t, r, "d", Open{Limit: 10})
@@ -202,7 +202,7 @@ func TestExecuteDenied(t *testing.T) {
 }
 
 func TestBypass(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	r := newGated(t, s)
 	ctx := context.Background()
 	mustExec(t, r, "b", Open{Limit: 0})
@@ -249,7 +249,7 @@ func TestBypass(t *testing.T) {
 }
 
 func TestBypassNeedsReasonAndActor(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	r := newGated(t, s)
 	ctx := context.Background()
 	mustExec(t, r, "b", Open{})
@@ -278,7 +278,7 @@ func TestBypassNeedsReasonAndActor(t *testing.T) {
 }
 
 func TestRetryOnConflict(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	rs := &racingStore{Store: s}
 	r := newGated(t, rs)
 	mustExec(t, r, "c", Open{Limit: 0})
@@ -309,7 +309,7 @@ func TestRetryOnConflict(t *testing.T) {
 func TestRetryGatesJudgeFreshState(t *testing.T) {
 	// The first cycle's gates allow the withdrawal; a competing withdrawal
 	// lands before the save; the retry's gates see the new balance and deny.
-	s := openStore(t, "")
+	s := openStore(t)
 	rs := &racingStore{Store: s}
 	r := newGated(t, rs)
 	mustExec(t, r, "c", Open{Limit: 10})
@@ -330,7 +330,7 @@ func TestRetryGatesJudgeFreshState(t *testing.T) {
 
 func TestTooManyConflicts(t *testing.T) {
 	for _, maxRetries := range []int{1, 3} {
-		s := openStore(t, "")
+		s := openStore(t)
 		rs := &racingStore{Store: s}
 		r := newGated(t, rs, aggregate.WithMaxRetries(maxRetries))
 		mustExec(t, r, "c", Open{})
@@ -358,7 +358,7 @@ func TestTooManyConflicts(t *testing.T) {
 }
 
 func TestExecuteContextCancelled(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	r := newPlain(t, s)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -371,7 +371,7 @@ func TestExecuteContextCancelled(t *testing.T) {
 }
 
 func TestExecOptions(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	r := newGated(t, s)
 	ctx := context.Background()
 	cause := mustExec(t, r, "src", Open{}).Receipts[0]
@@ -485,7 +485,7 @@ func TestExecOptions(t *testing.T) {
 // TestIdempotentReplayKeepsSnapshotsRight checks that a replayed command
 // does not fold its events a second time into a snapshot.
 func TestIdempotentReplayKeepsSnapshotsRight(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	snaps := aggregate.NewMemorySnapshots()
 	r := newGated(t, s, aggregate.WithSnapshots(snaps, 2))
 	mustExec(t, r, "k", Open{})                                              // v1

@@ -18,7 +18,7 @@ func TestScopesIsolate(t *testing.T) {
 	ctx := context.Background()
 	for _, kind := range []string{"memory", "file"} {
 		t.Run(kind, func(t *testing.T) {
-			s := openStore(t, "")
+			s := openStore(t)
 			var snaps aggregate.SnapshotStore = aggregate.NewMemorySnapshots()
 			if kind == "file" {
 				fs, err := aggregate.NewFileSnapshots(filepath.Join(t.TempDir(), "snaps"))
@@ -111,7 +111,7 @@ func recordsOf(t *testing.T, s aggregate.Store, coord batpak.Coordinate) []batpa
 }
 
 func TestInvalidScopeAndEntity(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	for _, scope := range []string{"", "a\nb", string([]byte{0xff})} {
 		if _, err := aggregate.NewRepository[Account](s, registry(), scope); !errors.Is(err, batpak.ErrInvalidCoordinate) {
 			t.Errorf("NewRepository(scope %q) = %v, want ErrInvalidCoordinate", scope, err)

@@ -36,7 +36,7 @@ func TestSnapshotsSavedWhenCrossingMultiples(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := openStore(t, "")
+			s := openStore(t)
 			log := &snapshotLog{SnapshotStore: aggregate.NewMemorySnapshots()}
 			r := newGated(t, s, aggregate.WithSnapshots(log, tc.every))
 			for i, n := range tc.sizes {
@@ -74,7 +74,7 @@ func TestSnapshotsSavedWhenCrossingMultiples(t *testing.T) {
 func TestLoadUsesSnapshotAndTail(t *testing.T) {
 	for _, kind := range []string{"memory", "file"} {
 		t.Run(kind, func(t *testing.T) {
-			s := openStore(t, "")
+			s := openStore(t)
 			cs := &countingStore{Store: s}
 			var snaps aggregate.SnapshotStore = aggregate.NewMemorySnapshots()
 			if kind == "file" {
@@ -148,7 +148,7 @@ func snapFile(t *testing.T, dir string) string {
 
 func TestCorruptSnapshotFallsBackToReplay(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t, "")
+	s := openStore(t)
 	cs := &countingStore{Store: s}
 	dir := filepath.Join(t.TempDir(), "snaps")
 	fs, err := aggregate.NewFileSnapshots(dir)
@@ -299,7 +299,7 @@ func crcFrame(body []byte) []byte {
 
 func TestSnapshotStoreMisbehaving(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t, "")
+	s := openStore(t)
 	plain := newGated(t, s)
 	mustExec(t, plain, "m", Open{})
 	mustExec(t, plain, "m", Deposit{Amount: 42})
@@ -307,7 +307,7 @@ func TestSnapshotStoreMisbehaving(t *testing.T) {
 	data, _ := msgpack.Marshal(&Account{Open: true, Balance: -1, Events: 1})
 	// The real type name, taken from a snapshot the repository wrote.
 	mem := aggregate.NewMemorySnapshots()
-	mustExec(t, newPlain(t, openStore(t, ""), aggregate.WithSnapshots(mem, 1)), "m", Open{})
+	mustExec(t, newPlain(t, openStore(t), aggregate.WithSnapshots(mem, 1)), "m", Open{})
 	real, _, _ := mem.Load(ctx, co("m"))
 	tests := []struct {
 		name  string
@@ -347,7 +347,7 @@ func (failingSnapshots) Save(context.Context, aggregate.Snapshot) error {
 }
 
 func TestSnapshotSaveFailureIsNotAnError(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	r := newPlain(t, s, aggregate.WithSnapshots(failingSnapshots{aggregate.NewMemorySnapshots()}, 1))
 	mustExec(t, r, "f", Open{})
 	res := mustExec(t, r, "f", Deposit{Amount: 3})

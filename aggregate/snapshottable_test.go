@@ -48,7 +48,7 @@ func (h *customHistory) DecodeMsgpack(dec *msgpack.Decoder) error { return dec.D
 // refused with snapshots (and accepted without); the same state with a
 // marshaler is accepted, and its snapshot loads what a replay folds.
 func TestSnapshotsRefuseLossyState(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	snaps := aggregate.NewMemorySnapshots()
 	_, err := aggregate.NewRepository[history](s, registry(), scope, aggregate.WithSnapshots(snaps, 1))
 	if !errors.Is(err, aggregate.ErrNotSnapshottable) || !strings.Contains(err.Error(), "aggregate_test.history.amounts is unexported") {
@@ -164,7 +164,7 @@ func newSnapshotted[S any, PS interface {
 }
 
 func TestSnapshottable(t *testing.T) {
-	s := openStore(t, "")
+	s := openStore(t)
 	tests := []struct {
 		name string
 		err  error
