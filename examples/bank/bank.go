@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,38 +14,43 @@ import (
 	"github.com/batpak-go/batpak/projection"
 )
 
-// Store is what the bank uses of an event store: the repository's appends
-// and stream reads, the projections' replay and follow, queries and the
-// causal links. The embedded *eventstore.Store and the JetStream
-// *natsstore.Store both provide it.
+// Store is what the bank uses of an event store: the contract every
+// backend implements, the projections' replay and follow, and the causal
+// links. The embedded *eventstore.Store, the JetStream *natsstore.Store
+// and the in-memory *memstore.Store all provide it.
 type Store interface {
-	aggregate.Store
+	batpak.Store
 	projection.Source
-	Query(r batpak.Region) iter.Seq2[batpak.Record, error]
-	Get(id uuid.UUID) (batpak.Record, error)
-	GetSequence(seq uint64) (batpak.Record, error)
 	Correlated(id uuid.UUID) []uint64
 }
+
+// Scope is the bank's scope: its accounts' streams are (Scope, Entity(id)).
+const Scope = "bank"
 
 // Bank runs account commands through the aggregate repository and its gates.
 type Bank struct {
 	store    Store
-	accounts *aggregate.Repository[Account, *Account, Policy]
+	accounts *aggregate.GatedRepository[Account, *Account, Policy]
 	policy   Policy
 	now      func() time.Time
 	nextID   int
 }
 
-// NewBank returns a bank over store.
-func NewBank(store Store, reg *batpak.Registry, pol Policy, snapshots aggregate.SnapshotStore, now func() time.Time) *Bank {
-	repo := aggregate.NewRepository[Account, *Account, Policy](store, reg, "bank",
-		aggregate.WithGates[Account, Policy](Gates()),
-		aggregate.WithSnapshots[Account, Policy](snapshots, 50))
-	return &Bank{store: store, accounts: repo, policy: pol, now: now}
+// NewBank returns a bank over store, judging commands against pol and
+// snapshotting accounts every 50 events.
+func NewBank(store Store, reg *batpak.Registry, pol Policy, snapshots aggregate.SnapshotStore, now func() time.Time) (*Bank, error) {
+	repo, err := aggregate.NewGatedRepository(store, reg, Scope, Gates(), aggregate.WithSnapshots(snapshots, 50))
+	if err != nil {
+		return nil, err
+	}
+	return &Bank{store: store, accounts: repo, policy: pol, now: now}, nil
 }
 
-// Entity is the stream of account id.
+// Entity is the entity of account id.
 func Entity(id string) string { return "account:" + id }
+
+// Stream is the stream of account id.
+func Stream(id string) batpak.Coordinate { return batpak.Coordinate{Entity: Entity(id), Scope: Scope} }
 
 func (b *Bank) today() string { return b.now().UTC().Format(time.DateOnly) }
 

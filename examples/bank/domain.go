@@ -107,6 +107,7 @@ var (
 	ErrNotOpen       = errors.New("account is not open")
 	ErrAlreadyOpen   = errors.New("account is already open")
 	ErrAccountClosed = errors.New("account is closed")
+	ErrNotEmpty      = errors.New("account still holds money")
 )
 
 func (a *Account) usable() error {
@@ -193,7 +194,7 @@ func (c Close) Handle(a *Account) ([]any, error) {
 		return nil, err
 	}
 	if a.Balance != 0 {
-		return nil, fmt.Errorf("account still holds %d", a.Balance)
+		return nil, fmt.Errorf("%w: %d", ErrNotEmpty, a.Balance)
 	}
 	return []any{AccountClosed{}}, nil
 }

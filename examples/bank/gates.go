@@ -30,7 +30,9 @@ func movement(p proposal) (debits int64, credits int64, amounts []int64, day str
 }
 
 // Gates returns the bank's policy, evaluating every gate so a denial
-// lists every reason at once.
+// lists every reason at once. Most gates judge a proposal by its events,
+// whichever command emitted them; no-self-transfer judges one command
+// type, typed, and passes the others.
 func Gates() *policy.GateSet[Policy, proposal] {
 	return policy.NewGateSet(policy.EvaluateAll,
 		policy.GateFunc("positive-amount", func(_ Policy, p proposal) *policy.Denial {
@@ -61,6 +63,12 @@ func Gates() *policy.GateSet[Policy, proposal] {
 			if already := p.State.DailyDebits[day]; debits > 0 && already+debits > pc.DailyLimit {
 				return policy.Deny("DAILY_LIMIT", "the daily withdrawal limit would be exceeded",
 					"today", already, "debit", debits, "limit", pc.DailyLimit)
+			}
+			return nil
+		}),
+		aggregate.CommandGate("no-self-transfer", func(_ Policy, send SendTransfer, p proposal) *policy.Denial {
+			if Entity(send.To) == p.Coordinate.Entity {
+				return policy.Deny("SELF_TRANSFER", "an account cannot send money to itself", "account", send.To)
 			}
 			return nil
 		}),

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"testing"
-	"time"
 
-	"github.com/batpak-go/batpak/aggregate"
-	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/aggregate/aggregatetest"
 	"github.com/batpak-go/batpak/policy"
 )
 
@@ -18,10 +15,11 @@ const (
 	gOverdraft = "no-overdraft"
 	gFrozen    = "frozen-account"
 	gDaily     = "daily-withdrawal-limit"
+	gSelf      = "no-self-transfer"
 )
 
 func TestGateNames(t *testing.T) {
-	want := []string{gPositive, gOverdraft, gFrozen, gDaily}
+	want := []string{gPositive, gOverdraft, gFrozen, gDaily, gSelf}
 	if got := Gates().Names(); !slices.Equal(got, want) {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}
@@ -104,7 +102,7 @@ func TestGatesTable(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			st := tc.state
-			p := proposal{Entity: "account:x", Version: 7, State: &st, Command: nil, Events: tc.events}
+			p := proposal{Coordinate: Stream("x"), Version: 7, State: &st, Command: nil, Events: tc.events}
 			receipt, err := set.Evaluate(tc.pol, p)
 			if tc.denied == nil {
 				if err != nil || receipt == nil {
@@ -158,67 +156,41 @@ func TestGateDetails(t *testing.T) {
 	}
 }
 
-// TestGatesThroughRepository runs the bank's gates on a real store: a
-// denial appends nothing, and the gates see the state the stream folds to
-// (debits of the day accumulate across commands).
+// TestGatesThroughRepository runs the bank's gates through the repository:
+// a denial appends nothing, and the gates see the state the stream folds
+// to (debits of the day accumulate across commands).
 func TestGatesThroughRepository(t *testing.T) {
-	store, err := eventstore.Open(t.TempDir(), eventstore.WithSyncMode(eventstore.SyncNone))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	day := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
-	bank := NewBank(store, Registry(), Policy{DailyLimit: 300}, aggregate.NewMemorySnapshots(), func() time.Time { return day })
-	ctx := context.Background()
-	today := day.Format(time.DateOnly)
-	steps := []struct {
-		cmd    aggregate.Command[Account]
-		denied []string
-	}{
-		{Open{Owner: "a", Limit: 50}, nil},
-		{Deposit{Amount: 500}, nil},
-		{Withdraw{Amount: 200, Day: today}, nil},
-		{Withdraw{Amount: 150, Day: today}, []string{gDaily}},
-		{Withdraw{Amount: 100, Day: today}, nil},
-		{Withdraw{Amount: 1, Day: today}, []string{gDaily}},
-		{Withdraw{Amount: 251, Day: "2026-11-27"}, []string{gOverdraft}}, // balance 200, limit 50
-		{Withdraw{Amount: 250, Day: "2026-11-27"}, nil},
-		{Withdraw{Amount: 1, Day: "2026-11-27"}, []string{gOverdraft}},
-		{Freeze{Reason: "audit"}, nil},
-		{Deposit{Amount: 0}, []string{gPositive}},
-		{Withdraw{Amount: 1000, Day: "2026-11-28"}, []string{gOverdraft, gFrozen, gDaily}},
-		{Deposit{Amount: 10}, nil},
-	}
-	version := uint64(0)
-	for i, s := range steps {
-		res, err := bank.Do(ctx, "a", s.cmd)
-		if s.denied == nil {
-			if err != nil {
-				t.Fatalf("step %d %T%+v: %v", i, s.cmd, s.cmd, err)
-			}
-			version = res.Version
-			continue
-		}
-		var ds policy.Denials
-		if !errors.As(err, &ds) {
-			t.Fatalf("step %d %T%+v: %v, want denials by %v", i, s.cmd, s.cmd, err, s.denied)
-		}
-		var got []string
-		for _, d := range ds {
-			got = append(got, d.Gate)
-		}
-		if !slices.Equal(got, s.denied) {
-			t.Errorf("step %d %T%+v: denied by %v, want %v", i, s.cmd, s.cmd, got, s.denied)
-		}
-		if v := store.StreamVersion(Entity("a")); v != version {
-			t.Errorf("step %d: a denial appended (version %d, want %d)", i, v, version)
-		}
-	}
-	a, err := bank.Account(ctx, "a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.Balance != -40 || !a.Frozen || a.DailyDebits[today] != 300 || a.DailyDebits["2026-11-27"] != 250 {
-		t.Errorf("account %+v", a)
-	}
+	const today, tomorrow = "2026-11-26", "2026-11-27"
+	spec := aggregatetest.NewGated(Registry(), Gates(), Policy{DailyLimit: 300}).On(Stream("a"))
+	opened := AccountOpened{Owner: "a", Limit: 50}
+	funded := []any{opened, Deposited{Amount: 500}}
+	given := func(events ...any) []any { return append(slices.Clone(funded), events...) }
+
+	spec.Given(funded...).When(Withdraw{Amount: 200, Day: today}).
+		Then(t, Withdrawn{Amount: 200, Day: today})
+	spec.Given(given(Withdrawn{Amount: 200, Day: today})...).When(Withdraw{Amount: 150, Day: today}).
+		ThenDenied(t, gDaily, "DAILY_LIMIT")
+	spec.Given(given(Withdrawn{Amount: 200, Day: today})...).When(Withdraw{Amount: 100, Day: today}).
+		Then(t, Withdrawn{Amount: 100, Day: today})
+	spent := given(Withdrawn{Amount: 200, Day: today}, Withdrawn{Amount: 100, Day: today}) // balance 200
+	spec.Given(spent...).When(Withdraw{Amount: 1, Day: today}).
+		ThenDenied(t, gDaily, "DAILY_LIMIT")
+	// The account's limit is 50: the balance may go to -50.
+	spec.Given(spent...).When(Withdraw{Amount: 251, Day: tomorrow}).
+		ThenDenied(t, gOverdraft, "OVERDRAFT")
+	spec.Given(spent...).When(Withdraw{Amount: 250, Day: tomorrow}).
+		Then(t, Withdrawn{Amount: 250, Day: tomorrow}).
+		ThenState(t, Account{Owner: "a", Opened: true, Balance: -50, Limit: 50,
+			DailyDebits: map[string]int64{today: 300, tomorrow: 250}})
+	frozen := given(AccountFrozen{Reason: "audit"})
+	spec.Given(frozen...).When(Deposit{Amount: 0}).
+		ThenDenied(t, gPositive, "AMOUNT_NOT_POSITIVE")
+	spec.Given(frozen...).When(Withdraw{Amount: 1000, Day: "2026-11-28"}).
+		ThenDeniedBy(t, gOverdraft, gFrozen, gDaily)
+	spec.Given(frozen...).When(Deposit{Amount: 10}).
+		Then(t, Deposited{Amount: 10})
+	spec.Given(funded...).When(SendTransfer{TransferID: "t-1", To: "a", Amount: 10, Day: today}).
+		ThenDenied(t, gSelf, "SELF_TRANSFER")
+	spec.Given(funded...).When(SendTransfer{TransferID: "t-1", To: "b", Amount: 10, Day: today}).
+		Then(t, TransferSent{TransferID: "t-1", To: "b", Amount: 10, Day: today})
 }

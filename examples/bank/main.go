@@ -103,7 +103,10 @@ func runWith(data, natsURL string, verbose bool, out io.Writer) error {
 		}
 	}
 	reg := Registry()
-	bank := NewBank(store, reg, Policy{DailyLimit: 1000}, snapshots, time.Now)
+	bank, err := NewBank(store, reg, Policy{DailyLimit: 1000}, snapshots, time.Now)
+	if err != nil {
+		return err
+	}
 	steps := io.Discard
 	if verbose {
 		steps = out

@@ -29,7 +29,9 @@ func newBalancesView(reg *batpak.Registry) *balancesView {
 
 func (v *balancesView) Name() string { return "bank-balances" }
 
-func (v *balancesView) Region() batpak.Region { return batpak.Region{EntityPrefix: "account:"} }
+func (v *balancesView) Region() batpak.Region {
+	return batpak.Region{Scope: Scope, EntityPrefix: "account:"}
+}
 
 func (v *balancesView) Apply(_ context.Context, rec batpak.Record) error {
 	ev, err := v.reg.Decode(&rec)
@@ -91,7 +93,7 @@ type statementView struct {
 func (v *statementView) Name() string { return "bank-statement-" + v.account }
 
 func (v *statementView) Region() batpak.Region {
-	return batpak.Region{Entity: Entity(v.account)}
+	return batpak.Region{Scope: Scope, Entity: Entity(v.account)}
 }
 
 func (v *statementView) Apply(_ context.Context, rec batpak.Record) error {
@@ -128,7 +130,7 @@ func (v *largeTransfersView) Name() string { return "bank-large-transfers" }
 
 func (v *largeTransfersView) Region() batpak.Region {
 	k, _ := v.reg.KindOf(TransferSent{})
-	return batpak.Region{EntityPrefix: "account:", Kinds: []kind.Kind{k}}
+	return batpak.Region{Scope: Scope, EntityPrefix: "account:", Kinds: []kind.Kind{k}}
 }
 
 func (v *largeTransfersView) Apply(_ context.Context, rec batpak.Record) error {

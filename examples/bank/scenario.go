@@ -130,13 +130,13 @@ func RunScenario(ctx context.Context, b *Bank, log io.Writer) (*Report, error) {
 		}
 		r.Balances = append(r.Balances, Balance{Account: id, Balance: a.Balance, State: state})
 	}
-	bypasses, err := findBypasses(b.store)
+	bypasses, err := findBypasses(ctx, b.store)
 	if err != nil {
 		return nil, err
 	}
 	r.Bypass = bypasses
 	for _, t := range transfers {
-		chain, err := renderChain(b.store, t)
+		chain, err := renderChain(ctx, b.store, t)
 		if err != nil {
 			return nil, err
 		}
@@ -146,9 +146,9 @@ func RunScenario(ctx context.Context, b *Bank, log io.Writer) (*Report, error) {
 }
 
 // findBypasses reads the log and reports every event committed by bypass.
-func findBypasses(s Store) ([]BypassSeen, error) {
+func findBypasses(ctx context.Context, s Store) ([]BypassSeen, error) {
 	var out []BypassSeen
-	for rec, err := range s.Query(batpak.Region{EntityPrefix: "account:"}) {
+	for rec, err := range s.Query(ctx, batpak.Region{Scope: Scope, EntityPrefix: "account:"}) {
 		if err != nil {
 			return nil, err
 		}
@@ -162,14 +162,14 @@ func findBypasses(s Store) ([]BypassSeen, error) {
 
 // renderChain draws the correlation group of a transfer as a tree along
 // causation links.
-func renderChain(s Store, t *Transfer) (string, error) {
-	root, err := s.Get(t.SentID.EventID)
+func renderChain(ctx context.Context, s Store, t *Transfer) (string, error) {
+	root, err := s.Get(ctx, t.SentID.EventID)
 	if err != nil {
 		return "", err
 	}
 	group := map[uuid.UUID][]batpak.Record{}
 	for _, seq := range s.Correlated(root.CorrelationID) {
-		rec, err := s.GetSequence(seq)
+		rec, err := s.GetSequence(ctx, seq)
 		if err != nil {
 			return "", err
 		}

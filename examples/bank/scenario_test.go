@@ -11,8 +11,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
 	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/memstore"
 	"github.com/batpak-go/batpak/natsstore"
 	"github.com/batpak-go/batpak/natsstore/embedded"
 )
@@ -71,13 +73,23 @@ func hangContext(t *testing.T) context.Context {
 	return ctx
 }
 
+// TestScenarioMemstore runs the same scenario on the in-memory store.
+func TestScenarioMemstore(t *testing.T) {
+	store := memstore.New()
+	defer store.Close()
+	checkScenario(t, store)
+}
+
 func checkScenario(t *testing.T, store interface {
 	Store
-	VerifyChain(entity string) error
+	VerifyChain(ctx context.Context, coord batpak.Coordinate) error
 }) {
 	t.Helper()
 	day := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
-	bank := NewBank(store, Registry(), Policy{DailyLimit: 1000}, aggregate.NewMemorySnapshots(), func() time.Time { return day })
+	bank, err := NewBank(store, Registry(), Policy{DailyLimit: 1000}, aggregate.NewMemorySnapshots(), func() time.Time { return day })
+	if err != nil {
+		t.Fatal(err)
+	}
 	views := startReadModels(context.Background(), store, Registry())
 	r, err := RunScenario(context.Background(), bank, io.Discard)
 	if err != nil {
@@ -132,7 +144,7 @@ func checkScenario(t *testing.T, store interface {
 	}
 	// Every stream's hash chain verifies.
 	for _, id := range accounts {
-		if err := store.VerifyChain(Entity(id)); err != nil {
+		if err := store.VerifyChain(context.Background(), Stream(id)); err != nil {
 			t.Error(err)
 		}
 	}
@@ -157,7 +169,7 @@ func TestRunKeepsDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.StreamVersion(Entity("alice")) < 7 {
-		t.Fatalf("alice at version %d after two runs", s.StreamVersion(Entity("alice")))
+	if v := s.StreamVersion(Stream("alice")); v < 7 {
+		t.Fatalf("alice at version %d after two runs", v)
 	}
 }
