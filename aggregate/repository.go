@@ -38,7 +38,7 @@ type ptr[S any] interface {
 // Repository loads and saves aggregates of state type S in one scope,
 // without policy gates: see [GatedRepository] for those.
 type Repository[S any, PS ptr[S]] struct {
-	core[S, PS]
+	c core[S, PS]
 }
 
 // NewRepository returns a repository for the aggregates of state S in
@@ -58,12 +58,22 @@ func NewRepository[S any, PS ptr[S]](store Store, reg *batpak.Registry, scope st
 	return &Repository[S, PS]{c}, nil
 }
 
+// Scope returns the scope of the repository's streams.
+func (r *Repository[S, PS]) Scope() string { return r.c.scope }
+
+// Load returns the current state of the aggregate entity of the
+// repository's scope and its version: 0 and the zero state for an entity
+// without events.
+func (r *Repository[S, PS]) Load(ctx context.Context, entity string) (*S, uint64, error) {
+	return r.c.load(ctx, entity)
+}
+
 // Execute handles cmd on the aggregate entity of the repository's scope:
 // load, handle, append with the expected version. It retries from the
 // load when a concurrent writer changed the stream, up to the repository's
 // bound ([WithMaxRetries]).
 func (r *Repository[S, PS]) Execute(ctx context.Context, entity string, cmd Command[S], opts ...ExecOption) (*Result[S], error) {
-	return r.run(ctx, entity, cmd, opts, func(p Proposal[S], save saveFunc[S]) ([]batpak.Receipt, error) {
+	return r.c.run(ctx, entity, cmd, opts, func(p Proposal[S], save saveFunc[S]) ([]batpak.Receipt, error) {
 		return save(ctx, p, policy.Audit{})
 	})
 }
@@ -72,14 +82,14 @@ func (r *Repository[S, PS]) Execute(ctx context.Context, entity string, cmd Comm
 // emitted event's metadata, as a [GatedRepository]'s Bypass does. Both are
 // required ([policy.ErrBypassUnjustified]).
 func (r *Repository[S, PS]) Bypass(ctx context.Context, entity string, cmd Command[S], reason, actor string, opts ...ExecOption) (*Result[S], error) {
-	return bypass(ctx, &r.core, policy.NewGateSet[struct{}, Proposal[S]](policy.FailFast), entity, cmd, reason, actor, opts)
+	return bypass(ctx, &r.c, policy.NewGateSet[struct{}, Proposal[S]](policy.FailFast), entity, cmd, reason, actor, opts)
 }
 
 // GatedRepository loads and saves aggregates of state type S in one
 // scope, running every command's proposal through policy gates that judge
 // it against a context of type C.
 type GatedRepository[S any, PS ptr[S], C any] struct {
-	core[S, PS]
+	c     core[S, PS]
 	gates *policy.GateSet[C, Proposal[S]]
 }
 
@@ -95,7 +105,17 @@ func NewGatedRepository[S any, PS ptr[S], C any](store Store, reg *batpak.Regist
 	if err != nil {
 		return nil, err
 	}
-	return &GatedRepository[S, PS, C]{core: c, gates: gates}, nil
+	return &GatedRepository[S, PS, C]{c: c, gates: gates}, nil
+}
+
+// Scope returns the scope of the repository's streams.
+func (r *GatedRepository[S, PS, C]) Scope() string { return r.c.scope }
+
+// Load returns the current state of the aggregate entity of the
+// repository's scope and its version: 0 and the zero state for an entity
+// without events.
+func (r *GatedRepository[S, PS, C]) Load(ctx context.Context, entity string) (*S, uint64, error) {
+	return r.c.load(ctx, entity)
 }
 
 // Execute handles cmd on the aggregate entity of the repository's scope:
@@ -105,7 +125,7 @@ func NewGatedRepository[S any, PS ptr[S], C any](store Store, reg *batpak.Regist
 // ([WithMaxRetries]). A denial is returned as [policy.Denials]
 // (errors.Is [policy.ErrDenied]) and appends nothing.
 func (r *GatedRepository[S, PS, C]) Execute(ctx context.Context, entity string, pc C, cmd Command[S], opts ...ExecOption) (*Result[S], error) {
-	return r.run(ctx, entity, cmd, opts, func(p Proposal[S], save saveFunc[S]) ([]batpak.Receipt, error) {
+	return r.c.run(ctx, entity, cmd, opts, func(p Proposal[S], save saveFunc[S]) ([]batpak.Receipt, error) {
 		return policy.NewPipeline(r.gates, policy.CommitFunc[Proposal[S], []batpak.Receipt](save)).Submit(ctx, pc, p)
 	})
 }
@@ -114,7 +134,7 @@ func (r *GatedRepository[S, PS, C]) Execute(ctx context.Context, entity string, 
 // ([policy.ErrBypassUnjustified], checked before the command runs) and are
 // stored, with the time, in every emitted event's metadata.
 func (r *GatedRepository[S, PS, C]) Bypass(ctx context.Context, entity string, cmd Command[S], reason, actor string, opts ...ExecOption) (*Result[S], error) {
-	return bypass(ctx, &r.core, r.gates, entity, cmd, reason, actor, opts)
+	return bypass(ctx, &r.c, r.gates, entity, cmd, reason, actor, opts)
 }
 
 // core is what both repositories share: loading, the load-handle-save
@@ -146,17 +166,12 @@ func newCore[S any, PS ptr[S]](store Store, reg *batpak.Registry, scope string, 
 	return c, nil
 }
 
-// Scope returns the scope the repository's streams are in.
-func (c *core[S, PS]) Scope() string { return c.scope }
-
 func (c *core[S, PS]) coord(entity string) batpak.Coordinate {
 	return batpak.Coordinate{Entity: entity, Scope: c.scope}
 }
 
-// Load returns the current state of the aggregate entity of the
-// repository's scope and its version: 0 and the zero state for an entity
-// without events.
-func (c *core[S, PS]) Load(ctx context.Context, entity string) (*S, uint64, error) {
+// load returns the current state of entity and its version.
+func (c *core[S, PS]) load(ctx context.Context, entity string) (*S, uint64, error) {
 	coord := c.coord(entity)
 	if err := coord.Validate(); err != nil {
 		return nil, 0, fmt.Errorf("aggregate: %w", err)
@@ -212,7 +227,7 @@ func (c *core[S, PS]) run(ctx context.Context, entity string, cmd Command[S], op
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		state, version, err := c.Load(ctx, entity)
+		state, version, err := c.load(ctx, entity)
 		if err != nil {
 			return nil, err
 		}
@@ -243,7 +258,7 @@ func (c *core[S, PS]) run(ctx context.Context, entity string, cmd Command[S], op
 			// An idempotent replay: the store returned the receipts of
 			// events an earlier call saved, so the stream, not these
 			// events, holds the state.
-			if state, version, err = c.Load(ctx, entity); err != nil {
+			if state, version, err = c.load(ctx, entity); err != nil {
 				return nil, err
 			}
 			res.State, res.Version, res.Receipts = state, version, receipts
