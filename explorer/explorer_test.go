@@ -34,7 +34,7 @@ func TestPages(t *testing.T) {
 	get(t, srv, seqPath(f.received.Sequence)).want(t, http.StatusOK,
 		f.received.EventID.String(), f.sent.EventID.String(), "Received", "links to version 2", "matches the event&#39;s content", "OK")
 	get(t, srv, idPath(f.sent.EventID)).want(t, http.StatusOK, "2 events caused by this one", "causal graph (3 events)")
-	get(t, srv, idPath(f.sent.EventID)+"?chain=full").want(t, http.StatusOK, "every event of account:alice up to version 10 verifies")
+	get(t, srv, idPath(f.sent.EventID)+"?chain=full").want(t, http.StatusOK, "every event of bank/account:alice up to version 10 verifies")
 	get(t, srv, "/graph?event="+f.received.EventID.String()).want(t, http.StatusOK, "<svg", `class="causal-node"`, "3 events of correlation")
 	get(t, srv, "/graph?correlation="+f.sent.EventID.String()).want(t, http.StatusOK, "<svg")
 	get(t, srv, "/tail?prefix=account:").want(t, http.StatusOK, `data-source="/api/tail?prefix=account%3A"`, "tail.js")
@@ -52,7 +52,7 @@ func TestPages(t *testing.T) {
 	for q, want := range map[string]string{
 		f.sent.EventID.String(): "/event/" + f.sent.EventID.String(),
 		"#3":                    "/event/%233",
-		"account:bob":           "/stream?entity=account%3Abob",
+		"account:bob":           "/stream?entity=account%3Abob&scope=bank",
 		"account:":              "/streams?prefix=account%3A",
 	} {
 		r := get(t, srv, "/find?q="+url.QueryEscape(q))

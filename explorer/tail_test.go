@@ -227,7 +227,7 @@ func TestNATSBackend(t *testing.T) {
 		t.Error("payload reached the page as markup")
 	}
 	get(t, srv, "/event/2").want(t, http.StatusOK, "first event of the stream", ">OK<")
-	get(t, srv, "/event/1?chain=full").want(t, http.StatusOK, "every event of account:alice up to version 1 verifies")
+	get(t, srv, "/event/1?chain=full").want(t, http.StatusOK, "every event of bank/account:alice up to version 1 verifies")
 	get(t, srv, "/graph?event=2").want(t, http.StatusOK, "<svg", "account:bob")
 
 	tail := openTail(t, ctx, srv, "/api/tail?from=2")
