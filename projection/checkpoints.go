@@ -23,12 +23,19 @@ type Checkpoints interface {
 
 // MemoryCheckpoints keeps checkpoints in memory.
 type MemoryCheckpoints struct {
-	mu sync.Mutex
-	m  map[string]uint64
+	mu  sync.Mutex
+	m   map[string]uint64
+	dls *MemoryDeadLetters
 }
 
 // NewMemoryCheckpoints returns an empty in-memory checkpoint store.
-func NewMemoryCheckpoints() *MemoryCheckpoints { return &MemoryCheckpoints{m: make(map[string]uint64)} }
+func NewMemoryCheckpoints() *MemoryCheckpoints {
+	return &MemoryCheckpoints{m: make(map[string]uint64), dls: NewMemoryDeadLetters()}
+}
+
+// DeadLetters returns the in-memory store where a runner using these
+// checkpoints parks events.
+func (c *MemoryCheckpoints) DeadLetters() DeadLetters { return c.dls }
 
 // Load returns the checkpoint of name.
 func (c *MemoryCheckpoints) Load(_ context.Context, name string) (uint64, error) {
@@ -52,6 +59,7 @@ func (c *MemoryCheckpoints) Save(_ context.Context, name string, next uint64) er
 type FileCheckpoints struct {
 	dir   string
 	fs    segment.FS
+	dls   *FileDeadLetters
 	locks [16]sync.Mutex // saves of one name share a temp file: one at a time
 }
 
@@ -71,6 +79,8 @@ var ErrBadName = errors.New("projection: name must match [A-Za-z0-9._-]{1,128} a
 // guessed around: the caller decides whether to Rebuild.
 var ErrBadCheckpoint = errors.New("projection: damaged checkpoint file")
 
+const checkpointSuffix = ".checkpoint"
+
 var validName = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
 
 // NewFileCheckpoints returns a checkpoint store in dir, creating it (0700)
@@ -83,14 +93,28 @@ func NewFileCheckpoints(dir string, opts ...FileCheckpointsOption) (*FileCheckpo
 	if err := segment.MkdirAllSynced(c.fs, dir, 0o700); err != nil {
 		return nil, fmt.Errorf("projection: create %s: %w", dir, err)
 	}
+	c.dls = &FileDeadLetters{dir: dir, fs: c.fs}
 	return c, nil
+}
+
+// DeadLetters returns the [FileDeadLetters] in the checkpoints' directory
+// (through the same FS): where a runner using these checkpoints parks
+// events, unless told otherwise ([WithDeadLetters]).
+func (c *FileCheckpoints) DeadLetters() DeadLetters { return c.dls }
+
+// Dir returns the checkpoints' directory.
+func (c *FileCheckpoints) Dir() string { return c.dir }
+
+// Names returns the projections that have a checkpoint here, sorted.
+func (c *FileCheckpoints) Names() ([]string, error) {
+	return namesWithSuffix(c.fs, c.dir, checkpointSuffix)
 }
 
 func (c *FileCheckpoints) path(name string) (string, error) {
 	if !validName.MatchString(name) {
 		return "", fmt.Errorf("%w: %q", ErrBadName, name)
 	}
-	return filepath.Join(c.dir, name+".checkpoint"), nil
+	return filepath.Join(c.dir, name+checkpointSuffix), nil
 }
 
 // Load reads the checkpoint of name; a missing file is 0.

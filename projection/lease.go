@@ -88,6 +88,7 @@ func (r *Runner) runLeased(ctx context.Context, p Projection) error {
 	for {
 		// Waiting for the lease, p is not running here.
 		r.stopped(p.Name())
+		r.setState(r.trackOf(p.Name()), WaitingLease, nil)
 		lost, err := r.leased(ctx, p.Name(), func(ctx context.Context) error { return r.run(ctx, p) })
 		if !lost || ctx.Err() != nil {
 			return err

@@ -17,8 +17,11 @@ type Projection interface {
 	Name() string
 	// Region selects the events it wants.
 	Region() batpak.Region
-	// Apply folds one event in. An error stops the runner; the event is
-	// offered again on the next run.
+	// Apply folds one event in. A failed Apply is tried again as the
+	// runner's [Policy] says, then the event is parked (see [DeadLetter]).
+	// Delivery is at least once: after a crash, the events since the last
+	// saved checkpoint are offered again. [ParkedRetry] tells a retry of
+	// an event parked behind the projection's position.
 	Apply(ctx context.Context, rec batpak.Record) error
 }
 
@@ -49,15 +52,18 @@ type Progress struct {
 // ErrNotResettable is returned by Rebuild for a projection without Reset.
 var ErrNotResettable = errors.New("projection: projection cannot be reset")
 
-// Runner runs projections.
+// Runner runs projections, each on its own: one that fails never stops
+// another.
 type Runner struct {
 	src Source
 	cps Checkpoints
+	dls DeadLetters
 	config
 
-	mu      sync.Mutex
+	mu      sync.Mutex    // guards what follows, and every field of a track
 	changed chan struct{} // closed and replaced whenever a position moves
 	running map[string]*position
+	tracks  map[string]*track // every projection this runner ran, by name
 }
 
 type position struct {
@@ -67,10 +73,16 @@ type position struct {
 
 // config is what the options of a Runner set.
 type config struct {
-	progress func(Progress)
-	every    int
-	interval time.Duration
-	leases   Leases // nil: no leases
+	progress    func(Progress)
+	every       int
+	interval    time.Duration
+	leases      Leases // nil: no leases
+	policy      Policy
+	policies    map[string]Policy
+	deadLetters DeadLetters
+	onFailure   func(string, error)
+	onParked    func(DeadLetter)
+	resolvePoll time.Duration
 }
 
 // Option configures a Runner.
@@ -86,24 +98,50 @@ func WithCheckpointEvery(n int, d time.Duration) Option {
 	return func(c *config) { c.every, c.interval = max(n, 1), d }
 }
 
+// deadLetterer is implemented by checkpoint stores that keep dead letters
+// beside the checkpoints.
+type deadLetterer interface{ DeadLetters() DeadLetters }
+
 // NewRunner returns a runner reading src and saving checkpoints in cps.
 func NewRunner(src Source, cps Checkpoints, opts ...Option) *Runner {
-	r := &Runner{src: src, cps: cps, config: config{every: 1000, interval: time.Second},
-		changed: make(chan struct{}), running: make(map[string]*position)}
+	r := &Runner{src: src, cps: cps, config: config{every: 1000, interval: time.Second, resolvePoll: time.Second},
+		changed: make(chan struct{}), running: make(map[string]*position), tracks: make(map[string]*track)}
 	for _, o := range opts {
 		o(&r.config)
+	}
+	r.dls = r.deadLetters
+	if r.dls == nil {
+		if d, ok := cps.(deadLetterer); ok {
+			r.dls = d.DeadLetters()
+		} else {
+			r.dls = NewMemoryDeadLetters()
+		}
 	}
 	return r
 }
 
-// Run catches p up and then follows new events until ctx ends or Apply
-// fails. It returns ctx's error or the failure. With [WithLeases] it runs
-// p only while it holds p's lease.
-func (r *Runner) Run(ctx context.Context, p Projection) error {
-	if r.leases != nil {
-		return r.runLeased(ctx, p)
+// policyOf returns the failure policy of the projection name.
+func (r *Runner) policyOf(name string) Policy {
+	if p, ok := r.policies[name]; ok {
+		return p.withDefaults()
 	}
-	return r.run(ctx, p)
+	return r.policy.withDefaults()
+}
+
+// Run catches p up and then follows new events until ctx ends or p stops:
+// an event it parked under the [Stop] policy (a *[ApplyError]) or a
+// failure of the source, the checkpoints or the dead letters. It returns
+// ctx's error or the failure, which it also reports to [WithOnFailure].
+// With [WithLeases] it runs p only while it holds p's lease.
+func (r *Runner) Run(ctx context.Context, p Projection) error {
+	var err error
+	if r.leases != nil {
+		err = r.runLeased(ctx, p)
+	} else {
+		err = r.run(ctx, p)
+	}
+	r.ended(ctx, p.Name(), err)
+	return err
 }
 
 func (r *Runner) run(ctx context.Context, p Projection) error {
@@ -113,28 +151,6 @@ func (r *Runner) run(ctx context.Context, p Projection) error {
 		return err
 	}
 	return r.follow(ctx, p, next)
-}
-
-// RunAll runs every projection side by side until ctx ends or one fails,
-// which stops the others.
-func (r *Runner) RunAll(ctx context.Context, ps ...Projection) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	for _, p := range ps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := r.Run(ctx, p); err != nil && !errors.Is(err, context.Canceled) {
-				cancel(fmt.Errorf("projection %s: %w", p.Name(), err))
-			}
-		}()
-	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return ctx.Err()
 }
 
 // Start runs ps as [Runner.RunAll] does, in a goroutine of its own, and
@@ -156,7 +172,8 @@ func (r *Runner) Start(ctx context.Context, ps ...Projection) (wait func() error
 
 // CatchUp replays what p has not seen up to the newest event, saves the
 // checkpoint and returns the next sequence to apply. With [WithLeases] it
-// waits for p's lease and holds it meanwhile.
+// waits for p's lease and holds it meanwhile. It returns a *[ApplyError]
+// if p stops at a parked event.
 func (r *Runner) CatchUp(ctx context.Context, p Projection) (next uint64, err error) {
 	_, err = r.leased(ctx, p.Name(), func(ctx context.Context) (err error) {
 		next, err = r.catchUp(ctx, p, false)
@@ -171,14 +188,17 @@ func (r *Runner) catchUp(ctx context.Context, p Projection, track bool) (uint64,
 	setNext := func(next uint64) {
 		if track {
 			r.setNext(p, next)
+		} else {
+			r.setPosition(name, next)
 		}
 	}
-	next, err := r.cps.Load(ctx, name)
+	t, next, err := r.begin(ctx, p)
 	if err != nil {
-		return 0, fmt.Errorf("projection %s: load checkpoint: %w", name, err)
+		return 0, err
 	}
-	next = max(next, 1)
 	setNext(next)
+	r.setState(t, CatchingUp, nil)
+	pol := r.policyOf(name)
 	last := r.src.LastSequence()
 	start := time.Now()
 	total := uint64(0)
@@ -202,6 +222,9 @@ func (r *Runner) catchUp(ctx context.Context, p Projection, track bool) (uint64,
 	cur := next
 	for rec, err := range r.src.Replay(ctx, p.Region(), next) {
 		if err != nil {
+			if ctx.Err() == nil {
+				err = fmt.Errorf("projection %s: replay: %w", name, err)
+			}
 			return 0, errors.Join(err, sv.flush(cur))
 		}
 		if rec.Sequence > last {
@@ -210,8 +233,8 @@ func (r *Runner) catchUp(ctx context.Context, p Projection, track bool) (uint64,
 		if err := ctx.Err(); err != nil {
 			return 0, errors.Join(err, sv.flush(cur))
 		}
-		if err := p.Apply(ctx, rec); err != nil {
-			return 0, errors.Join(fmt.Errorf("projection %s: apply #%d: %w", name, rec.Sequence, err), sv.flush(cur))
+		if err := r.apply(ctx, p, t, rec, pol); err != nil {
+			return 0, errors.Join(err, sv.flush(cur))
 		}
 		cur = rec.Sequence + 1
 		setNext(cur)
@@ -235,14 +258,20 @@ func (r *Runner) catchUp(ctx context.Context, p Projection, track bool) (uint64,
 func (r *Runner) follow(ctx context.Context, p Projection, next uint64) error {
 	name := p.Name()
 	defer r.stopped(name)
+	t := r.trackOf(name)
+	r.setState(t, Following, nil)
+	pol := r.policyOf(name)
 	sv := r.saver(ctx, name, next)
 	cur := next
 	for rec, err := range r.src.Follow(ctx, p.Region(), next) {
 		if err != nil {
+			if ctx.Err() == nil {
+				err = fmt.Errorf("projection %s: follow: %w", name, err)
+			}
 			return errors.Join(err, sv.flush(cur))
 		}
-		if err := p.Apply(ctx, rec); err != nil {
-			return errors.Join(fmt.Errorf("projection %s: apply #%d: %w", name, rec.Sequence, err), sv.flush(cur))
+		if err := r.apply(ctx, p, t, rec, pol); err != nil {
+			return errors.Join(err, sv.flush(cur))
 		}
 		cur = rec.Sequence + 1
 		r.setNext(p, cur)
@@ -282,6 +311,9 @@ func (r *Runner) setNext(p Projection, next uint64) {
 		r.running[p.Name()] = pos
 	}
 	pos.next = next
+	if t := r.tracks[p.Name()]; t != nil {
+		t.next = next
+	}
 	close(r.changed)
 	r.changed = make(chan struct{})
 }
