@@ -16,20 +16,20 @@ import (
 // every attempt its [Policy] allows, and the runner parked it here, with
 // the last error, for a person or a program to retry or skip.
 type DeadLetter struct {
-	Projection string
-	Sequence   uint64    // the event's global sequence
-	EventID    uuid.UUID // the event's id
-	Error      string    // the last Apply error
-	Attempts   int       // Apply calls that failed, over every run
-	Parked     time.Time // when it was first parked
-	LastFailed time.Time // when Apply last failed
+	Projection string    `json:"projection"`
+	Sequence   uint64    `json:"sequence"` // the event's global sequence
+	EventID    uuid.UUID `json:"event_id"` // the event's id
+	Error      string    `json:"error"`    // the last Apply error
+	Attempts   int       `json:"attempts"` // Apply calls that failed, over every run
+	Parked     time.Time `json:"parked"`   // when it was first parked
+	LastFailed time.Time `json:"last_failed"`
 	// Stopped says the projection stopped at this event (its policy is
 	// [Stop]): nothing after it is applied until it is retried with
 	// success or skipped. Otherwise the projection went on past it.
-	Stopped bool
+	Stopped bool `json:"stopped"`
 	// Resolution is what someone asked for it ([ResolveRetry],
 	// [ResolveSkip]), and the runner has not done yet; "" for nothing.
-	Resolution Resolution
+	Resolution Resolution `json:"resolution,omitempty"`
 }
 
 // Resolution is what to do with a parked event.

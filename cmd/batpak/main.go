@@ -148,6 +148,7 @@ Exit codes: 0 success, 1 damage found or the operation failed, 2 usage error.`,
 		a.dumpCmd(),
 		a.replayCmd(),
 		a.serveCmd(),
+		a.projectionsCmd(),
 	)
 	return root
 }
