@@ -140,8 +140,3 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 	s.stats.checkpoints.Add(1)
 	return nil
 }
-
-// replaceFile atomically replaces name in the store directory with data.
-func (s *Store) replaceFile(name string, data []byte) error {
-	return segment.WriteFileAtomic(s.fs, filepath.Join(s.dir, name), data, s.cfg.fileMode)
-}

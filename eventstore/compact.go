@@ -327,8 +327,3 @@ func (s *Store) hashAt(b *segmentBuilder, si uint32, version uint64) ([32]byte, 
 	}
 	return [32]byte{}, fmt.Errorf("stub of sequence %d missing", seq)
 }
-
-// writeFileSynced creates path with data and syncs it.
-func (s *Store) writeFileSynced(path string, data []byte) error {
-	return segment.WriteFileSynced(s.fs, path, data, s.cfg.fileMode)
-}

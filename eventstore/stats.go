@@ -1,7 +1,6 @@
 package eventstore
 
 import (
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -97,5 +96,3 @@ func (s *Store) Stats() Stats {
 	}
 	return st
 }
-
-func (s *Store) segmentPath(id uint32) string { return filepath.Join(s.dir, segment.FileName(id)) }

@@ -120,7 +120,7 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 			return nil, fmt.Errorf("eventstore: open %s: not a directory", dir)
 		}
 	} else {
-		if err := makeDir(s.fs, dir, cfg.dirMode); err != nil {
+		if err := segment.MkdirAllSynced(s.fs, dir, cfg.dirMode); err != nil {
 			return nil, fmt.Errorf("eventstore: create %s: %w", dir, err)
 		}
 		unlock, err := lockDir(dir, cfg.fileMode)
@@ -145,28 +145,6 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 	}
 	s.startBackgroundScrub()
 	return s, nil
-}
-
-// makeDir creates dir and its missing parents, and syncs the parent of
-// every directory it created: the directory syncs after each segment
-// creation make the entries inside dir durable, not dir's own entry.
-func makeDir(fsys segment.FS, dir string, mode os.FileMode) error {
-	var missing []string
-	for p := dir; filepath.Dir(p) != p; p = filepath.Dir(p) {
-		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		missing = append(missing, p)
-	}
-	if err := fsys.MkdirAll(dir, mode); err != nil {
-		return err
-	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		if err := fsys.SyncDir(filepath.Dir(missing[i])); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Dir returns the store's directory.
