@@ -87,7 +87,7 @@ func (s *Store) Compact(ctx context.Context, opts ...CompactOption) (*CompactRep
 	}
 	// Only sealed segments: the writer never writes to them again. The
 	// active segment, and a segment created after the listing, are not.
-	sealed := s.sealedThrough.Load()
+	sealed := s.pipe.sealedThrough.Load()
 	ids = slices.DeleteFunc(ids, func(id uint32) bool { return id > sealed })
 	rep := &CompactReport{}
 	for _, id := range ids {

@@ -23,18 +23,18 @@ func (s *Store) DeleteStream(ctx context.Context, coord batpak.Coordinate) error
 }
 
 // encodeTombstone validates and encodes a tombstone request.
-func (s *Store) encodeTombstone(st *stage, r *request) error {
+func (p *commitPipeline) encodeTombstone(st *stage, r *request) error {
 	st.scratch = st.scratch[:0]
 	clear(st.pending)
 	st.pending = st.pending[:0]
-	tip := s.tip(st, nil, idOf(r.delete))
+	tip := p.tip(st, nil, idOf(r.delete))
 	if tip.version == 0 {
 		return fmt.Errorf("%w: stream %s", batpak.ErrNotFound, r.delete)
 	}
 	if tip.deleted {
 		return nil // the scratch stays empty: nothing to write
 	}
-	m := segment.Record{Seq: st.nextSeq - 1, Kind: segment.KindTombstone, Timestamp: s.cfg.clock().UnixMicro(),
+	m := segment.Record{Seq: st.nextSeq - 1, Kind: segment.KindTombstone, Timestamp: p.env.cfg.clock().UnixMicro(),
 		Entity: r.delete.Entity, Scope: r.delete.Scope}
 	st.recBuf = segment.AppendRecord(st.recBuf[:0], &m)
 	st.scratch, _ = segment.AppendFrame(st.scratch, st.recBuf)

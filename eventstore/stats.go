@@ -88,8 +88,8 @@ func (s *Store) Stats() Stats {
 			if fi, err := de.Info(); err == nil {
 				st.DiskBytes += fi.Size()
 				st.DataBytes += fi.Size()
-				if id, _ := segment.ParseFileName(de.Name()); id == s.activeSegment.Load() {
-					st.DataBytes += s.activeEnd.Load() - fi.Size()
+				if id, _ := segment.ParseFileName(de.Name()); id == s.pipe.activeSegment.Load() {
+					st.DataBytes += s.pipe.activeEnd.Load() - fi.Size()
 				}
 			}
 		}

@@ -7,34 +7,9 @@ import (
 	"github.com/batpak-go/batpak/segment"
 )
 
-// publish makes a durable chunk visible: index entries, stream tips,
-// correlation and causation links and idempotency keys, then wakes cursors.
-func (s *Store) publish(st *stage) {
-	ix := s.ix
-	ix.mu.Lock()
-	for i := range st.events {
-		ev := &st.events[i]
-		r := &ev.rec
-		ix.add(r.Seq, entry{id: r.ID, corr: r.Correlation, cause: r.Causation, ts: r.Timestamp, version: r.Version, pos: ev.pos, kind: r.Kind},
-			r.Entity, r.Scope, r.Hash)
-	}
-	for id := range st.deleted {
-		if str := ix.lookup(id); str != nil {
-			str.deleted.Store(true)
-		}
-	}
-	for _, q := range st.reqs {
-		if q.r.key == "" || q.dupOf >= 0 || q.syncOnly || q.err != nil || q.n == 0 {
-			continue
-		}
-		k := segment.IdempotencyRecord{Key: q.r.key, First: st.events[q.first].rec.Seq, Count: uint32(q.n)}
-		ix.keys[k.Key] = k
-		s.activeKeys = append(s.activeKeys, k)
-	}
-	ix.mu.Unlock()
-	s.stats.appendedEvents.Add(uint64(len(st.events)))
-	s.wake()
-}
+// An append carrying an idempotency key that was already committed is
+// answered with the receipts of the request that committed it, rebuilt
+// from the index, and writes nothing.
 
 // originalReceipts rebuilds the receipts of an earlier request from the
 // index and the frames (for the hashes).
