@@ -114,28 +114,9 @@ func (s *Store) submit(ctx context.Context, r *request) ([]batpak.Receipt, error
 	}
 	r.ctx = ctx
 	r.done = make(chan result, 1)
-	if err := s.handOver(ctx, r); err != nil {
+	if err := s.pipe.handOver(ctx, r); err != nil {
 		return nil, err
 	}
 	res := <-r.done
 	return res.receipts, res.err
-}
-
-// handOver commits r on the caller's goroutine or queues it for the writer,
-// under sendMu's read lock: Close waits for both.
-func (s *Store) handOver(ctx context.Context, r *request) error {
-	s.sendMu.RLock()
-	defer s.sendMu.RUnlock()
-	if s.closed.Load() {
-		return batpak.ErrClosed
-	}
-	if s.commitInline(r) {
-		return nil
-	}
-	select {
-	case s.reqs <- r:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

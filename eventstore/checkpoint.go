@@ -25,9 +25,11 @@ type snapshot struct {
 	end     int64
 }
 
-// takeSnapshot must run under the commit mutex (or after the writer
-// stopped), after everything published was synced.
-func (s *Store) takeSnapshot() *snapshot {
+// takeSnapshot snapshots the index, which must be durable up to frame end
+// end of segment seg, the active segment (seg 0: there is none; the last
+// event's frame end then). It runs under the commit mutex after a sync, or
+// after the pipeline stopped.
+func (s *Store) takeSnapshot(seg uint32, end int64) *snapshot {
 	ix := s.ix
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
@@ -39,8 +41,8 @@ func (s *Store) takeSnapshot() *snapshot {
 	for _, k := range ix.keys {
 		sn.keys = append(sn.keys, k)
 	}
-	if s.w != nil {
-		sn.segment, sn.end = s.w.ID(), s.w.End()
+	if seg != 0 {
+		sn.segment, sn.end = seg, end
 	} else if n := ix.entries.len(); n > 0 {
 		p := ix.entries.at(n).pos
 		sn.segment, sn.end = p.Segment, int64(p.Offset)+int64(p.Length)
@@ -48,36 +50,29 @@ func (s *Store) takeSnapshot() *snapshot {
 	return sn
 }
 
-// maybeCheckpoint runs under the commit mutex after a publish: every checkpointEvery
-// events it syncs, snapshots and writes a checkpoint in the background.
-func (s *Store) maybeCheckpoint(n int) {
-	s.sinceCkpt += n
-	if s.cfg.checkpointEvery == 0 || s.sinceCkpt < s.cfg.checkpointEvery || !s.ckptRunning.CompareAndSwap(false, true) {
-		return
-	}
-	if s.unsynced > 0 && s.syncActive() != nil {
-		s.ckptRunning.Store(false)
-		return
-	}
+// checkpointInBackground is the commit pipeline's periodic checkpoint: it
+// snapshots the index, durable up to frame end end of segment seg, and
+// writes it on another goroutine, which calls done when finished. It runs
+// under the commit mutex.
+func (s *Store) checkpointInBackground(seg uint32, end int64, done func()) bool {
 	// The snapshot is taken and written under ckptMu, which Compact holds
 	// while it moves frames: a snapshot taken before a compaction and
 	// written after it would record the old offsets. If a compaction runs
 	// now, a later commit tries again.
 	if !s.ckptMu.TryLock() {
-		s.ckptRunning.Store(false)
-		return
+		return false
 	}
-	s.sinceCkpt = 0
-	sn := s.takeSnapshot()
+	sn := s.takeSnapshot(seg, end)
 	s.ckptWG.Add(1)
 	go func() {
 		defer s.ckptWG.Done()
-		defer s.ckptRunning.Store(false)
+		defer done()
 		defer s.ckptMu.Unlock()
 		if err := s.writeSnapshot(sn); err != nil {
 			s.log.Warn("periodic checkpoint failed", zap.Error(err))
 		}
 	}()
+	return true
 }
 
 // hasCheckpoint reports whether the checkpoint file exists: Compact removes
@@ -91,12 +86,12 @@ func (s *Store) hasCheckpoint() bool {
 	return true
 }
 
-// writeCheckpoint writes a checkpoint of everything published. The writer
-// must have stopped and the active segment been synced.
+// writeCheckpoint writes a checkpoint of everything published. The
+// pipeline must have stopped and the active segment been synced.
 func (s *Store) writeCheckpoint() error {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
-	return s.writeSnapshot(s.takeSnapshot())
+	return s.writeSnapshot(s.takeSnapshot(s.pipe.position()))
 }
 
 // writeSnapshot encodes sn and replaces the checkpoint file atomically:
@@ -139,9 +134,4 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 	}
 	s.stats.checkpoints.Add(1)
 	return nil
-}
-
-// replaceFile atomically replaces name in the store directory with data.
-func (s *Store) replaceFile(name string, data []byte) error {
-	return segment.WriteFileAtomic(s.fs, filepath.Join(s.dir, name), data, s.cfg.fileMode)
 }

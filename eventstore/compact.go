@@ -87,7 +87,7 @@ func (s *Store) Compact(ctx context.Context, opts ...CompactOption) (*CompactRep
 	}
 	// Only sealed segments: the writer never writes to them again. The
 	// active segment, and a segment created after the listing, are not.
-	sealed := s.sealedThrough.Load()
+	sealed := s.pipe.sealedThrough.Load()
 	ids = slices.DeleteFunc(ids, func(id uint32) bool { return id > sealed })
 	rep := &CompactReport{}
 	for _, id := range ids {
@@ -326,9 +326,4 @@ func (s *Store) hashAt(b *segmentBuilder, si uint32, version uint64) ([32]byte, 
 		}
 	}
 	return [32]byte{}, fmt.Errorf("stub of sequence %d missing", seq)
-}
-
-// writeFileSynced creates path with data and syncs it.
-func (s *Store) writeFileSynced(path string, data []byte) error {
-	return segment.WriteFileSynced(s.fs, path, data, s.cfg.fileMode)
 }

@@ -10,22 +10,22 @@ import (
 // encode validates r against the staged and published stream states and
 // encodes its frames into st.scratch and its events into st.pending, with
 // offsets relative to the scratch. It changes nothing else in st.
-func (s *Store) encode(st *stage, r *request) error {
+func (p *commitPipeline) encode(st *stage, r *request) error {
 	st.scratch = st.scratch[:0]
 	clear(st.pending)
 	st.pending = st.pending[:0]
 	local := make(map[streamID]streamTip, 1)
-	now := s.cfg.clock()
+	now := p.env.cfg.clock()
 	ts := now.UnixMicro()
 	seq := st.nextSeq
 	n := len(r.items)
 	if r.atomic {
-		s.appendMarker(st, segment.KindBatchBegin, seq, n, ts)
+		p.appendMarker(st, segment.KindBatchBegin, seq, n, ts)
 	}
 	var root [16]byte
 	for i := range r.items {
 		it := &r.items[i]
-		tip := s.tip(st, local, idOf(it.coord))
+		tip := p.tip(st, local, idOf(it.coord))
 		if tip.deleted {
 			return fmt.Errorf("%w: %s", batpak.ErrStreamDeleted, it.coord)
 		}
@@ -37,7 +37,7 @@ func (s *Store) encode(st *stage, r *request) error {
 			Kind:      uint16(it.kind),
 			Version:   tip.version + 1,
 			Timestamp: ts,
-			ID:        s.ids.Next(now),
+			ID:        p.ids.Next(now),
 			Causation: it.causation,
 			Entity:    it.coord.Entity,
 			Scope:     it.coord.Scope,
@@ -49,8 +49,8 @@ func (s *Store) encode(st *stage, r *request) error {
 			rec.IdempotencyKey = r.key
 			root = rec.ID
 		}
-		rec.Correlation = s.correlationFor(st, it, root)
-		rec.Hash = s.hasher.Sum(&rec)
+		rec.Correlation = p.correlationFor(st, it, root)
+		rec.Hash = p.hasher.Sum(&rec)
 		local[streamID{scope: rec.Scope, entity: rec.Entity}] = streamTip{version: rec.Version, hash: rec.Hash}
 		off := len(st.scratch)
 		st.recBuf = segment.AppendRecord(st.recBuf[:0], &rec)
@@ -61,15 +61,15 @@ func (s *Store) encode(st *stage, r *request) error {
 		st.pending = append(st.pending, stagedEvent{rec: rec, pos: segment.Position{Offset: uint32(off), Length: uint32(len(st.scratch) - off)}})
 	}
 	if r.atomic {
-		s.appendMarker(st, segment.KindBatchCommit, seq+uint64(n)-1, n, ts)
+		p.appendMarker(st, segment.KindBatchCommit, seq+uint64(n)-1, n, ts)
 	}
-	if int64(len(st.scratch)) > s.cfg.segmentMaxBytes-segment.HeaderSize {
-		return fmt.Errorf("%w: request of %d bytes does not fit a segment of %d", batpak.ErrPayloadTooLarge, len(st.scratch), s.cfg.segmentMaxBytes)
+	if int64(len(st.scratch)) > p.env.cfg.segmentMaxBytes-segment.HeaderSize {
+		return fmt.Errorf("%w: request of %d bytes does not fit a segment of %d", batpak.ErrPayloadTooLarge, len(st.scratch), p.env.cfg.segmentMaxBytes)
 	}
 	return nil
 }
 
-func (s *Store) appendMarker(st *stage, k uint16, seq uint64, n int, ts int64) {
+func (p *commitPipeline) appendMarker(st *stage, k uint16, seq uint64, n int, ts int64) {
 	m := segment.Record{Seq: seq, Kind: k, Version: uint64(n), Timestamp: ts}
 	st.recBuf = segment.AppendRecord(st.recBuf[:0], &m)
 	st.scratch, _ = segment.AppendFrame(st.scratch, st.recBuf)
@@ -77,7 +77,7 @@ func (s *Store) appendMarker(st *stage, k uint16, seq uint64, n int, ts int64) {
 
 // tip returns the current version and hash of stream id: this request's
 // own earlier events first, then the chunk's, then the published index.
-func (s *Store) tip(st *stage, local map[streamID]streamTip, id streamID) streamTip {
+func (p *commitPipeline) tip(st *stage, local map[streamID]streamTip, id streamID) streamTip {
 	if t, ok := local[id]; ok {
 		return t
 	}
@@ -85,7 +85,7 @@ func (s *Store) tip(st *stage, local map[streamID]streamTip, id streamID) stream
 		t.deleted = t.deleted || st.deleted[id]
 		return t
 	}
-	if str := s.ix.lookup(id); str != nil { // only the commit mutex's holder mutates the index
+	if str := p.env.ix.lookup(id); str != nil { // only the commit mutex's holder mutates the index
 		return streamTip{version: str.version, hash: str.lastHash, deleted: str.deleted.Load() || st.deleted[id]}
 	}
 	return streamTip{}
@@ -93,7 +93,7 @@ func (s *Store) tip(st *stage, local map[streamID]streamTip, id streamID) stream
 
 // correlationFor picks an event's correlation id: the explicit one, else the
 // correlation of its cause (if known), else the request's first event.
-func (s *Store) correlationFor(st *stage, it *item, root [16]byte) [16]byte {
+func (p *commitPipeline) correlationFor(st *stage, it *item, root [16]byte) [16]byte {
 	if it.correlation != [16]byte{} {
 		return it.correlation
 	}
@@ -101,8 +101,8 @@ func (s *Store) correlationFor(st *stage, it *item, root [16]byte) [16]byte {
 		if c, ok := st.newIDs[it.causation]; ok {
 			return c
 		}
-		if seq := s.ix.lookupID(it.causation); seq != 0 {
-			v := s.ix.snapshot()
+		if seq := p.env.ix.lookupID(it.causation); seq != 0 {
+			v := p.env.ix.snapshot()
 			return v.at(seq).corr
 		}
 	}
@@ -111,11 +111,11 @@ func (s *Store) correlationFor(st *stage, it *item, root [16]byte) [16]byte {
 
 // place moves r's encoded frames from the scratch into the chunk buffer,
 // fixing positions and recording the new stream tips.
-func (s *Store) place(st *stage, r *request) {
-	base := uint32(s.w.End()) + uint32(len(st.buf))
+func (p *commitPipeline) place(st *stage, r *request) {
+	base := uint32(p.w.End()) + uint32(len(st.buf))
 	first := len(st.events)
 	for _, ev := range st.pending {
-		ev.pos.Segment = s.w.ID()
+		ev.pos.Segment = p.w.ID()
 		ev.pos.Offset += base
 		st.streams[streamID{scope: ev.rec.Scope, entity: ev.rec.Entity}] = streamTip{version: ev.rec.Version, hash: ev.rec.Hash}
 		st.newIDs[ev.rec.ID] = ev.rec.Correlation

@@ -65,9 +65,9 @@ func (s *Store) recover() error {
 		return err
 	}
 	l := &loader{s: s}
-	s.nextSegment = 1
+	s.pipe.nextSegment = 1
 	if n := len(ids); n > 0 {
-		s.nextSegment = ids[n-1] + 1 // or the id of a blank last segment, which is removed
+		s.pipe.nextSegment = ids[n-1] + 1 // or the id of a blank last segment, which is removed
 	}
 	for i, id := range ids {
 		last := i == len(ids)-1
@@ -94,7 +94,7 @@ func (s *Store) recover() error {
 		return fmt.Errorf("eventstore: sync %s: %w", s.dir, err)
 	}
 	if n := s.ix.entries.len(); n > 0 {
-		s.ids.Observe(s.ix.entries.at(n).id)
+		s.pipe.ids.Observe(s.ix.entries.at(n).id)
 	}
 	cs := &s.coldStart
 	switch {
@@ -272,8 +272,8 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floo
 // never written again: only such segments may be compacted.
 func (s *Store) addSealed(id uint32) {
 	s.reader.AddSealed(id)
-	if id > s.sealedThrough.Load() {
-		s.sealedThrough.Store(id)
+	if id > s.pipe.sealedThrough.Load() {
+		s.pipe.sealedThrough.Store(id)
 	}
 }
 
@@ -307,7 +307,7 @@ func (s *Store) dropBlankSegment(id uint32, path string) error {
 	if err := s.fs.Remove(path); err != nil {
 		return err
 	}
-	s.nextSegment = id // reuse the id: skipping it would leave a hole that fails the next open
+	s.pipe.nextSegment = id // reuse the id: skipping it would leave a hole that fails the next open
 	return s.fs.SyncDir(s.dir)
 }
 
@@ -321,21 +321,11 @@ func (s *Store) openActive(id uint32, end int64) error {
 		s.reader.AddSealed(id) // a read-only store maps what was there at open
 		return nil
 	}
-	w, err := segment.OpenWriter(s.fs, s.dir, id, end, s.preallocSize())
+	w, err := segment.OpenWriter(s.fs, s.dir, id, end, s.cfg.preallocSize())
 	if err != nil {
 		return fmt.Errorf("eventstore: reopen active segment: %w", err)
 	}
-	s.w = w
-	s.reader.SetActive(id, w.File())
-	s.activeSegment.Store(id)
-	s.activeEnd.Store(end)
-	s.activeFirstSeq = firstSeq
-	for _, k := range s.ix.keys {
-		if k.First >= firstSeq {
-			s.activeKeys = append(s.activeKeys, k)
-		}
-	}
-	slices.SortFunc(s.activeKeys, func(a, b segment.IdempotencyRecord) int { return int(a.First) - int(b.First) })
+	s.pipe.resume(w, firstSeq, s.ix, s.reader)
 	return nil
 }
 

@@ -90,7 +90,7 @@ func (s *Store) scrub(ctx context.Context, lim *byteLimiter) (*ScrubReport, erro
 		return nil, err
 	}
 	rep := &ScrubReport{Started: time.Now()}
-	through := s.sealedThrough.Load()
+	through := s.pipe.sealedThrough.Load()
 	counts := s.entriesPerSegment(through)
 	sc := &scrubber{s: s, rep: rep, lim: lim, tips: make(map[streamID]streamTip), hasher: NewChainHasher()}
 	var err error

@@ -1,7 +1,6 @@
 package eventstore
 
 import (
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -89,13 +88,11 @@ func (s *Store) Stats() Stats {
 			if fi, err := de.Info(); err == nil {
 				st.DiskBytes += fi.Size()
 				st.DataBytes += fi.Size()
-				if id, _ := segment.ParseFileName(de.Name()); id == s.activeSegment.Load() {
-					st.DataBytes += s.activeEnd.Load() - fi.Size()
+				if id, _ := segment.ParseFileName(de.Name()); id == s.pipe.activeSegment.Load() {
+					st.DataBytes += s.pipe.activeEnd.Load() - fi.Size()
 				}
 			}
 		}
 	}
 	return st
 }
-
-func (s *Store) segmentPath(id uint32) string { return filepath.Join(s.dir, segment.FileName(id)) }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -17,9 +16,29 @@ import (
 )
 
 // Store is an embedded event store in one directory. It is safe for
-// concurrent use; appends are committed one at a time under a commit mutex,
-// by a writer goroutine that groups concurrent requests or by a lone
-// appender on its own goroutine.
+// concurrent use; appends are committed one at a time by its commit
+// pipeline (pipeline.go), on a writer goroutine that groups concurrent
+// requests or on the goroutine of a lone appender.
+//
+// Lock order: a goroutine that holds several of these locks took them in
+// this order, from the outside in.
+//
+//	pipe.sendMu  request hand-over against Close (queue.go)
+//	pipe.mu      the commit mutex: everything a commit changes (pipeline.go)
+//	compactRun   one compaction at a time
+//	ckptMu       one checkpoint snapshot and write at a time
+//	compactMu    segment files against the index positions into them
+//	subs.mu      the subscriber set (internal/subs; Add reads the index under it)
+//	ix.linking   one build of the correlation and causation maps
+//	ix.mu        the in-memory index (memindex.go)
+//	reader.mu    the segment reader's files and mappings (segment.Reader)
+//	scrubber.mu  the scrub statistics (scrub.go)
+//
+// Under the commit mutex a commit takes ckptMu only with TryLock, compactMu
+// only for reading (to reread a frame for a repeated idempotency key) and
+// compactRun never: compaction and checkpoints never wait for a commit,
+// and a commit waits at most for a compaction's file swap, never for its
+// rewrite of a segment.
 type Store struct {
 	cfg      config
 	dir      string
@@ -30,52 +49,29 @@ type Store struct {
 
 	ix     *memIndex
 	reader *segment.Reader
+	pipe   *commitPipeline // the write path; never started in a read-only store
 
-	// commitMu is held by whoever commits: the writer goroutine, or an
-	// appender committing its own request while the writer is idle. The
-	// fields below belong to the holder (and to Open before the writer
-	// starts).
-	commitMu       sync.Mutex
-	w              *segment.Writer
-	nextSegment    uint32
-	activeFirstSeq uint64
-	activeKeys     []segment.IdempotencyRecord
-	ids            IDGenerator
-	hasher         *ChainHasher
-	stage          stage
-	unsynced       int
-	lastSync       time.Time
-	sinceCkpt      int
-
-	reqs   chan *request
-	sendMu sync.RWMutex
-	quit   chan struct{}
-	done   chan struct{}
 	closed atomic.Bool
 	failed atomic.Pointer[error]
 
 	notify atomic.Pointer[chan struct{}] // closed and replaced on every publish
 	subs   Subscribers
 
-	// compactMu is held for writing while compaction swaps a segment file
-	// and its index positions; readers that must see both consistently hold
-	// it for reading. compactRun lets one compaction run at a time.
+	// compactMu protects the pairing of segment files and index positions:
+	// compaction holds it for writing while it swaps a segment file and the
+	// positions into it, and readers that must see both agree hold it for
+	// reading. compactRun lets one compaction run at a time.
 	compactMu  sync.RWMutex
 	compactRun sync.Mutex
 
-	ckptWG      sync.WaitGroup
-	ckptMu      sync.Mutex // one checkpoint write at a time
-	ckptRunning atomic.Bool
+	// ckptMu lets one checkpoint be snapshotted and written at a time, and
+	// none while Compact moves frames. ckptWG counts the background
+	// checkpoint writes, which Close waits for.
+	ckptMu sync.Mutex
+	ckptWG sync.WaitGroup
 
 	stats     counters
 	coldStart ColdStart
-	// The active segment and where its frames end, for Stats (0: none).
-	activeSegment atomic.Uint32
-	activeEnd     atomic.Int64
-	// sealedThrough is the highest segment id that is sealed: whole, with
-	// its frames synced, and never written again. Only such segments may be
-	// compacted; it is raised by recovery and by seal, after the footer.
-	sealedThrough atomic.Uint32
 
 	scrubber scrubState // Scrub and the background scrubber (scrub.go)
 }
@@ -107,9 +103,7 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 		log:      cfg.logger,
 		readOnly: readOnly,
 		ix:       newMemIndex(),
-		hasher:   NewChainHasher(),
-		quit:     make(chan struct{}),
-		done:     make(chan struct{}),
+		pipe:     newCommitPipeline(),
 	}
 	ch := make(chan struct{})
 	s.notify.Store(&ch)
@@ -120,7 +114,7 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 			return nil, fmt.Errorf("eventstore: open %s: not a directory", dir)
 		}
 	} else {
-		if err := makeDir(s.fs, dir, cfg.dirMode); err != nil {
+		if err := segment.MkdirAllSynced(s.fs, dir, cfg.dirMode); err != nil {
 			return nil, fmt.Errorf("eventstore: create %s: %w", dir, err)
 		}
 		unlock, err := lockDir(dir, cfg.fileMode)
@@ -136,37 +130,20 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 		return nil, err
 	}
 	if !readOnly {
-		s.reqs = make(chan *request, cfg.queueSize)
-		s.lastSync = cfg.clock()
-		s.stage = newStage()
-		go s.run()
-	} else {
-		close(s.done)
+		s.pipe.start(s.commitEnv())
 	}
 	s.startBackgroundScrub()
 	return s, nil
 }
 
-// makeDir creates dir and its missing parents, and syncs the parent of
-// every directory it created: the directory syncs after each segment
-// creation make the entries inside dir durable, not dir's own entry.
-func makeDir(fsys segment.FS, dir string, mode os.FileMode) error {
-	var missing []string
-	for p := dir; filepath.Dir(p) != p; p = filepath.Dir(p) {
-		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		missing = append(missing, p)
+// commitEnv is what the commit pipeline uses of the store.
+func (s *Store) commitEnv() commitEnv {
+	return commitEnv{
+		dir: s.dir, fs: s.fs, cfg: &s.cfg, log: s.log, stats: &s.stats,
+		ix: s.ix, reader: s.reader, closed: &s.closed,
+		failure: s.failure, fail: s.fail, wake: s.wake, fanOut: s.fanOut,
+		replay: s.originalReceipts, checkpoint: s.checkpointInBackground,
 	}
-	if err := fsys.MkdirAll(dir, mode); err != nil {
-		return err
-	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		if err := fsys.SyncDir(filepath.Dir(missing[i])); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Dir returns the store's directory.
@@ -180,22 +157,17 @@ func (s *Store) Close() error {
 		return batpak.ErrClosed
 	}
 	s.stopBackgroundScrub()
-	s.sendMu.Lock() // wait for appends that are handing over a request
-	close(s.quit)
-	s.sendMu.Unlock()
-	<-s.done
+	s.pipe.stop() // after what was queued and what is being handed over
 	s.ckptWG.Wait()
 	var errs []error
 	if !s.readOnly && s.failure() == nil {
-		if err := s.syncActive(); err != nil {
+		if err := s.pipe.syncActive(); err != nil {
 			errs = append(errs, err)
 		} else if s.stats.appendedEvents.Load() > 0 || s.coldStart.Path != "checkpoint" || !s.hasCheckpoint() {
 			errs = append(errs, s.writeCheckpoint())
 		}
 	}
-	if s.w != nil {
-		errs = append(errs, s.w.Close())
-	}
+	errs = append(errs, s.pipe.closeWriter())
 	s.subs.CloseAll()
 	s.wake()
 	errs = append(errs, s.reader.Close())
