@@ -1,6 +1,7 @@
-package main
+package bank
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,15 +14,23 @@ import (
 
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
+	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/policy"
 )
 
-// Report is what the scripted scenario produced.
+// Report is what the scripted scenario produced, or what a store that
+// already held the bank's accounts shows.
 type Report struct {
+	// Ran says whether the scenario ran. It does not when the store
+	// already held the bank's accounts: then nothing was appended, and
+	// the report is read from the store alone.
+	Ran      bool
 	Balances []Balance
-	Denials  []Denied
-	Bypass   []BypassSeen
-	Chains   []string // causal chains of transfers, rendered
+	// Denials are the commands the gates refused during this run. A
+	// denial appends nothing, so a report read from the store has none.
+	Denials []Denied
+	Bypass  []BypassSeen
+	Chains  []string // causal chains of transfers, rendered
 	// ReadModels, when projections ran alongside.
 	ReadModels *ReadModels
 }
@@ -46,32 +55,61 @@ type BypassSeen struct {
 	Reason, Actor string
 }
 
-var accounts = []string{"alice", "bob", "carol", "dave"}
+// Accounts are the accounts of the script.
+var Accounts = []string{"alice", "bob", "carol", "dave"}
+
+// Opened reports whether the store already holds any of the script's
+// accounts: a run into that store would open them a second time.
+func (b *Bank) Opened() bool {
+	for _, id := range Accounts {
+		if b.store.StreamVersion(Stream(id)) > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // RunScenario plays the bank's script against b and reports what happened.
+// The store must not hold the script's accounts yet (see [Bank.Opened]).
 func RunScenario(ctx context.Context, b *Bank, log io.Writer) (*Report, error) {
-	r := &Report{}
+	denials, err := play(ctx, b, log)
+	if err != nil {
+		return nil, err
+	}
+	r, err := Describe(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	r.Ran, r.Denials = true, denials
+	return r, nil
+}
+
+// play runs the script and returns the commands the gates refused.
+func play(ctx context.Context, b *Bank, log io.Writer) ([]Denied, error) {
+	var denials []Denied
 	step := func(what string) { fmt.Fprintf(log, "· %s\n", what) }
+	denied := func(id, what string, err error) bool {
+		var ds policy.Denials
+		if !errors.As(err, &ds) {
+			return false
+		}
+		for _, d := range ds {
+			denials = append(denials, Denied{Account: id, Command: what, Denial: d})
+		}
+		return true
+	}
 	try := func(id, what string, cmd aggregate.Command[Account]) error {
 		step(fmt.Sprintf("%s: %s", id, what))
 		_, err := b.Do(ctx, id, cmd)
-		var ds policy.Denials
-		if errors.As(err, &ds) {
-			for _, d := range ds {
-				r.Denials = append(r.Denials, Denied{Account: id, Command: what, Denial: d})
-			}
+		if denied(id, what, err) {
 			return nil
 		}
 		return err
 	}
 	limits := map[string]int64{"alice": 100}
-	for _, id := range accounts {
-		err := try(id, "open", Open{Owner: strings.ToUpper(id[:1]) + id[1:], Limit: limits[id]})
-		if errors.Is(err, ErrAlreadyOpen) {
-			continue // a store reused with -data
-		}
-		if err != nil {
-			return nil, err
+	for _, id := range Accounts {
+		if err := try(id, "open", Open{Owner: strings.ToUpper(id[:1]) + id[1:], Limit: limits[id]}); err != nil {
+			return nil, fmt.Errorf("%s open: %w", id, err)
 		}
 	}
 	steps := []struct {
@@ -93,36 +131,36 @@ func RunScenario(ctx context.Context, b *Bank, log io.Writer) (*Report, error) {
 			return nil, fmt.Errorf("%s %s: %w", s.id, s.what, err)
 		}
 	}
-	var transfers []*Transfer
 	for _, t := range []struct {
 		from, to string
 		amount   int64
 	}{{"alice", "carol", 300}, {"alice", "dave", 50}} {
+		what := fmt.Sprintf("transfer %d", t.amount)
 		step(fmt.Sprintf("transfer %d from %s to %s", t.amount, t.from, t.to))
-		tr, err := b.Transfer(ctx, t.from, t.to, t.amount)
-		var ds policy.Denials
-		if errors.As(err, &ds) {
-			for _, d := range ds {
-				r.Denials = append(r.Denials, Denied{Account: t.from, Command: fmt.Sprintf("transfer %d", t.amount), Denial: d})
-			}
-			continue
-		}
-		if err != nil {
+		if _, err := b.Transfer(ctx, t.from, t.to, t.amount); err != nil && !denied(t.from, what, err) {
 			return nil, fmt.Errorf("transfer: %w", err)
 		}
-		transfers = append(transfers, tr)
 	}
 	step("bob: admin correction +25 (bypass)")
 	if _, err := b.Correct(ctx, "bob", 25, "fee refund", "card fee charged twice; refunded by support", "ops:jane"); err != nil {
 		return nil, fmt.Errorf("correction: %w", err)
 	}
-	for _, id := range accounts {
+	return denials, nil
+}
+
+// Describe reports what the store holds of the bank, reading the log
+// alone: balances, bypasses and the causal chain of every transfer.
+func Describe(ctx context.Context, b *Bank) (*Report, error) {
+	r := &Report{}
+	for _, id := range Accounts {
 		a, err := b.Account(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		state := "open"
 		switch {
+		case !a.Opened:
+			state = "not open"
 		case a.Closed:
 			state = "closed"
 		case a.Frozen:
@@ -130,17 +168,12 @@ func RunScenario(ctx context.Context, b *Bank, log io.Writer) (*Report, error) {
 		}
 		r.Balances = append(r.Balances, Balance{Account: id, Balance: a.Balance, State: state})
 	}
-	bypasses, err := findBypasses(ctx, b.store)
-	if err != nil {
+	var err error
+	if r.Bypass, err = findBypasses(ctx, b.store); err != nil {
 		return nil, err
 	}
-	r.Bypass = bypasses
-	for _, t := range transfers {
-		chain, err := renderChain(ctx, b.store, t)
-		if err != nil {
-			return nil, err
-		}
-		r.Chains = append(r.Chains, chain)
+	if r.Chains, err = transferChains(ctx, b.store); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -160,26 +193,50 @@ func findBypasses(ctx context.Context, s Store) ([]BypassSeen, error) {
 	return out, nil
 }
 
-// renderChain draws the correlation group of a transfer as a tree along
-// causation links.
-func renderChain(ctx context.Context, s Store, t *Transfer) (string, error) {
-	root, err := s.Get(ctx, t.SentID.EventID)
-	if err != nil {
-		return "", err
+// transferChains renders the causal chain of every transfer in the log, in
+// the order they were sent.
+func transferChains(ctx context.Context, s Store) ([]string, error) {
+	reg := Registry()
+	sent, _ := reg.KindOf(TransferSent{})
+	var chains []string
+	for rec, err := range s.Query(ctx, batpak.Region{Scope: Scope, EntityPrefix: "account:", Kinds: []kind.Kind{sent}}) {
+		if err != nil {
+			return nil, err
+		}
+		chain, err := renderChain(ctx, s, reg, rec)
+		if err != nil {
+			return nil, err
+		}
+		chains = append(chains, chain)
 	}
+	return chains, nil
+}
+
+// renderChain draws the correlation group of a transfer, from its
+// TransferSent event root, as a tree along causation links.
+func renderChain(ctx context.Context, s Store, reg *batpak.Registry, root batpak.Record) (string, error) {
 	group := map[uuid.UUID][]batpak.Record{}
+	var returned string
 	for _, seq := range s.Correlated(root.CorrelationID) {
 		rec, err := s.GetSequence(ctx, seq)
 		if err != nil {
 			return "", err
 		}
 		group[rec.CausationID] = append(group[rec.CausationID], rec)
+		if ev, err := reg.Decode(&rec); err == nil {
+			if r, ok := ev.(TransferReturned); ok {
+				returned = r.Reason
+			}
+		}
 	}
-	reg := Registry()
+	sent, err := batpak.DecodeAs[TransferSent](&root)
+	if err != nil {
+		return "", err
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "transfer %s", t.ID)
-	if t.Returned != "" {
-		fmt.Fprintf(&b, " (returned: %s)", t.Returned)
+	fmt.Fprintf(&b, "transfer %s", sent.TransferID)
+	if returned != "" {
+		fmt.Fprintf(&b, " (returned: %s)", returned)
 	}
 	b.WriteByte('\n')
 	var walk func(rec batpak.Record, depth int)
@@ -187,7 +244,7 @@ func renderChain(ctx context.Context, s Store, t *Transfer) (string, error) {
 		v, _ := reg.Decode(&rec)
 		fmt.Fprintf(&b, "%s└─ #%d %s v%d %s %+v\n", strings.Repeat("   ", depth), rec.Sequence, rec.Coordinate.Entity, rec.Version, reflect.TypeOf(v).Name(), v)
 		children := group[rec.ID]
-		slices.SortFunc(children, func(a, b batpak.Record) int { return int(a.Sequence) - int(b.Sequence) })
+		slices.SortFunc(children, func(a, b batpak.Record) int { return cmp.Compare(a.Sequence, b.Sequence) })
 		for _, c := range children {
 			walk(c, depth+1)
 		}

@@ -1,4 +1,4 @@
-package main
+package bank
 
 import (
 	"context"
@@ -36,9 +36,9 @@ type Bank struct {
 	nextID   int
 }
 
-// NewBank returns a bank over store, judging commands against pol and
+// New returns a bank over store, judging commands against pol and
 // snapshotting accounts every 50 events.
-func NewBank(store Store, reg *batpak.Registry, pol Policy, snapshots aggregate.SnapshotStore, now func() time.Time) (*Bank, error) {
+func New(store Store, reg *batpak.Registry, pol Policy, snapshots aggregate.SnapshotStore, now func() time.Time) (*Bank, error) {
 	repo, err := aggregate.NewGatedRepository(store, reg, Scope, Gates(), aggregate.WithSnapshots(snapshots, 50))
 	if err != nil {
 		return nil, err
