@@ -48,6 +48,13 @@ func TestStats(t *testing.T) {
 	r := runCmd(t, "", "stats", ts.dir)
 	r.wantCode(t, exitOK)
 	wantContains(t, "stats", r.stdout, "Events  ", strconv.FormatUint(ts.events, 10), "ColdStart.Path", "checkpoint")
+	// Only what describes the store: not the counters of the command's own
+	// read-only view, and no scrub without --scrub.
+	for _, counter := range []string{"AppendedEvents", "Groups", "Syncs", "BytesWritten", "IdempotentHits", "Subscribers", "Checkpoints", "Scrub"} {
+		if strings.Contains(r.stdout, counter) {
+			t.Errorf("stats prints %s:\n%s", counter, r.stdout)
+		}
+	}
 
 	r = runCmd(t, "", "stats", ts.dir, "--json")
 	r.wantCode(t, exitOK)
@@ -62,6 +69,15 @@ func TestStats(t *testing.T) {
 	}
 	if st.Events != ts.events || st.Streams != 8 || st.ColdStart.Path != "checkpoint" || st.Failed != "" {
 		t.Errorf("stats --json = %+v", st)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &fields); err != nil {
+		t.Fatal(err)
+	}
+	for _, counter := range []string{"AppendedEvents", "Syncs", "Scrub"} {
+		if _, ok := fields[counter]; ok {
+			t.Errorf("stats --json has %s:\n%s", counter, r.stdout)
+		}
 	}
 }
 
@@ -142,30 +158,38 @@ func tailSeqs(t *testing.T, out string) []uint64 {
 
 func TestTail(t *testing.T) {
 	ts := newTestStore(t, 50) // deposits 1-50, then the order chain 51-53
-	r := runCmd(t, "", "tail", ts.dir, "--from", "48")
-	r.wantCode(t, exitOK)
-	if got := fmt.Sprint(tailSeqs(t, r.stdout)); got != "[48 49 50 51 52 53]" {
-		t.Errorf("tail --from 48: sequences %s", got)
+	seqs := func(from, to uint64) string {
+		var s []uint64
+		for seq := from; seq <= to; seq++ {
+			s = append(s, seq)
+		}
+		return fmt.Sprint(s)
 	}
-	wantContains(t, "tail", r.stdout, "\torder:7\tv1\t2:001\t{\"items\":[\"tea\"]}\n")
-
-	r = runCmd(t, "", "tail", ts.dir, "--entity", "account:2", "--from", "30")
-	r.wantCode(t, exitOK)
-	if got := fmt.Sprint(tailSeqs(t, r.stdout)); got != "[33 38 43 48]" {
-		t.Errorf("tail --entity account:2 --from 30: sequences %s", got)
+	// As Unix tail: the last 10 by default, -n N the last N, and --all
+	// (or --from without -n) everything.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, seqs(44, 53)},
+		{[]string{"-n", "3"}, seqs(51, 53)},
+		{[]string{"--lines", "0"}, "[]"},
+		{[]string{"--all"}, seqs(1, 53)},
+		{[]string{"--from", "48"}, seqs(48, 53)},
+		{[]string{"--from", "30", "-n", "2"}, seqs(52, 53)},
+		{[]string{"--entity", "account:2", "--from", "30"}, "[33 38 43 48]"},
+		{[]string{"--entity", "account:2", "-n", "2"}, "[43 48]"},
+		{[]string{"--scope", "shop", "--kind", "2:002", "--kind", "8195"}, "[52 53]"}, // 8195 = 0x2003
+		{[]string{"--prefix", "account:", "-n", "2"}, "[49 50]"},
+	} {
+		r := runCmd(t, "", append([]string{"tail", ts.dir}, tc.args...)...)
+		r.wantCode(t, exitOK)
+		if got := fmt.Sprint(tailSeqs(t, r.stdout)); got != tc.want {
+			t.Errorf("tail %v: sequences %s, want %s", tc.args, got, tc.want)
+		}
 	}
-
-	r = runCmd(t, "", "tail", ts.dir, "--scope", "shop", "--kind", "2:002", "--kind", "8195") // 8195 = 0x2003
-	r.wantCode(t, exitOK)
-	if got := fmt.Sprint(tailSeqs(t, r.stdout)); got != "[52 53]" {
-		t.Errorf("tail --kind: sequences %s", got)
-	}
-
-	r = runCmd(t, "", "tail", ts.dir, "--prefix", "account:", "-n", "2")
-	r.wantCode(t, exitOK)
-	if got := fmt.Sprint(tailSeqs(t, r.stdout)); got != "[49 50]" {
-		t.Errorf("tail --prefix account: -n 2: sequences %s", got)
-	}
+	r := runCmd(t, "", "tail", ts.dir, "-n", "1")
+	wantContains(t, "tail", r.stdout, "\tshipment:7\tv1\t2:003\t{\"carrier\":\"post\"}\n")
 }
 
 func TestTailFollow(t *testing.T) {
@@ -176,7 +200,7 @@ func TestTailFollow(t *testing.T) {
 	done := make(chan int)
 	go func() {
 		a := &app{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}
-		done <- a.run(ctx, []string{"tail", ts.dir, "--follow", "--interval", "10ms", "--prefix", "account:"})
+		done <- a.run(ctx, []string{"tail", ts.dir, "--follow", "--interval", "10ms", "--prefix", "account:", "-n", "4"})
 	}()
 	guard := hangContext(t)
 	waitFor := func(what string) {
@@ -212,8 +236,9 @@ func TestTailFollow(t *testing.T) {
 		t.Fatal("tail --follow did not stop on cancel")
 	}
 	seqs := tailSeqs(t, stdout.String())
+	// The last 4 stored, then every new one.
 	want := []uint64{}
-	for seq := uint64(1); seq <= 46; seq++ {
+	for seq := uint64(7); seq <= 46; seq++ {
 		if seq < 11 || seq > 13 { // 11-13 are the order chain, outside --prefix account:
 			want = append(want, seq)
 		}
@@ -269,6 +294,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"trace", ts.dir, "not-an-id"}, "neither an event id"},
 		{[]string{"trace", ts.dir, "1", "--format", "png"}, "--format must be text, dot, json or svg"},
 		{[]string{"inspect", ts.dir, "--streams", "-1"}, "--streams must be 0 or more"},
+		{[]string{"tail", ts.dir, "-n", "-1"}, "--lines must be 0 or more"},
+		{[]string{"tail", ts.dir, "--all", "-n", "3"}, "--all and --lines (-n) cannot be used together"},
 	} {
 		r := runCmd(t, "", tc.args...)
 		if r.code != exitUsage {
@@ -280,23 +307,58 @@ func TestUsageErrors(t *testing.T) {
 
 func TestNotAStore(t *testing.T) {
 	empty := t.TempDir()
-	for _, cmd := range []string{"inspect", "verify", "stats", "dump", "tail", "repair"} {
-		r := runCmd(t, "", cmd, empty)
+	for _, cmd := range []string{"inspect", "verify", "stats", "dump", "tail", "trace", "replay", "repair"} {
+		args := []string{cmd, empty}
+		if cmd == "trace" {
+			args = append(args, "1")
+		}
+		r := runCmd(t, "", args...)
 		if r.code != exitFailure {
 			t.Errorf("%s on an empty directory: exit %d, want %d", cmd, r.code, exitFailure)
 		}
 		wantContains(t, cmd+" stderr", r.stderr, "is not a batpak store")
+		if strings.Contains(r.stderr, "did you mean") {
+			t.Errorf("%s on an empty directory suggests a store:\n%s", cmd, r.stderr)
+		}
 	}
 	r := runCmd(t, "", "inspect", filepath.Join(empty, "missing"))
 	r.wantCode(t, exitFailure)
 	wantContains(t, "stderr", r.stderr, "does not exist")
 }
 
+// A directory that holds one store one level down, as an application's
+// data directory does, gets a hint; one that holds two does not.
+func TestNotAStoreHint(t *testing.T) {
+	ts := newTestStore(t, 3)
+	parent := filepath.Dir(ts.dir)
+	if err := os.WriteFile(filepath.Join(parent, "notes.txt"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(parent, "snapshots"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"inspect", "verify", "stats", "dump", "tail", "replay", "repair"} {
+		r := runCmd(t, "", cmd, parent)
+		r.wantCode(t, exitFailure)
+		wantContains(t, cmd+" stderr", r.stderr, parent+" is not a batpak store", "; did you mean "+ts.dir+"?")
+	}
+	second := newTestStore(t, 1)
+	if err := os.Rename(second.dir, filepath.Join(parent, "other")); err != nil {
+		t.Fatal(err)
+	}
+	r := runCmd(t, "", "inspect", parent)
+	r.wantCode(t, exitFailure)
+	wantContains(t, "stderr", r.stderr, "is not a batpak store")
+	if strings.Contains(r.stderr, "did you mean") {
+		t.Errorf("a hint with two stores below:\n%s", r.stderr)
+	}
+}
+
 func TestHelp(t *testing.T) {
 	r := runCmd(t, "", "--help")
 	r.wantCode(t, exitOK)
-	wantContains(t, "help", r.stdout, "inspect", "verify", "tail", "trace", "stats", "repair", "dump", "Exit codes")
-	for _, cmd := range []string{"inspect", "verify", "tail", "trace", "stats", "repair", "dump"} {
+	wantContains(t, "help", r.stdout, "inspect", "verify", "tail", "trace", "stats", "repair", "dump", "replay", "serve", "Exit codes")
+	for _, cmd := range []string{"inspect", "verify", "tail", "trace", "stats", "repair", "dump", "replay", "serve"} {
 		r := runCmd(t, "", cmd, "--help")
 		r.wantCode(t, exitOK)
 		wantContains(t, cmd+" --help", r.stdout, "Usage:", "batpak "+cmd)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +24,9 @@ import (
 const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 // checkStoreDir refuses a path that is not a store directory, so a typo
-// is not reported as an empty, healthy store.
+// is not reported as an empty, healthy store. When the directory holds
+// exactly one store one level down, as an application's data directory
+// often does, the error names it.
 func checkStoreDir(dir string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
@@ -39,13 +42,36 @@ func checkStoreDir(dir string) error {
 	if err != nil {
 		return err
 	}
+	if holdsStore(des) {
+		return nil
+	}
+	err = fmt.Errorf("%s is not a batpak store: it has no segment, checkpoint or %s file", dir, eventstore.LockFileName)
+	var below []string
+	for _, de := range des {
+		if !de.IsDir() {
+			continue
+		}
+		sub := filepath.Join(dir, de.Name())
+		if des, rerr := os.ReadDir(sub); rerr == nil && holdsStore(des) {
+			below = append(below, sub)
+		}
+	}
+	if len(below) == 1 {
+		return fmt.Errorf("%w; did you mean %s?", err, below[0])
+	}
+	return err
+}
+
+// holdsStore reports whether a directory with these entries is a store:
+// it has a segment file, a checkpoint or the lock file.
+func holdsStore(des []os.DirEntry) bool {
 	for _, de := range des {
 		name := de.Name()
 		if _, ok := segment.ParseFileName(name); ok || name == eventstore.CheckpointFileName || name == eventstore.LockFileName {
-			return nil
+			return true
 		}
 	}
-	return fmt.Errorf("%s is not a batpak store: it has no segment, checkpoint or %s file", dir, eventstore.LockFileName)
+	return false
 }
 
 // openReadOnly opens the store in dir read-only, with advice on damage.

@@ -3,12 +3,17 @@
 //
 //	batpak inspect DIR        segments, streams, cold start, checkpoint
 //	batpak verify DIR         CRCs, sequences, hash chains and footers
-//	batpak tail DIR           matching events, one per line (--follow)
+//	batpak tail DIR           the last 10 matching events, one per line (-n N, --all, --follow)
 //	batpak trace DIR EVENT    the causal tree of an event
-//	batpak stats DIR          the store's counters
+//	batpak stats DIR          events, streams, segments, bytes, cold start
 //	batpak repair DIR         quarantine damage so the store opens again
 //	batpak dump DIR           every event as one JSON object per line
+//	batpak replay DIR         a projection's catch-up over the history, with progress
 //	batpak serve DIR          a read-only web explorer of the store
+//	batpak projections DIR    the projections of a checkpoint directory: lag, parked events
+//
+// DIR is the store's own directory (for projections, the checkpoints'). Given a directory that holds exactly
+// one store one level down instead, a command names it in its error.
 //
 // Exit codes: 0 success, 1 damage found or the operation failed, 2 usage
 // error (unknown command or flag, wrong arguments).

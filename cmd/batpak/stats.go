@@ -18,11 +18,13 @@ func (a *app) statsCmd() *cobra.Command {
 	var asJSON, scrub bool
 	cmd := &cobra.Command{
 		Use:   "stats DIR",
-		Short: "Print the store's counters (eventstore.Stats)",
-		Long: `stats opens the store read-only and prints its Stats: events, streams,
-segments, disk bytes, the cold start that opening it took, and the counters
-of this process's view (appends, group commits, syncs, ...), which stay at 0
-for a read-only view.
+		Short: "Print what the store holds and how it opens",
+		Long: `stats opens the store read-only and prints what describes the store:
+its events, streams, segments and bytes on disk, and its cold start (which
+path opening it took, from the checkpoint, footers or a scan, and how long).
+The counters of a running store's writer (appends, group commits, syncs,
+subscribers, ...) belong to the process that has it open: that process
+reads them with eventstore.Store.Stats.
 
 --scrub first scrubs the store (eventstore.Store.Scrub): it rereads every
 sealed segment and checks each frame's CRC and record, the footer, where
@@ -49,9 +51,9 @@ error.`,
 			}
 			st := s.Stats()
 			if asJSON {
-				err = writeStatsJSON(a.stdout, st)
+				err = writeStatsJSON(a.stdout, newStoreStats(st, scrub))
 			} else {
-				err = writeStatsTable(a.stdout, st)
+				err = writeStatsTable(a.stdout, newStoreStats(st, scrub))
 			}
 			switch {
 			case err != nil:
@@ -69,39 +71,46 @@ error.`,
 	return cmd
 }
 
-// statsJSON is eventstore.Stats with Failed as text (an error value has no
-// JSON form).
-type statsJSON struct {
-	eventstore.Stats
-	Failed string
+// storeStats is what stats prints of eventstore.Stats: what describes the
+// store, not the counters of this process's read-only view. (DataBytes is
+// left out: a read-only view counts the active segment's preallocated
+// space as data.) Failed is text
+// (an error value has no JSON form); Scrub is there after --scrub.
+type storeStats struct {
+	Events    uint64
+	Streams   int
+	Segments  int
+	DiskBytes int64
+	ColdStart eventstore.ColdStart
+	Scrub     *eventstore.ScrubStats `json:",omitempty"`
+	Failed    string
 }
 
-func writeStatsJSON(out io.Writer, st eventstore.Stats) error {
-	v := statsJSON{Stats: st}
+func newStoreStats(st eventstore.Stats, scrubbed bool) storeStats {
+	v := storeStats{Events: st.Events, Streams: st.Streams, Segments: st.Segments,
+		DiskBytes: st.DiskBytes, ColdStart: st.ColdStart}
+	if scrubbed {
+		v.Scrub = &st.Scrub
+	}
 	if st.Failed != nil {
 		v.Failed = st.Failed.Error()
 	}
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return v
 }
 
-func writeStatsTable(out io.Writer, st eventstore.Stats) error {
+func writeStatsJSON(out io.Writer, st storeStats) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(st)
+}
+
+func writeStatsTable(out io.Writer, st storeStats) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	row := func(name string, v any) { fmt.Fprintf(tw, "%s\t%v\n", name, v) }
 	row("Events", st.Events)
 	row("Streams", st.Streams)
 	row("Segments", st.Segments)
 	row("DiskBytes", fmt.Sprintf("%d (%s)", st.DiskBytes, humanBytes(st.DiskBytes)))
-	row("AppendedEvents", st.AppendedEvents)
-	row("Groups", st.Groups)
-	row("AverageGroupSize", fmt.Sprintf("%.2f", st.AverageGroupSize))
-	row("Syncs", st.Syncs)
-	row("BytesWritten", st.BytesWritten)
-	row("IdempotentHits", st.IdempotentHits)
-	row("Subscribers", st.Subscribers)
-	row("DroppedNotifications", st.DroppedNotifications)
-	row("Checkpoints", st.Checkpoints)
 	cs := st.ColdStart
 	row("ColdStart.Path", cs.Path)
 	row("ColdStart.Duration", cs.Duration.Round(time.Microsecond))
@@ -112,9 +121,10 @@ func writeStatsTable(out io.Writer, st eventstore.Stats) error {
 	row("ColdStart.SegmentsScanned", cs.SegmentsScanned)
 	row("ColdStart.CheckpointIgnored", orNone(cs.CheckpointIgnored))
 	row("ColdStart.TruncatedBytes", cs.TruncatedBytes)
-	sc := st.Scrub
-	row("Scrub.Runs", sc.Runs)
-	if sc.Runs > 0 {
+	if sc := st.Scrub; sc != nil {
+		row("Scrub.Runs", sc.Runs)
+	}
+	if sc := st.Scrub; sc != nil && sc.Runs > 0 {
 		row("Scrub.LastRun", formatTime(sc.LastRun))
 		row("Scrub.LastDuration", sc.LastDuration.Round(time.Microsecond))
 		row("Scrub.LastBytes", fmt.Sprintf("%d (%s)", sc.LastBytes, humanBytes(sc.LastBytes)))
@@ -123,11 +133,7 @@ func writeStatsTable(out io.Writer, st eventstore.Stats) error {
 			row("", fmt.Sprintf("segment %d  file %s  offset %d: %s", d.Segment, d.Path, d.Offset, d.Reason))
 		}
 	}
-	failed := "-"
-	if st.Failed != nil {
-		failed = st.Failed.Error()
-	}
-	row("Failed", failed)
+	row("Failed", orNone(st.Failed))
 	return tw.Flush()
 }
 

@@ -25,6 +25,7 @@ type tailOptions struct {
 	kinds    []string
 	from     uint64
 	lines    int
+	all      bool
 	follow   bool
 	interval time.Duration
 }
@@ -33,10 +34,14 @@ func (a *app) tailCmd() *cobra.Command {
 	var o tailOptions
 	cmd := &cobra.Command{
 		Use:   "tail DIR",
-		Short: "Print matching events, one per line; --follow waits for new ones",
-		Long: `tail prints the events of the region given by the flags, one per line,
-tab-separated: global sequence, timestamp (RFC 3339, UTC), entity, version,
-kind and the payload as JSON (decoded from msgpack).
+		Short: "Print the last matching events, one per line; --follow waits for new ones",
+		Long: `tail prints the last 10 events of the region given by the flags, one per
+line, tab-separated: global sequence, timestamp (RFC 3339, UTC), entity,
+version, kind and the payload as JSON (decoded from msgpack).
+
+As with Unix tail, -n N prints the last N instead (-n 0: none, to follow
+only new ones); --all prints every matching event, and so does --from
+without -n: --from 1000 prints every event from sequence 1000 on.
 
 With --follow it keeps waiting for new events until interrupted (Ctrl-C).
 A read-only view sees only the events that were durable when it was opened,
@@ -47,13 +52,21 @@ works alongside a writer in another process.
 Exit codes: 0 the events were printed (with --follow: until interrupted);
 1 the store does not open, an event does not read (damage), or the
 operation failed; 2 usage error.`,
-		Example: `  batpak tail ./data --prefix account: --kind 1:002 --lines 20
+		Example: `  batpak tail ./data -f
+  batpak tail ./data --prefix account: --kind 1:002 -n 20
+  batpak tail ./data --entity account:42 --all
   batpak tail ./data --entity account:42 --from 1000 --follow`,
 		Args: cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			region, err := o.region()
 			if err != nil {
 				return err
+			}
+			switch f := cmd.Flags(); {
+			case o.all && f.Changed("lines"):
+				return usagef("--all and --lines (-n) cannot be used together")
+			case o.all, f.Changed("from") && !f.Changed("lines"):
+				o.lines = -1 // every stored event of the region
 			}
 			if o.follow {
 				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -65,7 +78,8 @@ operation failed; 2 usage error.`,
 	}
 	f := cmd.Flags()
 	o.regionFlags(f)
-	f.IntVarP(&o.lines, "lines", "n", 0, "print only the last N matching events already stored (0: all)")
+	f.IntVarP(&o.lines, "lines", "n", 10, "print the last N matching events already stored (0: none)")
+	f.BoolVar(&o.all, "all", false, "print every matching event already stored")
 	f.BoolVarP(&o.follow, "follow", "f", false, "keep waiting for new events until interrupted")
 	f.DurationVar(&o.interval, "interval", time.Second, "with --follow, how often to look for new events")
 	return cmd
@@ -126,12 +140,12 @@ func (a *app) tail(ctx context.Context, dir string, region batpak.Region, o tail
 				lastErr = ""
 				region.FromSequence = next
 				next, err = printEvents(ctx, out, s, region, lines)
+				lines = -1 // after the first view, every new event
 				err = damageAdvice(dir, err)
 				_ = s.Close()
 				if err != nil {
 					return err
 				}
-				lines = 0 // --lines limits only what was stored before
 				last = state
 			}
 			if err := out.Flush(); err != nil {
@@ -149,10 +163,13 @@ func (a *app) tail(ctx context.Context, dir string, region batpak.Region, o tail
 	}
 }
 
-// printEvents prints the events of region (the last n only, if n > 0) and
+// printEvents prints the events of region, the last n only if n >= 0, and
 // returns the sequence to continue from.
 func printEvents(ctx context.Context, out *bufio.Writer, s *eventstore.Store, region batpak.Region, n int) (uint64, error) {
 	next := max(s.LastSequence()+1, region.FromSequence)
+	if n == 0 {
+		return next, nil
+	}
 	region.ToSequence = next - 1
 	var ring []string
 	for rec, err := range s.Query(ctx, region) {
