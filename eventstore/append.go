@@ -98,7 +98,7 @@ func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 // prepare encodes an event's payload in the caller's goroutine, so encoding
 // runs in parallel and the writer only copies bytes.
 func (s *Store) prepare(ev batpak.Event) (item, error) {
-	payload, meta, err := EncodeEvent(ev, s.cfg.maxPayload)
+	payload, meta, err := codec.Encode(ev, s.cfg.maxPayload)
 	if err != nil {
 		return item{}, err
 	}

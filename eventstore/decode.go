@@ -1,10 +1,11 @@
 package eventstore
 
 import (
-	"github.com/batpak-go/batpak"
 	"iter"
 	"runtime"
 	"sync"
+
+	"github.com/batpak-go/batpak"
 )
 
 // Decoded is an event together with the value its payload decoded to.

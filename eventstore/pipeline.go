@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/batpak-go/batpak/internal/ids"
 	"github.com/batpak-go/batpak/segment"
 )
 
@@ -74,8 +75,8 @@ type commitPipeline struct {
 	nextSegment    uint32
 	activeFirstSeq uint64                      // first sequence in w, for its footer
 	activeKeys     []segment.IdempotencyRecord // keys whose events start in w
-	ids            IDGenerator
-	hasher         *ChainHasher
+	ids            ids.Generator
+	hasher         *chainHasher
 	stage          stage
 	unsynced       int // events written since the last sync
 	lastSync       time.Time
@@ -95,7 +96,7 @@ type commitPipeline struct {
 }
 
 func newCommitPipeline() *commitPipeline {
-	return &commitPipeline{hasher: NewChainHasher(), quit: make(chan struct{}), done: make(chan struct{})}
+	return &commitPipeline{hasher: newChainHasher(), quit: make(chan struct{}), done: make(chan struct{})}
 }
 
 // commit validates, encodes, writes, syncs and publishes a group. A request

@@ -104,7 +104,7 @@ type repairPlan struct {
 	dir    string
 	fsys   segment.FS
 	now    int64
-	hasher *ChainHasher
+	hasher *chainHasher
 	ckpt   *segment.Checkpoint
 	segs   []*segPlan
 	// lastSeq is the highest sequence read from a frame; placed the highest
@@ -137,7 +137,7 @@ func (p *repairPlan) fail(sp *segPlan, off int64, format string, args ...any) {
 
 // planRepair reads the store in dir and plans a precise repair.
 func planRepair(dir string, fsys segment.FS, now int64) (*repairPlan, error) {
-	p := &repairPlan{dir: dir, fsys: fsys, now: now, hasher: NewChainHasher(),
+	p := &repairPlan{dir: dir, fsys: fsys, now: now, hasher: newChainHasher(),
 		streams: make(map[streamID]*rstream), evidence: make(map[uint64]evidence),
 		deleted: make(map[streamID]bool), known: make(map[streamID]bool)}
 	if data, err := segment.ReadFile(fsys, filepath.Join(dir, CheckpointFileName)); err == nil {

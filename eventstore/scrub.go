@@ -92,7 +92,7 @@ func (s *Store) scrub(ctx context.Context, lim *byteLimiter) (*ScrubReport, erro
 	rep := &ScrubReport{Started: time.Now()}
 	through := s.pipe.sealedThrough.Load()
 	counts := s.entriesPerSegment(through)
-	sc := &scrubber{s: s, rep: rep, lim: lim, tips: make(map[streamID]streamTip), hasher: NewChainHasher()}
+	sc := &scrubber{s: s, rep: rep, lim: lim, tips: make(map[streamID]streamTip), hasher: newChainHasher()}
 	var err error
 	for id := uint32(1); id <= through && err == nil; id++ {
 		if err = ctx.Err(); err == nil {
@@ -158,7 +158,7 @@ type scrubber struct {
 	rep    *ScrubReport
 	lim    *byteLimiter
 	tips   map[streamID]streamTip // each stream's last event checked
-	hasher *ChainHasher
+	hasher *chainHasher
 	rec    segment.Record
 }
 

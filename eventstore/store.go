@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/internal/subs"
 	"github.com/batpak-go/batpak/segment"
 )
 
@@ -55,7 +56,7 @@ type Store struct {
 	failed atomic.Pointer[error]
 
 	notify atomic.Pointer[chan struct{}] // closed and replaced on every publish
-	subs   Subscribers
+	subs   subs.Set
 
 	// compactMu protects the pairing of segment files and index positions:
 	// compaction holds it for writing while it swaps a segment file and the

@@ -20,7 +20,7 @@ func (s *Store) VerifyChain(ctx context.Context, coord batpak.Coordinate) error 
 	defer s.compactMu.RUnlock()
 	seqs := s.ix.streamSeqs(coord)
 	v := s.ix.snapshot()
-	h := NewChainHasher()
+	h := newChainHasher()
 	var prev [32]byte
 	for i, seq := range seqs {
 		e := v.at(seq)

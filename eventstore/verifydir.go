@@ -86,7 +86,7 @@ func Verify(dir string, opts ...VerifyOption) (*VerifyReport, error) {
 			}
 		}
 	}
-	v := &verifier{report: &VerifyReport{Segments: len(ids)}, tips: make(map[streamID]streamTip), hasher: NewChainHasher(), dir: dir}
+	v := &verifier{report: &VerifyReport{Segments: len(ids)}, tips: make(map[streamID]streamTip), hasher: newChainHasher(), dir: dir}
 	ckpt, ckptErr := readCheckpointFile(cfg.fs, dir)
 	if ckptErr == nil {
 		v.floor = durableFloor{segment: ckpt.Segment, end: int64(ckpt.FrameEnd)}
@@ -118,7 +118,7 @@ type verifier struct {
 	dir     string
 	lastSeq uint64
 	tips    map[streamID]streamTip
-	hasher  *ChainHasher
+	hasher  *chainHasher
 	resync  bool // after damaged frames, the next event re-anchors the sequence and chains
 	// unanchored: streams first seen after damage start where they are.
 	unanchored bool
