@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/batpak-go/batpak/aggregate"
-	"github.com/batpak-go/batpak/segment/faultfs"
+	"github.com/batpak-go/batpak/vfs/faultfs"
 )
 
 // cuts are the ways faultfs can stop the machine.

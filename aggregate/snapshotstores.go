@@ -15,7 +15,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/batpak-go/batpak"
-	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // MemorySnapshots is an in-memory SnapshotStore.
@@ -49,32 +49,32 @@ func (m *MemorySnapshots) Save(_ context.Context, s Snapshot) error {
 // hashes of the stream's scope and entity, so no coordinate can name a
 // path outside the directory. Each file carries a CRC, so a damaged
 // snapshot is detected and ignored, and is replaced atomically with
-// [segment.WriteFileAtomic] (temp file, sync, rename, directory sync):
+// [vfs.WriteFileAtomic] (temp file, sync, rename, directory sync):
 // after a crash a stream's snapshot is the previous one or the new one,
 // never a torn one, and a saved one survives a power loss.
 type FileSnapshots struct {
 	dir   string
-	fs    segment.FS
+	fs    vfs.FS
 	locks [16]sync.Mutex // saves of one stream share a temp file: one at a time
 }
 
 // FileSnapshotsOption configures a [FileSnapshots].
 type FileSnapshotsOption func(*FileSnapshots)
 
-// WithSnapshotFS replaces the file system (by default [segment.OSFS]),
+// WithSnapshotFS replaces the file system (by default [vfs.OSFS]),
 // e.g. with one that injects faults.
-func WithSnapshotFS(fsys segment.FS) FileSnapshotsOption {
+func WithSnapshotFS(fsys vfs.FS) FileSnapshotsOption {
 	return func(f *FileSnapshots) { f.fs = fsys }
 }
 
 // NewFileSnapshots returns a snapshot store in dir, creating it (0700) and
 // its missing parents durably.
 func NewFileSnapshots(dir string, opts ...FileSnapshotsOption) (*FileSnapshots, error) {
-	f := &FileSnapshots{dir: dir, fs: segment.OSFS{}}
+	f := &FileSnapshots{dir: dir, fs: vfs.OSFS{}}
 	for _, o := range opts {
 		o(f)
 	}
-	if err := segment.MkdirAllSynced(f.fs, dir, 0o700); err != nil {
+	if err := vfs.MkdirAllSynced(f.fs, dir, 0o700); err != nil {
 		return nil, fmt.Errorf("aggregate: create %s: %w", dir, err)
 	}
 	return f, nil
@@ -98,7 +98,7 @@ func (f *FileSnapshots) file(coord batpak.Coordinate) (string, *sync.Mutex) {
 // Load reads and checks the snapshot of the stream coord.
 func (f *FileSnapshots) Load(_ context.Context, coord batpak.Coordinate) (Snapshot, bool, error) {
 	path, _ := f.file(coord)
-	b, err := segment.ReadFile(f.fs, path)
+	b, err := vfs.ReadFile(f.fs, path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Snapshot{}, false, nil
 	}
@@ -126,7 +126,7 @@ func (f *FileSnapshots) Save(_ context.Context, s Snapshot) error {
 	path, mu := f.file(s.Coordinate)
 	mu.Lock()
 	defer mu.Unlock()
-	if err := segment.WriteFileAtomic(f.fs, path, b, 0o600); err != nil {
+	if err := vfs.WriteFileAtomic(f.fs, path, b, 0o600); err != nil {
 		return fmt.Errorf("aggregate: save snapshot: %w", err)
 	}
 	return nil

@@ -12,7 +12,7 @@ import (
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
-	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 var errInjected = errors.New("injected fault")
@@ -20,7 +20,7 @@ var errInjected = errors.New("injected fault")
 // faultAtFS fails the n-th file system call (counting every open, write,
 // sync, rename, remove and directory sync) once armed.
 type faultAtFS struct {
-	segment.OSFS
+	vfs.OSFS
 	armed atomic.Bool
 	calls atomic.Int64
 	failN int64
@@ -33,7 +33,7 @@ func (f *faultAtFS) hit() error {
 	return nil
 }
 
-func (f *faultAtFS) OpenFile(name string, flag int, perm fs.FileMode) (segment.File, error) {
+func (f *faultAtFS) OpenFile(name string, flag int, perm fs.FileMode) (vfs.File, error) {
 	if flag&(os.O_WRONLY|os.O_RDWR) != 0 {
 		if err := f.hit(); err != nil {
 			return nil, err
@@ -68,7 +68,7 @@ func (f *faultAtFS) SyncDir(name string) error {
 }
 
 type faultAtFile struct {
-	segment.File
+	vfs.File
 	fs *faultAtFS
 }
 

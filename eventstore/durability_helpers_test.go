@@ -24,6 +24,7 @@ import (
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 var dtKind = kind.Custom(1, 7)
@@ -381,12 +382,12 @@ func dtCorrupt(t testing.TB, err error, seg uint32, off int64) *segment.CorruptE
 	return ce
 }
 
-// dtFS wraps segment.OSFS to inject faults and to record the operations a
+// dtFS wraps vfs.OSFS to inject faults and to record the operations a
 // store performs. Hooks run with no lock held; counters are per operation
 // over all files. With noSync, Sync and SyncDir succeed without syncing
 // (tests that only exercise recovery logic run much faster).
 type dtFS struct {
-	inner segment.OSFS
+	inner vfs.OSFS
 
 	mu        sync.Mutex
 	noSync    bool
@@ -431,7 +432,7 @@ func (f *dtFS) SetFailWrite(h func(name string, off int64, b []byte, call int) (
 	f.mu.Unlock()
 }
 
-func (f *dtFS) OpenFile(name string, flag int, perm fs.FileMode) (segment.File, error) {
+func (f *dtFS) OpenFile(name string, flag int, perm fs.FileMode) (vfs.File, error) {
 	file, err := f.inner.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
@@ -473,7 +474,7 @@ func (f *dtFS) SyncDir(name string) error {
 	return f.inner.SyncDir(name)
 }
 
-func (f *dtFS) Preallocate(file segment.File, size int64) error {
+func (f *dtFS) Preallocate(file vfs.File, size int64) error {
 	if df, ok := file.(*dtFile); ok {
 		file = df.File
 	}
@@ -481,7 +482,7 @@ func (f *dtFS) Preallocate(file segment.File, size int64) error {
 }
 
 type dtFile struct {
-	segment.File
+	vfs.File
 	fs   *dtFS
 	name string
 }

@@ -1,6 +1,6 @@
 package eventstore_test
 
-// Fault-injection sweeps over segment/faultfs (issue 8, "Reliability
+// Fault-injection sweeps over vfs/faultfs (issue 8, "Reliability
 // battery"). Each scenario is first run without faults to count its file
 // system calls (N); then, for every k in 1..N, the same pre-state is built,
 // call k fails (the error suits the call: EIO on a sync, a short write,
@@ -27,7 +27,8 @@ import (
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/segment"
-	"github.com/batpak-go/batpak/segment/faultfs"
+	"github.com/batpak-go/batpak/vfs"
+	"github.com/batpak-go/batpak/vfs/faultfs"
 )
 
 var sweepKind = kind.Custom(1, 11)
@@ -379,7 +380,7 @@ func sweepRun(t *testing.T, sc *sweepScenario, template string, tl *sweepLog, k 
 	t.Helper()
 	dir := filepath.Join(sweepTempDir(t), "s")
 	sweepCopyDir(t, template, dir)
-	fsys := faultfs.New(segment.OSFS{})
+	fsys := faultfs.New(vfs.OSFS{})
 	fsOpts := append(slices.Clone(sc.opts), eventstore.WithFS(fsys))
 	var s *eventstore.Store
 	l := tl.clone()
@@ -710,7 +711,7 @@ func TestSweepPowerLoss(t *testing.T) {
 	}
 	// Dry run: count the calls.
 	base := sweepTempDir(t)
-	fsys := faultfs.New(segment.OSFS{})
+	fsys := faultfs.New(vfs.OSFS{})
 	l := &sweepLog{}
 	acks := life(fsys, filepath.Join(base, "dry", "store"), l)
 	n := fsys.Calls()
@@ -723,7 +724,7 @@ func TestSweepPowerLoss(t *testing.T) {
 		}
 		for _, keep := range []bool{false, true} {
 			dir := filepath.Join(sweepTempDir(t), "store")
-			fsys := faultfs.New(segment.OSFS{})
+			fsys := faultfs.New(vfs.OSFS{})
 			fsys.CrashAt(k)
 			l := &sweepLog{}
 			life(fsys, dir, l)
@@ -812,7 +813,7 @@ func sweepPowerCycle(t testing.TB, where string, fsys *faultfs.FS, s *eventstore
 func TestSweepDiskFullPreallocated(t *testing.T) {
 	dir := filepath.Join(sweepTempDir(t), "s")
 	opts := []eventstore.Option{eventstore.WithSegmentMaxBytes(8 << 10)}
-	fsys := faultfs.New(segment.OSFS{})
+	fsys := faultfs.New(vfs.OSFS{})
 	fsOpts := append(slices.Clone(opts), eventstore.WithFS(fsys))
 	s, err := eventstore.Open(dir, fsOpts...)
 	sweepMust(t, err)
@@ -875,7 +876,7 @@ func TestSweepDiskFullPreallocated(t *testing.T) {
 func TestSweepDiskFullNoPreallocation(t *testing.T) {
 	dir := filepath.Join(sweepTempDir(t), "s")
 	opts := []eventstore.Option{eventstore.WithSegmentMaxBytes(64 << 10), eventstore.WithPreallocation(false)}
-	fsys := faultfs.New(segment.OSFS{})
+	fsys := faultfs.New(vfs.OSFS{})
 	s, err := eventstore.Open(dir, append(slices.Clone(opts), eventstore.WithFS(fsys))...)
 	sweepMust(t, err)
 	l := &sweepLog{}
@@ -926,7 +927,7 @@ func TestSweepDiskFullRotation(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := filepath.Join(sweepTempDir(t), "s")
 			opts := []eventstore.Option{eventstore.WithSegmentMaxBytes(4 << 10)}
-			fsys := faultfs.New(segment.OSFS{})
+			fsys := faultfs.New(vfs.OSFS{})
 			s, err := eventstore.Open(dir, append(slices.Clone(opts), eventstore.WithFS(fsys))...)
 			sweepMust(t, err)
 			l := &sweepLog{}
@@ -967,7 +968,7 @@ func TestSweepDiskFullCheckpoint(t *testing.T) {
 		t.Run(fmt.Sprintf("previous-checkpoint=%v", previous), func(t *testing.T) {
 			dir := filepath.Join(sweepTempDir(t), "s")
 			opts := []eventstore.Option{eventstore.WithSegmentMaxBytes(64 << 10)}
-			fsys := faultfs.New(segment.OSFS{})
+			fsys := faultfs.New(vfs.OSFS{})
 			fsOpts := append(slices.Clone(opts), eventstore.WithFS(fsys))
 			s, err := eventstore.Open(dir, fsOpts...)
 			sweepMust(t, err)

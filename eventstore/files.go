@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // The store's own files in its directory: segments, the checkpoint and
@@ -14,15 +15,15 @@ import (
 func (s *Store) segmentPath(id uint32) string { return filepath.Join(s.dir, segment.FileName(id)) }
 
 // replaceFile atomically replaces name in the store directory with data
-// (see [segment.WriteFileAtomic]): the checkpoint.
+// (see [vfs.WriteFileAtomic]): the checkpoint.
 func (s *Store) replaceFile(name string, data []byte) error {
-	return segment.WriteFileAtomic(s.fs, filepath.Join(s.dir, name), data, s.cfg.fileMode)
+	return vfs.WriteFileAtomic(s.fs, filepath.Join(s.dir, name), data, s.cfg.fileMode)
 }
 
 // writeFileSynced creates path with data and syncs it, without renaming it
 // into place: compaction renames its output over the segment later, under
 // compactMu, and must fail the store itself if the directory sync fails,
-// so the all-in-one [segment.WriteFileAtomic] does not fit it.
+// so the all-in-one [vfs.WriteFileAtomic] does not fit it.
 func (s *Store) writeFileSynced(path string, data []byte) error {
-	return segment.WriteFileSynced(s.fs, path, data, s.cfg.fileMode)
+	return vfs.WriteFileSynced(s.fs, path, data, s.cfg.fileMode)
 }

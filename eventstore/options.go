@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // SyncMode says when appended data is made durable: [SyncEveryCommit]
@@ -83,7 +84,7 @@ type config struct {
 	checkpointEvery int
 	clock           func() time.Time
 	logger          *zap.Logger
-	fs              segment.FS
+	fs              vfs.FS
 	fileMode        os.FileMode
 	dirMode         os.FileMode
 	scrub           scrubSettings // background scrub; zero: off
@@ -100,7 +101,7 @@ func defaultConfig() config {
 		checkpointEvery: 1_000_000,
 		clock:           time.Now,
 		logger:          zap.NewNop(),
-		fs:              segment.OSFS{},
+		fs:              vfs.OSFS{},
 		fileMode:        segment.FileMode,
 		dirMode:         0o700,
 	}
@@ -149,7 +150,7 @@ func WithClock(now func() time.Time) Option { return func(c *config) { c.clock =
 func WithLogger(l *zap.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithFS replaces the file system, e.g. with one that injects faults.
-func WithFS(fsys segment.FS) Option { return func(c *config) { c.fs = fsys } }
+func WithFS(fsys vfs.FS) Option { return func(c *config) { c.fs = fsys } }
 
 // WithFileMode sets the permissions of new files and of the directory
 // (default 0600 and 0700).

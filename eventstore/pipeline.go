@@ -11,6 +11,7 @@ import (
 
 	"github.com/batpak-go/batpak/internal/ids"
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // The commit pipeline turns append requests into durable, visible events.
@@ -32,7 +33,7 @@ import (
 // changes afterwards.
 type commitEnv struct {
 	dir    string
-	fs     segment.FS
+	fs     vfs.FS
 	cfg    *config
 	log    *zap.Logger
 	stats  *counters

@@ -13,6 +13,7 @@ import (
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // QuarantineDir is the subdirectory of a store where Repair moves damaged data.
@@ -249,13 +250,13 @@ func (r *RepairReport) lostEvents() uint64 {
 
 // removeStaleTemps removes segment files a repair that crashed was still
 // writing (NNNNNNNNNN.seg.tmp): the segment itself is whole, old or new.
-func removeStaleTemps(fsys segment.FS, dir string) error {
+func removeStaleTemps(fsys vfs.FS, dir string) error {
 	des, err := fsys.ReadDir(dir)
 	if err != nil {
 		return err
 	}
 	for _, de := range des {
-		name, ok := strings.CutSuffix(de.Name(), segment.TempSuffix)
+		name, ok := strings.CutSuffix(de.Name(), vfs.TempSuffix)
 		if _, seg := segment.ParseFileName(name); ok && seg && de.Type().IsRegular() {
 			if err := fsys.Remove(filepath.Join(dir, de.Name())); err != nil {
 				return err
@@ -276,7 +277,7 @@ type damage struct {
 
 // findDamage returns the first damage Verify reports, else the damage Open
 // reports, else nil.
-func findDamage(dir string, fsys segment.FS, opts []Option) (*damage, error) {
+func findDamage(dir string, fsys vfs.FS, opts []Option) (*damage, error) {
 	vr, err := Verify(dir, WithVerifyFS(fsys))
 	if err != nil {
 		return nil, err
@@ -310,7 +311,7 @@ func findDamage(dir string, fsys segment.FS, opts []Option) (*damage, error) {
 // quarantine moves the damage aside: the segment's bytes from the damaged
 // offset on, and (unless only the footer was damaged) every later segment.
 // It removes the checkpoint, which may describe what was moved.
-func quarantine(fsys segment.FS, dir string, d damage, dryRun bool, dirMode os.FileMode) (RepairAction, error) {
+func quarantine(fsys vfs.FS, dir string, d damage, dryRun bool, dirMode os.FileMode) (RepairAction, error) {
 	a := RepairAction{Segment: d.segment, Offset: d.offset, Reason: d.reason}
 	qdir := filepath.Join(dir, QuarantineDir)
 	var later []string
@@ -326,7 +327,7 @@ func quarantine(fsys segment.FS, dir string, d damage, dryRun bool, dirMode os.F
 		}
 	}
 	a.RemovedSegments = later
-	var f segment.File
+	var f vfs.File
 	if !d.missingFile {
 		var err error
 		if f, err = fsys.OpenFile(filepath.Join(dir, segment.FileName(d.segment)), os.O_RDWR, 0); err != nil {
@@ -367,7 +368,7 @@ func quarantine(fsys segment.FS, dir string, d damage, dryRun bool, dirMode os.F
 
 // moveTail copies n bytes from off of f into a new file at dst, syncs it,
 // then truncates f at off (a header-less segment at offset 0 goes whole).
-func moveTail(fsys segment.FS, f segment.File, off, n int64, dst string) error {
+func moveTail(fsys vfs.FS, f vfs.File, off, n int64, dst string) error {
 	q, err := fsys.OpenFile(dst, os.O_RDWR|os.O_CREATE|os.O_TRUNC, segment.FileMode)
 	if err != nil {
 		return err

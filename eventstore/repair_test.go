@@ -13,7 +13,8 @@ import (
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
-	"github.com/batpak-go/batpak/segment/faultfs"
+	"github.com/batpak-go/batpak/vfs"
+	"github.com/batpak-go/batpak/vfs/faultfs"
 )
 
 // rpStore is a closed store and the events it held before any damage.
@@ -646,7 +647,7 @@ func TestRepairCrashAtEveryStep(t *testing.T) {
 	}
 	dir := base.copy(t)
 	lost := damage(dir)
-	fsys := faultfs.New(segment.OSFS{})
+	fsys := faultfs.New(vfs.OSFS{})
 	if _, err := eventstore.Repair(dir, eventstore.WithStoreOptions(eventstore.WithFS(fsys))); err != nil {
 		t.Fatal(err)
 	}
@@ -663,7 +664,7 @@ func TestRepairCrashAtEveryStep(t *testing.T) {
 		for _, keepEntries := range []bool{false, true} {
 			dir := base.copy(t)
 			damage(dir)
-			fsys := faultfs.New(segment.OSFS{})
+			fsys := faultfs.New(vfs.OSFS{})
 			fsys.CrashAt(k)
 			_, err := eventstore.Repair(dir, eventstore.WithStoreOptions(eventstore.WithFS(fsys)))
 			if err == nil && fsys.Crashed() {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // A precise repair works in three steps. planRepair reads every segment
@@ -102,7 +103,7 @@ type batchPlan struct {
 
 type repairPlan struct {
 	dir    string
-	fsys   segment.FS
+	fsys   vfs.FS
 	now    int64
 	hasher *chainHasher
 	ckpt   *segment.Checkpoint
@@ -136,11 +137,11 @@ func (p *repairPlan) fail(sp *segPlan, off int64, format string, args ...any) {
 }
 
 // planRepair reads the store in dir and plans a precise repair.
-func planRepair(dir string, fsys segment.FS, now int64) (*repairPlan, error) {
+func planRepair(dir string, fsys vfs.FS, now int64) (*repairPlan, error) {
 	p := &repairPlan{dir: dir, fsys: fsys, now: now, hasher: newChainHasher(),
 		streams: make(map[streamID]*rstream), evidence: make(map[uint64]evidence),
 		deleted: make(map[streamID]bool), known: make(map[streamID]bool)}
-	if data, err := segment.ReadFile(fsys, filepath.Join(dir, CheckpointFileName)); err == nil {
+	if data, err := vfs.ReadFile(fsys, filepath.Join(dir, CheckpointFileName)); err == nil {
 		if c, err := segment.DecodeCheckpoint(data); err == nil && c.LastSeq > 0 && len(c.Entries) == int(c.LastSeq) {
 			p.ckpt = c
 			for _, st := range c.Streams {

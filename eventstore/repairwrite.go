@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // piece is a stretch of a segment a precise repair replaces, as reported
@@ -92,13 +93,13 @@ func (p *repairPlan) write(pieces []piece, fileMode, dirMode os.FileMode) error 
 					continue
 				}
 				if !quarantined {
-					if err := segment.MkdirAllSynced(p.fsys, qdir, dirMode); err != nil {
+					if err := vfs.MkdirAllSynced(p.fsys, qdir, dirMode); err != nil {
 						return err
 					}
 					quarantined = true
 				}
 				end := min(pc.end, int64(len(data)))
-				if err := segment.WriteFileSynced(p.fsys, filepath.Join(p.dir, pc.file), data[pc.start:end], fileMode); err != nil {
+				if err := vfs.WriteFileSynced(p.fsys, filepath.Join(p.dir, pc.file), data[pc.start:end], fileMode); err != nil {
 					return err
 				}
 			}
@@ -131,7 +132,7 @@ func (p *repairPlan) write(pieces []piece, fileMode, dirMode os.FileMode) error 
 			if err != nil {
 				return err
 			}
-			return segment.WriteFileAtomic(p.fsys, sp.path, buf, fileMode)
+			return vfs.WriteFileAtomic(p.fsys, sp.path, buf, fileMode)
 		}); err != nil {
 			return fmt.Errorf("eventstore: repair segment %d: %w", sp.id, err)
 		}

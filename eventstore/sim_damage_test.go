@@ -14,7 +14,7 @@ import (
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
-	"github.com/batpak-go/batpak/segment/faultfs"
+	"github.com/batpak-go/batpak/vfs/faultfs"
 )
 
 // simDamageDir applies acts to the closed store in dir and judges them.

@@ -18,8 +18,8 @@ import (
 
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
-	"github.com/batpak-go/batpak/segment"
-	"github.com/batpak-go/batpak/segment/faultfs"
+	"github.com/batpak-go/batpak/vfs"
+	"github.com/batpak-go/batpak/vfs/faultfs"
 )
 
 // simStats counts what lifetimes did, for the test's log.
@@ -345,7 +345,7 @@ func (f simSlowFS) SyncDir(name string) error {
 	return f.FS.SyncDir(name)
 }
 
-func (f simSlowFS) OpenFile(name string, flag int, perm fs.FileMode) (segment.File, error) {
+func (f simSlowFS) OpenFile(name string, flag int, perm fs.FileMode) (vfs.File, error) {
 	if flag == os.O_RDONLY && strings.HasSuffix(name, ".seg") && f.slow.Load() {
 		time.Sleep(100 * time.Microsecond)
 	}
@@ -356,7 +356,7 @@ func (f simSlowFS) OpenFile(name string, flag int, perm fs.FileMode) (segment.Fi
 	return simSlowFile{File: file, slow: f.slow}, nil
 }
 
-func (f simSlowFS) Preallocate(file segment.File, size int64) error {
+func (f simSlowFS) Preallocate(file vfs.File, size int64) error {
 	if sf, ok := file.(simSlowFile); ok {
 		file = sf.File
 	}
@@ -364,7 +364,7 @@ func (f simSlowFS) Preallocate(file segment.File, size int64) error {
 }
 
 type simSlowFile struct {
-	segment.File
+	vfs.File
 	slow *atomic.Bool
 }
 

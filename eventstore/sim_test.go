@@ -9,7 +9,7 @@ package eventstore_test
 // item, groups of concurrent appends some of which fail, stream deletions
 // (also of deleted and unknown streams), compactions with RetainIf, close
 // and reopen, read-only stores alongside the writer, crashes at the n-th
-// file call (segment/faultfs) during appends, batches, deletions,
+// file call (vfs/faultfs) during appends, batches, deletions,
 // compactions, closes and opens, followed by a process crash or either kind
 // of power loss, damage to the closed store's files (sim_damage_test.go:
 // bit flips in frames, the last event, a footer or the checkpoint, a

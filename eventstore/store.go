@@ -14,6 +14,7 @@ import (
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/internal/subs"
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // Store is an embedded event store in one directory. It is safe for
@@ -43,7 +44,7 @@ import (
 type Store struct {
 	cfg      config
 	dir      string
-	fs       segment.FS
+	fs       vfs.FS
 	log      *zap.Logger
 	readOnly bool
 	unlock   func() error
@@ -115,7 +116,7 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 			return nil, fmt.Errorf("eventstore: open %s: not a directory", dir)
 		}
 	} else {
-		if err := segment.MkdirAllSynced(s.fs, dir, cfg.dirMode); err != nil {
+		if err := vfs.MkdirAllSynced(s.fs, dir, cfg.dirMode); err != nil {
 			return nil, fmt.Errorf("eventstore: create %s: %w", dir, err)
 		}
 		unlock, err := lockDir(dir, cfg.fileMode)

@@ -20,7 +20,8 @@ import (
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
-	"github.com/batpak-go/batpak/segment/faultfs"
+	"github.com/batpak-go/batpak/vfs"
+	"github.com/batpak-go/batpak/vfs/faultfs"
 )
 
 func holeOpts() []eventstore.Option {
@@ -33,14 +34,14 @@ func holeOpts() []eventstore.Option {
 // creating a segment and making it the active one, and a compaction's way
 // from listing the segments to reading the last, are then as wide as in
 // production, and a segment stays active for a few milliseconds.
-type holeSlowFS struct{ segment.OSFS }
+type holeSlowFS struct{ vfs.OSFS }
 
 func (f holeSlowFS) SyncDir(name string) error {
 	time.Sleep(time.Millisecond)
 	return f.OSFS.SyncDir(name)
 }
 
-func (f holeSlowFS) OpenFile(name string, flag int, perm fs.FileMode) (segment.File, error) {
+func (f holeSlowFS) OpenFile(name string, flag int, perm fs.FileMode) (vfs.File, error) {
 	if flag == os.O_RDONLY && strings.HasSuffix(name, ".seg") {
 		time.Sleep(time.Millisecond)
 	}
@@ -53,9 +54,9 @@ func (f holeSlowFS) OpenFile(name string, flag int, perm fs.FileMode) (segment.F
 
 // Preallocate is off in holeOpts (the OS file system cannot reserve space
 // for a wrapped file).
-func (f holeSlowFS) Preallocate(segment.File, int64) error { return nil }
+func (f holeSlowFS) Preallocate(vfs.File, int64) error { return nil }
 
-type holeSlowFile struct{ segment.File }
+type holeSlowFile struct{ vfs.File }
 
 func (f holeSlowFile) Sync() error {
 	time.Sleep(300 * time.Microsecond)
@@ -334,12 +335,12 @@ func TestCompactRefusesACutSealedSegment(t *testing.T) {
 // is first opened: what a writer's compaction does to a read-only open
 // between its listing of the segments and its index being built.
 type replacingFS struct {
-	segment.OSFS
+	vfs.OSFS
 	dir   string
 	fired atomic.Bool
 }
 
-func (f *replacingFS) OpenFile(name string, flag int, perm fs.FileMode) (segment.File, error) {
+func (f *replacingFS) OpenFile(name string, flag int, perm fs.FileMode) (vfs.File, error) {
 	if filepath.Base(name) == eventstore.CheckpointFileName && f.fired.CompareAndSwap(false, true) {
 		seg := dtSegPath(f.dir, 1)
 		data, err := os.ReadFile(seg)

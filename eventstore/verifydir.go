@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // VerifyReport is the result of [Verify]: what was checked and every
@@ -50,7 +51,7 @@ type VerifyOption func(*verifyConfig)
 
 type verifyConfig struct {
 	progress func(done, total int64)
-	fs       segment.FS
+	fs       vfs.FS
 }
 
 // WithProgress calls fn with the bytes verified so far and the total.
@@ -59,7 +60,7 @@ func WithProgress(fn func(done, total int64)) VerifyOption {
 }
 
 // WithVerifyFS sets the file system Verify reads through.
-func WithVerifyFS(fsys segment.FS) VerifyOption { return func(c *verifyConfig) { c.fs = fsys } }
+func WithVerifyFS(fsys vfs.FS) VerifyOption { return func(c *verifyConfig) { c.fs = fsys } }
 
 // Verify checks a store directory without opening it: every frame's CRC
 // and encoding, dense global sequences, every stream's versions and hash
@@ -68,7 +69,7 @@ func WithVerifyFS(fsys segment.FS) VerifyOption { return func(c *verifyConfig) {
 // and keeps going after damage so the report is complete. It needs no lock
 // and changes nothing.
 func Verify(dir string, opts ...VerifyOption) (*VerifyReport, error) {
-	cfg := verifyConfig{fs: segment.OSFS{}}
+	cfg := verifyConfig{fs: vfs.OSFS{}}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -134,7 +135,7 @@ func (v *verifier) problem(id uint32, off int64, kind, detail string) {
 	v.report.Problems = append(v.report.Problems, Problem{Segment: id, Path: v.path(id), Offset: off, Kind: kind, Detail: detail})
 }
 
-func (v *verifier) segment(fsys segment.FS, id uint32, last bool) {
+func (v *verifier) segment(fsys vfs.FS, id uint32, last bool) {
 	data, release, err := segment.MapFile(fsys, v.path(id))
 	if err != nil {
 		v.problem(id, 0, "file", err.Error())
@@ -291,7 +292,7 @@ func footerAgrees(ix *segment.Index, seen []segment.IndexEntry, footerAt, frameE
 
 // readCheckpointFile decodes the checkpoint in dir (os.ErrNotExist if
 // there is none).
-func readCheckpointFile(fsys segment.FS, dir string) (*segment.Checkpoint, error) {
+func readCheckpointFile(fsys vfs.FS, dir string) (*segment.Checkpoint, error) {
 	data, release, err := segment.MapFile(fsys, filepath.Join(dir, CheckpointFileName))
 	if err != nil {
 		return nil, err

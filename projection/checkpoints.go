@@ -11,7 +11,7 @@ import (
 	"regexp"
 	"sync"
 
-	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // Checkpoints stores, per projection name, the next global sequence it
@@ -53,12 +53,12 @@ func (c *MemoryCheckpoints) Save(_ context.Context, name string, next uint64) er
 }
 
 // FileCheckpoints keeps one small file per projection in a directory,
-// protected by a CRC and replaced atomically with [segment.WriteFileAtomic]
+// protected by a CRC and replaced atomically with [vfs.WriteFileAtomic]
 // (temp file, sync, rename, directory sync): after a crash a checkpoint is
 // the previous one or the new one, and a saved one survives a power loss.
 type FileCheckpoints struct {
 	dir   string
-	fs    segment.FS
+	fs    vfs.FS
 	dls   *FileDeadLetters
 	locks [16]sync.Mutex // saves of one name share a temp file: one at a time
 }
@@ -66,9 +66,9 @@ type FileCheckpoints struct {
 // FileCheckpointsOption configures a [FileCheckpoints].
 type FileCheckpointsOption func(*FileCheckpoints)
 
-// WithCheckpointFS replaces the file system (by default [segment.OSFS]),
+// WithCheckpointFS replaces the file system (by default [vfs.OSFS]),
 // e.g. with one that injects faults.
-func WithCheckpointFS(fsys segment.FS) FileCheckpointsOption {
+func WithCheckpointFS(fsys vfs.FS) FileCheckpointsOption {
 	return func(c *FileCheckpoints) { c.fs = fsys }
 }
 
@@ -86,11 +86,11 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$`)
 // NewFileCheckpoints returns a checkpoint store in dir, creating it (0700)
 // and its missing parents durably.
 func NewFileCheckpoints(dir string, opts ...FileCheckpointsOption) (*FileCheckpoints, error) {
-	c := &FileCheckpoints{dir: dir, fs: segment.OSFS{}}
+	c := &FileCheckpoints{dir: dir, fs: vfs.OSFS{}}
 	for _, o := range opts {
 		o(c)
 	}
-	if err := segment.MkdirAllSynced(c.fs, dir, 0o700); err != nil {
+	if err := vfs.MkdirAllSynced(c.fs, dir, 0o700); err != nil {
 		return nil, fmt.Errorf("projection: create %s: %w", dir, err)
 	}
 	c.dls = &FileDeadLetters{dir: dir, fs: c.fs}
@@ -123,7 +123,7 @@ func (c *FileCheckpoints) Load(_ context.Context, name string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	b, err := segment.ReadFile(c.fs, path)
+	b, err := vfs.ReadFile(c.fs, path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
@@ -147,7 +147,7 @@ func (c *FileCheckpoints) Save(_ context.Context, name string, next uint64) erro
 	mu := &c.locks[crc32.ChecksumIEEE([]byte(name))%uint32(len(c.locks))]
 	mu.Lock()
 	defer mu.Unlock()
-	if err := segment.WriteFileAtomic(c.fs, path, b, 0o600); err != nil {
+	if err := vfs.WriteFileAtomic(c.fs, path, b, 0o600); err != nil {
 		return fmt.Errorf("projection: save checkpoint %s: %w", name, err)
 	}
 	return nil

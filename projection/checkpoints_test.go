@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/batpak-go/batpak/projection"
-	"github.com/batpak-go/batpak/segment/faultfs"
+	"github.com/batpak-go/batpak/vfs/faultfs"
 )
 
 // cuts are the ways faultfs can stop the machine.

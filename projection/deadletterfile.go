@@ -12,7 +12,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // FileDeadLetters keeps the parked events of each projection in one file
@@ -20,7 +20,7 @@ import (
 // the directory is a [FileCheckpoints] one ([FileCheckpoints.DeadLetters]).
 //
 // A file is JSON (a list of [DeadLetter]) followed by its CRC-32C, and is
-// replaced whole with [segment.WriteFileAtomic]: after a crash it holds
+// replaced whole with [vfs.WriteFileAtomic]: after a crash it holds
 // the list before the change or after it, never a mix, and a change that
 // returned survives a power loss. A projection with nothing parked has no
 // file. Each change reads, changes and replaces the file under an
@@ -28,7 +28,7 @@ import (
 // and the batpak command in other processes can change the same list.
 type FileDeadLetters struct {
 	dir string
-	fs  segment.FS
+	fs  vfs.FS
 }
 
 // ErrBadDeadLetters is returned for a damaged dead-letter file. It is not
@@ -43,12 +43,12 @@ const (
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // NewFileDeadLetters returns a dead-letter store in dir, creating it
-// (0700) and its missing parents durably. fsys nil is [segment.OSFS].
-func NewFileDeadLetters(dir string, fsys segment.FS) (*FileDeadLetters, error) {
+// (0700) and its missing parents durably. fsys nil is [vfs.OSFS].
+func NewFileDeadLetters(dir string, fsys vfs.FS) (*FileDeadLetters, error) {
 	if fsys == nil {
-		fsys = segment.OSFS{}
+		fsys = vfs.OSFS{}
 	}
-	if err := segment.MkdirAllSynced(fsys, dir, 0o700); err != nil {
+	if err := vfs.MkdirAllSynced(fsys, dir, 0o700); err != nil {
 		return nil, fmt.Errorf("projection: create %s: %w", dir, err)
 	}
 	return &FileDeadLetters{dir: dir, fs: fsys}, nil
@@ -68,7 +68,7 @@ func (f *FileDeadLetters) Names() ([]string, error) {
 
 // namesWithSuffix lists the projection names of the files in dir that end
 // in suffix.
-func namesWithSuffix(fsys segment.FS, dir, suffix string) ([]string, error) {
+func namesWithSuffix(fsys vfs.FS, dir, suffix string) ([]string, error) {
 	des, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -155,7 +155,7 @@ func (f *FileDeadLetters) change(name string, fn func(map[uint64]DeadLetter) err
 }
 
 func (f *FileDeadLetters) read(path string) ([]DeadLetter, error) {
-	b, err := segment.ReadFile(f.fs, path)
+	b, err := vfs.ReadFile(f.fs, path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -188,7 +188,7 @@ func (f *FileDeadLetters) write(path string, list []DeadLetter) error {
 		return err
 	}
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
-	if err := segment.WriteFileAtomic(f.fs, path, b, 0o600); err != nil {
+	if err := vfs.WriteFileAtomic(f.fs, path, b, 0o600); err != nil {
 		return fmt.Errorf("projection: park: %w", err)
 	}
 	return nil

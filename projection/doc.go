@@ -27,7 +27,7 @@
 //     it ([Continue]), per projection ([WithPolicyFor]).
 //   - Parked events survive restarts: by default they are kept beside the
 //     checkpoints, in [FileCheckpoints]' directory ([FileDeadLetters],
-//     written with [segment.WriteFileAtomic]). They can be listed,
+//     written with [vfs.WriteFileAtomic]). They can be listed,
 //     retried and skipped from code ([Runner.Parked], [Runner.Retry],
 //     [Runner.Skip]) or from another process ("batpak projections"). A
 //     projection stopped at a parked event under RunAll starts again from

@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // FileLeases are [Leases] held as flock(2) locks on files in a directory,
@@ -49,7 +49,7 @@ func NewFileLeases(dir string, opts ...FileLeasesOption) (*FileLeases, error) {
 	for _, o := range opts {
 		o(f)
 	}
-	if err := segment.MkdirAllSynced(segment.OSFS{}, dir, 0o700); err != nil {
+	if err := vfs.MkdirAllSynced(vfs.OSFS{}, dir, 0o700); err != nil {
 		return nil, fmt.Errorf("projection: create %s: %w", dir, err)
 	}
 	return f, nil

@@ -14,7 +14,7 @@ import (
 
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/projection"
-	"github.com/batpak-go/batpak/segment/faultfs"
+	"github.com/batpak-go/batpak/vfs/faultfs"
 )
 
 // fast retries quickly, so tests do not wait for the default backoff.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // sealedImage returns an in-memory sealed segment: header, n event frames,
@@ -60,7 +61,7 @@ func TestFooterRoundTrip(t *testing.T) {
 
 func TestFooterOnDisk(t *testing.T) {
 	dir := t.TempDir()
-	s := buildSegment(t, segment.OSFS{}, dir, 3, 100, 20, 1<<16, true)
+	s := buildSegment(t, vfs.OSFS{}, dir, 3, 100, 20, 1<<16, true)
 	data := readFile(t, s.Path)
 	ix, off, err := segment.ReadFooter(data, 3)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // testRecord returns a deterministic event record with global sequence seq.
@@ -105,7 +106,7 @@ type builtSegment struct {
 
 // buildSegment creates segment id in dir holding n records with consecutive
 // sequences from firstSeq, written one Write per frame, and seals it if seal.
-func buildSegment(t testing.TB, fsys segment.FS, dir string, id uint32, firstSeq uint64, n int, prealloc int64, seal bool) *builtSegment {
+func buildSegment(t testing.TB, fsys vfs.FS, dir string, id uint32, firstSeq uint64, n int, prealloc int64, seal bool) *builtSegment {
 	t.Helper()
 	w, err := segment.Create(fsys, dir, id, 1_700_000_000_000_000, prealloc, segment.FileMode)
 	if err != nil {
@@ -189,7 +190,7 @@ func scanAll(data []byte, id uint32, path string, from int64) (scanned, segment.
 // mapScan maps path with MapFile and scans it.
 func mapScan(t testing.TB, path string, id uint32) (scanned, segment.ScanResult, error) {
 	t.Helper()
-	data, release, err := segment.MapFile(segment.OSFS{}, path)
+	data, release, err := segment.MapFile(vfs.OSFS{}, path)
 	if err != nil {
 		t.Fatalf("MapFile: %v", err)
 	}
@@ -245,7 +246,7 @@ func bytesAllocated(f func()) uint64 {
 // underneath as far as the segment package can tell, so readers take the
 // ReadAt (non-mmap) paths.
 type fakeFS struct {
-	segment.OSFS
+	vfs.OSFS
 
 	mu           sync.Mutex
 	failWriteAt  error // WriteAt writes half its bytes, then fails with this
@@ -261,7 +262,7 @@ func (f *fakeFS) set(fn func(*fakeFS)) {
 	fn(f)
 }
 
-func (f *fakeFS) OpenFile(name string, flag int, perm fs.FileMode) (segment.File, error) {
+func (f *fakeFS) OpenFile(name string, flag int, perm fs.FileMode) (vfs.File, error) {
 	inner, err := f.OSFS.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
@@ -279,7 +280,7 @@ func (f *fakeFS) SyncDir(name string) error {
 	return f.OSFS.SyncDir(name)
 }
 
-func (f *fakeFS) Preallocate(file segment.File, size int64) error {
+func (f *fakeFS) Preallocate(file vfs.File, size int64) error {
 	if ff, ok := file.(*fakeFile); ok {
 		file = ff.File
 	}
@@ -287,7 +288,7 @@ func (f *fakeFS) Preallocate(file segment.File, size int64) error {
 }
 
 type fakeFile struct {
-	segment.File
+	vfs.File
 	fs *fakeFS
 }
 
@@ -327,8 +328,8 @@ func (f *fakeFile) Sync() error {
 }
 
 var (
-	_ segment.FS   = (*fakeFS)(nil)
-	_ segment.File = (*fakeFile)(nil)
+	_ vfs.FS   = (*fakeFS)(nil)
+	_ vfs.File = (*fakeFile)(nil)
 )
 
 func segPath(dir string, id uint32) string { return filepath.Join(dir, segment.FileName(id)) }

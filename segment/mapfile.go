@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/batpak-go/batpak/vfs"
 	"github.com/edsrzf/mmap-go"
 )
 
 // MapFile returns the whole content of path for scanning: a read-only
 // mapping on the OS file system, a copy elsewhere. Call release when done.
-func MapFile(fsys FS, path string) (data []byte, release func() error, err error) {
+func MapFile(fsys vfs.FS, path string) (data []byte, release func() error, err error) {
 	return mapFile(fsys, path, -1)
 }
 
@@ -21,7 +22,7 @@ func MapFile(fsys FS, path string) (data []byte, release func() error, err error
 // without reading megabytes of zeros. It relies on the file system
 // reporting holes and unwritten extents correctly (SEEK_HOLE/SEEK_DATA);
 // where it cannot say, the whole file is mapped.
-func MapActive(fsys FS, path string, from int64) (data []byte, release func() error, err error) {
+func MapActive(fsys vfs.FS, path string, from int64) (data []byte, release func() error, err error) {
 	return mapFile(fsys, path, from)
 }
 
@@ -29,7 +30,7 @@ func MapActive(fsys FS, path string, from int64) (data []byte, release func() er
 // sees the zeros that end the frames.
 const zeroMargin = 4096
 
-func mapFile(fsys FS, path string, from int64) (data []byte, release func() error, err error) {
+func mapFile(fsys vfs.FS, path string, from int64) (data []byte, release func() error, err error) {
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, nil, err
@@ -40,7 +41,7 @@ func mapFile(fsys FS, path string, from int64) (data []byte, release func() erro
 		return nil, nil, err
 	}
 	size := fi.Size()
-	if of := OSFile(f); of != nil && size > 0 {
+	if of := vfs.OSFile(f); of != nil && size > 0 {
 		m, err := mmap.Map(of, mmap.RDONLY, 0)
 		if err != nil {
 			_ = f.Close()
@@ -81,13 +82,13 @@ func mapFile(fsys FS, path string, from int64) (data []byte, release func() erro
 // at path in the background, so that a later read finds them in memory. It
 // is only a hint: errors are ignored and files not opened by [OSFS] are
 // left alone.
-func Prefetch(fsys FS, path string, off, n int64) {
+func Prefetch(fsys vfs.FS, path string, off, n int64) {
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return
 	}
 	defer f.Close()
-	if of := OSFile(f); of != nil {
+	if of := vfs.OSFile(f); of != nil {
 		adviseFileWillNeed(of, max(off, 0), n)
 	}
 }

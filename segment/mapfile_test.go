@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // MapActive may leave out only a tail of zeros, and keeps a page of it.
@@ -39,7 +40,7 @@ func TestMapActiveSkipsOnlyZeros(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			data, release, err := segment.MapActive(segment.OSFS{}, path, 5000)
+			data, release, err := segment.MapActive(vfs.OSFS{}, path, 5000)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,9 +65,9 @@ func TestPrefetchIsAHint(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range [][2]int64{{0, 100}, {-4096, 8192}, {5000, 1 << 30}, {1 << 40, 10}} {
-		segment.Prefetch(segment.OSFS{}, path, r[0], r[1])
+		segment.Prefetch(vfs.OSFS{}, path, r[0], r[1])
 	}
-	segment.Prefetch(segment.OSFS{}, filepath.Join(t.TempDir(), "missing"), 0, 10)
+	segment.Prefetch(vfs.OSFS{}, filepath.Join(t.TempDir(), "missing"), 0, 10)
 	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, content) {
 		t.Fatalf("file changed: %v", err)
 	}

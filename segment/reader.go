@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/batpak-go/batpak/vfs"
 	"github.com/edsrzf/mmap-go"
 )
 
@@ -25,7 +26,7 @@ type Position struct {
 // preallocation) are read with pread through the file the writer appends
 // to. It is safe for concurrent use.
 type Reader struct {
-	fs   FS
+	fs   vfs.FS
 	dir  string
 	mu   sync.RWMutex
 	segs map[uint32]*readSegment
@@ -35,13 +36,13 @@ type Reader struct {
 type readSegment struct {
 	mu     sync.Mutex
 	sealed bool
-	file   File                      // active: the writer's file; sealed: opened on first read
+	file   vfs.File                  // active: the writer's file; sealed: opened on first read
 	mapped atomic.Pointer[mmap.MMap] // segments on the OS file system
 	owned  bool                      // file was opened by the reader and must be closed by it
 }
 
 // NewReader returns a reader for the segments in dir.
-func NewReader(fsys FS, dir string) *Reader {
+func NewReader(fsys vfs.FS, dir string) *Reader {
 	return &Reader{fs: fsys, dir: dir, segs: make(map[uint32]*readSegment)}
 }
 
@@ -58,7 +59,7 @@ func (r *Reader) AddSealed(id uint32) {
 // that must keep the files it found at open (a read-only store): a later
 // rename over the path (compaction by a writer) does not change what the
 // reader reads. It returns the opened file, which the reader owns.
-func (r *Reader) Hold(id uint32) (File, error) {
+func (r *Reader) Hold(id uint32) (vfs.File, error) {
 	f, err := r.fs.OpenFile(filepath.Join(r.dir, FileName(id)), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("segment: open segment %d: %w", id, err)
@@ -112,7 +113,7 @@ func (r *Reader) MapHeld(id uint32) (data []byte, release func() error, err erro
 	if s == nil || s.file == nil || !s.owned {
 		return nil, nil, fmt.Errorf("segment: segment %d is not held", id)
 	}
-	if of := OSFile(s.file); of != nil {
+	if of := vfs.OSFile(s.file); of != nil {
 		m, err := mmap.Map(of, mmap.RDONLY, 0)
 		if err != nil {
 			return nil, nil, fmt.Errorf("segment: map segment %d: %w", id, err)
@@ -135,9 +136,9 @@ func (r *Reader) MapHeld(id uint32) (data []byte, release func() error, err erro
 // writer never cuts the file below a frame it has published, so what reads
 // find through the index stays within the file. Without a mapping, reads
 // use pread.
-func (r *Reader) SetActive(id uint32, f File) {
+func (r *Reader) SetActive(id uint32, f vfs.File) {
 	s := &readSegment{file: f}
-	if of := OSFile(f); of != nil {
+	if of := vfs.OSFile(f); of != nil {
 		if fi, err := of.Stat(); err == nil && fi.Size() > HeaderSize {
 			if m, err := mmap.MapRegion(of, int(fi.Size()), mmap.RDONLY, 0, 0); err == nil {
 				adviseRandom(m)
@@ -303,7 +304,7 @@ func (r *Reader) mapping(id uint32, s *readSegment) ([]byte, error) {
 		}
 		s.file, s.owned = f, true
 	}
-	of := OSFile(s.file)
+	of := vfs.OSFile(s.file)
 	if of == nil {
 		return nil, nil
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 func readAll(t testing.TB, r *segment.Reader, s *builtSegment) {
@@ -34,15 +35,15 @@ func TestReaderActiveThenSealed(t *testing.T) {
 
 func testReaderActiveThenSealed(t *testing.T, prealloc int64) {
 	dir := t.TempDir()
-	sealed := buildSegment(t, segment.OSFS{}, dir, 1, 1, 10, 0, true)
+	sealed := buildSegment(t, vfs.OSFS{}, dir, 1, 1, 10, 0, true)
 
-	w, err := segment.Create(segment.OSFS{}, dir, 2, 0, prealloc, segment.FileMode)
+	w, err := segment.Create(vfs.OSFS{}, dir, 2, 0, prealloc, segment.FileMode)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
 	active := &builtSegment{Path: w.Path(), ID: 2}
-	r := segment.NewReader(segment.OSFS{}, dir)
+	r := segment.NewReader(vfs.OSFS{}, dir)
 	defer r.Close()
 	r.AddSealed(1)
 	r.AddSealed(1) // idempotent
@@ -90,18 +91,18 @@ func testReaderActiveThenSealed(t *testing.T, prealloc int64) {
 
 func TestReaderSamePreadAndMmap(t *testing.T) {
 	dir := t.TempDir()
-	s := buildSegment(t, segment.OSFS{}, dir, 3, 100, 15, 0, true)
+	s := buildSegment(t, vfs.OSFS{}, dir, 3, 100, 15, 0, true)
 
-	mapped := segment.NewReader(segment.OSFS{}, dir)
+	mapped := segment.NewReader(vfs.OSFS{}, dir)
 	defer mapped.Close()
 	mapped.AddSealed(3)
 
-	f, err := segment.OSFS{}.OpenFile(s.Path, os.O_RDONLY, 0)
+	f, err := vfs.OSFS{}.OpenFile(s.Path, os.O_RDONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	active := segment.NewReader(segment.OSFS{}, dir) // maps the file as an active segment's
+	active := segment.NewReader(vfs.OSFS{}, dir) // maps the file as an active segment's
 	defer active.Close()
 	active.SetActive(3, f)
 
@@ -146,14 +147,14 @@ func corruptByte(t testing.TB, path string, off int64) {
 
 type namedFS struct {
 	name string
-	fsys segment.FS
+	fsys vfs.FS
 }
 
 // readerFileSystems are the two ways a reader reads sealed segments: a
 // memory mapping on the OS file system, ReadAt on any other.
 func readerFileSystems() []namedFS {
 	return []namedFS{
-		{"mmap", segment.OSFS{}},
+		{"mmap", vfs.OSFS{}},
 		{"ReadAt (fake FS)", &fakeFS{}},
 	}
 }
@@ -162,7 +163,7 @@ func TestReaderCorruptFrame(t *testing.T) {
 	for _, tt := range readerFileSystems() {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := buildSegment(t, segment.OSFS{}, dir, 4, 1, 6, 0, true)
+			s := buildSegment(t, vfs.OSFS{}, dir, 4, 1, 6, 0, true)
 			bad := s.Positions[3]
 			corruptByte(t, s.Path, int64(bad.Offset)+int64(bad.Length)/2)
 
@@ -191,14 +192,14 @@ func TestReaderCorruptFrame(t *testing.T) {
 
 func TestReaderCorruptActiveFrame(t *testing.T) {
 	dir := t.TempDir()
-	s := buildSegment(t, segment.OSFS{}, dir, 5, 1, 4, 0, false)
+	s := buildSegment(t, vfs.OSFS{}, dir, 5, 1, 4, 0, false)
 	corruptByte(t, s.Path, int64(s.Positions[1].Offset)+3) // in the length field
-	f, err := segment.OSFS{}.OpenFile(s.Path, os.O_RDONLY, 0)
+	f, err := vfs.OSFS{}.OpenFile(s.Path, os.O_RDONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r := segment.NewReader(segment.OSFS{}, dir)
+	r := segment.NewReader(vfs.OSFS{}, dir)
 	defer r.Close()
 	r.SetActive(5, f)
 	var rec segment.Record
@@ -211,7 +212,7 @@ func TestReaderBadPositions(t *testing.T) {
 	for _, tt := range readerFileSystems() {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := buildSegment(t, segment.OSFS{}, dir, 6, 1, 3, 0, true)
+			s := buildSegment(t, vfs.OSFS{}, dir, 6, 1, 3, 0, true)
 			r := segment.NewReader(tt.fsys, dir)
 			defer r.Close()
 			r.AddSealed(6)
@@ -243,8 +244,8 @@ func TestReaderBadPositions(t *testing.T) {
 
 func TestReaderPastEndMmap(t *testing.T) {
 	dir := t.TempDir()
-	s := buildSegment(t, segment.OSFS{}, dir, 7, 1, 2, 0, true)
-	r := segment.NewReader(segment.OSFS{}, dir)
+	s := buildSegment(t, vfs.OSFS{}, dir, 7, 1, 2, 0, true)
+	r := segment.NewReader(vfs.OSFS{}, dir)
 	defer r.Close()
 	r.AddSealed(7)
 	var rec segment.Record
@@ -266,7 +267,7 @@ func TestReaderPastEndMmap(t *testing.T) {
 // checked against MaxFramePayload before a buffer of that size is allocated.
 func TestReaderPastEndReadAt(t *testing.T) {
 	dir := t.TempDir()
-	buildSegment(t, segment.OSFS{}, dir, 8, 1, 2, 0, true)
+	buildSegment(t, vfs.OSFS{}, dir, 8, 1, 2, 0, true)
 	r := segment.NewReader(&fakeFS{}, dir)
 	defer r.Close()
 	r.AddSealed(8)
@@ -288,8 +289,8 @@ func TestReaderPastEndReadAt(t *testing.T) {
 // before, and frames just read are reported in memory.
 func TestReaderPrefetch(t *testing.T) {
 	dir := t.TempDir()
-	s := buildSegment(t, segment.OSFS{}, dir, 1, 1, 10, 0, true)
-	r := segment.NewReader(segment.OSFS{}, dir)
+	s := buildSegment(t, vfs.OSFS{}, dir, 1, 1, 10, 0, true)
+	r := segment.NewReader(vfs.OSFS{}, dir)
 	defer r.Close()
 	r.AddSealed(1)
 	pos := append([]segment.Position{}, s.Positions...)

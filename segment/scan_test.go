@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // checkScanned verifies that got holds exactly the first n records of s, at
@@ -42,7 +43,7 @@ func TestScanClean(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := buildSegment(t, segment.OSFS{}, dir, 4, 1000, tt.n, tt.prealloc, false)
+			s := buildSegment(t, vfs.OSFS{}, dir, 4, 1000, tt.n, tt.prealloc, false)
 			fi, err := os.Stat(s.Path)
 			if err != nil {
 				t.Fatal(err)
@@ -79,7 +80,7 @@ func TestScanPreallocatedExplicitZeros(t *testing.T) {
 
 func TestScanSealed(t *testing.T) {
 	dir := t.TempDir()
-	s := buildSegment(t, segment.OSFS{}, dir, 5, 1, 25, 1<<20, true)
+	s := buildSegment(t, vfs.OSFS{}, dir, 5, 1, 25, 1<<20, true)
 	got, res, err := mapScan(t, s.Path, 5)
 	if err != nil {
 		t.Fatalf("Scan: %v", err)
@@ -225,7 +226,7 @@ func checkTornCut(t *testing.T, s *builtSegment, data []byte, cut int64, got sca
 
 func TestScanTornTailTruncated(t *testing.T) {
 	dir := t.TempDir()
-	s := buildSegment(t, segment.OSFS{}, dir, 11, 50, 6, 0, false)
+	s := buildSegment(t, vfs.OSFS{}, dir, 11, 50, 6, 0, false)
 	first := int64(s.Positions[len(s.Positions)-2].Offset)
 	torn := 0
 	// Cut the file ever shorter: from the last byte of the last frame down
@@ -234,7 +235,7 @@ func TestScanTornTailTruncated(t *testing.T) {
 		if err := os.Truncate(s.Path, cut); err != nil {
 			t.Fatal(err)
 		}
-		data, release, err := segment.MapFile(segment.OSFS{}, s.Path)
+		data, release, err := segment.MapFile(vfs.OSFS{}, s.Path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,7 +259,7 @@ func TestScanTornTailTruncated(t *testing.T) {
 func TestScanTornTailZeroFilled(t *testing.T) {
 	// A torn write into preallocated space: the bytes after the cut are zeros.
 	dir := t.TempDir()
-	s := buildSegment(t, segment.OSFS{}, dir, 12, 50, 6, 0, false)
+	s := buildSegment(t, vfs.OSFS{}, dir, 12, 50, 6, 0, false)
 	orig := readFile(t, s.Path)
 	first := int64(s.Positions[len(s.Positions)-2].Offset)
 	for cut := first; cut <= s.FrameEnd; cut++ {
@@ -271,7 +272,7 @@ func TestScanTornTailZeroFilled(t *testing.T) {
 func TestScanBitFlipMiddleFrame(t *testing.T) {
 	for _, sealed := range []bool{false, true} {
 		dir := t.TempDir()
-		s := buildSegment(t, segment.OSFS{}, dir, 13, 1, 5, 0, sealed)
+		s := buildSegment(t, vfs.OSFS{}, dir, 13, 1, 5, 0, sealed)
 		orig := readFile(t, s.Path)
 		mid := s.Positions[2]
 		for bit := int64(mid.Offset) * 8; bit < int64(mid.Offset+mid.Length)*8; bit++ {
@@ -294,7 +295,7 @@ func TestScanBitFlipMiddleFrame(t *testing.T) {
 
 func TestScanBitFlipOnDisk(t *testing.T) {
 	dir := t.TempDir()
-	s := buildSegment(t, segment.OSFS{}, dir, 14, 1, 5, 1<<16, false)
+	s := buildSegment(t, vfs.OSFS{}, dir, 14, 1, 5, 1<<16, false)
 	f, err := os.OpenFile(s.Path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -320,7 +321,7 @@ func TestScanBitFlipOnDisk(t *testing.T) {
 
 func TestScanZeroedMiddleFrame(t *testing.T) {
 	dir := t.TempDir()
-	s := buildSegment(t, segment.OSFS{}, dir, 15, 1, 5, 1<<16, false)
+	s := buildSegment(t, vfs.OSFS{}, dir, 15, 1, 5, 1<<16, false)
 	orig := readFile(t, s.Path)
 	p2, p3 := s.Positions[2], s.Positions[3]
 	tests := []struct {
@@ -392,7 +393,7 @@ func TestScanFooterFlips(t *testing.T) {
 	}
 	t.Run("every byte", func(t *testing.T) {
 		dir := t.TempDir()
-		s := buildSegment(t, segment.OSFS{}, dir, 17, 1, 20, 0, true)
+		s := buildSegment(t, vfs.OSFS{}, dir, 17, 1, 20, 0, true)
 		orig := readFile(t, s.Path)
 		for i := s.FrameEnd; i < int64(len(orig)); i++ {
 			data := append([]byte(nil), orig...)
@@ -402,7 +403,7 @@ func TestScanFooterFlips(t *testing.T) {
 	})
 	t.Run("every bit", func(t *testing.T) {
 		dir := t.TempDir()
-		s := buildSegment(t, segment.OSFS{}, dir, 18, 1, 3, 0, true)
+		s := buildSegment(t, vfs.OSFS{}, dir, 18, 1, 3, 0, true)
 		orig := readFile(t, s.Path)
 		for bit := s.FrameEnd * 8; bit < int64(len(orig))*8; bit++ {
 			data := append([]byte(nil), orig...)

@@ -3,6 +3,7 @@ package segment
 import (
 	"errors"
 	"fmt"
+	"github.com/batpak-go/batpak/vfs"
 	"os"
 	"path/filepath"
 )
@@ -20,10 +21,10 @@ var ErrWriterBroken = errors.New("segment: writer broken by an earlier failure")
 // Writer appends frames to the active segment. It is not safe for
 // concurrent use: the store's single writer goroutine owns it.
 type Writer struct {
-	fs       FS
+	fs       vfs.FS
 	path     string
 	id       uint32
-	f        File
+	f        vfs.File
 	end      int64 // where the next frame goes
 	prealloc int64
 	broken   error
@@ -32,7 +33,7 @@ type Writer struct {
 // Create makes segment id in dir: it writes and syncs the header, reserves
 // prealloc bytes (zeros after the last frame read as the end) and fsyncs the
 // directory so the new file survives a crash.
-func Create(fsys FS, dir string, id uint32, created int64, prealloc int64, mode os.FileMode) (*Writer, error) {
+func Create(fsys vfs.FS, dir string, id uint32, created int64, prealloc int64, mode os.FileMode) (*Writer, error) {
 	path := filepath.Join(dir, FileName(id))
 	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
@@ -67,7 +68,7 @@ func (w *Writer) init(created int64) error {
 // OpenWriter reopens segment id for appending after recovery established
 // that its frames end at end. Anything after end is cut off and the space
 // is reserved again.
-func OpenWriter(fsys FS, dir string, id uint32, end int64, prealloc int64) (*Writer, error) {
+func OpenWriter(fsys vfs.FS, dir string, id uint32, end int64, prealloc int64) (*Writer, error) {
 	path := filepath.Join(dir, FileName(id))
 	f, err := fsys.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -104,7 +105,7 @@ func (w *Writer) Path() string { return w.path }
 func (w *Writer) End() int64 { return w.end }
 
 // File returns the open file, for readers of the active segment.
-func (w *Writer) File() File { return w.f }
+func (w *Writer) File() vfs.File { return w.f }
 
 // Write appends b (whole frames) at the end of the segment and returns the
 // offset it starts at. If the write fails, the partial bytes are cut off

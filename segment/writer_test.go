@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 var errInjected = errors.New("injected failure")
 
 func TestCreate(t *testing.T) {
 	dir := t.TempDir()
-	w, err := segment.Create(segment.OSFS{}, dir, 1, 123, 0, segment.FileMode)
+	w, err := segment.Create(vfs.OSFS{}, dir, 1, 123, 0, segment.FileMode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,17 +37,17 @@ func TestCreate(t *testing.T) {
 		t.Errorf("header %+v", h)
 	}
 	// A segment is never created over an existing one.
-	if _, err := segment.Create(segment.OSFS{}, dir, 1, 0, 0, segment.FileMode); !errors.Is(err, fs.ErrExist) {
+	if _, err := segment.Create(vfs.OSFS{}, dir, 1, 0, 0, segment.FileMode); !errors.Is(err, fs.ErrExist) {
 		t.Errorf("second Create: %v, want ErrExist", err)
 	}
-	if _, err := segment.Create(segment.OSFS{}, dir+"/missing", 2, 0, 0, segment.FileMode); err == nil {
+	if _, err := segment.Create(vfs.OSFS{}, dir+"/missing", 2, 0, 0, segment.FileMode); err == nil {
 		t.Errorf("Create in a missing directory succeeded")
 	}
 }
 
 func TestCreatePreallocates(t *testing.T) {
 	dir := t.TempDir()
-	w, err := segment.Create(segment.OSFS{}, dir, 2, 0, 1<<20, segment.FileMode)
+	w, err := segment.Create(vfs.OSFS{}, dir, 2, 0, 1<<20, segment.FileMode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestCreateFailureRemovesFile(t *testing.T) {
 
 func TestWriterWriteSyncSeal(t *testing.T) {
 	dir := t.TempDir()
-	w, err := segment.Create(segment.OSFS{}, dir, 4, 0, 1<<16, segment.FileMode)
+	w, err := segment.Create(vfs.OSFS{}, dir, 4, 0, 1<<16, segment.FileMode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func TestWriterWriteSyncSeal(t *testing.T) {
 func TestOpenWriterCutsTail(t *testing.T) {
 	for _, prealloc := range []int64{0, 1 << 16} {
 		dir := t.TempDir()
-		s := buildSegment(t, segment.OSFS{}, dir, 5, 1, 4, prealloc, false)
+		s := buildSegment(t, vfs.OSFS{}, dir, 5, 1, 4, prealloc, false)
 		// Garbage after the frames: a torn frame, and bytes further on.
 		f, err := os.OpenFile(s.Path, os.O_RDWR, 0)
 		if err != nil {
@@ -165,7 +166,7 @@ func TestOpenWriterCutsTail(t *testing.T) {
 			t.Fatalf("prealloc %d: before reopening: %+v, %v; want a torn tail", prealloc, res, err)
 		}
 
-		w, err := segment.OpenWriter(segment.OSFS{}, dir, 5, s.FrameEnd, prealloc)
+		w, err := segment.OpenWriter(vfs.OSFS{}, dir, 5, s.FrameEnd, prealloc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +193,7 @@ func TestOpenWriterCutsTail(t *testing.T) {
 		}
 		diffRecord(t, got.Records[4], r)
 	}
-	if _, err := segment.OpenWriter(segment.OSFS{}, t.TempDir(), 9, segment.HeaderSize, 0); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := segment.OpenWriter(vfs.OSFS{}, t.TempDir(), 9, segment.HeaderSize, 0); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("OpenWriter of a missing segment: %v", err)
 	}
 }
@@ -294,8 +295,8 @@ func TestWriterBrokenWhenRollbackFails(t *testing.T) {
 
 func TestWriterRollback(t *testing.T) {
 	dir := t.TempDir()
-	s := buildSegment(t, segment.OSFS{}, dir, 8, 1, 0, 0, false)
-	w, err := segment.OpenWriter(segment.OSFS{}, dir, 8, s.FrameEnd, 1<<16)
+	s := buildSegment(t, vfs.OSFS{}, dir, 8, 1, 0, 0, false)
+	w, err := segment.OpenWriter(vfs.OSFS{}, dir, 8, s.FrameEnd, 1<<16)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,8 +351,8 @@ func TestWriterSyncFailureIsReported(t *testing.T) {
 // Write overwrites the footer of a sealed segment.
 func TestWriterWriteAfterSeal(t *testing.T) {
 	dir := t.TempDir()
-	s := buildSegment(t, segment.OSFS{}, dir, 10, 1, 0, 0, false)
-	w, err := segment.OpenWriter(segment.OSFS{}, dir, 10, s.FrameEnd, 0)
+	s := buildSegment(t, vfs.OSFS{}, dir, 10, 1, 0, 0, false)
+	w, err := segment.OpenWriter(vfs.OSFS{}, dir, 10, s.FrameEnd, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

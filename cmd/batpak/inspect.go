@@ -17,6 +17,7 @@ import (
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 func (a *app) inspectCmd() *cobra.Command {
@@ -201,7 +202,7 @@ func readSegment(dir string, id uint32, last bool) segInfo {
 	if fi, err := os.Stat(path); err == nil {
 		sg.size = fi.Size()
 	}
-	data, release, err := segment.MapFile(segment.OSFS{}, path)
+	data, release, err := segment.MapFile(vfs.OSFS{}, path)
 	if err != nil {
 		sg.state, sg.damaged = "unreadable: "+err.Error(), true
 		return sg

@@ -4,10 +4,6 @@ package segment
 
 import "os"
 
-func datasync(f *os.File) error { return f.Sync() }
-
-func preallocate(*os.File, int64) error { return nil }
-
 func adviseRandom([]byte) {}
 
 func adviseSequential([]byte) {}

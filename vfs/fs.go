@@ -1,4 +1,16 @@
-package segment
+// Package vfs is the file system under batpak's stores: a small [FS] and
+// [File] that every file operation goes through, [OSFS] (the real one),
+// and the crash-safe ways to write, read and create files and directories
+// ([WriteFileAtomic], [ReadFile], [MkdirAllSynced]).
+//
+// Guarantees: File.Sync makes written data durable (fdatasync where the
+// platform has it); SyncDir makes a directory's entries durable; after
+// WriteFileAtomic returns, the new content survives a power loss, and a
+// crash at any point leaves the old content or the new, never a mix.
+//
+// Caveats: package vfs/faultfs implements FS to fail, fill up and lose
+// power on purpose in tests; the fault model is written down there.
+package vfs
 
 import (
 	"io"
@@ -18,7 +30,7 @@ type File interface {
 }
 
 // FS is the file system under a store. [OSFS] is the real one; tests swap in
-// one that fails or drops writes on purpose (package segment/faultfs).
+// one that fails or drops writes on purpose (package vfs/faultfs).
 type FS interface {
 	OpenFile(name string, flag int, perm fs.FileMode) (File, error)
 	ReadDir(name string) ([]fs.DirEntry, error)

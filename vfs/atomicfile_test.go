@@ -1,4 +1,4 @@
-package segment_test
+package vfs_test
 
 import (
 	"bytes"
@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/batpak-go/batpak/segment"
-	"github.com/batpak-go/batpak/segment/faultfs"
+	"github.com/batpak-go/batpak/vfs"
+	"github.com/batpak-go/batpak/vfs/faultfs"
 )
 
 // The ways a machine can stop: a process crash keeps what reached the page
@@ -53,7 +53,7 @@ func (tc atomicCase) setup(t *testing.T) string {
 		mustWrite(t, path, tc.old)
 	}
 	if tc.stale != nil {
-		mustWrite(t, path+segment.TempSuffix, tc.stale)
+		mustWrite(t, path+vfs.TempSuffix, tc.stale)
 	}
 	return path
 }
@@ -83,7 +83,7 @@ func calls(t *testing.T, fn func(*faultfs.FS) error) int {
 func TestWriteFileAtomicCrashAtEveryCall(t *testing.T) {
 	for _, tc := range atomicCases {
 		n := calls(t, func(f *faultfs.FS) error {
-			return segment.WriteFileAtomic(f, tc.setup(t), tc.data, 0o600)
+			return vfs.WriteFileAtomic(f, tc.setup(t), tc.data, 0o600)
 		})
 		if n != 5 { // open, write, sync, rename, syncdir
 			t.Fatalf("%s: a clean WriteFileAtomic makes %d counted calls, want 5", tc.name, n)
@@ -94,7 +94,7 @@ func TestWriteFileAtomicCrashAtEveryCall(t *testing.T) {
 					path := tc.setup(t)
 					f := faultfs.New(nil)
 					f.CrashAt(k)
-					err := segment.WriteFileAtomic(f, path, tc.data, 0o600)
+					err := vfs.WriteFileAtomic(f, path, tc.data, 0o600)
 					if (err != nil) != (k <= n) {
 						t.Fatalf("WriteFileAtomic = %v with a crash at call %d of %d", err, k, n)
 					}
@@ -107,7 +107,7 @@ func TestWriteFileAtomicCrashAtEveryCall(t *testing.T) {
 					checkOldOrNew(t, path, tc.old, tc.data, err == nil, f.Log())
 
 					f.Restart()
-					if err := segment.WriteFileAtomic(f, path, tc.data, 0o600); err != nil {
+					if err := vfs.WriteFileAtomic(f, path, tc.data, 0o600); err != nil {
 						t.Fatalf("after a restart: %v", err)
 					}
 					checkOnly(t, path, tc.data)
@@ -166,7 +166,7 @@ func callLines(log []faultfs.Call) string {
 func TestWriteFileAtomicOrder(t *testing.T) {
 	path := atomicCases[1].setup(t)
 	f := faultfs.New(nil)
-	if err := segment.WriteFileAtomic(f, path, []byte("new"), 0o600); err != nil {
+	if err := vfs.WriteFileAtomic(f, path, []byte("new"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -203,7 +203,7 @@ func TestWriteFileAtomicErrors(t *testing.T) {
 			path := tc.setup(t)
 			f := faultfs.New(nil)
 			ft.inject(f)
-			err := segment.WriteFileAtomic(f, path, tc.data, 0o600)
+			err := vfs.WriteFileAtomic(f, path, tc.data, 0o600)
 			if !errors.Is(err, ft.cause) {
 				t.Fatalf("WriteFileAtomic = %v, want an error wrapping %v", err, ft.cause)
 			}
@@ -224,7 +224,7 @@ func TestWriteFileSynced(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "out")
 	f := faultfs.New(nil)
-	if err := segment.WriteFileSynced(f, path, data, 0o600); err != nil {
+	if err := vfs.WriteFileSynced(f, path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.SyncDir(dir); err != nil {
@@ -236,13 +236,13 @@ func TestWriteFileSynced(t *testing.T) {
 	checkOnly(t, path, data)
 
 	n := calls(t, func(f *faultfs.FS) error {
-		return segment.WriteFileSynced(f, filepath.Join(t.TempDir(), "out"), data, 0o600)
+		return vfs.WriteFileSynced(f, filepath.Join(t.TempDir(), "out"), data, 0o600)
 	})
 	for k := 1; k <= n; k++ {
 		path := filepath.Join(t.TempDir(), "out")
 		f := faultfs.New(nil)
 		f.FailAt(k, nil)
-		if err := segment.WriteFileSynced(f, path, data, 0o600); !errors.Is(err, syscall.EIO) {
+		if err := vfs.WriteFileSynced(f, path, data, 0o600); !errors.Is(err, syscall.EIO) {
 			t.Fatalf("call %d failed: WriteFileSynced = %v", k, err)
 		}
 		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
@@ -256,20 +256,20 @@ func TestReadFile(t *testing.T) {
 	for _, b := range [][]byte{{}, []byte("x"), bytes.Repeat([]byte("abc"), 10000)} {
 		path := filepath.Join(dir, "f")
 		mustWrite(t, path, b)
-		got, err := segment.ReadFile(faultfs.New(nil), path)
+		got, err := vfs.ReadFile(faultfs.New(nil), path)
 		if err != nil || !bytes.Equal(got, b) {
 			t.Fatalf("ReadFile = %d bytes, %v; want %d", len(got), err, len(b))
 		}
 	}
-	if _, err := segment.ReadFile(segment.OSFS{}, filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := vfs.ReadFile(vfs.OSFS{}, filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("ReadFile of a missing file = %v", err)
 	}
-	if _, err := segment.ReadFile(segment.OSFS{}, dir); err == nil {
+	if _, err := vfs.ReadFile(vfs.OSFS{}, dir); err == nil {
 		t.Fatal("ReadFile read a directory")
 	}
 	f := faultfs.New(nil)
 	f.FailOn(faultfs.OpRead, 1, nil)
-	if _, err := segment.ReadFile(f, filepath.Join(dir, "f")); !errors.Is(err, syscall.EIO) {
+	if _, err := vfs.ReadFile(f, filepath.Join(dir, "f")); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("ReadFile with a failing read = %v", err)
 	}
 }
@@ -283,12 +283,12 @@ func TestMkdirAllSynced(t *testing.T) {
 		f := faultfs.New(nil)
 		mkdir := f.MkdirAll
 		if synced {
-			mkdir = func(p string, perm fs.FileMode) error { return segment.MkdirAllSynced(f, p, perm) }
+			mkdir = func(p string, perm fs.FileMode) error { return vfs.MkdirAllSynced(f, p, perm) }
 		}
 		if err := mkdir(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if err := segment.WriteFileAtomic(f, filepath.Join(dir, "file"), []byte("x"), 0o600); err != nil {
+		if err := vfs.WriteFileAtomic(f, filepath.Join(dir, "file"), []byte("x"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.PowerLoss(); err != nil {
@@ -304,7 +304,7 @@ func TestMkdirAllSynced(t *testing.T) {
 	}
 	// An existing directory is left alone and nothing is synced.
 	f := faultfs.New(nil)
-	if err := segment.MkdirAllSynced(f, t.TempDir(), 0o700); err != nil {
+	if err := vfs.MkdirAllSynced(f, t.TempDir(), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.Count(faultfs.OpSyncDir); n != 0 {

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/batpak-go/batpak/segment"
-	"github.com/batpak-go/batpak/segment/faultfs"
+	"github.com/batpak-go/batpak/vfs"
+	"github.com/batpak-go/batpak/vfs/faultfs"
 )
 
 // A file written and synced survives a power loss; what was written after
@@ -17,7 +17,7 @@ import (
 func Example() {
 	dir, _ := os.MkdirTemp("", "faultfs-example")
 	defer os.RemoveAll(dir)
-	fsys := faultfs.New(segment.OSFS{})
+	fsys := faultfs.New(vfs.OSFS{})
 
 	f, _ := fsys.OpenFile(filepath.Join(dir, "log"), os.O_RDWR|os.O_CREATE, 0o600)
 	_, _ = f.WriteAt([]byte("durable"), 0)

@@ -14,10 +14,10 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
-func mustOpen(t *testing.T, f *FS, path string, flag int) segment.File {
+func mustOpen(t *testing.T, f *FS, path string, flag int) vfs.File {
 	t.Helper()
 	h, err := f.OpenFile(path, flag, 0o600)
 	if err != nil {
@@ -26,14 +26,14 @@ func mustOpen(t *testing.T, f *FS, path string, flag int) segment.File {
 	return h
 }
 
-func mustWrite(t *testing.T, h segment.File, b []byte, off int64) {
+func mustWrite(t *testing.T, h vfs.File, b []byte, off int64) {
 	t.Helper()
 	if n, err := h.WriteAt(b, off); err != nil || n != len(b) {
 		t.Fatalf("write %d bytes at %d: %d, %v", len(b), off, n, err)
 	}
 }
 
-func mustSync(t *testing.T, h segment.File) {
+func mustSync(t *testing.T, h vfs.File) {
 	t.Helper()
 	if err := h.Sync(); err != nil {
 		t.Fatalf("sync: %v", err)
@@ -296,7 +296,7 @@ func TestPowerLossFiles(t *testing.T) {
 	hb2 := mustOpen(t, f, b+"2", os.O_RDWR|os.O_CREATE)
 	mustWrite(t, hb2, []byte("x"), 0)
 	mustSync(t, hb2)
-	for _, h := range []segment.File{ha, hb, hc, ho, hb2} {
+	for _, h := range []vfs.File{ha, hb, hc, ho, hb2} {
 		must(t, h.Close())
 	}
 	must(t, f.PowerLoss())
@@ -422,7 +422,7 @@ func TestMirror(t *testing.T) {
 			dir := t.TempDir()
 			names := []string{"x", "y", "z"}
 			f := New(nil)
-			handles := map[string]segment.File{}
+			handles := map[string]vfs.File{}
 			type want struct {
 				data    []byte
 				present bool

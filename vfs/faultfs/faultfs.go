@@ -1,5 +1,5 @@
-// Package faultfs is a [segment.FS] for tests: it wraps a real file system
-// (normally [segment.OSFS]) and can fail any call, write only part of a
+// Package faultfs is a [vfs.FS] for tests: it wraps a real file system
+// (normally [vfs.OSFS]) and can fail any call, write only part of a
 // buffer, run out of space, and simulate a power loss.
 //
 // # Counting and faults
@@ -85,6 +85,7 @@ import (
 	"syscall"
 
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs"
 )
 
 // ErrCrashed is returned by every call after a crash ([FS.Crash],
@@ -198,7 +199,7 @@ type faultState struct {
 
 // FS is the fault-injecting file system. Its zero value is not usable: use [New].
 type FS struct {
-	base segment.FS
+	base vfs.FS
 
 	mu      sync.Mutex
 	n       int
@@ -210,12 +211,12 @@ type FS struct {
 	dirs    map[string]*dirState
 }
 
-// New returns an FS over base (the real file system: [segment.OSFS] when
+// New returns an FS over base (the real file system: [vfs.OSFS] when
 // base is nil). Only files and directories reached through the returned FS
 // are modelled.
-func New(base segment.FS) *FS {
+func New(base vfs.FS) *FS {
 	if base == nil {
-		base = segment.OSFS{}
+		base = vfs.OSFS{}
 	}
 	return &FS{base: base, dirs: make(map[string]*dirState)}
 }
@@ -518,10 +519,10 @@ func (f *FS) load(n *node) error {
 	return nil
 }
 
-// --- segment.FS ---
+// --- vfs.FS ---
 
 // OpenFile opens name. Opening a file for writing makes the FS mirror it.
-func (f *FS) OpenFile(name string, flag int, perm fs.FileMode) (segment.File, error) {
+func (f *FS) OpenFile(name string, flag int, perm fs.FileMode) (vfs.File, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := Call{Op: OpOpen, Path: name, Flag: flag}
@@ -680,7 +681,7 @@ func (f *FS) SyncDir(name string) error {
 }
 
 // Preallocate reserves size bytes for file through the base file system.
-func (f *FS) Preallocate(file segment.File, size int64) error {
+func (f *FS) Preallocate(file vfs.File, size int64) error {
 	h, ok := file.(*fileHandle)
 	if !ok {
 		return f.base.Preallocate(file, size)
@@ -711,7 +712,7 @@ func (f *FS) Preallocate(file segment.File, size int64) error {
 // fileHandle is an open file of the FS.
 type fileHandle struct {
 	fs    *FS
-	inner segment.File
+	inner vfs.File
 	n     *node
 	name  string
 }
