@@ -1,12 +1,16 @@
-// Package eventstore is batpak's embedded, append-only event store.
+// Package eventstore is batpak's embedded, append-only event store: a
+// [batpak.Store] in one directory.
 //
 // A [Store] keeps events in segment files (package segment) in one
-// directory. Every event belongs to a stream, named by the entity of its
-// [Coordinate], and gets a dense global sequence, a stream version starting
-// at 1 and a BLAKE3 hash chained to the previous event of its stream. Reads
-// return iter.Seq2[Record, error] streams; [Store.Subscribe] pushes new
+// directory. Every event belongs to a stream, named by its whole
+// [batpak.Coordinate] (scope and entity), and gets a dense global
+// sequence, a stream version starting at 1 and a BLAKE3 hash chained to
+// the previous event of its stream. Reads take a context and return
+// iter.Seq2[batpak.Record, error] streams; [Store.Subscribe] pushes new
 // events without ever slowing the writer, and [Store.Cursor] pulls every
-// matching event in order, blocking until the next one arrives.
+// matching event in order, blocking until the next one arrives. Package
+// batpak holds the contract (types, options, errors) this package
+// implements.
 //
 // # Guarantees
 //
