@@ -611,13 +611,17 @@ func TestCorruptHostileFrameLength(t *testing.T) {
 func TestCorruptUnsupportedVersion(t *testing.T) {
 	base := buildCorruptBase(t)
 	cases := []struct {
-		name string
-		seg  uint32
-		ckpt bool
+		name    string
+		seg     uint32
+		ckpt    bool
+		version uint16
 	}{
-		{"active", base.active(), true},
-		{"active/no-checkpoint", base.active(), false},
-		{"sealed/no-checkpoint", 2, false},
+		{"active", base.active(), true, segment.FormatVersion + 1},
+		{"active/no-checkpoint", base.active(), false, segment.FormatVersion + 1},
+		{"sealed/no-checkpoint", 2, false, segment.FormatVersion + 1},
+		// A store written before streams were keyed by scope and entity.
+		{"older/sealed/no-checkpoint", 2, false, segment.FormatVersion - 1},
+		{"older/active/no-checkpoint", base.active(), false, segment.FormatVersion - 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -627,7 +631,7 @@ func TestCorruptUnsupportedVersion(t *testing.T) {
 			}
 			path := dtSegPath(dir, c.seg)
 			hdr := dtReadFile(t, path)[:segment.HeaderSize]
-			binary.BigEndian.PutUint16(hdr[4:6], segment.FormatVersion+1)
+			binary.BigEndian.PutUint16(hdr[4:6], c.version)
 			binary.BigEndian.PutUint32(hdr[28:32], segment.Checksum(hdr[:28]))
 			dtPatch(t, path, 0, hdr)
 			for _, open := range []func(string, ...eventstore.Option) (*eventstore.Store, error){eventstore.Open, eventstore.OpenReadOnly} {

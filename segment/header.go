@@ -52,7 +52,11 @@ func DecodeHeader(b []byte) (Header, error) {
 		Segment: binary.BigEndian.Uint32(b[8:12]),
 		Created: int64(binary.BigEndian.Uint64(b[16:24])),
 	}
-	if h.Version != FormatVersion {
+	switch {
+	case h.Version < FormatVersion:
+		return h, fmt.Errorf("%w: segment format %d, written by an older batpak before streams were keyed by scope and entity (this build reads %d; copy the events into a new store with the version that wrote them)",
+			ErrUnsupportedVersion, h.Version, FormatVersion)
+	case h.Version > FormatVersion:
 		return h, fmt.Errorf("%w: segment format %d (this build reads %d)", ErrUnsupportedVersion, h.Version, FormatVersion)
 	}
 	return h, nil
