@@ -141,10 +141,12 @@ func (a *app) tail(ctx context.Context, dir string, region batpak.Region, o tail
 				region.FromSequence = next
 				next, err = printEvents(ctx, out, s, region, lines)
 				lines = -1 // after the first view, every new event
-				err = damageAdvice(dir, err)
 				_ = s.Close()
+				if err != nil && o.follow && ctx.Err() != nil {
+					return out.Flush() // interrupted while printing: the end of a follow
+				}
 				if err != nil {
-					return err
+					return damageAdvice(dir, err)
 				}
 				last = state
 			}
