@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -44,6 +45,16 @@ type result struct {
 // receipt per event. ctx bounds the wait for a place in the writer's queue;
 // once the writer has taken the request, the call returns its outcome.
 func (s *Store) Append(ctx context.Context, coord batpak.Coordinate, events []batpak.Event, opts ...batpak.AppendOption) ([]batpak.Receipt, error) {
+	if obs := s.cfg.observer; obs != nil {
+		start := time.Now()
+		rs, err := s.append(ctx, coord, events, opts)
+		obs.ObserveAppend(len(events), time.Since(start), err)
+		return rs, err
+	}
+	return s.append(ctx, coord, events, opts)
+}
+
+func (s *Store) append(ctx context.Context, coord batpak.Coordinate, events []batpak.Event, opts []batpak.AppendOption) ([]batpak.Receipt, error) {
 	o, err := batpak.ResolveAppendOptions(opts...)
 	if err != nil {
 		return nil, err
@@ -72,6 +83,16 @@ func (s *Store) Append(ctx context.Context, coord batpak.Coordinate, events []ba
 // checked in order. The only options that apply are the idempotency key and,
 // as a default for items without their own, correlation and causation.
 func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts ...batpak.AppendOption) ([]batpak.Receipt, error) {
+	if obs := s.cfg.observer; obs != nil {
+		start := time.Now()
+		rs, err := s.appendBatch(ctx, items, opts)
+		obs.ObserveAppend(len(items), time.Since(start), err)
+		return rs, err
+	}
+	return s.appendBatch(ctx, items, opts)
+}
+
+func (s *Store) appendBatch(ctx context.Context, items []batpak.BatchItem, opts []batpak.AppendOption) ([]batpak.Receipt, error) {
 	o, err := batpak.ResolveAppendOptions(opts...)
 	if err != nil {
 		return nil, err

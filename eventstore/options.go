@@ -88,6 +88,7 @@ type config struct {
 	fileMode        os.FileMode
 	dirMode         os.FileMode
 	scrub           scrubSettings // background scrub; zero: off
+	observer        Observer      // nil: none
 }
 
 func defaultConfig() config {

@@ -82,6 +82,8 @@ type commitPipeline struct {
 	unsynced       int // events written since the last sync
 	lastSync       time.Time
 	sinceCkpt      int // events published since the last checkpoint started
+	groupEvents    int // events published by the commit under way, for the observer
+	groupBytes     int // bytes it wrote, for the observer
 
 	// Written under mu (or by recovery before start), read without it.
 	activeSegment atomic.Uint32 // w's id, for Stats (0: none)
@@ -103,6 +105,11 @@ func newCommitPipeline() *commitPipeline {
 // commit validates, encodes, writes, syncs and publishes a group. A request
 // that fails validation is answered on its own; the others go on.
 func (p *commitPipeline) commit(group []*request) {
+	if o := p.env.cfg.observer; o != nil {
+		start := time.Now()
+		p.groupEvents, p.groupBytes = 0, 0
+		defer func() { o.ObserveCommit(len(group), p.groupEvents, p.groupBytes, time.Since(start)) }()
+	}
 	st := &p.stage
 	st.nextSeq = p.env.ix.lastSeq() + 1
 	p.env.stats.groups.Add(1)
@@ -217,10 +224,11 @@ func (p *commitPipeline) writeChunk(st *stage) error {
 		return fmt.Errorf("eventstore: write: %w", err)
 	}
 	p.env.stats.bytesWritten.Add(uint64(len(st.buf)))
+	p.groupBytes += len(st.buf)
 	p.activeEnd.Store(p.w.End())
 	p.unsynced += len(st.events)
 	if p.env.cfg.sync.kind == syncEveryCommit {
-		if err := p.w.Sync(); err != nil {
+		if err := p.sync(); err != nil {
 			// Never retry a failed sync: cut the unsynced frames off and fail.
 			if rerr := p.w.Rollback(start); rerr != nil {
 				p.env.log.Error("rollback after failed sync", zap.Error(rerr))
@@ -264,12 +272,27 @@ func (p *commitPipeline) syncActive() error {
 	if p.w == nil {
 		return nil
 	}
-	if err := p.w.Sync(); err != nil {
+	if err := p.sync(); err != nil {
 		p.env.fail(err)
 		return p.env.failure()
 	}
 	p.synced()
 	return nil
+}
+
+// sync syncs the active segment and reports how long it took to the
+// observer, if there is one.
+func (p *commitPipeline) sync() error {
+	o := p.env.cfg.observer
+	if o == nil {
+		return p.w.Sync()
+	}
+	start := time.Now()
+	err := p.w.Sync()
+	if err == nil {
+		o.ObserveSync(time.Since(start))
+	}
+	return err
 }
 
 // synced counts a successful sync of everything written.
@@ -295,8 +318,12 @@ func (p *commitPipeline) publish(st *stage) {
 			str.deleted.Store(true)
 		}
 	}
+	appends := 0
 	for _, q := range st.reqs {
-		if q.r.key == "" || q.dupOf >= 0 || q.syncOnly || q.err != nil || q.n == 0 {
+		if q.dupOf >= 0 || q.syncOnly || q.err != nil || q.n == 0 {
+			continue
+		}
+		if appends++; q.r.key == "" {
 			continue
 		}
 		k := segment.IdempotencyRecord{Key: q.r.key, First: st.events[q.first].rec.Seq, Count: uint32(q.n)}
@@ -305,6 +332,8 @@ func (p *commitPipeline) publish(st *stage) {
 	}
 	ix.mu.Unlock()
 	p.env.stats.appendedEvents.Add(uint64(len(st.events)))
+	p.env.stats.appends.Add(uint64(appends))
+	p.groupEvents += len(st.events)
 	p.env.wake()
 }
 

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"sort"
@@ -103,7 +104,16 @@ func (s *Store) readEntry(v *view, seq uint64, e *entry) (batpak.Record, error) 
 	if s.closed.Load() {
 		return batpak.Record{}, batpak.ErrClosed
 	}
-	return batpak.Record{}, err
+	return batpak.Record{}, s.readFailed(err)
+}
+
+// readFailed counts err in Stats().CorruptReads if it is damage met on a
+// read, and returns it.
+func (s *Store) readFailed(err error) error {
+	if errors.Is(err, batpak.ErrCorrupt) {
+		s.stats.corruptReads.Add(1)
+	}
+	return err
 }
 
 // LastSequence returns the global sequence of the newest visible event.

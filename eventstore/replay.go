@@ -43,7 +43,7 @@ func (s *Store) Replay(ctx context.Context, region batpak.Region, from uint64) i
 				return !region.Match(&r) || yield(r, nil)
 			})
 			if err != nil {
-				yield(batpak.Record{}, err)
+				yield(batpak.Record{}, s.readFailed(err))
 				return
 			}
 			if !more {

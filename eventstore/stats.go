@@ -8,6 +8,7 @@ import (
 )
 
 type counters struct {
+	appends         atomic.Uint64
 	appendedEvents  atomic.Uint64
 	groups          atomic.Uint64
 	groupedRequests atomic.Uint64
@@ -16,6 +17,7 @@ type counters struct {
 	idempotentHits  atomic.Uint64
 	segments        atomic.Uint64
 	checkpoints     atomic.Uint64
+	corruptReads    atomic.Uint64
 }
 
 // ColdStart describes how Open rebuilt the index.
@@ -43,6 +45,7 @@ type Stats struct {
 	Segments             int
 	DiskBytes            int64  // size of the segment files, preallocated space included
 	DataBytes            int64  // bytes of the segment files that hold data
+	Appends              uint64 // Append and AppendBatch calls that committed events, since Open
 	AppendedEvents       uint64 // since Open
 	Groups               uint64 // group commits since Open
 	AverageGroupSize     float64
@@ -52,7 +55,11 @@ type Stats struct {
 	Subscribers          int
 	DroppedNotifications uint64
 	Checkpoints          uint64
-	ColdStart            ColdStart
+	// CorruptReads counts the reads since Open that met damage: an error
+	// matching ErrCorrupt from a read, a cursor or a replay. (What a scrub
+	// finds is in Scrub.)
+	CorruptReads uint64
+	ColdStart    ColdStart
 	// Scrub says what [Store.Scrub] and the background scrubber checked
 	// and the damage the last complete scrub found.
 	Scrub ScrubStats
@@ -65,6 +72,7 @@ func (s *Store) Stats() Stats {
 	s.ix.mu.RLock()
 	st := Stats{Events: s.ix.lastSeq(), Streams: len(s.ix.streams)}
 	s.ix.mu.RUnlock()
+	st.Appends = s.stats.appends.Load()
 	st.AppendedEvents = s.stats.appendedEvents.Load()
 	st.Groups = s.stats.groups.Load()
 	if st.Groups > 0 {
@@ -75,6 +83,7 @@ func (s *Store) Stats() Stats {
 	st.IdempotentHits = s.stats.idempotentHits.Load()
 	st.DroppedNotifications = s.subs.Dropped()
 	st.Checkpoints = s.stats.checkpoints.Load()
+	st.CorruptReads = s.stats.corruptReads.Load()
 	st.ColdStart = s.coldStart
 	st.Scrub = s.scrubStats()
 	st.Failed = s.failure()
