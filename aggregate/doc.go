@@ -49,6 +49,12 @@
 //     (msgpack.CustomEncoder/CustomDecoder, msgpack.Marshaler/Unmarshaler,
 //     encoding.BinaryMarshaler/BinaryUnmarshaler or
 //     encoding.TextMarshaler/TextUnmarshaler).
+//   - With an OpenTelemetry tracer provider ([WithTracerProvider], or the
+//     global one), each command is a span (aggregate.execute) with its
+//     loads, gate evaluations and saves as children, and the events it
+//     appends carry the save's trace context in their metadata
+//     ("traceparent"; see package tracing). Without one, nothing is
+//     recorded and no metadata is added.
 //
 // # Caveats
 //

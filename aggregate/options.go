@@ -1,6 +1,10 @@
 package aggregate
 
-import "github.com/google/uuid"
+import (
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+)
 
 // Option configures a repository ([NewRepository], [NewGatedRepository]).
 type Option func(*config)
@@ -9,12 +13,16 @@ type config struct {
 	snapshots  SnapshotStore
 	every      uint64
 	maxRetries int
+	tp         trace.TracerProvider
 }
 
 func newConfig(opts []Option) config {
 	c := config{maxRetries: 10}
 	for _, o := range opts {
 		o(&c)
+	}
+	if c.tp == nil {
+		c.tp = otel.GetTracerProvider()
 	}
 	return c
 }
@@ -32,6 +40,13 @@ func WithSnapshots(store SnapshotStore, every int) Option {
 // other writers keep changing the stream (default 10; at least 1).
 func WithMaxRetries(n int) Option {
 	return func(c *config) { c.maxRetries = max(n, 1) }
+}
+
+// WithTracerProvider sets the provider of the repository's spans and of
+// its gates' (default: the global one, otel.GetTracerProvider, a no-op
+// until the program installs one). See package tracing.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) { c.tp = tp }
 }
 
 // ExecOption configures one Execute or Bypass.

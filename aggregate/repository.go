@@ -10,9 +10,12 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/policy"
+	"github.com/batpak-go/batpak/tracing"
 )
 
 // Store is what a repository needs of an event store. Every [batpak.Store]
@@ -73,7 +76,7 @@ func (r *Repository[S, PS]) Load(ctx context.Context, entity string) (*S, uint64
 // load when a concurrent writer changed the stream, up to the repository's
 // bound ([WithMaxRetries]).
 func (r *Repository[S, PS]) Execute(ctx context.Context, entity string, cmd Command[S], opts ...ExecOption) (*Result[S], error) {
-	return r.c.run(ctx, entity, cmd, opts, func(p Proposal[S], save saveFunc[S]) ([]batpak.Receipt, error) {
+	return r.c.run(ctx, entity, cmd, opts, func(ctx context.Context, p Proposal[S], save saveFunc[S]) ([]batpak.Receipt, error) {
 		return save(ctx, p, policy.Audit{})
 	})
 }
@@ -125,8 +128,8 @@ func (r *GatedRepository[S, PS, C]) Load(ctx context.Context, entity string) (*S
 // ([WithMaxRetries]). A denial is returned as [policy.Denials]
 // (errors.Is [policy.ErrDenied]) and appends nothing.
 func (r *GatedRepository[S, PS, C]) Execute(ctx context.Context, entity string, pc C, cmd Command[S], opts ...ExecOption) (*Result[S], error) {
-	return r.c.run(ctx, entity, cmd, opts, func(p Proposal[S], save saveFunc[S]) ([]batpak.Receipt, error) {
-		return policy.NewPipeline(r.gates, policy.CommitFunc[Proposal[S], []batpak.Receipt](save)).Submit(ctx, pc, p)
+	return r.c.run(ctx, entity, cmd, opts, func(ctx context.Context, p Proposal[S], save saveFunc[S]) ([]batpak.Receipt, error) {
+		return pipeline(&r.c, r.gates, save).Submit(ctx, pc, p)
 	})
 }
 
@@ -140,14 +143,22 @@ func (r *GatedRepository[S, PS, C]) Bypass(ctx context.Context, entity string, c
 // core is what both repositories share: loading, the load-handle-save
 // cycle and saving.
 type core[S any, PS ptr[S]] struct {
-	store Store
-	reg   *batpak.Registry
-	scope string
+	store  Store
+	reg    *batpak.Registry
+	scope  string
+	tracer trace.Tracer
+	// policyTracing gives the repository's tracer provider to the
+	// pipelines of its gates, made once.
+	policyTracing policy.Option
 	config
 }
 
+// ScopeName is the instrumentation scope of this package's spans.
+const ScopeName = "github.com/batpak-go/batpak/aggregate"
+
 func newCore[S any, PS ptr[S]](store Store, reg *batpak.Registry, scope string, opts []Option) (core[S, PS], error) {
 	c := core[S, PS]{store: store, reg: reg, scope: scope, config: newConfig(opts)}
+	c.tracer, c.policyTracing = c.tp.Tracer(ScopeName), policy.WithTracerProvider(c.tp)
 	switch {
 	case store == nil:
 		return c, errors.New("aggregate: a repository without a store")
@@ -170,8 +181,20 @@ func (c *core[S, PS]) coord(entity string) batpak.Coordinate {
 	return batpak.Coordinate{Entity: entity, Scope: c.scope}
 }
 
-// load returns the current state of entity and its version.
+// load returns the current state of entity and its version, in a span.
 func (c *core[S, PS]) load(ctx context.Context, entity string) (*S, uint64, error) {
+	ctx, span := tracing.StartChild(ctx, c.tracer, "aggregate.load", trace.SpanKindInternal)
+	defer span.End()
+	state, version, err := c.loadState(ctx, entity)
+	if span.IsRecording() {
+		span.SetAttributes(tracing.Scope.String(c.scope), tracing.Entity.String(entity), tracing.Version.Int64(int64(version)))
+		endSpan(span, err)
+	}
+	return state, version, err
+}
+
+// loadState returns the current state of entity and its version.
+func (c *core[S, PS]) loadState(ctx context.Context, entity string) (*S, uint64, error) {
 	coord := c.coord(entity)
 	if err := coord.Validate(); err != nil {
 		return nil, 0, fmt.Errorf("aggregate: %w", err)
@@ -203,7 +226,14 @@ func (c *core[S, PS]) load(ctx context.Context, entity string) (*S, uint64, erro
 type saveFunc[S any] = func(ctx context.Context, p Proposal[S], audit policy.Audit) ([]batpak.Receipt, error)
 
 // decideFunc passes an allowed proposal to save, or returns why not.
-type decideFunc[S any] func(p Proposal[S], save saveFunc[S]) ([]batpak.Receipt, error)
+type decideFunc[S any] func(ctx context.Context, p Proposal[S], save saveFunc[S]) ([]batpak.Receipt, error)
+
+// pipeline returns the policy pipeline that judges proposals with gates
+// and saves the allowed ones with save: a function, not a method of core,
+// for the gates' context type.
+func pipeline[S any, PS ptr[S], C any](c *core[S, PS], gates *policy.GateSet[C, Proposal[S]], save saveFunc[S]) *policy.Pipeline[C, Proposal[S], []batpak.Receipt] {
+	return policy.NewPipeline(gates, policy.CommitFunc[Proposal[S], []batpak.Receipt](save), c.policyTracing)
+}
 
 // bypass runs cmd through the gates' pipeline without evaluating them: a
 // function, not a method of core, for the gates' context type.
@@ -211,12 +241,34 @@ func bypass[S any, PS ptr[S], C any](ctx context.Context, c *core[S, PS], gates 
 	if !policy.Justified(reason, actor) {
 		return nil, policy.ErrBypassUnjustified
 	}
-	return c.run(ctx, entity, cmd, opts, func(p Proposal[S], save saveFunc[S]) ([]batpak.Receipt, error) {
-		return policy.NewPipeline(gates, policy.CommitFunc[Proposal[S], []batpak.Receipt](save)).Bypass(ctx, p, reason, actor)
+	return c.run(ctx, entity, cmd, opts, func(ctx context.Context, p Proposal[S], save saveFunc[S]) ([]batpak.Receipt, error) {
+		return pipeline(c, gates, save).Bypass(ctx, p, reason, actor)
 	})
 }
 
+// run executes cmd on entity in an aggregate.execute span.
 func (c *core[S, PS]) run(ctx context.Context, entity string, cmd Command[S], opts []ExecOption, decide decideFunc[S]) (*Result[S], error) {
+	ctx, span := c.tracer.Start(ctx, "aggregate.execute")
+	defer span.End()
+	if !span.IsRecording() {
+		return c.cycle(ctx, entity, cmd, opts, decide, &execTrail{})
+	}
+	span.SetAttributes(tracing.Scope.String(c.scope), tracing.Entity.String(entity), tracing.Command.String(fmt.Sprintf("%T", cmd)))
+	var tr execTrail
+	res, err := c.cycle(ctx, entity, cmd, opts, decide, &tr)
+	endExecute(span, tr, res, err)
+	return res, err
+}
+
+// execTrail is what the span of an execution records beyond its result.
+type execTrail struct {
+	attempts int
+	outcome  string // set for an idempotent replay; the rest follows from the result
+}
+
+// cycle runs the load-handle-save cycle until a save succeeds, a step
+// fails, or the conflicts exhaust the retries.
+func (c *core[S, PS]) cycle(ctx context.Context, entity string, cmd Command[S], opts []ExecOption, decide decideFunc[S], tr *execTrail) (*Result[S], error) {
 	var ec execConfig
 	for _, o := range opts {
 		o(&ec)
@@ -224,6 +276,7 @@ func (c *core[S, PS]) run(ctx context.Context, entity string, cmd Command[S], op
 	coord := c.coord(entity)
 	var lastConflict error
 	for attempt := 1; attempt <= c.maxRetries; attempt++ {
+		tr.attempts = attempt
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -244,7 +297,7 @@ func (c *core[S, PS]) run(ctx context.Context, entity string, cmd Command[S], op
 			return res, nil
 		}
 		p := Proposal[S]{Coordinate: coord, Version: version, State: state, Command: cmd, Events: events}
-		receipts, err := decide(p, func(ctx context.Context, p Proposal[S], audit policy.Audit) ([]batpak.Receipt, error) {
+		receipts, err := decide(ctx, p, func(ctx context.Context, p Proposal[S], audit policy.Audit) ([]batpak.Receipt, error) {
 			return c.save(ctx, p, audit, ec)
 		})
 		if errors.Is(err, batpak.ErrVersionConflict) {
@@ -262,6 +315,7 @@ func (c *core[S, PS]) run(ctx context.Context, entity string, cmd Command[S], op
 				return nil, err
 			}
 			res.State, res.Version, res.Receipts = state, version, receipts
+			tr.outcome = "replayed"
 			return res, nil
 		}
 		for _, ev := range events {
@@ -275,9 +329,56 @@ func (c *core[S, PS]) run(ctx context.Context, entity string, cmd Command[S], op
 	return nil, fmt.Errorf("%w: %d attempts on %s: %w", ErrTooManyConflicts, c.maxRetries, coord, lastConflict)
 }
 
+// endExecute records how a command ended in its aggregate.execute span.
+// A denial is the gates' answer, not a failure: its status stays unset.
+func endExecute[S any](span trace.Span, tr execTrail, res *Result[S], err error) {
+	outcome := tr.outcome
+	switch {
+	case err == nil && outcome != "":
+	case err == nil && len(res.Receipts) == 0:
+		outcome = "no_events"
+	case err == nil:
+		outcome = "committed"
+	case errors.Is(err, policy.ErrDenied):
+		outcome = "denied"
+	default:
+		outcome = "failed"
+		endSpan(span, err)
+	}
+	span.SetAttributes(tracing.Outcome.String(outcome), tracing.Attempts.Int(tr.attempts))
+	if res != nil {
+		span.SetAttributes(tracing.Version.Int64(int64(res.Version)))
+		span.SetAttributes(tracing.ReceiptAttributes(res.Receipts)...)
+	}
+}
+
+// endSpan records err, if any, as span's status.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+}
+
 // save appends the proposal's events with the expected version, the
 // audit's metadata and the command's correlation and causation.
 func (c *core[S, PS]) save(ctx context.Context, p Proposal[S], audit policy.Audit, ec execConfig) ([]batpak.Receipt, error) {
+	ctx, span := tracing.StartChild(ctx, c.tracer, "aggregate.save", trace.SpanKindProducer)
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(tracing.Scope.String(p.Coordinate.Scope), tracing.Entity.String(p.Coordinate.Entity), tracing.Version.Int64(int64(p.Version)))
+		if ec.causation != uuid.Nil {
+			span.SetAttributes(tracing.CausationID.String(ec.causation.String()))
+		}
+	}
+	receipts, err := c.append(ctx, p, audit, ec)
+	tracing.EndAppend(span, receipts, err)
+	return receipts, err
+}
+
+// append appends the proposal's events, with the trace context of ctx's
+// span in their metadata.
+func (c *core[S, PS]) append(ctx context.Context, p Proposal[S], audit policy.Audit, ec execConfig) ([]batpak.Receipt, error) {
 	meta := maps.Clone(ec.meta)
 	if meta == nil {
 		meta = make(map[string]string)
@@ -286,6 +387,7 @@ func (c *core[S, PS]) save(ctx context.Context, p Proposal[S], audit policy.Audi
 	// hide a bypass or forge one.
 	maps.DeleteFunc(meta, func(k, _ string) bool { return strings.HasPrefix(k, "policy.") })
 	maps.Copy(meta, audit.Metadata())
+	meta = tracing.Inject(ctx, meta)
 	events := make([]batpak.Event, len(p.Events))
 	for i, ev := range p.Events {
 		v, k, err := registered(c.reg, ev)

@@ -21,6 +21,10 @@
 //     bypass with its reason, actor and time. [Audit.Metadata] renders it
 //     as event metadata, so every bypass is visible when the log is read.
 //   - Denials are returned to the caller, never written to the log.
+//   - When the context of [Pipeline.Submit] is in an OpenTelemetry trace,
+//     the evaluation is a span of it (policy.evaluate) naming the gates
+//     that passed and those that denied; a bypass is an event on the
+//     context's span. See package tracing.
 //
 // Caveats:
 //

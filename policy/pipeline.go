@@ -5,6 +5,13 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/batpak-go/batpak/tracing"
 )
 
 var (
@@ -25,10 +32,19 @@ type Option func(*config)
 
 type config struct {
 	now func() time.Time
+	tp  trace.TracerProvider
 }
 
 // WithClock sets the clock that stamps bypasses (default time.Now).
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithTracerProvider sets the provider of the pipeline's spans (default:
+// the global one, otel.GetTracerProvider, a no-op until the program
+// installs one). See docs/observability.md.
+func WithTracerProvider(tp trace.TracerProvider) Option { return func(c *config) { c.tp = tp } }
+
+// ScopeName is the instrumentation scope of this package's spans.
+const ScopeName = "github.com/batpak-go/batpak/policy"
 
 // Pipeline evaluates proposals and commits the allowed ones.
 type Pipeline[C, P, R any] struct {
@@ -43,18 +59,53 @@ func NewPipeline[C, P, R any](gates *GateSet[C, P], commit CommitFunc[P, R], opt
 	for _, o := range opts {
 		o(&p.config)
 	}
+	if p.tp == nil {
+		p.tp = otel.GetTracerProvider()
+	}
 	return p
 }
 
 // Submit evaluates proposal and commits it if every gate passes; otherwise
-// it returns the [Denials] and commits nothing.
+// it returns the [Denials] and commits nothing. When ctx is in a trace,
+// the evaluation is a span of it, policy.evaluate.
 func (p *Pipeline[C, P, R]) Submit(ctx context.Context, c C, proposal P) (R, error) {
 	var zero R
+	var span trace.Span
+	if trace.SpanContextFromContext(ctx).IsValid() { // the tracer is looked up only then
+		_, span = p.tp.Tracer(ScopeName).Start(ctx, "policy.evaluate")
+	}
 	receipt, err := p.gates.Evaluate(c, proposal)
+	if span != nil {
+		if span.IsRecording() {
+			endEvaluate(span, receipt, err)
+		}
+		span.End()
+	}
 	if err != nil {
 		return zero, err
 	}
 	return p.commitReceipt(ctx, receipt)
+}
+
+// endEvaluate records in span the gates that passed and those that denied.
+func endEvaluate[P any](span trace.Span, receipt *Receipt[P], err error) {
+	if receipt != nil {
+		span.SetAttributes(tracing.Gates.StringSlice(receipt.audit.Gates))
+	}
+	var ds Denials
+	if !errors.As(err, &ds) {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		return
+	}
+	// A denial is the gates' answer, not a failure: the status stays unset.
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		names[i] = d.Gate
+		span.AddEvent("denial", trace.WithAttributes(attribute.String("gate", d.Gate), attribute.String("code", d.Code)))
+	}
+	span.SetAttributes(tracing.Denied.StringSlice(names))
 }
 
 // Bypass commits proposal without evaluating the gates. The reason and the
@@ -65,6 +116,9 @@ func (p *Pipeline[C, P, R]) Bypass(ctx context.Context, proposal P, reason, acto
 		return zero, ErrBypassUnjustified
 	}
 	r := &Receipt[P]{proposal: proposal, valid: true, audit: Audit{Bypass: &Bypass{Reason: reason, Actor: actor, At: p.now()}}}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent("policy.bypass", trace.WithAttributes(tracing.BypassActor.String(actor), attribute.String("reason", reason)))
+	}
 	return p.commitReceipt(ctx, r)
 }
 

@@ -9,7 +9,12 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/tracing"
 )
 
 // ApplyError is the error of a projection that stopped at an event it
@@ -127,6 +132,8 @@ func (r *Runner) apply(ctx context.Context, p Projection, t *track, rec batpak.R
 	if wasParked && prev.Resolution == ResolveSkip {
 		return r.unpark(ctx, t, name, rec.Sequence)
 	}
+	ctx, span := r.startApply(ctx, &rec)
+	defer span.End()
 	attempts := 0
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		attempts++
@@ -135,8 +142,15 @@ func (r *Runner) apply(ctx context.Context, p Projection, t *track, rec batpak.R
 			t.retried++
 			r.mu.Unlock()
 		}
-		return struct{}{}, p.Apply(ctx, rec)
+		err := p.Apply(ctx, rec)
+		if err != nil && span.IsRecording() {
+			span.AddEvent("apply failed", trace.WithAttributes(tracing.Attempts.Int(attempts), attribute.String("error", err.Error())))
+		}
+		return struct{}{}, err
 	}, backoff.WithBackOff(pol.backoff()), backoff.WithMaxTries(uint(pol.Attempts)), backoff.WithMaxElapsedTime(0))
+	if span.IsRecording() {
+		endApply(span, name, &rec, attempts, err, ctx.Err() != nil)
+	}
 	if err == nil {
 		r.mu.Lock()
 		t.applied++
@@ -163,6 +177,33 @@ func (r *Runner) apply(ctx context.Context, p Projection, t *track, rec batpak.R
 		return &ApplyError{Projection: name, Sequence: rec.Sequence, EventID: rec.ID, Attempts: attempts, Err: err}
 	}
 	return nil
+}
+
+// startApply starts the projection.apply span of rec, as a child of the
+// span that appended rec when rec names one (see package tracing), or else
+// of ctx's span. A projection only adds to traces and never starts one: an
+// event appended outside any trace, applied outside any, gets no span, so
+// that replaying a long untraced history costs no span per event.
+func (r *Runner) startApply(ctx context.Context, rec *batpak.Record) (context.Context, trace.Span) {
+	// The extracted context keeps ctx's cancellation.
+	return tracing.StartChild(tracing.Extract(ctx, rec.Metadata), r.tracer, "projection.apply", trace.SpanKindConsumer)
+}
+
+// endApply records in span which event name applied, in how many
+// attempts, and how it ended: applied, canceled (offered again on the
+// next run), or parked with the last error.
+func endApply(span trace.Span, name string, rec *batpak.Record, attempts int, err error, canceled bool) {
+	span.SetAttributes(tracing.Projection.String(name), tracing.Attempts.Int(attempts))
+	span.SetAttributes(tracing.RecordAttributes(rec)...)
+	switch {
+	case err == nil:
+		span.SetAttributes(tracing.Outcome.String("applied"))
+	case canceled:
+		span.SetAttributes(tracing.Outcome.String("canceled"))
+	default:
+		span.SetAttributes(tracing.Outcome.String("parked"))
+		span.SetStatus(codes.Error, err.Error())
+	}
 }
 
 // park stores d and reports it.

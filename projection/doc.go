@@ -42,6 +42,11 @@
 //     natsstore.KVLeases keep leases in a JetStream KV bucket with a TTL. A
 //     runner that loses its lease stops applying under a context whose
 //     cause is [ErrLeaseLost].
+//   - With an OpenTelemetry tracer provider ([WithTracerProvider], or the
+//     global one), applying an event is a span (projection.apply) in the
+//     trace the event's metadata names, or in the runner's context's; an
+//     event outside any trace, applied outside any, gets no span. See
+//     package tracing.
 //
 // # Caveats
 //

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/batpak-go/batpak"
 )
 
@@ -83,6 +86,8 @@ type config struct {
 	onFailure   func(string, error)
 	onParked    func(DeadLetter)
 	resolvePoll time.Duration
+	tp          trace.TracerProvider
+	tracer      trace.Tracer
 }
 
 // Option configures a Runner.
@@ -98,6 +103,14 @@ func WithCheckpointEvery(n int, d time.Duration) Option {
 	return func(c *config) { c.every, c.interval = max(n, 1), d }
 }
 
+// WithTracerProvider sets the provider of the runner's projection.apply
+// spans (default: the global one, otel.GetTracerProvider, a no-op until
+// the program installs one). See package tracing.
+func WithTracerProvider(tp trace.TracerProvider) Option { return func(c *config) { c.tp = tp } }
+
+// ScopeName is the instrumentation scope of this package's spans.
+const ScopeName = "github.com/batpak-go/batpak/projection"
+
 // deadLetterer is implemented by checkpoint stores that keep dead letters
 // beside the checkpoints.
 type deadLetterer interface{ DeadLetters() DeadLetters }
@@ -109,6 +122,10 @@ func NewRunner(src Source, cps Checkpoints, opts ...Option) *Runner {
 	for _, o := range opts {
 		o(&r.config)
 	}
+	if r.tp == nil {
+		r.tp = otel.GetTracerProvider()
+	}
+	r.tracer = r.tp.Tracer(ScopeName)
 	r.dls = r.deadLetters
 	if r.dls == nil {
 		if d, ok := cps.(deadLetterer); ok {
