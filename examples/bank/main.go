@@ -7,6 +7,7 @@
 //
 //	go run ./examples/bank              # store in a temporary directory, removed on exit
 //	go run ./examples/bank -data DIR    # the store is DIR, and stays; batpak inspect DIR reads it
+//	go run ./examples/bank -metrics :9090  # then serves Prometheus metrics at /metrics until interrupted
 //
 // A second run with the same -data finds the accounts there: it appends
 // nothing and shows what the store holds.
@@ -19,7 +20,9 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/batpak-go/batpak/aggregate"
@@ -30,8 +33,21 @@ import (
 func main() {
 	data := flag.String("data", "", "the store's directory, kept afterwards; a run on a store that holds the accounts appends nothing (default: a temporary directory, removed on exit)")
 	verbose := flag.Bool("v", false, "print each step")
+	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics of the store and the read models at http://ADDR/metrics (say :9090), and keep serving them after the scenario until interrupted (default: none)")
 	flag.Parse()
-	if err := run(*data, *verbose, os.Stdout); err != nil {
+	if *metricsAddr == "" {
+		if err := run(*data, *verbose, os.Stdout); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	m, err := listenMetrics(*metricsAddr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runWith(ctx, *data, *verbose, os.Stdout, m); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -41,6 +57,19 @@ func main() {
 const snapshotsDir = "snapshots"
 
 func run(data string, verbose bool, out io.Writer) error {
+	return runWith(context.Background(), data, verbose, out, nil)
+}
+
+// runWith is run with metrics, if m is not nil: the store reports to m's
+// observer, m reads the store and the read models, and once the report is
+// printed m serves them until ctx ends.
+func runWith(ctx context.Context, data string, verbose bool, out io.Writer, m *metricsServer) error {
+	var opts []eventstore.Option
+	var runOpts []bank.RunOption
+	if m != nil {
+		opts = append(opts, eventstore.WithObserver(m.observer))
+		runOpts = append(runOpts, bank.WithRunner(m.watchRunner))
+	}
 	dir := data
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "batpak-bank-")
@@ -50,11 +79,14 @@ func run(data string, verbose bool, out io.Writer) error {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	store, err := eventstore.Open(dir)
+	store, err := eventstore.Open(dir, opts...)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if m != nil {
+		m.watchStore(store)
+	}
 	snapshots, err := aggregate.NewFileSnapshots(filepath.Join(dir, snapshotsDir))
 	if err != nil {
 		return err
@@ -63,7 +95,7 @@ func run(data string, verbose bool, out io.Writer) error {
 	if verbose {
 		steps = out
 	}
-	r, err := bank.Run(context.Background(), store, snapshots, time.Now, steps)
+	r, err := bank.Run(context.Background(), store, snapshots, time.Now, steps, runOpts...)
 	if err != nil {
 		return err
 	}
@@ -79,6 +111,9 @@ func run(data string, verbose bool, out io.Writer) error {
 		fmt.Fprintf(out, "\n%d events in %s (go run ./cmd/batpak inspect %s); a second run appends nothing\n", n, dir, dir)
 	default:
 		fmt.Fprintf(out, "\n%d events in %s, as before: nothing was appended\n", n, dir)
+	}
+	if m != nil {
+		return m.serve(ctx, out)
 	}
 	return nil
 }

@@ -2,11 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/examples/bank/internal/bank"
@@ -86,4 +92,74 @@ func TestNoJetStream(t *testing.T) {
 			t.Errorf("the bank command depends on %s", strings.TrimSpace(pkg))
 		}
 	}
+}
+
+// TestRunServesMetrics runs the command with -metrics: once the scenario
+// ran, /metrics shows the store's and the read models' figures, which pass
+// promlint, and the command returns when its context ends.
+func TestRunServesMetrics(t *testing.T) {
+	m, err := listenMetrics("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- runWith(ctx, "", false, io.Discard, m) }()
+	want := []string{
+		"batpak_store_appended_events_total 14",
+		"batpak_store_append_duration_seconds_count 14",
+		`batpak_store_cold_start_seconds{path="empty"}`,
+		`batpak_projection_applied_total{projection="bank-balances"} 14`,
+		`batpak_projection_position{projection="bank-balances"} 15`,
+	}
+	var body string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		body = scrape(t, m.url())
+		if containsAll(body, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a minute /metrics lacks one of %q:\n%s", want, body)
+		}
+	}
+	problems, err := testutil.GatherAndLint(m.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the command did not return after its context ended")
+	}
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/batpak-go/batpak/aggregate"
 	"github.com/batpak-go/batpak/policy"
+	"github.com/batpak-go/batpak/projection"
 )
 
 // Run is what the example commands do on their store: it starts the read
@@ -20,13 +21,20 @@ import (
 // same directory or stream finds it, is not played on again: Run appends
 // nothing and reports what the store holds ([Report.Ran] is false), so a
 // re-run changes no balance and no event count.
-func Run(ctx context.Context, store Store, snapshots aggregate.SnapshotStore, now func() time.Time, steps io.Writer) (*Report, error) {
+func Run(ctx context.Context, store Store, snapshots aggregate.SnapshotStore, now func() time.Time, steps io.Writer, opts ...RunOption) (*Report, error) {
+	var o runOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	reg := Registry()
 	b, err := New(store, reg, Policy{DailyLimit: 1000}, snapshots, now)
 	if err != nil {
 		return nil, err
 	}
 	views := startReadModels(ctx, store, reg)
+	if o.runner != nil {
+		o.runner(views.runner)
+	}
 	var r *Report
 	if b.Opened() {
 		r, err = Describe(ctx, b)
@@ -45,6 +53,20 @@ func Run(ctx context.Context, store Store, snapshots aggregate.SnapshotStore, no
 		return nil, err
 	}
 	return r, nil
+}
+
+// RunOption configures [Run].
+type RunOption func(*runOptions)
+
+type runOptions struct {
+	runner func(*projection.Runner)
+}
+
+// WithRunner hands fn the runner of the read models as Run starts them,
+// say to export their status as metrics. Its Status stays readable after
+// Run has stopped them, while the store is open.
+func WithRunner(fn func(*projection.Runner)) RunOption {
+	return func(o *runOptions) { o.runner = fn }
 }
 
 // PrintReport writes r for a person to read.
