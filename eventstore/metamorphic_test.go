@@ -382,7 +382,7 @@ func (r *mmRunner) exec(step int, op *mmOp) (mmObs, []batpak.Receipt, error) {
 		cancel()
 		var recs []batpak.Record
 		for {
-			rec, err := c.Next(expired)
+			rec, err := linNext(c, expired, expired)
 			if errors.Is(err, context.Canceled) || errors.Is(err, batpak.ErrEndOfRegion) {
 				add("cursor end: %v position %d", err, c.Position())
 				break

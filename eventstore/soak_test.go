@@ -670,7 +670,7 @@ func (o *soakOracle) check(t *testing.T, s *eventstore.Store, rng *rand.Rand) {
 	}
 	var got []uint64
 	for {
-		r, err := c.Next(expired)
+		r, err := linNext(c, expired, expired)
 		if errors.Is(err, context.Canceled) {
 			break
 		}
