@@ -51,14 +51,17 @@ func (r *Runner) supervise(ctx context.Context, p Projection) error {
 		restart := errors.Is(context.Cause(rctx), errRestart)
 		cancel(nil)
 		<-watched
+		var ae *ApplyError
+		failed := err != nil && !restart && !errors.As(err, &ae) &&
+			!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 		switch {
+		case failed:
+			return err // a failure for good, also when ctx ended since
 		case ctx.Err() != nil:
 			return nil
 		case restart:
 			continue
-		}
-		var ae *ApplyError
-		if !errors.As(err, &ae) {
+		case ae == nil:
 			return err
 		}
 		if !r.awaitResolution(ctx, t, ae.Sequence) {

@@ -168,7 +168,16 @@ func TestRunAllIsolatesAFailingProjection(t *testing.T) {
 	if got := bad.applied(); !equal(got, dense(1, 10)) {
 		t.Fatalf("bad applied %v", got)
 	}
-	if st := statusOf(t, ctx, r, "bad"); st.State != projection.Following || st.Parked != 0 || st.Position != 11 || st.Err != nil {
+	st = statusOf(t, ctx, r, "bad")
+	for st.State == projection.CatchingUp { // Await saw the position; the state follows
+		select {
+		case <-ctx.Done():
+			t.Fatalf("bad never left catching up: %+v", st)
+		case <-time.After(time.Millisecond):
+		}
+		st = statusOf(t, ctx, r, "bad")
+	}
+	if st.State != projection.Following || st.Parked != 0 || st.Position != 11 || st.Err != nil {
 		t.Fatalf("status of bad after the retry %+v", st)
 	}
 	if err := r.Retry(ctx, "bad", 3); !errors.Is(err, projection.ErrNotParked) {
