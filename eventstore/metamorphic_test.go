@@ -692,11 +692,13 @@ func mmRunSeed(t *testing.T, seed uint64, steps int, sets []mmOptionSet) {
 				}
 				obs, rs, err := r.exec(i, op)
 				if op.key != "" && err == nil {
+					// Keys belong to a scope, so one key may name a request
+					// in each scope: keep the events of all of them.
 					if _, ok := g.keySeqs[op.key]; !ok {
 						g.keys = append(g.keys, op.key)
-						for _, rc := range rs {
-							g.keySeqs[op.key] = append(g.keySeqs[op.key], rc.Sequence)
-						}
+					}
+					for _, rc := range rs {
+						g.keySeqs[op.key] = append(g.keySeqs[op.key], rc.Sequence)
 					}
 				}
 				if op.kind == mmAppend || op.kind == mmBatch || op.kind == mmDelete {
