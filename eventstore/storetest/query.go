@@ -12,7 +12,7 @@ import (
 )
 
 // inRegion is the suite's own statement of what a region selects, kept
-// apart from eventstore.Region.Match so the two check each other.
+// apart from batpak.Region.Match so the two check each other.
 func inRegion(r batpak.Region, rec *batpak.Record) bool {
 	switch {
 	case r.Entity != "" && rec.Coordinate.Entity != r.Entity,
