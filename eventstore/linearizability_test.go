@@ -240,18 +240,19 @@ const (
 	linExists
 )
 
-// linNext is c.Next(ctx), except that with the expired context it takes
-// what is visible now without waiting (TryNext), answering "nothing" as an
-// expired Next would: a read given an ended context fails at once.
+// linNext takes the next event visible now (TryNext) and otherwise waits
+// for one with c.Next(ctx); with the expired context it does not wait,
+// answering "nothing" as an expired Next would. A read given an ended
+// context fails at once, so the visible event is taken first.
 func linNext(c batpak.Cursor, ctx, expired context.Context) (batpak.Record, error) {
-	if ctx != expired {
-		return c.Next(ctx)
-	}
 	rec, ok, err := c.TryNext(context.Background())
-	if err == nil && !ok {
-		err = context.Canceled
+	switch {
+	case err != nil || ok:
+		return rec, err
+	case ctx == expired:
+		return rec, context.Canceled
 	}
-	return rec, err
+	return c.Next(ctx)
 }
 
 func linAccepts(e int64, cur uint64) bool {
