@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/internal/ctxerr"
 	"github.com/batpak-go/batpak/segment"
 )
 
@@ -145,7 +146,7 @@ func (s *Store) ReadStream(ctx context.Context, coord batpak.Coordinate, from ui
 				return
 			}
 			yielded++
-			if err := canceled(ctx); err != nil {
+			if err := ctxerr.Of(ctx); err != nil {
 				yield(batpak.Record{}, err)
 				return
 			}
@@ -250,7 +251,7 @@ func (s *Store) Query(ctx context.Context, r batpak.Region) iter.Seq2[batpak.Rec
 // yieldEntry reads event seq and yields it, or yields ctx's error; it
 // returns whether the read goes on.
 func (s *Store) yieldEntry(ctx context.Context, v *view, seq uint64, e *entry, yield func(batpak.Record, error) bool) bool {
-	if err := canceled(ctx); err != nil {
+	if err := ctxerr.Of(ctx); err != nil {
 		yield(batpak.Record{}, err)
 		return false
 	}
@@ -292,16 +293,5 @@ func (s *Store) checkRead(ctx context.Context) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	return canceled(ctx)
-}
-
-// canceled returns ctx's error once it has ended, cheaply enough to ask
-// before every event of a read.
-func canceled(ctx context.Context) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	default:
-		return nil
-	}
+	return ctxerr.Of(ctx)
 }

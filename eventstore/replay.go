@@ -6,6 +6,7 @@ import (
 	"iter"
 
 	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/internal/ctxerr"
 	"github.com/batpak-go/batpak/segment"
 )
 
@@ -36,7 +37,7 @@ func (s *Store) Replay(ctx context.Context, region batpak.Region, from uint64) i
 		for id := first; id <= end; id++ {
 			more, err := s.replaySegment(id, from, last, func(rec *segment.Record, pos segment.Position) bool {
 				r := recordFromSegment(rec, pos)
-				if err := canceled(ctx); err != nil {
+				if err := ctxerr.Of(ctx); err != nil {
 					yield(batpak.Record{}, err)
 					return false
 				}

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/internal/ctxerr"
 )
 
 // Get returns the event with id, or an error matching [batpak.ErrNotFound].
@@ -74,18 +75,7 @@ func (s *Store) checkRead(ctx context.Context) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	return canceled(ctx)
-}
-
-// canceled returns ctx's error once it has ended, cheaply enough to ask
-// before every event of a read.
-func canceled(ctx context.Context) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	default:
-		return nil
-	}
+	return ctxerr.Of(ctx)
 }
 
 // readErr returns the error of a read from the server: ErrClosed once the
