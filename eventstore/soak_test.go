@@ -123,9 +123,9 @@ func TestSoak(t *testing.T) {
 	st := s.Stats()
 	dtClose(t, s)
 	soakVerifyDir(t, cli, dir, o, false)
-	t.Logf("%d cycles, %d kills; %d requests acknowledged (%d events, %d keys, %d idempotent retries matched, %d retries of removed events, %d in flight at a kill and found whole, %d lost in flight), %d deletions (%d in flight), %d compactions (%d in the parent, %d events removed by the parent's); %d checks of every read, %d Verify runs (warnings: %d torn tails, %d header-less last segments); %d events, %d visible, in %d segments",
+	t.Logf("%d cycles, %d kills; %d requests acknowledged (%d events, %d keys, %d idempotent retries matched, %d retries of removed events, %d in flight at a kill and found whole, %d lost in flight), %d deletions (%d in flight), %d compactions (%d in the parent, %d events removed by the parent's); %d checks of every read, %d Verify runs (warnings: %d torn tails, %d header-less last segments, %d interrupted seals); %d events, %d visible, in %d segments",
 		o.cycles, o.kills, o.acks, o.ackEvents, len(o.keys), o.retried, o.gone, o.inflightFound, o.inflightLost, o.deletions, o.inflightDeletes,
-		o.childCompactions+o.parentCompactions, o.parentCompactions, o.removed, o.checks, o.verifies, o.tornWarnings, o.blankWarnings,
+		o.childCompactions+o.parentCompactions, o.parentCompactions, o.removed, o.checks, o.verifies, o.tornWarnings, o.blankWarnings, o.sealWarnings,
 		st.Events, o.lastVisible, st.Segments)
 }
 
@@ -428,13 +428,13 @@ type soakOracle struct {
 	inflightDel map[string]bool
 	phase       string // for failure messages
 
-	cycles, kills, acks, ackEvents, retried     int
-	inflightFound, inflightLost                 int
-	deletions, inflightDeletes                  int
-	childCompactions, parentCompactions, checks int
-	verifies, tornWarnings, blankWarnings, gone int
-	removed                                     uint64
-	lastVisible                                 int
+	cycles, kills, acks, ackEvents, retried                   int
+	inflightFound, inflightLost                               int
+	deletions, inflightDeletes                                int
+	childCompactions, parentCompactions, checks               int
+	verifies, tornWarnings, blankWarnings, sealWarnings, gone int
+	removed                                                   uint64
+	lastVisible                                               int
 }
 
 func newSoakOracle() *soakOracle {
@@ -748,15 +748,20 @@ func soakVerifyDir(t *testing.T, cli, dir string, o *soakOracle, afterKill bool)
 		t.Fatalf("Verify finds damage: %v", rep.Problems)
 	}
 	for _, w := range rep.Warnings {
-		// After a kill: a torn tail of the active segment, or a last
-		// segment the kill caught before its header was written.
+		// After a kill: a torn tail of the active segment, a last segment
+		// the kill caught before its header was written, or a seal of the
+		// last segment the kill interrupted (its footer half written).
 		blank := w.Kind == "file" && strings.Contains(w.Detail, "never got its header")
-		if w.Kind != "torn-tail" && !blank || !afterKill {
+		seal := w.Kind == "footer" && strings.Contains(w.Detail, "interrupted seal")
+		if w.Kind != "torn-tail" && !blank && !seal || !afterKill {
 			t.Fatalf("Verify warns (after a kill: %v): %v", afterKill, w)
 		}
-		if blank {
+		switch {
+		case blank:
 			o.blankWarnings++
-		} else {
+		case seal:
+			o.sealWarnings++
+		default:
 			o.tornWarnings++
 		}
 	}
