@@ -46,6 +46,8 @@
 //     reports exactly what that was.
 //   - [OpenReadOnly] opens a directory alongside its writer (or without one):
 //     it sees the events durable when it opened and changes nothing on disk.
+//     A writer that seals or compacts a segment while it opens makes it
+//     start over (up to ten times); it never reads a file cut under it.
 //
 // docs/durability.md states the contract in full, with the tests that check
 // each part.

@@ -15,7 +15,7 @@ import (
 )
 
 // errSegmentsChanged: a read-only open found a segment file replaced (by a
-// writer's compaction) while it built its index.
+// writer's compaction) or cut (by its seal) while it built its index.
 var errSegmentsChanged = errors.New("eventstore: segment files were replaced during open")
 
 // readOnlyOpenAttempts bounds how often a read-only open starts over when
@@ -163,12 +163,24 @@ func (s *Store) listSegments() ([]uint32, error) {
 	return ids, nil
 }
 
+// testHookMapped, if set, runs after recovery or Verify maps a segment file.
+var testHookMapped func(path string)
+
 // recoverSegment adds the events of segment id after offset from.
-func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floor durableFloor) error {
+func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floor durableFloor) (err error) {
+	if s.readOnly {
+		// The writer may seal the active segment while this scans it,
+		// cutting the space it had reserved under the mapping: start over.
+		defer func() {
+			if errors.Is(err, segment.ErrFileCut) {
+				err = fmt.Errorf("%w: %w", errSegmentsChanged, err)
+			}
+		}()
+		defer segment.CatchFaults(&err)()
+	}
 	path := s.segmentPath(id)
 	var data []byte
 	var release func() error
-	var err error
 	if last { // without the preallocated space after its frames
 		data, release, err = segment.MapActive(s.fs, path, from)
 	} else {
@@ -178,6 +190,9 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floo
 		return fmt.Errorf("eventstore: open segment: %w", err)
 	}
 	defer func() { _ = release() }()
+	if testHookMapped != nil {
+		testHookMapped(path)
+	}
 	// The header's format version governs the whole file, footer included:
 	// never read a segment of an unknown version through its footer.
 	if _, herr := segment.DecodeHeader(data); errors.Is(herr, segment.ErrUnsupportedVersion) {

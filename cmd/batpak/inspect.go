@@ -196,8 +196,17 @@ func readSegments(dir string) ([]segInfo, error) {
 	return segs, nil
 }
 
-func readSegment(dir string, id uint32, last bool) segInfo {
-	sg := segInfo{id: id, name: segment.FileName(id)}
+func readSegment(dir string, id uint32, last bool) (sg segInfo) {
+	sg = segInfo{id: id, name: segment.FileName(id)}
+	// inspect takes no lock: a writer may seal the active segment while it
+	// is read, cutting the space reserved after its frames.
+	var cut error
+	defer func() {
+		if cut != nil {
+			sg.state, sg.damaged = "changed while read (a writer sealed it): inspect again", false
+		}
+	}()
+	defer segment.CatchFaults(&cut)()
 	path := filepath.Join(dir, sg.name)
 	if fi, err := os.Stat(path); err == nil {
 		sg.size = fi.Size()
