@@ -50,3 +50,31 @@ func TestCatchFaultsFileCutUnderMapping(t *testing.T) {
 		panic("other")
 	}()
 }
+
+// A held file (a read-only store's) that its writer cuts below a frame
+// the reader indexed (a rollback of frames never acknowledged) reads as
+// ErrFileCut, not as a crash.
+func TestReaderHeldFileCutUnderIt(t *testing.T) {
+	dir := t.TempDir()
+	seg := buildSegment(t, vfs.OSFS{}, dir, 1, 1, 200, 0, false)
+	r := segment.NewReader(vfs.OSFS{}, dir)
+	defer r.Close()
+	if _, err := r.Hold(1); err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, r, seg)
+	last := seg.Positions[len(seg.Positions)-1]
+	if int(last.Offset) < 2*os.Getpagesize() {
+		t.Fatalf("the last frame is at %d: the test needs it two pages in", last.Offset)
+	}
+	if err := os.Truncate(seg.Path, int64(os.Getpagesize())); err != nil {
+		t.Fatal(err)
+	}
+	var rec segment.Record
+	if err := r.Read(seg.Positions[0], &rec); err != nil {
+		t.Fatalf("a frame still in the file: %v", err)
+	}
+	if err := r.Read(last, &rec); !errors.Is(err, segment.ErrFileCut) {
+		t.Fatalf("a frame past the cut: %v, want ErrFileCut", err)
+	}
+}

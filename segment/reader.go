@@ -39,6 +39,7 @@ type readSegment struct {
 	file   vfs.File                  // active: the writer's file; sealed: opened on first read
 	mapped atomic.Pointer[mmap.MMap] // segments on the OS file system
 	owned  bool                      // file was opened by the reader and must be closed by it
+	held   bool                      // opened by Hold: a writer in another process may cut it
 }
 
 // NewReader returns a reader for the segments in dir.
@@ -70,7 +71,7 @@ func (r *Reader) Hold(id uint32) (vfs.File, error) {
 		_ = f.Close()
 		return nil, err
 	}
-	r.segs[id] = &readSegment{sealed: true, file: f, owned: true}
+	r.segs[id] = &readSegment{sealed: true, file: f, owned: true, held: true}
 	return f, nil
 }
 
@@ -192,8 +193,10 @@ func (r *Reader) Replace(id uint32) error {
 	return err
 }
 
-// Read reads and checks the frame at pos and decodes it into rec.
-func (r *Reader) Read(pos Position, rec *Record) error {
+// Read reads and checks the frame at pos and decodes it into rec. A read
+// of a held file that a writer has cut below pos since (a rollback of
+// frames it never acknowledged) returns [ErrFileCut].
+func (r *Reader) Read(pos Position, rec *Record) (err error) {
 	// Held for the whole read, so Close cannot unmap a segment under it.
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -202,6 +205,9 @@ func (r *Reader) Read(pos Position, rec *Record) error {
 		return fmt.Errorf("segment: read %d:%d: no such segment", pos.Segment, pos.Offset)
 	}
 	end := int64(pos.Offset) + int64(pos.Length)
+	if s.held {
+		defer CatchFaults(&err)()
+	}
 	if s.sealed {
 		data, err := r.mapping(pos.Segment, s)
 		if err != nil {
