@@ -30,11 +30,19 @@ import (
 // behind the leader: a runner taking over may then start from an older
 // checkpoint and apply some events again, which the at-least-once
 // delivery of projections allows.
+//
+// A runner parks events beside these checkpoints ([KVCheckpoints.DeadLetters]):
+// in the same bucket, under keys "<projection>.<sequence>", which never
+// collide with a checkpoint's key (an escaped name holds no dot).
 type KVCheckpoints struct {
 	kv jetstream.KeyValue
 }
 
 var _ projection.Checkpoints = (*KVCheckpoints)(nil)
+
+// DeadLetters returns the parked events kept beside these checkpoints; a
+// [projection.Runner] over the checkpoints parks there by default.
+func (k *KVCheckpoints) DeadLetters() projection.DeadLetters { return &KVDeadLetters{kv: k.kv} }
 
 // NewKVCheckpoints binds to the checkpoint bucket of s, creating it if
 // needed with file storage and the replicas of s's stream.

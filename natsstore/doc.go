@@ -345,5 +345,6 @@
 // checkpoints, which never move back except to 1, what a rebuild saves) and
 // [NewKVLeases] (one active runner per projection, see projection.WithLeases)
 // keep their data in KV buckets beside the stream, with the stream's
-// replicas. [CopyValid] copies the valid events of a stream into a new one.
+// replicas; events a projection parked go beside its checkpoints
+// ([KVCheckpoints.DeadLetters]) or into a bucket of [NewKVDeadLetters]. [CopyValid] copies the valid events of a stream into a new one.
 package natsstore

@@ -31,9 +31,9 @@ type FileDeadLetters struct {
 	fs  vfs.FS
 }
 
-// ErrBadDeadLetters is returned for a damaged dead-letter file. It is not
-// guessed around: the file is left for a person to look at.
-var ErrBadDeadLetters = errors.New("projection: damaged dead-letter file")
+// ErrBadDeadLetters is returned for a damaged dead-letter file or record.
+// It is not guessed around: the damage is left for a person to look at.
+var ErrBadDeadLetters = errors.New("projection: damaged dead-letters")
 
 const (
 	parkedSuffix = ".parked"
