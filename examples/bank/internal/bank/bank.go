@@ -7,11 +7,16 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
 	"github.com/batpak-go/batpak/policy"
 	"github.com/batpak-go/batpak/projection"
+	"github.com/batpak-go/batpak/tracing"
 )
 
 // Store is what the bank uses of an event store: the contract every
@@ -33,17 +38,28 @@ type Bank struct {
 	accounts *aggregate.GatedRepository[Account, *Account, Policy]
 	policy   Policy
 	now      func() time.Time
+	tracer   trace.Tracer
 	nextID   int
 }
 
+// ScopeName is the instrumentation scope of the bank's own spans
+// (bank.transfer).
+const ScopeName = "github.com/batpak-go/batpak/examples/bank"
+
 // New returns a bank over store, judging commands against pol and
-// snapshotting accounts every 50 events.
+// snapshotting accounts every 50 events. Its spans, and its repository's,
+// go to the global tracer provider.
 func New(store Store, reg *batpak.Registry, pol Policy, snapshots aggregate.SnapshotStore, now func() time.Time) (*Bank, error) {
-	repo, err := aggregate.NewGatedRepository(store, reg, Scope, Gates(), aggregate.WithSnapshots(snapshots, 50))
+	return newBank(store, reg, pol, snapshots, now, otel.GetTracerProvider())
+}
+
+func newBank(store Store, reg *batpak.Registry, pol Policy, snapshots aggregate.SnapshotStore, now func() time.Time, tp trace.TracerProvider) (*Bank, error) {
+	repo, err := aggregate.NewGatedRepository(store, reg, Scope, Gates(),
+		aggregate.WithSnapshots(snapshots, 50), aggregate.WithTracerProvider(tp))
 	if err != nil {
 		return nil, err
 	}
-	return &Bank{store: store, accounts: repo, policy: pol, now: now}, nil
+	return &Bank{store: store, accounts: repo, policy: pol, now: now, tracer: tp.Tracer(ScopeName)}, nil
 }
 
 // Entity is the entity of account id.
@@ -76,25 +92,51 @@ type Transfer struct {
 // source whose event causes the credit on the destination. If the
 // destination refuses, a compensating return, caused by the same event,
 // puts the money back. All three share the source event's correlation id.
+//
+// The transfer is one span (bank.transfer), so that its commands, their
+// gates and appends, and the projections that apply its events are one
+// trace, and every event of it carries that trace in its metadata.
 func (b *Bank) Transfer(ctx context.Context, from, to string, amount int64) (*Transfer, error) {
 	b.nextID++
 	t := &Transfer{ID: fmt.Sprintf("t-%d", b.nextID)}
+	ctx, span := b.tracer.Start(ctx, "bank.transfer", trace.WithAttributes(
+		attribute.String("bank.transfer.id", t.ID), attribute.String("bank.from", from),
+		attribute.String("bank.to", to), attribute.Int64("bank.amount", amount)))
+	defer span.End()
+	err := b.transfer(ctx, t, from, to, amount)
+	switch {
+	case errors.Is(err, policy.ErrDenied): // the gates' answer, not a failure
+		span.SetAttributes(tracing.Outcome.String("denied"))
+		return nil, err
+	case err != nil:
+		span.SetStatus(codes.Error, err.Error())
+		return nil, err
+	case t.Returned != "":
+		span.SetAttributes(tracing.Outcome.String("returned"))
+	default:
+		span.SetAttributes(tracing.Outcome.String("received"))
+	}
+	return t, nil
+}
+
+func (b *Bank) transfer(ctx context.Context, t *Transfer, from, to string, amount int64) error {
 	sent, err := b.Do(ctx, from, SendTransfer{TransferID: t.ID, To: to, Amount: amount, Day: b.today()})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	t.SentID = sent.Receipts[0]
+	// The sent event is the root of the transfer's correlation group.
+	trace.SpanFromContext(ctx).SetAttributes(tracing.CorrelationID.String(t.SentID.EventID.String()))
 	cause := aggregate.CausedBy(t.SentID.EventID)
 	_, err = b.Do(ctx, to, ReceiveTransfer{TransferID: t.ID, From: from, Amount: amount}, cause)
 	if err == nil {
-		return t, nil
+		return nil
 	}
 	if errors.Is(err, policy.ErrDenied) || errors.Is(err, ErrAccountClosed) || errors.Is(err, ErrNotOpen) {
 		t.Returned = err.Error()
-		_, rerr := b.Do(ctx, from, ReturnTransfer{TransferID: t.ID, Amount: amount, Reason: t.Returned}, cause)
-		return t, rerr
+		_, err = b.Do(ctx, from, ReturnTransfer{TransferID: t.ID, Amount: amount, Reason: t.Returned}, cause)
 	}
-	return nil, err
+	return err
 }
 
 // Correct applies an administrative balance correction that skips the

@@ -2,6 +2,7 @@ package bank
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"reflect"
@@ -41,7 +42,7 @@ func (v *balancesView) Apply(_ context.Context, rec batpak.Record) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	id := strings.TrimPrefix(rec.Coordinate.Entity, "account:")
-	v.m[id] += delta(ev)
+	v.m[id] += Delta(ev)
 	return nil
 }
 
@@ -62,8 +63,8 @@ func (v *balancesView) snapshot() map[string]int64 {
 	return out
 }
 
-// delta is what an event does to a balance.
-func delta(ev any) int64 {
+// Delta is what an event does to its account's balance.
+func Delta(ev any) int64 {
 	switch e := ev.(type) {
 	case Deposited:
 		return e.Amount
@@ -101,7 +102,7 @@ func (v *statementView) Apply(_ context.Context, rec batpak.Record) error {
 	if err != nil {
 		return err
 	}
-	d := delta(ev)
+	d := Delta(ev)
 	if d == 0 {
 		return nil
 	}
@@ -158,32 +159,56 @@ type ReadModels struct {
 	Balances       map[string]int64
 	Statement      []string // alice's statement
 	LargeTransfers []string
+	// SQL is the balances table, when the read models ran with a
+	// database ([WithSQL]).
+	SQL *SQLReadModel
 }
 
-// liveReadModels runs the bank's projections side by side.
+// SQLReadModel is the balances table and what this run did to it.
+type SQLReadModel struct {
+	SQLTable
+	Applied uint64 // events this run applied to it; the others were there
+}
+
+// liveReadModels runs the bank's projections side by side, in one runner.
 type liveReadModels struct {
 	runner    *projection.Runner
 	balances  *balancesView
 	statement *statementView
 	transfers *largeTransfersView
+	db        *sql.DB // nil: no SQL read model
 	cancel    context.CancelFunc
 	wait      func() error // until the projections stop
 }
 
 // startReadModels starts the projections; they catch up on the existing
-// history with the sequential scanner, then follow new events live. They
-// are in memory, so their checkpoints are too: they rebuild on every start.
-func startReadModels(ctx context.Context, store projection.Source, reg *batpak.Registry) *liveReadModels {
-	ctx, cancel := context.WithCancel(ctx)
+// history with the sequential scanner, then follow new events live. The
+// in-memory ones keep their checkpoints in memory and rebuild on every
+// start; the SQL one, with o.db, resumes from the position in its database.
+func startReadModels(ctx context.Context, store projection.Source, reg *batpak.Registry, o runOptions) (*liveReadModels, error) {
 	l := &liveReadModels{
-		runner:    projection.NewRunner(store, projection.NewMemoryCheckpoints()),
 		balances:  newBalancesView(reg),
 		statement: &statementView{reg: reg, account: "alice"},
 		transfers: &largeTransfersView{reg: reg, threshold: 250},
-		cancel:    cancel,
+		db:        o.db,
 	}
-	l.wait = l.runner.Start(ctx, l.balances, l.statement, l.transfers)
-	return l
+	cps := checkpoints{mem: projection.NewMemoryCheckpoints()}
+	ps := []projection.Projection{l.balances, l.statement, l.transfers}
+	if o.db != nil {
+		pos, err := openSQL(ctx, o.db)
+		if err != nil {
+			return nil, err
+		}
+		cps.sql = pos
+		ps = append(ps, pos.Projection(sqlBalances{reg: reg}))
+	}
+	l.runner = projection.NewRunner(store, cps, projection.WithTracerProvider(o.tracerProvider()))
+	if o.runner != nil {
+		o.runner(l.runner)
+	}
+	ctx, l.cancel = context.WithCancel(ctx)
+	l.wait = l.runner.Start(ctx, ps...)
+	return l, nil
 }
 
 // read waits until the projections have seen every event up to seq and
@@ -192,7 +217,21 @@ func (l *liveReadModels) read(ctx context.Context, seq uint64) (*ReadModels, err
 	if err := l.runner.Await(ctx, seq); err != nil {
 		return nil, err
 	}
-	return &ReadModels{Balances: l.balances.snapshot(), Statement: l.statement.snapshot(), LargeTransfers: l.transfers.snapshot()}, nil
+	rm := &ReadModels{Balances: l.balances.snapshot(), Statement: l.statement.snapshot(), LargeTransfers: l.transfers.snapshot()}
+	if l.db == nil {
+		return rm, nil
+	}
+	t, err := ReadSQL(ctx, l.db)
+	if err != nil {
+		return nil, err
+	}
+	rm.SQL = &SQLReadModel{SQLTable: *t}
+	for _, st := range l.runner.Status(ctx) {
+		if st.Projection == SQLBalancesName {
+			rm.SQL.Applied = st.Applied
+		}
+	}
+	return rm, nil
 }
 
 func (l *liveReadModels) stop() error {

@@ -1,73 +1,16 @@
 package bank
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
-	"github.com/batpak-go/batpak/aggregate"
 	"github.com/batpak-go/batpak/policy"
-	"github.com/batpak-go/batpak/projection"
 )
 
-// Run is what the example commands do on their store: it starts the read
-// models, plays the scenario (steps, if not io.Discard, gets a line per
-// step) and reports what happened and what the read models show.
-//
-// A store that already holds the bank's accounts, as a second run on the
-// same directory or stream finds it, is not played on again: Run appends
-// nothing and reports what the store holds ([Report.Ran] is false), so a
-// re-run changes no balance and no event count.
-func Run(ctx context.Context, store Store, snapshots aggregate.SnapshotStore, now func() time.Time, steps io.Writer, opts ...RunOption) (*Report, error) {
-	var o runOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	reg := Registry()
-	b, err := New(store, reg, Policy{DailyLimit: 1000}, snapshots, now)
-	if err != nil {
-		return nil, err
-	}
-	views := startReadModels(ctx, store, reg)
-	if o.runner != nil {
-		o.runner(views.runner)
-	}
-	var r *Report
-	if b.Opened() {
-		r, err = Describe(ctx, b)
-	} else {
-		r, err = RunScenario(ctx, b, steps)
-	}
-	if err != nil {
-		return nil, errors.Join(err, views.stop())
-	}
-	// A guard against a hang, not a budget: the read models follow the
-	// store in this process and catch up within milliseconds.
-	wait, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	r.ReadModels, err = views.read(wait, store.LastSequence())
-	if err = errors.Join(err, views.stop()); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-// RunOption configures [Run].
-type RunOption func(*runOptions)
-
-type runOptions struct {
-	runner func(*projection.Runner)
-}
-
-// WithRunner hands fn the runner of the read models as Run starts them,
-// say to export their status as metrics. Its Status stays readable after
-// Run has stopped them, while the store is open.
-func WithRunner(fn func(*projection.Runner)) RunOption {
-	return func(o *runOptions) { o.runner = fn }
-}
+// statementLines is how many lines of alice's statement a report shows,
+// the newest: a store a steady workload ran on holds many.
+const statementLines = 8
 
 // PrintReport writes r for a person to read.
 func PrintReport(w io.Writer, r *Report) {
@@ -96,8 +39,17 @@ func PrintReport(w io.Writer, r *Report) {
 		for _, id := range Accounts {
 			fmt.Fprintf(w, " %s=%d", id, rm.Balances[id])
 		}
-		fmt.Fprintln(w, "\n  statement of alice:")
-		for _, l := range rm.Statement {
+		fmt.Fprintln(w)
+		if rm.SQL != nil {
+			PrintSQL(w, r.Balances, rm.SQL)
+		}
+		fmt.Fprintln(w, "  statement of alice:")
+		lines := rm.Statement
+		if n := len(lines) - statementLines; n > 0 {
+			fmt.Fprintf(w, "    … %d earlier lines\n", n)
+			lines = lines[n:]
+		}
+		for _, l := range lines {
 			fmt.Fprintf(w, "    %s\n", l)
 		}
 		fmt.Fprintln(w, "  transfers of 250 or more:")
@@ -109,6 +61,33 @@ func PrintReport(w io.Writer, r *Report) {
 	for _, c := range r.Chains {
 		fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(c, "\n", "\n  "))
 	}
+	if r.MoreTransfers > 0 {
+		fmt.Fprintf(w, "  … and %d later transfers (batpak trace DIR EVENT draws the chain of any event)\n", r.MoreTransfers)
+	}
+}
+
+// PrintSQL writes the balances table beside the accounts' balances, which
+// the aggregates hold.
+func PrintSQL(w io.Writer, accounts []Balance, t *SQLReadModel) {
+	fmt.Fprint(w, "  balances in SQL:")
+	var differ []string
+	for _, b := range accounts {
+		got := t.Rows[b.Account].Balance
+		fmt.Fprintf(w, " %s=%d", b.Account, got)
+		if got != b.Balance {
+			differ = append(differ, fmt.Sprintf("%s holds %d", b.Account, b.Balance))
+		}
+	}
+	fmt.Fprintln(w)
+	agree := "as the accounts hold"
+	if len(differ) > 0 {
+		agree = "NOT as the accounts hold: " + strings.Join(differ, ", ")
+	}
+	applied := fmt.Sprintf("this run applied %d events to it", t.Applied)
+	if t.Applied == 0 {
+		applied = "this run applied none: it went on from there"
+	}
+	fmt.Fprintf(w, "    (table balances: %s; position %d, %s)\n", agree, t.Next, applied)
 }
 
 func details(d *policy.Denial) string {

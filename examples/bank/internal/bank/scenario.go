@@ -30,7 +30,10 @@ type Report struct {
 	// denial appends nothing, so a report read from the store has none.
 	Denials []Denied
 	Bypass  []BypassSeen
-	Chains  []string // causal chains of transfers, rendered
+	// Chains are the causal chains of the first transfers, rendered;
+	// MoreTransfers counts the transfers after them.
+	Chains        []string
+	MoreTransfers int
 	// ReadModels, when projections ran alongside.
 	ReadModels *ReadModels
 }
@@ -149,9 +152,25 @@ func play(ctx context.Context, b *Bank, log io.Writer) ([]Denied, error) {
 }
 
 // Describe reports what the store holds of the bank, reading the log
-// alone: balances, bypasses and the causal chain of every transfer.
+// alone: balances, bypasses and the causal chains of the first transfers.
 func Describe(ctx context.Context, b *Bank) (*Report, error) {
 	r := &Report{}
+	var err error
+	if r.Balances, err = b.Balances(ctx); err != nil {
+		return nil, err
+	}
+	if r.Bypass, err = findBypasses(ctx, b.store); err != nil {
+		return nil, err
+	}
+	if r.Chains, r.MoreTransfers, err = transferChains(ctx, b.store); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Balances returns the balance and state of each of the script's accounts.
+func (b *Bank) Balances(ctx context.Context) ([]Balance, error) {
+	var out []Balance
 	for _, id := range Accounts {
 		a, err := b.Account(ctx, id)
 		if err != nil {
@@ -166,16 +185,9 @@ func Describe(ctx context.Context, b *Bank) (*Report, error) {
 		case a.Frozen:
 			state = "frozen"
 		}
-		r.Balances = append(r.Balances, Balance{Account: id, Balance: a.Balance, State: state})
+		out = append(out, Balance{Account: id, Balance: a.Balance, State: state})
 	}
-	var err error
-	if r.Bypass, err = findBypasses(ctx, b.store); err != nil {
-		return nil, err
-	}
-	if r.Chains, err = transferChains(ctx, b.store); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return out, nil
 }
 
 // findBypasses reads the log and reports every event committed by bypass.
@@ -193,23 +205,30 @@ func findBypasses(ctx context.Context, s Store) ([]BypassSeen, error) {
 	return out, nil
 }
 
-// transferChains renders the causal chain of every transfer in the log, in
-// the order they were sent.
-func transferChains(ctx context.Context, s Store) ([]string, error) {
+// maxChains is how many transfers' chains a report draws: the scenario's
+// and a few more, of the many a steady workload adds.
+const maxChains = 4
+
+// transferChains renders the causal chain of the first maxChains transfers
+// in the log, in the order they were sent, and counts the others.
+func transferChains(ctx context.Context, s Store) (chains []string, more int, err error) {
 	reg := Registry()
 	sent, _ := reg.KindOf(TransferSent{})
-	var chains []string
 	for rec, err := range s.Query(ctx, batpak.Region{Scope: Scope, EntityPrefix: "account:", Kinds: []kind.Kind{sent}}) {
 		if err != nil {
-			return nil, err
+			return nil, 0, err
+		}
+		if len(chains) == maxChains {
+			more++
+			continue
 		}
 		chain, err := renderChain(ctx, s, reg, rec)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		chains = append(chains, chain)
 	}
-	return chains, nil
+	return chains, more, nil
 }
 
 // renderChain draws the correlation group of a transfer, from its
