@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,8 @@ func TestRunTwice(t *testing.T) {
 	if err := run(dir, false, &first); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasSuffix(first.String(), "\n14 events in "+dir+" (go run ./cmd/batpak inspect "+dir+"); a second run appends nothing\n") {
+	if !strings.HasSuffix(first.String(), "\n14 events in "+dir+" (go run ./cmd/batpak inspect "+dir+"), the SQL read model in "+
+		filepath.Join(dir, readModelsDB)+";\na second run appends nothing\n") {
 		t.Fatalf("first run:\n%s", first.String())
 	}
 	if err := run(dir, false, &second); err != nil {
@@ -60,6 +62,15 @@ func TestRunTwice(t *testing.T) {
 	}
 	if b1, b2 := balances(t, first.String()), balances(t, second.String()); b1 != b2 {
 		t.Errorf("balances after the second run\n%s\ndiffer from the first's\n%s", b2, b1)
+	}
+	// The SQL read model went on from its position: nothing applied twice.
+	for out, want := range map[string]string{
+		first.String():  "(table balances: as the accounts hold; position 15, this run applied 14 events to it)",
+		second.String(): "(table balances: as the accounts hold; position 15, this run applied none: it went on from there)",
+	} {
+		if !strings.Contains(out, "balances in SQL: alice=500 bob=525 carol=300 dave=0\n    "+want) {
+			t.Errorf("no %q in the output:\n%s", want, out)
+		}
 	}
 	s, err := eventstore.OpenReadOnly(dir)
 	if err != nil {
@@ -96,33 +107,27 @@ func TestNoJetStream(t *testing.T) {
 
 // TestRunServesMetrics runs the command with -metrics: once the scenario
 // ran, /metrics shows the store's and the read models' figures, which pass
-// promlint, and the command returns when its context ends.
+// promlint; the steady workload then moves the store's counters and the
+// projections' positions from one scrape to the next; and the command
+// returns when its context ends.
 func TestRunServesMetrics(t *testing.T) {
 	m, err := listenMetrics("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- runWith(ctx, "", false, io.Discard, m) }()
-	want := []string{
-		"batpak_store_appended_events_total 14",
-		"batpak_store_append_duration_seconds_count 14",
-		`batpak_store_cold_start_seconds{path="empty"}`,
-		`batpak_projection_applied_total{projection="bank-balances"} 14`,
-		`batpak_projection_position{projection="bank-balances"} 15`,
-	}
-	var body string
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		body = scrape(t, m.url())
-		if containsAll(body, want) {
-			break
+	go func() { done <- runWith(ctx, options{metrics: m, steady: 10 * time.Millisecond}, io.Discard) }()
+	projections := []string{"bank-balances", "bank-balances-sql", "bank-statement-alice", "bank-large-transfers"}
+	first := waitMetrics(t, m.url(), "the scenario's figures", func(v metricValues) bool {
+		ok := v["batpak_store_appended_events_total"] >= 14 && v["batpak_store_append_duration_seconds_count"] >= 14 &&
+			v[`batpak_store_cold_start_seconds{path="empty"}`] > 0
+		for _, p := range projections {
+			ok = ok && v[`batpak_projection_position{projection="`+p+`"}`] >= 15
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after a minute /metrics lacks one of %q:\n%s", want, body)
-		}
-	}
+		return ok
+	})
 	problems, err := testutil.GatherAndLint(m.reg)
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +135,22 @@ func TestRunServesMetrics(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
+	moving := []string{
+		"batpak_store_appends_total", "batpak_store_appended_events_total", "batpak_store_group_commits_total",
+		"batpak_store_syncs_total", "batpak_store_written_bytes_total", "batpak_store_events",
+		"batpak_store_append_duration_seconds_count", "batpak_store_commit_duration_seconds_count",
+		"batpak_store_sync_duration_seconds_count",
+		`batpak_projection_position{projection="bank-balances"}`, `batpak_projection_applied_total{projection="bank-balances"}`,
+		`batpak_projection_position{projection="bank-balances-sql"}`, `batpak_projection_applied_total{projection="bank-balances-sql"}`,
+	}
+	waitMetrics(t, m.url(), "the steady workload to move every figure", func(v metricValues) bool {
+		for _, name := range moving {
+			if v[name] <= first[name] {
+				return false
+			}
+		}
+		return true
+	})
 	cancel()
 	select {
 	case err := <-done:
@@ -139,6 +160,49 @@ func TestRunServesMetrics(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the command did not return after its context ended")
 	}
+}
+
+// metricValues are the samples of a scrape, by name and labels as the
+// text format writes them.
+type metricValues map[string]float64
+
+// waitMetrics scrapes url until ok accepts what it shows, for as long as
+// the test may run, and returns that scrape.
+func waitMetrics(t *testing.T, url, what string, ok func(metricValues) bool) metricValues {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	if d, set := t.Deadline(); set {
+		deadline = d.Add(-time.Until(d) / 10)
+	}
+	for {
+		body := scrape(t, url)
+		v := parseMetrics(t, body)
+		if ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s, /metrics shows:\n%s", what, body)
+		}
+		time.Sleep(20 * time.Millisecond) // between scrapes
+	}
+}
+
+func parseMetrics(t *testing.T, body string) metricValues {
+	t.Helper()
+	v := make(metricValues)
+	for line := range strings.Lines(body) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		f, err := strconv.ParseFloat(line[i+1:], 64)
+		if i < 0 || err != nil {
+			t.Fatalf("a line of /metrics that is no sample: %q", line)
+		}
+		v[line[:i]] = f
+	}
+	return v
 }
 
 func scrape(t *testing.T, url string) string {
@@ -153,13 +217,4 @@ func scrape(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func containsAll(s string, subs []string) bool {
-	for _, sub := range subs {
-		if !strings.Contains(s, sub) {
-			return false
-		}
-	}
-	return true
 }

@@ -63,10 +63,13 @@ func (m *metricsServer) url() string {
 	return "http://" + net.JoinHostPort(host, port) + "/metrics"
 }
 
-// serve says where the metrics are and serves them until ctx ends.
-func (m *metricsServer) serve(ctx context.Context, out io.Writer) error {
+// announce says where the metrics are.
+func (m *metricsServer) announce(out io.Writer) {
 	fmt.Fprintf(out, "\nmetrics of the store and the read models at %s; interrupt (Ctrl-C) to stop\n", m.url())
-	<-ctx.Done()
+}
+
+// shutdown stops serving.
+func (m *metricsServer) shutdown() error {
 	stop, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return m.srv.Shutdown(stop)

@@ -33,25 +33,25 @@ var steadyCommands = []struct {
 // through the same gates as the scenario, while the read models follow.
 // Deposits always go through; a transfer may be denied, once its account
 // reaches the daily withdrawal limit, until the next day (UTC). fn, if not
-// nil, sees each step. Steady returns nil when ctx ends, and the first
+// nil, sees each step. Steady returns nil when ctx ends, after the
+// command under way (a transfer is not left half done), and the first
 // error that is not a denial.
 func (s *Session) Steady(ctx context.Context, interval time.Duration, fn func(Step)) error {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	for n := 1; ; n++ {
+	do := context.WithoutCancel(ctx)
+	for n := 1; ctx.Err() == nil; n++ {
 		c := steadyCommands[(n-1)%len(steadyCommands)]
 		step := Step{N: n}
 		var err error
 		if c.from == "" {
 			step.What = fmt.Sprintf("deposit %d to %s", c.amount, c.to)
-			_, err = s.Bank.Do(ctx, c.to, Deposit{Amount: c.amount})
+			_, err = s.Bank.Do(do, c.to, Deposit{Amount: c.amount})
 		} else {
 			step.What = fmt.Sprintf("transfer %d from %s to %s", c.amount, c.from, c.to)
-			_, err = s.Bank.Transfer(ctx, c.from, c.to, c.amount)
+			_, err = s.Bank.Transfer(do, c.from, c.to, c.amount)
 		}
 		switch {
-		case ctx.Err() != nil:
-			return nil
 		case errors.Is(err, policy.ErrDenied):
 			step.Denied = true
 		case err != nil:
@@ -63,8 +63,8 @@ func (s *Session) Steady(ctx context.Context, interval time.Duration, fn func(St
 		}
 		select {
 		case <-ctx.Done():
-			return nil
 		case <-tick.C:
 		}
 	}
+	return nil
 }
