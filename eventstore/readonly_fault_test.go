@@ -10,6 +10,8 @@ import (
 
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
+	"github.com/batpak-go/batpak/vfs"
+	"github.com/batpak-go/batpak/vfs/faultfs"
 )
 
 // A read-only open scans the active segment through a mapping while the
@@ -103,4 +105,39 @@ func cutOnFirstMap(t *testing.T, path string, size int64) *int {
 	}
 	t.Cleanup(func() { testHookMapped = nil })
 	return mapped
+}
+
+// A read-only store shows only durable events: what it indexed of the
+// active segment and the writer had not synced yet is synced by the open,
+// so a power loss right after cannot take back an event it showed.
+func TestReadOnlyOpenShowsOnlyDurableEvents(t *testing.T) {
+	dir := t.TempDir()
+	fsys := faultfs.New(vfs.OSFS{})
+	w, err := Open(dir, WithFS(fsys), WithSyncMode(SyncNone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if _, err := w.Append(context.Background(), batpak.Coordinate{Entity: "acct:1", Scope: "bank"}, []batpak.Event{{Kind: kind.Custom(1, 1), Payload: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ro, err := OpenReadOnly(dir, WithFS(fsys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := ro.LastSequence()
+	_ = ro.Close()
+	if err := fsys.PowerLoss(); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Close()
+	after, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer after.Close()
+	if shown != 10 || after.LastSequence() != shown {
+		t.Fatalf("the read-only store showed %d events; after a power loss the store has %d", shown, after.LastSequence())
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -333,6 +334,9 @@ func (s *Store) openActive(id uint32, end int64) error {
 		firstSeq--
 	}
 	if s.readOnly {
+		if err := s.syncSeen(id); err != nil {
+			return err
+		}
 		s.reader.AddSealed(id) // a read-only store maps what was there at open
 		return nil
 	}
@@ -341,6 +345,24 @@ func (s *Store) openActive(id uint32, end int64) error {
 		return fmt.Errorf("eventstore: reopen active segment: %w", err)
 	}
 	s.pipe.resume(w, firstSeq, s.ix, s.reader)
+	return nil
+}
+
+// syncSeen makes durable what a read-only open indexed of the active
+// segment: frames its writer wrote but had not synced yet (a group being
+// committed, or a writer in SyncNone) are in the page cache, and a power
+// loss could take back events this store then shows. A file system that
+// cannot be written has nothing unsynced and is left as it is.
+func (s *Store) syncSeen(id uint32) error {
+	path := s.segmentPath(id)
+	f, err := s.fs.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return fmt.Errorf("eventstore: open %s: %w", path, err)
+	}
+	defer func() { _ = f.Close() }()
+	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EROFS) && !errors.Is(err, syscall.EINVAL) {
+		return fmt.Errorf("eventstore: sync what a read-only open found in %s: %w", path, err)
+	}
 	return nil
 }
 
