@@ -54,7 +54,7 @@ func peerFactor(f float64) func(_, ratio, _ float64) (string, bool) {
 // most of the disk's noise out of the comparison.
 const fsyncShare = "W1 durable ÷ fsync/s measured alongside"
 
-var rows = []rowSpec{
+var rows = slices.Concat([]rowSpec{
 	{name: "W1 append 1 event durable", higher: true, limit: syncLimit(1)},
 	{name: fsyncShare, higher: true, target: func(ours, ratio, _ float64) (string, bool) {
 		return "≥ 95% of fsync/s, ≥ every peer", ours >= 95 && ratio >= 1
@@ -66,6 +66,7 @@ var rows = []rowSpec{
 	{name: "W3 8 goroutines relaxed", higher: true},
 	{name: "W3 64 goroutines durable", higher: true, limit: syncLimit(64), target: peerFactor(4)},
 	{name: "W3 64 goroutines relaxed", higher: true},
+}, latencyRows(), []rowSpec{
 	{name: "W4 load 1 stream of 100", target: peerFactor(1.5)},
 	{name: "W5 full replay, decoded", higher: true, limit: func(l Limits, _ float64) (float64, string) {
 		return l.DecodeRate(), "one core's decode-only rate"
@@ -81,6 +82,27 @@ var rows = []rowSpec{
 	{name: "peak RSS, bulk load"},
 	{name: "peak RSS, open + reads"},
 	{name: "peak anon RSS, open + reads"},
+})
+
+// latencyRows: append latency of W1 and W3 in durable mode (lower is
+// better), and the GC's pauses during each run; issue 17 asks for a p99 at
+// or below the best peer's.
+func latencyRows() []rowSpec {
+	var out []rowSpec
+	for _, w := range writeWorkloads() {
+		if w.goroutines == 0 {
+			continue
+		}
+		for _, q := range latencyQuantiles {
+			spec := rowSpec{name: w.latencyRow(true, "append latency "+q.name)}
+			if q.name == "p99" {
+				spec.target = func(_, ratio, _ float64) (string, bool) { return "≤ best peer's p99", ratio >= 1 }
+			}
+			out = append(out, spec)
+		}
+		out = append(out, rowSpec{name: w.latencyRow(true, "GC pause p99")})
+	}
+	return out
 }
 
 // Summary is the median of each row and backend over the runs.
@@ -231,7 +253,7 @@ func formatValue(v float64, unit string) string {
 		return thousands(int64(math.Round(v)))
 	case "µs", "ms", "%":
 		if v >= 100 {
-			return fmt.Sprintf("%.0f", v)
+			return thousands(int64(math.Round(v)))
 		}
 		return fmt.Sprintf("%.1f", v)
 	default:
