@@ -56,9 +56,14 @@ func OpenReadOnly(ctx context.Context, urls string, opts ...Option) (*Store, err
 }
 
 // OpenConnReadOnly is [OpenReadOnly] over an existing connection, which
-// Close leaves open.
+// Close leaves open. It refuses a clear-text connection as [OpenConn] does:
+// a reader's credentials and the events it reads are worth as much.
 func OpenConnReadOnly(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
-	return openReadOnly(ctx, nc, newConfig(opts))
+	cfg := newConfig(opts)
+	if err := checkConnTLS(nc, &cfg); err != nil {
+		return nil, err
+	}
+	return openReadOnly(ctx, nc, cfg)
 }
 
 func openReadOnly(ctx context.Context, nc *nats.Conn, cfg config) (*Store, error) {

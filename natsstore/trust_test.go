@@ -1,6 +1,7 @@
 package natsstore_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -171,8 +172,8 @@ func TestDiscoveredServersNeverInClear(t *testing.T) {
 	t.Logf("dials: %v", d.dialed())
 }
 
-// TestOpenConnRefusesRemoteClearText: OpenConn refuses a clear-text
-// connection whose pool names another machine.
+// TestOpenConnRefusesRemoteClearText: OpenConn and OpenConnReadOnly
+// refuse a clear-text connection whose pool names another machine.
 func TestOpenConnRefusesRemoteClearText(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
@@ -191,11 +192,15 @@ func TestOpenConnRefusesRemoteClearText(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	_, err = natsstore.OpenConn(hangContext(t), nc, patient(t, natsstore.WithStream(uniqueStream("ADV")))...)
-	if !errors.Is(err, natsstore.ErrInsecureURL) {
-		t.Fatalf("OpenConn of a clear-text connection with a remote server in its pool: %v", err)
-	}
-	if strings.Contains(err.Error(), "s3cret") {
-		t.Fatalf("the error shows the password: %v", err)
+	for name, open := range map[string]func(context.Context, *nats.Conn, ...natsstore.Option) (*natsstore.Store, error){
+		"OpenConn": natsstore.OpenConn, "OpenConnReadOnly": natsstore.OpenConnReadOnly,
+	} {
+		_, err = open(hangContext(t), nc, patient(t, natsstore.WithStream(uniqueStream("ADV")))...)
+		if !errors.Is(err, natsstore.ErrInsecureURL) {
+			t.Fatalf("%s of a clear-text connection with a remote server in its pool: %v", name, err)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Fatalf("%s: the error shows the password: %v", name, err)
+		}
 	}
 }
