@@ -141,3 +141,39 @@ func TestReadOnlyOpenShowsOnlyDurableEvents(t *testing.T) {
 		t.Fatalf("the read-only store showed %d events; after a power loss the store has %d", shown, after.LastSequence())
 	}
 }
+
+// A read-only store counts as data what its view holds: not the space the
+// writer reserved after the active segment's frames, nor segments the
+// writer began since.
+func TestReadOnlyDataBytesIsItsView(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(dir, WithSegmentMaxBytes(8<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	add := func(n int) {
+		for i := range n {
+			if _, err := w.Append(context.Background(), batpak.Coordinate{Entity: "acct:1", Scope: "bank"}, []batpak.Event{{Kind: kind.Custom(1, 1), Payload: strings.Repeat("x", 300+i)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	add(40)
+	ro, err := OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	ws, rs := w.Stats(), ro.Stats()
+	if ws.Segments < 2 || ws.DataBytes >= ws.DiskBytes {
+		t.Fatalf("writer: %d segments, %d data bytes of %d: the test needs sealed segments and reserved space", ws.Segments, ws.DataBytes, ws.DiskBytes)
+	}
+	if rs.DataBytes != ws.DataBytes {
+		t.Fatalf("read-only DataBytes %d, writer's %d", rs.DataBytes, ws.DataBytes)
+	}
+	add(40) // the writer rotates on: the view stays as it was
+	if got := ro.Stats().DataBytes; got != rs.DataBytes {
+		t.Fatalf("read-only DataBytes moved from %d to %d while the writer appended", rs.DataBytes, got)
+	}
+}

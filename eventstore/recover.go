@@ -337,6 +337,7 @@ func (s *Store) openActive(id uint32, end int64) error {
 		if err := s.syncSeen(id); err != nil {
 			return err
 		}
+		s.viewTail.segment, s.viewTail.end = id, end
 		s.reader.AddSealed(id) // a read-only store maps what was there at open
 		return nil
 	}

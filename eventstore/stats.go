@@ -88,20 +88,39 @@ func (s *Store) Stats() Stats {
 	st.Scrub = s.scrubStats()
 	st.Failed = s.failure()
 	st.Subscribers = s.subs.Len()
-	if des, err := s.fs.ReadDir(s.dir); err == nil {
-		for _, de := range des {
-			if _, ok := segment.ParseFileName(de.Name()); !ok {
-				continue
-			}
-			st.Segments++
-			if fi, err := de.Info(); err == nil {
-				st.DiskBytes += fi.Size()
-				st.DataBytes += fi.Size()
-				if id, _ := segment.ParseFileName(de.Name()); id == s.pipe.activeSegment.Load() {
-					st.DataBytes += s.pipe.activeEnd.Load() - fi.Size()
-				}
-			}
+	s.diskStats(&st)
+	return st
+}
+
+// diskStats counts the segment files and their bytes: all of each file
+// on disk, and of the active segment only its frames as data. A read-only
+// store's data is its view: its last segment up to where the frames ended
+// at open, and none of the segments a writer began since.
+func (s *Store) diskStats(st *Stats) {
+	des, err := s.fs.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	active, end := s.pipe.activeSegment.Load(), s.pipe.activeEnd.Load()
+	if s.readOnly {
+		active, end = s.viewTail.segment, s.viewTail.end
+	}
+	for _, de := range des {
+		id, ok := segment.ParseFileName(de.Name())
+		if !ok {
+			continue
+		}
+		st.Segments++
+		fi, err := de.Info()
+		if err != nil {
+			continue
+		}
+		st.DiskBytes += fi.Size()
+		switch {
+		case id == active:
+			st.DataBytes += min(end, fi.Size())
+		case !s.readOnly || active == 0 || id < active:
+			st.DataBytes += fi.Size()
 		}
 	}
-	return st
 }

@@ -52,6 +52,13 @@ type Store struct {
 	ix     *memIndex
 	reader *segment.Reader
 	pipe   *commitPipeline // the write path; never started in a read-only store
+	// viewTail is, in a read-only store, its last segment and where its
+	// frames ended at open (a writer's active segment has reserved space
+	// after them).
+	viewTail struct {
+		segment uint32
+		end     int64
+	}
 
 	closed atomic.Bool
 	failed atomic.Pointer[error]

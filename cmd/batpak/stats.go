@@ -72,15 +72,15 @@ error.`,
 }
 
 // storeStats is what stats prints of eventstore.Stats: what describes the
-// store, not the counters of this process's read-only view. (DataBytes is
-// left out: a read-only view counts the active segment's preallocated
-// space as data.) Failed is text
-// (an error value has no JSON form); Scrub is there after --scrub.
+// store, not the counters of this process's read-only view. DataBytes
+// leaves out the space reserved after the active segment's frames. Failed
+// is text (an error value has no JSON form); Scrub is there after --scrub.
 type storeStats struct {
 	Events    uint64
 	Streams   int
 	Segments  int
 	DiskBytes int64
+	DataBytes int64
 	ColdStart eventstore.ColdStart
 	Scrub     *eventstore.ScrubStats `json:",omitempty"`
 	Failed    string
@@ -88,7 +88,7 @@ type storeStats struct {
 
 func newStoreStats(st eventstore.Stats, scrubbed bool) storeStats {
 	v := storeStats{Events: st.Events, Streams: st.Streams, Segments: st.Segments,
-		DiskBytes: st.DiskBytes, ColdStart: st.ColdStart}
+		DiskBytes: st.DiskBytes, DataBytes: st.DataBytes, ColdStart: st.ColdStart}
 	if scrubbed {
 		v.Scrub = &st.Scrub
 	}
@@ -111,6 +111,7 @@ func writeStatsTable(out io.Writer, st storeStats) error {
 	row("Streams", st.Streams)
 	row("Segments", st.Segments)
 	row("DiskBytes", fmt.Sprintf("%d (%s)", st.DiskBytes, humanBytes(st.DiskBytes)))
+	row("DataBytes", fmt.Sprintf("%d (%s)", st.DataBytes, humanBytes(st.DataBytes)))
 	cs := st.ColdStart
 	row("ColdStart.Path", cs.Path)
 	row("ColdStart.Duration", cs.Duration.Round(time.Microsecond))
