@@ -195,7 +195,7 @@ func TestNatsSuiteTiny(t *testing.T) {
 	}
 	got := map[string]Result{}
 	for _, res := range r.out {
-		if res.Value <= 0 {
+		if res.Value <= 0 && !strings.HasSuffix(res.Row, "GC pause p99") { // no GC in 20 ms is fine
 			t.Errorf("%s: %v %s", res.Row, res.Value, res.Unit)
 		}
 		got[res.Row] = res
