@@ -171,7 +171,7 @@ func TestWorkloadsTiny(t *testing.T) {
 				}
 				rowsSeen[res.Row] = true
 			}
-			for _, want := range []string{"W1 append 1 event durable", "W1 durable, append latency p99.9", "W3 64 goroutines durable, GC pause p99", "W3 64 goroutines relaxed", "W4 load 1 stream of 100", "W5 full replay, decoded", "W6 cold open + first read", "bytes on disk per event"} {
+			for _, want := range []string{"W1 append 1 event durable", "W1 durable, append latency p99.9", "W3 64 goroutines durable, GC pause p99", "W3 64 goroutines relaxed", "W4 load 1 stream of 100", "W5 full replay, decoded", "W6 cold open + first read", "bytes on disk per event", "bytes on disk per event, written", "heap after open + first read", "heap after open, bytes per event"} {
 				if !rowsSeen[want] {
 					t.Errorf("no result for %q", want)
 				}

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -225,27 +224,6 @@ func warm(dir string) error {
 		_, err = io.Copy(io.Discard, f)
 		return err
 	})
-}
-
-// diskUsage is the space allocated to dir's files (like du).
-func diskUsage(dir string) (int64, error) {
-	var total int64
-	err := filepath.WalkDir(dir, func(path string, de fs.DirEntry, err error) error {
-		if err != nil || !de.Type().IsRegular() {
-			return err
-		}
-		fi, err := de.Info()
-		if err != nil {
-			return err
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			total += st.Blocks * 512
-		} else {
-			total += fi.Size()
-		}
-		return nil
-	})
-	return total, err
 }
 
 // memWatch tracks the process's peak RSS (the kernel's VmHWM, reset at

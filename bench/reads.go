@@ -53,12 +53,12 @@ func (r *runner) load() error {
 	}
 	elapsed := time.Since(start)
 	hwm, anon := mem.stop()
-	bytes, err := diskUsage(dir)
+	fp, err := diskFootprint(dir)
 	if err != nil {
 		return err
 	}
 	r.add(Result{Row: "bulk load", Value: float64(n) / elapsed.Seconds(), Unit: "events/s", Ops: n, Seconds: elapsed.Seconds()})
-	r.add(Result{Row: "bytes on disk per event", Value: float64(bytes) / float64(n), Unit: "bytes", Ops: n})
+	r.addFootprint(fp, n)
 	r.add(Result{Row: "peak RSS, bulk load", Value: hwm, Unit: "MiB", Extra: map[string]float64{"peak_anon_mib": anon}})
 	return os.WriteFile(dir+".done", nil, 0o600)
 }
@@ -108,6 +108,7 @@ func (r *runner) reads() error {
 		if err := coldOpen("W6 cold open + first read"); err != nil {
 			return err
 		}
+		r.heapAfterOpen(r.cfg.events())
 		if d, ok := r.b.(checkpointDropper); ok {
 			if err := st.Close(); err != nil {
 				return err
@@ -126,6 +127,10 @@ func (r *runner) reads() error {
 		if st, err = r.b.Open(dir, true); err != nil {
 			return err
 		}
+		if err := r.loadStream(st, streamName(rng.IntN(r.cfg.Streams))); err != nil {
+			return err
+		}
+		r.heapAfterOpen(r.cfg.events())
 	}
 	if err := warm(dir); err != nil {
 		return err

@@ -79,6 +79,14 @@ var rows = slices.Concat([]rowSpec{
 	{name: "W6 without checkpoint"},
 	{name: "bulk load", higher: true},
 	{name: "bytes on disk per event"},
+	{name: "bytes on disk per event, written", target: func(ours, _, _ float64) (string, bool) {
+		return "≤ 300 bytes all-in", ours > 0 && ours <= 300
+	}},
+	{name: "heap after open + first read"},
+	{name: "heap after open, bytes per event", target: func(ours, _, _ float64) (string, bool) {
+		return "≤ 48 (48 MiB at 1M events)", ours > 0 && ours <= 48
+	}},
+	{name: "anon RSS after open + first read"},
 	{name: "peak RSS, bulk load"},
 	{name: "peak RSS, open + reads"},
 	{name: "peak anon RSS, open + reads"},
