@@ -193,7 +193,7 @@ func printReport(out io.Writer, dir string, temporary bool, r *bank.Report, even
 	case temporary:
 		fmt.Fprintf(out, "\n%d events, in a temporary store that is removed on exit (-data DIR keeps the store in DIR)\n", events)
 	case r.Ran:
-		fmt.Fprintf(out, "\n%d events in %s (go run ./cmd/batpak inspect %s), the SQL read model in %s;\na second run appends nothing\n",
+		fmt.Fprintf(out, "\n%d events in %s (go run ./cmd/batpak inspect %s), the SQL read model in %s;\na second run does not play the scenario again\n",
 			events, dir, dir, filepath.Join(dir, readModelsDB))
 	default:
 		fmt.Fprintf(out, "\n%d events in %s, as before: nothing was appended\n", events, dir)

@@ -50,7 +50,7 @@ func TestRunTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.HasSuffix(first.String(), "\n14 events in "+dir+" (go run ./cmd/batpak inspect "+dir+"), the SQL read model in "+
-		filepath.Join(dir, readModelsDB)+";\na second run appends nothing\n") {
+		filepath.Join(dir, readModelsDB)+";\na second run does not play the scenario again\n") {
 		t.Fatalf("first run:\n%s", first.String())
 	}
 	if err := run(dir, false, &second); err != nil {
