@@ -54,7 +54,10 @@ func New(store Store, reg *batpak.Registry, pol Policy, snapshots aggregate.Snap
 }
 
 func newBank(store Store, reg *batpak.Registry, pol Policy, snapshots aggregate.SnapshotStore, now func() time.Time, tp trace.TracerProvider) (*Bank, error) {
-	repo, err := aggregate.NewGatedRepository(store, reg, Scope, Gates(),
+	// The repository appends through a traced view of the store, so each
+	// save has its batpak.append span.
+	traced := tracing.Wrap(store, tracing.WithTracerProvider(tp))
+	repo, err := aggregate.NewGatedRepository(traced, reg, Scope, Gates(),
 		aggregate.WithSnapshots(snapshots, 50), aggregate.WithTracerProvider(tp))
 	if err != nil {
 		return nil, err
