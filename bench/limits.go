@@ -262,8 +262,11 @@ func (m *memWatch) stop() (hwm, anon float64) {
 	return procStatusMiB("VmHWM"), m.maxAnon
 }
 
-func procStatusMiB(field string) float64 {
-	data, err := os.ReadFile("/proc/self/status")
+func procStatusMiB(field string) float64 { return procStatusMiBOf("self", field) }
+
+// procStatusMiBOf reads a field of /proc/PID/status in MiB (0 if absent).
+func procStatusMiBOf(pid, field string) float64 {
+	data, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return 0
 	}

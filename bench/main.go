@@ -6,6 +6,7 @@
 //	cd bench && go run . -quick     # 1 run at a tenth of the size, under a minute
 //	go run . -only W1,W5 -backends batpak,pebble -runs 5 -json out.json -cpuprofile prof/
 //	cd bench && go run . -natsstore -runs 3 # the natsstore rows: sync_always writes, Open of 1,000,000 events
+//	cd bench && go run . -scale 10000000  # a 10M-event store beside a 1M one: build, open, memory, W4, W1/W3
 //
 // Each backend runs each phase (writes, dataset load, reads) in a child
 // process of its own, so that peak memory is per backend and one
@@ -38,6 +39,12 @@ func main() {
 		dir      = flag.String("dir", "", "directory for the stores (default the system temp dir); a new directory is made in it and removed")
 		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile per backend and workload of the first run into this directory")
 		natsRun  = flag.Bool("natsstore", false, "run the natsstore rows instead of the peer comparison: W1, W2 and W3 with 8 goroutines under sync_always, and Open of 1,000,000 events (100,000 with -quick) with and without the index checkpoint")
+		scale    = flag.Int("scale", 0, "build a store of this many events (batpak; peers with -backends) beside one of 1,000,000, and measure open, memory, W4 and durable W1/W3 on each (see docs/benchmarks.md)")
+		streams  = flag.Int("streams", 0, "with -scale: the streams of the store (default: 100 events per stream)")
+		scaleRef = flag.Int("scale-ref", 1_000_000, "with -scale: the size of the reference store measured beside it")
+		scaleMem = flag.Float64("scale-mem", 0, "with -scale: GiB of anonymous memory a child may use before it is stopped (default: three quarters of what is available at the start)")
+		keep     = flag.Bool("keep", false, "with -scale: keep the stores in -dir (batpak-bench-scale/) and reuse them in later runs")
+		partial  = flag.String("partial", "", "internal: the child writes each result to this file as it is measured")
 		child    = flag.Bool("child", false, "internal: run one phase of one backend and print its results as JSON")
 		backend  = flag.String("backend", "", "internal: the child's backend")
 		phase    = flag.String("phase", "", "internal: the child's phase (writes, load, reads)")
@@ -61,13 +68,19 @@ func main() {
 	}
 	if *child {
 		cfg.Dir = *dir
-		if err := runChild(cfg, *backend, *phase, *runIndex); err != nil {
+		if *scale > 0 && *streams > 0 {
+			cfg.Streams, cfg.PerStream = *streams, *scale / *streams
+			cfg.ScaleMem = int64(*scaleMem * (1 << 30))
+		}
+		if err := runChild(cfg, *backend, *phase, *runIndex, *partial); err != nil {
 			fatalf("%s %s: %v", *backend, *phase, err)
 		}
 		return
 	}
 	var names []string
-	if *backs == "" {
+	if *scale > 0 && *backs == "" {
+		names = []string{"batpak"} // peers only when asked for
+	} else if *backs == "" {
 		for _, b := range backends {
 			names = append(names, b.Name())
 		}
@@ -85,6 +98,16 @@ func main() {
 		if *quick {
 			*runs = 1
 		}
+	}
+	if *scale > 0 {
+		o := scaleOptions{Events: *scale, Streams: *streams, Ref: *scaleRef, MemGiB: *scaleMem, Keep: *keep, Dir: *dir, Backends: names, JSONOut: *jsonOut}
+		if *keep && *dir == "" {
+			fatalf("-keep needs -dir")
+		}
+		if err := scaleParent(cfg, o); err != nil {
+			fatalf("%v", err)
+		}
+		return
 	}
 	if *natsRun {
 		if err := natsParent(cfg, *runs, *dir, *jsonOut); err != nil {
@@ -231,12 +254,18 @@ func spawn(ctx context.Context, cfg Config, backend, phase string, run int) ([]R
 	return res, nil
 }
 
-func runChild(cfg Config, backend, phase string, run int) error {
+func runChild(cfg Config, backend, phase string, run int, partial string) error {
 	b, err := backendByName(backend)
 	if err != nil {
 		return err
 	}
 	r := &runner{cfg: cfg, b: b, run: run}
+	if partial != "" {
+		if r.partial, err = os.Create(partial); err != nil {
+			return err
+		}
+		defer func() { _ = r.partial.Close() }()
+	}
 	switch phase {
 	case "writes":
 		err = r.writes()
@@ -246,6 +275,10 @@ func runChild(cfg Config, backend, phase string, run int) error {
 		err = r.reads()
 	case "natsstore":
 		err = r.natsSuite()
+	case "scalebuild":
+		err = r.scaleBuild()
+	case "scaleopen":
+		err = r.scaleOpen()
 	default:
 		err = fmt.Errorf("unknown phase %q", phase)
 	}

@@ -29,24 +29,15 @@ func (r *runner) load() error {
 	}
 	start := time.Now()
 	deadline := start.Add(15 * time.Minute)
-	items := make([]Item, 0, 1000)
-	n := 0
-	for v := 0; v < r.cfg.PerStream; v++ {
-		for s := 0; s < r.cfg.Streams; s++ {
-			items = append(items, Item{Stream: streamName(s), Payload: payload(n)})
-			n++
-			if len(items) == cap(items) || n == r.cfg.events() {
-				if err := st.Load(items); err != nil {
-					_ = st.Close()
-					return err
-				}
-				items = items[:0]
-				if time.Now().After(deadline) {
-					_ = st.Close()
-					return fmt.Errorf("loading took over 15 minutes (%d events)", n)
-				}
-			}
+	n, err := bulkFill(st, r.cfg.Streams, r.cfg.PerStream, 1000, func(n int) error {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("loading took over 15 minutes (%d events)", n)
 		}
+		return nil
+	})
+	if err != nil {
+		_ = st.Close()
+		return err
 	}
 	if err := st.Close(); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,6 +26,9 @@ type Config struct {
 	// NatsOpenEvents sizes the Open dataset of the natsstore rows
 	// (-natsstore); 0: 1,000,000, or 100,000 with Quick.
 	NatsOpenEvents int `json:",omitempty"`
+	// ScaleMem bounds the anonymous memory of a -scale child, in bytes
+	// (the parent kills a child that passes it; 0: no bound).
+	ScaleMem int64 `json:",omitempty"`
 }
 
 func fullConfig() Config {
@@ -69,11 +73,17 @@ type runner struct {
 	b   Backend
 	run int
 	out []Result
+	// partial, if set, gets each result as a JSON line as soon as it is
+	// measured.
+	partial *os.File
 }
 
 func (r *runner) add(res Result) {
 	res.Backend, res.Run = r.b.Name(), r.run
 	r.out = append(r.out, res)
+	if r.partial != nil { // a -scale child: what it measured survives a kill
+		_ = json.NewEncoder(r.partial).Encode(res)
+	}
 }
 
 func modeName(durable bool) string {
