@@ -43,7 +43,7 @@ func parseTree(t *testing.T, out string) (traceID string, spans []span) {
 // TestRunTrace runs the command with -trace and checks the span tree of
 // the scenario's first transfer: the transfer's span, under it each
 // command with its load, its gates and its save, under each save the
-// projections that applied the event; and the transfer's events in the
+// store's append and the projections that applied the event; and the transfer's events in the
 // log name the trace.
 func TestRunTrace(t *testing.T) {
 	var out bytes.Buffer
@@ -63,6 +63,8 @@ func TestRunTrace(t *testing.T) {
 		{"aggregate.load entity=account:carol version=1 ", "aggregate.execute entity=account:carol "},
 		{"policy.evaluate " + gates, "aggregate.execute entity=account:carol "},
 		{"aggregate.save entity=account:carol event=11 ", "aggregate.execute entity=account:carol "},
+		{"batpak.append entity=account:alice event=10 ", "aggregate.save entity=account:alice "},
+		{"batpak.append entity=account:carol event=11 ", "aggregate.save entity=account:carol "},
 	}
 	for _, p := range []string{"bank-balances", "bank-balances-sql", "bank-statement-alice", "bank-large-transfers"} {
 		want = append(want, [2]string{"projection.apply projection=" + p + " entity=account:alice event=10 version=4 outcome=applied ", "aggregate.save entity=account:alice "})
