@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -232,7 +234,7 @@ func warm(dir string) error {
 type memWatch struct {
 	stopc   chan struct{}
 	wg      sync.WaitGroup
-	maxAnon float64
+	maxAnon atomic.Uint64 // MiB, as float64 bits
 }
 
 func startMemWatch() *memWatch {
@@ -244,7 +246,7 @@ func startMemWatch() *memWatch {
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for {
-			m.maxAnon = max(m.maxAnon, procStatusMiB("RssAnon"))
+			m.maxAnon.Store(math.Float64bits(max(math.Float64frombits(m.maxAnon.Load()), procStatusMiB("RssAnon"))))
 			select {
 			case <-m.stopc:
 				return
@@ -259,7 +261,12 @@ func startMemWatch() *memWatch {
 func (m *memWatch) stop() (hwm, anon float64) {
 	close(m.stopc)
 	m.wg.Wait()
-	return procStatusMiB("VmHWM"), m.maxAnon
+	return m.peek()
+}
+
+// peek returns the peaks so far, as stop does, and goes on watching.
+func (m *memWatch) peek() (hwm, anon float64) {
+	return procStatusMiB("VmHWM"), max(math.Float64frombits(m.maxAnon.Load()), procStatusMiB("RssAnon"))
 }
 
 func procStatusMiB(field string) float64 { return procStatusMiBOf("self", field) }

@@ -141,6 +141,9 @@ func (r *runner) scaleOpen() error {
 		res.Extra = s.Extra()
 	}
 	r.add(res)
+	hwm, anon := mem.peek()
+	r.add(Result{Row: "peak RSS, open + first read", Value: hwm, Unit: "MiB"})
+	r.add(Result{Row: "peak anon RSS, open + first read", Value: anon, Unit: "MiB"})
 	r.heapAfterOpen(n)
 	r.add(Result{Row: "RSS after open + first read", Value: procStatusMiB("VmRSS"), Unit: "MiB"})
 
@@ -194,7 +197,7 @@ func (r *runner) scaleOpen() error {
 	if err != nil {
 		return err
 	}
-	hwm, anon := mem.stop()
+	hwm, anon = mem.stop()
 	r.add(Result{Row: "peak RSS, open + reads + appends", Value: hwm, Unit: "MiB"})
 	r.add(Result{Row: "peak anon RSS, open + reads + appends", Value: anon, Unit: "MiB"})
 	return nil

@@ -32,6 +32,8 @@ var scaleRows = func() []scaleRow {
 		{name: "peak RSS, build"},
 		{name: "peak anon RSS, build"},
 		{name: "cold open + first read", target: func(_, big float64) (string, bool) { return "open ≤ 1 s", big > 0 && big <= 1000 }},
+		{name: "peak RSS, open + first read"},
+		{name: "peak anon RSS, open + first read"},
 		{name: "heap after open + first read"},
 		{name: "heap after open, bytes per event", target: func(_, big float64) (string, bool) {
 			return "≤ 16 (1.5 GiB at 100M)", big > 0 && big <= 16
