@@ -39,6 +39,7 @@ func (s *Store) recoverRetrying() error {
 		}
 		s.log.Info("segment files changed while opening read-only; starting over", zap.Int("attempt", attempt))
 		s.ix, s.coldStart = newMemIndex(), ColdStart{}
+		s.viewTail.segment, s.viewTail.end = 0, 0
 	}
 }
 
@@ -169,18 +170,19 @@ var testHookMapped func(path string)
 
 // recoverSegment adds the events of segment id after offset from.
 func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floor durableFloor) (err error) {
+	path := s.segmentPath(id)
+	var data []byte
 	if s.readOnly {
 		// The writer may seal the active segment while this scans it,
 		// cutting the space it had reserved under the mapping: start over.
+		// A page the disk cannot read is an error of its own.
 		defer func() {
 			if errors.Is(err, segment.ErrFileCut) {
 				err = fmt.Errorf("%w: %w", errSegmentsChanged, err)
 			}
 		}()
-		defer segment.CatchFaults(&err)()
+		defer segment.RecoverFault(segment.GuardFaults(), &err, segment.Mapping{Data: &data, FS: s.fs, Path: path})
 	}
-	path := s.segmentPath(id)
-	var data []byte
 	var release func() error
 	if last { // without the preallocated space after its frames
 		data, release, err = segment.MapActive(s.fs, path, from)
@@ -193,6 +195,9 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floo
 	defer func() { _ = release() }()
 	if testHookMapped != nil {
 		testHookMapped(path)
+	}
+	if s.readOnly && last { // a sealed last segment is data to its end; openActive says where an active one's frames end
+		s.viewTail.segment, s.viewTail.end = id, int64(len(data))
 	}
 	// The header's format version governs the whole file, footer included:
 	// never read a segment of an unknown version through its footer.
@@ -317,6 +322,7 @@ func isBlankSegment(data []byte) bool {
 
 func (s *Store) dropBlankSegment(id uint32, path string) error {
 	if s.readOnly {
+		s.viewTail.end = 0
 		return nil
 	}
 	s.log.Warn("removing a segment file that never got its header", zap.String("segment", path))
@@ -361,10 +367,23 @@ func (s *Store) syncSeen(id uint32) error {
 		return fmt.Errorf("eventstore: open %s: %w", path, err)
 	}
 	defer func() { _ = f.Close() }()
-	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EROFS) && !errors.Is(err, syscall.EINVAL) {
+	if err := f.Sync(); err != nil && !unsyncable(err) {
 		return fmt.Errorf("eventstore: sync what a read-only open found in %s: %w", path, err)
 	}
 	return nil
+}
+
+// unsyncable reports a sync refused because the file system cannot be
+// written or has no sync (a read-only mount, squashfs, some FUSE and
+// network file systems): nothing there waits to be made durable. Any
+// other error, EIO above all, fails the open.
+func unsyncable(err error) bool {
+	for _, e := range []error{syscall.EROFS, syscall.EINVAL, syscall.ENOTSUP, syscall.EOPNOTSUPP, syscall.ENOSYS} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // How much of the checkpoint's segment around its frame end a load asks the

@@ -119,7 +119,7 @@ func (s *Store) diskStats(st *Stats) {
 		switch {
 		case id == active:
 			st.DataBytes += min(end, fi.Size())
-		case !s.readOnly || active == 0 || id < active:
+		case !s.readOnly || id < active:
 			st.DataBytes += fi.Size()
 		}
 	}

@@ -137,15 +137,28 @@ func (v *verifier) problem(id uint32, off int64, kind, detail string) {
 
 func (v *verifier) segment(fsys vfs.FS, id uint32, last bool) {
 	// Verify takes no lock: a writer may seal the active segment while it
-	// is read, cutting the space reserved after its frames.
-	var cut error
+	// is read, cutting the space reserved after its frames. A page the
+	// disk cannot read is damage.
+	var fault error
+	var data []byte
+	events, bytes := v.report.Events, v.report.Bytes
 	defer func() {
-		if cut != nil {
+		switch {
+		case fault == nil:
+		case last && errors.Is(fault, segment.ErrFileCut):
+			v.report.Events, v.report.Bytes = events, bytes
 			v.report.Warnings = append(v.report.Warnings, Problem{Segment: id, Path: v.path(id), Kind: "file",
 				Detail: "not verified: a writer cut the file while it was read (a seal of the active segment); verify again"})
+		default:
+			v.report.Events, v.report.Bytes = events, bytes
+			var off int64
+			if fe := (*segment.FaultError)(nil); errors.As(fault, &fe) {
+				off = max(fe.Offset, 0)
+			}
+			v.problem(id, off, "file", fault.Error())
 		}
 	}()
-	defer segment.CatchFaults(&cut)()
+	defer segment.RecoverFault(segment.GuardFaults(), &fault, segment.Mapping{Data: &data, FS: fsys, Path: v.path(id)})
 	data, release, err := segment.MapFile(fsys, v.path(id))
 	if err != nil {
 		v.problem(id, 0, "file", err.Error())

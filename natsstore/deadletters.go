@@ -79,8 +79,14 @@ func (k *KVDeadLetters) Parked(ctx context.Context, name string) ([]projection.D
 		return nil, fmt.Errorf("natsstore: list parked events of %s: %w", name, err)
 	}
 	defer keys.Stop()
-	var out []projection.DeadLetter
+	// Every key first: the lister's goroutine blocks until its channel is
+	// drained, so a return halfway through would leave it behind.
+	var names []string
 	for key := range keys.Keys() {
+		names = append(names, key)
+	}
+	var out []projection.DeadLetter
+	for _, key := range names {
 		d, _, err := k.get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue // removed since it was listed

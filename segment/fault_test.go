@@ -4,6 +4,7 @@ package segment_test
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,12 +13,11 @@ import (
 	"github.com/batpak-go/batpak/vfs"
 )
 
-// A mapping read past the end of a file cut after it was mapped faults;
-// CatchFaults makes that an ErrFileCut error instead of a crash, and
-// leaves other panics alone.
-func TestCatchFaultsFileCutUnderMapping(t *testing.T) {
+// mapCut maps a file of four pages and cuts it to one.
+func mapCut(t *testing.T) (path string, data []byte) {
+	t.Helper()
 	page := os.Getpagesize()
-	path := filepath.Join(t.TempDir(), "f")
+	path = filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(path, make([]byte, 4*page), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -25,19 +25,30 @@ func TestCatchFaultsFileCutUnderMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer release()
+	t.Cleanup(func() { _ = release() })
 	if err := os.Truncate(path, int64(page)); err != nil {
 		t.Fatal(err)
 	}
+	return path, data
+}
+
+// A mapping read past the end of a file cut after it was mapped faults;
+// RecoverFault makes that a FaultError matching ErrFileCut instead of a
+// crash, and leaves other panics alone.
+func TestRecoverFaultFileCutUnderMapping(t *testing.T) {
+	page := os.Getpagesize()
+	path, data := mapCut(t)
 	read := func(off int) (b byte, err error) {
-		defer segment.CatchFaults(&err)()
+		defer segment.RecoverFault(segment.GuardFaults(), &err, segment.Mapping{Data: &data, FS: vfs.OSFS{}, Path: path})
 		return data[off], nil
 	}
 	if _, err := read(page - 1); err != nil {
 		t.Fatalf("a byte inside the file: %v", err)
 	}
-	if _, err := read(3 * page); !errors.Is(err, segment.ErrFileCut) {
-		t.Fatalf("a byte past the cut: %v, want ErrFileCut", err)
+	_, err := read(3*page + 5)
+	var fe *segment.FaultError
+	if !errors.Is(err, segment.ErrFileCut) || !errors.As(err, &fe) || fe.Offset != int64(3*page+5) || fe.Path != path {
+		t.Fatalf("a byte past the cut: %v (%+v), want ErrFileCut at offset %d", err, fe, 3*page+5)
 	}
 
 	defer func() {
@@ -46,14 +57,38 @@ func TestCatchFaultsFileCutUnderMapping(t *testing.T) {
 		}
 	}()
 	func() (err error) {
-		defer segment.CatchFaults(&err)()
+		defer segment.RecoverFault(segment.GuardFaults(), &err, segment.Mapping{Data: &data, FS: vfs.OSFS{}, Path: path})
 		panic("other")
 	}()
 }
 
+// bigFile is a file whose Stat claims a size larger than the mapping.
+type bigFile struct{ vfs.File }
+
+func (bigFile) Stat() (fs.FileInfo, error) { return bigInfo{}, nil }
+
+type bigInfo struct{ fs.FileInfo }
+
+func (bigInfo) Size() int64 { return 1 << 40 }
+
+// A fault where the file is still long enough is no cut (the disk failed
+// to read the page): it never matches ErrFileCut, so it is never taken for
+// a writer's seal.
+func TestRecoverFaultNotACut(t *testing.T) {
+	page := os.Getpagesize()
+	path, data := mapCut(t)
+	_, err := func() (b byte, err error) {
+		defer segment.RecoverFault(segment.GuardFaults(), &err, segment.Mapping{Data: &data, File: bigFile{}, Path: path})
+		return data[2*page], nil
+	}()
+	var fe *segment.FaultError
+	if !errors.As(err, &fe) || errors.Is(err, segment.ErrFileCut) || fe.Offset != int64(2*page) {
+		t.Fatalf("a fault in a file long enough: %v (%+v), want a FaultError that is not a cut", err, fe)
+	}
+}
+
 // A held file (a read-only store's) that its writer cuts below a frame
-// the reader indexed (a rollback of frames never acknowledged) reads as
-// ErrFileCut, not as a crash.
+// the reader indexed reads as ErrFileCut, not as a crash.
 func TestReaderHeldFileCutUnderIt(t *testing.T) {
 	dir := t.TempDir()
 	seg := buildSegment(t, vfs.OSFS{}, dir, 1, 1, 200, 0, false)

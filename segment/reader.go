@@ -193,10 +193,11 @@ func (r *Reader) Replace(id uint32) error {
 	return err
 }
 
-// Read reads and checks the frame at pos and decodes it into rec. A read
-// of a held file that a writer has cut below pos since (a rollback of
-// frames it never acknowledged) returns [ErrFileCut].
-func (r *Reader) Read(pos Position, rec *Record) (err error) {
+// Read reads and checks the frame at pos and decodes it into rec. A held
+// file ([Reader.Hold]) is one a writer in another process may cut: a read
+// below the cut returns a [*FaultError] (matching [ErrFileCut]) instead of
+// killing the process.
+func (r *Reader) Read(pos Position, rec *Record) error {
 	// Held for the whole read, so Close cannot unmap a segment under it.
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -204,10 +205,24 @@ func (r *Reader) Read(pos Position, rec *Record) (err error) {
 	if s == nil {
 		return fmt.Errorf("segment: read %d:%d: no such segment", pos.Segment, pos.Offset)
 	}
-	end := int64(pos.Offset) + int64(pos.Length)
 	if s.held {
-		defer CatchFaults(&err)()
+		return r.readHeld(pos, s, rec)
 	}
+	return r.read(pos, s, rec)
+}
+
+// readHeld is read of a held file, with its faults caught.
+func (r *Reader) readHeld(pos Position, s *readSegment, rec *Record) (err error) {
+	data, err := r.mapping(pos.Segment, s) // a held file is sealed for this reader
+	if err != nil {
+		return err
+	}
+	defer RecoverFault(GuardFaults(), &err, Mapping{Data: &data, File: s.file, Path: filepath.Join(r.dir, FileName(pos.Segment))})
+	return r.read(pos, s, rec)
+}
+
+func (r *Reader) read(pos Position, s *readSegment, rec *Record) error {
+	end := int64(pos.Offset) + int64(pos.Length)
 	if s.sealed {
 		data, err := r.mapping(pos.Segment, s)
 		if err != nil {

@@ -199,15 +199,21 @@ func readSegments(dir string) ([]segInfo, error) {
 func readSegment(dir string, id uint32, last bool) (sg segInfo) {
 	sg = segInfo{id: id, name: segment.FileName(id)}
 	// inspect takes no lock: a writer may seal the active segment while it
-	// is read, cutting the space reserved after its frames.
-	var cut error
+	// is read, cutting the space reserved after its frames. A page the
+	// disk cannot read is damage.
+	path := filepath.Join(dir, sg.name)
+	var fault error
+	var data []byte
 	defer func() {
-		if cut != nil {
-			sg.state, sg.damaged = "changed while read (a writer sealed it): inspect again", false
+		switch {
+		case fault == nil:
+		case last && errors.Is(fault, segment.ErrFileCut):
+			sg = segInfo{id: id, name: sg.name, size: sg.size, state: "changed while read (a writer sealed it): inspect again"}
+		default:
+			sg = segInfo{id: id, name: sg.name, size: sg.size, state: "unreadable: " + fault.Error(), damaged: true}
 		}
 	}()
-	defer segment.CatchFaults(&cut)()
-	path := filepath.Join(dir, sg.name)
+	defer segment.RecoverFault(segment.GuardFaults(), &fault, segment.Mapping{Data: &data, FS: vfs.OSFS{}, Path: path})
 	if fi, err := os.Stat(path); err == nil {
 		sg.size = fi.Size()
 	}
