@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -57,7 +59,7 @@ func Start(ctx context.Context, store Store, snapshots aggregate.SnapshotStore, 
 	if err != nil {
 		return nil, err
 	}
-	if b.nextID, err = countTransfers(ctx, store, reg); err != nil {
+	if b.nextID, err = lastTransferNumber(ctx, store, reg); err != nil {
 		return nil, err
 	}
 	views, err := startReadModels(ctx, store, reg, o)
@@ -100,16 +102,23 @@ func (s *Session) ReadModels(ctx context.Context) (*ReadModels, error) {
 // Stop stops the read models.
 func (s *Session) Stop() error { return s.views.stop() }
 
-// countTransfers counts the transfers in store, so that the transfers of
-// this run are numbered after them.
-func countTransfers(ctx context.Context, store Store, reg *batpak.Registry) (int, error) {
+// lastTransferNumber returns the highest transfer number in store, so that
+// the transfers of this run are numbered after it (a denied transfer
+// takes a number and leaves no event, so counting would reuse numbers).
+func lastTransferNumber(ctx context.Context, store Store, reg *batpak.Registry) (int, error) {
 	sent, _ := reg.KindOf(TransferSent{})
 	n := 0
-	for _, err := range store.Query(ctx, batpak.Region{Scope: Scope, EntityPrefix: "account:", Kinds: []kind.Kind{sent}}) {
+	for rec, err := range store.Query(ctx, batpak.Region{Scope: Scope, EntityPrefix: "account:", Kinds: []kind.Kind{sent}}) {
 		if err != nil {
 			return 0, err
 		}
-		n++
+		t, err := batpak.DecodeAs[TransferSent](&rec)
+		if err != nil {
+			return 0, err
+		}
+		if k, err := strconv.Atoi(strings.TrimPrefix(t.TransferID, "t-")); err == nil {
+			n = max(n, k)
+		}
 	}
 	return n, nil
 }
