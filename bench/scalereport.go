@@ -50,7 +50,10 @@ var scaleRows = func() []scaleRow {
 	for _, spec := range latencyRows() {
 		rows = append(rows, scaleRow{name: spec.name})
 	}
-	return append(rows, scaleRow{name: "peak RSS, open + reads + appends"}, scaleRow{name: "peak anon RSS, open + reads + appends"})
+	for _, name := range []string{"peak RSS, open + reads + appends", "peak anon RSS, open + reads + appends", "close (with its checkpoint)", "peak RSS, to the end of close", "peak anon RSS, to the end of close"} {
+		rows = append(rows, scaleRow{name: name})
+	}
+	return rows
 }()
 
 // scaleValues indexes a size's results by row, with the derived share of
