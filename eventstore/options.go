@@ -115,7 +115,8 @@ func WithSegmentMaxBytes(n int64) Option {
 }
 
 // WithPreallocation turns reserving each segment's full size at creation on
-// or off (default on: data syncs then need not update the file size).
+// or off (default on: data syncs then need not update the file size). Close
+// gives the active segment's reserved space back; Open reserves it again.
 func WithPreallocation(on bool) Option { return func(c *config) { c.preallocate = on } }
 
 // WithSyncMode sets when appends are made durable (default [SyncEveryCommit]).

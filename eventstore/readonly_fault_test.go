@@ -177,3 +177,35 @@ func TestReadOnlyDataBytesIsItsView(t *testing.T) {
 		t.Fatalf("read-only DataBytes moved from %d to %d while the writer appended", rs.DataBytes, got)
 	}
 }
+
+// Close gives back the space reserved after the active segment's frames,
+// and the next Open reserves it again and appends on.
+func TestCloseGivesBackReservedSpace(t *testing.T) {
+	dir := t.TempDir()
+	c := batpak.Coordinate{Entity: "acct:1", Scope: "bank"}
+	for round := range 2 {
+		s, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(context.Background(), c, []batpak.Event{{Kind: kind.Custom(1, 1), Payload: round}}); err != nil {
+			t.Fatal(err)
+		}
+		open := s.Stats()
+		if open.DiskBytes <= open.DataBytes {
+			t.Fatalf("round %d: open store holds %d bytes for %d of data: nothing reserved", round, open.DiskBytes, open.DataBytes)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		ro, err := OpenReadOnly(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := ro.Stats()
+		_ = ro.Close()
+		if closed.DiskBytes != closed.DataBytes || closed.DataBytes != open.DataBytes || closed.Events != uint64(round+1) {
+			t.Fatalf("round %d after Close: %d bytes on disk, %d of data (%d while open), %d events", round, closed.DiskBytes, closed.DataBytes, open.DataBytes, closed.Events)
+		}
+	}
+}

@@ -130,6 +130,15 @@ func (p *commitPipeline) footerIndex() *segment.Index {
 }
 
 // closeWriter closes the active segment's file, after stop.
+// trimActive gives back the space reserved after the active segment's
+// frames, on Close.
+func (p *commitPipeline) trimActive() error {
+	if p.w == nil {
+		return nil
+	}
+	return p.w.Trim()
+}
+
 func (p *commitPipeline) closeWriter() error {
 	if p.w == nil {
 		return nil

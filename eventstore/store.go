@@ -175,6 +175,9 @@ func (s *Store) Close() error {
 		} else if s.stats.appendedEvents.Load() > 0 || s.coldStart.Path != "checkpoint" || !s.hasCheckpoint() {
 			errs = append(errs, s.writeCheckpoint())
 		}
+		if errors.Join(errs...) == nil {
+			errs = append(errs, s.pipe.trimActive())
+		}
 	}
 	errs = append(errs, s.pipe.closeWriter())
 	s.subs.CloseAll()

@@ -169,5 +169,15 @@ func (w *Writer) Seal(ix *Index) error {
 	return nil
 }
 
+// Trim gives back the space reserved after the frames, for a writer about
+// to close: the next [OpenWriter] reserves it again. The cut is not synced
+// (a power loss that undoes it leaves zeros after the frames, as before).
+func (w *Writer) Trim() error {
+	if w.broken != nil {
+		return w.broken
+	}
+	return w.f.Truncate(w.end)
+}
+
 // Close closes the file without sealing it.
 func (w *Writer) Close() error { return w.f.Close() }
