@@ -94,7 +94,7 @@ var rows = slices.Concat([]rowSpec{
 
 // latencyRows: append latency of W1 and W3 in durable mode (lower is
 // better), and the GC's pauses during each run; issue 17 asks for a p99 at
-// or below the best peer's.
+// or below the best peer's with 8 and 64 goroutines.
 func latencyRows() []rowSpec {
 	var out []rowSpec
 	for _, w := range writeWorkloads() {
@@ -103,7 +103,7 @@ func latencyRows() []rowSpec {
 		}
 		for _, q := range latencyQuantiles {
 			spec := rowSpec{name: w.latencyRow(true, "append latency "+q.name)}
-			if q.name == "p99" {
+			if q.name == "p99" && w.id == "W3" { // the target is for 8 and 64 goroutines
 				spec.target = func(_, ratio, _ float64) (string, bool) { return "≤ best peer's p99", ratio >= 1 }
 			}
 			out = append(out, spec)
