@@ -262,6 +262,13 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floo
 		return nil
 	}
 	end := res.FrameEnd
+	if res.Sealed && compacted(data, id, path) {
+		// Compaction renames a segment into place whole: its footer
+		// cannot have been interrupted. It is damaged, and may be the
+		// only record of the stream deletions it lists.
+		return &segment.CorruptError{Segment: id, Path: path, Offset: end,
+			Reason: "the footer of a compacted segment is damaged (it lists the deleted streams; batpak repair rewrites it from what is left)"}
+	}
 	if res.Sealed && !s.readOnly {
 		// The last segment's frames end at a footer that does not load: a
 		// seal the crash interrupted (or a damaged footer). Its frames are
@@ -287,6 +294,20 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floo
 			zap.String("segment", path), zap.Int64("offset", cut), zap.Bool("incomplete_batch", bs.open))
 	}
 	return s.openActive(id, end)
+}
+
+// compacted reports whether segment data holds a hole frame, which only
+// compaction (and repair) writes: such a file was renamed into place whole.
+func compacted(data []byte, id uint32, path string) bool {
+	found := false
+	_, _ = segment.Scan(data, id, path, 0, func(_ int64, _ int, rec *segment.Record) error {
+		if rec.Kind == segment.KindHole {
+			found = true
+			return errStopScan
+		}
+		return nil
+	})
+	return found
 }
 
 // addSealed registers a segment that recovery found whole and that is
@@ -461,6 +482,24 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, durableFloor,
 	return &c.Checkpoint, floor, nil
 }
 
+// holds reports whether the frame rec holds event seq with id: the event
+// itself, or its stub in a hole frame (compaction removed the event).
+func holds(rec *segment.Record, seq uint64, id [16]byte) bool {
+	if rec.Kind != segment.KindHole {
+		return rec.Seq == seq && rec.ID == id
+	}
+	stubs, err := segment.DecodeStubs(rec.Payload)
+	if err != nil {
+		return false
+	}
+	for _, st := range stubs {
+		if st.Seq == seq {
+			return st.ID == id
+		}
+	}
+	return false
+}
+
 // durableFloor is the point below which a checkpoint proves the log was
 // durable: every segment before segment, and segment up to end. Damage or a
 // cut below it is corruption, never a torn write.
@@ -505,7 +544,7 @@ func (s *Store) checkFrame(seq uint64, e *entry, frameEnd int64) string {
 	}
 	payload, size, st := segment.DecodeFrame(buf)
 	var rec segment.Record
-	if st != segment.FrameOK || size != int(p.Length) || segment.DecodeRecord(payload, &rec) != nil || rec.Seq != seq || rec.ID != e.id {
+	if st != segment.FrameOK || size != int(p.Length) || segment.DecodeRecord(payload, &rec) != nil || !holds(&rec, seq, e.id) {
 		return "last covered frame does not match"
 	}
 	for off := size; off < len(buf); {

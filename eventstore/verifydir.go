@@ -177,7 +177,9 @@ func (v *verifier) segment(fsys vfs.FS, id uint32, last bool) {
 	footer, footerEnd, ferr := segment.ReadFooter(data, id)
 	var seen []segment.IndexEntry
 	inBatch, batched := false, uint64(0)
+	holes := false // a hole frame: compaction or repair wrote the segment whole
 	res, err := segment.Scan(data, id, v.path(id), 0, func(off int64, size int, rec *segment.Record) error {
+		holes = holes || rec.Kind == segment.KindHole
 		if rec.IsMarker() {
 			switch rec.Kind {
 			case segment.KindBatchBegin:
@@ -243,7 +245,7 @@ func (v *verifier) segment(fsys vfs.FS, id uint32, last bool) {
 		} else {
 			v.report.Footers++
 		}
-	} else if res.Sealed && last {
+	} else if res.Sealed && last && !holes {
 		v.report.Warnings = append(v.report.Warnings, Problem{Segment: id, Path: v.path(id), Offset: res.FrameEnd, Kind: "footer",
 			Detail: ferr.Error() + " (an interrupted seal of the last segment; the next open cuts it and writes it again)"})
 	} else if res.Sealed {
