@@ -30,7 +30,7 @@ func TestDamagedFooterOfLastCompactedSegment(t *testing.T) {
 		dtAppend(t, s, fmt.Sprint("d", i), []batpak.Event{sweepEvent("d", i, 1, 20)})
 	}
 	dtAppend(t, s, "gone", []batpak.Event{sweepEvent("g", 0, 1, 20)}) // the last event
-	for i := 0; len(dtSegments(t, dir)) == start; i++ { // tombstones until the segment is sealed
+	for i := 0; len(dtSegments(t, dir)) == start; i++ {               // tombstones until the segment is sealed
 		if err := s.DeleteStream(context.Background(), dtCoord(fmt.Sprint("d", i))); err != nil {
 			t.Fatal(err)
 		}
