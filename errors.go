@@ -3,6 +3,8 @@ package batpak
 import (
 	"errors"
 	"fmt"
+
+	"github.com/batpak-go/batpak/kind"
 )
 
 var (
@@ -45,7 +47,38 @@ var (
 	// error names where (the embedded store's *segment.CorruptError names
 	// the segment file and offset).
 	ErrCorrupt = errors.New("batpak: corrupt data")
+	// ErrInvalidTypeName is returned for an event type name that
+	// [ValidateTypeName] refuses.
+	ErrInvalidTypeName = errors.New("batpak: invalid event type name")
+	// ErrTypeConflict matches every [*TypeConflictError].
+	ErrTypeConflict = errors.New("batpak: event type conflict")
 )
+
+// TypeConflictError reports an event type that disagrees with one bound
+// before: in a [Registry] (a kind, a name or a Go type registered twice
+// differently), or in a store's catalog of the type names it has seen (a
+// kind appended under a new name, or a name under a new kind). A store
+// refuses the whole append and stores nothing.
+type TypeConflictError struct {
+	Kind kind.Kind
+	Name string
+	// Reason says what was bound before, e.g. `kind 1:002 is "bank.Deposit"`.
+	Reason string
+	// Catalog is set when a store's catalog refused the type, rather than
+	// a registry.
+	Catalog bool
+}
+
+func (e *TypeConflictError) Error() string {
+	where := "registry"
+	if e.Catalog {
+		where = "store catalog"
+	}
+	return fmt.Sprintf("batpak: event type %q (kind %s) conflicts with the %s: %s", e.Name, e.Kind, where, e.Reason)
+}
+
+// Is reports whether target is [ErrTypeConflict].
+func (e *TypeConflictError) Is(target error) bool { return target == ErrTypeConflict }
 
 // VersionConflictError reports an append whose expected version did not
 // match the stream. Actual is the stream's version when the append was checked.

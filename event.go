@@ -13,6 +13,11 @@ import (
 // Event is what a caller appends: a kind, a payload and optional metadata.
 type Event struct {
 	Kind kind.Kind
+	// Type is the stable name of the event's type ("bank.Deposited"), as
+	// [Registry.Event] sets it; empty for an unnamed event. A store adds a
+	// new name to its catalog ([Store.EventTypes]) and refuses an append
+	// whose name disagrees with it ([*TypeConflictError]).
+	Type string
 	// Payload is encoded with msgpack; a [RawPayload] is stored as it is.
 	Payload any
 	// Metadata travels with the event and is covered by its hash
@@ -32,20 +37,32 @@ type Record struct {
 	CorrelationID uuid.UUID // the root event's id for a whole causal group
 	CausationID   uuid.UUID // uuid.Nil for a root event
 	Kind          kind.Kind
-	Timestamp     time.Time
-	Sequence      uint64 // global, dense, from 1
-	Version       uint64 // within the stream, from 1
-	Metadata      map[string]string
-	Payload       []byte // msgpack
-	PrevHash      [32]byte
-	Hash          [32]byte
+	// Type is the name the store's catalog holds for Kind ("" if no
+	// append named it), so tools show names without the app's registry.
+	Type      string
+	Timestamp time.Time
+	Sequence  uint64 // global, dense, from 1
+	Version   uint64 // within the stream, from 1
+	Metadata  map[string]string
+	Payload   []byte // msgpack
+	PrevHash  [32]byte
+	Hash      [32]byte
 }
 
 // Decode unmarshals the msgpack payload into v.
 func (r *Record) Decode(v any) error { return msgpack.Unmarshal(r.Payload, v) }
 
 func (r Record) String() string {
-	return fmt.Sprintf("#%d %s v%d %s", r.Sequence, r.Coordinate, r.Version, r.Kind)
+	return fmt.Sprintf("#%d %s v%d %s", r.Sequence, r.Coordinate, r.Version, r.KindName())
+}
+
+// KindName returns the record's type name if the store knows one, else
+// its kind ("1:002").
+func (r *Record) KindName() string {
+	if r.Type != "" {
+		return r.Type
+	}
+	return r.Kind.String()
 }
 
 // Receipt acknowledges one appended event.

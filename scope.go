@@ -7,6 +7,8 @@ import (
 	"iter"
 
 	"github.com/google/uuid"
+
+	"github.com/batpak-go/batpak/kind"
 )
 
 // ErrOutOfScope is returned by a scoped view ([Scoped]) for a coordinate
@@ -124,6 +126,11 @@ func (v *scoped) StreamVersion(coord Coordinate) uint64 {
 }
 
 func (v *scoped) LastSequence() uint64 { return v.s.LastSequence() }
+
+// EventTypes returns the store's catalog: type names are not scoped.
+func (v *scoped) EventTypes(ctx context.Context) (map[kind.Kind]string, error) {
+	return v.s.EventTypes(ctx)
+}
 
 func (v *scoped) Cursor(r Region, from uint64) Cursor { return v.s.Cursor(v.region(r), from) }
 

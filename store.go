@@ -5,6 +5,8 @@ import (
 	"iter"
 
 	"github.com/google/uuid"
+
+	"github.com/batpak-go/batpak/kind"
 )
 
 // Store is the contract every backend implements: the embedded segment
@@ -43,6 +45,11 @@ type Store interface {
 	StreamVersion(coord Coordinate) uint64
 	// LastSequence returns the global sequence of the newest visible event.
 	LastSequence() uint64
+	// EventTypes returns the store's catalog: the type name of every kind
+	// an append named ([Event.Type]). A name, once in the catalog, stays
+	// bound to its kind: it survives a crash and a reopen, and records of
+	// the kind carry it ([Record.Type]).
+	EventTypes(ctx context.Context) (map[kind.Kind]string, error)
 
 	// Cursor returns a guaranteed reader of the events in r from global
 	// sequence from (0 or 1: the beginning).

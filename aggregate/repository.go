@@ -390,11 +390,14 @@ func (c *core[S, PS]) append(ctx context.Context, p Proposal[S], audit policy.Au
 	meta = tracing.Inject(ctx, meta)
 	events := make([]batpak.Event, len(p.Events))
 	for i, ev := range p.Events {
-		v, k, err := registered(c.reg, ev)
+		v, _, err := registered(c.reg, ev)
 		if err != nil {
 			return nil, err
 		}
-		events[i] = batpak.Event{Kind: k, Payload: v, Metadata: meta}
+		if events[i], err = c.reg.Event(v); err != nil {
+			return nil, err
+		}
+		events[i].Metadata = meta
 	}
 	opts := []batpak.AppendOption{batpak.ExpectVersion(batpak.Exactly(p.Version))}
 	if ec.causation != uuid.Nil {

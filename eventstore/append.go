@@ -75,6 +75,9 @@ func (s *Store) append(ctx context.Context, coord batpak.Coordinate, events []ba
 		r.items[i] = it
 	}
 	r.items[0].expected = o.Expected
+	if err := s.recordTypes(events); err != nil {
+		return nil, err
+	}
 	return s.submit(ctx, r)
 }
 
@@ -113,7 +116,19 @@ func (s *Store) appendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 		it.coord, it.expected, it.correlation, it.causation = bi.Coordinate, bi.Expected, bi.CorrelationID, bi.CausationID
 		r.items[i] = it
 	}
+	if err := s.recordTypes(batchEvents(items)); err != nil {
+		return nil, err
+	}
 	return s.submit(ctx, r)
+}
+
+// batchEvents returns the events of items.
+func batchEvents(items []batpak.BatchItem) []batpak.Event {
+	evs := make([]batpak.Event, len(items))
+	for i := range items {
+		evs[i] = items[i].Event
+	}
+	return evs
 }
 
 // prepare encodes an event's payload in the caller's goroutine, so encoding

@@ -79,7 +79,7 @@ func (s *Store) readEntry(v *view, seq uint64, e *entry) (batpak.Record, error) 
 	rec.Entity, rec.Scope = v.known(seq)
 	err := s.reader.Read(e.pos, &rec)
 	if err == nil && rec.Seq == seq && !rec.IsMarker() {
-		return recordFromSegment(&rec, e.pos), nil
+		return s.record(&rec, e.pos), nil
 	}
 	if s.closed.Load() { // Close released the files under the read
 		return batpak.Record{}, batpak.ErrClosed
@@ -96,7 +96,7 @@ func (s *Store) readEntry(v *view, seq uint64, e *entry) (batpak.Record, error) 
 	// (the index is updated before the reader drops the old mapping).
 	err = s.reader.Read(cur.pos, &rec)
 	if err == nil && rec.Seq == seq && !rec.IsMarker() {
-		return recordFromSegment(&rec, cur.pos), nil
+		return s.record(&rec, cur.pos), nil
 	}
 	if err == nil {
 		err = &segment.CorruptError{Segment: cur.pos.Segment, Path: s.segmentPath(cur.pos.Segment), Offset: int64(cur.pos.Offset),

@@ -50,6 +50,7 @@ type Store struct {
 	unlock   func() error
 
 	ix     *memIndex
+	types  typeCatalog // event type names (typecatalog.go)
 	reader *segment.Reader
 	pipe   *commitPipeline // the write path; never started in a read-only store
 
@@ -124,6 +125,12 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 			return nil, err
 		}
 		s.unlock = unlock
+	}
+	if err := s.loadCatalog(); err != nil {
+		if s.unlock != nil {
+			_ = s.unlock()
+		}
+		return nil, err
 	}
 	if err := s.recoverRetrying(); err != nil {
 		if s.unlock != nil {

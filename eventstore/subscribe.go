@@ -27,7 +27,7 @@ func (s *Store) fanOut(events []stagedEvent) {
 	s.subs.Offer(func() []batpak.Record {
 		recs := make([]batpak.Record, len(events))
 		for i := range events {
-			recs[i] = recordFromSegment(&events[i].rec, events[i].pos)
+			recs[i] = s.record(&events[i].rec, events[i].pos)
 		}
 		return recs
 	})

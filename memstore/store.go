@@ -12,6 +12,8 @@ import (
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/internal/chain"
 	"github.com/batpak-go/batpak/internal/ids"
+	"github.com/batpak-go/batpak/internal/typecat"
+	"github.com/batpak-go/batpak/kind"
 )
 
 var _ batpak.Store = (*Store)(nil)
@@ -51,6 +53,9 @@ type Store struct {
 	// appended is closed when events are appended or the store closes,
 	// and then replaced (unless closed): cursors wait on it.
 	appended chan struct{}
+	// types is the catalog of event type names; replaced (never changed)
+	// under mu for writing, read without it.
+	types atomic.Pointer[typecat.Catalog]
 	// ids and hasher belong to the appender holding mu for writing.
 	ids    ids.Generator
 	hasher *chain.Hasher
@@ -119,15 +124,25 @@ func (s *Store) checkRead(ctx context.Context) error {
 
 // record returns a copy of the event at sequence seq of log. mu need not
 // be held: log is a prefix of s.log taken under it.
-func record(log []batpak.Record, seq uint64) batpak.Record { return clone(&log[seq-1]) }
+func (s *Store) record(log []batpak.Record, seq uint64) batpak.Record { return s.clone(&log[seq-1]) }
 
 // clone returns a copy of rec that shares nothing with it, so no caller
-// can change what the store holds.
-func clone(rec *batpak.Record) batpak.Record {
+// can change what the store holds, with its type name from the catalog.
+func (s *Store) clone(rec *batpak.Record) batpak.Record {
 	c := *rec
 	c.Payload = slices.Clone(rec.Payload)
 	c.Metadata = maps.Clone(rec.Metadata)
+	c.Type = s.types.Load().Name(rec.Kind)
 	return c
+}
+
+// EventTypes returns the catalog of event type names: the name of every
+// kind an append named.
+func (s *Store) EventTypes(ctx context.Context) (map[kind.Kind]string, error) {
+	if err := s.checkRead(ctx); err != nil {
+		return nil, err
+	}
+	return s.types.Load().Map(), nil
 }
 
 // snapshot returns the log as it is now; appends made later do not change

@@ -41,7 +41,7 @@ func (s *Store) offer(recs []batpak.Record) {
 				continue
 			}
 			select {
-			case sub.c <- clone(&recs[i]):
+			case sub.c <- s.clone(&recs[i]):
 			default:
 				sub.dropped.Add(1)
 			}

@@ -66,6 +66,9 @@ func (s *Store) Append(ctx context.Context, coord batpak.Coordinate, events []ba
 		r.items[i] = it
 	}
 	r.items[0].expected = o.Expected
+	if err := s.recordTypes(ctx, events); err != nil {
+		return nil, err
+	}
 	return s.submit(ctx, r)
 }
 
@@ -83,6 +86,7 @@ func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 		return nil, batpak.ErrEmptyAppend
 	}
 	r := &request{key: codec.ScopedKey(items[0].Coordinate.Scope, o.IdempotencyKey), items: make([]item, len(items))}
+	events := make([]batpak.Event, len(items))
 	for i, bi := range items {
 		bi, err := bi.Resolve(o)
 		if err != nil {
@@ -94,6 +98,10 @@ func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 		}
 		it.coord, it.expected, it.correlation, it.causation = bi.Coordinate, bi.Expected, bi.CorrelationID, bi.CausationID
 		r.items[i] = it
+		events[i] = bi.Event
+	}
+	if err := s.recordTypes(ctx, events); err != nil {
+		return nil, err
 	}
 	return s.submit(ctx, r)
 }

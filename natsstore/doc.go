@@ -246,8 +246,14 @@
 //	           $JS.API.CONSUMER.DELETE.S.>
 //	           $JS.API.STREAM.MSG.GET.S          (reads of uncached events)
 //	           $JS.API.DIRECT.GET.S, $JS.API.DIRECT.GET.S.>
+//	           $JS.API.STREAM.INFO.KV_S_catalog  (the catalog of event type names)
+//	           $JS.API.DIRECT.GET.KV_S_catalog.>
+//	           $JS.API.CONSUMER.CREATE.KV_S_catalog.>
+//	           $KV.S_catalog.>
 //	subscribe: _INBOX.>                          (replies)
 //
+// The bucket "S_catalog" is created by the first client that opens the
+// store (add "$JS.API.STREAM.CREATE.KV_S_catalog" for it).
 // TestLeastPrivilege runs a client with exactly these. The index
 // checkpoint (WithIndexCheckpoints) lives in an object store bucket of its
 // own, "<stream>_index" by default: a client without access to it opens by

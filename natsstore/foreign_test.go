@@ -180,6 +180,10 @@ func TestLeastPrivilege(t *testing.T) {
 			api + "STREAM.MSG.GET." + stream,
 			api + "DIRECT.GET." + stream,
 			api + "DIRECT.GET." + stream + ".>",
+			api + "STREAM.INFO.KV_" + stream + "_catalog",
+			api + "DIRECT.GET.KV_" + stream + "_catalog.>",
+			api + "CONSUMER.CREATE.KV_" + stream + "_catalog.>",
+			"$KV." + stream + "_catalog.>",
 		}},
 		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
 	}

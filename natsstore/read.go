@@ -49,8 +49,17 @@ func (s *Store) GetSequence(ctx context.Context, seq uint64) (batpak.Record, err
 }
 
 // read returns the record of entry e at seq, from the cache or the server
-// (within the store's timeout and ctx).
+// (within the store's timeout and ctx), as readers see it ([Store.readable]).
 func (s *Store) read(ctx context.Context, e *entry, seq uint64) (batpak.Record, error) {
+	rec, err := s.readRaw(ctx, e, seq)
+	if err != nil {
+		return rec, err
+	}
+	return s.readable(rec)
+}
+
+// readRaw returns the record of entry e at seq as it is stored.
+func (s *Store) readRaw(ctx context.Context, e *entry, seq uint64) (batpak.Record, error) {
 	if err := s.checkRead(ctx); err != nil {
 		return batpak.Record{}, err
 	}
@@ -305,7 +314,8 @@ func (s *Store) replayCold(ctx context.Context, region batpak.Region, from, to u
 				if err != nil {
 					return fail(err)
 				}
-				if !yield(e.recordWith(seq, ev.meta, ev.payload), nil) {
+				rec, err := s.readable(e.recordWith(seq, ev.meta, ev.payload))
+				if !yield(rec, err) || err != nil {
 					return false
 				}
 			}
@@ -434,19 +444,21 @@ func (s *Store) readAhead(ctx context.Context, log entryLog, subject string, nex
 			n++
 			e := log.at(seq)
 			rec, ok := e.record(seq)
+			var err error
 			switch {
 			case ok:
+				rec, err = s.readable(rec)
 			case got[seq] != nil:
-				rec = e.recordWith(seq, got[seq].meta, got[seq].payload)
+				rec, err = s.readable(e.recordWith(seq, got[seq].meta, got[seq].payload))
 			case ferr != nil:
 				yield(batpak.Record{}, ferr)
 				return
 			default: // evicted since the window was planned
-				var err error
-				if rec, err = s.read(ctx, e, seq); err != nil {
-					yield(batpak.Record{}, err)
-					return
-				}
+				rec, err = s.read(ctx, e, seq)
+			}
+			if err != nil {
+				yield(batpak.Record{}, err)
+				return
 			}
 			if !yield(rec, nil) {
 				return

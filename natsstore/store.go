@@ -48,8 +48,9 @@ type Store struct {
 	stats     struct{ retries, recovered, serverConflicts, inProcess atomic.Uint64 }
 	done      chan struct{} // closed by Close
 
-	subs subs.Set
-	ck   *checkpointer // the index checkpoint (checkpoint.go)
+	subs  subs.Set
+	ck    *checkpointer // the index checkpoint (checkpoint.go)
+	types catalog       // event type names (catalog.go)
 }
 
 // Open connects to the NATS server(s) at urls (comma-separated, as for
@@ -137,7 +138,11 @@ func open(ctx context.Context, nc *nats.Conn, cfg config) (*Store, error) {
 	if err := s.checkState(info.State); err != nil {
 		return nil, err
 	}
+	if err := s.openCatalog(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.loadIndex(ctx, info); err != nil {
+		s.types.stop()
 		return nil, err
 	}
 	return s, nil
@@ -299,6 +304,7 @@ func (s *Store) Close() error {
 	s.sendMu.Unlock()
 	s.inflight.Wait()
 	s.ck.close()
+	s.types.stop()
 	s.consumer.Stop()
 	close(s.done)
 	s.subs.CloseAll()
@@ -329,7 +335,7 @@ func (s *Store) AtomicBatches() bool { return s.atomic }
 // held when CatchUp was called. Appends and reads of this client never
 // need it (a client sees its own acknowledged appends); it makes the
 // appends of other clients visible, e.g. before a read that must not miss
-// them.
+// them, with the type names those clients recorded.
 func (s *Store) CatchUp(ctx context.Context) error {
 	if err := s.checkOpen(); err != nil {
 		return err
@@ -340,7 +346,8 @@ func (s *Store) CatchUp(ctx context.Context) error {
 		}
 		return fmt.Errorf("natsstore: catch up: %w", err)
 	}
-	return nil
+	// The names of the events caught up with were recorded before them.
+	return s.types.load(ctx)
 }
 
 // Stats counts what this client's appends went through.

@@ -118,6 +118,7 @@ func Run(t *testing.T, h Harness) {
 		{"CloseDuringAppends", testCloseDuringAppends},
 		{"CloseDuringReads", testCloseDuringReads},
 		{"Reopen", testReopen},
+		{"EventTypes", testEventTypes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,12 +15,18 @@ import (
 
 // Encode checks an event and returns its msgpack payload (a copy of a
 // [batpak.RawPayload]) and a copy of its metadata. It refuses reserved
-// kinds ([batpak.ErrReservedKind]), payloads above maxPayload bytes
+// kinds ([batpak.ErrReservedKind]), a type name that is given but invalid
+// ([batpak.ErrInvalidTypeName]), payloads above maxPayload bytes
 // ([batpak.ErrPayloadTooLarge]) and metadata whose keys or values are not
 // UTF-8 ([batpak.ErrInvalidMetadata]).
 func Encode(ev batpak.Event, maxPayload int) (payload []byte, meta map[string]string, err error) {
 	if ev.Kind.IsSystem() {
 		return nil, nil, fmt.Errorf("%w: %s", batpak.ErrReservedKind, ev.Kind)
+	}
+	if ev.Type != "" {
+		if err := batpak.ValidateTypeName(ev.Type); err != nil {
+			return nil, nil, err
+		}
 	}
 	switch p := ev.Payload.(type) {
 	case batpak.RawPayload:

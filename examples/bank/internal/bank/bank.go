@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
+	"github.com/batpak-go/batpak/causal"
 	"github.com/batpak-go/batpak/policy"
 	"github.com/batpak-go/batpak/projection"
 )
@@ -21,7 +20,7 @@ import (
 type Store interface {
 	batpak.Store
 	projection.Source
-	Correlated(id uuid.UUID) []uint64
+	causal.Source
 }
 
 // Scope is the bank's scope: its accounts' streams are (Scope, Entity(id)).

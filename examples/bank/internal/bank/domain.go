@@ -47,15 +47,15 @@ type (
 // Registry maps the bank's event types to kinds (category 0x1).
 func Registry() *batpak.Registry {
 	r := batpak.NewRegistry()
-	batpak.MustRegister[AccountOpened](r, kind.Custom(0x1, 0x001))
-	batpak.MustRegister[Deposited](r, kind.Custom(0x1, 0x002))
-	batpak.MustRegister[Withdrawn](r, kind.Custom(0x1, 0x003))
-	batpak.MustRegister[TransferSent](r, kind.Custom(0x1, 0x004))
-	batpak.MustRegister[TransferReceived](r, kind.Custom(0x1, 0x005))
-	batpak.MustRegister[TransferReturned](r, kind.Custom(0x1, 0x006))
-	batpak.MustRegister[AccountFrozen](r, kind.Custom(0x1, 0x007))
-	batpak.MustRegister[AccountClosed](r, kind.Custom(0x1, 0x008))
-	batpak.MustRegister[BalanceCorrected](r, kind.Custom(0x1, 0x009))
+	batpak.MustRegister[AccountOpened](r, kind.Custom(0x1, 0x001), "bank.AccountOpened")
+	batpak.MustRegister[Deposited](r, kind.Custom(0x1, 0x002), "bank.Deposited")
+	batpak.MustRegister[Withdrawn](r, kind.Custom(0x1, 0x003), "bank.Withdrawn")
+	batpak.MustRegister[TransferSent](r, kind.Custom(0x1, 0x004), "bank.TransferSent")
+	batpak.MustRegister[TransferReceived](r, kind.Custom(0x1, 0x005), "bank.TransferReceived")
+	batpak.MustRegister[TransferReturned](r, kind.Custom(0x1, 0x006), "bank.TransferReturned")
+	batpak.MustRegister[AccountFrozen](r, kind.Custom(0x1, 0x007), "bank.AccountFrozen")
+	batpak.MustRegister[AccountClosed](r, kind.Custom(0x1, 0x008), "bank.AccountClosed")
+	batpak.MustRegister[BalanceCorrected](r, kind.Custom(0x1, 0x009), "bank.BalanceCorrected")
 	return r
 }
 

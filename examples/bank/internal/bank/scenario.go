@@ -1,19 +1,15 @@
 package bank
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
-	"slices"
 	"strings"
-
-	"github.com/google/uuid"
 
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
+	"github.com/batpak-go/batpak/causal"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/policy"
 )
@@ -213,17 +209,16 @@ func transferChains(ctx context.Context, s Store) ([]string, error) {
 }
 
 // renderChain draws the correlation group of a transfer, from its
-// TransferSent event root, as a tree along causation links.
+// TransferSent event root, as a tree along causation links: the store's
+// catalog names every event's type, so package causal draws it.
 func renderChain(ctx context.Context, s Store, reg *batpak.Registry, root batpak.Record) (string, error) {
-	group := map[uuid.UUID][]batpak.Record{}
+	g, err := causal.Trace(ctx, s, root.ID)
+	if err != nil {
+		return "", err
+	}
 	var returned string
-	for _, seq := range s.Correlated(root.CorrelationID) {
-		rec, err := s.GetSequence(ctx, seq)
-		if err != nil {
-			return "", err
-		}
-		group[rec.CausationID] = append(group[rec.CausationID], rec)
-		if ev, err := reg.Decode(&rec); err == nil {
+	for _, n := range g.Nodes {
+		if ev, err := reg.Decode(&n.Record); err == nil {
 			if r, ok := ev.(TransferReturned); ok {
 				returned = r.Reason
 			}
@@ -239,16 +234,8 @@ func renderChain(ctx context.Context, s Store, reg *batpak.Registry, root batpak
 		fmt.Fprintf(&b, " (returned: %s)", returned)
 	}
 	b.WriteByte('\n')
-	var walk func(rec batpak.Record, depth int)
-	walk = func(rec batpak.Record, depth int) {
-		v, _ := reg.Decode(&rec)
-		fmt.Fprintf(&b, "%s└─ #%d %s v%d %s %+v\n", strings.Repeat("   ", depth), rec.Sequence, rec.Coordinate.Entity, rec.Version, reflect.TypeOf(v).Name(), v)
-		children := group[rec.ID]
-		slices.SortFunc(children, func(a, b batpak.Record) int { return cmp.Compare(a.Sequence, b.Sequence) })
-		for _, c := range children {
-			walk(c, depth+1)
-		}
+	if err := g.WriteText(&b); err != nil {
+		return "", err
 	}
-	walk(root, 0)
 	return strings.TrimRight(b.String(), "\n"), nil
 }
