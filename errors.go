@@ -52,7 +52,36 @@ var (
 	ErrInvalidTypeName = errors.New("batpak: invalid event type name")
 	// ErrTypeConflict matches every [*TypeConflictError].
 	ErrTypeConflict = errors.New("batpak: event type conflict")
+	// ErrSchema is returned for an event whose schema a registry cannot
+	// read: malformed schema metadata ([ParseSchema]), a version newer
+	// than the registered type's (written by a later release), a version
+	// no upcaster covers, or a codec the registry does not know.
+	ErrSchema = errors.New("batpak: unreadable event schema")
+	// ErrStrictDecode is returned by a strict decoding ([Strict]) of a
+	// payload with a field the type lacks or without a field it requires.
+	ErrStrictDecode = errors.New("batpak: payload does not match its type exactly")
+	// ErrUpcast matches an upcaster that failed, or an upcaster chain
+	// that does not lead to the registered type.
+	ErrUpcast = errors.New("batpak: upcast failed")
 )
+
+// DecodeError reports a payload a [Registry] could not decode into its
+// type: the event, its type name, the schema version it was written at,
+// and the cause (which may match [ErrSchema], [ErrStrictDecode] or
+// [ErrUpcast]).
+type DecodeError struct {
+	Sequence uint64
+	Kind     kind.Kind
+	Type     string
+	Schema   uint16
+	Err      error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("batpak: decode event %d %q (kind %s, schema %d): %v", e.Sequence, e.Type, e.Kind, e.Schema, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
 
 // TypeConflictError reports an event type that disagrees with one bound
 // before: in a [Registry] (a kind, a name or a Go type registered twice

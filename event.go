@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/batpak-go/batpak/kind"
 )
@@ -18,7 +17,8 @@ type Event struct {
 	// new name to its catalog ([Store.EventTypes]) and refuses an append
 	// whose name disagrees with it ([*TypeConflictError]).
 	Type string
-	// Payload is encoded with msgpack; a [RawPayload] is stored as it is.
+	// Payload is encoded with msgpack; a [RawPayload] is stored as it is
+	// ([Registry.Event] encodes with the type's codec and returns one).
 	Payload any
 	// Metadata travels with the event and is covered by its hash
 	// (policy bypass reasons, tracing ids, ...). Keys and values must be
@@ -26,7 +26,8 @@ type Event struct {
 	Metadata map[string]string
 }
 
-// RawPayload is a payload that is already msgpack-encoded.
+// RawPayload is a payload that is already encoded: msgpack, unless the
+// event's metadata names another codec ([MetaCodec]).
 type RawPayload []byte
 
 // Record is a stored event as readers see it. Its byte slices may be
@@ -49,8 +50,20 @@ type Record struct {
 	Hash      [32]byte
 }
 
-// Decode unmarshals the msgpack payload into v.
-func (r *Record) Decode(v any) error { return msgpack.Unmarshal(r.Payload, v) }
+// Decode unmarshals the payload into v with the codec the event records
+// (msgpack or JSON), as it was written: without upcasting (see
+// [Registry.Decode]).
+func (r *Record) Decode(v any) error {
+	sch, err := ParseSchema(r.Metadata)
+	if err != nil {
+		return err
+	}
+	c, ok := builtinCodec(sch.Codec)
+	if !ok {
+		return fmt.Errorf("%w: codec %q is not built in; decode with the registry that knows it", ErrSchema, sch.Codec)
+	}
+	return c.Unmarshal(r.Payload, v)
+}
 
 func (r Record) String() string {
 	return fmt.Sprintf("#%d %s v%d %s", r.Sequence, r.Coordinate, r.Version, r.KindName())

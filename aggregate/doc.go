@@ -32,6 +32,11 @@
 //     [ErrTooManyConflicts]. Gates therefore always judge the state the
 //     events are appended to.
 //   - A denial or a command's error appends nothing.
+//   - Apply sees every event in its type's current shape: the registry
+//     passes payloads written at older schema versions through the type's
+//     upcasters (see batpak.Upcast). An event of a kind the registry does
+//     not know fails the load with an [*UnknownEventError] (matching
+//     [ErrUnknownEvent]): a state folded without it would be wrong.
 //   - Apply, the gates and [Result.Events] see every event in the form the
 //     registry decodes it, both after a command and on a reload, whether
 //     the command returned a value or a pointer; see [Root] and [Command].

@@ -212,7 +212,7 @@ func (c *core[S, PS]) loadState(ctx context.Context, entity string) (*S, uint64,
 		if err != nil {
 			return nil, 0, err
 		}
-		ev, err := c.reg.Decode(&rec)
+		ev, err := decodeKnown(c.reg, &rec)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -220,6 +220,19 @@ func (c *core[S, PS]) loadState(ctx context.Context, entity string) (*S, uint64,
 		version = rec.Version
 	}
 	return state, version, nil
+}
+
+// withMeta returns meta with extra added, meta itself if extra is empty.
+func withMeta(meta, extra map[string]string) map[string]string {
+	if len(extra) == 0 {
+		return meta
+	}
+	m := maps.Clone(meta)
+	if m == nil {
+		m = make(map[string]string, len(extra))
+	}
+	maps.Copy(m, extra)
+	return m
 }
 
 // saveFunc appends an allowed proposal, with the audit's metadata.
@@ -384,8 +397,10 @@ func (c *core[S, PS]) append(ctx context.Context, p Proposal[S], audit policy.Au
 		meta = make(map[string]string)
 	}
 	// Only the audit writes the policy keys: the caller's metadata cannot
-	// hide a bypass or forge one.
-	maps.DeleteFunc(meta, func(k, _ string) bool { return strings.HasPrefix(k, "policy.") })
+	// hide a bypass or forge one; nor can it set the library's keys.
+	maps.DeleteFunc(meta, func(k, _ string) bool {
+		return strings.HasPrefix(k, "policy.") || strings.HasPrefix(k, batpak.MetaPrefix)
+	})
 	maps.Copy(meta, audit.Metadata())
 	meta = tracing.Inject(ctx, meta)
 	events := make([]batpak.Event, len(p.Events))
@@ -397,7 +412,8 @@ func (c *core[S, PS]) append(ctx context.Context, p Proposal[S], audit policy.Au
 		if events[i], err = c.reg.Event(v); err != nil {
 			return nil, err
 		}
-		events[i].Metadata = meta
+		// The registry's keys (schema version, codec) beside the rest.
+		events[i].Metadata = withMeta(meta, events[i].Metadata)
 	}
 	opts := []batpak.AppendOption{batpak.ExpectVersion(batpak.Exactly(p.Version))}
 	if ec.causation != uuid.Nil {

@@ -38,6 +38,27 @@ func PayloadJSON(p []byte) json.RawMessage {
 	return out
 }
 
+// RecordPayloadJSON renders rec's payload as JSON with the codec the event
+// records: a msgpack payload as [PayloadJSON] does, a JSON payload as it
+// is (compacted). A payload of another codec, or JSON that does not parse,
+// becomes {"undecodable": hex, "codec": name, "error": why}.
+func RecordPayloadJSON(rec *batpak.Record) json.RawMessage {
+	sch, err := batpak.ParseSchema(rec.Metadata)
+	switch {
+	case err == nil && sch.Codec == "msgpack":
+		return PayloadJSON(rec.Payload)
+	case err == nil && sch.Codec == "json":
+		var b bytes.Buffer
+		if err = json.Compact(&b, rec.Payload); err == nil {
+			return b.Bytes()
+		}
+	case err == nil:
+		err = fmt.Errorf("codec %q is not built in", sch.Codec)
+	}
+	out, _ := json.Marshal(map[string]string{"undecodable": hex.EncodeToString(rec.Payload), "codec": sch.Codec, "error": err.Error()})
+	return out
+}
+
 // decodeMsgpack decodes one msgpack value into plain Go values that
 // encoding/json can marshal: maps get string keys whatever their type.
 func decodeMsgpack(p []byte) (any, error) {

@@ -164,7 +164,7 @@ func newEventJSON(rec *batpak.Record) eventJSON {
 		Type:        rec.Type,
 		Timestamp:   formatTime(rec.Timestamp),
 		Metadata:    rec.Metadata,
-		Payload:     explorer.PayloadJSON(rec.Payload),
+		Payload:     explorer.RecordPayloadJSON(rec),
 		PrevHash:    hex.EncodeToString(rec.PrevHash[:]),
 		Hash:        hex.EncodeToString(rec.Hash[:]),
 	}
@@ -182,7 +182,7 @@ func newEventJSON(rec *batpak.Record) eventJSON {
 // timestamp, entity, version, type name (or kind) and payload as JSON.
 func eventLine(rec *batpak.Record) string {
 	return fmt.Sprintf("%d\t%s\t%s\tv%d\t%s\t%s", rec.Sequence, formatTime(rec.Timestamp),
-		rec.Coordinate.Entity, rec.Version, rec.KindName(), explorer.PayloadJSON(rec.Payload))
+		rec.Coordinate.Entity, rec.Version, rec.KindName(), explorer.RecordPayloadJSON(rec))
 }
 
 // humanBytes formats n with a binary unit.

@@ -119,6 +119,7 @@ func Run(t *testing.T, h Harness) {
 		{"CloseDuringReads", testCloseDuringReads},
 		{"Reopen", testReopen},
 		{"EventTypes", testEventTypes},
+		{"SchemaEvolution", testSchemaEvolution},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -18,7 +19,9 @@ import (
 // kinds ([batpak.ErrReservedKind]), a type name that is given but invalid
 // ([batpak.ErrInvalidTypeName]), payloads above maxPayload bytes
 // ([batpak.ErrPayloadTooLarge]) and metadata whose keys or values are not
-// UTF-8 ([batpak.ErrInvalidMetadata]).
+// UTF-8, or that use a reserved key ("batpak." but [batpak.MetaSchema] and
+// [batpak.MetaCodec], which must parse: [batpak.ParseSchema])
+// ([batpak.ErrInvalidMetadata]).
 func Encode(ev batpak.Event, maxPayload int) (payload []byte, meta map[string]string, err error) {
 	if ev.Kind.IsSystem() {
 		return nil, nil, fmt.Errorf("%w: %s", batpak.ErrReservedKind, ev.Kind)
@@ -47,7 +50,12 @@ func Encode(ev batpak.Event, maxPayload int) (payload []byte, meta map[string]st
 			return nil, nil, fmt.Errorf("%w: key %q is not valid UTF-8", batpak.ErrInvalidMetadata, k)
 		case !utf8.ValidString(v):
 			return nil, nil, fmt.Errorf("%w: value of %q is not valid UTF-8", batpak.ErrInvalidMetadata, k)
+		case strings.HasPrefix(k, batpak.MetaPrefix) && k != batpak.MetaSchema && k != batpak.MetaCodec:
+			return nil, nil, fmt.Errorf("%w: key %q is reserved", batpak.ErrInvalidMetadata, k)
 		}
+	}
+	if _, err := batpak.ParseSchema(ev.Metadata); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", batpak.ErrInvalidMetadata, err)
 	}
 	return payload, maps.Clone(ev.Metadata), nil
 }
