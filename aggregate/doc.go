@@ -68,7 +68,11 @@
 //   - An event type registered in neither form is found when a command
 //     emits it ([ErrNotRegistered]), not when the repository is built.
 //   - Snapshots are a cache: a missing, damaged or unusable one falls back
-//     to a replay, and a failed save is ignored. Fields tagged
+//     to a replay, and a failed save is ignored; both are counted
+//     ([Repository.SnapshotStats]) and logged ([WithLogger]). A snapshot
+//     records the state type's schema version ([WithStateVersion]): one of
+//     another version is never loaded, so bump the version when the state
+//     changes shape. Fields tagged
 //     `msgpack:"-"` are left out of snapshots on purpose, so they are zero
 //     after a snapshot load; a type that encodes itself is trusted to
 //     round-trip.

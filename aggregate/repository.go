@@ -64,6 +64,9 @@ func NewRepository[S any, PS ptr[S]](store Store, reg *batpak.Registry, scope st
 // Scope returns the scope of the repository's streams.
 func (r *Repository[S, PS]) Scope() string { return r.c.scope }
 
+// SnapshotStats returns what the repository's snapshots did.
+func (r *Repository[S, PS]) SnapshotStats() SnapshotStats { return r.c.snapCount.stats() }
+
 // Load returns the current state of the aggregate entity of the
 // repository's scope and its version: 0 and the zero state for an entity
 // without events.
@@ -114,6 +117,9 @@ func NewGatedRepository[S any, PS ptr[S], C any](store Store, reg *batpak.Regist
 // Scope returns the scope of the repository's streams.
 func (r *GatedRepository[S, PS, C]) Scope() string { return r.c.scope }
 
+// SnapshotStats returns what the repository's snapshots did.
+func (r *GatedRepository[S, PS, C]) SnapshotStats() SnapshotStats { return r.c.snapCount.stats() }
+
 // Load returns the current state of the aggregate entity of the
 // repository's scope and its version: 0 and the zero state for an entity
 // without events.
@@ -150,6 +156,7 @@ type core[S any, PS ptr[S]] struct {
 	// policyTracing gives the repository's tracer provider to the
 	// pipelines of its gates, made once.
 	policyTracing policy.Option
+	snapCount     *snapshotCounters
 	config
 }
 
@@ -157,7 +164,7 @@ type core[S any, PS ptr[S]] struct {
 const ScopeName = "github.com/batpak-go/batpak/aggregate"
 
 func newCore[S any, PS ptr[S]](store Store, reg *batpak.Registry, scope string, opts []Option) (core[S, PS], error) {
-	c := core[S, PS]{store: store, reg: reg, scope: scope, config: newConfig(opts)}
+	c := core[S, PS]{store: store, reg: reg, scope: scope, config: newConfig(opts), snapCount: &snapshotCounters{}}
 	c.tracer, c.policyTracing = c.tp.Tracer(ScopeName), policy.WithTracerProvider(c.tp)
 	switch {
 	case store == nil:
