@@ -63,7 +63,32 @@ var (
 	// ErrUpcast matches an upcaster that failed, or an upcaster chain
 	// that does not lead to the registered type.
 	ErrUpcast = errors.New("batpak: upcast failed")
+	// ErrErased is returned for the payload of an event whose subject was
+	// forgotten, by [Record.Decode] and [DecodeAs].
+	ErrErased = errors.New("batpak: payload erased: its subject was forgotten")
+	// ErrForgotten is returned for an append of an event whose subject
+	// was forgotten: a forgotten subject stays forgotten.
+	ErrForgotten = errors.New("batpak: subject was forgotten")
+	// ErrKeyMissing matches every [*KeyError].
+	ErrKeyMissing = errors.New("batpak: key of a subject is missing or damaged")
 )
+
+// KeyError reports a sealed event whose subject's key the store does not
+// have (neither a key nor the mark of a Forget) or cannot use: damage to
+// the key store or to the sealed payload, never an erasure. It matches
+// [ErrKeyMissing] and [ErrCorrupt].
+type KeyError struct {
+	Subject  Subject
+	Sequence uint64 // the event being read; 0 for none
+	Reason   string
+}
+
+func (e *KeyError) Error() string {
+	return fmt.Sprintf("batpak: key of subject %s (event %d): %s", e.Subject, e.Sequence, e.Reason)
+}
+
+// Is reports whether target is [ErrKeyMissing] or [ErrCorrupt].
+func (e *KeyError) Is(target error) bool { return target == ErrKeyMissing || target == ErrCorrupt }
 
 // DecodeError reports a payload a [Registry] could not decode into its
 // type: the event, its type name, the schema version it was written at,

@@ -20,6 +20,12 @@ type Event struct {
 	// Payload is encoded with msgpack; a [RawPayload] is stored as it is
 	// ([Registry.Event] encodes with the type's codec and returns one).
 	Payload any
+	// Subject names the data subject (a person) whose personal data the
+	// payload holds, within the scope of the event's stream: the store
+	// seals the payload with the subject's key (AES-256-GCM), creating it
+	// on the subject's first event, and [Store.Forget] destroys the key.
+	// Empty: the payload is stored as it is.
+	Subject string
 	// Metadata travels with the event and is covered by its hash
 	// (policy bypass reasons, tracing ids, ...). Keys and values must be
 	// valid UTF-8 ([ErrInvalidMetadata]).
@@ -45,15 +51,25 @@ type Record struct {
 	Sequence  uint64 // global, dense, from 1
 	Version   uint64 // within the stream, from 1
 	Metadata  map[string]string
-	Payload   []byte // msgpack
-	PrevHash  [32]byte
-	Hash      [32]byte
+	// Payload is the encoded payload: msgpack unless [MetaCodec] says
+	// otherwise. An event with a subject ([MetaSubject]) is stored sealed;
+	// readers get it opened, and nil once the subject is forgotten.
+	Payload []byte
+	// Erased is set on an event whose subject was forgotten: its payload
+	// is gone for good. [Registry.Decode] returns an [Erased] for it.
+	Erased   bool
+	PrevHash [32]byte
+	Hash     [32]byte // covers the payload as stored: sealed, for a subject's event
 }
 
 // Decode unmarshals the payload into v with the codec the event records
 // (msgpack or JSON), as it was written: without upcasting (see
-// [Registry.Decode]).
+// [Registry.Decode]). The payload of an erased event is an error matching
+// [ErrErased].
 func (r *Record) Decode(v any) error {
+	if r.Erased {
+		return fmt.Errorf("%w: event %d", ErrErased, r.Sequence)
+	}
 	sch, err := ParseSchema(r.Metadata)
 	if err != nil {
 		return err

@@ -224,7 +224,8 @@ func (r *Registry) CheckCatalog(catalog map[kind.Kind]string) error {
 // Event encodes a registered payload value into an Event of its kind and
 // type name: the payload encoded by the type's codec, with the schema
 // version and codec in the metadata ([MetaSchema], [MetaCodec]) unless
-// they are the defaults (version 1, msgpack).
+// they are the defaults (version 1, msgpack), and, for a [Personal]
+// value, its data subject.
 func (r *Registry) Event(v any) (Event, error) {
 	r.mu.RLock()
 	et := r.byType[reflect.TypeOf(v)]
@@ -237,7 +238,11 @@ func (r *Registry) Event(v any) (Event, error) {
 		return Event{}, fmt.Errorf("batpak: encode %q payload %T: %w", et.name, v, err)
 	}
 	meta := Schema{Version: et.version(), Codec: et.codec.Name()}.metadata(nil)
-	return Event{Kind: et.kind, Type: et.name, Payload: RawPayload(b), Metadata: meta}, nil
+	ev := Event{Kind: et.kind, Type: et.name, Payload: RawPayload(b), Metadata: meta}
+	if p, ok := v.(Personal); ok {
+		ev.Subject = p.DataSubject()
+	}
+	return ev, nil
 }
 
 // Decode returns rec's payload as a value of the type registered for its
@@ -246,9 +251,13 @@ func (r *Registry) Event(v any) (Event, error) {
 // through the upcasters to the current one. It decodes with the codec the
 // event records, strictly if the type asks for it ([Strict]). A kind the
 // registry does not know decodes as its raw bytes: msgpack.RawMessage for
-// msgpack, json.RawMessage for JSON, [RawPayload] for another codec.
-// Errors are [*DecodeError]s.
+// msgpack, json.RawMessage for JSON, [RawPayload] for another codec. An
+// erased event ([Record.Erased]) decodes as an [Erased] value, whatever
+// its kind. Errors are [*DecodeError]s.
 func (r *Registry) Decode(rec *Record) (any, error) {
+	if rec.Erased {
+		return erasedOf(rec), nil
+	}
 	r.mu.RLock()
 	et := r.byKind[rec.Kind]
 	r.mu.RUnlock()

@@ -67,7 +67,7 @@ func (s *Store) append(ctx context.Context, coord batpak.Coordinate, events []ba
 	}
 	r := &request{ctx: ctx, key: codec.ScopedKey(coord.Scope, o.IdempotencyKey), atomic: len(events) > 1, items: make([]item, len(events))}
 	for i, ev := range events {
-		it, err := s.prepare(ev)
+		it, err := s.prepare(ctx, coord.Scope, ev)
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
@@ -109,7 +109,7 @@ func (s *Store) appendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
-		it, err := s.prepare(bi.Event)
+		it, err := s.prepare(ctx, bi.Coordinate.Scope, bi.Event)
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
@@ -132,11 +132,21 @@ func batchEvents(items []batpak.BatchItem) []batpak.Event {
 }
 
 // prepare encodes an event's payload in the caller's goroutine, so encoding
-// runs in parallel and the writer only copies bytes.
-func (s *Store) prepare(ev batpak.Event) (item, error) {
+// runs in parallel and the writer only copies bytes. The payload of an
+// event with a subject is sealed with the subject's key, which is made
+// durable first if it is new.
+func (s *Store) prepare(ctx context.Context, scope string, ev batpak.Event) (item, error) {
 	payload, meta, err := codec.Encode(ev, s.cfg.maxPayload)
 	if err != nil {
 		return item{}, err
+	}
+	if ev.Subject != "" {
+		if s.readOnly {
+			return item{}, batpak.ErrReadOnly
+		}
+		if payload, meta, err = s.keyring.Seal(ctx, scope, ev.Subject, ev.Kind, payload, meta, s.cfg.maxPayload); err != nil {
+			return item{}, err
+		}
 	}
 	return item{kind: ev.Kind, payload: payload, meta: meta}, nil
 }

@@ -55,7 +55,7 @@ func (s *Store) readSeq(seq uint64) (batpak.Record, error) {
 	v := s.ix.snapshot()
 	e := v.at(seq)
 	if v.visible(e) {
-		return s.readEntry(&v, seq, e)
+		return s.readOpen(&v, seq, e)
 	}
 	return batpak.Record{}, notVisible(seq, e)
 }
@@ -69,7 +69,16 @@ func notVisible(seq uint64, e *entry) error {
 	return fmt.Errorf("%w: sequence %d was deleted", batpak.ErrNotFound, seq)
 }
 
-// readEntry reads event seq at the position e gives. If compaction moved
+// readOpen reads event seq as readers see it ([Store.readable]).
+func (s *Store) readOpen(v *view, seq uint64, e *entry) (batpak.Record, error) {
+	rec, err := s.readEntry(v, seq, e)
+	if err != nil {
+		return rec, err
+	}
+	return s.readable(rec)
+}
+
+// readEntry reads event seq at the position e gives, as it is stored. If compaction moved
 // the frame since e was taken, the frame there holds another sequence (or
 // none): the read is retried under the compaction lock, where the index
 // and the files agree. The entity and scope are taken from v, which e
@@ -150,7 +159,7 @@ func (s *Store) ReadStream(ctx context.Context, coord batpak.Coordinate, from ui
 				yield(batpak.Record{}, err)
 				return
 			}
-			rec, err := s.readEntry(&entries, seq, e)
+			rec, err := s.readOpen(&entries, seq, e)
 			if !yield(rec, err) || err != nil {
 				return
 			}
@@ -255,7 +264,7 @@ func (s *Store) yieldEntry(ctx context.Context, v *view, seq uint64, e *entry, y
 		yield(batpak.Record{}, err)
 		return false
 	}
-	rec, err := s.readEntry(v, seq, e)
+	rec, err := s.readOpen(v, seq, e)
 	return yield(rec, err) && err == nil
 }
 

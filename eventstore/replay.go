@@ -41,7 +41,11 @@ func (s *Store) Replay(ctx context.Context, region batpak.Region, from uint64) i
 					yield(batpak.Record{}, err)
 					return false
 				}
-				return !region.Match(&r) || yield(r, nil)
+				if !region.Match(&r) {
+					return true
+				}
+				r, err := s.readable(r)
+				return yield(r, err) && err == nil
 			})
 			if err != nil {
 				yield(batpak.Record{}, s.readFailed(err))

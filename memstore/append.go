@@ -44,7 +44,7 @@ func (s *Store) Append(ctx context.Context, coord batpak.Coordinate, events []ba
 	}
 	items := make([]item, len(events))
 	for i, ev := range events {
-		it, err := s.prepare(ev)
+		it, err := s.prepare(ctx, coord.Scope, ev)
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
@@ -74,7 +74,7 @@ func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
-		it, err := s.prepare(bi.Event)
+		it, err := s.prepare(ctx, bi.Coordinate.Scope, bi.Event)
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
@@ -88,11 +88,18 @@ func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 // every backend does (internal/codec): reserved kinds are
 // [batpak.ErrReservedKind], payloads above the limit
 // [batpak.ErrPayloadTooLarge], metadata that is not UTF-8
-// [batpak.ErrInvalidMetadata]. Empty metadata is stored as none.
-func (s *Store) prepare(ev batpak.Event) (item, error) {
+// [batpak.ErrInvalidMetadata]. The payload of an event with a subject is
+// sealed with the subject's key (internal/shred). Empty metadata is stored
+// as none.
+func (s *Store) prepare(ctx context.Context, scope string, ev batpak.Event) (item, error) {
 	payload, meta, err := codec.Encode(ev, s.cfg.maxPayload)
 	if err != nil {
 		return item{}, err
+	}
+	if ev.Subject != "" {
+		if payload, meta, err = s.keyring.Seal(ctx, scope, ev.Subject, ev.Kind, payload, meta, s.cfg.maxPayload); err != nil {
+			return item{}, err
+		}
 	}
 	if len(meta) == 0 {
 		meta = nil

@@ -58,7 +58,7 @@ func (s *Store) Append(ctx context.Context, coord batpak.Coordinate, events []ba
 	}
 	r := &request{key: codec.ScopedKey(coord.Scope, o.IdempotencyKey), items: make([]item, len(events))}
 	for i, ev := range events {
-		it, err := s.prepare(ev)
+		it, err := s.prepare(ctx, coord.Scope, ev)
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
@@ -92,7 +92,7 @@ func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
-		it, err := s.prepare(bi.Event)
+		it, err := s.prepare(ctx, bi.Coordinate.Scope, bi.Event)
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
@@ -106,11 +106,20 @@ func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 	return s.submit(ctx, r)
 }
 
-// prepare checks and encodes an event exactly as the embedded store does.
-func (s *Store) prepare(ev batpak.Event) (item, error) {
+// prepare checks and encodes an event exactly as the embedded store does,
+// sealing the payload of an event with a subject.
+func (s *Store) prepare(ctx context.Context, scope string, ev batpak.Event) (item, error) {
 	payload, meta, err := codec.Encode(ev, s.maxPay)
 	if err != nil {
 		return item{}, err
+	}
+	if ev.Subject != "" {
+		if s.cfg.readOnly {
+			return item{}, batpak.ErrReadOnly
+		}
+		if payload, meta, err = s.keyring.Seal(ctx, scope, ev.Subject, ev.Kind, payload, meta, s.maxPay); err != nil {
+			return item{}, err
+		}
 	}
 	return item{kind: uint16(ev.Kind), payload: payload, meta: meta}, nil
 }

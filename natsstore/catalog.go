@@ -156,9 +156,14 @@ func (s *Store) recordTypes(ctx context.Context, events []batpak.Event) error {
 }
 
 // readable makes a stored record what readers see: with the catalog's type
-// name.
+// name, and its payload opened if a subject's key sealed it, or erased.
 func (s *Store) readable(rec batpak.Record) (batpak.Record, error) {
 	rec.Type = s.types.cur.Load().Name(rec.Kind)
+	if len(rec.Metadata) > 0 {
+		if err := s.keyring.Open(context.Background(), &rec); err != nil {
+			return batpak.Record{}, err
+		}
+	}
 	return rec, nil
 }
 

@@ -184,6 +184,10 @@ func TestLeastPrivilege(t *testing.T) {
 			api + "DIRECT.GET.KV_" + stream + "_catalog.>",
 			api + "CONSUMER.CREATE.KV_" + stream + "_catalog.>",
 			"$KV." + stream + "_catalog.>",
+			api + "STREAM.INFO.KV_" + stream + "_keys",
+			api + "DIRECT.GET.KV_" + stream + "_keys.>",
+			api + "CONSUMER.CREATE.KV_" + stream + "_keys.>",
+			"$KV." + stream + "_keys.>",
 		}},
 		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
 	}

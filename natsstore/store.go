@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/internal/shred"
 	"github.com/batpak-go/batpak/internal/subs"
 )
 
@@ -48,9 +49,11 @@ type Store struct {
 	stats     struct{ retries, recovered, serverConflicts, inProcess atomic.Uint64 }
 	done      chan struct{} // closed by Close
 
-	subs  subs.Set
-	ck    *checkpointer // the index checkpoint (checkpoint.go)
-	types catalog       // event type names (catalog.go)
+	subs    subs.Set
+	ck      *checkpointer  // the index checkpoint (checkpoint.go)
+	types   catalog        // event type names (catalog.go)
+	keyring *shred.Keyring // data subjects' keys (keys.go)
+	keys    *kvKeys
 }
 
 // Open connects to the NATS server(s) at urls (comma-separated, as for
@@ -141,8 +144,13 @@ func open(ctx context.Context, nc *nats.Conn, cfg config) (*Store, error) {
 	if err := s.openCatalog(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.openKeys(ctx); err != nil {
+		s.types.stop()
+		return nil, err
+	}
 	if err := s.loadIndex(ctx, info); err != nil {
 		s.types.stop()
+		s.keys.stop()
 		return nil, err
 	}
 	return s, nil
@@ -305,6 +313,7 @@ func (s *Store) Close() error {
 	s.inflight.Wait()
 	s.ck.close()
 	s.types.stop()
+	s.keys.stop()
 	s.consumer.Stop()
 	close(s.done)
 	s.subs.CloseAll()
@@ -335,7 +344,8 @@ func (s *Store) AtomicBatches() bool { return s.atomic }
 // held when CatchUp was called. Appends and reads of this client never
 // need it (a client sees its own acknowledged appends); it makes the
 // appends of other clients visible, e.g. before a read that must not miss
-// them, with the type names those clients recorded.
+// them, with the type names those clients recorded and the subjects they
+// forgot.
 func (s *Store) CatchUp(ctx context.Context) error {
 	if err := s.checkOpen(); err != nil {
 		return err
@@ -346,7 +356,9 @@ func (s *Store) CatchUp(ctx context.Context) error {
 		}
 		return fmt.Errorf("natsstore: catch up: %w", err)
 	}
-	// The names of the events caught up with were recorded before them.
+	// The names of the events caught up with were recorded before them;
+	// keys are read again, so a Forget made elsewhere holds here now.
+	s.keyring.Refresh()
 	return s.types.load(ctx)
 }
 

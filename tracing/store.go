@@ -142,6 +142,11 @@ func (t *Store) StreamVersion(coord batpak.Coordinate) uint64 { return t.s.Strea
 // LastSequence implements [batpak.Store.LastSequence].
 func (t *Store) LastSequence() uint64 { return t.s.LastSequence() }
 
+// Forget implements [batpak.Store.Forget].
+func (t *Store) Forget(ctx context.Context, subject batpak.Subject) error {
+	return t.s.Forget(ctx, subject)
+}
+
 // EventTypes implements [batpak.Store.EventTypes].
 func (t *Store) EventTypes(ctx context.Context) (map[kind.Kind]string, error) {
 	return t.s.EventTypes(ctx)

@@ -148,6 +148,7 @@ type eventJSON struct {
 	Timestamp   string            `json:"timestamp"`
 	Metadata    map[string]string `json:"metadata"`
 	Payload     json.RawMessage   `json:"payload"`
+	Erased      bool              `json:"erased,omitempty"`
 	PrevHash    string            `json:"prev_hash"`
 	Hash        string            `json:"hash"`
 }
@@ -165,6 +166,7 @@ func newEventJSON(rec *batpak.Record) eventJSON {
 		Timestamp:   formatTime(rec.Timestamp),
 		Metadata:    rec.Metadata,
 		Payload:     explorer.RecordPayloadJSON(rec),
+		Erased:      rec.Erased,
 		PrevHash:    hex.EncodeToString(rec.PrevHash[:]),
 		Hash:        hex.EncodeToString(rec.Hash[:]),
 	}
@@ -179,10 +181,15 @@ func newEventJSON(rec *batpak.Record) eventJSON {
 }
 
 // eventLine is one event as tail prints it: tab-separated sequence,
-// timestamp, entity, version, type name (or kind) and payload as JSON.
+// timestamp, entity, version, type name (or kind) and payload as JSON
+// ("(erased)" for an event whose subject was forgotten).
 func eventLine(rec *batpak.Record) string {
+	payload := string(explorer.RecordPayloadJSON(rec))
+	if rec.Erased {
+		payload = "(erased)"
+	}
 	return fmt.Sprintf("%d\t%s\t%s\tv%d\t%s\t%s", rec.Sequence, formatTime(rec.Timestamp),
-		rec.Coordinate.Entity, rec.Version, rec.KindName(), explorer.RecordPayloadJSON(rec))
+		rec.Coordinate.Entity, rec.Version, rec.KindName(), payload)
 }
 
 // humanBytes formats n with a binary unit.

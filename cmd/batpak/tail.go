@@ -38,7 +38,8 @@ func (a *app) tailCmd() *cobra.Command {
 		Long: `tail prints the last 10 events of the region given by the flags, one per
 line, tab-separated: global sequence, timestamp (RFC 3339, UTC), entity,
 version, type name (from the store's catalog; the kind, 1:002, for a kind
-without one) and the payload as JSON (decoded from msgpack).
+without one) and the payload as JSON (decoded from msgpack; "(erased)" for
+an event whose data subject was forgotten).
 
 As with Unix tail, -n N prints the last N instead (-n 0: none, to follow
 only new ones); --all prints every matching event, and so does --from

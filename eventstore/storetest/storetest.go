@@ -120,6 +120,7 @@ func Run(t *testing.T, h Harness) {
 		{"Reopen", testReopen},
 		{"EventTypes", testEventTypes},
 		{"SchemaEvolution", testSchemaEvolution},
+		{"Forget", testForget},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
