@@ -33,8 +33,8 @@ func TestRunTemporary(t *testing.T) {
 	if err := run("", false, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "alice     500") ||
-		!strings.HasSuffix(out.String(), "\n14 events, in a temporary store that is removed on exit (-data DIR keeps the store in DIR)\n") {
+	if !strings.Contains(out.String(), "Alice           500") ||
+		!strings.HasSuffix(out.String(), "\n18 events, in a temporary store that is removed on exit (-data DIR keeps the store in DIR)\n") {
 		t.Fatalf("output:\n%s", out.String())
 	}
 }
@@ -48,14 +48,14 @@ func TestRunTwice(t *testing.T) {
 	if err := run(dir, false, &first); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasSuffix(first.String(), "\n14 events in "+dir+" (go run ./cmd/batpak inspect "+dir+"); a second run appends nothing\n") {
+	if !strings.HasSuffix(first.String(), "\n18 events in "+dir+" (go run ./cmd/batpak inspect "+dir+"); a second run appends nothing\n") {
 		t.Fatalf("first run:\n%s", first.String())
 	}
 	if err := run(dir, false, &second); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(second.String(), dir+" already holds the bank's accounts") ||
-		!strings.HasSuffix(second.String(), "\n14 events in "+dir+", as before: nothing was appended\n") {
+		!strings.HasSuffix(second.String(), "\n18 events in "+dir+", as before: nothing was appended\n") {
 		t.Fatalf("second run:\n%s", second.String())
 	}
 	if b1, b2 := balances(t, first.String()), balances(t, second.String()); b1 != b2 {
@@ -66,8 +66,8 @@ func TestRunTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if n, v := s.LastSequence(), s.StreamVersion(bank.Stream("alice")); n != 14 || v != 6 {
-		t.Errorf("after two runs: %d events, alice at version %d; want 14 and 6", n, v)
+	if n, v := s.LastSequence(), s.StreamVersion(bank.Stream("alice")); n != 18 || v != 7 {
+		t.Errorf("after two runs: %d events, alice at version %d; want 18 and 7", n, v)
 	}
 }
 
@@ -107,11 +107,11 @@ func TestRunServesMetrics(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- runWith(ctx, "", false, io.Discard, m) }()
 	want := []string{
-		"batpak_store_appended_events_total 14",
+		"batpak_store_appended_events_total 18",
 		"batpak_store_append_duration_seconds_count 14",
 		`batpak_store_cold_start_seconds{path="empty"}`,
-		`batpak_projection_applied_total{projection="bank-balances"} 14`,
-		`batpak_projection_position{projection="bank-balances"} 15`,
+		`batpak_projection_applied_total{projection="bank-balances"} 18`,
+		`batpak_projection_position{projection="bank-balances"} 19`,
 	}
 	var body string
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {

@@ -34,6 +34,7 @@ type Report struct {
 // Balance of one account at the end.
 type Balance struct {
 	Account string
+	Owner   string // "(forgotten)" once the owner was forgotten
 	Balance int64
 	State   string
 }
@@ -104,7 +105,7 @@ func play(ctx context.Context, b *Bank, log io.Writer) ([]Denied, error) {
 	}
 	limits := map[string]int64{"alice": 100}
 	for _, id := range Accounts {
-		if err := try(id, "open", Open{Owner: strings.ToUpper(id[:1]) + id[1:], Limit: limits[id]}); err != nil {
+		if err := try(id, "open", Open{Customer: Customer(id), Owner: strings.ToUpper(id[:1]) + id[1:], Limit: limits[id]}); err != nil {
 			return nil, fmt.Errorf("%s open: %w", id, err)
 		}
 	}
@@ -114,7 +115,7 @@ func play(ctx context.Context, b *Bank, log io.Writer) ([]Denied, error) {
 	}{
 		{"alice", "deposit 1000", Deposit{Amount: 1000}},
 		{"bob", "deposit 500", Deposit{Amount: 500}},
-		{"alice", "withdraw 200", Withdraw{Amount: 200, Day: b.today()}},
+		// alice withdraws 200 here, with release 1 (below)
 		{"bob", "deposit -50", Deposit{Amount: -50}},
 		{"bob", "withdraw 600", Withdraw{Amount: 600, Day: b.today()}},
 		{"alice", "withdraw 900", Withdraw{Amount: 900, Day: b.today()}},
@@ -122,7 +123,15 @@ func play(ctx context.Context, b *Bank, log io.Writer) ([]Denied, error) {
 		{"bob", "withdraw 10", Withdraw{Amount: 10, Day: b.today()}},
 		{"dave", "close", Close{}},
 	}
-	for _, s := range steps {
+	for i, s := range steps {
+		if i == 2 {
+			// Release 1 of the bank, before the upgrade, recorded this
+			// withdrawal in its own shape (evolution.go).
+			step("alice: withdraw 200 (written by release 1)")
+			if err := b.release1Withdraw(ctx, "alice", 200); err != nil {
+				return nil, fmt.Errorf("alice release 1 withdrawal: %w", err)
+			}
+		}
 		if err := try(s.id, s.what, s.cmd); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", s.id, s.what, err)
 		}
@@ -140,6 +149,10 @@ func play(ctx context.Context, b *Bank, log io.Writer) ([]Denied, error) {
 	step("bob: admin correction +25 (bypass)")
 	if _, err := b.Correct(ctx, "bob", 25, "fee refund", "card fee charged twice; refunded by support", "ops:jane"); err != nil {
 		return nil, fmt.Errorf("correction: %w", err)
+	}
+	step("dave: the closed account's owner asks to be forgotten")
+	if err := b.Forget(ctx, "dave"); err != nil {
+		return nil, err
 	}
 	return denials, nil
 }
@@ -162,7 +175,7 @@ func Describe(ctx context.Context, b *Bank) (*Report, error) {
 		case a.Frozen:
 			state = "frozen"
 		}
-		r.Balances = append(r.Balances, Balance{Account: id, Balance: a.Balance, State: state})
+		r.Balances = append(r.Balances, Balance{Account: id, Owner: a.Owner, Balance: a.Balance, State: state})
 	}
 	var err error
 	if r.Bypass, err = findBypasses(ctx, b.store); err != nil {
