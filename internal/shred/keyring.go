@@ -2,6 +2,7 @@ package shred
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -33,28 +34,48 @@ type Keyring struct {
 	ks    KeyStore
 	cache bool
 	mu    sync.RWMutex
-	m     map[batpak.Subject]*Entry
+	m     map[batpak.Subject]*held
+}
+
+// held is an entry the keyring keeps, with its key's AEAD (nil for a
+// tombstone).
+type held struct {
+	e    *Entry
+	aead cipher.AEAD
+}
+
+func hold(e *Entry) *held {
+	h := &held{e: e}
+	if !e.Forgotten {
+		h.aead = AEAD(&e.Key)
+	}
+	return h
 }
 
 // NewKeyring returns a keyring over ks. With cache, entries read once are
 // kept (a store whose Forget only this keyring makes, or which tells it
 // of others' with [Keyring.Learn]); without, every open reads the store.
 func NewKeyring(ks KeyStore, cache bool) *Keyring {
-	return &Keyring{ks: ks, cache: cache, m: make(map[batpak.Subject]*Entry)}
+	return &Keyring{ks: ks, cache: cache, m: make(map[batpak.Subject]*held)}
 }
 
 // Learn takes e as the entry of its subject: a backend that follows its
 // key store tells the keyring of keys and Forgets made elsewhere.
-func (k *Keyring) Learn(e *Entry) {
+func (k *Keyring) Learn(e *Entry) { k.learn(e) }
+
+// learn keeps e (if the keyring caches) and returns it held.
+func (k *Keyring) learn(e *Entry) *held {
+	h := hold(e)
 	if !k.cache {
-		return
+		return h
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if old := k.m[e.Subject]; old != nil && old.Forgotten {
-		return // a forgotten subject stays forgotten
+	if old := k.m[e.Subject]; old != nil && old.e.Forgotten {
+		return old // a forgotten subject stays forgotten
 	}
-	k.m[e.Subject] = e
+	k.m[e.Subject] = h
+	return h
 }
 
 // Refresh drops the keys the keyring holds (not the tombstones): the next
@@ -63,8 +84,8 @@ func (k *Keyring) Learn(e *Entry) {
 func (k *Keyring) Refresh() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for s, e := range k.m {
-		if !e.Forgotten {
+	for s, h := range k.m {
+		if !h.e.Forgotten {
 			delete(k.m, s)
 		}
 	}
@@ -72,13 +93,13 @@ func (k *Keyring) Refresh() {
 
 // entry returns the entry of s, creating a key if s has none and create
 // is set (nil, nil if not).
-func (k *Keyring) entry(ctx context.Context, s batpak.Subject, create bool) (*Entry, error) {
+func (k *Keyring) entry(ctx context.Context, s batpak.Subject, create bool) (*held, error) {
 	if k.cache {
 		k.mu.RLock()
-		e := k.m[s]
+		h := k.m[s]
 		k.mu.RUnlock()
-		if e != nil {
-			return e, nil
+		if h != nil {
+			return h, nil
 		}
 	}
 	e, ok, err := k.ks.Load(ctx, s)
@@ -100,8 +121,7 @@ func (k *Keyring) entry(ctx context.Context, s batpak.Subject, create bool) (*En
 	if e.Subject != s {
 		return nil, &batpak.KeyError{Subject: s, Reason: fmt.Sprintf("the key store's entry is of subject %s", e.Subject)}
 	}
-	k.Learn(e)
-	return e, nil
+	return k.learn(e), nil
 }
 
 // Seal returns payload sealed with the key of the subject id in scope
@@ -117,14 +137,14 @@ func (k *Keyring) Seal(ctx context.Context, scope, id string, kd kind.Kind, payl
 	if len(payload)+Overhead > maxPayload {
 		return nil, nil, fmt.Errorf("%w: %d bytes sealed, limit %d", batpak.ErrPayloadTooLarge, len(payload)+Overhead, maxPayload)
 	}
-	e, err := k.entry(ctx, s, true)
+	h, err := k.entry(ctx, s, true)
 	if err != nil {
 		return nil, nil, err
 	}
-	if e.Forgotten {
+	if h.e.Forgotten {
 		return nil, nil, fmt.Errorf("%w: %s", batpak.ErrForgotten, s)
 	}
-	sealed, err := Seal(&e.Key, s, kd, payload)
+	sealed, err := SealWith(h.aead, s, kd, payload)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -150,7 +170,7 @@ func (k *Keyring) Open(ctx context.Context, rec *batpak.Record) error {
 	}
 	s := batpak.Subject{Scope: rec.Coordinate.Scope, ID: id}
 	fail := func(reason string) error { return &batpak.KeyError{Subject: s, Sequence: rec.Sequence, Reason: reason} }
-	e, err := k.entry(ctx, s, false)
+	h, err := k.entry(ctx, s, false)
 	switch {
 	case err != nil:
 		var ke *batpak.KeyError
@@ -158,13 +178,13 @@ func (k *Keyring) Open(ctx context.Context, rec *batpak.Record) error {
 			ke.Sequence = rec.Sequence
 		}
 		return err
-	case e == nil:
+	case h == nil:
 		return fail("the key store has no entry for the subject: its key is lost")
-	case e.Forgotten:
+	case h.e.Forgotten:
 		rec.Payload, rec.Erased = nil, true
 		return nil
 	}
-	plain, err := Open(&e.Key, s, rec.Kind, rec.Payload)
+	plain, err := OpenWith(h.aead, s, rec.Kind, rec.Payload)
 	if err != nil {
 		return fail("the sealed payload does not open with the subject's key")
 	}
@@ -182,7 +202,7 @@ func (k *Keyring) Forget(ctx context.Context, s batpak.Subject) error {
 	}
 	if k.cache {
 		k.mu.Lock()
-		k.m[s] = &Entry{Subject: s, Forgotten: true}
+		k.m[s] = hold(&Entry{Subject: s, Forgotten: true})
 		k.mu.Unlock()
 	}
 	return nil

@@ -34,7 +34,9 @@ func additional(s batpak.Subject, k kind.Kind) []byte {
 	return binary.BigEndian.AppendUint16(b, uint16(k))
 }
 
-func aead(key *[KeySize]byte) cipher.AEAD {
+// AEAD returns the AES-256-GCM of key; a keyring keeps one per key, so
+// the key schedule is computed once, not per payload.
+func AEAD(key *[KeySize]byte) cipher.AEAD {
 	block, err := aes.NewCipher(key[:])
 	if err != nil {
 		panic(err) // a 32-byte key never fails
@@ -48,19 +50,29 @@ func aead(key *[KeySize]byte) cipher.AEAD {
 
 // Seal returns payload sealed with key for subject s and kind k.
 func Seal(key *[KeySize]byte, s batpak.Subject, k kind.Kind, payload []byte) ([]byte, error) {
+	return SealWith(AEAD(key), s, k, payload)
+}
+
+// SealWith is Seal with the key's AEAD.
+func SealWith(g cipher.AEAD, s batpak.Subject, k kind.Kind, payload []byte) ([]byte, error) {
 	out := make([]byte, 1+nonceSize, Overhead+len(payload))
 	out[0] = sealVersion
 	if _, err := rand.Read(out[1:]); err != nil {
 		return nil, err
 	}
-	return aead(key).Seal(out, out[1:1+nonceSize], payload, additional(s, k)), nil
+	return g.Seal(out, out[1:1+nonceSize], payload, additional(s, k)), nil
 }
 
 // Open returns the payload sealed in sealed, or an error if it is not a
 // sealed payload of this format, of subject s and kind k, under key.
 func Open(key *[KeySize]byte, s batpak.Subject, k kind.Kind, sealed []byte) ([]byte, error) {
+	return OpenWith(AEAD(key), s, k, sealed)
+}
+
+// OpenWith is Open with the key's AEAD.
+func OpenWith(g cipher.AEAD, s batpak.Subject, k kind.Kind, sealed []byte) ([]byte, error) {
 	if len(sealed) < Overhead || sealed[0] != sealVersion {
 		return nil, errSealed
 	}
-	return aead(key).Open(nil, sealed[1:1+nonceSize], sealed[1+nonceSize:], additional(s, k))
+	return g.Open(nil, sealed[1:1+nonceSize], sealed[1+nonceSize:], additional(s, k))
 }
