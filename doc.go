@@ -51,6 +51,14 @@
 //     (aggregates, projections, the caller's own) sees the current shape,
 //     and refuses ([ErrSchema]) what a later release wrote rather than
 //     misread it.
+//   - An event that names a data subject ([Event.Subject], [Personal]) is
+//     stored with its payload sealed by the subject's key (AES-256-GCM),
+//     which is durable before the event is; readers get it opened. After
+//     [Store.Forget] the key is gone, durably: the subject's events read
+//     erased ([Record.Erased], [Erased]) on every path and after a
+//     reopen, appends for the subject fail ([ErrForgotten]), and hash
+//     chains still verify (they cover the sealed bytes). A lost key is
+//     damage ([*KeyError], matching [ErrCorrupt]), never an erasure.
 //   - Bad input gets a typed error matched with errors.Is ([ErrInvalidCoordinate],
 //     [ErrInvalidExpectedVersion], [ErrInvalidIdempotencyKey],
 //     [ErrInvalidMetadata], [ErrReservedKind], [ErrPayloadTooLarge],
@@ -66,6 +74,10 @@
 //     them); use a Cursor when every event matters.
 //   - Payloads are msgpack unless a type's codec says otherwise
 //     ([WithCodec], [JSON]): a field a type does not export is not stored.
+//   - Forget erases what is in the store, not copies of it elsewhere (read
+//     models built before, backups, logs), nor personal data outside a
+//     sealed payload (stream names, metadata); docs/erasure.md has the
+//     whole list.
 //   - Decoding is lenient unless a type asks for [Strict] decoding: a field
 //     the payload lacks stays zero, one the type lacks is skipped.
 //   - Only events built by [Registry.Event] (as aggregates build them)
