@@ -68,3 +68,40 @@ func TestForgetAcrossClients(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyValidKeepsNamesAndKeys: a copy of a store holds its catalog of
+// type names and its subjects' keys, so sealed events open in the copy, a
+// subject forgotten in the source stays forgotten, and the chains verify.
+func TestCopyValidKeepsNamesAndKeys(t *testing.T) {
+	ns := startServer(t)
+	from, to := uniqueStream("CPKSRC"), uniqueStream("CPKDST")
+	s := openStore(t, ns, natsstore.WithStream(from))
+	ctx := hangContext(t)
+	k := kind.Custom(1, 9)
+	for _, who := range []string{"ann", "bob"} {
+		if _, err := s.Append(ctx, coord(who), []batpak.Event{{Kind: k, Type: "test.Registered", Payload: who, Subject: who}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Forget(ctx, batpak.Subject{Scope: "test", ID: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	nc, _ := jsClient(t, ns.ClientURL())
+	if _, err := natsstore.CopyValid(ctx, nc, from, to, natsstore.WithTimeout(hangTimeout(t))); err != nil {
+		t.Fatal(err)
+	}
+	d := openStore(t, ns, natsstore.WithStream(to))
+	recs := readAll(t, d)
+	if len(recs) != 2 || recs[0].Erased || string(recs[0].Payload) != "\xa3ann" || recs[0].Type != "test.Registered" || !recs[1].Erased {
+		t.Fatalf("the copy reads %+v", recs)
+	}
+	if _, err := d.Append(ctx, coord("bob"), []batpak.Event{{Kind: k, Subject: "bob"}}); !errors.Is(err, batpak.ErrForgotten) {
+		t.Fatalf("append for bob in the copy: %v", err)
+	}
+	for _, who := range []string{"ann", "bob"} {
+		if err := d.VerifyChain(ctx, coord(who)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
