@@ -141,6 +141,9 @@ func (s *Store) Forget(ctx context.Context, subject batpak.Subject) error {
 	case s.closed.Load():
 		return batpak.ErrClosed
 	}
+	if err := s.failure(); err != nil {
+		return err // read-only until reopened, as for appends
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

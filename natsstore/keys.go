@@ -26,8 +26,9 @@ const keysSuffix = "_keys"
 
 // kvKeys is the JetStream store's [shred.KeyStore].
 type kvKeys struct {
-	kv    jetstream.KeyValue // nil: a read-only store whose origin has none
-	watch jetstream.KeyWatcher
+	kv     jetstream.KeyValue // nil: a read-only store that found no bucket
+	bucket string
+	watch  jetstream.KeyWatcher
 }
 
 var _ shred.KeyStore = (*kvKeys)(nil)
@@ -37,7 +38,7 @@ func keyName(s batpak.Subject) string { return "s." + shred.Name(s) }
 // openKeys binds the store's keys bucket (creating it, unless the store
 // is read-only) and starts following it.
 func (s *Store) openKeys(ctx context.Context) error {
-	k := &kvKeys{}
+	k := &kvKeys{bucket: s.cfg.origin() + keysSuffix}
 	s.keys, s.keyring = k, shred.NewKeyring(k, true)
 	kv, err := s.ownBucket(ctx, keysSuffix, "data subjects' keys")
 	if err != nil || kv == nil {
@@ -74,7 +75,9 @@ func (k *kvKeys) stop() {
 // Load reads the entry of s.
 func (k *kvKeys) Load(ctx context.Context, s batpak.Subject) (*shred.Entry, bool, error) {
 	if k.kv == nil {
-		return nil, false, nil
+		// Not a lost key: this read-only store cannot see the keys.
+		return nil, false, &batpak.KeyError{Subject: s, Reason: fmt.Sprintf(
+			"the keys bucket %s does not exist or is out of reach of this read-only store (a copy reads its origin's)", k.bucket)}
 	}
 	e, err := k.kv.Get(ctx, keyName(s))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
