@@ -46,6 +46,12 @@
 //     reports exactly what that was.
 //   - [OpenReadOnly] opens a directory alongside its writer (or without one):
 //     it sees the events durable when it opened and changes nothing on disk.
+//   - Beside the segments, the catalog of event type names ([CatalogFile])
+//     and the data subjects' keys ([KeysDir]) are written before the events
+//     that need them, each file replaced whole ([vfs.WriteFileAtomic]): a
+//     name or key an acknowledged event needs survives any crash, and
+//     [Store.Forget] leaves a subject's key or its tombstone, never a mix.
+//     [Verify] checks both.
 //
 // docs/durability.md states the contract in full, with the tests that check
 // each part.
