@@ -40,6 +40,25 @@
 //     changed or missing event is detected (VerifyChain where a backend
 //     offers it; [*ChainError]).
 //   - Reads take a context and end with its error once it is done.
+//   - Event types have stable names ([Register]); a store keeps a catalog
+//     of the names it has seen ([Store.EventTypes]), records carry their
+//     kind's name ([Record.Type]), and an append that would rename a kind
+//     or move a name to another kind is refused ([ErrTypeConflict]).
+//   - Every event records its payload's schema version and codec
+//     ([MetaSchema], [MetaCodec]; [ParseSchema]); [Registry.Decode] runs a
+//     payload written at an older version through the type's upcasters
+//     ([Upcast]), so every read path that decodes through a registry
+//     (aggregates, projections, the caller's own) sees the current shape,
+//     and refuses ([ErrSchema]) what a later release wrote rather than
+//     misread it.
+//   - An event that names a data subject ([Event.Subject], [Personal]) is
+//     stored with its payload sealed by the subject's key (AES-256-GCM),
+//     which is durable before the event is; readers get it opened. After
+//     [Store.Forget] the key is gone, durably: the subject's events read
+//     erased ([Record.Erased], [Erased]) on every path and after a
+//     reopen, appends for the subject fail ([ErrForgotten]), and hash
+//     chains still verify (they cover the sealed bytes). A lost key is
+//     damage ([*KeyError], matching [ErrCorrupt]), never an erasure.
 //   - Bad input gets a typed error matched with errors.Is ([ErrInvalidCoordinate],
 //     [ErrInvalidExpectedVersion], [ErrInvalidIdempotencyKey],
 //     [ErrInvalidMetadata], [ErrReservedKind], [ErrPayloadTooLarge],
@@ -53,5 +72,17 @@
 //     memstore keeps nothing after the process ends.
 //   - A [Subscription] drops events when its channel is full (and counts
 //     them); use a Cursor when every event matters.
-//   - Payloads are msgpack: a field a type does not export is not stored.
+//   - Payloads are msgpack unless a type's codec says otherwise
+//     ([WithCodec], [JSON]): a field a type does not export is not stored.
+//   - Forget erases what is in the store, not copies of it elsewhere (read
+//     models built before, backups, logs), nor personal data outside a
+//     sealed payload (stream names, metadata); docs/erasure.md has the
+//     whole list.
+//   - Decoding is lenient unless a type asks for [Strict] decoding: a field
+//     the payload lacks stays zero, one the type lacks is skipped.
+//   - Only events built by [Registry.Event] (as aggregates build them)
+//     record a schema version; an Event built by hand carries none and
+//     reads as version 1. Metadata keys starting with "batpak." are the
+//     library's: an append that sets any but [MetaSchema] and [MetaCodec]
+//     is refused ([ErrInvalidMetadata]).
 package batpak

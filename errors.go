@@ -3,6 +3,8 @@ package batpak
 import (
 	"errors"
 	"fmt"
+
+	"github.com/batpak-go/batpak/kind"
 )
 
 var (
@@ -45,7 +47,92 @@ var (
 	// error names where (the embedded store's *segment.CorruptError names
 	// the segment file and offset).
 	ErrCorrupt = errors.New("batpak: corrupt data")
+	// ErrInvalidTypeName is returned for an event type name that
+	// [ValidateTypeName] refuses.
+	ErrInvalidTypeName = errors.New("batpak: invalid event type name")
+	// ErrTypeConflict matches every [*TypeConflictError].
+	ErrTypeConflict = errors.New("batpak: event type conflict")
+	// ErrSchema is returned for an event whose schema a registry cannot
+	// read: malformed schema metadata ([ParseSchema]), a version newer
+	// than the registered type's (written by a later release), a version
+	// no upcaster covers, or a codec the registry does not know.
+	ErrSchema = errors.New("batpak: unreadable event schema")
+	// ErrStrictDecode is returned by a strict decoding ([Strict]) of a
+	// payload with a field the type lacks or without a field it requires.
+	ErrStrictDecode = errors.New("batpak: payload does not match its type exactly")
+	// ErrUpcast matches an upcaster that failed, or an upcaster chain
+	// that does not lead to the registered type.
+	ErrUpcast = errors.New("batpak: upcast failed")
+	// ErrErased is returned for the payload of an event whose subject was
+	// forgotten, by [Record.Decode] and [DecodeAs].
+	ErrErased = errors.New("batpak: payload erased: its subject was forgotten")
+	// ErrForgotten is returned for an append of an event whose subject
+	// was forgotten: a forgotten subject stays forgotten.
+	ErrForgotten = errors.New("batpak: subject was forgotten")
+	// ErrKeyMissing matches every [*KeyError].
+	ErrKeyMissing = errors.New("batpak: key of a subject is missing or damaged")
 )
+
+// KeyError reports a sealed event whose subject's key the store does not
+// have (neither a key nor the mark of a Forget) or cannot use: damage to
+// the key store or to the sealed payload, never an erasure. It matches
+// [ErrKeyMissing] and [ErrCorrupt].
+type KeyError struct {
+	Subject  Subject
+	Sequence uint64 // the event being read; 0 for none
+	Reason   string
+}
+
+func (e *KeyError) Error() string {
+	return fmt.Sprintf("batpak: key of subject %s (event %d): %s", e.Subject, e.Sequence, e.Reason)
+}
+
+// Is reports whether target is [ErrKeyMissing] or [ErrCorrupt].
+func (e *KeyError) Is(target error) bool { return target == ErrKeyMissing || target == ErrCorrupt }
+
+// DecodeError reports a payload a [Registry] could not decode into its
+// type: the event, its type name, the schema version it was written at,
+// and the cause (which may match [ErrSchema], [ErrStrictDecode] or
+// [ErrUpcast]).
+type DecodeError struct {
+	Sequence uint64
+	Kind     kind.Kind
+	Type     string
+	Schema   uint16
+	Err      error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("batpak: decode event %d %q (kind %s, schema %d): %v", e.Sequence, e.Type, e.Kind, e.Schema, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// TypeConflictError reports an event type that disagrees with one bound
+// before: in a [Registry] (a kind, a name or a Go type registered twice
+// differently), or in a store's catalog of the type names it has seen (a
+// kind appended under a new name, or a name under a new kind). A store
+// refuses the whole append and stores nothing.
+type TypeConflictError struct {
+	Kind kind.Kind
+	Name string
+	// Reason says what was bound before, e.g. `kind 1:002 is "bank.Deposit"`.
+	Reason string
+	// Catalog is set when a store's catalog refused the type, rather than
+	// a registry.
+	Catalog bool
+}
+
+func (e *TypeConflictError) Error() string {
+	where := "registry"
+	if e.Catalog {
+		where = "store catalog"
+	}
+	return fmt.Sprintf("batpak: event type %q (kind %s) conflicts with the %s: %s", e.Name, e.Kind, where, e.Reason)
+}
+
+// Is reports whether target is [ErrTypeConflict].
+func (e *TypeConflictError) Is(target error) bool { return target == ErrTypeConflict }
 
 // VersionConflictError reports an append whose expected version did not
 // match the stream. Actual is the stream's version when the append was checked.

@@ -122,8 +122,7 @@ func ExampleCursor() {
 // A Registry maps kinds to Go types, so records decode to typed values.
 func ExampleRegistry() {
 	reg := batpak.NewRegistry()
-	batpak.MustRegister[Deposited](reg, kindDeposited)
-
+	batpak.MustRegister[Deposited](reg, kindDeposited, "bank.Deposited")
 	ev, _ := reg.Event(Deposited{Amount: 3})
 	store := memstore.New()
 	defer store.Close()

@@ -7,6 +7,8 @@ import (
 	"iter"
 
 	"github.com/google/uuid"
+
+	"github.com/batpak-go/batpak/kind"
 )
 
 // ErrOutOfScope is returned by a scoped view ([Scoped]) for a coordinate
@@ -124,6 +126,24 @@ func (v *scoped) StreamVersion(coord Coordinate) uint64 {
 }
 
 func (v *scoped) LastSequence() uint64 { return v.s.LastSequence() }
+
+// Forget forgets a subject of the view's scope: a Subject with an empty
+// Scope is taken in it, one of another scope is refused ([ErrOutOfScope]).
+func (v *scoped) Forget(ctx context.Context, subject Subject) error {
+	switch subject.Scope {
+	case "":
+		subject.Scope = v.scope
+	case v.scope:
+	default:
+		return fmt.Errorf("%w: subject %s in a view of scope %q", ErrOutOfScope, subject, v.scope)
+	}
+	return v.s.Forget(ctx, subject)
+}
+
+// EventTypes returns the store's catalog: type names are not scoped.
+func (v *scoped) EventTypes(ctx context.Context) (map[kind.Kind]string, error) {
+	return v.s.EventTypes(ctx)
+}
 
 func (v *scoped) Cursor(r Region, from uint64) Cursor { return v.s.Cursor(v.region(r), from) }
 

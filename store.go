@@ -5,6 +5,8 @@ import (
 	"iter"
 
 	"github.com/google/uuid"
+
+	"github.com/batpak-go/batpak/kind"
 )
 
 // Store is the contract every backend implements: the embedded segment
@@ -43,6 +45,18 @@ type Store interface {
 	StreamVersion(coord Coordinate) uint64
 	// LastSequence returns the global sequence of the newest visible event.
 	LastSequence() uint64
+	// EventTypes returns the store's catalog: the type name of every kind
+	// an append named ([Event.Type]). A name, once in the catalog, stays
+	// bound to its kind: it survives a crash and a reopen, and records of
+	// the kind carry it ([Record.Type]).
+	EventTypes(ctx context.Context) (map[kind.Kind]string, error)
+	// Forget destroys the key of subject, durably: afterwards every read
+	// of the subject's events returns them erased ([Record.Erased], nil
+	// payload), also after a crash or a reopen, and an append of an event
+	// for the subject fails with [ErrForgotten]. The events stay, with
+	// their hashes, so hash chains still verify. Forgetting a subject
+	// twice, or one without events, succeeds.
+	Forget(ctx context.Context, subject Subject) error
 
 	// Cursor returns a guaranteed reader of the events in r from global
 	// sequence from (0 or 1: the beginning).

@@ -32,6 +32,11 @@
 //     [ErrTooManyConflicts]. Gates therefore always judge the state the
 //     events are appended to.
 //   - A denial or a command's error appends nothing.
+//   - Apply sees every event in its type's current shape: the registry
+//     passes payloads written at older schema versions through the type's
+//     upcasters (see batpak.Upcast). An event of a kind the registry does
+//     not know fails the load with an [*UnknownEventError] (matching
+//     [ErrUnknownEvent]): a state folded without it would be wrong.
 //   - Apply, the gates and [Result.Events] see every event in the form the
 //     registry decodes it, both after a command and on a reload, whether
 //     the command returned a value or a pointer; see [Root] and [Command].
@@ -63,7 +68,11 @@
 //   - An event type registered in neither form is found when a command
 //     emits it ([ErrNotRegistered]), not when the repository is built.
 //   - Snapshots are a cache: a missing, damaged or unusable one falls back
-//     to a replay, and a failed save is ignored. Fields tagged
+//     to a replay, and a failed save is ignored; both are counted
+//     ([Repository.SnapshotStats]) and logged ([WithLogger]). A snapshot
+//     records the state type's schema version ([WithStateVersion]): one of
+//     another version is never loaded, so bump the version when the state
+//     changes shape. Fields tagged
 //     `msgpack:"-"` are left out of snapshots on purpose, so they are zero
 //     after a snapshot load; a type that encodes itself is trusted to
 //     round-trip.

@@ -33,11 +33,11 @@ type (
 
 func registry() *batpak.Registry {
 	r := batpak.NewRegistry()
-	batpak.MustRegister[Opened](r, kind.Custom(0x2, 0x001))
-	batpak.MustRegister[Deposited](r, kind.Custom(0x2, 0x002))
-	batpak.MustRegister[Withdrawn](r, kind.Custom(0x2, 0x003))
-	batpak.MustRegister[Debited](r, kind.Custom(0x2, 0x004))
-	batpak.MustRegister[Credited](r, kind.Custom(0x2, 0x005))
+	batpak.MustRegister[Opened](r, kind.Custom(0x2, 0x001), "tally.Opened")
+	batpak.MustRegister[Deposited](r, kind.Custom(0x2, 0x002), "tally.Deposited")
+	batpak.MustRegister[Withdrawn](r, kind.Custom(0x2, 0x003), "tally.Withdrawn")
+	batpak.MustRegister[Debited](r, kind.Custom(0x2, 0x004), "tally.Debited")
+	batpak.MustRegister[Credited](r, kind.Custom(0x2, 0x005), "tally.Credited")
 	return r
 }
 

@@ -47,8 +47,8 @@ type Cap struct{ Max int64 }
 
 func tallyRegistry() *batpak.Registry {
 	reg := batpak.NewRegistry()
-	batpak.MustRegister[Added](reg, kind.Custom(0x3, 0x001))
-	batpak.MustRegister[Cleared](reg, kind.Custom(0x3, 0x002))
+	batpak.MustRegister[Added](reg, kind.Custom(0x3, 0x001), "tally.Added")
+	batpak.MustRegister[Cleared](reg, kind.Custom(0x3, 0x002), "tally.Cleared")
 	return reg
 }
 

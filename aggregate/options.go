@@ -4,20 +4,23 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/zap"
 )
 
 // Option configures a repository ([NewRepository], [NewGatedRepository]).
 type Option func(*config)
 
 type config struct {
-	snapshots  SnapshotStore
-	every      uint64
-	maxRetries int
-	tp         trace.TracerProvider
+	snapshots    SnapshotStore
+	every        uint64
+	stateVersion uint32
+	maxRetries   int
+	tp           trace.TracerProvider
+	log          *zap.Logger
 }
 
 func newConfig(opts []Option) config {
-	c := config{maxRetries: 10}
+	c := config{maxRetries: 10, stateVersion: 1, log: zap.NewNop()}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -35,6 +38,21 @@ func newConfig(opts []Option) config {
 func WithSnapshots(store SnapshotStore, every int) Option {
 	return func(c *config) { c.snapshots, c.every = store, uint64(max(every, 1)) }
 }
+
+// WithStateVersion sets the schema version of the state type (default
+// 1). Snapshots record it; a snapshot of another version is not loaded
+// but counted ([SnapshotStats].StateVersionMismatches), logged, and the
+// stream replayed, so bump it whenever the state type changes in a way an
+// old snapshot would not restore correctly (a field renamed, a meaning
+// changed). The next save writes a snapshot of the new version.
+func WithStateVersion(v uint32) Option {
+	return func(c *config) { c.stateVersion = max(v, 1) }
+}
+
+// WithLogger logs what the repository does not return as an error: a
+// snapshot it could not use (and why), a snapshot save that failed.
+// Default: no logging.
+func WithLogger(l *zap.Logger) Option { return func(c *config) { c.log = l } }
 
 // WithMaxRetries bounds the load-handle-save cycles of one command when
 // other writers keep changing the stream (default 10; at least 1).

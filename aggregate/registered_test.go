@@ -64,7 +64,7 @@ func (c emitAny) Handle(*pointerRoot) ([]any, error) { return c, nil }
 func TestPointerRegistered(t *testing.T) {
 	s := openStore(t)
 	reg := batpak.NewRegistry()
-	batpak.MustRegister[*Deposited](reg, kind.Custom(0x2, 0x002))
+	batpak.MustRegister[*Deposited](reg, kind.Custom(0x2, 0x002), "tally.DepositedPtr")
 	r, err := aggregate.NewRepository[pointerRoot](s, reg, scope)
 	if err != nil {
 		t.Fatal(err)

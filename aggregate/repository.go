@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"maps"
 	"reflect"
-	"strings"
 
-	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
@@ -64,6 +61,9 @@ func NewRepository[S any, PS ptr[S]](store Store, reg *batpak.Registry, scope st
 // Scope returns the scope of the repository's streams.
 func (r *Repository[S, PS]) Scope() string { return r.c.scope }
 
+// SnapshotStats returns what the repository's snapshots did.
+func (r *Repository[S, PS]) SnapshotStats() SnapshotStats { return r.c.snapCount.stats() }
+
 // Load returns the current state of the aggregate entity of the
 // repository's scope and its version: 0 and the zero state for an entity
 // without events.
@@ -114,6 +114,9 @@ func NewGatedRepository[S any, PS ptr[S], C any](store Store, reg *batpak.Regist
 // Scope returns the scope of the repository's streams.
 func (r *GatedRepository[S, PS, C]) Scope() string { return r.c.scope }
 
+// SnapshotStats returns what the repository's snapshots did.
+func (r *GatedRepository[S, PS, C]) SnapshotStats() SnapshotStats { return r.c.snapCount.stats() }
+
 // Load returns the current state of the aggregate entity of the
 // repository's scope and its version: 0 and the zero state for an entity
 // without events.
@@ -150,6 +153,7 @@ type core[S any, PS ptr[S]] struct {
 	// policyTracing gives the repository's tracer provider to the
 	// pipelines of its gates, made once.
 	policyTracing policy.Option
+	snapCount     *snapshotCounters
 	config
 }
 
@@ -157,7 +161,7 @@ type core[S any, PS ptr[S]] struct {
 const ScopeName = "github.com/batpak-go/batpak/aggregate"
 
 func newCore[S any, PS ptr[S]](store Store, reg *batpak.Registry, scope string, opts []Option) (core[S, PS], error) {
-	c := core[S, PS]{store: store, reg: reg, scope: scope, config: newConfig(opts)}
+	c := core[S, PS]{store: store, reg: reg, scope: scope, config: newConfig(opts), snapCount: &snapshotCounters{}}
 	c.tracer, c.policyTracing = c.tp.Tracer(ScopeName), policy.WithTracerProvider(c.tp)
 	switch {
 	case store == nil:
@@ -212,7 +216,7 @@ func (c *core[S, PS]) loadState(ctx context.Context, entity string) (*S, uint64,
 		if err != nil {
 			return nil, 0, err
 		}
-		ev, err := c.reg.Decode(&rec)
+		ev, err := decodeKnown(c.reg, &rec)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -358,53 +362,4 @@ func endSpan(span trace.Span, err error) {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
 	}
-}
-
-// save appends the proposal's events with the expected version, the
-// audit's metadata and the command's correlation and causation.
-func (c *core[S, PS]) save(ctx context.Context, p Proposal[S], audit policy.Audit, ec execConfig) ([]batpak.Receipt, error) {
-	ctx, span := tracing.StartChild(ctx, c.tracer, "aggregate.save", trace.SpanKindProducer)
-	defer span.End()
-	if span.IsRecording() {
-		span.SetAttributes(tracing.Scope.String(p.Coordinate.Scope), tracing.Entity.String(p.Coordinate.Entity), tracing.Version.Int64(int64(p.Version)))
-		if ec.causation != uuid.Nil {
-			span.SetAttributes(tracing.CausationID.String(ec.causation.String()))
-		}
-	}
-	receipts, err := c.append(ctx, p, audit, ec)
-	tracing.EndAppend(span, receipts, err)
-	return receipts, err
-}
-
-// append appends the proposal's events, with the trace context of ctx's
-// span in their metadata.
-func (c *core[S, PS]) append(ctx context.Context, p Proposal[S], audit policy.Audit, ec execConfig) ([]batpak.Receipt, error) {
-	meta := maps.Clone(ec.meta)
-	if meta == nil {
-		meta = make(map[string]string)
-	}
-	// Only the audit writes the policy keys: the caller's metadata cannot
-	// hide a bypass or forge one.
-	maps.DeleteFunc(meta, func(k, _ string) bool { return strings.HasPrefix(k, "policy.") })
-	maps.Copy(meta, audit.Metadata())
-	meta = tracing.Inject(ctx, meta)
-	events := make([]batpak.Event, len(p.Events))
-	for i, ev := range p.Events {
-		v, k, err := registered(c.reg, ev)
-		if err != nil {
-			return nil, err
-		}
-		events[i] = batpak.Event{Kind: k, Payload: v, Metadata: meta}
-	}
-	opts := []batpak.AppendOption{batpak.ExpectVersion(batpak.Exactly(p.Version))}
-	if ec.causation != uuid.Nil {
-		opts = append(opts, batpak.WithCausation(ec.causation))
-	}
-	if ec.correlation != uuid.Nil {
-		opts = append(opts, batpak.WithCorrelation(ec.correlation))
-	}
-	if ec.key != "" {
-		opts = append(opts, batpak.WithIdempotencyKey(ec.key))
-	}
-	return c.store.Append(ctx, p.Coordinate, events, opts...)
 }

@@ -14,8 +14,10 @@ import (
 //
 // Apply receives each event as the registry decodes it: a value of the
 // type registered for its kind (Deposited, not *Deposited, unless
-// *Deposited is the type that was registered), or msgpack.RawMessage for
-// a kind the registry does not know. It receives the same form when the
+// *Deposited is the type that was registered), in its current shape
+// (older payloads pass through the type's upcasters). An event of a kind
+// the registry does not know fails the load ([*UnknownEventError]) rather
+// than reach Apply. It receives the same form when the
 // repository loads a stream and when it folds a command's new events, so
 // state after a command and state after a reload agree. A `case
 // *Deposited:` in Apply's type switch over a registry of values never
@@ -61,6 +63,42 @@ type Result[S any] struct {
 // ErrNotRegistered is returned for an event whose type is registered in
 // neither its own form nor its pointer or pointed-to form.
 var ErrNotRegistered = errors.New("aggregate: event type is not registered")
+
+// ErrUnknownEvent matches every [*UnknownEventError].
+var ErrUnknownEvent = errors.New("aggregate: stream holds an event of a kind the registry does not know")
+
+// UnknownEventError reports an event in an aggregate's stream whose kind
+// the repository's registry does not know: written by another release
+// (one that added the type), or by something else. Apply never sees it;
+// the load fails, since a state folded without it would be wrong.
+type UnknownEventError struct {
+	Stream   batpak.Coordinate
+	Sequence uint64
+	Version  uint64
+	Kind     kind.Kind
+	Type     string // the store's name for the kind, if it has one
+}
+
+func (e *UnknownEventError) Error() string {
+	name := ""
+	if e.Type != "" {
+		name = fmt.Sprintf(" %q", e.Type)
+	}
+	return fmt.Sprintf("aggregate: %s version %d (sequence %d) is an event of kind %s%s, which the registry does not know",
+		e.Stream, e.Version, e.Sequence, e.Kind, name)
+}
+
+// Is reports whether target is [ErrUnknownEvent].
+func (e *UnknownEventError) Is(target error) bool { return target == ErrUnknownEvent }
+
+// decodeKnown decodes rec with reg, or fails with an [*UnknownEventError]
+// for a kind reg does not know.
+func decodeKnown(reg *batpak.Registry, rec *batpak.Record) (any, error) {
+	if _, ok := reg.TypeName(rec.Kind); !ok {
+		return nil, &UnknownEventError{Stream: rec.Coordinate, Sequence: rec.Sequence, Version: rec.Version, Kind: rec.Kind, Type: rec.Type}
+	}
+	return reg.Decode(rec)
+}
 
 // registered returns ev in the form the registry decodes it (see
 // [Command]) and its kind.

@@ -12,10 +12,10 @@ import (
 )
 
 // label is a node's line in the text tree: sequence, entity, version,
-// kind and short id.
+// type name (or kind) and short id.
 func (n *Node) label() string {
 	r := &n.Record
-	return fmt.Sprintf("#%d %s v%d %s %s", r.Sequence, r.Coordinate.Entity, r.Version, r.Kind, ShortID(r.ID))
+	return fmt.Sprintf("#%d %s v%d %s %s", r.Sequence, r.Coordinate.Entity, r.Version, r.KindName(), ShortID(r.ID))
 }
 
 // notes explains why a node is a root although it has a causation id.
@@ -38,12 +38,13 @@ func (g *Graph) notes(n *Node) string {
 // WriteText writes the graph as a text tree, one line per event in
 // commit order under its cause:
 //
-//	#1 order:7 v1 1:001 5f1c02ab
-//	├─ #2 payment:7 v1 1:002 93d0e4c1
-//	│  └─ #4 payment:7 v2 1:003 0b7a9e55 ◀ traced
+//	#1 order:7 v1 shop.Ordered 5f1c02ab
+//	├─ #2 payment:7 v1 shop.Charged 93d0e4c1
+//	│  └─ #4 payment:7 v2 shop.Refunded 0b7a9e55 ◀ traced
 //	└─ #3 stock:7 v1 1:004 c4e2a810
 //
-// Each line holds the sequence, entity, stream version, kind and short id
+// Each line holds the sequence, entity, stream version, type name (the
+// kind, for a kind the store has no name for) and short id
 // ([ShortID]) of the event. The traced event is marked with "◀ traced"; a
 // root with a causation id says why it is a root (its cause is missing, in
 // another group, or on a cycle).
@@ -128,7 +129,7 @@ func (g *Graph) WriteDOT(w io.Writer) error {
 		r := &n.Record
 		fmt.Fprintf(bw, "  %s [label=%s", name(n), dotLabel(
 			fmt.Sprintf("#%d %s v%d", r.Sequence, r.Coordinate.Entity, r.Version),
-			fmt.Sprintf("%s %s", r.Kind, ShortID(r.ID))))
+			fmt.Sprintf("%s %s", r.KindName(), ShortID(r.ID))))
 		if r.ID == g.Traced {
 			fmt.Fprint(bw, `, style=bold, penwidth=2`)
 		}
@@ -180,6 +181,7 @@ type (
 		Scope       string   `json:"scope"`
 		Version     uint64   `json:"version"`
 		Kind        string   `json:"kind"`
+		Type        string   `json:"type"`
 		Causation   *string  `json:"causation"`
 		Correlation string   `json:"correlation"`
 		Timestamp   string   `json:"timestamp"`
@@ -197,14 +199,15 @@ type (
 //	{
 //	  "traced": id, "correlation": id, "roots": [id, ...],
 //	  "nodes": [{"id", "sequence", "entity", "scope", "version",
-//	             "kind", "causation", "correlation", "timestamp",
+//	             "kind", "type", "causation", "correlation", "timestamp",
 //	             "children": [id, ...]}, ...],
 //	  "dangling": [{"missing": id, "id": id, "sequence": n}, ...],
 //	  "cycles": [[id, ...], ...]
 //	}
 //
 // Nodes are in commit order and children in commit order. Ids are UUID
-// strings, kinds are formatted as kind.Kind.String ("1:002"), timestamps
+// strings, kinds are formatted as kind.Kind.String ("1:002") and "type" is
+// the store's name of the kind ("" if it has none), timestamps
 // as RFC 3339 in UTC with up to microseconds, and causation is null for an
 // event without a cause. Lists are empty, never null. "dangling" lists the
 // causation ids that name no event ("id" and "sequence" are the event that
@@ -230,6 +233,7 @@ func (g *Graph) WriteJSON(w io.Writer) error {
 			Scope:       r.Coordinate.Scope,
 			Version:     r.Version,
 			Kind:        r.Kind.String(),
+			Type:        r.Type,
 			Correlation: r.CorrelationID.String(),
 			Timestamp:   r.Timestamp.UTC().Format(time.RFC3339Nano),
 			Children:    make([]string, 0, len(n.Children)),

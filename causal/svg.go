@@ -20,8 +20,8 @@ type SVGOptions struct {
 	// value, escaped, and is otherwise the caller's.
 	Link func(*Node) string
 	// KindName returns a name for a kind (the registered type's name, say),
-	// shown after the kind's number; "" (or a nil KindName) shows the number
-	// alone.
+	// shown after the kind's number; where it returns "" (or is nil), the
+	// record's type name from the store's catalog is shown, if it has one.
 	KindName func(kind.Kind) string
 }
 
@@ -186,11 +186,15 @@ func (g *Graph) svgLines(b *svgBox, kindName func(kind.Kind) string) [2]string {
 		return [2]string{ShortID(b.cause), b.outside}
 	}
 	r := &b.node.Record
-	k := r.Kind.String()
+	k, name := r.Kind.String(), ""
 	if kindName != nil {
-		if name := kindName(r.Kind); name != "" {
-			k += " " + name
-		}
+		name = kindName(r.Kind)
+	}
+	if name == "" {
+		name = r.Type
+	}
+	if name != "" {
+		k += " " + name
 	}
 	return [2]string{
 		cut(fmt.Sprintf("#%d %s v%d", r.Sequence, r.Coordinate.Entity, r.Version)),

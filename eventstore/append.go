@@ -67,7 +67,7 @@ func (s *Store) append(ctx context.Context, coord batpak.Coordinate, events []ba
 	}
 	r := &request{ctx: ctx, key: codec.ScopedKey(coord.Scope, o.IdempotencyKey), atomic: len(events) > 1, items: make([]item, len(events))}
 	for i, ev := range events {
-		it, err := s.prepare(ev)
+		it, err := s.prepare(ctx, coord.Scope, ev)
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
@@ -75,6 +75,9 @@ func (s *Store) append(ctx context.Context, coord batpak.Coordinate, events []ba
 		r.items[i] = it
 	}
 	r.items[0].expected = o.Expected
+	if err := s.recordTypes(events); err != nil {
+		return nil, err
+	}
 	return s.submit(ctx, r)
 }
 
@@ -106,22 +109,44 @@ func (s *Store) appendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
-		it, err := s.prepare(bi.Event)
+		it, err := s.prepare(ctx, bi.Coordinate.Scope, bi.Event)
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
 		it.coord, it.expected, it.correlation, it.causation = bi.Coordinate, bi.Expected, bi.CorrelationID, bi.CausationID
 		r.items[i] = it
 	}
+	if err := s.recordTypes(batchEvents(items)); err != nil {
+		return nil, err
+	}
 	return s.submit(ctx, r)
 }
 
+// batchEvents returns the events of items.
+func batchEvents(items []batpak.BatchItem) []batpak.Event {
+	evs := make([]batpak.Event, len(items))
+	for i := range items {
+		evs[i] = items[i].Event
+	}
+	return evs
+}
+
 // prepare encodes an event's payload in the caller's goroutine, so encoding
-// runs in parallel and the writer only copies bytes.
-func (s *Store) prepare(ev batpak.Event) (item, error) {
+// runs in parallel and the writer only copies bytes. The payload of an
+// event with a subject is sealed with the subject's key, which is made
+// durable first if it is new.
+func (s *Store) prepare(ctx context.Context, scope string, ev batpak.Event) (item, error) {
 	payload, meta, err := codec.Encode(ev, s.cfg.maxPayload)
 	if err != nil {
 		return item{}, err
+	}
+	if ev.Subject != "" {
+		if s.readOnly {
+			return item{}, batpak.ErrReadOnly
+		}
+		if payload, meta, err = s.keyring.Seal(ctx, scope, ev.Subject, ev.Kind, payload, meta, s.cfg.maxPayload); err != nil {
+			return item{}, err
+		}
 	}
 	return item{kind: ev.Kind, payload: payload, meta: meta}, nil
 }

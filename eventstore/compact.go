@@ -142,7 +142,7 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 		e := v.at(rec.Seq)
 		drop := !v.visible(e)
 		if !drop && cfg.keep != nil {
-			r := recordFromSegment(rec, segment.Position{Segment: id, Offset: uint32(off), Length: uint32(size)})
+			r := s.record(rec, segment.Position{Segment: id, Offset: uint32(off), Length: uint32(size)})
 			drop = !cfg.keep(&r)
 		}
 		if drop {

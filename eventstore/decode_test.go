@@ -175,7 +175,7 @@ func TestDecodeParallelReplay(t *testing.T) {
 	}
 	defer s.Close()
 	reg := batpak.NewRegistry()
-	batpak.MustRegister[AmountPayload](reg, MoneyDeposited)
+	batpak.MustRegister[AmountPayload](reg, MoneyDeposited, "bank.Amount")
 	for i := range 2000 {
 		c := batpak.Coordinate{Entity: fmt.Sprintf("account:%d", i%7), Scope: "bank"}
 		if _, err := s.Append(context.Background(), c, []batpak.Event{{Kind: MoneyDeposited, Payload: AmountPayload{Cents: int64(i)}}}); err != nil {

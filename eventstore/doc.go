@@ -48,6 +48,12 @@
 //     it sees the events durable when it opened and changes nothing on disk.
 //     A writer that seals or compacts a segment while it opens makes it
 //     start over (up to ten times); it never reads a file cut under it.
+//   - Beside the segments, the catalog of event type names ([CatalogFile])
+//     and the data subjects' keys ([KeysDir]) are written before the events
+//     that need them, each file replaced whole ([vfs.WriteFileAtomic]): a
+//     name or key an acknowledged event needs survives any crash, and
+//     [Store.Forget] leaves a subject's key or its tombstone, never a mix.
+//     [Verify] checks both.
 //
 // docs/durability.md states the contract in full, with the tests that check
 // each part.

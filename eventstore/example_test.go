@@ -229,8 +229,8 @@ func ExampleDecodeParallel() {
 	defer cleanup()
 	ctx := context.Background()
 	reg := batpak.NewRegistry()
-	batpak.MustRegister[OpenedPayload](reg, AccountOpened)
-	batpak.MustRegister[AmountPayload](reg, MoneyDeposited)
+	batpak.MustRegister[OpenedPayload](reg, AccountOpened, "bank.Opened")
+	batpak.MustRegister[AmountPayload](reg, MoneyDeposited, "bank.Amount")
 	account := batpak.Coordinate{Entity: "account:7", Scope: "bank:eu"}
 	if _, err := s.Append(ctx, account, []batpak.Event{
 		{Kind: AccountOpened, Payload: OpenedPayload{Owner: "bob"}},

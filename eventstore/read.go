@@ -55,7 +55,7 @@ func (s *Store) readSeq(seq uint64) (batpak.Record, error) {
 	v := s.ix.snapshot()
 	e := v.at(seq)
 	if v.visible(e) {
-		return s.readEntry(&v, seq, e)
+		return s.readOpen(&v, seq, e)
 	}
 	return batpak.Record{}, notVisible(seq, e)
 }
@@ -69,7 +69,16 @@ func notVisible(seq uint64, e *entry) error {
 	return fmt.Errorf("%w: sequence %d was deleted", batpak.ErrNotFound, seq)
 }
 
-// readEntry reads event seq at the position e gives. If compaction moved
+// readOpen reads event seq as readers see it ([Store.readable]).
+func (s *Store) readOpen(v *view, seq uint64, e *entry) (batpak.Record, error) {
+	rec, err := s.readEntry(v, seq, e)
+	if err != nil {
+		return rec, err
+	}
+	return s.readable(rec)
+}
+
+// readEntry reads event seq at the position e gives, as it is stored. If compaction moved
 // the frame since e was taken, the frame there holds another sequence (or
 // none): the read is retried under the compaction lock, where the index
 // and the files agree. The entity and scope are taken from v, which e
@@ -79,7 +88,7 @@ func (s *Store) readEntry(v *view, seq uint64, e *entry) (batpak.Record, error) 
 	rec.Entity, rec.Scope = v.known(seq)
 	err := s.reader.Read(e.pos, &rec)
 	if err == nil && rec.Seq == seq && !rec.IsMarker() {
-		return recordFromSegment(&rec, e.pos), nil
+		return s.record(&rec, e.pos), nil
 	}
 	if s.closed.Load() { // Close released the files under the read
 		return batpak.Record{}, batpak.ErrClosed
@@ -96,7 +105,7 @@ func (s *Store) readEntry(v *view, seq uint64, e *entry) (batpak.Record, error) 
 	// (the index is updated before the reader drops the old mapping).
 	err = s.reader.Read(cur.pos, &rec)
 	if err == nil && rec.Seq == seq && !rec.IsMarker() {
-		return recordFromSegment(&rec, cur.pos), nil
+		return s.record(&rec, cur.pos), nil
 	}
 	if err == nil {
 		err = &segment.CorruptError{Segment: cur.pos.Segment, Path: s.segmentPath(cur.pos.Segment), Offset: int64(cur.pos.Offset),
@@ -150,7 +159,7 @@ func (s *Store) ReadStream(ctx context.Context, coord batpak.Coordinate, from ui
 				yield(batpak.Record{}, err)
 				return
 			}
-			rec, err := s.readEntry(&entries, seq, e)
+			rec, err := s.readOpen(&entries, seq, e)
 			if !yield(rec, err) || err != nil {
 				return
 			}
@@ -255,7 +264,7 @@ func (s *Store) yieldEntry(ctx context.Context, v *view, seq uint64, e *entry, y
 		yield(batpak.Record{}, err)
 		return false
 	}
-	rec, err := s.readEntry(v, seq, e)
+	rec, err := s.readOpen(v, seq, e)
 	return yield(rec, err) && err == nil
 }
 

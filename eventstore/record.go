@@ -8,6 +8,13 @@ import (
 	"github.com/batpak-go/batpak/segment"
 )
 
+// record returns the Record of sr, with its type name from the catalog.
+func (s *Store) record(sr *segment.Record, pos segment.Position) batpak.Record {
+	r := recordFromSegment(sr, pos)
+	r.Type = s.typeName(r.Kind)
+	return r
+}
+
 func recordFromSegment(sr *segment.Record, pos segment.Position) batpak.Record {
 	return batpak.Record{
 		Coordinate:    batpak.Coordinate{Entity: sr.Entity, Scope: sr.Scope},

@@ -36,12 +36,16 @@ func (s *Store) Replay(ctx context.Context, region batpak.Region, from uint64) i
 		first, end := v.at(from).pos.Segment, v.at(last).pos.Segment
 		for id := first; id <= end; id++ {
 			more, err := s.replaySegment(id, from, last, func(rec *segment.Record, pos segment.Position) bool {
-				r := recordFromSegment(rec, pos)
+				r := s.record(rec, pos)
 				if err := ctxerr.Of(ctx); err != nil {
 					yield(batpak.Record{}, err)
 					return false
 				}
-				return !region.Match(&r) || yield(r, nil)
+				if !region.Match(&r) {
+					return true
+				}
+				r, err := s.readable(r)
+				return yield(r, err) && err == nil
 			})
 			if err != nil {
 				yield(batpak.Record{}, s.readFailed(err))

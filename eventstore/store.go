@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/internal/shred"
 	"github.com/batpak-go/batpak/internal/subs"
 	"github.com/batpak-go/batpak/segment"
 	"github.com/batpak-go/batpak/vfs"
@@ -49,9 +50,11 @@ type Store struct {
 	readOnly bool
 	unlock   func() error
 
-	ix     *memIndex
-	reader *segment.Reader
-	pipe   *commitPipeline // the write path; never started in a read-only store
+	ix      *memIndex
+	types   typeCatalog    // event type names (typecatalog.go)
+	keyring *shred.Keyring // data subjects' keys (keys.go)
+	reader  *segment.Reader
+	pipe    *commitPipeline // the write path; never started in a read-only store
 	// viewTail is, in a read-only store, its last segment and where its
 	// frames ended at open (a writer's active segment has reserved space
 	// after them).
@@ -131,6 +134,22 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 			return nil, err
 		}
 		s.unlock = unlock
+	}
+	keys := newFileKeys(dir, s.fs, cfg.fileMode, cfg.dirMode)
+	// A read-only view rereads a key on every open: the writer, in
+	// another process, may have forgotten the subject since.
+	s.keyring = shred.NewKeyring(keys, !readOnly)
+	if !readOnly {
+		if err := keys.removeTemps(); err != nil {
+			_ = s.unlock()
+			return nil, fmt.Errorf("eventstore: keys: %w", err)
+		}
+	}
+	if err := s.loadCatalog(); err != nil {
+		if s.unlock != nil {
+			_ = s.unlock()
+		}
+		return nil, err
 	}
 	if err := s.recoverRetrying(); err != nil {
 		if s.unlock != nil {

@@ -25,9 +25,13 @@ func (s *Store) Subscribe(region batpak.Region, buffer int) (batpak.Subscription
 // fanOut offers freshly published events to the subscribers, never blocking.
 func (s *Store) fanOut(events []stagedEvent) {
 	s.subs.Offer(func() []batpak.Record {
-		recs := make([]batpak.Record, len(events))
+		recs := make([]batpak.Record, 0, len(events))
 		for i := range events {
-			recs[i] = recordFromSegment(&events[i].rec, events[i].pos)
+			// A record that does not open is left out: a subscription
+			// is lossy, and a cursor reports the error.
+			if rec, err := s.readable(s.record(&events[i].rec, events[i].pos)); err == nil {
+				recs = append(recs, rec)
+			}
 		}
 		return recs
 	})
@@ -88,7 +92,7 @@ func (c *cursor) TryNext(ctx context.Context) (rec batpak.Record, ok bool, err e
 			c.next++
 			continue
 		}
-		rec, err := c.s.readEntry(&entries, seq, e)
+		rec, err := c.s.readOpen(&entries, seq, e)
 		if err != nil {
 			return batpak.Record{}, false, err
 		}

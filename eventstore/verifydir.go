@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/segment"
 	"github.com/batpak-go/batpak/vfs"
 )
@@ -28,6 +29,11 @@ type VerifyReport struct {
 	// Checkpoint describes the checkpoint file: "valid", "absent", or why it
 	// would be ignored (which is not damage: Open falls back to scanning).
 	Checkpoint string
+	// TypeNames is the number of event type names in the catalog.
+	TypeNames int
+	// Keys counts the data subjects with a key, Forgotten those whose key
+	// was destroyed (verifykeys.go).
+	Keys, Forgotten int
 }
 
 // OK reports whether no problem was found.
@@ -38,7 +44,7 @@ type Problem struct {
 	Segment uint32
 	Path    string
 	Offset  int64
-	Kind    string // "frame", "sequence", "chain", "footer", "torn-tail", "file", "checkpoint"
+	Kind    string // "frame", "sequence", "chain", "footer", "torn-tail", "file", "checkpoint", "catalog", "key"
 	Detail  string
 }
 
@@ -65,7 +71,9 @@ func WithVerifyFS(fsys vfs.FS) VerifyOption { return func(c *verifyConfig) { c.f
 // Verify checks a store directory without opening it: every frame's CRC
 // and encoding, dense global sequences, every stream's versions and hash
 // chain (each hash recomputed), every footer against the frames it
-// indexes, and the checkpoint. It reads each segment once, sequentially,
+// indexes, the checkpoint, the catalog of type names and the subjects'
+// key files (every sealed event's subject must have a key or a
+// tombstone). It reads each segment once, sequentially,
 // and keeps going after damage so the report is complete. It needs no lock
 // and changes nothing.
 func Verify(dir string, opts ...VerifyOption) (*VerifyReport, error) {
@@ -111,6 +119,8 @@ func Verify(dir string, opts ...VerifyOption) (*VerifyReport, error) {
 	}
 	v.report.Streams = len(v.tips)
 	v.report.Checkpoint = v.checkpoint(ckpt, ckptErr, ids)
+	v.catalog(cfg.fs)
+	v.keys(cfg.fs)
 	return v.report, nil
 }
 
@@ -127,6 +137,9 @@ type verifier struct {
 	// floor is the durable watermark of a whole checkpoint: a cut or torn
 	// frame below it is damage, not a write that never completed.
 	floor durableFloor
+	// subjects are the data subjects of the sealed events read, with the
+	// first event of each.
+	subjects map[batpak.Subject]uint64
 }
 
 func (v *verifier) path(id uint32) string { return filepath.Join(v.dir, segment.FileName(id)) }
@@ -259,6 +272,7 @@ func (v *verifier) segment(fsys vfs.FS, id uint32, last bool) {
 // event checks one event's sequence, version, chain link and hash.
 func (v *verifier) event(id uint32, off int64, rec *segment.Record) {
 	v.report.Events++
+	v.subject(rec)
 	v.link(id, off, rec, true)
 }
 

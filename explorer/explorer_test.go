@@ -43,7 +43,7 @@ func TestPages(t *testing.T) {
 	get(t, srv, "/static/tail.js").want(t, http.StatusOK, "EventSource")
 
 	svg := get(t, srv, "/graph.svg?event="+f.sent.EventID.String())
-	svg.want(t, http.StatusOK, "<svg", `href="/event/`+f.received.EventID.String()+`"`, "1:005 Received")
+	svg.want(t, http.StatusOK, "<svg", `href="/event/`+f.received.EventID.String()+`"`, "1:005 shop.Received")
 	if ct := svg.header.Get("Content-Type"); ct != "image/svg+xml" {
 		t.Errorf("graph.svg Content-Type %q", ct)
 	}

@@ -56,10 +56,10 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	f := &fixture{store: s, reg: batpak.NewRegistry()}
-	batpak.MustRegister[Opened](f.reg, kindOpened)
-	batpak.MustRegister[Deposit](f.reg, kindDeposit)
-	batpak.MustRegister[Sent](f.reg, kindSent)
-	batpak.MustRegister[Received](f.reg, kindReceived)
+	batpak.MustRegister[Opened](f.reg, kindOpened, "shop.Opened")
+	batpak.MustRegister[Deposit](f.reg, kindDeposit, "shop.Deposit")
+	batpak.MustRegister[Sent](f.reg, kindSent, "shop.Sent")
+	batpak.MustRegister[Received](f.reg, kindReceived, "shop.Received")
 	for i, who := range []string{"alice", "bob", "carol", "dave", "erin"} {
 		f.append(t, "account:"+who, "bank", kindOpened, Opened{Owner: who})
 		f.append(t, "account:"+who, "bank", kindDeposit, Deposit{Amount: int64(100 * (i + 1))})

@@ -35,8 +35,10 @@ func WithBasePath(p string) Option { return func(c *config) { c.base = p } }
 // from anything but this machine.
 func WithToken(token string) Option { return func(c *config) { c.token = token } }
 
-// WithRegistry names event kinds after the Go types registered for them
-// (the kind 1:004 of a TransferSent payload shows as "1:004 TransferSent").
+// WithRegistry names event kinds after the type names registered for them
+// (the kind 1:004 of "bank.TransferSent" shows as "1:004
+// bank.TransferSent"). Without it, the store's catalog names the kinds it
+// has names for.
 func WithRegistry(r *batpak.Registry) Option { return func(c *config) { c.registry = r } }
 
 // WithKindNames names event kinds with fn (for kinds the registry does not

@@ -5,9 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"strconv"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -37,6 +35,27 @@ func PayloadJSON(p []byte) json.RawMessage {
 		}
 	}
 	out, _ := json.Marshal(map[string]string{"undecodable_msgpack": hex.EncodeToString(p), "error": err.Error()})
+	return out
+}
+
+// RecordPayloadJSON renders rec's payload as JSON with the codec the event
+// records: a msgpack payload as [PayloadJSON] does, a JSON payload as it
+// is (compacted). A payload of another codec, or JSON that does not parse,
+// becomes {"undecodable": hex, "codec": name, "error": why}.
+func RecordPayloadJSON(rec *batpak.Record) json.RawMessage {
+	sch, err := batpak.ParseSchema(rec.Metadata)
+	switch {
+	case err == nil && sch.Codec == "msgpack":
+		return PayloadJSON(rec.Payload)
+	case err == nil && sch.Codec == "json":
+		var b bytes.Buffer
+		if err = json.Compact(&b, rec.Payload); err == nil {
+			return b.Bytes()
+		}
+	case err == nil:
+		err = fmt.Errorf("codec %q is not built in", sch.Codec)
+	}
+	out, _ := json.Marshal(map[string]string{"undecodable": hex.EncodeToString(rec.Payload), "codec": sch.Codec, "error": err.Error()})
 	return out
 }
 
@@ -107,12 +126,11 @@ func summary(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// kindNamer names kinds: by the application's function, else by the type
-// the registry decodes the kind's payloads to.
+// kindNamer names kinds: by the application's function, else by the
+// store's catalog (a record's type name), else by the registry.
 type kindNamer struct {
-	reg   *batpak.Registry
-	fn    func(kind.Kind) string
-	cache sync.Map // kind.Kind → string, names found through reg
+	reg *batpak.Registry
+	fn  func(kind.Kind) string
 }
 
 func newKindNamer(reg *batpak.Registry, fn func(kind.Kind) string) *kindNamer {
@@ -121,31 +139,23 @@ func newKindNamer(reg *batpak.Registry, fn func(kind.Kind) string) *kindNamer {
 
 // name returns the name of rec's kind, or "".
 func (n *kindNamer) name(rec *batpak.Record) string {
-	if s := n.known(rec.Kind); s != "" || n.reg == nil {
+	if s := n.known(rec.Kind); s != "" {
 		return s
 	}
-	// The registry has no lookup by kind: decode, and remember the type.
-	v, err := n.reg.Decode(rec)
-	if err != nil {
-		return ""
-	}
-	if _, raw := v.(msgpack.RawMessage); raw {
-		return ""
-	}
-	name := reflect.TypeOf(v).Name()
-	n.cache.Store(rec.Kind, name)
-	return name
+	return rec.Type
 }
 
-// known returns the name of k without decoding anything, or "".
+// known returns the name the application or the registry gives k, or "".
 func (n *kindNamer) known(k kind.Kind) string {
 	if n.fn != nil {
 		if s := n.fn(k); s != "" {
 			return s
 		}
 	}
-	if s, ok := n.cache.Load(k); ok {
-		return s.(string)
+	if n.reg != nil {
+		if s, ok := n.reg.TypeName(k); ok {
+			return s
+		}
 	}
 	return ""
 }

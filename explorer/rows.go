@@ -42,7 +42,7 @@ func (e *Explorer) row(s Store, rec *batpak.Record) EventRow {
 		KindName:    e.names.name(rec),
 		Timestamp:   rec.Timestamp.UTC().Format(timeLayout),
 		Correlation: rec.CorrelationID.String(),
-		Payload:     PayloadJSON(rec.Payload),
+		Payload:     RecordPayloadJSON(rec),
 	}
 	if rec.CausationID != uuid.Nil {
 		r.Causation = rec.CausationID.String()

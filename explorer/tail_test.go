@@ -117,7 +117,7 @@ func TestTailLiveStore(t *testing.T) {
 	f.append(t, "account:carol", "bank", kindDeposit, Deposit{Amount: 1})
 	r := f.append(t, "account:bob", "bank", kindDeposit, Deposit{Amount: 42})
 	row := tail.record()
-	if row.Sequence != r.Sequence || row.KindName != "Deposit" || string(row.Payload) != `{"Amount":42}` {
+	if row.Sequence != r.Sequence || row.KindName != "shop.Deposit" || string(row.Payload) != `{"Amount":42}` {
 		t.Errorf("new event %+v", row)
 	}
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/internal/codec"
+	"github.com/batpak-go/batpak/internal/typecat"
 	"github.com/batpak-go/batpak/kind"
 )
 
@@ -18,6 +19,7 @@ import (
 type item struct {
 	coord       batpak.Coordinate
 	kind        kind.Kind
+	typ         string // the event's type name, "" if none
 	payload     []byte
 	meta        map[string]string
 	expected    batpak.ExpectedVersion
@@ -42,7 +44,7 @@ func (s *Store) Append(ctx context.Context, coord batpak.Coordinate, events []ba
 	}
 	items := make([]item, len(events))
 	for i, ev := range events {
-		it, err := s.prepare(ev)
+		it, err := s.prepare(ctx, coord.Scope, ev)
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
@@ -72,7 +74,7 @@ func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
-		it, err := s.prepare(bi.Event)
+		it, err := s.prepare(ctx, bi.Coordinate.Scope, bi.Event)
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
@@ -86,16 +88,23 @@ func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 // every backend does (internal/codec): reserved kinds are
 // [batpak.ErrReservedKind], payloads above the limit
 // [batpak.ErrPayloadTooLarge], metadata that is not UTF-8
-// [batpak.ErrInvalidMetadata]. Empty metadata is stored as none.
-func (s *Store) prepare(ev batpak.Event) (item, error) {
+// [batpak.ErrInvalidMetadata]. The payload of an event with a subject is
+// sealed with the subject's key (internal/shred). Empty metadata is stored
+// as none.
+func (s *Store) prepare(ctx context.Context, scope string, ev batpak.Event) (item, error) {
 	payload, meta, err := codec.Encode(ev, s.cfg.maxPayload)
 	if err != nil {
 		return item{}, err
 	}
+	if ev.Subject != "" {
+		if payload, meta, err = s.keyring.Seal(ctx, scope, ev.Subject, ev.Kind, payload, meta, s.cfg.maxPayload); err != nil {
+			return item{}, err
+		}
+	}
 	if len(meta) == 0 {
 		meta = nil
 	}
-	return item{kind: ev.Kind, payload: payload, meta: meta}, nil
+	return item{kind: ev.Kind, typ: ev.Type, payload: payload, meta: meta}, nil
 }
 
 // commit appends items as one atomic request, with the idempotency key
@@ -115,6 +124,10 @@ func (s *Store) commit(ctx context.Context, key string, items []item) ([]batpak.
 	}
 	if rs, ok := s.keys[key]; ok && key != "" {
 		return slices.Clone(rs), nil
+	}
+	types, err := s.catalogWith(items)
+	if err != nil {
+		return nil, err
 	}
 
 	now := s.cfg.clock()
@@ -161,10 +174,28 @@ func (s *Store) commit(ctx context.Context, key string, items []item) ([]batpak.
 	if key != "" {
 		s.keys[key] = slices.Clone(receipts)
 	}
+	s.types.Store(types)
 	s.offer(recs)
 	close(s.appended)
 	s.appended = make(chan struct{})
 	return receipts, nil
+}
+
+// catalogWith returns the catalog with the type names of items added, or
+// the conflict that refuses the request. mu is held for writing.
+func (s *Store) catalogWith(items []item) (*typecat.Catalog, error) {
+	cur := s.types.Load()
+	events := make([]batpak.Event, 0, len(items))
+	for _, it := range items {
+		if it.typ != "" {
+			events = append(events, batpak.Event{Kind: it.kind, Type: it.typ})
+		}
+	}
+	add, err := cur.Additions(events)
+	if err != nil || len(add) == 0 {
+		return cur, err
+	}
+	return cur.With(add...), nil
 }
 
 // tip is a stream's version and newest hash.

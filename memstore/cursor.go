@@ -68,7 +68,8 @@ func (c *cursor) step(ctx context.Context) (rec batpak.Record, ok bool, appended
 		seq := c.next
 		c.next++
 		if c.r.Match(&log[seq-1]) {
-			return record(log, seq), true, nil, nil
+			rec, err := c.s.record(log, seq)
+			return rec, err == nil, nil, err
 		}
 	}
 	return batpak.Record{}, false, c.s.appended, nil

@@ -23,7 +23,7 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (batpak.Record, error) {
 	if !ok {
 		return batpak.Record{}, fmt.Errorf("%w: event %s", batpak.ErrNotFound, id)
 	}
-	return record(s.log, seq), nil
+	return s.record(s.log, seq)
 }
 
 // GetSequence returns the event at global sequence seq, or an error
@@ -37,7 +37,7 @@ func (s *Store) GetSequence(ctx context.Context, seq uint64) (batpak.Record, err
 	if seq == 0 || seq > uint64(len(s.log)) {
 		return batpak.Record{}, fmt.Errorf("%w: sequence %d", batpak.ErrNotFound, seq)
 	}
-	return record(s.log, seq), nil
+	return s.record(s.log, seq)
 }
 
 // StreamVersion returns the version of the stream coord: 0 if it has no
@@ -83,7 +83,7 @@ func (s *Store) ReadStream(ctx context.Context, coord batpak.Coordinate, from ui
 				return
 			}
 			yielded++
-			if !yield(record(log, seqs[i]), nil) {
+			if rec, err := s.record(log, seqs[i]); !yield(rec, err) || err != nil {
 				return
 			}
 		}
@@ -114,7 +114,10 @@ func (s *Store) Query(ctx context.Context, r batpak.Region) iter.Seq2[batpak.Rec
 				yield(batpak.Record{}, err)
 				return
 			}
-			if r.Match(&log[seq-1]) && !yield(record(log, seq), nil) {
+			if !r.Match(&log[seq-1]) {
+				continue
+			}
+			if rec, err := s.record(log, seq); !yield(rec, err) || err != nil {
 				return
 			}
 		}

@@ -12,6 +12,9 @@ import (
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/internal/chain"
 	"github.com/batpak-go/batpak/internal/ids"
+	"github.com/batpak-go/batpak/internal/shred"
+	"github.com/batpak-go/batpak/internal/typecat"
+	"github.com/batpak-go/batpak/kind"
 )
 
 var _ batpak.Store = (*Store)(nil)
@@ -51,6 +54,12 @@ type Store struct {
 	// appended is closed when events are appended or the store closes,
 	// and then replaced (unless closed): cursors wait on it.
 	appended chan struct{}
+	// types is the catalog of event type names; replaced (never changed)
+	// under mu for writing, read without it.
+	types atomic.Pointer[typecat.Catalog]
+	// keyring seals and opens the payloads of data subjects; it has its own
+	// lock.
+	keyring *shred.Keyring
 	// ids and hasher belong to the appender holding mu for writing.
 	ids    ids.Generator
 	hasher *chain.Hasher
@@ -78,6 +87,7 @@ func New(opts ...Option) *Store {
 		subs:       make(map[*subscription]struct{}),
 		appended:   make(chan struct{}),
 		hasher:     chain.New(),
+		keyring:    shred.NewKeyring(shred.NewMemoryKeys(), true),
 	}
 }
 
@@ -119,15 +129,41 @@ func (s *Store) checkRead(ctx context.Context) error {
 
 // record returns a copy of the event at sequence seq of log. mu need not
 // be held: log is a prefix of s.log taken under it.
-func record(log []batpak.Record, seq uint64) batpak.Record { return clone(&log[seq-1]) }
+func (s *Store) record(log []batpak.Record, seq uint64) (batpak.Record, error) {
+	return s.clone(&log[seq-1])
+}
 
-// clone returns a copy of rec that shares nothing with it, so no caller
-// can change what the store holds.
-func clone(rec *batpak.Record) batpak.Record {
+// clone returns a copy of rec as readers see it, sharing nothing with it
+// so no caller can change what the store holds: with its type name from
+// the catalog, and its payload opened if a subject's key sealed it (nil
+// and Erased once the subject is forgotten).
+func (s *Store) clone(rec *batpak.Record) (batpak.Record, error) {
 	c := *rec
 	c.Payload = slices.Clone(rec.Payload)
 	c.Metadata = maps.Clone(rec.Metadata)
-	return c
+	c.Type = s.types.Load().Name(rec.Kind)
+	if err := s.keyring.Open(context.Background(), &c); err != nil {
+		return batpak.Record{}, err
+	}
+	return c, nil
+}
+
+// Forget destroys the key of subject: the subject's events read erased
+// from now on, and appends for it fail with [batpak.ErrForgotten].
+func (s *Store) Forget(ctx context.Context, subject batpak.Subject) error {
+	if err := s.checkRead(ctx); err != nil {
+		return err
+	}
+	return s.keyring.Forget(ctx, subject)
+}
+
+// EventTypes returns the catalog of event type names: the name of every
+// kind an append named.
+func (s *Store) EventTypes(ctx context.Context) (map[kind.Kind]string, error) {
+	if err := s.checkRead(ctx); err != nil {
+		return nil, err
+	}
+	return s.types.Load().Map(), nil
 }
 
 // snapshot returns the log as it is now; appends made later do not change

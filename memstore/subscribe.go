@@ -40,8 +40,13 @@ func (s *Store) offer(recs []batpak.Record) {
 			if !sub.r.Match(&recs[i]) {
 				continue
 			}
+			rec, err := s.clone(&recs[i])
+			if err != nil { // lossy: a cursor reports it
+				sub.dropped.Add(1)
+				continue
+			}
 			select {
-			case sub.c <- clone(&recs[i]):
+			case sub.c <- rec:
 			default:
 				sub.dropped.Add(1)
 			}

@@ -58,7 +58,7 @@ func (s *Store) Append(ctx context.Context, coord batpak.Coordinate, events []ba
 	}
 	r := &request{key: codec.ScopedKey(coord.Scope, o.IdempotencyKey), items: make([]item, len(events))}
 	for i, ev := range events {
-		it, err := s.prepare(ev)
+		it, err := s.prepare(ctx, coord.Scope, ev)
 		if err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
@@ -66,6 +66,9 @@ func (s *Store) Append(ctx context.Context, coord batpak.Coordinate, events []ba
 		r.items[i] = it
 	}
 	r.items[0].expected = o.Expected
+	if err := s.recordTypes(ctx, events); err != nil {
+		return nil, err
+	}
 	return s.submit(ctx, r)
 }
 
@@ -83,26 +86,40 @@ func (s *Store) AppendBatch(ctx context.Context, items []batpak.BatchItem, opts 
 		return nil, batpak.ErrEmptyAppend
 	}
 	r := &request{key: codec.ScopedKey(items[0].Coordinate.Scope, o.IdempotencyKey), items: make([]item, len(items))}
+	events := make([]batpak.Event, len(items))
 	for i, bi := range items {
 		bi, err := bi.Resolve(o)
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
-		it, err := s.prepare(bi.Event)
+		it, err := s.prepare(ctx, bi.Coordinate.Scope, bi.Event)
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
 		it.coord, it.expected, it.correlation, it.causation = bi.Coordinate, bi.Expected, bi.CorrelationID, bi.CausationID
 		r.items[i] = it
+		events[i] = bi.Event
+	}
+	if err := s.recordTypes(ctx, events); err != nil {
+		return nil, err
 	}
 	return s.submit(ctx, r)
 }
 
-// prepare checks and encodes an event exactly as the embedded store does.
-func (s *Store) prepare(ev batpak.Event) (item, error) {
+// prepare checks and encodes an event exactly as the embedded store does,
+// sealing the payload of an event with a subject.
+func (s *Store) prepare(ctx context.Context, scope string, ev batpak.Event) (item, error) {
 	payload, meta, err := codec.Encode(ev, s.maxPay)
 	if err != nil {
 		return item{}, err
+	}
+	if ev.Subject != "" {
+		if s.cfg.readOnly {
+			return item{}, batpak.ErrReadOnly
+		}
+		if payload, meta, err = s.keyring.Seal(ctx, scope, ev.Subject, ev.Kind, payload, meta, s.maxPay); err != nil {
+			return item{}, err
+		}
 	}
 	return item{kind: uint16(ev.Kind), payload: payload, meta: meta}, nil
 }

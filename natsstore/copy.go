@@ -78,7 +78,9 @@ const copyReportMax = 1000
 // source's subjects are those of its stream, "<prefix>.>"; the source is
 // only read. Writers should be stopped while the copy runs: events
 // appended to the source after CopyValid read its last sequence are not
-// copied.
+// copied. The catalog of type names and the data subjects' keys (and the
+// tombstones of the forgotten ones) are copied first, from the source's
+// buckets to the destination's (copystate.go).
 //
 // CopyValid is also the way from an older store format to this version's
 // (format.go), which Open needs: a source of format 1 (no
@@ -119,6 +121,9 @@ func CopyValid(ctx context.Context, nc *nats.Conn, from, to string, opts ...Opti
 		return rep, fmt.Errorf("natsstore: copy: destination: %w", err)
 	}
 	defer dst.Close()
+	if err := copyState(ctx, js, from, dst); err != nil {
+		return rep, err
+	}
 	if last == 0 {
 		return rep, nil
 	}

@@ -246,8 +246,21 @@
 //	           $JS.API.CONSUMER.DELETE.S.>
 //	           $JS.API.STREAM.MSG.GET.S          (reads of uncached events)
 //	           $JS.API.DIRECT.GET.S, $JS.API.DIRECT.GET.S.>
+//	           $JS.API.STREAM.INFO.KV_S_catalog  (the catalog of event type names)
+//	           $JS.API.DIRECT.GET.KV_S_catalog.>
+//	           $JS.API.CONSUMER.CREATE.KV_S_catalog.>
+//	           $KV.S_catalog.>
+//	           $JS.API.STREAM.INFO.KV_S_keys     (the data subjects' keys)
+//	           $JS.API.DIRECT.GET.KV_S_keys.>
+//	           $JS.API.CONSUMER.CREATE.KV_S_keys.>
+//	           $KV.S_keys.>
 //	subscribe: _INBOX.>                          (replies)
 //
+// The buckets "S_catalog" and "S_keys" are created by the first client
+// that opens the store (add "$JS.API.STREAM.CREATE.KV_S_catalog" and
+// "$JS.API.STREAM.CREATE.KV_S_keys" for it). Whoever may read "S_keys"
+// can open every subject's sealed payloads: grant it as narrowly as the
+// personal data itself.
 // TestLeastPrivilege runs a client with exactly these. The index
 // checkpoint (WithIndexCheckpoints) lives in an object store bucket of its
 // own, "<stream>_index" by default: a client without access to it opens by

@@ -71,6 +71,29 @@ func (s *Store) openBucket(ctx context.Context, suffix, description string, opts
 	}
 }
 
+// ownBucket binds the bucket of the store's own state named by the
+// stream's origin and suffix: created if missing, or, on a read-only
+// store, bound only if it exists (nil without an error if not).
+func (s *Store) ownBucket(ctx context.Context, suffix, description string) (jetstream.KeyValue, error) {
+	name := s.cfg.origin() + suffix
+	if !s.cfg.readOnly {
+		return s.openBucket(ctx, suffix, description, []KVOption{WithBucket(name)})
+	}
+	wait := 10 * time.Millisecond
+	for {
+		kv, err := s.js.KeyValue(ctx, name)
+		switch {
+		case errors.Is(err, jetstream.ErrBucketNotFound):
+			return nil, nil
+		case err == nil:
+			return kv, nil
+		case !retryableSetup(err) || ctx.Err() != nil:
+			return nil, fmt.Errorf("natsstore: bucket %s: %w", name, err)
+		}
+		sleep(ctx, &wait)
+	}
+}
+
 // kvConflict reports a write refused because the key's revision is not
 // the one expected (it exists, or moved on).
 func kvConflict(err error) bool {

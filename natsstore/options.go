@@ -32,7 +32,10 @@ type config struct {
 	nkeySeed    string
 	insecure    bool
 	readOnly    bool // OpenReadOnly: bind to the stream as it is, refuse appends
-	ck          checkpointConfig
+	// originStream names the stream whose store a read-only copy holds
+	// (empty: the store's own stream); its buckets hold the catalog.
+	originStream string
+	ck           checkpointConfig
 }
 
 // Defaults.
@@ -51,6 +54,16 @@ const (
 	// in memory.
 	DefaultCacheBytes = 64 << 20
 )
+
+// origin returns the name of the stream whose store this is: the store's
+// own stream, or the origin of a read-only copy. Its buckets hold the
+// store's catalog.
+func (c *config) origin() string {
+	if c.originStream != "" {
+		return c.originStream
+	}
+	return c.stream
+}
 
 // newConfig applies opts to the defaults.
 func newConfig(opts []Option) config {

@@ -49,8 +49,17 @@ func (s *Store) GetSequence(ctx context.Context, seq uint64) (batpak.Record, err
 }
 
 // read returns the record of entry e at seq, from the cache or the server
-// (within the store's timeout and ctx).
+// (within the store's timeout and ctx), as readers see it ([Store.readable]).
 func (s *Store) read(ctx context.Context, e *entry, seq uint64) (batpak.Record, error) {
+	rec, err := s.readRaw(ctx, e, seq)
+	if err != nil {
+		return rec, err
+	}
+	return s.readable(rec)
+}
+
+// readRaw returns the record of entry e at seq as it is stored.
+func (s *Store) readRaw(ctx context.Context, e *entry, seq uint64) (batpak.Record, error) {
 	if err := s.checkRead(ctx); err != nil {
 		return batpak.Record{}, err
 	}
@@ -115,7 +124,12 @@ func (s *Store) StreamVersion(coord batpak.Coordinate) uint64 { return s.ix.stre
 // from down to 1. An unknown stream yields nothing. ctx bounds the reads
 // of bodies from the server; once it ends the read yields its error.
 func (s *Store) ReadStream(ctx context.Context, coord batpak.Coordinate, from uint64, opts ...batpak.ReadOption) iter.Seq2[batpak.Record, error] {
-	o := batpak.ResolveReadOptions(opts...)
+	return s.readStream(ctx, coord, from, batpak.ResolveReadOptions(opts...), s.readable)
+}
+
+// readStream is ReadStream with finish making each stored record what
+// the caller sees.
+func (s *Store) readStream(ctx context.Context, coord batpak.Coordinate, from uint64, o batpak.ReadSettings, finish func(batpak.Record) (batpak.Record, error)) iter.Seq2[batpak.Record, error] {
 	return func(yield func(batpak.Record, error) bool) {
 		if err := s.checkRead(ctx); err != nil {
 			yield(batpak.Record{}, err)
@@ -126,14 +140,14 @@ func (s *Store) ReadStream(ctx context.Context, coord batpak.Coordinate, from ui
 		n := 0
 		next, stop := iter.Pull(o.Positions(from, len(seqs)))
 		defer stop()
-		s.readAhead(ctx, log, subjectOf(s.prefix, coord), func() (uint64, bool) {
+		s.readAheadAs(ctx, log, subjectOf(s.prefix, coord), func() (uint64, bool) {
 			i, ok := next()
 			if !ok || o.Limit > 0 && n == o.Limit {
 				return 0, false
 			}
 			n++
 			return seqs[i], true
-		}, yield)
+		}, finish, yield)
 	}
 }
 
@@ -305,7 +319,8 @@ func (s *Store) replayCold(ctx context.Context, region batpak.Region, from, to u
 				if err != nil {
 					return fail(err)
 				}
-				if !yield(e.recordWith(seq, ev.meta, ev.payload), nil) {
+				rec, err := s.readable(e.recordWith(seq, ev.meta, ev.payload))
+				if !yield(rec, err) || err != nil {
 					return false
 				}
 			}
@@ -363,7 +378,9 @@ func (s *Store) CausedBy(id uuid.UUID) []uint64 { return s.ix.related(s.ix.cause
 func (s *Store) VerifyChain(ctx context.Context, coord batpak.Coordinate) error {
 	var prev [32]byte
 	var want uint64 = 1
-	for rec, err := range s.ReadStream(ctx, coord, 1) {
+	// The records as stored: a subject's payload is hashed sealed.
+	stored := func(rec batpak.Record) (batpak.Record, error) { return rec, nil }
+	for rec, err := range s.readStream(ctx, coord, 1, batpak.ReadSettings{}, stored) {
 		if err != nil {
 			return err
 		}
@@ -398,10 +415,17 @@ const (
 )
 
 // readAhead yields the records of the events at the sequences next
-// returns, in that order, until next has no more, yield returns false or
-// ctx ends (then it yields ctx's error). If subject is not empty, every
-// sequence is one of the events of the stream with that subject.
+// returns, in that order, as readers see them ([Store.readable]), until
+// next has no more, yield returns false or ctx ends (then it yields ctx's
+// error). If subject is not empty, every sequence is one of the events of
+// the stream with that subject.
 func (s *Store) readAhead(ctx context.Context, log entryLog, subject string, next func() (uint64, bool), yield func(batpak.Record, error) bool) {
+	s.readAheadAs(ctx, log, subject, next, s.readable, yield)
+}
+
+// readAheadAs is readAhead with finish making each stored record what the
+// caller sees.
+func (s *Store) readAheadAs(ctx context.Context, log entryLog, subject string, next func() (uint64, bool), finish func(batpak.Record) (batpak.Record, error), yield func(batpak.Record, error) bool) {
 	window := readWindowMin
 	var seqs, cold []uint64
 	var n uint64
@@ -434,6 +458,7 @@ func (s *Store) readAhead(ctx context.Context, log entryLog, subject string, nex
 			n++
 			e := log.at(seq)
 			rec, ok := e.record(seq)
+			var err error
 			switch {
 			case ok:
 			case got[seq] != nil:
@@ -442,11 +467,14 @@ func (s *Store) readAhead(ctx context.Context, log entryLog, subject string, nex
 				yield(batpak.Record{}, ferr)
 				return
 			default: // evicted since the window was planned
-				var err error
-				if rec, err = s.read(ctx, e, seq); err != nil {
-					yield(batpak.Record{}, err)
-					return
-				}
+				rec, err = s.readRaw(ctx, e, seq)
+			}
+			if err == nil {
+				rec, err = finish(rec)
+			}
+			if err != nil {
+				yield(batpak.Record{}, err)
+				return
 			}
 			if !yield(rec, nil) {
 				return

@@ -83,6 +83,7 @@ func openReadOnly(ctx context.Context, nc *nats.Conn, cfg config) (*Store, error
 			return nil, err
 		}
 		cfg.prefix = "batpak." + origin
+		cfg.originStream = origin
 	}
 	return open(ctx, nc, cfg)
 }

@@ -135,6 +135,32 @@ func TestReadOnlyCopies(t *testing.T) {
 			waitCopied(t, ro, o.LastSequence())
 			sameRecords(t, o, ro)
 
+			// The copy reads its origin's catalog and keys: names show,
+			// sealed payloads open, and a Forget at the origin holds.
+			sealed, err := o.Append(ctx, coord("p"), []batpak.Event{{Kind: kNoted, Type: "test.Personal", Payload: "Ann", Subject: "ann"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitCopied(t, ro, o.LastSequence())
+			if err := ro.CatchUp(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if rec, err := ro.GetSequence(ctx, sealed[0].Sequence); err != nil || rec.Type != "test.Personal" || string(rec.Payload) != "\xa3Ann" {
+				t.Fatalf("the copy reads the sealed event as %+v, %v", rec, err)
+			}
+			if err := o.Forget(ctx, batpak.Subject{Scope: "test", ID: "ann"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := ro.CatchUp(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if rec, err := ro.GetSequence(ctx, sealed[0].Sequence); err != nil || !rec.Erased {
+				t.Fatalf("the copy after the origin's Forget: %+v, %v", rec, err)
+			}
+			if err := ro.Forget(ctx, batpak.Subject{Scope: "test", ID: "ann"}); !errors.Is(err, batpak.ErrReadOnly) {
+				t.Fatalf("Forget on a read-only copy: %v", err)
+			}
+
 			// Appends fail, whatever their shape; nothing reaches the origin.
 			last := o.LastSequence()
 			if _, err := ro.Append(ctx, coord("x"), one(kNoted, 1)); !errors.Is(err, batpak.ErrReadOnly) {

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/internal/shred"
 	"github.com/batpak-go/batpak/internal/subs"
 )
 
@@ -48,8 +49,11 @@ type Store struct {
 	stats     struct{ retries, recovered, serverConflicts, inProcess atomic.Uint64 }
 	done      chan struct{} // closed by Close
 
-	subs subs.Set
-	ck   *checkpointer // the index checkpoint (checkpoint.go)
+	subs    subs.Set
+	ck      *checkpointer  // the index checkpoint (checkpoint.go)
+	types   catalog        // event type names (catalog.go)
+	keyring *shred.Keyring // data subjects' keys (keys.go)
+	keys    *kvKeys
 }
 
 // Open connects to the NATS server(s) at urls (comma-separated, as for
@@ -137,7 +141,16 @@ func open(ctx context.Context, nc *nats.Conn, cfg config) (*Store, error) {
 	if err := s.checkState(info.State); err != nil {
 		return nil, err
 	}
+	if err := s.openCatalog(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.openKeys(ctx); err != nil {
+		s.types.stop()
+		return nil, err
+	}
 	if err := s.loadIndex(ctx, info); err != nil {
+		s.types.stop()
+		s.keys.stop()
 		return nil, err
 	}
 	return s, nil
@@ -299,6 +312,8 @@ func (s *Store) Close() error {
 	s.sendMu.Unlock()
 	s.inflight.Wait()
 	s.ck.close()
+	s.types.stop()
+	s.keys.stop()
 	s.consumer.Stop()
 	close(s.done)
 	s.subs.CloseAll()
@@ -329,7 +344,8 @@ func (s *Store) AtomicBatches() bool { return s.atomic }
 // held when CatchUp was called. Appends and reads of this client never
 // need it (a client sees its own acknowledged appends); it makes the
 // appends of other clients visible, e.g. before a read that must not miss
-// them.
+// them, with the type names those clients recorded and the subjects they
+// forgot.
 func (s *Store) CatchUp(ctx context.Context) error {
 	if err := s.checkOpen(); err != nil {
 		return err
@@ -340,50 +356,10 @@ func (s *Store) CatchUp(ctx context.Context) error {
 		}
 		return fmt.Errorf("natsstore: catch up: %w", err)
 	}
-	return nil
-}
-
-// Stats counts what this client's appends went through.
-type Stats struct {
-	// Events is the number of events this client has indexed.
-	Events uint64
-	// Skipped counts the messages of the stream that the index skipped
-	// because they are not batpak events (published by something else on
-	// the store's subjects, or breaking their stream's versions, hash
-	// chain or request); each is logged with its sequence, subject and
-	// reason. See the package documentation, "Messages that are not
-	// events".
-	Skipped uint64
-	// Retries counts publishes sent again after a timeout, a lost
-	// connection or a leader election.
-	Retries uint64
-	// Recovered counts appends found committed after such a failure
-	// (through the index or the server's duplicate detection) instead of
-	// being written twice.
-	Recovered uint64
-	// ServerConflicts counts publishes the server refused because the
-	// stream had moved on since this client's index saw it (appends of
-	// other clients); each was checked again against the caught-up index.
-	ServerConflicts uint64
-	// InProcess counts publishes the server answered with "duplicate
-	// message id is in process" (JetStream error 10158): a publish with the
-	// same Nats-Msg-Id (an earlier attempt of the append, or another
-	// client's append with the same idempotency key) was being replicated.
-	// Each such append waited for that publish's outcome.
-	InProcess uint64
-}
-
-// Stats returns the store's counters.
-func (s *Store) Stats() Stats {
-	skipped := s.ix.skippedCount()
-	return Stats{
-		Events:          s.LastSequence() - skipped,
-		Skipped:         skipped,
-		Retries:         s.stats.retries.Load(),
-		Recovered:       s.stats.recovered.Load(),
-		ServerConflicts: s.stats.serverConflicts.Load(),
-		InProcess:       s.stats.inProcess.Load(),
-	}
+	// The names of the events caught up with were recorded before them;
+	// keys are read again, so a Forget made elsewhere holds here now.
+	s.keyring.Refresh()
+	return s.types.load(ctx)
 }
 
 func timeOf(us int64) time.Time { return time.UnixMicro(us) }

@@ -26,9 +26,13 @@ func (s *Store) Subscribe(region batpak.Region, buffer int) (batpak.Subscription
 // fanOut offers freshly indexed events to the subscribers, never blocking.
 func (s *Store) fanOut(evs []event) {
 	s.subs.Offer(func() []batpak.Record {
-		recs := make([]batpak.Record, len(evs))
+		recs := make([]batpak.Record, 0, len(evs))
 		for i := range evs {
-			recs[i] = recordOf(&evs[i])
+			// A record that does not open is left out: a subscription
+			// is lossy, and a cursor reports the error.
+			if rec, err := s.readable(recordOf(&evs[i])); err == nil {
+				recs = append(recs, rec)
+			}
 		}
 		return recs
 	})

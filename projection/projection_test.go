@@ -307,7 +307,7 @@ func (t *total) Apply(ev any) {
 
 func registry() *batpak.Registry {
 	r := batpak.NewRegistry()
-	batpak.MustRegister[Added](r, kindAdded)
+	batpak.MustRegister[Added](r, kindAdded, "counter.Added")
 	return r
 }
 

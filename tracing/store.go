@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/kind"
 )
 
 // ScopeName is the instrumentation scope of this package's spans.
@@ -140,6 +141,16 @@ func (t *Store) StreamVersion(coord batpak.Coordinate) uint64 { return t.s.Strea
 
 // LastSequence implements [batpak.Store.LastSequence].
 func (t *Store) LastSequence() uint64 { return t.s.LastSequence() }
+
+// Forget implements [batpak.Store.Forget].
+func (t *Store) Forget(ctx context.Context, subject batpak.Subject) error {
+	return t.s.Forget(ctx, subject)
+}
+
+// EventTypes implements [batpak.Store.EventTypes].
+func (t *Store) EventTypes(ctx context.Context) (map[kind.Kind]string, error) {
+	return t.s.EventTypes(ctx)
+}
 
 // Cursor implements [batpak.Store.Cursor].
 func (t *Store) Cursor(r batpak.Region, from uint64) batpak.Cursor { return t.s.Cursor(r, from) }

@@ -42,7 +42,7 @@ func (c Deposit) Handle(*Account) ([]any, error) { return []any{Deposited(c)}, n
 
 func registry() *batpak.Registry {
 	reg := batpak.NewRegistry()
-	batpak.MustRegister[Deposited](reg, kind.Custom(0x3, 0x001))
+	batpak.MustRegister[Deposited](reg, kind.Custom(0x3, 0x001), "bank.Deposited")
 	return reg
 }
 

@@ -106,7 +106,7 @@ func TestThen(t *testing.T) {
 		}, []string{"want events: int is not registered"}},
 		{"the state after the command differs from a reload", func(t aggregatetest.TestingT) {
 			reg := registry()
-			batpak.MustRegister[noted](reg, kind.Custom(0x3, 0x003))
+			batpak.MustRegister[noted](reg, kind.Custom(0x3, 0x003), "tally.noted")
 			aggregatetest.New[lossyTally](reg).Given().When(lossyAdd{}).Then(t, noted{N: 1})
 		}, []string{"the command left the state &{Note:lost}, a reload gives &{Note:}"}},
 	}

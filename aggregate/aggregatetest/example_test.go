@@ -48,8 +48,8 @@ func (Clear) Handle(t *Tally) ([]any, error) {
 
 func registry() *batpak.Registry {
 	reg := batpak.NewRegistry()
-	batpak.MustRegister[Added](reg, kind.Custom(0x3, 0x001))
-	batpak.MustRegister[Cleared](reg, kind.Custom(0x3, 0x002))
+	batpak.MustRegister[Added](reg, kind.Custom(0x3, 0x001), "tally.Added")
+	batpak.MustRegister[Cleared](reg, kind.Custom(0x3, 0x002), "tally.Cleared")
 	return reg
 }
 

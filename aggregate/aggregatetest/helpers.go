@@ -5,8 +5,6 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/memstore"
 	"github.com/batpak-go/batpak/policy"
@@ -56,11 +54,11 @@ func roundTrip(reg *batpak.Registry, payloads []any) ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		b, err := msgpack.Marshal(ev.Payload)
-		if err != nil {
-			return nil, fmt.Errorf("encode %T: %w", p, err)
+		b, ok := ev.Payload.(batpak.RawPayload)
+		if !ok {
+			return nil, fmt.Errorf("encode %T: the registry did not encode it", p)
 		}
-		v, err := reg.Decode(&batpak.Record{Kind: ev.Kind, Payload: b})
+		v, err := reg.Decode(&batpak.Record{Kind: ev.Kind, Type: ev.Type, Metadata: ev.Metadata, Payload: b})
 		if err != nil {
 			return nil, err
 		}

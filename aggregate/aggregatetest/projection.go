@@ -3,6 +3,7 @@ package aggregatetest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
 
 	"github.com/batpak-go/batpak"
@@ -69,7 +70,12 @@ func (h *History) project(p Projection) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("event %d: %w", i, err)
 		}
-		ev.Metadata = e.Metadata
+		// The given metadata beside the registry's (schema version, codec).
+		if len(e.Metadata) > 0 {
+			meta := maps.Clone(e.Metadata)
+			maps.Copy(meta, ev.Metadata)
+			ev.Metadata = meta
+		}
 		if _, err := store.Append(ctx, e.Coordinate, []batpak.Event{ev}); err != nil {
 			return 0, fmt.Errorf("event %d: %w", i, err)
 		}

@@ -181,6 +181,7 @@ func TestTail(t *testing.T) {
 		{[]string{"--entity", "account:2", "-n", "2"}, "[43 48]"},
 		{[]string{"--scope", "shop", "--kind", "2:002", "--kind", "8195"}, "[52 53]"}, // 8195 = 0x2003
 		{[]string{"--prefix", "account:", "-n", "2"}, "[49 50]"},
+		{[]string{"--kind", "shop.Paid,2:003"}, "[52 53]"}, // a type name from the catalog
 	} {
 		r := runCmd(t, "", append([]string{"tail", ts.dir}, tc.args...)...)
 		r.wantCode(t, exitOK)
@@ -190,6 +191,11 @@ func TestTail(t *testing.T) {
 	}
 	r := runCmd(t, "", "tail", ts.dir, "-n", "1")
 	wantContains(t, "tail", r.stdout, "\tshipment:7\tv1\t2:003\t{\"carrier\":\"post\"}\n")
+	r = runCmd(t, "", "tail", ts.dir, "-n", "2")
+	wantContains(t, "tail", r.stdout, "\tpayment:7\tv1\tshop.Paid\t{\"amount\":12}\n")
+	r = runCmd(t, "", "tail", ts.dir, "--kind", "shop.Refunded")
+	r.wantCode(t, exitUsage)
+	wantContains(t, "tail of an unknown type name", r.stderr, `no event type of the store is named "shop.Refunded"`)
 }
 
 func TestTailFollow(t *testing.T) {
@@ -253,8 +259,8 @@ func TestTrace(t *testing.T) {
 	r := runCmd(t, "", "trace", ts.dir, ts.payment.EventID.String())
 	r.wantCode(t, exitOK)
 	wantContains(t, "trace", r.stdout,
-		"#11 order:7 v1 2:001 "+shortID(ts.order.EventID),
-		"├─ #12 payment:7 v1 2:002 "+shortID(ts.payment.EventID)+" ◀ traced",
+		"#11 order:7 v1 shop.Ordered "+shortID(ts.order.EventID),
+		"├─ #12 payment:7 v1 shop.Paid "+shortID(ts.payment.EventID)+" ◀ traced",
 		"└─ #13 shipment:7 v1 2:003 "+shortID(ts.shipment.EventID),
 	)
 

@@ -112,6 +112,25 @@ func parseKind(s string) (kind.Kind, error) {
 	return kind.Kind(n), nil
 }
 
+// parseKindOrName accepts what parseKind does or an event type name that
+// the catalog of the store in dir holds.
+func parseKindOrName(dir, s string) (kind.Kind, error) {
+	k, err := parseKind(s)
+	if err == nil || batpak.ValidateTypeName(s) != nil || strings.ContainsRune(s, ':') {
+		return k, err
+	}
+	types, cerr := eventstore.ReadEventTypes(dir)
+	if cerr != nil {
+		return 0, cerr
+	}
+	for k, name := range types {
+		if name == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("%w, and no event type of the store is named %q", err, s)
+}
+
 // formatTime renders a timestamp as RFC 3339 in UTC with microseconds.
 func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
@@ -125,9 +144,11 @@ type eventJSON struct {
 	Scope       string            `json:"scope"`
 	Version     uint64            `json:"version"`
 	Kind        string            `json:"kind"`
+	Type        string            `json:"type"`
 	Timestamp   string            `json:"timestamp"`
 	Metadata    map[string]string `json:"metadata"`
 	Payload     json.RawMessage   `json:"payload"`
+	Erased      bool              `json:"erased,omitempty"`
 	PrevHash    string            `json:"prev_hash"`
 	Hash        string            `json:"hash"`
 }
@@ -141,9 +162,11 @@ func newEventJSON(rec *batpak.Record) eventJSON {
 		Scope:       rec.Coordinate.Scope,
 		Version:     rec.Version,
 		Kind:        rec.Kind.String(),
+		Type:        rec.Type,
 		Timestamp:   formatTime(rec.Timestamp),
 		Metadata:    rec.Metadata,
-		Payload:     explorer.PayloadJSON(rec.Payload),
+		Payload:     explorer.RecordPayloadJSON(rec),
+		Erased:      rec.Erased,
 		PrevHash:    hex.EncodeToString(rec.PrevHash[:]),
 		Hash:        hex.EncodeToString(rec.Hash[:]),
 	}
@@ -158,10 +181,15 @@ func newEventJSON(rec *batpak.Record) eventJSON {
 }
 
 // eventLine is one event as tail prints it: tab-separated sequence,
-// timestamp, entity, version, kind and payload as JSON.
+// timestamp, entity, version, type name (or kind) and payload as JSON
+// ("(erased)" for an event whose subject was forgotten).
 func eventLine(rec *batpak.Record) string {
+	payload := string(explorer.RecordPayloadJSON(rec))
+	if rec.Erased {
+		payload = "(erased)"
+	}
 	return fmt.Sprintf("%d\t%s\t%s\tv%d\t%s\t%s", rec.Sequence, formatTime(rec.Timestamp),
-		rec.Coordinate.Entity, rec.Version, rec.Kind, explorer.PayloadJSON(rec.Payload))
+		rec.Coordinate.Entity, rec.Version, rec.KindName(), payload)
 }
 
 // humanBytes formats n with a binary unit.

@@ -16,9 +16,11 @@ func (a *app) dumpCmd() *cobra.Command {
 		Long: `dump opens the store read-only and prints every event from --from on, in
 commit order, as one JSON object per line with the fields sequence, id,
 correlation, causation (null for a root event), entity, scope, version,
-kind ("1:002"), timestamp (RFC 3339, UTC, microseconds), metadata, payload
+kind ("1:002"), type (the kind's name in the store's catalog, "" if it
+has none), timestamp (RFC 3339, UTC, microseconds), metadata, payload
 (decoded from msgpack; {"undecodable_msgpack": hex, "error": ...} when it
-does not decode), prev_hash and hash (hex).
+does not decode; null for an erased event, which also has "erased": true),
+prev_hash and hash (hex).
 
 Exit codes: 0 every event was printed; 1 the store does not open, an event
 does not read (damage: the events before it were printed), or the operation

@@ -85,8 +85,11 @@ func appendDeposits(t *testing.T, s *eventstore.Store, from, n int) {
 func appendOrder(t *testing.T, s *eventstore.Store) (order, payment, shipment batpak.Receipt) {
 	t.Helper()
 	ctx := context.Background()
+	// The order and the payment are named in the store's catalog, the
+	// shipment is not.
+	names := map[kind.Kind]string{kindOrdered: "shop.Ordered", kindPaid: "shop.Paid"}
 	one := func(entity string, k kind.Kind, payload any, opts ...batpak.AppendOption) batpak.Receipt {
-		rs, err := s.Append(ctx, batpak.Coordinate{Entity: entity, Scope: "shop"}, []batpak.Event{{Kind: k, Payload: payload}}, opts...)
+		rs, err := s.Append(ctx, batpak.Coordinate{Entity: entity, Scope: "shop"}, []batpak.Event{{Kind: k, Type: names[k], Payload: payload}}, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -117,10 +117,10 @@ func (a *app) run(ctx context.Context, args []string) int {
 func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "batpak",
-		Short: "Inspect, verify, read and repair batpak event stores",
+		Short: "Inspect, verify, read, repair and erase from batpak event stores",
 		Long: `batpak works on the directory of a batpak event store.
 
-Every command but repair opens the store read-only (or reads the files
+Every command but repair and forget opens the store read-only (or reads the files
 without opening it) and can run while a writer has the store open; a
 read-only view sees the events that were durable when it was opened.
 
@@ -150,6 +150,7 @@ Exit codes: 0 success, 1 damage found or the operation failed, 2 usage error.`,
 		a.traceCmd(),
 		a.statsCmd(),
 		a.repairCmd(),
+		a.forgetCmd(),
 		a.dumpCmd(),
 		a.replayCmd(),
 		a.serveCmd(),

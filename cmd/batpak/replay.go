@@ -35,7 +35,7 @@ does not read (damage), or the operation failed; 2 usage error.`,
   batpak replay ./data --prefix account: --kind 1:002`,
 		Args: cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			region, err := o.region()
+			region, err := o.region(args[0])
 			if err != nil {
 				return err
 			}
@@ -53,6 +53,7 @@ type counter struct {
 	region  batpak.Region
 	total   uint64
 	byKind  map[kind.Kind]uint64
+	names   map[kind.Kind]string
 	byScope map[string]uint64
 }
 
@@ -61,6 +62,9 @@ func (c *counter) Region() batpak.Region { return c.region }
 func (c *counter) Apply(_ context.Context, rec batpak.Record) error {
 	c.total++
 	c.byKind[rec.Kind]++
+	if rec.Type != "" {
+		c.names[rec.Kind] = rec.Type
+	}
 	c.byScope[rec.Coordinate.Scope]++
 	return nil
 }
@@ -71,7 +75,7 @@ func (a *app) replay(ctx context.Context, dir string, region batpak.Region, quie
 		return err
 	}
 	defer func() { _ = s.Close() }()
-	c := &counter{region: region, byKind: make(map[kind.Kind]uint64), byScope: make(map[string]uint64)}
+	c := &counter{region: region, byKind: make(map[kind.Kind]uint64), names: make(map[kind.Kind]string), byScope: make(map[string]uint64)}
 	var bar *progressbar.ProgressBar
 	var last projection.Progress
 	opts := []projection.Option{projection.WithProgress(func(p projection.Progress) {
@@ -109,7 +113,7 @@ func (a *app) replay(ctx context.Context, dir string, region batpak.Region, quie
 	}
 	slices.Sort(kinds)
 	for _, k := range kinds {
-		fmt.Fprintf(tw, "  kind %s\t%d\n", k, c.byKind[k])
+		fmt.Fprintf(tw, "  kind %s\t%s\t%d\n", k, c.names[k], c.byKind[k])
 	}
 	scopes := make([]string, 0, len(c.byScope))
 	for sc := range c.byScope {

@@ -161,7 +161,7 @@ func TestExplorerInBrowser(t *testing.T) {
 		}
 	}()
 
-	// The health page: the bank's 14 events in 4 streams, and the verify
+	// The health page: the bank's 18 events in 4 streams, and the verify
 	// that serve ran in the background (reloaded until it has finished).
 	var check string
 	for check == "" {
@@ -176,10 +176,10 @@ func TestExplorerInBrowser(t *testing.T) {
 		case <-time.After(100 * time.Millisecond): // polling the page, not a budget
 		}
 	}
-	if events, streams := text("#events"), text("#streams"); events != "14" || streams != "4" {
-		t.Errorf("health shows %s events in %s streams, want 14 in 4", events, streams)
+	if events, streams := text("#events"), text("#streams"); events != "18" || streams != "4" {
+		t.Errorf("health shows %s events in %s streams, want 18 in 4", events, streams)
 	}
-	want("the verify result", check, "OK: no damage", "14 events")
+	want("the verify result", check, "OK: no damage", "18 events")
 	shot("1-health")
 
 	// The stream list, then alice's stream.
@@ -229,7 +229,7 @@ func TestExplorerInBrowser(t *testing.T) {
 	// The live tail, while another writer appends to the store: one event
 	// carries a script that must show as text.
 	do("tail", chromedp.Navigate(base+"/tail?prefix=account:"),
-		visible(`#tail-status[data-state="live"]`), visible(`#tail-rows tr[data-sequence="14"]`))
+		visible(`#tail-status[data-state="live"]`), visible(`#tail-rows tr[data-sequence="18"]`))
 	want("the tail's status", text("#tail-status"), "live")
 	w, err := eventstore.Open(dir)
 	if err != nil {
@@ -243,23 +243,23 @@ func TestExplorerInBrowser(t *testing.T) {
 			t.Fatalf("append %d: %v", i, err)
 		}
 	}
-	do("tail shows new events", visible(`#tail-rows tr[data-sequence="16"]`))
-	want("the first new event", text(`#tail-rows tr[data-sequence="15"]`), "#15", "account:carol", "Deposited", `"Amount":77`)
-	want("the second new event", text(`#tail-rows tr[data-sequence="16"] code.payload`), `"Note":"<script>alert(\"tail\")</script><img src=x onerror=alert(2)>"`)
+	do("tail shows new events", visible(`#tail-rows tr[data-sequence="20"]`))
+	want("the first new event", text(`#tail-rows tr[data-sequence="19"]`), "#19", "account:carol", "Deposited", `"Amount":77`)
+	want("the second new event", text(`#tail-rows tr[data-sequence="20"] code.payload`), `"Note":"<script>alert(\"tail\")</script><img src=x onerror=alert(2)>"`)
 	if n := count("#tail-rows script, #tail-rows img"); n != 0 {
 		t.Errorf("the tail made %d elements out of a payload", n)
 	}
 	shot("8-tail")
 
 	// The same payload on its event page, and the health page counting it.
-	do("event with a script", chromedp.Navigate(base+"/event/16"), visible("#payload"))
+	do("event with a script", chromedp.Navigate(base+"/event/20"), visible("#payload"))
 	want("the payload", text("#payload"), `"Note": "<script>alert(\"tail\")</script><img src=x onerror=alert(2)>"`)
 	if n := count("main script, main img"); n != 0 {
 		t.Errorf("the event page made %d elements out of a payload", n)
 	}
 	do("health after appends", chromedp.Navigate(base+"/"), visible("#events"))
-	if events := text("#events"); events != "16" {
-		t.Errorf("health shows %s events after two appends, want 16", events)
+	if events := text("#events"); events != "20" {
+		t.Errorf("health shows %s events after two appends, want 20", events)
 	}
 	if n := dialogs.Load(); n != 0 {
 		t.Errorf("%d script dialogs opened: stored text ran as script", n)

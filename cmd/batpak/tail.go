@@ -37,7 +37,9 @@ func (a *app) tailCmd() *cobra.Command {
 		Short: "Print the last matching events, one per line; --follow waits for new ones",
 		Long: `tail prints the last 10 events of the region given by the flags, one per
 line, tab-separated: global sequence, timestamp (RFC 3339, UTC), entity,
-version, kind and the payload as JSON (decoded from msgpack).
+version, type name (from the store's catalog; the kind, 1:002, for a kind
+without one) and the payload as JSON (decoded from msgpack; "(erased)" for
+an event whose data subject was forgotten).
 
 As with Unix tail, -n N prints the last N instead (-n 0: none, to follow
 only new ones); --all prints every matching event, and so does --from
@@ -58,7 +60,7 @@ operation failed; 2 usage error.`,
   batpak tail ./data --entity account:42 --from 1000 --follow`,
 		Args: cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			region, err := o.region()
+			region, err := o.region(args[0])
 			if err != nil {
 				return err
 			}
@@ -90,15 +92,17 @@ func (o *tailOptions) regionFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.entity, "entity", "", "only this stream")
 	f.StringVar(&o.prefix, "prefix", "", "only streams whose entity starts with this")
 	f.StringVar(&o.scope, "scope", "", "only this scope")
-	f.StringArrayVar(&o.kinds, "kind", nil, "only this kind: category:type in hex (1:002) or a number; repeatable, or comma-separated")
+	f.StringArrayVar(&o.kinds, "kind", nil, "only this kind: category:type in hex (1:002), a number, or a type name from the store's catalog (bank.Deposited); repeatable, or comma-separated")
 	f.Uint64Var(&o.from, "from", 0, "start at this global sequence")
 }
 
-func (o *tailOptions) region() (batpak.Region, error) {
+// region returns the region the flags choose in the store in dir, whose
+// catalog gives the kinds named by type name.
+func (o *tailOptions) region(dir string) (batpak.Region, error) {
 	r := batpak.Region{Entity: o.entity, EntityPrefix: o.prefix, Scope: o.scope, FromSequence: o.from}
 	for _, arg := range o.kinds {
 		for s := range strings.SplitSeq(arg, ",") {
-			k, err := parseKind(strings.TrimSpace(s))
+			k, err := parseKindOrName(dir, strings.TrimSpace(s))
 			if err != nil {
 				return r, usagef("--kind: %v", err)
 			}

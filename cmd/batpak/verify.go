@@ -80,6 +80,7 @@ func (a *app) verify(dir string, quiet bool) error {
 func printVerifyReport(out io.Writer, dir string, rep *eventstore.VerifyReport, took time.Duration) {
 	fmt.Fprintf(out, "verified %s in %s: %d segments (%s), %d events in %d streams, %d valid footers, checkpoint %s\n",
 		dir, took.Round(time.Millisecond), rep.Segments, humanBytes(rep.Bytes), rep.Events, rep.Streams, rep.Footers, rep.Checkpoint)
+	fmt.Fprintf(out, "catalog: %d type name(s); keys: %d subject(s), %d forgotten\n", rep.TypeNames, rep.Keys, rep.Forgotten)
 	if len(rep.Warnings) > 0 {
 		fmt.Fprintf(out, "%d warning(s), not damage:\n", len(rep.Warnings))
 		printProblems(out, rep.Warnings)

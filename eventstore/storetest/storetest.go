@@ -6,8 +6,10 @@
 // stream versions and expected-version checks, streams identified by their
 // whole coordinate (scope isolation), atomic and idempotent appends,
 // correlation and causation, payload and metadata round trips, reads that
-// honour their context, guaranteed cursors, lossy subscriptions and the
-// behaviour after Close. The embedded segment store (eventstore), NATS
+// honour their context, guaranteed cursors, lossy subscriptions, the
+// behaviour after Close, the catalog of event type names, schema versions
+// and codecs kept per event (three releases' registries), and erasure of
+// data subjects (Forget) on every read path and after a reopen. The embedded segment store (eventstore), NATS
 // JetStream (natsstore) and the in-memory reference (memstore) all run it.
 //
 // Capabilities that not every backend need have ([Causal],
@@ -118,6 +120,9 @@ func Run(t *testing.T, h Harness) {
 		{"CloseDuringAppends", testCloseDuringAppends},
 		{"CloseDuringReads", testCloseDuringReads},
 		{"Reopen", testReopen},
+		{"EventTypes", testEventTypes},
+		{"SchemaEvolution", testSchemaEvolution},
+		{"Forget", testForget},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

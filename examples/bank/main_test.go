@@ -34,8 +34,8 @@ func TestRunTemporary(t *testing.T) {
 	if err := run("", false, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "alice     500") ||
-		!strings.HasSuffix(out.String(), "\n14 events, in a temporary store that is removed on exit (-data DIR keeps the store in DIR)\n") {
+	if !strings.Contains(out.String(), "Alice           500") ||
+		!strings.HasSuffix(out.String(), "\n18 events, in a temporary store that is removed on exit (-data DIR keeps the store in DIR)\n") {
 		t.Fatalf("output:\n%s", out.String())
 	}
 }
@@ -49,7 +49,7 @@ func TestRunTwice(t *testing.T) {
 	if err := run(dir, false, &first); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasSuffix(first.String(), "\n14 events in "+dir+" (go run ./cmd/batpak inspect "+dir+"), the SQL read model in "+
+	if !strings.HasSuffix(first.String(), "\n18 events in "+dir+" (go run ./cmd/batpak inspect "+dir+"), the SQL read model in "+
 		filepath.Join(dir, readModelsDB)+";\na second run does not play the scenario again\n") {
 		t.Fatalf("first run:\n%s", first.String())
 	}
@@ -57,7 +57,7 @@ func TestRunTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(second.String(), dir+" already holds the bank's accounts") ||
-		!strings.HasSuffix(second.String(), "\n14 events in "+dir+", as before: nothing was appended\n") {
+		!strings.HasSuffix(second.String(), "\n18 events in "+dir+", as before: nothing was appended\n") {
 		t.Fatalf("second run:\n%s", second.String())
 	}
 	if b1, b2 := balances(t, first.String()), balances(t, second.String()); b1 != b2 {
@@ -65,8 +65,8 @@ func TestRunTwice(t *testing.T) {
 	}
 	// The SQL read model went on from its position: nothing applied twice.
 	for out, want := range map[string]string{
-		first.String():  "(table balances: as the accounts hold; position 15, this run applied 14 events to it)",
-		second.String(): "(table balances: as the accounts hold; position 15, this run applied none: it went on from there)",
+		first.String():  "(table balances: as the accounts hold; position 19, this run applied 18 events to it)",
+		second.String(): "(table balances: as the accounts hold; position 19, this run applied none: it went on from there)",
 	} {
 		if !strings.Contains(out, "balances in SQL: alice=500 bob=525 carol=300 dave=0\n    "+want) {
 			t.Errorf("no %q in the output:\n%s", want, out)
@@ -77,8 +77,8 @@ func TestRunTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if n, v := s.LastSequence(), s.StreamVersion(bank.Stream("alice")); n != 14 || v != 6 {
-		t.Errorf("after two runs: %d events, alice at version %d; want 14 and 6", n, v)
+	if n, v := s.LastSequence(), s.StreamVersion(bank.Stream("alice")); n != 18 || v != 7 {
+		t.Errorf("after two runs: %d events, alice at version %d; want 18 and 7", n, v)
 	}
 }
 
@@ -122,9 +122,9 @@ func TestRunServesMetrics(t *testing.T) {
 	projections := []string{"bank-balances", "bank-balances-sql", "bank-statement-alice", "bank-large-transfers"}
 	first := waitMetrics(t, m.url(), "the scenario's figures", func(v metricValues) bool {
 		_, cold := v[`batpak_store_cold_start_seconds{path="empty"}`]
-		ok := cold && v["batpak_store_appended_events_total"] >= 14 && v["batpak_store_append_duration_seconds_count"] >= 14
+		ok := cold && v["batpak_store_appended_events_total"] >= 18 && v["batpak_store_append_duration_seconds_count"] >= 14
 		for _, p := range projections {
-			ok = ok && v[`batpak_projection_position{projection="`+p+`"}`] >= 15
+			ok = ok && v[`batpak_projection_position{projection="`+p+`"}`] >= 19
 		}
 		return ok
 	})

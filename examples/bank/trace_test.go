@@ -55,22 +55,22 @@ func TestRunTrace(t *testing.T) {
 	// child and parent, as the start of their lines.
 	want := [][2]string{
 		{"bank.transfer id=t-1 from=alice to=carol amount=300 outcome=received ", ""},
-		{"aggregate.execute entity=account:alice command=bank.SendTransfer event=10 version=4 outcome=committed ", "bank.transfer "},
-		{"aggregate.load entity=account:alice version=3 ", "aggregate.execute entity=account:alice "},
+		{"aggregate.execute entity=account:alice command=bank.SendTransfer event=14 version=5 outcome=committed ", "bank.transfer "},
+		{"aggregate.load entity=account:alice version=4 ", "aggregate.execute entity=account:alice "},
 		{"policy.evaluate " + gates, "aggregate.execute entity=account:alice "},
-		{"aggregate.save entity=account:alice event=10 ", "aggregate.execute entity=account:alice "},
-		{"aggregate.execute entity=account:carol command=bank.ReceiveTransfer event=11 version=2 outcome=committed ", "bank.transfer "},
-		{"aggregate.load entity=account:carol version=1 ", "aggregate.execute entity=account:carol "},
+		{"aggregate.save entity=account:alice event=14 ", "aggregate.execute entity=account:alice "},
+		{"aggregate.execute entity=account:carol command=bank.ReceiveTransfer event=15 version=3 outcome=committed ", "bank.transfer "},
+		{"aggregate.load entity=account:carol version=2 ", "aggregate.execute entity=account:carol "},
 		{"policy.evaluate " + gates, "aggregate.execute entity=account:carol "},
-		{"aggregate.save entity=account:carol event=11 ", "aggregate.execute entity=account:carol "},
-		{"batpak.append entity=account:alice event=10 ", "aggregate.save entity=account:alice "},
-		{"batpak.append entity=account:carol event=11 ", "aggregate.save entity=account:carol "},
+		{"aggregate.save entity=account:carol event=15 ", "aggregate.execute entity=account:carol "},
+		{"batpak.append entity=account:alice event=14 ", "aggregate.save entity=account:alice "},
+		{"batpak.append entity=account:carol event=15 ", "aggregate.save entity=account:carol "},
 	}
 	for _, p := range []string{"bank-balances", "bank-balances-sql", "bank-statement-alice", "bank-large-transfers"} {
-		want = append(want, [2]string{"projection.apply projection=" + p + " entity=account:alice event=10 version=4 outcome=applied ", "aggregate.save entity=account:alice "})
+		want = append(want, [2]string{"projection.apply projection=" + p + " entity=account:alice event=14 version=5 outcome=applied ", "aggregate.save entity=account:alice "})
 	}
 	for _, p := range []string{"bank-balances", "bank-balances-sql"} {
-		want = append(want, [2]string{"projection.apply projection=" + p + " entity=account:carol event=11 version=2 outcome=applied ", "aggregate.save entity=account:carol "})
+		want = append(want, [2]string{"projection.apply projection=" + p + " entity=account:carol event=15 version=3 outcome=applied ", "aggregate.save entity=account:carol "})
 	}
 	if len(spans) != len(want) {
 		t.Errorf("%d spans in the tree, want %d:\n%s", len(spans), len(want), out.String())
@@ -80,7 +80,7 @@ func TestRunTrace(t *testing.T) {
 			t.Errorf("no span %q under %q in the tree:\n%s", w[0], w[1], out.String())
 		}
 	}
-	for _, ev := range []string{"#10 account:alice TransferSent", "#11 account:carol TransferReceived"} {
+	for _, ev := range []string{"#14 account:alice TransferSent", "#15 account:carol TransferReceived"} {
 		if !regexp.MustCompile(ev + ` traceparent 00-` + traceID + `-[0-9a-f]{16}-01: this trace, span `).MatchString(out.String()) {
 			t.Errorf("the output does not say that %s names trace %s:\n%s", ev, traceID, out.String())
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -15,12 +16,20 @@ import (
 
 // Encode checks an event and returns its msgpack payload (a copy of a
 // [batpak.RawPayload]) and a copy of its metadata. It refuses reserved
-// kinds ([batpak.ErrReservedKind]), payloads above maxPayload bytes
+// kinds ([batpak.ErrReservedKind]), a type name that is given but invalid
+// ([batpak.ErrInvalidTypeName]), payloads above maxPayload bytes
 // ([batpak.ErrPayloadTooLarge]) and metadata whose keys or values are not
-// UTF-8 ([batpak.ErrInvalidMetadata]).
+// UTF-8, or that use a reserved key ("batpak." but [batpak.MetaSchema] and
+// [batpak.MetaCodec], which must parse: [batpak.ParseSchema])
+// ([batpak.ErrInvalidMetadata]).
 func Encode(ev batpak.Event, maxPayload int) (payload []byte, meta map[string]string, err error) {
 	if ev.Kind.IsSystem() {
 		return nil, nil, fmt.Errorf("%w: %s", batpak.ErrReservedKind, ev.Kind)
+	}
+	if ev.Type != "" {
+		if err := batpak.ValidateTypeName(ev.Type); err != nil {
+			return nil, nil, err
+		}
 	}
 	switch p := ev.Payload.(type) {
 	case batpak.RawPayload:
@@ -41,7 +50,12 @@ func Encode(ev batpak.Event, maxPayload int) (payload []byte, meta map[string]st
 			return nil, nil, fmt.Errorf("%w: key %q is not valid UTF-8", batpak.ErrInvalidMetadata, k)
 		case !utf8.ValidString(v):
 			return nil, nil, fmt.Errorf("%w: value of %q is not valid UTF-8", batpak.ErrInvalidMetadata, k)
+		case strings.HasPrefix(k, batpak.MetaPrefix) && k != batpak.MetaSchema && k != batpak.MetaCodec:
+			return nil, nil, fmt.Errorf("%w: key %q is reserved", batpak.ErrInvalidMetadata, k)
 		}
+	}
+	if _, err := batpak.ParseSchema(ev.Metadata); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", batpak.ErrInvalidMetadata, err)
 	}
 	return payload, maps.Clone(ev.Metadata), nil
 }

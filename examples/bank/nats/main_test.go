@@ -44,7 +44,7 @@ func TestRunTwice(t *testing.T) {
 	if err := run("", dir, false, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "alice     500") || !strings.Contains(out.String(), "\n14 events in JetStream stream BANK at nats://") ||
+	if !strings.Contains(out.String(), "Alice           500") || !strings.Contains(out.String(), "\n18 events in JetStream stream BANK at nats://") ||
 		!strings.HasSuffix(out.String(), "; a second run appends nothing\n") {
 		t.Fatalf("output:\n%s", out.String())
 	}
@@ -52,7 +52,7 @@ func TestRunTwice(t *testing.T) {
 	if err := run("", dir, false, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "alice     500") || !strings.Contains(out.String(), "\n14 events in JetStream stream BANK at nats://") ||
+	if !strings.Contains(out.String(), "Alice           500") || !strings.Contains(out.String(), "\n18 events in JetStream stream BANK at nats://") ||
 		!strings.HasSuffix(out.String(), ", as before: nothing was appended\n") {
 		t.Fatalf("second run's output:\n%s", out.String())
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
+	"github.com/batpak-go/batpak/causal"
 	"github.com/batpak-go/batpak/policy"
 	"github.com/batpak-go/batpak/projection"
 	"github.com/batpak-go/batpak/tracing"
@@ -26,7 +26,7 @@ import (
 type Store interface {
 	batpak.Store
 	projection.Source
-	Correlated(id uuid.UUID) []uint64
+	causal.Source
 }
 
 // Scope is the bank's scope: its accounts' streams are (Scope, Entity(id)).

@@ -12,13 +12,15 @@ import (
 // aggregate machinery needs: it turns values into events and back.
 type (
 	AccountOpened struct {
-		Owner string
 		Limit int64 // how far below zero the balance may go
 	}
 	Deposited struct{ Amount int64 }
+	// Withdrawn is at schema version 2: release 1 wrote WithdrawnV1,
+	// without the channel (evolution.go).
 	Withdrawn struct {
-		Amount int64
-		Day    string
+		Amount  int64
+		Day     string
+		Channel string // "app", "branch"
 	}
 	TransferSent struct {
 		TransferID string
@@ -44,24 +46,27 @@ type (
 	}
 )
 
-// Registry maps the bank's event types to kinds (category 0x1).
+// Registry maps the bank's event types to kinds (category 0x1) and
+// stable names, with the upcaster that reads what release 1 wrote.
 func Registry() *batpak.Registry {
 	r := batpak.NewRegistry()
-	batpak.MustRegister[AccountOpened](r, kind.Custom(0x1, 0x001))
-	batpak.MustRegister[Deposited](r, kind.Custom(0x1, 0x002))
-	batpak.MustRegister[Withdrawn](r, kind.Custom(0x1, 0x003))
-	batpak.MustRegister[TransferSent](r, kind.Custom(0x1, 0x004))
-	batpak.MustRegister[TransferReceived](r, kind.Custom(0x1, 0x005))
-	batpak.MustRegister[TransferReturned](r, kind.Custom(0x1, 0x006))
-	batpak.MustRegister[AccountFrozen](r, kind.Custom(0x1, 0x007))
-	batpak.MustRegister[AccountClosed](r, kind.Custom(0x1, 0x008))
-	batpak.MustRegister[BalanceCorrected](r, kind.Custom(0x1, 0x009))
+	batpak.MustRegister[AccountOpened](r, kind.Custom(0x1, 0x001), "bank.AccountOpened")
+	batpak.MustRegister[Deposited](r, kind.Custom(0x1, 0x002), "bank.Deposited")
+	batpak.MustRegister[Withdrawn](r, kind.Custom(0x1, 0x003), "bank.Withdrawn", withdrawnV1toV2)
+	batpak.MustRegister[TransferSent](r, kind.Custom(0x1, 0x004), "bank.TransferSent")
+	batpak.MustRegister[TransferReceived](r, kind.Custom(0x1, 0x005), "bank.TransferReceived")
+	batpak.MustRegister[TransferReturned](r, kind.Custom(0x1, 0x006), "bank.TransferReturned")
+	batpak.MustRegister[AccountFrozen](r, kind.Custom(0x1, 0x007), "bank.AccountFrozen")
+	batpak.MustRegister[AccountClosed](r, kind.Custom(0x1, 0x008), "bank.AccountClosed")
+	batpak.MustRegister[BalanceCorrected](r, kind.Custom(0x1, 0x009), "bank.BalanceCorrected")
+	batpak.MustRegister[CustomerRegistered](r, kind.Custom(0x1, 0x00A), "bank.CustomerRegistered")
 	return r
 }
 
 // Account is the aggregate root's state.
 type Account struct {
-	Owner       string
+	Customer    string // the data subject of the owner's personal data
+	Owner       string // the owner's name; "(forgotten)" once erased
 	Opened      bool
 	Closed      bool
 	Frozen      bool
@@ -74,7 +79,11 @@ type Account struct {
 func (a *Account) Apply(event any) {
 	switch e := event.(type) {
 	case AccountOpened:
-		a.Owner, a.Opened, a.Limit = e.Owner, true, e.Limit
+		a.Opened, a.Limit = true, e.Limit
+	case CustomerRegistered:
+		a.Customer, a.Owner = e.Customer, e.Name
+	case batpak.Erased: // the owner was forgotten: only personal data is sealed
+		a.Owner = "(forgotten)"
 	case Deposited:
 		a.Balance += e.Amount
 	case Withdrawn:
@@ -123,8 +132,9 @@ func (a *Account) usable() error {
 // Commands. Each looks at the state and returns the events to emit.
 type (
 	Open struct {
-		Owner string
-		Limit int64
+		Customer string // the owner's data subject, "customer:<id>"
+		Owner    string
+		Limit    int64
 	}
 	Deposit  struct{ Amount int64 }
 	Withdraw struct {
@@ -156,7 +166,9 @@ func (c Open) Handle(a *Account) ([]any, error) {
 	if a.Opened {
 		return nil, ErrAlreadyOpen
 	}
-	return []any{AccountOpened{Owner: c.Owner, Limit: c.Limit}}, nil
+	// The owner's name goes into an event of its own, sealed with the
+	// customer's key, so forgetting the customer erases it and nothing else.
+	return []any{AccountOpened{Limit: c.Limit}, CustomerRegistered{Customer: c.Customer, Name: c.Owner}}, nil
 }
 
 func (c Deposit) Handle(a *Account) ([]any, error) {
@@ -164,7 +176,7 @@ func (c Deposit) Handle(a *Account) ([]any, error) {
 }
 
 func (c Withdraw) Handle(a *Account) ([]any, error) {
-	return one(a.usable(), Withdrawn{Amount: c.Amount, Day: c.Day})
+	return one(a.usable(), Withdrawn{Amount: c.Amount, Day: c.Day, Channel: "app"})
 }
 
 func (c SendTransfer) Handle(a *Account) ([]any, error) {

@@ -162,16 +162,16 @@ func TestGateDetails(t *testing.T) {
 func TestGatesThroughRepository(t *testing.T) {
 	const today, tomorrow = "2026-11-26", "2026-11-27"
 	spec := aggregatetest.NewGated(Registry(), Gates(), Policy{DailyLimit: 300}).On(Stream("a"))
-	opened := AccountOpened{Owner: "a", Limit: 50}
+	opened := AccountOpened{Limit: 50}
 	funded := []any{opened, Deposited{Amount: 500}}
 	given := func(events ...any) []any { return append(slices.Clone(funded), events...) }
 
 	spec.Given(funded...).When(Withdraw{Amount: 200, Day: today}).
-		Then(t, Withdrawn{Amount: 200, Day: today})
+		Then(t, Withdrawn{Amount: 200, Day: today, Channel: "app"})
 	spec.Given(given(Withdrawn{Amount: 200, Day: today})...).When(Withdraw{Amount: 150, Day: today}).
 		ThenDenied(t, gDaily, "DAILY_LIMIT")
 	spec.Given(given(Withdrawn{Amount: 200, Day: today})...).When(Withdraw{Amount: 100, Day: today}).
-		Then(t, Withdrawn{Amount: 100, Day: today})
+		Then(t, Withdrawn{Amount: 100, Day: today, Channel: "app"})
 	spent := given(Withdrawn{Amount: 200, Day: today}, Withdrawn{Amount: 100, Day: today}) // balance 200
 	spec.Given(spent...).When(Withdraw{Amount: 1, Day: today}).
 		ThenDenied(t, gDaily, "DAILY_LIMIT")
@@ -179,8 +179,8 @@ func TestGatesThroughRepository(t *testing.T) {
 	spec.Given(spent...).When(Withdraw{Amount: 251, Day: tomorrow}).
 		ThenDenied(t, gOverdraft, "OVERDRAFT")
 	spec.Given(spent...).When(Withdraw{Amount: 250, Day: tomorrow}).
-		Then(t, Withdrawn{Amount: 250, Day: tomorrow}).
-		ThenState(t, Account{Owner: "a", Opened: true, Balance: -50, Limit: 50,
+		Then(t, Withdrawn{Amount: 250, Day: tomorrow, Channel: "app"}).
+		ThenState(t, Account{Opened: true, Balance: -50, Limit: 50,
 			DailyDebits: map[string]int64{today: 300, tomorrow: 250}})
 	frozen := given(AccountFrozen{Reason: "audit"})
 	spec.Given(frozen...).When(Deposit{Amount: 0}).

@@ -109,7 +109,11 @@ func (v *statementView) Apply(_ context.Context, rec batpak.Record) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.balance += d
-	v.lines = append(v.lines, fmt.Sprintf("#%-3d %-17s %+6d  = %6d", rec.Sequence, reflect.TypeOf(ev).Name(), d, v.balance))
+	what := reflect.TypeOf(ev).Name()
+	if w, ok := ev.(Withdrawn); ok { // release 1's withdrawals read as from a branch
+		what += " (" + w.Channel + ")"
+	}
+	v.lines = append(v.lines, fmt.Sprintf("#%-3d %-20s %+6d  = %6d", rec.Sequence, what, d, v.balance))
 	return nil
 }
 

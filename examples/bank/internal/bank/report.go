@@ -16,7 +16,7 @@ const statementLines = 8
 func PrintReport(w io.Writer, r *Report) {
 	fmt.Fprintln(w, "Balances:")
 	for _, b := range r.Balances {
-		fmt.Fprintf(w, "  %-6s %6d  (%s)\n", b.Account, b.Balance, b.State)
+		fmt.Fprintf(w, "  %-6s %-12s %6d  (%s)\n", b.Account, b.Owner, b.Balance, b.State)
 	}
 	fmt.Fprintln(w, "\nDenied by policy:")
 	if !r.Ran {

@@ -1,19 +1,15 @@
 package bank
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
-	"slices"
 	"strings"
-
-	"github.com/google/uuid"
 
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/aggregate"
+	"github.com/batpak-go/batpak/causal"
 	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/policy"
 )
@@ -41,6 +37,7 @@ type Report struct {
 // Balance of one account at the end.
 type Balance struct {
 	Account string
+	Owner   string // "(forgotten)" once the owner was forgotten
 	Balance int64
 	State   string
 }
@@ -111,7 +108,7 @@ func play(ctx context.Context, b *Bank, log io.Writer) ([]Denied, error) {
 	}
 	limits := map[string]int64{"alice": 100}
 	for _, id := range Accounts {
-		if err := try(id, "open", Open{Owner: strings.ToUpper(id[:1]) + id[1:], Limit: limits[id]}); err != nil {
+		if err := try(id, "open", Open{Customer: Customer(id), Owner: strings.ToUpper(id[:1]) + id[1:], Limit: limits[id]}); err != nil {
 			return nil, fmt.Errorf("%s open: %w", id, err)
 		}
 	}
@@ -121,7 +118,7 @@ func play(ctx context.Context, b *Bank, log io.Writer) ([]Denied, error) {
 	}{
 		{"alice", "deposit 1000", Deposit{Amount: 1000}},
 		{"bob", "deposit 500", Deposit{Amount: 500}},
-		{"alice", "withdraw 200", Withdraw{Amount: 200, Day: b.today()}},
+		// alice withdraws 200 here, with release 1 (below)
 		{"bob", "deposit -50", Deposit{Amount: -50}},
 		{"bob", "withdraw 600", Withdraw{Amount: 600, Day: b.today()}},
 		{"alice", "withdraw 900", Withdraw{Amount: 900, Day: b.today()}},
@@ -129,7 +126,15 @@ func play(ctx context.Context, b *Bank, log io.Writer) ([]Denied, error) {
 		{"bob", "withdraw 10", Withdraw{Amount: 10, Day: b.today()}},
 		{"dave", "close", Close{}},
 	}
-	for _, s := range steps {
+	for i, s := range steps {
+		if i == 2 {
+			// Release 1 of the bank, before the upgrade, recorded this
+			// withdrawal in its own shape (evolution.go).
+			step("alice: withdraw 200 (written by release 1)")
+			if err := b.release1Withdraw(ctx, "alice", 200); err != nil {
+				return nil, fmt.Errorf("alice release 1 withdrawal: %w", err)
+			}
+		}
 		if err := try(s.id, s.what, s.cmd); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", s.id, s.what, err)
 		}
@@ -147,6 +152,10 @@ func play(ctx context.Context, b *Bank, log io.Writer) ([]Denied, error) {
 	step("bob: admin correction +25 (bypass)")
 	if _, err := b.Correct(ctx, "bob", 25, "fee refund", "card fee charged twice; refunded by support", "ops:jane"); err != nil {
 		return nil, fmt.Errorf("correction: %w", err)
+	}
+	step("dave: the closed account's owner asks to be forgotten")
+	if err := b.Forget(ctx, "dave"); err != nil {
+		return nil, err
 	}
 	return denials, nil
 }
@@ -185,7 +194,7 @@ func (b *Bank) Balances(ctx context.Context) ([]Balance, error) {
 		case a.Frozen:
 			state = "frozen"
 		}
-		out = append(out, Balance{Account: id, Balance: a.Balance, State: state})
+		out = append(out, Balance{Account: id, Owner: a.Owner, Balance: a.Balance, State: state})
 	}
 	return out, nil
 }
@@ -232,17 +241,16 @@ func transferChains(ctx context.Context, s Store) (chains []string, more int, er
 }
 
 // renderChain draws the correlation group of a transfer, from its
-// TransferSent event root, as a tree along causation links.
+// TransferSent event root, as a tree along causation links: the store's
+// catalog names every event's type, so package causal draws it.
 func renderChain(ctx context.Context, s Store, reg *batpak.Registry, root batpak.Record) (string, error) {
-	group := map[uuid.UUID][]batpak.Record{}
+	g, err := causal.Trace(ctx, s, root.ID)
+	if err != nil {
+		return "", err
+	}
 	var returned string
-	for _, seq := range s.Correlated(root.CorrelationID) {
-		rec, err := s.GetSequence(ctx, seq)
-		if err != nil {
-			return "", err
-		}
-		group[rec.CausationID] = append(group[rec.CausationID], rec)
-		if ev, err := reg.Decode(&rec); err == nil {
+	for _, n := range g.Nodes {
+		if ev, err := reg.Decode(&n.Record); err == nil {
 			if r, ok := ev.(TransferReturned); ok {
 				returned = r.Reason
 			}
@@ -258,16 +266,8 @@ func renderChain(ctx context.Context, s Store, reg *batpak.Registry, root batpak
 		fmt.Fprintf(&b, " (returned: %s)", returned)
 	}
 	b.WriteByte('\n')
-	var walk func(rec batpak.Record, depth int)
-	walk = func(rec batpak.Record, depth int) {
-		v, _ := reg.Decode(&rec)
-		fmt.Fprintf(&b, "%s└─ #%d %s v%d %s %+v\n", strings.Repeat("   ", depth), rec.Sequence, rec.Coordinate.Entity, rec.Version, reflect.TypeOf(v).Name(), v)
-		children := group[rec.ID]
-		slices.SortFunc(children, func(a, b batpak.Record) int { return cmp.Compare(a.Sequence, b.Sequence) })
-		for _, c := range children {
-			walk(c, depth+1)
-		}
+	if err := g.WriteText(&b); err != nil {
+		return "", err
 	}
-	walk(root, 0)
 	return strings.TrimRight(b.String(), "\n"), nil
 }

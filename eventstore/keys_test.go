@@ -1,0 +1,280 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/kind"
+	"github.com/batpak-go/batpak/vfs/faultfs"
+)
+
+var (
+	kindPersonal = kind.Custom(1, 7)
+	annSubject   = batpak.Subject{Scope: "dt", ID: "ann"}
+)
+
+// appendPersonal appends one sealed event of subject to entity's stream.
+func appendPersonal(t *testing.T, s *eventstore.Store, entity, subject, text string) {
+	t.Helper()
+	ev := batpak.Event{Kind: kindPersonal, Payload: text, Subject: subject}
+	if _, err := s.Append(context.Background(), dtCoord(entity), []batpak.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readTexts returns what the events of entity read as: their text, or
+// "erased"; an error fails the test.
+func readTexts(t *testing.T, s *eventstore.Store, entity string) []string {
+	t.Helper()
+	var out []string
+	for rec, err := range s.ReadStream(context.Background(), dtCoord(entity), 0) {
+		if err != nil {
+			t.Fatalf("read %s: %v", entity, err)
+		}
+		if rec.Erased {
+			out = append(out, "erased")
+			continue
+		}
+		var text string
+		if err := rec.Decode(&text); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, text)
+	}
+	return out
+}
+
+// TestForgetCrash crashes the machine at every file call of Forget and
+// cuts the power (both ways faultfs models): after a reopen the subject's
+// key is there or gone, never half (every read works, all of the
+// subject's events read alike), a Forget that returned is durable, and
+// the other subject is untouched.
+func TestForgetCrash(t *testing.T) {
+	ctx := context.Background()
+	prepare := func(t *testing.T, f *faultfs.FS) (*eventstore.Store, string) {
+		dir := filepath.Join(t.TempDir(), "s")
+		s, err := eventstore.Open(dir, eventstore.WithFS(f), eventstore.WithPreallocation(false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendPersonal(t, s, "a", "ann", "Ann 1")
+		appendPersonal(t, s, "b", "bob", "Bob 1")
+		appendPersonal(t, s, "a", "ann", "Ann 2")
+		return s, dir
+	}
+	f := faultfs.New(nil)
+	s, _ := prepare(t, f)
+	before := f.Calls()
+	if err := s.Forget(ctx, annSubject); err != nil {
+		t.Fatal(err)
+	}
+	n := f.Calls() - before
+	_ = s.Close()
+	if n < 5 { // open, write, sync, rename, syncdir
+		t.Fatalf("Forget makes %d counted calls: it does not go through the FS", n)
+	}
+	cuts := []struct {
+		name string
+		cut  func(*faultfs.FS) error
+	}{{"power loss", (*faultfs.FS).PowerLoss}, {"power loss keeping entries", (*faultfs.FS).PowerLossKeepingEntries}}
+	for _, cut := range cuts {
+		for k := 1; k <= n+1; k++ {
+			t.Run(fmt.Sprintf("%s/crash at call %d of %d", cut.name, k, n), func(t *testing.T) {
+				f := faultfs.New(nil)
+				s, dir := prepare(t, f)
+				f.CrashAt(k)
+				ferr := s.Forget(ctx, annSubject)
+				if (ferr != nil) != (k <= n) {
+					t.Fatalf("Forget = %v with a crash at call %d of %d", ferr, k, n)
+				}
+				if err := cut.cut(f); err != nil {
+					t.Fatal(err)
+				}
+				_ = s.Close()
+				s2 := dtOpen(t, dir)
+				defer s2.Close()
+				ann := readTexts(t, s2, "a")
+				switch {
+				case len(ann) != 2:
+					t.Fatalf("ann's events after the crash: %v", ann)
+				case (ann[0] == "erased") != (ann[1] == "erased"):
+					t.Fatalf("ann's events read differently: %v", ann)
+				case ferr == nil && ann[0] != "erased":
+					t.Fatalf("Forget returned, the key survived: %v", ann)
+				case ann[0] != "erased" && (ann[0] != "Ann 1" || ann[1] != "Ann 2"):
+					t.Fatalf("ann's events read %v", ann)
+				}
+				if bob := readTexts(t, s2, "b"); len(bob) != 1 || bob[0] != "Bob 1" {
+					t.Fatalf("bob's events after the crash: %v", bob)
+				}
+				// A Forget that did not happen can be made now.
+				if err := s2.Forget(ctx, annSubject); err != nil {
+					t.Fatal(err)
+				}
+				if ann := readTexts(t, s2, "a"); ann[0] != "erased" {
+					t.Fatalf("after a second Forget: %v", ann)
+				}
+			})
+		}
+	}
+}
+
+// TestForgetSurvivesReopen: a forgotten subject stays unreadable after a
+// reopen, Verify still passes (the hashes cover the sealed payloads), a
+// read-only view alongside the writer sees the Forget at once, and it
+// cannot forget itself.
+func TestForgetSurvivesReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "s")
+	s := dtOpen(t, dir)
+	appendPersonal(t, s, "a", "ann", "Ann 1")
+	appendPersonal(t, s, "b", "bob", "Bob 1")
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := eventstore.OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if got := readTexts(t, ro, "a"); got[0] != "Ann 1" {
+		t.Fatalf("read-only view before Forget: %v", got)
+	}
+	if err := ro.Forget(ctx, annSubject); !errors.Is(err, batpak.ErrReadOnly) {
+		t.Fatalf("Forget on a read-only view: %v", err)
+	}
+	if err := s.Forget(ctx, annSubject); err != nil {
+		t.Fatal(err)
+	}
+	if got := readTexts(t, ro, "a"); got[0] != "erased" {
+		t.Fatalf("read-only view after the writer's Forget: %v", got)
+	}
+	dtClose(t, s)
+	s = dtOpen(t, dir)
+	defer s.Close()
+	if got := readTexts(t, s, "a"); got[0] != "erased" {
+		t.Fatalf("after a reopen: %v", got)
+	}
+	if got := readTexts(t, s, "b"); got[0] != "Bob 1" {
+		t.Fatalf("bob after a reopen: %v", got)
+	}
+	if _, err := s.Append(ctx, dtCoord("a"), []batpak.Event{{Kind: kindPersonal, Subject: "ann"}}); !errors.Is(err, batpak.ErrForgotten) {
+		t.Fatalf("append for ann after a reopen: %v", err)
+	}
+	rep, err := eventstore.Verify(dir)
+	if err != nil || !rep.OK() {
+		t.Fatalf("Verify after Forget: %+v, %v", rep, err)
+	}
+}
+
+// TestKeyDamage: a damaged or missing key file fails the reads of its
+// subject's events with an error matching ErrCorrupt (a lost key is
+// damage, never taken for an erasure); other subjects read on.
+func TestKeyDamage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(path string) error
+		target error
+	}{
+		{"flipped", func(p string) error {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			b[len(b)-8] ^= 1
+			return os.WriteFile(p, b, 0o600)
+		}, batpak.ErrCorrupt},
+		{"removed", os.Remove, batpak.ErrKeyMissing},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "s")
+			s := dtOpen(t, dir)
+			appendPersonal(t, s, "a", "ann", "Ann 1")
+			appendPersonal(t, s, "b", "bob", "Bob 1")
+			dtClose(t, s)
+			files, err := filepath.Glob(filepath.Join(dir, eventstore.KeysDir, "*.key"))
+			if err != nil || len(files) != 2 {
+				t.Fatalf("key files %v, %v", files, err)
+			}
+			for _, p := range files {
+				if err := tc.damage(p); err != nil {
+					t.Fatal(err)
+				}
+				s := dtOpen(t, dir)
+				failed := 0
+				for _, entity := range []string{"a", "b"} {
+					for _, err := range s.ReadStream(context.Background(), dtCoord(entity), 0) {
+						if err != nil {
+							if !errors.Is(err, tc.target) || !errors.Is(err, batpak.ErrCorrupt) {
+								t.Fatalf("read of %s: %v, want %v", entity, err, tc.target)
+							}
+							failed++
+						}
+					}
+				}
+				dtClose(t, s)
+				if failed != 1 {
+					t.Fatalf("%d subjects failed to read, want 1", failed)
+				}
+				rep, err := eventstore.Verify(dir)
+				if err != nil || rep.OK() || len(rep.Problems) != 1 || rep.Problems[0].Kind != "key" {
+					t.Fatalf("Verify of a store with a %s key file: %+v, %v", tc.name, rep, err)
+				}
+				break
+			}
+		})
+	}
+}
+
+// TestSealCrash crashes the machine at every file call of the first
+// append of a new subject (its key's write, then the event's) and cuts
+// the power: an acknowledged event reads back opened after a reopen, and
+// no event ever reads as lost.
+func TestSealCrash(t *testing.T) {
+	ctx := context.Background()
+	prepare := func(t *testing.T, f *faultfs.FS) (*eventstore.Store, string) {
+		dir := filepath.Join(t.TempDir(), "s")
+		s, err := eventstore.Open(dir, eventstore.WithFS(f), eventstore.WithPreallocation(false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendPersonal(t, s, "b", "bob", "Bob 1")
+		return s, dir
+	}
+	ev := []batpak.Event{{Kind: kindPersonal, Payload: "Ann 1", Subject: "ann"}}
+	f := faultfs.New(nil)
+	s, _ := prepare(t, f)
+	before := f.Calls()
+	if _, err := s.Append(ctx, dtCoord("a"), ev); err != nil {
+		t.Fatal(err)
+	}
+	n := f.Calls() - before
+	_ = s.Close()
+	for k := 1; k <= n+1; k++ {
+		t.Run(fmt.Sprintf("crash at call %d of %d", k, n), func(t *testing.T) {
+			f := faultfs.New(nil)
+			s, dir := prepare(t, f)
+			f.CrashAt(k)
+			_, aerr := s.Append(ctx, dtCoord("a"), ev)
+			if err := f.PowerLoss(); err != nil {
+				t.Fatal(err)
+			}
+			_ = s.Close()
+			s2 := dtOpen(t, dir)
+			defer s2.Close()
+			ann := readTexts(t, s2, "a")
+			if aerr == nil && (len(ann) != 1 || ann[0] != "Ann 1") {
+				t.Fatalf("the append was acknowledged; after the crash ann reads %v", ann)
+			}
+			if got := readTexts(t, s2, "b"); len(got) != 1 || got[0] != "Bob 1" {
+				t.Fatalf("bob after the crash: %v", got)
+			}
+		})
+	}
+}
