@@ -1,0 +1,165 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"go.uber.org/zap"
+
+	"github.com/batpak-go/batpak/segment"
+)
+
+// Whether Open trusts the checkpoint, and the durable floor it proves;
+// loadckpt.go decodes a trusted one into the index.
+
+// How much of the checkpoint's segment around its frame end a load asks the
+// kernel to read ahead: the last covered frame and the frames after it.
+const prefetchBack, prefetchAhead = 64 << 10, 1 << 20
+
+// loadCheckpoint loads a valid checkpoint into the index and returns it, or
+// returns nil (index untouched) when there is none or it cannot be trusted.
+//
+// A valid checkpoint naming a segment after the last one on disk proves
+// that segment files holding acknowledged events are gone: that is an
+// error (ErrCorrupt, like a missing middle segment), never silent loss.
+func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, durableFloor, error) {
+	var floor durableFloor
+	path := filepath.Join(s.dir, CheckpointFileName)
+	if !s.readOnly {
+		_ = s.fs.Remove(path + ".tmp")
+	}
+	data, release, err := segment.MapFile(s.fs, path)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			s.coldStart.CheckpointIgnored = err.Error()
+		}
+		return nil, floor, nil
+	}
+	defer func() { _ = release() }()
+	ignore := func(reason string) (*segment.Checkpoint, durableFloor, error) {
+		s.coldStart.CheckpointIgnored = reason
+		s.log.Warn("ignoring checkpoint", zap.String("reason", reason))
+		return nil, floor, nil
+	}
+	c, err := segment.OpenCheckpoint(data)
+	if err != nil {
+		return ignore(err.Error())
+	}
+	// The checkpoint is whole (its CRCs hold), so the store wrote it, after
+	// a sync: whatever else is wrong with it, its watermark is durable.
+	floor = durableFloor{segment: c.Segment, end: int64(c.FrameEnd)}
+	// While the blocks decode, have the disk fetch what comes next: the
+	// last covered frame (checked below) and the frames after it.
+	segment.Prefetch(s.fs, s.segmentPath(c.Segment), int64(c.FrameEnd)-prefetchBack, prefetchBack+prefetchAhead)
+	if c.LastSeq == 0 {
+		return ignore("empty")
+	}
+	if len(ids) == 0 || c.Segment > ids[len(ids)-1] {
+		// A read-only open may race a writer that created the segment
+		// after the listing: only a file that is really absent is missing.
+		f, err := s.fs.OpenFile(s.segmentPath(c.Segment), os.O_RDONLY, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, floor, &segment.CorruptError{Segment: c.Segment, Path: s.segmentPath(c.Segment),
+				Reason: fmt.Sprintf("segment file is missing (the checkpoint covers %d events up to it)", c.LastSeq)}
+		}
+		if f != nil {
+			_ = f.Close()
+		}
+		return ignore(fmt.Sprintf("names segment %d, created after the directory was listed", c.Segment))
+	}
+	if c.Segment < ids[0] {
+		return ignore(fmt.Sprintf("names segment %d, which does not exist", c.Segment))
+	}
+	ix, err := indexFromCheckpoint(c)
+	if err != nil {
+		return ignore(err.Error())
+	}
+	// The last covered frame must still be on disk as it was.
+	last := ix.entries.at(c.LastSeq)
+	if last.pos.Segment != c.Segment || int64(last.pos.Offset)+int64(last.pos.Length) > int64(c.FrameEnd) {
+		return ignore("watermark disagrees with its last entry")
+	}
+	if reason := s.checkFrame(c.LastSeq, last, int64(c.FrameEnd)); reason != "" {
+		return ignore(reason)
+	}
+	s.ix = ix
+	s.coldStart.EventsFromCheckpoint = c.LastSeq
+	return &c.Checkpoint, floor, nil
+}
+
+// holds reports whether the frame rec holds event seq with id: the event
+// itself, or its stub in a hole frame (compaction removed the event).
+func holds(rec *segment.Record, seq uint64, id [16]byte) bool {
+	if rec.Kind != segment.KindHole {
+		return rec.Seq == seq && rec.ID == id
+	}
+	stubs, err := segment.DecodeStubs(rec.Payload)
+	if err != nil {
+		return false
+	}
+	for _, st := range stubs {
+		if st.Seq == seq {
+			return st.ID == id
+		}
+	}
+	return false
+}
+
+// durableFloor is the point below which a checkpoint proves the log was
+// durable: every segment before segment, and segment up to end. Damage or a
+// cut below it is corruption, never a torn write.
+type durableFloor struct {
+	segment uint32
+	end     int64
+}
+
+// below returns why a segment whose frames stop at cut (after a torn or
+// incomplete tail) or end at frameEnd breaks the floor, or "".
+func (f durableFloor) below(id uint32, cut, frameEnd int64) string {
+	switch {
+	case f.segment == 0 || id != f.segment:
+		return ""
+	case cut >= 0 && cut < f.end:
+		return fmt.Sprintf("damaged below the checkpoint's durable watermark %d", f.end)
+	case frameEnd < f.end:
+		return fmt.Sprintf("frames end at %d, below the checkpoint's durable watermark %d", frameEnd, f.end)
+	}
+	return ""
+}
+
+// checkFrame verifies that the frame entry e of event seq points at holds
+// that event, and that the frames between it and the watermark frameEnd (a
+// batch's COMMIT marker, tombstones) are still whole: a tail cut after the
+// checkpoint was written must not be covered up by it.
+func (s *Store) checkFrame(seq uint64, e *entry, frameEnd int64) string {
+	const maxGap = 1 << 20 // system frames after the last event; beyond, recover without the checkpoint
+	p := e.pos
+	n := frameEnd - int64(p.Offset)
+	if p.Length > segment.MaxFramePayload+segment.FrameHeaderSize || n < int64(p.Length) || n > int64(p.Length)+maxGap {
+		return "watermark disagrees with its last entry"
+	}
+	f, err := s.fs.OpenFile(s.segmentPath(p.Segment), os.O_RDONLY, 0)
+	if err != nil {
+		return err.Error()
+	}
+	defer func() { _ = f.Close() }()
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, int64(p.Offset)); err != nil {
+		return fmt.Sprintf("last covered frame unreadable: %v", err)
+	}
+	payload, size, st := segment.DecodeFrame(buf)
+	var rec segment.Record
+	if st != segment.FrameOK || size != int(p.Length) || segment.DecodeRecord(payload, &rec) != nil || !holds(&rec, seq, e.id) {
+		return "last covered frame does not match"
+	}
+	for off := size; off < len(buf); {
+		payload, size, st := segment.DecodeFrame(buf[off:])
+		if st != segment.FrameOK || segment.DecodeRecord(payload, &rec) != nil || !rec.IsMarker() {
+			return "frames between the last covered event and the watermark are damaged"
+		}
+		off += size
+	}
+	return ""
+}
