@@ -94,7 +94,7 @@ func msgpackKeys(data []byte) (map[string]bool, bool) {
 	if err != nil || n < 0 {
 		return nil, false
 	}
-	keys := make(map[string]bool, n)
+	keys := make(map[string]bool, min(n, len(data)/2)) // n is the payload's word
 	for range n {
 		k, err := d.DecodeString()
 		if err != nil {

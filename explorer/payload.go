@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
@@ -62,6 +63,9 @@ func RecordPayloadJSON(rec *batpak.Record) json.RawMessage {
 // decodeMsgpack decodes one msgpack value into plain Go values that
 // encoding/json can marshal: maps get string keys whatever their type.
 func decodeMsgpack(p []byte) (any, error) {
+	if err := checkLengths(msgpack.NewDecoder(bytes.NewReader(p)), len(p), 0); err != nil {
+		return nil, err
+	}
 	r := bytes.NewReader(p)
 	dec := msgpack.NewDecoder(r)
 	dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) {
@@ -69,7 +73,10 @@ func decodeMsgpack(p []byte) (any, error) {
 		if err != nil || n < 0 {
 			return nil, err
 		}
-		m := make(map[string]any, n)
+		// n comes from the payload: size the map by what the bytes left
+		// can hold (a key and a value take a byte each at least), so a
+		// few bytes cannot ask for gigabytes.
+		m := make(map[string]any, min(n, r.Len()/2))
 		for range n {
 			k, err := d.DecodeInterface()
 			if err != nil {
@@ -174,4 +181,47 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// maxNesting bounds how deep the arrays and maps of a payload shown as
+// JSON may nest.
+const maxNesting = 256
+
+// checkLengths walks the msgpack value d reads, of at most size bytes,
+// and refuses an array or map that claims more elements than the bytes
+// left could hold (each takes a byte at least) or that nests deeper than
+// maxNesting. The msgpack decoder sizes a slice or map for an interface
+// value by the claimed length alone: a five-byte payload could ask for
+// gigabytes.
+func checkLengths(d *msgpack.Decoder, size, depth int) error {
+	if depth > maxNesting {
+		return fmt.Errorf("arrays and maps nest deeper than %d", maxNesting)
+	}
+	c, err := d.PeekCode()
+	if err != nil {
+		return err
+	}
+	var n, per int
+	switch {
+	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
+		n, err = d.DecodeArrayLen()
+		per = 1
+	case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
+		n, err = d.DecodeMapLen()
+		per = 2
+	default:
+		return d.Skip()
+	}
+	if err != nil {
+		return err
+	}
+	if n > 0 && n > size/per {
+		return fmt.Errorf("a msgpack %s claims %d elements in %d bytes", map[int]string{1: "array", 2: "map"}[per], n, size)
+	}
+	for range n * per {
+		if err := checkLengths(d, size, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
 }
