@@ -116,7 +116,9 @@ func (s *Store) recordTypes(ctx context.Context, events []batpak.Event) error {
 	if err != nil || len(add) == 0 {
 		return err
 	}
-	if c.kv == nil {
+	if c.kv == nil || s.cfg.readOnly {
+		// A read-only store binds the bucket to read it; it never writes
+		// a name another store's appends would then have to agree with.
 		return batpak.ErrReadOnly
 	}
 	c.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/kind"
 	"github.com/batpak-go/batpak/natsstore"
 	"github.com/batpak-go/batpak/projection"
 )
@@ -320,5 +321,29 @@ func TestReadOnlyRefusesPartialCopies(t *testing.T) {
 	}
 	if v := ro.StreamVersion(coord("acct.0")); v != 0 {
 		t.Fatalf("acct.0, whose first event the copy lacks, shows version %d", v)
+	}
+}
+
+// A read-only store's refused append leaves the shared catalog alone: the
+// writer may still give the kind its own name (found by review: the name
+// was bound before the append was refused).
+func TestReadOnlyAppendWritesNoTypeName(t *testing.T) {
+	ctx := hangContext(t)
+	ns := startServer(t)
+	stream := uniqueStream("ROCAT")
+	w := openStore(t, ns, natsstore.WithStream(stream))
+	if _, err := w.Append(ctx, batpak.Coordinate{Entity: "e", Scope: "s"}, []batpak.Event{{Kind: kind.Custom(2, 8), Type: "test.First", Payload: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := natsstore.OpenReadOnly(ctx, ns.ClientURL(), patient(t, natsstore.WithStream(stream))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, err := ro.Append(ctx, batpak.Coordinate{Entity: "e", Scope: "s"}, []batpak.Event{{Kind: kind.Custom(2, 9), Type: "test.FromReadOnly", Payload: 1}}); !errors.Is(err, batpak.ErrReadOnly) {
+		t.Fatalf("read-only Append = %v, want ErrReadOnly", err)
+	}
+	if _, err := w.Append(ctx, batpak.Coordinate{Entity: "e", Scope: "s"}, []batpak.Event{{Kind: kind.Custom(2, 9), Type: "test.Real", Payload: 1}}); err != nil {
+		t.Fatalf("the writer naming the kind after the read-only store's refused append: %v", err)
 	}
 }
