@@ -239,10 +239,26 @@ func (r *Registry) Event(v any) (Event, error) {
 	}
 	meta := Schema{Version: et.version(), Codec: et.codec.Name()}.metadata(nil)
 	ev := Event{Kind: et.kind, Type: et.name, Payload: RawPayload(b), Metadata: meta}
-	if p, ok := v.(Personal); ok {
+	if p, ok := personal(v); ok {
 		ev.Subject = p.DataSubject()
 	}
 	return ev, nil
+}
+
+// personal returns v as Personal, also where only *T has DataSubject (a
+// pointer receiver) and v is a T: such a payload is personal data all the
+// same, and storing it in clear because of a receiver would be silent.
+func personal(v any) (Personal, bool) {
+	if p, ok := v.(Personal); ok {
+		return p, true
+	}
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() == reflect.Pointer || !reflect.PointerTo(t).Implements(reflect.TypeFor[Personal]()) {
+		return nil, false
+	}
+	pv := reflect.New(t)
+	pv.Elem().Set(reflect.ValueOf(v))
+	return pv.Interface().(Personal), true
 }
 
 // Decode returns rec's payload as a value of the type registered for its

@@ -80,3 +80,34 @@ func TestCheckCatalog(t *testing.T) {
 		})
 	}
 }
+
+type byValue struct{ Who string }
+
+func (b byValue) DataSubject() string { return b.Who }
+
+type byPointer struct{ Who string }
+
+func (b *byPointer) DataSubject() string { return b.Who }
+
+// A Personal payload names its subject whether DataSubject has a value or
+// a pointer receiver: a receiver never decides that personal data is
+// stored in clear (found by review: with a pointer receiver, Event left the
+// subject empty and the payload unsealed).
+func TestEventSubjectWhateverTheReceiver(t *testing.T) {
+	reg := batpak.NewRegistry()
+	if err := batpak.Register[byValue](reg, kind.Custom(3, 1), "t.ByValue"); err != nil {
+		t.Fatal(err)
+	}
+	if err := batpak.Register[byPointer](reg, kind.Custom(3, 2), "t.ByPointer"); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []any{byValue{"ann"}, byPointer{"ann"}} {
+		ev, err := reg.Event(v)
+		if err != nil {
+			t.Fatalf("Event(%#v): %v", v, err)
+		}
+		if ev.Subject != "ann" {
+			t.Errorf("Event(%#v).Subject = %q, want ann", v, ev.Subject)
+		}
+	}
+}
