@@ -30,8 +30,15 @@ type fileKeys struct {
 	fileMode fs.FileMode
 	dirMode  fs.FileMode
 	locks    [64]sync.Mutex // by subject: Create and Forget of one subject in turn
-	mkdir    sync.Once
-	mkdirErr error
+	mkdirMu  sync.Mutex
+	made     bool // the keys directory exists, durably
+	// synced is set while every key file in the directory is known to be
+	// durable, after a directory sync. A write that failed may have
+	// renamed its file into place without the directory sync, and a file
+	// found after open may be a crashed process's such file: a key found
+	// on disk is made durable before it seals an event.
+	syncMu sync.Mutex
+	synced bool
 }
 
 var _ shred.KeyStore = (*fileKeys)(nil)
@@ -72,13 +79,37 @@ func (k *fileKeys) Create(ctx context.Context, e *shred.Entry) (*shred.Entry, er
 	path, mu := k.file(e.Subject)
 	mu.Lock()
 	defer mu.Unlock()
-	if old, ok, err := k.Load(ctx, e.Subject); err != nil || ok {
-		return old, err
+	old, ok, err := k.Load(ctx, e.Subject)
+	switch {
+	case err != nil:
+		return nil, err
+	case ok && !old.Forgotten:
+		if err := k.syncFound(); err != nil {
+			return nil, fmt.Errorf("eventstore: make the key of %s durable: %w", e.Subject, err)
+		}
+		return old, nil
+	case ok:
+		return old, nil
 	}
 	if err := k.write(path, e); err != nil {
 		return nil, fmt.Errorf("eventstore: store the key of %s: %w", e.Subject, err)
 	}
 	return e, nil
+}
+
+// syncFound makes the key files found on disk durable, once after open
+// and again after any failed write.
+func (k *fileKeys) syncFound() error {
+	k.syncMu.Lock()
+	defer k.syncMu.Unlock()
+	if k.synced {
+		return nil
+	}
+	if err := k.fs.SyncDir(k.dir); err != nil {
+		return err
+	}
+	k.synced = true
+	return nil
 }
 
 // Forget replaces the file of s by a tombstone.
@@ -94,11 +125,22 @@ func (k *fileKeys) Forget(_ context.Context, s batpak.Subject) error {
 
 // write replaces path with e, creating the keys directory durably first.
 func (k *fileKeys) write(path string, e *shred.Entry) error {
-	k.mkdir.Do(func() { k.mkdirErr = vfs.MkdirAllSynced(k.fs, k.dir, k.dirMode) })
-	if k.mkdirErr != nil {
-		return k.mkdirErr
+	k.mkdirMu.Lock()
+	if !k.made {
+		if err := vfs.MkdirAllSynced(k.fs, k.dir, k.dirMode); err != nil {
+			k.mkdirMu.Unlock()
+			return err // tried again by the next write
+		}
+		k.made = true
 	}
-	return vfs.WriteFileAtomic(k.fs, path, shred.Marshal(e), k.fileMode)
+	k.mkdirMu.Unlock()
+	if err := vfs.WriteFileAtomic(k.fs, path, shred.Marshal(e), k.fileMode); err != nil {
+		k.syncMu.Lock()
+		k.synced = false // it may be in place, its directory entry not durable
+		k.syncMu.Unlock()
+		return err
+	}
+	return nil
 }
 
 // removeTemps removes the temporary files a crash left in the keys

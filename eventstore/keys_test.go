@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/batpak-go/batpak"
@@ -276,5 +277,39 @@ func TestSealCrash(t *testing.T) {
 				t.Fatalf("bob after the crash: %v", got)
 			}
 		})
+	}
+}
+
+// TestSealRetryAfterFailedKeySync: the first sealed append of a subject
+// fails at its key's directory sync (the key file is in place, its entry
+// not durable); the retry finds the file and must make it durable before
+// it is acknowledged (found by review: it was acknowledged, and a power
+// loss then lost the key of an acknowledged event).
+func TestSealRetryAfterFailedKeySync(t *testing.T) {
+	ctx := context.Background()
+	f := faultfs.New(nil)
+	dir := filepath.Join(t.TempDir(), "s")
+	s, err := eventstore.Open(dir, eventstore.WithFS(f), eventstore.WithPreallocation(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendPersonal(t, s, "b", "bob", "Bob 1") // the keys directory exists
+	ev := []batpak.Event{{Kind: kindPersonal, Payload: "Ann 1", Subject: "ann"}}
+	f.FailOn(faultfs.OpSyncDir, 1, syscall.EIO)
+	if _, err := s.Append(ctx, dtCoord("a"), ev); err == nil {
+		t.Fatal("the append whose key's directory sync failed was acknowledged")
+	}
+	f.ClearFaults()
+	if _, err := s.Append(ctx, dtCoord("a"), ev); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	if err := f.PowerLoss(); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	s2 := dtOpen(t, dir)
+	defer s2.Close()
+	if ann := readTexts(t, s2, "a"); len(ann) != 1 || ann[0] != "Ann 1" {
+		t.Fatalf("the retried append was acknowledged; after a power loss ann reads %v", ann)
 	}
 }

@@ -21,7 +21,9 @@ type KeyStore interface {
 	Load(ctx context.Context, s batpak.Subject) (e *Entry, ok bool, err error)
 	// Create stores e, a new key, durably, unless its subject has an
 	// entry already; it returns the entry the subject has afterwards
-	// (e, or the one that was there).
+	// (e, or the one that was there), durable in either case: the keyring
+	// calls it before every first seal of a subject, also for a key Load
+	// found.
 	Create(ctx context.Context, e *Entry) (*Entry, error)
 	// Forget replaces the entry of s by a tombstone, durably, creating
 	// one if s has none.
@@ -114,6 +116,11 @@ func (k *Keyring) entry(ctx context.Context, s batpak.Subject, create bool) (*he
 		if _, err := rand.Read(e.Key[:]); err != nil {
 			return nil, fmt.Errorf("shred: new key: %w", err)
 		}
+	}
+	if create {
+		// Also for a key found in the store: Create returns it, made
+		// durable first (a write that failed may have left it in place
+		// without its directory entry synced), before it seals an event.
 		if e, err = k.ks.Create(ctx, e); err != nil {
 			return nil, err
 		}
