@@ -239,26 +239,25 @@ func (r *Registry) Event(v any) (Event, error) {
 	}
 	meta := Schema{Version: et.version(), Codec: et.codec.Name()}.metadata(nil)
 	ev := Event{Kind: et.kind, Type: et.name, Payload: RawPayload(b), Metadata: meta}
-	if p, ok := personal(v); ok {
-		ev.Subject = p.DataSubject()
-	}
+	ev.Subject = SubjectOf(v)
 	return ev, nil
 }
 
-// personal returns v as Personal, also where only *T has DataSubject (a
-// pointer receiver) and v is a T: such a payload is personal data all the
-// same, and storing it in clear because of a receiver would be silent.
-func personal(v any) (Personal, bool) {
+// SubjectOf returns the data subject the payload v names: its
+// DataSubject() if it is [Personal], also where only *T has the method
+// (a pointer receiver) and v is a T, since such a payload is personal
+// data all the same. It returns "" for any other value.
+func SubjectOf(v any) string {
 	if p, ok := v.(Personal); ok {
-		return p, true
+		return p.DataSubject()
 	}
 	t := reflect.TypeOf(v)
 	if t == nil || t.Kind() == reflect.Pointer || !reflect.PointerTo(t).Implements(reflect.TypeFor[Personal]()) {
-		return nil, false
+		return ""
 	}
 	pv := reflect.New(t)
 	pv.Elem().Set(reflect.ValueOf(v))
-	return pv.Interface().(Personal), true
+	return pv.Interface().(Personal).DataSubject()
 }
 
 // Decode returns rec's payload as a value of the type registered for its

@@ -68,7 +68,8 @@ func (r *Repository[S, PS]) SnapshotStats() SnapshotStats { return r.c.snapCount
 // repository's scope and its version: 0 and the zero state for an entity
 // without events.
 func (r *Repository[S, PS]) Load(ctx context.Context, entity string) (*S, uint64, error) {
-	return r.c.load(ctx, entity)
+	state, version, _, err := r.c.load(ctx, entity)
+	return state, version, err
 }
 
 // Execute handles cmd on the aggregate entity of the repository's scope:
@@ -121,7 +122,8 @@ func (r *GatedRepository[S, PS, C]) SnapshotStats() SnapshotStats { return r.c.s
 // repository's scope and its version: 0 and the zero state for an entity
 // without events.
 func (r *GatedRepository[S, PS, C]) Load(ctx context.Context, entity string) (*S, uint64, error) {
-	return r.c.load(ctx, entity)
+	state, version, _, err := r.c.load(ctx, entity)
+	return state, version, err
 }
 
 // Execute handles cmd on the aggregate entity of the repository's scope:
@@ -185,26 +187,29 @@ func (c *core[S, PS]) coord(entity string) batpak.Coordinate {
 	return batpak.Coordinate{Entity: entity, Scope: c.scope}
 }
 
-// load returns the current state of entity and its version, in a span.
-func (c *core[S, PS]) load(ctx context.Context, entity string) (*S, uint64, error) {
+// load returns the current state of entity and its version, in a span,
+// and whether the state holds events of a data subject (see loadState).
+func (c *core[S, PS]) load(ctx context.Context, entity string) (*S, uint64, bool, error) {
 	ctx, span := tracing.StartChild(ctx, c.tracer, "aggregate.load", trace.SpanKindInternal)
 	defer span.End()
-	state, version, err := c.loadState(ctx, entity)
+	state, version, personal, err := c.loadState(ctx, entity)
 	if span.IsRecording() {
 		span.SetAttributes(tracing.Scope.String(c.scope), tracing.Entity.String(entity), tracing.Version.Int64(int64(version)))
 		endSpan(span, err)
 	}
-	return state, version, err
+	return state, version, personal, err
 }
 
-// loadState returns the current state of entity and its version.
-func (c *core[S, PS]) loadState(ctx context.Context, entity string) (*S, uint64, error) {
+// loadState returns the current state of entity and its version, and
+// whether an event folded into it names a data subject. Such a state is
+// never snapshotted (maybeSnapshot): a snapshot would keep the subject's
+// data after Forget, so a snapshot that loads holds none.
+func (c *core[S, PS]) loadState(ctx context.Context, entity string) (state *S, version uint64, personal bool, err error) {
 	coord := c.coord(entity)
 	if err := coord.Validate(); err != nil {
-		return nil, 0, fmt.Errorf("aggregate: %w", err)
+		return nil, 0, false, fmt.Errorf("aggregate: %w", err)
 	}
-	state := new(S)
-	var version uint64
+	state = new(S)
 	if c.snapshots != nil {
 		if v, ok := c.loadSnapshot(ctx, coord, state); ok {
 			version = v
@@ -214,16 +219,17 @@ func (c *core[S, PS]) loadState(ctx context.Context, entity string) (*S, uint64,
 	}
 	for rec, err := range c.store.ReadStream(ctx, coord, version+1) {
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, false, err
 		}
 		ev, err := decodeKnown(c.reg, &rec)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, false, err
 		}
 		PS(state).Apply(ev)
 		version = rec.Version
+		personal = personal || rec.Metadata[batpak.MetaSubject] != ""
 	}
-	return state, version, nil
+	return state, version, personal, nil
 }
 
 // saveFunc appends an allowed proposal, with the audit's metadata.
@@ -284,7 +290,7 @@ func (c *core[S, PS]) cycle(ctx context.Context, entity string, cmd Command[S], 
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		state, version, err := c.load(ctx, entity)
+		state, version, personal, err := c.load(ctx, entity)
 		if err != nil {
 			return nil, err
 		}
@@ -315,7 +321,7 @@ func (c *core[S, PS]) cycle(ctx context.Context, entity string, cmd Command[S], 
 			// An idempotent replay: the store returned the receipts of
 			// events an earlier call saved, so the stream, not these
 			// events, holds the state.
-			if state, version, err = c.load(ctx, entity); err != nil {
+			if state, version, _, err = c.load(ctx, entity); err != nil {
 				return nil, err
 			}
 			res.State, res.Version, res.Receipts = state, version, receipts
@@ -324,10 +330,13 @@ func (c *core[S, PS]) cycle(ctx context.Context, entity string, cmd Command[S], 
 		}
 		for _, ev := range events {
 			PS(state).Apply(ev)
+			personal = personal || batpak.SubjectOf(ev) != ""
 		}
 		res.Receipts = receipts
 		res.Version = receipts[len(receipts)-1].Version
-		c.maybeSnapshot(ctx, coord, state, version, res.Version)
+		if !personal {
+			c.maybeSnapshot(ctx, coord, state, version, res.Version)
+		}
 		return res, nil
 	}
 	return nil, fmt.Errorf("%w: %d attempts on %s: %w", ErrTooManyConflicts, c.maxRetries, coord, lastConflict)
