@@ -100,6 +100,7 @@ func Verify(dir string, opts ...VerifyOption) (*VerifyReport, error) {
 	if ckptErr == nil {
 		v.floor = durableFloor{segment: ckpt.Segment, end: int64(ckpt.FrameEnd)}
 	}
+	v.loadKeys(cfg.fs)
 	var reported int64
 	v.progress = func(off int64) {
 		if cfg.progress != nil && v.report.Bytes+off-reported >= 1<<20 {
@@ -120,7 +121,7 @@ func Verify(dir string, opts ...VerifyOption) (*VerifyReport, error) {
 	v.report.Streams = len(v.tips)
 	v.report.Checkpoint = v.checkpoint(ckpt, ckptErr, ids)
 	v.catalog(cfg.fs)
-	v.keys(cfg.fs)
+	v.keys()
 	return v.report, nil
 }
 
@@ -140,6 +141,7 @@ type verifier struct {
 	// subjects are the data subjects of the sealed events read, with the
 	// first event of each.
 	subjects map[batpak.Subject]uint64
+	keyFiles map[string]*keyFile // by file name, read before the segments
 }
 
 func (v *verifier) path(id uint32) string { return filepath.Join(v.dir, segment.FileName(id)) }
@@ -272,7 +274,7 @@ func (v *verifier) segment(fsys vfs.FS, id uint32, last bool) {
 // event checks one event's sequence, version, chain link and hash.
 func (v *verifier) event(id uint32, off int64, rec *segment.Record) {
 	v.report.Events++
-	v.subject(rec)
+	v.subject(id, off, rec)
 	v.link(id, off, rec, true)
 }
 
