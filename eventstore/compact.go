@@ -61,13 +61,7 @@ func (s *Store) Compact(ctx context.Context, opts ...CompactOption) (*CompactRep
 	if cfg.reason == "" {
 		cfg.reason = "compaction"
 	}
-	switch {
-	case s.readOnly:
-		return nil, batpak.ErrReadOnly
-	case s.closed.Load():
-		return nil, batpak.ErrClosed
-	}
-	if err := s.failure(); err != nil {
+	if err := s.checkWritable(); err != nil {
 		return nil, err
 	}
 	start := time.Now()

@@ -177,14 +177,8 @@ func (k *fileKeys) removeTemps() error {
 // tombstone, never a mix, and a Forget that returned an error must be
 // called again. See docs/erasure.md for what it does not reach.
 func (s *Store) Forget(ctx context.Context, subject batpak.Subject) error {
-	switch {
-	case s.readOnly:
-		return batpak.ErrReadOnly
-	case s.closed.Load():
-		return batpak.ErrClosed
-	}
-	if err := s.failure(); err != nil {
-		return err // read-only until reopened, as for appends
+	if err := s.checkWritable(); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err

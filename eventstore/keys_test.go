@@ -3,7 +3,6 @@ package eventstore_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,70 +58,52 @@ func readTexts(t *testing.T, s *eventstore.Store, entity string) []string {
 // the other subject is untouched.
 func TestForgetCrash(t *testing.T) {
 	ctx := context.Background()
-	prepare := func(t *testing.T, f *faultfs.FS) (*eventstore.Store, string) {
-		dir := filepath.Join(t.TempDir(), "s")
-		s, err := eventstore.Open(dir, eventstore.WithFS(f), eventstore.WithPreallocation(false))
-		if err != nil {
-			t.Fatal(err)
-		}
+	setup := func(t *testing.T, s *eventstore.Store) {
 		appendPersonal(t, s, "a", "ann", "Ann 1")
 		appendPersonal(t, s, "b", "bob", "Bob 1")
 		appendPersonal(t, s, "a", "ann", "Ann 2")
-		return s, dir
 	}
-	f := faultfs.New(nil)
-	s, _ := prepare(t, f)
-	before := f.Calls()
-	if err := s.Forget(ctx, annSubject); err != nil {
-		t.Fatal(err)
-	}
-	n := f.Calls() - before
-	_ = s.Close()
-	if n < 5 { // open, write, sync, rename, syncdir
-		t.Fatalf("Forget makes %d counted calls: it does not go through the FS", n)
-	}
+	forget := func(s *eventstore.Store) error { return s.Forget(ctx, annSubject) }
 	cuts := []struct {
 		name string
 		cut  func(*faultfs.FS) error
 	}{{"power loss", (*faultfs.FS).PowerLoss}, {"power loss keeping entries", (*faultfs.FS).PowerLossKeepingEntries}}
 	for _, cut := range cuts {
-		for k := 1; k <= n+1; k++ {
-			t.Run(fmt.Sprintf("%s/crash at call %d of %d", cut.name, k, n), func(t *testing.T) {
-				f := faultfs.New(nil)
-				s, dir := prepare(t, f)
-				f.CrashAt(k)
-				ferr := s.Forget(ctx, annSubject)
-				if (ferr != nil) != (k <= n) {
-					t.Fatalf("Forget = %v with a crash at call %d of %d", ferr, k, n)
-				}
-				if err := cut.cut(f); err != nil {
-					t.Fatal(err)
-				}
-				_ = s.Close()
-				s2 := dtOpen(t, dir)
-				defer s2.Close()
-				ann := readTexts(t, s2, "a")
-				switch {
-				case len(ann) != 2:
-					t.Fatalf("ann's events after the crash: %v", ann)
-				case (ann[0] == "erased") != (ann[1] == "erased"):
-					t.Fatalf("ann's events read differently: %v", ann)
-				case ferr == nil && ann[0] != "erased":
-					t.Fatalf("Forget returned, the key survived: %v", ann)
-				case ann[0] != "erased" && (ann[0] != "Ann 1" || ann[1] != "Ann 2"):
-					t.Fatalf("ann's events read %v", ann)
-				}
-				if bob := readTexts(t, s2, "b"); len(bob) != 1 || bob[0] != "Bob 1" {
-					t.Fatalf("bob's events after the crash: %v", bob)
-				}
-				// A Forget that did not happen can be made now.
-				if err := s2.Forget(ctx, annSubject); err != nil {
-					t.Fatal(err)
-				}
-				if ann := readTexts(t, s2, "a"); ann[0] != "erased" {
-					t.Fatalf("after a second Forget: %v", ann)
-				}
-			})
+		n := crashAtEveryCall(t, cut.name+"/", setup, forget, func(t *testing.T, c crashCase) {
+			ferr := c.Err
+			if (ferr != nil) != (c.K <= c.N) {
+				t.Fatalf("Forget = %v with a crash at call %d of %d", ferr, c.K, c.N)
+			}
+			if err := cut.cut(c.FS); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.S.Close()
+			s2 := dtOpen(t, c.Dir)
+			defer s2.Close()
+			ann := readTexts(t, s2, "a")
+			switch {
+			case len(ann) != 2:
+				t.Fatalf("ann's events after the crash: %v", ann)
+			case (ann[0] == "erased") != (ann[1] == "erased"):
+				t.Fatalf("ann's events read differently: %v", ann)
+			case ferr == nil && ann[0] != "erased":
+				t.Fatalf("Forget returned, the key survived: %v", ann)
+			case ann[0] != "erased" && (ann[0] != "Ann 1" || ann[1] != "Ann 2"):
+				t.Fatalf("ann's events read %v", ann)
+			}
+			if bob := readTexts(t, s2, "b"); len(bob) != 1 || bob[0] != "Bob 1" {
+				t.Fatalf("bob's events after the crash: %v", bob)
+			}
+			// A Forget that did not happen can be made now.
+			if err := s2.Forget(ctx, annSubject); err != nil {
+				t.Fatal(err)
+			}
+			if ann := readTexts(t, s2, "a"); ann[0] != "erased" {
+				t.Fatalf("after a second Forget: %v", ann)
+			}
+		})
+		if n < 5 { // open, write, sync, rename, syncdir
+			t.Fatalf("Forget makes %d counted calls: it does not go through the FS", n)
 		}
 	}
 }
@@ -240,45 +221,27 @@ func TestKeyDamage(t *testing.T) {
 // no event ever reads as lost.
 func TestSealCrash(t *testing.T) {
 	ctx := context.Background()
-	prepare := func(t *testing.T, f *faultfs.FS) (*eventstore.Store, string) {
-		dir := filepath.Join(t.TempDir(), "s")
-		s, err := eventstore.Open(dir, eventstore.WithFS(f), eventstore.WithPreallocation(false))
-		if err != nil {
+	setup := func(t *testing.T, s *eventstore.Store) { appendPersonal(t, s, "b", "bob", "Bob 1") }
+	ev := []batpak.Event{{Kind: kindPersonal, Payload: "Ann 1", Subject: "ann"}}
+	seal := func(s *eventstore.Store) error {
+		_, err := s.Append(ctx, dtCoord("a"), ev)
+		return err
+	}
+	crashAtEveryCall(t, "", setup, seal, func(t *testing.T, c crashCase) {
+		if err := c.FS.PowerLoss(); err != nil {
 			t.Fatal(err)
 		}
-		appendPersonal(t, s, "b", "bob", "Bob 1")
-		return s, dir
-	}
-	ev := []batpak.Event{{Kind: kindPersonal, Payload: "Ann 1", Subject: "ann"}}
-	f := faultfs.New(nil)
-	s, _ := prepare(t, f)
-	before := f.Calls()
-	if _, err := s.Append(ctx, dtCoord("a"), ev); err != nil {
-		t.Fatal(err)
-	}
-	n := f.Calls() - before
-	_ = s.Close()
-	for k := 1; k <= n+1; k++ {
-		t.Run(fmt.Sprintf("crash at call %d of %d", k, n), func(t *testing.T) {
-			f := faultfs.New(nil)
-			s, dir := prepare(t, f)
-			f.CrashAt(k)
-			_, aerr := s.Append(ctx, dtCoord("a"), ev)
-			if err := f.PowerLoss(); err != nil {
-				t.Fatal(err)
-			}
-			_ = s.Close()
-			s2 := dtOpen(t, dir)
-			defer s2.Close()
-			ann := readTexts(t, s2, "a")
-			if aerr == nil && (len(ann) != 1 || ann[0] != "Ann 1") {
-				t.Fatalf("the append was acknowledged; after the crash ann reads %v", ann)
-			}
-			if got := readTexts(t, s2, "b"); len(got) != 1 || got[0] != "Bob 1" {
-				t.Fatalf("bob after the crash: %v", got)
-			}
-		})
-	}
+		_ = c.S.Close()
+		s2 := dtOpen(t, c.Dir)
+		defer s2.Close()
+		ann := readTexts(t, s2, "a")
+		if c.Err == nil && (len(ann) != 1 || ann[0] != "Ann 1") {
+			t.Fatalf("the append was acknowledged; after the crash ann reads %v", ann)
+		}
+		if got := readTexts(t, s2, "b"); len(got) != 1 || got[0] != "Bob 1" {
+			t.Fatalf("bob after the crash: %v", got)
+		}
+	})
 }
 
 // TestSealRetryAfterFailedKeySync: the first sealed append of a subject

@@ -208,6 +208,19 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
+// checkWritable returns why nothing may be written now: a read-only or
+// closed store, or one a write or sync error turned read-only until it
+// is reopened.
+func (s *Store) checkWritable() error {
+	switch {
+	case s.readOnly:
+		return batpak.ErrReadOnly
+	case s.closed.Load():
+		return batpak.ErrClosed
+	}
+	return s.failure()
+}
+
 // failure returns the error that turned the store read-only, or nil.
 func (s *Store) failure() error {
 	if p := s.failed.Load(); p != nil {

@@ -84,13 +84,7 @@ func (s *Store) recordTypes(events []batpak.Event) error {
 	if err != nil || len(add) == 0 {
 		return err
 	}
-	switch {
-	case s.readOnly:
-		return batpak.ErrReadOnly
-	case s.closed.Load():
-		return batpak.ErrClosed
-	}
-	if err := s.failure(); err != nil {
+	if err := s.checkWritable(); err != nil {
 		return err
 	}
 	s.types.mu.Lock()

@@ -3,7 +3,6 @@ package eventstore_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/kind"
-	"github.com/batpak-go/batpak/vfs/faultfs"
 )
 
 // TestCatalogCrash crashes the machine at every file call of an append
@@ -22,55 +20,38 @@ import (
 func TestCatalogCrash(t *testing.T) {
 	ctx := context.Background()
 	k1, k2 := kind.Custom(1, 1), kind.Custom(1, 2)
-	prepare := func(t *testing.T, f *faultfs.FS) (*eventstore.Store, string) {
-		dir := filepath.Join(t.TempDir(), "s")
-		s, err := eventstore.Open(dir, eventstore.WithFS(f), eventstore.WithPreallocation(false))
-		if err != nil {
-			t.Fatal(err)
-		}
+	setup := func(t *testing.T, s *eventstore.Store) {
 		if _, err := s.Append(ctx, dtCoord("a"), []batpak.Event{{Kind: k1, Type: "test.Old"}}); err != nil {
 			t.Fatal(err)
 		}
-		return s, dir
 	}
-	named := []batpak.Event{{Kind: k2, Type: "test.New"}}
-	f := faultfs.New(nil)
-	s, _ := prepare(t, f)
-	before := f.Calls()
-	if _, err := s.Append(ctx, dtCoord("a"), named); err != nil {
-		t.Fatal(err)
+	named := func(s *eventstore.Store) error {
+		_, err := s.Append(ctx, dtCoord("a"), []batpak.Event{{Kind: k2, Type: "test.New"}})
+		return err
 	}
-	n := f.Calls() - before
-	_ = s.Close()
-	for k := 1; k <= n+1; k++ {
-		t.Run(fmt.Sprintf("crash at call %d of %d", k, n), func(t *testing.T) {
-			f := faultfs.New(nil)
-			s, dir := prepare(t, f)
-			f.CrashAt(k)
-			_, err := s.Append(ctx, dtCoord("a"), named)
-			if err := f.PowerLoss(); err != nil {
-				t.Fatal(err)
+	crashAtEveryCall(t, "", setup, named, func(t *testing.T, c crashCase) {
+		if err := c.FS.PowerLoss(); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.S.Close()
+		s2, oerr := eventstore.Open(c.Dir)
+		if oerr != nil {
+			t.Fatalf("reopen: %v", oerr)
+		}
+		defer s2.Close()
+		types, terr := s2.EventTypes(ctx)
+		if terr != nil || types[k1] != "test.Old" {
+			t.Fatalf("catalog after the crash: %v, %v", types, terr)
+		}
+		if c.Err == nil && types[k2] != "test.New" {
+			t.Fatalf("the append was acknowledged, the catalog lacks its name: %v", types)
+		}
+		for rec, rerr := range s2.ReadAll(ctx, 0) {
+			if rerr != nil || rec.Type == "" {
+				t.Fatalf("event %d: type %q, %v", rec.Sequence, rec.Type, rerr)
 			}
-			_ = s.Close()
-			s2, oerr := eventstore.Open(dir)
-			if oerr != nil {
-				t.Fatalf("reopen: %v", oerr)
-			}
-			defer s2.Close()
-			types, terr := s2.EventTypes(ctx)
-			if terr != nil || types[k1] != "test.Old" {
-				t.Fatalf("catalog after the crash: %v, %v", types, terr)
-			}
-			if err == nil && types[k2] != "test.New" {
-				t.Fatalf("the append was acknowledged, the catalog lacks its name: %v", types)
-			}
-			for rec, rerr := range s2.ReadAll(ctx, 0) {
-				if rerr != nil || rec.Type == "" {
-					t.Fatalf("event %d: type %q, %v", rec.Sequence, rec.Type, rerr)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestCatalogDamage: a damaged catalog keeps the store from opening, with
