@@ -22,8 +22,7 @@ type KeyStore interface {
 	// Create stores e, a new key, durably, unless its subject has an
 	// entry already; it returns the entry the subject has afterwards
 	// (e, or the one that was there), durable in either case: the keyring
-	// calls it before every first seal of a subject, also for a key Load
-	// found.
+	// calls it, not Load, for the first seal of a subject.
 	Create(ctx context.Context, e *Entry) (*Entry, error)
 	// Forget replaces the entry of s by a tombstone, durably, creating
 	// one if s has none.
@@ -104,24 +103,24 @@ func (k *Keyring) entry(ctx context.Context, s batpak.Subject, create bool) (*he
 			return h, nil
 		}
 	}
-	e, ok, err := k.ks.Load(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	if !ok && !create {
-		return nil, nil
-	}
-	if !ok {
+	var e *Entry
+	if create {
+		// Create returns the subject's entry made durable first: this new
+		// key, or the key or tombstone it already has (a write that failed
+		// may have left a key in place without its directory entry
+		// synced). Loading first would read the entry twice.
 		e = &Entry{Subject: s}
 		if _, err := rand.Read(e.Key[:]); err != nil {
 			return nil, fmt.Errorf("shred: new key: %w", err)
 		}
-	}
-	if create {
-		// Also for a key found in the store: Create returns it, made
-		// durable first (a write that failed may have left it in place
-		// without its directory entry synced), before it seals an event.
+		var err error
 		if e, err = k.ks.Create(ctx, e); err != nil {
+			return nil, err
+		}
+	} else {
+		var ok bool
+		var err error
+		if e, ok, err = k.ks.Load(ctx, s); err != nil || !ok {
 			return nil, err
 		}
 	}
