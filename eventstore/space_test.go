@@ -4,11 +4,15 @@ package eventstore
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/kind"
+	"github.com/batpak-go/batpak/vfs"
+	"github.com/batpak-go/batpak/vfs/faultfs"
 )
 
 // A read-only store counts as data what its view holds: not the space the
@@ -76,5 +80,42 @@ func TestCloseGivesBackReservedSpace(t *testing.T) {
 		if closed.DiskBytes != closed.DataBytes || closed.DataBytes != open.DataBytes || closed.Events != uint64(round+1) {
 			t.Fatalf("round %d after Close: %d bytes on disk, %d of data (%d while open), %d events", round, closed.DiskBytes, closed.DataBytes, open.DataBytes, closed.Events)
 		}
+	}
+}
+
+// The cut Close makes is not synced: a power loss that undoes it leaves
+// the reserved zeros after the frames, and the next open reads every
+// event and reserves the space again.
+func TestCloseCutUndoneByPowerLoss(t *testing.T) {
+	dir := t.TempDir()
+	fsys := faultfs.New(vfs.OSFS{})
+	s, err := Open(dir, WithFS(fsys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := batpak.Coordinate{Entity: "acct:1", Scope: "bank"}
+	for i := range 3 {
+		if _, err := s.Append(context.Background(), c, []batpak.Event{{Kind: kind.Custom(1, 1), Payload: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	closed, _ := os.Stat(segs[0])
+	if err := fsys.PowerLoss(); err != nil {
+		t.Fatal(err)
+	}
+	if undone, err := os.Stat(segs[0]); err != nil || undone.Size() <= closed.Size() {
+		t.Fatalf("the power loss did not undo Close's cut: %d bytes after Close, %v after", closed.Size(), undone)
+	}
+	after, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer after.Close()
+	if st := after.Stats(); after.LastSequence() != 3 || st.DiskBytes <= st.DataBytes {
+		t.Fatalf("after a power loss undid Close's cut: %d events, %d bytes on disk for %d of data", after.LastSequence(), st.DiskBytes, st.DataBytes)
 	}
 }
