@@ -4,8 +4,10 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/batpak-go/batpak"
@@ -139,5 +141,27 @@ func TestReadOnlyOpenShowsOnlyDurableEvents(t *testing.T) {
 	defer after.Close()
 	if shown != 10 || after.LastSequence() != shown {
 		t.Fatalf("the read-only store showed %d events; after a power loss the store has %d", shown, after.LastSequence())
+	}
+}
+
+// A read-only open whose sync of the active segment fails does not show
+// what it could not make durable: the open fails with the error.
+func TestReadOnlyOpenFailsWhenItsSyncFails(t *testing.T) {
+	dir := t.TempDir()
+	fsys := faultfs.New(vfs.OSFS{})
+	w, err := Open(dir, WithFS(fsys), WithSyncMode(SyncNone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Append(context.Background(), batpak.Coordinate{Entity: "acct:1", Scope: "bank"}, []batpak.Event{{Kind: kind.Custom(1, 1), Payload: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	fsys.FailOn(faultfs.OpSync, 1, syscall.EIO)
+	if ro, err := OpenReadOnly(dir, WithFS(fsys)); !errors.Is(err, syscall.EIO) {
+		if ro != nil {
+			_ = ro.Close()
+		}
+		t.Fatalf("read-only open whose sync failed: %v, want EIO", err)
 	}
 }
