@@ -202,13 +202,14 @@ func checkLengths(d *msgpack.Decoder, size, depth int) error {
 		return err
 	}
 	var n, per int
+	var what string
 	switch {
 	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
 		n, err = d.DecodeArrayLen()
-		per = 1
+		per, what = 1, "array"
 	case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
 		n, err = d.DecodeMapLen()
-		per = 2
+		per, what = 2, "map"
 	default:
 		return d.Skip()
 	}
@@ -216,7 +217,7 @@ func checkLengths(d *msgpack.Decoder, size, depth int) error {
 		return err
 	}
 	if n > 0 && n > size/per {
-		return fmt.Errorf("a msgpack %s claims %d elements in %d bytes", map[int]string{1: "array", 2: "map"}[per], n, size)
+		return fmt.Errorf("a msgpack %s claims %d elements in %d bytes", what, n, size)
 	}
 	for range n * per {
 		if err := checkLengths(d, size, depth+1); err != nil {
