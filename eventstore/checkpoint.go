@@ -23,6 +23,8 @@ type snapshot struct {
 	keys    []segment.IdempotencyRecord
 	segment uint32
 	end     int64
+	lastID  [16]byte
+	sorted  bool // ids increase with the sequence
 }
 
 // takeSnapshot snapshots the index, which must be durable up to frame end
@@ -33,7 +35,8 @@ func (s *Store) takeSnapshot(seg uint32, end int64) *snapshot {
 	ix := s.ix
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	sn := &snapshot{entries: ix.entries, streams: ix.streams, scopes: ix.scopes, tips: make([]streamTip, len(ix.streams))}
+	sn := &snapshot{entries: ix.entries, streams: ix.streams, scopes: ix.scopes, tips: make([]streamTip, len(ix.streams)),
+		lastID: ix.lastID, sorted: ix.idsSorted}
 	for i, st := range ix.streams {
 		sn.tips[i] = streamTip{version: st.version, hash: st.lastHash, deleted: st.deleted.Load()}
 	}
@@ -103,10 +106,10 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 	}
 	c := &segment.Checkpoint{
 		LastSeq: sn.entries.len(), Segment: sn.segment, FrameEnd: uint64(sn.end),
+		LastID: sn.lastID, IDsUnsorted: !sn.sorted,
 		Streams: make([]segment.CheckpointStream, len(sn.streams)),
 		Scopes:  sn.scopes,
 		Keys:    sn.keys,
-		Entries: make([]segment.IndexEntry, sn.entries.len()),
 	}
 	scopeIx := make(map[string]uint32, len(sn.scopes))
 	for i, sc := range sn.scopes {
@@ -116,19 +119,19 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 		t := &sn.tips[i]
 		c.Streams[i] = segment.CheckpointStream{Entity: st.entity, Scope: scopeIx[st.scope], Version: t.version, LastHash: t.hash, Deleted: t.deleted}
 	}
-	for i := range c.Entries {
-		e := sn.entries.at(uint64(i) + 1)
-		c.Entries[i] = segment.IndexEntry{
-			Seq: uint64(i + 1), Version: e.version, Timestamp: e.ts,
-			ID: e.id, Correlation: e.corr, Causation: e.cause, Kind: e.kind, Flags: e.flags,
-			Entity: e.stream, Scope: e.scope,
-			Segment: e.pos.Segment, Offset: e.pos.Offset, Length: e.pos.Length,
-		}
-	}
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	data := segment.EncodeCheckpoint(c)
+	data := segment.EncodeCheckpointFrom(c, func(first uint64, dst []segment.IndexEntry) {
+		for i := range dst {
+			seq := first + uint64(i)
+			e := sn.entries.at(seq)
+			dst[i] = segment.IndexEntry{
+				Seq: seq, Kind: e.kind, Flags: e.flags, Entity: e.stream, Scope: c.Streams[e.stream].Scope,
+				Segment: e.pos.Segment, Offset: e.pos.Offset, Length: e.pos.Length,
+			}
+		}
+	})
 	if err := s.replaceFile(CheckpointFileName, data); err != nil {
 		return fmt.Errorf("eventstore: write checkpoint: %w", err)
 	}

@@ -81,7 +81,7 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, durableFloor,
 	if last.pos.Segment != c.Segment || int64(last.pos.Offset)+int64(last.pos.Length) > int64(c.FrameEnd) {
 		return ignore("watermark disagrees with its last entry")
 	}
-	if reason := s.checkFrame(c.LastSeq, last, int64(c.FrameEnd)); reason != "" {
+	if reason := s.checkFrame(c.LastSeq, c.LastID, last, int64(c.FrameEnd)); reason != "" {
 		return ignore(reason)
 	}
 	s.ix = ix
@@ -130,10 +130,10 @@ func (f durableFloor) below(id uint32, cut, frameEnd int64) string {
 }
 
 // checkFrame verifies that the frame entry e of event seq points at holds
-// that event, and that the frames between it and the watermark frameEnd (a
+// that event (with id), and that the frames between it and the watermark frameEnd (a
 // batch's COMMIT marker, tombstones) are still whole: a tail cut after the
 // checkpoint was written must not be covered up by it.
-func (s *Store) checkFrame(seq uint64, e *entry, frameEnd int64) string {
+func (s *Store) checkFrame(seq uint64, id [16]byte, e *entry, frameEnd int64) string {
 	const maxGap = 1 << 20 // system frames after the last event; beyond, recover without the checkpoint
 	p := e.pos
 	n := frameEnd - int64(p.Offset)
@@ -151,7 +151,7 @@ func (s *Store) checkFrame(seq uint64, e *entry, frameEnd int64) string {
 	}
 	payload, size, st := segment.DecodeFrame(buf)
 	var rec segment.Record
-	if st != segment.FrameOK || size != int(p.Length) || segment.DecodeRecord(payload, &rec) != nil || !holds(&rec, seq, e.id) {
+	if st != segment.FrameOK || size != int(p.Length) || segment.DecodeRecord(payload, &rec) != nil || !holds(&rec, seq, id) {
 		return "last covered frame does not match"
 	}
 	for off := size; off < len(buf); {

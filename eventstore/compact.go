@@ -111,7 +111,8 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 	}
 	defer func() { _ = release() }()
 	v := s.ix.snapshot()
-	b := &segmentBuilder{id: id, now: s.cfg.clock().UnixMicro(), reason: cfg.reason, v: v, updates: make(map[uint64]entry)}
+	b := &segmentBuilder{id: id, now: s.cfg.clock().UnixMicro(), reason: cfg.reason, v: v, updates: make(map[uint64]entry),
+		metas: make(map[uint64]eventMeta)}
 	b.buf = segment.AppendHeader(nil, segment.Header{Version: segment.FormatVersion, Segment: id, Created: b.now})
 	removed := uint64(0)
 	res, err := segment.Scan(data, id, path, 0, func(off int64, size int, rec *segment.Record) error {
@@ -142,7 +143,8 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 		if drop {
 			removed++
 			b.stubs = append(b.stubs, segment.Stub{Seq: rec.Seq, ID: rec.ID, Entity: rec.Entity, Scope: rec.Scope,
-				Kind: rec.Kind, Version: rec.Version, PrevHash: rec.PrevHash, Hash: rec.Hash})
+				Kind: rec.Kind, Version: rec.Version, PrevHash: rec.PrevHash, Hash: rec.Hash,
+				Timestamp: rec.Timestamp, Correlation: rec.Correlation, Causation: rec.Causation})
 			return nil
 		}
 		b.copyFrame(rec, frame)
@@ -208,7 +210,8 @@ type segmentBuilder struct {
 	buf     []byte
 	stubs   []segment.Stub // the run of removed events not yet written
 	updates map[uint64]entry
-	seqs    []uint64 // of every event and stub, in order
+	metas   map[uint64]eventMeta // what the footer needs beyond the entries
+	seqs    []uint64             // of every event and stub, in order
 }
 
 // copyFrame keeps a frame as it is, after the pending hole.
@@ -222,6 +225,7 @@ func (b *segmentBuilder) copyFrame(rec *segment.Record, frame []byte) {
 	e := *b.v.at(rec.Seq)
 	e.pos = segment.Position{Segment: b.id, Offset: uint32(off), Length: uint32(len(frame))}
 	b.updates[rec.Seq] = e
+	b.metas[rec.Seq] = eventMeta{eventIDs: eventIDs{id: rec.ID, corr: rec.Correlation, cause: rec.Causation}, ts: rec.Timestamp, version: rec.Version}
 	b.seqs = append(b.seqs, rec.Seq)
 }
 
@@ -239,6 +243,7 @@ func (b *segmentBuilder) flushHole() {
 		e := *b.v.at(st.Seq)
 		e.pos, e.flags = pos, e.flags|segment.EntryDeleted
 		b.updates[st.Seq] = e
+		b.metas[st.Seq] = eventMeta{eventIDs: stubIDs(&st), ts: st.Timestamp, version: st.Version}
 		b.seqs = append(b.seqs, st.Seq)
 	}
 	b.stubs = b.stubs[:0]
@@ -256,14 +261,10 @@ func (s *Store) footerFor(b *segmentBuilder) (*segment.Index, error) {
 	tails := make(map[uint32]segment.StreamTail)
 	slices.Sort(b.seqs)
 	for _, seq := range b.seqs {
-		e := b.updates[seq]
+		e, m := b.updates[seq], b.metas[seq]
 		st := ix.streams[e.stream]
-		out.Entries = append(out.Entries, segment.IndexEntry{
-			Seq: seq, Version: e.version, Timestamp: e.ts, ID: e.id, Correlation: e.corr, Causation: e.cause,
-			Kind: e.kind, Flags: e.flags, Entity: strs.ID(st.entity), Scope: strs.ID(ix.scopes[e.scope]),
-			Segment: e.pos.Segment, Offset: e.pos.Offset, Length: e.pos.Length,
-		})
-		tails[e.stream] = segment.StreamTail{Entity: strs.ID(st.entity), Scope: strs.ID(st.scope), Version: e.version}
+		out.Entries = append(out.Entries, indexEntry(seq, &e, &m, st, &strs))
+		tails[e.stream] = segment.StreamTail{Entity: strs.ID(st.entity), Scope: strs.ID(st.scope), Version: m.version}
 	}
 	if len(b.seqs) > 0 {
 		lo, hi := b.seqs[0], b.seqs[len(b.seqs)-1]

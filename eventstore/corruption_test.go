@@ -319,9 +319,9 @@ func TestCorruptCheckpointIgnored(t *testing.T) {
 			last.Offset, last.Length = prev.Offset, prev.Length
 			return segment.EncodeCheckpoint(c)
 		},
-		"last-entry-other-id": func(t *testing.T) []byte {
+		"last-id-other": func(t *testing.T) []byte {
 			c := decoded(t)
-			c.Entries[len(c.Entries)-1].ID[15] ^= 1
+			c.LastID[15] ^= 1
 			return segment.EncodeCheckpoint(c)
 		},
 		"segment-zero": func(t *testing.T) []byte {

@@ -49,12 +49,15 @@ func (p *commitPipeline) encode(st *stage, r *request) error {
 			rec.IdempotencyKey = r.key
 			root = rec.ID
 		}
-		rec.Correlation = p.correlationFor(st, it, root)
+		corr, err := p.correlationFor(st, it, root)
+		if err != nil {
+			return fmt.Errorf("eventstore: the correlation of cause %x: %w", it.causation, err)
+		}
+		rec.Correlation = corr
 		rec.Hash = p.hasher.Sum(&rec)
 		local[streamID{scope: rec.Scope, entity: rec.Entity}] = streamTip{version: rec.Version, hash: rec.Hash}
 		off := len(st.scratch)
 		st.recBuf = segment.AppendRecord(st.recBuf[:0], &rec)
-		var err error
 		if st.scratch, err = segment.AppendFrame(st.scratch, st.recBuf); err != nil {
 			return fmt.Errorf("%w: %w", batpak.ErrPayloadTooLarge, err)
 		}
@@ -93,20 +96,24 @@ func (p *commitPipeline) tip(st *stage, local map[streamID]streamTip, id streamI
 
 // correlationFor picks an event's correlation id: the explicit one, else the
 // correlation of its cause (if known), else the request's first event.
-func (p *commitPipeline) correlationFor(st *stage, it *item, root [16]byte) [16]byte {
+// Reading the cause's frame may fail: the request then fails.
+func (p *commitPipeline) correlationFor(st *stage, it *item, root [16]byte) ([16]byte, error) {
 	if it.correlation != [16]byte{} {
-		return it.correlation
+		return it.correlation, nil
 	}
 	if it.causation != [16]byte{} {
 		if c, ok := st.newIDs[it.causation]; ok {
-			return c
+			return c, nil
 		}
-		if seq := p.env.ix.lookupID(it.causation); seq != 0 {
-			v := p.env.ix.snapshot()
-			return v.at(seq).corr
+		seq, err := p.env.lookupID(it.causation)
+		if err != nil || seq == 0 {
+			return root, err
 		}
+		v := p.env.ix.snapshot()
+		m, err := p.env.metaAt(&v, seq)
+		return m.corr, err
 	}
-	return root
+	return root, nil
 }
 
 // place moves r's encoded frames from the scratch into the chunk buffer,

@@ -23,22 +23,22 @@ func checkSlabUpdates(t *testing.T) (first, last weak.Pointer[[entryChunk]entry]
 	n := slabChunks + 2
 	l := entryLog{chunks: newEntryChunks(n), n: uint64(n) * entryChunk}
 	for seq := uint64(1); seq <= l.len(); seq++ {
-		l.at(seq).version = seq
+		l.at(seq).stream = uint32(seq)
 	}
-	updated := l.withUpdates(map[uint64]entry{2: {version: 100}, entryChunk + 1: {version: 200}})
-	for seq, want := range map[uint64]uint64{1: 1, 2: 2, entryChunk + 1: entryChunk + 1, entryChunk + 2: entryChunk + 2} {
-		if got := l.at(seq).version; got != want {
-			t.Errorf("snapshot: seq %d has version %d, want %d", seq, got, want)
+	updated := l.withUpdates(map[uint64]entry{2: {stream: 100}, entryChunk + 1: {stream: 200}})
+	for seq, want := range map[uint64]uint32{1: 1, 2: 2, entryChunk + 1: entryChunk + 1, entryChunk + 2: entryChunk + 2} {
+		if got := l.at(seq).stream; got != want {
+			t.Errorf("snapshot: seq %d has stream %d, want %d", seq, got, want)
 		}
 	}
-	for seq, want := range map[uint64]uint64{1: 1, 2: 100, entryChunk + 1: 200, 2*entryChunk + 1: 2*entryChunk + 1} {
-		if got := updated.at(seq).version; got != want {
-			t.Errorf("updated: seq %d has version %d, want %d", seq, got, want)
+	for seq, want := range map[uint64]uint32{1: 1, 2: 100, entryChunk + 1: 200, 2*entryChunk + 1: 2*entryChunk + 1} {
+		if got := updated.at(seq).stream; got != want {
+			t.Errorf("updated: seq %d has stream %d, want %d", seq, got, want)
 		}
 	}
-	updated.append(entry{version: 7})
-	if got := updated.at(updated.len()).version; got != 7 || updated.len() != l.len()+1 {
-		t.Errorf("append after the slabs: version %d at %d", got, updated.len())
+	updated.append(entry{stream: 7})
+	if got := updated.at(updated.len()).stream; got != 7 || updated.len() != l.len()+1 {
+		t.Errorf("append after the slabs: stream %d at %d", got, updated.len())
 	}
 	return weak.Make(l.chunks[0]), weak.Make(l.chunks[n-1])
 }

@@ -29,7 +29,7 @@ func (s *Store) originalReceipts(k segment.IdempotencyRecord) result {
 		if err != nil {
 			return result{err: err}
 		}
-		out = append(out, batpak.Receipt{EventID: e.id, Sequence: seq, Version: e.version, Hash: rec.Hash})
+		out = append(out, batpak.Receipt{EventID: rec.ID, Sequence: seq, Version: rec.Version, Hash: rec.Hash})
 	}
 	return result{receipts: out}
 }

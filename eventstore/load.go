@@ -22,6 +22,8 @@ type loader struct {
 type loadedEvent struct {
 	seq      uint64
 	e        entry
+	ids      eventIDs
+	version  uint64
 	entity   string
 	scope    string
 	prevHash [32]byte
@@ -87,11 +89,10 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 			return fmt.Errorf("%w: %q version %d follows %d", errFooterMismatch, st.entity, se.Version, st.version)
 		}
 		ix.addAt(se.Seq, entry{
-			id: se.ID, corr: se.Correlation, cause: se.Causation, ts: se.Timestamp,
-			version: se.Version, kind: se.Kind, flags: se.Flags & (segment.EntryDeleted | segment.EntryLost),
+			kind: se.Kind, flags: se.Flags & (segment.EntryDeleted | segment.EntryLost),
 			pos:    segment.Position{Segment: se.Segment, Offset: se.Offset, Length: se.Length},
-			stream: si, scope: uint32(scopeOf[se.Scope]),
-		}, nil)
+			stream: si,
+		}, &eventIDs{id: se.ID, corr: se.Correlation, cause: se.Causation}, nil)
 	}
 	for _, t := range src.Tails {
 		st := ix.lookup(tailID(src, t))
@@ -200,10 +201,10 @@ func (l *loader) addFrame(bs *batchState, seg uint32, off int64, size int, rec *
 	}
 	ev := loadedEvent{
 		e: entry{
-			id: rec.ID, corr: rec.Correlation, cause: rec.Causation, ts: rec.Timestamp,
-			version: rec.Version, kind: rec.Kind,
-			pos: segment.Position{Segment: seg, Offset: uint32(off), Length: uint32(size)},
+			kind: rec.Kind,
+			pos:  segment.Position{Segment: seg, Offset: uint32(off), Length: uint32(size)},
 		},
+		ids: eventIDs{id: rec.ID, corr: rec.Correlation, cause: rec.Causation}, version: rec.Version,
 		seq: rec.Seq, entity: rec.Entity, scope: rec.Scope, prevHash: rec.PrevHash, hash: rec.Hash,
 		key: rec.IdempotencyKey, off: off,
 	}
@@ -245,8 +246,8 @@ func (l *loader) hole(seg uint32, off int64, size int, rec *segment.Record, path
 	for _, st := range stubs {
 		ev := loadedEvent{
 			seq: st.Seq,
-			e: entry{id: st.ID, corr: st.ID, version: st.Version, kind: st.Kind, pos: pos,
-				flags: flags},
+			e:   entry{kind: st.Kind, pos: pos, flags: flags},
+			ids: stubIDs(&st), version: st.Version,
 			entity: st.Entity, scope: st.Scope, prevHash: st.PrevHash, hash: st.Hash, off: off,
 		}
 		if err := l.apply(&ev, 1, seg, path); err != nil {
@@ -270,18 +271,18 @@ func (l *loader) apply(ev *loadedEvent, count uint64, seg uint32, path string) e
 		return corrupt("sequence %d where %d was expected (a hole or a duplicate)", ev.seq, seq)
 	}
 	si, st := ix.streamFor(streamID{scope: ev.scope, entity: ev.entity})
-	if want := st.version + 1; ev.e.version != want {
-		return corrupt("%q version %d where %d was expected", ev.entity, ev.e.version, want)
+	if want := st.version + 1; ev.version != want {
+		return corrupt("%q version %d where %d was expected", ev.entity, ev.version, want)
 	}
 	if ev.prevHash != st.lastHash {
-		return corrupt("%q version %d does not link to the previous event's hash", ev.entity, ev.e.version)
+		return corrupt("%q version %d does not link to the previous event's hash", ev.entity, ev.version)
 	}
 	ev.e.stream = si
-	ev.e.scope = ix.scopeFor(ev.scope)
+	ix.scopeFor(ev.scope)
 	if ev.key != "" {
 		ix.keys[ev.key] = segment.IdempotencyRecord{Key: ev.key, First: seq, Count: uint32(count)}
 	}
-	ix.addAt(seq, ev.e, &ev.hash)
+	ix.addAt(seq, ev.e, &ev.ids, &ev.hash)
 	l.s.coldStart.EventsScanned++
 	return nil
 }

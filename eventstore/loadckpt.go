@@ -13,7 +13,8 @@ import (
 // indexFromCheckpoint builds a new index from a checkpoint. Its blocks are
 // checked and decoded in parallel, each into its own chunk of the entry
 // log, while this goroutine links the decoded chunks into their streams in
-// order. Correlation and causation are linked on first use. Any damage
+// order. Ids, correlation and causation are read from the frames when
+// first needed. Any damage
 // fails the whole checkpoint; the store's index is untouched until it
 // succeeds.
 func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
@@ -53,15 +54,7 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 			return nil, fmt.Errorf("stream %q has %d events, version %d", st.entity, len(st.seqs), st.version)
 		}
 	}
-	if !l.unsorted {
-		ix.idsSorted, ix.byID = true, nil
-	} else {
-		ix.idsSorted = false
-		ix.byID = make(map[[16]byte]uint64, f.LastSeq)
-		for seq := uint64(1); seq <= f.LastSeq; seq++ {
-			ix.byID[ix.entries.at(seq).id] = seq
-		}
-	}
+	ix.idsSorted, ix.lastID = !f.IDsUnsorted, f.LastID
 	ix.published.Store(f.LastSeq)
 	return ix, nil
 }
@@ -97,26 +90,22 @@ func indexTables(f *segment.CheckpointFile) *memIndex {
 	return ix
 }
 
-// entryOf converts a decoded checkpoint entry; its version is set when
-// its chunk is linked.
+// entryOf converts a decoded checkpoint entry.
 func entryOf(se *segment.IndexEntry) entry {
 	return entry{
-		id: se.ID, corr: se.Correlation, cause: se.Causation, ts: se.Timestamp,
 		kind: se.Kind, flags: se.Flags & (segment.EntryDeleted | segment.EntryLost),
 		pos:    segment.Position{Segment: se.Segment, Offset: se.Offset, Length: se.Length},
-		stream: se.Entity, scope: se.Scope,
+		stream: se.Entity,
 	}
 }
 
-// linker numbers the events of decoded chunks in their streams, in order.
+// linker adds the events of decoded chunks to their streams, in order.
 type linker struct {
-	ix       *memIndex
-	lastID   [16]byte
-	unsorted bool
+	ix *memIndex
 }
 
 // link adds the entries of chunk c, whose first sequence is first, to
-// their streams and sets their versions.
+// their streams.
 func (l *linker) link(c *[entryChunk]entry, first uint64, f *segment.CheckpointFile) error {
 	ix := l.ix
 	n := min(uint64(entryChunk), f.LastSeq-first+1)
@@ -128,11 +117,6 @@ func (l *linker) link(c *[entryChunk]entry, first uint64, f *segment.CheckpointF
 			return fmt.Errorf("stream %q has more than its %d events", st.entity, st.version)
 		}
 		st.seqs = append(st.seqs, seq)
-		e.version = uint64(len(st.seqs))
-		if !l.unsorted && seq > 1 && !idLess(&l.lastID, &e.id) {
-			l.unsorted = true
-		}
-		l.lastID = e.id
 	}
 	return nil
 }

@@ -3,9 +3,9 @@ package eventstore
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -13,18 +13,23 @@ import (
 	"github.com/batpak-go/batpak/segment"
 )
 
-// entry is the in-memory index record of one event.
+// entry is the in-memory index record of one event: where it is and what a
+// region filter asks of it without reading its frame. Everything else (id,
+// correlation, causation, timestamp) is in the frame, or in the hole
+// frame's stub of a removed event, and read from there when needed
+// ([Store.idsAt]); the version is the event's place in its stream.
 type entry struct {
-	id      [16]byte
-	corr    [16]byte // equal to id for a root event
-	cause   [16]byte // zero for a root event
-	ts      int64    // unix µs
-	version uint64
-	pos     segment.Position
-	stream  uint32 // index into memIndex.streams
-	scope   uint32 // index into memIndex.scopes
-	kind    uint16
-	flags   uint16 // segment.EntryDeleted: removed by compaction, a stub remains
+	pos    segment.Position
+	stream uint32 // index into memIndex.streams
+	kind   uint16
+	flags  uint16 // segment.EntryDeleted: removed by compaction, a stub remains
+}
+
+// eventIDs are an event's id and causal links.
+type eventIDs struct {
+	id    [16]byte
+	corr  [16]byte // equal to id for a root event
+	cause [16]byte // zero for a root event
 }
 
 // streamID names a stream: a stream is identified by its whole coordinate,
@@ -55,15 +60,16 @@ type memIndex struct {
 	byStream  map[streamID]uint32
 	scopes    []string
 	byScope   map[string]uint32
-	// The links are built on first use after a checkpoint load: until
-	// linked, both maps are nil and the entries alone hold the ids.
+	// The links are built from the frames on first use after a load
+	// (ensureLinked): until linked, the maps are nil.
 	linked      bool
 	linking     sync.Mutex            // one ensureLinked builds the maps at a time
 	correlation map[[16]byte][]uint64 // correlation id → members other than the root
 	causation   map[[16]byte][]uint64 // cause id → direct effects
+	byID        map[[16]byte]uint64   // only when linked and !idsSorted
 	keys        map[string]segment.IdempotencyRecord
-	idsSorted   bool                // ids increase with sequence: Get binary searches
-	byID        map[[16]byte]uint64 // only when !idsSorted
+	idsSorted   bool     // ids increase with sequence: Get binary searches the frames
+	lastID      [16]byte // of the last event
 }
 
 func newMemIndex() *memIndex {
@@ -113,110 +119,220 @@ func (ix *memIndex) scopeFor(scope string) uint32 {
 	return i
 }
 
-// add publishes one event. Caller holds mu for writing; seq must be lastSeq()+1.
-func (ix *memIndex) add(seq uint64, e entry, entity, scope string, hash [32]byte) {
+// add publishes one event of the stream (scope, entity). Caller holds mu
+// for writing; seq must be lastSeq()+1.
+func (ix *memIndex) add(seq uint64, e entry, ids *eventIDs, entity, scope string, hash [32]byte) {
 	e.stream, _ = ix.streamFor(streamID{scope: scope, entity: entity})
-	e.scope = ix.scopeFor(scope)
-	ix.addAt(seq, e, &hash)
+	ix.scopeFor(scope)
+	ix.addAt(seq, e, ids, &hash)
 }
 
-// addAt publishes e, whose stream and scope are set; a nil hash leaves the
-// stream's last hash as it is (footers carry it separately).
-func (ix *memIndex) addAt(seq uint64, e entry, hash *[32]byte) {
+// addAt publishes e, whose stream is set, as the next version of its
+// stream; a nil hash leaves the stream's last hash as it is (footers carry
+// it separately).
+func (ix *memIndex) addAt(seq uint64, e entry, ids *eventIDs, hash *[32]byte) {
 	s := ix.streams[e.stream]
-	if n := ix.entries.len(); n > 0 && ix.idsSorted && bytes.Compare(e.id[:], ix.entries.at(n).id[:]) <= 0 {
+	if seq > 1 && ix.idsSorted && !idLess(&ix.lastID, &ids.id) {
+		// Get can no longer binary search: the id map is built with
+		// the links, from the frames, when first needed.
 		ix.idsSorted = false
-		ix.byID = make(map[[16]byte]uint64, n+1)
-		for i := uint64(1); i <= n; i++ {
-			ix.byID[ix.entries.at(i).id] = i
-		}
+		ix.unlink()
 	}
-	if !ix.idsSorted {
-		ix.byID[e.id] = seq
-	}
+	ix.lastID = ids.id
 	ix.entries.append(e)
 	ix.published.Store(ix.entries.len())
-	s.version = e.version
+	s.seqs = append(s.seqs, seq)
+	s.version = uint64(len(s.seqs))
 	if hash != nil {
 		s.lastHash = *hash
 	}
-	s.seqs = append(s.seqs, seq)
 	if ix.linked {
-		ix.link(seq, &e)
+		ix.link(seq, ids)
 	}
 }
 
-// link adds event seq to the correlation and causation maps. Caller holds
-// mu for writing.
-func (ix *memIndex) link(seq uint64, e *entry) { linkInto(ix.correlation, ix.causation, seq, e) }
+// unlink drops the links: ensureLinked builds them again. Caller holds mu
+// for writing.
+func (ix *memIndex) unlink() {
+	ix.linked, ix.correlation, ix.causation, ix.byID = false, nil, nil, nil
+}
 
-func linkInto(correlation, causation map[[16]byte][]uint64, seq uint64, e *entry) {
-	if e.corr != e.id {
-		correlation[e.corr] = append(correlation[e.corr], seq)
+// link adds event seq to the correlation and causation maps and, when ids
+// are not sorted, to the id map. Caller holds mu for writing.
+func (ix *memIndex) link(seq uint64, ids *eventIDs) {
+	linkInto(ix.correlation, ix.causation, ix.byID, seq, ids)
+}
+
+func linkInto(correlation, causation map[[16]byte][]uint64, byID map[[16]byte]uint64, seq uint64, ids *eventIDs) {
+	if ids.corr != ids.id {
+		correlation[ids.corr] = append(correlation[ids.corr], seq)
 	}
-	if e.cause != ([16]byte{}) {
-		causation[e.cause] = append(causation[e.cause], seq)
+	if ids.cause != ([16]byte{}) {
+		causation[ids.cause] = append(causation[ids.cause], seq)
+	}
+	if byID != nil {
+		byID[ids.id] = seq
 	}
 }
 
-// ensureLinked builds the correlation and causation maps if they are not.
-// The first call after a checkpoint load walks every event: it does so on
-// a snapshot, without holding up publishes and reads, and takes the write
-// lock only to link what was published meanwhile and install the maps.
-func (ix *memIndex) ensureLinked() {
-	ix.mu.RLock()
-	linked := ix.linked
-	ix.mu.RUnlock()
-	if linked {
-		return
-	}
+// idReader reads the ids and links of event seq of v from its frame (or
+// stub). It must not be called under mu.
+type idReader func(v *view, seq uint64) (eventIDs, error)
+
+// ensureLinked builds the correlation and causation maps (and the id map
+// when ids are not sorted) if they are not, reading every event's ids with
+// read. It reads on snapshots, without holding up publishes and reads, and
+// takes the write lock only to install the maps once they cover every
+// published event. An event whose frame cannot be read is left out of the
+// maps and handed to damaged (reading it fails the same way).
+func (ix *memIndex) ensureLinked(read idReader, damaged func(seq uint64, err error)) {
 	ix.linking.Lock()
 	defer ix.linking.Unlock()
-	ix.mu.RLock()
-	linked, entries := ix.linked, ix.entries
-	ix.mu.RUnlock()
-	if linked {
-		return
+	for {
+		ix.mu.RLock()
+		linked := ix.linked
+		ix.mu.RUnlock()
+		if linked || ix.buildLinks(read, damaged) {
+			return
+		}
 	}
+}
+
+// buildLinks builds the maps and installs them; it returns false, having
+// installed nothing, if ids stopped being sorted while it read.
+func (ix *memIndex) buildLinks(read idReader, damaged func(seq uint64, err error)) bool {
+	ix.mu.RLock()
+	sorted := ix.idsSorted
+	ix.mu.RUnlock()
 	correlation := make(map[[16]byte][]uint64)
 	causation := make(map[[16]byte][]uint64)
-	for seq := uint64(1); seq <= entries.len(); seq++ {
-		linkInto(correlation, causation, seq, entries.at(seq))
+	var byID map[[16]byte]uint64
+	if !sorted {
+		byID = make(map[[16]byte]uint64)
 	}
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	for seq := entries.len() + 1; seq <= ix.entries.len(); seq++ {
-		linkInto(correlation, causation, seq, ix.entries.at(seq))
+	var done uint64
+	for {
+		v := ix.snapshot()
+		for seq := done + 1; seq <= v.len(); seq++ {
+			ids, err := read(&v, seq)
+			if err != nil {
+				damaged(seq, err)
+				continue
+			}
+			linkInto(correlation, causation, byID, seq, &ids)
+		}
+		done = v.len()
+		ix.mu.Lock()
+		if ix.idsSorted != sorted {
+			ix.mu.Unlock()
+			return false
+		}
+		if ix.entries.len() == done {
+			ix.correlation, ix.causation, ix.byID, ix.linked = correlation, causation, byID, true
+			ix.mu.Unlock()
+			return true
+		}
+		ix.mu.Unlock() // more was published meanwhile: read it too
 	}
-	ix.correlation, ix.causation, ix.linked = correlation, causation, true
 }
 
-// indexEntry returns the on-disk index form of event seq, interning its
-// entity and scope in strs. Caller holds mu or the store's commit mutex.
-func (ix *memIndex) indexEntry(seq uint64, strs *segment.StringTable) segment.IndexEntry {
-	e := ix.entries.at(seq)
-	return segment.IndexEntry{
-		Seq: seq, Version: e.version, Timestamp: e.ts,
-		ID: e.id, Correlation: e.corr, Causation: e.cause, Kind: e.kind, Flags: e.flags,
-		Entity:  strs.ID(ix.streams[e.stream].entity),
-		Scope:   strs.ID(ix.scopes[e.scope]),
-		Segment: e.pos.Segment, Offset: e.pos.Offset, Length: e.pos.Length,
-	}
-}
-
-// lookupID returns the sequence of event id, or 0.
-func (ix *memIndex) lookupID(id [16]byte) uint64 {
+// lookupID returns the sequence of event id, or 0. With sorted ids it
+// binary searches the frames, else it looks in the id map.
+func (ix *memIndex) lookupID(id [16]byte, read idReader, damaged func(seq uint64, err error)) (uint64, error) {
 	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	if !ix.idsSorted {
-		return ix.byID[id]
+	sorted := ix.idsSorted
+	ix.mu.RUnlock()
+	if !sorted {
+		// An index whose ids are not sorted never becomes sorted again.
+		ix.ensureLinked(read, damaged)
+		ix.mu.RLock()
+		defer ix.mu.RUnlock()
+		return ix.byID[id], nil
 	}
-	n := int(ix.entries.len())
-	i := sort.Search(n, func(i int) bool { return bytes.Compare(ix.entries.at(uint64(i) + 1).id[:], id[:]) >= 0 })
-	if i < n && ix.entries.at(uint64(i)+1).id == id {
-		return uint64(i + 1)
+	v := ix.snapshot()
+	seq, err := searchID(id, v.len(), func(seq uint64) ([16]byte, error) {
+		ids, err := read(&v, seq)
+		return ids.id, err
+	})
+	var unreadable *unreadableError
+	if errors.As(err, &unreadable) {
+		// A deleted event is not found whether or not its stub can be
+		// read: only a visible event among those unreadable ones is lost.
+		for s := unreadable.from; s <= unreadable.to; s++ {
+			if v.visible(v.at(s)) {
+				return 0, unreadable.err
+			}
+		}
+		return 0, nil
 	}
-	return 0
+	return seq, err
+}
+
+// unreadableError is searchID's answer when the id, if stored at all, is
+// one of the events from…to, which cannot be read.
+type unreadableError struct {
+	from, to uint64
+	err      error // of the read of from
+}
+
+func (e *unreadableError) Error() string { return e.err.Error() }
+func (e *unreadableError) Unwrap() error { return e.err }
+
+// searchID binary searches events 1…n, whose ids increase, for id, reading
+// ids with idAt. Where a probe meets events it cannot read, it reads on to
+// the nearest readable ones on either side and goes on beside them: damage
+// fails the search, with an [*unreadableError], only if id, if stored at
+// all, is one of them.
+func searchID(id [16]byte, n uint64, idAt func(seq uint64) ([16]byte, error)) (uint64, error) {
+	lo, hi := uint64(1), n // candidates, inclusive
+	for lo <= hi {
+		mid := lo + (hi-lo)/2
+		got, err := idAt(mid)
+		if err == nil {
+			switch c := bytes.Compare(got[:], id[:]); {
+			case c == 0:
+				return mid, nil
+			case c < 0:
+				lo = mid + 1
+			default:
+				hi = mid - 1
+			}
+			continue
+		}
+		above, below := mid+1, mid-1
+		var upper, lower [16]byte
+		for ; above <= hi; above++ {
+			if upper, err = idAt(above); err == nil {
+				break
+			}
+		}
+		if above <= hi {
+			if upper == id {
+				return above, nil
+			}
+			if idLess(&upper, &id) {
+				lo = above + 1
+				continue
+			}
+		}
+		for ; below >= lo && below > 0; below-- {
+			if lower, err = idAt(below); err == nil {
+				break
+			}
+		}
+		if below >= lo && below > 0 {
+			if lower == id {
+				return below, nil
+			}
+			if idLess(&id, &lower) {
+				hi = below - 1
+				continue
+			}
+		}
+		_, err = idAt(below + 1) // id can only be one of the events that cannot be read
+		return 0, &unreadableError{from: below + 1, to: above - 1, err: err}
+	}
+	return 0, nil
 }
 
 // view is a consistent snapshot of the published entries and streams for
@@ -240,8 +356,8 @@ func (v *view) known(seq uint64) (entity, scope string) {
 	if seq == 0 || seq > v.len() {
 		return "", ""
 	}
-	e := v.at(seq)
-	return v.streams[e.stream].entity, v.scopes[e.scope]
+	st := v.streams[v.at(seq).stream]
+	return st.entity, st.scope
 }
 
 // visible reports whether e may be shown to readers: not removed by
@@ -297,8 +413,8 @@ func (ix *memIndex) streamVersion(c batpak.Coordinate) uint64 {
 
 // related returns the visible sequences of the events whose causation
 // (byCause) or correlation id is id.
-func (ix *memIndex) related(byCause bool, id [16]byte) []uint64 {
-	ix.ensureLinked()
+func (ix *memIndex) related(byCause bool, id [16]byte, read idReader, damaged func(seq uint64, err error)) []uint64 {
+	ix.ensureLinked(read, damaged)
 	ix.mu.RLock()
 	m := ix.correlation
 	if byCause {

@@ -45,6 +45,10 @@ type commitEnv struct {
 	fail    func(error)  // turn the store read-only
 	wake    func()       // release the cursors waiting for an event
 	fanOut  func([]stagedEvent)
+	// lookupID and metaAt find an event by id and read its frame's ids,
+	// links, timestamp and version.
+	lookupID func([16]byte) (uint64, error)
+	metaAt   func(v *view, seq uint64) (eventMeta, error)
 	// replay answers a request whose idempotency key was committed before.
 	replay func(segment.IdempotencyRecord) result
 	// checkpoint snapshots the index, durable up to frame end end of
@@ -76,14 +80,19 @@ type commitPipeline struct {
 	nextSegment    uint32
 	activeFirstSeq uint64                      // first sequence in w, for its footer
 	activeKeys     []segment.IdempotencyRecord // keys whose events start in w
-	ids            ids.Generator
-	hasher         *chainHasher
-	stage          stage
-	unsynced       int // events written since the last sync
-	lastSync       time.Time
-	sinceCkpt      int // events published since the last checkpoint started
-	groupEvents    int // events published by the commit under way, for the observer
-	groupBytes     int // bytes it wrote, for the observer
+	// activeMetas holds what w's footer needs of the events from
+	// metaFrom on, which this pipeline published; the footer reads the
+	// events of w before metaFrom (published before an open) from w.
+	activeMetas []eventMeta
+	metaFrom    uint64
+	ids         ids.Generator
+	hasher      *chainHasher
+	stage       stage
+	unsynced    int // events written since the last sync
+	lastSync    time.Time
+	sinceCkpt   int // events published since the last checkpoint started
+	groupEvents int // events published by the commit under way, for the observer
+	groupBytes  int // bytes it wrote, for the observer
 
 	// Written under mu (or by recovery before start), read without it.
 	activeSegment atomic.Uint32 // w's id, for Stats (0: none)
@@ -310,8 +319,9 @@ func (p *commitPipeline) publish(st *stage) {
 	for i := range st.events {
 		ev := &st.events[i]
 		r := &ev.rec
-		ix.add(r.Seq, entry{id: r.ID, corr: r.Correlation, cause: r.Causation, ts: r.Timestamp, version: r.Version, pos: ev.pos, kind: r.Kind},
-			r.Entity, r.Scope, r.Hash)
+		m := eventMeta{eventIDs: eventIDs{id: r.ID, corr: r.Correlation, cause: r.Causation}, ts: r.Timestamp, version: r.Version}
+		ix.add(r.Seq, entry{pos: ev.pos, kind: r.Kind}, &m.eventIDs, r.Entity, r.Scope, r.Hash)
+		p.activeMetas = append(p.activeMetas, m)
 	}
 	for id := range st.deleted {
 		if str := ix.lookup(id); str != nil {

@@ -21,7 +21,10 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (batpak.Record, error) {
 	if err := s.checkRead(ctx); err != nil {
 		return batpak.Record{}, err
 	}
-	seq := s.ix.lookupID(id)
+	seq, err := s.lookupID(id)
+	if err != nil {
+		return batpak.Record{}, s.readFailed(err)
+	}
 	if seq == 0 {
 		return batpak.Record{}, fmt.Errorf("%w: event %s", batpak.ErrNotFound, id)
 	}
@@ -236,7 +239,7 @@ func (s *Store) Query(ctx context.Context, r batpak.Region) iter.Seq2[batpak.Rec
 					return
 				}
 				if e := entries.at(seq); entries.visible(e) && m.match(seq, e) {
-					if !s.yieldEntry(ctx, &entries, seq, e, yield) {
+					if !s.yieldEntry(ctx, &r, &entries, seq, e, yield) {
 						return
 					}
 				}
@@ -249,7 +252,7 @@ func (s *Store) Query(ctx context.Context, r batpak.Region) iter.Seq2[batpak.Rec
 				return
 			}
 			if e := entries.at(seq); entries.visible(e) && m.match(seq, e) {
-				if !s.yieldEntry(ctx, &entries, seq, e, yield) {
+				if !s.yieldEntry(ctx, &r, &entries, seq, e, yield) {
 					return
 				}
 			}
@@ -257,24 +260,27 @@ func (s *Store) Query(ctx context.Context, r batpak.Region) iter.Seq2[batpak.Rec
 	}
 }
 
-// yieldEntry reads event seq and yields it, or yields ctx's error; it
-// returns whether the read goes on.
-func (s *Store) yieldEntry(ctx context.Context, v *view, seq uint64, e *entry, yield func(batpak.Record, error) bool) bool {
+// yieldEntry reads event seq and yields it if it lies in r's time bounds,
+// or yields ctx's error or the read's; it returns whether the read goes on.
+func (s *Store) yieldEntry(ctx context.Context, r *batpak.Region, v *view, seq uint64, e *entry, yield func(batpak.Record, error) bool) bool {
 	if err := ctxerr.Of(ctx); err != nil {
 		yield(batpak.Record{}, err)
 		return false
 	}
 	rec, err := s.readOpen(v, seq, e)
+	if err == nil && !r.MatchTime(rec.Timestamp.UnixMicro()) {
+		return true
+	}
 	return yield(rec, err) && err == nil
 }
 
 // Correlated returns the sequences of the events whose correlation id is id,
 // other than the root itself, in commit order.
-func (s *Store) Correlated(id uuid.UUID) []uint64 { return s.ix.related(false, id) }
+func (s *Store) Correlated(id uuid.UUID) []uint64 { return s.related(false, id) }
 
 // CausedBy returns the sequences of the events whose causation id is id, in
 // commit order.
-func (s *Store) CausedBy(id uuid.UUID) []uint64 { return s.ix.related(true, id) }
+func (s *Store) CausedBy(id uuid.UUID) []uint64 { return s.related(true, id) }
 
 // Streams yields every stream, in the order they were created.
 func (s *Store) Streams() iter.Seq[batpak.StreamInfo] {

@@ -95,8 +95,8 @@ func (s *Store) recover() error {
 		// in a file that a power loss could still remove.
 		return fmt.Errorf("eventstore: sync %s: %w", s.dir, err)
 	}
-	if n := s.ix.entries.len(); n > 0 {
-		s.pipe.ids.Observe(s.ix.entries.at(n).id)
+	if s.ix.entries.len() > 0 {
+		s.pipe.ids.Observe(s.ix.lastID)
 	}
 	cs := &s.coldStart
 	switch {

@@ -6,45 +6,33 @@ import (
 )
 
 // entryMatcher evaluates a Region against index entries without reading
-// frames; per-stream and per-scope answers are cached.
+// frames, per-stream answers cached, all but its time bounds: the index
+// does not keep timestamps, so a reader checks those on the record
+// ([batpak.Region.MatchTime]).
 type entryMatcher struct {
 	r       batpak.Region
 	ix      *memIndex
 	streams map[uint32]bool
-	scopes  map[uint32]bool
 }
 
 func newEntryMatcher(r batpak.Region, ix *memIndex) *entryMatcher {
-	return &entryMatcher{r: r, ix: ix, streams: make(map[uint32]bool), scopes: make(map[uint32]bool)}
+	return &entryMatcher{r: r, ix: ix, streams: make(map[uint32]bool)}
 }
 
 func (m *entryMatcher) match(seq uint64, e *entry) bool {
-	if !m.r.MatchSequence(seq) || !m.r.MatchKind(kind.Kind(e.kind)) || !m.r.MatchTime(e.ts) {
+	if !m.r.MatchSequence(seq) || !m.r.MatchKind(kind.Kind(e.kind)) {
 		return false
 	}
-	if m.r.Entity != "" || m.r.EntityPrefix != "" {
-		ok, seen := m.streams[e.stream]
-		if !seen {
-			m.ix.mu.RLock()
-			ok = m.r.MatchStream(batpak.Coordinate{Entity: m.ix.streams[e.stream].entity, Scope: m.r.Scope})
-			m.ix.mu.RUnlock()
-			m.streams[e.stream] = ok
-		}
-		if !ok {
-			return false
-		}
+	if m.r.Entity == "" && m.r.EntityPrefix == "" && m.r.Scope == "" {
+		return true
 	}
-	if m.r.Scope != "" {
-		ok, seen := m.scopes[e.scope]
-		if !seen {
-			m.ix.mu.RLock()
-			ok = m.ix.scopes[e.scope] == m.r.Scope
-			m.ix.mu.RUnlock()
-			m.scopes[e.scope] = ok
-		}
-		if !ok {
-			return false
-		}
+	ok, seen := m.streams[e.stream]
+	if !seen {
+		m.ix.mu.RLock()
+		st := m.ix.streams[e.stream]
+		ok = m.r.MatchStream(batpak.Coordinate{Entity: st.entity, Scope: st.scope})
+		m.ix.mu.RUnlock()
+		m.streams[e.stream] = ok
 	}
-	return true
+	return ok
 }

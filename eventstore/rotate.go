@@ -43,6 +43,7 @@ func (p *commitPipeline) rotate() error {
 	p.nextSegment++
 	p.activeFirstSeq = env.ix.lastSeq() + 1
 	p.activeKeys = nil
+	p.activeMetas, p.metaFrom = p.activeMetas[:0], p.activeFirstSeq
 	env.reader.SetActive(id, w.File())
 	p.activeSegment.Store(id)
 	p.activeEnd.Store(w.End())
@@ -62,6 +63,7 @@ func (p *commitPipeline) resume(w *segment.Writer, firstSeq uint64, ix *memIndex
 	p.activeSegment.Store(id)
 	p.activeEnd.Store(w.End())
 	p.activeFirstSeq = firstSeq
+	p.activeMetas, p.metaFrom = nil, ix.lastSeq()+1
 	for _, k := range ix.keys {
 		if k.First >= firstSeq {
 			p.activeKeys = append(p.activeKeys, k)
@@ -85,7 +87,10 @@ func (p *commitPipeline) seal() error {
 	if p.unsynced > 0 {
 		env.stats.syncs.Add(1)
 	}
-	ix := p.footerIndex()
+	ix, err := p.footerIndex()
+	if err != nil {
+		return fmt.Errorf("eventstore: seal segment %d: %w", p.w.ID(), err)
+	}
 	if err := p.w.Seal(ix); err != nil {
 		return fmt.Errorf("eventstore: seal segment %d: %w", p.w.ID(), err)
 	}
@@ -101,9 +106,21 @@ func (p *commitPipeline) seal() error {
 	return nil
 }
 
-// footerIndex builds the footer of the active segment from the index.
-func (p *commitPipeline) footerIndex() *segment.Index {
+// footerIndex builds the footer of the active segment from the index, the
+// metas this pipeline kept and, for events published before the store was
+// opened, the segment's frames.
+func (p *commitPipeline) footerIndex() (*segment.Index, error) {
 	ix := p.env.ix
+	v := ix.snapshot()
+	metas := make([]eventMeta, 0, p.metaFrom-p.activeFirstSeq)
+	for seq := p.activeFirstSeq; seq < p.metaFrom; seq++ {
+		m, err := p.env.metaAt(&v, seq)
+		if err != nil {
+			return nil, err
+		}
+		metas = append(metas, m)
+	}
+	metas = append(metas, p.activeMetas...)
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	var strs segment.StringTable
@@ -111,10 +128,14 @@ func (p *commitPipeline) footerIndex() *segment.Index {
 	if last := ix.lastSeq(); last >= p.activeFirstSeq {
 		out.Entries = make([]segment.IndexEntry, 0, last-p.activeFirstSeq+1)
 	}
+	if uint64(len(metas)) != ix.lastSeq()+1-p.activeFirstSeq {
+		return nil, fmt.Errorf("footer of %d events, %d known", ix.lastSeq()+1-p.activeFirstSeq, len(metas))
+	}
 	touched := make(map[uint32]struct{})
-	for seq := p.activeFirstSeq; seq <= ix.lastSeq(); seq++ {
-		out.Entries = append(out.Entries, ix.indexEntry(seq, &strs))
-		touched[ix.entries.at(seq).stream] = struct{}{} // under the read lock
+	for i, seq := 0, p.activeFirstSeq; seq <= ix.lastSeq(); i, seq = i+1, seq+1 {
+		e := ix.entries.at(seq)
+		out.Entries = append(out.Entries, indexEntry(seq, e, &metas[i], ix.streams[e.stream], &strs))
+		touched[e.stream] = struct{}{}
 	}
 	for si := range touched {
 		str := ix.streams[si]
@@ -126,7 +147,7 @@ func (p *commitPipeline) footerIndex() *segment.Index {
 		}
 	}
 	out.Strings = strs.Strings
-	return out
+	return out, nil
 }
 
 // closeWriter closes the active segment's file, after stop.

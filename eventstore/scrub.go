@@ -306,7 +306,7 @@ func (sc *scrubber) frame(v *view, id uint32, off int64, size int, payload []byt
 			return "hole record: " + err.Error()
 		}
 		for _, st := range stubs {
-			if why := sc.indexed(v, st.Seq, st.ID, st.Version, pos, true); why != "" {
+			if why := sc.indexed(v, st.Seq, streamID{scope: st.Scope, entity: st.Entity}, st.Version, pos, true); why != "" {
 				return why
 			}
 			sc.link(streamID{scope: st.Scope, entity: st.Entity}, st.Version, st.PrevHash, st.Hash)
@@ -319,7 +319,7 @@ func (sc *scrubber) frame(v *view, id uint32, off int64, size int, payload []byt
 	if rec.IsMarker() {
 		return fmt.Sprintf("unknown system kind 0x%04x", rec.Kind)
 	}
-	if why := sc.indexed(v, rec.Seq, rec.ID, rec.Version, pos, false); why != "" {
+	if why := sc.indexed(v, rec.Seq, streamID{scope: rec.Scope, entity: rec.Entity}, rec.Version, pos, false); why != "" {
 		return why
 	}
 	if sc.hasher.Sum(rec) != rec.Hash {
@@ -334,17 +334,21 @@ func (sc *scrubber) frame(v *view, id uint32, off int64, size int, payload []byt
 	return ""
 }
 
-// indexed checks that the index places event seq at pos with that id and
-// version (a stub: in the hole record at pos, marked removed).
-func (sc *scrubber) indexed(v *view, seq uint64, id [16]byte, version uint64, pos segment.Position, stub bool) string {
+// indexed checks that the index places event seq at pos as that version
+// of stream id (a stub: in the hole record at pos, marked removed).
+func (sc *scrubber) indexed(v *view, seq uint64, id streamID, version uint64, pos segment.Position, stub bool) string {
 	if seq == 0 || seq > v.len() {
 		return fmt.Sprintf("sequence %d is not in the index (it ends at %d)", seq, v.len())
 	}
 	e := v.at(seq)
+	sc.s.ix.mu.RLock()
+	st := v.streams[e.stream]
+	seqs := st.seqs
+	sc.s.ix.mu.RUnlock()
 	switch {
 	case e.pos != pos:
 		return fmt.Sprintf("sequence %d: the index places it at segment %d offset %d", seq, e.pos.Segment, e.pos.Offset)
-	case e.id != id || e.version != version:
+	case st.entity != id.entity || st.scope != id.scope || version == 0 || version > uint64(len(seqs)) || seqs[version-1] != seq:
 		return fmt.Sprintf("sequence %d: the frame holds another event than the index names", seq)
 	case stub != (e.flags&segment.EntryDeleted != 0):
 		return fmt.Sprintf("sequence %d: the index and the frame disagree on whether it was removed", seq)

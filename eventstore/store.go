@@ -171,6 +171,7 @@ func (s *Store) commitEnv() commitEnv {
 		ix: s.ix, reader: s.reader, closed: &s.closed,
 		failure: s.failure, fail: s.fail, wake: s.wake, fanOut: s.fanOut,
 		replay: s.originalReceipts, checkpoint: s.checkpointInBackground,
+		lookupID: s.lookupID, metaAt: s.metaAt,
 	}
 }
 

@@ -97,6 +97,9 @@ func (c *cursor) TryNext(ctx context.Context) (rec batpak.Record, ok bool, err e
 			return batpak.Record{}, false, err
 		}
 		c.next++
+		if !c.m.r.MatchTime(rec.Timestamp.UnixMicro()) {
+			continue
+		}
 		return rec, true, nil
 	}
 	return batpak.Record{}, false, nil

@@ -7,9 +7,12 @@ import (
 )
 
 const (
-	checkpointVersion = 3
+	checkpointVersion = 4
 	// checkpointHead is the fixed head, its CRC included.
-	checkpointHead = 4 + 2 + 8 + 4 + 8 + 4*5 + 4
+	checkpointHead = 4 + 2 + 8 + 4 + 8 + 16 + 1 + 4*5 + 4
+	// checkpointIDsUnsorted in the head's flags byte: event ids do not
+	// increase with the sequence.
+	checkpointIDsUnsorted = 1
 	// Lower bounds on the encoded size of a table row.
 	minStreamRow = 2 + 4 + 8 + 32 + 1
 	minScopeRow  = 2
@@ -19,17 +22,24 @@ const (
 
 var checkpointMagic = [4]byte{'B', 'P', 'C', 'K'}
 
-// Checkpoint is the decoded content of a checkpoint file: the index of every
-// event up to LastSeq, whose frames end in segment Segment at FrameEnd.
+// Checkpoint is the decoded content of a checkpoint file: where every event
+// up to LastSeq is and what stream and kind it has, whose frames end in
+// segment Segment at FrameEnd. Ids, correlation, causation and timestamps
+// are not kept: they are in the frames (and a hole's stubs).
 type Checkpoint struct {
 	LastSeq  uint64
 	Segment  uint32
 	FrameEnd uint64
-	Streams  []CheckpointStream
-	Scopes   []string
-	Keys     []IdempotencyRecord
-	// Entries holds event i+1 at i. Entity indexes Streams and Scope
-	// indexes Scopes; an entry's version is its number in its stream.
+	// LastID is the id of event LastSeq; IDsUnsorted says that ids do not
+	// increase with the sequence (an event id was given or lost).
+	LastID      [16]byte
+	IDsUnsorted bool
+	Streams     []CheckpointStream
+	Scopes      []string
+	Keys        []IdempotencyRecord
+	// Entries holds event i+1 at i. Entity indexes Streams; Scope is the
+	// stream's and an entry's version is its number in its stream. ID,
+	// Correlation, Causation and Timestamp are not encoded.
 	Entries []IndexEntry
 }
 
@@ -65,22 +75,34 @@ func (c *Checkpoint) Validate() error {
 		}
 	}
 	for i := range c.Entries {
-		if e := &c.Entries[i]; int(e.Entity) >= len(c.Streams) || int(e.Scope) >= len(c.Scopes) {
-			return fmt.Errorf("segment: checkpoint entry %d names stream %d and scope %d", i, e.Entity, e.Scope)
+		if e := &c.Entries[i]; int(e.Entity) >= len(c.Streams) {
+			return fmt.Errorf("segment: checkpoint entry %d names stream %d of %d", i, e.Entity, len(c.Streams))
 		}
 	}
 	return nil
 }
 
-// EncodeCheckpoint returns the bytes of a checkpoint file (docs/format.md).
-// c must satisfy [Checkpoint.Validate]; the Seq and Version of its entries
-// are not written, they follow from their places.
+// EncodeCheckpoint returns the bytes of a checkpoint file (docs/format.md)
+// of c and its Entries, which must hold c.LastSeq entries. c must satisfy
+// [Checkpoint.Validate]; the Seq and Version of its entries are not
+// written, they follow from their places.
 func EncodeCheckpoint(c *Checkpoint) []byte {
+	return EncodeCheckpointFrom(c, func(first uint64, dst []IndexEntry) { copy(dst, c.Entries[first-1:]) })
+}
+
+// EncodeCheckpointFrom is [EncodeCheckpoint] for entries handed over one
+// block at a time, so that no more than a block of them is ever held:
+// entries fills dst with the entries of sequences first, first+1, … (their
+// Entity must index c.Streams and their Scope be that stream's). c.Entries
+// is not used.
+func EncodeCheckpointFrom(c *Checkpoint, entries func(first uint64, dst []IndexEntry)) []byte {
 	var blocks []byte
 	var dir []byte
-	for first := 0; first < len(c.Entries); first += CheckpointBlockEntries {
+	part := make([]IndexEntry, min(c.LastSeq, CheckpointBlockEntries))
+	for first := uint64(1); first <= c.LastSeq; first += CheckpointBlockEntries {
 		start := len(blocks)
-		part := c.Entries[first:min(first+CheckpointBlockEntries, len(c.Entries))]
+		part := part[:min(CheckpointBlockEntries, c.LastSeq-first+1)]
+		entries(first, part)
 		blocks = appendBlock(blocks, part)
 		dir = binary.BigEndian.AppendUint32(dir, uint32(len(part)))
 		dir = binary.BigEndian.AppendUint32(dir, uint32(len(blocks)-start))
@@ -111,6 +133,8 @@ func EncodeCheckpoint(c *Checkpoint) []byte {
 	b = binary.BigEndian.AppendUint64(b, c.LastSeq)
 	b = binary.BigEndian.AppendUint32(b, c.Segment)
 	b = binary.BigEndian.AppendUint64(b, c.FrameEnd)
+	b = append(b, c.LastID[:]...)
+	b = append(b, boolByte(c.IDsUnsorted)*checkpointIDsUnsorted)
 	for _, n := range [...]int{len(c.Streams), len(c.Scopes), len(c.Keys), len(dir) / blockRow, len(tables)} {
 		b = binary.BigEndian.AppendUint32(b, uint32(n))
 	}
@@ -170,10 +194,17 @@ func OpenCheckpoint(b []byte) (*CheckpointFile, error) {
 		LastSeq:  binary.BigEndian.Uint64(b[6:14]),
 		Segment:  binary.BigEndian.Uint32(b[14:18]),
 		FrameEnd: binary.BigEndian.Uint64(b[18:26]),
+		LastID:   [16]byte(b[26:42]),
 	}}
+	switch flags := b[42]; flags {
+	case 0, checkpointIDsUnsorted:
+		f.IDsUnsorted = flags != 0
+	default:
+		return nil, bad("head flags 0x%02x", flags)
+	}
 	var counts [5]uint64
 	for i := range counts {
-		counts[i] = uint64(binary.BigEndian.Uint32(b[26+4*i:]))
+		counts[i] = uint64(binary.BigEndian.Uint32(b[43+4*i:]))
 	}
 	nStreams, nScopes, nKeys, nBlocks, tablesLen := counts[0], counts[1], counts[2], counts[3], counts[4]
 	rest := b[checkpointHead:]
@@ -301,7 +332,7 @@ func (f *CheckpointFile) DecodeBlock(i int, fn func(j int, e *IndexEntry)) error
 	if Checksum(bl.data) != bl.sum {
 		return &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf("block %d checksum mismatch", i)}
 	}
-	if err := decodeBlock(bl.data, bl.first, bl.n, len(f.Streams), len(f.Scopes), fn); err != nil {
+	if err := decodeBlock(bl.data, bl.first, bl.n, f.Streams, fn); err != nil {
 		return &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf("block %d: %v", i, err)}
 	}
 	return nil

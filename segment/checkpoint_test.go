@@ -120,12 +120,13 @@ func checkOpened(t *testing.T, b []byte) {
 }
 
 // bigCheckpoint has three blocks of entries over two segments, with
-// correlation, causation, flags, clock steps back and stubs sharing a frame.
+// two scopes, flags and stubs sharing a frame.
 func bigCheckpoint() *segment.Checkpoint {
 	n := 2*segment.CheckpointBlockEntries + 100
-	c := &segment.Checkpoint{LastSeq: uint64(n), Scopes: []string{"s", "t"}, Keys: []segment.IdempotencyRecord{{Key: "k", First: 5, Count: 2}}}
+	c := &segment.Checkpoint{LastSeq: uint64(n), Scopes: []string{"s", "t"}, Keys: []segment.IdempotencyRecord{{Key: "k", First: 5, Count: 2}},
+		LastID: [16]byte{15: 9}, IDsUnsorted: true}
 	for i := range 3 {
-		c.Streams = append(c.Streams, segment.CheckpointStream{Entity: string(rune('a' + i)), LastHash: [32]byte{byte(i)}, Deleted: i == 2})
+		c.Streams = append(c.Streams, segment.CheckpointStream{Entity: string(rune('a' + i)), Scope: uint32(i % 2), LastHash: [32]byte{byte(i)}, Deleted: i == 2})
 	}
 	var off uint32 = 32
 	seg := uint32(1)
@@ -133,13 +134,9 @@ func bigCheckpoint() *segment.Checkpoint {
 		if i == n/2 {
 			seg, off = 2, 32
 		}
-		var id [16]byte
-		binary.BigEndian.PutUint64(id[8:], uint64(i+1))
-		e := segment.IndexEntry{Seq: uint64(i + 1), ID: id, Correlation: id, Timestamp: int64(1_700_000_000_000_000 + i*7 - i%5*100),
-			Kind: uint16(0x1001 + i%3), Entity: uint32(i % 3), Scope: uint32(i % 7 / 6), Segment: seg, Offset: off, Length: uint32(100 + i%50)}
-		if i%11 < 3 { // explicit, then twice the same as before
-			e.Correlation[0], e.Causation[1] = 1, byte(i/11)
-		}
+		st := uint32(i % 3)
+		e := segment.IndexEntry{Seq: uint64(i + 1), Kind: uint16(0x1001 + i%3), Entity: st, Scope: c.Streams[st].Scope,
+			Segment: seg, Offset: off, Length: uint32(100 + i%50)}
 		if i%13 == 0 {
 			e.Flags = segment.EntryDeleted // a stub: the next entry shares its frame
 		} else {

@@ -13,6 +13,10 @@ func appendU64(dst []byte, v uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(dst, 0xcf), v)
 }
 
+func appendI64(dst []byte, v int64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(v))
+}
+
 func appendU16(dst []byte, v uint16) []byte {
 	return binary.BigEndian.AppendUint16(append(dst, 0xcd), v)
 }

@@ -1,7 +1,6 @@
 package segment
 
 import (
-	"encoding/binary"
 	"sort"
 )
 
@@ -60,8 +59,7 @@ func AppendRecord(dst []byte, r *Record) []byte {
 	dst = appendU16(dst, r.Kind)
 	dst = appendU16(dst, r.Flags)
 	dst = appendU64(dst, r.Version)
-	dst = append(dst, 0xd3)
-	dst = binary.BigEndian.AppendUint64(dst, uint64(r.Timestamp))
+	dst = appendI64(dst, r.Timestamp)
 	dst = appendID(dst, r.ID[:])
 	dst = appendID(dst, r.Correlation[:])
 	dst = appendID(dst, r.Causation[:])

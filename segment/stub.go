@@ -1,21 +1,26 @@
 package segment
 
 // Stub is what compaction keeps of a removed event: enough to keep global
-// sequences dense, stream versions dense and hash chains verifiable.
+// sequences dense, stream versions dense and hash chains verifiable, and
+// the event's place in time and in the causal graph, so that an index
+// rebuilt from frames alone knows every event it knew before.
 type Stub struct {
-	Seq      uint64
-	ID       [16]byte
-	Entity   string
-	Scope    string
-	Kind     uint16
-	Version  uint64
-	PrevHash [32]byte
-	Hash     [32]byte
+	Seq         uint64
+	ID          [16]byte
+	Entity      string
+	Scope       string
+	Kind        uint16
+	Version     uint64
+	PrevHash    [32]byte
+	Hash        [32]byte
+	Timestamp   int64    // unix microseconds; 0 when a repair does not know it
+	Correlation [16]byte // zero when unknown
+	Causation   [16]byte // zero for a root or when unknown
 }
 
-const stubFields = 8
+const stubFields = 11
 
-// AppendStubs appends the msgpack encoding of stubs (an array of 8-element
+// AppendStubs appends the msgpack encoding of stubs (an array of 11-element
 // arrays) to dst: the payload of a [KindHole] frame.
 func AppendStubs(dst []byte, stubs []Stub) []byte {
 	switch n := len(stubs); {
@@ -37,6 +42,9 @@ func AppendStubs(dst []byte, stubs []Stub) []byte {
 		dst = appendU64(dst, s.Version)
 		dst = appendID(dst, s.PrevHash[:])
 		dst = appendID(dst, s.Hash[:])
+		dst = appendI64(dst, s.Timestamp)
+		dst = appendID(dst, s.Correlation[:])
+		dst = appendID(dst, s.Causation[:])
 	}
 	return dst
 }
@@ -84,6 +92,15 @@ func DecodeStubs(b []byte) ([]Stub, error) {
 			return nil, err
 		}
 		if err = d.fixedBin(s.Hash[:]); err != nil {
+			return nil, err
+		}
+		if s.Timestamp, err = d.int(); err != nil {
+			return nil, err
+		}
+		if err = d.fixedBin(s.Correlation[:]); err != nil {
+			return nil, err
+		}
+		if err = d.fixedBin(s.Causation[:]); err != nil {
 			return nil, err
 		}
 	}

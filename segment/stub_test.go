@@ -17,6 +17,10 @@ func sampleStubs(n int) []segment.Stub {
 		out[i] = segment.Stub{Seq: uint64(100 + i), Entity: "acct:" + strings.Repeat("x", i%40), Scope: "s", Kind: 0x1002, Version: uint64(i + 1)}
 		out[i].ID[15] = byte(i)
 		out[i].PrevHash[0], out[i].Hash[0] = byte(i), byte(i+1)
+		out[i].Timestamp = 1_700_000_000_000_000 + int64(i)
+		if i%3 != 0 { // a root (zero causation) every third stub, else links
+			out[i].Correlation[1], out[i].Causation[2] = byte(i), byte(i+2)
+		}
 	}
 	return out
 }
