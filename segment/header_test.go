@@ -55,7 +55,8 @@ func TestDecodeHeaderRejects(t *testing.T) {
 		{"flipped segment id", mod(func(b []byte) { b[11] ^= 1 }), false},
 		{"flipped reserved", mod(func(b []byte) { b[25] ^= 1 }), false},
 		{"version 1, before scopes", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 1); fixCRC(b) }), true},
-		{"version 3", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 3); fixCRC(b) }), true},
+		{"version 2, fixed-width footer index", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 2); fixCRC(b) }), true},
+		{"version 4", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 4); fixCRC(b) }), true},
 		{"version 0", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 0); fixCRC(b) }), true},
 		{"version 0xFFFF", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 0xFFFF); fixCRC(b) }), true},
 	}
