@@ -43,16 +43,16 @@ const (
 )
 
 // AppendIndex appends the encoding of ix to dst (docs/format.md, "Index
-// (footer)"); ix must satisfy [Index.Validate]. Every index has exactly one
-// encoding: [DecodeIndex] of it returns ix, and encoding that again gives
-// the same bytes.
+// (footer)"); ix must satisfy [Index.Validate]. The encoding is canonical
+// and, when every string index of ix is in range, [DecodeIndex] of it
+// returns ix, which encodes to the same bytes again.
 //
 // Entries are encoded against the entry before: a sequence one more, the
 // same segment and kind, an offset at the end of the frame before, a
 // version one more than the stream's entry before and a correlation equal
 // to the id are not written, and timestamps and id times are deltas. Any
-// other value is written, so any index round-trips, but a footer of
-// consecutive events in frame order costs about 20 bytes per event.
+// other value is written, so any index round-trips; a footer of
+// consecutive events in frame order costs under 20 bytes per event.
 func AppendIndex(dst []byte, ix *Index) []byte {
 	size := 5*binary.MaxVarintLen32 + len(ix.Entries)*24 + len(ix.Tails)*(minIndexTail+12) + len(ix.Deleted)*4
 	for _, s := range ix.Strings {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/batpak-go/batpak/segment"
@@ -73,6 +74,16 @@ func TestDecodeHeaderRejects(t *testing.T) {
 				t.Errorf("errors.Is(%v, ErrCorrupt) = %v, want %v", err, got, !tt.unsupported)
 			}
 		})
+	}
+}
+
+// An older format is refused with a message that says what changed since.
+func TestDecodeHeaderOlderFormatSaysWhy(t *testing.T) {
+	for v, why := range map[uint16]string{1: "keyed by scope and entity", 2: "fixed-width index"} {
+		_, err := segment.DecodeHeader(segment.AppendHeader(nil, segment.Header{Version: v, Segment: 1}))
+		if !errors.Is(err, segment.ErrUnsupportedVersion) || !strings.Contains(err.Error(), why) {
+			t.Errorf("format %d: %v; want ErrUnsupportedVersion saying %q", v, err, why)
+		}
 	}
 }
 
