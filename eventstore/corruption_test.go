@@ -620,8 +620,11 @@ func TestCorruptUnsupportedVersion(t *testing.T) {
 		{"active/no-checkpoint", base.active(), false, segment.FormatVersion + 1},
 		{"sealed/no-checkpoint", 2, false, segment.FormatVersion + 1},
 		// A store written before streams were keyed by scope and entity.
-		{"older/sealed/no-checkpoint", 2, false, segment.FormatVersion - 1},
-		{"older/active/no-checkpoint", base.active(), false, segment.FormatVersion - 1},
+		{"format1/sealed/no-checkpoint", 2, false, 1},
+		{"format1/active/no-checkpoint", base.active(), false, 1},
+		// A store written with fixed-width footer indexes.
+		{"format2/sealed/no-checkpoint", 2, false, 2},
+		{"format2/active/no-checkpoint", base.active(), false, 2},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -645,6 +648,9 @@ func TestCorruptUnsupportedVersion(t *testing.T) {
 				}
 				if errors.Is(err, batpak.ErrCorrupt) {
 					t.Fatalf("unknown version reported as corruption: %v", err)
+				}
+				if c.version < segment.FormatVersion && !strings.Contains(err.Error(), "older batpak") {
+					t.Fatalf("an older format is refused without saying so: %v", err)
 				}
 			}
 			// Nothing was cut or rewritten.

@@ -72,8 +72,11 @@ func decodeFooterPayload(p []byte, segmentID uint32) (*Index, error) {
 	if len(p) < 10 || !IsFooterPayload(p) {
 		return nil, decodeErr("footer", "bad footer magic")
 	}
-	if v := binary.BigEndian.Uint16(p[4:6]); v != FormatVersion {
-		return nil, fmt.Errorf("%w: footer format %d", ErrUnsupportedVersion, v)
+	switch v := binary.BigEndian.Uint16(p[4:6]); {
+	case v < FormatVersion:
+		return nil, fmt.Errorf("%w: footer format %d, written by an older batpak %s", ErrUnsupportedVersion, v, olderFormat(v))
+	case v > FormatVersion:
+		return nil, fmt.Errorf("%w: footer format %d (this build reads %d)", ErrUnsupportedVersion, v, FormatVersion)
 	}
 	if id := binary.BigEndian.Uint32(p[6:10]); id != segmentID {
 		return nil, decodeErr("footer", "footer names segment %d, file is segment %d", id, segmentID)

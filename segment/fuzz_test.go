@@ -105,7 +105,10 @@ func indexSeeds(t testing.TB) []fuzzSeed {
 			return segment.AppendIndex(nil, ix)
 		}()}},
 		{"huge-counts", []any{counts(0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)}},
-		{"bad-utf8", []any{append(counts(1, 0, 0, 0), 0, 1, 0xff)}},
+		{"appended", []any{segment.AppendIndex(nil, appendedIndex(60, 7))}},
+		{"random", []any{segment.AppendIndex(nil, randomIndex(rand.New(rand.NewPCG(7, 8))))}},
+		{"stubs", []any{segment.AppendIndex(nil, stubIndex())}},
+		{"bad-utf8", []any{append(counts(1, 0, 0, 0), 1, 0xff)}},
 		{"bad-string-index", []any{segment.AppendIndex(nil, &segment.Index{Strings: []string{"a"}, Tails: []segment.StreamTail{{Entity: 5}}})}},
 		{"truncated", []any{good[:len(good)-3]}},
 		{"bit-flip", []any{flipBit(good, 8*16+7)}},
@@ -119,6 +122,7 @@ func footerSeeds(t testing.TB) []fuzzSeed {
 	return []fuzzSeed{
 		{"sealed", []any{data, uint32(1)}},
 		{"sealed-empty", []any{empty, uint32(2)}},
+		{"sealed-appended", []any{appendedFooter(t), uint32(17)}},
 		{"wrong-id", []any{data, uint32(2)}},
 		{"active", []any{data[:end], uint32(1)}},
 		{"trailer-flip", []any{flipBit(data, 8*(n-1)), uint32(1)}},
@@ -126,6 +130,41 @@ func footerSeeds(t testing.TB) []fuzzSeed {
 		{"footer-flip", []any{flipBit(data, 8*int(end)+8*12), uint32(1)}},
 		{"small", []any{data[:segment.HeaderSize+segment.FrameHeaderSize+segment.TrailerSize], uint32(1)}},
 	}
+}
+
+// stubIndex is the footer index of a compacted segment: kept events and the
+// stubs of removed ones, which share their hole frame's position.
+func stubIndex() *segment.Index {
+	ix := appendedIndex(12, 3)
+	hole := ix.Entries[4]
+	for i := 4; i < 9; i++ {
+		e := &ix.Entries[i]
+		e.Flags, e.Timestamp, e.Offset, e.Length = segment.EntryDeleted, 0, hole.Offset, 90
+	}
+	ix.Deleted = []segment.StreamRef{{Entity: ix.Entries[0].Entity, Scope: ix.Entries[0].Scope}}
+	return ix
+}
+
+// appendedFooter returns a sealed segment 17 whose footer indexes frames
+// written by appends (the frames themselves are not there: the footer
+// decoder does not read them).
+func appendedFooter(t testing.TB) []byte {
+	ix := appendedIndex(60, 7)
+	off := uint32(segment.HeaderSize)
+	for i := range ix.Entries { // small frames keep the corpus file small
+		e := &ix.Entries[i]
+		e.Offset, e.Length = off, 9+uint32(i%3)
+		off += e.Length
+	}
+	last := ix.Entries[len(ix.Entries)-1]
+	end := int64(last.Offset + last.Length)
+	data := segment.AppendHeader(nil, segment.Header{Version: segment.FormatVersion, Segment: 17, Created: 5})
+	data = append(data, make([]byte, end-int64(len(data)))...)
+	data, err := segment.AppendFooter(data, 17, end, ix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 func scanSeeds(t testing.TB) []fuzzSeed {

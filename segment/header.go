@@ -6,7 +6,10 @@ import (
 )
 
 // FormatVersion is the segment format version this build writes and reads.
-const FormatVersion = 2
+// Format 3 encodes the footer index with varints and deltas (format 2 wrote
+// fixed-width entries); format 2 keyed streams by scope and entity (format 1
+// by entity alone).
+const FormatVersion = 3
 
 // HeaderSize is the size of a segment file header.
 const HeaderSize = 32
@@ -54,12 +57,20 @@ func DecodeHeader(b []byte) (Header, error) {
 	}
 	switch {
 	case h.Version < FormatVersion:
-		return h, fmt.Errorf("%w: segment format %d, written by an older batpak before streams were keyed by scope and entity (this build reads %d; copy the events into a new store with the version that wrote them)",
-			ErrUnsupportedVersion, h.Version, FormatVersion)
+		return h, fmt.Errorf("%w: segment format %d, written by an older batpak %s (this build reads %d; copy the events into a new store with the version that wrote them)",
+			ErrUnsupportedVersion, h.Version, olderFormat(h.Version), FormatVersion)
 	case h.Version > FormatVersion:
 		return h, fmt.Errorf("%w: segment format %d (this build reads %d)", ErrUnsupportedVersion, h.Version, FormatVersion)
 	}
 	return h, nil
+}
+
+// olderFormat says what separates an older segment format from this one.
+func olderFormat(v uint16) string {
+	if v == 2 {
+		return "whose footers held a fixed-width index (format 3 writes it with varints and deltas)"
+	}
+	return "before streams were keyed by scope and entity"
 }
 
 // FileName returns the file name of segment id: ten digits and ".seg".

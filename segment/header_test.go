@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/batpak-go/batpak/segment"
@@ -55,7 +56,8 @@ func TestDecodeHeaderRejects(t *testing.T) {
 		{"flipped segment id", mod(func(b []byte) { b[11] ^= 1 }), false},
 		{"flipped reserved", mod(func(b []byte) { b[25] ^= 1 }), false},
 		{"version 1, before scopes", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 1); fixCRC(b) }), true},
-		{"version 3", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 3); fixCRC(b) }), true},
+		{"version 2, fixed-width footer index", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 2); fixCRC(b) }), true},
+		{"version 4", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 4); fixCRC(b) }), true},
 		{"version 0", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 0); fixCRC(b) }), true},
 		{"version 0xFFFF", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 0xFFFF); fixCRC(b) }), true},
 	}
@@ -72,6 +74,16 @@ func TestDecodeHeaderRejects(t *testing.T) {
 				t.Errorf("errors.Is(%v, ErrCorrupt) = %v, want %v", err, got, !tt.unsupported)
 			}
 		})
+	}
+}
+
+// An older format is refused with a message that says what changed since.
+func TestDecodeHeaderOlderFormatSaysWhy(t *testing.T) {
+	for v, why := range map[uint16]string{1: "keyed by scope and entity", 2: "fixed-width index"} {
+		_, err := segment.DecodeHeader(segment.AppendHeader(nil, segment.Header{Version: v, Segment: 1}))
+		if !errors.Is(err, segment.ErrUnsupportedVersion) || !strings.Contains(err.Error(), why) {
+			t.Errorf("format %d: %v; want ErrUnsupportedVersion saying %q", v, err, why)
+		}
 	}
 }
 

@@ -3,8 +3,6 @@ package segment
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
-	"unicode/utf8"
 )
 
 // IndexEntry locates one event and carries what the in-memory index needs,
@@ -72,17 +70,11 @@ type StreamRef struct {
 	Entity, Scope uint32
 }
 
-const (
-	tailSize       = 4 + 4 + 8 + 32
-	entryFixedSize = 8 + 8 + 8 + 16 + 1 + 2 + 2 + 4*5
-	entryHasCorr   = 1
-	entryHasCause  = 2
-	// MaxIndexString is the longest string or idempotency key an index holds.
-	MaxIndexString = 1<<16 - 1
-)
+// MaxIndexString is the longest string or idempotency key an index holds.
+const MaxIndexString = 1<<16 - 1
 
-// Validate checks that ix can be encoded: every string and key fits the
-// 16-bit length [AppendIndex] writes.
+// Validate checks that ix can be encoded: no string or key is longer than
+// [MaxIndexString].
 func (ix *Index) Validate() error {
 	for i, s := range ix.Strings {
 		if len(s) > MaxIndexString {
@@ -95,161 +87,6 @@ func (ix *Index) Validate() error {
 		}
 	}
 	return nil
-}
-
-// AppendIndex appends the binary encoding of ix to dst, which must satisfy
-// [Index.Validate]:
-//
-//	counts (4 × u32) | strings (u16 len + bytes) | entries | tails | keys |
-//	[deleted count u32 | (entity u32, scope u32) ...]   (only when streams were deleted)
-//
-// All integers are big-endian. An entry's correlation and causation ids are
-// present only when a flag byte says so (root events omit both).
-func AppendIndex(dst []byte, ix *Index) []byte {
-	size := 16 + len(ix.Entries)*(entryFixedSize+32) + len(ix.Tails)*tailSize + len(ix.Keys)*14
-	for _, s := range ix.Strings {
-		size += 2 + len(s)
-	}
-	for _, k := range ix.Keys {
-		size += len(k.Key)
-	}
-	dst = slices.Grow(dst, size)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ix.Strings)))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ix.Entries)))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ix.Tails)))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ix.Keys)))
-	for _, s := range ix.Strings {
-		dst = binary.BigEndian.AppendUint16(dst, uint16(len(s)))
-		dst = append(dst, s...)
-	}
-	for i := range ix.Entries {
-		e := &ix.Entries[i]
-		dst = binary.BigEndian.AppendUint64(dst, e.Seq)
-		dst = binary.BigEndian.AppendUint64(dst, e.Version)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(e.Timestamp))
-		dst = append(dst, e.ID[:]...)
-		var f byte
-		if e.Correlation != e.ID {
-			f |= entryHasCorr
-		}
-		if e.Causation != ([16]byte{}) {
-			f |= entryHasCause
-		}
-		dst = append(dst, f)
-		if f&entryHasCorr != 0 {
-			dst = append(dst, e.Correlation[:]...)
-		}
-		if f&entryHasCause != 0 {
-			dst = append(dst, e.Causation[:]...)
-		}
-		dst = binary.BigEndian.AppendUint16(dst, e.Kind)
-		dst = binary.BigEndian.AppendUint16(dst, e.Flags)
-		for _, v := range [...]uint32{e.Entity, e.Scope, e.Segment, e.Offset, e.Length} {
-			dst = binary.BigEndian.AppendUint32(dst, v)
-		}
-	}
-	for _, t := range ix.Tails {
-		dst = binary.BigEndian.AppendUint32(dst, t.Entity)
-		dst = binary.BigEndian.AppendUint32(dst, t.Scope)
-		dst = binary.BigEndian.AppendUint64(dst, t.Version)
-		dst = append(dst, t.LastHash[:]...)
-	}
-	for _, k := range ix.Keys {
-		dst = binary.BigEndian.AppendUint16(dst, uint16(len(k.Key)))
-		dst = append(dst, k.Key...)
-		dst = binary.BigEndian.AppendUint64(dst, k.First)
-		dst = binary.BigEndian.AppendUint32(dst, k.Count)
-	}
-	if len(ix.Deleted) > 0 { // absent when empty, so the encoding stays canonical
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(ix.Deleted)))
-		for _, d := range ix.Deleted {
-			dst = binary.BigEndian.AppendUint32(dst, d.Entity)
-			dst = binary.BigEndian.AppendUint32(dst, d.Scope)
-		}
-	}
-	return dst
-}
-
-// DecodeIndex decodes an index written by [AppendIndex]. Every count is
-// checked against the bytes that remain before anything is allocated, and
-// every string index against the string table.
-func DecodeIndex(b []byte) (*Index, error) {
-	r := reader{b: b, what: "index"}
-	nStrings, nEntries, nTails, nKeys := r.u32(), r.u32(), r.u32(), r.u32()
-	if r.err != nil {
-		return nil, r.err
-	}
-	// Lower bounds on the encoded size of each table.
-	if uint64(nStrings)*2+uint64(nEntries)*entryFixedSize+uint64(nTails)*tailSize+uint64(nKeys)*14 > uint64(len(r.b)) {
-		return nil, decodeErr("index", "counts %d/%d/%d/%d exceed %d bytes", nStrings, nEntries, nTails, nKeys, len(r.b))
-	}
-	ix := &Index{
-		Strings: make([]string, nStrings),
-		Entries: make([]IndexEntry, nEntries),
-		Tails:   make([]StreamTail, nTails),
-		Keys:    make([]IdempotencyRecord, nKeys),
-	}
-	for i := range ix.Strings {
-		ix.Strings[i] = string(r.bytes(int(r.u16())))
-		if r.err == nil && !utf8.ValidString(ix.Strings[i]) {
-			return nil, decodeErr("index", "string %d is not UTF-8", i)
-		}
-	}
-	str := func(i uint32) uint32 {
-		if i >= nStrings && r.err == nil {
-			r.err = decodeErr("index", "string index %d out of %d", i, nStrings)
-		}
-		return i
-	}
-	for i := range ix.Entries {
-		e := &ix.Entries[i]
-		e.Seq, e.Version, e.Timestamp = r.u64(), r.u64(), int64(r.u64())
-		copy(e.ID[:], r.bytes(16))
-		f := r.u8()
-		e.Correlation = e.ID
-		if f&entryHasCorr != 0 {
-			copy(e.Correlation[:], r.bytes(16))
-		}
-		if f&entryHasCause != 0 {
-			copy(e.Causation[:], r.bytes(16))
-		}
-		e.Kind, e.Flags = r.u16(), r.u16()
-		e.Entity, e.Scope = str(r.u32()), str(r.u32())
-		e.Segment, e.Offset, e.Length = r.u32(), r.u32(), r.u32()
-		if r.err != nil {
-			return nil, r.err
-		}
-	}
-	for i := range ix.Tails {
-		t := &ix.Tails[i]
-		t.Entity, t.Scope, t.Version = str(r.u32()), str(r.u32()), r.u64()
-		copy(t.LastHash[:], r.bytes(32))
-	}
-	for i := range ix.Keys {
-		k := &ix.Keys[i]
-		k.Key = string(r.bytes(int(r.u16())))
-		k.First, k.Count = r.u64(), r.u32()
-	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	if len(r.b) > 0 {
-		n := r.u32()
-		if r.err == nil && (n == 0 || uint64(n)*8 > uint64(len(r.b))) {
-			return nil, decodeErr("index", "deleted-stream count %d in %d bytes", n, len(r.b))
-		}
-		ix.Deleted = make([]StreamRef, n)
-		for i := range ix.Deleted {
-			ix.Deleted[i] = StreamRef{Entity: str(r.u32()), Scope: str(r.u32())}
-		}
-		if r.err != nil {
-			return nil, r.err
-		}
-	}
-	if len(r.b) != 0 {
-		return nil, decodeErr("index", "%d trailing bytes", len(r.b))
-	}
-	return ix, nil
 }
 
 // reader is a sticky-error big-endian reader: after the first short read

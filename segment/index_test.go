@@ -116,20 +116,29 @@ func TestIndexRoundTrip(t *testing.T) {
 	}
 }
 
-// TestIndexEntryOptionalIDs checks the sizes implied by the flag byte: a root
-// entry omits correlation and causation, others carry 16 bytes per id present.
+// TestIndexEntryOptionalIDs checks the sizes implied by an entry's head: a
+// correlation equal to the id and a zero causation are not written, any
+// other costs its 16 bytes, unless it equals the entry before's.
 func TestIndexEntryOptionalIDs(t *testing.T) {
-	full := sampleIndex()
-	size := func(e segment.IndexEntry) int {
-		return len(segment.AppendIndex(nil, &segment.Index{Strings: full.Strings, Entries: []segment.IndexEntry{e}})) -
-			len(segment.AppendIndex(nil, &segment.Index{Strings: full.Strings}))
+	strs := []string{"s", "e"}
+	root := segment.IndexEntry{Seq: 1, Version: 1, ID: id16(0x10), Correlation: id16(0x10), Entity: 1, Segment: 1, Offset: 32, Length: 100}
+	size := func(entries ...segment.IndexEntry) int {
+		return len(segment.AppendIndex(nil, &segment.Index{Strings: strs, Entries: entries}))
 	}
-	root, both, corr, cause := size(full.Entries[0]), size(full.Entries[1]), size(full.Entries[2]), size(full.Entries[3])
-	if root != 65 {
-		t.Errorf("root entry is %d bytes, want 65", root)
+	corr, cause, both := root, root, root
+	corr.Correlation = id16(0x40)
+	cause.Causation = id16(0x50)
+	both.Correlation, both.Causation = id16(0x40), id16(0x50)
+	if r, c, k, b := size(root), size(corr), size(cause), size(both); c != r+16 || k != r+16 || b != r+32 {
+		t.Errorf("index sizes: root %d, corr %d, cause %d, both %d", r, c, k, b)
 	}
-	if corr != root+16 || cause != root+16 || both != root+32 {
-		t.Errorf("entry sizes root %d, corr %d, cause %d, both %d", root, corr, cause, both)
+	// A second entry sharing the first's correlation and causation writes neither.
+	next := both
+	next.Seq, next.Version, next.ID, next.Offset = 2, 2, id16(0x20), 132
+	plain := root
+	plain.Seq, plain.Version, plain.ID, plain.Correlation, plain.Offset = 2, 2, id16(0x20), id16(0x20), 132
+	if a, b := size(both, next)-size(both), size(both, plain)-size(both); a != b {
+		t.Errorf("an entry sharing the ids of the entry before takes %d bytes, a root %d", a, b)
 	}
 }
 
@@ -153,11 +162,14 @@ func TestIndexEntryString(t *testing.T) {
 	}
 }
 
-func counts(s, e, tl, k uint32) []byte {
-	b := binary.BigEndian.AppendUint32(nil, s)
-	b = binary.BigEndian.AppendUint32(b, e)
-	b = binary.BigEndian.AppendUint32(b, tl)
-	return binary.BigEndian.AppendUint32(b, k)
+// counts returns the head of an index: the sizes of its tables as
+// uvarints, without deleted streams.
+func counts(s, e, tl, k uint64) []byte {
+	var b []byte
+	for _, n := range []uint64{s, e, tl, k, 0} {
+		b = binary.AppendUvarint(b, n)
+	}
+	return b
 }
 
 func TestDecodeIndexRejects(t *testing.T) {
@@ -173,21 +185,23 @@ func TestDecodeIndexRejects(t *testing.T) {
 		in   []byte
 	}{
 		{"empty", nil},
-		{"short counts", counts(0, 0, 0, 0)[:15]},
+		{"short counts", counts(0, 0, 0, 0)[:4]},
 		{"huge counts", counts(0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)},
 		{"huge strings", append(counts(0xFFFFFFFF, 0, 0, 0), make([]byte, 1000)...)},
 		{"huge entries", append(counts(0, 0xFFFFFFFF, 0, 0), make([]byte, 1000)...)},
 		{"huge tails", append(counts(0, 0, 0xFFFFFFFF, 0), make([]byte, 1000)...)},
 		{"huge keys", append(counts(0, 0, 0, 0xFFFFFFFF), make([]byte, 1000)...)},
-		{"one entry too many", append(counts(0, 1, 0, 0), make([]byte, 64)...)},
-		{"string length past end", append(counts(1, 0, 0, 0), 0xFF, 0xFF, 'a')},
-		{"invalid UTF-8", append(counts(1, 0, 0, 0), 0, 2, 0xC3, 0x28)},
-		{"invalid UTF-8 lone continuation", append(counts(2, 0, 0, 0), 0, 1, 'a', 0, 1, 0x80)},
+		{"one entry too many", append(counts(0, 1, 0, 0), make([]byte, 13)...)},
+		{"malformed count", append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, make([]byte, 64)...)},
+		{"string length past end", append(counts(1, 0, 0, 0), 5, 'a')},
+		{"string longer than MaxIndexString", append(binary.AppendUvarint(counts(1, 0, 0, 0), segment.MaxIndexString+1), make([]byte, segment.MaxIndexString+1)...)},
+		{"invalid UTF-8", append(counts(1, 0, 0, 0), 2, 0xC3, 0x28)},
+		{"invalid UTF-8 lone continuation", append(counts(2, 0, 0, 0), 1, 'a', 1, 0x80)},
 		{"entity index out of range", oneEntry(1, 0)},
 		{"scope index out of range", oneEntry(0, 0xFFFFFFFF)},
 		{"entry index with no strings", segment.AppendIndex(nil, &segment.Index{Entries: []segment.IndexEntry{{Seq: 1}}})},
 		{"tail entity out of range", segment.AppendIndex(nil, &segment.Index{Strings: []string{"a"}, Tails: []segment.StreamTail{{Entity: 1}}})},
-		{"key length past end", append(counts(0, 0, 0, 1), append([]byte{0x10, 0}, make([]byte, 20)...)...)},
+		{"key length past end", append(counts(0, 0, 0, 1), append([]byte{0x7f}, make([]byte, 20)...)...)},
 		{"trailing byte", append(append([]byte(nil), good...), 0)},
 		{"truncated by one", good[:len(good)-1]},
 	}
@@ -258,18 +272,12 @@ func TestAppendIndexLongString(t *testing.T) {
 }
 
 func TestDecodeIndexNonCanonicalFlags(t *testing.T) {
-	// A flag byte that says "correlation present" with a correlation equal to
-	// the ID still decodes to the same entry.
-	e := segment.IndexEntry{Seq: 9, ID: id16(9), Correlation: id16(9)}
-	b := counts(1, 1, 0, 0)
-	b = append(b, 0, 1, 'e')
-	b = binary.BigEndian.AppendUint64(b, e.Seq)
-	b = binary.BigEndian.AppendUint64(b, e.Version)
-	b = binary.BigEndian.AppendUint64(b, uint64(e.Timestamp))
-	b = append(b, e.ID[:]...)
-	b = append(b, 1)
-	b = append(b, e.Correlation[:]...)
-	b = append(b, make([]byte, 2+2+4*5)...)
+	// A head that says "correlation present" with a correlation equal to
+	// the id still decodes to the same entry, which re-encodes without it.
+	e := segment.IndexEntry{Seq: 1, Version: 1, ID: id16(9), Correlation: id16(9), Offset: segment.HeaderSize, Length: 7}
+	canonical := segment.AppendIndex(nil, &segment.Index{Strings: []string{"e"}, Entries: []segment.IndexEntry{e}})
+	b := ixBytes(counts(1, 1, 0, 0)).uv(1).raw('e').
+		uv(8).sv(idTime(e.ID)).raw(e.ID[6:]...).raw(e.Correlation[:]...).sv(0).uv(0, 0, 0).uv(7)
 	ix, err := segment.DecodeIndex(b)
 	if err != nil {
 		t.Fatal(err)
@@ -277,7 +285,7 @@ func TestDecodeIndexNonCanonicalFlags(t *testing.T) {
 	if ix.Entries[0] != e {
 		t.Errorf("entry %+v, want %+v", ix.Entries[0], e)
 	}
-	if !bytes.Equal(segment.AppendIndex(nil, ix), append(b[:len(b)-2-2-4*5-17], make([]byte, 1+2+2+4*5)...)) {
-		t.Errorf("re-encoding is not canonical")
+	if got := segment.AppendIndex(nil, ix); !bytes.Equal(got, canonical) || len(got) != len(b)-16 {
+		t.Errorf("re-encoding is not canonical: % x, want % x", got, canonical)
 	}
 }
