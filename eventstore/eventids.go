@@ -1,10 +1,12 @@
 package eventstore
 
 import (
+	"errors"
 	"fmt"
 
 	"go.uber.org/zap"
 
+	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/segment"
 )
 
@@ -37,8 +39,14 @@ func (s *Store) idsAt(v *view, seq uint64) (eventIDs, error) {
 
 // metaAt reads what the frame (or stub) of event seq of v says of it. If
 // compaction moved the frame since v was taken, it reads again under the
-// compaction lock, where the index and the files agree.
-func (s *Store) metaAt(v *view, seq uint64) (eventMeta, error) {
+// compaction lock, where the index and the files agree. A read that Close
+// cut short fails with [batpak.ErrClosed].
+func (s *Store) metaAt(v *view, seq uint64) (m eventMeta, err error) {
+	defer func() {
+		if err != nil && s.closed.Load() {
+			err = batpak.ErrClosed
+		}
+	}()
 	if m, ok, err := s.readMeta(v, seq, v.at(seq).pos); ok || err != nil {
 		return m, err
 	}
@@ -93,6 +101,9 @@ func stubIDs(st *segment.Stub) eventIDs {
 // linkDamaged reports an event whose links could not be read: it is left
 // out of the causal maps, and reading it fails with err.
 func (s *Store) linkDamaged(seq uint64, err error) {
+	if errors.Is(err, batpak.ErrClosed) {
+		return
+	}
 	_ = s.readFailed(err)
 	s.log.Warn("event left out of the causal index", zap.Uint64("sequence", seq), zap.Error(err))
 }

@@ -410,3 +410,13 @@ func (c *cursor) indexString() (string, bool) {
 	}
 	return string(c.take(int(n))), true
 }
+
+func (c *cursor) id() (v [16]byte) {
+	if len(c.b) < 16 {
+		c.bad, c.b = true, nil
+		return v
+	}
+	v = [16]byte(c.b)
+	c.b = c.b[16:]
+	return v
+}
