@@ -112,7 +112,7 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 	defer func() { _ = release() }()
 	v := s.ix.snapshot()
 	b := &segmentBuilder{id: id, now: s.cfg.clock().UnixMicro(), reason: cfg.reason, v: v, updates: make(map[uint64]entry),
-		metas: make(map[uint64]eventMeta)}
+		metas: make(map[uint64]eventMeta), tombstoned: make(map[streamID]bool), deletedHere: make(map[streamID]bool)}
 	b.buf = segment.AppendHeader(nil, segment.Header{Version: segment.FormatVersion, Segment: id, Created: b.now})
 	removed := uint64(0)
 	res, err := segment.Scan(data, id, path, 0, func(off int64, size int, rec *segment.Record) error {
@@ -122,6 +122,7 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 			return nil // a sealed segment holds only whole batches: markers are not needed
 		case segment.KindTombstone:
 			b.copyFrame(rec, frame)
+			b.tombstoned[streamID{scope: rec.Scope, entity: rec.Entity}] = true
 			return nil
 		case segment.KindHole:
 			stubs, err := segment.DecodeStubs(rec.Payload)
@@ -136,6 +137,9 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 		}
 		e := v.at(rec.Seq)
 		drop := !v.visible(e)
+		if v.streams[e.stream].deleted.Load() {
+			b.deletedHere[streamID{scope: rec.Scope, entity: rec.Entity}] = true
+		}
 		if !drop && cfg.keep != nil {
 			r := s.record(rec, segment.Position{Segment: id, Offset: uint32(off), Length: uint32(size)})
 			drop = !cfg.keep(&r)
@@ -162,6 +166,7 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 		return nil
 	}
 	b.flushHole()
+	b.keepTombstones()
 	footer, err := s.footerFor(b)
 	if err != nil {
 		return err
@@ -212,6 +217,30 @@ type segmentBuilder struct {
 	updates map[uint64]entry
 	metas   map[uint64]eventMeta // what the footer needs beyond the entries
 	seqs    []uint64             // of every event and stub, in order
+	// tombstoned: streams whose tombstone frame is in the segment;
+	// deletedHere: deleted streams with events in it.
+	tombstoned, deletedHere map[streamID]bool
+}
+
+// keepTombstones ends the segment with a tombstone of each deleted stream
+// that has events in it but no tombstone. Its own tombstone may be in a
+// later segment that is lost later on: the footer's list of deleted
+// streams then records the deletion, and a footer can be damaged and
+// rewritten from the frames, so the frames must record it too.
+func (b *segmentBuilder) keepTombstones() {
+	ids := make([]streamID, 0, len(b.deletedHere))
+	for id := range b.deletedHere {
+		if !b.tombstoned[id] {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, streamID.compare)
+	last := slices.Max(append([]uint64{0}, b.seqs...))
+	for _, id := range ids {
+		t := segment.Record{Seq: last, Kind: segment.KindTombstone, Timestamp: b.now, Entity: id.entity, Scope: id.scope}
+		b.buf, _ = segment.AppendFrame(b.buf, segment.AppendRecord(nil, &t))
+		b.tombstoned[id] = true
+	}
 }
 
 // copyFrame keeps a frame as it is, after the pending hole.
