@@ -25,12 +25,12 @@ func TestDamagedFooterOfLastCompactedSegment(t *testing.T) {
 	for i := range 12 {
 		dtAppend(t, s, "kept", []batpak.Event{holePad("k", i)})
 	}
-	start := len(dtSegments(t, dir))
-	for i := range 10 {
+	for i := range 120 { // more streams than it takes tombstones to seal the segment
 		dtAppend(t, s, fmt.Sprint("d", i), []batpak.Event{sweepEvent("d", i, 1, 20)})
 	}
 	dtAppend(t, s, "gone", []batpak.Event{sweepEvent("g", 0, 1, 20)}) // the last event
-	for i := 0; len(dtSegments(t, dir)) == start; i++ {               // tombstones until the segment is sealed
+	start := len(dtSegments(t, dir))
+	for i := 0; len(dtSegments(t, dir)) == start; i++ { // tombstones until the segment is sealed
 		if err := s.DeleteStream(context.Background(), dtCoord(fmt.Sprint("d", i))); err != nil {
 			t.Fatal(err)
 		}

@@ -5,20 +5,27 @@ import (
 	"math"
 )
 
-// The msgpack subset records, stubs and markers use: fixed-width unsigned
-// integers, strings, binary, arrays and maps. The writer side appends; the
+// The msgpack subset records, stubs and markers use: unsigned integers in
+// their shortest form, int64, strings, binary, arrays and maps. The writer side appends; the
 // decoder reads every msgpack form of those types, bounds-checked.
 
-func appendU64(dst []byte, v uint64) []byte {
+// appendUint appends v in the shortest msgpack form that holds it.
+func appendUint(dst []byte, v uint64) []byte {
+	switch {
+	case v < 0x80:
+		return append(dst, byte(v))
+	case v <= math.MaxUint8:
+		return append(dst, 0xcc, byte(v))
+	case v <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(dst, 0xcd), uint16(v))
+	case v <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(dst, 0xce), uint32(v))
+	}
 	return binary.BigEndian.AppendUint64(append(dst, 0xcf), v)
 }
 
 func appendI64(dst []byte, v int64) []byte {
 	return binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(v))
-}
-
-func appendU16(dst []byte, v uint16) []byte {
-	return binary.BigEndian.AppendUint16(append(dst, 0xcd), v)
 }
 
 func appendStr(dst []byte, s string) []byte {
@@ -54,6 +61,15 @@ func appendID(dst []byte, b []byte) []byte {
 		return append(dst, 0xc0)
 	}
 	return appendBin(dst, b)
+}
+
+// appendCorrelation appends a correlation id: nil when it is the event's
+// own id (a root), which a decoder reads back as that id.
+func appendCorrelation(dst []byte, corr, id *[16]byte) []byte {
+	if *corr == *id {
+		return append(dst, 0xc0)
+	}
+	return appendID(dst, corr[:])
 }
 
 func appendMapHeader(dst []byte, n int) []byte {

@@ -51,17 +51,18 @@ const recordArrayByte = 0x90 | recordFields
 func (r *Record) IsMarker() bool { return IsSystemKind(r.Kind) }
 
 // AppendRecord appends the msgpack encoding of r to dst. Integers use
-// fixed-width forms; an all-zero id or hash is written as nil; metadata
-// keys are written sorted, so equal records encode equally.
+// their shortest forms; an all-zero id or hash is written as nil, and so
+// is a correlation equal to the id (a root's); metadata keys are written
+// sorted, so equal records encode equally.
 func AppendRecord(dst []byte, r *Record) []byte {
 	dst = append(dst, recordArrayByte)
-	dst = appendU64(dst, r.Seq)
-	dst = appendU16(dst, r.Kind)
-	dst = appendU16(dst, r.Flags)
-	dst = appendU64(dst, r.Version)
+	dst = appendUint(dst, r.Seq)
+	dst = appendUint(dst, uint64(r.Kind))
+	dst = appendUint(dst, uint64(r.Flags))
+	dst = appendUint(dst, r.Version)
 	dst = appendI64(dst, r.Timestamp)
 	dst = appendID(dst, r.ID[:])
-	dst = appendID(dst, r.Correlation[:])
+	dst = appendCorrelation(dst, &r.Correlation, &r.ID)
 	dst = appendID(dst, r.Causation[:])
 	dst = appendStr(dst, r.Entity)
 	dst = appendStr(dst, r.Scope)
@@ -143,6 +144,9 @@ func decodeRecord(b []byte, r *Record, known Known) error {
 	}
 	if err = d.fixedBin(r.Correlation[:]); err != nil {
 		return err
+	}
+	if r.Correlation == ([16]byte{}) {
+		r.Correlation = r.ID
 	}
 	if err = d.fixedBin(r.Causation[:]); err != nil {
 		return err

@@ -34,16 +34,16 @@ func AppendStubs(dst []byte, stubs []Stub) []byte {
 	for i := range stubs {
 		s := &stubs[i]
 		dst = append(dst, 0x90|stubFields)
-		dst = appendU64(dst, s.Seq)
+		dst = appendUint(dst, s.Seq)
 		dst = appendBin(dst, s.ID[:])
 		dst = appendStr(dst, s.Entity)
 		dst = appendStr(dst, s.Scope)
-		dst = appendU16(dst, s.Kind)
-		dst = appendU64(dst, s.Version)
+		dst = appendUint(dst, uint64(s.Kind))
+		dst = appendUint(dst, s.Version)
 		dst = appendID(dst, s.PrevHash[:])
 		dst = appendID(dst, s.Hash[:])
 		dst = appendI64(dst, s.Timestamp)
-		dst = appendID(dst, s.Correlation[:])
+		dst = appendCorrelation(dst, &s.Correlation, &s.ID)
 		dst = appendID(dst, s.Causation[:])
 	}
 	return dst
@@ -99,6 +99,9 @@ func DecodeStubs(b []byte) ([]Stub, error) {
 		}
 		if err = d.fixedBin(s.Correlation[:]); err != nil {
 			return nil, err
+		}
+		if s.Correlation == ([16]byte{}) {
+			s.Correlation = s.ID
 		}
 		if err = d.fixedBin(s.Causation[:]); err != nil {
 			return nil, err

@@ -18,8 +18,10 @@ func sampleStubs(n int) []segment.Stub {
 		out[i].ID[15] = byte(i)
 		out[i].PrevHash[0], out[i].Hash[0] = byte(i), byte(i+1)
 		out[i].Timestamp = 1_700_000_000_000_000 + int64(i)
-		if i%3 != 0 { // a root (zero causation) every third stub, else links
+		if i%3 != 0 { // a root (its own correlation, zero causation) every third stub, else links
 			out[i].Correlation[1], out[i].Causation[2] = byte(i), byte(i+2)
+		} else {
+			out[i].Correlation = out[i].ID
 		}
 	}
 	return out
