@@ -69,10 +69,15 @@
 //     [Store.Sync] or Close.
 //   - Unix only: the directory lock is flock(2) and sealed segments are read
 //     through mmap.
-//   - The index lives in RAM: about 96 bytes per event (an 88-byte entry and
-//     its place in its stream's list of sequences), plus each stream's name,
-//     each idempotency key and each causal link. Open rebuilds it from the
-//     latest checkpoint and what follows it.
+//   - The index lives in RAM: about 28 bytes per event (a 20-byte entry:
+//     where the frame is, its stream, kind and flags; and its place in its
+//     stream's list of sequences), plus each stream's name and each
+//     idempotency key. Open rebuilds it from the latest checkpoint and what
+//     follows it. Ids, links and timestamps stay in the frames: [Store.Get]
+//     binary searches the frames by id, a time-bounded [Store.Query] reads
+//     the frames its other bounds select, and the first causal query after
+//     an open ([Store.CausedBy], [Store.Correlated]) reads every frame once
+//     to build the causal maps, which then stay in RAM.
 //   - After a failed data sync the store does not retry (the kernel may have
 //     dropped the unsynced pages): it fails the waiting appends and turns
 //     read-only until it is reopened, as it does when a segment rotation
