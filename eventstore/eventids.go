@@ -118,3 +118,28 @@ func (s *Store) lookupID(id [16]byte) (uint64, error) {
 func (s *Store) related(byCause bool, id [16]byte) []uint64 {
 	return s.ix.related(byCause, id, s.idsAt, s.linkDamaged)
 }
+
+// metaChunk is the number of metas in a chunk of a metaLog.
+const metaChunk = 4096
+
+// metaLog is the append-only list of the metas of the active segment's
+// events, in fixed-size chunks: it grows without copying, and reset keeps
+// the chunks for the next segment.
+type metaLog struct {
+	chunks []*[metaChunk]eventMeta
+	n      int
+}
+
+func (l *metaLog) len() int { return l.n }
+
+func (l *metaLog) at(i int) *eventMeta { return &l.chunks[i/metaChunk][i%metaChunk] }
+
+func (l *metaLog) append(m eventMeta) {
+	if l.n/metaChunk == len(l.chunks) {
+		l.chunks = append(l.chunks, new([metaChunk]eventMeta))
+	}
+	l.chunks[l.n/metaChunk][l.n%metaChunk] = m
+	l.n++
+}
+
+func (l *metaLog) reset() { l.n = 0 }

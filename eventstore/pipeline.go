@@ -83,7 +83,7 @@ type commitPipeline struct {
 	// activeMetas holds what w's footer needs of the events from
 	// metaFrom on, which this pipeline published; the footer reads the
 	// events of w before metaFrom (published before an open) from w.
-	activeMetas []eventMeta
+	activeMetas metaLog
 	metaFrom    uint64
 	ids         ids.Generator
 	hasher      *chainHasher
@@ -321,7 +321,7 @@ func (p *commitPipeline) publish(st *stage) {
 		r := &ev.rec
 		m := eventMeta{eventIDs: eventIDs{id: r.ID, corr: r.Correlation, cause: r.Causation}, ts: r.Timestamp, version: r.Version}
 		ix.add(r.Seq, entry{pos: ev.pos, kind: r.Kind}, &m.eventIDs, r.Entity, r.Scope, r.Hash)
-		p.activeMetas = append(p.activeMetas, m)
+		p.activeMetas.append(m)
 	}
 	for id := range st.deleted {
 		if str := ix.lookup(id); str != nil {

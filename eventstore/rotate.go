@@ -43,7 +43,8 @@ func (p *commitPipeline) rotate() error {
 	p.nextSegment++
 	p.activeFirstSeq = env.ix.lastSeq() + 1
 	p.activeKeys = nil
-	p.activeMetas, p.metaFrom = p.activeMetas[:0], p.activeFirstSeq
+	p.activeMetas.reset()
+	p.metaFrom = p.activeFirstSeq
 	env.reader.SetActive(id, w.File())
 	p.activeSegment.Store(id)
 	p.activeEnd.Store(w.End())
@@ -63,7 +64,8 @@ func (p *commitPipeline) resume(w *segment.Writer, firstSeq uint64, ix *memIndex
 	p.activeSegment.Store(id)
 	p.activeEnd.Store(w.End())
 	p.activeFirstSeq = firstSeq
-	p.activeMetas, p.metaFrom = nil, ix.lastSeq()+1
+	p.activeMetas.reset()
+	p.metaFrom = ix.lastSeq() + 1
 	for _, k := range ix.keys {
 		if k.First >= firstSeq {
 			p.activeKeys = append(p.activeKeys, k)
@@ -112,15 +114,20 @@ func (p *commitPipeline) seal() error {
 func (p *commitPipeline) footerIndex() (*segment.Index, error) {
 	ix := p.env.ix
 	v := ix.snapshot()
-	metas := make([]eventMeta, 0, p.metaFrom-p.activeFirstSeq)
+	before := make([]eventMeta, 0, p.metaFrom-p.activeFirstSeq)
 	for seq := p.activeFirstSeq; seq < p.metaFrom; seq++ {
 		m, err := p.env.metaAt(&v, seq)
 		if err != nil {
 			return nil, err
 		}
-		metas = append(metas, m)
+		before = append(before, m)
 	}
-	metas = append(metas, p.activeMetas...)
+	meta := func(i int) *eventMeta {
+		if i < len(before) {
+			return &before[i]
+		}
+		return p.activeMetas.at(i - len(before))
+	}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	var strs segment.StringTable
@@ -128,13 +135,13 @@ func (p *commitPipeline) footerIndex() (*segment.Index, error) {
 	if last := ix.lastSeq(); last >= p.activeFirstSeq {
 		out.Entries = make([]segment.IndexEntry, 0, last-p.activeFirstSeq+1)
 	}
-	if uint64(len(metas)) != ix.lastSeq()+1-p.activeFirstSeq {
-		return nil, fmt.Errorf("footer of %d events, %d known", ix.lastSeq()+1-p.activeFirstSeq, len(metas))
+	if known := uint64(len(before) + p.activeMetas.len()); known != ix.lastSeq()+1-p.activeFirstSeq {
+		return nil, fmt.Errorf("footer of %d events, %d known", ix.lastSeq()+1-p.activeFirstSeq, known)
 	}
 	touched := make(map[uint32]struct{})
 	for i, seq := 0, p.activeFirstSeq; seq <= ix.lastSeq(); i, seq = i+1, seq+1 {
 		e := ix.entries.at(seq)
-		out.Entries = append(out.Entries, indexEntry(seq, e, &metas[i], ix.streams[e.stream], &strs))
+		out.Entries = append(out.Entries, indexEntry(seq, e, meta(i), ix.streams[e.stream], &strs))
 		touched[e.stream] = struct{}{}
 	}
 	for si := range touched {
