@@ -324,6 +324,11 @@ func TestCorruptCheckpointIgnored(t *testing.T) {
 			c.LastID[15] ^= 1
 			return segment.EncodeCheckpoint(c)
 		},
+		"stream-twice": func(t *testing.T) []byte { // found by the index's map, not by OpenCheckpoint
+			c := decoded(t)
+			c.Streams[1].Entity, c.Streams[1].Scope = c.Streams[0].Entity, c.Streams[0].Scope
+			return segment.EncodeCheckpoint(c)
+		},
 		"segment-zero": func(t *testing.T) []byte {
 			c := decoded(t)
 			c.Segment = 0

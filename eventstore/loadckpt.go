@@ -18,7 +18,10 @@ import (
 // fails the whole checkpoint; the store's index is untouched until it
 // succeeds.
 func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
-	ix := indexTables(f)
+	ix, err := indexTables(f)
+	if err != nil {
+		return nil, err
+	}
 	n := f.NumBlocks()
 	ix.entries.chunks = newEntryChunks(n)
 	ix.entries.n = f.LastSeq
@@ -60,8 +63,9 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 }
 
 // indexTables makes an index with the checkpoint's streams, scopes and
-// keys, and room for every stream's sequences in one array.
-func indexTables(f *segment.CheckpointFile) *memIndex {
+// keys, and room for every stream's sequences in one array. A stream
+// listed twice fails it.
+func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	ix := newMemIndex()
 	ix.linked, ix.correlation, ix.causation = false, nil, nil
 	ix.byStream = make(map[streamID]uint32, len(f.Streams))
@@ -70,7 +74,7 @@ func indexTables(f *segment.CheckpointFile) *memIndex {
 	ix.streams = make([]*stream, len(f.Streams))
 	streams := make([]stream, len(f.Streams))
 	seqs := makeHuge[uint64](int(f.LastSeq))
-	for i := range f.Streams { // names are unique: DecodeCheckpoint checks
+	for i := range f.Streams {
 		cs := &f.Streams[i]
 		st := &streams[i]
 		st.entity, st.scope, st.version, st.lastHash = cs.Entity, f.Scopes[cs.Scope], cs.Version, cs.LastHash
@@ -78,7 +82,11 @@ func indexTables(f *segment.CheckpointFile) *memIndex {
 		// Full capacity: the stream's next append after open reallocates.
 		st.seqs, seqs = seqs[:0:cs.Version], seqs[cs.Version:]
 		ix.streams[i] = st
-		ix.byStream[streamID{scope: st.scope, entity: st.entity}] = uint32(i)
+		id := streamID{scope: st.scope, entity: st.entity}
+		if _, dup := ix.byStream[id]; dup {
+			return nil, fmt.Errorf("stream %v listed twice", id)
+		}
+		ix.byStream[id] = uint32(i)
 	}
 	ix.scopes = f.Scopes
 	for i, sc := range f.Scopes {
@@ -87,7 +95,7 @@ func indexTables(f *segment.CheckpointFile) *memIndex {
 	for _, k := range f.Keys {
 		ix.keys[k.Key] = k
 	}
-	return ix
+	return ix, nil
 }
 
 // entryOf converts a decoded checkpoint entry.

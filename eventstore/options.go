@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -82,6 +83,7 @@ type config struct {
 	groupMax        int
 	maxPayload      int
 	checkpointEvery int
+	checkpointGrow  bool // every max(checkpointEvery, events/4): the default
 	clock           func() time.Time
 	logger          *zap.Logger
 	fs              vfs.FS
@@ -100,6 +102,7 @@ func defaultConfig() config {
 		groupMax:        1024,
 		maxPayload:      4 << 20,
 		checkpointEvery: 1_000_000,
+		checkpointGrow:  true,
 		clock:           time.Now,
 		logger:          zap.NewNop(),
 		fs:              vfs.OSFS{},
@@ -142,8 +145,24 @@ func WithMaxPayload(n int) Option {
 }
 
 // WithCheckpointEvery writes a checkpoint in the background after every n
-// appended events (default 1,000,000; 0 writes one only on Close).
-func WithCheckpointEvery(n int) Option { return func(c *config) { c.checkpointEvery = max(n, 0) } }
+// appended events (0 writes one only on Close). By default a checkpoint is
+// written after every 1,000,000 events or a quarter of the store's events,
+// whichever is more: each rewrites the index of the whole store, so the
+// default keeps that work a bounded share of the appends' however large
+// the store grows, and a crash leaves at most that many events to load
+// from footers.
+func WithCheckpointEvery(n int) Option {
+	return func(c *config) { c.checkpointEvery, c.checkpointGrow = max(n, 0), false }
+}
+
+// checkpointInterval is how many appended events start a periodic
+// checkpoint in a store of events events (0: none).
+func (c *config) checkpointInterval(events uint64) int {
+	if !c.checkpointGrow || c.checkpointEvery == 0 {
+		return c.checkpointEvery
+	}
+	return max(c.checkpointEvery, int(min(events/4, math.MaxInt32)))
+}
 
 // WithClock sets the clock for event timestamps and ids (default time.Now).
 func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }

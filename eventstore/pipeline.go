@@ -347,12 +347,12 @@ func (p *commitPipeline) publish(st *stage) {
 	p.env.wake()
 }
 
-// maybeCheckpoint runs after a publish: every checkpointEvery events it
-// syncs, so the checkpoint covers only durable events, and has one
+// maybeCheckpoint runs after a publish: every checkpointEvery events (by
+// default, or a quarter of the store's if more) it syncs, so the checkpoint covers only durable events, and has one
 // written in the background.
 func (p *commitPipeline) maybeCheckpoint(n int) {
 	p.sinceCkpt += n
-	every := p.env.cfg.checkpointEvery
+	every := p.env.cfg.checkpointInterval(p.env.ix.lastSeq())
 	if every == 0 || p.sinceCkpt < every || !p.ckptRunning.CompareAndSwap(false, true) {
 		return
 	}

@@ -173,7 +173,10 @@ type checkpointBlock struct {
 // OpenCheckpoint checks the head and tables of the checkpoint file b and
 // decodes them; b must stay unchanged while its blocks are decoded. Damage
 // returns an error matching [ErrCorrupt], a format it does not know
-// [ErrUnsupportedVersion]; the caller then ignores the checkpoint.
+// [ErrUnsupportedVersion]; the caller then ignores the checkpoint. It does
+// not check that each stream is listed once: a caller that maps the
+// streams by name finds a second listing as it builds its map (as
+// [DecodeCheckpoint] does), without building a map of every name twice.
 func OpenCheckpoint(b []byte) (*CheckpointFile, error) {
 	bad := func(format string, args ...any) error {
 		return &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf(format, args...)}
@@ -297,9 +300,6 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 	if total != f.LastSeq {
 		return decodeErr("checkpoint", "stream versions add up to %d events, not %d", total, f.LastSeq)
 	}
-	if name, dup := firstDuplicate(len(f.Streams), func(i int) string { return f.Scopes[f.Streams[i].Scope] + "/" + f.Streams[i].Entity }); dup {
-		return decodeErr("checkpoint tables", "stream %q twice", name)
-	}
 	if name, dup := firstDuplicate(len(f.Scopes), func(i int) string { return f.Scopes[i] }); dup {
 		return decodeErr("checkpoint tables", "scope %q twice", name)
 	}
@@ -339,13 +339,25 @@ func (f *CheckpointFile) DecodeBlock(i int, fn func(j int, e *IndexEntry)) error
 }
 
 // DecodeCheckpoint checks and decodes a whole checkpoint file, entries
-// included, and checks that the stream versions match their events.
+// included, and checks that the stream versions match their events and
+// that no stream is listed twice.
 func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 	f, err := OpenCheckpoint(b)
 	if err != nil {
 		return nil, err
 	}
 	c := &f.Checkpoint
+	type name struct {
+		scope  uint32
+		entity string
+	}
+	seen := make(map[name]struct{}, len(c.Streams))
+	for _, st := range c.Streams {
+		if _, dup := seen[name{st.Scope, st.Entity}]; dup {
+			return nil, &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf("stream %q in scope %q twice", st.Entity, c.Scopes[st.Scope])}
+		}
+		seen[name{st.Scope, st.Entity}] = struct{}{}
+	}
 	c.Entries = make([]IndexEntry, 0, c.LastSeq)
 	for i := range f.blocks {
 		if err := f.DecodeBlock(i, func(_ int, e *IndexEntry) { c.Entries = append(c.Entries, *e) }); err != nil {
