@@ -38,7 +38,7 @@ func (s *Store) takeSnapshot(seg uint32, end int64) *snapshot {
 	sn := &snapshot{entries: ix.entries, streams: ix.streams, scopes: ix.scopes, tips: make([]streamTip, len(ix.streams)),
 		lastID: ix.lastID, sorted: ix.idsSorted}
 	for i, st := range ix.streams {
-		sn.tips[i] = streamTip{version: st.version, hash: st.lastHash, deleted: st.deleted.Load()}
+		sn.tips[i] = streamTip{version: st.version(), hash: st.lastHash, deleted: st.deleted.Load()}
 	}
 	sn.keys = make([]segment.IdempotencyRecord, 0, len(ix.keys))
 	for _, k := range ix.keys {

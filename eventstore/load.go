@@ -85,8 +85,8 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 			scopeOf[se.Scope] = int64(ix.scopeFor(src.Strings[se.Scope]))
 		}
 		si, st := ix.streamFor(streamID{scope: src.Strings[se.Scope], entity: src.Strings[se.Entity]})
-		if se.Version != st.version+1 {
-			return fmt.Errorf("%w: %q version %d follows %d", errFooterMismatch, st.entity, se.Version, st.version)
+		if se.Version != st.version()+1 {
+			return fmt.Errorf("%w: %q version %d follows %d", errFooterMismatch, st.entity, se.Version, st.version())
 		}
 		ix.addAt(se.Seq, entry{
 			kind: se.Kind, flags: se.Flags & (segment.EntryDeleted | segment.EntryLost),
@@ -99,7 +99,7 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 		if st == nil {
 			return fmt.Errorf("%w: tail of unknown stream %v", errFooterMismatch, tailID(src, t))
 		}
-		if st.version == t.Version {
+		if st.version() == t.Version {
 			st.lastHash = t.LastHash
 		}
 	}
@@ -133,7 +133,7 @@ func checkIndex(ix *memIndex, src *segment.Index, skip uint64) error {
 			return v, true
 		}
 		if st := ix.lookup(id); st != nil {
-			return st.version, true
+			return st.version(), true
 		}
 		return 0, false
 	}
@@ -271,7 +271,7 @@ func (l *loader) apply(ev *loadedEvent, count uint64, seg uint32, path string) e
 		return corrupt("sequence %d where %d was expected (a hole or a duplicate)", ev.seq, seq)
 	}
 	si, st := ix.streamFor(streamID{scope: ev.scope, entity: ev.entity})
-	if want := st.version + 1; ev.version != want {
+	if want := st.version() + 1; ev.version != want {
 		return corrupt("%q version %d where %d was expected", ev.entity, ev.version, want)
 	}
 	if ev.prevHash != st.lastHash {

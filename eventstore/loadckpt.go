@@ -53,8 +53,8 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 		}
 	}
 	for _, st := range ix.streams {
-		if uint64(len(st.seqs)) != st.version {
-			return nil, fmt.Errorf("stream %q has %d events, version %d", st.entity, len(st.seqs), st.version)
+		if len(st.seqs) != cap(st.seqs) {
+			return nil, fmt.Errorf("stream %q has %d events, version %d", st.entity, len(st.seqs), cap(st.seqs))
 		}
 	}
 	ix.idsSorted, ix.lastID = !f.IDsUnsorted, f.LastID
@@ -68,7 +68,7 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	ix := newMemIndex()
 	ix.linked, ix.correlation, ix.causation = false, nil, nil
-	ix.byStream = make(map[streamID]uint32, len(f.Streams))
+	ix.byStream = newStreamTable(len(f.Streams))
 	ix.byScope = make(map[string]uint32, len(f.Scopes))
 	ix.keys = make(map[string]segment.IdempotencyRecord, len(f.Keys))
 	ix.streams = make([]*stream, len(f.Streams))
@@ -77,16 +77,16 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	for i := range f.Streams {
 		cs := &f.Streams[i]
 		st := &streams[i]
-		st.entity, st.scope, st.version, st.lastHash = cs.Entity, f.Scopes[cs.Scope], cs.Version, cs.LastHash
+		st.entity, st.scope, st.lastHash = cs.Entity, f.Scopes[cs.Scope], cs.LastHash
 		st.deleted.Store(cs.Deleted)
 		// Full capacity: the stream's next append after open reallocates.
 		st.seqs, seqs = seqs[:0:cs.Version], seqs[cs.Version:]
 		ix.streams[i] = st
 		id := streamID{scope: st.scope, entity: st.entity}
-		if _, dup := ix.byStream[id]; dup {
+		if _, dup := ix.byStream.find(ix.streams, id); dup {
 			return nil, fmt.Errorf("stream %v listed twice", id)
 		}
-		ix.byStream[id] = uint32(i)
+		ix.byStream.add(id, uint32(i))
 	}
 	ix.scopes = f.Scopes
 	for i, sc := range f.Scopes {
@@ -122,7 +122,7 @@ func (l *linker) link(c *[entryChunk]entry, first uint64, f *segment.CheckpointF
 		seq := first + j
 		st := ix.streams[e.stream]
 		if len(st.seqs) == cap(st.seqs) {
-			return fmt.Errorf("stream %q has more than its %d events", st.entity, st.version)
+			return fmt.Errorf("stream %q has more than its %d events", st.entity, cap(st.seqs))
 		}
 		st.seqs = append(st.seqs, seq)
 	}

@@ -32,6 +32,9 @@ type eventIDs struct {
 	cause [16]byte // zero for a root event
 }
 
+// version returns the stream's version: its number of events.
+func (s *stream) version() uint64 { return uint64(len(s.seqs)) }
+
 // streamID names a stream: a stream is identified by its whole coordinate,
 // so the same entity in two scopes is two streams.
 type streamID struct{ scope, entity string }
@@ -42,7 +45,6 @@ func idOf(c batpak.Coordinate) streamID { return streamID{scope: c.Scope, entity
 type stream struct {
 	entity   string
 	scope    string
-	version  uint64
 	lastHash [32]byte
 	seqs     []uint64    // global sequences, ascending; versions are dense: version v is seqs[v-1]
 	deleted  atomic.Bool // a tombstone deleted the stream
@@ -57,7 +59,7 @@ type memIndex struct {
 	entries   entryLog
 	published atomic.Uint64 // entries.len(), readable without the lock
 	streams   []*stream
-	byStream  map[streamID]uint32
+	byStream  streamTable
 	scopes    []string
 	byScope   map[string]uint32
 	// The links are built from the frames on first use after a load
@@ -74,7 +76,7 @@ type memIndex struct {
 
 func newMemIndex() *memIndex {
 	return &memIndex{
-		byStream:    make(map[streamID]uint32),
+		byStream:    newStreamTable(0),
 		byScope:     make(map[string]uint32),
 		linked:      true,
 		correlation: make(map[[16]byte][]uint64),
@@ -89,20 +91,20 @@ func (ix *memIndex) lastSeq() uint64 { return ix.published.Load() }
 
 // streamFor returns the stream id, creating it. Caller holds mu for writing.
 func (ix *memIndex) streamFor(id streamID) (uint32, *stream) {
-	if i, ok := ix.byStream[id]; ok {
+	if i, ok := ix.byStream.find(ix.streams, id); ok {
 		return i, ix.streams[i]
 	}
 	i := uint32(len(ix.streams))
 	s := &stream{entity: id.entity, scope: id.scope}
 	ix.streams = append(ix.streams, s)
-	ix.byStream[id] = i
+	ix.byStream.add(id, i)
 	return i, s
 }
 
 // lookup returns the stream id, or nil. Caller holds mu, or is the
 // commit mutex's holder (the only one that mutates the index).
 func (ix *memIndex) lookup(id streamID) *stream {
-	if i, ok := ix.byStream[id]; ok {
+	if i, ok := ix.byStream.find(ix.streams, id); ok {
 		return ix.streams[i]
 	}
 	return nil
@@ -142,7 +144,6 @@ func (ix *memIndex) addAt(seq uint64, e entry, ids *eventIDs, hash *[32]byte) {
 	ix.entries.append(e)
 	ix.published.Store(ix.entries.len())
 	s.seqs = append(s.seqs, seq)
-	s.version = uint64(len(s.seqs))
 	if hash != nil {
 		s.lastHash = *hash
 	}
@@ -406,7 +407,7 @@ func (ix *memIndex) streamVersion(c batpak.Coordinate) uint64 {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	if st := ix.lookup(idOf(c)); st != nil {
-		return st.version
+		return st.version()
 	}
 	return 0
 }

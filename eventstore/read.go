@@ -293,7 +293,7 @@ func (s *Store) Streams() iter.Seq[batpak.StreamInfo] {
 				continue
 			}
 			s.ix.mu.RLock()
-			info := batpak.StreamInfo{Coordinate: batpak.Coordinate{Entity: st.entity, Scope: st.scope}, Version: st.version, LastSequence: st.seqs[len(st.seqs)-1]}
+			info := batpak.StreamInfo{Coordinate: batpak.Coordinate{Entity: st.entity, Scope: st.scope}, Version: st.version(), LastSequence: st.seqs[len(st.seqs)-1]}
 			s.ix.mu.RUnlock()
 			if !yield(info) {
 				return

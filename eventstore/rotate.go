@@ -146,7 +146,7 @@ func (p *commitPipeline) footerIndex() (*segment.Index, error) {
 	}
 	for si := range touched {
 		str := ix.streams[si]
-		out.Tails = append(out.Tails, segment.StreamTail{Entity: strs.ID(str.entity), Scope: strs.ID(str.scope), Version: str.version, LastHash: str.lastHash})
+		out.Tails = append(out.Tails, segment.StreamTail{Entity: strs.ID(str.entity), Scope: strs.ID(str.scope), Version: str.version(), LastHash: str.lastHash})
 	}
 	for _, str := range ix.streams {
 		if str.deleted.Load() {
