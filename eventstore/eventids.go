@@ -66,11 +66,14 @@ func (s *Store) metaAt(v *view, seq uint64) (m eventMeta, err error) {
 // neither the event nor its stub.
 func (s *Store) readMeta(v *view, seq uint64, pos segment.Position) (m eventMeta, ok bool, err error) {
 	var rec segment.Record
-	rec.Entity, rec.Scope = v.known(seq)
-	if err := s.reader.Read(pos, &rec); err != nil {
+	if err := s.reader.ReadHead(pos, &rec); err != nil {
 		return m, false, err
 	}
 	if rec.Kind == segment.KindHole {
+		rec.Entity, rec.Scope = v.known(seq)
+		if err := s.reader.Read(pos, &rec); err != nil {
+			return m, false, err
+		}
 		stubs, err := segment.DecodeStubs(rec.Payload)
 		if err != nil {
 			return m, false, &segment.CorruptError{Segment: pos.Segment, Path: s.segmentPath(pos.Segment), Offset: int64(pos.Offset), Reason: err.Error()}

@@ -72,7 +72,16 @@ type memIndex struct {
 	keys        map[string]segment.IdempotencyRecord
 	idsSorted   bool     // ids increase with sequence: Get binary searches the frames
 	lastID      [16]byte // of the last event
+	// fence[k] is the id of event k*fenceStep+1, while ids are sorted:
+	// Get binary searches it before it reads frames. Appends extend it;
+	// after a checkpoint load it is filled from the frames on first use.
+	fence [][16]byte
 }
+
+// fenceStep is how many events one fence id stands for: a lookup by id
+// reads at most about log2(fenceStep) frames, and the fence takes 16
+// bytes per fenceStep events.
+const fenceStep = 64
 
 func newMemIndex() *memIndex {
 	return &memIndex{
@@ -137,10 +146,13 @@ func (ix *memIndex) addAt(seq uint64, e entry, ids *eventIDs, hash *[32]byte) {
 	if seq > 1 && ix.idsSorted && !idLess(&ix.lastID, &ids.id) {
 		// Get can no longer binary search: the id map is built with
 		// the links, from the frames, when first needed.
-		ix.idsSorted = false
+		ix.idsSorted, ix.fence = false, nil
 		ix.unlink()
 	}
 	ix.lastID = ids.id
+	if (seq-1)%fenceStep == 0 && uint64(len(ix.fence)) == (seq-1)/fenceStep {
+		ix.fence = append(ix.fence, ids.id)
+	}
 	ix.entries.append(e)
 	ix.published.Store(ix.entries.len())
 	s.seqs = append(s.seqs, seq)
@@ -251,10 +263,24 @@ func (ix *memIndex) lookupID(id [16]byte, read idReader, damaged func(seq uint64
 		return ix.byID[id], nil
 	}
 	v := ix.snapshot()
-	seq, err := searchID(id, v.len(), func(seq uint64) ([16]byte, error) {
+	idAt := func(seq uint64) ([16]byte, error) {
 		ids, err := read(&v, seq)
 		return ids.id, err
-	})
+	}
+	lo, hi := uint64(1), v.len()
+	if fence := ix.fenceOf(v.len(), idAt); len(fence) > 0 {
+		// The last fence id not above id starts the only run that can
+		// hold it.
+		k, found := slices.BinarySearchFunc(fence, id, func(f, id [16]byte) int { return bytes.Compare(f[:], id[:]) })
+		if found {
+			return uint64(k)*fenceStep + 1, nil
+		}
+		if k == 0 {
+			return 0, nil
+		}
+		lo, hi = uint64(k-1)*fenceStep+2, min(uint64(k)*fenceStep, v.len())
+	}
+	seq, err := searchID(id, lo, hi, idAt)
 	var unreadable *unreadableError
 	if errors.As(err, &unreadable) {
 		// A deleted event is not found whether or not its stub can be
@@ -279,14 +305,40 @@ type unreadableError struct {
 func (e *unreadableError) Error() string { return e.err.Error() }
 func (e *unreadableError) Unwrap() error { return e.err }
 
-// searchID binary searches events 1…n, whose ids increase, for id, reading
+// fenceOf returns the fence of the first n events, reading the ids it
+// lacks (after a checkpoint load) with idAt; nil if a frame it needs
+// cannot be read, or ids are not sorted.
+func (ix *memIndex) fenceOf(n uint64, idAt func(seq uint64) ([16]byte, error)) [][16]byte {
+	want := int((n + fenceStep - 1) / fenceStep)
+	ix.mu.RLock()
+	fence, sorted := ix.fence, ix.idsSorted
+	ix.mu.RUnlock()
+	if !sorted || len(fence) >= want {
+		return fence[:min(len(fence), want)]
+	}
+	more := make([][16]byte, 0, want-len(fence))
+	for k := len(fence); k < want; k++ {
+		id, err := idAt(uint64(k)*fenceStep + 1)
+		if err != nil {
+			return nil
+		}
+		more = append(more, id)
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if len(ix.fence) == len(fence) && ix.idsSorted { // else another lookup or an append got there first
+		ix.fence = append(ix.fence, more...)
+	}
+	return ix.fence[:min(len(ix.fence), want)]
+}
+
+// searchID binary searches events lo…hi, whose ids increase, for id, reading
 // ids with idAt. Where a probe meets events it cannot read, it reads on to
 // the nearest readable ones on either side and goes on beside them: damage
 // fails the search, with an [*unreadableError], only if id, if stored at
 // all, is one of them.
-func searchID(id [16]byte, n uint64, idAt func(seq uint64) ([16]byte, error)) (uint64, error) {
-	lo, hi := uint64(1), n // candidates, inclusive
-	for lo <= hi {
+func searchID(id [16]byte, lo, hi uint64, idAt func(seq uint64) ([16]byte, error)) (uint64, error) {
+	for lo <= hi { // candidates, inclusive
 		mid := lo + (hi-lo)/2
 		got, err := idAt(mid)
 		if err == nil {

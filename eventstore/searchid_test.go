@@ -49,7 +49,7 @@ func TestSearchID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := searchID(tt.id, n, ids(tt.damaged...))
+			got, err := searchID(tt.id, 1, n, ids(tt.damaged...))
 			var u *unreadableError
 			switch {
 			case tt.from != 0:

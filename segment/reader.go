@@ -197,7 +197,14 @@ func (r *Reader) Replace(id uint32) error {
 // file ([Reader.Hold]) is one a writer in another process may cut: a read
 // below the cut returns a [*FaultError] (matching [ErrFileCut]) instead of
 // killing the process.
-func (r *Reader) Read(pos Position, rec *Record) error {
+func (r *Reader) Read(pos Position, rec *Record) error { return r.readAt(pos, rec, false) }
+
+// ReadHead is [Reader.Read] that decodes only the head of the record
+// ([DecodeRecordHead]): the frame's checksum is checked all the same, and
+// nothing is allocated.
+func (r *Reader) ReadHead(pos Position, rec *Record) error { return r.readAt(pos, rec, true) }
+
+func (r *Reader) readAt(pos Position, rec *Record, head bool) error {
 	// Held for the whole read, so Close cannot unmap a segment under it.
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -206,22 +213,22 @@ func (r *Reader) Read(pos Position, rec *Record) error {
 		return fmt.Errorf("segment: read %d:%d: no such segment", pos.Segment, pos.Offset)
 	}
 	if s.held {
-		return r.readHeld(pos, s, rec)
+		return r.readHeld(pos, s, rec, head)
 	}
-	return r.read(pos, s, rec)
+	return r.read(pos, s, rec, head)
 }
 
 // readHeld is read of a held file, with its faults caught.
-func (r *Reader) readHeld(pos Position, s *readSegment, rec *Record) (err error) {
+func (r *Reader) readHeld(pos Position, s *readSegment, rec *Record, head bool) (err error) {
 	data, err := r.mapping(pos.Segment, s) // a held file is sealed for this reader
 	if err != nil {
 		return err
 	}
 	defer RecoverFault(GuardFaults(), &err, Mapping{Data: &data, File: s.file, Path: filepath.Join(r.dir, FileName(pos.Segment))})
-	return r.read(pos, s, rec)
+	return r.read(pos, s, rec, head)
 }
 
-func (r *Reader) read(pos Position, s *readSegment, rec *Record) error {
+func (r *Reader) read(pos Position, s *readSegment, rec *Record, head bool) error {
 	end := int64(pos.Offset) + int64(pos.Length)
 	if s.sealed {
 		data, err := r.mapping(pos.Segment, s)
@@ -232,10 +239,10 @@ func (r *Reader) read(pos Position, s *readSegment, rec *Record) error {
 			if end > int64(len(data)) {
 				return r.corrupt(pos, "frame extends past the end of the segment")
 			}
-			return r.decode(pos, data[pos.Offset:end], rec)
+			return r.decode(pos, data[pos.Offset:end], rec, head)
 		}
 	} else if m := s.mapped.Load(); m != nil && end <= int64(len(*m)) {
-		return r.decode(pos, (*m)[pos.Offset:end], rec)
+		return r.decode(pos, (*m)[pos.Offset:end], rec, head)
 	}
 	if pos.Length < FrameHeaderSize || pos.Length > FrameHeaderSize+MaxFramePayload {
 		return r.corrupt(pos, fmt.Sprintf("frame length %d out of range", pos.Length))
@@ -254,7 +261,7 @@ func (r *Reader) read(pos Position, s *readSegment, rec *Record) error {
 	} else if err != nil {
 		return fmt.Errorf("segment: read %d:%d: %w", pos.Segment, pos.Offset, err)
 	}
-	return r.decode(pos, buf, rec)
+	return r.decode(pos, buf, rec, head)
 }
 
 // Prefetch hints that the frames at pos are read next. If the first of
@@ -291,12 +298,18 @@ func (r *Reader) Prefetch(pos []Position) (cold bool) {
 	return cold
 }
 
-func (r *Reader) decode(pos Position, frame []byte, rec *Record) error {
+func (r *Reader) decode(pos Position, frame []byte, rec *Record, head bool) error {
 	payload, size, st := DecodeFrame(frame)
 	if st != FrameOK || size != len(frame) {
 		return r.corrupt(pos, "frame checksum or length mismatch on read")
 	}
-	if err := DecodeRecord(payload, rec); err != nil {
+	var err error
+	if head { // called directly, not through a func value: rec must not escape
+		err = DecodeRecordHead(payload, rec)
+	} else {
+		err = DecodeRecord(payload, rec)
+	}
+	if err != nil {
 		return r.corrupt(pos, err.Error())
 	}
 	return nil

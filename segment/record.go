@@ -114,6 +114,22 @@ func keep(b []byte, old string) string {
 // scope as soon as the sequence is decoded.
 func decodeRecord(b []byte, r *Record, known Known) error {
 	d := decoder{b: b}
+	if err := decodeHead(&d, r, known); err != nil {
+		return err
+	}
+	return decodeTail(&d, r)
+}
+
+// DecodeRecordHead decodes only the head of a record: its sequence, kind,
+// flags, version, timestamp, id, correlation and causation. It allocates
+// nothing and leaves the rest of r as it is.
+func DecodeRecordHead(b []byte, r *Record) error {
+	d := decoder{b: b}
+	return decodeHead(&d, r, nil)
+}
+
+// decodeHead decodes the record's array header and fields 0 to 7.
+func decodeHead(d *decoder, r *Record, known Known) error {
 	n, err := d.arrayLen()
 	if err != nil {
 		return err
@@ -148,9 +164,11 @@ func decodeRecord(b []byte, r *Record, known Known) error {
 	if r.Correlation == ([16]byte{}) {
 		r.Correlation = r.ID
 	}
-	if err = d.fixedBin(r.Causation[:]); err != nil {
-		return err
-	}
+	return d.fixedBin(r.Causation[:])
+}
+
+// decodeTail decodes fields 8 to 14 of a record, after decodeHead.
+func decodeTail(d *decoder, r *Record) error {
 	entity, err := d.rawStr()
 	if err != nil {
 		return err
