@@ -92,3 +92,47 @@ func compactFixtureFill(t *testing.T, s *eventstore.Store, n int) {
 		}
 	}
 }
+
+// TestGetWhileCompacting: Get finds an event by reading frames, whose
+// positions compaction changes; a lookup that races a compaction must
+// still find every kept event.
+func TestGetWhileCompacting(t *testing.T) {
+	ctx := context.Background()
+	s, _ := compactFixture(t, 600, 6)
+	defer s.Close()
+	var ids []uuid.UUID
+	for rec, err := range s.ReadStream(ctx, batpak.Coordinate{Entity: "s0", Scope: "test"}, 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.ID)
+	}
+	done := make(chan struct{})
+	failed := make(chan error, 1)
+	go func() {
+		defer close(failed)
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := s.Get(ctx, ids[i%len(ids)]); err != nil {
+				failed <- err
+				return
+			}
+		}
+	}()
+	for i := 1; i < 6; i++ {
+		if err := s.DeleteStream(ctx, batpak.Coordinate{Entity: fmt.Sprint("s", i), Scope: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	if err := <-failed; err != nil {
+		t.Fatalf("Get during compaction: %v", err)
+	}
+}

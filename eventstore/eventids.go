@@ -38,8 +38,9 @@ func (s *Store) idsAt(v *view, seq uint64) (eventIDs, error) {
 }
 
 // metaAt reads what the frame (or stub) of event seq of v says of it. If
-// compaction moved the frame since v was taken, it reads again under the
-// compaction lock, where the index and the files agree. A read that Close
+// that fails or finds another event (compaction may have moved the frame
+// since v was taken), it reads again under the compaction lock, where the
+// index and the files agree, as [Store.readEntry] does. A read that Close
 // cut short fails with [batpak.ErrClosed].
 func (s *Store) metaAt(v *view, seq uint64) (m eventMeta, err error) {
 	defer func() {
@@ -47,8 +48,8 @@ func (s *Store) metaAt(v *view, seq uint64) (m eventMeta, err error) {
 			err = batpak.ErrClosed
 		}
 	}()
-	if m, ok, err := s.readMeta(v, seq, v.at(seq).pos); ok || err != nil {
-		return m, err
+	if m, ok, err := s.readMeta(v, seq, v.at(seq).pos); ok && err == nil {
+		return m, nil
 	}
 	s.compactMu.RLock()
 	defer s.compactMu.RUnlock()
