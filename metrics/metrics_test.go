@@ -107,7 +107,7 @@ func lint(t *testing.T, g prometheus.Gatherer) {
 
 func TestStoreMetrics(t *testing.T) {
 	obs := metrics.NewStoreObserver()
-	s := openStore(t, eventstore.WithObserver(obs), eventstore.WithSegmentMaxBytes(8<<10))
+	s := openStore(t, eventstore.WithObserver(obs), eventstore.WithSegmentMaxBytes(4<<10))
 	store := metrics.NewStoreCollector(s)
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(obs, store)
