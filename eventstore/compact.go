@@ -235,7 +235,10 @@ func (b *segmentBuilder) keepTombstones() {
 		}
 	}
 	slices.SortFunc(ids, streamID.compare)
-	last := slices.Max(append([]uint64{0}, b.seqs...))
+	var last uint64
+	for _, seq := range b.seqs {
+		last = max(last, seq)
+	}
 	for _, id := range ids {
 		t := segment.Record{Seq: last, Kind: segment.KindTombstone, Timestamp: b.now, Entity: id.entity, Scope: id.scope}
 		b.buf, _ = segment.AppendFrame(b.buf, segment.AppendRecord(nil, &t))

@@ -64,10 +64,6 @@ func (l *loader) addFooter(ix *segment.Index, path string) error {
 // nothing when it fails, so the caller can fall back to a frame scan.
 func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 	ix := l.s.ix
-	scopeOf := make([]int64, len(src.Strings))
-	for i := range scopeOf {
-		scopeOf[i] = -1
-	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if err := checkIndex(ix, src, skip); err != nil {
@@ -80,9 +76,6 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 		}
 		if se.Seq != ix.lastSeq()+1 {
 			return fmt.Errorf("%w: sequence %d where %d was expected", errFooterMismatch, se.Seq, ix.lastSeq()+1)
-		}
-		if scopeOf[se.Scope] < 0 {
-			scopeOf[se.Scope] = int64(ix.scopeFor(src.Strings[se.Scope]))
 		}
 		si, st := ix.streamFor(streamID{scope: src.Strings[se.Scope], entity: src.Strings[se.Entity]})
 		if se.Version != st.version()+1 {
@@ -278,7 +271,6 @@ func (l *loader) apply(ev *loadedEvent, count uint64, seg uint32, path string) e
 		return corrupt("%q version %d does not link to the previous event's hash", ev.entity, ev.version)
 	}
 	ev.e.stream = si
-	ix.scopeFor(ev.scope)
 	if ev.key != "" {
 		ix.keys[ev.key] = segment.IdempotencyRecord{Key: ev.key, First: seq, Count: uint32(count)}
 	}

@@ -107,6 +107,7 @@ func (ix *memIndex) streamFor(id streamID) (uint32, *stream) {
 	s := &stream{entity: id.entity, scope: id.scope}
 	ix.streams = append(ix.streams, s)
 	ix.byStream.add(id, i)
+	ix.addScope(id.scope)
 	return i, s
 }
 
@@ -119,22 +120,19 @@ func (ix *memIndex) lookup(id streamID) *stream {
 	return nil
 }
 
-// scopeFor returns the index of scope, adding it. Caller holds mu for writing.
-func (ix *memIndex) scopeFor(scope string) uint32 {
-	if i, ok := ix.byScope[scope]; ok {
-		return i
+// addScope adds scope to the scopes if it is new: streamFor calls it for
+// each new stream. Caller holds mu for writing.
+func (ix *memIndex) addScope(scope string) {
+	if _, ok := ix.byScope[scope]; !ok {
+		ix.byScope[scope] = uint32(len(ix.scopes))
+		ix.scopes = append(ix.scopes, scope)
 	}
-	i := uint32(len(ix.scopes))
-	ix.scopes = append(ix.scopes, scope)
-	ix.byScope[scope] = i
-	return i
 }
 
 // add publishes one event of the stream (scope, entity). Caller holds mu
 // for writing; seq must be lastSeq()+1.
 func (ix *memIndex) add(seq uint64, e entry, ids *eventIDs, entity, scope string, hash [32]byte) {
 	e.stream, _ = ix.streamFor(streamID{scope: scope, entity: entity})
-	ix.scopeFor(scope)
 	ix.addAt(seq, e, ids, &hash)
 }
 

@@ -411,12 +411,4 @@ func (c *cursor) indexString() (string, bool) {
 	return string(c.take(int(n))), true
 }
 
-func (c *cursor) id() (v [16]byte) {
-	if len(c.b) < 16 {
-		c.bad, c.b = true, nil
-		return v
-	}
-	v = [16]byte(c.b)
-	c.b = c.b[16:]
-	return v
-}
+func (c *cursor) id() [16]byte { return [16]byte(c.take(16)) }
