@@ -13,13 +13,13 @@ import (
 	"github.com/batpak-go/batpak/segment"
 )
 
-// Found by TestSim (seed 500190, long mode): when a compacted segment is
-// the last one (the active segment after it was lost and, blank, removed),
-// its footer may be the only record of a stream's deletion. A damaged
-// footer there was taken for an interrupted seal and cut, and the deleted
-// stream came back. Also, the checkpoint written at Close was ignored
-// whenever its last event was a stub in a hole frame.
-func TestDamagedFooterOfLastCompactedSegment(t *testing.T) {
+// compactedLastSegment builds a store whose last segment is a compacted
+// one holding the stub of stream "gone", whose tombstone was in a later
+// segment that is lost; the compacted segment's footer lists the deletion
+// and the segment ends with a tombstone of its own. It returns the
+// directory, without a checkpoint, and the last segment's id.
+func compactedLastSegment(t *testing.T) (string, uint32) {
+	t.Helper()
 	dir := dtFastTempDir(t)
 	s := dtOpen(t, dir, holeOpts()...)
 	for i := range 12 {
@@ -67,7 +67,18 @@ func TestDamagedFooterOfLastCompactedSegment(t *testing.T) {
 		}
 	}
 	_ = os.Remove(filepath.Join(dir, eventstore.CheckpointFileName))
-	s = dtOpen(t, dir, holeOpts()...)
+	return dir, last
+}
+
+// Found by TestSim (seed 500190, long mode): when a compacted segment is
+// the last one (the active segment after it was lost and, blank, removed),
+// its footer may be the only record of a stream's deletion. A damaged
+// footer there was taken for an interrupted seal and cut, and the deleted
+// stream came back. Also, the checkpoint written at Close was ignored
+// whenever its last event was a stub in a hole frame.
+func TestDamagedFooterOfLastCompactedSegment(t *testing.T) {
+	dir, last := compactedLastSegment(t)
+	s := dtOpen(t, dir, holeOpts()...)
 	if listed(s, "gone") {
 		t.Fatal(`"gone" is listed after the open`)
 	}
@@ -122,6 +133,66 @@ func TestDamagedFooterOfLastCompactedSegment(t *testing.T) {
 		if listed(s, entity) {
 			t.Fatalf("%q is listed again after Repair rewrote the compacted segment's footer", entity)
 		}
+	}
+}
+
+// Found by TestSim (seed 300142, long mode): a compacted last segment cut
+// before or inside its footer was taken for an active segment with a torn
+// tail; it lost the footer that was the only record of a deletion, and the
+// deleted stream came back. Compaction writes its files whole, so a cut
+// one is damage: open refuses it, Verify reports it, and Repair seals it
+// again from its frames (which keep the deletion in a tombstone).
+func TestCutCompactedLastSegment(t *testing.T) {
+	for _, cut := range []struct {
+		name string
+		at   func(frameEnd, size int64) int64
+	}{
+		{"footer-gone", func(frameEnd, _ int64) int64 { return frameEnd }},
+		{"inside-footer", func(frameEnd, size int64) int64 { return frameEnd + (size-frameEnd)/2 }},
+	} {
+		t.Run(cut.name, func(t *testing.T) {
+			dir, last := compactedLastSegment(t)
+			path := filepath.Join(dir, segment.FileName(last))
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, frameEnd, err := segment.ReadFooter(data, last)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, cut.at(frameEnd, int64(len(data)))); err != nil {
+				t.Fatal(err)
+			}
+			for _, open := range []func(string, ...eventstore.Option) (*eventstore.Store, error){eventstore.Open, eventstore.OpenReadOnly} {
+				s, err := open(dir, holeOpts()...)
+				if err == nil {
+					visible := listed(s, "gone")
+					_ = s.Close()
+					t.Fatalf("open of a store whose compacted last segment was cut succeeded; \"gone\" listed: %v", visible)
+				}
+				var ce *segment.CorruptError
+				if !errors.As(err, &ce) || ce.Segment != last {
+					t.Fatalf("open: %v, want a CorruptError naming segment %d", err, last)
+				}
+			}
+			if rep, err := eventstore.Verify(dir); err != nil || rep.OK() {
+				t.Fatalf("Verify of the cut compacted segment: ok %v, %v", rep.OK(), err)
+			}
+			if _, err := eventstore.Repair(dir); err != nil {
+				t.Fatal(err)
+			}
+			s := dtOpen(t, dir, holeOpts()...)
+			defer dtClose(t, s)
+			for _, entity := range []string{"gone", "d0"} {
+				if listed(s, entity) {
+					t.Fatalf("%q is listed again after Repair sealed the cut compacted segment", entity)
+				}
+			}
+			if !listed(s, "kept") {
+				t.Fatal(`"kept" is not listed after Repair`)
+			}
+		})
 	}
 }
 

@@ -223,11 +223,26 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floo
 	if from > 0 { // after a checkpoint: its events come before from
 		opts.AfterSeq = s.ix.lastSeq()
 	}
+	holes := false
 	res, err := segment.ScanWith(data, id, path, opts, func(off int64, size int, rec *segment.Record) error {
+		holes = holes || rec.Kind == segment.KindHole
 		return l.addFrame(&bs, id, off, size, rec, path)
 	})
 	if err != nil {
 		return err
+	}
+	if holes && !res.Sealed {
+		// Only compaction and repair write hole frames, and both write the
+		// whole file, footer included, before it takes its name: such a
+		// segment without a footer was cut after it was written, not torn
+		// by a crash. What was cut may be acknowledged events, and the
+		// footer may have been the only record of a stream's deletion.
+		off := res.FrameEnd
+		if res.Torn != nil {
+			off = res.Torn.Offset
+		}
+		return &segment.CorruptError{Segment: id, Path: path, Offset: off,
+			Reason: "a compacted segment (it holds a hole frame) has lost its footer: it was cut after it was written whole (batpak repair seals it again from what is left)"}
 	}
 	cut := int64(-1)
 	switch {

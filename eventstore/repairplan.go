@@ -65,6 +65,7 @@ type segPlan struct {
 	// is cut off as open would.
 	frameEnd, cut, tornEnd int64
 	sealed                 bool // the frames end at a footer frame, whole or not
+	holes                  bool // a hole frame: compaction or repair wrote the file whole, footer included
 	footerAt               int64
 	footer                 *segment.Index // the footer, when it is valid
 	footerBad              string         // why the footer cannot stay ("" if it can)
@@ -198,11 +199,12 @@ func planRepair(dir string, fsys vfs.FS, now int64) (*repairPlan, error) {
 
 func (p *repairPlan) segPath(id uint32) string { return filepath.Join(p.dir, segment.FileName(id)) }
 
-// proven reports whether a valid checkpoint proves that the frames of
-// segment sp up to off were durable: its watermark lies beyond off.
+// proven reports whether the frames of segment sp up to off were durable:
+// a hole frame before off shows that compaction or repair wrote the file
+// whole, or a valid checkpoint's watermark lies beyond off.
 func (p *repairPlan) proven(sp *segPlan, off int64) bool {
 	c := p.ckpt
-	return c != nil && (c.Segment > sp.id || c.Segment == sp.id && off < int64(c.FrameEnd))
+	return sp.holes || c != nil && (c.Segment > sp.id || c.Segment == sp.id && off < int64(c.FrameEnd))
 }
 
 // scanSegment reads one segment file frame by frame, resynchronising
@@ -313,7 +315,11 @@ frames:
 	case len(sp.regions) == 0: // else the footer lists events that were lost, and is written anew
 		sp.footerBad = footerDisagrees(sp.footer, sp.seen)
 	}
-	if sp.last && sp.sealed && sp.footer == nil {
+	switch {
+	case sp.holes && !sp.sealed:
+		// A file written whole has lost its footer: seal it again.
+		sp.footerBad = "a compacted segment has lost its footer"
+	case sp.last && sp.sealed && sp.footer == nil && !sp.holes:
 		// A footer that does not load at the end of the last segment is a
 		// seal a crash interrupted, not damage: open cuts it and makes the
 		// segment active again. A rewrite does the same.
@@ -457,6 +463,7 @@ func (p *repairPlan) frame(sp *segPlan, bp *batchPlan, off int64, size int, payl
 			}
 		}
 		p.breakBatch(sp, bp)
+		sp.holes = true
 		for _, st := range stubs {
 			p.lastSeq = st.Seq
 			p.apply(planEvent{seq: st.Seq, entity: st.Entity, scope: st.Scope, version: st.Version,

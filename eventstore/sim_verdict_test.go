@@ -5,8 +5,8 @@ package eventstore_test
 //
 // What the store may do depends on the evidence left on disk after the
 // damage. A valid checkpoint proves the events it covers were durable, a
-// footer (even a damaged one) or a later segment proves its segment was
-// sealed. Damage to an event frame such evidence covers is corruption: Open
+// footer (even a damaged one), a hole frame (compaction and repair write
+// whole files) or a later segment proves its segment was sealed. Damage to an event frame such evidence covers is corruption: Open
 // must fail with ErrCorrupt naming a damaged segment, or succeed with every
 // other event identical while reads of the damaged ones fail with
 // ErrCorrupt. Damage past all evidence, at the end of the last segment
@@ -137,7 +137,7 @@ func simJudge(segs []*simSeg, ckpt string) *simVerdict {
 		switch {
 		case g.removed:
 			return cp != nil && f.seq <= cp.LastSeq && !segment.IsSystemKind(f.kind)
-		case g != last || simStillSealed(g):
+		case g != last || simStillSealed(g) || simWrittenWhole(g):
 			return true
 		}
 		return cp != nil && (cp.Segment > g.id || cp.Segment == g.id && uint64(f.off) < cp.FrameEnd)
@@ -191,11 +191,18 @@ func simJudge(segs []*simSeg, ckpt string) *simVerdict {
 		if g.hit(0, segment.HeaderSize) && (g != last || tail > 0) {
 			v.refuse = true // a sealed segment's header cut off
 		}
-		if g.sealed && g.hit(g.footerOff, g.size) && (g.footerBroken || g != last) {
+		if g.sealed && g.hit(g.footerOff, g.size) && (g.footerBroken || g != last || simWrittenWhole(g)) {
 			v.refuse = true
 		}
 	}
 	return v
+}
+
+// simWrittenWhole reports whether a hole frame of g survived the damage:
+// only compaction and repair write hole frames, and they write the whole
+// file, footer included, before it takes its name, so no crash tore it.
+func simWrittenWhole(g *simSeg) bool {
+	return slices.ContainsFunc(g.frames, func(f simFrame) bool { return f.kind == segment.KindHole && !g.hit(f.off, f.end) })
 }
 
 // simStillSealed reports whether the last segment still shows it was

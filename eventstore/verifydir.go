@@ -248,6 +248,9 @@ func (v *verifier) segment(fsys vfs.FS, id uint32, last bool) {
 		v.resync = true
 	case belowFloor != "":
 		v.problem(id, res.FrameEnd, "frame", belowFloor)
+	case res.Torn != nil && holes:
+		v.problem(id, res.Torn.Offset, "frame", res.Torn.Reason+" in a compacted segment (written whole: it was cut)")
+		v.resync = true
 	case res.Torn != nil:
 		v.report.Warnings = append(v.report.Warnings, Problem{Segment: id, Path: v.path(id), Offset: res.Torn.Offset,
 			Kind: "torn-tail", Detail: res.Torn.Reason + " (never acknowledged; the next open cuts it)"})
@@ -265,6 +268,8 @@ func (v *verifier) segment(fsys vfs.FS, id uint32, last bool) {
 			Detail: ferr.Error() + " (an interrupted seal of the last segment; the next open cuts it and writes it again)"})
 	} else if res.Sealed {
 		v.problem(id, res.FrameEnd, "footer", ferr.Error())
+	} else if holes {
+		v.problem(id, res.FrameEnd, "footer", "a compacted segment has lost its footer (written whole: it was cut)")
 	} else if !last {
 		v.report.Warnings = append(v.report.Warnings, Problem{Segment: id, Path: v.path(id), Offset: res.FrameEnd,
 			Kind: "footer", Detail: "sealed segment has no footer (open scans it)"})
