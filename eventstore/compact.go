@@ -329,7 +329,7 @@ func (s *Store) footerFor(b *segmentBuilder) (*segment.Index, error) {
 // hashAt returns the hash of version version of stream si as written in the
 // segment being built.
 func (s *Store) hashAt(b *segmentBuilder, si uint32, version uint64) ([32]byte, error) {
-	seq := s.ix.streams[si].seqs[version-1]
+	seq := s.ix.streams[si].list().at(int(version - 1))
 	e := b.updates[seq]
 	frame := b.buf[e.pos.Offset : e.pos.Offset+e.pos.Length]
 	payload, _, st := segment.DecodeFrame(frame)

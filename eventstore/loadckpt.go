@@ -3,6 +3,7 @@ package eventstore
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -53,8 +54,8 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 		}
 	}
 	for _, st := range ix.streams {
-		if len(st.seqs) != cap(st.seqs) {
-			return nil, fmt.Errorf("stream %q has %d events, version %d", st.entity, len(st.seqs), cap(st.seqs))
+		if !st.list().full() {
+			return nil, fmt.Errorf("stream %q has fewer events than its version says (%d)", st.entity, st.version())
 		}
 	}
 	ix.idsSorted, ix.lastID = !f.IDsUnsorted, f.LastID
@@ -73,14 +74,19 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	ix.keys = make(map[string]segment.IdempotencyRecord, len(f.Keys))
 	ix.streams = make([]*stream, len(f.Streams))
 	streams := make([]stream, len(f.Streams))
-	seqs := makeHuge[uint64](int(f.LastSeq))
+	words := uint64(1) // per sequence
+	if f.LastSeq > math.MaxUint32 {
+		words = 2
+	}
+	seqs := makeHuge[uint32](int(words * f.LastSeq))
 	for i := range f.Streams {
 		cs := &f.Streams[i]
 		st := &streams[i]
 		st.entity, st.scope, st.lastHash = cs.Entity, f.Scopes[cs.Scope], cs.LastHash
 		st.deleted.Store(cs.Deleted)
 		// Full capacity: the stream's next append after open reallocates.
-		st.seqs, seqs = seqs[:0:cs.Version], seqs[cs.Version:]
+		st.seqs, seqs = seqs[:0:words*cs.Version], seqs[words*cs.Version:]
+		st.wide = words == 2
 		ix.streams[i] = st
 		id := streamID{scope: st.scope, entity: st.entity}
 		if _, dup := ix.byStream.find(ix.streams, id); dup {
@@ -121,10 +127,10 @@ func (l *linker) link(c *[entryChunk]entry, first uint64, f *segment.CheckpointF
 		e := &c[j]
 		seq := first + j
 		st := ix.streams[e.stream]
-		if len(st.seqs) == cap(st.seqs) {
-			return fmt.Errorf("stream %q has more than its %d events", st.entity, cap(st.seqs))
+		if st.list().full() {
+			return fmt.Errorf("stream %q has more than its %d events", st.entity, st.version())
 		}
-		st.seqs = append(st.seqs, seq)
+		st.add(seq)
 	}
 	return nil
 }

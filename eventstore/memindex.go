@@ -33,7 +33,18 @@ type eventIDs struct {
 }
 
 // version returns the stream's version: its number of events.
-func (s *stream) version() uint64 { return uint64(len(s.seqs)) }
+func (s *stream) version() uint64 { return uint64(s.list().len()) }
+
+// list returns the stream's sequences. Caller holds mu, or the commit
+// mutex.
+func (s *stream) list() seqList { return seqList{w: s.seqs, wide: s.wide} }
+
+// add appends seq to the stream's sequences. Caller holds mu for writing.
+func (s *stream) add(seq uint64) {
+	l := s.list()
+	l.add(seq)
+	s.seqs, s.wide = l.w, l.wide
+}
 
 // streamID names a stream: a stream is identified by its whole coordinate,
 // so the same entity in two scopes is two streams.
@@ -46,8 +57,11 @@ type stream struct {
 	entity   string
 	scope    string
 	lastHash [32]byte
-	seqs     []uint64    // global sequences, ascending; versions are dense: version v is seqs[v-1]
-	deleted  atomic.Bool // a tombstone deleted the stream
+	// seqs and wide are the stream's seqList (see list): its global
+	// sequences, ascending; versions are dense: version v is at(v-1).
+	seqs    []uint32
+	wide    bool
+	deleted atomic.Bool // a tombstone deleted the stream
 }
 
 // memIndex maps sequences to disk positions and ids, entities, scopes,
@@ -153,7 +167,7 @@ func (ix *memIndex) addAt(seq uint64, e entry, ids *eventIDs, hash *[32]byte) {
 	}
 	ix.entries.append(e)
 	ix.published.Store(ix.entries.len())
-	s.seqs = append(s.seqs, seq)
+	s.add(seq)
 	if hash != nil {
 		s.lastHash = *hash
 	}
@@ -417,39 +431,42 @@ func (v *view) visible(e *entry) bool {
 	return e.flags&segment.EntryDeleted == 0 && !v.streams[e.stream].deleted.Load()
 }
 
-// streamSeqs returns the sequences of the stream c (nil if unknown).
-func (ix *memIndex) streamSeqs(c batpak.Coordinate) []uint64 {
+// streamSeqs returns the sequences of the stream c (empty if unknown).
+func (ix *memIndex) streamSeqs(c batpak.Coordinate) seqList {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	if st := ix.lookup(idOf(c)); st != nil {
-		return st.seqs
+		return st.list()
 	}
-	return nil
+	return seqList{}
 }
 
 // entitySeqs returns the sequences of entity's events, ascending: of its
 // stream in scope, or with an empty scope of its streams in every scope.
-func (ix *memIndex) entitySeqs(entity, scope string) []uint64 {
+func (ix *memIndex) entitySeqs(entity, scope string) seqList {
 	if scope != "" {
 		return ix.streamSeqs(batpak.Coordinate{Entity: entity, Scope: scope})
 	}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	var out []uint64
-	n := 0
+	var lists []seqList
 	for _, sc := range ix.scopes {
 		if st := ix.lookup(streamID{scope: sc, entity: entity}); st != nil {
-			if n++; n == 1 {
-				out = st.seqs
-				continue
-			}
-			out = slices.Concat(out, st.seqs)
+			lists = append(lists, st.list())
 		}
 	}
-	if n > 1 {
-		slices.Sort(out)
+	switch len(lists) {
+	case 0:
+		return seqList{}
+	case 1:
+		return lists[0]
 	}
-	return out
+	var all []uint64
+	for _, l := range lists {
+		all = append(all, l.toSlice()...)
+	}
+	slices.Sort(all)
+	return seqListOf(all)
 }
 
 // streamVersion returns the current version of the stream c (0 for no stream).

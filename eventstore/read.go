@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"sort"
 
 	"github.com/google/uuid"
 
@@ -153,7 +152,7 @@ func (s *Store) ReadStream(ctx context.Context, coord batpak.Coordinate, from ui
 		seqs := s.ix.streamSeqs(coord)
 		entries := s.ix.snapshot()
 		yielded := 0
-		for seq, e := range entries.visibleAhead(seqs, o.Positions(from, len(seqs)), s.reader.Prefetch) {
+		for seq, e := range entries.visibleAhead(seqs, o.Positions(from, seqs.len()), s.reader.Prefetch) {
 			if o.Limit > 0 && yielded == o.Limit {
 				return
 			}
@@ -180,7 +179,7 @@ const lookAhead = 32
 // segments, and taking them in a row lets their cache misses and disk
 // reads overlap instead of following each other. Once prefetch reports
 // frames already in memory, the rest are not handed to it.
-func (v *view) visibleAhead(seqs []uint64, order iter.Seq[int], prefetch func([]segment.Position) bool) iter.Seq2[uint64, *entry] {
+func (v *view) visibleAhead(seqs seqList, order iter.Seq[int], prefetch func([]segment.Position) bool) iter.Seq2[uint64, *entry] {
 	return func(yield func(uint64, *entry) bool) {
 		var ahead [lookAhead]uint64
 		var pos [lookAhead]segment.Position
@@ -201,8 +200,8 @@ func (v *view) visibleAhead(seqs []uint64, order iter.Seq[int], prefetch func([]
 			n = 0
 			return true
 		}
-		for i := range order { // version v is seqs[v-1]
-			seq := seqs[i]
+		for i := range order { // version v is seqs.at(v-1)
+			seq := seqs.at(i)
 			if !v.visible(v.at(seq)) {
 				continue
 			}
@@ -232,8 +231,8 @@ func (s *Store) Query(ctx context.Context, r batpak.Region) iter.Seq2[batpak.Rec
 		m := newEntryMatcher(r, s.ix)
 		if r.Entity != "" {
 			seqs := s.ix.entitySeqs(r.Entity, r.Scope)
-			i := sort.Search(len(seqs), func(i int) bool { return seqs[i] >= r.FromSequence })
-			for _, seq := range seqs[i:] {
+			for i := seqs.search(r.FromSequence); i < seqs.len(); i++ {
+				seq := seqs.at(i)
 				// seqs was taken after entries: stop at the snapshot's end.
 				if seq > entries.len() || r.ToSequence != 0 && seq > r.ToSequence {
 					return
@@ -293,7 +292,7 @@ func (s *Store) Streams() iter.Seq[batpak.StreamInfo] {
 				continue
 			}
 			s.ix.mu.RLock()
-			info := batpak.StreamInfo{Coordinate: batpak.Coordinate{Entity: st.entity, Scope: st.scope}, Version: st.version(), LastSequence: st.seqs[len(st.seqs)-1]}
+			info := batpak.StreamInfo{Coordinate: batpak.Coordinate{Entity: st.entity, Scope: st.scope}, Version: st.version(), LastSequence: st.list().last()}
 			s.ix.mu.RUnlock()
 			if !yield(info) {
 				return

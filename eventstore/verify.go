@@ -22,7 +22,8 @@ func (s *Store) VerifyChain(ctx context.Context, coord batpak.Coordinate) error 
 	v := s.ix.snapshot()
 	h := newChainHasher()
 	var prev [32]byte
-	for i, seq := range seqs {
+	for i := range seqs.len() {
+		seq := seqs.at(i)
 		e := v.at(seq)
 		want := uint64(i + 1)
 		broken := func(reason string) error {
