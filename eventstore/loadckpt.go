@@ -88,11 +88,9 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 		st.seqs, seqs = seqs[:0:words*cs.Version], seqs[words*cs.Version:]
 		st.wide = words == 2
 		ix.streams[i] = st
-		id := streamID{scope: st.scope, entity: st.entity}
-		if _, dup := ix.byStream.find(ix.streams, id); dup {
+		if id := (streamID{scope: st.scope, entity: st.entity}); !ix.byStream.addNew(ix.streams, id, uint32(i)) {
 			return nil, fmt.Errorf("stream %v listed twice", id)
 		}
-		ix.byStream.add(id, uint32(i))
 	}
 	ix.scopes = f.Scopes
 	for i, sc := range f.Scopes {
