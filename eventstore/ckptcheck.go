@@ -76,12 +76,25 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, durableFloor,
 	if err != nil {
 		return ignore(err.Error())
 	}
-	// The last covered frame must still be on disk as it was.
+	// The last covered frame must still be on disk as it was, and so must
+	// the frames after it up to the watermark.
 	last := ix.entries.at(c.LastSeq)
-	if last.pos.Segment != c.Segment || int64(last.pos.Offset)+int64(last.pos.Length) > int64(c.FrameEnd) {
-		return ignore("watermark disagrees with its last entry")
+	lastEnd := int64(last.pos.Offset) + int64(last.pos.Length)
+	var reason string
+	switch {
+	case last.pos.Segment == c.Segment && lastEnd <= int64(c.FrameEnd):
+		reason = s.checkFrame(c.LastSeq, c.LastID, last, int64(c.FrameEnd))
+	case last.pos.Segment+1 == c.Segment:
+		// The watermark's segment holds no event yet: tombstones only, or
+		// nothing (a blank last segment was replaced).
+		reason = s.checkFrame(c.LastSeq, c.LastID, last, lastEnd)
+		if reason == "" {
+			reason = s.checkMarkers(c.Segment, segment.HeaderSize, int64(c.FrameEnd))
+		}
+	default:
+		reason = "watermark disagrees with its last entry"
 	}
-	if reason := s.checkFrame(c.LastSeq, c.LastID, last, int64(c.FrameEnd)); reason != "" {
+	if reason != "" {
 		return ignore(reason)
 	}
 	s.ix = ix
@@ -154,7 +167,32 @@ func (s *Store) checkFrame(seq uint64, id [16]byte, e *entry, frameEnd int64) st
 	if st != segment.FrameOK || size != int(p.Length) || segment.DecodeRecord(payload, &rec) != nil || !holds(&rec, seq, id) {
 		return "last covered frame does not match"
 	}
-	for off := size; off < len(buf); {
+	return markersOnly(buf[size:])
+}
+
+// checkMarkers verifies that the frames of segment seg from from to the
+// watermark to are whole system frames (tombstones, batch markers).
+func (s *Store) checkMarkers(seg uint32, from, to int64) string {
+	const maxGap = 1 << 20
+	if to < from || to-from > maxGap {
+		return "watermark disagrees with its last entry"
+	}
+	f, err := s.fs.OpenFile(s.segmentPath(seg), os.O_RDONLY, 0)
+	if err != nil {
+		return err.Error()
+	}
+	defer func() { _ = f.Close() }()
+	buf := make([]byte, to-from)
+	if _, err := f.ReadAt(buf, from); err != nil {
+		return fmt.Sprintf("frames before the watermark unreadable: %v", err)
+	}
+	return markersOnly(buf)
+}
+
+// markersOnly reports why buf is not a run of whole system frames, or "".
+func markersOnly(buf []byte) string {
+	var rec segment.Record
+	for off := 0; off < len(buf); {
 		payload, size, st := segment.DecodeFrame(buf[off:])
 		if st != segment.FrameOK || segment.DecodeRecord(payload, &rec) != nil || !rec.IsMarker() {
 			return "frames between the last covered event and the watermark are damaged"
