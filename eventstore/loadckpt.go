@@ -29,12 +29,13 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 		ix.entries.tail = new([entryChunk]entry)
 	}
 	workers := min(runtime.GOMAXPROCS(0), n)
-	// A block is decoded into a plain chunk, which the linker reads and
-	// then hands back for another block. A worker takes a chunk before it
-	// claims a block, so the next block to link always has one.
+	// A full block is decoded into a plain chunk, which the linker reads
+	// and then hands back for another block. A worker takes a chunk (nil
+	// until one is needed) before it claims a block, so the next block to
+	// link always has one.
 	free := make(chan *[entryChunk]entry, workers+1)
 	for range cap(free) {
-		free <- new([entryChunk]entry)
+		free <- nil
 	}
 	type decoded struct {
 		c   *[entryChunk]entry
@@ -55,8 +56,11 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 				if !ok || i >= n {
 					return
 				}
-				if i >= full {
+				switch {
+				case i >= full:
 					c = ix.entries.tail
+				case c == nil:
+					c = new([entryChunk]entry)
 				}
 				err := f.DecodeBlock(i, func(j int, se *segment.IndexEntry) { c[j] = entryOf(se) })
 				if err == nil && i < full {
