@@ -88,7 +88,8 @@ func (s *Store) readOpen(v *view, seq uint64, e entry) (batpak.Record, error) {
 // belongs to, so that only the payload is allocated.
 func (s *Store) readEntry(v *view, seq uint64, e entry) (batpak.Record, error) {
 	var rec segment.Record
-	rec.Entity, rec.Scope = v.known(seq)
+	st := v.streams[e.stream]
+	rec.Entity, rec.Scope = st.entity, st.scope
 	err := s.reader.Read(e.pos, &rec)
 	if err == nil && rec.Seq == seq && !rec.IsMarker() {
 		return s.record(&rec, e.pos), nil
