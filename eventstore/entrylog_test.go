@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -11,9 +12,15 @@ import (
 )
 
 // checkPacked packs src and checks that every entry reads back exactly,
-// one by one and through unpack. what names the case in failures.
+// one by one and through unpack. what names the case in failures, a
+// panic's too.
 func checkPacked(t *testing.T, what string, src *[entryChunk]entry) *packedChunk {
 	t.Helper()
+	defer func() {
+		if p := recover(); p != nil {
+			t.Fatalf("%s: %v\n%s", what, p, debug.Stack())
+		}
+	}()
 	c := packChunk(src)
 	bad := 0
 	for j := range src {
@@ -77,6 +84,12 @@ var entryGens = map[string]entryGen{
 				stream: r.Uint32(), kind: uint16(r.Uint32()), flags: uint16(r.Uint32())}
 		}
 	},
+	// Wide entries whose last fields take no bits.
+	"wide": func(r *rand.Rand, dst []entry) {
+		for i := range dst {
+			dst[i] = entry{pos: segment.Position{Segment: r.Uint32(), Offset: r.Uint32(), Length: r.Uint32()}, stream: r.Uint32(), kind: 9}
+		}
+	},
 	// Extremes only.
 	"extremes": func(r *rand.Rand, dst []entry) {
 		x := func() uint32 { return []uint32{0, 1, math.MaxUint32 - 1, math.MaxUint32}[r.IntN(4)] }
@@ -89,11 +102,11 @@ var entryGens = map[string]entryGen{
 // TestPackRandom packs seeded random chunks, each mixing runs of the
 // distributions, and checks that they read back exactly.
 func TestPackRandom(t *testing.T) {
-	names := []string{"appended", "uniform", "compacted", "random", "extremes"}
+	names := []string{"appended", "uniform", "compacted", "random", "wide", "extremes"}
 	seeds := []uint64{1, 2, 3, 4, 5, 6, 7, 8, uint64(time.Now().UnixNano())}
 	for _, seed := range seeds {
 		r := rand.New(rand.NewPCG(seed, 0x5eed))
-		for round := range 6 {
+		for round := range len(names) + 2 {
 			var src [entryChunk]entry
 			if round < len(names) { // one distribution for the whole chunk
 				entryGens[names[round]](r, src[:])
@@ -130,6 +143,12 @@ func TestPackEdges(t *testing.T) {
 			}
 			return entry{pos: segment.Position{Segment: max32, Offset: max32, Length: max32}, stream: max32, kind: 0xFFFF, flags: 0xFFFF}
 		}, 128},
+		{"wide, ending in fields of no bits", func(j int) entry {
+			if j%2 == 0 {
+				return entry{kind: 7, flags: 1}
+			}
+			return entry{pos: segment.Position{Segment: max32, Length: max32}, stream: max32, kind: 7, flags: 1}
+		}, 96},
 		{"one odd entry", func(j int) entry {
 			if j == 9999 {
 				return entry{pos: segment.Position{Segment: 3, Offset: 5, Length: max32}, stream: max32, kind: 1, flags: segment.EntryDeleted}

@@ -62,7 +62,7 @@ type packGroupDesc struct {
 
 // packedChunk is a full chunk of entryChunk entries in packed form.
 type packedChunk struct {
-	words  []uint64 // the groups' entries, and one spare word
+	words  []uint64 // the groups' entries, and two spare words
 	groups [entryChunk / packGroup]packGroupDesc
 	length uint32 // minimum length
 	kind   uint16 // minimum kind
@@ -144,8 +144,9 @@ func packChunk(src *[entryChunk]entry) *packedChunk {
 			bit += packGroup * uint(g.width)
 		}
 	}
-	// The spare word lets at read the word after any entry's.
-	c.words = make([]uint64, max((bit+63)/64, 1)+1)
+	// at reads two words from the first bit of a field, and a field of no
+	// bits may start at the very end: two spare words keep it in range.
+	c.words = make([]uint64, (bit+63)/64+2)
 	var w bitWriter
 	for gi := range c.groups {
 		c.groups[gi].write(&w, c, (*[packGroup]entry)(src[gi*packGroup:]))
