@@ -146,7 +146,7 @@ func (f durableFloor) below(id uint32, cut, frameEnd int64) string {
 // that event (with id), and that the frames between it and the watermark frameEnd (a
 // batch's COMMIT marker, tombstones) are still whole: a tail cut after the
 // checkpoint was written must not be covered up by it.
-func (s *Store) checkFrame(seq uint64, id [16]byte, e *entry, frameEnd int64) string {
+func (s *Store) checkFrame(seq uint64, id [16]byte, e entry, frameEnd int64) string {
 	const maxGap = 1 << 20 // system frames after the last event; beyond, recover without the checkpoint
 	p := e.pos
 	n := frameEnd - int64(p.Offset)

@@ -254,7 +254,7 @@ func (b *segmentBuilder) copyFrame(rec *segment.Record, frame []byte) {
 	if rec.IsMarker() {
 		return
 	}
-	e := *b.v.at(rec.Seq)
+	e := b.v.at(rec.Seq)
 	e.pos = segment.Position{Segment: b.id, Offset: uint32(off), Length: uint32(len(frame))}
 	b.updates[rec.Seq] = e
 	b.metas[rec.Seq] = eventMeta{eventIDs: eventIDs{id: rec.ID, corr: rec.Correlation, cause: rec.Causation}, ts: rec.Timestamp, version: rec.Version}
@@ -272,7 +272,7 @@ func (b *segmentBuilder) flushHole() {
 	b.buf, _ = segment.AppendFrame(b.buf, segment.AppendRecord(nil, &m))
 	pos := segment.Position{Segment: b.id, Offset: uint32(off), Length: uint32(len(b.buf) - off)}
 	for _, st := range b.stubs {
-		e := *b.v.at(st.Seq)
+		e := b.v.at(st.Seq)
 		e.pos, e.flags = pos, e.flags|segment.EntryDeleted
 		b.updates[st.Seq] = e
 		b.metas[st.Seq] = eventMeta{eventIDs: stubIDs(&st), ts: st.Timestamp, version: st.Version}
@@ -295,7 +295,7 @@ func (s *Store) footerFor(b *segmentBuilder) (*segment.Index, error) {
 	for _, seq := range b.seqs {
 		e, m := b.updates[seq], b.metas[seq]
 		st := ix.streams[e.stream]
-		out.Entries = append(out.Entries, indexEntry(seq, &e, &m, st, &strs))
+		out.Entries = append(out.Entries, indexEntry(seq, e, &m, st, &strs))
 		tails[e.stream] = segment.StreamTail{Entity: strs.ID(st.entity), Scope: strs.ID(st.scope), Version: m.version}
 	}
 	if len(b.seqs) > 0 {

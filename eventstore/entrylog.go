@@ -10,11 +10,15 @@ const entryChunk = 1 << entryChunkBits
 
 // entryLog is the append-only array of index entries, stored in fixed-size
 // chunks so it grows without ever copying (a million entries would
-// otherwise be copied several times over as a slice grows). A copy of the
-// struct is a consistent snapshot: published entries are never modified,
-// and appends only write past every snapshot's length.
+// otherwise be copied several times over as a slice grows). Full chunks
+// are packed ([packedChunk]); the last one, while appends fill it, is a
+// plain array. A copy of the struct is a consistent snapshot: published
+// entries are never modified, appends only write past every snapshot's
+// length, and the plain chunk a snapshot holds stays as it is when the
+// log packs it and moves on.
 type entryLog struct {
-	chunks []*[entryChunk]entry
+	packed []*packedChunk     // chunks 0 … len(packed)-1, full
+	tail   *[entryChunk]entry // chunk len(packed), or nil if no entry is past the packed ones
 	n      uint64
 }
 
@@ -22,55 +26,54 @@ type entryLog struct {
 func (l *entryLog) len() uint64 { return l.n }
 
 // at returns the entry of global sequence seq (1 ≤ seq ≤ len()).
-func (l *entryLog) at(seq uint64) *entry {
+func (l *entryLog) at(seq uint64) entry {
 	i := seq - 1
-	return &l.chunks[i>>entryChunkBits][i&(entryChunk-1)]
+	if c := i >> entryChunkBits; c < uint64(len(l.packed)) {
+		return l.packed[c].at(uint32(i & (entryChunk - 1)))
+	}
+	return l.tail[i&(entryChunk-1)]
 }
 
-// append adds e as sequence len()+1.
+// append adds e as sequence len()+1. The append that fills the last
+// chunk packs it.
 func (l *entryLog) append(e entry) {
-	if l.n>>entryChunkBits == uint64(len(l.chunks)) {
-		l.chunks = append(l.chunks, new([entryChunk]entry))
+	if l.tail == nil {
+		l.tail = new([entryChunk]entry)
 	}
-	l.chunks[l.n>>entryChunkBits][l.n&(entryChunk-1)] = e
+	l.tail[l.n&(entryChunk-1)] = e
 	l.n++
-}
-
-// slabChunks is how many chunks newEntryChunks allocates at once.
-const slabChunks = 8
-
-// newEntryChunks returns n zeroed chunks, for a log filled at once (from a
-// checkpoint). They are cut from slabs of slabChunks chunks backed by huge
-// pages where the kernel allows: filling them then takes few page faults.
-// A slab is freed once none of its chunks is in use any more.
-func newEntryChunks(n int) []*[entryChunk]entry {
-	chunks := make([]*[entryChunk]entry, n)
-	for first := 0; first < n; first += slabChunks {
-		k := min(slabChunks, n-first)
-		slab := makeHuge[entry](k * entryChunk)
-		for j := range k {
-			chunks[first+j] = (*[entryChunk]entry)(slab[j*entryChunk:])
-		}
+	if l.n&(entryChunk-1) == 0 {
+		l.packed = append(l.packed, packChunk(l.tail))
+		l.tail = nil
 	}
-	return chunks
 }
 
 // withUpdates returns a copy of l in which the entries of the given
 // sequences are replaced. Chunks holding none of them are shared; the
-// others are copied, so snapshots taken before never see a change.
+// others are unpacked, changed and packed again, or copied if plain, so
+// snapshots taken before never see a change.
 func (l entryLog) withUpdates(updates map[uint64]entry) entryLog {
-	chunks := append([]*[entryChunk]entry(nil), l.chunks...)
-	copied := make(map[uint64]bool)
-	for seq, e := range updates {
-		i := seq - 1
-		c := i >> entryChunkBits
-		if !copied[c] {
-			nc := new([entryChunk]entry)
-			*nc = *chunks[c]
-			chunks[c] = nc
-			copied[c] = true
-		}
-		chunks[c][i&(entryChunk-1)] = e
+	byChunk := make(map[uint64][]uint64)
+	for seq := range updates {
+		c := (seq - 1) >> entryChunkBits
+		byChunk[c] = append(byChunk[c], seq)
 	}
-	return entryLog{chunks: chunks, n: l.n}
+	out := entryLog{packed: append([]*packedChunk(nil), l.packed...), tail: l.tail, n: l.n}
+	for c, seqs := range byChunk {
+		nc := new([entryChunk]entry)
+		if c < uint64(len(l.packed)) {
+			l.packed[c].unpack(nc)
+		} else {
+			*nc = *l.tail
+		}
+		for _, seq := range seqs {
+			nc[(seq-1)&(entryChunk-1)] = updates[seq]
+		}
+		if c < uint64(len(l.packed)) {
+			out.packed[c] = packChunk(nc)
+		} else {
+			out.tail = nc
+		}
+	}
+	return out
 }

@@ -23,7 +23,7 @@ type eventMeta struct {
 
 // indexEntry returns the footer form of event seq of stream st, interning
 // its entity and scope in strs.
-func indexEntry(seq uint64, e *entry, m *eventMeta, st *stream, strs *segment.StringTable) segment.IndexEntry {
+func indexEntry(seq uint64, e entry, m *eventMeta, st *stream, strs *segment.StringTable) segment.IndexEntry {
 	return segment.IndexEntry{
 		Seq: seq, Version: m.version, Timestamp: m.ts, ID: m.id, Correlation: m.corr, Causation: m.cause,
 		Kind: e.kind, Flags: e.flags, Entity: strs.ID(st.entity), Scope: strs.ID(st.scope),

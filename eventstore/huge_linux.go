@@ -15,8 +15,8 @@ const hugePage = 2 << 20
 // pages. Large slices that are filled right away then cost one page fault
 // per 2 MiB instead of one per 4 KiB. The memory stays on the Go heap; the
 // advice stays with it when the runtime reuses it, and may split the heap's
-// mappings in up to three, which is why only slabs of many megabytes (the
-// entry log of a checkpoint load) use it.
+// mappings in up to three, which is why only arrays of many megabytes (the
+// stream sequences of a checkpoint load) use it.
 func makeHuge[T any](n int) []T {
 	s := make([]T, n)
 	if n == 0 {

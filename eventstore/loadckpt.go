@@ -12,45 +12,81 @@ import (
 )
 
 // indexFromCheckpoint builds a new index from a checkpoint. Its blocks are
-// checked and decoded in parallel, each into its own chunk of the entry
-// log, while this goroutine links the decoded chunks into their streams in
-// order. Ids, correlation and causation are read from the frames when
-// first needed. Any damage
-// fails the whole checkpoint; the store's index is untouched until it
-// succeeds.
+// checked, decoded and packed in parallel, each into its own chunk of the
+// entry log, while this goroutine links the decoded chunks into their
+// streams in order. Ids, correlation and causation are read from the
+// frames when first needed. Any damage fails the whole checkpoint; the
+// store's index is untouched until it succeeds.
 func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 	ix, err := indexTables(f)
 	if err != nil {
 		return nil, err
 	}
 	n := f.NumBlocks()
-	ix.entries.chunks = newEntryChunks(n)
+	full := int(f.LastSeq >> entryChunkBits) // blocks that pack
+	ix.entries.packed = make([]*packedChunk, full)
 	ix.entries.n = f.LastSeq
-	done := make([]chan error, n)
+	if full < n {
+		ix.entries.tail = new([entryChunk]entry)
+	}
+	workers := min(runtime.GOMAXPROCS(0), n)
+	// A full block is decoded into a plain chunk, which the linker reads
+	// and then hands back for another block. A worker takes a chunk (nil
+	// until one is needed) before it claims a block, so the next block to
+	// link always has one.
+	free := make(chan *[entryChunk]entry, workers+1)
+	for range cap(free) {
+		free <- nil
+	}
+	type decoded struct {
+		c   *[entryChunk]entry
+		err error
+	}
+	done := make([]chan decoded, n)
 	for i := range done {
-		done[i] = make(chan error, 1)
+		done[i] = make(chan decoded, 1)
 	}
 	var next atomic.Int64
 	var failed atomic.Bool
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), n) {
+	for range workers {
 		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < n && !failed.Load(); i = int(next.Add(1) - 1) {
-				c := ix.entries.chunks[i]
-				done[i] <- f.DecodeBlock(i, func(j int, se *segment.IndexEntry) { c[j] = entryOf(se) })
+			for !failed.Load() {
+				c, ok := <-free
+				i := int(next.Add(1) - 1)
+				if !ok || i >= n {
+					return
+				}
+				switch {
+				case i >= full:
+					c = ix.entries.tail
+				case c == nil:
+					c = new([entryChunk]entry)
+				}
+				err := f.DecodeBlock(i, func(j int, se *segment.IndexEntry) { c[j] = entryOf(se) })
+				if err == nil && i < full {
+					ix.entries.packed[i] = packChunk(c)
+				}
+				done[i] <- decoded{c, err}
 			}
 		})
 	}
 	defer wg.Wait()
+	// Unblock the workers that wait for a chunk after a failure.
+	defer close(free)
 	l := linker{ix: ix}
 	for i := range n {
-		if err := <-done[i]; err != nil {
+		d := <-done[i]
+		if d.err != nil {
+			failed.Store(true)
+			return nil, d.err
+		}
+		if err := l.link(d.c, uint64(i)<<entryChunkBits+1, f); err != nil {
 			failed.Store(true)
 			return nil, err
 		}
-		if err := l.link(ix.entries.chunks[i], uint64(i)<<entryChunkBits+1, f); err != nil {
-			failed.Store(true)
-			return nil, err
+		if i < full {
+			free <- d.c
 		}
 	}
 	for _, st := range ix.streams {

@@ -427,7 +427,7 @@ func (v *view) known(seq uint64) (entity, scope string) {
 
 // visible reports whether e may be shown to readers: not removed by
 // compaction and not in a deleted stream.
-func (v *view) visible(e *entry) bool {
+func (v *view) visible(e entry) bool {
 	return e.flags&segment.EntryDeleted == 0 && !v.streams[e.stream].deleted.Load()
 }
 

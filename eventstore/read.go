@@ -64,7 +64,7 @@ func (s *Store) readSeq(seq uint64) (batpak.Record, error) {
 
 // notVisible is the error for reading event seq, whose entry e is not
 // visible: deleted, or lost to damage and replaced by a repair.
-func notVisible(seq uint64, e *entry) error {
+func notVisible(seq uint64, e entry) error {
 	if e.flags&segment.EntryLost != 0 {
 		return fmt.Errorf("%w: %w: sequence %d was lost to damage; a repair replaced it with a stub", batpak.ErrNotFound, ErrLost, seq)
 	}
@@ -72,7 +72,7 @@ func notVisible(seq uint64, e *entry) error {
 }
 
 // readOpen reads event seq as readers see it ([Store.readable]).
-func (s *Store) readOpen(v *view, seq uint64, e *entry) (batpak.Record, error) {
+func (s *Store) readOpen(v *view, seq uint64, e entry) (batpak.Record, error) {
 	rec, err := s.readEntry(v, seq, e)
 	if err != nil {
 		return rec, err
@@ -85,9 +85,10 @@ func (s *Store) readOpen(v *view, seq uint64, e *entry) (batpak.Record, error) {
 // none): the read is retried under the compaction lock, where the index
 // and the files agree. The entity and scope are taken from v, which e
 // belongs to, so that only the payload is allocated.
-func (s *Store) readEntry(v *view, seq uint64, e *entry) (batpak.Record, error) {
+func (s *Store) readEntry(v *view, seq uint64, e entry) (batpak.Record, error) {
 	var rec segment.Record
-	rec.Entity, rec.Scope = v.known(seq)
+	st := v.streams[e.stream]
+	rec.Entity, rec.Scope = st.entity, st.scope
 	err := s.reader.Read(e.pos, &rec)
 	if err == nil && rec.Seq == seq && !rec.IsMarker() {
 		return s.record(&rec, e.pos), nil
@@ -179,21 +180,22 @@ const lookAhead = 32
 // segments, and taking them in a row lets their cache misses and disk
 // reads overlap instead of following each other. Once prefetch reports
 // frames already in memory, the rest are not handed to it.
-func (v *view) visibleAhead(seqs seqList, order iter.Seq[int], prefetch func([]segment.Position) bool) iter.Seq2[uint64, *entry] {
-	return func(yield func(uint64, *entry) bool) {
+func (v *view) visibleAhead(seqs seqList, order iter.Seq[int], prefetch func([]segment.Position) bool) iter.Seq2[uint64, entry] {
+	return func(yield func(uint64, entry) bool) {
 		var ahead [lookAhead]uint64
+		var ents [lookAhead]entry
 		var pos [lookAhead]segment.Position
 		n := 0
 		cold := true
 		flush := func() bool {
 			if cold {
-				for i, seq := range ahead[:n] {
-					pos[i] = v.at(seq).pos
+				for i := range n {
+					pos[i] = ents[i].pos
 				}
 				cold = prefetch(pos[:n])
 			}
-			for _, seq := range ahead[:n] {
-				if !yield(seq, v.at(seq)) {
+			for i, seq := range ahead[:n] {
+				if !yield(seq, ents[i]) {
 					return false
 				}
 			}
@@ -202,10 +204,11 @@ func (v *view) visibleAhead(seqs seqList, order iter.Seq[int], prefetch func([]s
 		}
 		for i := range order { // version v is seqs.at(v-1)
 			seq := seqs.at(i)
-			if !v.visible(v.at(seq)) {
+			e := v.at(seq)
+			if !v.visible(e) {
 				continue
 			}
-			ahead[n] = seq
+			ahead[n], ents[n] = seq, e
 			if n++; n == lookAhead && !flush() {
 				return
 			}
@@ -261,7 +264,7 @@ func (s *Store) Query(ctx context.Context, r batpak.Region) iter.Seq2[batpak.Rec
 
 // yieldEntry reads event seq and yields it if it lies in r's time bounds,
 // or yields ctx's error or the read's; it returns whether the read goes on.
-func (s *Store) yieldEntry(ctx context.Context, r *batpak.Region, v *view, seq uint64, e *entry, yield func(batpak.Record, error) bool) bool {
+func (s *Store) yieldEntry(ctx context.Context, r *batpak.Region, v *view, seq uint64, e entry, yield func(batpak.Record, error) bool) bool {
 	if err := ctxerr.Of(ctx); err != nil {
 		yield(batpak.Record{}, err)
 		return false

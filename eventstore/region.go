@@ -19,7 +19,7 @@ func newEntryMatcher(r batpak.Region, ix *memIndex) *entryMatcher {
 	return &entryMatcher{r: r, ix: ix, streams: make(map[uint32]bool)}
 }
 
-func (m *entryMatcher) match(seq uint64, e *entry) bool {
+func (m *entryMatcher) match(seq uint64, e entry) bool {
 	if !m.r.MatchSequence(seq) || !m.r.MatchKind(kind.Kind(e.kind)) {
 		return false
 	}

@@ -48,7 +48,7 @@ func (s *Store) VerifyChain(ctx context.Context, coord batpak.Coordinate) error 
 
 // chainRecord returns what the chain needs of event seq: the record, or for
 // a removed event a record made from its stub (with Kind KindHole).
-func (s *Store) chainRecord(seq uint64, e *entry) (*segment.Record, error) {
+func (s *Store) chainRecord(seq uint64, e entry) (*segment.Record, error) {
 	var rec segment.Record
 	if err := s.reader.Read(e.pos, &rec); err != nil {
 		return nil, err
