@@ -147,19 +147,13 @@ func (f durableFloor) below(id uint32, cut, frameEnd int64) string {
 // batch's COMMIT marker, tombstones) are still whole: a tail cut after the
 // checkpoint was written must not be covered up by it.
 func (s *Store) checkFrame(seq uint64, id [16]byte, e entry, frameEnd int64) string {
-	const maxGap = 1 << 20 // system frames after the last event; beyond, recover without the checkpoint
 	p := e.pos
 	n := frameEnd - int64(p.Offset)
-	if p.Length > segment.MaxFramePayload+segment.FrameHeaderSize || n < int64(p.Length) || n > int64(p.Length)+maxGap {
+	if p.Length > segment.MaxFramePayload+segment.FrameHeaderSize || n < int64(p.Length) || n > int64(p.Length)+maxMarkerBytes {
 		return "watermark disagrees with its last entry"
 	}
-	f, err := s.fs.OpenFile(s.segmentPath(p.Segment), os.O_RDONLY, 0)
+	buf, err := s.readSegment(p.Segment, int64(p.Offset), n)
 	if err != nil {
-		return err.Error()
-	}
-	defer func() { _ = f.Close() }()
-	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, int64(p.Offset)); err != nil {
 		return fmt.Sprintf("last covered frame unreadable: %v", err)
 	}
 	payload, size, st := segment.DecodeFrame(buf)
@@ -170,23 +164,35 @@ func (s *Store) checkFrame(seq uint64, id [16]byte, e entry, frameEnd int64) str
 	return markersOnly(buf[size:])
 }
 
+// maxMarkerBytes bounds the system frames a checkpoint's watermark may
+// lie beyond its last event; past it, open recovers without the checkpoint.
+const maxMarkerBytes = 1 << 20
+
 // checkMarkers verifies that the frames of segment seg from from to the
 // watermark to are whole system frames (tombstones, batch markers).
 func (s *Store) checkMarkers(seg uint32, from, to int64) string {
-	const maxGap = 1 << 20
-	if to < from || to-from > maxGap {
+	if to < from || to-from > maxMarkerBytes {
 		return "watermark disagrees with its last entry"
 	}
-	f, err := s.fs.OpenFile(s.segmentPath(seg), os.O_RDONLY, 0)
+	buf, err := s.readSegment(seg, from, to-from)
 	if err != nil {
-		return err.Error()
-	}
-	defer func() { _ = f.Close() }()
-	buf := make([]byte, to-from)
-	if _, err := f.ReadAt(buf, from); err != nil {
 		return fmt.Sprintf("frames before the watermark unreadable: %v", err)
 	}
 	return markersOnly(buf)
+}
+
+// readSegment reads n bytes of segment seg at off.
+func (s *Store) readSegment(seg uint32, off, n int64) ([]byte, error) {
+	f, err := s.fs.OpenFile(s.segmentPath(seg), os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, off); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }
 
 // markersOnly reports why buf is not a run of whole system frames, or "".
