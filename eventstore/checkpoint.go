@@ -122,7 +122,7 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	data := segment.EncodeCheckpointFrom(c, func(first uint64, dst []segment.IndexEntry) {
+	parts := segment.EncodeCheckpointParts(c, func(first uint64, dst []segment.IndexEntry) {
 		for i := range dst {
 			seq := first + uint64(i)
 			e := sn.entries.at(seq)
@@ -132,7 +132,7 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 			}
 		}
 	})
-	if err := s.replaceFile(CheckpointFileName, data); err != nil {
+	if err := s.replaceFile(CheckpointFileName, parts...); err != nil {
 		return fmt.Errorf("eventstore: write checkpoint: %w", err)
 	}
 	s.stats.checkpoints.Add(1)

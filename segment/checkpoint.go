@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"unicode/utf8"
@@ -96,8 +97,19 @@ func EncodeCheckpoint(c *Checkpoint) []byte {
 // Entity must index c.Streams and their Scope be that stream's). c.Entries
 // is not used.
 func EncodeCheckpointFrom(c *Checkpoint, entries func(first uint64, dst []IndexEntry)) []byte {
-	var blocks []byte
-	var dir []byte
+	return bytes.Join(EncodeCheckpointParts(c, entries), nil)
+}
+
+// checkpointBytesPerEntry is the room reserved for each entry's encoding
+// in a block: most take 8 or 9 bytes; a larger one grows the buffer once.
+const checkpointBytesPerEntry = 10
+
+// EncodeCheckpointParts is [EncodeCheckpointFrom] returning the file's head,
+// tables and blocks as three slices, to be written one after the other:
+// the file is never held twice in memory, as joining the parts would.
+func EncodeCheckpointParts(c *Checkpoint, entries func(first uint64, dst []IndexEntry)) [][]byte {
+	blocks := make([]byte, 0, c.LastSeq*checkpointBytesPerEntry)
+	dir := make([]byte, 0, blockRow*((c.LastSeq+CheckpointBlockEntries-1)/CheckpointBlockEntries))
 	part := make([]IndexEntry, min(c.LastSeq, CheckpointBlockEntries))
 	for first := uint64(1); first <= c.LastSeq; first += CheckpointBlockEntries {
 		start := len(blocks)
@@ -108,7 +120,17 @@ func EncodeCheckpointFrom(c *Checkpoint, entries func(first uint64, dst []IndexE
 		dir = binary.BigEndian.AppendUint32(dir, uint32(len(blocks)-start))
 		dir = binary.BigEndian.AppendUint32(dir, Checksum(blocks[start:]))
 	}
-	var tables []byte
+	size := len(dir) + 4
+	for _, st := range c.Streams {
+		size += 2 + len(st.Entity) + 4 + 8 + len(st.LastHash) + 1
+	}
+	for _, sc := range c.Scopes {
+		size += 2 + len(sc)
+	}
+	for _, k := range c.Keys {
+		size += 2 + len(k.Key) + 8 + 4
+	}
+	tables := make([]byte, 0, size)
 	for _, st := range c.Streams {
 		tables = appendString(tables, st.Entity)
 		tables = binary.BigEndian.AppendUint32(tables, st.Scope)
@@ -127,20 +149,19 @@ func EncodeCheckpointFrom(c *Checkpoint, entries func(first uint64, dst []IndexE
 	tables = append(tables, dir...)
 	tables = binary.BigEndian.AppendUint32(tables, Checksum(tables))
 
-	b := make([]byte, 0, checkpointHead+len(tables)+len(blocks))
-	b = append(b, checkpointMagic[:]...)
-	b = binary.BigEndian.AppendUint16(b, checkpointVersion)
-	b = binary.BigEndian.AppendUint64(b, c.LastSeq)
-	b = binary.BigEndian.AppendUint32(b, c.Segment)
-	b = binary.BigEndian.AppendUint64(b, c.FrameEnd)
-	b = append(b, c.LastID[:]...)
-	b = append(b, boolByte(c.IDsUnsorted)*checkpointIDsUnsorted)
+	head := make([]byte, 0, checkpointHead)
+	head = append(head, checkpointMagic[:]...)
+	head = binary.BigEndian.AppendUint16(head, checkpointVersion)
+	head = binary.BigEndian.AppendUint64(head, c.LastSeq)
+	head = binary.BigEndian.AppendUint32(head, c.Segment)
+	head = binary.BigEndian.AppendUint64(head, c.FrameEnd)
+	head = append(head, c.LastID[:]...)
+	head = append(head, boolByte(c.IDsUnsorted)*checkpointIDsUnsorted)
 	for _, n := range [...]int{len(c.Streams), len(c.Scopes), len(c.Keys), len(dir) / blockRow, len(tables)} {
-		b = binary.BigEndian.AppendUint32(b, uint32(n))
+		head = binary.BigEndian.AppendUint32(head, uint32(n))
 	}
-	b = binary.BigEndian.AppendUint32(b, Checksum(b))
-	b = append(b, tables...)
-	return append(b, blocks...)
+	head = binary.BigEndian.AppendUint32(head, Checksum(head))
+	return [][]byte{head, tables, blocks}
 }
 
 func appendString(dst []byte, s string) []byte {

@@ -38,8 +38,15 @@ const TempSuffix = ".tmp"
 // Writes of one path must not overlap: they share the temporary file. The
 // caller serialises them.
 func WriteFileAtomic(fsys FS, path string, data []byte, perm fs.FileMode) error {
+	return WriteFileAtomicParts(fsys, path, perm, data)
+}
+
+// WriteFileAtomicParts is [WriteFileAtomic] of the file whose contents are
+// parts, one after the other: a caller that builds a large file in pieces
+// need not join them first.
+func WriteFileAtomicParts(fsys FS, path string, perm fs.FileMode, parts ...[]byte) error {
 	tmp := path + TempSuffix
-	if err := writeSynced(fsys, tmp, data, perm); err != nil {
+	if err := writeSynced(fsys, tmp, perm, parts...); err != nil {
 		return fmt.Errorf("segment: replace %s: %w", path, err)
 	}
 	if err := fsys.Rename(tmp, path); err != nil {
@@ -57,20 +64,28 @@ func WriteFileAtomic(fsys FS, path string, data []byte, perm fs.FileMode) error 
 // renames the file into place later, under its own lock, and syncs the
 // directory then. On an error the file is removed.
 func WriteFileSynced(fsys FS, path string, data []byte, perm fs.FileMode) error {
-	if err := writeSynced(fsys, path, data, perm); err != nil {
+	if err := writeSynced(fsys, path, perm, data); err != nil {
 		return fmt.Errorf("segment: write %s: %w", path, err)
 	}
 	return nil
 }
 
-func writeSynced(fsys FS, path string, data []byte, perm fs.FileMode) error {
+func writeSynced(fsys FS, path string, perm fs.FileMode, parts ...[]byte) error {
 	f, err := fsys.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}
-	n, err := f.WriteAt(data, 0)
-	if err == nil && n < len(data) {
-		err = io.ErrShortWrite
+	var off int64
+	for _, data := range parts {
+		var n int
+		n, err = f.WriteAt(data, off)
+		if err == nil && n < len(data) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			break
+		}
+		off += int64(n)
 	}
 	if err == nil {
 		err = f.Sync()
