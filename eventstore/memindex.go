@@ -449,21 +449,23 @@ func (ix *memIndex) entitySeqs(entity, scope string) seqList {
 	}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	var lists []seqList
+	var first seqList
+	var all []uint64 // of every stream, once there are two
+	n := 0
 	for _, sc := range ix.scopes {
 		if st := ix.lookup(streamID{scope: sc, entity: entity}); st != nil {
-			lists = append(lists, st.list())
+			if n++; n == 1 {
+				first = st.list()
+				continue
+			}
+			if n == 2 {
+				all = first.appendTo(nil)
+			}
+			all = st.list().appendTo(all)
 		}
 	}
-	switch len(lists) {
-	case 0:
-		return seqList{}
-	case 1:
-		return lists[0]
-	}
-	var all []uint64
-	for _, l := range lists {
-		all = append(all, l.toSlice()...)
+	if n < 2 {
+		return first
 	}
 	slices.Sort(all)
 	return seqListOf(all)

@@ -277,7 +277,7 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floo
 		return nil
 	}
 	end := res.FrameEnd
-	if res.Sealed && compacted(data, id, path) {
+	if res.Sealed && (holes || from > 0 && compacted(data, id, path)) { // the scan saw the frames from from on
 		// Compaction renames a segment into place whole: its footer
 		// cannot have been interrupted. It is damaged, and may be the
 		// only record of the stream deletions it lists.

@@ -71,11 +71,10 @@ func (l *seqList) add(seq uint64) {
 	l.w = append(l.w, uint32(seq))
 }
 
-// toSlice returns the sequences as a new slice.
-func (l seqList) toSlice() []uint64 {
-	out := make([]uint64, l.len())
-	for i := range out {
-		out[i] = l.at(i)
+// appendTo appends the sequences to dst.
+func (l seqList) appendTo(dst []uint64) []uint64 {
+	for i := range l.len() {
+		dst = append(dst, l.at(i))
 	}
-	return out
+	return dst
 }

@@ -26,8 +26,8 @@ func TestSeqList(t *testing.T) {
 			}
 			check := func(what string, l seqList, want []uint64) {
 				t.Helper()
-				if l.len() != len(want) || !slices.Equal(l.toSlice(), want) {
-					t.Fatalf("%s: %v, want %v", what, l.toSlice(), want)
+				if l.len() != len(want) || !slices.Equal(l.appendTo(nil), want) {
+					t.Fatalf("%s: %v, want %v", what, l.appendTo(nil), want)
 				}
 				for i, seq := range want {
 					if l.at(i) != seq || l.search(seq) != i {
@@ -65,8 +65,8 @@ func TestSeqListRandom(t *testing.T) {
 			l.add(seq)
 			want = append(want, seq)
 		}
-		if !slices.Equal(l.toSlice(), want) {
-			t.Fatalf("seed %d: %v, want %v", seed, l.toSlice(), want)
+		if !slices.Equal(l.appendTo(nil), want) {
+			t.Fatalf("seed %d: %v, want %v", seed, l.appendTo(nil), want)
 		}
 	}
 }

@@ -132,12 +132,15 @@ func simJudge(segs []*simSeg, ckpt string) *simVerdict {
 			last = g
 		}
 	}
+	// lastSealed: the last segment shows it was sealed, whatever the
+	// damage (its files are read once, not for every frame).
+	lastSealed := last != nil && (simStillSealed(last) || simWrittenWhole(last))
 	// covered reports whether evidence proves frame f of g durable.
 	covered := func(g *simSeg, f simFrame) bool {
 		switch {
 		case g.removed:
 			return cp != nil && f.seq <= cp.LastSeq && !segment.IsSystemKind(f.kind)
-		case g != last || simStillSealed(g) || simWrittenWhole(g):
+		case g != last || lastSealed:
 			return true
 		}
 		return cp != nil && (cp.Segment > g.id || cp.Segment == g.id && uint64(f.off) < cp.FrameEnd)

@@ -88,25 +88,19 @@ func (c *Checkpoint) Validate() error {
 // [Checkpoint.Validate]; the Seq and Version of its entries are not
 // written, they follow from their places.
 func EncodeCheckpoint(c *Checkpoint) []byte {
-	return EncodeCheckpointFrom(c, func(first uint64, dst []IndexEntry) { copy(dst, c.Entries[first-1:]) })
-}
-
-// EncodeCheckpointFrom is [EncodeCheckpoint] for entries handed over one
-// block at a time, so that no more than a block of them is ever held:
-// entries fills dst with the entries of sequences first, first+1, … (their
-// Entity must index c.Streams and their Scope be that stream's). c.Entries
-// is not used.
-func EncodeCheckpointFrom(c *Checkpoint, entries func(first uint64, dst []IndexEntry)) []byte {
-	return bytes.Join(EncodeCheckpointParts(c, entries), nil)
+	return bytes.Join(EncodeCheckpointParts(c, func(first uint64, dst []IndexEntry) { copy(dst, c.Entries[first-1:]) }), nil)
 }
 
 // checkpointBytesPerEntry is the room reserved for each entry's encoding
 // in a block: most take 8 or 9 bytes; a larger one grows the buffer once.
 const checkpointBytesPerEntry = 10
 
-// EncodeCheckpointParts is [EncodeCheckpointFrom] returning the file's head,
-// tables and blocks as three slices, to be written one after the other:
-// the file is never held twice in memory, as joining the parts would.
+// EncodeCheckpointParts is [EncodeCheckpoint] for entries handed over one
+// block at a time, so that no more than a block of them is ever held:
+// entries fills dst with the entries of sequences first, first+1, … (their
+// Entity must index c.Streams and their Scope be that stream's; c.Entries
+// is not used). It returns the file's head, tables and blocks, to be
+// written one after the other: joined, the file would be held twice.
 func EncodeCheckpointParts(c *Checkpoint, entries func(first uint64, dst []IndexEntry)) [][]byte {
 	blocks := make([]byte, 0, c.LastSeq*checkpointBytesPerEntry)
 	dir := make([]byte, 0, blockRow*((c.LastSeq+CheckpointBlockEntries-1)/CheckpointBlockEntries))
