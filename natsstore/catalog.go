@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -47,9 +48,18 @@ func (s *Store) openCatalog(ctx context.Context) error {
 	if err := s.types.load(ctx); err != nil {
 		return err
 	}
-	w, err := kv.Watch(context.Background(), catalogKey, jetstream.UpdatesOnly())
-	if err != nil {
-		return fmt.Errorf("natsstore: watch the catalog: %w", err)
+	// The watch outlives ctx, so it is not created under it; a cluster
+	// that is slow to create its consumer is asked again while ctx lasts.
+	var w jetstream.KeyWatcher
+	for {
+		w, err = kv.Watch(context.Background(), catalogKey, jetstream.UpdatesOnly())
+		if err == nil {
+			break
+		}
+		if !(retryableSetup(err) || errors.Is(err, context.DeadlineExceeded)) || ctx.Err() != nil {
+			return fmt.Errorf("natsstore: watch the catalog: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	s.types.watch = w
 	go s.types.follow(s.cfg.logger)
