@@ -17,9 +17,8 @@ const CheckpointFileName = "checkpoint"
 // writer after a sync so it covers only durable events.
 type snapshot struct {
 	entries entryLog
-	streams []*stream
+	streams streamLog
 	tips    []streamTip
-	scopes  []string
 	keys    []segment.IdempotencyRecord
 	segment uint32
 	end     int64
@@ -35,10 +34,11 @@ func (s *Store) takeSnapshot(seg uint32, end int64) *snapshot {
 	ix := s.ix
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	sn := &snapshot{entries: ix.entries, streams: ix.streams, scopes: ix.scopes, tips: make([]streamTip, len(ix.streams)),
+	sn := &snapshot{entries: ix.entries, streams: ix.streams, tips: make([]streamTip, ix.streams.len()),
 		lastID: ix.lastID, sorted: ix.idsSorted}
-	for i, st := range ix.streams {
-		sn.tips[i] = streamTip{version: st.version(), hash: st.lastHash, deleted: st.deleted.Load()}
+	for i := range ix.streams.len() {
+		st := ix.streams.at(i)
+		sn.tips[i] = streamTip{version: st.version(), hash: st.lastHash, deleted: st.isDeleted()}
 	}
 	sn.keys = make([]segment.IdempotencyRecord, 0, len(ix.keys))
 	for _, k := range ix.keys {
@@ -107,17 +107,13 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 	c := &segment.Checkpoint{
 		LastSeq: sn.entries.len(), Segment: sn.segment, FrameEnd: uint64(sn.end),
 		LastID: sn.lastID, IDsUnsorted: !sn.sorted,
-		Streams: make([]segment.CheckpointStream, len(sn.streams)),
-		Scopes:  sn.scopes,
+		Streams: make([]segment.CheckpointStream, sn.streams.len()),
+		Scopes:  sn.streams.scopes,
 		Keys:    sn.keys,
 	}
-	scopeIx := make(map[string]uint32, len(sn.scopes))
-	for i, sc := range sn.scopes {
-		scopeIx[sc] = uint32(i)
-	}
-	for i, st := range sn.streams {
-		t := &sn.tips[i]
-		c.Streams[i] = segment.CheckpointStream{Entity: st.entity, Scope: scopeIx[st.scope], Version: t.version, LastHash: t.hash, Deleted: t.deleted}
+	for i := range sn.streams.len() {
+		st, t := sn.streams.at(i), &sn.tips[i]
+		c.Streams[i] = segment.CheckpointStream{Entity: st.entity, Scope: st.scope, Version: t.version, LastHash: t.hash, Deleted: t.deleted}
 	}
 	if err := c.Validate(); err != nil {
 		return err

@@ -137,7 +137,7 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 		}
 		e := v.at(rec.Seq)
 		drop := !v.visible(e)
-		if v.streams[e.stream].deleted.Load() {
+		if v.streams.at(e.stream).isDeleted() {
 			b.deletedHere[streamID{scope: rec.Scope, entity: rec.Entity}] = true
 		}
 		if !drop && cfg.keep != nil {
@@ -294,9 +294,9 @@ func (s *Store) footerFor(b *segmentBuilder) (*segment.Index, error) {
 	slices.Sort(b.seqs)
 	for _, seq := range b.seqs {
 		e, m := b.updates[seq], b.metas[seq]
-		st := ix.streams[e.stream]
-		out.Entries = append(out.Entries, indexEntry(seq, e, &m, st, &strs))
-		tails[e.stream] = segment.StreamTail{Entity: strs.ID(st.entity), Scope: strs.ID(st.scope), Version: m.version}
+		id := ix.streams.id(ix.streams.at(e.stream))
+		out.Entries = append(out.Entries, indexEntry(seq, e, &m, id, &strs))
+		tails[e.stream] = segment.StreamTail{Entity: strs.ID(id.entity), Scope: strs.ID(id.scope), Version: m.version}
 	}
 	if len(b.seqs) > 0 {
 		lo, hi := b.seqs[0], b.seqs[len(b.seqs)-1]
@@ -317,9 +317,10 @@ func (s *Store) footerFor(b *segmentBuilder) (*segment.Index, error) {
 		t.LastHash = hash
 		out.Tails = append(out.Tails, t)
 	}
-	for _, st := range ix.streams {
-		if st.deleted.Load() {
-			out.Deleted = append(out.Deleted, segment.StreamRef{Entity: strs.ID(st.entity), Scope: strs.ID(st.scope)})
+	for i := range ix.streams.len() {
+		if st := ix.streams.at(i); st.isDeleted() {
+			id := ix.streams.id(st)
+			out.Deleted = append(out.Deleted, segment.StreamRef{Entity: strs.ID(id.entity), Scope: strs.ID(id.scope)})
 		}
 	}
 	out.Strings = strs.Strings
@@ -329,7 +330,7 @@ func (s *Store) footerFor(b *segmentBuilder) (*segment.Index, error) {
 // hashAt returns the hash of version version of stream si as written in the
 // segment being built.
 func (s *Store) hashAt(b *segmentBuilder, si uint32, version uint64) ([32]byte, error) {
-	seq := s.ix.streams[si].list().at(int(version - 1))
+	seq := s.ix.streams.at(si).list().at(int(version - 1))
 	e := b.updates[seq]
 	frame := b.buf[e.pos.Offset : e.pos.Offset+e.pos.Length]
 	payload, _, st := segment.DecodeFrame(frame)

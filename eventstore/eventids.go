@@ -21,12 +21,12 @@ type eventMeta struct {
 	version uint64
 }
 
-// indexEntry returns the footer form of event seq of stream st, interning
+// indexEntry returns the footer form of event seq of stream id, interning
 // its entity and scope in strs.
-func indexEntry(seq uint64, e entry, m *eventMeta, st *stream, strs *segment.StringTable) segment.IndexEntry {
+func indexEntry(seq uint64, e entry, m *eventMeta, id streamID, strs *segment.StringTable) segment.IndexEntry {
 	return segment.IndexEntry{
 		Seq: seq, Version: m.version, Timestamp: m.ts, ID: m.id, Correlation: m.corr, Causation: m.cause,
-		Kind: e.kind, Flags: e.flags, Entity: strs.ID(st.entity), Scope: strs.ID(st.scope),
+		Kind: e.kind, Flags: e.flags, Entity: strs.ID(id.entity), Scope: strs.ID(id.scope),
 		Segment: e.pos.Segment, Offset: e.pos.Offset, Length: e.pos.Length,
 	}
 }

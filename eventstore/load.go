@@ -104,7 +104,7 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 		// was rewritten, also streams that begin in later segments: their
 		// events and tombstone come later in the log.
 		if st := ix.lookup(streamID{scope: src.Strings[d.Scope], entity: src.Strings[d.Entity]}); st != nil {
-			st.deleted.Store(true)
+			st.markDeleted()
 		}
 	}
 	return nil
@@ -217,7 +217,7 @@ func (l *loader) tombstone(id streamID, corrupt func(string, ...any) error) erro
 	if st == nil {
 		return corrupt("tombstone of unknown stream %v", id)
 	}
-	st.deleted.Store(true)
+	st.markDeleted()
 	return nil
 }
 

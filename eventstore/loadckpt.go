@@ -89,8 +89,8 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 			free <- d.c
 		}
 	}
-	for _, st := range ix.streams {
-		if !st.list().full() {
+	for i := range ix.streams.len() {
+		if st := ix.streams.at(i); !st.list().full() {
 			return nil, fmt.Errorf("stream %q has fewer events than its version says (%d)", st.entity, st.version())
 		}
 	}
@@ -108,8 +108,8 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	ix.byStream = newStreamTable(len(f.Streams))
 	ix.byScope = make(map[string]uint32, len(f.Scopes))
 	ix.keys = make(map[string]segment.IdempotencyRecord, len(f.Keys))
-	ix.streams = make([]*stream, len(f.Streams))
-	streams := make([]stream, len(f.Streams))
+	ix.streams.preallocate(len(f.Streams))
+	ix.streams.scopes = f.Scopes
 	words := uint64(1) // per sequence
 	if f.LastSeq > math.MaxUint32 {
 		words = 2
@@ -117,18 +117,21 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	seqs := makeHuge[uint32](int(words * f.LastSeq))
 	for i := range f.Streams {
 		cs := &f.Streams[i]
-		st := &streams[i]
-		st.entity, st.scope, st.lastHash = cs.Entity, f.Scopes[cs.Scope], cs.LastHash
-		st.deleted.Store(cs.Deleted)
+		j, st := ix.streams.push()
+		st.entity, st.scope, st.lastHash = cs.Entity, cs.Scope, cs.LastHash
+		if cs.Deleted {
+			st.markDeleted()
+		}
+		if words == 2 {
+			st.state.Or(stateWide)
+		}
 		// Full capacity: the stream's next append after open reallocates.
 		st.seqs, seqs = seqs[:0:words*cs.Version], seqs[words*cs.Version:]
-		st.wide = words == 2
-		ix.streams[i] = st
-		if id := (streamID{scope: st.scope, entity: st.entity}); !ix.byStream.addNew(ix.streams, id, uint32(i)) {
+		id := ix.streams.id(st)
+		if _, dup := ix.byStream.add(&ix.streams, id, j); dup {
 			return nil, fmt.Errorf("stream %v listed twice", id)
 		}
 	}
-	ix.scopes = f.Scopes
 	for i, sc := range f.Scopes {
 		ix.byScope[sc] = uint32(i)
 	}
@@ -160,7 +163,7 @@ func (l *linker) link(c *[entryChunk]entry, first uint64, f *segment.CheckpointF
 	for j := range n {
 		e := &c[j]
 		seq := first + j
-		st := ix.streams[e.stream]
+		st := ix.streams.at(e.stream)
 		if st.list().full() {
 			return fmt.Errorf("stream %q has more than its %d events", st.entity, st.version())
 		}

@@ -56,13 +56,13 @@ func TestIndexFromCheckpoint(t *testing.T) {
 		if len(ix.entries.packed) != n/entryChunk || (ix.entries.tail != nil) != (n%entryChunk != 0) {
 			t.Errorf("%d events: %d packed chunks, tail %v", n, len(ix.entries.packed), ix.entries.tail != nil)
 		}
-		versions := make([]int, len(ix.streams))
+		versions := make([]int, ix.streams.len())
 		for seq := uint64(1); seq <= uint64(n); seq++ {
 			e := ix.entries.at(seq)
 			if e != want[seq-1] {
 				t.Fatalf("%d events: seq %d is %+v, want %+v", n, seq, e, want[seq-1])
 			}
-			st := ix.streams[e.stream]
+			st := ix.streams.at(e.stream)
 			if v := versions[e.stream]; st.list().at(v) != seq {
 				t.Fatalf("%d events: version %d of stream %d is %d, want %d", n, v+1, e.stream, st.list().at(v), seq)
 			}

@@ -32,37 +32,11 @@ type eventIDs struct {
 	cause [16]byte // zero for a root event
 }
 
-// version returns the stream's version: its number of events.
-func (s *stream) version() uint64 { return uint64(s.list().len()) }
-
-// list returns the stream's sequences. Caller holds mu, or the commit
-// mutex.
-func (s *stream) list() seqList { return seqList{w: s.seqs, wide: s.wide} }
-
-// add appends seq to the stream's sequences. Caller holds mu for writing.
-func (s *stream) add(seq uint64) {
-	l := s.list()
-	l.add(seq)
-	s.seqs, s.wide = l.w, l.wide
-}
-
 // streamID names a stream: a stream is identified by its whole coordinate,
 // so the same entity in two scopes is two streams.
 type streamID struct{ scope, entity string }
 
 func idOf(c batpak.Coordinate) streamID { return streamID{scope: c.Scope, entity: c.Entity} }
-
-// stream is the state of one stream.
-type stream struct {
-	entity   string
-	scope    string
-	lastHash [32]byte
-	// seqs and wide are the stream's seqList (see list): its global
-	// sequences, ascending; versions are dense: version v is at(v-1).
-	seqs    []uint32
-	wide    bool
-	deleted atomic.Bool // a tombstone deleted the stream
-}
 
 // memIndex maps sequences to disk positions and ids, entities, scopes,
 // correlation and causation to sequences. The committer appends; readers take
@@ -72,10 +46,9 @@ type memIndex struct {
 	mu        sync.RWMutex
 	entries   entryLog
 	published atomic.Uint64 // entries.len(), readable without the lock
-	streams   []*stream
+	streams   streamLog
 	byStream  streamTable
-	scopes    []string
-	byScope   map[string]uint32
+	byScope   map[string]uint32 // scope → its number in streams.scopes
 	// The links are built from the frames on first use after a load
 	// (ensureLinked): until linked, the maps are nil.
 	linked      bool
@@ -114,33 +87,34 @@ func (ix *memIndex) lastSeq() uint64 { return ix.published.Load() }
 
 // streamFor returns the stream id, creating it. Caller holds mu for writing.
 func (ix *memIndex) streamFor(id streamID) (uint32, *stream) {
-	if i, ok := ix.byStream.find(ix.streams, id); ok {
-		return i, ix.streams[i]
+	if j, ok := ix.byStream.add(&ix.streams, id, ix.streams.len()); ok {
+		return j, ix.streams.at(j)
 	}
-	i := uint32(len(ix.streams))
-	s := &stream{entity: id.entity, scope: id.scope}
-	ix.streams = append(ix.streams, s)
-	ix.byStream.add(id, i)
-	ix.addScope(id.scope)
+	sc := ix.addScope(id.scope)
+	i, s := ix.streams.push()
+	s.entity, s.scope = id.entity, sc
 	return i, s
 }
 
 // lookup returns the stream id, or nil. Caller holds mu, or is the
 // commit mutex's holder (the only one that mutates the index).
 func (ix *memIndex) lookup(id streamID) *stream {
-	if i, ok := ix.byStream.find(ix.streams, id); ok {
-		return ix.streams[i]
+	if i, ok := ix.byStream.find(&ix.streams, id); ok {
+		return ix.streams.at(i)
 	}
 	return nil
 }
 
-// addScope adds scope to the scopes if it is new: streamFor calls it for
-// each new stream. Caller holds mu for writing.
-func (ix *memIndex) addScope(scope string) {
-	if _, ok := ix.byScope[scope]; !ok {
-		ix.byScope[scope] = uint32(len(ix.scopes))
-		ix.scopes = append(ix.scopes, scope)
+// addScope returns the number of scope, adding it to the scopes if it is
+// new. Caller holds mu for writing.
+func (ix *memIndex) addScope(scope string) uint32 {
+	i, ok := ix.byScope[scope]
+	if !ok {
+		i = uint32(len(ix.streams.scopes))
+		ix.byScope[scope] = i
+		ix.streams.scopes = append(ix.streams.scopes, scope)
 	}
+	return i
 }
 
 // add publishes one event of the stream (scope, entity). Caller holds mu
@@ -154,7 +128,7 @@ func (ix *memIndex) add(seq uint64, e entry, ids *eventIDs, entity, scope string
 // stream; a nil hash leaves the stream's last hash as it is (footers carry
 // it separately).
 func (ix *memIndex) addAt(seq uint64, e entry, ids *eventIDs, hash *[32]byte) {
-	s := ix.streams[e.stream]
+	s := ix.streams.at(e.stream)
 	if seq > 1 && ix.idsSorted && !idLess(&ix.lastID, &ids.id) {
 		// Get can no longer binary search: the id map is built with
 		// the links, from the frames, when first needed.
@@ -404,15 +378,14 @@ func searchID(id [16]byte, lo, hi uint64, idAt func(seq uint64) ([16]byte, error
 // a reader; neither may be modified.
 type view struct {
 	entryLog
-	streams []*stream
-	scopes  []string
+	streams streamLog
 }
 
 // snapshot returns a view of everything published.
 func (ix *memIndex) snapshot() view {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return view{entryLog: ix.entries, streams: ix.streams, scopes: ix.scopes}
+	return view{entryLog: ix.entries, streams: ix.streams}
 }
 
 // known returns the entity and scope of event seq, or empty strings for a
@@ -421,14 +394,14 @@ func (v *view) known(seq uint64) (entity, scope string) {
 	if seq == 0 || seq > v.len() {
 		return "", ""
 	}
-	st := v.streams[v.at(seq).stream]
-	return st.entity, st.scope
+	st := v.streams.at(v.at(seq).stream)
+	return st.entity, v.streams.scopes[st.scope]
 }
 
 // visible reports whether e may be shown to readers: not removed by
 // compaction and not in a deleted stream.
 func (v *view) visible(e entry) bool {
-	return e.flags&segment.EntryDeleted == 0 && !v.streams[e.stream].deleted.Load()
+	return e.flags&segment.EntryDeleted == 0 && !v.streams.at(e.stream).isDeleted()
 }
 
 // streamSeqs returns the sequences of the stream c (empty if unknown).
@@ -452,7 +425,7 @@ func (ix *memIndex) entitySeqs(entity, scope string) seqList {
 	var first seqList
 	var all []uint64 // of every stream, once there are two
 	n := 0
-	for _, sc := range ix.scopes {
+	for _, sc := range ix.streams.scopes {
 		if st := ix.lookup(streamID{scope: sc, entity: entity}); st != nil {
 			if n++; n == 1 {
 				first = st.list()

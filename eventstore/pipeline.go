@@ -325,7 +325,7 @@ func (p *commitPipeline) publish(st *stage) {
 	}
 	for id := range st.deleted {
 		if str := ix.lookup(id); str != nil {
-			str.deleted.Store(true)
+			str.markDeleted()
 		}
 	}
 	appends := 0

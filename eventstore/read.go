@@ -87,8 +87,8 @@ func (s *Store) readOpen(v *view, seq uint64, e entry) (batpak.Record, error) {
 // belongs to, so that only the payload is allocated.
 func (s *Store) readEntry(v *view, seq uint64, e entry) (batpak.Record, error) {
 	var rec segment.Record
-	st := v.streams[e.stream]
-	rec.Entity, rec.Scope = st.entity, st.scope
+	st := v.streams.at(e.stream)
+	rec.Entity, rec.Scope = st.entity, v.streams.scopes[st.scope]
 	err := s.reader.Read(e.pos, &rec)
 	if err == nil && rec.Seq == seq && !rec.IsMarker() {
 		return s.record(&rec, e.pos), nil
@@ -290,12 +290,14 @@ func (s *Store) Streams() iter.Seq[batpak.StreamInfo] {
 		s.ix.mu.RLock()
 		streams := s.ix.streams
 		s.ix.mu.RUnlock()
-		for _, st := range streams {
-			if st.deleted.Load() {
+		for i := range streams.len() {
+			st := streams.at(i)
+			if st.isDeleted() {
 				continue
 			}
+			id := streams.id(st)
 			s.ix.mu.RLock()
-			info := batpak.StreamInfo{Coordinate: batpak.Coordinate{Entity: st.entity, Scope: st.scope}, Version: st.version(), LastSequence: st.list().last()}
+			info := batpak.StreamInfo{Coordinate: batpak.Coordinate{Entity: id.entity, Scope: id.scope}, Version: st.version(), LastSequence: st.list().last()}
 			s.ix.mu.RUnlock()
 			if !yield(info) {
 				return

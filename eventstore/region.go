@@ -29,8 +29,8 @@ func (m *entryMatcher) match(seq uint64, e entry) bool {
 	ok, seen := m.streams[e.stream]
 	if !seen {
 		m.ix.mu.RLock()
-		st := m.ix.streams[e.stream]
-		ok = m.r.MatchStream(batpak.Coordinate{Entity: st.entity, Scope: st.scope})
+		id := m.ix.streams.id(m.ix.streams.at(e.stream))
+		ok = m.r.MatchStream(batpak.Coordinate{Entity: id.entity, Scope: id.scope})
 		m.ix.mu.RUnlock()
 		m.streams[e.stream] = ok
 	}

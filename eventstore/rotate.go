@@ -141,16 +141,18 @@ func (p *commitPipeline) footerIndex() (*segment.Index, error) {
 	touched := make(map[uint32]struct{})
 	for i, seq := 0, p.activeFirstSeq; seq <= ix.lastSeq(); i, seq = i+1, seq+1 {
 		e := ix.entries.at(seq)
-		out.Entries = append(out.Entries, indexEntry(seq, e, meta(i), ix.streams[e.stream], &strs))
+		out.Entries = append(out.Entries, indexEntry(seq, e, meta(i), ix.streams.id(ix.streams.at(e.stream)), &strs))
 		touched[e.stream] = struct{}{}
 	}
 	for si := range touched {
-		str := ix.streams[si]
-		out.Tails = append(out.Tails, segment.StreamTail{Entity: strs.ID(str.entity), Scope: strs.ID(str.scope), Version: str.version(), LastHash: str.lastHash})
+		str := ix.streams.at(si)
+		id := ix.streams.id(str)
+		out.Tails = append(out.Tails, segment.StreamTail{Entity: strs.ID(id.entity), Scope: strs.ID(id.scope), Version: str.version(), LastHash: str.lastHash})
 	}
-	for _, str := range ix.streams {
-		if str.deleted.Load() {
-			out.Deleted = append(out.Deleted, segment.StreamRef{Entity: strs.ID(str.entity), Scope: strs.ID(str.scope)})
+	for i := range ix.streams.len() {
+		if str := ix.streams.at(i); str.isDeleted() {
+			id := ix.streams.id(str)
+			out.Deleted = append(out.Deleted, segment.StreamRef{Entity: strs.ID(id.entity), Scope: strs.ID(id.scope)})
 		}
 	}
 	out.Strings = strs.Strings

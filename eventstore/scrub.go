@@ -342,13 +342,13 @@ func (sc *scrubber) indexed(v *view, seq uint64, id streamID, version uint64, po
 	}
 	e := v.at(seq)
 	sc.s.ix.mu.RLock()
-	st := v.streams[e.stream]
+	st := v.streams.at(e.stream)
 	seqs := st.list()
 	sc.s.ix.mu.RUnlock()
 	switch {
 	case e.pos != pos:
 		return fmt.Sprintf("sequence %d: the index places it at segment %d offset %d", seq, e.pos.Segment, e.pos.Offset)
-	case st.entity != id.entity || st.scope != id.scope || version == 0 || version > uint64(seqs.len()) || seqs.at(int(version-1)) != seq:
+	case v.streams.id(st) != id || version == 0 || version > uint64(seqs.len()) || seqs.at(int(version-1)) != seq:
 		return fmt.Sprintf("sequence %d: the frame holds another event than the index names", seq)
 	case stub != (e.flags&segment.EntryDeleted != 0):
 		return fmt.Sprintf("sequence %d: the index and the frame disagree on whether it was removed", seq)

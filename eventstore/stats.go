@@ -70,7 +70,7 @@ type Stats struct {
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
 	s.ix.mu.RLock()
-	st := Stats{Events: s.ix.lastSeq(), Streams: len(s.ix.streams)}
+	st := Stats{Events: s.ix.lastSeq(), Streams: int(s.ix.streams.len())}
 	s.ix.mu.RUnlock()
 	st.Appends = s.stats.appends.Load()
 	st.AppendedEvents = s.stats.appendedEvents.Load()

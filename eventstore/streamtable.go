@@ -1,70 +1,125 @@
 package eventstore
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"math/bits"
+)
 
-// streamTable finds a stream's number by its id. It keys its map by a
-// 64-bit hash of the id rather than by the id's two strings: 12 bytes a
-// stream instead of 36, and integer compares. A stream whose hash another
-// stream took first goes into a map keyed by its whole id.
+// streamTable finds a stream's number by its id. It is an open-addressing
+// table of 8-byte slots, each a stream's number and 32 bits of its id's
+// hash, in tableParts parts chosen by the hash's top bits: 11 bytes a
+// stream after open (where a Go map of hash to number took 35), 10 to 22
+// as it grows, and a part grows on its own, so the pause of a growth is a
+// part's, not the table's. A slot
+// whose hash bits match is confirmed against the stream's strings, so ids
+// whose hashes collide, wholly or in part, are told apart.
 type streamTable struct {
-	seed     maphash.Seed
-	mask     uint64 // all ones; tests clear bits to make hashes collide
-	byHash   map[uint64]uint32
-	collided map[streamID]uint32
+	seed  maphash.Seed
+	mask  uint64 // all ones; tests clear bits to make hashes collide
+	parts [tableParts]tablePart
 }
 
+// tableParts is the number of parts: a power of two.
+const tableParts = 64
+
+// tablePart is one part: linear probing over slots; n of them are taken.
+type tablePart struct {
+	slots []tableSlot
+	n     int
+}
+
+// tableSlot holds stream number+1 (0: the slot is free) and the low 32
+// bits of its id's hash, which also choose the slot a probe starts at
+// (see start).
+type tableSlot struct {
+	num  uint32
+	hash uint32
+}
+
+// newStreamTable returns a table sized for n streams.
 func newStreamTable(n int) streamTable {
-	return streamTable{seed: maphash.MakeSeed(), mask: ^uint64(0), byHash: make(map[uint64]uint32, n)}
+	t := streamTable{seed: maphash.MakeSeed(), mask: ^uint64(0)}
+	for i := range t.parts {
+		t.parts[i].resize(n / tableParts)
+	}
+	return t
 }
 
 func (t *streamTable) hash(id streamID) uint64 { return maphash.Comparable(t.seed, id) & t.mask }
 
-// find returns the number of stream id among streams.
-func (t *streamTable) find(streams []*stream, id streamID) (uint32, bool) {
-	if i, ok := t.byHash[t.hash(id)]; ok && streams[i].entity == id.entity && streams[i].scope == id.scope {
-		return i, true
-	}
-	i, ok := t.collided[id]
-	return i, ok
-}
-
-// addNew records stream id as number i among streams, whose first i
-// elements are in the table, unless id is one of them: then it returns
-// false. It probes the map once where find and add would probe it twice
-// (opening a store adds every stream); only a hash some stream already
-// holds, which is rare, costs a look through the table's streams.
-func (t *streamTable) addNew(streams []*stream, id streamID, i uint32) bool {
+// probe returns the part and slot where id is, or the free slot where it
+// would go, and whether it is there. The part has a free slot.
+func (t *streamTable) probe(streams *streamLog, id streamID) (p *tablePart, j int, found bool) {
 	h := t.hash(id)
-	n := len(t.byHash)
-	t.byHash[h] = i
-	if len(t.byHash) > n {
-		return true
-	}
-	// Another stream held h: find it, put it back, and add id beside it.
-	for j, st := range streams[:i] {
-		if other := (streamID{scope: st.scope, entity: st.entity}); t.hash(other) == h {
-			if _, inCollided := t.collided[other]; !inCollided {
-				t.byHash[h] = uint32(j)
-				break
+	p = &t.parts[h>>(64-bits.Len(tableParts-1))]
+	for j = p.start(uint32(h)); ; j = p.next(j) {
+		s := p.slots[j]
+		if s.num == 0 {
+			return p, j, false
+		}
+		if s.hash == uint32(h) {
+			if st := streams.at(s.num - 1); st.entity == id.entity && streams.scopes[st.scope] == id.scope {
+				return p, j, true
 			}
 		}
 	}
-	if _, ok := t.find(streams, id); ok {
-		return false
-	}
-	t.add(id, i)
-	return true
 }
 
-// add records stream id as number i; id must not be in the table.
-func (t *streamTable) add(id streamID, i uint32) {
-	h := t.hash(id)
-	if _, taken := t.byHash[h]; !taken {
-		t.byHash[h] = i
+// find returns the number of stream id among streams.
+func (t *streamTable) find(streams *streamLog, id streamID) (uint32, bool) {
+	p, j, ok := t.probe(streams, id)
+	if !ok {
+		return 0, false
+	}
+	return p.slots[j].num - 1, true
+}
+
+// add records stream id as number i among streams, whose first i elements
+// are in the table, unless id is one of them: then it returns that one's
+// number and true.
+func (t *streamTable) add(streams *streamLog, id streamID, i uint32) (uint32, bool) {
+	p, j, found := t.probe(streams, id)
+	if found {
+		return p.slots[j].num - 1, true
+	}
+	if p.n+1 > len(p.slots)*13/16 {
+		p.resize(2 * (p.n + 1))
+		p, j, _ = t.probe(streams, id)
+	}
+	p.slots[j] = tableSlot{num: i + 1, hash: uint32(t.hash(id))}
+	p.n++
+	return i, false
+}
+
+// start returns the slot a probe for hash starts at: hash scaled to the
+// number of slots, which need not be a power of two.
+func (p *tablePart) start(hash uint32) int { return int(uint64(hash) * uint64(len(p.slots)) >> 32) }
+
+// next returns the slot after j, wrapping around.
+func (p *tablePart) next(j int) int {
+	if j++; j == len(p.slots) {
+		return 0
+	}
+	return j
+}
+
+// resize gives the part room for n streams at three quarters full, unless
+// it has that already, and puts its slots back in it.
+func (p *tablePart) resize(n int) {
+	size := n*4/3 + 8
+	if size <= len(p.slots) {
 		return
 	}
-	if t.collided == nil {
-		t.collided = make(map[streamID]uint32)
+	old := p.slots
+	p.slots = make([]tableSlot, size)
+	for _, s := range old {
+		if s.num == 0 {
+			continue
+		}
+		j := p.start(s.hash)
+		for p.slots[j].num != 0 {
+			j = p.next(j)
+		}
+		p.slots[j] = s
 	}
-	t.collided[id] = i
 }

@@ -6,34 +6,40 @@ import (
 	"testing"
 )
 
-// TestStreamTable adds streams with addNew and add, with whole hashes and
-// with hashes cut to a few bits so that most of them collide, and checks
-// that every stream is found by its id, that no other id is, and that
-// addNew refuses an id already in the table.
+// TestStreamTable adds streams, with whole hashes and with hashes cut to a
+// few bits so that most of them collide, and checks that every stream is
+// found by its id, that no other id is, and that add returns the number of
+// an id already in the table instead of adding it.
 func TestStreamTable(t *testing.T) {
-	for _, mask := range []uint64{^uint64(0), 0x3, 0} {
-		t.Run(fmt.Sprintf("mask=%#x", mask), func(t *testing.T) {
+	for _, tc := range []struct {
+		mask uint64
+		size int // the table is made for
+	}{{^uint64(0), 0}, {^uint64(0), 4000}, {0x3, 0}, {0, 0}} {
+		mask := tc.mask
+		t.Run(fmt.Sprintf("mask=%#x/size=%d", mask, tc.size), func(t *testing.T) {
 			seed := rand.Uint64()
 			r := rand.New(rand.NewPCG(seed, 0))
-			tab := newStreamTable(0)
+			tab := newStreamTable(tc.size)
 			tab.mask = mask
-			var streams []*stream
+			streams := &streamLog{scopes: []string{"s0", "s1", "s2"}}
 			in := make(map[streamID]uint32)
-			for range 300 {
-				id := streamID{scope: fmt.Sprint("s", r.IntN(3)), entity: fmt.Sprint("e", r.IntN(150))}
-				i := uint32(len(streams))
-				streams = append(streams, &stream{entity: id.entity, scope: id.scope})
+			for range 3000 {
+				sc := uint32(r.IntN(3))
+				id := streamID{scope: streams.scopes[sc], entity: fmt.Sprint("e", r.IntN(1500))}
+				i := streams.len()
 				_, dup := in[id]
-				if r.IntN(2) == 0 && !dup {
-					tab.add(id, i)
-				} else if tab.addNew(streams, id, i) == dup {
-					t.Fatalf("seed %d: addNew(%v) = %v with the id in the table: %v", seed, id, !dup, dup)
+				if got, found := tab.add(streams, id, i); found != dup || dup && got != in[id] {
+					t.Fatalf("seed %d: add(%v) = %d, %v; in the table: %v as %d", seed, id, got, found, dup, in[id])
 				}
 				if dup {
-					streams = streams[:i]
 					continue
 				}
+				_, st := streams.push()
+				st.entity, st.scope = id.entity, sc
 				in[id] = i
+				if len(in)%61 != 0 {
+					continue
+				}
 				for id, want := range in {
 					if got, ok := tab.find(streams, id); !ok || got != want {
 						t.Fatalf("seed %d: find(%v) = %d, %v; want %d", seed, id, got, ok, want)
