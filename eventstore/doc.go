@@ -73,8 +73,9 @@
 //     store (an entry saying where the frame is, its stream, kind and
 //     flags, bit-packed once its chunk of 16,384 entries is full: about 2
 //     bytes, 20 before; and 4 bytes for its place in its stream's list of
-//     sequences), plus about 140 bytes per stream (name, last hash, table
-//     slot) and each idempotency key. Open rebuilds it from the latest checkpoint and what
+//     sequences), plus about 100 bytes per stream (an 80-byte record with
+//     its last hash, an 8-byte table slot, its name) and each idempotency
+//     key. Open rebuilds it from the latest checkpoint and what
 //     follows it. Ids, links and timestamps stay in the frames: [Store.Get]
 //     binary searches the frames by id, a time-bounded [Store.Query] reads
 //     the frames its other bounds select, and the first causal query after
