@@ -317,12 +317,7 @@ func (s *Store) footerFor(b *segmentBuilder) (*segment.Index, error) {
 		t.LastHash = hash
 		out.Tails = append(out.Tails, t)
 	}
-	for i := range ix.streams.len() {
-		if st := ix.streams.at(i); st.isDeleted() {
-			id := ix.streams.id(st)
-			out.Deleted = append(out.Deleted, segment.StreamRef{Entity: strs.ID(id.entity), Scope: strs.ID(id.scope)})
-		}
-	}
+	out.Deleted = ix.deletedRefs(out.Deleted, &strs)
 	out.Strings = strs.Strings
 	return out, out.Validate()
 }

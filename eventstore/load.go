@@ -103,9 +103,7 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 		// A compacted segment's footer lists every stream deleted when it
 		// was rewritten, also streams that begin in later segments: their
 		// events and tombstone come later in the log.
-		if st := ix.lookup(streamID{scope: src.Strings[d.Scope], entity: src.Strings[d.Entity]}); st != nil {
-			st.markDeleted()
-		}
+		ix.markDeleted(streamID{scope: src.Strings[d.Scope], entity: src.Strings[d.Entity]})
 	}
 	return nil
 }
@@ -213,11 +211,10 @@ func (l *loader) tombstone(id streamID, corrupt func(string, ...any) error) erro
 	ix := l.s.ix
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	st := ix.lookup(id)
-	if st == nil {
+	if ix.lookup(id) == nil {
 		return corrupt("tombstone of unknown stream %v", id)
 	}
-	st.markDeleted()
+	ix.markDeleted(id)
 	return nil
 }
 

@@ -120,7 +120,7 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 		j, st := ix.streams.push()
 		st.entity, st.scope, st.lastHash = cs.Entity, cs.Scope, cs.LastHash
 		if cs.Deleted {
-			st.markDeleted()
+			ix.markDeletedAt(j)
 		}
 		if words == 2 {
 			st.state.Or(stateWide)

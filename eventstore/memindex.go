@@ -49,6 +49,7 @@ type memIndex struct {
 	streams   streamLog
 	byStream  streamTable
 	byScope   map[string]uint32 // scope → its number in streams.scopes
+	deleted   []uint32          // numbers of the deleted streams, in the order of their deletion
 	// The links are built from the frames on first use after a load
 	// (ensureLinked): until linked, the maps are nil.
 	linked      bool
@@ -94,6 +95,33 @@ func (ix *memIndex) streamFor(id streamID) (uint32, *stream) {
 	i, s := ix.streams.push()
 	s.entity, s.scope = id.entity, sc
 	return i, s
+}
+
+// markDeleted records that a tombstone deleted stream id, if it is known.
+// Caller holds mu for writing.
+func (ix *memIndex) markDeleted(id streamID) {
+	if i, ok := ix.byStream.find(&ix.streams, id); ok {
+		ix.markDeletedAt(i)
+	}
+}
+
+// markDeletedAt records that a tombstone deleted stream i. Caller holds mu
+// for writing.
+func (ix *memIndex) markDeletedAt(i uint32) {
+	if st := ix.streams.at(i); !st.isDeleted() {
+		st.markDeleted()
+		ix.deleted = append(ix.deleted, i)
+	}
+}
+
+// deletedRefs appends the deleted streams to refs in the order of their
+// numbers, interning their names in strs. Caller holds mu.
+func (ix *memIndex) deletedRefs(refs []segment.StreamRef, strs *segment.StringTable) []segment.StreamRef {
+	for _, i := range slices.Sorted(slices.Values(ix.deleted)) {
+		id := ix.streams.id(ix.streams.at(i))
+		refs = append(refs, segment.StreamRef{Entity: strs.ID(id.entity), Scope: strs.ID(id.scope)})
+	}
+	return refs
 }
 
 // lookup returns the stream id, or nil. Caller holds mu, or is the

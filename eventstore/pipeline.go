@@ -324,9 +324,7 @@ func (p *commitPipeline) publish(st *stage) {
 		p.activeMetas.append(m)
 	}
 	for id := range st.deleted {
-		if str := ix.lookup(id); str != nil {
-			str.markDeleted()
-		}
+		ix.markDeleted(id)
 	}
 	appends := 0
 	for _, q := range st.reqs {

@@ -149,12 +149,7 @@ func (p *commitPipeline) footerIndex() (*segment.Index, error) {
 		id := ix.streams.id(str)
 		out.Tails = append(out.Tails, segment.StreamTail{Entity: strs.ID(id.entity), Scope: strs.ID(id.scope), Version: str.version(), LastHash: str.lastHash})
 	}
-	for i := range ix.streams.len() {
-		if str := ix.streams.at(i); str.isDeleted() {
-			id := ix.streams.id(str)
-			out.Deleted = append(out.Deleted, segment.StreamRef{Entity: strs.ID(id.entity), Scope: strs.ID(id.scope)})
-		}
-	}
+	out.Deleted = ix.deletedRefs(out.Deleted, &strs)
 	out.Strings = strs.Strings
 	return out, nil
 }
