@@ -144,6 +144,7 @@ func (p *commitPipeline) footerIndex() (*segment.Index, error) {
 		out.Entries = append(out.Entries, indexEntry(seq, e, meta(i), ix.streams.id(ix.streams.at(e.stream)), &strs))
 		touched[e.stream] = struct{}{}
 	}
+	out.Tails = make([]segment.StreamTail, 0, len(touched))
 	for si := range touched {
 		str := ix.streams.at(si)
 		id := ix.streams.id(str)
