@@ -85,6 +85,7 @@ type commitPipeline struct {
 	// events of w before metaFrom (published before an open) from w.
 	activeMetas metaLog
 	metaFrom    uint64
+	prep        *footerPrep // encodes w's footer as its events are published
 	ids         ids.Generator
 	hasher      *chainHasher
 	stage       stage
@@ -108,7 +109,7 @@ type commitPipeline struct {
 }
 
 func newCommitPipeline() *commitPipeline {
-	return &commitPipeline{hasher: newChainHasher(), quit: make(chan struct{}), done: make(chan struct{})}
+	return &commitPipeline{hasher: newChainHasher(), prep: newFooterPrep(), quit: make(chan struct{}), done: make(chan struct{})}
 }
 
 // commit validates, encodes, writes, syncs and publishes a group. A request
@@ -322,6 +323,9 @@ func (p *commitPipeline) publish(st *stage) {
 		m := eventMeta{eventIDs: eventIDs{id: r.ID, corr: r.Correlation, cause: r.Causation}, ts: r.Timestamp, version: r.Version}
 		ix.add(r.Seq, entry{pos: ev.pos, kind: r.Kind}, &m.eventIDs, r.Entity, r.Scope, r.Hash)
 		p.activeMetas.append(m)
+	}
+	if n := len(st.events); n > 0 {
+		p.prep.poke(st.events[0].rec.Seq, st.events[n-1].rec.Seq)
 	}
 	for id := range st.deleted {
 		ix.markDeleted(id)

@@ -20,6 +20,7 @@ func (p *commitPipeline) start(env commitEnv) {
 	p.reqs = make(chan *request, env.cfg.queueSize)
 	p.lastSync = env.cfg.clock()
 	p.stage = newStage()
+	go p.prep.run(p)
 	go p.run()
 }
 
@@ -32,6 +33,7 @@ func (p *commitPipeline) stop() {
 	if p.reqs != nil { // started
 		<-p.done
 	}
+	p.prep.stop(p.reqs != nil)
 }
 
 // handOver commits r on the caller's goroutine or queues it for the

@@ -25,6 +25,8 @@ func (p *commitPipeline) needsRotation(n int) bool {
 
 // rotate seals the active segment (footer index, sync) and starts the next.
 func (p *commitPipeline) rotate() error {
+	p.prep.mu.Lock()
+	defer p.prep.mu.Unlock()
 	if p.w != nil {
 		if p.w.End() == segment.HeaderSize {
 			return nil // empty: keep using it
@@ -45,6 +47,7 @@ func (p *commitPipeline) rotate() error {
 	p.activeKeys = nil
 	p.activeMetas.reset()
 	p.metaFrom = p.activeFirstSeq
+	p.prep.reset(p.activeFirstSeq, p.metaFrom)
 	env.reader.SetActive(id, w.File())
 	p.activeSegment.Store(id)
 	p.activeEnd.Store(w.End())
@@ -60,12 +63,15 @@ func (p *commitPipeline) rotate() error {
 func (p *commitPipeline) resume(w *segment.Writer, firstSeq uint64, ix *memIndex, reader *segment.Reader) {
 	id := w.ID()
 	p.w = w
+	p.prep.mu.Lock()
+	defer p.prep.mu.Unlock()
 	reader.SetActive(id, w.File())
 	p.activeSegment.Store(id)
 	p.activeEnd.Store(w.End())
 	p.activeFirstSeq = firstSeq
 	p.activeMetas.reset()
 	p.metaFrom = ix.lastSeq() + 1
+	p.prep.reset(firstSeq, p.metaFrom)
 	for _, k := range ix.keys {
 		if k.First >= firstSeq {
 			p.activeKeys = append(p.activeKeys, k)
@@ -83,17 +89,13 @@ func (c *config) preallocSize() int64 {
 }
 
 // seal writes the active segment's footer and hands it to the reader as a
-// sealed (memory-mapped) segment.
+// sealed (memory-mapped) segment. Caller holds prep.mu.
 func (p *commitPipeline) seal() error {
 	env := &p.env
 	if p.unsynced > 0 {
 		env.stats.syncs.Add(1)
 	}
-	ix, err := p.footerIndex()
-	if err != nil {
-		return fmt.Errorf("eventstore: seal segment %d: %w", p.w.ID(), err)
-	}
-	if err := p.w.Seal(ix); err != nil {
+	if err := p.prep.sealActive(p); err != nil {
 		return fmt.Errorf("eventstore: seal segment %d: %w", p.w.ID(), err)
 	}
 	p.unsynced = 0
@@ -104,58 +106,10 @@ func (p *commitPipeline) seal() error {
 		env.log.Warn("close sealed segment", zap.Uint32("segment", id), zap.Error(err))
 	}
 	p.w = nil
-	env.log.Debug("segment sealed", zap.Uint32("segment", id), zap.Int("events", len(ix.Entries)))
+	env.log.Debug("segment sealed", zap.Uint32("segment", id), zap.Int("events", p.prep.b.Len()))
 	return nil
 }
 
-// footerIndex builds the footer of the active segment from the index, the
-// metas this pipeline kept and, for events published before the store was
-// opened, the segment's frames.
-func (p *commitPipeline) footerIndex() (*segment.Index, error) {
-	ix := p.env.ix
-	v := ix.snapshot()
-	before := make([]eventMeta, 0, p.metaFrom-p.activeFirstSeq)
-	for seq := p.activeFirstSeq; seq < p.metaFrom; seq++ {
-		m, err := p.env.metaAt(&v, seq)
-		if err != nil {
-			return nil, err
-		}
-		before = append(before, m)
-	}
-	meta := func(i int) *eventMeta {
-		if i < len(before) {
-			return &before[i]
-		}
-		return p.activeMetas.at(i - len(before))
-	}
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	var strs segment.StringTable
-	out := &segment.Index{Keys: append([]segment.IdempotencyRecord(nil), p.activeKeys...)}
-	if last := ix.lastSeq(); last >= p.activeFirstSeq {
-		out.Entries = make([]segment.IndexEntry, 0, last-p.activeFirstSeq+1)
-	}
-	if known := uint64(len(before) + p.activeMetas.len()); known != ix.lastSeq()+1-p.activeFirstSeq {
-		return nil, fmt.Errorf("footer of %d events, %d known", ix.lastSeq()+1-p.activeFirstSeq, known)
-	}
-	touched := make(map[uint32]struct{})
-	for i, seq := 0, p.activeFirstSeq; seq <= ix.lastSeq(); i, seq = i+1, seq+1 {
-		e := ix.entries.at(seq)
-		out.Entries = append(out.Entries, indexEntry(seq, e, meta(i), ix.streams.id(ix.streams.at(e.stream)), &strs))
-		touched[e.stream] = struct{}{}
-	}
-	out.Tails = make([]segment.StreamTail, 0, len(touched))
-	for si := range touched {
-		str := ix.streams.at(si)
-		id := ix.streams.id(str)
-		out.Tails = append(out.Tails, segment.StreamTail{Entity: strs.ID(id.entity), Scope: strs.ID(id.scope), Version: str.version(), LastHash: str.lastHash})
-	}
-	out.Deleted = ix.deletedRefs(out.Deleted, &strs)
-	out.Strings = strs.Strings
-	return out, nil
-}
-
-// closeWriter closes the active segment's file, after stop.
 // trimActive gives back the space reserved after the active segment's
 // frames, on Close.
 func (p *commitPipeline) trimActive() error {
@@ -165,6 +119,7 @@ func (p *commitPipeline) trimActive() error {
 	return p.w.Trim()
 }
 
+// closeWriter closes the active segment's file, after stop.
 func (p *commitPipeline) closeWriter() error {
 	if p.w == nil {
 		return nil

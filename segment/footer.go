@@ -18,13 +18,19 @@ var (
 // AppendFooter appends the footer frame and trailer for a segment whose
 // frames end at offset frameEnd (where the footer frame starts).
 func AppendFooter(dst []byte, segmentID uint32, frameEnd int64, ix *Index) ([]byte, error) {
+	return appendFooter(dst, segmentID, frameEnd, ix, func(body []byte) []byte { return AppendIndex(body, ix) })
+}
+
+// appendFooter is AppendFooter with the index ix encoded by appendIndex;
+// ix is validated.
+func appendFooter(dst []byte, segmentID uint32, frameEnd int64, ix *Index, appendIndex func([]byte) []byte) ([]byte, error) {
 	if err := ix.Validate(); err != nil {
 		return dst, err
 	}
 	body := append([]byte(nil), footerMagic[:]...)
 	body = binary.BigEndian.AppendUint16(body, FormatVersion)
 	body = binary.BigEndian.AppendUint32(body, segmentID)
-	body = AppendIndex(body, ix)
+	body = appendIndex(body)
 	dst, err := AppendFrame(dst, body)
 	if err != nil {
 		return dst, err

@@ -54,35 +54,46 @@ const (
 // other value is written, so any index round-trips; a footer of
 // consecutive events in frame order costs under 20 bytes per event.
 func AppendIndex(dst []byte, ix *Index) []byte {
-	size := 5*binary.MaxVarintLen32 + len(ix.Entries)*24 + len(ix.Tails)*(minIndexTail+12) + len(ix.Deleted)*4
-	for _, s := range ix.Strings {
+	var enc entryEncoder
+	enc.buf = make([]byte, 0, len(ix.Entries)*24)
+	for i := range ix.Entries {
+		enc.add(&ix.Entries[i])
+	}
+	return appendIndexTables(dst, ix.Strings, &enc, ix)
+}
+
+// appendIndexTables appends an index of strings, the entries enc encoded,
+// and the tails, keys and deleted streams of rest.
+func appendIndexTables(dst []byte, strings []string, enc *entryEncoder, rest *Index) []byte {
+	size := 5*binary.MaxVarintLen32 + len(enc.buf) + len(rest.Tails)*(minIndexTail+12) + len(rest.Deleted)*4
+	for _, s := range strings {
 		size += 3 + len(s)
 	}
-	for _, k := range ix.Keys {
+	for _, k := range rest.Keys {
 		size += 3 + len(k.Key) + 12
 	}
 	dst = slices.Grow(dst, size)
-	for _, n := range [...]int{len(ix.Strings), len(ix.Entries), len(ix.Tails), len(ix.Keys), len(ix.Deleted)} {
+	for _, n := range [...]int{len(strings), enc.n, len(rest.Tails), len(rest.Keys), len(rest.Deleted)} {
 		dst = binary.AppendUvarint(dst, uint64(n))
 	}
-	for _, s := range ix.Strings {
+	for _, s := range strings {
 		dst = binary.AppendUvarint(dst, uint64(len(s)))
 		dst = append(dst, s...)
 	}
-	dst = appendIndexEntries(dst, ix.Entries)
-	for _, t := range ix.Tails {
+	dst = append(dst, enc.buf...)
+	for _, t := range rest.Tails {
 		dst = binary.AppendUvarint(dst, uint64(t.Entity))
 		dst = binary.AppendUvarint(dst, uint64(t.Scope))
 		dst = binary.AppendUvarint(dst, t.Version)
 		dst = append(dst, t.LastHash[:]...)
 	}
-	for _, k := range ix.Keys {
+	for _, k := range rest.Keys {
 		dst = binary.AppendUvarint(dst, uint64(len(k.Key)))
 		dst = append(dst, k.Key...)
 		dst = binary.AppendUvarint(dst, k.First)
 		dst = binary.AppendUvarint(dst, uint64(k.Count))
 	}
-	for _, d := range ix.Deleted {
+	for _, d := range rest.Deleted {
 		dst = binary.AppendUvarint(dst, uint64(d.Entity))
 		dst = binary.AppendUvarint(dst, uint64(d.Scope))
 	}
@@ -105,95 +116,104 @@ func idTime(id *[16]byte) int64 {
 	return int64(binary.BigEndian.Uint64(b[:]))
 }
 
-func appendIndexEntries(dst []byte, entries []IndexEntry) []byte {
-	cx := newEntryContext()
-	streams := make(map[StreamRef]int)
-	for j := range entries {
-		e := &entries[j]
-		ref := StreamRef{Entity: e.Entity, Scope: e.Scope}
-		stream, seen := streams[ref]
-		if !seen {
-			stream = len(cx.versions)
-			streams[ref] = stream
-			cx.versions = append(cx.versions, 0)
-		}
-		var h uint64
-		if e.Kind != cx.prev.Kind {
-			h |= ixKind
-		}
-		if e.Version != cx.versions[stream]+1 {
-			h |= ixVersion
-		}
-		switch {
-		case e.Correlation == e.ID:
-		case j > 0 && e.Correlation == cx.prev.Correlation:
-			h |= ixSameCorr
-		default:
-			h |= ixCorr
-		}
-		switch {
-		case e.Causation == [16]byte{}:
-		case j > 0 && e.Causation == cx.prev.Causation:
-			h |= ixSameCause
-		default:
-			h |= ixCause
-		}
-		if e.Flags != 0 {
-			h |= ixFlags
-		}
-		switch {
-		case j > 0 && e.Offset == cx.prev.Offset && e.Length == cx.prev.Length:
-			h |= ixSamePos
-		case int64(e.Offset) != cx.end:
-			h |= ixOffset
-		}
-		if e.Seq != cx.prev.Seq+1 {
-			h |= ixSeq
-		}
-		if e.Segment != cx.prev.Segment {
-			h |= ixSegment
-		}
+// entryEncoder encodes index entries one after the other into buf.
+type entryEncoder struct {
+	cx      entryContext
+	streams map[StreamRef]int
+	buf     []byte
+	n       int // entries encoded
+}
 
-		dst = binary.AppendUvarint(dst, h)
-		if h&ixSeq != 0 {
-			dst = binary.AppendVarint(dst, int64(e.Seq-(cx.prev.Seq+1)))
-		}
-		dst = binary.AppendVarint(dst, idTime(&e.ID)-idTime(&cx.prev.ID))
-		dst = append(dst, e.ID[indexIDTimeBytes:]...)
-		if h&ixCorr != 0 {
-			dst = append(dst, e.Correlation[:]...)
-		}
-		if h&ixCause != 0 {
-			dst = append(dst, e.Causation[:]...)
-		}
-		dst = binary.AppendVarint(dst, e.Timestamp-cx.prev.Timestamp)
-		dst = binary.AppendUvarint(dst, uint64(stream))
-		if !seen {
-			dst = binary.AppendUvarint(dst, uint64(e.Entity))
-			dst = binary.AppendUvarint(dst, uint64(e.Scope))
-		}
-		if h&ixVersion != 0 {
-			dst = binary.AppendUvarint(dst, e.Version)
-		}
-		if h&ixKind != 0 {
-			dst = binary.AppendUvarint(dst, uint64(e.Kind))
-		}
-		if h&ixFlags != 0 {
-			dst = binary.AppendUvarint(dst, uint64(e.Flags))
-		}
-		if h&ixSegment != 0 {
-			dst = binary.AppendUvarint(dst, uint64(e.Segment))
-		}
-		if h&ixSamePos == 0 {
-			if h&ixOffset != 0 {
-				dst = binary.AppendVarint(dst, int64(e.Offset)-cx.end)
-			}
-			dst = binary.AppendUvarint(dst, uint64(e.Length))
-		}
-		cx.versions[stream] = e.Version
-		cx.prev, cx.end = *e, int64(e.Offset)+int64(e.Length)
+// add encodes e against the entries added before it.
+func (x *entryEncoder) add(e *IndexEntry) {
+	if x.streams == nil {
+		x.cx, x.streams = newEntryContext(), make(map[StreamRef]int)
 	}
-	return dst
+	cx, dst, first := &x.cx, x.buf, x.n == 0
+	ref := StreamRef{Entity: e.Entity, Scope: e.Scope}
+	stream, seen := x.streams[ref]
+	if !seen {
+		stream = len(cx.versions)
+		x.streams[ref] = stream
+		cx.versions = append(cx.versions, 0)
+	}
+	var h uint64
+	if e.Kind != cx.prev.Kind {
+		h |= ixKind
+	}
+	if e.Version != cx.versions[stream]+1 {
+		h |= ixVersion
+	}
+	switch {
+	case e.Correlation == e.ID:
+	case !first && e.Correlation == cx.prev.Correlation:
+		h |= ixSameCorr
+	default:
+		h |= ixCorr
+	}
+	switch {
+	case e.Causation == [16]byte{}:
+	case !first && e.Causation == cx.prev.Causation:
+		h |= ixSameCause
+	default:
+		h |= ixCause
+	}
+	if e.Flags != 0 {
+		h |= ixFlags
+	}
+	switch {
+	case !first && e.Offset == cx.prev.Offset && e.Length == cx.prev.Length:
+		h |= ixSamePos
+	case int64(e.Offset) != cx.end:
+		h |= ixOffset
+	}
+	if e.Seq != cx.prev.Seq+1 {
+		h |= ixSeq
+	}
+	if e.Segment != cx.prev.Segment {
+		h |= ixSegment
+	}
+
+	dst = binary.AppendUvarint(dst, h)
+	if h&ixSeq != 0 {
+		dst = binary.AppendVarint(dst, int64(e.Seq-(cx.prev.Seq+1)))
+	}
+	dst = binary.AppendVarint(dst, idTime(&e.ID)-idTime(&cx.prev.ID))
+	dst = append(dst, e.ID[indexIDTimeBytes:]...)
+	if h&ixCorr != 0 {
+		dst = append(dst, e.Correlation[:]...)
+	}
+	if h&ixCause != 0 {
+		dst = append(dst, e.Causation[:]...)
+	}
+	dst = binary.AppendVarint(dst, e.Timestamp-cx.prev.Timestamp)
+	dst = binary.AppendUvarint(dst, uint64(stream))
+	if !seen {
+		dst = binary.AppendUvarint(dst, uint64(e.Entity))
+		dst = binary.AppendUvarint(dst, uint64(e.Scope))
+	}
+	if h&ixVersion != 0 {
+		dst = binary.AppendUvarint(dst, e.Version)
+	}
+	if h&ixKind != 0 {
+		dst = binary.AppendUvarint(dst, uint64(e.Kind))
+	}
+	if h&ixFlags != 0 {
+		dst = binary.AppendUvarint(dst, uint64(e.Flags))
+	}
+	if h&ixSegment != 0 {
+		dst = binary.AppendUvarint(dst, uint64(e.Segment))
+	}
+	if h&ixSamePos == 0 {
+		if h&ixOffset != 0 {
+			dst = binary.AppendVarint(dst, int64(e.Offset)-cx.end)
+		}
+		dst = binary.AppendUvarint(dst, uint64(e.Length))
+	}
+	cx.versions[stream] = e.Version
+	cx.prev, cx.end = *e, int64(e.Offset)+int64(e.Length)
+	x.buf = dst
+	x.n++
 }
 
 // DecodeIndex decodes an index written by [AppendIndex]. Every count is

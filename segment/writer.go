@@ -156,6 +156,24 @@ func (w *Writer) Seal(ix *Index) error {
 	if err != nil {
 		return err
 	}
+	return w.sealWith(footer)
+}
+
+// SealBuilt is Seal with the index that b built and the tails, keys and
+// deleted streams of rest.
+func (w *Writer) SealBuilt(b *IndexBuilder, rest *Index) error {
+	if w.broken != nil {
+		return w.broken
+	}
+	footer, err := b.AppendFooter(nil, w.id, w.end, rest)
+	if err != nil {
+		return err
+	}
+	return w.sealWith(footer)
+}
+
+// sealWith writes footer, the footer frame and trailer, after the frames.
+func (w *Writer) sealWith(footer []byte) error {
 	if err := w.f.Truncate(w.end); err != nil {
 		return err
 	}
