@@ -363,3 +363,28 @@ func (r *Reader) Close() error {
 	}
 	return first
 }
+
+// OpenHeld returns a file of the caller's own on segment id as the reader
+// holds it (see [Reader.Hold]): a duplicate descriptor, which stays open
+// after the reader is closed; the caller closes it. On a file system other
+// than [vfs.OSFS] it returns nil and no error: use [Reader.MapHeld].
+func (r *Reader) OpenHeld(id uint32) (vfs.File, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s := r.segs[id]
+	if s == nil || s.file == nil || !s.owned {
+		return nil, fmt.Errorf("segment: segment %d is not held", id)
+	}
+	of := vfs.OSFile(s.file)
+	if of == nil {
+		return nil, nil
+	}
+	f, err := dupFile(of)
+	if err != nil {
+		return nil, fmt.Errorf("segment: open segment %d: %w", id, err)
+	}
+	if f == nil {
+		return nil, nil
+	}
+	return vfs.WrapOS(f), nil
+}

@@ -94,6 +94,9 @@ type osFile struct{ *os.File }
 
 func (f osFile) Sync() error { return datasync(f.File) }
 
+// WrapOS returns f, opened by the caller, as a File of [OSFS].
+func WrapOS(f *os.File) File { return osFile{f} }
+
 // OSFile returns the underlying *os.File of a file opened by [OSFS], or nil.
 func OSFile(f File) *os.File {
 	if of, ok := f.(osFile); ok {
