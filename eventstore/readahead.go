@@ -107,7 +107,7 @@ func (s *Store) replayAhead(ctx context.Context, region batpak.Region, from, las
 				yield(batpak.Record{}, err)
 				return
 			}
-			if a.st.deleted.Load() {
+			if a.st.isDeleted() {
 				continue
 			}
 			r, err := s.readable(a.rec)

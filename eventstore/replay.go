@@ -164,7 +164,7 @@ func (s *Store) scanSegment(r io.ReaderAt, size int64, whole func() ([]byte, err
 		if !v.visible(e) {
 			return nil
 		}
-		if !fn(rec, segment.Position{Segment: id, Offset: uint32(off), Length: uint32(size)}, v.streams[e.stream]) {
+		if !fn(rec, segment.Position{Segment: id, Offset: uint32(off), Length: uint32(size)}, v.streams.at(e.stream)) {
 			more = false
 			return errStopScan
 		}
