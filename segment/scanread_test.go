@@ -91,3 +91,25 @@ func TestScanReaderReadsWithoutMapping(t *testing.T) {
 		}
 	}
 }
+
+// FuzzScanReader checks ScanReader against ScanWith on any bytes after a
+// valid header, from any offset, with a small and a large buffer: the same
+// frames, result and error.
+func FuzzScanReader(f *testing.F) {
+	addSeeds(f, scanSeeds(f))
+	hdr := segment.AppendHeader(nil, segment.Header{Version: segment.FormatVersion, Segment: 1, Created: 1})
+	f.Fuzz(func(t *testing.T, in []byte, withHeader bool, from uint16) {
+		data := in
+		if withHeader {
+			data = append(append([]byte(nil), hdr...), in...)
+		}
+		want, wantRes, wantErr := scanAll(data, 1, "fuzz", int64(from))
+		for _, bufSize := range []int{64, 4096} {
+			got, res, err, _ := scanReader(data, int64(len(data)), bufSize, 1, "fuzz", int64(from))
+			if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(res, wantRes) || !reflect.DeepEqual(got, want) {
+				t.Fatalf("buffer %d: ScanReader gave %d frames, %+v, %v; ScanWith %d frames, %+v, %v",
+					bufSize, len(got.Offsets), res, err, len(want.Offsets), wantRes, wantErr)
+			}
+		}
+	})
+}
