@@ -14,11 +14,13 @@ import (
 const CheckpointFileName = "checkpoint"
 
 // snapshot is a consistent view of the index for a checkpoint, taken by the
-// writer after a sync so it covers only durable events.
+// writer after a sync so it covers only durable events. It does not copy
+// the streams' tips: writeSnapshot reads them later, as they were at the
+// snapshot's last sequence (see tips).
 type snapshot struct {
 	entries entryLog
 	streams streamLog
-	tips    []streamTip
+	deleted []uint32 // the index's deleted streams when it was taken
 	keys    []segment.IdempotencyRecord
 	segment uint32
 	end     int64
@@ -34,12 +36,7 @@ func (s *Store) takeSnapshot(seg uint32, end int64) *snapshot {
 	ix := s.ix
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	sn := &snapshot{entries: ix.entries, streams: ix.streams, tips: make([]streamTip, ix.streams.len()),
-		lastID: ix.lastID, sorted: ix.idsSorted}
-	for i := range ix.streams.len() {
-		st := ix.streams.at(i)
-		sn.tips[i] = streamTip{version: st.version(), hash: st.lastHash, deleted: st.isDeleted()}
-	}
+	sn := &snapshot{entries: ix.entries, streams: ix.streams, deleted: ix.deleted, lastID: ix.lastID, sorted: ix.idsSorted}
 	sn.keys = make([]segment.IdempotencyRecord, 0, len(ix.keys))
 	for _, k := range ix.keys {
 		sn.keys = append(sn.keys, k)
@@ -111,9 +108,8 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 		Scopes:  sn.streams.scopes,
 		Keys:    sn.keys,
 	}
-	for i := range sn.streams.len() {
-		st, t := sn.streams.at(i), &sn.tips[i]
-		c.Streams[i] = segment.CheckpointStream{Entity: st.entity, Scope: st.scope, Version: t.version, LastHash: t.hash, Deleted: t.deleted}
+	if err := s.tips(sn, c.Streams); err != nil {
+		return fmt.Errorf("eventstore: write checkpoint: %w", err)
 	}
 	if err := c.Validate(); err != nil {
 		return err
@@ -133,4 +129,79 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 	}
 	s.stats.checkpoints.Add(1)
 	return nil
+}
+
+// tipsStep is how many streams tips reads under one hold of the index's
+// read lock: appends publish between two holds.
+const tipsStep = 4096
+
+// tips fills out, one row a stream of sn, with each stream's name, version
+// and last hash as they were at sn's last sequence, and whether it was
+// deleted then. It walks the streams a step at a time under the index's
+// read lock, so that a checkpoint of millions of streams does not hold up
+// the appends published meanwhile: a stream's sequences only grow, so its
+// version then is the number of them up to the last sequence, and its last
+// hash is its current one unless it has events after that; for those few
+// streams the hash is read from the frame (or stub) of the event at that
+// version. The caller holds ckptMu, so no compaction moves a frame before
+// it is read.
+func (s *Store) tips(sn *snapshot, out []segment.CheckpointStream) error {
+	deleted := make(map[uint32]bool, len(sn.deleted))
+	for _, i := range sn.deleted {
+		deleted[i] = true
+	}
+	last := sn.entries.len()
+	var moved []uint32 // streams with events after last
+	for lo := uint32(0); lo < uint32(len(out)); lo += tipsStep {
+		s.ix.mu.RLock()
+		for i := lo; i < min(lo+tipsStep, uint32(len(out))); i++ {
+			st := sn.streams.at(i)
+			l := st.list()
+			n := l.len()
+			if n > 0 && l.last() > last {
+				n = l.search(last + 1)
+				moved = append(moved, i)
+			}
+			out[i] = segment.CheckpointStream{Entity: st.entity, Scope: st.scope, Version: uint64(n), LastHash: st.lastHash, Deleted: deleted[i]}
+		}
+		s.ix.mu.RUnlock()
+	}
+	v := view{entryLog: sn.entries, streams: sn.streams}
+	for _, i := range moved {
+		s.ix.mu.RLock()
+		seq := sn.streams.at(i).list().at(int(out[i].Version) - 1)
+		s.ix.mu.RUnlock()
+		h, err := s.hashOf(&v, seq)
+		if err != nil {
+			return err
+		}
+		out[i].LastHash = h
+	}
+	return nil
+}
+
+// hashOf reads the hash of event seq of v from its frame, or from its stub
+// in a hole frame.
+func (s *Store) hashOf(v *view, seq uint64) ([32]byte, error) {
+	pos := v.at(seq).pos
+	var rec segment.Record
+	rec.Entity, rec.Scope = v.known(seq)
+	if err := s.reader.Read(pos, &rec); err != nil {
+		return [32]byte{}, err
+	}
+	if rec.Kind == segment.KindHole {
+		stubs, err := segment.DecodeStubs(rec.Payload)
+		if err != nil {
+			return [32]byte{}, &segment.CorruptError{Segment: pos.Segment, Path: s.segmentPath(pos.Segment), Offset: int64(pos.Offset), Reason: err.Error()}
+		}
+		for i := range stubs {
+			if stubs[i].Seq == seq {
+				return stubs[i].Hash, nil
+			}
+		}
+	} else if rec.Seq == seq && !rec.IsMarker() {
+		return rec.Hash, nil
+	}
+	return [32]byte{}, &segment.CorruptError{Segment: pos.Segment, Path: s.segmentPath(pos.Segment), Offset: int64(pos.Offset),
+		Reason: fmt.Sprintf("the frame the index gives for sequence %d holds neither it nor its stub", seq)}
 }
