@@ -151,7 +151,11 @@ func (s *Store) tips(sn *snapshot, out []segment.CheckpointStream) error {
 		deleted[i] = true
 	}
 	last := sn.entries.len()
-	var moved []uint32 // streams with events after last
+	type moved struct {
+		i   uint32 // a stream with events after last
+		seq uint64 // its last event up to last
+	}
+	var later []moved
 	for lo := uint32(0); lo < uint32(len(out)); lo += tipsStep {
 		s.ix.mu.RLock()
 		for i := lo; i < min(lo+tipsStep, uint32(len(out))); i++ {
@@ -159,23 +163,21 @@ func (s *Store) tips(sn *snapshot, out []segment.CheckpointStream) error {
 			l := st.list()
 			n := l.len()
 			if n > 0 && l.last() > last {
-				n = l.search(last + 1)
-				moved = append(moved, i)
+				if n = l.search(last + 1); n > 0 {
+					later = append(later, moved{i, l.at(n - 1)})
+				}
 			}
 			out[i] = segment.CheckpointStream{Entity: st.entity, Scope: st.scope, Version: uint64(n), LastHash: st.lastHash, Deleted: deleted[i]}
 		}
 		s.ix.mu.RUnlock()
 	}
 	v := view{entryLog: sn.entries, streams: sn.streams}
-	for _, i := range moved {
-		s.ix.mu.RLock()
-		seq := sn.streams.at(i).list().at(int(out[i].Version) - 1)
-		s.ix.mu.RUnlock()
-		h, err := s.hashOf(&v, seq)
+	for _, m := range later {
+		h, err := s.hashOf(&v, m.seq)
 		if err != nil {
 			return err
 		}
-		out[i].LastHash = h
+		out[m.i].LastHash = h
 	}
 	return nil
 }

@@ -47,10 +47,10 @@ func newStreamTable(n int) streamTable {
 
 func (t *streamTable) hash(id streamID) uint64 { return maphash.Comparable(t.seed, id) & t.mask }
 
-// probe returns the part and slot where id is, or the free slot where it
-// would go, and whether it is there. The part has a free slot.
-func (t *streamTable) probe(streams *streamLog, id streamID) (p *tablePart, j int, found bool) {
-	h := t.hash(id)
+// probe returns the part and slot where id, whose hash is h, is, or the
+// free slot where it would go, and whether it is there. The part has a
+// free slot.
+func (t *streamTable) probe(streams *streamLog, id streamID, h uint64) (p *tablePart, j int, found bool) {
 	p = &t.parts[h>>(64-bits.Len(tableParts-1))]
 	for j = p.start(uint32(h)); ; j = p.next(j) {
 		s := p.slots[j]
@@ -67,7 +67,7 @@ func (t *streamTable) probe(streams *streamLog, id streamID) (p *tablePart, j in
 
 // find returns the number of stream id among streams.
 func (t *streamTable) find(streams *streamLog, id streamID) (uint32, bool) {
-	p, j, ok := t.probe(streams, id)
+	p, j, ok := t.probe(streams, id, t.hash(id))
 	if !ok {
 		return 0, false
 	}
@@ -78,15 +78,16 @@ func (t *streamTable) find(streams *streamLog, id streamID) (uint32, bool) {
 // are in the table, unless id is one of them: then it returns that one's
 // number and true.
 func (t *streamTable) add(streams *streamLog, id streamID, i uint32) (uint32, bool) {
-	p, j, found := t.probe(streams, id)
+	h := t.hash(id)
+	p, j, found := t.probe(streams, id, h)
 	if found {
 		return p.slots[j].num - 1, true
 	}
 	if p.n+1 > len(p.slots)*13/16 {
 		p.resize(2 * (p.n + 1))
-		p, j, _ = t.probe(streams, id)
+		p, j, _ = t.probe(streams, id, h)
 	}
-	p.slots[j] = tableSlot{num: i + 1, hash: uint32(t.hash(id))}
+	p.slots[j] = tableSlot{num: i + 1, hash: uint32(h)}
 	p.n++
 	return i, false
 }
