@@ -44,7 +44,7 @@ func (s *Store) takeSnapshot(seg uint32, end int64) *snapshot {
 	if seg != 0 {
 		sn.segment, sn.end = seg, end
 	} else if n := ix.entries.len(); n > 0 {
-		p := ix.entries.at(n).pos
+		p := ix.entries.at(n).Pos
 		sn.segment, sn.end = p.Segment, int64(p.Offset)+int64(p.Length)
 	}
 	return sn
@@ -114,15 +114,13 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	parts := segment.EncodeCheckpointParts(c, func(first uint64, dst []segment.IndexEntry) {
-		for i := range dst {
-			seq := first + uint64(i)
-			e := sn.entries.at(seq)
-			dst[i] = segment.IndexEntry{
-				Seq: seq, Kind: e.kind, Flags: e.flags, Entity: e.stream, Scope: c.Streams[e.stream].Scope,
-				Segment: e.pos.Segment, Offset: e.pos.Offset, Length: e.pos.Length,
-			}
+	// Full chunks are written as the index holds them; the last block is
+	// packed from the snapshot's plain chunk.
+	parts := segment.EncodeCheckpointParts(c, func(i int) *segment.PackedBlock {
+		if i < len(sn.entries.packed) {
+			return sn.entries.packed[i]
 		}
+		return segment.PackEntries(sn.entries.tail[:sn.entries.n&(entryChunk-1)])
 	})
 	if err := s.replaceFile(CheckpointFileName, parts...); err != nil {
 		return fmt.Errorf("eventstore: write checkpoint: %w", err)
@@ -185,7 +183,7 @@ func (s *Store) tips(sn *snapshot, out []segment.CheckpointStream) error {
 // hashOf reads the hash of event seq of v from its frame, or from its stub
 // in a hole frame.
 func (s *Store) hashOf(v *view, seq uint64) ([32]byte, error) {
-	pos := v.at(seq).pos
+	pos := v.at(seq).Pos
 	var rec segment.Record
 	rec.Entity, rec.Scope = v.known(seq)
 	if err := s.reader.Read(pos, &rec); err != nil {

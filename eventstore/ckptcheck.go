@@ -79,12 +79,12 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, durableFloor,
 	// The last covered frame must still be on disk as it was, and so must
 	// the frames after it up to the watermark.
 	last := ix.entries.at(c.LastSeq)
-	lastEnd := int64(last.pos.Offset) + int64(last.pos.Length)
+	lastEnd := int64(last.Pos.Offset) + int64(last.Pos.Length)
 	var reason string
 	switch {
-	case last.pos.Segment == c.Segment && lastEnd <= int64(c.FrameEnd):
+	case last.Pos.Segment == c.Segment && lastEnd <= int64(c.FrameEnd):
 		reason = s.checkFrame(c.LastSeq, c.LastID, last, int64(c.FrameEnd))
-	case last.pos.Segment+1 == c.Segment:
+	case last.Pos.Segment+1 == c.Segment:
 		// The watermark's segment holds no event yet: tombstones only, or
 		// nothing (a blank last segment was replaced).
 		reason = s.checkFrame(c.LastSeq, c.LastID, last, lastEnd)
@@ -147,7 +147,7 @@ func (f durableFloor) below(id uint32, cut, frameEnd int64) string {
 // batch's COMMIT marker, tombstones) are still whole: a tail cut after the
 // checkpoint was written must not be covered up by it.
 func (s *Store) checkFrame(seq uint64, id [16]byte, e entry, frameEnd int64) string {
-	p := e.pos
+	p := e.Pos
 	n := frameEnd - int64(p.Offset)
 	if p.Length > segment.MaxFramePayload+segment.FrameHeaderSize || n < int64(p.Length) || n > int64(p.Length)+maxMarkerBytes {
 		return "watermark disagrees with its last entry"

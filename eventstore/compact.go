@@ -137,7 +137,7 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 		}
 		e := v.at(rec.Seq)
 		drop := !v.visible(e)
-		if v.streams.at(e.stream).isDeleted() {
+		if v.streams.at(e.Stream).isDeleted() {
 			b.deletedHere[streamID{scope: rec.Scope, entity: rec.Entity}] = true
 		}
 		if !drop && cfg.keep != nil {
@@ -255,7 +255,7 @@ func (b *segmentBuilder) copyFrame(rec *segment.Record, frame []byte) {
 		return
 	}
 	e := b.v.at(rec.Seq)
-	e.pos = segment.Position{Segment: b.id, Offset: uint32(off), Length: uint32(len(frame))}
+	e.Pos = segment.Position{Segment: b.id, Offset: uint32(off), Length: uint32(len(frame))}
 	b.updates[rec.Seq] = e
 	b.metas[rec.Seq] = eventMeta{eventIDs: eventIDs{id: rec.ID, corr: rec.Correlation, cause: rec.Causation}, ts: rec.Timestamp, version: rec.Version}
 	b.seqs = append(b.seqs, rec.Seq)
@@ -273,7 +273,7 @@ func (b *segmentBuilder) flushHole() {
 	pos := segment.Position{Segment: b.id, Offset: uint32(off), Length: uint32(len(b.buf) - off)}
 	for _, st := range b.stubs {
 		e := b.v.at(st.Seq)
-		e.pos, e.flags = pos, e.flags|segment.EntryDeleted
+		e.Pos, e.Flags = pos, e.Flags|segment.EntryDeleted
 		b.updates[st.Seq] = e
 		b.metas[st.Seq] = eventMeta{eventIDs: stubIDs(&st), ts: st.Timestamp, version: st.Version}
 		b.seqs = append(b.seqs, st.Seq)
@@ -294,9 +294,9 @@ func (s *Store) footerFor(b *segmentBuilder) (*segment.Index, error) {
 	slices.Sort(b.seqs)
 	for _, seq := range b.seqs {
 		e, m := b.updates[seq], b.metas[seq]
-		id := ix.streams.id(ix.streams.at(e.stream))
+		id := ix.streams.id(ix.streams.at(e.Stream))
 		out.Entries = append(out.Entries, indexEntry(seq, e, &m, id, &strs))
-		tails[e.stream] = segment.StreamTail{Entity: strs.ID(id.entity), Scope: strs.ID(id.scope), Version: m.version}
+		tails[e.Stream] = segment.StreamTail{Entity: strs.ID(id.entity), Scope: strs.ID(id.scope), Version: m.version}
 	}
 	if len(b.seqs) > 0 {
 		lo, hi := b.seqs[0], b.seqs[len(b.seqs)-1]
@@ -327,7 +327,7 @@ func (s *Store) footerFor(b *segmentBuilder) (*segment.Index, error) {
 func (s *Store) hashAt(b *segmentBuilder, si uint32, version uint64) ([32]byte, error) {
 	seq := s.ix.streams.at(si).list().at(int(version - 1))
 	e := b.updates[seq]
-	frame := b.buf[e.pos.Offset : e.pos.Offset+e.pos.Length]
+	frame := b.buf[e.Pos.Offset : e.Pos.Offset+e.Pos.Length]
 	payload, _, st := segment.DecodeFrame(frame)
 	if st != segment.FrameOK {
 		return [32]byte{}, errors.New("compacted frame does not decode")

@@ -11,14 +11,14 @@ const entryChunk = 1 << entryChunkBits
 // entryLog is the append-only array of index entries, stored in fixed-size
 // chunks so it grows without ever copying (a million entries would
 // otherwise be copied several times over as a slice grows). Full chunks
-// are packed ([packedChunk]); the last one, while appends fill it, is a
+// are packed ([segment.PackedBlock], as a checkpoint holds them); the last one, while appends fill it, is a
 // plain array. A copy of the struct is a consistent snapshot: published
 // entries are never modified, appends only write past every snapshot's
 // length, and the plain chunk a snapshot holds stays as it is when the
 // log packs it and moves on.
 type entryLog struct {
-	packed []*packedChunk     // chunks 0 … len(packed)-1, full
-	tail   *[entryChunk]entry // chunk len(packed), or nil if no entry is past the packed ones
+	packed []*segment.PackedBlock // chunks 0 … len(packed)-1, full
+	tail   *[entryChunk]entry     // chunk len(packed), or nil if no entry is past the packed ones
 	n      uint64
 }
 
@@ -29,7 +29,7 @@ func (l *entryLog) len() uint64 { return l.n }
 func (l *entryLog) at(seq uint64) entry {
 	i := seq - 1
 	if c := i >> entryChunkBits; c < uint64(len(l.packed)) {
-		return l.packed[c].at(uint32(i & (entryChunk - 1)))
+		return l.packed[c].At(uint32(i & (entryChunk - 1)))
 	}
 	return l.tail[i&(entryChunk-1)]
 }
@@ -43,7 +43,7 @@ func (l *entryLog) append(e entry) {
 	l.tail[l.n&(entryChunk-1)] = e
 	l.n++
 	if l.n&(entryChunk-1) == 0 {
-		l.packed = append(l.packed, packChunk(l.tail))
+		l.packed = append(l.packed, segment.PackBlock(l.tail))
 		l.tail = nil
 	}
 }
@@ -58,11 +58,11 @@ func (l entryLog) withUpdates(updates map[uint64]entry) entryLog {
 		c := (seq - 1) >> entryChunkBits
 		byChunk[c] = append(byChunk[c], seq)
 	}
-	out := entryLog{packed: append([]*packedChunk(nil), l.packed...), tail: l.tail, n: l.n}
+	out := entryLog{packed: append([]*segment.PackedBlock(nil), l.packed...), tail: l.tail, n: l.n}
 	for c, seqs := range byChunk {
 		nc := new([entryChunk]entry)
 		if c < uint64(len(l.packed)) {
-			l.packed[c].unpack(nc)
+			l.packed[c].Unpack(nc)
 		} else {
 			*nc = *l.tail
 		}
@@ -70,7 +70,7 @@ func (l entryLog) withUpdates(updates map[uint64]entry) entryLog {
 			nc[(seq-1)&(entryChunk-1)] = updates[seq]
 		}
 		if c < uint64(len(l.packed)) {
-			out.packed[c] = packChunk(nc)
+			out.packed[c] = segment.PackBlock(nc)
 		} else {
 			out.tail = nc
 		}

@@ -26,8 +26,8 @@ type eventMeta struct {
 func indexEntry(seq uint64, e entry, m *eventMeta, id streamID, strs *segment.StringTable) segment.IndexEntry {
 	return segment.IndexEntry{
 		Seq: seq, Version: m.version, Timestamp: m.ts, ID: m.id, Correlation: m.corr, Causation: m.cause,
-		Kind: e.kind, Flags: e.flags, Entity: strs.ID(id.entity), Scope: strs.ID(id.scope),
-		Segment: e.pos.Segment, Offset: e.pos.Offset, Length: e.pos.Length,
+		Kind: e.Kind, Flags: e.Flags, Entity: strs.ID(id.entity), Scope: strs.ID(id.scope),
+		Segment: e.Pos.Segment, Offset: e.Pos.Offset, Length: e.Pos.Length,
 	}
 }
 
@@ -48,13 +48,13 @@ func (s *Store) metaAt(v *view, seq uint64) (m eventMeta, err error) {
 			err = batpak.ErrClosed
 		}
 	}()
-	if m, ok, err := s.readMeta(v, seq, v.at(seq).pos); ok && err == nil {
+	if m, ok, err := s.readMeta(v, seq, v.at(seq).Pos); ok && err == nil {
 		return m, nil
 	}
 	s.compactMu.RLock()
 	defer s.compactMu.RUnlock()
 	now := s.ix.snapshot()
-	pos := now.at(seq).pos
+	pos := now.at(seq).Pos
 	m, ok, err := s.readMeta(&now, seq, pos)
 	if !ok && err == nil {
 		err = &segment.CorruptError{Segment: pos.Segment, Path: s.segmentPath(pos.Segment), Offset: int64(pos.Offset),

@@ -100,16 +100,16 @@ func (f *footerPrep) add(p *commitPipeline) error {
 			m = *metas.at(int(seq - f.metaFrom))
 		}
 		e := v.at(seq)
-		ref, ok := f.touched[e.stream]
+		ref, ok := f.touched[e.Stream]
 		if !ok {
-			id := v.streams.id(v.streams.at(e.stream))
+			id := v.streams.id(v.streams.at(e.Stream))
 			ref = segment.StreamRef{Entity: f.b.Strings.ID(id.entity), Scope: f.b.Strings.ID(id.scope)}
-			f.touched[e.stream] = ref
+			f.touched[e.Stream] = ref
 		}
 		f.b.Add(&segment.IndexEntry{
 			Seq: seq, Version: m.version, Timestamp: m.ts, ID: m.id, Correlation: m.corr, Causation: m.cause,
-			Kind: e.kind, Flags: e.flags, Entity: ref.Entity, Scope: ref.Scope,
-			Segment: e.pos.Segment, Offset: e.pos.Offset, Length: e.pos.Length,
+			Kind: e.Kind, Flags: e.Flags, Entity: ref.Entity, Scope: ref.Scope,
+			Segment: e.Pos.Segment, Offset: e.Pos.Offset, Length: e.Pos.Length,
 		})
 	}
 	return nil

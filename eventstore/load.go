@@ -82,9 +82,9 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 			return fmt.Errorf("%w: %q version %d follows %d", errFooterMismatch, st.entity, se.Version, st.version())
 		}
 		ix.addAt(se.Seq, entry{
-			kind: se.Kind, flags: se.Flags & (segment.EntryDeleted | segment.EntryLost),
-			pos:    segment.Position{Segment: se.Segment, Offset: se.Offset, Length: se.Length},
-			stream: si,
+			Kind: se.Kind, Flags: se.Flags & (segment.EntryDeleted | segment.EntryLost),
+			Pos:    segment.Position{Segment: se.Segment, Offset: se.Offset, Length: se.Length},
+			Stream: si,
 		}, &eventIDs{id: se.ID, corr: se.Correlation, cause: se.Causation}, nil)
 	}
 	for _, t := range src.Tails {
@@ -192,8 +192,8 @@ func (l *loader) addFrame(bs *batchState, seg uint32, off int64, size int, rec *
 	}
 	ev := loadedEvent{
 		e: entry{
-			kind: rec.Kind,
-			pos:  segment.Position{Segment: seg, Offset: uint32(off), Length: uint32(size)},
+			Kind: rec.Kind,
+			Pos:  segment.Position{Segment: seg, Offset: uint32(off), Length: uint32(size)},
 		},
 		ids: eventIDs{id: rec.ID, corr: rec.Correlation, cause: rec.Causation}, version: rec.Version,
 		seq: rec.Seq, entity: rec.Entity, scope: rec.Scope, prevHash: rec.PrevHash, hash: rec.Hash,
@@ -236,7 +236,7 @@ func (l *loader) hole(seg uint32, off int64, size int, rec *segment.Record, path
 	for _, st := range stubs {
 		ev := loadedEvent{
 			seq: st.Seq,
-			e:   entry{kind: st.Kind, pos: pos, flags: flags},
+			e:   entry{Kind: st.Kind, Pos: pos, Flags: flags},
 			ids: stubIDs(&st), version: st.Version,
 			entity: st.Entity, scope: st.Scope, prevHash: st.PrevHash, hash: st.Hash, off: off,
 		}
@@ -267,7 +267,7 @@ func (l *loader) apply(ev *loadedEvent, count uint64, seg uint32, path string) e
 	if ev.prevHash != st.lastHash {
 		return corrupt("%q version %d does not link to the previous event's hash", ev.entity, ev.version)
 	}
-	ev.e.stream = si
+	ev.e.Stream = si
 	if ev.key != "" {
 		ix.keys[ev.key] = segment.IdempotencyRecord{Key: ev.key, First: seq, Count: uint32(count)}
 	}

@@ -12,9 +12,9 @@ import (
 )
 
 // indexFromCheckpoint builds a new index from a checkpoint. Its blocks are
-// checked, decoded and packed in parallel, each into its own chunk of the
-// entry log, while this goroutine links the decoded chunks into their
-// streams in order. Ids, correlation and causation are read from the
+// checked and decoded in parallel: a full block becomes a packed chunk of
+// the entry log as it is, and is also unpacked for this goroutine, which
+// links the entries into their streams in order. Ids, correlation and causation are read from the
 // frames when first needed. Any damage fails the whole checkpoint; the
 // store's index is untouched until it succeeds.
 func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
@@ -23,24 +23,24 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 		return nil, err
 	}
 	n := f.NumBlocks()
-	full := int(f.LastSeq >> entryChunkBits) // blocks that pack
-	ix.entries.packed = make([]*packedChunk, full)
+	full := int(f.LastSeq >> entryChunkBits) // full blocks
+	ix.entries.packed = make([]*segment.PackedBlock, full)
 	ix.entries.n = f.LastSeq
 	if full < n {
 		ix.entries.tail = new([entryChunk]entry)
 	}
 	workers := min(runtime.GOMAXPROCS(0), n)
-	// A full block is decoded into a plain chunk, which the linker reads
-	// and then hands back for another block. A worker takes a chunk (nil
-	// until one is needed) before it claims a block, so the next block to
-	// link always has one.
-	free := make(chan *[entryChunk]entry, workers+1)
+	// A worker decodes a block and the streams of its entries into a
+	// buffer, which the linker reads and then hands back for another
+	// block. A worker takes a buffer (nil until one is needed) before it
+	// claims a block, so the next block to link always has one.
+	free := make(chan *[entryChunk]uint32, workers+1)
 	for range cap(free) {
 		free <- nil
 	}
 	type decoded struct {
-		c   *[entryChunk]entry
-		err error
+		streams *[entryChunk]uint32
+		err     error
 	}
 	done := make([]chan decoded, n)
 	for i := range done {
@@ -52,27 +52,28 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 	for range workers {
 		wg.Go(func() {
 			for !failed.Load() {
-				c, ok := <-free
+				streams, ok := <-free
 				i := int(next.Add(1) - 1)
 				if !ok || i >= n {
 					return
 				}
+				if streams == nil {
+					streams = new([entryChunk]uint32)
+				}
+				pb, err := f.Block(i, streams[:])
 				switch {
-				case i >= full:
-					c = ix.entries.tail
-				case c == nil:
-					c = new([entryChunk]entry)
+				case err != nil:
+				case i < full:
+					ix.entries.packed[i] = pb
+				default: // the last block, not full: the log's plain chunk
+					pb.Unpack(ix.entries.tail)
 				}
-				err := f.DecodeBlock(i, func(j int, se *segment.IndexEntry) { c[j] = entryOf(se) })
-				if err == nil && i < full {
-					ix.entries.packed[i] = packChunk(c)
-				}
-				done[i] <- decoded{c, err}
+				done[i] <- decoded{streams, err}
 			}
 		})
 	}
 	defer wg.Wait()
-	// Unblock the workers that wait for a chunk after a failure.
+	// Unblock the workers that wait for a buffer after a failure.
 	defer close(free)
 	l := linker{ix: ix}
 	for i := range n {
@@ -81,13 +82,11 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 			failed.Store(true)
 			return nil, d.err
 		}
-		if err := l.link(d.c, uint64(i)<<entryChunkBits+1, f); err != nil {
+		if err := l.link(d.streams, uint64(i)<<entryChunkBits+1, f); err != nil {
 			failed.Store(true)
 			return nil, err
 		}
-		if i < full {
-			free <- d.c
-		}
+		free <- d.streams
 	}
 	for i := range ix.streams.len() {
 		if st := ix.streams.at(i); !st.list().full() {
@@ -141,29 +140,19 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	return ix, nil
 }
 
-// entryOf converts a decoded checkpoint entry.
-func entryOf(se *segment.IndexEntry) entry {
-	return entry{
-		kind: se.Kind, flags: se.Flags & (segment.EntryDeleted | segment.EntryLost),
-		pos:    segment.Position{Segment: se.Segment, Offset: se.Offset, Length: se.Length},
-		stream: se.Entity,
-	}
-}
-
 // linker adds the events of decoded chunks to their streams, in order.
 type linker struct {
 	ix *memIndex
 }
 
-// link adds the entries of chunk c, whose first sequence is first, to
-// their streams.
-func (l *linker) link(c *[entryChunk]entry, first uint64, f *segment.CheckpointFile) error {
+// link adds the events of a block, whose first sequence is first and
+// whose entries' streams are streams, to their streams.
+func (l *linker) link(streams *[entryChunk]uint32, first uint64, f *segment.CheckpointFile) error {
 	ix := l.ix
 	n := min(uint64(entryChunk), f.LastSeq-first+1)
 	for j := range n {
-		e := &c[j]
 		seq := first + j
-		st := ix.streams.at(e.stream)
+		st := ix.streams.at(streams[j])
 		if st.list().full() {
 			return fmt.Errorf("stream %q has more than its %d events", st.entity, st.version())
 		}

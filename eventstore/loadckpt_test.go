@@ -33,7 +33,7 @@ func testCheckpoint(t *testing.T, n int) ([]byte, []entry) {
 		c.Streams[st].Version++
 		e.Version = c.Streams[st].Version
 		c.Entries = append(c.Entries, e)
-		want[i] = entryOf(&e)
+		want[i] = entry{Pos: segment.Position{Segment: seg, Offset: e.Offset, Length: e.Length}, Stream: st, Kind: e.Kind, Flags: e.Flags}
 	}
 	c.Segment, c.FrameEnd = seg, uint64(off)
 	return segment.EncodeCheckpoint(c), want
@@ -62,11 +62,11 @@ func TestIndexFromCheckpoint(t *testing.T) {
 			if e != want[seq-1] {
 				t.Fatalf("%d events: seq %d is %+v, want %+v", n, seq, e, want[seq-1])
 			}
-			st := ix.streams.at(e.stream)
-			if v := versions[e.stream]; st.list().at(v) != seq {
-				t.Fatalf("%d events: version %d of stream %d is %d, want %d", n, v+1, e.stream, st.list().at(v), seq)
+			st := ix.streams.at(e.Stream)
+			if v := versions[e.Stream]; st.list().at(v) != seq {
+				t.Fatalf("%d events: version %d of stream %d is %d, want %d", n, v+1, e.Stream, st.list().at(v), seq)
 			}
-			versions[e.stream]++
+			versions[e.Stream]++
 		}
 	}
 }

@@ -14,16 +14,13 @@ import (
 )
 
 // entry is the in-memory index record of one event: where it is and what a
-// region filter asks of it without reading its frame. Everything else (id,
-// correlation, causation, timestamp) is in the frame, or in the hole
-// frame's stub of a removed event, and read from there when needed
-// ([Store.idsAt]); the version is the event's place in its stream.
-type entry struct {
-	pos    segment.Position
-	stream uint32 // index into memIndex.streams
-	kind   uint16
-	flags  uint16 // segment.EntryDeleted: removed by compaction, a stub remains
-}
+// region filter asks of it without reading its frame (Flags:
+// segment.EntryDeleted when compaction removed it and a stub remains).
+// Everything else (id, correlation, causation, timestamp) is in the frame,
+// or in the hole frame's stub of a removed event, and read from there when
+// needed ([Store.idsAt]); the version is the event's place in its stream.
+// A checkpoint's packed blocks hold the same entries.
+type entry = segment.PackedEntry
 
 // eventIDs are an event's id and causal links.
 type eventIDs struct {
@@ -148,7 +145,7 @@ func (ix *memIndex) addScope(scope string) uint32 {
 // add publishes one event of the stream (scope, entity). Caller holds mu
 // for writing; seq must be lastSeq()+1.
 func (ix *memIndex) add(seq uint64, e entry, ids *eventIDs, entity, scope string, hash [32]byte) {
-	e.stream, _ = ix.streamFor(streamID{scope: scope, entity: entity})
+	e.Stream, _ = ix.streamFor(streamID{scope: scope, entity: entity})
 	ix.addAt(seq, e, ids, &hash)
 }
 
@@ -156,7 +153,7 @@ func (ix *memIndex) add(seq uint64, e entry, ids *eventIDs, entity, scope string
 // stream; a nil hash leaves the stream's last hash as it is (footers carry
 // it separately).
 func (ix *memIndex) addAt(seq uint64, e entry, ids *eventIDs, hash *[32]byte) {
-	s := ix.streams.at(e.stream)
+	s := ix.streams.at(e.Stream)
 	if seq > 1 && ix.idsSorted && !idLess(&ix.lastID, &ids.id) {
 		// Get can no longer binary search: the id map is built with
 		// the links, from the frames, when first needed.
@@ -422,14 +419,14 @@ func (v *view) known(seq uint64) (entity, scope string) {
 	if seq == 0 || seq > v.len() {
 		return "", ""
 	}
-	st := v.streams.at(v.at(seq).stream)
+	st := v.streams.at(v.at(seq).Stream)
 	return st.entity, v.streams.scopes[st.scope]
 }
 
 // visible reports whether e may be shown to readers: not removed by
 // compaction and not in a deleted stream.
 func (v *view) visible(e entry) bool {
-	return e.flags&segment.EntryDeleted == 0 && !v.streams.at(e.stream).isDeleted()
+	return e.Flags&segment.EntryDeleted == 0 && !v.streams.at(e.Stream).isDeleted()
 }
 
 // streamSeqs returns the sequences of the stream c (empty if unknown).

@@ -321,7 +321,7 @@ func (p *commitPipeline) publish(st *stage) {
 		ev := &st.events[i]
 		r := &ev.rec
 		m := eventMeta{eventIDs: eventIDs{id: r.ID, corr: r.Correlation, cause: r.Causation}, ts: r.Timestamp, version: r.Version}
-		ix.add(r.Seq, entry{pos: ev.pos, kind: r.Kind}, &m.eventIDs, r.Entity, r.Scope, r.Hash)
+		ix.add(r.Seq, entry{Pos: ev.pos, Kind: r.Kind}, &m.eventIDs, r.Entity, r.Scope, r.Hash)
 		p.activeMetas.append(m)
 	}
 	if n := len(st.events); n > 0 {

@@ -50,7 +50,7 @@ func (s *Store) Position(seq uint64) (pos segment.Position, ok bool) {
 		return pos, false
 	}
 	v := s.ix.snapshot()
-	return v.at(seq).pos, true
+	return v.at(seq).Pos, true
 }
 
 func (s *Store) readSeq(seq uint64) (batpak.Record, error) {
@@ -65,7 +65,7 @@ func (s *Store) readSeq(seq uint64) (batpak.Record, error) {
 // notVisible is the error for reading event seq, whose entry e is not
 // visible: deleted, or lost to damage and replaced by a repair.
 func notVisible(seq uint64, e entry) error {
-	if e.flags&segment.EntryLost != 0 {
+	if e.Flags&segment.EntryLost != 0 {
 		return fmt.Errorf("%w: %w: sequence %d was lost to damage; a repair replaced it with a stub", batpak.ErrNotFound, ErrLost, seq)
 	}
 	return fmt.Errorf("%w: sequence %d was deleted", batpak.ErrNotFound, seq)
@@ -87,11 +87,11 @@ func (s *Store) readOpen(v *view, seq uint64, e entry) (batpak.Record, error) {
 // belongs to, so that only the payload is allocated.
 func (s *Store) readEntry(v *view, seq uint64, e entry) (batpak.Record, error) {
 	var rec segment.Record
-	st := v.streams.at(e.stream)
+	st := v.streams.at(e.Stream)
 	rec.Entity, rec.Scope = st.entity, v.streams.scopes[st.scope]
-	err := s.reader.Read(e.pos, &rec)
+	err := s.reader.Read(e.Pos, &rec)
 	if err == nil && rec.Seq == seq && !rec.IsMarker() {
-		return s.record(&rec, e.pos), nil
+		return s.record(&rec, e.Pos), nil
 	}
 	if s.closed.Load() { // Close released the files under the read
 		return batpak.Record{}, batpak.ErrClosed
@@ -106,12 +106,12 @@ func (s *Store) readEntry(v *view, seq uint64, e entry) (batpak.Record, error) {
 	// Read again even at the same position: e may already have been the
 	// new position while the first read went to the segment's old file
 	// (the index is updated before the reader drops the old mapping).
-	err = s.reader.Read(cur.pos, &rec)
+	err = s.reader.Read(cur.Pos, &rec)
 	if err == nil && rec.Seq == seq && !rec.IsMarker() {
-		return s.record(&rec, cur.pos), nil
+		return s.record(&rec, cur.Pos), nil
 	}
 	if err == nil {
-		err = &segment.CorruptError{Segment: cur.pos.Segment, Path: s.segmentPath(cur.pos.Segment), Offset: int64(cur.pos.Offset),
+		err = &segment.CorruptError{Segment: cur.Pos.Segment, Path: s.segmentPath(cur.Pos.Segment), Offset: int64(cur.Pos.Offset),
 			Reason: fmt.Sprintf("frame holds sequence %d, the index says %d", rec.Seq, seq)}
 	}
 	if s.closed.Load() {
@@ -190,7 +190,7 @@ func (v *view) visibleAhead(seqs seqList, order iter.Seq[int], prefetch func([]s
 		flush := func() bool {
 			if cold {
 				for i := range n {
-					pos[i] = ents[i].pos
+					pos[i] = ents[i].Pos
 				}
 				cold = prefetch(pos[:n])
 			}

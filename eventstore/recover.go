@@ -372,7 +372,7 @@ func (s *Store) dropBlankSegment(id uint32, path string) error {
 // openActive makes the last, unsealed segment the writer's, cut at end.
 func (s *Store) openActive(id uint32, end int64) error {
 	firstSeq := s.ix.lastSeq() + 1
-	for firstSeq > 1 && s.ix.entries.at(firstSeq-1).pos.Segment == id {
+	for firstSeq > 1 && s.ix.entries.at(firstSeq-1).Pos.Segment == id {
 		firstSeq--
 	}
 	if s.readOnly {

@@ -20,19 +20,19 @@ func newEntryMatcher(r batpak.Region, ix *memIndex) *entryMatcher {
 }
 
 func (m *entryMatcher) match(seq uint64, e entry) bool {
-	if !m.r.MatchSequence(seq) || !m.r.MatchKind(kind.Kind(e.kind)) {
+	if !m.r.MatchSequence(seq) || !m.r.MatchKind(kind.Kind(e.Kind)) {
 		return false
 	}
 	if m.r.Entity == "" && m.r.EntityPrefix == "" && m.r.Scope == "" {
 		return true
 	}
-	ok, seen := m.streams[e.stream]
+	ok, seen := m.streams[e.Stream]
 	if !seen {
 		m.ix.mu.RLock()
-		id := m.ix.streams.id(m.ix.streams.at(e.stream))
+		id := m.ix.streams.id(m.ix.streams.at(e.Stream))
 		ok = m.r.MatchStream(batpak.Coordinate{Entity: id.entity, Scope: id.scope})
 		m.ix.mu.RUnlock()
-		m.streams[e.stream] = ok
+		m.streams[e.Stream] = ok
 	}
 	return ok
 }

@@ -45,7 +45,7 @@ func (s *Store) Replay(ctx context.Context, region batpak.Region, from uint64) i
 		if from > last {
 			return
 		}
-		first, end := v.at(from).pos.Segment, v.at(last).pos.Segment
+		first, end := v.at(from).Pos.Segment, v.at(last).Pos.Segment
 		if n := readAheadProducers(first, end, last-from+1); n > 0 {
 			s.replayAhead(ctx, region, from, last, first, end, n, yield)
 			return
@@ -144,11 +144,11 @@ func (s *Store) replaySegment(id uint32, from, last uint64, fn scanFunc) (bool, 
 // v's positions describe; whole returns them all at once.
 func (s *Store) scanSegment(r io.ReaderAt, size int64, whole func() ([]byte, error), v view, id uint32, from, last uint64, fn scanFunc) (bool, error) {
 	var start int64
-	if e := v.at(from); e.pos.Segment == id {
-		start = int64(e.pos.Offset)
+	if e := v.at(from); e.Pos.Segment == id {
+		start = int64(e.Pos.Offset)
 	}
-	if e := v.at(last); e.pos.Segment == id {
-		size = min(size, int64(e.pos.Offset)+int64(e.pos.Length))
+	if e := v.at(last); e.Pos.Segment == id {
+		size = min(size, int64(e.Pos.Offset)+int64(e.Pos.Length))
 	}
 	buf := scanBufs.Get().(*[]byte)
 	defer scanBufs.Put(buf)
@@ -164,7 +164,7 @@ func (s *Store) scanSegment(r io.ReaderAt, size int64, whole func() ([]byte, err
 		if !v.visible(e) {
 			return nil
 		}
-		if !fn(rec, segment.Position{Segment: id, Offset: uint32(off), Length: uint32(size)}, v.streams.at(e.stream)) {
+		if !fn(rec, segment.Position{Segment: id, Offset: uint32(off), Length: uint32(size)}, v.streams.at(e.Stream)) {
 			more = false
 			return errStopScan
 		}

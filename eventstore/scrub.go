@@ -119,7 +119,7 @@ func (s *Store) entriesPerSegment(through uint32) map[uint32]int {
 	v := s.ix.snapshot()
 	counts := make(map[uint32]int)
 	for seq := uint64(1); seq <= v.len(); seq++ {
-		if id := v.at(seq).pos.Segment; id <= through {
+		if id := v.at(seq).Pos.Segment; id <= through {
 			counts[id]++
 		}
 	}
@@ -342,15 +342,15 @@ func (sc *scrubber) indexed(v *view, seq uint64, id streamID, version uint64, po
 	}
 	e := v.at(seq)
 	sc.s.ix.mu.RLock()
-	st := v.streams.at(e.stream)
+	st := v.streams.at(e.Stream)
 	seqs := st.list()
 	sc.s.ix.mu.RUnlock()
 	switch {
-	case e.pos != pos:
-		return fmt.Sprintf("sequence %d: the index places it at segment %d offset %d", seq, e.pos.Segment, e.pos.Offset)
+	case e.Pos != pos:
+		return fmt.Sprintf("sequence %d: the index places it at segment %d offset %d", seq, e.Pos.Segment, e.Pos.Offset)
 	case v.streams.id(st) != id || version == 0 || version > uint64(seqs.len()) || seqs.at(int(version-1)) != seq:
 		return fmt.Sprintf("sequence %d: the frame holds another event than the index names", seq)
-	case stub != (e.flags&segment.EntryDeleted != 0):
+	case stub != (e.Flags&segment.EntryDeleted != 0):
 		return fmt.Sprintf("sequence %d: the index and the frame disagree on whether it was removed", seq)
 	}
 	return ""

@@ -50,12 +50,12 @@ func (s *Store) VerifyChain(ctx context.Context, coord batpak.Coordinate) error 
 // a removed event a record made from its stub (with Kind KindHole).
 func (s *Store) chainRecord(seq uint64, e entry) (*segment.Record, error) {
 	var rec segment.Record
-	if err := s.reader.Read(e.pos, &rec); err != nil {
+	if err := s.reader.Read(e.Pos, &rec); err != nil {
 		return nil, err
 	}
-	if e.flags&segment.EntryDeleted == 0 {
+	if e.Flags&segment.EntryDeleted == 0 {
 		if rec.Seq != seq || rec.IsMarker() {
-			return nil, &segment.CorruptError{Segment: e.pos.Segment, Path: s.segmentPath(e.pos.Segment), Offset: int64(e.pos.Offset),
+			return nil, &segment.CorruptError{Segment: e.Pos.Segment, Path: s.segmentPath(e.Pos.Segment), Offset: int64(e.Pos.Offset),
 				Reason: fmt.Sprintf("frame holds sequence %d, the index says %d", rec.Seq, seq)}
 		}
 		return &rec, nil

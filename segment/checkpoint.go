@@ -8,7 +8,7 @@ import (
 )
 
 const (
-	checkpointVersion = 4
+	checkpointVersion = 5
 	// checkpointHead is the fixed head, its CRC included.
 	checkpointHead = 4 + 2 + 8 + 4 + 8 + 16 + 1 + 4*5 + 4
 	// checkpointIDsUnsorted in the head's flags byte: event ids do not
@@ -88,29 +88,34 @@ func (c *Checkpoint) Validate() error {
 // [Checkpoint.Validate]; the Seq and Version of its entries are not
 // written, they follow from their places.
 func EncodeCheckpoint(c *Checkpoint) []byte {
-	return bytes.Join(EncodeCheckpointParts(c, func(first uint64, dst []IndexEntry) { copy(dst, c.Entries[first-1:]) }), nil)
+	part := make([]PackedEntry, 0, CheckpointBlockEntries)
+	return bytes.Join(EncodeCheckpointParts(c, func(i int) *PackedBlock {
+		part = part[:0]
+		for _, e := range c.Entries[i*CheckpointBlockEntries : min(len(c.Entries), (i+1)*CheckpointBlockEntries)] {
+			part = append(part, PackedEntry{
+				Pos:    Position{Segment: e.Segment, Offset: e.Offset, Length: e.Length},
+				Stream: e.Entity, Kind: e.Kind, Flags: e.Flags,
+			})
+		}
+		return PackEntries(part)
+	}), nil)
 }
 
-// checkpointBytesPerEntry is the room reserved for each entry's encoding
-// in a block: most take 8 or 9 bytes; a larger one grows the buffer once.
-const checkpointBytesPerEntry = 10
-
 // EncodeCheckpointParts is [EncodeCheckpoint] for entries handed over one
-// block at a time, so that no more than a block of them is ever held:
-// entries fills dst with the entries of sequences first, first+1, … (their
-// Entity must index c.Streams and their Scope be that stream's; c.Entries
-// is not used). It returns the file's head, tables and blocks, to be
-// written one after the other: joined, the file would be held twice.
-func EncodeCheckpointParts(c *Checkpoint, entries func(first uint64, dst []IndexEntry)) [][]byte {
-	blocks := make([]byte, 0, c.LastSeq*checkpointBytesPerEntry)
-	dir := make([]byte, 0, blockRow*((c.LastSeq+CheckpointBlockEntries-1)/CheckpointBlockEntries))
-	part := make([]IndexEntry, min(c.LastSeq, CheckpointBlockEntries))
-	for first := uint64(1); first <= c.LastSeq; first += CheckpointBlockEntries {
+// packed block at a time: block returns block i, the entries of sequences
+// i·[CheckpointBlockEntries]+1 on (their Stream must index c.Streams; a
+// last block of fewer entries is padded, see [PackEntries]); c.Entries is
+// not used. It returns the file's head, tables and blocks, to be written
+// one after the other: joined, the file would be held twice.
+func EncodeCheckpointParts(c *Checkpoint, block func(i int) *PackedBlock) [][]byte {
+	nBlocks := int((c.LastSeq + CheckpointBlockEntries - 1) / CheckpointBlockEntries)
+	// Most entries pack in 11 to 20 bits; a wider block grows the buffer.
+	blocks := make([]byte, 0, c.LastSeq*3+uint64(nBlocks)*(packedHead+16))
+	dir := make([]byte, 0, blockRow*nBlocks)
+	for i := range nBlocks {
 		start := len(blocks)
-		part := part[:min(CheckpointBlockEntries, c.LastSeq-first+1)]
-		entries(first, part)
-		blocks = appendBlock(blocks, part)
-		dir = binary.BigEndian.AppendUint32(dir, uint32(len(part)))
+		blocks, _ = block(i).AppendBinary(blocks)
+		dir = binary.BigEndian.AppendUint32(dir, uint32(min(CheckpointBlockEntries, c.LastSeq-uint64(i)*CheckpointBlockEntries)))
 		dir = binary.BigEndian.AppendUint32(dir, uint32(len(blocks)-start))
 		dir = binary.BigEndian.AppendUint32(dir, Checksum(blocks[start:]))
 	}
@@ -303,7 +308,7 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 			return r.err
 		}
 		if n == 0 || n > CheckpointBlockEntries || (n < CheckpointBlockEntries && i < nBlocks-1) ||
-			size > uint64(len(blocks)) || uint64(n)*minEntrySize > size {
+			size > uint64(len(blocks)) || size < packedHead+16 {
 			return decodeErr("checkpoint tables", "block %d of %d entries in %d bytes", i, n, size)
 		}
 		f.blocks[i] = checkpointBlock{first: next, n: n, data: blocks[:size], sum: sum}
@@ -353,17 +358,55 @@ func firstDuplicate(n int, name func(int) string) (string, bool) {
 // (seq-1)/[CheckpointBlockEntries].
 func (f *CheckpointFile) NumBlocks() int { return len(f.blocks) }
 
+// Block checks block i and decodes it, and writes the stream of each of
+// its entries to streams (of at least [PackedBlock.Len]), checking that it
+// names a listed stream.
+func (f *CheckpointFile) Block(i int, streams []uint32) (*PackedBlock, error) {
+	bl := &f.blocks[i]
+	bad := func(format string, args ...any) error {
+		return &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf("block %d: ", i) + fmt.Sprintf(format, args...)}
+	}
+	if Checksum(bl.data) != bl.sum {
+		return nil, bad("checksum mismatch")
+	}
+	c, err := decodePackedBlock(bl.data)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	if c.Len() != bl.n {
+		return nil, bad("%d entries, the directory says %d", c.Len(), bl.n)
+	}
+	streams = streams[:bl.n]
+	c.Streams(streams)
+	for j, st := range streams {
+		if st >= uint32(len(f.Streams)) {
+			return nil, bad("entry %d: stream %d of %d", j, st, len(f.Streams))
+		}
+	}
+	return c, nil
+}
+
 // DecodeBlock checks block i and decodes its entries, handing each to fn
 // with its index in the block; e is reused for the next entry. An entry's
 // Version is left zero: it is its number in its stream, which depends on
 // the blocks before. After an error, the entries fn got are not to be used.
 func (f *CheckpointFile) DecodeBlock(i int, fn func(j int, e *IndexEntry)) error {
-	bl := &f.blocks[i]
-	if Checksum(bl.data) != bl.sum {
-		return &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf("block %d checksum mismatch", i)}
+	var streams [CheckpointBlockEntries]uint32
+	c, err := f.Block(i, streams[:])
+	if err != nil {
+		return err
 	}
-	if err := decodeBlock(bl.data, bl.first, bl.n, f.Streams, fn); err != nil {
-		return &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf("block %d: %v", i, err)}
+	var dst [CheckpointBlockEntries]PackedEntry
+	c.Unpack(&dst)
+	bl := &f.blocks[i]
+	var e IndexEntry
+	for j, pe := range dst[:bl.n] {
+		e = IndexEntry{
+			Seq: bl.first + uint64(j), Kind: pe.Kind, Flags: pe.Flags,
+			Entity: pe.Stream, Scope: f.Streams[pe.Stream].Scope,
+			Segment: pe.Pos.Segment, Offset: pe.Pos.Offset, Length: pe.Pos.Length,
+		}
+		fn(j, &e)
 	}
 	return nil
 }

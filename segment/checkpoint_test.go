@@ -29,11 +29,12 @@ func fixedCheckpoint() []byte {
 }
 
 // TestCheckpointGolden: the encoder writes the bytes docs/format.md
-// describes (format 4), as the encoder that built the file in one buffer
-// did. testdata/checkpoint-v4.golden holds that encoder's output for
-// fixedCheckpoint; EncodeCheckpoint joins the parts Close writes.
+// describes (format 5, whose blocks are packed). testdata/checkpoint-v5.golden
+// holds its output for fixedCheckpoint; EncodeCheckpoint joins the parts
+// Close writes. testdata/checkpoint-v4.golden, the same checkpoint in
+// format 4, is refused (TestCheckpointOldVersion).
 func TestCheckpointGolden(t *testing.T) {
-	want, err := os.ReadFile("testdata/checkpoint-v4.golden")
+	want, err := os.ReadFile("testdata/checkpoint-v5.golden")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +219,13 @@ func TestCheckpointOldVersion(t *testing.T) {
 	binary.BigEndian.PutUint16(b[4:6], 1)
 	if _, err := segment.DecodeCheckpoint(b); !errors.Is(err, segment.ErrUnsupportedVersion) {
 		t.Fatalf("format 1: %v", err)
+	}
+	v4, err := os.ReadFile("testdata/checkpoint-v4.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := segment.OpenCheckpoint(v4); !errors.Is(err, segment.ErrUnsupportedVersion) {
+		t.Fatalf("format 4, whose blocks were varints: %v", err)
 	}
 }
 
