@@ -24,6 +24,16 @@ type childRun struct {
 // hang guard (dtHangTimeout). Used by the crash and soak tests.
 func runAndKill(t *testing.T, test string, env []string, delay time.Duration, handle func(line string)) childRun {
 	t.Helper()
+	return runAndKillOn(t, test, env, func(line string) (time.Duration, bool) {
+		return delay, strings.HasPrefix(line, "READY")
+	}, handle)
+}
+
+// runAndKillOn is runAndKill with the kill armed by the first line, READY
+// or later, for which arm returns true: SIGKILL follows the delay it
+// returns. arm sees every line after handle has.
+func runAndKillOn(t *testing.T, test string, env []string, arm func(line string) (time.Duration, bool), handle func(line string)) childRun {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
 	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
@@ -51,6 +61,7 @@ func runAndKill(t *testing.T, test string, env []string, delay time.Duration, ha
 	}()
 	var run childRun
 	var kill <-chan time.Time
+	armed := false // kill stays nil once it fired
 	giveUp := time.After(dtHangTimeout(t))
 loop:
 	for {
@@ -63,8 +74,10 @@ loop:
 				run.ready = true
 			}
 			handle(line)
-			if run.ready && kill == nil {
-				kill = time.After(delay)
+			if run.ready && kill == nil && !armed {
+				if delay, ok := arm(line); ok {
+					kill, armed = time.After(delay), true
+				}
 			}
 		case <-kill:
 			_ = cmd.Process.Kill() // SIGKILL
