@@ -104,18 +104,17 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	ix := newMemIndex()
 	ix.linked, ix.correlation, ix.causation = false, nil, nil
-	ix.byStream = newStreamTable(len(f.Streams))
+	ix.byStream = newStreamTable(0) // load sizes each part
 	ix.byScope = make(map[string]uint32, len(f.Scopes))
 	ix.keys = make(map[string]segment.IdempotencyRecord, len(f.Keys))
-	ix.streams.preallocate(len(f.Streams))
+	ix.streams.preallocate(f.NumStreams())
 	ix.streams.scopes = f.Scopes
 	words := uint64(1) // per sequence
 	if f.LastSeq > math.MaxUint32 {
 		words = 2
 	}
 	seqs := makeHuge[uint32](int(words * f.LastSeq))
-	for i := range f.Streams {
-		cs := &f.Streams[i]
+	for _, cs := range f.StreamRows() {
 		j, st := ix.streams.push()
 		st.entity, st.scope, st.lastHash = cs.Entity, cs.Scope, cs.LastHash
 		if cs.Deleted {
@@ -126,10 +125,15 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 		}
 		// Full capacity: the stream's next append after open reallocates.
 		st.seqs, seqs = seqs[:0:words*cs.Version], seqs[words*cs.Version:]
-		id := ix.streams.id(st)
-		if _, dup := ix.byStream.add(&ix.streams, id, j); dup {
-			return nil, fmt.Errorf("stream %v listed twice", id)
+	}
+	hashes := makeHuge[uint64](int(ix.streams.len()))
+	parallel(len(hashes), func(from, to int) {
+		for j := from; j < to; j++ {
+			hashes[j] = ix.byStream.hash(ix.streams.id(ix.streams.at(uint32(j))))
 		}
+	})
+	if dup, ok := ix.byStream.load(&ix.streams, hashes, runtime.GOMAXPROCS(0)); !ok {
+		return nil, fmt.Errorf("stream %v listed twice", ix.streams.id(ix.streams.at(dup)))
 	}
 	for i, sc := range f.Scopes {
 		ix.byScope[sc] = uint32(i)
@@ -168,4 +172,15 @@ func idLess(a, b *[16]byte) bool {
 		return ah < bh
 	}
 	return binary.BigEndian.Uint64(a[8:]) < binary.BigEndian.Uint64(b[8:])
+}
+
+// parallel calls fn on consecutive ranges that cover 0 … n-1, one range
+// per core, and waits for them.
+func parallel(n int, fn func(from, to int)) {
+	workers := min(runtime.GOMAXPROCS(0), max(1, n/4096))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() { fn(n*w/workers, n*(w+1)/workers) })
+	}
+	wg.Wait()
 }

@@ -71,7 +71,7 @@ func (l *streamLog) push() (uint32, *stream) {
 // preallocate makes room for n streams in one allocation; the log must be
 // empty.
 func (l *streamLog) preallocate(n int) {
-	all := make([]stream, (n+streamChunk-1)/streamChunk*streamChunk)
+	all := makeHuge[stream]((n + streamChunk - 1) / streamChunk * streamChunk)
 	for k := 0; k < len(all); k += streamChunk {
 		l.chunks = append(l.chunks, (*[streamChunk]stream)(all[k:k+streamChunk]))
 	}

@@ -2,7 +2,10 @@ package eventstore
 
 import (
 	"hash/maphash"
+	"math"
 	"math/bits"
+	"sync"
+	"sync/atomic"
 )
 
 // streamTable finds a stream's number by its id. It is an open-addressing
@@ -51,15 +54,23 @@ func (t *streamTable) hash(id streamID) uint64 { return maphash.Comparable(t.see
 // free slot where it would go, and whether it is there. The part has a
 // free slot.
 func (t *streamTable) probe(streams *streamLog, id streamID, h uint64) (p *tablePart, j int, found bool) {
-	p = &t.parts[h>>(64-bits.Len(tableParts-1))]
-	for j = p.start(uint32(h)); ; j = p.next(j) {
+	p = &t.parts[partOf(h)]
+	j, found = p.probe(streams, id, uint32(h))
+	return p, j, found
+}
+
+// probe returns the slot of the part where id, the low bits of whose hash
+// are hash, is, or the free slot where it would go, and whether it is
+// there. The part has a free slot.
+func (p *tablePart) probe(streams *streamLog, id streamID, hash uint32) (int, bool) {
+	for j := p.start(hash); ; j = p.next(j) {
 		s := p.slots[j]
 		if s.num == 0 {
-			return p, j, false
+			return j, false
 		}
-		if s.hash == uint32(h) {
+		if s.hash == hash {
 			if st := streams.at(s.num - 1); st.entity == id.entity && streams.scopes[st.scope] == id.scope {
-				return p, j, true
+				return j, true
 			}
 		}
 	}
@@ -91,6 +102,77 @@ func (t *streamTable) add(streams *streamLog, id streamID, i uint32) (uint32, bo
 	p.n++
 	return i, false
 }
+
+// load adds streams 0 … len(hashes)-1 of streams, whose ids' hashes
+// (t.hash) are hashes, to an empty table, part by part: each part's slots
+// fit in a core's cache while it fills, where adding the streams in their
+// order would touch the whole table at random. It uses up to workers
+// goroutines. A stream listed twice is returned with ok false.
+func (t *streamTable) load(streams *streamLog, hashes []uint64, workers int) (dup uint32, ok bool) {
+	// The streams by part, in their order within each: a counting sort.
+	var start [tableParts + 1]int
+	for _, h := range hashes {
+		start[partOf(h)+1]++
+	}
+	for p := range tableParts {
+		start[p+1] += start[p]
+	}
+	next := start
+	order := makeHuge[uint32](len(hashes))
+	for j, h := range hashes {
+		p := partOf(h)
+		order[next[p]] = uint32(j)
+		next[p]++
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	dup, ok = math.MaxUint32, true
+	var claim atomic.Int32
+	for range max(1, workers) {
+		wg.Go(func() {
+			for {
+				p := int(claim.Add(1) - 1)
+				if p >= tableParts {
+					return
+				}
+				part := &t.parts[p]
+				part.resize(start[p+1] - start[p])
+				for _, j := range order[start[p]:start[p+1]] {
+					if d, found := part.insert(streams, j, uint32(hashes[j])); found {
+						mu.Lock()
+						dup, ok = min(dup, d), false
+						mu.Unlock()
+						break
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return dup, ok
+}
+
+// insert adds stream j of streams, the low bits of whose id's hash are
+// hash, to the part, which has room for it, unless a stream of the same id
+// is there: it then returns the later of the two and true. Unlike probe,
+// it reads a stream's id only where the hash bits match.
+func (p *tablePart) insert(streams *streamLog, j, hash uint32) (uint32, bool) {
+	for k := p.start(hash); ; k = p.next(k) {
+		s := p.slots[k]
+		if s.num == 0 {
+			p.slots[k] = tableSlot{num: j + 1, hash: hash}
+			p.n++
+			return 0, false
+		}
+		if s.hash == hash && streams.id(streams.at(s.num-1)) == streams.id(streams.at(j)) {
+			return max(j, s.num-1), true
+		}
+	}
+}
+
+// partOf returns the part of the table that holds a stream whose id's
+// hash is h.
+func partOf(h uint64) uint64 { return h >> (64 - bits.Len(tableParts-1)) }
 
 // start returns the slot a probe for hash starts at: hash scaled to the
 // number of slots, which need not be a power of two.

@@ -52,3 +52,71 @@ func TestStreamTable(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamTableLoad fills tables with load, as a checkpoint's open does,
+// with whole and cut hashes and one to four workers: every stream is
+// found, later adds find and add as in a table built by add, and a stream
+// listed twice is reported as the later of its two listings.
+func TestStreamTableLoad(t *testing.T) {
+	for _, mask := range []uint64{^uint64(0), 0x3, 0} {
+		for workers := 1; workers <= 4; workers++ {
+			seed := rand.Uint64()
+			r := rand.New(rand.NewPCG(seed, 0))
+			tab := newStreamTable(0)
+			tab.mask = mask
+			streams := &streamLog{scopes: []string{"s0", "s1"}}
+			seen := make(map[streamID]bool)
+			for len(seen) < 2000 {
+				id := streamID{scope: streams.scopes[r.IntN(2)], entity: fmt.Sprint("e", r.IntN(5000))}
+				if seen[id] {
+					continue
+				}
+				seen[id] = true
+				_, st := streams.push()
+				st.entity = id.entity
+				if id.scope == "s1" {
+					st.scope = 1
+				}
+			}
+			hashes := make([]uint64, streams.len())
+			for j := range hashes {
+				hashes[j] = tab.hash(streams.id(streams.at(uint32(j))))
+			}
+			if dup, ok := tab.load(streams, hashes, workers); !ok {
+				t.Fatalf("seed %d, mask %#x: load reports stream %d twice", seed, mask, dup)
+			}
+			for j := range streams.len() {
+				if got, ok := tab.find(streams, streams.id(streams.at(j))); !ok || got != j {
+					t.Fatalf("seed %d, mask %#x, %d workers: stream %d found as %d, %v", seed, mask, workers, j, got, ok)
+				}
+			}
+			// Adds after a load grow the parts as they fill.
+			for k := range 500 {
+				id := streamID{scope: "s0", entity: fmt.Sprint("new", k)}
+				i := streams.len()
+				if _, found := tab.add(streams, id, i); found {
+					t.Fatalf("seed %d: new stream %v found", seed, id)
+				}
+				_, st := streams.push()
+				st.entity = id.entity
+				if got, found := tab.add(streams, id, streams.len()); !found || got != i {
+					t.Fatalf("seed %d: added stream %v not found (%d, %v)", seed, id, got, found)
+				}
+			}
+		}
+	}
+	// A stream listed twice.
+	tab := newStreamTable(0)
+	streams := &streamLog{scopes: []string{"s"}}
+	for _, e := range []string{"a", "b", "c", "b", "d"} {
+		_, st := streams.push()
+		st.entity = e
+	}
+	hashes := make([]uint64, streams.len())
+	for j := range hashes {
+		hashes[j] = tab.hash(streams.id(streams.at(uint32(j))))
+	}
+	if dup, ok := tab.load(streams, hashes, 2); ok || dup != 3 {
+		t.Fatalf("stream b listed twice: load = %d, %v; want 3, false", dup, ok)
+	}
+}

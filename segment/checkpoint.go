@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"iter"
+	"sync"
 	"unicode/utf8"
+	"unsafe"
 )
 
 const (
@@ -175,12 +178,45 @@ func boolByte(v bool) byte {
 	return 0
 }
 
-// CheckpointFile is a checkpoint whose head and tables are checked and
-// decoded, and whose entries are decoded block by block with
-// [CheckpointFile.DecodeBlock], in any order or in parallel.
+// CheckpointFile is a checkpoint whose head and tables are checked, whose
+// scopes and keys are decoded, whose streams are decoded as they are read
+// ([CheckpointFile.StreamRows]) and whose entries are decoded block by
+// block ([CheckpointFile.Block]), in any order or in parallel.
 type CheckpointFile struct {
-	Checkpoint // without Entries
+	Checkpoint // without Streams and Entries
+	nStreams   int
+	rows       []byte // the streams' rows
+	namesLen   int    // the sum of their entities' lengths
+	loaded     sync.Once
 	blocks     []checkpointBlock
+}
+
+// NumStreams returns the number of streams.
+func (f *CheckpointFile) NumStreams() int { return f.nStreams }
+
+// StreamRows yields the streams in table order, numbered from 0. Their
+// entities are parts of one string: one allocation, without size-class
+// rounding, for what is most of the tables' bytes on a store of short
+// streams. The rows were checked by OpenCheckpoint.
+func (f *CheckpointFile) StreamRows() iter.Seq2[int, CheckpointStream] {
+	return func(yield func(int, CheckpointStream) bool) {
+		names := make([]byte, f.namesLen)
+		// Each entity is a string over the part of names just written,
+		// which is never written again.
+		all := unsafe.String(unsafe.SliceData(names), len(names))
+		r := reader{b: f.rows, what: "checkpoint tables"}
+		at := 0
+		for i := range f.nStreams {
+			n := copy(names[at:], r.bytes(int(r.u16())))
+			st := CheckpointStream{Entity: all[at : at+n], Scope: r.u32(), Version: r.u64()}
+			at += n
+			copy(st.LastHash[:], r.bytes(32))
+			st.Deleted = r.u8() == 1
+			if !yield(i, st) {
+				return
+			}
+		}
+	}
 }
 
 type checkpointBlock struct {
@@ -258,35 +294,30 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 		}
 		return s
 	}
-	// The entities are copied into one string that each stream's entity
-	// is a part of: one allocation and no size-class rounding for what is
-	// most of the tables' bytes on a store of short streams.
-	f.Streams = make([]CheckpointStream, nStreams)
-	names := make([]byte, 0, max(0, len(tables)-nStreams*(minStreamRow-2)))
-	ends := make([]int, nStreams)
-	for i := range f.Streams {
-		st := &f.Streams[i]
+	// The streams' rows are checked here and decoded when read.
+	start := r.b
+	var versions uint64
+	for i := range nStreams {
 		name := r.bytes(int(r.u16()))
 		if r.err == nil && !utf8.Valid(name) {
 			r.err = decodeErr("checkpoint tables", "stream %d is not UTF-8", i)
 		}
-		names = append(names, name...)
-		ends[i] = len(names)
-		st.Scope, st.Version = r.u32(), r.u64()
-		if r.err == nil && int(st.Scope) >= nScopes {
-			r.err = decodeErr("checkpoint tables", "stream %d names scope %d of %d", i, st.Scope, nScopes)
+		f.namesLen += len(name)
+		if scope := r.u32(); r.err == nil && int(scope) >= nScopes {
+			r.err = decodeErr("checkpoint tables", "stream %d names scope %d of %d", i, scope, nScopes)
 		}
-		copy(st.LastHash[:], r.bytes(32))
-		d := r.u8()
-		if d > 1 && r.err == nil {
+		if v := r.u64(); r.err == nil {
+			if v > f.LastSeq-versions { // also where the sum would overflow
+				r.err = decodeErr("checkpoint", "stream versions add up to more than %d events", f.LastSeq)
+			}
+			versions += v
+		}
+		r.bytes(32)
+		if d := r.u8(); d > 1 && r.err == nil {
 			r.err = decodeErr("checkpoint tables", "stream %d deleted flag %d", i, d)
 		}
-		st.Deleted = d == 1
 	}
-	all, start := string(names), 0
-	for i, end := range ends {
-		f.Streams[i].Entity, start = all[start:end], end
-	}
+	f.nStreams, f.rows = nStreams, start[:len(start)-len(r.b)]
 	f.Scopes = make([]string, nScopes)
 	for i := range f.Scopes {
 		f.Scopes[i] = str("scope", i)
@@ -325,15 +356,8 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 	case next-1 != f.LastSeq:
 		return decodeErr("checkpoint", "%d entries for last sequence %d", next-1, f.LastSeq)
 	}
-	var total uint64
-	for _, st := range f.Streams {
-		if st.Version > f.LastSeq-total { // also where the sum would overflow
-			return decodeErr("checkpoint", "stream versions add up to more than %d events", f.LastSeq)
-		}
-		total += st.Version
-	}
-	if total != f.LastSeq {
-		return decodeErr("checkpoint", "stream versions add up to %d events, not %d", total, f.LastSeq)
+	if versions != f.LastSeq {
+		return decodeErr("checkpoint", "stream versions add up to %d events, not %d", versions, f.LastSeq)
 	}
 	if name, dup := firstDuplicate(len(f.Scopes), func(i int) string { return f.Scopes[i] }); dup {
 		return decodeErr("checkpoint tables", "scope %q twice", name)
@@ -379,8 +403,8 @@ func (f *CheckpointFile) Block(i int, streams []uint32) (*PackedBlock, error) {
 	streams = streams[:bl.n]
 	c.Streams(streams)
 	for j, st := range streams {
-		if st >= uint32(len(f.Streams)) {
-			return nil, bad("entry %d: stream %d of %d", j, st, len(f.Streams))
+		if st >= uint32(f.nStreams) {
+			return nil, bad("entry %d: stream %d of %d", j, st, f.nStreams)
 		}
 	}
 	return c, nil
@@ -391,6 +415,7 @@ func (f *CheckpointFile) Block(i int, streams []uint32) (*PackedBlock, error) {
 // Version is left zero: it is its number in its stream, which depends on
 // the blocks before. After an error, the entries fn got are not to be used.
 func (f *CheckpointFile) DecodeBlock(i int, fn func(j int, e *IndexEntry)) error {
+	f.loadStreams()
 	var streams [CheckpointBlockEntries]uint32
 	c, err := f.Block(i, streams[:])
 	if err != nil {
@@ -411,6 +436,16 @@ func (f *CheckpointFile) DecodeBlock(i int, fn func(j int, e *IndexEntry)) error
 	return nil
 }
 
+// loadStreams fills f.Streams, once.
+func (f *CheckpointFile) loadStreams() {
+	f.loaded.Do(func() {
+		f.Streams = make([]CheckpointStream, 0, f.nStreams)
+		for _, st := range f.StreamRows() {
+			f.Streams = append(f.Streams, st)
+		}
+	})
+}
+
 // DecodeCheckpoint checks and decodes a whole checkpoint file, entries
 // included, and checks that the stream versions match their events and
 // that no stream is listed twice.
@@ -419,6 +454,7 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.loadStreams()
 	c := &f.Checkpoint
 	type name struct {
 		scope  uint32

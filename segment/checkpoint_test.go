@@ -116,19 +116,21 @@ func checkOpened(t *testing.T, b []byte) {
 		return
 	}
 	var total uint64
-	for _, st := range f.Streams {
+	n := 0
+	for _, st := range f.StreamRows() {
+		n++
 		if st.Version > f.LastSeq {
 			t.Fatalf("stream version %d beyond last sequence %d", st.Version, f.LastSeq)
 		}
 		total += st.Version
 	}
-	if total != f.LastSeq {
-		t.Fatalf("stream versions add up to %d, last sequence %d", total, f.LastSeq)
+	if total != f.LastSeq || n != f.NumStreams() {
+		t.Fatalf("%d stream versions add up to %d, last sequence %d", n, total, f.LastSeq)
 	}
 	for i := range f.NumBlocks() {
 		_ = f.DecodeBlock(i, func(j int, e *segment.IndexEntry) {
 			if e.Seq != uint64(i*segment.CheckpointBlockEntries+j+1) || e.Seq > f.LastSeq ||
-				int(e.Entity) >= len(f.Streams) || int(e.Scope) >= len(f.Scopes) {
+				int(e.Entity) >= f.NumStreams() || int(e.Scope) >= len(f.Scopes) {
 				t.Fatalf("block %d entry %d: %+v", i, j, e)
 			}
 		})
