@@ -75,8 +75,8 @@
 //     bytes, 20 before; and 4 bytes for its place in its stream's list of
 //     sequences), plus about 100 bytes per stream (an 80-byte record with
 //     its last hash, an 8-byte table slot, its name) and each idempotency
-//     key. Open rebuilds it from the latest checkpoint and what
-//     follows it. Ids, links and timestamps stay in the frames: [Store.Get]
+//     key. Open rebuilds it from the latest checkpoint, whose blocks are
+//     those packed chunks and are taken as they are, and what follows it. Ids, links and timestamps stay in the frames: [Store.Get]
 //     binary searches the frames by id, a time-bounded [Store.Query] reads
 //     the frames its other bounds select, and the first causal query after
 //     an open ([Store.CausedBy], [Store.Correlated]) reads every frame once

@@ -383,8 +383,8 @@ func firstDuplicate(n int, name func(int) string) (string, bool) {
 func (f *CheckpointFile) NumBlocks() int { return len(f.blocks) }
 
 // Block checks block i and decodes it, and writes the stream of each of
-// its entries to streams (of at least [PackedBlock.Len]), checking that it
-// names a listed stream.
+// its entries to streams, which must have room for them (for
+// [CheckpointBlockEntries]), checking that it names a listed stream.
 func (f *CheckpointFile) Block(i int, streams []uint32) (*PackedBlock, error) {
 	bl := &f.blocks[i]
 	bad := func(format string, args ...any) error {
