@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/batpak-go/batpak/internal/huge"
 	"github.com/batpak-go/batpak/segment"
 )
 
@@ -113,7 +114,7 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	if f.LastSeq > math.MaxUint32 {
 		words = 2
 	}
-	seqs := makeHuge[uint32](int(words * f.LastSeq))
+	seqs := huge.Make[uint32](int(words * f.LastSeq))
 	for _, cs := range f.StreamRows() {
 		j, st := ix.streams.push()
 		st.entity, st.scope, st.lastHash = cs.Entity, cs.Scope, cs.LastHash
@@ -126,7 +127,7 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 		// Full capacity: the stream's next append after open reallocates.
 		st.seqs, seqs = seqs[:0:words*cs.Version], seqs[words*cs.Version:]
 	}
-	hashes := makeHuge[uint64](int(ix.streams.len()))
+	hashes := huge.Make[uint64](int(ix.streams.len()))
 	parallel(len(hashes), func(from, to int) {
 		for j := from; j < to; j++ {
 			hashes[j] = ix.byStream.hash(ix.streams.id(ix.streams.at(uint32(j))))

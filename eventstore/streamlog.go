@@ -1,6 +1,10 @@
 package eventstore
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/batpak-go/batpak/internal/huge"
+)
 
 // stream is the state of one stream: 80 bytes.
 type stream struct {
@@ -71,7 +75,7 @@ func (l *streamLog) push() (uint32, *stream) {
 // preallocate makes room for n streams in one allocation; the log must be
 // empty.
 func (l *streamLog) preallocate(n int) {
-	all := makeHuge[stream]((n + streamChunk - 1) / streamChunk * streamChunk)
+	all := huge.Make[stream]((n + streamChunk - 1) / streamChunk * streamChunk)
 	for k := 0; k < len(all); k += streamChunk {
 		l.chunks = append(l.chunks, (*[streamChunk]stream)(all[k:k+streamChunk]))
 	}

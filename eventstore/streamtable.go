@@ -6,6 +6,8 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+
+	"github.com/batpak-go/batpak/internal/huge"
 )
 
 // streamTable finds a stream's number by its id. It is an open-addressing
@@ -103,8 +105,8 @@ func (t *streamTable) add(streams *streamLog, id streamID, i uint32) (uint32, bo
 	return i, false
 }
 
-// load adds streams 0 … len(hashes)-1 of streams, whose ids' hashes
-// (t.hash) are hashes, to an empty table, part by part: each part's slots
+// load fills an empty table with streams 0 … len(hashes)-1 of streams,
+// whose ids' hashes (t.hash) are hashes, part by part: each part's slots
 // fit in a core's cache while it fills, where adding the streams in their
 // order would touch the whole table at random. It uses up to workers
 // goroutines. A stream listed twice is returned with ok false.
@@ -117,8 +119,18 @@ func (t *streamTable) load(streams *streamLog, hashes []uint64, workers int) (du
 	for p := range tableParts {
 		start[p+1] += start[p]
 	}
+	// Every part's slots in one allocation, filled at once: a part that
+	// grows later moves out of it (the slab lives while any part is in it).
+	var at [tableParts + 1]int
+	for p := range tableParts {
+		at[p+1] = at[p] + slotsFor(start[p+1]-start[p])
+	}
+	slab := huge.Make[tableSlot](at[tableParts])
+	for p := range tableParts {
+		t.parts[p] = tablePart{slots: slab[at[p]:at[p+1]:at[p+1]]}
+	}
 	next := start
-	order := makeHuge[uint32](len(hashes))
+	order := huge.Make[uint32](len(hashes))
 	for j, h := range hashes {
 		p := partOf(h)
 		order[next[p]] = uint32(j)
@@ -136,7 +148,6 @@ func (t *streamTable) load(streams *streamLog, hashes []uint64, workers int) (du
 					return
 				}
 				part := &t.parts[p]
-				part.resize(start[p+1] - start[p])
 				for _, j := range order[start[p]:start[p+1]] {
 					if d, found := part.insert(streams, j, uint32(hashes[j])); found {
 						mu.Lock()
@@ -186,10 +197,14 @@ func (p *tablePart) next(j int) int {
 	return j
 }
 
+// slotsFor returns the slots a part of n streams has: a quarter of them
+// free.
+func slotsFor(n int) int { return n*4/3 + 8 }
+
 // resize gives the part room for n streams at three quarters full, unless
 // it has that already, and puts its slots back in it.
 func (p *tablePart) resize(n int) {
-	size := n*4/3 + 8
+	size := slotsFor(n)
 	if size <= len(p.slots) {
 		return
 	}

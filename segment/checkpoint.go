@@ -8,6 +8,8 @@ import (
 	"sync"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/batpak-go/batpak/internal/huge"
 )
 
 const (
@@ -189,6 +191,11 @@ type CheckpointFile struct {
 	namesLen   int    // the sum of their entities' lengths
 	loaded     sync.Once
 	blocks     []checkpointBlock
+	// The words of every block, allocated at once (see huge.Make): the
+	// blocks share it, and it lives as long as any of them.
+	words      []uint64
+	wordsOnce  sync.Once
+	totalWords int
 }
 
 // NumStreams returns the number of streams.
@@ -200,7 +207,7 @@ func (f *CheckpointFile) NumStreams() int { return f.nStreams }
 // streams. The rows were checked by OpenCheckpoint.
 func (f *CheckpointFile) StreamRows() iter.Seq2[int, CheckpointStream] {
 	return func(yield func(int, CheckpointStream) bool) {
-		names := make([]byte, f.namesLen)
+		names := huge.Make[byte](f.namesLen)
 		// Each entity is a string over the part of names just written,
 		// which is never written again.
 		all := unsafe.String(unsafe.SliceData(names), len(names))
@@ -224,6 +231,7 @@ type checkpointBlock struct {
 	n     int
 	data  []byte
 	sum   uint32
+	words int // where its words start in CheckpointFile.words
 }
 
 // OpenCheckpoint checks the head and tables of the checkpoint file b and
@@ -342,7 +350,10 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 			size > uint64(len(blocks)) || size < packedHead+16 {
 			return decodeErr("checkpoint tables", "block %d of %d entries in %d bytes", i, n, size)
 		}
-		f.blocks[i] = checkpointBlock{first: next, n: n, data: blocks[:size], sum: sum}
+		// The block's words, if its size is right (decodePackedBlock checks).
+		words := (int(size) - packedHead - groupsOf(uint32(n))*packedGroupSize) / 8
+		f.blocks[i] = checkpointBlock{first: next, n: n, data: blocks[:size], sum: sum, words: f.totalWords}
+		f.totalWords += max(0, words)
 		next += uint64(n)
 		blocks = blocks[size:]
 	}
@@ -393,7 +404,12 @@ func (f *CheckpointFile) Block(i int, streams []uint32) (*PackedBlock, error) {
 	if Checksum(bl.data) != bl.sum {
 		return nil, bad("checksum mismatch")
 	}
-	c, err := decodePackedBlock(bl.data)
+	f.wordsOnce.Do(func() { f.words = huge.Make[uint64](f.totalWords) })
+	end := f.totalWords
+	if i+1 < len(f.blocks) {
+		end = f.blocks[i+1].words
+	}
+	c, err := decodePackedBlock(bl.data, f.words[bl.words:end])
 	if err != nil {
 		return nil, bad("%v", err)
 	}

@@ -63,7 +63,7 @@ func checkStreams(t *testing.T, what string, c *PackedBlock, src []PackedEntry) 
 func checkEncoding(t *testing.T, what string, c *PackedBlock) {
 	t.Helper()
 	b, _ := c.AppendBinary(nil)
-	d, err := decodePackedBlock(b)
+	d, err := decodePackedBlock(b, nil)
 	if err != nil {
 		t.Fatalf("%s: decode: %v", what, err)
 	}
@@ -74,7 +74,7 @@ func checkEncoding(t *testing.T, what string, c *PackedBlock) {
 		t.Fatalf("%s: encodes again to other bytes", what)
 	}
 	for _, cut := range []int{0, 1, packedHead, len(b) - 8, len(b) - 1} {
-		if _, err := decodePackedBlock(b[:cut]); !errors.Is(err, ErrCorrupt) {
+		if _, err := decodePackedBlock(b[:cut], nil); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("%s: cut to %d of %d bytes: %v", what, cut, len(b), err)
 		}
 	}
@@ -118,7 +118,7 @@ func FuzzPackedBlock(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := decodePackedBlock(b)
+		c, err := decodePackedBlock(b, nil)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("not ErrCorrupt: %v", err)

@@ -47,8 +47,9 @@ func groupsOf(n uint32) int { return int(n+packGroup-1) / packGroup }
 // only what AppendBinary writes: 1 to CheckpointBlockEntries entries,
 // groups laid out in order, field widths of at most 32 bits, the exact
 // number of words and every bit past the entries' clear. So At never
-// reads outside the words, and a block has exactly one encoding.
-func decodePackedBlock(b []byte) (*PackedBlock, error) {
+// reads outside the words, and a block has exactly one encoding. The
+// words go to words if it has room for exactly them, else to a new slice.
+func decodePackedBlock(b []byte, words []uint64) (*PackedBlock, error) {
 	if len(b) < packedHead {
 		return nil, decodeErr("packed block", "%d bytes is too short", len(b))
 	}
@@ -94,7 +95,11 @@ func decodePackedBlock(b []byte) (*PackedBlock, error) {
 	if want := (bit+63)/64 + 2; nWords != want {
 		return nil, decodeErr("packed block", "%d words for %d bits", nWords, bit)
 	}
-	c.words = make([]uint64, nWords)
+	if uint64(len(words)) == nWords {
+		c.words = words[:nWords:nWords]
+	} else {
+		c.words = make([]uint64, nWords)
+	}
 	for i := range c.words {
 		c.words[i] = binary.LittleEndian.Uint64(b[fixed+8*i:])
 	}

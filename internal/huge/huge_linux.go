@@ -1,4 +1,4 @@
-package eventstore
+package huge
 
 import (
 	"unsafe"
@@ -10,16 +10,17 @@ import (
 // (amd64, most arm64).
 const hugePage = 2 << 20
 
-// makeHuge returns a zeroed slice of n elements, asking the kernel to back
+// Make returns a zeroed slice of n elements, asking the kernel to back
 // the huge-page-aligned part of it with huge pages. Large slices that are
 // filled right away then cost one page fault per 2 MiB instead of one per
 // 4 KiB: on a virtual machine, where a fault can cost 10 µs, that was most
 // of the time a checkpoint of a million streams took to load. The memory
 // stays on the Go heap; the advice stays with it when the runtime reuses
 // it, and may split the heap's mappings in up to three, which is why only
-// arrays of many megabytes filled at once (a checkpoint load's streams,
-// their sequences and their hashes) use it.
-func makeHuge[T any](n int) []T {
+// arrays of many megabytes filled at once use it: what opening a
+// checkpoint builds (streams, their sequences, the stream table, the
+// packed blocks' words, the stream names).
+func Make[T any](n int) []T {
 	s := make([]T, n)
 	if n == 0 {
 		return s
