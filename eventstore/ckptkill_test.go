@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -16,11 +15,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
 	"github.com/batpak-go/batpak/vfs"
@@ -131,16 +128,7 @@ func TestKillDuringCheckpointHelper(t *testing.T) {
 }
 
 func ckHelperMain(dir string) int {
-	var outMu sync.Mutex
-	emit := func(line string) {
-		outMu.Lock()
-		defer outMu.Unlock()
-		_, _ = os.Stdout.Write([]byte(line + "\n")) // one write: a kill cannot split it
-	}
-	go func() { // never outlive the parent (see runAndKill)
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		os.Exit(3)
-	}()
+	emit := helperStart()
 	cycle, _ := strconv.Atoi(os.Getenv(ckCycleEnv))
 	seed := uint64(envInt(ckSeedEnv, 0))
 	streams := int(envInt(ckStreamsEnv, 0))
@@ -175,50 +163,8 @@ func ckHelperMain(dir string) int {
 		}
 	}()
 
-	ack := func(r crashReq, rs []batpak.Receipt, err error) {
-		if err != nil {
-			emit(fmt.Sprintf("ERR %s: %v", r.tag, err))
-			return
-		}
-		a := crashAck{Tag: r.tag, Key: r.key}
-		for i, rc := range rs {
-			a.R = append(a.R, crashReceipt{ID: rc.EventID.String(), Seq: rc.Sequence, Ver: rc.Version, Hash: hex.EncodeToString(rc.Hash[:]), E: r.entities[i]})
-		}
-		b, _ := json.Marshal(a)
-		emit("ACK " + string(b))
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() { // retries of keys from earlier runs, acknowledged or not
-		for _, key := range strings.Split(os.Getenv(ckRetryEnv), ",") {
-			if c, w, n, ok := parseCrashKey(key); ok {
-				r := ckSpec(seed, streams, c, w, n)
-				rs, err := r.do(s)
-				ack(r, rs, err)
-			}
-		}
-	})
-	for w := range ckKeyWorkers {
-		wg.Go(func() {
-			for n := 0; ; n++ {
-				r := ckSpec(seed, streams, cycle, w, n)
-				rs, err := r.do(s)
-				ack(r, rs, err)
-			}
-		})
-	}
-	wg.Go(func() { // a stream only this worker writes, with exact expected versions
-		v := s.StreamVersion(dtCoord("solo"))
-		for n := 0; ; n++ {
-			r := crashReq{tag: fmt.Sprintf("c%dw3n%d", cycle, n), entities: []string{"solo"}}
-			rs, err := r.do(s, batpak.ExpectVersion(batpak.Exactly(v)))
-			ack(r, rs, err)
-			if err != nil {
-				return
-			}
-			v = rs[0].Version
-		}
-	})
-	wg.Wait()
+	spec := func(c, w, n int) crashReq { return ckSpec(seed, streams, c, w, n) }
+	runCrashWorkers(s, cycle, ckKeyWorkers, os.Getenv(ckRetryEnv), spec, crashAcker(emit))
 	return 0
 }
 

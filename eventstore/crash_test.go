@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -134,18 +133,7 @@ func TestCrashHelper(t *testing.T) {
 }
 
 func crashHelperMain(dir string) int {
-	var outMu sync.Mutex
-	emit := func(line string) {
-		outMu.Lock()
-		defer outMu.Unlock()
-		_, _ = os.Stdout.Write([]byte(line + "\n")) // one write: a kill cannot split it
-	}
-	// Never outlive the parent, which kills this process itself (see
-	// runAndKill).
-	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		os.Exit(3)
-	}()
+	emit := helperStart()
 
 	cycle, _ := strconv.Atoi(os.Getenv(crashCycleEnv))
 	s, err := eventstore.Open(dir,
@@ -158,7 +146,14 @@ func crashHelperMain(dir string) int {
 	}
 	emit(fmt.Sprintf("READY %d", s.LastSequence()))
 
-	ack := func(r crashReq, rs []batpak.Receipt, err error) {
+	runCrashWorkers(s, cycle, crashKeyWorkers, os.Getenv(crashRetryEnv), crashSpec, crashAcker(emit))
+	return 0
+}
+
+// crashAcker returns how a crash helper reports each request's outcome:
+// an ACK line with its receipts, or an ERR line.
+func crashAcker(emit func(string)) func(crashReq, []batpak.Receipt, error) {
+	return func(r crashReq, rs []batpak.Receipt, err error) {
 		if err != nil {
 			emit(fmt.Sprintf("ERR %s: %v", r.tag, err))
 			return
@@ -170,20 +165,28 @@ func crashHelperMain(dir string) int {
 		b, _ := json.Marshal(a)
 		emit("ACK " + string(b))
 	}
+}
+
+// runCrashWorkers appends to s until the process is killed: retries of
+// the keys in retry (comma-separated, from earlier runs, acknowledged or
+// not), keyWorkers workers sending spec(cycle, w, n) for n = 0, 1, …, and
+// a worker writing stream "solo" with exact expected versions. Each
+// outcome goes to ack.
+func runCrashWorkers(s *eventstore.Store, cycle, keyWorkers int, retry string, spec func(c, w, n int) crashReq, ack func(crashReq, []batpak.Receipt, error)) {
 	var wg sync.WaitGroup
-	wg.Go(func() { // retries of keys from earlier runs, acknowledged or not
-		for _, key := range strings.Split(os.Getenv(crashRetryEnv), ",") {
+	wg.Go(func() {
+		for _, key := range strings.Split(retry, ",") {
 			if c, w, n, ok := parseCrashKey(key); ok {
-				r := crashSpec(c, w, n)
+				r := spec(c, w, n)
 				rs, err := r.do(s)
 				ack(r, rs, err)
 			}
 		}
 	})
-	for w := range crashKeyWorkers {
+	for w := range keyWorkers {
 		wg.Go(func() {
 			for n := 0; ; n++ {
-				r := crashSpec(cycle, w, n)
+				r := spec(cycle, w, n)
 				rs, err := r.do(s)
 				ack(r, rs, err)
 			}
@@ -202,7 +205,6 @@ func crashHelperMain(dir string) int {
 		}
 	})
 	wg.Wait()
-	return 0
 }
 
 type crashEvent struct {

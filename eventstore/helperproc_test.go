@@ -3,10 +3,12 @@ package eventstore_test
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -134,4 +136,20 @@ func tagsOf[A any](acks []A, tag func(A) string) []string {
 		tags[i] = tag(a)
 	}
 	return tags
+}
+
+// helperStart begins a helper process run by runAndKill: the process exits
+// when its parent goes away (its stdin closes), and emit prints a line in
+// one write, so that a kill cannot split it.
+func helperStart() (emit func(line string)) {
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(3)
+	}()
+	var mu sync.Mutex
+	return func(line string) {
+		mu.Lock()
+		defer mu.Unlock()
+		_, _ = os.Stdout.Write([]byte(line + "\n"))
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -251,17 +250,11 @@ func TestSoakHelper(t *testing.T) {
 }
 
 func soakHelperMain(dir string) int {
-	var outMu sync.Mutex
+	line := helperStart()
 	emit := func(prefix string, v any) {
 		b, _ := json.Marshal(v)
-		outMu.Lock()
-		defer outMu.Unlock()
-		_, _ = os.Stdout.Write([]byte(prefix + " " + string(b) + "\n")) // one write: a kill cannot split it
+		line(prefix + " " + string(b))
 	}
-	go func() { // never outlive the parent, which kills this process itself (see runAndKill)
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		os.Exit(3)
-	}()
 
 	cycle, _ := strconv.Atoi(os.Getenv(soakCycleEnv))
 	s, err := eventstore.Open(dir,
