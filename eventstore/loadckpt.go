@@ -14,8 +14,8 @@ import (
 
 // indexFromCheckpoint builds a new index from a checkpoint. Its blocks are
 // checked and decoded in parallel: a full block becomes a packed chunk of
-// the entry log as it is, and is also unpacked for this goroutine, which
-// links the entries into their streams in order. Ids, correlation and causation are read from the
+// the entry log as it is, and the streams of its entries are read for
+// this goroutine, which links the entries into their streams in order. Ids, correlation and causation are read from the
 // frames when first needed. Any damage fails the whole checkpoint; the
 // store's index is untouched until it succeeds.
 func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {

@@ -351,7 +351,7 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 			return decodeErr("checkpoint tables", "block %d of %d entries in %d bytes", i, n, size)
 		}
 		// The block's words, if its size is right (decodePackedBlock checks).
-		words := (int(size) - packedHead - groupsOf(uint32(n))*packedGroupSize) / 8
+		words := (int(size) - packedFixed(uint32(n))) / 8
 		f.blocks[i] = checkpointBlock{first: next, n: n, data: blocks[:size], sum: sum, words: f.totalWords}
 		f.totalWords += max(0, words)
 		next += uint64(n)

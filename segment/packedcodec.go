@@ -40,6 +40,10 @@ func (c *PackedBlock) AppendBinary(dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
+// packedFixed returns the encoded size of a block of n entries before its
+// words.
+func packedFixed(n uint32) int { return packedHead + groupsOf(n)*packedGroupSize }
+
 // groupsOf returns the number of groups that n entries take.
 func groupsOf(n uint32) int { return int(n+packGroup-1) / packGroup }
 
@@ -64,7 +68,7 @@ func decodePackedBlock(b []byte, words []uint64) (*PackedBlock, error) {
 		return nil, decodeErr("packed block", "%d entries", c.n)
 	}
 	groups := groupsOf(c.n)
-	fixed := packedHead + groups*packedGroupSize
+	fixed := packedFixed(c.n)
 	if len(b) < fixed || uint64(len(b)-fixed) != 8*nWords {
 		return nil, decodeErr("packed block", "%d entries and %d words in %d bytes", c.n, nWords, len(b))
 	}
