@@ -3,10 +3,12 @@ package eventstore_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/batpak-go/batpak"
@@ -110,5 +112,76 @@ func TestCheckpointLinksOnFirstUse(t *testing.T) {
 	}
 	if got := s.CausedBy(root[1].EventID); !slices.Equal(got, []uint64{3, 4, 5}) {
 		t.Fatalf("caused by the root's second event, once linked: %v", got)
+	}
+}
+
+// A checkpoint of an older format is ignored, with its reason, and the
+// first writable Close writes one of the current format even if nothing
+// was appended; a read-only open leaves the file alone.
+func TestOldCheckpointRewrittenAtClose(t *testing.T) {
+	dir := t.TempDir()
+	s, err := eventstore.Open(dir, eventstore.WithSyncMode(eventstore.SyncNone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kind.Custom(1, 1)
+	for _, e := range []string{"a", "b", "c"} {
+		if _, err := s.Append(context.Background(), batpak.Coordinate{Entity: e, Scope: "s"}, []batpak.Event{{Kind: k}, {Kind: k}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, eventstore.CheckpointFileName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Format 4's head has the same layout: only the version differs.
+	old := bytes.Clone(b)
+	binary.BigEndian.PutUint16(old[4:6], 4)
+	const head = 4 + 2 + 8 + 4 + 8 + 16 + 1 + 4*5
+	binary.BigEndian.PutUint32(old[head:], segment.Checksum(old[:head]))
+	if err := os.WriteFile(path, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := segment.OpenCheckpoint(old); !errors.Is(err, segment.ErrUnsupportedVersion) {
+		t.Fatalf("format 4 checkpoint: %v, want ErrUnsupportedVersion", err)
+	}
+
+	open := func(readOnly bool) eventstore.ColdStart {
+		t.Helper()
+		openFn := eventstore.Open
+		if readOnly {
+			openFn = eventstore.OpenReadOnly
+		}
+		s, err := openFn(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs := s.Stats().ColdStart
+		n := 0
+		for _, err := range s.ReadAll(context.Background(), 0) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if n != 6 {
+			t.Fatalf("%d events, want 6", n)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	for _, ro := range []bool{true, false} {
+		if cs := open(ro); cs.Path == "checkpoint" || !strings.Contains(cs.CheckpointIgnored, "format 4") {
+			t.Fatalf("open with a format 4 checkpoint: path %s, ignored %q", cs.Path, cs.CheckpointIgnored)
+		}
+	}
+	if cs := open(false); cs.Path != "checkpoint" || cs.CheckpointIgnored != "" {
+		t.Fatalf("open after a Close without appends: path %s, ignored %q", cs.Path, cs.CheckpointIgnored)
 	}
 }
