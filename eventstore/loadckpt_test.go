@@ -3,6 +3,7 @@ package eventstore
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/batpak-go/batpak/segment"
@@ -12,9 +13,16 @@ import (
 // streams, with some stubs, and returns it with its entries.
 func testCheckpoint(t *testing.T, n int) ([]byte, []entry) {
 	t.Helper()
-	r := rand.New(rand.NewPCG(uint64(n), 1))
+	c, want := testCheckpointOf(n, 50)
+	return segment.EncodeCheckpoint(c), want
+}
+
+// testCheckpointOf returns a checkpoint of n events in the given number of
+// streams, and its entries.
+func testCheckpointOf(n, streams int) (*segment.Checkpoint, []entry) {
+	r := rand.New(rand.NewPCG(uint64(n), uint64(streams)))
 	c := &segment.Checkpoint{LastSeq: uint64(n), Scopes: []string{"s", "t"}}
-	for i := range 50 {
+	for i := range streams {
 		c.Streams = append(c.Streams, segment.CheckpointStream{Entity: fmt.Sprint("e", i), Scope: uint32(i % 2)})
 	}
 	want := make([]entry, n)
@@ -36,16 +44,20 @@ func testCheckpoint(t *testing.T, n int) ([]byte, []entry) {
 		want[i] = entry{Pos: segment.Position{Segment: seg, Offset: e.Offset, Length: e.Length}, Stream: st, Kind: e.Kind, Flags: e.Flags}
 	}
 	c.Segment, c.FrameEnd = seg, uint64(off)
-	return segment.EncodeCheckpoint(c), want
+	return c, want
 }
 
 // TestIndexFromCheckpoint loads checkpoints of partial, full and several
 // blocks: full blocks are packed, a partial last one stays plain, and
 // every entry and stream reads back.
 func TestIndexFromCheckpoint(t *testing.T) {
-	for _, n := range []int{1, 100, entryChunk, 2 * entryChunk, 5*entryChunk + 77} {
-		b, want := testCheckpoint(t, n)
-		f, err := segment.OpenCheckpoint(b)
+	for _, tc := range []struct{ n, streams int }{
+		{1, 50}, {100, 50}, {entryChunk, 50}, {2 * entryChunk, 50}, {5*entryChunk + 77, 50},
+		{3*entryChunk + 5, 5 * streamChunk}, {4 * entryChunk, 3*streamChunk + 1},
+	} {
+		n := tc.n
+		c, want := testCheckpointOf(n, tc.streams)
+		f, err := segment.OpenCheckpoint(segment.EncodeCheckpoint(c))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,5 +102,27 @@ func TestIndexFromCheckpointDamage(t *testing.T) {
 	}
 	if tried < 2 {
 		t.Errorf("only %d of the damaged checkpoints reached the blocks", tried)
+	}
+}
+
+// TestIndexFromCheckpointVersions checks that a stream with more entries
+// than its version in the table fails the load, and names it.
+// (OpenCheckpoint checks that the versions add up to the entries, so
+// another stream has fewer.)
+func TestIndexFromCheckpointVersions(t *testing.T) {
+	for _, tc := range []struct{ short, long int }{
+		{0, 1}, {3*streamChunk - 1, 5}, {streamChunk + 7, 2*streamChunk + 3}, {2 * streamChunk, 0},
+	} {
+		c, _ := testCheckpointOf(3*entryChunk+11, 3*streamChunk)
+		c.Streams[tc.short].Version -= 2
+		c.Streams[tc.long].Version += 2
+		f, err := segment.OpenCheckpoint(segment.EncodeCheckpoint(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = indexFromCheckpoint(f)
+		if want := fmt.Sprintf("stream %q has more than its", c.Streams[tc.short].Entity); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("streams %d and %d: %v, want %q", tc.short, tc.long, err, want)
+		}
 	}
 }
