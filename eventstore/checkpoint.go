@@ -116,13 +116,13 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 	}
 	// Full chunks are written as the index holds them; the last block is
 	// packed from the snapshot's plain chunk.
-	parts := segment.EncodeCheckpointParts(c, func(i int) *segment.PackedBlock {
+	parts := segment.CheckpointParts(c, func(i int) *segment.PackedBlock {
 		if i < len(sn.entries.packed) {
 			return sn.entries.packed[i]
 		}
 		return segment.PackEntries(sn.entries.tail[:sn.entries.n&(entryChunk-1)])
-	})
-	if err := s.replaceFile(CheckpointFileName, parts...); err != nil {
+	}, s.seqsAt(sn, c.Streams))
+	if err := s.replaceFile(CheckpointFileName, parts); err != nil {
 		return fmt.Errorf("eventstore: write checkpoint: %w", err)
 	}
 	s.stats.checkpoints.Add(1)
@@ -178,6 +178,30 @@ func (s *Store) tips(sn *snapshot, out []segment.CheckpointStream) error {
 		out[m.i].LastHash = h
 	}
 	return nil
+}
+
+// seqsAt returns, for the checkpoint of sn whose streams are rows, the
+// sequences of stream i up to sn's last: the first rows[i].Version of its
+// list. Streams are asked for in order; it reads their lists under the
+// index's read lock tipsStep at a time. A list's first elements never
+// change, so they are read after the lock is let go.
+func (s *Store) seqsAt(sn *snapshot, rows []segment.CheckpointStream) func(i int) ([]uint32, bool) {
+	var lists [tipsStep]seqList
+	return func(i int) ([]uint32, bool) {
+		if i%tipsStep == 0 {
+			s.ix.mu.RLock()
+			for j := range min(tipsStep, len(rows)-i) {
+				lists[j] = sn.streams.at(uint32(i + j)).list()
+			}
+			s.ix.mu.RUnlock()
+		}
+		l := lists[i%tipsStep]
+		n := int(rows[i].Version)
+		if l.wide {
+			n *= 2
+		}
+		return l.w[:n], l.wide
+	}
 }
 
 // hashOf reads the hash of event seq of v from its frame, or from its stub

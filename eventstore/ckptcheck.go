@@ -37,7 +37,12 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, durableFloor,
 		}
 		return nil, floor, nil
 	}
-	defer func() { _ = release() }()
+	used := false // the index keeps the mapping
+	defer func() {
+		if !used {
+			_ = release()
+		}
+	}()
 	ignore := func(reason string) (*segment.Checkpoint, durableFloor, error) {
 		s.coldStart.CheckpointIgnored = reason
 		s.log.Warn("ignoring checkpoint", zap.String("reason", reason))
@@ -97,6 +102,7 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, durableFloor,
 	if reason != "" {
 		return ignore(reason)
 	}
+	ix.streams.base, used = keepMapped(len(data), release), true
 	s.ix = ix
 	s.coldStart.EventsFromCheckpoint = c.LastSeq
 	return &c.Checkpoint, floor, nil

@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"iter"
 	"path/filepath"
 
 	"github.com/batpak-go/batpak/segment"
@@ -14,10 +15,11 @@ import (
 // segmentPath names segment id's file in the store directory.
 func (s *Store) segmentPath(id uint32) string { return filepath.Join(s.dir, segment.FileName(id)) }
 
-// replaceFile atomically replaces name in the store directory with parts,
-// written one after the other (see [vfs.WriteFileAtomic]): the checkpoint.
-func (s *Store) replaceFile(name string, parts ...[]byte) error {
-	return vfs.WriteFileAtomicParts(s.fs, filepath.Join(s.dir, name), s.cfg.fileMode, parts...)
+// replaceFile atomically replaces name in the store directory with the
+// parts parts yields, written one after the other (see
+// [vfs.WriteFileAtomicParts]): the checkpoint.
+func (s *Store) replaceFile(name string, parts iter.Seq[[]byte]) error {
+	return vfs.WriteFileAtomicParts(s.fs, filepath.Join(s.dir, name), s.cfg.fileMode, parts)
 }
 
 // writeFileSynced creates path with data and syncs it, without renaming it

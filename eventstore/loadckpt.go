@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -12,13 +13,21 @@ import (
 	"github.com/batpak-go/batpak/segment"
 )
 
-// indexFromCheckpoint builds a new index from a checkpoint. Its blocks are
-// checked and decoded in parallel: a full block becomes a packed chunk of
-// the entry log as it is, and the streams of its entries are read for
-// this goroutine, which links the entries into their streams in order. Ids, correlation and causation are read from the
-// frames when first needed. Any damage fails the whole checkpoint; the
-// store's index is untouched until it succeeds.
+// indexFromCheckpoint builds a new index from a checkpoint. Every
+// stream's sequences are the checkpoint's own words, used where they lie
+// (see [segment.CheckpointFile.Seqs]). Its blocks are checked and decoded
+// in parallel: a full block becomes a packed chunk of the entry log as it
+// is. The sequences are checked against the blocks: each stream's ascend
+// within 1…LastSeq, and a sum of every (sequence, stream) pair taken over
+// the blocks' entries equals the same sum taken over the streams'
+// sequences, so a stream lists exactly its entries. Ids, correlation and
+// causation are read from the frames when first needed. Any damage fails
+// the whole checkpoint; the store's index is untouched until it succeeds.
 func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
+	procs := runtime.GOMAXPROCS(0)
+	if err := f.CheckSeqs(procs); err != nil {
+		return nil, err
+	}
 	ix, err := indexTables(f)
 	if err != nil {
 		return nil, err
@@ -30,78 +39,114 @@ func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
 	if full < n {
 		ix.entries.tail = new([entryChunk]entry)
 	}
-	workers := min(runtime.GOMAXPROCS(0), n)
-	// A worker decodes a block and the streams of its entries into a
-	// buffer, which the linker reads and then hands back for another
-	// block. A worker takes a buffer (nil until one is needed) before it
-	// claims a block, so the next block to link always has one.
-	free := make(chan *[entryChunk]uint32, workers+1)
-	for range cap(free) {
-		free <- nil
-	}
-	type decoded struct {
-		streams *[entryChunk]uint32
-		err     error
-	}
-	done := make([]chan decoded, n)
-	for i := range done {
-		done[i] = make(chan decoded, 1)
-	}
+	// The blocks' pairs, summed by each worker.
 	var next atomic.Int64
-	var failed atomic.Bool
+	sums := make([]uint64, procs)
+	errs := make([]error, procs)
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range min(procs, n) {
 		wg.Go(func() {
-			for !failed.Load() {
-				streams, ok := <-free
-				i := int(next.Add(1) - 1)
-				if !ok || i >= n {
+			var streams [entryChunk]uint32
+			var sum uint64
+			defer func() { sums[w] = sum }()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				pb, err := f.Block(i, streams[:])
+				if err != nil {
+					errs[w] = err
+					next.Store(int64(n)) // the others stop too
 					return
 				}
-				if streams == nil {
-					streams = new([entryChunk]uint32)
-				}
-				pb, err := f.Block(i, streams[:])
-				switch {
-				case err != nil:
-				case i < full:
+				if i < full {
 					ix.entries.packed[i] = pb
-				default: // the last block, not full: the log's plain chunk
+				} else { // the last block, not full: the log's plain chunk
 					pb.Unpack(ix.entries.tail)
 				}
-				done[i] <- decoded{streams, err}
+				first := uint64(i)<<entryChunkBits + 1
+				for j, st := range streams[:pb.Len()] {
+					sum += pairSum(first+uint64(j), st)
+				}
 			}
 		})
 	}
-	defer wg.Wait()
-	// Unblock the workers that wait for a buffer after a failure.
-	defer close(free)
-	l := linker{ix: ix}
-	for i := range n {
-		d := <-done[i]
-		if d.err != nil {
-			failed.Store(true)
-			return nil, d.err
-		}
-		if err := l.link(d.streams, uint64(i)<<entryChunkBits+1, f); err != nil {
-			failed.Store(true)
-			return nil, err
-		}
-		free <- d.streams
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
-	for i := range ix.streams.len() {
-		if st := ix.streams.at(i); !st.list().full() {
-			return nil, fmt.Errorf("stream %q has fewer events than its version says (%d)", st.entity, st.version())
-		}
+	listed, err := checkSeqLists(&ix.streams, f.LastSeq)
+	if err != nil {
+		return nil, err
+	}
+	var entries uint64
+	for _, v := range sums {
+		entries += v
+	}
+	if entries != listed {
+		return nil, errors.New("the streams' sequences do not list the blocks' entries")
 	}
 	ix.idsSorted, ix.lastID = !f.IDsUnsorted, f.LastID
 	ix.published.Store(f.LastSeq)
 	return ix, nil
 }
 
+// checkSeqLists checks that the sequences of each stream of l ascend
+// within 1…last, and returns the sum of their pairs (see pairSum).
+func checkSeqLists(l *streamLog, last uint64) (uint64, error) {
+	procs := runtime.GOMAXPROCS(0)
+	sums := make([]uint64, procs)
+	bad := make([]uint32, procs)
+	n := int(l.len())
+	var wg sync.WaitGroup
+	for w := range procs {
+		wg.Go(func() {
+			var sum uint64
+			bad[w] = math.MaxUint32
+			defer func() { sums[w] = sum }()
+			for j := n * w / procs; j < n*(w+1)/procs; j++ {
+				list, prev := l.at(uint32(j)).list(), uint64(0)
+				for k := range list.len() {
+					seq := list.at(k)
+					if seq <= prev || seq > last {
+						bad[w] = uint32(j)
+						return
+					}
+					prev = seq
+					sum += pairSum(seq, uint32(j))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var sum uint64
+	for w := range procs {
+		if bad[w] != math.MaxUint32 {
+			return 0, fmt.Errorf("stream %q: sequences out of order or beyond %d", l.at(bad[w]).entity, last)
+		}
+		sum += sums[w]
+	}
+	return sum, nil
+}
+
+// pairSum mixes an event's sequence and stream into 64 bits: sums of it
+// over two sets of pairs differ, but for a chance of about 2^-64, unless
+// the sets are the same. (The sequence times an odd constant is one to
+// one; two pairs could only meet where those products differ in their low
+// 32 bits alone.)
+func pairSum(seq uint64, stream uint32) uint64 {
+	return mix64(seq*0x9e3779b97f4a7c15 ^ uint64(stream))
+}
+
+// mix64 is the finalizer of SplitMix64.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
 // indexTables makes an index with the checkpoint's streams, scopes and
-// keys, and room for every stream's sequences in one array. A stream
-// listed twice fails it.
+// keys, each stream's sequences the checkpoint's. A stream listed twice
+// fails it.
 func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	ix := newMemIndex()
 	ix.linked, ix.correlation, ix.causation = false, nil, nil
@@ -111,10 +156,10 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	ix.streams.preallocate(f.NumStreams())
 	ix.streams.scopes = f.Scopes
 	words := uint64(1) // per sequence
-	if f.LastSeq > math.MaxUint32 {
+	if f.SeqWide() {
 		words = 2
 	}
-	seqs := huge.Make[uint32](int(words * f.LastSeq))
+	seqs := f.Seqs()
 	for _, cs := range f.StreamRows() {
 		j, st := ix.streams.push()
 		st.entity, st.scope, st.lastHash = cs.Entity, cs.Scope, cs.LastHash
@@ -124,8 +169,10 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 		if words == 2 {
 			st.state.Or(stateWide)
 		}
-		// Full capacity: the stream's next append after open reallocates.
-		st.seqs, seqs = seqs[:0:words*cs.Version], seqs[words*cs.Version:]
+		// Full capacity: the stream's next append after open copies
+		// them out of the checkpoint.
+		n := words * cs.Version
+		st.seqs, seqs = seqs[:n:n], seqs[n:]
 	}
 	hashes := huge.Make[uint64](int(ix.streams.len()))
 	parallel(len(hashes), func(from, to int) {
@@ -143,27 +190,6 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 		ix.keys[k.Key] = k
 	}
 	return ix, nil
-}
-
-// linker adds the events of decoded chunks to their streams, in order.
-type linker struct {
-	ix *memIndex
-}
-
-// link adds the events of a block, whose first sequence is first and
-// whose entries' streams are streams, to their streams.
-func (l *linker) link(streams *[entryChunk]uint32, first uint64, f *segment.CheckpointFile) error {
-	ix := l.ix
-	n := min(uint64(entryChunk), f.LastSeq-first+1)
-	for j := range n {
-		seq := first + j
-		st := ix.streams.at(streams[j])
-		if st.list().full() {
-			return fmt.Errorf("stream %q has more than its %d events", st.entity, st.version())
-		}
-		st.add(seq)
-	}
-	return nil
 }
 
 // idLess reports whether a sorts before b.

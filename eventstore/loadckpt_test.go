@@ -3,6 +3,7 @@ package eventstore
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,10 +106,8 @@ func TestIndexFromCheckpointDamage(t *testing.T) {
 	}
 }
 
-// TestIndexFromCheckpointVersions checks that a stream with more entries
-// than its version in the table fails the load, and names it.
-// (OpenCheckpoint checks that the versions add up to the entries, so
-// another stream has fewer.)
+// TestIndexFromCheckpointVersions checks that a table whose versions
+// disagree with the entries fails the load, though they add up.
 func TestIndexFromCheckpointVersions(t *testing.T) {
 	for _, tc := range []struct{ short, long int }{
 		{0, 1}, {3*streamChunk - 1, 5}, {streamChunk + 7, 2*streamChunk + 3}, {2 * streamChunk, 0},
@@ -120,9 +119,71 @@ func TestIndexFromCheckpointVersions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err = indexFromCheckpoint(f); err == nil {
+			t.Errorf("streams %d and %d: loaded", tc.short, tc.long)
+		}
+	}
+}
+
+// TestIndexFromCheckpointSeqs checks that sequence lists that ascend and
+// match the versions, but do not list the streams' own entries, fail the
+// load: two streams that swap one event, or one stream that lists an event
+// of another instead of its own.
+func TestIndexFromCheckpointSeqs(t *testing.T) {
+	c, _ := testCheckpointOf(2*entryChunk+5, 2*streamChunk)
+	lists := make([][]uint32, len(c.Streams))
+	for i, e := range c.Entries {
+		lists[e.Entity] = append(lists[e.Entity], uint32(i+1))
+	}
+	encode := func(lists [][]uint32) []byte {
+		var b []byte
+		for p := range segment.CheckpointParts(c, func(i int) *segment.PackedBlock {
+			part := make([]entry, 0, entryChunk)
+			for _, e := range c.Entries[i*entryChunk : min(len(c.Entries), (i+1)*entryChunk)] {
+				part = append(part, entry{Pos: segment.Position{Segment: e.Segment, Offset: e.Offset, Length: e.Length}, Stream: e.Entity, Kind: e.Kind, Flags: e.Flags})
+			}
+			return segment.PackEntries(part)
+		}, func(i int) ([]uint32, bool) { return lists[i], false }) {
+			b = append(b, p...)
+		}
+		return b
+	}
+	load := func(b []byte) error {
+		f, err := segment.OpenCheckpoint(b)
+		if err != nil {
+			return err
+		}
 		_, err = indexFromCheckpoint(f)
-		if want := fmt.Sprintf("stream %q has more than its", c.Streams[tc.short].Entity); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("streams %d and %d: %v, want %q", tc.short, tc.long, err, want)
+		return err
+	}
+	if err := load(encode(lists)); err != nil {
+		t.Fatalf("the right lists: %v", err)
+	}
+	// Streams a and b whose first events can trade places in order.
+	a, b := -1, -1
+	for i := range lists {
+		for j := range lists {
+			if i != j && len(lists[i]) > 1 && len(lists[j]) > 1 && lists[i][0] < lists[j][0] && lists[j][0] < lists[i][1] && lists[i][0]+1 < lists[j][0] {
+				a, b = i, j
+			}
+		}
+		if a >= 0 {
+			break
+		}
+	}
+	if a < 0 {
+		t.Fatal("no two streams to swap events")
+	}
+	swapped := slices.Clone(lists)
+	swapped[a], swapped[b] = slices.Clone(lists[a]), slices.Clone(lists[b])
+	swapped[a][0], swapped[b][0] = lists[b][0], lists[a][0]
+	other := slices.Clone(lists)
+	other[a] = slices.Clone(lists[a])
+	other[a][0]++ // an event between its first and second: another stream's
+	for name, l := range map[string][][]uint32{"swapped": swapped, "another's": other} {
+		err := load(encode(l))
+		if err == nil || !strings.Contains(err.Error(), "do not list") {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }

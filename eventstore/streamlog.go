@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"runtime"
 	"sync/atomic"
 
 	"github.com/batpak-go/batpak/internal/huge"
@@ -55,6 +56,25 @@ type streamLog struct {
 	chunks []*[streamChunk]stream
 	n      uint32
 	scopes []string
+	// base holds the checkpoint the log was loaded from, whose words the
+	// streams' sequences are (see indexFromCheckpoint): it is released
+	// once no copy of the log is left.
+	base *mapped
+}
+
+// mapped is a file's mapping, released by the garbage collector once
+// nothing refers to it: memory that slices point into, which the
+// collector itself does not track.
+type mapped struct {
+	size int // never zero: AddCleanup needs an object of some size
+}
+
+// keepMapped returns a mapped whose release is called once it is no
+// longer referenced.
+func keepMapped(size int, release func() error) *mapped {
+	m := &mapped{size: size}
+	runtime.AddCleanup(m, func(release func() error) { _ = release() }, release)
+	return m
 }
 
 func (l *streamLog) len() uint32 { return l.n }

@@ -94,7 +94,7 @@ func (s *Store) recordTypes(events []batpak.Event) error {
 		return err // another appender wrote them meanwhile
 	}
 	next := cur.With(add...)
-	if err := s.replaceFile(CatalogFile, typecat.Marshal(next)); err != nil {
+	if err := vfs.WriteFileAtomic(s.fs, filepath.Join(s.dir, CatalogFile), typecat.Marshal(next), s.cfg.fileMode); err != nil {
 		return fmt.Errorf("eventstore: record event type names: %w", err)
 	}
 	s.types.cur.Store(next)

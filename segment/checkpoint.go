@@ -1,10 +1,10 @@
 package segment
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"iter"
+	"math"
 	"sync"
 	"unicode/utf8"
 	"unsafe"
@@ -13,7 +13,7 @@ import (
 )
 
 const (
-	checkpointVersion = 5
+	checkpointVersion = 6
 	// checkpointHead is the fixed head, its CRC included.
 	checkpointHead = 4 + 2 + 8 + 4 + 8 + 16 + 1 + 4*5 + 4
 	// checkpointIDsUnsorted in the head's flags byte: event ids do not
@@ -94,7 +94,18 @@ func (c *Checkpoint) Validate() error {
 // written, they follow from their places.
 func EncodeCheckpoint(c *Checkpoint) []byte {
 	part := make([]PackedEntry, 0, CheckpointBlockEntries)
-	return bytes.Join(EncodeCheckpointParts(c, func(i int) *PackedBlock {
+	lists := make([][]uint32, len(c.Streams))
+	wide := c.LastSeq > math.MaxUint32
+	for i := range c.Entries {
+		e := &c.Entries[i]
+		if seq := uint64(i + 1); wide {
+			lists[e.Entity] = append(lists[e.Entity], uint32(seq>>32), uint32(seq))
+		} else {
+			lists[e.Entity] = append(lists[e.Entity], uint32(seq))
+		}
+	}
+	var out []byte
+	for b := range CheckpointParts(c, func(i int) *PackedBlock {
 		part = part[:0]
 		for _, e := range c.Entries[i*CheckpointBlockEntries : min(len(c.Entries), (i+1)*CheckpointBlockEntries)] {
 			part = append(part, PackedEntry{
@@ -103,19 +114,44 @@ func EncodeCheckpoint(c *Checkpoint) []byte {
 			})
 		}
 		return PackEntries(part)
-	}), nil)
+	}, func(i int) ([]uint32, bool) { return lists[i], wide }) {
+		out = append(out, b...)
+	}
+	return out
 }
 
-// EncodeCheckpointParts is [EncodeCheckpoint] for entries handed over one
-// packed block at a time: block returns block i, the entries of sequences
-// i·[CheckpointBlockEntries]+1 on (their Stream must index c.Streams; a
-// last block of fewer entries is padded, see [PackEntries]); c.Entries is
-// not used. It returns the file's head, tables and blocks, to be written
-// one after the other: joined, the file would be held twice.
-func EncodeCheckpointParts(c *Checkpoint, block func(i int) *PackedBlock) [][]byte {
+// CheckpointParts is [EncodeCheckpoint] for entries handed over one packed
+// block at a time and sequences one stream at a time: block returns block
+// i, the entries of sequences i·[CheckpointBlockEntries]+1 on (their
+// Stream must index c.Streams; a last block of fewer entries is padded,
+// see [PackEntries]), and seqs the sequences of stream i, ascending, one
+// word each or, if wide, two (high word first); c.Entries is not used. It
+// yields the file's bytes in parts, to be written one after the other; a
+// part is valid until the next is asked for.
+func CheckpointParts(c *Checkpoint, block func(i int) *PackedBlock, seqs func(i int) (w []uint32, wide bool)) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		head, tables, blocks := encodeCheckpointHead(c, block)
+		for _, p := range [][]byte{head, tables, blocks} {
+			if !yield(p) {
+				return
+			}
+		}
+		sw := seqWriter{buf: make([]byte, 0, seqChunk), yield: yield, wide: c.LastSeq > math.MaxUint32}
+		for i := range c.Streams {
+			if !sw.write(seqs(i)) {
+				return
+			}
+		}
+		sw.finish()
+	}
+}
+
+// encodeCheckpointHead returns the head, the tables (with the padding that
+// puts the blocks at a multiple of 8 bytes) and the blocks of c.
+func encodeCheckpointHead(c *Checkpoint, block func(i int) *PackedBlock) (head, tables, blocks []byte) {
 	nBlocks := int((c.LastSeq + CheckpointBlockEntries - 1) / CheckpointBlockEntries)
 	// Most entries pack in 11 to 20 bits; a wider block grows the buffer.
-	blocks := make([]byte, 0, c.LastSeq*3+uint64(nBlocks)*(packedHead+16))
+	blocks = make([]byte, 0, c.LastSeq*3+uint64(nBlocks)*(packedHead+16))
 	dir := make([]byte, 0, blockRow*nBlocks)
 	for i := range nBlocks {
 		start := len(blocks)
@@ -124,7 +160,7 @@ func EncodeCheckpointParts(c *Checkpoint, block func(i int) *PackedBlock) [][]by
 		dir = binary.BigEndian.AppendUint32(dir, uint32(len(blocks)-start))
 		dir = binary.BigEndian.AppendUint32(dir, Checksum(blocks[start:]))
 	}
-	size := len(dir) + 4
+	size := len(dir) + 4 + 8
 	for _, st := range c.Streams {
 		size += 2 + len(st.Entity) + 4 + 8 + len(st.LastHash) + 1
 	}
@@ -134,7 +170,7 @@ func EncodeCheckpointParts(c *Checkpoint, block func(i int) *PackedBlock) [][]by
 	for _, k := range c.Keys {
 		size += 2 + len(k.Key) + 8 + 4
 	}
-	tables := make([]byte, 0, size)
+	tables = make([]byte, 0, size)
 	for _, st := range c.Streams {
 		tables = appendString(tables, st.Entity)
 		tables = binary.BigEndian.AppendUint32(tables, st.Scope)
@@ -153,7 +189,7 @@ func EncodeCheckpointParts(c *Checkpoint, block func(i int) *PackedBlock) [][]by
 	tables = append(tables, dir...)
 	tables = binary.BigEndian.AppendUint32(tables, Checksum(tables))
 
-	head := make([]byte, 0, checkpointHead)
+	head = make([]byte, 0, checkpointHead)
 	head = append(head, checkpointMagic[:]...)
 	head = binary.BigEndian.AppendUint16(head, checkpointVersion)
 	head = binary.BigEndian.AppendUint64(head, c.LastSeq)
@@ -165,8 +201,14 @@ func EncodeCheckpointParts(c *Checkpoint, block func(i int) *PackedBlock) [][]by
 		head = binary.BigEndian.AppendUint32(head, uint32(n))
 	}
 	head = binary.BigEndian.AppendUint32(head, Checksum(head))
-	return [][]byte{head, tables, blocks}
+	// Blocks are a multiple of 8 bytes long: padding the tables puts
+	// every block's words at a multiple of 8 in the file.
+	tables = append(tables, make([]byte, pad8(len(head)+len(tables)))...)
+	return head, tables, blocks
 }
+
+// pad8 returns how many bytes take n to a multiple of 8.
+func pad8(n int) int { return -n & 7 }
 
 func appendString(dst []byte, s string) []byte {
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(s)))
@@ -196,6 +238,11 @@ type CheckpointFile struct {
 	words      []uint64
 	wordsOnce  sync.Once
 	totalWords int
+	// The sequences section (ckptseqs.go): its words and checksums, and
+	// the words as uint32s once Seqs is called.
+	seqs, seqSums []byte
+	seqsOnce      sync.Once
+	seqWords      []uint32
 }
 
 // NumStreams returns the number of streams.
@@ -282,6 +329,11 @@ func OpenCheckpoint(b []byte) (*CheckpointFile, error) {
 	if Checksum(tables) != binary.BigEndian.Uint32(rest[tablesLen-4:]) {
 		return nil, bad("tables checksum mismatch")
 	}
+	pad := pad8(checkpointHead + int(tablesLen))
+	if len(blocks) < pad || !allZero(blocks[:pad]) {
+		return nil, bad("no zero padding after the tables")
+	}
+	blocks = blocks[pad:]
 	if nStreams*minStreamRow+nScopes*minScopeRow+nKeys*minKeyRow+nBlocks*blockRow > uint64(len(tables)) {
 		return nil, bad("counts %d/%d/%d/%d exceed %d bytes of tables", nStreams, nScopes, nKeys, nBlocks, len(tables))
 	}
@@ -362,14 +414,18 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 		return r.err
 	case len(r.b) != 0:
 		return decodeErr("checkpoint tables", "%d trailing bytes", len(r.b))
-	case len(blocks) != 0:
-		return decodeErr("checkpoint", "%d bytes after the last block", len(blocks))
 	case next-1 != f.LastSeq:
 		return decodeErr("checkpoint", "%d entries for last sequence %d", next-1, f.LastSeq)
 	}
 	if versions != f.LastSeq {
 		return decodeErr("checkpoint", "stream versions add up to %d events, not %d", versions, f.LastSeq)
 	}
+	// The sequences section fills the rest of the file.
+	words, sums := seqSectionSize(f.LastSeq)
+	if uint64(len(blocks)) != words+sums {
+		return decodeErr("checkpoint", "%d bytes after the blocks, want %d of sequences", len(blocks), words+sums)
+	}
+	f.seqs, f.seqSums = blocks[:words], blocks[words:]
 	if name, dup := firstDuplicate(len(f.Scopes), func(i int) string { return f.Scopes[i] }); dup {
 		return decodeErr("checkpoint tables", "scope %q twice", name)
 	}
@@ -500,5 +556,38 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 			return nil, &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf("stream %d has %d events, version %d", i, v, c.Streams[i].Version)}
 		}
 	}
+	if err := f.checkSeqsAgainst(c.Entries); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// checkSeqsAgainst checks the sequences section against the decoded
+// entries: each stream's sequences are exactly those of its entries.
+func (f *CheckpointFile) checkSeqsAgainst(entries []IndexEntry) error {
+	if err := f.CheckSeqs(1); err != nil {
+		return err
+	}
+	words, per := f.Seqs(), uint64(1)
+	if f.SeqWide() {
+		per = 2
+	}
+	start := make([]uint64, len(f.Streams)) // where each stream's words start
+	var at uint64
+	for i := range f.Streams {
+		start[i] = at
+		at += per * f.Streams[i].Version
+	}
+	for i := range entries {
+		e := &entries[i]
+		k := start[e.Entity] + per*(e.Version-1)
+		got := uint64(words[k])
+		if per == 2 {
+			got = got<<32 | uint64(words[k+1])
+		}
+		if got != e.Seq {
+			return &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf("stream %d lists sequence %d as version %d, whose entry is %d", e.Entity, got, e.Version, e.Seq)}
+		}
+	}
+	return nil
 }

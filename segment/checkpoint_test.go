@@ -29,12 +29,13 @@ func fixedCheckpoint() []byte {
 }
 
 // TestCheckpointGolden: the encoder writes the bytes docs/format.md
-// describes (format 5, whose blocks are packed). testdata/checkpoint-v5.golden
-// holds its output for fixedCheckpoint; EncodeCheckpoint joins the parts
-// Close writes. testdata/checkpoint-v4.golden, the same checkpoint in
-// format 4, is refused (TestCheckpointOldVersion).
+// describes (format 6, with the streams' sequences and the blocks' words
+// at multiples of 8 bytes). testdata/checkpoint-v6.golden holds its output
+// for fixedCheckpoint; EncodeCheckpoint joins the parts Close writes. The
+// same checkpoint in formats 4 and 5 (testdata/checkpoint-v4.golden,
+// checkpoint-v5.golden) is refused (TestCheckpointOldVersion).
 func TestCheckpointGolden(t *testing.T) {
-	want, err := os.ReadFile("testdata/checkpoint-v5.golden")
+	want, err := os.ReadFile("testdata/checkpoint-v6.golden")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,10 +78,10 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 
 // fixChecksums makes whatever checksums of a checkpoint it can locate
 // match their bytes, so the fuzzer reaches the decoders behind them: the
-// head's, the blocks' (in the directory at the end of the tables) and the
-// tables'.
+// head's, the blocks' (in the directory at the end of the tables), the
+// tables' and the sequences'.
 func fixChecksums(b []byte) []byte {
-	const head, counts = 50, 26 // the head with its CRC; where its five counts start
+	const head, counts = 67, 43 // the head with its CRC; where its five counts start
 	if len(b) < head {
 		return b
 	}
@@ -92,11 +93,13 @@ func fixChecksums(b []byte) []byte {
 		return b
 	}
 	tables := b[head : head+tablesLen-4]
+	off := head + tablesLen + (-(head + tablesLen))&7 // the blocks
 	if nBlocks <= len(tables)/12 {
-		dir, off := tables[len(tables)-12*nBlocks:], head+tablesLen
+		dir := tables[len(tables)-12*nBlocks:]
 		for i := 0; i < nBlocks; i++ {
 			size := int(binary.BigEndian.Uint32(dir[12*i+4:]))
 			if size > len(b)-off {
+				off = len(b) + 1
 				break
 			}
 			binary.BigEndian.PutUint32(dir[12*i+8:], segment.Checksum(b[off:off+size]))
@@ -104,6 +107,16 @@ func fixChecksums(b []byte) []byte {
 		}
 	}
 	binary.BigEndian.PutUint32(b[head+tablesLen-4:], segment.Checksum(tables))
+	// The sequences, one word each here, then a checksum per MiB.
+	const chunk = 1 << 20
+	words := 4 * int(binary.BigEndian.Uint64(b[6:14]))
+	if words < 0 || off > len(b) || words > len(b)-off {
+		return b
+	}
+	sums := b[off+words:]
+	for k := 0; k*chunk < words && 4*k+4 <= len(sums); k++ {
+		binary.BigEndian.PutUint32(sums[4*k:], segment.Checksum(b[off+k*chunk:off+min(words, (k+1)*chunk)]))
+	}
 	return b
 }
 
@@ -126,6 +139,9 @@ func checkOpened(t *testing.T, b []byte) {
 	}
 	if total != f.LastSeq || n != f.NumStreams() {
 		t.Fatalf("%d stream versions add up to %d, last sequence %d", n, total, f.LastSeq)
+	}
+	if f.CheckSeqs(2) == nil && uint64(len(f.Seqs())) != f.LastSeq {
+		t.Fatalf("%d sequence words for last sequence %d", len(f.Seqs()), f.LastSeq)
 	}
 	for i := range f.NumBlocks() {
 		_ = f.DecodeBlock(i, func(j int, e *segment.IndexEntry) {
@@ -222,12 +238,17 @@ func TestCheckpointOldVersion(t *testing.T) {
 	if _, err := segment.DecodeCheckpoint(b); !errors.Is(err, segment.ErrUnsupportedVersion) {
 		t.Fatalf("format 1: %v", err)
 	}
-	v4, err := os.ReadFile("testdata/checkpoint-v4.golden")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := segment.OpenCheckpoint(v4); !errors.Is(err, segment.ErrUnsupportedVersion) {
-		t.Fatalf("format 4, whose blocks were varints: %v", err)
+	for _, old := range []struct{ file, what string }{
+		{"testdata/checkpoint-v4.golden", "format 4, whose blocks were varints"},
+		{"testdata/checkpoint-v5.golden", "format 5, without the streams' sequences"},
+	} {
+		b, err := os.ReadFile(old.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := segment.OpenCheckpoint(b); !errors.Is(err, segment.ErrUnsupportedVersion) {
+			t.Fatalf("%s: %v", old.what, err)
+		}
 	}
 }
 
@@ -259,6 +280,36 @@ func TestCheckpointTablesChecked(t *testing.T) {
 				t.Fatalf("decoded with %s: %v", tc.name, err)
 			}
 		})
+	}
+}
+
+// The sequences are checked: a flipped bit fails their checksum, and a
+// stream that lists another's event (checksums made to match) fails the
+// comparison with the entries.
+func TestCheckpointSeqsChecked(t *testing.T) {
+	good := fixedCheckpoint()
+	// The sequences, 1 and 2, are the 8 bytes before the one checksum.
+	seqs := len(good) - 4 - 8
+	if !bytes.Equal(good[seqs:seqs+8], []byte{1, 0, 0, 0, 2, 0, 0, 0}) {
+		t.Fatalf("sequences %x", good[seqs:seqs+8])
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"flipped", flip(good, seqs+1)},
+		{"swapped", fixChecksums(append(append(bytes.Clone(good[:seqs]), 2, 0, 0, 0, 1, 0, 0, 0), good[seqs+8:]...))},
+	} {
+		f, err := segment.OpenCheckpoint(tc.b)
+		if err != nil {
+			t.Fatalf("%s: open: %v", tc.name, err)
+		}
+		if err := f.CheckSeqs(1); (err != nil) != (tc.name == "flipped") {
+			t.Errorf("%s: CheckSeqs: %v", tc.name, err)
+		}
+		if _, err := segment.DecodeCheckpoint(tc.b); !errors.Is(err, segment.ErrCorrupt) {
+			t.Errorf("%s: decoded: %v", tc.name, err)
+		}
 	}
 }
 

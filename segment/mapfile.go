@@ -9,7 +9,8 @@ import (
 )
 
 // MapFile returns the whole content of path for scanning: a read-only
-// mapping on the OS file system, a copy elsewhere. Call release when done.
+// mapping on the OS file system, a copy elsewhere. Call release when done
+// with data; the file itself is already closed.
 func MapFile(fsys vfs.FS, path string) (data []byte, release func() error, err error) {
 	return mapFile(fsys, path, -1)
 }
@@ -35,16 +36,17 @@ func mapFile(fsys vfs.FS, path string, from int64) (data []byte, release func() 
 	if err != nil {
 		return nil, nil, err
 	}
+	// Read only: closing it has nothing to report, and a mapping
+	// outlives it.
+	defer func() { _ = f.Close() }()
 	fi, err := f.Stat()
 	if err != nil {
-		_ = f.Close()
 		return nil, nil, err
 	}
 	size := fi.Size()
 	if of := vfs.OSFile(f); of != nil && size > 0 {
 		m, err := mmap.Map(of, mmap.RDONLY, 0)
 		if err != nil {
-			_ = f.Close()
 			return nil, nil, fmt.Errorf("map %s: %w", path, err)
 		}
 		data = m
@@ -62,20 +64,13 @@ func mapFile(fsys vfs.FS, path string, from int64) (data []byte, release func() 
 				adviseSequential(data[start:])
 			}
 		}
-		return data, func() error {
-			err := m.Unmap()
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			return err
-		}, nil
+		return data, m.Unmap, nil
 	}
 	buf := make([]byte, size)
 	if _, err := f.ReadAt(buf, 0); err != nil {
-		_ = f.Close()
 		return nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	return buf, f.Close, nil
+	return buf, func() error { return nil }, nil
 }
 
 // Prefetch asks the kernel to start reading bytes [off, off+n) of the file

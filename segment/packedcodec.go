@@ -16,7 +16,7 @@ const (
 //	⌈entries/64⌉ × (first bit u32 | segment u32 | offset u32 |
 //	                offset after the first segment u32 | stream u32 |
 //	                stride u32 | 6 field widths u8) |
-//	words × u64, little-endian
+//	zeros up to a multiple of 8 bytes | words × u64, little-endian
 //
 // Integers are big-endian but the words, whose bits run from the least
 // significant: an entry's fields follow each other from its first bit in
@@ -34,6 +34,7 @@ func (c *PackedBlock) AppendBinary(dst []byte) ([]byte, error) {
 		}
 		dst = append(dst, g.widths[:]...)
 	}
+	dst = append(dst, make([]byte, pad8(packedHead+groupsOf(c.n)*packedGroupSize))...)
 	for _, w := range c.words {
 		dst = binary.LittleEndian.AppendUint64(dst, w)
 	}
@@ -41,8 +42,12 @@ func (c *PackedBlock) AppendBinary(dst []byte) ([]byte, error) {
 }
 
 // packedFixed returns the encoded size of a block of n entries before its
-// words.
-func packedFixed(n uint32) int { return packedHead + groupsOf(n)*packedGroupSize }
+// words: a multiple of 8, so that the words of a block that starts at a
+// multiple of 8 do too.
+func packedFixed(n uint32) int {
+	size := packedHead + groupsOf(n)*packedGroupSize
+	return size + pad8(size)
+}
 
 // groupsOf returns the number of groups that n entries take.
 func groupsOf(n uint32) int { return int(n+packGroup-1) / packGroup }
@@ -74,6 +79,9 @@ func decodePackedBlock(b []byte, words []uint64) (*PackedBlock, error) {
 	}
 	var bit uint64
 	p := b[packedHead:fixed]
+	if !allZero(p[groups*packedGroupSize:]) {
+		return nil, decodeErr("packed block", "padding not zero")
+	}
 	for i := range groups {
 		g := &c.groups[i]
 		g.bit, g.seg, g.off = binary.BigEndian.Uint32(p), binary.BigEndian.Uint32(p[4:]), binary.BigEndian.Uint32(p[8:])

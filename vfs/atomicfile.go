@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
 )
@@ -38,15 +39,16 @@ const TempSuffix = ".tmp"
 // Writes of one path must not overlap: they share the temporary file. The
 // caller serialises them.
 func WriteFileAtomic(fsys FS, path string, data []byte, perm fs.FileMode) error {
-	return WriteFileAtomicParts(fsys, path, perm, data)
+	return WriteFileAtomicParts(fsys, path, perm, one(data))
 }
 
 // WriteFileAtomicParts is [WriteFileAtomic] of the file whose contents are
-// parts, one after the other: a caller that builds a large file in pieces
-// need not join them first.
-func WriteFileAtomicParts(fsys FS, path string, perm fs.FileMode, parts ...[]byte) error {
+// the parts parts yields, one after the other, each written before the
+// next is asked for: a caller that builds a large file in pieces need
+// neither join them first nor hold them all at once.
+func WriteFileAtomicParts(fsys FS, path string, perm fs.FileMode, parts iter.Seq[[]byte]) error {
 	tmp := path + TempSuffix
-	if err := writeSynced(fsys, tmp, perm, parts...); err != nil {
+	if err := writeSynced(fsys, tmp, perm, parts); err != nil {
 		return fmt.Errorf("segment: replace %s: %w", path, err)
 	}
 	if err := fsys.Rename(tmp, path); err != nil {
@@ -64,19 +66,24 @@ func WriteFileAtomicParts(fsys FS, path string, perm fs.FileMode, parts ...[]byt
 // renames the file into place later, under its own lock, and syncs the
 // directory then. On an error the file is removed.
 func WriteFileSynced(fsys FS, path string, data []byte, perm fs.FileMode) error {
-	if err := writeSynced(fsys, path, perm, data); err != nil {
+	if err := writeSynced(fsys, path, perm, one(data)); err != nil {
 		return fmt.Errorf("segment: write %s: %w", path, err)
 	}
 	return nil
 }
 
-func writeSynced(fsys FS, path string, perm fs.FileMode, parts ...[]byte) error {
+// one yields data.
+func one(data []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) { yield(data) }
+}
+
+func writeSynced(fsys FS, path string, perm fs.FileMode, parts iter.Seq[[]byte]) error {
 	f, err := fsys.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}
 	var off int64
-	for _, data := range parts {
+	for data := range parts {
 		var n int
 		n, err = f.WriteAt(data, off)
 		if err == nil && n < len(data) {

@@ -1,0 +1,146 @@
+package segment
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The sequences section of a checkpoint: every stream's global sequences,
+// in table order, so that an open uses them where they lie instead of
+// linking every entry to its stream. A sequence takes one 32-bit word, or
+// two (high word first) in a checkpoint whose last sequence does not fit
+// in 32 bits; words are little-endian, as the store holds them, and
+// start at a multiple of 8 bytes in the file. A CRC-32C of each seqChunk
+// bytes of words follows them.
+const seqChunk = 1 << 20
+
+// seqWriter yields the sequences section in parts of seqChunk bytes.
+type seqWriter struct {
+	buf   []byte
+	sums  []byte
+	wide  bool // two words a sequence
+	yield func([]byte) bool
+}
+
+// write adds the sequences w of one stream, one word each unless
+// listWide, in the section's width; it reports false once the consumer
+// stopped.
+func (s *seqWriter) write(w []uint32, listWide bool) bool {
+	switch {
+	case s.wide == listWide:
+		for _, v := range w {
+			if !s.word(v) {
+				return false
+			}
+		}
+	case s.wide: // a narrow list in a wide checkpoint
+		for _, v := range w {
+			if !s.word(0) || !s.word(v) {
+				return false
+			}
+		}
+	default: // a wide list of sequences that all fit in a narrow checkpoint
+		for i := 1; i < len(w); i += 2 {
+			if !s.word(w[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (s *seqWriter) word(v uint32) bool {
+	s.buf = binary.LittleEndian.AppendUint32(s.buf, v)
+	if len(s.buf) < seqChunk {
+		return true
+	}
+	return s.flush()
+}
+
+func (s *seqWriter) flush() bool {
+	s.sums = binary.BigEndian.AppendUint32(s.sums, Checksum(s.buf))
+	ok := s.yield(s.buf)
+	s.buf = s.buf[:0]
+	return ok
+}
+
+// finish yields the last words and the checksums.
+func (s *seqWriter) finish() {
+	if len(s.buf) > 0 && !s.flush() {
+		return
+	}
+	s.yield(s.sums)
+}
+
+// seqSectionSize returns the size of the sequences section of a checkpoint
+// of lastSeq events, and of its checksums.
+func seqSectionSize(lastSeq uint64) (words, sums uint64) {
+	words = 4 * lastSeq
+	if lastSeq > math.MaxUint32 {
+		words *= 2
+	}
+	return words, 4 * ((words + seqChunk - 1) / seqChunk)
+}
+
+// SeqWide reports whether the checkpoint holds two words a sequence.
+func (f *CheckpointFile) SeqWide() bool { return f.LastSeq > math.MaxUint32 }
+
+// Seqs returns the words of every stream's sequences, in table order:
+// stream i's are the Version words (two per version if SeqWide) after
+// those of the streams before it. They are the file's own bytes where
+// the host is little-endian and they are aligned, else a copy. Call
+// [CheckpointFile.CheckSeqs] before trusting them.
+func (f *CheckpointFile) Seqs() []uint32 {
+	f.seqsOnce.Do(func() {
+		b := f.seqs
+		if len(b) == 0 {
+			return
+		}
+		p := unsafe.Pointer(unsafe.SliceData(b))
+		if nativeLittle && uintptr(p)%4 == 0 {
+			f.seqWords = unsafe.Slice((*uint32)(p), len(b)/4)
+			return
+		}
+		f.seqWords = make([]uint32, len(b)/4)
+		for i := range f.seqWords {
+			f.seqWords[i] = binary.LittleEndian.Uint32(b[4*i:])
+		}
+	})
+	return f.seqWords
+}
+
+// CheckSeqs checks the sequences section's checksums, with up to workers
+// goroutines. It does not check what the words say: the caller, who
+// knows the streams' entries, does.
+func (f *CheckpointFile) CheckSeqs(workers int) error {
+	n := len(f.seqSums) / 4
+	var next atomic.Int64
+	var bad atomic.Int64
+	bad.Store(-1)
+	var wg sync.WaitGroup
+	for range max(1, min(workers, n)) {
+		wg.Go(func() {
+			for k := int(next.Add(1) - 1); k < n && bad.Load() < 0; k = int(next.Add(1) - 1) {
+				chunk := f.seqs[k*seqChunk : min(len(f.seqs), (k+1)*seqChunk)]
+				if Checksum(chunk) != binary.BigEndian.Uint32(f.seqSums[4*k:]) {
+					bad.CompareAndSwap(-1, int64(k))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if k := bad.Load(); k >= 0 {
+		return &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf("sequences chunk %d: checksum mismatch", k)}
+	}
+	return nil
+}
+
+// nativeLittle reports whether the host stores integers little-endian.
+var nativeLittle = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
