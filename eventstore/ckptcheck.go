@@ -102,7 +102,9 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, durableFloor,
 	if reason != "" {
 		return ignore(reason)
 	}
-	ix.streams.base, used = keepMapped(len(data), release), true
+	// The streams' sequences and the packed chunks' words lie in data.
+	base := keepMapped(len(data), release)
+	ix.streams.base, ix.entries.base, used = base, base, true
 	s.ix = ix
 	s.coldStart.EventsFromCheckpoint = c.LastSeq
 	return &c.Checkpoint, floor, nil

@@ -20,6 +20,9 @@ type entryLog struct {
 	packed []*segment.PackedBlock // chunks 0 … len(packed)-1, full
 	tail   *[entryChunk]entry     // chunk len(packed), or nil if no entry is past the packed ones
 	n      uint64
+	// base holds the checkpoint the log was loaded from: the words of
+	// its packed chunks lie there (see segment.CheckpointFile.Block).
+	base *mapped
 }
 
 // len returns the number of entries: the last sequence.
@@ -58,7 +61,8 @@ func (l entryLog) withUpdates(updates map[uint64]entry) entryLog {
 		c := (seq - 1) >> entryChunkBits
 		byChunk[c] = append(byChunk[c], seq)
 	}
-	out := entryLog{packed: append([]*segment.PackedBlock(nil), l.packed...), tail: l.tail, n: l.n}
+	out := l
+	out.packed = append([]*segment.PackedBlock(nil), l.packed...)
 	for c, seqs := range byChunk {
 		nc := new([entryChunk]entry)
 		if c < uint64(len(l.packed)) {

@@ -58,7 +58,7 @@ type streamLog struct {
 	scopes []string
 	// base holds the checkpoint the log was loaded from, whose words the
 	// streams' sequences are (see indexFromCheckpoint): it is released
-	// once no copy of the log is left.
+	// once no copy of this log or of the entry log is left.
 	base *mapped
 }
 

@@ -233,8 +233,10 @@ type CheckpointFile struct {
 	namesLen   int    // the sum of their entities' lengths
 	loaded     sync.Once
 	blocks     []checkpointBlock
-	// The words of every block, allocated at once (see huge.Make): the
-	// blocks share it, and it lives as long as any of them.
+	// Blocks use their words where they lie in the file's bytes (see
+	// wordsIn). Where they cannot, the words of every block are copied
+	// to one allocation (see huge.Make): the blocks share it, and it
+	// lives as long as any of them.
 	words      []uint64
 	wordsOnce  sync.Once
 	totalWords int
@@ -460,12 +462,16 @@ func (f *CheckpointFile) Block(i int, streams []uint32) (*PackedBlock, error) {
 	if Checksum(bl.data) != bl.sum {
 		return nil, bad("checksum mismatch")
 	}
-	f.wordsOnce.Do(func() { f.words = huge.Make[uint64](f.totalWords) })
-	end := f.totalWords
-	if i+1 < len(f.blocks) {
-		end = f.blocks[i+1].words
+	var words []uint64 // where a block whose words are not used in place copies them
+	if fixed := packedFixed(uint32(bl.n)); fixed > len(bl.data) || wordsIn(bl.data[fixed:]) == nil {
+		f.wordsOnce.Do(func() { f.words = huge.Make[uint64](f.totalWords) })
+		end := f.totalWords
+		if i+1 < len(f.blocks) {
+			end = f.blocks[i+1].words
+		}
+		words = f.words[bl.words:end]
 	}
-	c, err := decodePackedBlock(bl.data, f.words[bl.words:end])
+	c, err := decodePackedBlock(bl.data, words)
 	if err != nil {
 		return nil, bad("%v", err)
 	}

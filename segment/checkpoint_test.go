@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/batpak-go/batpak/segment"
@@ -309,6 +310,34 @@ func TestCheckpointSeqsChecked(t *testing.T) {
 		}
 		if _, err := segment.DecodeCheckpoint(tc.b); !errors.Is(err, segment.ErrCorrupt) {
 			t.Errorf("%s: decoded: %v", tc.name, err)
+		}
+	}
+}
+
+// A checkpoint held at an address that is not a multiple of 8 decodes the
+// same: its blocks' words and its sequences are then copied, not used
+// where they lie.
+func TestCheckpointMisaligned(t *testing.T) {
+	good := segment.EncodeCheckpoint(bigCheckpoint())
+	for _, shift := range []int{1, 2, 4} {
+		buf := make([]byte, len(good)+shift)
+		b := buf[shift:]
+		copy(b, good)
+		want, err := segment.DecodeCheckpoint(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := segment.DecodeCheckpoint(b)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("shifted by %d: %v", shift, err)
+		}
+		f, err := segment.OpenCheckpoint(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, _ := segment.OpenCheckpoint(good)
+		if !slices.Equal(f.Seqs(), g.Seqs()) || len(f.Seqs()) != int(f.LastSeq) {
+			t.Fatalf("shifted by %d: sequences differ", shift)
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package segment
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"unsafe"
+)
 
 // packedHead is the encoded size of a block's count, minima and word
 // count, and packedGroupSize that of a group's description.
@@ -57,7 +60,9 @@ func groupsOf(n uint32) int { return int(n+packGroup-1) / packGroup }
 // groups laid out in order, field widths of at most 32 bits, the exact
 // number of words and every bit past the entries' clear. So At never
 // reads outside the words, and a block has exactly one encoding. The
-// words go to words if it has room for exactly them, else to a new slice.
+// block uses b's own words where it can (see wordsIn), so b must then
+// stay as it is while the block is used; else they are copied to words
+// if it has room for exactly them, or to a new slice.
 func decodePackedBlock(b []byte, words []uint64) (*PackedBlock, error) {
 	if len(b) < packedHead {
 		return nil, decodeErr("packed block", "%d bytes is too short", len(b))
@@ -107,13 +112,15 @@ func decodePackedBlock(b []byte, words []uint64) (*PackedBlock, error) {
 	if want := (bit+63)/64 + 2; nWords != want {
 		return nil, decodeErr("packed block", "%d words for %d bits", nWords, bit)
 	}
-	if uint64(len(words)) == nWords {
-		c.words = words[:nWords:nWords]
-	} else {
-		c.words = make([]uint64, nWords)
-	}
-	for i := range c.words {
-		c.words[i] = binary.LittleEndian.Uint64(b[fixed+8*i:])
+	if c.words = wordsIn(b[fixed:]); c.words == nil {
+		if uint64(len(words)) == nWords {
+			c.words = words[:nWords:nWords]
+		} else {
+			c.words = make([]uint64, nWords)
+		}
+		for i := range c.words {
+			c.words[i] = binary.LittleEndian.Uint64(b[fixed+8*i:])
+		}
 	}
 	bad := false
 	if r := bit % 64; r != 0 {
@@ -126,4 +133,16 @@ func decodePackedBlock(b []byte, words []uint64) (*PackedBlock, error) {
 		return nil, decodeErr("packed block", "bits set past the entries")
 	}
 	return c, nil
+}
+
+// wordsIn returns b's bytes as little-endian words, in place: where the
+// host is little-endian and b starts at a multiple of 8 bytes in memory
+// (as a block's words do in a checkpoint that is mapped or read whole).
+// Else it returns nil.
+func wordsIn(b []byte) []uint64 {
+	p := unsafe.Pointer(unsafe.SliceData(b))
+	if !nativeLittle || len(b) == 0 || uintptr(p)%8 != 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint64)(p), len(b)/8)
 }
