@@ -165,7 +165,7 @@ func (s *Store) tips(sn *snapshot, out []segment.CheckpointStream) error {
 					later = append(later, moved{i, l.at(n - 1)})
 				}
 			}
-			out[i] = segment.CheckpointStream{Entity: st.entity, Scope: st.scope, Version: uint64(n), LastHash: st.lastHash, Deleted: deleted[i]}
+			out[i] = segment.CheckpointStream{Entity: st.entity, Scope: st.scope, Version: uint64(n), LastHash: sn.streams.lastHash(st), Deleted: deleted[i]}
 		}
 		s.ix.mu.RUnlock()
 	}

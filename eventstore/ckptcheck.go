@@ -77,7 +77,8 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, durableFloor,
 	if c.Segment < ids[0] {
 		return ignore(fmt.Sprintf("names segment %d, which does not exist", c.Segment))
 	}
-	ix, err := indexFromCheckpoint(c)
+	base := &mapped{data: data}
+	ix, err := indexFromCheckpoint(c, base)
 	if err != nil {
 		return ignore(err.Error())
 	}
@@ -102,9 +103,10 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, durableFloor,
 	if reason != "" {
 		return ignore(reason)
 	}
-	// The streams' sequences and the packed chunks' words lie in data.
-	base := keepMapped(len(data), release)
-	ix.streams.base, ix.entries.base, used = base, base, true
+	// The streams' sequences and last hashes and the packed chunks'
+	// words lie in data.
+	base.keep(release)
+	used = true
 	s.ix = ix
 	s.coldStart.EventsFromCheckpoint = c.LastSeq
 	return &c.Checkpoint, floor, nil

@@ -89,7 +89,7 @@ func (p *commitPipeline) tip(st *stage, local map[streamID]streamTip, id streamI
 		return t
 	}
 	if str := p.env.ix.lookup(id); str != nil { // only the commit mutex's holder mutates the index
-		return streamTip{version: str.version(), hash: str.lastHash, deleted: str.isDeleted() || st.deleted[id]}
+		return streamTip{version: str.version(), hash: p.env.ix.streams.lastHash(str), deleted: str.isDeleted() || st.deleted[id]}
 	}
 	return streamTip{}
 }

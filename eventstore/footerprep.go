@@ -131,7 +131,7 @@ func (f *footerPrep) sealActive(p *commitPipeline) error {
 	rest := &segment.Index{Keys: p.activeKeys, Tails: make([]segment.StreamTail, 0, len(f.touched))}
 	for si, ref := range f.touched {
 		st := ix.streams.at(si)
-		rest.Tails = append(rest.Tails, segment.StreamTail{Entity: ref.Entity, Scope: ref.Scope, Version: st.version(), LastHash: st.lastHash})
+		rest.Tails = append(rest.Tails, segment.StreamTail{Entity: ref.Entity, Scope: ref.Scope, Version: st.version(), LastHash: ix.streams.lastHash(st)})
 	}
 	rest.Deleted = ix.deletedRefs(nil, &f.b.Strings)
 	return p.w.SealBuilt(f.b, rest)

@@ -93,7 +93,7 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 			return fmt.Errorf("%w: tail of unknown stream %v", errFooterMismatch, tailID(src, t))
 		}
 		if st.version() == t.Version {
-			st.lastHash = t.LastHash
+			ix.streams.setLastHash(st, &t.LastHash)
 		}
 	}
 	for _, k := range src.Keys {
@@ -264,7 +264,7 @@ func (l *loader) apply(ev *loadedEvent, count uint64, seg uint32, path string) e
 	if want := st.version() + 1; ev.version != want {
 		return corrupt("%q version %d where %d was expected", ev.entity, ev.version, want)
 	}
-	if ev.prevHash != st.lastHash {
+	if ev.prevHash != ix.streams.lastHash(st) {
 		return corrupt("%q version %d does not link to the previous event's hash", ev.entity, ev.version)
 	}
 	ev.e.Stream = si

@@ -13,9 +13,10 @@ import (
 	"github.com/batpak-go/batpak/segment"
 )
 
-// indexFromCheckpoint builds a new index from a checkpoint. Every
-// stream's sequences are the checkpoint's own words, used where they lie
-// (see [segment.CheckpointFile.Seqs]). Its blocks are checked and decoded
+// indexFromCheckpoint builds a new index from a checkpoint opened from
+// base's bytes. Every stream's sequences are the checkpoint's own words,
+// used where they lie (see [segment.CheckpointFile.Seqs]), and so is its
+// last hash until it changes. Its blocks are checked and decoded
 // in parallel: a full block becomes a packed chunk of the entry log as it
 // is. The sequences are checked against the blocks: each stream's ascend
 // within 1…LastSeq, and a sum of every (sequence, stream) pair taken over
@@ -23,12 +24,12 @@ import (
 // sequences, so a stream lists exactly its entries. Ids, correlation and
 // causation are read from the frames when first needed. Any damage fails
 // the whole checkpoint; the store's index is untouched until it succeeds.
-func indexFromCheckpoint(f *segment.CheckpointFile) (*memIndex, error) {
+func indexFromCheckpoint(f *segment.CheckpointFile, base *mapped) (*memIndex, error) {
 	procs := runtime.GOMAXPROCS(0)
 	if err := f.CheckSeqs(procs); err != nil {
 		return nil, err
 	}
-	ix, err := indexTables(f)
+	ix, err := indexTables(f, base)
 	if err != nil {
 		return nil, err
 	}
@@ -145,10 +146,11 @@ func mix64(x uint64) uint64 {
 }
 
 // indexTables makes an index with the checkpoint's streams, scopes and
-// keys, each stream's sequences the checkpoint's. A stream listed twice
-// fails it.
-func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
+// keys, each stream's sequences and last hash the checkpoint's. A stream
+// listed twice fails it.
+func indexTables(f *segment.CheckpointFile, base *mapped) (*memIndex, error) {
 	ix := newMemIndex()
+	ix.streams.base, ix.entries.base = base, base
 	ix.linked, ix.correlation, ix.causation = false, nil, nil
 	ix.byStream = newStreamTable(0) // load sizes each part
 	ix.byScope = make(map[string]uint32, len(f.Scopes))
@@ -162,7 +164,14 @@ func indexTables(f *segment.CheckpointFile) (*memIndex, error) {
 	seqs := f.Seqs()
 	for _, cs := range f.StreamRows() {
 		j, st := ix.streams.push()
-		st.entity, st.scope, st.lastHash = cs.Entity, cs.Scope, cs.LastHash
+		st.entity, st.scope = cs.Entity, cs.Scope
+		switch {
+		case cs.Version == 0:
+		case cs.HashAt < hashInSlab:
+			st.hashAt = uint32(cs.HashAt)
+		default: // beyond 2 GiB of rows
+			ix.streams.setLastHash(st, &cs.LastHash)
+		}
 		if cs.Deleted {
 			ix.markDeletedAt(j)
 		}

@@ -24,7 +24,7 @@ func testCheckpointOf(n, streams int) (*segment.Checkpoint, []entry) {
 	r := rand.New(rand.NewPCG(uint64(n), uint64(streams)))
 	c := &segment.Checkpoint{LastSeq: uint64(n), Scopes: []string{"s", "t"}}
 	for i := range streams {
-		c.Streams = append(c.Streams, segment.CheckpointStream{Entity: fmt.Sprint("e", i), Scope: uint32(i % 2)})
+		c.Streams = append(c.Streams, segment.CheckpointStream{Entity: fmt.Sprint("e", i), Scope: uint32(i % 2), LastHash: [32]byte{byte(i), byte(i >> 8), 31: 1}})
 	}
 	want := make([]entry, n)
 	seg, off := uint32(3), uint32(32)
@@ -48,6 +48,15 @@ func testCheckpointOf(n, streams int) (*segment.Checkpoint, []entry) {
 	return c, want
 }
 
+// indexFromBytes opens the checkpoint b and builds an index from it.
+func indexFromBytes(b []byte) (*memIndex, error) {
+	f, err := segment.OpenCheckpoint(b)
+	if err != nil {
+		return nil, err
+	}
+	return indexFromCheckpoint(f, &mapped{data: b})
+}
+
 // TestIndexFromCheckpoint loads checkpoints of partial, full and several
 // blocks: full blocks are packed, a partial last one stays plain, and
 // every entry and stream reads back.
@@ -58,11 +67,7 @@ func TestIndexFromCheckpoint(t *testing.T) {
 	} {
 		n := tc.n
 		c, want := testCheckpointOf(n, tc.streams)
-		f, err := segment.OpenCheckpoint(segment.EncodeCheckpoint(c))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ix, err := indexFromCheckpoint(f)
+		ix, err := indexFromBytes(segment.EncodeCheckpoint(c))
 		if err != nil {
 			t.Fatalf("%d events: %v", n, err)
 		}
@@ -81,6 +86,26 @@ func TestIndexFromCheckpoint(t *testing.T) {
 			}
 			versions[e.Stream]++
 		}
+		// Last hashes read from the checkpoint until they change, and
+		// what changes them is not written to it.
+		for i := range ix.streams.len() {
+			st, cs := ix.streams.at(i), &c.Streams[i]
+			want := cs.LastHash
+			if cs.Version == 0 {
+				want = [32]byte{}
+			}
+			if got := ix.streams.lastHash(st); got != want {
+				t.Fatalf("%d events: stream %d's last hash %x, want %x", n, i, got, want)
+			}
+		}
+		h := [32]byte{7}
+		st := ix.streams.at(0)
+		before := ix.streams.base.data[st.hashAt : st.hashAt+32]
+		was := [32]byte(before)
+		ix.streams.setLastHash(st, &h)
+		if ix.streams.lastHash(st) != h || [32]byte(before) != was {
+			t.Fatalf("%d events: after a new last hash, %x (the checkpoint's bytes %x, were %x)", n, ix.streams.lastHash(st), before, was)
+		}
 	}
 }
 
@@ -92,12 +117,11 @@ func TestIndexFromCheckpointDamage(t *testing.T) {
 	for _, at := range []int{len(b) / 8, len(b) / 2, len(b) - len(b)/8} {
 		d := append([]byte(nil), b...)
 		d[at] ^= 0x40
-		f, err := segment.OpenCheckpoint(d)
-		if err != nil {
+		if _, err := segment.OpenCheckpoint(d); err != nil {
 			continue // damage the tables find
 		}
 		tried++
-		if _, err := indexFromCheckpoint(f); err == nil {
+		if _, err := indexFromBytes(d); err == nil {
 			t.Errorf("byte %d of %d flipped: loaded", at, len(d))
 		}
 	}
@@ -115,11 +139,7 @@ func TestIndexFromCheckpointVersions(t *testing.T) {
 		c, _ := testCheckpointOf(3*entryChunk+11, 3*streamChunk)
 		c.Streams[tc.short].Version -= 2
 		c.Streams[tc.long].Version += 2
-		f, err := segment.OpenCheckpoint(segment.EncodeCheckpoint(c))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err = indexFromCheckpoint(f); err == nil {
+		if _, err := indexFromBytes(segment.EncodeCheckpoint(c)); err == nil {
 			t.Errorf("streams %d and %d: loaded", tc.short, tc.long)
 		}
 	}
@@ -149,11 +169,7 @@ func TestIndexFromCheckpointSeqs(t *testing.T) {
 		return b
 	}
 	load := func(b []byte) error {
-		f, err := segment.OpenCheckpoint(b)
-		if err != nil {
-			return err
-		}
-		_, err = indexFromCheckpoint(f)
+		_, err := indexFromBytes(b)
 		return err
 	}
 	if err := load(encode(lists)); err != nil {

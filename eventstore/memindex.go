@@ -70,6 +70,7 @@ const fenceStep = 64
 
 func newMemIndex() *memIndex {
 	return &memIndex{
+		streams:     streamLog{hashes: new(hashSlab)},
 		byStream:    newStreamTable(0),
 		byScope:     make(map[string]uint32),
 		linked:      true,
@@ -168,7 +169,7 @@ func (ix *memIndex) addAt(seq uint64, e entry, ids *eventIDs, hash *[32]byte) {
 	ix.published.Store(ix.entries.len())
 	s.add(seq)
 	if hash != nil {
-		s.lastHash = *hash
+		ix.streams.setLastHash(s, hash)
 	}
 	if ix.linked {
 		ix.link(seq, ids)

@@ -7,13 +7,13 @@ import (
 	"github.com/batpak-go/batpak/internal/huge"
 )
 
-// stream is the state of one stream: 80 bytes.
+// stream is the state of one stream: 56 bytes.
 type stream struct {
-	entity   string
-	seqs     []uint32 // with stateWide, its seqList (see list)
-	lastHash [32]byte
-	scope    uint32        // index into streamLog.scopes
-	state    atomic.Uint32 // stateDeleted, stateWide
+	entity string
+	seqs   []uint32      // with stateWide, its seqList (see list)
+	scope  uint32        // index into streamLog.scopes
+	state  atomic.Uint32 // stateDeleted, stateWide
+	hashAt uint32        // where its last hash is: see streamLog.lastHash
 }
 
 const (
@@ -57,24 +57,66 @@ type streamLog struct {
 	n      uint32
 	scopes []string
 	// base holds the checkpoint the log was loaded from, whose words the
-	// streams' sequences are (see indexFromCheckpoint): it is released
-	// once no copy of this log or of the entry log is left.
+	// streams' sequences are and where their last hashes lie until they
+	// change (see indexFromCheckpoint): it is released once no copy of
+	// this log or of the entry log is left.
 	base *mapped
+	// hashes holds the last hashes that changed since, or of streams
+	// that no checkpoint held; every copy of the log shares it.
+	hashes *hashSlab
 }
 
-// mapped is a file's mapping, released by the garbage collector once
-// nothing refers to it: memory that slices point into, which the
-// collector itself does not track.
+// mapped is a checkpoint's bytes (a mapping, or a copy), released by the
+// garbage collector once nothing refers to it: memory that slices point
+// into, which the collector itself does not track.
 type mapped struct {
-	size int // never zero: AddCleanup needs an object of some size
+	data []byte
 }
 
-// keepMapped returns a mapped whose release is called once it is no
-// longer referenced.
-func keepMapped(size int, release func() error) *mapped {
-	m := &mapped{size: size}
+// keepMapped makes m's release run once m is no longer referenced.
+func (m *mapped) keep(release func() error) {
 	runtime.AddCleanup(m, func(release func() error) { _ = release() }, release)
-	return m
+}
+
+// A stream's hashAt is 0 while it has no events, hashInSlab plus the
+// number of its slot in the log's hashes, or where its last hash lies in
+// the log's base.
+const hashInSlab = 1 << 31
+
+// hashSlab holds last hashes in chunks that never move. Its slots are
+// added under the index's lock for writing and read under it.
+type hashSlab struct {
+	chunks []*[streamChunk][32]byte
+	n      uint32
+}
+
+// lastHash returns the hash of st's last event (zeros if it has none).
+// Caller holds the index's lock, or the commit mutex.
+func (l *streamLog) lastHash(st *stream) [32]byte {
+	switch at := st.hashAt; {
+	case at == 0:
+		return [32]byte{}
+	case at&hashInSlab != 0:
+		i := at &^ hashInSlab
+		return l.hashes.chunks[i/streamChunk][i%streamChunk]
+	default:
+		return [32]byte(l.base.data[at : at+32])
+	}
+}
+
+// setLastHash records h as the hash of st's last event. Caller holds the
+// index's lock for writing.
+func (l *streamLog) setLastHash(st *stream, h *[32]byte) {
+	if st.hashAt&hashInSlab == 0 {
+		hs := l.hashes
+		if hs.n%streamChunk == 0 {
+			hs.chunks = append(hs.chunks, new([streamChunk][32]byte))
+		}
+		st.hashAt = hashInSlab | hs.n
+		hs.n++
+	}
+	i := st.hashAt &^ hashInSlab
+	l.hashes.chunks[i/streamChunk][i%streamChunk] = *h
 }
 
 func (l *streamLog) len() uint32 { return l.n }

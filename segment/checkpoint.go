@@ -254,8 +254,8 @@ func (f *CheckpointFile) NumStreams() int { return f.nStreams }
 // entities are parts of one string: one allocation, without size-class
 // rounding, for what is most of the tables' bytes on a store of short
 // streams. The rows were checked by OpenCheckpoint.
-func (f *CheckpointFile) StreamRows() iter.Seq2[int, CheckpointStream] {
-	return func(yield func(int, CheckpointStream) bool) {
+func (f *CheckpointFile) StreamRows() iter.Seq2[int, CheckpointRow] {
+	return func(yield func(int, CheckpointRow) bool) {
 		names := huge.Make[byte](f.namesLen)
 		// Each entity is a string over the part of names just written,
 		// which is never written again.
@@ -264,15 +264,24 @@ func (f *CheckpointFile) StreamRows() iter.Seq2[int, CheckpointStream] {
 		at := 0
 		for i := range f.nStreams {
 			n := copy(names[at:], r.bytes(int(r.u16())))
-			st := CheckpointStream{Entity: all[at : at+n], Scope: r.u32(), Version: r.u64()}
+			row := CheckpointRow{CheckpointStream: CheckpointStream{Entity: all[at : at+n], Scope: r.u32(), Version: r.u64()}}
 			at += n
-			copy(st.LastHash[:], r.bytes(32))
-			st.Deleted = r.u8() == 1
-			if !yield(i, st) {
+			// The rows are the first of the tables, which follow the head.
+			row.HashAt = checkpointHead + len(f.rows) - len(r.b)
+			copy(row.LastHash[:], r.bytes(32))
+			row.Deleted = r.u8() == 1
+			if !yield(i, row) {
 				return
 			}
 		}
 	}
+}
+
+// CheckpointRow is a stream as [CheckpointFile.StreamRows] reads it, with
+// where its last hash lies in the bytes the checkpoint was opened from.
+type CheckpointRow struct {
+	CheckpointStream
+	HashAt int
 }
 
 type checkpointBlock struct {
@@ -519,7 +528,7 @@ func (f *CheckpointFile) loadStreams() {
 	f.loaded.Do(func() {
 		f.Streams = make([]CheckpointStream, 0, f.nStreams)
 		for _, st := range f.StreamRows() {
-			f.Streams = append(f.Streams, st)
+			f.Streams = append(f.Streams, st.CheckpointStream)
 		}
 	})
 }

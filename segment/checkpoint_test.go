@@ -133,6 +133,9 @@ func checkOpened(t *testing.T, b []byte) {
 	n := 0
 	for _, st := range f.StreamRows() {
 		n++
+		if [32]byte(b[st.HashAt:st.HashAt+32]) != st.LastHash {
+			t.Fatalf("stream %d: hash at %d is not its last hash", n-1, st.HashAt)
+		}
 		if st.Version > f.LastSeq {
 			t.Fatalf("stream version %d beyond last sequence %d", st.Version, f.LastSeq)
 		}
