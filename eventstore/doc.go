@@ -69,14 +69,17 @@
 //     [Store.Sync] or Close.
 //   - Unix only: the directory lock is flock(2) and sealed segments are read
 //     through mmap.
-//   - The index lives in RAM: about 8 bytes per event on a bulk-loaded
-//     store (an entry saying where the frame is, its stream, kind and
-//     flags, bit-packed once its chunk of 16,384 entries is full: about 2
-//     bytes, 20 before; and 4 bytes for its place in its stream's list of
-//     sequences), plus about 100 bytes per stream (an 80-byte record with
-//     its last hash, an 8-byte table slot, its name) and each idempotency
-//     key. Open rebuilds it from the latest checkpoint, whose blocks are
-//     those packed chunks and are taken as they are, and what follows it. Ids, links and timestamps stay in the frames: [Store.Get]
+//   - The index lives in RAM: about 6 bytes per event (an entry saying
+//     where the frame is, its stream, kind and flags, bit-packed once its
+//     chunk of 16,384 entries is full: about 2 bytes, 20 before; and 4
+//     bytes for its place in its stream's list of sequences), plus about
+//     70 bytes per stream (a 56-byte record, an 8-byte table slot, its
+//     name; 32 more for its last hash) and each idempotency key. Open
+//     maps the latest checkpoint and uses its packed chunks, its streams'
+//     sequences and last hashes where they lie (mapped, not heap: the
+//     kernel pages them), copying a stream's out at its next append, so
+//     an open's heap is about 8 bytes per event where it was 16; then it
+//     reads what follows the checkpoint. Ids, links and timestamps stay in the frames: [Store.Get]
 //     binary searches the frames by id, a time-bounded [Store.Query] reads
 //     the frames its other bounds select, and the first causal query after
 //     an open ([Store.CausedBy], [Store.Correlated]) reads every frame once
