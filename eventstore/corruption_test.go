@@ -291,7 +291,9 @@ func TestCorruptCheckpointIgnored(t *testing.T) {
 		"flip-header": func(*testing.T) []byte { return flipped(good, 15) },
 		"flip-middle": func(*testing.T) []byte { return flipped(good, len(good)/2) },
 		"flip-crc":    func(*testing.T) []byte { return flipped(good, len(good)-1) },
-		"empty":       func(*testing.T) []byte { return nil },
+		// The last word of the streams' sequences, before their one CRC.
+		"flip-sequences": func(*testing.T) []byte { return flipped(good, len(good)-4-2) },
+		"empty":          func(*testing.T) []byte { return nil },
 		"truncated-10": func(*testing.T) []byte {
 			return good[:10]
 		},
