@@ -130,7 +130,7 @@ func EncodeCheckpoint(c *Checkpoint) []byte {
 // part is valid until the next is asked for.
 func CheckpointParts(c *Checkpoint, block func(i int) *PackedBlock, seqs func(i int) (w []uint32, wide bool)) iter.Seq[[]byte] {
 	return func(yield func([]byte) bool) {
-		head, tables, blocks := encodeCheckpointHead(c, block)
+		head, tables, blocks := encodeCheckpointFront(c, block)
 		for _, p := range [][]byte{head, tables, blocks} {
 			if !yield(p) {
 				return
@@ -146,9 +146,10 @@ func CheckpointParts(c *Checkpoint, block func(i int) *PackedBlock, seqs func(i 
 	}
 }
 
-// encodeCheckpointHead returns the head, the tables (with the padding that
-// puts the blocks at a multiple of 8 bytes) and the blocks of c.
-func encodeCheckpointHead(c *Checkpoint, block func(i int) *PackedBlock) (head, tables, blocks []byte) {
+// encodeCheckpointFront returns what precedes the sequences: the head,
+// the tables (with the padding that puts the blocks at a multiple of 8
+// bytes) and the blocks of c.
+func encodeCheckpointFront(c *Checkpoint, block func(i int) *PackedBlock) (head, tables, blocks []byte) {
 	nBlocks := int((c.LastSeq + CheckpointBlockEntries - 1) / CheckpointBlockEntries)
 	// Most entries pack in 11 to 20 bits; a wider block grows the buffer.
 	blocks = make([]byte, 0, c.LastSeq*3+uint64(nBlocks)*(packedHead+16))
