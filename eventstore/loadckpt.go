@@ -16,8 +16,8 @@ import (
 // indexFromCheckpoint builds a new index from a checkpoint opened from
 // base's bytes. Every stream's sequences are the checkpoint's own words,
 // used where they lie (see [segment.CheckpointFile.Seqs]), and so is its
-// last hash until it changes. Its blocks are checked and decoded
-// in parallel: a full block becomes a packed chunk of the entry log as it
+// last hash until it changes. Its blocks are checked and decoded in
+// parallel: a full block becomes a packed chunk of the entry log as it
 // is. The sequences are checked against the blocks: each stream's ascend
 // within 1…LastSeq, and a sum of every (sequence, stream) pair taken over
 // the blocks' entries equals the same sum taken over the streams'

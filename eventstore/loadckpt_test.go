@@ -148,7 +148,8 @@ func TestIndexFromCheckpointVersions(t *testing.T) {
 // TestIndexFromCheckpointSeqs checks that sequence lists that ascend and
 // match the versions, but do not list the streams' own entries, fail the
 // load: two streams that swap one event, or one stream that lists an event
-// of another instead of its own.
+// of another instead of its own; and so do lists out of order or past the
+// last sequence.
 func TestIndexFromCheckpointSeqs(t *testing.T) {
 	c, _ := testCheckpointOf(2*entryChunk+5, 2*streamChunk)
 	lists := make([][]uint32, len(c.Streams))
@@ -200,6 +201,20 @@ func TestIndexFromCheckpointSeqs(t *testing.T) {
 		err := load(encode(l))
 		if err == nil || !strings.Contains(err.Error(), "do not list") {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// A stream's own events out of order list the same pairs: only the
+	// order check finds them. It finds a sequence past the last too.
+	reversed := slices.Clone(lists)
+	reversed[a] = slices.Clone(lists[a])
+	reversed[a][0], reversed[a][1] = lists[a][1], lists[a][0]
+	beyond := slices.Clone(lists)
+	beyond[a] = slices.Clone(lists[a])
+	beyond[a][len(beyond[a])-1] = uint32(c.LastSeq + 1)
+	for name, l := range map[string][][]uint32{"out of order": reversed, "beyond the last": beyond} {
+		err := load(encode(l))
+		if want := fmt.Sprintf("stream %q: sequences out of order", c.Streams[a].Entity); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", name, err, want)
 		}
 	}
 }

@@ -73,7 +73,7 @@ type mapped struct {
 	data []byte
 }
 
-// keepMapped makes m's release run once m is no longer referenced.
+// keep makes release run once m is no longer referenced.
 func (m *mapped) keep(release func() error) {
 	runtime.AddCleanup(m, func(release func() error) { _ = release() }, release)
 }
@@ -90,6 +90,9 @@ type hashSlab struct {
 	n      uint32
 }
 
+// slot returns slot i.
+func (hs *hashSlab) slot(i uint32) *[32]byte { return &hs.chunks[i/streamChunk][i%streamChunk] }
+
 // lastHash returns the hash of st's last event (zeros if it has none).
 // Caller holds the index's lock, or the commit mutex.
 func (l *streamLog) lastHash(st *stream) [32]byte {
@@ -97,8 +100,7 @@ func (l *streamLog) lastHash(st *stream) [32]byte {
 	case at == 0:
 		return [32]byte{}
 	case at&hashInSlab != 0:
-		i := at &^ hashInSlab
-		return l.hashes.chunks[i/streamChunk][i%streamChunk]
+		return *l.hashes.slot(at &^ hashInSlab)
 	default:
 		return [32]byte(l.base.data[at : at+32])
 	}
@@ -115,8 +117,7 @@ func (l *streamLog) setLastHash(st *stream, h *[32]byte) {
 		st.hashAt = hashInSlab | hs.n
 		hs.n++
 	}
-	i := st.hashAt &^ hashInSlab
-	l.hashes.chunks[i/streamChunk][i%streamChunk] = *h
+	*l.hashes.slot(st.hashAt &^ hashInSlab) = *h
 }
 
 func (l *streamLog) len() uint32 { return l.n }

@@ -235,7 +235,7 @@ type CheckpointFile struct {
 	loaded     sync.Once
 	blocks     []checkpointBlock
 	// Blocks use their words where they lie in the file's bytes (see
-	// wordsIn). Where they cannot, the words of every block are copied
+	// inPlace). Where they cannot, the words of every block are copied
 	// to one allocation (see huge.Make): the blocks share it, and it
 	// lives as long as any of them.
 	words      []uint64
@@ -473,7 +473,7 @@ func (f *CheckpointFile) Block(i int, streams []uint32) (*PackedBlock, error) {
 		return nil, bad("checksum mismatch")
 	}
 	var words []uint64 // where a block whose words are not used in place copies them
-	if fixed := packedFixed(uint32(bl.n)); fixed > len(bl.data) || wordsIn(bl.data[fixed:]) == nil {
+	if fixed := packedFixed(uint32(bl.n)); fixed > len(bl.data) || inPlace[uint64](bl.data[fixed:]) == nil {
 		f.wordsOnce.Do(func() { f.words = huge.Make[uint64](f.totalWords) })
 		end := f.totalWords
 		if i+1 < len(f.blocks) {

@@ -92,22 +92,16 @@ func (f *CheckpointFile) SeqWide() bool { return f.LastSeq > math.MaxUint32 }
 // Seqs returns the words of every stream's sequences, in table order:
 // stream i's are the Version words (two per version if SeqWide) after
 // those of the streams before it. They are the file's own bytes where
-// the host is little-endian and they are aligned, else a copy. Call
-// [CheckpointFile.CheckSeqs] before trusting them.
+// they can be (see inPlace), else a copy. Call [CheckpointFile.CheckSeqs]
+// before trusting them.
 func (f *CheckpointFile) Seqs() []uint32 {
 	f.seqsOnce.Do(func() {
-		b := f.seqs
-		if len(b) == 0 {
+		if f.seqWords = inPlace[uint32](f.seqs); f.seqWords != nil {
 			return
 		}
-		p := unsafe.Pointer(unsafe.SliceData(b))
-		if nativeLittle && uintptr(p)%4 == 0 {
-			f.seqWords = unsafe.Slice((*uint32)(p), len(b)/4)
-			return
-		}
-		f.seqWords = make([]uint32, len(b)/4)
+		f.seqWords = make([]uint32, len(f.seqs)/4)
 		for i := range f.seqWords {
-			f.seqWords[i] = binary.LittleEndian.Uint32(b[4*i:])
+			f.seqWords[i] = binary.LittleEndian.Uint32(f.seqs[4*i:])
 		}
 	})
 	return f.seqWords
@@ -137,6 +131,19 @@ func (f *CheckpointFile) CheckSeqs(workers int) error {
 		return &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf("sequences chunk %d: checksum mismatch", k)}
 	}
 	return nil
+}
+
+// inPlace returns b's bytes as little-endian words of T, in place: where
+// the host is little-endian and b starts at a multiple of T's size in
+// memory (as a checkpoint's sequences and blocks' words do when it is
+// mapped or read whole). Else it returns nil.
+func inPlace[T uint32 | uint64](b []byte) []T {
+	size := int(unsafe.Sizeof(T(0)))
+	p := unsafe.Pointer(unsafe.SliceData(b))
+	if !nativeLittle || len(b) < size || uintptr(p)%uintptr(size) != 0 {
+		return nil
+	}
+	return unsafe.Slice((*T)(p), len(b)/size)
 }
 
 // nativeLittle reports whether the host stores integers little-endian.

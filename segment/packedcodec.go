@@ -1,9 +1,6 @@
 package segment
 
-import (
-	"encoding/binary"
-	"unsafe"
-)
+import "encoding/binary"
 
 // packedHead is the encoded size of a block's count, minima and word
 // count, and packedGroupSize that of a group's description.
@@ -60,7 +57,7 @@ func groupsOf(n uint32) int { return int(n+packGroup-1) / packGroup }
 // groups laid out in order, field widths of at most 32 bits, the exact
 // number of words and every bit past the entries' clear. So At never
 // reads outside the words, and a block has exactly one encoding. The
-// block uses b's own words where it can (see wordsIn), so b must then
+// block uses b's own words where it can (see inPlace), so b must then
 // stay as it is while the block is used; else they are copied to words
 // if it has room for exactly them, or to a new slice.
 func decodePackedBlock(b []byte, words []uint64) (*PackedBlock, error) {
@@ -112,7 +109,7 @@ func decodePackedBlock(b []byte, words []uint64) (*PackedBlock, error) {
 	if want := (bit+63)/64 + 2; nWords != want {
 		return nil, decodeErr("packed block", "%d words for %d bits", nWords, bit)
 	}
-	if c.words = wordsIn(b[fixed:]); c.words == nil {
+	if c.words = inPlace[uint64](b[fixed:]); c.words == nil {
 		if uint64(len(words)) == nWords {
 			c.words = words[:nWords:nWords]
 		} else {
@@ -133,16 +130,4 @@ func decodePackedBlock(b []byte, words []uint64) (*PackedBlock, error) {
 		return nil, decodeErr("packed block", "bits set past the entries")
 	}
 	return c, nil
-}
-
-// wordsIn returns b's bytes as little-endian words, in place: where the
-// host is little-endian and b starts at a multiple of 8 bytes in memory
-// (as a block's words do in a checkpoint that is mapped or read whole).
-// Else it returns nil.
-func wordsIn(b []byte) []uint64 {
-	p := unsafe.Pointer(unsafe.SliceData(b))
-	if !nativeLittle || len(b) == 0 || uintptr(p)%8 != 0 {
-		return nil
-	}
-	return unsafe.Slice((*uint64)(p), len(b)/8)
 }
