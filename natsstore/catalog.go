@@ -45,8 +45,17 @@ func (s *Store) openCatalog(ctx context.Context) error {
 		return err
 	}
 	s.types.kv = kv
-	if err := s.types.load(ctx); err != nil {
-		return err
+	// A bucket just created in a cluster may have no leader yet to
+	// answer: the read is asked again while ctx lasts.
+	for {
+		err := s.types.load(ctx)
+		if err == nil {
+			break
+		}
+		if !retryableSetup(err) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	// The watch outlives ctx, so it is not created under it; a cluster
 	// that is slow to create its consumer is asked again while ctx lasts.
