@@ -17,30 +17,60 @@ import (
 // base's bytes. Every stream's sequences are the checkpoint's own words,
 // used where they lie (see [segment.CheckpointFile.Seqs]), and so is its
 // last hash until it changes. Its blocks are checked and decoded in
-// parallel: a full block becomes a packed chunk of the entry log as it
-// is. The sequences are checked against the blocks: each stream's ascend
-// within 1…LastSeq, and a sum of every (sequence, stream) pair taken over
-// the blocks' entries equals the same sum taken over the streams'
-// sequences, so a stream lists exactly its entries. Ids, correlation and
-// causation are read from the frames when first needed. Any damage fails
-// the whole checkpoint; the store's index is untouched until it succeeds.
+// parallel, while the streams load: a full block becomes a packed chunk
+// of the entry log as it is. The sequences are checked against the
+// blocks: each stream's ascend within 1…LastSeq, and a sum of every
+// (sequence, stream) pair taken over the blocks' entries equals the same
+// sum taken over the streams' sequences, so a stream lists exactly its
+// entries. Ids, correlation and causation are read from the frames when
+// first needed. Any damage fails the whole checkpoint; the store's index
+// is untouched until it succeeds.
 func indexFromCheckpoint(f *segment.CheckpointFile, base *mapped) (*memIndex, error) {
-	procs := runtime.GOMAXPROCS(0)
-	if err := f.CheckSeqs(procs); err != nil {
+	var blocks checkedBlocks
+	var wg sync.WaitGroup
+	// The blocks and the sequences' checksums keep every core busy while
+	// this goroutine reads the streams' rows one after another. Nothing
+	// returns before they are done: they read base's bytes.
+	wg.Go(func() { blocks = checkBlocks(f) })
+	ix, err := indexTables(f, base)
+	wg.Wait()
+	if err = errors.Join(err, blocks.err); err != nil {
 		return nil, err
 	}
-	ix, err := indexTables(f, base)
+	ix.entries.packed, ix.entries.tail, ix.entries.n = blocks.packed, blocks.tail, f.LastSeq
+	listed, err := checkSeqLists(&ix.streams, f.LastSeq)
 	if err != nil {
 		return nil, err
 	}
-	n := f.NumBlocks()
-	full := int(f.LastSeq >> entryChunkBits) // full blocks
-	ix.entries.packed = make([]*segment.PackedBlock, full)
-	ix.entries.n = f.LastSeq
-	if full < n {
-		ix.entries.tail = new([entryChunk]entry)
+	if blocks.sum != listed {
+		return nil, errors.New("the streams' sequences do not list the blocks' entries")
 	}
-	// The blocks' pairs, summed by each worker.
+	ix.idsSorted, ix.lastID = !f.IDsUnsorted, f.LastID
+	ix.published.Store(f.LastSeq)
+	return ix, nil
+}
+
+// checkedBlocks is what checkBlocks found.
+type checkedBlocks struct {
+	packed []*segment.PackedBlock // the full blocks
+	tail   *[entryChunk]entry     // the last block, if not full
+	sum    uint64                 // of the blocks' pairs (see pairSum)
+	err    error
+}
+
+// checkBlocks checks the sequences' checksums, then checks and decodes
+// every block of f, with a goroutine per core, summing their pairs.
+func checkBlocks(f *segment.CheckpointFile) (out checkedBlocks) {
+	procs := runtime.GOMAXPROCS(0)
+	if out.err = f.CheckSeqs(procs); out.err != nil {
+		return out
+	}
+	n := f.NumBlocks()
+	full := int(f.LastSeq >> entryChunkBits)
+	out.packed = make([]*segment.PackedBlock, full)
+	if full < n {
+		out.tail = new([entryChunk]entry)
+	}
 	var next atomic.Int64
 	sums := make([]uint64, procs)
 	errs := make([]error, procs)
@@ -58,9 +88,9 @@ func indexFromCheckpoint(f *segment.CheckpointFile, base *mapped) (*memIndex, er
 					return
 				}
 				if i < full {
-					ix.entries.packed[i] = pb
+					out.packed[i] = pb
 				} else { // the last block, not full: the log's plain chunk
-					pb.Unpack(ix.entries.tail)
+					pb.Unpack(out.tail)
 				}
 				first := uint64(i)<<entryChunkBits + 1
 				for j, st := range streams[:pb.Len()] {
@@ -70,23 +100,13 @@ func indexFromCheckpoint(f *segment.CheckpointFile, base *mapped) (*memIndex, er
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	if out.err = errors.Join(errs...); out.err != nil {
+		return out
 	}
-	listed, err := checkSeqLists(&ix.streams, f.LastSeq)
-	if err != nil {
-		return nil, err
-	}
-	var entries uint64
 	for _, v := range sums {
-		entries += v
+		out.sum += v
 	}
-	if entries != listed {
-		return nil, errors.New("the streams' sequences do not list the blocks' entries")
-	}
-	ix.idsSorted, ix.lastID = !f.IDsUnsorted, f.LastID
-	ix.published.Store(f.LastSeq)
-	return ix, nil
+	return out
 }
 
 // checkSeqLists checks that the sequences of each stream of l ascend
