@@ -160,6 +160,8 @@ func (s *Store) submit(ctx context.Context, r *request) ([]batpak.Receipt, error
 	}
 	r.ctx = ctx
 	r.done = make(chan result, 1)
+	s.pipe.inFlight.Add(1)
+	defer s.pipe.inFlight.Add(-1)
 	if err := s.pipe.handOver(ctx, r); err != nil {
 		return nil, err
 	}

@@ -92,8 +92,16 @@ type commitPipeline struct {
 	unsynced    int // events written since the last sync
 	lastSync    time.Time
 	sinceCkpt   int // events published since the last checkpoint started
-	groupEvents int // events published by the commit under way, for the observer
-	groupBytes  int // bytes it wrote, for the observer
+	// lastSyncTook is how long the last sync took, and peak the most
+	// requests seen in flight at a recent commit: see gather.
+	lastSyncTook time.Duration
+	peak         int
+	gatherMax    time.Duration // maxGather
+	groupEvents  int           // events published by the commit under way, for the observer
+	groupBytes   int           // bytes it wrote, for the observer
+
+	// inFlight counts the appends handed over and not yet answered.
+	inFlight atomic.Int32
 
 	// Written under mu (or by recovery before start), read without it.
 	activeSegment atomic.Uint32 // w's id, for Stats (0: none)
@@ -109,7 +117,7 @@ type commitPipeline struct {
 }
 
 func newCommitPipeline() *commitPipeline {
-	return &commitPipeline{hasher: newChainHasher(), prep: newFooterPrep(), quit: make(chan struct{}), done: make(chan struct{})}
+	return &commitPipeline{hasher: newChainHasher(), prep: newFooterPrep(), quit: make(chan struct{}), done: make(chan struct{}), gatherMax: maxGather}
 }
 
 // commit validates, encodes, writes, syncs and publishes a group. A request
@@ -293,14 +301,13 @@ func (p *commitPipeline) syncActive() error {
 // sync syncs the active segment and reports how long it took to the
 // observer, if there is one.
 func (p *commitPipeline) sync() error {
-	o := p.env.cfg.observer
-	if o == nil {
-		return p.w.Sync()
-	}
 	start := time.Now()
 	err := p.w.Sync()
 	if err == nil {
-		o.ObserveSync(time.Since(start))
+		p.lastSyncTook = time.Since(start)
+		if o := p.env.cfg.observer; o != nil {
+			o.ObserveSync(p.lastSyncTook)
+		}
 	}
 	return err
 }
