@@ -214,14 +214,12 @@ func (s *Store) hashOf(v *view, seq uint64) ([32]byte, error) {
 		return [32]byte{}, err
 	}
 	if rec.Kind == segment.KindHole {
-		stubs, err := segment.DecodeStubs(rec.Payload)
+		st, err := s.stubAt(pos, &rec, seq)
 		if err != nil {
-			return [32]byte{}, &segment.CorruptError{Segment: pos.Segment, Path: s.segmentPath(pos.Segment), Offset: int64(pos.Offset), Reason: err.Error()}
+			return [32]byte{}, err
 		}
-		for i := range stubs {
-			if stubs[i].Seq == seq {
-				return stubs[i].Hash, nil
-			}
+		if st != nil {
+			return st.Hash, nil
 		}
 	} else if rec.Seq == seq && !rec.IsMarker() {
 		return rec.Hash, nil

@@ -75,21 +75,31 @@ func (s *Store) readMeta(v *view, seq uint64, pos segment.Position) (m eventMeta
 		if err := s.reader.Read(pos, &rec); err != nil {
 			return m, false, err
 		}
-		stubs, err := segment.DecodeStubs(rec.Payload)
-		if err != nil {
-			return m, false, &segment.CorruptError{Segment: pos.Segment, Path: s.segmentPath(pos.Segment), Offset: int64(pos.Offset), Reason: err.Error()}
+		st, err := s.stubAt(pos, &rec, seq)
+		if st == nil {
+			return m, false, err
 		}
-		for i := range stubs {
-			if st := &stubs[i]; st.Seq == seq {
-				return eventMeta{eventIDs: stubIDs(st), ts: st.Timestamp, version: st.Version}, true, nil
-			}
-		}
-		return m, false, nil
+		return eventMeta{eventIDs: stubIDs(st), ts: st.Timestamp, version: st.Version}, true, nil
 	}
 	if rec.Seq != seq || rec.IsMarker() {
 		return m, false, nil
 	}
 	return eventMeta{eventIDs: eventIDs{id: rec.ID, corr: rec.Correlation, cause: rec.Causation}, ts: rec.Timestamp, version: rec.Version}, true, nil
+}
+
+// stubAt returns the stub of sequence seq in hole frame rec, read at pos,
+// or nil if the hole holds none.
+func (s *Store) stubAt(pos segment.Position, rec *segment.Record, seq uint64) (*segment.Stub, error) {
+	stubs, err := segment.DecodeStubs(rec.Payload)
+	if err != nil {
+		return nil, &segment.CorruptError{Segment: pos.Segment, Path: s.segmentPath(pos.Segment), Offset: int64(pos.Offset), Reason: err.Error()}
+	}
+	for i := range stubs {
+		if stubs[i].Seq == seq {
+			return &stubs[i], nil
+		}
+	}
+	return nil, nil
 }
 
 // stubIDs returns the ids of a stub; a stub that does not know its
