@@ -25,8 +25,9 @@
 //   - One writer, group commit. One process at a time opens a directory for
 //     writing (an flock on its LOCK file; a second gets [ErrLocked]). In it,
 //     a writer goroutine gathers the concurrent requests into one write and
-//     one data sync, and a lone appender commits its own request on its
-//     goroutine. A request refused by its checks (a version conflict, a bad
+//     one data sync (waiting, at most half a sync's time, for as many as
+//     were in flight lately, up to 16), and a lone appender commits its own
+//     request on its goroutine. A request refused by its checks (a version conflict, a bad
 //     argument) is answered on its own and never fails the rest of its
 //     group. A failed request leaves nothing behind, and an acknowledged
 //     sequence or version is never handed out again.
