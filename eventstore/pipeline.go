@@ -298,8 +298,8 @@ func (p *commitPipeline) syncActive() error {
 	return nil
 }
 
-// sync syncs the active segment and reports how long it took to the
-// observer, if there is one.
+// sync syncs the active segment and records how long it took, for gather
+// and the observer, if there is one.
 func (p *commitPipeline) sync() error {
 	start := time.Now()
 	err := p.w.Sync()

@@ -146,9 +146,9 @@ func (p *commitPipeline) gather(group []*request, t *time.Timer) []*request {
 
 // maxGather bounds how long a group waits for more appenders (tests
 // change it through commitPipeline.gatherMax), and gatherFor how many it
-// waits for: a larger group shares its sync widely
-// enough, and the appenders that arrive while it syncs fill the next one
-// (with 64 appenders, waiting for more made fewer events a second).
+// waits for: a larger group shares its sync widely enough, and the
+// appenders that arrive while it syncs fill the next one (with 64
+// appenders, waiting for more made fewer events a second).
 const (
 	maxGather = 500 * time.Microsecond
 	gatherFor = 16
