@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/batpak-go/batpak/segment"
@@ -284,6 +285,25 @@ func TestCheckpointTablesChecked(t *testing.T) {
 				t.Fatalf("decoded with %s: %v", tc.name, err)
 			}
 		})
+	}
+}
+
+// A flipped bit anywhere in the tables fails the open with their
+// checksum, also where the decoder, which runs beside the checksum, finds
+// the flipped table wrong in its own way (a name's length, a count).
+func TestCheckpointTablesChecksum(t *testing.T) {
+	const head, counts = 67, 43 // as in fixChecksums
+	good := fixedCheckpoint()
+	tablesLen := int(binary.BigEndian.Uint32(good[counts+16:]))
+	for at := head; at < head+tablesLen-4; at++ {
+		for _, bit := range []byte{0x01, 0x80} {
+			b := bytes.Clone(good)
+			b[at] ^= bit
+			_, err := segment.OpenCheckpoint(b)
+			if !errors.Is(err, segment.ErrCorrupt) || !strings.Contains(err.Error(), "tables checksum mismatch") {
+				t.Fatalf("byte %d of the tables flipped (0x%02x): %v", at-head, bit, err)
+			}
+		}
 	}
 }
 
