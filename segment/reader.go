@@ -38,6 +38,7 @@ type readSegment struct {
 	sealed bool
 	file   vfs.File                  // active: the writer's file; sealed: opened on first read
 	mapped atomic.Pointer[mmap.MMap] // segments on the OS file system
+	marks  atomic.Pointer[pageMarks] // of mapped: which pages reads have touched (firstread.go)
 	owned  bool                      // file was opened by the reader and must be closed by it
 	held   bool                      // opened by Hold: a writer in another process may cut it
 }
@@ -143,6 +144,7 @@ func (r *Reader) SetActive(id uint32, f vfs.File) {
 		if fi, err := of.Stat(); err == nil && fi.Size() > HeaderSize {
 			if m, err := mmap.MapRegion(of, int(fi.Size()), mmap.RDONLY, 0, 0); err == nil {
 				adviseRandom(m)
+				s.marks.Store(newPageMarks(len(m)))
 				s.mapped.Store(&m)
 			}
 		}
@@ -230,19 +232,21 @@ func (r *Reader) readHeld(pos Position, s *readSegment, rec *Record, head bool) 
 
 func (r *Reader) read(pos Position, s *readSegment, rec *Record, head bool) error {
 	end := int64(pos.Offset) + int64(pos.Length)
+	var data []byte // the mapping, where the frame lies within it
 	if s.sealed {
-		data, err := r.mapping(pos.Segment, s)
+		m, err := r.mapping(pos.Segment, s)
 		if err != nil {
 			return err
 		}
-		if data != nil {
-			if end > int64(len(data)) {
-				return r.corrupt(pos, "frame extends past the end of the segment")
-			}
-			return r.decode(pos, data[pos.Offset:end], rec, head)
+		if m != nil && end > int64(len(m)) {
+			return r.corrupt(pos, "frame extends past the end of the segment")
 		}
+		data = m
 	} else if m := s.mapped.Load(); m != nil && end <= int64(len(*m)) {
-		return r.decode(pos, (*m)[pos.Offset:end], rec, head)
+		data = *m
+	}
+	if data != nil && !s.marks.Load().firstRead(int64(pos.Offset), end) {
+		return r.decode(pos, data[pos.Offset:end], rec, head)
 	}
 	if pos.Length < FrameHeaderSize || pos.Length > FrameHeaderSize+MaxFramePayload {
 		return r.corrupt(pos, fmt.Sprintf("frame length %d out of range", pos.Length))
@@ -257,6 +261,11 @@ func (r *Reader) read(pos Position, s *readSegment, rec *Record, head bool) erro
 	}
 	buf := (*bp)[:pos.Length]
 	if _, err := s.file.ReadAt(buf, int64(pos.Offset)); errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if data != nil && s.held {
+			// A writer cut the file: read through the mapping, whose
+			// fault readHeld tells apart.
+			return r.decode(pos, data[pos.Offset:end], rec, head)
+		}
 		return r.corrupt(pos, "frame extends past the end of the segment")
 	} else if err != nil {
 		return fmt.Errorf("segment: read %d:%d: %w", pos.Segment, pos.Offset, err)
@@ -347,6 +356,7 @@ func (r *Reader) mapping(id uint32, s *readSegment) ([]byte, error) {
 		return nil, fmt.Errorf("segment: map sealed segment %d: %w", id, err)
 	}
 	adviseRandom(m)
+	s.marks.Store(newPageMarks(len(m)))
 	s.mapped.Store(&m)
 	return m, nil
 }
