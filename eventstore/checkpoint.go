@@ -101,6 +101,9 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 	if sn.entries.len() == 0 {
 		return nil
 	}
+	// Lists still the old checkpoint's are checked before they are
+	// written under a new checksum.
+	s.ix.settleLists()
 	c := &segment.Checkpoint{
 		LastSeq: sn.entries.len(), Segment: sn.segment, FrameEnd: uint64(sn.end),
 		LastID: sn.lastID, IDsUnsorted: !sn.sorted,

@@ -107,6 +107,12 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, durableFloor,
 	// words lie in data.
 	base.keep(release)
 	used = true
+	ix.listRepaired = func(id streamID, found, version int, why error) {
+		s.stats.listsRebuilt.Add(1)
+		s.log.Warn("checkpoint: a stream's sequences were wrong and were rebuilt from its blocks",
+			zap.String("entity", id.entity), zap.String("scope", id.scope), zap.Int("version", version),
+			zap.Int("found", found), zap.Error(why))
+	}
 	s.ix = ix
 	s.coldStart.EventsFromCheckpoint = c.LastSeq
 	return &c.Checkpoint, floor, nil

@@ -69,6 +69,9 @@ func (s *Store) Compact(ctx context.Context, opts ...CompactOption) (*CompactRep
 	defer s.compactRun.Unlock()
 	s.ckptMu.Lock() // no checkpoint may be written while offsets move
 	defer s.ckptMu.Unlock()
+	// The streams' lists are checked before the checkpoint they were
+	// loaded from is removed (and compaction reads them).
+	s.ix.settleLists()
 	if err := s.fs.Remove(filepath.Join(s.dir, CheckpointFileName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}

@@ -81,3 +81,15 @@ func (l entryLog) withUpdates(updates map[uint64]entry) entryLog {
 	}
 	return out
 }
+
+// streamsOf fills dst with the streams of the entries from sequence first,
+// the first of a chunk, on: len(dst) of them, within the log.
+func (l *entryLog) streamsOf(first uint64, dst []uint32) {
+	if c := (first - 1) >> entryChunkBits; c < uint64(len(l.packed)) {
+		l.packed[c].Streams(dst)
+		return
+	}
+	for j := range dst {
+		dst[j] = l.tail[j].Stream
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/batpak-go/batpak/segment"
@@ -110,24 +109,74 @@ func TestIndexFromCheckpoint(t *testing.T) {
 }
 
 // TestIndexFromCheckpointDamage checks that a damaged block fails the load
-// (and that the workers, waiting for chunks, are released).
+// (and that the workers, waiting for chunks, are released), and that
+// damaged sequences do not: the lists they are in are found wrong on first
+// use and rebuilt from the blocks, whether a read or settleLists uses them
+// first.
 func TestIndexFromCheckpointDamage(t *testing.T) {
-	b, _ := testCheckpoint(t, 6*entryChunk)
+	c, want := testCheckpointOf(6*entryChunk, 50)
+	b := segment.EncodeCheckpoint(c)
+	seqs := len(b) - 4*len(want) - 4*((4*len(want)+65535)/65536) // where the sequences start
 	tried := 0
-	for _, at := range []int{len(b) / 8, len(b) / 2, len(b) - len(b)/8} {
+	for _, at := range []int{len(b) / 8, len(b) / 4, len(b) / 2, seqs + 1, seqs + 4*len(want)/2, len(b) - 8} {
 		d := append([]byte(nil), b...)
 		d[at] ^= 0x40
 		if _, err := segment.OpenCheckpoint(d); err != nil {
 			continue // damage the tables find
 		}
-		tried++
-		if _, err := indexFromBytes(d); err == nil {
-			t.Errorf("byte %d of %d flipped: loaded", at, len(d))
+		_, err := indexFromBytes(d)
+		if at < seqs {
+			tried++
+			if err == nil {
+				t.Errorf("byte %d of %d flipped (a block's): loaded", at, len(d))
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("byte %d of %d flipped (a sequence's): %v", at, len(d), err)
+		}
+		for _, settle := range []bool{false, true} {
+			ix, _ := indexFromBytes(d)
+			if got := checkListsOf(t, ix, want, settle); len(got) == 0 {
+				t.Errorf("byte %d of %d flipped (a sequence's), settle %v: no list was rebuilt", at, len(d), settle)
+			}
 		}
 	}
 	if tried < 2 {
 		t.Errorf("only %d of the damaged checkpoints reached the blocks", tried)
 	}
+}
+
+// checkListsOf checks that every stream of ix lists exactly its entries
+// among want, through checkedList (after settleLists if settle), and
+// returns the streams whose lists were rebuilt.
+func checkListsOf(t *testing.T, ix *memIndex, want []entry, settle bool) []uint32 {
+	t.Helper()
+	var rebuilt []uint32
+	ix.listRepaired = func(id streamID, found, version int, why error) {
+		num, _ := ix.byStream.find(&ix.streams, id)
+		if found != version {
+			t.Errorf("stream %v: found %d events of version %d", id, found, version)
+		}
+		rebuilt = append(rebuilt, num)
+	}
+	if settle {
+		ix.settleLists()
+	}
+	lists := make([][]uint64, ix.streams.len())
+	for i, e := range want {
+		lists[e.Stream] = append(lists[e.Stream], uint64(i+1))
+	}
+	for i := range ix.streams.len() {
+		st := ix.streams.at(i)
+		if got := ix.checkedList(i, st, st.list()).appendTo(nil); !slices.Equal(got, lists[i]) {
+			t.Fatalf("stream %d lists %v, want %v", i, got, lists[i])
+		}
+		if ix.unchecked(st) {
+			t.Fatalf("stream %d: still unchecked after its first use", i)
+		}
+	}
+	return rebuilt
 }
 
 // TestIndexFromCheckpointVersions checks that a table whose versions
@@ -146,12 +195,12 @@ func TestIndexFromCheckpointVersions(t *testing.T) {
 }
 
 // TestIndexFromCheckpointSeqs checks that sequence lists that ascend and
-// match the versions, but do not list the streams' own entries, fail the
-// load: two streams that swap one event, or one stream that lists an event
-// of another instead of its own; and so do lists out of order or past the
-// last sequence.
+// match the versions, but do not list the streams' own entries, are found
+// on first use and rebuilt, and only they: two streams that swap one
+// event, or one stream that lists an event of another instead of its own;
+// and so are lists out of order or past the last sequence.
 func TestIndexFromCheckpointSeqs(t *testing.T) {
-	c, _ := testCheckpointOf(2*entryChunk+5, 2*streamChunk)
+	c, want := testCheckpointOf(2*entryChunk+5, 2*streamChunk)
 	lists := make([][]uint32, len(c.Streams))
 	for i, e := range c.Entries {
 		lists[e.Entity] = append(lists[e.Entity], uint32(i+1))
@@ -168,13 +217,6 @@ func TestIndexFromCheckpointSeqs(t *testing.T) {
 			b = append(b, p...)
 		}
 		return b
-	}
-	load := func(b []byte) error {
-		_, err := indexFromBytes(b)
-		return err
-	}
-	if err := load(encode(lists)); err != nil {
-		t.Fatalf("the right lists: %v", err)
 	}
 	// Streams a and b whose first events can trade places in order.
 	a, b := -1, -1
@@ -197,12 +239,6 @@ func TestIndexFromCheckpointSeqs(t *testing.T) {
 	other := slices.Clone(lists)
 	other[a] = slices.Clone(lists[a])
 	other[a][0]++ // an event between its first and second: another stream's
-	for name, l := range map[string][][]uint32{"swapped": swapped, "another's": other} {
-		err := load(encode(l))
-		if err == nil || !strings.Contains(err.Error(), "do not list") {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
 	// A stream's own events out of order list the same pairs: only the
 	// order check finds them. It finds a sequence past the last too.
 	reversed := slices.Clone(lists)
@@ -211,10 +247,25 @@ func TestIndexFromCheckpointSeqs(t *testing.T) {
 	beyond := slices.Clone(lists)
 	beyond[a] = slices.Clone(lists[a])
 	beyond[a][len(beyond[a])-1] = uint32(c.LastSeq + 1)
-	for name, l := range map[string][][]uint32{"out of order": reversed, "beyond the last": beyond} {
-		err := load(encode(l))
-		if want := fmt.Sprintf("stream %q: sequences out of order", c.Streams[a].Entity); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: %v, want %q", name, err, want)
+	for _, tc := range []struct {
+		name  string
+		lists [][]uint32
+		wrong []uint32
+	}{
+		{"right", lists, nil},
+		{"swapped", swapped, []uint32{uint32(min(a, b)), uint32(max(a, b))}},
+		{"another's", other, []uint32{uint32(a)}},
+		{"out of order", reversed, []uint32{uint32(a)}},
+		{"beyond the last", beyond, []uint32{uint32(a)}},
+	} {
+		for _, settle := range []bool{false, true} {
+			ix, err := indexFromBytes(encode(tc.lists))
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if got := checkListsOf(t, ix, want, settle); !slices.Equal(got, tc.wrong) {
+				t.Errorf("%s, settle %v: rebuilt %v, want %v", tc.name, settle, got, tc.wrong)
+			}
 		}
 	}
 }

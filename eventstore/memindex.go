@@ -57,6 +57,11 @@ type memIndex struct {
 	keys        map[string]segment.IdempotencyRecord
 	idsSorted   bool     // ids increase with sequence: Get binary searches the frames
 	lastID      [16]byte // of the last event
+	// lists, for an index loaded from a checkpoint, checks the streams'
+	// lists on first use (ckptlists.go); listRepaired, if set, hears of
+	// each list found wrong and rebuilt.
+	lists        *ckptLists
+	listRepaired func(id streamID, found, want int, why error)
 	// fence[k] is the id of event k*fenceStep+1, while ids are sorted:
 	// Get binary searches it before it reads frames. Appends extend it;
 	// after a checkpoint load it is filled from the frames on first use.
@@ -167,6 +172,9 @@ func (ix *memIndex) addAt(seq uint64, e entry, ids *eventIDs, hash *[32]byte) {
 	}
 	ix.entries.append(e)
 	ix.published.Store(ix.entries.len())
+	if ix.unchecked(s) {
+		ix.settleLocked(e.Stream, s)
+	}
 	s.add(seq)
 	if hash != nil {
 		ix.streams.setLastHash(s, hash)
@@ -433,11 +441,15 @@ func (v *view) visible(e entry) bool {
 // streamSeqs returns the sequences of the stream c (empty if unknown).
 func (ix *memIndex) streamSeqs(c batpak.Coordinate) seqList {
 	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	if st := ix.lookup(idOf(c)); st != nil {
-		return st.list()
+	num, ok := ix.byStream.find(&ix.streams, idOf(c))
+	if !ok {
+		ix.mu.RUnlock()
+		return seqList{}
 	}
-	return seqList{}
+	st := ix.streams.at(num)
+	l := st.list()
+	ix.mu.RUnlock()
+	return ix.checkedList(num, st, l)
 }
 
 // entitySeqs returns the sequences of entity's events, ascending: of its
@@ -447,21 +459,24 @@ func (ix *memIndex) entitySeqs(entity, scope string) seqList {
 		return ix.streamSeqs(batpak.Coordinate{Entity: entity, Scope: scope})
 	}
 	ix.mu.RLock()
-	defer ix.mu.RUnlock()
+	scopes := ix.streams.scopes
+	ix.mu.RUnlock()
 	var first seqList
 	var all []uint64 // of every stream, once there are two
 	n := 0
-	for _, sc := range ix.streams.scopes {
-		if st := ix.lookup(streamID{scope: sc, entity: entity}); st != nil {
-			if n++; n == 1 {
-				first = st.list()
-				continue
-			}
-			if n == 2 {
-				all = first.appendTo(nil)
-			}
-			all = st.list().appendTo(all)
+	for _, sc := range scopes {
+		l := ix.streamSeqs(batpak.Coordinate{Entity: entity, Scope: sc})
+		if l.len() == 0 {
+			continue
 		}
+		if n++; n == 1 {
+			first = l
+			continue
+		}
+		if n == 2 {
+			all = first.appendTo(nil)
+		}
+		all = l.appendTo(all)
 	}
 	if n < 2 {
 		return first

@@ -297,8 +297,10 @@ func (s *Store) Streams() iter.Seq[batpak.StreamInfo] {
 			}
 			id := streams.id(st)
 			s.ix.mu.RLock()
-			info := batpak.StreamInfo{Coordinate: batpak.Coordinate{Entity: id.entity, Scope: id.scope}, Version: st.version(), LastSequence: st.list().last()}
+			l := st.list()
 			s.ix.mu.RUnlock()
+			l = s.ix.checkedList(i, st, l)
+			info := batpak.StreamInfo{Coordinate: batpak.Coordinate{Entity: id.entity, Scope: id.scope}, Version: uint64(l.len()), LastSequence: l.last()}
 			if !yield(info) {
 				return
 			}

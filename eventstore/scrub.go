@@ -345,6 +345,7 @@ func (sc *scrubber) indexed(v *view, seq uint64, id streamID, version uint64, po
 	st := v.streams.at(e.Stream)
 	seqs := st.list()
 	sc.s.ix.mu.RUnlock()
+	seqs = sc.s.ix.checkedList(e.Stream, st, seqs)
 	switch {
 	case e.Pos != pos:
 		return fmt.Sprintf("sequence %d: the index places it at segment %d offset %d", seq, e.Pos.Segment, e.Pos.Offset)

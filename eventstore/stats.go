@@ -18,6 +18,7 @@ type counters struct {
 	segments        atomic.Uint64
 	checkpoints     atomic.Uint64
 	corruptReads    atomic.Uint64
+	listsRebuilt    atomic.Uint64
 }
 
 // ColdStart describes how Open rebuilt the index.
@@ -59,7 +60,13 @@ type Stats struct {
 	// matching ErrCorrupt from a read, a cursor or a replay. (What a scrub
 	// finds is in Scrub.)
 	CorruptReads uint64
-	ColdStart    ColdStart
+	// CheckpointListsRebuilt counts the streams whose sequences, in the
+	// checkpoint the store opened from, were found damaged or wrong when
+	// first used, and were rebuilt from the checkpoint's blocks (each is
+	// also logged). The events were never at risk: a read never uses a
+	// list before it is checked.
+	CheckpointListsRebuilt uint64
+	ColdStart              ColdStart
 	// Scrub says what [Store.Scrub] and the background scrubber checked
 	// and the damage the last complete scrub found.
 	Scrub ScrubStats
@@ -84,6 +91,7 @@ func (s *Store) Stats() Stats {
 	st.DroppedNotifications = s.subs.Dropped()
 	st.Checkpoints = s.stats.checkpoints.Load()
 	st.CorruptReads = s.stats.corruptReads.Load()
+	st.CheckpointListsRebuilt = s.stats.listsRebuilt.Load()
 	st.ColdStart = s.coldStart
 	st.Scrub = s.scrubStats()
 	st.Failed = s.failure()

@@ -192,7 +192,8 @@ func (s *Store) Close() error {
 	if !s.readOnly && s.failure() == nil {
 		if err := s.pipe.syncActive(); err != nil {
 			errs = append(errs, err)
-		} else if s.stats.appendedEvents.Load() > 0 || s.coldStart.Path != "checkpoint" || !s.hasCheckpoint() {
+		} else if s.stats.appendedEvents.Load() > 0 || s.coldStart.Path != "checkpoint" || !s.hasCheckpoint() ||
+			s.stats.listsRebuilt.Load() > 0 { // the checkpoint's sequences were damaged
 			errs = append(errs, s.writeCheckpoint())
 		}
 		if errors.Join(errs...) == nil {

@@ -13,7 +13,7 @@ import (
 )
 
 const (
-	checkpointVersion = 6
+	checkpointVersion = 7
 	// checkpointHead is the fixed head, its CRC included.
 	checkpointHead = 4 + 2 + 8 + 4 + 8 + 16 + 1 + 4*5 + 4
 	// checkpointIDsUnsorted in the head's flags byte: event ids do not
@@ -246,6 +246,8 @@ type CheckpointFile struct {
 	seqs, seqSums []byte
 	seqsOnce      sync.Once
 	seqWords      []uint32
+	checkerOnce   sync.Once
+	checker       *SeqChecker
 }
 
 // NumStreams returns the number of streams.

@@ -31,13 +31,14 @@ func fixedCheckpoint() []byte {
 }
 
 // TestCheckpointGolden: the encoder writes the bytes docs/format.md
-// describes (format 6, with the streams' sequences and the blocks' words
-// at multiples of 8 bytes). testdata/checkpoint-v6.golden holds its output
-// for fixedCheckpoint; EncodeCheckpoint joins the parts Close writes. The
-// same checkpoint in formats 4 and 5 (testdata/checkpoint-v4.golden,
-// checkpoint-v5.golden) is refused (TestCheckpointOldVersion).
+// describes (format 7, with the streams' sequences and a checksum per 64
+// KiB of them, and the blocks' words at multiples of 8 bytes).
+// testdata/checkpoint-v7.golden holds its output for fixedCheckpoint;
+// EncodeCheckpoint joins the parts Close writes. The same checkpoint in
+// formats 4, 5 and 6 (testdata/checkpoint-v4.golden … v6) is refused
+// (TestCheckpointOldVersion).
 func TestCheckpointGolden(t *testing.T) {
-	want, err := os.ReadFile("testdata/checkpoint-v6.golden")
+	want, err := os.ReadFile("testdata/checkpoint-v7.golden")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,6 +247,7 @@ func TestCheckpointOldVersion(t *testing.T) {
 	for _, old := range []struct{ file, what string }{
 		{"testdata/checkpoint-v4.golden", "format 4, whose blocks were varints"},
 		{"testdata/checkpoint-v5.golden", "format 5, without the streams' sequences"},
+		{"testdata/checkpoint-v6.golden", "format 6, a checksum per MiB of sequences"},
 	} {
 		b, err := os.ReadFile(old.file)
 		if err != nil {

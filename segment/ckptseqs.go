@@ -2,6 +2,7 @@ package segment
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -16,7 +17,7 @@ import (
 // in 32 bits; words are little-endian, as the store holds them, and
 // start at a multiple of 8 bytes in the file. A CRC-32C of each seqChunk
 // bytes of words follows them.
-const seqChunk = 1 << 20
+const seqChunk = 64 << 10
 
 // seqWriter yields the sequences section in parts of seqChunk bytes.
 type seqWriter struct {
@@ -92,8 +93,8 @@ func (f *CheckpointFile) SeqWide() bool { return f.LastSeq > math.MaxUint32 }
 // Seqs returns the words of every stream's sequences, in table order:
 // stream i's are the Version words (two per version if SeqWide) after
 // those of the streams before it. They are the file's own bytes where
-// they can be (see inPlace), else a copy. Call [CheckpointFile.CheckSeqs]
-// before trusting them.
+// they can be (see inPlace), else a copy. Check them with
+// [CheckpointFile.SeqChecker] before trusting them.
 func (f *CheckpointFile) Seqs() []uint32 {
 	f.seqsOnce.Do(func() {
 		if f.seqWords = inPlace[uint32](f.seqs); f.seqWords != nil {
@@ -107,11 +108,63 @@ func (f *CheckpointFile) Seqs() []uint32 {
 	return f.seqWords
 }
 
-// CheckSeqs checks the sequences section's checksums, with up to workers
-// goroutines. It does not check what the words say: the caller, who
-// knows the streams' entries, does.
+// CheckSeqs checks every checksum of the sequences section, with up to
+// workers goroutines. It does not check what the words say: the caller,
+// who knows the streams' entries, does.
 func (f *CheckpointFile) CheckSeqs(workers int) error {
-	n := len(f.seqSums) / 4
+	return f.SeqChecker().CheckAll(workers)
+}
+
+// SeqChecker returns the checker of f's sequences section: f's, made on
+// first use.
+func (f *CheckpointFile) SeqChecker() *SeqChecker {
+	f.checkerOnce.Do(func() {
+		f.checker = &SeqChecker{words: f.Seqs(), raw: f.seqs, sums: f.seqSums,
+			verdict: make([]atomic.Uint32, len(f.seqSums)/4)}
+	})
+	return f.checker
+}
+
+// SeqChecker checks the words of a checkpoint's sequences section against
+// their checksums a chunk (seqChunk bytes) at a time, when they are first
+// used, and remembers each chunk's verdict: an open reads only the chunks
+// of the streams it uses. It is safe for concurrent use; it keeps the
+// section's bytes, not the rest of the checkpoint.
+type SeqChecker struct {
+	words   []uint32        // [CheckpointFile.Seqs]
+	raw     []byte          // the section's bytes in the file
+	sums    []byte          // a CRC-32C per chunk
+	verdict []atomic.Uint32 // per chunk: 0 not checked yet, chunkGood or chunkBad
+}
+
+const (
+	chunkGood = 1
+	chunkBad  = 2
+)
+
+// Check checks the chunks that hold w, a part of the words of
+// [CheckpointFile.Seqs]; any other slice is an error.
+func (c *SeqChecker) Check(w []uint32) error {
+	if len(w) == 0 {
+		return nil
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(c.words)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(w)))
+	if p < base || (p-base)/4+uintptr(len(w)) > uintptr(len(c.words)) {
+		return errors.New("segment: the words checked are not the checkpoint's sequences")
+	}
+	off := int(p - base) // of w's first word in the section, in bytes
+	for k := off / seqChunk; k <= (off+4*len(w)-1)/seqChunk; k++ {
+		if err := c.chunk(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckAll checks every chunk, with up to workers goroutines.
+func (c *SeqChecker) CheckAll(workers int) error {
+	n := len(c.verdict)
 	var next atomic.Int64
 	var bad atomic.Int64
 	bad.Store(-1)
@@ -119,8 +172,7 @@ func (f *CheckpointFile) CheckSeqs(workers int) error {
 	for range max(1, min(workers, n)) {
 		wg.Go(func() {
 			for k := int(next.Add(1) - 1); k < n && bad.Load() < 0; k = int(next.Add(1) - 1) {
-				chunk := f.seqs[k*seqChunk : min(len(f.seqs), (k+1)*seqChunk)]
-				if Checksum(chunk) != binary.BigEndian.Uint32(f.seqSums[4*k:]) {
+				if c.chunk(k) != nil {
 					bad.CompareAndSwap(-1, int64(k))
 				}
 			}
@@ -128,6 +180,22 @@ func (f *CheckpointFile) CheckSeqs(workers int) error {
 	}
 	wg.Wait()
 	if k := bad.Load(); k >= 0 {
+		return c.chunk(int(k))
+	}
+	return nil
+}
+
+// chunk checks chunk k, once.
+func (c *SeqChecker) chunk(k int) error {
+	v := c.verdict[k].Load()
+	if v == 0 {
+		v = chunkBad
+		if Checksum(c.raw[k*seqChunk:min(len(c.raw), (k+1)*seqChunk)]) == binary.BigEndian.Uint32(c.sums[4*k:]) {
+			v = chunkGood
+		}
+		c.verdict[k].Store(v)
+	}
+	if v == chunkBad {
 		return &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf("sequences chunk %d: checksum mismatch", k)}
 	}
 	return nil
