@@ -31,6 +31,7 @@ import (
 // ckptLists is what an index loaded from a checkpoint needs to check its
 // streams' lists.
 type ckptLists struct {
+	base    *mapped // the checkpoint: check reads its bytes
 	check   *segment.SeqChecker
 	last    uint64      // the checkpoint's last sequence
 	streams uint32      // the streams it held, numbered from 0

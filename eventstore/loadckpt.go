@@ -38,7 +38,7 @@ func indexFromCheckpoint(f *segment.CheckpointFile, base *mapped) (*memIndex, er
 		return nil, errors.New("the blocks do not name each stream as often as its version says")
 	}
 	ix.entries.packed, ix.entries.tail, ix.entries.n = blocks.packed, blocks.tail, f.LastSeq
-	ix.lists = &ckptLists{check: f.SeqChecker(), last: f.LastSeq, streams: uint32(f.NumStreams())}
+	ix.lists = &ckptLists{base: base, check: f.SeqChecker(), last: f.LastSeq, streams: uint32(f.NumStreams())}
 	ix.idsSorted, ix.lastID = !f.IDsUnsorted, f.LastID
 	ix.published.Store(f.LastSeq)
 	return ix, nil
