@@ -24,9 +24,10 @@ import (
 // blocks hold exactly version of them: it lists them all. A list that
 // fails is damage (or a checkpoint written wrong), never a reason to fail
 // a read: it is rebuilt from the entry log, whose blocks open checked, and
-// reported (memIndex.listRepaired, Stats.CheckpointListsRebuilt). Before a checkpoint is written from
-// the index every list is checked at once (settleLists), so a damaged word
-// never reaches a new checkpoint under a fresh checksum.
+// reported (memIndex.listRepaired, Stats.CheckpointListsRebuilt). Before
+// a checkpoint is written from the index, and before a compaction, every
+// list is checked at once (settleLists), so a damaged word never reaches
+// a new checkpoint under a fresh checksum.
 
 // ckptLists is what an index loaded from a checkpoint needs to check its
 // streams' lists.
