@@ -146,6 +146,12 @@ func checkOpened(t *testing.T, b []byte) {
 	if total != f.LastSeq || n != f.NumStreams() {
 		t.Fatalf("%d stream versions add up to %d, last sequence %d", n, total, f.LastSeq)
 	}
+	if w := f.Seqs(); len(w) > 0 { // a part's chunks, then all of them: the same verdict on that part
+		part := f.SeqChecker().Check(w[len(w)/3 : len(w)/3+1])
+		if all := f.CheckSeqs(2); all == nil && part != nil {
+			t.Fatalf("a part of the sequences fails (%v), all of them pass", part)
+		}
+	}
 	if f.CheckSeqs(2) == nil && uint64(len(f.Seqs())) != f.LastSeq {
 		t.Fatalf("%d sequence words for last sequence %d", len(f.Seqs()), f.LastSeq)
 	}

@@ -1,9 +1,6 @@
 package segment
 
-import (
-	"os"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // A frame's first read copies it with pread instead of touching its
 // mapping; reads of pages read before go through the mapping. The first
@@ -15,41 +12,40 @@ import (
 // there, the same reads with pread under 0.5 ms. A page read again is
 // mapped then (its fault paid once) and costs nothing after that.
 //
-// The marks only choose how a frame is read: a mapped page the kernel has
-// let go of faults again, which is still correct.
+// A fault maps not only its page but the pages around it that are in the
+// page cache (fault-around, 64 KiB by default), so the marks are per 64 KiB
+// of the mapping: the first read in a window uses pread, the next one
+// faults the window in. The marks only choose how a frame is read: a
+// mapped page the kernel has let go of faults again, which is still
+// correct.
 
 // firstReadMax is the largest frame read with pread on its first read;
 // larger ones are read through the mapping, where one fault maps many
 // pages at once.
 const firstReadMax = 64 << 10
 
-// pageMarks has a bit for each page of a mapping: set once a frame on it
-// has been read.
+// pageMarks has a bit for each markSize bytes of a mapping: set once a
+// frame in them has been read.
 type pageMarks []atomic.Uint64
 
-var pageShift = func() uint {
-	s := uint(0)
-	for 1<<s < os.Getpagesize() {
-		s++
-	}
-	return s
-}()
+// markShift is log2 of markSize, the kernel's fault-around window.
+const markShift = 16
 
 // newPageMarks returns the marks of a mapping of size bytes.
 func newPageMarks(size int) *pageMarks {
-	m := make(pageMarks, (size>>pageShift)/64+1)
+	m := make(pageMarks, (size>>markShift)/64+1)
 	return &m
 }
 
-// firstRead reports whether a page of bytes [from, to) of the mapping has
-// not been read before, and marks them all read. A nil m has every page
-// read.
+// firstRead reports whether a window of bytes [from, to) of the mapping
+// has not been read before, and marks them all read. A nil m has every
+// window read.
 func (m *pageMarks) firstRead(from, to int64) bool {
 	if m == nil || to-from > firstReadMax {
 		return false
 	}
 	first := false
-	for p := uint64(from) >> pageShift; p <= uint64(to-1)>>pageShift; p++ {
+	for p := uint64(from) >> markShift; p <= uint64(to-1)>>markShift; p++ {
 		w, bit := &(*m)[p/64], uint64(1)<<(p%64)
 		if w.Load()&bit == 0 {
 			w.Or(bit)
