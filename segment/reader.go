@@ -21,7 +21,8 @@ type Position struct {
 }
 
 // Reader reads frames at known positions. Sealed segments are memory-mapped
-// once and read without copying the frame. The active segment's reserved
+// once and read without copying the frame, but for a frame's first read,
+// which copies it with pread (firstread.go). The active segment's reserved
 // size is mapped when it is registered; frames beyond it (a segment without
 // preallocation) are read with pread through the file the writer appends
 // to. It is safe for concurrent use.
