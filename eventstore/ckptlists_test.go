@@ -53,11 +53,25 @@ func TestCheckpointSequencesDamaged(t *testing.T) {
 	}
 	streams := perStream(base.orig)
 	for _, tc := range cases {
-		for _, first := range []string{"read", "append", "checkpoint"} {
+		for _, first := range []string{"read", "append", "checkpoint", "read-only"} {
 			t.Run(tc.name+"/"+first, func(t *testing.T) {
 				dir := base.copy(t)
 				if err := os.WriteFile(filepath.Join(dir, eventstore.CheckpointFileName), tc.b, 0o600); err != nil {
 					t.Fatal(err)
+				}
+				if first == "read-only" { // rebuilds in memory, leaves the file as it is
+					ro, err := eventstore.OpenReadOnly(dir)
+					if err != nil {
+						t.Fatal(err)
+					}
+					readStreams(t, ro, streams)
+					if got := ro.Stats().CheckpointListsRebuilt; got == 0 {
+						t.Fatal("no list rebuilt")
+					}
+					dtClose(t, ro)
+					if got := dtReadFile(t, filepath.Join(dir, eventstore.CheckpointFileName)); !slices.Equal(got, tc.b) {
+						t.Fatal("a read-only store changed the checkpoint")
+					}
 				}
 				s := dtOpen(t, dir)
 				if cs := s.Stats().ColdStart; cs.Path != "checkpoint" || cs.CheckpointIgnored != "" {
@@ -86,6 +100,7 @@ func TestCheckpointSequencesDamaged(t *testing.T) {
 				rebuilt, all := s.Stats().CheckpointListsRebuilt, uint64(len(streams))
 				switch {
 				case first == "checkpoint": // counted before the reopen
+				case first == "read-only": // and again by the writer
 				case tc.rebuilt == 0 && rebuilt != all, tc.rebuilt > 0 && rebuilt != uint64(tc.rebuilt):
 					t.Fatalf("%d lists rebuilt (of %d streams), want %d", rebuilt, all, tc.rebuilt)
 				}
