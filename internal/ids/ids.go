@@ -16,11 +16,6 @@ import (
 // writer owns one.
 type Generator struct {
 	last uuid.UUID
-	// rnd holds random bytes read ahead from crypto/rand, 10 an id, from
-	// rnd[used:]: one read serves 64 ids (a read per id was a fifth of
-	// the encoding of a batch).
-	rnd  [640]byte
-	used int
 }
 
 // Observe makes the next ids follow id (e.g. the newest id found on open).
@@ -36,12 +31,7 @@ func (g *Generator) Next(now time.Time) uuid.UUID {
 	ms := uint64(max(now.UnixMilli(), 0))
 	binary.BigEndian.PutUint16(id[4:6], uint16(ms))
 	binary.BigEndian.PutUint32(id[0:4], uint32(ms>>16))
-	if g.used == 0 || g.used == len(g.rnd) {
-		_, _ = rand.Read(g.rnd[:])
-		g.used = 0
-	}
-	copy(id[6:], g.rnd[g.used:g.used+10])
-	g.used += 10
+	_, _ = rand.Read(id[6:])
 	id[6] = id[6]&0x0f | 0x70 // version 7
 	id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
 	if bytes.Compare(id[:], g.last[:]) <= 0 {
