@@ -57,11 +57,8 @@ func (ix *memIndex) checkedList(num uint32, st *stream, l seqList) seqList {
 	if !ix.unchecked(st) {
 		return l
 	}
-	err := ix.lists.check.Check(l.w) // reads the chunks from the disk: outside the lock
-	if err == nil {
-		v := ix.snapshot()
-		err = ix.lists.verify(&v, num, l)
-	}
+	v := ix.snapshot()
+	err := ix.lists.verify(&v, num, l) // reads the list's chunks from the disk: outside the lock
 	if err == nil {
 		st.state.And(^uint32(stateUnchecked))
 		return l
@@ -81,22 +78,21 @@ func (ix *memIndex) checkedList(num uint32, st *stream, l seqList) seqList {
 // settleLocked checks the list of stream num (st) before an append to it,
 // rebuilding it if it is wrong. Caller holds mu for writing.
 func (ix *memIndex) settleLocked(num uint32, st *stream) {
-	l := st.list()
-	err := ix.lists.check.Check(l.w)
-	if err == nil {
-		v := view{entryLog: ix.entries, streams: ix.streams}
-		err = ix.lists.verify(&v, num, l)
-	}
-	if err != nil {
-		ix.rebuildList(num, st, err)
+	v := view{entryLog: ix.entries, streams: ix.streams}
+	if err := ix.lists.verify(&v, num, st.list()); err != nil {
+		ix.rebuildList(num, st, err) // which marks it checked
+		return
 	}
 	st.state.And(^uint32(stateUnchecked))
 }
 
-// verify checks the checkpoint's list l of stream num, whose chunks'
-// checksums hold: its sequences ascend within 1…last and the entry of each
-// names the stream.
+// verify checks the checkpoint's list l of stream num: the checksums of
+// the chunks that hold it, that its sequences ascend within 1…last, and
+// that the entry of each names the stream.
 func (c *ckptLists) verify(v *view, num uint32, l seqList) error {
+	if err := c.check.Check(l.w); err != nil {
+		return err
+	}
 	prev := uint64(0)
 	for i := range l.len() {
 		seq := l.at(i)

@@ -154,3 +154,27 @@ func readStreams(t *testing.T, s *eventstore.Store, want map[batpak.Coordinate][
 		}
 	}
 }
+
+// The durable floor of a checkpoint comes from its head and tables, which
+// open checks, not from its sequences, which it does not read: with a
+// sequence word flipped, damage to a frame the checkpoint covers, or a cut
+// through it, is still corruption, never a torn tail to cut quietly.
+func TestCheckpointSequencesDamagedFloorHolds(t *testing.T) {
+	for _, damage := range []string{"flip", "cut"} {
+		t.Run(damage, func(t *testing.T) {
+			dir, last := holeCovered(t)
+			ckpt := filepath.Join(dir, eventstore.CheckpointFileName)
+			dtFlip(t, ckpt, int64(len(dtReadFile(t, ckpt))-4-4), 0x01) // the last sequence word
+			path := dtSegPath(dir, 1)
+			switch damage {
+			case "flip":
+				dtFlip(t, path, last.Off+last.Size/2, 0x40)
+			case "cut":
+				if err := os.Truncate(path, last.Off+last.Size/2); err != nil {
+					t.Fatal(err)
+				}
+			}
+			holeRefused(t, dir)
+		})
+	}
+}

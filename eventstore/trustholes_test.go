@@ -160,7 +160,16 @@ func TestHole1CompactNeverTouchesTheLiveSegment(t *testing.T) {
 // Hole 2: a damaged frame that a valid checkpoint covers is corruption,
 // not a torn tail: Open must not quietly cut the last event.
 func TestHole2CheckpointCoveredDamageIsNotATornTail(t *testing.T) {
-	dir := dtFastTempDir(t)
+	dir, last := holeCovered(t)
+	dtFlip(t, dtSegPath(dir, 1), last.Off+last.Size/2, 0x40)
+	holeRefused(t, dir)
+}
+
+// holeCovered builds a closed store of 14 events in one segment, all
+// covered by its checkpoint, and returns it with the frame of the last.
+func holeCovered(t *testing.T) (dir string, last dtFrame) {
+	t.Helper()
+	dir = dtFastTempDir(t)
 	s := dtOpen(t, dir, holeOpts()...)
 	for i := range 14 {
 		dtAppend(t, s, "a", dtEvents(fmt.Sprint(i), 1))
@@ -169,10 +178,14 @@ func TestHole2CheckpointCoveredDamageIsNotATornTail(t *testing.T) {
 	if n := len(dtSegments(t, dir)); n != 1 {
 		t.Fatalf("%d segments, want 1", n)
 	}
-	path := dtSegPath(dir, 1)
-	frames, _, _ := dtScan(t, path, 1)
-	last := frames[len(frames)-1]
-	dtFlip(t, path, last.Off+last.Size/2, 0x40)
+	frames, _, _ := dtScan(t, dtSegPath(dir, 1), 1)
+	return dir, frames[len(frames)-1]
+}
+
+// holeRefused checks that the store of holeCovered, its last event
+// damaged, does not open: the checkpoint covers that event.
+func holeRefused(t *testing.T, dir string) {
+	t.Helper()
 	s, err := eventstore.Open(dir, holeOpts()...)
 	if err == nil {
 		n := s.LastSequence()

@@ -39,7 +39,7 @@ type readSegment struct {
 	sealed bool
 	file   vfs.File                  // active: the writer's file; sealed: opened on first read
 	mapped atomic.Pointer[mmap.MMap] // segments on the OS file system
-	marks  atomic.Pointer[pageMarks] // of mapped: which pages reads have touched (firstread.go)
+	marks  atomic.Pointer[pageMarks] // of mapped: which 64 KiB windows reads have touched (firstread.go)
 	owned  bool                      // file was opened by the reader and must be closed by it
 	held   bool                      // opened by Hold: a writer in another process may cut it
 }
