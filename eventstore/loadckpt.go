@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -110,45 +111,28 @@ func indexTables(f *segment.CheckpointFile, base *mapped) (*memIndex, uint64, er
 	ix.byStream = newStreamTable(0) // load sizes each part
 	ix.byScope = make(map[string]uint32, len(f.Scopes))
 	ix.keys = make(map[string]segment.IdempotencyRecord, len(f.Keys))
-	ix.streams.preallocate(f.NumStreams())
 	ix.streams.scopes = f.Scopes
-	words := uint64(1) // per sequence
-	if f.SeqWide() {
-		words = 2
+	wide, seqs := f.SeqWide(), f.Seqs()
+	// The rows fill the streams in runs, one per core, each summing its
+	// streams' versions times their streamSum and hashing their ids.
+	n := f.NumStreams()
+	ix.streams.pushEmpty(uint32(n))
+	hashes := huge.Make[uint64](n)
+	parts := f.StreamRowParts(runtime.GOMAXPROCS(0))
+	runs := make([]rowRun, len(parts))
+	var wg sync.WaitGroup
+	for k, rows := range parts {
+		wg.Go(func() { runs[k] = loadRows(ix, rows, seqs, wide, hashes) })
 	}
-	seqs := f.Seqs()
+	wg.Wait()
 	var versions uint64
-	for _, cs := range f.StreamRows() {
-		j, st := ix.streams.push()
-		st.entity, st.scope = cs.Entity, cs.Scope
-		versions += cs.Version * streamSum(j)
-		switch {
-		case cs.Version == 0:
-		case cs.HashAt < hashInSlab:
-			st.hashAt = uint32(cs.HashAt)
-		default: // beyond 2 GiB of rows
-			ix.streams.setLastHash(st, &cs.LastHash)
+	for _, run := range runs {
+		versions += run.sum
+		ix.deleted = append(ix.deleted, run.deleted...)
+		for _, fh := range run.far {
+			ix.streams.setLastHash(ix.streams.at(fh.stream), (*[32]byte)(base.data[fh.at:fh.at+32]))
 		}
-		if cs.Deleted {
-			ix.markDeletedAt(j)
-		}
-		if words == 2 {
-			st.state.Or(stateWide)
-		}
-		if cs.Version > 0 {
-			st.state.Or(stateUnchecked)
-		}
-		// Full capacity: the stream's next append after open copies
-		// them out of the checkpoint.
-		n := words * cs.Version
-		st.seqs, seqs = seqs[:n:n], seqs[n:]
 	}
-	hashes := huge.Make[uint64](int(ix.streams.len()))
-	parallel(len(hashes), func(from, to int) {
-		for j := from; j < to; j++ {
-			hashes[j] = ix.byStream.hash(ix.streams.id(ix.streams.at(uint32(j))))
-		}
-	})
 	if dup, ok := ix.byStream.load(&ix.streams, hashes, runtime.GOMAXPROCS(0)); !ok {
 		return nil, 0, fmt.Errorf("stream %v listed twice", ix.streams.id(ix.streams.at(dup)))
 	}
@@ -159,6 +143,56 @@ func indexTables(f *segment.CheckpointFile, base *mapped) (*memIndex, uint64, er
 		ix.keys[k.Key] = k
 	}
 	return ix, versions, nil
+}
+
+// rowRun is what loadRows found in a run of rows.
+type rowRun struct {
+	sum     uint64   // of version × streamSum
+	deleted []uint32 // the deleted streams
+	far     []farHash
+}
+
+// farHash is a stream whose last hash lies beyond hashInSlab in the
+// checkpoint's bytes: at at.
+type farHash struct {
+	stream uint32
+	at     int
+}
+
+// loadRows fills the streams of rows, a run of the checkpoint's rows, in
+// ix's stream log, and their ids' hashes in hashes. Their sequences are
+// seqs' (wide: two words each), unchecked.
+func loadRows(ix *memIndex, rows iter.Seq2[int, segment.CheckpointRow], seqs []uint32, wide bool, hashes []uint64) (run rowRun) {
+	words, state := uint64(1), uint32(0)
+	if wide {
+		words, state = 2, stateWide
+	}
+	for i, cs := range rows {
+		j := uint32(i)
+		st := ix.streams.at(j)
+		st.entity, st.scope = cs.Entity, cs.Scope
+		run.sum += cs.Version * streamSum(j)
+		// Full capacity: the stream's next append after open copies them
+		// out of the checkpoint.
+		from, to := words*cs.SeqsAt, words*(cs.SeqsAt+cs.Version)
+		st.seqs = seqs[from:to:to]
+		s := state
+		if cs.Version > 0 {
+			s |= stateUnchecked
+			if cs.HashAt < hashInSlab {
+				st.hashAt = uint32(cs.HashAt)
+			} else {
+				run.far = append(run.far, farHash{j, cs.HashAt})
+			}
+		}
+		if cs.Deleted {
+			s |= stateDeleted
+			run.deleted = append(run.deleted, j)
+		}
+		st.state.Store(s)
+		hashes[j] = ix.byStream.hash(streamID{scope: ix.streams.scopes[cs.Scope], entity: cs.Entity})
+	}
+	return run
 }
 
 // idLess reports whether a sorts before b.

@@ -135,13 +135,14 @@ func (l *streamLog) push() (uint32, *stream) {
 	return i, l.at(i)
 }
 
-// preallocate makes room for n streams in one allocation; the log must be
-// empty.
-func (l *streamLog) preallocate(n int) {
-	all := huge.Make[stream]((n + streamChunk - 1) / streamChunk * streamChunk)
+// pushEmpty adds n zero streams in one allocation, to be filled in place
+// (by several goroutines at once, each its own); the log must be empty.
+func (l *streamLog) pushEmpty(n uint32) {
+	all := huge.Make[stream]((int(n) + streamChunk - 1) / streamChunk * streamChunk)
 	for k := 0; k < len(all); k += streamChunk {
 		l.chunks = append(l.chunks, (*[streamChunk]stream)(all[k:k+streamChunk]))
 	}
+	l.n = n
 }
 
 // id returns the id of st, one of the log's streams.

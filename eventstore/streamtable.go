@@ -129,11 +129,14 @@ func (t *streamTable) load(streams *streamLog, hashes []uint64, workers int) (du
 	for p := range tableParts {
 		t.parts[p] = tablePart{slots: slab[at[p]:at[p+1]:at[p+1]]}
 	}
+	// Each part's slots as they will be stored, in stream order: filling
+	// a part then reads its streams' hashes one after another, where
+	// looking each up by number would miss the cache once a stream.
 	next := start
-	order := huge.Make[uint32](len(hashes))
+	order := huge.Make[tableSlot](len(hashes))
 	for j, h := range hashes {
 		p := partOf(h)
-		order[next[p]] = uint32(j)
+		order[next[p]] = tableSlot{num: uint32(j) + 1, hash: uint32(h)}
 		next[p]++
 	}
 	var wg sync.WaitGroup
@@ -148,8 +151,8 @@ func (t *streamTable) load(streams *streamLog, hashes []uint64, workers int) (du
 					return
 				}
 				part := &t.parts[p]
-				for _, j := range order[start[p]:start[p+1]] {
-					if d, found := part.insert(streams, j, uint32(hashes[j])); found {
+				for _, s := range order[start[p]:start[p+1]] {
+					if d, found := part.insert(streams, s); found {
 						mu.Lock()
 						dup, ok = min(dup, d), false
 						mu.Unlock()
@@ -163,20 +166,20 @@ func (t *streamTable) load(streams *streamLog, hashes []uint64, workers int) (du
 	return dup, ok
 }
 
-// insert adds stream j of streams, the low bits of whose id's hash are
-// hash, to the part, which has room for it, unless a stream of the same id
-// is there: it then returns the later of the two and true. Unlike probe,
-// it reads a stream's id only where the hash bits match.
-func (p *tablePart) insert(streams *streamLog, j, hash uint32) (uint32, bool) {
-	for k := p.start(hash); ; k = p.next(k) {
-		s := p.slots[k]
-		if s.num == 0 {
-			p.slots[k] = tableSlot{num: j + 1, hash: hash}
+// insert puts slot s, for stream s.num-1 of streams, in the part, which has
+// room for it, unless a stream of the same id is there: it then returns
+// the later of the two numbers and true. Unlike probe, it reads a
+// stream's id only where the hash bits match.
+func (p *tablePart) insert(streams *streamLog, s tableSlot) (uint32, bool) {
+	for k := p.start(s.hash); ; k = p.next(k) {
+		t := p.slots[k]
+		if t.num == 0 {
+			p.slots[k] = s
 			p.n++
 			return 0, false
 		}
-		if s.hash == hash && streams.id(streams.at(s.num-1)) == streams.id(streams.at(j)) {
-			return max(j, s.num-1), true
+		if t.hash == s.hash && streams.id(streams.at(t.num-1)) == streams.id(streams.at(s.num-1)) {
+			return max(s.num, t.num) - 1, true
 		}
 	}
 }

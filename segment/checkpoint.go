@@ -230,8 +230,9 @@ func boolByte(v bool) byte {
 type CheckpointFile struct {
 	Checkpoint // without Streams and Entries
 	nStreams   int
-	rows       []byte // the streams' rows
-	namesLen   int    // the sum of their entities' lengths
+	rows       []byte    // the streams' rows
+	rowMarks   []rowMark // where every rowsPerMark-th row starts
+	namesLen   int       // the sum of their entities' lengths
 	loaded     sync.Once
 	blocks     []checkpointBlock
 	// Blocks use their words where they lie in the file's bytes (see
@@ -258,33 +259,72 @@ func (f *CheckpointFile) NumStreams() int { return f.nStreams }
 // rounding, for what is most of the tables' bytes on a store of short
 // streams. The rows were checked by OpenCheckpoint.
 func (f *CheckpointFile) StreamRows() iter.Seq2[int, CheckpointRow] {
-	return func(yield func(int, CheckpointRow) bool) {
-		names := huge.Make[byte](f.namesLen)
-		// Each entity is a string over the part of names just written,
-		// which is never written again.
-		all := unsafe.String(unsafe.SliceData(names), len(names))
-		r := reader{b: f.rows, what: "checkpoint tables"}
-		at := 0
-		for i := range f.nStreams {
-			n := copy(names[at:], r.bytes(int(r.u16())))
-			row := CheckpointRow{CheckpointStream: CheckpointStream{Entity: all[at : at+n], Scope: r.u32(), Version: r.u64()}}
-			at += n
-			// The rows are the first of the tables, which follow the head.
-			row.HashAt = checkpointHead + len(f.rows) - len(r.b)
-			copy(row.LastHash[:], r.bytes(32))
-			row.Deleted = r.u8() == 1
-			if !yield(i, row) {
-				return
+	return f.StreamRowParts(1)[0]
+}
+
+// StreamRowParts splits the streams into up to n runs of about equal
+// length, in table order, and returns an iterator over each run's rows
+// (numbered as in [CheckpointFile.StreamRows]); the runs may be read at
+// the same time. Every entity is part of one string, as in StreamRows.
+func (f *CheckpointFile) StreamRowParts(n int) []iter.Seq2[int, CheckpointRow] {
+	names := huge.Make[byte](f.namesLen)
+	// Each entity is a string over the part of names its row copied to,
+	// which is never written again.
+	all := unsafe.String(unsafe.SliceData(names), len(names))
+	if len(f.rowMarks) == 0 {
+		return []iter.Seq2[int, CheckpointRow]{func(func(int, CheckpointRow) bool) {}}
+	}
+	n = min(max(1, n), len(f.rowMarks))
+	parts := make([]iter.Seq2[int, CheckpointRow], n)
+	for k := range parts {
+		from, to := len(f.rowMarks)*k/n, len(f.rowMarks)*(k+1)/n
+		first, end := from*rowsPerMark, min(f.nStreams, to*rowsPerMark)
+		rowsEnd := len(f.rows)
+		if to < len(f.rowMarks) {
+			rowsEnd = f.rowMarks[to].row
+		}
+		start := f.rowMarks[from]
+		parts[k] = func(yield func(int, CheckpointRow) bool) {
+			r := reader{b: f.rows[start.row:rowsEnd], what: "checkpoint tables"}
+			at, seqs := start.name, start.seqs
+			for i := first; i < end; i++ {
+				n := copy(names[at:], r.bytes(int(r.u16())))
+				row := CheckpointRow{CheckpointStream: CheckpointStream{Entity: all[at : at+n], Scope: r.u32(), Version: r.u64()}, SeqsAt: seqs}
+				at += n
+				seqs += row.Version
+				// The rows are the first of the tables, which follow the head.
+				row.HashAt = checkpointHead + rowsEnd - len(r.b)
+				copy(row.LastHash[:], r.bytes(32))
+				row.Deleted = r.u8() == 1
+				if !yield(i, row) {
+					return
+				}
 			}
 		}
 	}
+	return parts
+}
+
+// rowsPerMark is how many stream rows lie between two of
+// CheckpointFile.rowMarks.
+const rowsPerMark = 4096
+
+// rowMark is where stream row i×rowsPerMark starts in CheckpointFile.rows,
+// where its entity goes among the streams' names,
+// and how many sequences the streams before it have.
+type rowMark struct {
+	row, name int
+	seqs      uint64
 }
 
 // CheckpointRow is a stream as [CheckpointFile.StreamRows] reads it, with
-// where its last hash lies in the bytes the checkpoint was opened from.
+// where its last hash lies in the bytes the checkpoint was opened from,
+// and where its sequences start among all of them: after those of the
+// streams before it.
 type CheckpointRow struct {
 	CheckpointStream
 	HashAt int
+	SeqsAt uint64
 }
 
 type checkpointBlock struct {
@@ -377,7 +417,11 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 	// The streams' rows are checked here and decoded when read.
 	start := r.b
 	var versions uint64
+	f.rowMarks = make([]rowMark, 0, (nStreams+rowsPerMark-1)/rowsPerMark)
 	for i := range nStreams {
+		if i%rowsPerMark == 0 {
+			f.rowMarks = append(f.rowMarks, rowMark{row: len(start) - len(r.b), name: f.namesLen, seqs: versions})
+		}
 		name := r.bytes(int(r.u16()))
 		if r.err == nil && !utf8.Valid(name) {
 			r.err = decodeErr("checkpoint tables", "stream %d is not UTF-8", i)

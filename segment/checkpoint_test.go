@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"slices"
@@ -135,6 +136,9 @@ func checkOpened(t *testing.T, b []byte) {
 	n := 0
 	for _, st := range f.StreamRows() {
 		n++
+		if st.SeqsAt != total {
+			t.Fatalf("stream %d: sequences at %d, after %d of the streams before it", n-1, st.SeqsAt, total)
+		}
 		if [32]byte(b[st.HashAt:st.HashAt+32]) != st.LastHash {
 			t.Fatalf("stream %d: hash at %d is not its last hash", n-1, st.HashAt)
 		}
@@ -194,6 +198,56 @@ func bigCheckpoint() *segment.Checkpoint {
 	}
 	c.Segment, c.FrameEnd = seg, uint64(off)
 	return c
+}
+
+// TestStreamRowParts: for any number of streams and of parts asked for,
+// the parts read in turn are StreamRows: every row once, in order, with
+// its sequences where the streams before it end.
+func TestStreamRowParts(t *testing.T) {
+	for _, streams := range []int{0, 1, 4095, 4096, 4097, 3*4096 + 5} {
+		c := &segment.Checkpoint{Scopes: []string{"s"}}
+		for i := range streams {
+			c.Streams = append(c.Streams, segment.CheckpointStream{Entity: fmt.Sprint("stream-", i), Version: uint64(1 + i%3), LastHash: [32]byte{byte(i)}, Deleted: i%7 == 0})
+			for range 1 + i%3 {
+				c.LastSeq++
+				c.Entries = append(c.Entries, segment.IndexEntry{Seq: c.LastSeq, Kind: 0x1001, Entity: uint32(i), Segment: 1, Offset: uint32(32 + 100*c.LastSeq), Length: 100})
+			}
+		}
+		c.Segment, c.FrameEnd = 1, uint64(32+100*(c.LastSeq+1))
+		b := segment.EncodeCheckpoint(c)
+		f, err := segment.OpenCheckpoint(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := slices.Collect(func(yield func(segment.CheckpointRow) bool) {
+			for _, row := range f.StreamRows() {
+				if !yield(row) {
+					return
+				}
+			}
+		})
+		for _, parts := range []int{0, 1, 2, 3, 8, 1000} {
+			var got []segment.CheckpointRow
+			for _, part := range f.StreamRowParts(parts) {
+				for i, row := range part {
+					if i != len(got) {
+						t.Fatalf("%d streams, %d parts: row %d numbered %d", streams, parts, len(got), i)
+					}
+					got = append(got, row)
+				}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("%d streams, %d parts: the parts' rows differ from StreamRows'", streams, parts)
+			}
+		}
+		var seqs uint64
+		for i, row := range want {
+			if row.CheckpointStream != c.Streams[i] || row.SeqsAt != seqs {
+				t.Fatalf("%d streams: row %d is %+v at %d, want %+v at %d", streams, i, row.CheckpointStream, row.SeqsAt, c.Streams[i], seqs)
+			}
+			seqs += row.Version
+		}
+	}
 }
 
 func TestCheckpointBlocks(t *testing.T) {
