@@ -47,6 +47,7 @@ func (s *Store) openCatalog(ctx context.Context) error {
 	s.types.kv = kv
 	// A bucket just created in a cluster may have no leader yet to
 	// answer: the read is asked again while ctx lasts.
+	wait := 10 * time.Millisecond
 	for {
 		err := s.types.load(ctx)
 		if err == nil {
@@ -55,11 +56,12 @@ func (s *Store) openCatalog(ctx context.Context) error {
 		if !retryableSetup(err) || ctx.Err() != nil {
 			return err
 		}
-		time.Sleep(100 * time.Millisecond)
+		sleep(ctx, &wait)
 	}
 	// The watch outlives ctx, so it is not created under it; a cluster
 	// that is slow to create its consumer is asked again while ctx lasts.
 	var w jetstream.KeyWatcher
+	wait = 10 * time.Millisecond
 	for {
 		w, err = kv.Watch(context.Background(), catalogKey, jetstream.UpdatesOnly())
 		if err == nil {
@@ -68,7 +70,7 @@ func (s *Store) openCatalog(ctx context.Context) error {
 		if !(retryableSetup(err) || errors.Is(err, context.DeadlineExceeded)) || ctx.Err() != nil {
 			return fmt.Errorf("natsstore: watch the catalog: %w", err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		sleep(ctx, &wait)
 	}
 	s.types.watch = w
 	go s.types.follow(s.cfg.logger)

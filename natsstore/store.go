@@ -183,6 +183,7 @@ func (s *Store) ensureStream(ctx context.Context) error {
 		AllowDirect:        true,
 		Metadata:           map[string]string{"batpak": "event store", formatKey: strconv.Itoa(storeFormat)},
 	}
+	wait := 10 * time.Millisecond
 	for {
 		str, err := s.js.Stream(ctx, s.cfg.stream)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -193,7 +194,7 @@ func (s *Store) ensureStream(ctx context.Context) error {
 		}
 		if err != nil {
 			if retryableSetup(err) && ctx.Err() == nil {
-				time.Sleep(100 * time.Millisecond)
+				sleep(ctx, &wait)
 				continue
 			}
 			return fmt.Errorf("natsstore: stream %s: %w", s.cfg.stream, err)
