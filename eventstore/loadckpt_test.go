@@ -58,17 +58,38 @@ func indexFromBytes(b []byte) (*memIndex, error) {
 
 // TestIndexFromCheckpoint loads checkpoints of partial, full and several
 // blocks: full blocks are packed, a partial last one stays plain, and
-// every entry and stream reads back.
+// every entry and stream reads back. The streams of the last two load in
+// runs on every core (more than 4,096 rows each).
 func TestIndexFromCheckpoint(t *testing.T) {
 	for _, tc := range []struct{ n, streams int }{
 		{1, 50}, {100, 50}, {entryChunk, 50}, {2 * entryChunk, 50}, {5*entryChunk + 77, 50},
 		{3*entryChunk + 5, 5 * streamChunk}, {4 * entryChunk, 3*streamChunk + 1},
+		{3*entryChunk + 5, 9000}, {5 * entryChunk, 3*4096 + 1},
 	} {
 		n := tc.n
 		c, want := testCheckpointOf(n, tc.streams)
+		var deleted []uint32
+		for i := range c.Streams {
+			if i%11 == 5 {
+				c.Streams[i].Deleted = true
+				deleted = append(deleted, uint32(i))
+			}
+		}
 		ix, err := indexFromBytes(segment.EncodeCheckpoint(c))
 		if err != nil {
 			t.Fatalf("%d events: %v", n, err)
+		}
+		if !slices.Equal(ix.deleted, deleted) {
+			t.Fatalf("%d events, %d streams: deleted %v, want %v", n, tc.streams, ix.deleted, deleted)
+		}
+		for i := range ix.streams.len() {
+			if ix.streams.at(i).isDeleted() != c.Streams[i].Deleted {
+				t.Fatalf("%d events: stream %d deleted %v", n, i, ix.streams.at(i).isDeleted())
+			}
+			id := streamID{entity: c.Streams[i].Entity, scope: c.Scopes[c.Streams[i].Scope]}
+			if j, ok := ix.byStream.find(&ix.streams, id); !ok || j != i {
+				t.Fatalf("%d events: stream %v found as %d, %v; want %d", n, id, j, ok, i)
+			}
 		}
 		if len(ix.entries.packed) != n/entryChunk || (ix.entries.tail != nil) != (n%entryChunk != 0) {
 			t.Errorf("%d events: %d packed chunks, tail %v", n, len(ix.entries.packed), ix.entries.tail != nil)
