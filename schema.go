@@ -3,7 +3,6 @@ package batpak
 import (
 	"fmt"
 	"strconv"
-	"strings"
 )
 
 // Metadata keys the library writes beside an event's own metadata. Every
@@ -69,6 +68,3 @@ func (s Schema) metadata(meta map[string]string) map[string]string {
 	}
 	return meta
 }
-
-// reservedKey reports whether k is a metadata key the library reserves.
-func reservedKey(k string) bool { return strings.HasPrefix(k, MetaPrefix) }

@@ -145,7 +145,7 @@ func dtCheck(t testing.TB, s *eventstore.Store) []batpak.Record {
 		t.Fatalf("LastSequence %d, ReadAll yielded %d events", n, len(recs))
 	}
 	versions := make(map[batpak.Coordinate]uint64)
-	type req struct{ first, n, seen, size int }
+	type req struct{ first, seen, size int }
 	reqs := make(map[string]*req)
 	for i, r := range recs {
 		if r.Sequence != uint64(i+1) {

@@ -144,8 +144,6 @@ type metaLog struct {
 	n      int
 }
 
-func (l *metaLog) len() int { return l.n }
-
 func (l *metaLog) at(i int) *eventMeta { return &l.chunks[i/metaChunk][i%metaChunk] }
 
 func (l *metaLog) append(m eventMeta) {

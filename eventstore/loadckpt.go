@@ -203,14 +203,3 @@ func idLess(a, b *[16]byte) bool {
 	}
 	return binary.BigEndian.Uint64(a[8:]) < binary.BigEndian.Uint64(b[8:])
 }
-
-// parallel calls fn on consecutive ranges that cover 0 … n-1, one range
-// per core, and waits for them.
-func parallel(n int, fn func(from, to int)) {
-	workers := min(runtime.GOMAXPROCS(0), max(1, n/4096))
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() { fn(n*w/workers, n*(w+1)/workers) })
-	}
-	wg.Wait()
-}

@@ -9,14 +9,6 @@ import (
 	"github.com/batpak-go/batpak/segment"
 )
 
-// testCheckpoint encodes a checkpoint of n events over a few segments and
-// streams, with some stubs, and returns it with its entries.
-func testCheckpoint(t *testing.T, n int) ([]byte, []entry) {
-	t.Helper()
-	c, want := testCheckpointOf(n, 50)
-	return segment.EncodeCheckpoint(c), want
-}
-
 // testCheckpointOf returns a checkpoint of n events in the given number of
 // streams, and its entries.
 func testCheckpointOf(n, streams int) (*segment.Checkpoint, []entry) {

@@ -52,9 +52,6 @@ func (l seqList) search(seq uint64) int {
 	return sort.Search(l.len(), func(i int) bool { return l.at(i) >= seq })
 }
 
-// full reports whether an add would reallocate.
-func (l seqList) full() bool { return len(l.w) == cap(l.w) }
-
 // add appends seq, which is above every sequence in the list.
 func (l *seqList) add(seq uint64) {
 	if seq > math.MaxUint32 && !l.wide {

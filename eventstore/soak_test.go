@@ -410,12 +410,11 @@ type soakOracle struct {
 	acked   map[uint64]soakEvent // every acknowledged event by sequence
 	seen    map[uint64]soakEvent // every event seen after a recovery
 	keys    map[string][]soakReceipt
-	tags    map[string]bool            // acknowledged requests
-	reqs    map[string]soakReq         // every request sent, by tag
-	deleted map[string]bool            // streams whose deletion was acknowledged or seen
-	parent  []string                   // streams the parent created
-	sawDel  map[string]bool            // entities that had events when last checked
-	stream  map[string]map[uint64]bool // sequences of each entity's known events
+	tags    map[string]bool    // acknowledged requests
+	reqs    map[string]soakReq // every request sent, by tag
+	deleted map[string]bool    // streams whose deletion was acknowledged or seen
+	parent  []string           // streams the parent created
+	sawDel  map[string]bool    // entities that had events when last checked
 	// In flight at the last kill: requests and deletions without an answer.
 	inflight    map[string]soakReq
 	inflightDel map[string]bool

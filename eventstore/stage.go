@@ -9,18 +9,17 @@ import (
 // of one chunk (requests bound for the same segment and the same sync) and
 // the stream states they lead to.
 type stage struct {
-	buf      []byte
-	scratch  []byte
-	recBuf   []byte
-	nextSeq  uint64
-	pending  []stagedEvent // the request being encoded
-	events   []stagedEvent
-	reqs     []stagedRequest
-	streams  map[streamID]streamTip
-	keys     map[string]int // idempotency key → index in reqs
-	deleted  map[streamID]bool
-	newIDs   map[[16]byte][16]byte
-	rotating bool
+	buf     []byte
+	scratch []byte
+	recBuf  []byte
+	nextSeq uint64
+	pending []stagedEvent // the request being encoded
+	events  []stagedEvent
+	reqs    []stagedRequest
+	streams map[streamID]streamTip
+	keys    map[string]int // idempotency key → index in reqs
+	deleted map[streamID]bool
+	newIDs  map[[16]byte][16]byte
 }
 
 func newStage() stage {

@@ -63,9 +63,6 @@ func usagef(format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
 
-// errDamage ends a command that has already printed the damage it found.
-var errDamage = &exitError{code: exitFailure}
-
 // app holds the process's streams so tests can run commands in-process.
 type app struct {
 	stdin  io.Reader
