@@ -130,7 +130,7 @@ func indexTables(f *segment.CheckpointFile, base *mapped) (*memIndex, uint64, er
 		versions += run.sum
 		ix.deleted = append(ix.deleted, run.deleted...)
 		for _, fh := range run.far {
-			ix.streams.setLastHash(ix.streams.at(fh.stream), (*[32]byte)(base.data[fh.at:fh.at+32]))
+			ix.streams.setLastHash(ix.streams.at(fh.stream), &fh.hash)
 		}
 	}
 	if dup, ok := ix.byStream.load(&ix.streams, hashes, runtime.GOMAXPROCS(0)); !ok {
@@ -153,10 +153,10 @@ type rowRun struct {
 }
 
 // farHash is a stream whose last hash lies beyond hashInSlab in the
-// checkpoint's bytes: at at.
+// checkpoint's bytes, and that hash.
 type farHash struct {
 	stream uint32
-	at     int
+	hash   [32]byte
 }
 
 // loadRows fills the streams of rows, a run of the checkpoint's rows, in
@@ -182,7 +182,7 @@ func loadRows(ix *memIndex, rows iter.Seq2[int, segment.CheckpointRow], seqs []u
 			if cs.HashAt < hashInSlab {
 				st.hashAt = uint32(cs.HashAt)
 			} else {
-				run.far = append(run.far, farHash{j, cs.HashAt})
+				run.far = append(run.far, farHash{j, cs.LastHash})
 			}
 		}
 		if cs.Deleted {

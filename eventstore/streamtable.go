@@ -107,9 +107,11 @@ func (t *streamTable) add(streams *streamLog, id streamID, i uint32) (uint32, bo
 
 // load fills an empty table with streams 0 … len(hashes)-1 of streams,
 // whose ids' hashes (t.hash) are hashes, part by part: each part's slots
-// fit in a core's cache while it fills, where adding the streams in their
-// order would touch the whole table at random. It uses up to workers
-// goroutines. A stream listed twice is returned with ok false.
+// fit in a core's cache while it fills, and it reads its streams' slots
+// one after another (a counting sort puts them in part order first),
+// where adding the streams in their order would touch the whole table at
+// random. It uses up to workers goroutines. A stream listed twice is
+// returned with ok false.
 func (t *streamTable) load(streams *streamLog, hashes []uint64, workers int) (dup uint32, ok bool) {
 	// The streams by part, in their order within each: a counting sort.
 	var start [tableParts + 1]int
@@ -129,9 +131,7 @@ func (t *streamTable) load(streams *streamLog, hashes []uint64, workers int) (du
 	for p := range tableParts {
 		t.parts[p] = tablePart{slots: slab[at[p]:at[p+1]:at[p+1]]}
 	}
-	// Each part's slots as they will be stored, in stream order: filling
-	// a part then reads its streams' hashes one after another, where
-	// looking each up by number would miss the cache once a stream.
+	// Each part's slots as they will be stored, in stream order.
 	next := start
 	order := huge.Make[tableSlot](len(hashes))
 	for j, h := range hashes {

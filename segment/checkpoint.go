@@ -267,13 +267,13 @@ func (f *CheckpointFile) StreamRows() iter.Seq2[int, CheckpointRow] {
 // (numbered as in [CheckpointFile.StreamRows]); the runs may be read at
 // the same time. Every entity is part of one string, as in StreamRows.
 func (f *CheckpointFile) StreamRowParts(n int) []iter.Seq2[int, CheckpointRow] {
+	if len(f.rowMarks) == 0 { // no streams
+		return []iter.Seq2[int, CheckpointRow]{func(func(int, CheckpointRow) bool) {}}
+	}
 	names := huge.Make[byte](f.namesLen)
 	// Each entity is a string over the part of names its row copied to,
 	// which is never written again.
 	all := unsafe.String(unsafe.SliceData(names), len(names))
-	if len(f.rowMarks) == 0 {
-		return []iter.Seq2[int, CheckpointRow]{func(func(int, CheckpointRow) bool) {}}
-	}
 	n = min(max(1, n), len(f.rowMarks))
 	parts := make([]iter.Seq2[int, CheckpointRow], n)
 	for k := range parts {
@@ -310,8 +310,8 @@ func (f *CheckpointFile) StreamRowParts(n int) []iter.Seq2[int, CheckpointRow] {
 const rowsPerMark = 4096
 
 // rowMark is where stream row i×rowsPerMark starts in CheckpointFile.rows,
-// where its entity goes among the streams' names,
-// and how many sequences the streams before it have.
+// where its entity goes among the streams' names, and how many sequences
+// the streams before it have.
 type rowMark struct {
 	row, name int
 	seqs      uint64

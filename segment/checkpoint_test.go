@@ -219,13 +219,10 @@ func TestStreamRowParts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := slices.Collect(func(yield func(segment.CheckpointRow) bool) {
-			for _, row := range f.StreamRows() {
-				if !yield(row) {
-					return
-				}
-			}
-		})
+		var want []segment.CheckpointRow
+		for _, row := range f.StreamRows() {
+			want = append(want, row)
+		}
 		for _, parts := range []int{0, 1, 2, 3, 8, 1000} {
 			var got []segment.CheckpointRow
 			for _, part := range f.StreamRowParts(parts) {
