@@ -101,9 +101,12 @@ func (s *Store) writeSnapshot(sn *snapshot) error {
 	if sn.entries.len() == 0 {
 		return nil
 	}
-	// Lists still the old checkpoint's are checked before they are
-	// written under a new checksum.
+	// Lists and last hashes still the old checkpoint's are checked before
+	// they are written under a new checksum.
 	s.ix.settleLists()
+	if err := s.ix.settleHashes(); err != nil {
+		return fmt.Errorf("eventstore: write checkpoint: %w", err)
+	}
 	c := &segment.Checkpoint{
 		LastSeq: sn.entries.len(), Segment: sn.segment, FrameEnd: uint64(sn.end),
 		LastID: sn.lastID, IDsUnsorted: !sn.sorted,
@@ -168,7 +171,12 @@ func (s *Store) tips(sn *snapshot, out []segment.CheckpointStream) error {
 					later = append(later, moved{i, l.at(n - 1)})
 				}
 			}
-			out[i] = segment.CheckpointStream{Entity: st.entity, Scope: st.scope, Version: uint64(n), LastHash: sn.streams.lastHash(st), Deleted: deleted[i]}
+			h, ok := sn.streams.lastHash(st)
+			if !ok {
+				s.ix.mu.RUnlock()
+				return fmt.Errorf("the last hash of %v: its checkpoint chunk is damaged, and settleHashes did not replace it", sn.streams.id(st))
+			}
+			out[i] = segment.CheckpointStream{Entity: st.entity, Scope: st.scope, Version: uint64(n), LastHash: h, Deleted: deleted[i]}
 		}
 		s.ix.mu.RUnlock()
 	}
@@ -213,7 +221,7 @@ func (s *Store) hashOf(v *view, seq uint64) ([32]byte, error) {
 	pos := v.at(seq).Pos
 	var rec segment.Record
 	rec.Entity, rec.Scope = v.known(seq)
-	if err := s.reader.Read(pos, &rec); err != nil {
+	if err := s.readFrame(pos, &rec); err != nil {
 		return [32]byte{}, err
 	}
 	if rec.Kind == segment.KindHole {

@@ -113,6 +113,13 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, durableFloor,
 			zap.String("entity", id.entity), zap.String("scope", id.scope), zap.Int("version", version),
 			zap.Int("found", found), zap.Error(why))
 	}
+	ix.hashReread = func(v *view, seq uint64) ([32]byte, error) {
+		s.stats.hashesReread.Add(1)
+		entity, scope := v.known(seq)
+		s.log.Warn("checkpoint: a chunk of the streams' last hashes failed its checksum; a stream's last hash is read from its last frame",
+			zap.String("entity", entity), zap.String("scope", scope), zap.Uint64("sequence", seq))
+		return s.hashOf(v, seq)
+	}
 	s.ix = ix
 	s.coldStart.EventsFromCheckpoint = c.LastSeq
 	return &c.Checkpoint, floor, nil

@@ -267,3 +267,47 @@ func mix64(x uint64) uint64 {
 	x *= 0x94d049bb133111eb
 	return x ^ x>>31
 }
+
+// lastHashLocked returns the hash of st's last event. A checkpoint's hash
+// is used once the chunk that holds it passes its checksum; where that
+// fails, the hash is read from the frame of the stream's last event (its
+// list checked first) and kept, and the checkpoint's chunk is not read
+// again for it. Caller holds mu for writing.
+func (ix *memIndex) lastHashLocked(st *stream) ([32]byte, error) {
+	if h, ok := ix.streams.lastHash(st); ok {
+		return h, nil
+	}
+	num := st.hashAt - 1 // a checkpoint's hash: its stream's number plus 1
+	if ix.unchecked(st) {
+		ix.settleLocked(num, st)
+	}
+	v := view{entryLog: ix.entries, streams: ix.streams}
+	h, err := ix.hashReread(&v, st.list().last())
+	if err != nil {
+		return h, fmt.Errorf("the last hash of %v, whose checkpoint chunk is damaged, from its last frame: %w", ix.streams.id(st), err)
+	}
+	ix.streams.setLastHash(st, &h)
+	return h, nil
+}
+
+// settleHashes checks every chunk of the checkpoint's last hashes, before a
+// checkpoint is written from the index; the hashes of a chunk that fails
+// are read from their streams' last frames (lastHashLocked), so that no
+// damaged hash reaches a new checkpoint under a fresh checksum.
+func (ix *memIndex) settleHashes() error {
+	hs := ix.streams.ckptHashes
+	if hs == nil || hs.CheckAll(runtime.GOMAXPROCS(0)) == nil {
+		return nil
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for i := range ix.lists.streams {
+		st := ix.streams.at(i)
+		if _, ok := ix.streams.lastHash(st); !ok {
+			if _, err := ix.lastHashLocked(st); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

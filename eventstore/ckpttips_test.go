@@ -38,7 +38,7 @@ func TestCheckpointTipsAfterTheSnapshot(t *testing.T) {
 	appendTo("a", 3)
 	appendTo("b", 2)
 	appendTo("c", 1)
-	wantA := s.ix.streams.lastHash(s.ix.lookup(idOf(coord("a"))))
+	wantA, _ := s.ix.streams.lastHash(s.ix.lookup(idOf(coord("a"))))
 
 	s.ckptMu.Lock()
 	s.pipe.mu.Lock()

@@ -27,7 +27,10 @@ func (p *commitPipeline) encodeTombstone(st *stage, r *request) error {
 	st.scratch = st.scratch[:0]
 	clear(st.pending)
 	st.pending = st.pending[:0]
-	tip := p.tip(st, nil, idOf(r.delete))
+	tip, err := p.tip(st, nil, idOf(r.delete))
+	if err != nil {
+		return err
+	}
 	if tip.version == 0 {
 		return fmt.Errorf("%w: stream %s", batpak.ErrNotFound, r.delete)
 	}

@@ -25,7 +25,10 @@ func (p *commitPipeline) encode(st *stage, r *request) error {
 	var root [16]byte
 	for i := range r.items {
 		it := &r.items[i]
-		tip := p.tip(st, local, idOf(it.coord))
+		tip, err := p.tip(st, local, idOf(it.coord))
+		if err != nil {
+			return err
+		}
 		if tip.deleted {
 			return fmt.Errorf("%w: %s", batpak.ErrStreamDeleted, it.coord)
 		}
@@ -80,18 +83,32 @@ func (p *commitPipeline) appendMarker(st *stage, k uint16, seq uint64, n int, ts
 
 // tip returns the current version and hash of stream id: this request's
 // own earlier events first, then the chunk's, then the published index.
-func (p *commitPipeline) tip(st *stage, local map[streamID]streamTip, id streamID) streamTip {
+// It fails only for a last hash that neither the checkpoint nor the
+// stream's last frame gives intact (see memIndex.lastHashLocked).
+func (p *commitPipeline) tip(st *stage, local map[streamID]streamTip, id streamID) (streamTip, error) {
 	if t, ok := local[id]; ok {
-		return t
+		return t, nil
 	}
 	if t, ok := st.streams[id]; ok {
 		t.deleted = t.deleted || st.deleted[id]
-		return t
+		return t, nil
 	}
-	if str := p.env.ix.lookup(id); str != nil { // only the commit mutex's holder mutates the index
-		return streamTip{version: str.version(), hash: p.env.ix.streams.lastHash(str), deleted: str.isDeleted() || st.deleted[id]}
+	ix := p.env.ix
+	str := ix.lookup(id) // only the commit mutex's holder mutates the index
+	if str == nil {
+		return streamTip{}, nil
 	}
-	return streamTip{}
+	h, ok := ix.streams.lastHash(str)
+	if !ok {
+		var err error
+		ix.mu.Lock()
+		h, err = ix.lastHashLocked(str)
+		ix.mu.Unlock()
+		if err != nil {
+			return streamTip{}, err
+		}
+	}
+	return streamTip{version: str.version(), hash: h, deleted: str.isDeleted() || st.deleted[id]}, nil
 }
 
 // correlationFor picks an event's correlation id: the explicit one, else the

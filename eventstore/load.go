@@ -264,7 +264,11 @@ func (l *loader) apply(ev *loadedEvent, count uint64, seg uint32, path string) e
 	if want := st.version() + 1; ev.version != want {
 		return corrupt("%q version %d where %d was expected", ev.entity, ev.version, want)
 	}
-	if ev.prevHash != ix.streams.lastHash(st) {
+	last, err := ix.lastHashLocked(st)
+	if err != nil {
+		return err
+	}
+	if ev.prevHash != last {
 		return corrupt("%q version %d does not link to the previous event's hash", ev.entity, ev.version)
 	}
 	ev.e.Stream = si

@@ -16,7 +16,8 @@ import (
 // indexFromCheckpoint builds a new index from a checkpoint opened from
 // base's bytes. Every stream's sequences are the checkpoint's own words,
 // used where they lie (see [segment.CheckpointFile.Seqs]) and checked on
-// first use (see ckptlists.go), and so is its last hash until it changes.
+// first use (see ckptlists.go), and so is its last hash, the
+// checkpoint's until it changes (see memIndex.lastHashLocked).
 // Its blocks are checked and decoded in parallel, while the streams load:
 // a full block becomes a packed chunk of the entry log as it is. The
 // blocks must name each stream as often as its version says. Ids,
@@ -116,6 +117,9 @@ func indexTables(f *segment.CheckpointFile, base *mapped) (*memIndex, uint64, er
 	// The rows fill the streams in runs, one per core, each summing its
 	// streams' versions times their streamSum and hashing their ids.
 	n := f.NumStreams()
+	if n >= hashInSlab { // a stream's number plus 1 must fit below it
+		return nil, 0, fmt.Errorf("%d streams, more than a store holds", n)
+	}
 	ix.streams.pushEmpty(uint32(n))
 	hashes := huge.Make[uint64](n)
 	parts := f.StreamRowParts(runtime.GOMAXPROCS(0))
@@ -129,10 +133,8 @@ func indexTables(f *segment.CheckpointFile, base *mapped) (*memIndex, uint64, er
 	for _, run := range runs {
 		versions += run.sum
 		ix.deleted = append(ix.deleted, run.deleted...)
-		for _, fh := range run.far {
-			ix.streams.setLastHash(ix.streams.at(fh.stream), &fh.hash)
-		}
 	}
+	ix.streams.ckptHashes = f.LastHashes()
 	if dup, ok := ix.byStream.load(&ix.streams, hashes, runtime.GOMAXPROCS(0)); !ok {
 		return nil, 0, fmt.Errorf("stream %v listed twice", ix.streams.id(ix.streams.at(dup)))
 	}
@@ -149,14 +151,6 @@ func indexTables(f *segment.CheckpointFile, base *mapped) (*memIndex, uint64, er
 type rowRun struct {
 	sum     uint64   // of version × streamSum
 	deleted []uint32 // the deleted streams
-	far     []farHash
-}
-
-// farHash is a stream whose last hash lies beyond hashInSlab in the
-// checkpoint's bytes, and that hash.
-type farHash struct {
-	stream uint32
-	hash   [32]byte
 }
 
 // loadRows fills the streams of rows, a run of the checkpoint's rows, in
@@ -179,11 +173,7 @@ func loadRows(ix *memIndex, rows iter.Seq2[int, segment.CheckpointRow], seqs []u
 		s := state
 		if cs.Version > 0 {
 			s |= stateUnchecked
-			if cs.HashAt < hashInSlab {
-				st.hashAt = uint32(cs.HashAt)
-			} else {
-				run.far = append(run.far, farHash{j, cs.LastHash})
-			}
+			st.hashAt = j + 1 // the checkpoint's last hash j
 		}
 		if cs.Deleted {
 			s |= stateDeleted

@@ -62,6 +62,9 @@ type memIndex struct {
 	// each list found wrong and rebuilt.
 	lists        *ckptLists
 	listRepaired func(id streamID, found, want int, why error)
+	// hashReread reads the hash of event seq from its frame, for a last
+	// hash of the checkpoint whose chunk fails its checksum (lastHashLocked).
+	hashReread func(v *view, seq uint64) ([32]byte, error)
 	// fence[k] is the id of event k*fenceStep+1, while ids are sorted:
 	// Get binary searches it before it reads frames. Appends extend it;
 	// after a checkpoint load it is filled from the frames on first use.

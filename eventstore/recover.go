@@ -224,10 +224,12 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floo
 		opts.AfterSeq = s.ix.lastSeq()
 	}
 	holes := false
+	s.scanning = scannedSegment{id: id, path: path, data: data}
 	res, err := segment.ScanWith(data, id, path, opts, func(off int64, size int, rec *segment.Record) error {
 		holes = holes || rec.Kind == segment.KindHole
 		return l.addFrame(&bs, id, off, size, rec, path)
 	})
+	s.scanning = scannedSegment{}
 	if err != nil {
 		return err
 	}
@@ -420,4 +422,36 @@ func unsyncable(err error) bool {
 		}
 	}
 	return false
+}
+
+// scannedSegment is a segment the open's recovery scans: its bytes.
+type scannedSegment struct {
+	id   uint32
+	path string
+	data []byte
+}
+
+// readFrame reads the record at pos through the reader, or, for the
+// segment the open's recovery is scanning (which the reader gets only
+// after), from its bytes.
+func (s *Store) readFrame(pos segment.Position, rec *segment.Record) error {
+	sc := &s.scanning
+	if sc.data == nil || pos.Segment != sc.id {
+		return s.reader.Read(pos, rec)
+	}
+	corrupt := func(reason string) error {
+		return &segment.CorruptError{Segment: pos.Segment, Path: sc.path, Offset: int64(pos.Offset), Reason: reason}
+	}
+	end := int64(pos.Offset) + int64(pos.Length)
+	if end > int64(len(sc.data)) {
+		return corrupt("frame extends past the end of the segment")
+	}
+	payload, size, st := segment.DecodeFrame(sc.data[pos.Offset:end])
+	if st != segment.FrameOK || size != int(pos.Length) {
+		return corrupt("frame checksum or length mismatch on read")
+	}
+	if err := segment.DecodeRecord(payload, rec); err != nil {
+		return corrupt(err.Error())
+	}
+	return nil
 }

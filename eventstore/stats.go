@@ -19,6 +19,7 @@ type counters struct {
 	checkpoints     atomic.Uint64
 	corruptReads    atomic.Uint64
 	listsRebuilt    atomic.Uint64
+	hashesReread    atomic.Uint64
 }
 
 // ColdStart describes how Open rebuilt the index.
@@ -66,6 +67,11 @@ type Stats struct {
 	// also logged). The events were never at risk: a read never uses a
 	// list before it is checked.
 	CheckpointListsRebuilt uint64
+	// CheckpointHashesReread counts the streams whose last hash, in the
+	// checkpoint the store opened from, lay in a chunk that failed its
+	// checksum, and was read from the stream's last frame instead (each
+	// is also logged). A hash is never used before its chunk is checked.
+	CheckpointHashesReread uint64
 	ColdStart              ColdStart
 	// Scrub says what [Store.Scrub] and the background scrubber checked
 	// and the damage the last complete scrub found.
@@ -92,6 +98,7 @@ func (s *Store) Stats() Stats {
 	st.Checkpoints = s.stats.checkpoints.Load()
 	st.CorruptReads = s.stats.corruptReads.Load()
 	st.CheckpointListsRebuilt = s.stats.listsRebuilt.Load()
+	st.CheckpointHashesReread = s.stats.hashesReread.Load()
 	st.ColdStart = s.coldStart
 	st.Scrub = s.scrubStats()
 	st.Failed = s.failure()

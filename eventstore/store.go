@@ -62,6 +62,9 @@ type Store struct {
 		segment uint32
 		end     int64
 	}
+	// scanning is the segment the open's recovery is scanning, whose
+	// frames the reader does not have yet (see readFrame).
+	scanning scannedSegment
 
 	closed atomic.Bool
 	failed atomic.Pointer[error]
@@ -193,7 +196,7 @@ func (s *Store) Close() error {
 		if err := s.pipe.syncActive(); err != nil {
 			errs = append(errs, err)
 		} else if s.stats.appendedEvents.Load() > 0 || s.coldStart.Path != "checkpoint" || !s.hasCheckpoint() ||
-			s.stats.listsRebuilt.Load() > 0 { // the checkpoint's sequences were damaged
+			s.stats.listsRebuilt.Load()+s.stats.hashesReread.Load() > 0 { // the checkpoint was damaged
 			errs = append(errs, s.writeCheckpoint())
 		}
 		if errors.Join(errs...) == nil {

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/batpak-go/batpak/internal/huge"
+	"github.com/batpak-go/batpak/segment"
 )
 
 // stream is the state of one stream: 56 bytes.
@@ -57,10 +58,12 @@ type streamLog struct {
 	n      uint32
 	scopes []string
 	// base holds the checkpoint the log was loaded from, whose words the
-	// streams' sequences are and where their last hashes lie until they
-	// change (see indexFromCheckpoint): it is released once no copy of
-	// this log or of the entry log is left.
+	// streams' sequences are (see indexFromCheckpoint): it is released
+	// once no copy of this log or of the entry log is left.
 	base *mapped
+	// ckptHashes holds, in base, the last hashes of the checkpoint's
+	// streams until they change.
+	ckptHashes *segment.LastHashes
 	// hashes holds the last hashes that changed since, or of streams
 	// that no checkpoint held; every copy of the log shares it.
 	hashes *hashSlab
@@ -79,8 +82,8 @@ func (m *mapped) keep(release func() error) {
 }
 
 // A stream's hashAt is 0 while it has no events, hashInSlab plus the
-// number of its slot in the log's hashes, or where its last hash lies in
-// the log's base.
+// number of its slot in the log's hashes, or its number plus 1 while its
+// last hash is the checkpoint's (a checkpoint's stream keeps its number).
 const hashInSlab = 1 << 31
 
 // hashSlab holds last hashes in chunks that never move. Its slots are
@@ -93,16 +96,19 @@ type hashSlab struct {
 // slot returns slot i.
 func (hs *hashSlab) slot(i uint32) *[32]byte { return &hs.chunks[i/streamChunk][i%streamChunk] }
 
-// lastHash returns the hash of st's last event (zeros if it has none).
-// Caller holds the index's lock, or the commit mutex.
-func (l *streamLog) lastHash(st *stream) [32]byte {
+// lastHash returns the hash of st's last event (zeros if it has none). It
+// reports false for a checkpoint's hash in a chunk that fails its
+// checksum: memIndex.lastHashLocked then reads it from the stream's last
+// frame. Caller holds the index's lock, or the commit mutex.
+func (l *streamLog) lastHash(st *stream) ([32]byte, bool) {
 	switch at := st.hashAt; {
 	case at == 0:
-		return [32]byte{}
+		return [32]byte{}, true
 	case at&hashInSlab != 0:
-		return *l.hashes.slot(at &^ hashInSlab)
+		return *l.hashes.slot(at &^ hashInSlab), true
 	default:
-		return [32]byte(l.base.data[at : at+32])
+		h, err := l.ckptHashes.At(int(at - 1))
+		return h, err == nil
 	}
 }
 

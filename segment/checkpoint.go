@@ -13,14 +13,14 @@ import (
 )
 
 const (
-	checkpointVersion = 7
+	checkpointVersion = 8
 	// checkpointHead is the fixed head, its CRC included.
 	checkpointHead = 4 + 2 + 8 + 4 + 8 + 16 + 1 + 4*5 + 4
 	// checkpointIDsUnsorted in the head's flags byte: event ids do not
 	// increase with the sequence.
 	checkpointIDsUnsorted = 1
 	// Lower bounds on the encoded size of a table row.
-	minStreamRow = 2 + 4 + 8 + 32 + 1
+	minStreamRow = 2 + 4 + 8 + 1
 	minScopeRow  = 2
 	minKeyRow    = 2 + 8 + 4
 	blockRow     = 4 + 4 + 4
@@ -136,7 +136,10 @@ func CheckpointParts(c *Checkpoint, block func(i int) *PackedBlock, seqs func(i 
 				return
 			}
 		}
-		sw := seqWriter{buf: make([]byte, 0, seqChunk), yield: yield, wide: c.LastSeq > math.MaxUint32}
+		if !writeHashes(c, len(head)+len(tables)+len(blocks), yield) {
+			return
+		}
+		sw := seqWriter{chunkWriter: chunkWriter{buf: make([]byte, 0, seqChunk), yield: yield}, wide: c.LastSeq > math.MaxUint32}
 		for i := range c.Streams {
 			if !sw.write(seqs(i)) {
 				return
@@ -163,7 +166,7 @@ func encodeCheckpointFront(c *Checkpoint, block func(i int) *PackedBlock) (head,
 	}
 	size := len(dir) + 4 + 8
 	for _, st := range c.Streams {
-		size += 2 + len(st.Entity) + 4 + 8 + len(st.LastHash) + 1
+		size += 2 + len(st.Entity) + 4 + 8 + 1
 	}
 	for _, sc := range c.Scopes {
 		size += 2 + len(sc)
@@ -176,7 +179,6 @@ func encodeCheckpointFront(c *Checkpoint, block func(i int) *PackedBlock) (head,
 		tables = appendString(tables, st.Entity)
 		tables = binary.BigEndian.AppendUint32(tables, st.Scope)
 		tables = binary.BigEndian.AppendUint64(tables, st.Version)
-		tables = append(tables, st.LastHash[:]...)
 		tables = append(tables, boolByte(st.Deleted))
 	}
 	for _, sc := range c.Scopes {
@@ -242,6 +244,9 @@ type CheckpointFile struct {
 	words      []uint64
 	wordsOnce  sync.Once
 	totalWords int
+	// The last hashes section (ckpthashes.go) and its checker.
+	hashes, hashSums []byte
+	lastHashes       LastHashes
 	// The sequences section (ckptseqs.go): its words and checksums, and
 	// the words as uint32s once Seqs is called.
 	seqs, seqSums []byte
@@ -292,9 +297,6 @@ func (f *CheckpointFile) StreamRowParts(n int) []iter.Seq2[int, CheckpointRow] {
 				row := CheckpointRow{CheckpointStream: CheckpointStream{Entity: all[at : at+n], Scope: r.u32(), Version: r.u64()}, SeqsAt: seqs}
 				at += n
 				seqs += row.Version
-				// The rows are the first of the tables, which follow the head.
-				row.HashAt = checkpointHead + rowsEnd - len(r.b)
-				copy(row.LastHash[:], r.bytes(32))
 				row.Deleted = r.u8() == 1
 				if !yield(i, row) {
 					return
@@ -318,12 +320,11 @@ type rowMark struct {
 }
 
 // CheckpointRow is a stream as [CheckpointFile.StreamRows] reads it, with
-// where its last hash lies in the bytes the checkpoint was opened from,
-// and where its sequences start among all of them: after those of the
-// streams before it.
+// where its sequences start among all of them: after those of the streams
+// before it. Its LastHash is not in the rows: see
+// [CheckpointFile.LastHashes].
 type CheckpointRow struct {
 	CheckpointStream
-	HashAt int
 	SeqsAt uint64
 }
 
@@ -436,7 +437,6 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 			}
 			versions += v
 		}
-		r.bytes(32)
 		if d := r.u8(); d > 1 && r.err == nil {
 			r.err = decodeErr("checkpoint tables", "stream %d deleted flag %d", i, d)
 		}
@@ -484,12 +484,20 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 	if versions != f.LastSeq {
 		return decodeErr("checkpoint", "stream versions add up to %d events, not %d", versions, f.LastSeq)
 	}
-	// The sequences section fills the rest of the file.
+	// The last hashes and the sequences sections fill the rest of the
+	// file, which starts at a multiple of 8 bytes: so do the blocks, whose
+	// sizes the block decoder checks to be multiples of 8.
+	hashes, hashSums := hashSectionSize(nStreams)
+	hashEnd := hashes + hashSums + pad8(hashes+hashSums)
 	words, sums := seqSectionSize(f.LastSeq)
-	if uint64(len(blocks)) != words+sums {
-		return decodeErr("checkpoint", "%d bytes after the blocks, want %d of sequences", len(blocks), words+sums)
+	if uint64(len(blocks)) != uint64(hashEnd)+words+sums {
+		return decodeErr("checkpoint", "%d bytes after the blocks, want %d of last hashes and %d of sequences", len(blocks), hashEnd, words+sums)
 	}
-	f.seqs, f.seqSums = blocks[:words], blocks[words:]
+	if !allZero(blocks[hashes+hashSums : hashEnd]) {
+		return decodeErr("checkpoint", "no zero padding after the last hashes")
+	}
+	f.hashes, f.hashSums = blocks[:hashes], blocks[hashes:hashes+hashSums]
+	f.seqs, f.seqSums = blocks[hashEnd:hashEnd+int(words)], blocks[hashEnd+int(words):]
 	if name, dup := firstDuplicate(len(f.Scopes), func(i int) string { return f.Scopes[i] }); dup {
 		return decodeErr("checkpoint tables", "scope %q twice", name)
 	}
@@ -596,6 +604,13 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 	}
 	f.loadStreams()
 	c := &f.Checkpoint
+	hashes := f.LastHashes()
+	if err := hashes.CheckAll(1); err != nil {
+		return nil, err
+	}
+	for i := range c.Streams {
+		c.Streams[i].LastHash, _ = hashes.At(i) // checked
+	}
 	type name struct {
 		scope  uint32
 		entity string

@@ -34,12 +34,12 @@ func fixedCheckpoint() []byte {
 // TestCheckpointGolden: the encoder writes the bytes docs/format.md
 // describes (format 7, with the streams' sequences and a checksum per 64
 // KiB of them, and the blocks' words at multiples of 8 bytes).
-// testdata/checkpoint-v7.golden holds its output for fixedCheckpoint;
+// testdata/checkpoint-v8.golden holds its output for fixedCheckpoint;
 // EncodeCheckpoint joins the parts Close writes. The same checkpoint in
-// formats 4, 5 and 6 (testdata/checkpoint-v4.golden … v6) is refused
+// formats 4 to 7 (testdata/checkpoint-v4.golden … v7) is refused
 // (TestCheckpointOldVersion).
 func TestCheckpointGolden(t *testing.T) {
-	want, err := os.ReadFile("testdata/checkpoint-v7.golden")
+	want, err := os.ReadFile("testdata/checkpoint-v8.golden")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,17 +111,28 @@ func fixChecksums(b []byte) []byte {
 		}
 	}
 	binary.BigEndian.PutUint32(b[head+tablesLen-4:], segment.Checksum(tables))
-	// The sequences, one word each here, then a checksum per MiB.
-	const chunk = 1 << 20
-	words := 4 * int(binary.BigEndian.Uint64(b[6:14]))
-	if words < 0 || off > len(b) || words > len(b)-off {
-		return b
-	}
-	sums := b[off+words:]
-	for k := 0; k*chunk < words && 4*k+4 <= len(sums); k++ {
-		binary.BigEndian.PutUint32(sums[4*k:], segment.Checksum(b[off+k*chunk:off+min(words, (k+1)*chunk)]))
-	}
+	// The last hashes, then their checksums and padding, then the
+	// sequences (one word each here), then theirs: a checksum per 64 KiB.
+	hashes := 32 * int(binary.BigEndian.Uint32(b[counts:]))
+	off = fixSection(b, off, hashes)
+	off += (-off) & 7
+	fixSection(b, off, 4*int(binary.BigEndian.Uint64(b[6:14])))
 	return b
+}
+
+// fixSection fixes the checksums of the n bytes of a section at off of b
+// that has one per 64 KiB after them, and returns where they end.
+func fixSection(b []byte, off, n int) int {
+	const chunk = 64 << 10
+	if n < 0 || off > len(b) || n > len(b)-off {
+		return len(b) + 1
+	}
+	sums := b[off+n:]
+	k := 0
+	for ; k*chunk < n && 4*k+4 <= len(sums); k++ {
+		binary.BigEndian.PutUint32(sums[4*k:], segment.Checksum(b[off+k*chunk:off+min(n, (k+1)*chunk)]))
+	}
+	return off + n + 4*k
 }
 
 // checkOpened checks what a store relies on when it loads an opened
@@ -139,8 +150,8 @@ func checkOpened(t *testing.T, b []byte) {
 		if st.SeqsAt != total {
 			t.Fatalf("stream %d: sequences at %d, after %d of the streams before it", n-1, st.SeqsAt, total)
 		}
-		if [32]byte(b[st.HashAt:st.HashAt+32]) != st.LastHash {
-			t.Fatalf("stream %d: hash at %d is not its last hash", n-1, st.HashAt)
+		if _, err := f.LastHashes().At(n - 1); err != nil && !errors.Is(err, segment.ErrCorrupt) {
+			t.Fatalf("stream %d: last hash: %v", n-1, err)
 		}
 		if st.Version > f.LastSeq {
 			t.Fatalf("stream version %d beyond last sequence %d", st.Version, f.LastSeq)
@@ -155,6 +166,9 @@ func checkOpened(t *testing.T, b []byte) {
 		if all := f.CheckSeqs(2); all == nil && part != nil {
 			t.Fatalf("a part of the sequences fails (%v), all of them pass", part)
 		}
+	}
+	if _, err := f.LastHashes().At(f.NumStreams()); err == nil {
+		t.Fatalf("a last hash past the %d streams", f.NumStreams())
 	}
 	if f.CheckSeqs(2) == nil && uint64(len(f.Seqs())) != f.LastSeq {
 		t.Fatalf("%d sequence words for last sequence %d", len(f.Seqs()), f.LastSeq)
@@ -239,8 +253,13 @@ func TestStreamRowParts(t *testing.T) {
 		}
 		var seqs uint64
 		for i, row := range want {
-			if row.CheckpointStream != c.Streams[i] || row.SeqsAt != seqs {
-				t.Fatalf("%d streams: row %d is %+v at %d, want %+v at %d", streams, i, row.CheckpointStream, row.SeqsAt, c.Streams[i], seqs)
+			want := c.Streams[i]
+			want.LastHash = [32]byte{} // not in the rows
+			if row.CheckpointStream != want || row.SeqsAt != seqs {
+				t.Fatalf("%d streams: row %d is %+v at %d, want %+v at %d", streams, i, row.CheckpointStream, row.SeqsAt, want, seqs)
+			}
+			if h, err := f.LastHashes().At(i); err != nil || h != c.Streams[i].LastHash {
+				t.Fatalf("%d streams: last hash %d is %x (%v), want %x", streams, i, h, err, c.Streams[i].LastHash)
 			}
 			seqs += row.Version
 		}
@@ -305,6 +324,7 @@ func TestCheckpointOldVersion(t *testing.T) {
 		{"testdata/checkpoint-v4.golden", "format 4, whose blocks were varints"},
 		{"testdata/checkpoint-v5.golden", "format 5, without the streams' sequences"},
 		{"testdata/checkpoint-v6.golden", "format 6, a checksum per MiB of sequences"},
+		{"testdata/checkpoint-v7.golden", "format 7, the last hashes in the rows"},
 	} {
 		b, err := os.ReadFile(old.file)
 		if err != nil {

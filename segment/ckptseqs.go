@@ -19,12 +19,43 @@ import (
 // bytes of words follows them.
 const seqChunk = 64 << 10
 
-// seqWriter yields the sequences section in parts of seqChunk bytes.
-type seqWriter struct {
+// chunkWriter yields a section of a checkpoint checked a chunk at a time:
+// its bytes in parts of seqChunk bytes, then a CRC-32C of each.
+type chunkWriter struct {
 	buf   []byte
 	sums  []byte
-	wide  bool // two words a sequence
 	yield func([]byte) bool
+}
+
+// filled yields buf once it holds a chunk; it reports false once the
+// consumer stopped. Items never straddle two chunks: their sizes divide
+// seqChunk.
+func (s *chunkWriter) filled() bool {
+	if len(s.buf) < seqChunk {
+		return true
+	}
+	return s.flush()
+}
+
+func (s *chunkWriter) flush() bool {
+	s.sums = binary.BigEndian.AppendUint32(s.sums, Checksum(s.buf))
+	ok := s.yield(s.buf)
+	s.buf = s.buf[:0]
+	return ok
+}
+
+// finish yields the last bytes and the checksums.
+func (s *chunkWriter) finish() bool {
+	if len(s.buf) > 0 && !s.flush() {
+		return false
+	}
+	return s.yield(s.sums)
+}
+
+// seqWriter yields the sequences section.
+type seqWriter struct {
+	chunkWriter
+	wide bool // two words a sequence
 }
 
 // write adds the sequences w of one stream, one word each unless
@@ -56,25 +87,7 @@ func (s *seqWriter) write(w []uint32, listWide bool) bool {
 
 func (s *seqWriter) word(v uint32) bool {
 	s.buf = binary.LittleEndian.AppendUint32(s.buf, v)
-	if len(s.buf) < seqChunk {
-		return true
-	}
-	return s.flush()
-}
-
-func (s *seqWriter) flush() bool {
-	s.sums = binary.BigEndian.AppendUint32(s.sums, Checksum(s.buf))
-	ok := s.yield(s.buf)
-	s.buf = s.buf[:0]
-	return ok
-}
-
-// finish yields the last words and the checksums.
-func (s *seqWriter) finish() {
-	if len(s.buf) > 0 && !s.flush() {
-		return
-	}
-	s.yield(s.sums)
+	return s.filled()
 }
 
 // seqSectionSize returns the size of the sequences section of a checkpoint
@@ -119,8 +132,7 @@ func (f *CheckpointFile) CheckSeqs(workers int) error {
 // first use.
 func (f *CheckpointFile) SeqChecker() *SeqChecker {
 	f.checkerOnce.Do(func() {
-		f.checker = &SeqChecker{words: f.Seqs(), raw: f.seqs, sums: f.seqSums,
-			verdict: make([]atomic.Uint32, len(f.seqSums)/4)}
+		f.checker = &SeqChecker{words: f.Seqs(), chunkSums: newChunkSums("sequences", f.seqs, f.seqSums)}
 	})
 	return f.checker
 }
@@ -131,16 +143,9 @@ func (f *CheckpointFile) SeqChecker() *SeqChecker {
 // of the streams it uses. It is safe for concurrent use; it keeps the
 // section's bytes, not the rest of the checkpoint.
 type SeqChecker struct {
-	words   []uint32        // [CheckpointFile.Seqs]
-	raw     []byte          // the section's bytes in the file
-	sums    []byte          // a CRC-32C per chunk
-	verdict []atomic.Uint32 // per chunk: 0 not checked yet, chunkGood or chunkBad
+	words []uint32 // [CheckpointFile.Seqs]
+	chunkSums
 }
-
-const (
-	chunkGood = 1
-	chunkBad  = 2
-)
 
 // Check checks the chunks that hold w, a part of the words of
 // [CheckpointFile.Seqs]; any other slice is an error.
@@ -162,8 +167,27 @@ func (c *SeqChecker) Check(w []uint32) error {
 	return nil
 }
 
+// chunkSums checks a section of a checkpoint against the CRC-32C of each
+// of its chunks (seqChunk bytes), each chunk once, remembering the verdict.
+// It is safe for concurrent use.
+type chunkSums struct {
+	what    string          // the section, for errors
+	raw     []byte          // the section's bytes in the file
+	sums    []byte          // a CRC-32C per chunk
+	verdict []atomic.Uint32 // per chunk: 0 not checked yet, chunkGood or chunkBad
+}
+
+func newChunkSums(what string, raw, sums []byte) chunkSums {
+	return chunkSums{what: what, raw: raw, sums: sums, verdict: make([]atomic.Uint32, len(sums)/4)}
+}
+
+const (
+	chunkGood = 1
+	chunkBad  = 2
+)
+
 // CheckAll checks every chunk, with up to workers goroutines.
-func (c *SeqChecker) CheckAll(workers int) error {
+func (c *chunkSums) CheckAll(workers int) error {
 	n := len(c.verdict)
 	var next atomic.Int64
 	var bad atomic.Int64
@@ -186,7 +210,7 @@ func (c *SeqChecker) CheckAll(workers int) error {
 }
 
 // chunk checks chunk k, once.
-func (c *SeqChecker) chunk(k int) error {
+func (c *chunkSums) chunk(k int) error {
 	v := c.verdict[k].Load()
 	if v == 0 {
 		v = chunkBad
@@ -196,7 +220,7 @@ func (c *SeqChecker) chunk(k int) error {
 		c.verdict[k].Store(v)
 	}
 	if v == chunkBad {
-		return &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf("sequences chunk %d: checksum mismatch", k)}
+		return &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf("%s chunk %d: checksum mismatch", c.what, k)}
 	}
 	return nil
 }

@@ -23,7 +23,7 @@ func TestSeqWriterWidths(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var parts [][]byte
-			w := seqWriter{wide: tc.wide, yield: func(b []byte) bool { parts = append(parts, bytes.Clone(b)); return true }}
+			w := seqWriter{wide: tc.wide, chunkWriter: chunkWriter{yield: func(b []byte) bool { parts = append(parts, bytes.Clone(b)); return true }}}
 			w.write(tc.in, tc.list)
 			w.finish()
 			if len(parts) != 2 || len(parts[1]) != 4 {
@@ -39,7 +39,7 @@ func TestSeqWriterWidths(t *testing.T) {
 		})
 	}
 	var parts [][]byte
-	w := seqWriter{yield: func(b []byte) bool { parts = append(parts, bytes.Clone(b)); return true }}
+	w := seqWriter{chunkWriter: chunkWriter{yield: func(b []byte) bool { parts = append(parts, bytes.Clone(b)); return true }}}
 	w.write(make([]uint32, seqChunk/4+3), false)
 	w.finish()
 	if len(parts) != 3 || len(parts[0]) != seqChunk || len(parts[1]) != 12 || len(parts[2]) != 8 {
