@@ -20,7 +20,7 @@ const (
 	// increase with the sequence.
 	checkpointIDsUnsorted = 1
 	// Lower bounds on the encoded size of a table row.
-	minStreamRow = 2 + 4 + 8 + 1
+	minStreamRow = 1 + 1 + 1 + 1
 	minScopeRow  = 2
 	minKeyRow    = 2 + 8 + 4
 	blockRow     = 4 + 4 + 4
@@ -166,7 +166,7 @@ func encodeCheckpointFront(c *Checkpoint, block func(i int) *PackedBlock) (head,
 	}
 	size := len(dir) + 4 + 8
 	for _, st := range c.Streams {
-		size += 2 + len(st.Entity) + 4 + 8 + 1
+		size += 3 + len(st.Entity) + 5 + 10 + 1
 	}
 	for _, sc := range c.Scopes {
 		size += 2 + len(sc)
@@ -176,9 +176,10 @@ func encodeCheckpointFront(c *Checkpoint, block func(i int) *PackedBlock) (head,
 	}
 	tables = make([]byte, 0, size)
 	for _, st := range c.Streams {
-		tables = appendString(tables, st.Entity)
-		tables = binary.BigEndian.AppendUint32(tables, st.Scope)
-		tables = binary.BigEndian.AppendUint64(tables, st.Version)
+		tables = binary.AppendUvarint(tables, uint64(len(st.Entity)))
+		tables = append(tables, st.Entity...)
+		tables = binary.AppendUvarint(tables, uint64(st.Scope))
+		tables = binary.AppendUvarint(tables, st.Version)
 		tables = append(tables, boolByte(st.Deleted))
 	}
 	for _, sc := range c.Scopes {
@@ -293,8 +294,8 @@ func (f *CheckpointFile) StreamRowParts(n int) []iter.Seq2[int, CheckpointRow] {
 			r := reader{b: f.rows[start.row:rowsEnd], what: "checkpoint tables"}
 			at, seqs := start.name, start.seqs
 			for i := first; i < end; i++ {
-				n := copy(names[at:], r.bytes(int(r.u16())))
-				row := CheckpointRow{CheckpointStream: CheckpointStream{Entity: all[at : at+n], Scope: r.u32(), Version: r.u64()}, SeqsAt: seqs}
+				n := copy(names[at:], r.bytes(int(r.uvarint())))
+				row := CheckpointRow{CheckpointStream: CheckpointStream{Entity: all[at : at+n], Scope: uint32(r.uvarint()), Version: r.uvarint()}, SeqsAt: seqs}
 				at += n
 				seqs += row.Version
 				row.Deleted = r.u8() == 1
@@ -423,15 +424,19 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 		if i%rowsPerMark == 0 {
 			f.rowMarks = append(f.rowMarks, rowMark{row: len(start) - len(r.b), name: f.namesLen, seqs: versions})
 		}
-		name := r.bytes(int(r.u16()))
+		n := r.uvarint()
+		if n > MaxIndexString && r.err == nil {
+			r.err = decodeErr("checkpoint tables", "stream %d is %d bytes, limit %d", i, n, MaxIndexString)
+		}
+		name := r.bytes(int(min(n, MaxIndexString)))
 		if r.err == nil && !utf8.Valid(name) {
 			r.err = decodeErr("checkpoint tables", "stream %d is not UTF-8", i)
 		}
 		f.namesLen += len(name)
-		if scope := r.u32(); r.err == nil && int(scope) >= nScopes {
+		if scope := r.uvarint(); r.err == nil && scope >= uint64(nScopes) {
 			r.err = decodeErr("checkpoint tables", "stream %d names scope %d of %d", i, scope, nScopes)
 		}
-		if v := r.u64(); r.err == nil {
+		if v := r.uvarint(); r.err == nil {
 			if v > f.LastSeq-versions { // also where the sum would overflow
 				r.err = decodeErr("checkpoint", "stream versions add up to more than %d events", f.LastSeq)
 			}

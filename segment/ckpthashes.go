@@ -10,8 +10,8 @@ import (
 // CRC-32C of each seqChunk bytes of them, then zeros up to a multiple of 8
 // bytes. An open does not read it: a stream's last hash is checked, with
 // the chunk that holds it, when it is first used ([LastHashes.At]), so
-// the rows an open reads are a third of what they were with the hashes
-// in them.
+// the rows an open reads are 4 to 6 bytes plus the name each (uvarints),
+// not 47 as in format 7.
 
 // hashSectionSize returns the size of the last hashes of n streams, and of
 // their checksums.

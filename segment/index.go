@@ -110,6 +110,21 @@ func (r *reader) bytes(n int) []byte {
 	return v
 }
 
+// uvarint reads a uvarint in its shortest form: any other form is an
+// error, so that a value has one encoding.
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 || (n > 1 && r.b[n-1] == 0) {
+		r.err = decodeErr(r.what, "malformed uvarint")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
 func (r *reader) u8() byte    { return r.bytes(1)[0] }
 func (r *reader) u16() uint16 { return binary.BigEndian.Uint16(r.bytes(2)) }
 func (r *reader) u32() uint32 { return binary.BigEndian.Uint32(r.bytes(4)) }
