@@ -66,7 +66,8 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 	ix := l.s.ix
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if err := checkIndex(ix, src, skip); err != nil {
+	refs, err := checkIndex(ix, src, skip)
+	if err != nil {
 		return err
 	}
 	for i := range src.Entries {
@@ -77,22 +78,26 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 		if se.Seq != ix.lastSeq()+1 {
 			return fmt.Errorf("%w: sequence %d where %d was expected", errFooterMismatch, se.Seq, ix.lastSeq()+1)
 		}
-		si, st := ix.streamFor(streamID{scope: src.Strings[se.Scope], entity: src.Strings[se.Entity]})
-		if se.Version != st.version()+1 {
+		ref := refs.of(se.Entity, se.Scope)
+		if !ref.indexed {
+			ref.num, _ = ix.streamFor(ref.id)
+			ref.indexed = true
+		}
+		if st := ix.streams.at(ref.num); se.Version != st.version()+1 {
 			return fmt.Errorf("%w: %q version %d follows %d", errFooterMismatch, st.entity, se.Version, st.version())
 		}
 		ix.addAt(se.Seq, entry{
 			Kind: se.Kind, Flags: se.Flags & (segment.EntryDeleted | segment.EntryLost),
 			Pos:    segment.Position{Segment: se.Segment, Offset: se.Offset, Length: se.Length},
-			Stream: si,
+			Stream: ref.num,
 		}, &eventIDs{id: se.ID, corr: se.Correlation, cause: se.Causation}, nil)
 	}
 	for _, t := range src.Tails {
-		st := ix.lookup(tailID(src, t))
-		if st == nil {
-			return fmt.Errorf("%w: tail of unknown stream %v", errFooterMismatch, tailID(src, t))
+		ref := refs.of(t.Entity, t.Scope)
+		if !ref.indexed {
+			return fmt.Errorf("%w: tail of unknown stream %v", errFooterMismatch, ref.id)
 		}
-		if st.version() == t.Version {
+		if st := ix.streams.at(ref.num); st.version() == t.Version {
 			ix.streams.setLastHash(st, &t.LastHash)
 		}
 	}
@@ -108,47 +113,95 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 	return nil
 }
 
-// tailID names the stream of footer tail t.
-func tailID(src *segment.Index, t segment.StreamTail) streamID {
-	return streamID{scope: src.Strings[t.Scope], entity: src.Strings[t.Entity]}
+// footerRefs numbers the streams a footer names, by the pair of its
+// strings that names each, so that the index's stream table is searched
+// once per stream of the footer, not once per entry.
+type footerRefs struct {
+	ix  *memIndex
+	src *segment.Index
+	// byEntity[e] is 1 + the ref of the first pair with entity string e;
+	// slot holds the other pairs (entity<<32 | scope), an entity named in
+	// several scopes.
+	byEntity []int32
+	slot     map[uint64]int32
+	byID     map[streamID]int32 // a stream the footer's strings name twice has one ref
+	refs     []footerRef
 }
 
-// checkIndex checks, without changing anything, that the entries of src
-// above skip continue the global sequence and their streams' versions and
-// that its tails name known streams. Caller holds ix.mu.
-func checkIndex(ix *memIndex, src *segment.Index, skip uint64) error {
-	next := ix.lastSeq() + 1
-	versions := make(map[streamID]uint64)
-	version := func(id streamID) (uint64, bool) {
-		if v, ok := versions[id]; ok {
-			return v, true
-		}
-		if st := ix.lookup(id); st != nil {
-			return st.version(), true
-		}
-		return 0, false
+// footerRef is a stream a footer names.
+type footerRef struct {
+	id      streamID
+	scope   uint32 // the scope string of the pair that made it
+	num     uint32 // the stream's number in the index, if indexed
+	indexed bool   // the index has the stream (addIndex adds it)
+	version uint64 // its version in the index, then as checkIndex finds the entries raise it
+}
+
+// of returns the stream the footer's strings entity and scope name,
+// looked up in the index the first time. The reference is valid until the
+// next call.
+func (f *footerRefs) of(entity, scope uint32) *footerRef {
+	first := f.byEntity[entity] - 1
+	if first >= 0 && f.refs[first].scope == scope {
+		return &f.refs[first]
 	}
+	key := uint64(entity)<<32 | uint64(scope)
+	if k, ok := f.slot[key]; ok {
+		return &f.refs[k]
+	}
+	id := streamID{scope: f.src.Strings[scope], entity: f.src.Strings[entity]}
+	k, ok := f.byID[id]
+	if !ok {
+		k = int32(len(f.refs))
+		f.byID[id] = k
+		r := footerRef{id: id, scope: scope}
+		if i, found := f.ix.byStream.find(&f.ix.streams, id); found {
+			r.num, r.indexed, r.version = i, true, f.ix.streams.at(i).version()
+		}
+		f.refs = append(f.refs, r)
+	}
+	if first < 0 && f.refs[k].scope == scope {
+		f.byEntity[entity] = k + 1
+	} else {
+		if f.slot == nil {
+			f.slot = make(map[uint64]int32)
+		}
+		f.slot[key] = k
+	}
+	return &f.refs[k]
+}
+
+// checkIndex checks, without changing ix, that the entries of src above
+// skip continue the global sequence and their streams' versions and that
+// its tails name known streams, and returns the streams src names, looked
+// up in ix. Caller holds ix.mu.
+func checkIndex(ix *memIndex, src *segment.Index, skip uint64) (*footerRefs, error) {
+	// A footer's strings are its streams' entities and scopes: about as
+	// many as its streams.
+	refs := &footerRefs{ix: ix, src: src, byEntity: make([]int32, len(src.Strings)),
+		byID: make(map[streamID]int32, len(src.Strings)), refs: make([]footerRef, 0, len(src.Strings))}
+	next := ix.lastSeq() + 1
 	for i := range src.Entries {
 		se := &src.Entries[i]
 		if se.Seq <= skip {
 			continue
 		}
 		if se.Seq != next {
-			return fmt.Errorf("%w: sequence %d where %d was expected", errFooterMismatch, se.Seq, next)
+			return nil, fmt.Errorf("%w: sequence %d where %d was expected", errFooterMismatch, se.Seq, next)
 		}
 		next++
-		id := streamID{scope: src.Strings[se.Scope], entity: src.Strings[se.Entity]}
-		if v, _ := version(id); se.Version != v+1 {
-			return fmt.Errorf("%w: %v version %d follows %d", errFooterMismatch, id, se.Version, v)
+		r := refs.of(se.Entity, se.Scope)
+		if se.Version != r.version+1 {
+			return nil, fmt.Errorf("%w: %v version %d follows %d", errFooterMismatch, r.id, se.Version, r.version)
 		}
-		versions[id] = se.Version
+		r.version = se.Version
 	}
 	for _, t := range src.Tails {
-		if _, ok := version(tailID(src, t)); !ok {
-			return fmt.Errorf("%w: tail of unknown stream %v", errFooterMismatch, tailID(src, t))
+		if r := refs.of(t.Entity, t.Scope); !r.indexed && r.version == 0 {
+			return nil, fmt.Errorf("%w: tail of unknown stream %v", errFooterMismatch, r.id)
 		}
 	}
-	return nil
+	return refs, nil
 }
 
 // addFrame handles one scanned frame: batch markers open and close a batch
