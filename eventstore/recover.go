@@ -71,6 +71,14 @@ func (s *Store) recover() error {
 	if n := len(ids); n > 0 {
 		s.pipe.nextSegment = ids[n-1] + 1 // or the id of a blank last segment, which is removed
 	}
+	var sealed []uint32 // what the loop below loads, but its last segment
+	for _, id := range ids[:max(0, len(ids)-1)] {
+		if wm == nil || id >= wm.Segment {
+			sealed = append(sealed, id)
+		}
+	}
+	ahead := s.readFootersAhead(sealed)
+	defer ahead.close()
 	for i, id := range ids {
 		last := i == len(ids)-1
 		if wm != nil && id < wm.Segment {
@@ -81,7 +89,11 @@ func (s *Store) recover() error {
 		if wm != nil && id == wm.Segment {
 			from = int64(wm.FrameEnd)
 		}
-		if err := s.recoverSegment(l, id, from, last, floor); err != nil {
+		var footer *segment.Index
+		if !last {
+			footer = ahead.take(id)
+		}
+		if err := s.recoverSegment(l, id, from, last, floor, footer); err != nil {
 			return err
 		}
 	}
@@ -168,8 +180,9 @@ func (s *Store) listSegments() ([]uint32, error) {
 // testHookMapped, if set, runs after recovery or Verify maps a segment file.
 var testHookMapped func(path string)
 
-// recoverSegment adds the events of segment id after offset from.
-func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floor durableFloor) (err error) {
+// recoverSegment adds the events of segment id after offset from. footer,
+// if not nil, is its footer, read ahead (see footersAhead).
+func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floor durableFloor, footer *segment.Index) (err error) {
 	path := s.segmentPath(id)
 	var data []byte
 	if s.readOnly {
@@ -204,7 +217,11 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floo
 	if _, herr := segment.DecodeHeader(data); errors.Is(herr, segment.ErrUnsupportedVersion) {
 		return fmt.Errorf("eventstore: %s: %w", path, herr)
 	}
-	if ix, _, ferr := segment.ReadFooter(data, id); ferr == nil {
+	ix, ferr := footer, error(nil)
+	if ix == nil {
+		ix, _, ferr = segment.ReadFooter(data, id)
+	}
+	if ferr == nil {
 		if err := l.addFooter(ix, path); err == nil {
 			s.coldStart.SegmentsFromFooters++
 			s.addSealed(id)
