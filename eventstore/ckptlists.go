@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"fmt"
+	"iter"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -299,14 +300,39 @@ func (ix *memIndex) settleHashes() error {
 	if hs == nil || hs.CheckAll(runtime.GOMAXPROCS(0)) == nil {
 		return nil
 	}
+	return ix.rereadHashes(func(yield func(*stream) bool) {
+		for i := range ix.lists.streams {
+			if !yield(ix.streams.at(i)) {
+				return
+			}
+		}
+	})
+}
+
+// rereadHashes reads from their last frames the last hashes of those of
+// streams that are still a checkpoint's and lie in a chunk that fails its
+// checksum (lastHashLocked). It looks for them under mu for reading, and
+// takes it for writing only if it finds one.
+func (ix *memIndex) rereadHashes(streams iter.Seq[*stream]) error {
+	if ix.streams.ckptHashes == nil {
+		return nil
+	}
+	var damaged []*stream
+	ix.mu.RLock()
+	for st := range streams {
+		if _, ok := ix.streams.lastHash(st); !ok {
+			damaged = append(damaged, st)
+		}
+	}
+	ix.mu.RUnlock()
+	if len(damaged) == 0 {
+		return nil
+	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	for i := range ix.lists.streams {
-		st := ix.streams.at(i)
-		if _, ok := ix.streams.lastHash(st); !ok {
-			if _, err := ix.lastHashLocked(st); err != nil {
-				return err
-			}
+	for _, st := range damaged {
+		if _, err := ix.lastHashLocked(st); err != nil {
+			return err
 		}
 	}
 	return nil

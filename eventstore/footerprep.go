@@ -123,7 +123,16 @@ func (f *footerPrep) sealActive(p *commitPipeline) error {
 		return err
 	}
 	ix := p.env.ix
-	if err := f.settleHashes(ix); err != nil {
+	// An index opened from a checkpoint that covers part of the segment
+	// may still hold the checkpoint's hashes of its streams.
+	err := ix.rereadHashes(func(yield func(*stream) bool) {
+		for si := range f.touched {
+			if !yield(ix.streams.at(si)) {
+				return
+			}
+		}
+	})
+	if err != nil {
 		return err
 	}
 	ix.mu.RLock()
@@ -135,42 +144,11 @@ func (f *footerPrep) sealActive(p *commitPipeline) error {
 	for si, ref := range f.touched {
 		st := ix.streams.at(si)
 		h, ok := ix.streams.lastHash(st)
-		if !ok { // settleHashes replaced it
+		if !ok { // rereadHashes replaced it
 			return fmt.Errorf("footer: the last hash of %v: its checkpoint chunk is damaged", ref)
 		}
 		rest.Tails = append(rest.Tails, segment.StreamTail{Entity: ref.Entity, Scope: ref.Scope, Version: st.version(), LastHash: h})
 	}
 	rest.Deleted = ix.deletedRefs(nil, &f.b.Strings)
 	return p.w.SealBuilt(f.b, rest)
-}
-
-// settleHashes replaces the last hashes of the segment's streams that are
-// still a checkpoint's and lie in a chunk that fails its checksum (an
-// index opened from a checkpoint that covers part of the active segment),
-// reading them from the streams' last frames (memIndex.lastHashLocked).
-// Caller holds the commit mutex and f.mu, and nothing is being published.
-func (f *footerPrep) settleHashes(ix *memIndex) error {
-	if ix.streams.ckptHashes == nil {
-		return nil
-	}
-	var damaged []*stream
-	ix.mu.RLock()
-	for si := range f.touched {
-		st := ix.streams.at(si)
-		if _, ok := ix.streams.lastHash(st); !ok {
-			damaged = append(damaged, st)
-		}
-	}
-	ix.mu.RUnlock()
-	if len(damaged) == 0 {
-		return nil
-	}
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	for _, st := range damaged {
-		if _, err := ix.lastHashLocked(st); err != nil {
-			return err
-		}
-	}
-	return nil
 }
