@@ -118,16 +118,27 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 		metas: make(map[uint64]eventMeta), tombstoned: make(map[streamID]bool), deletedHere: make(map[streamID]bool)}
 	b.buf = segment.AppendHeader(nil, segment.Header{Version: segment.FormatVersion, Segment: id, Created: b.now})
 	removed := uint64(0)
+	var batch *compactBatch // the batch whose COMMIT marker is still to come
 	res, err := segment.Scan(data, id, path, 0, func(off int64, size int, rec *segment.Record) error {
 		frame := data[off : off+int64(size)]
 		switch rec.Kind {
-		case segment.KindBatchBegin, segment.KindBatchCommit:
-			return nil // a sealed segment holds only whole batches: markers are not needed
+		case segment.KindBatchBegin:
+			b.endBatch(batch, nil)
+			batch = &compactBatch{begin: frame}
+			return nil
+		case segment.KindBatchCommit:
+			b.endBatch(batch, frame)
+			batch = nil
+			return nil
 		case segment.KindTombstone:
+			b.endBatch(batch, nil)
+			batch = nil
 			b.copyFrame(rec, frame)
 			b.tombstoned[streamID{scope: rec.Scope, entity: rec.Entity}] = true
 			return nil
 		case segment.KindHole:
+			b.endBatch(batch, nil)
+			batch = nil
 			stubs, err := segment.DecodeStubs(rec.Payload)
 			if err != nil {
 				return err
@@ -147,19 +158,25 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 			r := s.record(rec, segment.Position{Segment: id, Offset: uint32(off), Length: uint32(size)})
 			drop = !cfg.keep(&r)
 		}
+		it := compactItem{rec: *rec, frame: frame}
 		if drop {
 			removed++
-			b.stubs = append(b.stubs, segment.Stub{Seq: rec.Seq, ID: rec.ID, Entity: rec.Entity, Scope: rec.Scope,
+			it.frame = nil
+			it.stub = segment.Stub{Seq: rec.Seq, ID: rec.ID, Entity: rec.Entity, Scope: rec.Scope,
 				Kind: rec.Kind, Version: rec.Version, PrevHash: rec.PrevHash, Hash: rec.Hash,
-				Timestamp: rec.Timestamp, Correlation: rec.Correlation, Causation: rec.Causation})
-			return nil
+				Timestamp: rec.Timestamp, Correlation: rec.Correlation, Causation: rec.Causation}
 		}
-		b.copyFrame(rec, frame)
+		if batch != nil {
+			batch.items = append(batch.items, it)
+		} else {
+			b.item(&it)
+		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	b.endBatch(batch, nil)
 	if res.Torn != nil {
 		// A sealed segment is whole: a cut or damaged frame at its end is
 		// damage for Repair, never something to rewrite away.
@@ -246,6 +263,57 @@ func (b *segmentBuilder) keepTombstones() {
 		t := segment.Record{Seq: last, Kind: segment.KindTombstone, Timestamp: b.now, Entity: id.entity, Scope: id.scope}
 		b.buf, _ = segment.AppendFrame(b.buf, segment.AppendRecord(nil, &t))
 		b.tombstoned[id] = true
+	}
+}
+
+// compactBatch is a batch of the segment being compacted, held until its
+// COMMIT marker: a batch whose events all stay keeps its markers, so that
+// the frames alone still say which events one request wrote (a scan of
+// the segment, if its footer is lost, records each idempotency key with
+// its request's count); one that loses an event loses its markers, and a
+// hole stands in the segment for what went.
+type compactBatch struct {
+	begin []byte // the BEGIN marker's frame
+	items []compactItem
+}
+
+// compactItem is an event of the segment being compacted: its frame, or
+// its stub if it goes.
+type compactItem struct {
+	rec   segment.Record
+	frame []byte // nil: removed, stub stands for it
+	stub  segment.Stub
+}
+
+// item keeps an event's frame, or adds its stub to the pending hole.
+func (b *segmentBuilder) item(it *compactItem) {
+	if it.frame == nil {
+		b.stubs = append(b.stubs, it.stub)
+		return
+	}
+	b.copyFrame(&it.rec, it.frame)
+}
+
+// endBatch writes the events of batch (nil: none open), between its
+// markers if every one of them stays and commit (its COMMIT marker's
+// frame) is not nil.
+func (b *segmentBuilder) endBatch(batch *compactBatch, commit []byte) {
+	if batch == nil {
+		return
+	}
+	whole := commit != nil && len(batch.items) > 0
+	for i := range batch.items {
+		whole = whole && batch.items[i].frame != nil
+	}
+	if whole {
+		b.flushHole()
+		b.buf = append(b.buf, batch.begin...)
+	}
+	for i := range batch.items {
+		b.item(&batch.items[i])
+	}
+	if whole {
+		b.buf = append(b.buf, commit...)
 	}
 }
 
