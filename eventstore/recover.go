@@ -241,12 +241,14 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floo
 		opts.AfterSeq = s.ix.lastSeq()
 	}
 	holes := false
+	// Cleared before the bytes are released, also when a fault of a
+	// read-only store's mapping ends the scan.
 	s.scanning = scannedSegment{id: id, path: path, data: data}
+	defer func() { s.scanning = scannedSegment{} }()
 	res, err := segment.ScanWith(data, id, path, opts, func(off int64, size int, rec *segment.Record) error {
 		holes = holes || rec.Kind == segment.KindHole
 		return l.addFrame(&bs, id, off, size, rec, path)
 	})
-	s.scanning = scannedSegment{}
 	if err != nil {
 		return err
 	}
