@@ -118,27 +118,23 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 		metas: make(map[uint64]eventMeta), tombstoned: make(map[streamID]bool), deletedHere: make(map[streamID]bool)}
 	b.buf = segment.AppendHeader(nil, segment.Header{Version: segment.FormatVersion, Segment: id, Created: b.now})
 	removed := uint64(0)
-	var batch *compactBatch // the batch whose COMMIT marker is still to come
 	res, err := segment.Scan(data, id, path, 0, func(off int64, size int, rec *segment.Record) error {
 		frame := data[off : off+int64(size)]
 		switch rec.Kind {
 		case segment.KindBatchBegin:
-			b.endBatch(batch, nil)
-			batch = &compactBatch{begin: frame}
+			b.endBatch(nil)
+			b.batch = &compactBatch{begin: frame}
 			return nil
 		case segment.KindBatchCommit:
-			b.endBatch(batch, frame)
-			batch = nil
+			b.endBatch(frame)
 			return nil
 		case segment.KindTombstone:
-			b.endBatch(batch, nil)
-			batch = nil
+			b.endBatch(nil)
 			b.copyFrame(rec, frame)
 			b.tombstoned[streamID{scope: rec.Scope, entity: rec.Entity}] = true
 			return nil
 		case segment.KindHole:
-			b.endBatch(batch, nil)
-			batch = nil
+			b.endBatch(nil)
 			stubs, err := segment.DecodeStubs(rec.Payload)
 			if err != nil {
 				return err
@@ -158,25 +154,20 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 			r := s.record(rec, segment.Position{Segment: id, Offset: uint32(off), Length: uint32(size)})
 			drop = !cfg.keep(&r)
 		}
-		it := compactItem{rec: *rec, frame: frame}
+		var stub *segment.Stub
 		if drop {
 			removed++
-			it.frame = nil
-			it.stub = segment.Stub{Seq: rec.Seq, ID: rec.ID, Entity: rec.Entity, Scope: rec.Scope,
+			stub = &segment.Stub{Seq: rec.Seq, ID: rec.ID, Entity: rec.Entity, Scope: rec.Scope,
 				Kind: rec.Kind, Version: rec.Version, PrevHash: rec.PrevHash, Hash: rec.Hash,
 				Timestamp: rec.Timestamp, Correlation: rec.Correlation, Causation: rec.Causation}
 		}
-		if batch != nil {
-			batch.items = append(batch.items, it)
-		} else {
-			b.item(&it)
-		}
+		b.event(rec, frame, stub)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	b.endBatch(batch, nil)
+	b.endBatch(nil)
 	if res.Torn != nil {
 		// A sealed segment is whole: a cut or damaged frame at its end is
 		// damage for Repair, never something to rewrite away.
@@ -240,6 +231,7 @@ type segmentBuilder struct {
 	// tombstoned: streams whose tombstone frame is in the segment;
 	// deletedHere: deleted streams with events in it.
 	tombstoned, deletedHere map[streamID]bool
+	batch                   *compactBatch // the batch whose COMMIT marker is still to come
 }
 
 // keepTombstones ends the segment with a tombstone of each deleted stream
@@ -277,40 +269,47 @@ type compactBatch struct {
 	items []compactItem
 }
 
-// compactItem is an event of the segment being compacted: its frame, or
-// its stub if it goes.
+// compactItem is an event of a batch being compacted: its frame, or its
+// stub if it goes.
 type compactItem struct {
 	rec   segment.Record
-	frame []byte // nil: removed, stub stands for it
-	stub  segment.Stub
+	frame []byte
+	stub  *segment.Stub // not nil: removed
 }
 
-// item keeps an event's frame, or adds its stub to the pending hole.
-func (b *segmentBuilder) item(it *compactItem) {
-	if it.frame == nil {
-		b.stubs = append(b.stubs, it.stub)
-		return
+// event keeps an event's frame, or adds its stub (not nil: it goes) to the
+// pending hole; an event of the open batch waits for the batch's end.
+func (b *segmentBuilder) event(rec *segment.Record, frame []byte, stub *segment.Stub) {
+	switch {
+	case b.batch != nil:
+		b.batch.items = append(b.batch.items, compactItem{rec: *rec, frame: frame, stub: stub})
+	case stub != nil:
+		b.stubs = append(b.stubs, *stub)
+	default:
+		b.copyFrame(rec, frame)
 	}
-	b.copyFrame(&it.rec, it.frame)
 }
 
-// endBatch writes the events of batch (nil: none open), between its
+// endBatch writes the events of the open batch, if any, between its
 // markers if every one of them stays and commit (its COMMIT marker's
-// frame) is not nil.
-func (b *segmentBuilder) endBatch(batch *compactBatch, commit []byte) {
+// frame) is not nil, and closes it.
+func (b *segmentBuilder) endBatch(commit []byte) {
+	batch := b.batch
 	if batch == nil {
 		return
 	}
+	b.batch = nil
 	whole := commit != nil && len(batch.items) > 0
 	for i := range batch.items {
-		whole = whole && batch.items[i].frame != nil
+		whole = whole && batch.items[i].stub == nil
 	}
 	if whole {
 		b.flushHole()
 		b.buf = append(b.buf, batch.begin...)
 	}
 	for i := range batch.items {
-		b.item(&batch.items[i])
+		it := &batch.items[i]
+		b.event(&it.rec, it.frame, it.stub)
 	}
 	if whole {
 		b.buf = append(b.buf, commit...)

@@ -454,23 +454,8 @@ type scannedSegment struct {
 // segment the open's recovery is scanning (which the reader gets only
 // after), from its bytes.
 func (s *Store) readFrame(pos segment.Position, rec *segment.Record) error {
-	sc := &s.scanning
-	if sc.data == nil || pos.Segment != sc.id {
-		return s.reader.Read(pos, rec)
+	if sc := &s.scanning; sc.data != nil && pos.Segment == sc.id {
+		return segment.ReadFrom(sc.data, sc.path, pos, rec)
 	}
-	corrupt := func(reason string) error {
-		return &segment.CorruptError{Segment: pos.Segment, Path: sc.path, Offset: int64(pos.Offset), Reason: reason}
-	}
-	end := int64(pos.Offset) + int64(pos.Length)
-	if end > int64(len(sc.data)) {
-		return corrupt("frame extends past the end of the segment")
-	}
-	payload, size, st := segment.DecodeFrame(sc.data[pos.Offset:end])
-	if st != segment.FrameOK || size != int(pos.Length) {
-		return corrupt("frame checksum or length mismatch on read")
-	}
-	if err := segment.DecodeRecord(payload, rec); err != nil {
-		return corrupt(err.Error())
-	}
-	return nil
+	return s.reader.Read(pos, rec)
 }

@@ -309,9 +309,31 @@ func (r *Reader) Prefetch(pos []Position) (cold bool) {
 }
 
 func (r *Reader) decode(pos Position, frame []byte, rec *Record, head bool) error {
+	if why := decodeFrameRecord(frame, rec, head); why != "" {
+		return r.corrupt(pos, why)
+	}
+	return nil
+}
+
+// ReadFrom is [Reader.Read] of the record at pos in data, the bytes of the
+// segment file at path: for bytes no reader has yet.
+func ReadFrom(data []byte, path string, pos Position, rec *Record) error {
+	end := int64(pos.Offset) + int64(pos.Length)
+	if end > int64(len(data)) {
+		return &CorruptError{Segment: pos.Segment, Path: path, Offset: int64(pos.Offset), Reason: "frame extends past the end of the segment"}
+	}
+	if why := decodeFrameRecord(data[pos.Offset:end], rec, false); why != "" {
+		return &CorruptError{Segment: pos.Segment, Path: path, Offset: int64(pos.Offset), Reason: why}
+	}
+	return nil
+}
+
+// decodeFrameRecord decodes the record of frame, checking its checksum and
+// that it is exactly one frame; it returns why it is damaged, or "".
+func decodeFrameRecord(frame []byte, rec *Record, head bool) string {
 	payload, size, st := DecodeFrame(frame)
 	if st != FrameOK || size != len(frame) {
-		return r.corrupt(pos, "frame checksum or length mismatch on read")
+		return "frame checksum or length mismatch on read"
 	}
 	var err error
 	if head { // called directly, not through a func value: rec must not escape
@@ -320,9 +342,9 @@ func (r *Reader) decode(pos Position, frame []byte, rec *Record, head bool) erro
 		err = DecodeRecord(payload, rec)
 	}
 	if err != nil {
-		return r.corrupt(pos, err.Error())
+		return err.Error()
 	}
-	return nil
+	return ""
 }
 
 func (r *Reader) corrupt(pos Position, reason string) error {
