@@ -119,6 +119,30 @@ func benchBatch(b *testing.B, opts ...eventstore.Option) {
 	}
 }
 
+// BenchmarkAppendStreamBatchRelaxed measures W2's shape without the
+// fsync: one goroutine appends 100 events at a time to one of 10 streams,
+// each with the expected version.
+func BenchmarkAppendStreamBatchRelaxed(b *testing.B) {
+	s := openBench(b, eventstore.WithSyncMode(eventstore.SyncNone))
+	events := make([]batpak.Event, 100)
+	for i := range events {
+		events[i] = benchEvent()
+	}
+	var versions [10]uint64
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		k := i % len(versions)
+		c := batpak.Coordinate{Entity: fmt.Sprintf("stream:%d", k), Scope: "bench"}
+		if _, err := s.Append(ctx, c, events, batpak.ExpectVersion(batpak.Exactly(versions[k]))); err != nil {
+			b.Fatal(err)
+		}
+		versions[k] += uint64(len(events))
+		i++
+	}
+	b.ReportMetric(float64(b.N*len(events))/b.Elapsed().Seconds(), "events/s")
+}
+
 // drain reads all of seq and fails b on an error or a count other than want.
 func drain(b *testing.B, seq iter.Seq2[batpak.Record, error], want int) {
 	n := 0

@@ -38,6 +38,10 @@ type ColdStart struct {
 	// TruncatedBytes were cut from the active segment's torn tail or
 	// incomplete batch: writes that were never acknowledged.
 	TruncatedBytes int64
+	// CheckpointWritten: a writable open that rebuilt at least
+	// WithCheckpointEvery's events from footers or scans wrote a
+	// checkpoint and loaded the index from it (Duration includes both).
+	CheckpointWritten bool
 }
 
 // Stats is a snapshot of the store's counters.

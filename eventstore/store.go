@@ -161,6 +161,12 @@ func open(dir string, readOnly bool, opts []Option) (*Store, error) {
 		return nil, err
 	}
 	if !readOnly {
+		if err := s.checkpointRebuild(); err != nil {
+			_ = s.pipe.closeWriter()
+			_ = s.reader.Close()
+			_ = s.unlock()
+			return nil, err
+		}
 		s.pipe.start(s.commitEnv())
 	}
 	s.startBackgroundScrub()
@@ -195,7 +201,7 @@ func (s *Store) Close() error {
 	if !s.readOnly && s.failure() == nil {
 		if err := s.pipe.syncActive(); err != nil {
 			errs = append(errs, err)
-		} else if s.stats.appendedEvents.Load() > 0 || s.coldStart.Path != "checkpoint" || !s.hasCheckpoint() ||
+		} else if s.stats.appendedEvents.Load() > 0 || (s.coldStart.Path != "checkpoint" && !s.coldStart.CheckpointWritten) || !s.hasCheckpoint() ||
 			s.stats.listsRebuilt.Load()+s.stats.hashesReread.Load() > 0 { // the checkpoint was damaged
 			errs = append(errs, s.writeCheckpoint())
 		}

@@ -144,6 +144,8 @@ func checkpointStatus(dir string, s *eventstore.Store) string {
 	switch {
 	case cs.Path == "checkpoint":
 		return "used: " + desc
+	case cs.CheckpointWritten:
+		return "written by this open, after it rebuilt the index: " + desc
 	case cs.CheckpointIgnored != "":
 		return fmt.Sprintf("ignored on open (%s): %s", cs.CheckpointIgnored, desc)
 	}

@@ -122,6 +122,7 @@ func writeStatsTable(out io.Writer, st storeStats) error {
 	row("ColdStart.SegmentsScanned", cs.SegmentsScanned)
 	row("ColdStart.CheckpointIgnored", orNone(cs.CheckpointIgnored))
 	row("ColdStart.TruncatedBytes", cs.TruncatedBytes)
+	row("ColdStart.CheckpointWritten", cs.CheckpointWritten)
 	if sc := st.Scrub; sc != nil {
 		row("Scrub.Runs", sc.Runs)
 	}

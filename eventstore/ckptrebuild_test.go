@@ -1,0 +1,158 @@
+package eventstore_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/batpak-go/batpak"
+	"github.com/batpak-go/batpak/eventstore"
+)
+
+// An open that rebuilds at least WithCheckpointEvery events from footers
+// and scans writes a checkpoint before any append and loads its index
+// from it. The checkpoint is on disk before Close (a crash loses no
+// rebuild: a read-only open beside the writer loads it), Close does not
+// write it again when nothing was appended, and the store it loads holds
+// every event, stream, link and idempotency key the rebuild found: reads,
+// retries, causal queries and appends after it are those of the store
+// before. An open that rebuilds fewer events, or with checkpoints off,
+// leaves the checkpoint to Close as before.
+func TestCheckpointAfterRebuild(t *testing.T) {
+	remove := func(t *testing.T, path string) {
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const every = 200
+	segOpt := eventstore.WithSegmentMaxBytes(16 << 10)
+	base := t.TempDir()
+	s := dtOpen(t, base, segOpt, eventstore.WithCheckpointEvery(0))
+	keyed := make(map[int][]batpak.Receipt) // request i, keyed with its tag
+	for i := range 300 {
+		rs := dtMixedRequest(t, s, fmt.Sprintf("r%d", i), i, i%3)
+		if i%3 == 0 {
+			keyed[i] = rs
+		}
+	}
+	cause := keyed[0][0].EventID
+	dtAppend(t, s, "effects", dtEvents("effect", 3), batpak.WithCausation(cause))
+	if err := s.DeleteStream(t.Context(), dtCoord("acct:6")); err != nil {
+		t.Fatal(err)
+	}
+	orig := visible(t, s)
+	total := s.LastSequence()
+	correlated, caused := s.Correlated(cause), s.CausedBy(cause)
+	dtClose(t, s)
+	if len(dtSegments(t, base)) < 4 {
+		t.Fatalf("%d segments: the rebuild should read footers", len(dtSegments(t, base)))
+	}
+	ckpt := filepath.Join(base, eventstore.CheckpointFileName)
+	good := dtReadFile(t, ckpt)
+
+	for _, tc := range []struct {
+		name    string
+		every   int
+		damage  func(t *testing.T, path string)
+		written bool
+	}{
+		{"missing", every, remove, true},
+		{"damaged", every, func(t *testing.T, path string) {
+			if err := os.WriteFile(path, flipped(good, len(good)/2), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"fewer than every", 10_000, remove, false},
+		{"checkpoints off", 0, remove, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			dtCopyDir(t, base, dir)
+			path := filepath.Join(dir, eventstore.CheckpointFileName)
+			tc.damage(t, path)
+			opts := []eventstore.Option{segOpt, eventstore.WithCheckpointEvery(tc.every)}
+			s := dtOpen(t, dir, opts...)
+			st := s.Stats()
+			cs := st.ColdStart
+			if cs.Path != "footer" || cs.EventsFromFooters == 0 || cs.EventsFromFooters+cs.EventsScanned != total {
+				t.Fatalf("cold start %+v, want a rebuild of %d events from footers", cs, total)
+			}
+			if cs.CheckpointWritten != tc.written || st.Checkpoints != map[bool]uint64{true: 1}[tc.written] {
+				t.Fatalf("CheckpointWritten %t, %d checkpoints; want %t", cs.CheckpointWritten, st.Checkpoints, tc.written)
+			}
+			_, err := os.Stat(path)
+			if tc.written != (err == nil) && tc.name != "damaged" {
+				t.Fatalf("checkpoint after open: %v", err)
+			}
+			dtSameEvents(t, visible(t, s), orig)
+			if !tc.written {
+				dtClose(t, s)
+				return
+			}
+			written := dtReadFile(t, path)
+			if slices.Equal(written, good) {
+				t.Fatal("the damaged checkpoint is still there")
+			}
+			// What a crash now would leave: the checkpoint, which a
+			// read-only open beside the writer loads.
+			ro, err := eventstore.OpenReadOnly(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rcs := ro.Stats().ColdStart; rcs.Path != "checkpoint" || rcs.EventsFromCheckpoint != total {
+				t.Fatalf("read-only open beside the writer: %+v", rcs)
+			}
+			dtSameEvents(t, visible(t, ro), orig)
+			dtClose(t, ro)
+			if !slices.Equal(s.Correlated(cause), correlated) || !slices.Equal(s.CausedBy(cause), caused) {
+				t.Fatalf("links: correlated %v caused %v, want %v %v", s.Correlated(cause), s.CausedBy(cause), correlated, caused)
+			}
+			dtClose(t, s)
+			if !slices.Equal(dtReadFile(t, path), written) {
+				t.Fatal("Close wrote the checkpoint again with nothing appended")
+			}
+
+			s = dtOpen(t, dir, opts...)
+			defer dtClose(t, s)
+			last := s.LastSequence()
+			if cs := s.Stats().ColdStart; cs.Path != "checkpoint" || cs.CheckpointWritten {
+				t.Fatalf("reopen: %+v", cs)
+			}
+			for i, want := range keyed {
+				if got := dtMixedRequest(t, s, fmt.Sprintf("r%d", i), i, 0); !slices.Equal(got, want) {
+					t.Fatalf("retry of request %d: %v, want %v", i, got, want)
+				}
+			}
+			dtAppend(t, s, "acct:1", dtEvents("after", 2))
+			dtAppend(t, s, "new", dtEvents("new", 1))
+			if _, err := s.Append(t.Context(), dtCoord("acct:6"), dtEvents("deleted", 1)); err == nil {
+				t.Fatal("an append to the deleted stream succeeded")
+			}
+			if got := visible(t, s); len(got) != len(orig)+3 || s.LastSequence() != last+3 {
+				t.Fatalf("%d events after 3 appends to %d", len(got), len(orig))
+			}
+		})
+	}
+}
+
+// visible returns s's events as ReadAll yields them (a deleted stream's are
+// not), after checking every stream's chain and that Get finds each.
+func visible(t *testing.T, s *eventstore.Store) []batpak.Record {
+	t.Helper()
+	recs := dtReadAll(t, s)
+	seen := make(map[batpak.Coordinate]bool)
+	for _, r := range recs {
+		if g, err := s.Get(t.Context(), r.ID); err != nil || g.Sequence != r.Sequence || g.Hash != r.Hash {
+			t.Fatalf("Get(%s) of sequence %d: %v", r.ID, r.Sequence, err)
+		}
+		if !seen[r.Coordinate] {
+			seen[r.Coordinate] = true
+			if err := s.VerifyChain(t.Context(), r.Coordinate); err != nil {
+				t.Fatalf("VerifyChain(%s): %v", r.Coordinate, err)
+			}
+		}
+	}
+	return recs
+}
