@@ -19,7 +19,9 @@ import (
 //     rebuild's does (about 7 times the heap at 100M events).
 //
 // The store's ColdStart stays the rebuild's, with CheckpointWritten set.
-// A failure to write leaves the store unopened.
+// If the checkpoint cannot be written (a full disk), the store opens with
+// the rebuilt index, as before; if the active segment cannot be synced or
+// the files read again, it does not open.
 func (s *Store) checkpointRebuild() error {
 	cs := s.coldStart
 	every := uint64(s.cfg.checkpointEvery)
@@ -32,11 +34,16 @@ func (s *Store) checkpointRebuild() error {
 	// cache.
 	if w := s.pipe.w; w != nil {
 		if err := w.Sync(); err != nil {
+			// A failed sync may have dropped the pages it could not
+			// write: nothing may claim them durable.
 			return fmt.Errorf("eventstore: sync the active segment: %w", err)
 		}
 	}
 	if err := s.writeCheckpoint(); err != nil {
-		return err
+		// A full disk must not keep the store from opening: it goes on
+		// with the rebuilt index, and Close tries again.
+		s.log.Warn("no checkpoint after a rebuild", zap.Error(err))
+		return nil
 	}
 	if err := s.pipe.closeWriter(); err != nil {
 		return fmt.Errorf("eventstore: close the active segment: %w", err)

@@ -1,10 +1,12 @@
 package eventstore_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 
 	"github.com/batpak-go/batpak"
@@ -155,4 +157,41 @@ func visible(t *testing.T, s *eventstore.Store) []batpak.Record {
 		}
 	}
 	return recs
+}
+
+// A rebuild whose checkpoint cannot be written (a full disk) still opens,
+// with the rebuilt index, and leaves no temporary file.
+func TestCheckpointAfterRebuildDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	opts := []eventstore.Option{eventstore.WithSegmentMaxBytes(16 << 10), eventstore.WithCheckpointEvery(50)}
+	s := dtOpen(t, dir, opts...)
+	for i := range 100 {
+		dtMixedRequest(t, s, fmt.Sprintf("r%d", i), i, i%3)
+	}
+	want := dtCheck(t, s)
+	dtClose(t, s)
+	if err := os.Remove(filepath.Join(dir, eventstore.CheckpointFileName)); err != nil {
+		t.Fatal(err)
+	}
+	fsys := &dtFS{}
+	fsys.SetFailWrite(func(name string, _ int64, _ []byte, _ int) (int, error) {
+		if filepath.Base(name) == eventstore.CheckpointFileName+".tmp" {
+			return 0, syscall.ENOSPC
+		}
+		return 0, nil
+	})
+	s = dtOpen(t, dir, append(opts, eventstore.WithFS(fsys))...)
+	if cs := s.Stats().ColdStart; cs.Path != "footer" || cs.CheckpointWritten {
+		t.Fatalf("cold start %+v, want a rebuild from footers and no checkpoint", cs)
+	}
+	dtSameEvents(t, dtCheck(t, s), want)
+	for _, name := range []string{eventstore.CheckpointFileName, eventstore.CheckpointFileName + ".tmp"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s after a failed write: %v", name, err)
+		}
+	}
+	dtAppend(t, s, "acct:1", dtEvents("after", 1))
+	if err := s.Close(); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Close on a full disk: %v", err)
+	}
 }

@@ -150,7 +150,8 @@ func WithMaxPayload(n int) Option {
 // whichever is more: each rewrites the index of the whole store, so the
 // default keeps that work a bounded share of the appends' however large
 // the store grows, and a crash leaves at most that many events to load
-// from footers.
+// from footers. An open that rebuilt at least n events from footers and
+// scans writes a checkpoint before it returns (see ColdStart.CheckpointWritten).
 func WithCheckpointEvery(n int) Option {
 	return func(c *config) { c.checkpointEvery, c.checkpointGrow = max(n, 0), false }
 }
