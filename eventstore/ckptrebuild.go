@@ -9,10 +9,10 @@ import (
 )
 
 // checkpointRebuild runs after a writable open that rebuilt at least
-// checkpointEvery events from footers or frame scans (no checkpoint, a
-// damaged one, or one of an older format). It writes a checkpoint of
-// everything recovered and builds the index again from it, before any
-// append:
+// checkpointEvery events from footers or frame scans (after the checkpoint
+// it loaded, or with none: missing, damaged or of an older format). It
+// writes a checkpoint of everything recovered and builds the index again
+// from it, before any append:
 //   - the next open, after a crash too, loads the checkpoint instead of
 //     repeating the rebuild (about 1.5 minutes at 100M events);
 //   - the index holds what a checkpoint's holds, reading ids and links from

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -194,4 +195,56 @@ func TestCheckpointAfterRebuildDiskFull(t *testing.T) {
 	if err := s.Close(); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Close on a full disk: %v", err)
 	}
+}
+
+const rebuildHelperEnv = "BATPAK_REBUILD_HELPER_DIR"
+
+// A process killed right after an open that rebuilt its index leaves the
+// checkpoint that open wrote: the next open loads it and rebuilds nothing.
+func TestCheckpointAfterRebuildKilled(t *testing.T) {
+	dir := t.TempDir()
+	opts := []eventstore.Option{eventstore.WithSegmentMaxBytes(16 << 10), eventstore.WithCheckpointEvery(50)}
+	s := dtOpen(t, dir, opts...)
+	for i := range 150 {
+		dtMixedRequest(t, s, fmt.Sprintf("r%d", i), i, i%3)
+	}
+	want := dtCheck(t, s)
+	dtClose(t, s)
+	if err := os.Remove(filepath.Join(dir, eventstore.CheckpointFileName)); err != nil {
+		t.Fatal(err)
+	}
+	var opened string
+	run := runAndKill(t, "TestCheckpointAfterRebuildHelper", []string{rebuildHelperEnv + "=" + dir}, 0, func(line string) {
+		if strings.HasPrefix(line, "READY ") {
+			opened = line
+		}
+	})
+	if !run.ready || opened != fmt.Sprintf("READY footer true %d", len(want)) {
+		t.Fatalf("helper: %q (stderr %s, %v)", opened, run.stderr, run.waitErr)
+	}
+	s = dtOpen(t, dir, opts...)
+	defer dtClose(t, s)
+	if cs := s.Stats().ColdStart; cs.Path != "checkpoint" || cs.EventsFromCheckpoint != uint64(len(want)) || cs.EventsFromFooters+cs.EventsScanned != 0 {
+		t.Fatalf("open after the kill: %+v, want every event from the checkpoint", cs)
+	}
+	dtSameEvents(t, dtCheck(t, s), want)
+}
+
+// TestCheckpointAfterRebuildHelper is the helper process of
+// TestCheckpointAfterRebuildKilled: it opens the store, says how, and
+// waits to be killed.
+func TestCheckpointAfterRebuildHelper(t *testing.T) {
+	dir := os.Getenv(rebuildHelperEnv)
+	if dir == "" {
+		t.Skip("helper process of TestCheckpointAfterRebuildKilled")
+	}
+	emit := helperStart()
+	s, err := eventstore.Open(dir, eventstore.WithSegmentMaxBytes(16<<10), eventstore.WithCheckpointEvery(50))
+	if err != nil {
+		emit("ERR open: " + err.Error())
+		os.Exit(2)
+	}
+	cs := s.Stats().ColdStart
+	emit(fmt.Sprintf("READY %s %t %d", cs.Path, cs.CheckpointWritten, s.LastSequence()))
+	select {} // killed
 }
