@@ -84,7 +84,11 @@
 //     binary searches the frames by id, a time-bounded [Store.Query] reads
 //     the frames its other bounds select, and the first causal query after
 //     an open ([Store.CausedBy], [Store.Correlated]) reads every frame once
-//     to build the causal maps, which then stay in RAM.
+//     to build the causal maps, which then stay in RAM. An open without a
+//     usable checkpoint rebuilds from the footers an index that holds every
+//     event's ids (about 32 bytes per event); a writable one that rebuilt at
+//     least [WithCheckpointEvery] events writes a checkpoint and loads the
+//     index from it before it returns.
 //   - After a failed data sync the store does not retry (the kernel may have
 //     dropped the unsynced pages): it fails the waiting appends and turns
 //     read-only until it is reopened, as it does when a segment rotation
