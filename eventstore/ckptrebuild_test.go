@@ -163,17 +163,7 @@ func visible(t *testing.T, s *eventstore.Store) []batpak.Record {
 // A rebuild whose checkpoint cannot be written (a full disk) still opens,
 // with the rebuilt index, and leaves no temporary file.
 func TestCheckpointAfterRebuildDiskFull(t *testing.T) {
-	dir := t.TempDir()
-	opts := []eventstore.Option{eventstore.WithSegmentMaxBytes(16 << 10), eventstore.WithCheckpointEvery(50)}
-	s := dtOpen(t, dir, opts...)
-	for i := range 100 {
-		dtMixedRequest(t, s, fmt.Sprintf("r%d", i), i, i%3)
-	}
-	want := dtCheck(t, s)
-	dtClose(t, s)
-	if err := os.Remove(filepath.Join(dir, eventstore.CheckpointFileName)); err != nil {
-		t.Fatal(err)
-	}
+	dir, want := rebuildFixture(t, 100)
 	fsys := &dtFS{}
 	fsys.SetFailWrite(func(name string, _ int64, _ []byte, _ int) (int, error) {
 		if filepath.Base(name) == eventstore.CheckpointFileName+".tmp" {
@@ -181,7 +171,7 @@ func TestCheckpointAfterRebuildDiskFull(t *testing.T) {
 		}
 		return 0, nil
 	})
-	s = dtOpen(t, dir, append(opts, eventstore.WithFS(fsys))...)
+	s := dtOpen(t, dir, append(rebuildOpts, eventstore.WithFS(fsys))...)
 	if cs := s.Stats().ColdStart; cs.Path != "footer" || cs.CheckpointWritten {
 		t.Fatalf("cold start %+v, want a rebuild from footers and no checkpoint", cs)
 	}
@@ -202,17 +192,7 @@ const rebuildHelperEnv = "BATPAK_REBUILD_HELPER_DIR"
 // A process killed right after an open that rebuilt its index leaves the
 // checkpoint that open wrote: the next open loads it and rebuilds nothing.
 func TestCheckpointAfterRebuildKilled(t *testing.T) {
-	dir := t.TempDir()
-	opts := []eventstore.Option{eventstore.WithSegmentMaxBytes(16 << 10), eventstore.WithCheckpointEvery(50)}
-	s := dtOpen(t, dir, opts...)
-	for i := range 150 {
-		dtMixedRequest(t, s, fmt.Sprintf("r%d", i), i, i%3)
-	}
-	want := dtCheck(t, s)
-	dtClose(t, s)
-	if err := os.Remove(filepath.Join(dir, eventstore.CheckpointFileName)); err != nil {
-		t.Fatal(err)
-	}
+	dir, want := rebuildFixture(t, 150)
 	var opened string
 	run := runAndKill(t, "TestCheckpointAfterRebuildHelper", []string{rebuildHelperEnv + "=" + dir}, 0, func(line string) {
 		if strings.HasPrefix(line, "READY ") {
@@ -222,7 +202,7 @@ func TestCheckpointAfterRebuildKilled(t *testing.T) {
 	if !run.ready || opened != fmt.Sprintf("READY footer true %d", len(want)) {
 		t.Fatalf("helper: %q (stderr %s, %v)", opened, run.stderr, run.waitErr)
 	}
-	s = dtOpen(t, dir, opts...)
+	s := dtOpen(t, dir, rebuildOpts...)
 	defer dtClose(t, s)
 	if cs := s.Stats().ColdStart; cs.Path != "checkpoint" || cs.EventsFromCheckpoint != uint64(len(want)) || cs.EventsFromFooters+cs.EventsScanned != 0 {
 		t.Fatalf("open after the kill: %+v, want every event from the checkpoint", cs)
@@ -239,7 +219,7 @@ func TestCheckpointAfterRebuildHelper(t *testing.T) {
 		t.Skip("helper process of TestCheckpointAfterRebuildKilled")
 	}
 	emit := helperStart()
-	s, err := eventstore.Open(dir, eventstore.WithSegmentMaxBytes(16<<10), eventstore.WithCheckpointEvery(50))
+	s, err := eventstore.Open(dir, rebuildOpts...)
 	if err != nil {
 		emit("ERR open: " + err.Error())
 		os.Exit(2)
@@ -247,4 +227,25 @@ func TestCheckpointAfterRebuildHelper(t *testing.T) {
 	cs := s.Stats().ColdStart
 	emit(fmt.Sprintf("READY %s %t %d", cs.Path, cs.CheckpointWritten, s.LastSequence()))
 	select {} // killed
+}
+
+// rebuildOpts open the stores of rebuildFixture: small segments, and a
+// checkpoint after a rebuild of 50 events or more.
+var rebuildOpts = []eventstore.Option{eventstore.WithSegmentMaxBytes(16 << 10), eventstore.WithCheckpointEvery(50)}
+
+// rebuildFixture makes a store of n mixed requests without a checkpoint,
+// and returns its directory and events.
+func rebuildFixture(t *testing.T, n int) (string, []batpak.Record) {
+	t.Helper()
+	dir := t.TempDir()
+	s := dtOpen(t, dir, rebuildOpts...)
+	for i := range n {
+		dtMixedRequest(t, s, fmt.Sprintf("r%d", i), i, i%3)
+	}
+	want := dtCheck(t, s)
+	dtClose(t, s)
+	if err := os.Remove(filepath.Join(dir, eventstore.CheckpointFileName)); err != nil {
+		t.Fatal(err)
+	}
+	return dir, want
 }
