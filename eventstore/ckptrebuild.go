@@ -66,7 +66,7 @@ func (s *Store) checkpointRebuild() error {
 		// the damage.
 		s.log.Warn("the checkpoint written after a rebuild was not used; the index was rebuilt again",
 			zap.String("reason", s.coldStart.CheckpointIgnored))
-		s.coldStart.Duration += cs.Duration
+		s.coldStart.Duration = cs.Duration + time.Since(start)
 		return nil
 	}
 	cs.CheckpointWritten = true

@@ -12,6 +12,7 @@ import (
 
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
+	"github.com/batpak-go/batpak/segment"
 )
 
 // An open that rebuilds at least WithCheckpointEvery events from footers
@@ -184,6 +185,44 @@ func TestCheckpointAfterRebuildDiskFull(t *testing.T) {
 	dtAppend(t, s, "acct:1", dtEvents("after", 1))
 	if err := s.Close(); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Close on a full disk: %v", err)
+	}
+}
+
+// Damage the rebuild did not read (a byte of the last frame of a sealed
+// last segment, which its footer covers) fails the new checkpoint's check
+// of its last frame: the open goes on with an index rebuilt once more, and
+// the read of that event reports the damage.
+func TestCheckpointAfterRebuildNotLoaded(t *testing.T) {
+	dir, want := rebuildFixture(t, 100)
+	segs := dtSegments(t, dir)
+	// Without the active segment, the sealed one before it is the last.
+	if err := os.Remove(dtSegPath(dir, segs[len(segs)-1])); err != nil {
+		t.Fatal(err)
+	}
+	id := segs[len(segs)-2]
+	frames, _, sealed := dtScan(t, dtSegPath(dir, id), id)
+	for len(frames) > 0 && frames[len(frames)-1].Rec.Kind == segment.KindBatchCommit {
+		frames = frames[:len(frames)-1] // the last event, not its batch's marker
+	}
+	f := frames[len(frames)-1]
+	if !sealed {
+		t.Fatalf("segment %d is not sealed", id)
+	}
+	dtFlip(t, dtSegPath(dir, id), f.End()-3, 0x40)
+	s := dtOpen(t, dir, rebuildOpts...)
+	defer dtClose(t, s)
+	cs := s.Stats().ColdStart
+	if cs.Path != "footer" || cs.CheckpointWritten || cs.CheckpointIgnored == "" {
+		t.Fatalf("cold start %+v, want a rebuild from footers and the new checkpoint not used", cs)
+	}
+	if s.LastSequence() != f.Rec.Seq || f.Rec.Seq >= uint64(len(want)) {
+		t.Fatalf("%d events after the rebuild, want %d (of %d)", s.LastSequence(), f.Rec.Seq, len(want))
+	}
+	if _, err := s.GetSequence(t.Context(), f.Rec.Seq); !errors.Is(err, batpak.ErrCorrupt) {
+		t.Fatalf("read of the damaged event %d: %v, want ErrCorrupt", f.Rec.Seq, err)
+	}
+	if _, err := s.GetSequence(t.Context(), 1); err != nil {
+		t.Fatalf("read of event 1: %v", err)
 	}
 }
 
