@@ -128,13 +128,16 @@ func BenchmarkAppendStreamBatchRelaxed(b *testing.B) {
 	for i := range events {
 		events[i] = benchEvent()
 	}
-	var versions [10]uint64
+	var coords [10]batpak.Coordinate
+	for k := range coords {
+		coords[k] = batpak.Coordinate{Entity: fmt.Sprintf("stream:%d", k), Scope: "bench"}
+	}
+	var versions [len(coords)]uint64
 	ctx := context.Background()
 	i := 0
 	for b.Loop() {
-		k := i % len(versions)
-		c := batpak.Coordinate{Entity: fmt.Sprintf("stream:%d", k), Scope: "bench"}
-		if _, err := s.Append(ctx, c, events, batpak.ExpectVersion(batpak.Exactly(versions[k]))); err != nil {
+		k := i % len(coords)
+		if _, err := s.Append(ctx, coords[k], events, batpak.ExpectVersion(batpak.Exactly(versions[k]))); err != nil {
 			b.Fatal(err)
 		}
 		versions[k] += uint64(len(events))

@@ -22,8 +22,8 @@ import (
 //
 // The store's ColdStart stays the rebuild's, with CheckpointWritten set.
 // If the checkpoint cannot be written (a full disk), the store opens with
-// the rebuilt index, as before; if the active segment cannot be synced or
-// the files read again, it does not open.
+// the rebuilt index, as before; if the files cannot be read again, it does
+// not open.
 func (s *Store) checkpointRebuild() error {
 	cs := s.coldStart
 	every := uint64(s.cfg.checkpointEvery)
@@ -32,15 +32,8 @@ func (s *Store) checkpointRebuild() error {
 	}
 	start := time.Now()
 	// The checkpoint says the frames up to its watermark are durable:
-	// after a crash, the active segment's may still be only in the page
-	// cache.
-	if w := s.pipe.w; w != nil {
-		if err := w.Sync(); err != nil {
-			// A failed sync may have dropped the pages it could not
-			// write: nothing may claim them durable.
-			return fmt.Errorf("eventstore: sync the active segment: %w", err)
-		}
-	}
+	// the open synced the active segment's when it reopened it
+	// (segment.OpenWriter), and nothing was written since.
 	if err := s.writeCheckpoint(); err != nil {
 		// A full disk must not keep the store from opening: it goes on
 		// with the rebuilt index, and Close tries again.

@@ -13,6 +13,7 @@ import (
 	"github.com/batpak-go/batpak"
 	"github.com/batpak-go/batpak/eventstore"
 	"github.com/batpak-go/batpak/segment"
+	"github.com/batpak-go/batpak/vfs/faultfs"
 )
 
 // An open that rebuilds at least WithCheckpointEvery events from footers
@@ -31,9 +32,8 @@ func TestCheckpointAfterRebuild(t *testing.T) {
 		}
 	}
 	const every = 200
-	segOpt := eventstore.WithSegmentMaxBytes(16 << 10)
 	base := t.TempDir()
-	s := dtOpen(t, base, segOpt, eventstore.WithCheckpointEvery(0))
+	s := dtOpen(t, base, slices.Concat(rebuildOpts, []eventstore.Option{eventstore.WithCheckpointEvery(0)})...)
 	keyed := make(map[int][]batpak.Receipt) // request i, keyed with its tag
 	for i := range 300 {
 		rs := dtMixedRequest(t, s, fmt.Sprintf("r%d", i), i, i%3)
@@ -76,7 +76,7 @@ func TestCheckpointAfterRebuild(t *testing.T) {
 			dtCopyDir(t, base, dir)
 			path := filepath.Join(dir, eventstore.CheckpointFileName)
 			tc.damage(t, path)
-			opts := []eventstore.Option{segOpt, eventstore.WithCheckpointEvery(tc.every)}
+			opts := slices.Concat(rebuildOpts, []eventstore.Option{eventstore.WithCheckpointEvery(tc.every)})
 			s := dtOpen(t, dir, opts...)
 			st := s.Stats()
 			cs := st.ColdStart
@@ -171,7 +171,7 @@ func TestCheckpointAfterRebuildDiskFull(t *testing.T) {
 		}
 		return 0, nil
 	})
-	s := dtOpen(t, dir, append(rebuildOpts, eventstore.WithFS(fsys))...)
+	s := dtOpen(t, dir, slices.Concat(rebuildOpts, []eventstore.Option{eventstore.WithFS(fsys)})...)
 	if cs := s.Stats().ColdStart; cs.Path != "footer" || cs.CheckpointWritten {
 		t.Fatalf("cold start %+v, want a rebuild from footers and no checkpoint", cs)
 	}
@@ -225,6 +225,43 @@ func TestCheckpointAfterRebuildNotLoaded(t *testing.T) {
 	}
 }
 
+// The checkpoint an open writes after a rebuild says the active segment's
+// frames are durable, so the open syncs them first: appends made with
+// SyncNone and left in the page cache by a process crash are rebuilt and
+// checkpointed by the next open, and a power loss after it keeps every
+// event that checkpoint covers.
+func TestCheckpointAfterRebuildPowerLoss(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "s")
+	fsys := faultfs.New(nil)
+	opts := slices.Concat(rebuildOpts, []eventstore.Option{eventstore.WithFS(fsys)})
+	s := dtOpen(t, dir, slices.Concat(opts, []eventstore.Option{
+		eventstore.WithSyncMode(eventstore.SyncNone), eventstore.WithCheckpointEvery(0)})...)
+	for i := range 100 {
+		dtMixedRequest(t, s, fmt.Sprintf("r%d", i), i, i%3)
+	}
+	fsys.Crash() // the process: the page cache keeps what it wrote
+	_ = s.Close()
+	fsys.Restart()
+
+	s = dtOpen(t, dir, opts...)
+	if cs := s.Stats().ColdStart; !cs.CheckpointWritten || cs.EventsScanned == 0 {
+		t.Fatalf("cold start %+v, want a rebuild that scanned the active segment and a checkpoint", cs)
+	}
+	want := dtCheck(t, s)
+	if err := fsys.PowerLoss(); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	fsys.Restart()
+
+	s = dtOpen(t, dir, opts...)
+	defer dtClose(t, s)
+	if cs := s.Stats().ColdStart; cs.Path != "checkpoint" || cs.EventsFromCheckpoint != uint64(len(want)) {
+		t.Fatalf("open after the power loss: %+v, want every event from the checkpoint", cs)
+	}
+	dtSameEvents(t, dtCheck(t, s), want)
+}
+
 const rebuildHelperEnv = "BATPAK_REBUILD_HELPER_DIR"
 
 // A process killed right after an open that rebuilt its index leaves the
@@ -267,8 +304,9 @@ func TestCheckpointAfterRebuildHelper(t *testing.T) {
 	select {} // killed
 }
 
-// rebuildOpts open the stores of rebuildFixture: small segments, and a
-// checkpoint after a rebuild of 50 events or more.
+// rebuildOpts open the stores of these tests: small segments, and a
+// checkpoint after a rebuild of 50 events or more (a later option
+// overrides it).
 var rebuildOpts = []eventstore.Option{eventstore.WithSegmentMaxBytes(16 << 10), eventstore.WithCheckpointEvery(50)}
 
 // rebuildFixture makes a store of n mixed requests without a checkpoint,

@@ -274,7 +274,8 @@ type compactBatch struct {
 type compactItem struct {
 	rec   segment.Record
 	frame []byte
-	stub  *segment.Stub // not nil: removed
+	stub  segment.Stub
+	gone  bool // removed: stub stands for it
 }
 
 // event keeps an event's frame, or adds its stub (not nil: it goes) to the
@@ -282,7 +283,11 @@ type compactItem struct {
 func (b *segmentBuilder) event(rec *segment.Record, frame []byte, stub *segment.Stub) {
 	switch {
 	case b.batch != nil:
-		b.batch.items = append(b.batch.items, compactItem{rec: *rec, frame: frame, stub: stub})
+		it := compactItem{rec: *rec, frame: frame}
+		if stub != nil {
+			it.stub, it.gone = *stub, true
+		}
+		b.batch.items = append(b.batch.items, it)
 	case stub != nil:
 		b.stubs = append(b.stubs, *stub)
 	default:
@@ -301,7 +306,7 @@ func (b *segmentBuilder) endBatch(commit []byte) {
 	b.batch = nil
 	whole := commit != nil && len(batch.items) > 0
 	for i := range batch.items {
-		whole = whole && batch.items[i].stub == nil
+		whole = whole && !batch.items[i].gone
 	}
 	if whole {
 		b.flushHole()
@@ -309,7 +314,11 @@ func (b *segmentBuilder) endBatch(commit []byte) {
 	}
 	for i := range batch.items {
 		it := &batch.items[i]
-		b.event(&it.rec, it.frame, it.stub)
+		var stub *segment.Stub
+		if it.gone {
+			stub = &it.stub
+		}
+		b.event(&it.rec, it.frame, stub)
 	}
 	if whole {
 		b.buf = append(b.buf, commit...)
