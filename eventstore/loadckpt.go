@@ -121,12 +121,12 @@ func indexTables(f *segment.CheckpointFile, base *mapped) (*memIndex, uint64, er
 		return nil, 0, fmt.Errorf("%d streams, more than a store holds", n)
 	}
 	ix.streams.pushEmpty(uint32(n))
-	hashes := huge.Make[uint64](n)
+	slots := huge.Make[tableSlot](n)
 	parts := f.StreamRowParts(runtime.GOMAXPROCS(0))
 	runs := make([]rowRun, len(parts))
 	var wg sync.WaitGroup
 	for k, rows := range parts {
-		wg.Go(func() { runs[k] = loadRows(ix, rows, seqs, wide, hashes) })
+		wg.Go(func() { runs[k] = loadRows(ix, rows, seqs, wide, slots) })
 	}
 	wg.Wait()
 	var versions uint64
@@ -135,7 +135,7 @@ func indexTables(f *segment.CheckpointFile, base *mapped) (*memIndex, uint64, er
 		ix.deleted = append(ix.deleted, run.deleted...)
 	}
 	ix.streams.ckptHashes = f.LastHashes()
-	if dup, ok := ix.byStream.load(&ix.streams, hashes, runtime.GOMAXPROCS(0)); !ok {
+	if dup, ok := ix.byStream.load(&ix.streams, slots, runtime.GOMAXPROCS(0)); !ok {
 		return nil, 0, fmt.Errorf("stream %v listed twice", ix.streams.id(ix.streams.at(dup)))
 	}
 	for i, sc := range f.Scopes {
@@ -154,9 +154,9 @@ type rowRun struct {
 }
 
 // loadRows fills the streams of rows, a run of the checkpoint's rows, in
-// ix's stream log, and their ids' hashes in hashes. Their sequences are
+// ix's stream log, and their table slots (number and id's hash) in slots. Their sequences are
 // seqs' (wide: two words each), unchecked.
-func loadRows(ix *memIndex, rows iter.Seq2[int, segment.CheckpointRow], seqs []uint32, wide bool, hashes []uint64) (run rowRun) {
+func loadRows(ix *memIndex, rows iter.Seq2[int, segment.CheckpointRow], seqs []uint32, wide bool, slots []tableSlot) (run rowRun) {
 	words, state := uint64(1), uint32(0)
 	if wide {
 		words, state = 2, stateWide
@@ -180,7 +180,7 @@ func loadRows(ix *memIndex, rows iter.Seq2[int, segment.CheckpointRow], seqs []u
 			run.deleted = append(run.deleted, j)
 		}
 		st.state.Store(s)
-		hashes[j] = ix.byStream.hash(streamID{scope: ix.streams.scopes[cs.Scope], entity: cs.Entity})
+		slots[j] = tableSlot{num: j + 1, hash: ix.byStream.hash(streamID{scope: ix.streams.scopes[cs.Scope], entity: cs.Entity})}
 	}
 	return run
 }

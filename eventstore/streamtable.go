@@ -3,7 +3,6 @@ package eventstore
 import (
 	"hash/maphash"
 	"math"
-	"math/bits"
 	"sync"
 	"sync/atomic"
 
@@ -11,8 +10,8 @@ import (
 )
 
 // streamTable finds a stream's number by its id. It is an open-addressing
-// table of 8-byte slots, each a stream's number and 32 bits of its id's
-// hash, in tableParts parts chosen by the hash's top bits: 11 bytes a
+// table of 8-byte slots, each a stream's number and its id's 32-bit hash,
+// in tableParts parts chosen by the hash's low bits: 11 bytes a
 // stream after open (where a Go map of hash to number took 35), 10 to 22
 // as it grows, and a part grows on its own, so the pause of a growth is a
 // part's, not the table's. A slot
@@ -20,7 +19,7 @@ import (
 // whose hashes collide, wholly or in part, are told apart.
 type streamTable struct {
 	seed  maphash.Seed
-	mask  uint64 // all ones; tests clear bits to make hashes collide
+	mask  uint32 // all ones; tests clear bits to make hashes collide
 	parts [tableParts]tablePart
 }
 
@@ -33,9 +32,9 @@ type tablePart struct {
 	n     int
 }
 
-// tableSlot holds stream number+1 (0: the slot is free) and the low 32
-// bits of its id's hash, which also choose the slot a probe starts at
-// (see start).
+// tableSlot holds stream number+1 (0: the slot is free) and its id's
+// hash, whose low bits choose the part (see partOf) and whose high bits
+// the slot a probe starts at (see start).
 type tableSlot struct {
 	num  uint32
 	hash uint32
@@ -43,26 +42,27 @@ type tableSlot struct {
 
 // newStreamTable returns a table sized for n streams.
 func newStreamTable(n int) streamTable {
-	t := streamTable{seed: maphash.MakeSeed(), mask: ^uint64(0)}
+	t := streamTable{seed: maphash.MakeSeed(), mask: ^uint32(0)}
 	for i := range t.parts {
 		t.parts[i].resize(n / tableParts)
 	}
 	return t
 }
 
-func (t *streamTable) hash(id streamID) uint64 { return maphash.Comparable(t.seed, id) & t.mask }
+func (t *streamTable) hash(id streamID) uint32 {
+	return uint32(maphash.Comparable(t.seed, id)) & t.mask
+}
 
 // probe returns the part and slot where id, whose hash is h, is, or the
 // free slot where it would go, and whether it is there. The part has a
 // free slot.
-func (t *streamTable) probe(streams *streamLog, id streamID, h uint64) (p *tablePart, j int, found bool) {
+func (t *streamTable) probe(streams *streamLog, id streamID, h uint32) (p *tablePart, j int, found bool) {
 	p = &t.parts[partOf(h)]
-	j, found = p.probe(streams, id, uint32(h))
+	j, found = p.probe(streams, id, h)
 	return p, j, found
 }
 
-// probe returns the slot of the part where id, the low bits of whose hash
-// are hash, is, or the free slot where it would go, and whether it is
+// probe returns the slot of the part where id, whose hash is hash, is, or the free slot where it would go, and whether it is
 // there. The part has a free slot.
 func (p *tablePart) probe(streams *streamLog, id streamID, hash uint32) (int, bool) {
 	for j := p.start(hash); ; j = p.next(j) {
@@ -100,27 +100,20 @@ func (t *streamTable) add(streams *streamLog, id streamID, i uint32) (uint32, bo
 		p.resize(2 * (p.n + 1))
 		p, j, _ = t.probe(streams, id, h)
 	}
-	p.slots[j] = tableSlot{num: i + 1, hash: uint32(h)}
+	p.slots[j] = tableSlot{num: i + 1, hash: h}
 	p.n++
 	return i, false
 }
 
-// load fills an empty table with streams 0 … len(hashes)-1 of streams,
-// whose ids' hashes (t.hash) are hashes, part by part: each part's slots
-// fit in a core's cache while it fills, and it reads its streams' slots
-// one after another (a counting sort puts them in part order first),
-// where adding the streams in their order would touch the whole table at
-// random. It uses up to workers goroutines. A stream listed twice is
-// returned with ok false.
-func (t *streamTable) load(streams *streamLog, hashes []uint64, workers int) (dup uint32, ok bool) {
-	// The streams by part, in their order within each: a counting sort.
-	var start [tableParts + 1]int
-	for _, h := range hashes {
-		start[partOf(h)+1]++
-	}
-	for p := range tableParts {
-		start[p+1] += start[p]
-	}
+// load fills an empty table with streams 0 … len(slots)-1 of streams,
+// slots[j] being stream j's (number j+1 and its id's hash, t.hash), part
+// by part: each part's slots fit in a core's cache while it fills, and
+// are filled in the order of the slot each probe starts at, where adding
+// the streams in their order would touch the whole table at random. It
+// sorts slots by part in place and uses up to workers goroutines. A stream
+// listed twice is returned with ok false.
+func (t *streamTable) load(streams *streamLog, slots []tableSlot, workers int) (dup uint32, ok bool) {
+	start := sortByPart(slots)
 	// Every part's slots in one allocation, filled at once: a part that
 	// grows later moves out of it (the slab lives while any part is in it).
 	var at [tableParts + 1]int
@@ -131,27 +124,21 @@ func (t *streamTable) load(streams *streamLog, hashes []uint64, workers int) (du
 	for p := range tableParts {
 		t.parts[p] = tablePart{slots: slab[at[p]:at[p+1]:at[p+1]]}
 	}
-	// Each part's slots as they will be stored, in stream order.
-	next := start
-	order := huge.Make[tableSlot](len(hashes))
-	for j, h := range hashes {
-		p := partOf(h)
-		order[next[p]] = tableSlot{num: uint32(j) + 1, hash: uint32(h)}
-		next[p]++
-	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	dup, ok = math.MaxUint32, true
 	var claim atomic.Int32
 	for range max(1, workers) {
 		wg.Go(func() {
+			var sorted []tableSlot
 			for {
 				p := int(claim.Add(1) - 1)
 				if p >= tableParts {
 					return
 				}
 				part := &t.parts[p]
-				for _, s := range order[start[p]:start[p+1]] {
+				sorted = bySlot(slots[start[p]:start[p+1]], sorted)
+				for _, s := range sorted {
 					if d, found := part.insert(streams, s); found {
 						mu.Lock()
 						dup, ok = min(dup, d), false
@@ -164,6 +151,57 @@ func (t *streamTable) load(streams *streamLog, hashes []uint64, workers int) (du
 	}
 	wg.Wait()
 	return dup, ok
+}
+
+// sortByPart puts slots in part order in place (an American flag sort)
+// and returns where each part's start: part p's are slots[start[p]:start[p+1]].
+func sortByPart(slots []tableSlot) (start [tableParts + 1]int) {
+	for _, s := range slots {
+		start[partOf(s.hash)+1]++
+	}
+	for p := range tableParts {
+		start[p+1] += start[p]
+	}
+	next := start
+	for p := range tableParts {
+		for next[p] < start[p+1] {
+			s := slots[next[p]]
+			q := partOf(s.hash)
+			if q == uint32(p) {
+				next[p]++
+				continue
+			}
+			// s belongs to part q: swap it into q's next place, and look
+			// again at what comes back.
+			slots[next[p]], slots[next[q]] = slots[next[q]], s
+			next[q]++
+		}
+	}
+	return start
+}
+
+// bySlot returns slots in the order of the slot each one's probe starts
+// at, by its hash's top bits (see start), so that inserting them goes once
+// through the part's slots, where their stream order would jump about the
+// whole part for each: a counting sort into buf, grown to fit.
+func bySlot(slots, buf []tableSlot) []tableSlot {
+	const shift = 32 - 8 // 256 ranges: of a few KiB each for any part
+	var at [1<<8 + 1]int
+	for _, s := range slots {
+		at[s.hash>>shift+1]++
+	}
+	for k := 1; k < len(at); k++ {
+		at[k] += at[k-1]
+	}
+	if cap(buf) < len(slots) {
+		buf = make([]tableSlot, len(slots))
+	}
+	buf = buf[:len(slots)]
+	for _, s := range slots {
+		buf[at[s.hash>>shift]] = s
+		at[s.hash>>shift]++
+	}
+	return buf
 }
 
 // insert puts slot s, for stream s.num-1 of streams, in the part, which has
@@ -185,8 +223,8 @@ func (p *tablePart) insert(streams *streamLog, s tableSlot) (uint32, bool) {
 }
 
 // partOf returns the part of the table that holds a stream whose id's
-// hash is h.
-func partOf(h uint64) uint64 { return h >> (64 - bits.Len(tableParts-1)) }
+// hash is h: its low bits, where start takes the high ones.
+func partOf(h uint32) uint32 { return h & (tableParts - 1) }
 
 // start returns the slot a probe for hash starts at: hash scaled to the
 // number of slots, which need not be a power of two.
