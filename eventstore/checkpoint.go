@@ -176,7 +176,7 @@ func (s *Store) tips(sn *snapshot, out []segment.CheckpointStream) error {
 				s.ix.mu.RUnlock()
 				return fmt.Errorf("the last hash of %v: its checkpoint chunk is damaged, and settleHashes did not replace it", sn.streams.id(st))
 			}
-			out[i] = segment.CheckpointStream{Entity: st.entity, Scope: st.scope, Version: uint64(n), LastHash: h, Deleted: deleted[i]}
+			out[i] = segment.CheckpointStream{Entity: st.entity(), Scope: st.scope, Version: uint64(n), LastHash: h, Deleted: deleted[i]}
 		}
 		s.ix.mu.RUnlock()
 	}

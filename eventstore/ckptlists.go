@@ -127,12 +127,7 @@ func (ix *memIndex) rebuildList(num uint32, st *stream, why error) {
 	}
 	// Open checked that the blocks name the stream version times.
 	l := seqListOf(seqs[:min(len(seqs), want)])
-	st.seqs = l.w
-	if l.wide {
-		st.state.Or(stateWide)
-	} else {
-		st.state.And(^uint32(stateWide))
-	}
+	st.setList(l)
 	st.state.And(^uint32(stateUnchecked))
 	if ix.listRepaired != nil {
 		ix.listRepaired(ix.streams.id(st), len(seqs), want, why)

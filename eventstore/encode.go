@@ -35,6 +35,9 @@ func (p *commitPipeline) encode(st *stage, r *request) error {
 		if !it.expected.Accepts(tip.version) {
 			return &batpak.VersionConflictError{Stream: it.coord, Expected: it.expected, Actual: tip.version}
 		}
+		if tip.version >= p.env.cfg.streamEvents {
+			return fmt.Errorf("%w: %s holds %d events", ErrStreamFull, it.coord, tip.version)
+		}
 		rec := segment.Record{
 			Seq:       seq + uint64(i),
 			Kind:      uint16(it.kind),

@@ -10,4 +10,7 @@ var (
 	// sequence, stream and version remain, its content is gone. Repair's
 	// report lists every such event.
 	ErrLost = errors.New("eventstore: event lost to damage")
+	// ErrStreamFull is returned by an append to a stream that holds
+	// 4,294,967,295 events, the most a stream can; nothing is written.
+	ErrStreamFull = errors.New("eventstore: stream is full")
 )

@@ -83,8 +83,8 @@ func (l *loader) addIndex(src *segment.Index, skip uint64) error {
 			ref.num, _ = ix.streamFor(ref.id)
 			ref.indexed = true
 		}
-		if st := ix.streams.at(ref.num); se.Version != st.version()+1 {
-			return fmt.Errorf("%w: %q version %d follows %d", errFooterMismatch, st.entity, se.Version, st.version())
+		if st := ix.streams.at(ref.num); se.Version != st.version()+1 || st.version() == maxStreamEvents {
+			return fmt.Errorf("%w: %q version %d follows %d", errFooterMismatch, st.entity(), se.Version, st.version())
 		}
 		ix.addAt(se.Seq, entry{
 			Kind: se.Kind, Flags: se.Flags & (segment.EntryDeleted | segment.EntryLost),
@@ -313,7 +313,13 @@ func (l *loader) apply(ev *loadedEvent, count uint64, seg uint32, path string) e
 	if ev.seq != seq {
 		return corrupt("sequence %d where %d was expected (a hole or a duplicate)", ev.seq, seq)
 	}
+	if len(ev.entity) > segment.MaxIndexString { // no append writes one
+		return corrupt("an entity of %d bytes", len(ev.entity))
+	}
 	si, st := ix.streamFor(streamID{scope: ev.scope, entity: ev.entity})
+	if st.version() == maxStreamEvents {
+		return corrupt("%q has more events than a stream holds", ev.entity)
+	}
 	if want := st.version() + 1; ev.version != want {
 		return corrupt("%q version %d where %d was expected", ev.entity, ev.version, want)
 	}

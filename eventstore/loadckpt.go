@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/batpak-go/batpak/internal/huge"
 	"github.com/batpak-go/batpak/segment"
@@ -131,6 +132,9 @@ func indexTables(f *segment.CheckpointFile, base *mapped) (*memIndex, uint64, er
 	wg.Wait()
 	var versions uint64
 	for _, run := range runs {
+		if run.err != nil {
+			return nil, 0, run.err
+		}
 		versions += run.sum
 		ix.deleted = append(ix.deleted, run.deleted...)
 	}
@@ -151,6 +155,7 @@ func indexTables(f *segment.CheckpointFile, base *mapped) (*memIndex, uint64, er
 type rowRun struct {
 	sum     uint64   // of version × streamSum
 	deleted []uint32 // the deleted streams
+	err     error
 }
 
 // loadRows fills the streams of rows, a run of the checkpoint's rows, in
@@ -164,12 +169,17 @@ func loadRows(ix *memIndex, rows iter.Seq2[int, segment.CheckpointRow], seqs []u
 	for i, cs := range rows {
 		j := uint32(i)
 		st := ix.streams.at(j)
-		st.entity, st.scope = cs.Entity, cs.Scope
+		if cs.Version > maxStreamEvents {
+			run.err = fmt.Errorf("stream %d has %d events, more than a stream holds", j, cs.Version)
+			return run
+		}
+		st.setEntity(cs.Entity)
+		st.scope = cs.Scope
 		run.sum += cs.Version * streamSum(j)
 		// Full capacity: the stream's next append after open copies them
 		// out of the checkpoint.
 		from, to := words*cs.SeqsAt, words*(cs.SeqsAt+cs.Version)
-		st.seqs = seqs[from:to:to]
+		st.words, st.n, st.c = unsafe.SliceData(seqs[from:to:to]), uint32(cs.Version), uint32(cs.Version)
 		s := state
 		if cs.Version > 0 {
 			s |= stateUnchecked

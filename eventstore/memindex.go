@@ -99,7 +99,8 @@ func (ix *memIndex) streamFor(id streamID) (uint32, *stream) {
 	}
 	sc := ix.addScope(id.scope)
 	i, s := ix.streams.push()
-	s.entity, s.scope = id.entity, sc
+	s.setEntity(id.entity)
+	s.scope = sc
 	return i, s
 }
 
@@ -432,7 +433,7 @@ func (v *view) known(seq uint64) (entity, scope string) {
 		return "", ""
 	}
 	st := v.streams.at(v.at(seq).Stream)
-	return st.entity, v.streams.scopes[st.scope]
+	return st.entity(), v.streams.scopes[st.scope]
 }
 
 // visible reports whether e may be shown to readers: not removed by

@@ -91,6 +91,7 @@ type config struct {
 	dirMode         os.FileMode
 	scrub           scrubSettings // background scrub; zero: off
 	observer        Observer      // nil: none
+	streamEvents    uint64        // the most events a stream holds: tests lower it
 }
 
 func defaultConfig() config {
@@ -103,6 +104,7 @@ func defaultConfig() config {
 		maxPayload:      4 << 20,
 		checkpointEvery: 1_000_000,
 		checkpointGrow:  true,
+		streamEvents:    maxStreamEvents,
 		clock:           time.Now,
 		logger:          zap.NewNop(),
 		fs:              vfs.OSFS{},

@@ -88,7 +88,7 @@ func (s *Store) readOpen(v *view, seq uint64, e entry) (batpak.Record, error) {
 func (s *Store) readEntry(v *view, seq uint64, e entry) (batpak.Record, error) {
 	var rec segment.Record
 	st := v.streams.at(e.Stream)
-	rec.Entity, rec.Scope = st.entity, v.streams.scopes[st.scope]
+	rec.Entity, rec.Scope = st.entity(), v.streams.scopes[st.scope]
 	err := s.reader.Read(e.Pos, &rec)
 	if err == nil && rec.Seq == seq && !rec.IsMarker() {
 		return s.record(&rec, e.Pos), nil

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 func TestSeqList(t *testing.T) {
@@ -68,5 +69,37 @@ func TestSeqListRandom(t *testing.T) {
 		if !slices.Equal(l.appendTo(nil), want) {
 			t.Fatalf("seed %d: %v, want %v", seed, l.appendTo(nil), want)
 		}
+	}
+}
+
+// TestStreamRecord: a stream's packed fields give back its entity and its
+// sequences, narrow then widened, and a list taken before an add keeps
+// what it held.
+func TestStreamRecord(t *testing.T) {
+	var st stream
+	if n := unsafe.Sizeof(st); n != 40 && unsafe.Sizeof(uintptr(0)) == 8 {
+		t.Fatalf("a stream takes %d bytes, its doc says 40", n)
+	}
+	st.setEntity("account:42")
+	seqs := []uint64{1, 5, math.MaxUint32, math.MaxUint32 + 1, 1 << 40}
+	var snaps []seqList
+	for i, seq := range seqs {
+		snaps = append(snaps, st.list())
+		st.add(seq)
+		if st.version() != uint64(i+1) || st.list().last() != seq {
+			t.Fatalf("after %d adds: version %d, last %d", i+1, st.version(), st.list().last())
+		}
+	}
+	if st.entity() != "account:42" || !slices.Equal(st.list().appendTo(nil), seqs) || !st.list().wide {
+		t.Fatalf("entity %q, sequences %v (wide %v)", st.entity(), st.list().appendTo(nil), st.list().wide)
+	}
+	for i, l := range snaps {
+		if !slices.Equal(l.appendTo(nil), seqs[:i]) {
+			t.Fatalf("list taken after %d adds holds %v", i, l.appendTo(nil))
+		}
+	}
+	st.setList(seqListOf([]uint64{2, 3}))
+	if st.state.Load()&stateWide != 0 || !slices.Equal(st.list().appendTo(nil), []uint64{2, 3}) {
+		t.Fatalf("after setList: %v, wide %v", st.list().appendTo(nil), st.state.Load()&stateWide != 0)
 	}
 }

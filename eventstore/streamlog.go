@@ -1,26 +1,45 @@
 package eventstore
 
 import (
+	"math"
 	"runtime"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/batpak-go/batpak/internal/huge"
 	"github.com/batpak-go/batpak/segment"
 )
 
-// stream is the state of one stream: 56 bytes.
+// stream is the state of one stream: 40 bytes, 10 million of them in a
+// store of 10 million streams, so its fields are packed by hand: its
+// entity is a pointer and a length, not a string, and its sequences a
+// pointer and two counts, not a slice.
 type stream struct {
-	entity string
-	seqs   []uint32      // with stateWide, its seqList (see list)
-	scope  uint32        // index into streamLog.scopes
-	state  atomic.Uint32 // stateDeleted, stateWide
-	hashAt uint32        // where its last hash is: see streamLog.lastHash
+	name  *byte         // the entity's bytes: see entity
+	words *uint32       // the sequences' words, n of c: see list
+	n, c  uint32        // in sequences, each two words with stateWide
+	scope uint32        // index into streamLog.scopes
+	state atomic.Uint32 // stateDeleted, stateWide
+	// hashAt is where its last hash is: see streamLog.lastHash.
+	hashAt  uint32
+	nameLen uint16
 }
 
 const (
 	stateDeleted = 1 << iota // a tombstone deleted the stream
-	stateWide                // seqs holds 64-bit sequences
+	stateWide                // words holds 64-bit sequences
 )
+
+// maxStreamEvents is the most events a stream holds (stream.n is 32
+// bits): an append past it fails with ErrStreamFull.
+const maxStreamEvents = math.MaxUint32
+
+// entity returns the stream's entity.
+func (s *stream) entity() string { return unsafe.String(s.name, s.nameLen) }
+
+// setEntity records the stream's entity, whose bytes are never modified
+// (at most [segment.MaxIndexString] of them: a coordinate's limit).
+func (s *stream) setEntity(e string) { s.name, s.nameLen = unsafe.StringData(e), uint16(len(e)) }
 
 // isDeleted reports whether a tombstone deleted the stream.
 func (s *stream) isDeleted() bool { return s.state.Load()&stateDeleted != 0 }
@@ -29,20 +48,37 @@ func (s *stream) isDeleted() bool { return s.state.Load()&stateDeleted != 0 }
 func (s *stream) markDeleted() { s.state.Or(stateDeleted) }
 
 // version returns the stream's version: its number of events.
-func (s *stream) version() uint64 { return uint64(s.list().len()) }
+func (s *stream) version() uint64 { return uint64(s.n) }
 
 // list returns the stream's sequences. Caller holds mu, or the commit
 // mutex.
-func (s *stream) list() seqList { return seqList{w: s.seqs, wide: s.state.Load()&stateWide != 0} }
+func (s *stream) list() seqList {
+	wide := s.state.Load()&stateWide != 0
+	k := uint64(1)
+	if wide {
+		k = 2
+	}
+	return seqList{w: unsafe.Slice(s.words, k*uint64(s.c))[:k*uint64(s.n)], wide: wide}
+}
 
-// add appends seq to the stream's sequences. Caller holds mu for writing.
+// setList makes l the stream's sequences. Caller holds mu for writing.
+func (s *stream) setList(l seqList) {
+	k := 1
+	if l.wide {
+		k = 2
+		s.state.Or(stateWide)
+	} else {
+		s.state.And(^uint32(stateWide))
+	}
+	s.words, s.n, s.c = unsafe.SliceData(l.w), uint32(len(l.w)/k), uint32(min(cap(l.w)/k, math.MaxUint32))
+}
+
+// add appends seq to the stream's sequences, of fewer than
+// maxStreamEvents. Caller holds mu for writing.
 func (s *stream) add(seq uint64) {
 	l := s.list()
 	l.add(seq)
-	s.seqs = l.w
-	if l.wide {
-		s.state.Or(stateWide)
-	}
+	s.setList(l)
 }
 
 // streamChunk is the number of streams in a chunk of a streamLog.
@@ -153,5 +189,5 @@ func (l *streamLog) pushEmpty(n uint32) {
 
 // id returns the id of st, one of the log's streams.
 func (l *streamLog) id(st *stream) streamID {
-	return streamID{scope: l.scopes[st.scope], entity: st.entity}
+	return streamID{scope: l.scopes[st.scope], entity: st.entity()}
 }

@@ -71,7 +71,7 @@ func (p *tablePart) probe(streams *streamLog, id streamID, hash uint32) (int, bo
 			return j, false
 		}
 		if s.hash == hash {
-			if st := streams.at(s.num - 1); st.entity == id.entity && streams.scopes[st.scope] == id.scope {
+			if st := streams.at(s.num - 1); st.entity() == id.entity && streams.scopes[st.scope] == id.scope {
 				return j, true
 			}
 		}

@@ -35,7 +35,8 @@ func TestStreamTable(t *testing.T) {
 					continue
 				}
 				_, st := streams.push()
-				st.entity, st.scope = id.entity, sc
+				st.setEntity(id.entity)
+				st.scope = sc
 				in[id] = i
 				if len(in)%61 != 0 {
 					continue
@@ -73,7 +74,7 @@ func TestStreamTableLoad(t *testing.T) {
 				}
 				seen[id] = true
 				_, st := streams.push()
-				st.entity = id.entity
+				st.setEntity(id.entity)
 				if id.scope == "s1" {
 					st.scope = 1
 				}
@@ -94,7 +95,7 @@ func TestStreamTableLoad(t *testing.T) {
 					t.Fatalf("seed %d: new stream %v found", seed, id)
 				}
 				_, st := streams.push()
-				st.entity = id.entity
+				st.setEntity(id.entity)
 				if got, found := tab.add(streams, id, streams.len()); !found || got != i {
 					t.Fatalf("seed %d: added stream %v not found (%d, %v)", seed, id, got, found)
 				}
@@ -106,7 +107,7 @@ func TestStreamTableLoad(t *testing.T) {
 	streams := &streamLog{scopes: []string{"s"}}
 	for _, e := range []string{"a", "b", "c", "b", "d"} {
 		_, st := streams.push()
-		st.entity = e
+		st.setEntity(e)
 	}
 	if dup, ok := tab.load(streams, tableSlots(&tab, streams), 2); ok || dup != 3 {
 		t.Fatalf("stream b listed twice: load = %d, %v; want 3, false", dup, ok)
@@ -120,7 +121,7 @@ func BenchmarkStreamTableLoad(b *testing.B) {
 	streams.pushEmpty(2_000_000)
 	tab := newStreamTable(0)
 	for j := range streams.len() {
-		streams.at(j).entity = fmt.Sprintf("acct:%08d", j)
+		streams.at(j).setEntity(fmt.Sprintf("acct:%08d", j))
 	}
 	slots := tableSlots(&tab, streams)
 	for b.Loop() {
