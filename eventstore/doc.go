@@ -74,8 +74,9 @@
 //     where the frame is, its stream, kind and flags, bit-packed once its
 //     chunk of 16,384 entries is full: about 2 bytes, 20 before; and 4
 //     bytes for its place in its stream's list of sequences), plus about
-//     70 bytes per stream (a 56-byte record, an 8-byte table slot, its
-//     name; 32 more for its last hash) and each idempotency key. Open
+//     55 bytes per stream (a 40-byte record, an 8-byte table slot, its
+//     name; 32 more for its last hash) and each idempotency key. A stream
+//     holds at most 4,294,967,295 events ([ErrStreamFull]). Open
 //     maps the latest checkpoint and uses its packed chunks, its streams'
 //     sequences and last hashes where they lie (mapped, not heap: the
 //     kernel pages them), copying a stream's out at its next append, so
