@@ -24,7 +24,9 @@ func TestGather(t *testing.T) {
 	}{
 		{name: "lone appender", sync: syncEveryCommit, inFlight: 1, queued: 3, took: time.Millisecond, want: 1},
 		{name: "takes what is queued up to the appends in flight", sync: syncEveryCommit, inFlight: 4, queued: 9, took: time.Millisecond, want: 4},
-		{name: "waits for the appends in flight", sync: syncEveryCommit, inFlight: 4, arriving: 5, took: time.Millisecond, want: 4},
+		// The wait is half the last sync's time: an hour here, so that
+		// the group waits for its appenders however late they are run.
+		{name: "waits for the appends in flight", sync: syncEveryCommit, inFlight: 4, arriving: 5, took: 2 * time.Hour, want: 4},
 		{name: "at most gatherFor", sync: syncEveryCommit, inFlight: 64, queued: 40, took: time.Millisecond, want: gatherFor},
 		{name: "not every commit synced", sync: syncNone, inFlight: 8, took: time.Millisecond, want: 1},
 		{name: "interval sync", sync: syncInterval, inFlight: 8, took: time.Millisecond, want: 1},
