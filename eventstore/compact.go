@@ -116,7 +116,7 @@ func (s *Store) compactSegment(id uint32, cfg *compactConfig, rep *CompactReport
 	v := s.ix.snapshot()
 	b := &segmentBuilder{id: id, now: s.cfg.clock().UnixMicro(), reason: cfg.reason, v: v, updates: make(map[uint64]entry),
 		metas: make(map[uint64]eventMeta), tombstoned: make(map[streamID]bool), deletedHere: make(map[streamID]bool)}
-	b.buf = segment.AppendHeader(nil, segment.Header{Version: segment.FormatVersion, Segment: id, Created: b.now})
+	b.buf = segment.AppendHeader(nil, segment.Header{Version: segment.FormatVersion, Flags: segment.HeaderWrittenWhole, Segment: id, Created: b.now})
 	removed := uint64(0)
 	res, err := segment.Scan(data, id, path, 0, func(off int64, size int, rec *segment.Record) error {
 		frame := data[off : off+int64(size)]

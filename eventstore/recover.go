@@ -252,18 +252,21 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floo
 	if err != nil {
 		return err
 	}
-	if holes && !res.Sealed {
+	whole := res.Header.Flags&segment.HeaderWrittenWhole != 0
+	if (holes || whole) && !res.Sealed {
 		// Only compaction and repair write hole frames, and both write the
-		// whole file, footer included, before it takes its name: such a
-		// segment without a footer was cut after it was written, not torn
-		// by a crash. What was cut may be acknowledged events, and the
-		// footer may have been the only record of a stream's deletion.
+		// whole file, footer included, before it takes its name (and
+		// compaction says so in its header, also when the cut took every
+		// hole): such a segment without a footer was cut after it was
+		// written, not torn by a crash. What was cut may be acknowledged
+		// events, and the footer may have been the only record of a
+		// stream's deletion.
 		off := res.FrameEnd
 		if res.Torn != nil {
 			off = res.Torn.Offset
 		}
 		return &segment.CorruptError{Segment: id, Path: path, Offset: off,
-			Reason: "a compacted segment (it holds a hole frame) has lost its footer: it was cut after it was written whole (batpak repair seals it again from what is left)"}
+			Reason: "a compacted segment has lost its footer: it was cut after it was written whole (batpak repair seals it again from what is left)"}
 	}
 	cut := int64(-1)
 	switch {
@@ -298,7 +301,7 @@ func (s *Store) recoverSegment(l *loader, id uint32, from int64, last bool, floo
 		return nil
 	}
 	end := res.FrameEnd
-	if res.Sealed && (holes || from > 0 && compacted(data, id, path)) { // the scan saw the frames from from on
+	if res.Sealed && (holes || whole || from > 0 && compacted(data, id, path)) { // the scan saw the frames from from on
 		// Compaction renames a segment into place whole: its footer
 		// cannot have been interrupted. It is damaged, and may be the
 		// only record of the stream deletions it lists.

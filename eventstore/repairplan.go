@@ -65,7 +65,7 @@ type segPlan struct {
 	// is cut off as open would.
 	frameEnd, cut, tornEnd int64
 	sealed                 bool // the frames end at a footer frame, whole or not
-	holes                  bool // a hole frame: compaction or repair wrote the file whole, footer included
+	whole                  bool // written whole, footer included: its header says so, or it holds a hole frame (compaction or repair wrote it)
 	footerAt               int64
 	footer                 *segment.Index // the footer, when it is valid
 	footerBad              string         // why the footer cannot stay ("" if it can)
@@ -200,11 +200,11 @@ func planRepair(dir string, fsys vfs.FS, now int64) (*repairPlan, error) {
 func (p *repairPlan) segPath(id uint32) string { return filepath.Join(p.dir, segment.FileName(id)) }
 
 // proven reports whether the frames of segment sp up to off were durable:
-// a hole frame before off shows that compaction or repair wrote the file
-// whole, or a valid checkpoint's watermark lies beyond off.
+// its header, or a hole frame before off, shows that compaction or repair
+// wrote the file whole, or a valid checkpoint's watermark lies beyond off.
 func (p *repairPlan) proven(sp *segPlan, off int64) bool {
 	c := p.ckpt
-	return sp.holes || c != nil && (c.Segment > sp.id || c.Segment == sp.id && off < int64(c.FrameEnd))
+	return sp.whole || c != nil && (c.Segment > sp.id || c.Segment == sp.id && off < int64(c.FrameEnd))
 }
 
 // scanSegment reads one segment file frame by frame, resynchronising
@@ -227,6 +227,7 @@ func (p *repairPlan) scanSegment(sp *segPlan) error {
 	off := min(int64(segment.HeaderSize), sp.size)
 	if herr == nil && h.Segment == sp.id {
 		sp.headerOK = true
+		sp.whole = h.Flags&segment.HeaderWrittenWhole != 0
 		sp.header = bytes.Clone(data[:segment.HeaderSize])
 	} else {
 		sp.header = segment.AppendHeader(nil, segment.Header{Version: segment.FormatVersion, Segment: sp.id, Created: p.now})
@@ -316,10 +317,10 @@ frames:
 		sp.footerBad = footerDisagrees(sp.footer, sp.seen)
 	}
 	switch {
-	case sp.holes && !sp.sealed:
+	case sp.whole && !sp.sealed:
 		// A file written whole has lost its footer: seal it again.
 		sp.footerBad = "a compacted segment has lost its footer"
-	case sp.last && sp.sealed && sp.footer == nil && !sp.holes:
+	case sp.last && sp.sealed && sp.footer == nil && !sp.whole:
 		// A footer that does not load at the end of the last segment is a
 		// seal a crash interrupted, not damage: open cuts it and makes the
 		// segment active again. A rewrite does the same.
@@ -463,7 +464,7 @@ func (p *repairPlan) frame(sp *segPlan, bp *batchPlan, off int64, size int, payl
 			}
 		}
 		p.breakBatch(sp, bp)
-		sp.holes = true
+		sp.whole = true
 		for _, st := range stubs {
 			p.lastSeq = st.Seq
 			p.apply(planEvent{seq: st.Seq, entity: st.Entity, scope: st.Scope, version: st.Version,

@@ -192,9 +192,11 @@ func (v *verifier) segment(fsys vfs.FS, id uint32, last bool) {
 	footer, footerEnd, ferr := segment.ReadFooter(data, id)
 	var seen []segment.IndexEntry
 	inBatch, batched := false, uint64(0)
-	holes := false // a hole frame: compaction or repair wrote the segment whole
+	// Written whole, footer included: its header says so, or a hole frame
+	// (only compaction and repair write them) shows it.
+	whole := false
 	res, err := segment.Scan(data, id, v.path(id), 0, func(off int64, size int, rec *segment.Record) error {
-		holes = holes || rec.Kind == segment.KindHole
+		whole = whole || rec.Kind == segment.KindHole
 		if rec.IsMarker() {
 			switch rec.Kind {
 			case segment.KindBatchBegin:
@@ -225,6 +227,7 @@ func (v *verifier) segment(fsys vfs.FS, id uint32, last bool) {
 		}
 		return nil
 	})
+	whole = whole || res.Header.Flags&segment.HeaderWrittenWhole != 0
 	tornAt := int64(-1)
 	if res.Torn != nil {
 		tornAt = res.Torn.Offset
@@ -248,7 +251,7 @@ func (v *verifier) segment(fsys vfs.FS, id uint32, last bool) {
 		v.resync = true
 	case belowFloor != "":
 		v.problem(id, res.FrameEnd, "frame", belowFloor)
-	case res.Torn != nil && holes:
+	case res.Torn != nil && whole:
 		v.problem(id, res.Torn.Offset, "frame", res.Torn.Reason+" in a compacted segment (written whole: it was cut)")
 		v.resync = true
 	case res.Torn != nil:
@@ -263,12 +266,12 @@ func (v *verifier) segment(fsys vfs.FS, id uint32, last bool) {
 		} else {
 			v.report.Footers++
 		}
-	} else if res.Sealed && last && !holes {
+	} else if res.Sealed && last && !whole {
 		v.report.Warnings = append(v.report.Warnings, Problem{Segment: id, Path: v.path(id), Offset: res.FrameEnd, Kind: "footer",
 			Detail: ferr.Error() + " (an interrupted seal of the last segment; the next open cuts it and writes it again)"})
 	} else if res.Sealed {
 		v.problem(id, res.FrameEnd, "footer", ferr.Error())
-	} else if holes {
+	} else if whole {
 		v.problem(id, res.FrameEnd, "footer", "a compacted segment has lost its footer (written whole: it was cut)")
 	} else if !last {
 		v.report.Warnings = append(v.report.Warnings, Problem{Segment: id, Path: v.path(id), Offset: res.FrameEnd,

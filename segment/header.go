@@ -18,20 +18,28 @@ var headerMagic = [4]byte{'B', 'P', 'S', 'G'}
 
 // Header is the fixed header at the start of every segment file:
 //
-//	magic "BPSG" | version u16 | reserved u16 | segment id u32 | reserved u32 |
+//	magic "BPSG" | version u16 | flags u16 | segment id u32 | reserved u32 |
 //	created unix µs i64 | reserved u32 | CRC-32C of the preceding 28 bytes u32
 type Header struct {
 	Version uint16
+	Flags   uint16 // HeaderWrittenWhole, or 0
 	Segment uint32
 	Created int64 // unix microseconds
 }
+
+// HeaderWrittenWhole marks a segment written whole, footer included, before
+// it took its name (compaction writes such files): one without a footer
+// was cut after it was written, never torn by a crash, and what was cut may
+// be acknowledged events. Readers before it took the flags for reserved
+// zeros and ignored them.
+const HeaderWrittenWhole = 1
 
 // AppendHeader appends the encoding of h to dst.
 func AppendHeader(dst []byte, h Header) []byte {
 	start := len(dst)
 	dst = append(dst, headerMagic[:]...)
 	dst = binary.BigEndian.AppendUint16(dst, h.Version)
-	dst = binary.BigEndian.AppendUint16(dst, 0)
+	dst = binary.BigEndian.AppendUint16(dst, h.Flags)
 	dst = binary.BigEndian.AppendUint32(dst, h.Segment)
 	dst = binary.BigEndian.AppendUint32(dst, 0)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(h.Created))
@@ -52,6 +60,7 @@ func DecodeHeader(b []byte) (Header, error) {
 	}
 	h := Header{
 		Version: binary.BigEndian.Uint16(b[4:6]),
+		Flags:   binary.BigEndian.Uint16(b[6:8]),
 		Segment: binary.BigEndian.Uint32(b[8:12]),
 		Created: int64(binary.BigEndian.Uint64(b[16:24])),
 	}
@@ -61,6 +70,8 @@ func DecodeHeader(b []byte) (Header, error) {
 			ErrUnsupportedVersion, h.Version, olderFormat(h.Version), FormatVersion)
 	case h.Version > FormatVersion:
 		return h, fmt.Errorf("%w: segment format %d (this build reads %d)", ErrUnsupportedVersion, h.Version, FormatVersion)
+	case h.Flags&^HeaderWrittenWhole != 0:
+		return h, fmt.Errorf("%w: segment header flags %#04x (this build knows %#04x)", ErrUnsupportedVersion, h.Flags, HeaderWrittenWhole)
 	}
 	return h, nil
 }

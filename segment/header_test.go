@@ -17,6 +17,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 		{Version: segment.FormatVersion, Segment: math.MaxUint32, Created: math.MaxInt64},
 		{Version: segment.FormatVersion, Segment: 7, Created: -1},
 		{Version: segment.FormatVersion, Segment: 7, Created: math.MinInt64},
+		{Version: segment.FormatVersion, Flags: segment.HeaderWrittenWhole, Segment: 9, Created: 5},
 	} {
 		b := segment.AppendHeader([]byte{0xAA}, h)
 		if len(b) != 1+segment.HeaderSize {
@@ -58,6 +59,8 @@ func TestDecodeHeaderRejects(t *testing.T) {
 		{"version 1, before scopes", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 1); fixCRC(b) }), true},
 		{"version 2, fixed-width footer index", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 2); fixCRC(b) }), true},
 		{"version 4", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 4); fixCRC(b) }), true},
+		{"unknown flag", mod(func(b []byte) { binary.BigEndian.PutUint16(b[6:], 2); fixCRC(b) }), true},
+		{"flipped flag", mod(func(b []byte) { b[7] ^= 1 }), false},
 		{"version 0", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 0); fixCRC(b) }), true},
 		{"version 0xFFFF", mod(func(b []byte) { binary.BigEndian.PutUint16(b[4:], 0xFFFF); fixCRC(b) }), true},
 	}
