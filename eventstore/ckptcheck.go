@@ -48,8 +48,13 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, durableFloor,
 		s.log.Warn("ignoring checkpoint", zap.String("reason", reason))
 		return nil, floor, nil
 	}
-	c, err := segment.OpenCheckpoint(data)
+	c, err := segment.OpenCheckpointBlocks(data)
 	if err != nil {
+		return ignore(err.Error())
+	}
+	blocks := checkBlocksAsync(c)
+	defer blocks.wait() // before the release above: they read data
+	if err := c.CheckTables(); err != nil {
 		return ignore(err.Error())
 	}
 	// The checkpoint is whole (its CRCs hold), so the store wrote it, after
@@ -78,7 +83,7 @@ func (s *Store) loadCheckpoint(ids []uint32) (*segment.Checkpoint, durableFloor,
 		return ignore(fmt.Sprintf("names segment %d, which does not exist", c.Segment))
 	}
 	base := &mapped{data: data}
-	ix, err := indexFromCheckpoint(c, base)
+	ix, err := indexFromCheckpoint(c, base, blocks)
 	if err != nil {
 		return ignore(err.Error())
 	}

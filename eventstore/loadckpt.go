@@ -15,25 +15,21 @@ import (
 )
 
 // indexFromCheckpoint builds a new index from a checkpoint opened from
-// base's bytes. Every stream's sequences are the checkpoint's own words,
+// base's bytes, whose tables are checked and whose blocks are being
+// checked and decoded (blocks). Every stream's sequences are the checkpoint's own words,
 // used where they lie (see [segment.CheckpointFile.Seqs]) and checked on
 // first use (see ckptlists.go), and so is its last hash, the
 // checkpoint's until it changes (see memIndex.lastHashLocked).
-// Its blocks are checked and decoded in parallel, while the streams load:
-// a full block becomes a packed chunk of the entry log as it is. The
+// Its blocks are checked and decoded in parallel, while the tables are
+// checked and the streams load: a full block becomes a packed chunk of the
+// entry log as it is. The
 // blocks must name each stream as often as its version says. Ids,
 // correlation and causation are read from the frames when first needed.
 // Any damage fails the whole checkpoint; the store's index is untouched
 // until it succeeds.
-func indexFromCheckpoint(f *segment.CheckpointFile, base *mapped) (*memIndex, error) {
-	var blocks checkedBlocks
-	var wg sync.WaitGroup
-	// The blocks keep every core busy while this goroutine reads the
-	// streams' rows one after another. Nothing returns before they are
-	// done: they read base's bytes.
-	wg.Go(func() { blocks = checkBlocks(f) })
+func indexFromCheckpoint(f *segment.CheckpointFile, base *mapped, pending *pendingBlocks) (*memIndex, error) {
 	ix, versions, err := indexTables(f, base)
-	wg.Wait()
+	blocks := pending.wait()
 	if err = errors.Join(err, blocks.err); err != nil {
 		return nil, err
 	}
@@ -45,6 +41,29 @@ func indexFromCheckpoint(f *segment.CheckpointFile, base *mapped) (*memIndex, er
 	ix.idsSorted, ix.lastID = !f.IDsUnsorted, f.LastID
 	ix.published.Store(f.LastSeq)
 	return ix, nil
+}
+
+// pendingBlocks is checkBlocks at work on goroutines of its own: they keep
+// every core busy while the tables are checked and the streams' rows read.
+// Whoever started it waits for it before the checkpoint's bytes are
+// released: it reads them.
+type pendingBlocks struct {
+	wg  sync.WaitGroup
+	out checkedBlocks
+}
+
+// checkBlocksAsync starts checkBlocks(f).
+func checkBlocksAsync(f *segment.CheckpointFile) *pendingBlocks {
+	p := &pendingBlocks{}
+	p.wg.Go(func() { p.out = checkBlocks(f) })
+	return p
+}
+
+// wait returns what checkBlocks found, once it is done; it may be called
+// more than once.
+func (p *pendingBlocks) wait() checkedBlocks {
+	p.wg.Wait()
+	return p.out
 }
 
 // checkedBlocks is what checkBlocks found.

@@ -45,7 +45,7 @@ func indexFromBytes(b []byte) (*memIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	return indexFromCheckpoint(f, &mapped{data: b})
+	return indexFromCheckpoint(f, &mapped{data: b}, checkBlocksAsync(f))
 }
 
 // TestIndexFromCheckpoint loads checkpoints of partial, full and several

@@ -233,6 +233,11 @@ func boolByte(v bool) byte {
 type CheckpointFile struct {
 	Checkpoint // without Streams and Entries
 	nStreams   int
+	nScopes    int
+	nKeys      int
+	tables     []byte    // the streams', scopes' and keys' rows (CheckTables)
+	whole      []byte    // all of the tables, with the block directory
+	tablesSum  uint32    // their checksum
 	rows       []byte    // the streams' rows
 	rowMarks   []rowMark // where every rowsPerMark-th row starts
 	namesLen   int       // the sum of their entities' lengths
@@ -345,6 +350,22 @@ type checkpointBlock struct {
 // streams by name finds a second listing as it builds its map (as
 // [DecodeCheckpoint] does), without building a map of every name twice.
 func OpenCheckpoint(b []byte) (*CheckpointFile, error) {
+	f, err := OpenCheckpointBlocks(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.CheckTables(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// OpenCheckpointBlocks is the first half of [OpenCheckpoint]: it checks the
+// head, decodes the block directory (the tables' fixed-width end) and
+// checks that the sections fill the file, so that the blocks can be
+// checked and decoded ([CheckpointFile.Block]) while [CheckpointFile.CheckTables],
+// which must succeed before anything else of f is used, checks the rest.
+func OpenCheckpointBlocks(b []byte) (*CheckpointFile, error) {
 	bad := func(format string, args ...any) error {
 		return &CorruptError{Path: "checkpoint", Reason: fmt.Sprintf(format, args...)}
 	}
@@ -390,76 +411,44 @@ func OpenCheckpoint(b []byte) (*CheckpointFile, error) {
 	if nStreams*minStreamRow+nScopes*minScopeRow+nKeys*minKeyRow+nBlocks*blockRow > uint64(len(tables)) {
 		return nil, bad("counts %d/%d/%d/%d exceed %d bytes of tables", nStreams, nScopes, nKeys, nBlocks, len(tables))
 	}
-	// The tables' checksum is taken while they decode, on another core:
-	// the decoder checks every bound, so bytes the checksum will refuse
-	// cannot mislead it, and it is reported only if the checksum holds.
-	sumOK := make(chan bool, 1)
-	go func() { sumOK <- Checksum(tables) == binary.BigEndian.Uint32(rest[tablesLen-4:]) }()
-	err := f.decodeTables(tables, int(nStreams), int(nScopes), int(nKeys), int(nBlocks), blocks)
-	if !<-sumOK {
-		return nil, bad("tables checksum mismatch")
-	}
-	if err != nil {
+	dir := len(tables) - int(nBlocks)*blockRow
+	f.nStreams, f.nScopes, f.nKeys = int(nStreams), int(nScopes), int(nKeys)
+	f.tables, f.tablesSum = tables[:dir], binary.BigEndian.Uint32(rest[tablesLen-4:])
+	f.whole = rest[:tablesLen-4]
+	if err := f.decodeBlocks(tables[dir:], int(nBlocks), blocks); err != nil {
+		if Checksum(f.whole) != f.tablesSum { // damage, as CheckTables would say
+			return nil, bad("tables checksum mismatch")
+		}
 		return nil, bad("%v", err)
 	}
 	return f, nil
 }
 
-// decodeTables decodes the streams, scopes, keys and block directory, and
-// checks that the blocks fill the rest of the file and cover LastSeq.
-func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, nBlocks int, blocks []byte) error {
-	r := reader{b: tables, what: "checkpoint tables"}
-	str := func(what string, i int) string {
-		s := string(r.bytes(int(r.u16())))
-		if r.err == nil && !utf8.ValidString(s) {
-			r.err = decodeErr("checkpoint tables", "%s %d is not UTF-8", what, i)
-		}
-		return s
+// CheckTables checks and decodes the streams' rows, the scopes and the
+// keys, and the tables' checksum (on another core meanwhile): the second
+// half of [OpenCheckpoint], after [OpenCheckpointBlocks]. Damage returns
+// an error matching [ErrCorrupt].
+func (f *CheckpointFile) CheckTables() error {
+	// The tables' checksum is taken while they decode: the decoder checks
+	// every bound, so bytes the checksum will refuse cannot mislead it,
+	// and it is reported only if the checksum holds.
+	sumOK := make(chan bool, 1)
+	go func() { sumOK <- Checksum(f.whole) == f.tablesSum }()
+	err := f.decodeTables()
+	if !<-sumOK {
+		return &CorruptError{Path: "checkpoint", Reason: "tables checksum mismatch"}
 	}
-	// The streams' rows are checked here and decoded when read.
-	start := r.b
-	var versions uint64
-	f.rowMarks = make([]rowMark, 0, (nStreams+rowsPerMark-1)/rowsPerMark)
-	for i := range nStreams {
-		if i%rowsPerMark == 0 {
-			f.rowMarks = append(f.rowMarks, rowMark{row: len(start) - len(r.b), name: f.namesLen, seqs: versions})
-		}
-		n := r.uvarint()
-		if n > MaxIndexString && r.err == nil {
-			r.err = decodeErr("checkpoint tables", "stream %d is %d bytes, limit %d", i, n, MaxIndexString)
-		}
-		name := r.bytes(int(min(n, MaxIndexString)))
-		if r.err == nil && !utf8.Valid(name) {
-			r.err = decodeErr("checkpoint tables", "stream %d is not UTF-8", i)
-		}
-		f.namesLen += len(name)
-		if scope := r.uvarint(); r.err == nil && scope >= uint64(nScopes) {
-			r.err = decodeErr("checkpoint tables", "stream %d names scope %d of %d", i, scope, nScopes)
-		}
-		if v := r.uvarint(); r.err == nil {
-			if v > f.LastSeq-versions { // also where the sum would overflow
-				r.err = decodeErr("checkpoint", "stream versions add up to more than %d events", f.LastSeq)
-			}
-			versions += v
-		}
-		if d := r.u8(); d > 1 && r.err == nil {
-			r.err = decodeErr("checkpoint tables", "stream %d deleted flag %d", i, d)
-		}
+	if err != nil {
+		return &CorruptError{Path: "checkpoint", Reason: err.Error()}
 	}
-	f.nStreams, f.rows = nStreams, start[:len(start)-len(r.b)]
-	f.Scopes = make([]string, nScopes)
-	for i := range f.Scopes {
-		f.Scopes[i] = str("scope", i)
-	}
-	f.Keys = make([]IdempotencyRecord, nKeys)
-	for i := range f.Keys {
-		k := &f.Keys[i]
-		k.Key = str("key", i)
-		k.First, k.Count = r.u64(), r.u32()
-		if r.err == nil && (k.First == 0 || k.Count == 0 || uint64(k.Count) > f.LastSeq || k.First > f.LastSeq-uint64(k.Count)+1) {
-			r.err = decodeErr("checkpoint tables", "key %d covers %d events from %d, beyond the last sequence %d", i, k.Count, k.First, f.LastSeq)
-		}
-	}
+	return nil
+}
+
+// decodeBlocks decodes the block directory dir of nBlocks rows, and checks
+// that the blocks, the last hashes and the sequences fill the rest of the
+// file, blocks, and that the blocks cover LastSeq.
+func (f *CheckpointFile) decodeBlocks(dir []byte, nBlocks int, blocks []byte) error {
+	r := reader{b: dir, what: "checkpoint tables"}
 	f.blocks = make([]checkpointBlock, nBlocks)
 	next := uint64(1)
 	for i := range f.blocks {
@@ -478,21 +467,13 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 		next += uint64(n)
 		blocks = blocks[size:]
 	}
-	switch {
-	case r.err != nil:
-		return r.err
-	case len(r.b) != 0:
-		return decodeErr("checkpoint tables", "%d trailing bytes", len(r.b))
-	case next-1 != f.LastSeq:
+	if next-1 != f.LastSeq {
 		return decodeErr("checkpoint", "%d entries for last sequence %d", next-1, f.LastSeq)
-	}
-	if versions != f.LastSeq {
-		return decodeErr("checkpoint", "stream versions add up to %d events, not %d", versions, f.LastSeq)
 	}
 	// The last hashes and the sequences sections fill the rest of the
 	// file, which starts at a multiple of 8 bytes: so do the blocks, whose
 	// sizes the block decoder checks to be multiples of 8.
-	hashes, hashSums := hashSectionSize(nStreams)
+	hashes, hashSums := hashSectionSize(f.nStreams)
 	hashEnd := hashes + hashSums + pad8(hashes+hashSums)
 	words, sums := seqSectionSize(f.LastSeq)
 	if uint64(len(blocks)) != uint64(hashEnd)+words+sums {
@@ -503,6 +484,72 @@ func (f *CheckpointFile) decodeTables(tables []byte, nStreams, nScopes, nKeys, n
 	}
 	f.hashes, f.hashSums = blocks[:hashes], blocks[hashes:hashes+hashSums]
 	f.seqs, f.seqSums = blocks[hashEnd:hashEnd+int(words)], blocks[hashEnd+int(words):]
+	return nil
+}
+
+// decodeTables decodes the streams, scopes and keys, which must end where
+// the block directory starts.
+func (f *CheckpointFile) decodeTables() error {
+	r := reader{b: f.tables, what: "checkpoint tables"}
+	str := func(what string, i int) string {
+		s := string(r.bytes(int(r.u16())))
+		if r.err == nil && !utf8.ValidString(s) {
+			r.err = decodeErr("checkpoint tables", "%s %d is not UTF-8", what, i)
+		}
+		return s
+	}
+	// The streams' rows are checked here and decoded when read.
+	start := r.b
+	var versions uint64
+	f.rowMarks = make([]rowMark, 0, (f.nStreams+rowsPerMark-1)/rowsPerMark)
+	for i := range f.nStreams {
+		if i%rowsPerMark == 0 {
+			f.rowMarks = append(f.rowMarks, rowMark{row: len(start) - len(r.b), name: f.namesLen, seqs: versions})
+		}
+		n := r.uvarint()
+		if n > MaxIndexString && r.err == nil {
+			r.err = decodeErr("checkpoint tables", "stream %d is %d bytes, limit %d", i, n, MaxIndexString)
+		}
+		name := r.bytes(int(min(n, MaxIndexString)))
+		if r.err == nil && !utf8.Valid(name) {
+			r.err = decodeErr("checkpoint tables", "stream %d is not UTF-8", i)
+		}
+		f.namesLen += len(name)
+		if scope := r.uvarint(); r.err == nil && scope >= uint64(f.nScopes) {
+			r.err = decodeErr("checkpoint tables", "stream %d names scope %d of %d", i, scope, f.nScopes)
+		}
+		if v := r.uvarint(); r.err == nil {
+			if v > f.LastSeq-versions { // also where the sum would overflow
+				r.err = decodeErr("checkpoint", "stream versions add up to more than %d events", f.LastSeq)
+			}
+			versions += v
+		}
+		if d := r.u8(); d > 1 && r.err == nil {
+			r.err = decodeErr("checkpoint tables", "stream %d deleted flag %d", i, d)
+		}
+	}
+	f.rows = start[:len(start)-len(r.b)]
+	f.Scopes = make([]string, f.nScopes)
+	for i := range f.Scopes {
+		f.Scopes[i] = str("scope", i)
+	}
+	f.Keys = make([]IdempotencyRecord, f.nKeys)
+	for i := range f.Keys {
+		k := &f.Keys[i]
+		k.Key = str("key", i)
+		k.First, k.Count = r.u64(), r.u32()
+		if r.err == nil && (k.First == 0 || k.Count == 0 || uint64(k.Count) > f.LastSeq || k.First > f.LastSeq-uint64(k.Count)+1) {
+			r.err = decodeErr("checkpoint tables", "key %d covers %d events from %d, beyond the last sequence %d", i, k.Count, k.First, f.LastSeq)
+		}
+	}
+	switch {
+	case r.err != nil:
+		return r.err
+	case len(r.b) != 0:
+		return decodeErr("checkpoint tables", "%d bytes before the block directory", len(r.b))
+	case versions != f.LastSeq:
+		return decodeErr("checkpoint", "stream versions add up to %d events, not %d", versions, f.LastSeq)
+	}
 	if name, dup := firstDuplicate(len(f.Scopes), func(i int) string { return f.Scopes[i] }); dup {
 		return decodeErr("checkpoint tables", "scope %q twice", name)
 	}

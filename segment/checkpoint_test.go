@@ -369,7 +369,8 @@ func TestCheckpointTablesChecked(t *testing.T) {
 
 // A flipped bit anywhere in the tables fails the open with their
 // checksum, also where the decoder, which runs beside the checksum, finds
-// the flipped table wrong in its own way (a name's length, a count).
+// the flipped table wrong in its own way (a name's length, a count), and
+// also where the block directory is decoded first (OpenCheckpointBlocks).
 func TestCheckpointTablesChecksum(t *testing.T) {
 	const head, counts = 67, 43 // as in fixChecksums
 	good := fixedCheckpoint()
@@ -381,6 +382,14 @@ func TestCheckpointTablesChecksum(t *testing.T) {
 			_, err := segment.OpenCheckpoint(b)
 			if !errors.Is(err, segment.ErrCorrupt) || !strings.Contains(err.Error(), "tables checksum mismatch") {
 				t.Fatalf("byte %d of the tables flipped (0x%02x): %v", at-head, bit, err)
+			}
+			// The same in two halves: the directory may decode (its
+			// blocks are then checked on their own), the tables do not.
+			if f, err := segment.OpenCheckpointBlocks(b); err == nil {
+				err = f.CheckTables()
+			}
+			if !errors.Is(err, segment.ErrCorrupt) || !strings.Contains(err.Error(), "tables checksum mismatch") {
+				t.Fatalf("byte %d of the tables flipped (0x%02x), opened in two halves: %v", at-head, bit, err)
 			}
 		}
 	}
