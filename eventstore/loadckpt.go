@@ -150,15 +150,17 @@ func indexTables(f *segment.CheckpointFile, base *mapped) (*memIndex, uint64, er
 	}
 	wg.Wait()
 	var versions uint64
+	slotRuns := make([]slotRun, 0, len(runs))
 	for _, run := range runs {
 		if run.err != nil {
 			return nil, 0, run.err
 		}
+		slotRuns = append(slotRuns, run.slots)
 		versions += run.sum
 		ix.deleted = append(ix.deleted, run.deleted...)
 	}
 	ix.streams.ckptHashes = f.LastHashes()
-	if dup, ok := ix.byStream.load(&ix.streams, slots, runtime.GOMAXPROCS(0)); !ok {
+	if dup, ok := ix.byStream.load(&ix.streams, slotRuns, runtime.GOMAXPROCS(0)); !ok {
 		return nil, 0, fmt.Errorf("stream %v listed twice", ix.streams.id(ix.streams.at(dup)))
 	}
 	for i, sc := range f.Scopes {
@@ -174,18 +176,25 @@ func indexTables(f *segment.CheckpointFile, base *mapped) (*memIndex, uint64, er
 type rowRun struct {
 	sum     uint64   // of version × streamSum
 	deleted []uint32 // the deleted streams
+	slots   slotRun  // the run's table slots, sorted by part
 	err     error
 }
 
 // loadRows fills the streams of rows, a run of the checkpoint's rows, in
-// ix's stream log, and their table slots (number and id's hash) in slots. Their sequences are
+// ix's stream log, and their table slots (number and id's hash) in slots,
+// whose part for the run it then sorts by table part. Their sequences are
 // seqs' (wide: two words each), unchecked.
 func loadRows(ix *memIndex, rows iter.Seq2[int, segment.CheckpointRow], seqs []uint32, wide bool, slots []tableSlot) (run rowRun) {
 	words, state := uint64(1), uint32(0)
 	if wide {
 		words, state = 2, stateWide
 	}
+	lo, hi := -1, 0 // the run's rows
 	for i, cs := range rows {
+		if lo < 0 {
+			lo = i
+		}
+		hi = i + 1
 		j := uint32(i)
 		st := ix.streams.at(j)
 		if cs.Version > maxStreamEvents {
@@ -211,6 +220,7 @@ func loadRows(ix *memIndex, rows iter.Seq2[int, segment.CheckpointRow], seqs []u
 		st.state.Store(s)
 		slots[j] = tableSlot{num: j + 1, hash: ix.byStream.hash(streamID{scope: ix.streams.scopes[cs.Scope], entity: cs.Entity})}
 	}
+	run.slots = newSlotRun(slots[max(lo, 0):hi])
 	return run
 }
 

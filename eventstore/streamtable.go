@@ -105,20 +105,36 @@ func (t *streamTable) add(streams *streamLog, id streamID, i uint32) (uint32, bo
 	return i, false
 }
 
-// load fills an empty table with streams 0 … len(slots)-1 of streams,
-// slots[j] being stream j's (number j+1 and its id's hash, t.hash), part
-// by part: each part's slots fit in a core's cache while it fills, and
-// are filled in the order of the slot each probe starts at, where adding
-// the streams in their order would touch the whole table at random. It
-// sorts slots by part in place and uses up to workers goroutines. A stream
-// listed twice is returned with ok false.
-func (t *streamTable) load(streams *streamLog, slots []tableSlot, workers int) (dup uint32, ok bool) {
-	start := sortByPart(slots)
+// slotRun is a run of table slots (stream number+1 and its id's hash,
+// t.hash) sorted by part: part p's are slots[start[p]:start[p+1]].
+type slotRun struct {
+	slots []tableSlot
+	start [tableParts + 1]int
+}
+
+// newSlotRun sorts slots by part, in place, and returns them as a run.
+func newSlotRun(slots []tableSlot) slotRun { return slotRun{slots: slots, start: sortByPart(slots)} }
+
+// part returns the run's slots of part p.
+func (r *slotRun) part(p int) []tableSlot { return r.slots[r.start[p]:r.start[p+1]] }
+
+// load fills an empty table with the slots of runs, every stream of
+// streams once, part by part: each part's slots fit in a core's cache
+// while it fills, and are filled in the order of the slot each probe
+// starts at, where adding the streams in their order would touch the whole
+// table at random. The runs were sorted on as many cores (see loadRows).
+// It uses up to workers goroutines. A stream listed twice is returned with
+// ok false.
+func (t *streamTable) load(streams *streamLog, runs []slotRun, workers int) (dup uint32, ok bool) {
 	// Every part's slots in one allocation, filled at once: a part that
 	// grows later moves out of it (the slab lives while any part is in it).
 	var at [tableParts + 1]int
 	for p := range tableParts {
-		at[p+1] = at[p] + slotsFor(start[p+1]-start[p])
+		n := 0
+		for k := range runs {
+			n += len(runs[k].part(p))
+		}
+		at[p+1] = at[p] + slotsFor(n)
 	}
 	slab := huge.Make[tableSlot](at[tableParts])
 	for p := range tableParts {
@@ -137,7 +153,7 @@ func (t *streamTable) load(streams *streamLog, slots []tableSlot, workers int) (
 					return
 				}
 				part := &t.parts[p]
-				sorted = bySlot(slots[start[p]:start[p+1]], sorted)
+				sorted = bySlot(runs, p, sorted)
 				for _, s := range sorted {
 					if d, found := part.insert(streams, s); found {
 						mu.Lock()
@@ -180,26 +196,32 @@ func sortByPart(slots []tableSlot) (start [tableParts + 1]int) {
 	return start
 }
 
-// bySlot returns slots in the order of the slot each one's probe starts
-// at, by its hash's top bits (see start), so that inserting them goes once
-// through the part's slots, where their stream order would jump about the
-// whole part for each: a counting sort into buf, grown to fit.
-func bySlot(slots, buf []tableSlot) []tableSlot {
+// bySlot returns the slots of part p of runs in the order of the slot
+// each one's probe starts at, by its hash's top bits (see start), so that
+// inserting them goes once through the part's slots, where their stream
+// order would jump about the whole part for each: a counting sort into
+// buf, grown to fit.
+func bySlot(runs []slotRun, p int, buf []tableSlot) []tableSlot {
 	const shift = 32 - 8 // 256 ranges: of a few KiB each for any part
 	var at [1<<8 + 1]int
-	for _, s := range slots {
-		at[s.hash>>shift+1]++
+	for k := range runs {
+		for _, s := range runs[k].part(p) {
+			at[s.hash>>shift+1]++
+		}
 	}
 	for k := 1; k < len(at); k++ {
 		at[k] += at[k-1]
 	}
-	if cap(buf) < len(slots) {
-		buf = make([]tableSlot, len(slots))
+	n := at[len(at)-1]
+	if cap(buf) < n {
+		buf = make([]tableSlot, n)
 	}
-	buf = buf[:len(slots)]
-	for _, s := range slots {
-		buf[at[s.hash>>shift]] = s
-		at[s.hash>>shift]++
+	buf = buf[:n]
+	for k := range runs {
+		for _, s := range runs[k].part(p) {
+			buf[at[s.hash>>shift]] = s
+			at[s.hash>>shift]++
+		}
 	}
 	return buf
 }

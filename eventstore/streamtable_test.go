@@ -79,7 +79,7 @@ func TestStreamTableLoad(t *testing.T) {
 					st.scope = 1
 				}
 			}
-			if dup, ok := tab.load(streams, tableSlots(&tab, streams), workers); !ok {
+			if dup, ok := tab.load(streams, tableSlotRuns(&tab, streams, workers), workers); !ok {
 				t.Fatalf("seed %d, mask %#x: load reports stream %d twice", seed, mask, dup)
 			}
 			for j := range streams.len() {
@@ -109,7 +109,7 @@ func TestStreamTableLoad(t *testing.T) {
 		_, st := streams.push()
 		st.setEntity(e)
 	}
-	if dup, ok := tab.load(streams, tableSlots(&tab, streams), 2); ok || dup != 3 {
+	if dup, ok := tab.load(streams, tableSlotRuns(&tab, streams, 2), 2); ok || dup != 3 {
 		t.Fatalf("stream b listed twice: load = %d, %v; want 3, false", dup, ok)
 	}
 }
@@ -123,20 +123,26 @@ func BenchmarkStreamTableLoad(b *testing.B) {
 	for j := range streams.len() {
 		streams.at(j).setEntity(fmt.Sprintf("acct:%08d", j))
 	}
-	slots := tableSlots(&tab, streams)
 	for b.Loop() {
-		if _, ok := tab.load(streams, slots, 2); !ok {
+		b.StopTimer()
+		runs := tableSlotRuns(&tab, streams, 2)
+		b.StartTimer()
+		if _, ok := tab.load(streams, runs, 2); !ok {
 			b.Fatal("a stream listed twice")
 		}
 	}
 }
 
-// tableSlots returns the slots that load takes for every stream of
-// streams, in their order.
-func tableSlots(tab *streamTable, streams *streamLog) []tableSlot {
+// tableSlotRuns returns the slots of every stream of streams in n runs,
+// as load takes them.
+func tableSlotRuns(tab *streamTable, streams *streamLog, n int) []slotRun {
 	slots := make([]tableSlot, streams.len())
 	for j := range slots {
 		slots[j] = tableSlot{num: uint32(j) + 1, hash: tab.hash(streams.id(streams.at(uint32(j))))}
 	}
-	return slots
+	runs := make([]slotRun, n)
+	for k := range runs {
+		runs[k] = newSlotRun(slots[len(slots)*k/n : len(slots)*(k+1)/n])
+	}
+	return runs
 }
