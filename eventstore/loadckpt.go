@@ -15,18 +15,16 @@ import (
 )
 
 // indexFromCheckpoint builds a new index from a checkpoint opened from
-// base's bytes, whose tables are checked and whose blocks are being
-// checked and decoded (blocks). Every stream's sequences are the checkpoint's own words,
-// used where they lie (see [segment.CheckpointFile.Seqs]) and checked on
-// first use (see ckptlists.go), and so is its last hash, the
-// checkpoint's until it changes (see memIndex.lastHashLocked).
-// Its blocks are checked and decoded in parallel, while the tables are
-// checked and the streams load: a full block becomes a packed chunk of the
-// entry log as it is. The
-// blocks must name each stream as often as its version says. Ids,
-// correlation and causation are read from the frames when first needed.
-// Any damage fails the whole checkpoint; the store's index is untouched
-// until it succeeds.
+// base's bytes, whose tables are checked and whose blocks pending is
+// checking and decoding on every core meanwhile: a full block becomes a
+// packed chunk of the entry log as it is. Every stream's sequences are the
+// checkpoint's own words, used where they lie (see
+// [segment.CheckpointFile.Seqs]) and checked on first use (see
+// ckptlists.go), and so is its last hash, the checkpoint's until it
+// changes (see memIndex.lastHashLocked). The blocks must name each stream
+// as often as its version says. Ids, correlation and causation are read
+// from the frames when first needed. Any damage fails the whole
+// checkpoint; the store's index is untouched until it succeeds.
 func indexFromCheckpoint(f *segment.CheckpointFile, base *mapped, pending *pendingBlocks) (*memIndex, error) {
 	ix, versions, err := indexTables(f, base)
 	blocks := pending.wait()

@@ -62,8 +62,9 @@ func (t *streamTable) probe(streams *streamLog, id streamID, h uint32) (p *table
 	return p, j, found
 }
 
-// probe returns the slot of the part where id, whose hash is hash, is, or the free slot where it would go, and whether it is
-// there. The part has a free slot.
+// probe returns the slot of the part where id, whose hash is hash, is,
+// or the free slot where it would go, and whether it is there. The part
+// has a free slot.
 func (p *tablePart) probe(streams *streamLog, id streamID, hash uint32) (int, bool) {
 	for j := p.start(hash); ; j = p.next(j) {
 		s := p.slots[j]
