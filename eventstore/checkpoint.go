@@ -29,9 +29,8 @@ type snapshot struct {
 }
 
 // takeSnapshot snapshots the index, which must be durable up to frame end
-// end of segment seg, the active segment (seg 0: there is none; the last
-// event's frame end then). It runs under the commit mutex after a sync, or
-// after the pipeline stopped.
+// end of segment seg (see watermark; seg 0: the store is empty). It runs
+// under the commit mutex after a sync, or after the pipeline stopped.
 func (s *Store) takeSnapshot(seg uint32, end int64) *snapshot {
 	ix := s.ix
 	ix.mu.RLock()
@@ -41,13 +40,36 @@ func (s *Store) takeSnapshot(seg uint32, end int64) *snapshot {
 	for _, k := range ix.keys {
 		sn.keys = append(sn.keys, k)
 	}
-	if seg != 0 {
-		sn.segment, sn.end = seg, end
-	} else if n := ix.entries.len(); n > 0 {
-		p := ix.entries.at(n).Pos
-		sn.segment, sn.end = p.Segment, int64(p.Offset)+int64(p.Length)
-	}
+	sn.segment, sn.end = seg, end
 	return sn
+}
+
+// watermark returns where the frames a checkpoint written now would cover
+// end: the active segment's end, or, with none (the last segment is
+// sealed and the next not yet made), where the frames of the segment
+// holding the last event end, at its footer. Not at that event's frame:
+// the commit marker of its batch, and tombstones, may follow it, and a
+// scan from a watermark before a commit marker would find the marker
+// without its batch. The pipeline must not be committing.
+func (s *Store) watermark() (uint32, int64, error) {
+	if seg, end := s.pipe.position(); seg != 0 {
+		return seg, end, nil
+	}
+	n := s.ix.lastSeq()
+	if n == 0 {
+		return 0, 0, nil
+	}
+	id := s.ix.entries.at(n).Pos.Segment
+	data, release, err := segment.MapFile(s.fs, s.segmentPath(id))
+	if err != nil {
+		return 0, 0, fmt.Errorf("eventstore: checkpoint: %w", err)
+	}
+	defer func() { _ = release() }()
+	_, end, err := segment.ReadFooter(data, id)
+	if err != nil {
+		return 0, 0, fmt.Errorf("eventstore: checkpoint: where the frames of sealed segment %d end: %w", id, err)
+	}
+	return id, end, nil
 }
 
 // checkpointInBackground is the commit pipeline's periodic checkpoint: it
@@ -91,7 +113,11 @@ func (s *Store) hasCheckpoint() bool {
 func (s *Store) writeCheckpoint() error {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
-	return s.writeSnapshot(s.takeSnapshot(s.pipe.position()))
+	seg, end, err := s.watermark()
+	if err != nil {
+		return err
+	}
+	return s.writeSnapshot(s.takeSnapshot(seg, end))
 }
 
 // writeSnapshot encodes sn and replaces the checkpoint file atomically:

@@ -370,7 +370,9 @@ func (p *commitPipeline) maybeCheckpoint(n int) {
 		return
 	}
 	seg, end := p.position()
-	if !p.env.checkpoint(seg, end, func() { p.ckptRunning.Store(false) }) {
+	if seg == 0 || !p.env.checkpoint(seg, end, func() { p.ckptRunning.Store(false) }) {
+		// No active segment (a rotation that failed), or a compaction
+		// holds the checkpoint: a later commit tries again.
 		p.ckptRunning.Store(false)
 		return
 	}
