@@ -128,13 +128,14 @@ func simApply(a simAct, segs []*simSeg, ckpt string) (string, error) {
 		return cut(last, 0)
 	case simInterruptedSeal:
 		// Only the writer's seal can be interrupted: a compacted segment
-		// (one with a hole frame) was renamed into place whole.
+		// (flagged in its header, or with a hole frame) was renamed into
+		// place whole.
 		for i := len(segs) - 1; i >= 0; i-- {
 			g := segs[i]
 			if !g.sealed {
 				continue
 			}
-			if slices.ContainsFunc(g.frames, func(f simFrame) bool { return f.kind == segment.KindHole }) {
+			if simWrittenWhole(g) {
 				return "", nil
 			}
 			w, err := cut(g, g.footerOff+1+int64(a.Byte)%(g.size-g.footerOff-1))

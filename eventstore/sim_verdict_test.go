@@ -5,8 +5,9 @@ package eventstore_test
 //
 // What the store may do depends on the evidence left on disk after the
 // damage. A valid checkpoint proves the events it covers were durable, a
-// footer (even a damaged one), a hole frame (compaction and repair write
-// whole files) or a later segment proves its segment was sealed. Damage to an event frame such evidence covers is corruption: Open
+// footer (even a damaged one), a header flag or a hole frame (compaction
+// and repair write whole files) or a later segment proves its segment was
+// sealed. Damage to an event frame such evidence covers is corruption: Open
 // must fail with ErrCorrupt naming a damaged segment, or succeed with every
 // other event identical while reads of the damaged ones fail with
 // ErrCorrupt. Damage past all evidence, at the end of the last segment
@@ -46,6 +47,7 @@ type simSeg struct {
 	touched      [][2]int64 // damaged byte ranges
 	footerBroken bool       // a flip in the footer (not a cut)
 	removed      bool
+	flagged      bool // its header says compaction wrote it whole
 }
 
 func (g *simSeg) hit(lo, hi int64) bool {
@@ -100,6 +102,7 @@ func simLayout(dir string) ([]*simSeg, error) {
 			return nil, fmt.Errorf("segment %d does not scan cleanly before the damage: %v %v", id, err, res.Torn)
 		}
 		g.sealed, g.footerOff = res.Sealed, res.FrameEnd
+		g.flagged = res.Header.Flags&segment.HeaderWrittenWhole != 0
 		segs = append(segs, g)
 	}
 	slices.SortFunc(segs, func(a, b *simSeg) int { return int(a.id) - int(b.id) })
@@ -201,11 +204,13 @@ func simJudge(segs []*simSeg, ckpt string) *simVerdict {
 	return v
 }
 
-// simWrittenWhole reports whether a hole frame of g survived the damage:
-// only compaction and repair write hole frames, and they write the whole
-// file, footer included, before it takes its name, so no crash tore it.
+// simWrittenWhole reports whether g still shows it was written whole,
+// footer included, before it took its name, so that no crash tore it: its
+// header's flag (compaction sets it) or a hole frame (only compaction and
+// repair write them) survived the damage.
 func simWrittenWhole(g *simSeg) bool {
-	return slices.ContainsFunc(g.frames, func(f simFrame) bool { return f.kind == segment.KindHole && !g.hit(f.off, f.end) })
+	return g.flagged && !g.hit(0, segment.HeaderSize) ||
+		slices.ContainsFunc(g.frames, func(f simFrame) bool { return f.kind == segment.KindHole && !g.hit(f.off, f.end) })
 }
 
 // simStillSealed reports whether the last segment still shows it was
