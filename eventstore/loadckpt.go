@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/batpak-go/batpak/internal/huge"
 	"github.com/batpak-go/batpak/segment"
@@ -205,7 +204,7 @@ func loadRows(ix *memIndex, rows iter.Seq2[int, segment.CheckpointRow], seqs []u
 		// Full capacity: the stream's next append after open copies them
 		// out of the checkpoint.
 		from, to := words*cs.SeqsAt, words*(cs.SeqsAt+cs.Version)
-		st.words, st.n, st.c = unsafe.SliceData(seqs[from:to:to]), uint32(cs.Version), uint32(cs.Version)
+		st.loadList(seqs[from:to:to], uint32(cs.Version))
 		s := state
 		if cs.Version > 0 {
 			s |= stateUnchecked

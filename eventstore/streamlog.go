@@ -73,6 +73,11 @@ func (s *stream) setList(l seqList) {
 	s.words, s.n, s.c = unsafe.SliceData(l.w), uint32(len(l.w)/k), uint32(min(cap(l.w)/k, math.MaxUint32))
 }
 
+// loadList makes w, n sequences in the state's width, the sequences of a
+// stream being loaded: the caller sets its state, and no one else sees it
+// yet.
+func (s *stream) loadList(w []uint32, n uint32) { s.words, s.n, s.c = unsafe.SliceData(w), n, n }
+
 // add appends seq to the stream's sequences, of fewer than
 // maxStreamEvents. Caller holds mu for writing.
 func (s *stream) add(seq uint64) {
